@@ -1,0 +1,60 @@
+# ringlb - see README.md. `make ci` runs exactly what CI runs.
+LUA ?= 5.3
+LUAS := 5.1 5.2 5.3 5.4 jit
+GO ?= go
+# Where `make install` puts things (Debian FreeSWITCH packages' defaults).
+MODDIR ?= /usr/lib/freeswitch/lua
+SCRIPTDIR ?= /usr/share/freeswitch/scripts
+
+so_dir = build/$(if $(filter jit luajit,$(1)),luajit,lua$(1))
+interp = $(if $(filter jit luajit,$(1)),luajit,lua$(1))
+
+.PHONY: all build all-lua install test ci vet gotest ctest luatest ringtest rttest demo bench sim clean
+
+all: build
+
+build:
+	./build.sh $(LUA)
+
+all-lua:
+	@for v in $(LUAS); do ./build.sh $$v || exit 1; done
+
+install: build
+	install -d $(DESTDIR)$(MODDIR) $(DESTDIR)$(SCRIPTDIR)/ringlb
+	install -m 0644 $(call so_dir,$(LUA))/ringlb.so $(DESTDIR)$(MODDIR)/ringlb.so
+	install -m 0644 lua/ringlb/*.lua $(DESTDIR)$(SCRIPTDIR)/ringlb/
+	install -m 0644 lua/ringlb_*.lua $(DESTDIR)$(SCRIPTDIR)/
+	@echo "installed ringlb.so into $(MODDIR) and scripts into $(SCRIPTDIR)"
+
+vet:
+	$(GO) vet ./...
+
+gotest:
+	$(GO) test -race -count=1 ./...
+
+# The C ABI from plain pthreads, and two lua_States in one C host.
+ctest: build
+	tests/c/run.sh $(call so_dir,$(LUA))
+
+# The module's API in every Lua flavour, each with its own build.
+luatest: all-lua
+	@for v in $(LUAS); do tests/api/run.sh $(call interp,$$v) $(call so_dir,$$v) || exit 1; done
+
+# Ring groups through the real helper and .so, in every Lua flavour.
+ringtest: all-lua
+	@for v in $(LUAS); do tests/lua/run.sh $(call interp,$$v) $(call so_dir,$$v) || exit 1; done
+
+# Bursts of realtime threads calling in (issue 7).
+rttest: build
+	tests/rt/run.sh $(call so_dir,$(LUA))/ringlb.so
+
+test: vet gotest ctest luatest ringtest rttest
+	@echo "all tests passed"
+
+ci: test
+
+demo: build
+	@$(call interp,$(LUA)) demo/demo.lua $(call so_dir,$(LUA))
+
+clean:
+	rm -rf build

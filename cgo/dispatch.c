@@ -1,0 +1,392 @@
+/*
+ * dispatch.c - the public C ABI (ringlb.h) and the calling discipline that
+ * keeps realtime threads out of Go.
+ *
+ * FreeSWITCH runs its call threads SCHED_FIFO/RR. A thread that enters Go for
+ * the first time takes an "extra M" from a runtime list guarded by a spin
+ * lock, and gives it back at thread exit through the same lock; realtime
+ * threads spinning on it starve the holder and stall for seconds (see
+ * docs/realtime.md). So a realtime caller never executes Go code: it queues
+ * its request for one of ringlb's worker threads, which are created
+ * SCHED_OTHER explicitly, and sleeps on a semaphore (a futex: no spinning)
+ * until the worker has answered. Non-realtime callers call Go directly.
+ *
+ * RINGLB_DISPATCH in the environment overrides the choice: "auto" (default),
+ * "workers" (always hand off) or "direct" (never; unsafe on realtime threads,
+ * for measurements only).
+ *
+ * The Go runtime's own threads inherit the scheduling policy of the thread
+ * that creates them. The runtime is started from the thread that loads the
+ * library, so a constructor that runs before Go's demotes that thread to
+ * SCHED_OTHER, and the Go side gives the policy back once its first thread
+ * exists (ringlb_go_started).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <semaphore.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "ringlb.h"
+#include "ringlb_call.h"
+#include "_cgo_export.h"
+
+enum { DISPATCH_AUTO, DISPATCH_WORKERS, DISPATCH_DIRECT };
+
+static int dispatch_mode = DISPATCH_AUTO;
+static int max_workers = 32;
+
+/* The loading thread's policy, saved by the early constructor. */
+static pid_t loader_tid;
+static int loader_policy = -1;
+static struct sched_param loader_param;
+static int loader_restored; /* accessed with __atomic builtins */
+
+/*
+ * ringlb_early runs before the Go runtime's own constructor (constructors with
+ * a priority run before those without), on the thread that loads the library.
+ */
+__attribute__((constructor(101))) static void ringlb_early(void) {
+	const char *m = getenv("RINGLB_DISPATCH");
+	if (m != NULL) {
+		if (strcmp(m, "workers") == 0)
+			dispatch_mode = DISPATCH_WORKERS;
+		else if (strcmp(m, "direct") == 0)
+			dispatch_mode = DISPATCH_DIRECT;
+	}
+	const char *w = getenv("RINGLB_MAX_WORKERS");
+	if (w != NULL) {
+		int n = atoi(w);
+		if (n >= 1 && n <= 1024)
+			max_workers = n;
+	}
+	int pol = sched_getscheduler(0);
+	if (pol == SCHED_FIFO || pol == SCHED_RR) {
+		struct sched_param zero = {0};
+		if (sched_getparam(0, &loader_param) == 0 &&
+		    sched_setscheduler(0, SCHED_OTHER, &zero) == 0) {
+			loader_tid = (pid_t)syscall(SYS_gettid);
+			loader_policy = pol;
+		}
+	}
+}
+
+/*
+ * ringlb_go_started is called by the Go runtime's first goroutine. The
+ * thread it runs on has been created, with SCHED_OTHER inherited, so the
+ * loading thread can have its realtime policy back.
+ */
+void ringlb_go_started(void) {
+	if (loader_policy < 0 || __atomic_exchange_n(&loader_restored, 1, __ATOMIC_ACQ_REL))
+		return;
+	sched_setscheduler(loader_tid, loader_policy, &loader_param);
+}
+
+static int is_realtime(void) {
+	int pol = sched_getscheduler(0);
+	return pol == SCHED_FIFO || pol == SCHED_RR
+#ifdef SCHED_DEADLINE
+	       || pol == SCHED_DEADLINE
+#endif
+	    ;
+}
+
+/* ---- the worker pool ---- */
+
+struct request {
+	struct ringlb_call *call;
+	sem_t done;
+	struct request *next;
+};
+
+static pthread_mutex_t q_mu;
+static pthread_cond_t q_cv = PTHREAD_COND_INITIALIZER;
+static pthread_once_t q_once = PTHREAD_ONCE_INIT;
+static struct request *q_head, *q_tail;
+static int n_workers, n_idle;
+
+static void q_init(void) {
+	pthread_mutexattr_t a;
+	pthread_mutexattr_init(&a);
+	/* A realtime caller blocked on the queue lock lends its priority to
+	 * the holder, so a preempted worker cannot hold it up. */
+	pthread_mutexattr_setprotocol(&a, PTHREAD_PRIO_INHERIT);
+	pthread_mutex_init(&q_mu, &a);
+	pthread_mutexattr_destroy(&a);
+}
+
+static void *worker_main(void *arg) {
+	(void)arg;
+	pthread_mutex_lock(&q_mu);
+	for (;;) {
+		while (q_head == NULL) {
+			n_idle++;
+			pthread_cond_wait(&q_cv, &q_mu);
+			n_idle--;
+		}
+		struct request *r = q_head;
+		q_head = r->next;
+		if (q_head == NULL)
+			q_tail = NULL;
+		pthread_mutex_unlock(&q_mu);
+		ringlbgo_call(r->call);
+		sem_post(&r->done); /* r may be gone after this */
+		pthread_mutex_lock(&q_mu);
+	}
+	return NULL;
+}
+
+/* start_worker creates a detached SCHED_OTHER worker thread. */
+static int start_worker(void) {
+	pthread_attr_t a;
+	struct sched_param zero = {0};
+	pthread_t t;
+	if (pthread_attr_init(&a) != 0)
+		return -1;
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setinheritsched(&a, PTHREAD_EXPLICIT_SCHED);
+	pthread_attr_setschedpolicy(&a, SCHED_OTHER);
+	pthread_attr_setschedparam(&a, &zero);
+	int rc = pthread_create(&t, &a, worker_main, NULL);
+	pthread_attr_destroy(&a);
+	return rc == 0 ? 0 : -1;
+}
+
+static void set_err(struct ringlb_call *c, int rc, const char *msg) {
+	c->rc = rc;
+	if (c->err != NULL && c->errlen > 0) {
+		strncpy(c->err, msg, c->errlen - 1);
+		c->err[c->errlen - 1] = '\0';
+	}
+}
+
+/* hand_off queues c for a worker and sleeps until it is served. */
+static void hand_off(struct ringlb_call *c) {
+	struct request r;
+	int spawn = 0;
+	r.call = c;
+	r.next = NULL;
+	if (sem_init(&r.done, 0, 0) != 0) {
+		set_err(c, RINGLB_EINTERNAL, "ringlb: cannot create a semaphore");
+		return;
+	}
+	pthread_once(&q_once, q_init);
+	pthread_mutex_lock(&q_mu);
+	if (q_tail != NULL)
+		q_tail->next = &r;
+	else
+		q_head = &r;
+	q_tail = &r;
+	if (n_idle > 0) {
+		pthread_cond_signal(&q_cv);
+	} else if (n_workers < max_workers) {
+		n_workers++;
+		spawn = 1;
+	}
+	pthread_mutex_unlock(&q_mu);
+	if (spawn && start_worker() != 0) {
+		pthread_mutex_lock(&q_mu);
+		n_workers--;
+		if (n_workers == 0) {
+			/* Nobody will serve what is queued: fail it all, ours too. */
+			struct request *p = q_head;
+			q_head = q_tail = NULL;
+			while (p != NULL) {
+				struct request *next = p->next;
+				set_err(p->call, RINGLB_EINTERNAL, "ringlb: cannot start a worker thread");
+				sem_post(&p->done);
+				p = next;
+			}
+		}
+		pthread_mutex_unlock(&q_mu);
+	}
+	while (sem_wait(&r.done) != 0 && errno == EINTR) {
+	}
+	sem_destroy(&r.done);
+}
+
+/* call_go serves c on a thread that may run Go code. */
+static int call_go(struct ringlb_call *c) {
+	int direct;
+	switch (dispatch_mode) {
+	case DISPATCH_DIRECT:
+		direct = 1;
+		break;
+	case DISPATCH_WORKERS:
+		direct = 0;
+		break;
+	default:
+		direct = !is_realtime();
+	}
+	if (loader_policy >= 0 && !__atomic_load_n(&loader_restored, __ATOMIC_ACQUIRE) &&
+	    (pid_t)syscall(SYS_gettid) == loader_tid) {
+		/* The loader thread is still demoted; it must not run Go either. */
+		direct = 0;
+	}
+	if (direct)
+		ringlbgo_call(c);
+	else
+		hand_off(c);
+	return c->rc;
+}
+
+/* ---- the public C ABI ---- */
+
+static void init_call(struct ringlb_call *c, int op, char *err, size_t errlen) {
+	memset(c, 0, sizeof *c);
+	c->op = op;
+	c->err = err;
+	c->errlen = err != NULL ? errlen : 0;
+	if (c->errlen > 0)
+		err[0] = '\0';
+}
+
+/* check_out reports a NULL output pointer as RINGLB_EINVAL. */
+static int check_out(struct ringlb_call *c, const void *p, const char *what) {
+	if (p != NULL)
+		return 1;
+	char msg[96];
+	snprintf(msg, sizeof msg, "ringlb: %s is NULL", what);
+	set_err(c, RINGLB_EINVAL, msg);
+	return 0;
+}
+
+const char *ringlb_version(void) { return RINGLB_VERSION; }
+
+int ringlb_open(const char *name, int nopts, const char *const *keys, const char *const *values,
+                uint64_t *handle, char *err, size_t errlen) {
+	struct ringlb_call c;
+	init_call(&c, RINGLB_OP_OPEN, err, errlen);
+	if (!check_out(&c, handle, "handle") || !check_out(&c, name, "name"))
+		return c.rc;
+	c.s1 = name;
+	c.n = nopts;
+	c.a = keys;
+	c.b = values;
+	c.hout = handle;
+	return call_go(&c);
+}
+
+int ringlb_order(uint64_t handle, int n, const char *const *dests, int *order, int *count,
+                 char *err, size_t errlen) {
+	struct ringlb_call c;
+	init_call(&c, RINGLB_OP_ORDER, err, errlen);
+	if (!check_out(&c, order, "order") || !check_out(&c, count, "count"))
+		return c.rc;
+	*count = 0;
+	c.handle = handle;
+	c.n = n;
+	c.a = dests;
+	c.iout = order;
+	c.iout2 = count;
+	return call_go(&c);
+}
+
+int ringlb_next(uint64_t handle, int n, const char *const *dests, const char *call_id,
+                int *chosen, char *err, size_t errlen) {
+	struct ringlb_call c;
+	init_call(&c, RINGLB_OP_NEXT, err, errlen);
+	if (!check_out(&c, chosen, "chosen"))
+		return c.rc;
+	*chosen = -1;
+	c.handle = handle;
+	c.n = n;
+	c.a = dests;
+	c.s2 = call_id;
+	c.iout = chosen;
+	return call_go(&c);
+}
+
+static int hold_op(int op, uint64_t handle, const char *dest, const char *call_id, int *flag,
+                   char *err, size_t errlen) {
+	struct ringlb_call c;
+	init_call(&c, op, err, errlen);
+	if (!check_out(&c, flag, "result flag"))
+		return c.rc;
+	*flag = 0;
+	c.handle = handle;
+	c.s1 = dest;
+	c.s2 = call_id;
+	c.iout = flag;
+	return call_go(&c);
+}
+
+int ringlb_acquire(uint64_t handle, const char *dest, const char *call_id, int *added, char *err,
+                   size_t errlen) {
+	return hold_op(RINGLB_OP_ACQUIRE, handle, dest, call_id, added, err, errlen);
+}
+
+int ringlb_release(uint64_t handle, const char *dest, const char *call_id, int *removed,
+                   char *err, size_t errlen) {
+	return hold_op(RINGLB_OP_RELEASE, handle, dest, call_id, removed, err, errlen);
+}
+
+int ringlb_load(uint64_t handle, int n, const char *const *dests, int64_t *loads, char *err,
+                size_t errlen) {
+	struct ringlb_call c;
+	init_call(&c, RINGLB_OP_LOAD, err, errlen);
+	if (n > 0 && !check_out(&c, loads, "loads"))
+		return c.rc;
+	c.handle = handle;
+	c.n = n;
+	c.a = dests;
+	c.lout = loads;
+	return call_go(&c);
+}
+
+int ringlb_drain(uint64_t handle, const char *dest, int drained, char *err, size_t errlen) {
+	struct ringlb_call c;
+	init_call(&c, RINGLB_OP_DRAIN, err, errlen);
+	c.handle = handle;
+	c.s1 = dest;
+	c.ival = drained != 0;
+	return call_go(&c);
+}
+
+int ringlb_reset(uint64_t handle, const char *dest, int *dropped, char *err, size_t errlen) {
+	return hold_op(RINGLB_OP_RESET, handle, dest, NULL, dropped, err, errlen);
+}
+
+int ringlb_snapshot(uint64_t handle, int format, char **out, char *err, size_t errlen) {
+	struct ringlb_call c;
+	init_call(&c, RINGLB_OP_SNAPSHOT, err, errlen);
+	if (!check_out(&c, out, "out"))
+		return c.rc;
+	*out = NULL;
+	c.handle = handle;
+	c.ival = format;
+	c.pout = out;
+	return call_go(&c);
+}
+
+int ringlb_dialstring(int n, const char *const *legs, int sep, int nvars, const char *const *keys,
+                      const char *const *values, int leg_timeout, char **out, char *err,
+                      size_t errlen) {
+	struct ringlb_call c;
+	init_call(&c, RINGLB_OP_DIALSTRING, err, errlen);
+	if (!check_out(&c, out, "out"))
+		return c.rc;
+	*out = NULL;
+	c.n = n;
+	c.a = legs;
+	c.ival = sep;
+	c.nb = nvars;
+	c.b = keys;
+	c.c = values;
+	c.ival2 = leg_timeout;
+	c.pout = out;
+	return call_go(&c);
+}
+
+int ringlb_noop(void) {
+	struct ringlb_call c;
+	init_call(&c, RINGLB_OP_NOOP, NULL, 0);
+	return call_go(&c);
+}
+
+void ringlb_free(void *p) { free(p); }

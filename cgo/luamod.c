@@ -1,0 +1,640 @@
+/*
+ * luamod.c - the `ringlb` Lua module: luaopen_ringlb and thin glue over the
+ * C ABI of ringlb.h. Builds against Lua 5.1 (and LuaJIT), 5.2, 5.3 and 5.4
+ * headers; never links liblua (the host's symbols are used).
+ *
+ * Nothing here raises a Lua error: arguments are checked by hand (no
+ * luaL_check*, which would longjmp) and every failure returns
+ * nil, message, code. Go code is only reached through the ringlb_* functions,
+ * which keep realtime threads out of Go (dispatch.c).
+ */
+#include <lauxlib.h>
+#include <lua.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ringlb.h"
+#include "ringlb_call.h"
+
+#define BALANCER_MT "ringlb.balancer"
+#define STACK_DESTS 64
+
+#if LUA_VERSION_NUM < 502
+#define ringlb_rawlen(L, i) lua_objlen(L, (i))
+#else
+#define ringlb_rawlen(L, i) lua_rawlen(L, (i))
+#endif
+
+struct balancer_ud {
+	uint64_t handle;
+	char name[132];
+};
+
+/* fail pushes nil, message, code and returns 3. */
+static int fail(lua_State *L, const char *msg, const char *code) {
+	lua_pushnil(L);
+	lua_pushstring(L, msg);
+	lua_pushstring(L, code);
+	return 3;
+}
+
+static const char *code_name(int rc) {
+	switch (rc) {
+	case RINGLB_ENODEST:
+		return "no_destinations";
+	case RINGLB_EFULL:
+		return "at_capacity";
+	case RINGLB_EDRAINED:
+		return "drained";
+	case RINGLB_EINVAL:
+		return "invalid";
+	case RINGLB_EMISMATCH:
+		return "mismatch";
+	case RINGLB_EBACKEND:
+		return "backend";
+	case RINGLB_ECLOSED:
+		return "closed";
+	case RINGLB_EHANDLE:
+		return "invalid";
+	}
+	return "internal";
+}
+
+static int fail_rc(lua_State *L, int rc, const char *err) {
+	return fail(L, err[0] != '\0' ? err : "ringlb: error", code_name(rc));
+}
+
+/* failf formats a message for an argument error and fails with it. */
+__attribute__((format(printf, 2, 3))) static int failf(lua_State *L, const char *fmt, ...) {
+	char msg[RINGLB_ERRLEN];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	return fail(L, msg, "invalid");
+}
+
+/* to_balancer returns the balancer at index 1, or NULL. */
+static struct balancer_ud *to_balancer(lua_State *L) {
+	struct balancer_ud *b = (struct balancer_ud *)lua_touserdata(L, 1);
+	if (b == NULL || !lua_getmetatable(L, 1))
+		return NULL;
+	luaL_getmetatable(L, BALANCER_MT);
+	int same = lua_rawequal(L, -1, -2);
+	lua_pop(L, 2);
+	return same ? b : NULL;
+}
+
+#define SELF(L, b, what)                                                                         \
+	struct balancer_ud *b = to_balancer(L);                                                      \
+	if (b == NULL)                                                                               \
+		return fail(L, "ringlb: " what ": call it as balancer:" what "(...)", "invalid");
+
+/* plain_string returns the string at idx if it is a Lua string with no NUL
+ * byte, else NULL. Numbers are not strings here: no silent coercion. */
+static const char *plain_string(lua_State *L, int idx) {
+	size_t len;
+	if (lua_type(L, idx) != LUA_TSTRING)
+		return NULL;
+	const char *s = lua_tolstring(L, idx, &len);
+	return strlen(s) == len ? s : NULL;
+}
+
+static int arg_string(lua_State *L, int idx, const char *op, const char *what, const char **out) {
+	*out = plain_string(L, idx);
+	if (*out != NULL)
+		return 0;
+	char msg[RINGLB_ERRLEN];
+	snprintf(msg, sizeof msg, "ringlb: %s: %s must be a string without NUL bytes, got %s", op, what,
+	         lua_typename(L, lua_type(L, idx)));
+	fail(L, msg, "invalid");
+	return 1;
+}
+
+/*
+ * dest_array reads the array of strings at idx into a C array (stack buf or
+ * malloc'd *heap, which the caller frees). The strings stay owned by the Lua
+ * table, which is on the stack for the whole call. On error it pushes
+ * nil, msg, code and returns -1.
+ */
+static int dest_array(lua_State *L, int idx, const char *op, const char **buf,
+                      const char ***out, const char ***heap) {
+	*heap = NULL;
+	if (lua_type(L, idx) != LUA_TTABLE) {
+		char msg[RINGLB_ERRLEN];
+		snprintf(msg, sizeof msg, "ringlb: %s: destinations must be an array of strings, got %s", op,
+		         lua_typename(L, lua_type(L, idx)));
+		fail(L, msg, "invalid");
+		return -1;
+	}
+	size_t n = ringlb_rawlen(L, idx);
+	if (n > RINGLB_MAX_DESTINATIONS) {
+		char msg[RINGLB_ERRLEN];
+		snprintf(msg, sizeof msg, "ringlb: %s: %lu destinations (at most %d)", op, (unsigned long)n,
+		         RINGLB_MAX_DESTINATIONS);
+		fail(L, msg, "invalid");
+		return -1;
+	}
+	const char **arr = buf;
+	if (n > STACK_DESTS) {
+		arr = (const char **)malloc(n * sizeof *arr);
+		if (arr == NULL) {
+			fail(L, "ringlb: out of memory", "internal");
+			return -1;
+		}
+		*heap = arr;
+	}
+	for (size_t i = 0; i < n; i++) {
+		lua_rawgeti(L, idx, (int)i + 1);
+		arr[i] = plain_string(L, -1);
+		int t = lua_type(L, -1);
+		lua_pop(L, 1);
+		if (arr[i] == NULL) {
+			char msg[RINGLB_ERRLEN];
+			snprintf(msg, sizeof msg,
+			         "ringlb: %s: destination %lu is %s; want a string without NUL bytes", op,
+			         (unsigned long)i + 1, t == LUA_TSTRING ? "a string with a NUL byte" : lua_typename(L, t));
+			free(*heap);
+			*heap = NULL;
+			fail(L, msg, "invalid");
+			return -1;
+		}
+	}
+	*out = arr;
+	return (int)n;
+}
+
+/* push_option_value converts the option value at idx to a string on the
+ * stack top, or returns 0 for a type options cannot have. */
+static int push_option_value(lua_State *L, int idx) {
+	switch (lua_type(L, idx)) {
+	case LUA_TSTRING:
+	case LUA_TNUMBER:
+		lua_pushvalue(L, idx);
+		lua_tostring(L, -1); /* converts the copy only */
+		return 1;
+	case LUA_TBOOLEAN:
+		lua_pushstring(L, lua_toboolean(L, idx) ? "true" : "false");
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * ringlb.open(name [, opts]) -> balancer | nil, err, code
+ * Options are flattened into key/value strings kept alive in two Lua tables
+ * on the stack, then passed to ringlb_open.
+ */
+static int l_open(lua_State *L) {
+	const char *name;
+	if (arg_string(L, 1, "open", "name", &name))
+		return 3;
+	int t = lua_type(L, 2);
+	if (t != LUA_TNONE && t != LUA_TNIL && t != LUA_TTABLE)
+		return failf(L, "ringlb: open: options must be a table, got %s", lua_typename(L, t));
+	lua_settop(L, 2);
+	lua_newtable(L); /* 3: keys */
+	lua_newtable(L); /* 4: values */
+	int n = 0;
+	if (t == LUA_TTABLE) {
+		lua_pushnil(L);
+		while (lua_next(L, 2) != 0) { /* key -2, value -1 */
+			const char *k = plain_string(L, -2);
+			if (k == NULL)
+				return failf(L, "ringlb: open: option names must be strings, got %s",
+				             lua_typename(L, lua_type(L, -2)));
+			if (strcmp(k, "capacity") == 0 && lua_type(L, -1) == LUA_TTABLE) {
+				int cap = lua_gettop(L);
+				lua_pushnil(L);
+				while (lua_next(L, cap) != 0) {
+					const char *dest = plain_string(L, -2);
+					if (dest == NULL)
+						return failf(L, "ringlb: open: capacity keys must be destination strings, got %s",
+						             lua_typename(L, lua_type(L, -2)));
+					if (lua_type(L, -1) != LUA_TNUMBER)
+						return failf(L, "ringlb: open: capacity of %s must be a number", dest);
+					if (++n > RINGLB_MAX_OPTIONS)
+						return failf(L, "ringlb: open: more than %d options", RINGLB_MAX_OPTIONS);
+					lua_pushfstring(L, "capacity:%s", dest);
+					lua_rawseti(L, 3, n);
+					push_option_value(L, -1);
+					lua_rawseti(L, 4, n);
+					lua_pop(L, 1);
+				}
+				lua_pop(L, 1);
+				continue;
+			}
+			if (++n > RINGLB_MAX_OPTIONS)
+				return failf(L, "ringlb: open: more than %d options", RINGLB_MAX_OPTIONS);
+			if (!push_option_value(L, -1))
+				return failf(L, "ringlb: open: option %s must be a string, number or boolean", k);
+			lua_rawseti(L, 4, n);
+			lua_pushvalue(L, -2);
+			lua_rawseti(L, 3, n);
+			lua_pop(L, 1);
+		}
+	}
+	const char **keys = NULL, **vals = NULL;
+	if (n > 0) {
+		keys = (const char **)malloc(2 * (size_t)n * sizeof *keys);
+		if (keys == NULL)
+			return fail(L, "ringlb: out of memory", "internal");
+		vals = keys + n;
+		for (int i = 0; i < n; i++) {
+			lua_rawgeti(L, 3, i + 1);
+			keys[i] = lua_tostring(L, -1);
+			lua_rawgeti(L, 4, i + 1);
+			vals[i] = lua_tostring(L, -1);
+			lua_pop(L, 2); /* both strings stay referenced by tables 3 and 4 */
+		}
+	}
+	char err[RINGLB_ERRLEN];
+	uint64_t h = 0;
+	int rc = ringlb_open(name, n, keys, vals, &h, err, sizeof err);
+	free(keys);
+	if (rc != RINGLB_OK)
+		return fail_rc(L, rc, err);
+	struct balancer_ud *b = (struct balancer_ud *)lua_newuserdata(L, sizeof *b);
+	b->handle = h;
+	strncpy(b->name, name, sizeof b->name - 1);
+	b->name[sizeof b->name - 1] = '\0';
+	luaL_getmetatable(L, BALANCER_MT);
+	lua_setmetatable(L, -2);
+	return 1;
+}
+
+/* b:order(dests) -> array */
+static int l_order(lua_State *L) {
+	SELF(L, b, "order");
+	const char *buf[STACK_DESTS], **dests, **heap;
+	int idx_buf[STACK_DESTS];
+	int n = dest_array(L, 2, "order", buf, &dests, &heap);
+	if (n < 0)
+		return 3;
+	int *idx = idx_buf;
+	if (n > STACK_DESTS) {
+		idx = (int *)malloc((size_t)n * sizeof *idx);
+		if (idx == NULL) {
+			free(heap);
+			return fail(L, "ringlb: out of memory", "internal");
+		}
+	}
+	char err[RINGLB_ERRLEN];
+	int count = 0;
+	int rc = ringlb_order(b->handle, n, dests, idx, &count, err, sizeof err);
+	free(heap);
+	if (rc != RINGLB_OK) {
+		if (idx != idx_buf)
+			free(idx);
+		return fail_rc(L, rc, err);
+	}
+	lua_createtable(L, count, 0);
+	for (int i = 0; i < count; i++) {
+		lua_rawgeti(L, 2, idx[i] + 1);
+		lua_rawseti(L, -2, i + 1);
+	}
+	if (idx != idx_buf)
+		free(idx);
+	return 1;
+}
+
+/* b:next(dests, call_id) -> dest */
+static int l_next(lua_State *L) {
+	SELF(L, b, "next");
+	const char *call_id;
+	if (arg_string(L, 3, "next", "call id", &call_id))
+		return 3;
+	const char *buf[STACK_DESTS], **dests, **heap;
+	int n = dest_array(L, 2, "next", buf, &dests, &heap);
+	if (n < 0)
+		return 3;
+	char err[RINGLB_ERRLEN];
+	int chosen = -1;
+	int rc = ringlb_next(b->handle, n, dests, call_id, &chosen, err, sizeof err);
+	free(heap);
+	if (rc != RINGLB_OK)
+		return fail_rc(L, rc, err);
+	lua_rawgeti(L, 2, chosen + 1);
+	return 1;
+}
+
+static int hold(lua_State *L, const char *op, int release) {
+	struct balancer_ud *b = to_balancer(L);
+	if (b == NULL)
+		return failf(L, "ringlb: %s: call it as balancer:%s(dest, call_id)", op, op);
+	const char *dest, *call_id;
+	if (arg_string(L, 2, op, "destination", &dest) || arg_string(L, 3, op, "call id", &call_id))
+		return 3;
+	char err[RINGLB_ERRLEN];
+	int flag = 0;
+	int rc = release ? ringlb_release(b->handle, dest, call_id, &flag, err, sizeof err)
+	                 : ringlb_acquire(b->handle, dest, call_id, &flag, err, sizeof err);
+	if (rc != RINGLB_OK)
+		return fail_rc(L, rc, err);
+	lua_pushboolean(L, flag);
+	return 1;
+}
+
+/* b:acquire(dest, call_id) -> true (new) | false (held already) */
+static int l_acquire(lua_State *L) { return hold(L, "acquire", 0); }
+
+/* b:release(dest, call_id) -> true (released) | false (not held) */
+static int l_release(lua_State *L) { return hold(L, "release", 1); }
+
+/* b:load(dest) -> number */
+static int l_load(lua_State *L) {
+	SELF(L, b, "load");
+	const char *dest;
+	if (arg_string(L, 2, "load", "destination", &dest))
+		return 3;
+	char err[RINGLB_ERRLEN];
+	int64_t n = 0;
+	int rc = ringlb_load(b->handle, 1, &dest, &n, err, sizeof err);
+	if (rc != RINGLB_OK)
+		return fail_rc(L, rc, err);
+	lua_pushinteger(L, (lua_Integer)n);
+	return 1;
+}
+
+/* b:loads(dests) -> { dest = number } */
+static int l_loads(lua_State *L) {
+	SELF(L, b, "loads");
+	const char *buf[STACK_DESTS], **dests, **heap;
+	int64_t load_buf[STACK_DESTS];
+	int n = dest_array(L, 2, "loads", buf, &dests, &heap);
+	if (n < 0)
+		return 3;
+	int64_t *loads = load_buf;
+	if (n > STACK_DESTS) {
+		loads = (int64_t *)malloc((size_t)n * sizeof *loads);
+		if (loads == NULL) {
+			free(heap);
+			return fail(L, "ringlb: out of memory", "internal");
+		}
+	}
+	char err[RINGLB_ERRLEN];
+	int rc = ringlb_load(b->handle, n, dests, loads, err, sizeof err);
+	free(heap);
+	if (rc != RINGLB_OK) {
+		if (loads != load_buf)
+			free(loads);
+		return fail_rc(L, rc, err);
+	}
+	lua_createtable(L, 0, n);
+	for (int i = 0; i < n; i++) {
+		lua_rawgeti(L, 2, i + 1);
+		lua_pushinteger(L, (lua_Integer)loads[i]);
+		lua_rawset(L, -3);
+	}
+	if (loads != load_buf)
+		free(loads);
+	return 1;
+}
+
+static int drain(lua_State *L, const char *op, int drained) {
+	struct balancer_ud *b = to_balancer(L);
+	if (b == NULL)
+		return failf(L, "ringlb: %s: call it as balancer:%s(dest)", op, op);
+	const char *dest;
+	if (arg_string(L, 2, op, "destination", &dest))
+		return 3;
+	char err[RINGLB_ERRLEN];
+	int rc = ringlb_drain(b->handle, dest, drained, err, sizeof err);
+	if (rc != RINGLB_OK)
+		return fail_rc(L, rc, err);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+/* b:drain(dest) -> true */
+static int l_drain(lua_State *L) { return drain(L, "drain", 1); }
+
+/* b:undrain(dest) -> true */
+static int l_undrain(lua_State *L) { return drain(L, "undrain", 0); }
+
+/* b:reset(dest) -> number of holds dropped */
+static int l_reset(lua_State *L) {
+	SELF(L, b, "reset");
+	const char *dest;
+	if (arg_string(L, 2, "reset", "destination", &dest))
+		return 3;
+	char err[RINGLB_ERRLEN];
+	int dropped = 0;
+	int rc = ringlb_reset(b->handle, dest, &dropped, err, sizeof err);
+	if (rc != RINGLB_OK)
+		return fail_rc(L, rc, err);
+	lua_pushinteger(L, dropped);
+	return 1;
+}
+
+/* next_field cuts the tab- or newline-ended field at *p. */
+static char *next_field(char **p) {
+	char *s = *p;
+	size_t n = strcspn(s, "\t\n");
+	if (s[n] != '\0') {
+		s[n] = '\0';
+		*p = s + n + 1;
+	} else {
+		*p = s + n;
+	}
+	return s;
+}
+
+static void set_str(lua_State *L, const char *k, const char *v) {
+	lua_pushstring(L, v);
+	lua_setfield(L, -2, k);
+}
+
+static void set_num(lua_State *L, const char *k, const char *v) {
+	lua_pushinteger(L, (lua_Integer)strtoll(v, NULL, 10));
+	lua_setfield(L, -2, k);
+}
+
+/* b:snapshot() -> { name, backend, destinations = {...}, holds = {...} } */
+static int l_snapshot(lua_State *L) {
+	SELF(L, b, "snapshot");
+	char err[RINGLB_ERRLEN];
+	char *text = NULL;
+	int rc = ringlb_snapshot(b->handle, 0, &text, err, sizeof err);
+	if (rc != RINGLB_OK)
+		return fail_rc(L, rc, err);
+	lua_newtable(L);
+	int top = lua_gettop(L);
+	lua_newtable(L);
+	lua_setfield(L, top, "destinations");
+	lua_newtable(L);
+	lua_setfield(L, top, "holds");
+	int nd = 0, nh = 0;
+	char *p = text;
+	while (*p != '\0') {
+		char *kind = next_field(&p);
+		if (strcmp(kind, "B") == 0) {
+			lua_pushstring(L, next_field(&p));
+			lua_setfield(L, top, "name");
+			lua_pushstring(L, next_field(&p));
+			lua_setfield(L, top, "backend");
+		} else if (strcmp(kind, "D") == 0) {
+			lua_getfield(L, top, "destinations");
+			lua_newtable(L);
+			set_str(L, "dest", next_field(&p));
+			set_num(L, "active", next_field(&p));
+			set_num(L, "capacity", next_field(&p));
+			lua_pushboolean(L, strcmp(next_field(&p), "1") == 0);
+			lua_setfield(L, -2, "drained");
+			set_num(L, "started", next_field(&p));
+			set_num(L, "last_hold", next_field(&p));
+			lua_rawseti(L, -2, ++nd);
+			lua_pop(L, 1);
+		} else if (strcmp(kind, "H") == 0) {
+			lua_getfield(L, top, "holds");
+			lua_newtable(L);
+			set_str(L, "dest", next_field(&p));
+			set_str(L, "call_id", next_field(&p));
+			set_str(L, "node", next_field(&p));
+			set_num(L, "start", next_field(&p));
+			set_num(L, "expires", next_field(&p));
+			lua_rawseti(L, -2, ++nh);
+			lua_pop(L, 1);
+		}
+	}
+	ringlb_free(text);
+	return 1;
+}
+
+/* b:name() -> string */
+static int l_name(lua_State *L) {
+	SELF(L, b, "name");
+	lua_pushstring(L, b->name);
+	return 1;
+}
+
+static int l_tostring(lua_State *L) {
+	struct balancer_ud *b = to_balancer(L);
+	lua_pushfstring(L, "ringlb.balancer(%s)", b != NULL ? b->name : "?");
+	return 1;
+}
+
+/*
+ * ringlb.dialstring(legs, sep [, vars [, leg_timeout]]) -> string
+ * sep is "," or "parallel" (ring at once), "|" or "sequential" (in turn).
+ */
+static int l_dialstring(lua_State *L) {
+	const char *sep_s;
+	if (arg_string(L, 2, "dialstring", "separator", &sep_s))
+		return 3;
+	int sep;
+	if (strcmp(sep_s, ",") == 0 || strcmp(sep_s, "parallel") == 0)
+		sep = 0;
+	else if (strcmp(sep_s, "|") == 0 || strcmp(sep_s, "sequential") == 0)
+		sep = 1;
+	else
+		return failf(L, "ringlb: dialstring: separator %s (want \",\" or \"|\")", sep_s);
+	int t = lua_type(L, 3);
+	if (t != LUA_TNONE && t != LUA_TNIL && t != LUA_TTABLE)
+		return failf(L, "ringlb: dialstring: vars must be a table, got %s", lua_typename(L, t));
+	int leg_timeout = 0;
+	if (!lua_isnoneornil(L, 4)) {
+		if (lua_type(L, 4) != LUA_TNUMBER)
+			return failf(L, "ringlb: dialstring: leg_timeout must be a number, got %s",
+			             lua_typename(L, lua_type(L, 4)));
+		lua_Number tn = lua_tonumber(L, 4);
+		if (tn < 0 || tn > 86400)
+			return failf(L, "ringlb: dialstring: leg_timeout %g out of range 0..86400", (double)tn);
+		leg_timeout = (int)tn;
+	}
+	lua_settop(L, 4);
+	const char *buf[STACK_DESTS], **legs, **heap;
+	int n = dest_array(L, 1, "dialstring", buf, &legs, &heap);
+	if (n < 0)
+		return 3;
+	lua_newtable(L); /* 5: keys */
+	lua_newtable(L); /* 6: values */
+	int nv = 0;
+	if (t == LUA_TTABLE) {
+		lua_pushnil(L);
+		while (lua_next(L, 3) != 0) {
+			const char *k = plain_string(L, -2);
+			if (k == NULL || !push_option_value(L, -1)) {
+				free(heap);
+				return failf(L, "ringlb: dialstring: vars must map names to strings, numbers or booleans");
+			}
+			lua_rawseti(L, 6, ++nv);
+			lua_pushvalue(L, -2);
+			lua_rawseti(L, 5, nv);
+			lua_pop(L, 1);
+			if (nv > RINGLB_MAX_OPTIONS) {
+				free(heap);
+				return failf(L, "ringlb: dialstring: more than %d variables", RINGLB_MAX_OPTIONS);
+			}
+		}
+	}
+	const char **keys = NULL, **vals = NULL;
+	if (nv > 0) {
+		keys = (const char **)malloc(2 * (size_t)nv * sizeof *keys);
+		if (keys == NULL) {
+			free(heap);
+			return fail(L, "ringlb: out of memory", "internal");
+		}
+		vals = keys + nv;
+		for (int i = 0; i < nv; i++) {
+			lua_rawgeti(L, 5, i + 1);
+			keys[i] = lua_tostring(L, -1);
+			lua_rawgeti(L, 6, i + 1);
+			vals[i] = lua_tostring(L, -1);
+			lua_pop(L, 2);
+		}
+	}
+	char err[RINGLB_ERRLEN];
+	char *out = NULL;
+	int rc = ringlb_dialstring(n, legs, sep, nv, keys, vals, leg_timeout, &out, err, sizeof err);
+	free(heap);
+	free(keys);
+	if (rc != RINGLB_OK)
+		return fail_rc(L, rc, err);
+	lua_pushstring(L, out);
+	ringlb_free(out);
+	return 1;
+}
+
+static const luaL_Reg balancer_methods[] = {
+    {"order", l_order},     {"next", l_next},       {"acquire", l_acquire}, {"release", l_release},
+    {"load", l_load},       {"loads", l_loads},     {"drain", l_drain},     {"undrain", l_undrain},
+    {"reset", l_reset},     {"snapshot", l_snapshot}, {"name", l_name},   {NULL, NULL}};
+
+static const luaL_Reg module_functions[] = {
+    {"open", l_open}, {"dialstring", l_dialstring}, {NULL, NULL}};
+
+static void set_funcs(lua_State *L, const luaL_Reg *l) {
+#if LUA_VERSION_NUM < 502
+	luaL_register(L, NULL, l);
+#else
+	luaL_setfuncs(L, l, 0);
+#endif
+}
+
+/* luaopen_ringlb runs once per lua_State, so once per FreeSWITCH call: it
+ * only builds tables, and never enters Go. */
+int luaopen_ringlb(lua_State *L) {
+	if (luaL_newmetatable(L, BALANCER_MT)) {
+		lua_newtable(L);
+		set_funcs(L, balancer_methods);
+		lua_setfield(L, -2, "__index");
+		lua_pushcfunction(L, l_tostring);
+		lua_setfield(L, -2, "__tostring");
+		lua_pushstring(L, "ringlb.balancer");
+		lua_setfield(L, -2, "__name");
+		lua_pushstring(L, "ringlb.balancer");
+		lua_setfield(L, -2, "__metatable");
+	}
+	lua_pop(L, 1);
+	lua_newtable(L);
+	set_funcs(L, module_functions);
+	lua_pushstring(L, "ringlb");
+	lua_setfield(L, -2, "_NAME");
+	lua_pushstring(L, RINGLB_VERSION);
+	lua_setfield(L, -2, "_VERSION");
+	return 1;
+}

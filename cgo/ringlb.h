@@ -1,0 +1,130 @@
+/*
+ * ringlb.h - the C ABI of ringlb, a least-loaded balancer for FreeSWITCH
+ * ring groups. Link against (or dlopen) ringlb.so; LuaJIT's FFI can cdef the
+ * declarations below as they are.
+ *
+ * Threads: every function may be called from any thread, including
+ * realtime (SCHED_FIFO / SCHED_RR) threads that never ran Go code. Such
+ * callers never execute Go code themselves: the call is handed to one of
+ * ringlb's own SCHED_OTHER worker threads and the caller sleeps (no spinning)
+ * until the answer is ready. See docs/realtime.md.
+ *
+ * Ownership: every pointer passed in stays owned by the caller and is only
+ * read during the call; nothing is kept. Results go into caller-provided
+ * memory (indices into the caller's own arrays, counts, and an error text
+ * buffer). The one exception is ringlb_snapshot, whose *out the caller must
+ * free with ringlb_free.
+ *
+ * Errors: functions return RINGLB_OK (0) or a negative RINGLB_E* code, and on
+ * error write a NUL-terminated message into err (at most errlen bytes, cut
+ * if longer; err may be NULL when errlen is 0). No function aborts, exits or
+ * raises: a Go panic inside is recovered and returned as RINGLB_EINTERNAL.
+ */
+#ifndef RINGLB_H
+#define RINGLB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RINGLB_OK 0
+#define RINGLB_ENODEST (-1)    /* empty destination list */
+#define RINGLB_EFULL (-2)      /* every destination at capacity or drained */
+#define RINGLB_EDRAINED (-3)   /* acquire of a drained destination */
+#define RINGLB_EINVAL (-4)     /* bad argument or option */
+#define RINGLB_EMISMATCH (-5)  /* name already open with other options */
+#define RINGLB_EBACKEND (-6)   /* shared store down or too slow */
+#define RINGLB_ECLOSED (-7)    /* balancer closed */
+#define RINGLB_EHANDLE (-8)    /* unknown balancer handle */
+#define RINGLB_EINTERNAL (-9)  /* bug inside ringlb, recovered */
+
+#define RINGLB_MAX_DESTINATIONS 1024 /* most destinations in one call */
+#define RINGLB_MAX_OPTIONS 2048      /* most option pairs in one open */
+#define RINGLB_ERRLEN 256            /* a good size for err buffers */
+
+/* ringlb_version returns the library version, a static string. */
+const char *ringlb_version(void);
+
+/*
+ * ringlb_open opens (or finds) the process-wide balancer called name and
+ * stores its handle in *handle. Options are nopts key/value pairs (see
+ * README "Options"): "tie", "capacity", "capacity:<dest>", "max_hold_age",
+ * "url", "key_prefix", "lease", "timeout", "node". Opening a name again with
+ * the same options returns the same handle; other options give
+ * RINGLB_EMISMATCH. Handles stay valid for the life of the process.
+ */
+int ringlb_open(const char *name, int nopts, const char *const *keys,
+                const char *const *values, uint64_t *handle, char *err,
+                size_t errlen);
+
+/*
+ * ringlb_order ranks dests[0..n) from least to most loaded, leaving out
+ * drained and full ones and later duplicates. It writes the indices into
+ * dests of the result to order[0..*count); order must have room for n.
+ */
+int ringlb_order(uint64_t handle, int n, const char *const *dests, int *order,
+                 int *count, char *err, size_t errlen);
+
+/*
+ * ringlb_next chooses the least-loaded destination of dests[0..n) that has
+ * room, holds it for call_id, and stores its index in *chosen.
+ */
+int ringlb_next(uint64_t handle, int n, const char *const *dests,
+                const char *call_id, int *chosen, char *err, size_t errlen);
+
+/* ringlb_acquire holds dest for call_id; *added is 1 if new, 0 if held already. */
+int ringlb_acquire(uint64_t handle, const char *dest, const char *call_id,
+                   int *added, char *err, size_t errlen);
+
+/* ringlb_release drops the hold; *removed is 1 if there was one, else 0. */
+int ringlb_release(uint64_t handle, const char *dest, const char *call_id,
+                   int *removed, char *err, size_t errlen);
+
+/* ringlb_load writes the active calls of dests[0..n) to loads[0..n). */
+int ringlb_load(uint64_t handle, int n, const char *const *dests,
+                int64_t *loads, char *err, size_t errlen);
+
+/* ringlb_drain drains (drained=1) or undrains (drained=0) dest. */
+int ringlb_drain(uint64_t handle, const char *dest, int drained, char *err,
+                 size_t errlen);
+
+/* ringlb_reset drops every hold on dest and stores how many in *dropped. */
+int ringlb_reset(uint64_t handle, const char *dest, int *dropped, char *err,
+                 size_t errlen);
+
+/*
+ * ringlb_snapshot writes the balancer's state to *out as a NUL-terminated
+ * text the caller frees with ringlb_free. format 0 is tab-separated lines:
+ *   B <name> <backend>
+ *   D <dest> <active> <capacity> <drained 0|1> <started> <last hold, unix s>
+ *   H <dest> <call id> <node> <start, unix s> <expires, unix s or 0>
+ * and format 1 is JSON.
+ */
+int ringlb_snapshot(uint64_t handle, int format, char **out, char *err,
+                    size_t errlen);
+
+/*
+ * ringlb_dialstring builds a FreeSWITCH dial string for legs[0..n): sep 0
+ * rings them at once (","), 1 one after another ("|"). The nvars
+ * keys/values become {k=v,...} for all legs (values escaped); leg_timeout,
+ * when > 0, becomes [leg_timeout=N] on each leg. *out is freed with
+ * ringlb_free.
+ */
+int ringlb_dialstring(int n, const char *const *legs, int sep, int nvars,
+                      const char *const *keys, const char *const *values,
+                      int leg_timeout, char **out, char *err, size_t errlen);
+
+/* ringlb_noop does nothing through the same path as every other call: the
+ * floor that benchmarks compare against. */
+int ringlb_noop(void);
+
+/* ringlb_free frees memory that ringlb returned. */
+void ringlb_free(void *p);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* RINGLB_H */

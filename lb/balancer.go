@@ -1,0 +1,115 @@
+// Package lb is the ringlb balancer core: it orders the destinations of a
+// ring group from least to most loaded and holds a destination for a call
+// while that call is active (ringing or answered).
+//
+// Load is the number of live holds on a destination. A hold is keyed by
+// (destination, call id): acquiring and releasing are idempotent, a release
+// of something that is not held is harmless, and a count never goes below
+// zero. Holds that nobody releases expire after Options.MaxHoldAge (memory)
+// or when their lease is no longer renewed (Redis), so no count leaks.
+//
+// Two backends implement Balancer: Memory (one process) and Redis (several
+// processes sharing one Redis). Both behave the same; one conformance suite
+// runs against each.
+package lb
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Balancer orders destinations by load and holds them for calls. All methods
+// are safe for simultaneous use by multiple goroutines.
+//
+// The strings passed in may be views of C memory that is freed when the call
+// returns (the C ABI passes them without copying): an implementation copies
+// any string it keeps. Returned strings are the caller's own.
+type Balancer interface {
+	// Order returns dests from least to most loaded, leaving out those that
+	// are drained or at capacity. A destination listed twice keeps its first
+	// position. An empty list gives an empty result and no error.
+	Order(ctx context.Context, dests []string) ([]string, error)
+
+	// Next chooses the least-loaded destination of dests that has room and
+	// holds it for callID, in one atomic step: two concurrent calls never
+	// both take the last free slot. If callID already holds one of dests,
+	// Next returns that one again without a second hold. It returns
+	// ErrNoDestinations for an empty list and ErrAtCapacity when every
+	// destination is full or drained.
+	Next(ctx context.Context, dests []string, callID string) (string, error)
+
+	// Acquire holds dest for callID. It reports false, without error, when
+	// callID already held dest. It returns ErrDrained for a drained
+	// destination and ErrAtCapacity for a full one.
+	Acquire(ctx context.Context, dest, callID string) (bool, error)
+
+	// Release drops the hold of callID on dest. It reports whether there was
+	// one; releasing what is not held is not an error.
+	Release(ctx context.Context, dest, callID string) (bool, error)
+
+	// Load returns the active calls of each destination, in the order given.
+	Load(ctx context.Context, dests []string) ([]int, error)
+
+	// Drain takes dest out of rotation: Next never chooses it and Order
+	// leaves it out, while its current calls keep counting until they end.
+	Drain(ctx context.Context, dest string) error
+
+	// Undrain puts a drained destination back into rotation.
+	Undrain(ctx context.Context, dest string) error
+
+	// Reset drops every hold on dest, for repairs, and returns how many
+	// holds it dropped.
+	Reset(ctx context.Context, dest string) (int, error)
+
+	// Snapshot returns the state of every destination the balancer knows
+	// and every live hold.
+	Snapshot(ctx context.Context) (Snapshot, error)
+
+	// Close stops background work (lease renewal) and frees resources.
+	Close() error
+}
+
+// Snapshot is a point-in-time view of a balancer, for operators.
+type Snapshot struct {
+	Name         string       `json:"name"`
+	Backend      string       `json:"backend"`
+	Destinations []DestStatus `json:"destinations"`
+	Holds        []HoldInfo   `json:"holds"`
+}
+
+// DestStatus is the state of one destination.
+type DestStatus struct {
+	Dest string `json:"dest"`
+	// Active is the number of live holds (active calls).
+	Active int `json:"active"`
+	// Capacity is the maximum number of concurrent holds; 0 is unlimited.
+	Capacity int  `json:"capacity"`
+	Drained  bool `json:"drained"`
+	// Started counts holds taken since the balancer was opened (memory) or
+	// since its keys were created (Redis).
+	Started int64 `json:"started"`
+	// LastHold is when the last hold started; zero if never.
+	LastHold time.Time `json:"last_hold,omitzero"`
+}
+
+// HoldInfo is one live hold.
+type HoldInfo struct {
+	Dest   string    `json:"dest"`
+	CallID string    `json:"call_id"`
+	Node   string    `json:"node"`
+	Start  time.Time `json:"start"`
+	// Expires is when the hold lapses unless renewed or released; zero if
+	// it never does.
+	Expires time.Time `json:"expires,omitzero"`
+}
+
+// JSON renders the snapshot as indented JSON, times in RFC 3339.
+func (s Snapshot) JSON() (string, error) {
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return "", fmt.Errorf("ringlb: snapshot: %w", err)
+	}
+	return string(b), nil
+}

@@ -1,0 +1,129 @@
+package lb
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors. Test for them with errors.Is. Their text has no package
+// prefix because they are always returned wrapped, as
+// "ringlb: <op> <dest>: <sentinel>: <detail>".
+var (
+	// ErrNoDestinations is returned by Next for an empty destination list.
+	ErrNoDestinations = errors.New("no destinations")
+	// ErrAtCapacity means every destination offered is full or drained
+	// (Next), or the one destination is full (Acquire).
+	ErrAtCapacity = errors.New("all destinations at capacity or drained")
+	// ErrDrained is returned by Acquire for a drained destination.
+	ErrDrained = errors.New("destination drained")
+	// ErrInvalidArgument is bad input: an empty or oversized destination or
+	// call id, too many destinations, a malformed option.
+	ErrInvalidArgument = errors.New("invalid argument")
+	// ErrOptionsMismatch is returned when a balancer name is opened again
+	// with options other than those it was first opened with.
+	ErrOptionsMismatch = errors.New("balancer already open with other options")
+	// ErrBackend wraps failures of the shared store (Redis down, timeout).
+	ErrBackend = errors.New("backend unavailable")
+	// ErrClosed is returned by a balancer after Close.
+	ErrClosed = errors.New("balancer closed")
+)
+
+// Limits on input, so a broken script cannot make the balancer allocate
+// without bound. The C shim and the Lua module enforce the same numbers.
+const (
+	// MaxDestinations is the most destinations one call may pass.
+	MaxDestinations = 1024
+	// MaxDestLen is the longest destination, in bytes.
+	MaxDestLen = 512
+	// MaxCallIDLen is the longest call id, in bytes.
+	MaxCallIDLen = 256
+	// MaxNameLen is the longest balancer name, in bytes.
+	MaxNameLen = 128
+)
+
+// errClosed is ErrClosed with the package prefix.
+var errClosed = fmt.Errorf("ringlb: %w", ErrClosed)
+
+// backendError is an error of the shared store. It matches ErrBackend and
+// the underlying error with errors.Is.
+type backendError struct {
+	op  string
+	err error
+}
+
+func (e *backendError) Error() string   { return fmt.Sprintf("ringlb: redis: %s: %v", e.op, e.err) }
+func (e *backendError) Unwrap() []error { return []error{ErrBackend, e.err} }
+
+func invalidf(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalidArgument, fmt.Sprintf(format, args...))
+}
+
+// checkDest validates one destination string.
+func checkDest(dest string) error {
+	switch {
+	case dest == "":
+		return invalidf("empty destination")
+	case len(dest) > MaxDestLen:
+		return invalidf("destination of %d bytes (at most %d)", len(dest), MaxDestLen)
+	}
+	for i := 0; i < len(dest); i++ {
+		if dest[i] < 0x20 || dest[i] == 0x7f {
+			return invalidf("destination %q has a control character", dest)
+		}
+	}
+	return nil
+}
+
+// checkCallID validates one call id.
+func checkCallID(callID string) error {
+	switch {
+	case callID == "":
+		return invalidf("empty call id")
+	case len(callID) > MaxCallIDLen:
+		return invalidf("call id of %d bytes (at most %d)", len(callID), MaxCallIDLen)
+	}
+	for i := 0; i < len(callID); i++ {
+		if callID[i] < 0x20 || callID[i] == 0x7f {
+			return invalidf("call id %q has a control character", callID)
+		}
+	}
+	return nil
+}
+
+// uniqueDests validates dests and returns them with later duplicates
+// removed, first positions kept. It does not modify dests.
+func uniqueDests(dests []string) ([]string, error) {
+	if len(dests) > MaxDestinations {
+		return nil, invalidf("%d destinations (at most %d)", len(dests), MaxDestinations)
+	}
+	for _, d := range dests {
+		if err := checkDest(d); err != nil {
+			return nil, err
+		}
+	}
+	dup := false
+	for i := 1; i < len(dests) && !dup; i++ {
+		for j := 0; j < i; j++ {
+			if dests[i] == dests[j] {
+				dup = true
+				break
+			}
+		}
+		if len(dests) > 32 {
+			break // use the map below for long lists
+		}
+	}
+	if !dup && len(dests) <= 32 {
+		return dests, nil
+	}
+	seen := make(map[string]struct{}, len(dests))
+	out := make([]string, 0, len(dests))
+	for _, d := range dests {
+		if _, ok := seen[d]; ok {
+			continue
+		}
+		seen[d] = struct{}{}
+		out = append(out, d)
+	}
+	return out, nil
+}

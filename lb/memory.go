@@ -1,0 +1,381 @@
+package lb
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Memory is the in-process balancer: one switch, state in the Go runtime.
+// One mutex guards all state, so choosing and holding are one atomic step.
+// Its zero value is not usable; create it with NewMemory. It is safe for
+// simultaneous use by multiple goroutines.
+type Memory struct {
+	name string
+	opts Options
+	now  func() time.Time // the clock; tests replace it
+
+	mu     sync.Mutex
+	dests  map[string]*destState
+	seq    uint64 // counts hold starts, for lru ties
+	rnd    *rand.Rand
+	closed bool
+	// cands is scratch space for ranking, reused under mu.
+	cands []candidate
+}
+
+// destState is what Memory knows of one destination.
+type destState struct {
+	holds    map[string]int64 // call id -> hold start, unix ns
+	oldest   int64            // no hold started before this (unix ns)
+	lastSeq  uint64           // seq of the last hold start; 0 = never
+	lastHold int64            // unix ns of the last hold start
+	started  int64
+	drained  bool
+}
+
+// NewMemory returns an in-memory balancer named name (the name only shows in
+// snapshots). It rejects options that need Redis.
+func NewMemory(name string, opts Options) (*Memory, error) {
+	opts = opts.withDefaults()
+	if err := opts.validate(); err != nil {
+		return nil, fmt.Errorf("ringlb: open %q: %w", name, err)
+	}
+	if opts.URL != "" {
+		return nil, fmt.Errorf("ringlb: open %q: %w: a url needs the Redis backend", name, ErrInvalidArgument)
+	}
+	return &Memory{
+		name:  name,
+		opts:  opts,
+		now:   time.Now,
+		dests: make(map[string]*destState),
+		rnd:   rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
+	}, nil
+}
+
+// state returns the state of dest, creating it. Requires m.mu held.
+func (m *Memory) state(dest string) *destState {
+	d := m.dests[dest]
+	if d == nil {
+		d = &destState{}
+		m.dests[strings.Clone(dest)] = d // dest may be a view of C memory
+	}
+	return d
+}
+
+// load returns the live holds of d at now, first dropping holds older than
+// MaxHoldAge. Requires m.mu held.
+func (m *Memory) load(d *destState, now int64) int {
+	if d == nil {
+		return 0
+	}
+	if age := m.opts.MaxHoldAge; age > 0 && len(d.holds) > 0 {
+		cutoff := now - int64(age)
+		if d.oldest <= cutoff {
+			oldest := now
+			for id, start := range d.holds {
+				if start <= cutoff {
+					delete(d.holds, id)
+				} else if start < oldest {
+					oldest = start
+				}
+			}
+			d.oldest = oldest
+		}
+	}
+	return len(d.holds)
+}
+
+// hasRoom reports whether d may take one more hold. Requires m.mu held.
+func (m *Memory) hasRoom(dest string, load int) bool {
+	c := m.opts.capacityOf(dest)
+	return c == 0 || load < c
+}
+
+// hold records a hold of callID on dest at now. Requires m.mu held.
+func (m *Memory) hold(dest string, d *destState, callID string, now int64) {
+	if d.holds == nil {
+		d.holds = make(map[string]int64, 1)
+	}
+	if len(d.holds) == 0 || now < d.oldest {
+		d.oldest = now
+	}
+	d.holds[strings.Clone(callID)] = now // callID may be a view of C memory
+	m.seq++
+	d.lastSeq = m.seq
+	d.lastHold = now
+	d.started++
+}
+
+// ranked returns the usable destinations of dests, ranked. The result
+// aliases m.cands. Requires m.mu held.
+func (m *Memory) ranked(dests []string, now int64) []candidate {
+	m.cands = m.cands[:0]
+	for i, dest := range dests {
+		d := m.dests[dest]
+		n := m.load(d, now)
+		if d != nil && d.drained || !m.hasRoom(dest, n) {
+			continue
+		}
+		c := candidate{dest: dest, load: n, pos: i}
+		if d != nil {
+			c.lastSeq = d.lastSeq
+		}
+		m.cands = append(m.cands, c)
+	}
+	rank(m.cands, m.opts.Tie, m.rnd)
+	return m.cands
+}
+
+// Order implements Balancer.
+func (m *Memory) Order(ctx context.Context, dests []string) ([]string, error) {
+	return m.order(m.now(), dests)
+}
+
+func (m *Memory) order(now time.Time, dests []string) ([]string, error) {
+	uniq, err := uniqueDests(dests)
+	if err != nil {
+		return nil, fmt.Errorf("ringlb: order: %w", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, errClosed
+	}
+	cands := m.ranked(uniq, now.UnixNano())
+	out := make([]string, len(cands))
+	for i, c := range cands {
+		out[i] = c.dest
+	}
+	return out, nil
+}
+
+// Next implements Balancer.
+func (m *Memory) Next(ctx context.Context, dests []string, callID string) (string, error) {
+	return m.next(m.now(), dests, callID)
+}
+
+func (m *Memory) next(now time.Time, dests []string, callID string) (string, error) {
+	if err := checkCallID(callID); err != nil {
+		return "", fmt.Errorf("ringlb: next: %w", err)
+	}
+	uniq, err := uniqueDests(dests)
+	if err != nil {
+		return "", fmt.Errorf("ringlb: next: %w", err)
+	}
+	if len(uniq) == 0 {
+		return "", fmt.Errorf("ringlb: next: %w", ErrNoDestinations)
+	}
+	ns := now.UnixNano()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return "", errClosed
+	}
+	for _, dest := range uniq {
+		if d := m.dests[dest]; d != nil && m.load(d, ns) > 0 {
+			if _, ok := d.holds[callID]; ok {
+				return dest, nil
+			}
+		}
+	}
+	cands := m.ranked(uniq, ns)
+	if len(cands) == 0 {
+		return "", fmt.Errorf("ringlb: next: %w (%d offered)", ErrAtCapacity, len(uniq))
+	}
+	dest := cands[0].dest
+	m.hold(dest, m.state(dest), callID, ns)
+	return dest, nil
+}
+
+// Acquire implements Balancer.
+func (m *Memory) Acquire(ctx context.Context, dest, callID string) (bool, error) {
+	return m.acquire(m.now(), dest, callID)
+}
+
+func (m *Memory) acquire(now time.Time, dest, callID string) (bool, error) {
+	if err := checkDest(dest); err != nil {
+		return false, fmt.Errorf("ringlb: acquire: %w", err)
+	}
+	if err := checkCallID(callID); err != nil {
+		return false, fmt.Errorf("ringlb: acquire %q: %w", dest, err)
+	}
+	ns := now.UnixNano()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return false, errClosed
+	}
+	d := m.state(dest)
+	n := m.load(d, ns)
+	if _, ok := d.holds[callID]; ok {
+		return false, nil
+	}
+	if d.drained {
+		return false, fmt.Errorf("ringlb: acquire %q: %w", dest, ErrDrained)
+	}
+	if !m.hasRoom(dest, n) {
+		return false, fmt.Errorf("ringlb: acquire %q: %w (%d of %d)", dest, ErrAtCapacity, n, m.opts.capacityOf(dest))
+	}
+	m.hold(dest, d, callID, ns)
+	return true, nil
+}
+
+// Release implements Balancer.
+func (m *Memory) Release(ctx context.Context, dest, callID string) (bool, error) {
+	if err := checkDest(dest); err != nil {
+		return false, fmt.Errorf("ringlb: release: %w", err)
+	}
+	if err := checkCallID(callID); err != nil {
+		return false, fmt.Errorf("ringlb: release %q: %w", dest, err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return false, errClosed
+	}
+	d := m.dests[dest]
+	if d == nil {
+		return false, nil
+	}
+	if _, ok := d.holds[callID]; !ok {
+		return false, nil
+	}
+	delete(d.holds, callID)
+	return true, nil
+}
+
+// Load implements Balancer.
+func (m *Memory) Load(ctx context.Context, dests []string) ([]int, error) {
+	return m.loadAt(m.now(), dests)
+}
+
+func (m *Memory) loadAt(now time.Time, dests []string) ([]int, error) {
+	if len(dests) > MaxDestinations {
+		return nil, fmt.Errorf("ringlb: load: %w", invalidf("%d destinations (at most %d)", len(dests), MaxDestinations))
+	}
+	for _, d := range dests {
+		if err := checkDest(d); err != nil {
+			return nil, fmt.Errorf("ringlb: load: %w", err)
+		}
+	}
+	ns := now.UnixNano()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, errClosed
+	}
+	out := make([]int, len(dests))
+	for i, dest := range dests {
+		out[i] = m.load(m.dests[dest], ns)
+	}
+	return out, nil
+}
+
+// Drain implements Balancer.
+func (m *Memory) Drain(ctx context.Context, dest string) error { return m.setDrained(dest, true) }
+
+// Undrain implements Balancer.
+func (m *Memory) Undrain(ctx context.Context, dest string) error { return m.setDrained(dest, false) }
+
+func (m *Memory) setDrained(dest string, drained bool) error {
+	if err := checkDest(dest); err != nil {
+		return fmt.Errorf("ringlb: drain: %w", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return errClosed
+	}
+	m.state(dest).drained = drained
+	return nil
+}
+
+// Reset implements Balancer.
+func (m *Memory) Reset(ctx context.Context, dest string) (int, error) {
+	if err := checkDest(dest); err != nil {
+		return 0, fmt.Errorf("ringlb: reset: %w", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return 0, errClosed
+	}
+	d := m.dests[dest]
+	if d == nil {
+		return 0, nil
+	}
+	n := len(d.holds)
+	clear(d.holds)
+	return n, nil
+}
+
+// Snapshot implements Balancer.
+func (m *Memory) Snapshot(ctx context.Context) (Snapshot, error) {
+	return m.snapshot(m.now())
+}
+
+func (m *Memory) snapshot(now time.Time) (Snapshot, error) {
+	ns := now.UnixNano()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return Snapshot{}, errClosed
+	}
+	s := Snapshot{Name: m.name, Backend: "memory", Destinations: []DestStatus{}, Holds: []HoldInfo{}}
+	for dest, d := range m.dests {
+		st := DestStatus{
+			Dest:     dest,
+			Active:   m.load(d, ns),
+			Capacity: m.opts.capacityOf(dest),
+			Drained:  d.drained,
+			Started:  d.started,
+		}
+		if d.lastSeq != 0 {
+			st.LastHold = time.Unix(0, d.lastHold)
+		}
+		s.Destinations = append(s.Destinations, st)
+		for id, start := range d.holds {
+			h := HoldInfo{Dest: dest, CallID: id, Node: "local", Start: time.Unix(0, start)}
+			if m.opts.MaxHoldAge > 0 {
+				h.Expires = time.Unix(0, start+int64(m.opts.MaxHoldAge))
+			}
+			s.Holds = append(s.Holds, h)
+		}
+	}
+	// Destinations that only ever appeared in options are worth showing too.
+	for dest := range m.opts.Capacity {
+		if _, ok := m.dests[dest]; !ok {
+			s.Destinations = append(s.Destinations, DestStatus{Dest: dest, Capacity: m.opts.capacityOf(dest)})
+		}
+	}
+	sortSnapshot(&s)
+	return s, nil
+}
+
+// sortSnapshot orders a snapshot by destination, then hold start.
+func sortSnapshot(s *Snapshot) {
+	sort.Slice(s.Destinations, func(i, j int) bool { return s.Destinations[i].Dest < s.Destinations[j].Dest })
+	sort.Slice(s.Holds, func(i, j int) bool {
+		a, b := s.Holds[i], s.Holds[j]
+		if a.Dest != b.Dest {
+			return a.Dest < b.Dest
+		}
+		if !a.Start.Equal(b.Start) {
+			return a.Start.Before(b.Start)
+		}
+		return a.CallID < b.CallID
+	})
+}
+
+// Close implements Balancer. Later calls return errClosed.
+func (m *Memory) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.closed = true
+	return nil
+}

@@ -1,0 +1,304 @@
+package lb
+
+import (
+	"fmt"
+	"math"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// TiePolicy says which of several equally loaded destinations goes first.
+type TiePolicy int
+
+const (
+	// TieLRU puts first the destination whose last hold started longest
+	// ago; never-used destinations come first, in list order. Idle agents
+	// that take short calls take turns. It is the default.
+	TieLRU TiePolicy = iota
+	// TieList keeps list order among equals (what genesis does).
+	TieList
+	// TieRandom shuffles equals.
+	TieRandom
+)
+
+// String returns the policy's name as used in options: lru, list, random.
+func (t TiePolicy) String() string {
+	switch t {
+	case TieLRU:
+		return "lru"
+	case TieList:
+		return "list"
+	case TieRandom:
+		return "random"
+	}
+	return fmt.Sprintf("TiePolicy(%d)", int(t))
+}
+
+// ParseTiePolicy parses lru, list or random.
+func ParseTiePolicy(s string) (TiePolicy, error) {
+	switch s {
+	case "lru", "":
+		return TieLRU, nil
+	case "list":
+		return TieList, nil
+	case "random":
+		return TieRandom, nil
+	}
+	return 0, invalidf("tie policy %q (want lru, list or random)", s)
+}
+
+// Defaults for Options fields left at zero.
+const (
+	// DefaultMaxHoldAge is how long a hold lives before it is taken as
+	// leaked and expires.
+	DefaultMaxHoldAge = 4 * time.Hour
+	// DefaultKeyPrefix starts every Redis key of a balancer.
+	DefaultKeyPrefix = "ringlb:"
+	// DefaultLease is the Redis lease period.
+	DefaultLease = 30 * time.Second
+	// DefaultTimeout bounds each Redis operation.
+	DefaultTimeout = 250 * time.Millisecond
+)
+
+// Options configure a balancer. The zero value is a memory balancer with
+// lru ties, no capacity limits and 4-hour hold expiry.
+type Options struct {
+	// Tie picks the order among equally loaded destinations. Default lru.
+	Tie TiePolicy
+	// DefaultCapacity is the most concurrent holds on any destination not
+	// listed in Capacity. 0 means unlimited.
+	DefaultCapacity int
+	// Capacity sets the most concurrent holds per destination, overriding
+	// DefaultCapacity. 0 means unlimited.
+	Capacity map[string]int
+	// MaxHoldAge is how long a hold may live before it is taken as leaked
+	// and expires. 0 means DefaultMaxHoldAge (4 h); negative means never.
+	MaxHoldAge time.Duration
+
+	// URL selects the Redis backend when not empty: redis://, rediss://,
+	// unix://, or redis+sentinel:// / redis+cluster:// (see README).
+	URL string
+	// KeyPrefix starts every Redis key. Default "ringlb:".
+	KeyPrefix string
+	// Lease is the Redis lease period: a hold whose node stops renewing it
+	// lapses this long after the last renewal. Default 30 s.
+	Lease time.Duration
+	// Timeout bounds each Redis operation. Default 250 ms.
+	Timeout time.Duration
+	// Node names this process in Redis holds. Default host:pid:random.
+	Node string
+}
+
+// withDefaults returns o with zero fields set to their defaults.
+func (o Options) withDefaults() Options {
+	if o.MaxHoldAge == 0 {
+		o.MaxHoldAge = DefaultMaxHoldAge
+	}
+	if o.MaxHoldAge < 0 {
+		o.MaxHoldAge = -1
+	}
+	if o.URL != "" {
+		if o.KeyPrefix == "" {
+			o.KeyPrefix = DefaultKeyPrefix
+		}
+		if o.Lease == 0 {
+			o.Lease = DefaultLease
+		}
+		if o.Timeout == 0 {
+			o.Timeout = DefaultTimeout
+		}
+	}
+	return o
+}
+
+// validate checks o after defaults.
+func (o Options) validate() error {
+	if o.Tie < TieLRU || o.Tie > TieRandom {
+		return invalidf("tie policy %d", int(o.Tie))
+	}
+	if o.DefaultCapacity < 0 {
+		return invalidf("negative default capacity %d", o.DefaultCapacity)
+	}
+	for d, c := range o.Capacity {
+		if err := checkDest(d); err != nil {
+			return fmt.Errorf("capacity: %w", err)
+		}
+		if c < 0 {
+			return invalidf("negative capacity %d for %q", c, d)
+		}
+	}
+	if o.URL == "" {
+		if o.KeyPrefix != "" || o.Lease != 0 || o.Timeout != 0 || o.Node != "" {
+			return invalidf("key_prefix, lease, timeout and node need a url")
+		}
+		return nil
+	}
+	if o.Lease < time.Second {
+		return invalidf("lease %v (at least 1s)", o.Lease)
+	}
+	if o.Timeout < time.Millisecond {
+		return invalidf("timeout %v (at least 1ms)", o.Timeout)
+	}
+	if o.MaxHoldAge > 0 && o.MaxHoldAge < o.Lease {
+		return invalidf("max_hold_age %v shorter than lease %v", o.MaxHoldAge, o.Lease)
+	}
+	return nil
+}
+
+// capacityOf returns the capacity of dest; 0 is unlimited.
+func (o *Options) capacityOf(dest string) int {
+	if c, ok := o.Capacity[dest]; ok {
+		return c
+	}
+	return o.DefaultCapacity
+}
+
+// canonical is a stable text form of o after defaults, used to tell whether
+// two opens of one name agree.
+func (o Options) canonical() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "tie=%s;cap=%d;age=%d;url=%s;prefix=%s;lease=%d;timeout=%d;node=%s",
+		o.Tie, o.DefaultCapacity, o.MaxHoldAge, o.URL, o.KeyPrefix, o.Lease, o.Timeout, o.Node)
+	keys := make([]string, 0, len(o.Capacity))
+	for k := range o.Capacity {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(&b, ";cap[%q]=%d", k, o.Capacity[k])
+	}
+	return b.String()
+}
+
+// ParseOptions builds Options from key/value text pairs, the form in which
+// the C ABI and the Lua module pass them. Keys:
+//
+//	tie               lru | list | random
+//	capacity          default capacity for every destination (integer >= 0)
+//	default_capacity  same as capacity
+//	capacity:<dest>   capacity of one destination
+//	max_hold_age      seconds (or a Go duration like "4h"); 0 = never expire
+//	url               Redis URL; selects the Redis backend
+//	key_prefix        Redis key prefix
+//	lease             seconds (or a duration)
+//	timeout           seconds (or a duration such as "250ms")
+//	node              node name in Redis holds
+//
+// Unknown keys and malformed values are errors wrapping ErrInvalidArgument.
+func ParseOptions(pairs [][2]string) (Options, error) {
+	var o Options
+	seen := make(map[string]bool, len(pairs))
+	for _, kv := range pairs {
+		k, v := kv[0], kv[1]
+		if seen[k] {
+			return Options{}, invalidf("option %q given twice", k)
+		}
+		seen[k] = true
+		var err error
+		switch {
+		case k == "tie":
+			o.Tie, err = ParseTiePolicy(v)
+		case k == "capacity" || k == "default_capacity":
+			if seen["capacity"] && seen["default_capacity"] {
+				return Options{}, invalidf("capacity and default_capacity both given")
+			}
+			o.DefaultCapacity, err = parseCount(k, v)
+		case strings.HasPrefix(k, "capacity:"):
+			dest := k[len("capacity:"):]
+			if err = checkDest(dest); err != nil {
+				break
+			}
+			if o.Capacity == nil {
+				o.Capacity = make(map[string]int)
+			}
+			o.Capacity[dest], err = parseCount(k, v)
+		case k == "max_hold_age":
+			var d time.Duration
+			d, err = parseSeconds(k, v)
+			if err == nil {
+				if d == 0 {
+					d = -1 // 0 in text means never expire
+				}
+				o.MaxHoldAge = d
+			}
+		case k == "url":
+			if v == "" {
+				err = invalidf("empty url")
+			} else {
+				err = checkURL(v)
+			}
+			o.URL = v
+		case k == "key_prefix":
+			if v == "" || len(v) > 128 || strings.ContainsAny(v, "{}") {
+				err = invalidf("key_prefix %q (1 to 128 bytes, no braces)", v)
+			}
+			o.KeyPrefix = v
+		case k == "lease":
+			o.Lease, err = parseSeconds(k, v)
+		case k == "timeout":
+			o.Timeout, err = parseSeconds(k, v)
+		case k == "node":
+			if v == "" || len(v) > 128 {
+				err = invalidf("node %q (1 to 128 bytes)", v)
+			}
+			o.Node = v
+		default:
+			err = invalidf("unknown option %q", k)
+		}
+		if err != nil {
+			return Options{}, err
+		}
+	}
+	if err := o.withDefaults().validate(); err != nil {
+		return Options{}, err
+	}
+	return o, nil
+}
+
+func parseCount(k, v string) (int, error) {
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 32)
+	if err != nil || n < 0 {
+		// Lua numbers may arrive as "2.0".
+		f, ferr := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if ferr != nil || f < 0 || f != math.Trunc(f) || f > math.MaxInt32 {
+			return 0, invalidf("%s = %q (want a whole number >= 0)", k, v)
+		}
+		n = int64(f)
+	}
+	return int(n), nil
+}
+
+// parseSeconds reads a number of seconds ("30", "0.25") or a Go duration
+// ("250ms", "4h").
+func parseSeconds(k, v string) (time.Duration, error) {
+	v = strings.TrimSpace(v)
+	if f, err := strconv.ParseFloat(v, 64); err == nil {
+		if f < 0 || math.IsNaN(f) || f > 1e9 {
+			return 0, invalidf("%s = %q (want seconds >= 0)", k, v)
+		}
+		return time.Duration(f * float64(time.Second)), nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, invalidf("%s = %q (want seconds or a duration like 250ms)", k, v)
+	}
+	return d, nil
+}
+
+// checkURL rejects URLs that no backend could use, before any connection is
+// tried.
+func checkURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return invalidf("url %q: %v", raw, err)
+	}
+	switch u.Scheme {
+	case "redis", "rediss", "unix", "redis+sentinel", "redis+cluster", "rediss+cluster":
+	default:
+		return invalidf("url %q: scheme %q (want redis, rediss, unix, redis+sentinel or redis+cluster)", raw, u.Scheme)
+	}
+	return nil
+}

@@ -1,0 +1,116 @@
+package lb
+
+import (
+	"fmt"
+	"sync"
+)
+
+// Registry holds named balancers so that every caller opening one name gets
+// the same instance. This is how each call's fresh Lua state in FreeSWITCH
+// shares one balancer. The zero value is ready to use; it is safe for
+// simultaneous use by multiple goroutines.
+type Registry struct {
+	mu     sync.RWMutex
+	byName map[string]*Named
+	byID   map[uint64]*Named
+	lastID uint64
+}
+
+// Named is a balancer in a Registry.
+type Named struct {
+	Balancer
+	// ID is a small number that identifies the balancer in the registry for
+	// its whole life; the C ABI uses it as a handle.
+	ID uint64
+	// Name is the name it was opened with.
+	Name string
+	// Options are the options it was opened with, defaults applied.
+	Options Options
+
+	canon string
+}
+
+// Default is the process-wide registry used by the C ABI and Lua module.
+var Default Registry
+
+// Open returns the balancer named name, creating it with opts on first use.
+// Opening a name again with the same options returns the same balancer; with
+// other options it returns ErrOptionsMismatch. A non-empty opts.URL selects
+// the Redis backend.
+func (r *Registry) Open(name string, opts Options) (*Named, error) {
+	if name == "" || len(name) > MaxNameLen {
+		return nil, fmt.Errorf("ringlb: open: %w", invalidf("balancer name %q (1 to %d bytes)", name, MaxNameLen))
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c < 0x20 || c == 0x7f || c == '{' || c == '}' {
+			return nil, fmt.Errorf("ringlb: open: %w", invalidf("balancer name %q has a control character or brace", name))
+		}
+	}
+	opts = opts.withDefaults()
+	canon := opts.canonical()
+	r.mu.RLock()
+	n := r.byName[name]
+	r.mu.RUnlock()
+	if n == nil {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		n = r.byName[name]
+		if n == nil {
+			b, err := openBackend(name, opts)
+			if err != nil {
+				return nil, err
+			}
+			if r.byName == nil {
+				r.byName = make(map[string]*Named)
+				r.byID = make(map[uint64]*Named)
+			}
+			r.lastID++
+			n = &Named{Balancer: b, ID: r.lastID, Name: name, Options: opts, canon: canon}
+			r.byName[name] = n
+			r.byID[n.ID] = n
+			return n, nil
+		}
+	}
+	if n.canon != canon {
+		return nil, fmt.Errorf("ringlb: open %q: %w", name, ErrOptionsMismatch)
+	}
+	return n, nil
+}
+
+// Get returns the balancer with the given ID, or nil.
+func (r *Registry) Get(id uint64) *Named {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.byID[id]
+}
+
+// Lookup returns the balancer with the given name, or nil.
+func (r *Registry) Lookup(name string) *Named {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.byName[name]
+}
+
+// Close closes and forgets the balancer named name; a later Open creates it
+// anew. It reports whether there was one.
+func (r *Registry) Close(name string) (bool, error) {
+	r.mu.Lock()
+	n := r.byName[name]
+	if n != nil {
+		delete(r.byName, name)
+		delete(r.byID, n.ID)
+	}
+	r.mu.Unlock()
+	if n == nil {
+		return false, nil
+	}
+	return true, n.Balancer.Close()
+}
+
+// openBackend creates the backend that opts select.
+func openBackend(name string, opts Options) (Balancer, error) {
+	if opts.URL != "" {
+		return NewRedis(name, opts)
+	}
+	return NewMemory(name, opts)
+}

@@ -1,0 +1,253 @@
+-- api_test.lua SO_DIR: the ringlb module's Lua API, table-driven, run by every
+-- supported interpreter against its own build. Each row runs under pcall: a
+-- row that raises fails, because the module must never raise.
+local so_dir = assert(arg[1], "usage: api_test.lua SO_DIR")
+
+-- The fresh build, and nothing else, must be what require finds.
+assert(package.loaded.ringlb == nil, "ringlb already loaded")
+package.cpath = so_dir .. "/?.so"
+local f = io.open(so_dir .. "/ringlb.so", "rb")
+assert(f, "no ringlb.so in " .. so_dir)
+f:close()
+local ringlb = require "ringlb"
+local passed, failed = 0, 0
+local unique = tostring(os.time()) .. "-" .. tostring(math.random(1e9))
+
+local function name(s) return s .. "-" .. unique end
+
+-- expect_err checks the nil, message, code convention.
+local function expect_err(code, a, b, c)
+  assert(a == nil, "want nil, got " .. tostring(a))
+  assert(type(b) == "string" and b:find("^ringlb: "), "want a ringlb: message, got " .. tostring(b))
+  assert(c == code, "want code " .. code .. ", got " .. tostring(c) .. " (" .. tostring(b) .. ")")
+end
+
+local function eq(want, got, what)
+  if want ~= got then
+    error((what or "value") .. ": want " .. tostring(want) .. ", got " .. tostring(got), 2)
+  end
+end
+
+local function same_list(want, got)
+  eq(#want, #got, "length")
+  for i = 1, #want do eq(want[i], got[i], "item " .. i) end
+end
+
+local D = { "user/1001", "user/1002", "user/1003" }
+
+local cases = {
+  { "module has _NAME and _VERSION", function()
+    eq("ringlb", ringlb._NAME)
+    assert(type(ringlb._VERSION) == "string" and ringlb._VERSION:match("^%d+%.%d+%.%d+"))
+  end },
+  { "open returns a balancer", function()
+    local b = assert(ringlb.open(name("a")))
+    eq(name("a"), b:name())
+    assert(tostring(b):find("ringlb.balancer"))
+  end },
+  { "same name and options share state", function()
+    local b1 = assert(ringlb.open(name("share"), { tie = "list", capacity = 3 }))
+    local b2 = assert(ringlb.open(name("share"), { tie = "list", capacity = 3 }))
+    eq(true, b1:acquire("user/1001", "c1"))
+    eq(1, b2:load("user/1001"))
+    eq(true, b2:release("user/1001", "c1"))
+    eq(0, b1:load("user/1001"))
+  end },
+  { "same name, other options: mismatch", function()
+    assert(ringlb.open(name("mm"), { tie = "list" }))
+    expect_err("mismatch", ringlb.open(name("mm"), { tie = "lru" }))
+  end },
+  { "order: least loaded first", function()
+    local b = assert(ringlb.open(name("order"), { tie = "list" }))
+    assert(b:acquire("user/1001", "c1"))
+    assert(b:acquire("user/1001", "c2"))
+    assert(b:acquire("user/1002", "c3"))
+    same_list({ "user/1003", "user/1002", "user/1001" }, b:order(D))
+  end },
+  { "order: duplicates keep their first position", function()
+    local b = assert(ringlb.open(name("dups"), { tie = "list" }))
+    same_list({ "b", "a" }, b:order({ "b", "a", "b", "a" }))
+  end },
+  { "order: empty list is empty", function()
+    local b = assert(ringlb.open(name("empty")))
+    same_list({}, b:order({}))
+  end },
+  { "order leaves out drained and full", function()
+    local b = assert(ringlb.open(name("filter"), { tie = "list", capacity = { ["user/1002"] = 1 } }))
+    assert(b:acquire("user/1002", "c1"))
+    assert(b:drain("user/1003"))
+    same_list({ "user/1001" }, b:order(D))
+    assert(b:undrain("user/1003"))
+    same_list({ "user/1001", "user/1003" }, b:order(D))
+  end },
+  { "next holds the least loaded; lru takes turns", function()
+    local b = assert(ringlb.open(name("lru")))
+    local got = {}
+    for i = 1, 6 do
+      local d = assert(b:next(D, "call" .. i))
+      got[#got + 1] = d
+      assert(b:release(d, "call" .. i)) -- non-overlapping calls
+    end
+    same_list({ "user/1001", "user/1002", "user/1003", "user/1001", "user/1002", "user/1003" }, got)
+  end },
+  { "list ties always give the first (genesis behaviour)", function()
+    local b = assert(ringlb.open(name("list"), { tie = "list" }))
+    for i = 1, 3 do
+      local d = assert(b:next(D, "call" .. i))
+      eq("user/1001", d)
+      assert(b:release(d, "call" .. i))
+    end
+  end },
+  { "random ties pick among equals", function()
+    local b = assert(ringlb.open(name("random"), { tie = "random" }))
+    local seen = {}
+    for i = 1, 60 do
+      local d = assert(b:next(D, "c" .. i))
+      seen[d] = true
+      assert(b:release(d, "c" .. i))
+    end
+    assert(seen["user/1001"] and seen["user/1002"] and seen["user/1003"], "60 draws never hit all three")
+  end },
+  { "next is idempotent per call id", function()
+    local b = assert(ringlb.open(name("idem")))
+    local d1 = assert(b:next(D, "same"))
+    local d2 = assert(b:next(D, "same"))
+    eq(d1, d2)
+    eq(1, b:load(d1))
+  end },
+  { "capacity: next fails with at_capacity when all are full", function()
+    local b = assert(ringlb.open(name("cap"), { capacity = 1 }))
+    assert(b:next({ "a", "b" }, "c1"))
+    assert(b:next({ "a", "b" }, "c2"))
+    expect_err("at_capacity", b:next({ "a", "b" }, "c3"))
+    expect_err("at_capacity", b:acquire("a", "c4"))
+  end },
+  { "next on empty list: no_destinations", function()
+    local b = assert(ringlb.open(name("nodest")))
+    expect_err("no_destinations", b:next({}, "c"))
+  end },
+  { "drained: next skips it, acquire refuses it, its calls keep counting", function()
+    local b = assert(ringlb.open(name("drain")))
+    assert(b:acquire("user/1001", "c1"))
+    assert(b:drain("user/1001"))
+    eq(1, b:load("user/1001"))
+    expect_err("drained", b:acquire("user/1001", "c2"))
+    eq("user/1002", b:next({ "user/1001", "user/1002" }, "c3"))
+    expect_err("at_capacity", b:next({ "user/1001" }, "c4"))
+  end },
+  { "acquire and release are idempotent; counts never below zero", function()
+    local b = assert(ringlb.open(name("hold")))
+    eq(true, b:acquire("x", "c"))
+    eq(false, b:acquire("x", "c"))
+    eq(1, b:load("x"))
+    eq(true, b:release("x", "c"))
+    eq(false, b:release("x", "c"))
+    eq(false, b:release("never", "held"))
+    eq(0, b:load("x"))
+    eq(0, b:load("never"))
+  end },
+  { "loads gives a table by destination", function()
+    local b = assert(ringlb.open(name("loads")))
+    assert(b:acquire("user/1002", "c"))
+    local t = assert(b:loads(D))
+    eq(0, t["user/1001"]); eq(1, t["user/1002"]); eq(0, t["user/1003"])
+  end },
+  { "reset drops every hold of one destination", function()
+    local b = assert(ringlb.open(name("reset")))
+    assert(b:acquire("x", "c1")); assert(b:acquire("x", "c2"))
+    eq(2, b:reset("x"))
+    eq(0, b:load("x"))
+    eq(0, b:reset("x"))
+  end },
+  { "snapshot shows destinations and holds", function()
+    local b = assert(ringlb.open(name("snap"), { capacity = { x = 2 } }))
+    assert(b:acquire("x", "c1"))
+    local s = assert(b:snapshot())
+    eq(name("snap"), s.name); eq("memory", s.backend)
+    eq(1, #s.destinations); eq("x", s.destinations[1].dest)
+    eq(1, s.destinations[1].active); eq(2, s.destinations[1].capacity)
+    eq(false, s.destinations[1].drained); eq(1, s.destinations[1].started)
+    assert(s.destinations[1].last_hold > 0)
+    eq(1, #s.holds); eq("c1", s.holds[1].call_id); eq("x", s.holds[1].dest)
+  end },
+  { "dialstring builds an escaped FreeSWITCH dial string", function()
+    local s = assert(ringlb.dialstring({ "user/1001", "user/1002" }, "|", { ignore_early_media = "true" }, 20))
+    assert(s:find("^{ignore_early_media=true}"), s)
+    assert(s:find("user/1001") and s:find("|", 1, true), s)
+    expect_err("invalid", ringlb.dialstring({ "a" }, ";"))
+    expect_err("invalid", ringlb.dialstring({ "a" }, ",", { x = "a\nb" }))
+  end },
+  { "1024 destinations are fine", function()
+    local b = assert(ringlb.open(name("big")))
+    local many = {}
+    for i = 1, 1024 do many[i] = "user/" .. i end
+    eq(1024, #assert(b:order(many)))
+    eq("user/1", assert(b:next(many, "c")))
+  end },
+}
+
+-- Bad input: every row must give nil, message, "invalid" (or its code).
+local b = assert(ringlb.open(name("bad")))
+local ten_thousand = {}
+for i = 1, 10000 do ten_thousand[i] = "user/" .. i end
+local bad = {
+  { "open without a name", function() return ringlb.open() end },
+  { "open with a number name", function() return ringlb.open(42) end },
+  { "open with an empty name", function() return ringlb.open("") end },
+  { "open with options not a table", function() return ringlb.open("x", "tie=lru") end },
+  { "open with an unknown option", function() return ringlb.open(name("u"), { colour = "red" }) end },
+  { "open with a bad tie", function() return ringlb.open(name("t"), { tie = "first" }) end },
+  { "open with a negative capacity", function() return ringlb.open(name("n"), { capacity = -1 }) end },
+  { "open with a fractional capacity", function() return ringlb.open(name("f"), { capacity = 1.5 }) end },
+  { "open with a capacity table of strings", function() return ringlb.open(name("s"), { capacity = { a = "two" } }) end },
+  { "open with a nested table option", function() return ringlb.open(name("nt"), { tie = { "lru" } }) end },
+  { "open with a numeric option key", function() return ringlb.open(name("k"), { 1, 2 }) end },
+  { "open with a bad url scheme", function() return ringlb.open(name("url"), { url = "http://x" }) end },
+  { "open with a malformed url", function() return ringlb.open(name("url2"), { url = "redis://%zz" }) end },
+  { "order(nil)", function() return b:order(nil) end },
+  { "order(number)", function() return b:order(42) end },
+  { "order with a number item", function() return b:order({ "a", 1001 }) end },
+  { "order with a nested table item", function() return b:order({ "a", { "b" } }) end },
+  { "order with an empty string", function() return b:order({ "a", "" }) end },
+  { "order with a NUL byte", function() return b:order({ "a\0b" }) end },
+  { "order with a newline", function() return b:order({ "a\nb" }) end },
+  { "order with 10,000 destinations", function() return b:order(ten_thousand) end },
+  { "next with 10,000 destinations", function() return b:next(ten_thousand, "c") end },
+  { "next without a call id", function() return b:next({ "a" }) end },
+  { "next with an empty call id", function() return b:next({ "a" }, "") end },
+  { "next with a numeric call id", function() return b:next({ "a" }, 7) end },
+  { "acquire(nil, id)", function() return b:acquire(nil, "c") end },
+  { "acquire with an empty destination", function() return b:acquire("", "c") end },
+  { "acquire with a huge destination", function() return b:acquire(string.rep("x", 600), "c") end },
+  { "release without a call id", function() return b:release("a") end },
+  { "load(nil)", function() return b:load(nil) end },
+  { "loads({ {} })", function() return b:loads({ {} }) end },
+  { "drain(1)", function() return b:drain(1) end },
+  { "reset()", function() return b:reset() end },
+  { "method called with a dot", function() return b.order({ "a" }) end },
+  { "method on a foreign table", function() return b.next({}, { "a" }, "c") end },
+  { "dialstring with no legs table", function() return ringlb.dialstring(nil, ",") end },
+  { "dialstring with a bad leg_timeout", function() return ringlb.dialstring({ "a" }, ",", nil, "x") end },
+}
+for _, row in ipairs(bad) do
+  cases[#cases + 1] = { "bad input: " .. row[1], function()
+    expect_err("invalid", row[2]())
+  end }
+end
+
+cases[#cases + 1] = { "bad input left nothing behind", function()
+  local t = assert(b:loads({ "a", "b", "user/1" }))
+  eq(0, t.a); eq(0, t.b); eq(0, t["user/1"])
+end }
+
+for _, case in ipairs(cases) do
+  local ok, err = pcall(case[2])
+  if ok then
+    passed = passed + 1
+  else
+    failed = failed + 1
+    io.stderr:write("FAIL ", case[1], ": ", tostring(err), "\n")
+  end
+end
+print(string.format("%s api: %d passed, %d failed", _VERSION, passed, failed))
+os.exit(failed == 0 and 0 or 1)

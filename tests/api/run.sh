@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# run.sh INTERPRETER SO_DIR - the Lua API tests under one interpreter.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+interp=$1 so_dir=$2
+command -v "$interp" >/dev/null || { echo "run.sh: $interp not installed" >&2; exit 1; }
+# Both dispatch paths must behave the same: Go called directly from this
+# (non-realtime) thread, and handed to ringlb's worker threads.
+for mode in auto workers; do
+  echo "== $interp ($so_dir, RINGLB_DISPATCH=$mode)"
+  RINGLB_DISPATCH=$mode LUA_CPATH= LUA_PATH= "$interp" tests/api/api_test.lua "$so_dir"
+done
