@@ -9,14 +9,18 @@ SCRIPTDIR ?= /usr/share/freeswitch/scripts
 so_dir = build/$(if $(filter jit luajit,$(1)),luajit,lua$(1))
 interp = $(if $(filter jit luajit,$(1)),luajit,lua$(1))
 
-.PHONY: all build all-lua install test ci vet gotest ctest luatest ringtest rttest demo bench sim clean
+.PHONY: deps all build all-lua install test ci vet gotest ctest luatest ringtest rttest demo bench sim clean
 
 all: build
 
-build:
+# Installs missing Debian packages (Lua 5.1-5.4, LuaJIT, headers, redis-server).
+deps:
+	@scripts/deps.sh
+
+build: deps
 	./build.sh $(LUA)
 
-all-lua:
+all-lua: deps
 	@for v in $(LUAS); do ./build.sh $$v || exit 1; done
 
 install: build
@@ -26,10 +30,10 @@ install: build
 	install -m 0644 lua/ringlb_*.lua $(DESTDIR)$(SCRIPTDIR)/
 	@echo "installed ringlb.so into $(MODDIR) and scripts into $(SCRIPTDIR)"
 
-vet:
+vet: deps
 	$(GO) vet ./...
 
-gotest:
+gotest: deps
 	$(GO) test -race -count=1 ./...
 
 # The C ABI from plain pthreads, and two lua_States in one C host.

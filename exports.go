@@ -65,6 +65,13 @@ func serve(c *C.struct_ringlb_call) error {
 		return serveOpen(c)
 	case C.RINGLB_OP_DIALSTRING:
 		return serveDialString(c)
+	case C.RINGLB_OP_GET:
+		n := lb.Default.Lookup(goStr(c.s1))
+		if n == nil {
+			return errUnknownName(goStr(c.s1))
+		}
+		*c.hout = C.uint64_t(n.ID)
+		return nil
 	}
 	b := lb.Default.Get(uint64(c.handle))
 	if b == nil {
@@ -210,9 +217,19 @@ func (e errHandle) Error() string { return fmt.Sprintf("ringlb: unknown balancer
 
 func errUnknownHandle(h uint64) error { return errHandle(h) }
 
+// errName is a balancer name not open in this process.
+type errName string
+
+func (e errName) Error() string {
+	return fmt.Sprintf("ringlb: no balancer named %q is open in this process", string(e))
+}
+
+func errUnknownName(name string) error { return errName(name) }
+
 // codeOf maps an error to its RINGLB_E* code.
 func codeOf(err error) C.int {
 	var h errHandle
+	var nm errName
 	switch {
 	case errors.Is(err, lb.ErrNoDestinations):
 		return C.RINGLB_ENODEST
@@ -226,7 +243,7 @@ func codeOf(err error) C.int {
 		return C.RINGLB_EBACKEND
 	case errors.Is(err, lb.ErrClosed):
 		return C.RINGLB_ECLOSED
-	case errors.As(err, &h):
+	case errors.As(err, &h), errors.As(err, &nm):
 		return C.RINGLB_EHANDLE
 	case errors.Is(err, lb.ErrInvalidArgument), errors.Is(err, ring.ErrInvalid):
 		return C.RINGLB_EINVAL

@@ -272,6 +272,16 @@ int ringlb_open(const char *name, int nopts, const char *const *keys, const char
 	return call_go(&c);
 }
 
+int ringlb_get(const char *name, uint64_t *handle, char *err, size_t errlen) {
+	struct ringlb_call c;
+	init_call(&c, RINGLB_OP_GET, err, errlen);
+	if (!check_out(&c, handle, "handle") || !check_out(&c, name, "name"))
+		return c.rc;
+	c.s1 = name;
+	c.hout = handle;
+	return call_go(&c);
+}
+
 int ringlb_order(uint64_t handle, int n, const char *const *dests, int *order, int *count,
                  char *err, size_t errlen) {
 	struct ringlb_call c;

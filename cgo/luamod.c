@@ -58,7 +58,7 @@ static const char *code_name(int rc) {
 	case RINGLB_ECLOSED:
 		return "closed";
 	case RINGLB_EHANDLE:
-		return "invalid";
+		return "unknown";
 	}
 	return "internal";
 }
@@ -183,6 +183,15 @@ static int push_option_value(lua_State *L, int idx) {
 	return 0;
 }
 
+static void push_balancer(lua_State *L, uint64_t h, const char *name) {
+	struct balancer_ud *b = (struct balancer_ud *)lua_newuserdata(L, sizeof *b);
+	b->handle = h;
+	strncpy(b->name, name, sizeof b->name - 1);
+	b->name[sizeof b->name - 1] = '\0';
+	luaL_getmetatable(L, BALANCER_MT);
+	lua_setmetatable(L, -2);
+}
+
 /*
  * ringlb.open(name [, opts]) -> balancer | nil, err, code
  * Options are flattened into key/value strings kept alive in two Lua tables
@@ -257,12 +266,21 @@ static int l_open(lua_State *L) {
 	free(keys);
 	if (rc != RINGLB_OK)
 		return fail_rc(L, rc, err);
-	struct balancer_ud *b = (struct balancer_ud *)lua_newuserdata(L, sizeof *b);
-	b->handle = h;
-	strncpy(b->name, name, sizeof b->name - 1);
-	b->name[sizeof b->name - 1] = '\0';
-	luaL_getmetatable(L, BALANCER_MT);
-	lua_setmetatable(L, -2);
+	push_balancer(L, h, name);
+	return 1;
+}
+
+/* ringlb.get(name) -> balancer already open in this process | nil, err, "unknown" */
+static int l_get(lua_State *L) {
+	const char *name;
+	if (arg_string(L, 1, "get", "name", &name))
+		return 3;
+	char err[RINGLB_ERRLEN];
+	uint64_t h = 0;
+	int rc = ringlb_get(name, &h, err, sizeof err);
+	if (rc != RINGLB_OK)
+		return fail_rc(L, rc, err);
+	push_balancer(L, h, name);
 	return 1;
 }
 
@@ -605,7 +623,7 @@ static const luaL_Reg balancer_methods[] = {
     {"reset", l_reset},     {"snapshot", l_snapshot}, {"name", l_name},   {NULL, NULL}};
 
 static const luaL_Reg module_functions[] = {
-    {"open", l_open}, {"dialstring", l_dialstring}, {NULL, NULL}};
+    {"open", l_open}, {"get", l_get}, {"dialstring", l_dialstring}, {NULL, NULL}};
 
 static void set_funcs(lua_State *L, const luaL_Reg *l) {
 #if LUA_VERSION_NUM < 502

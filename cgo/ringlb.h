@@ -38,7 +38,7 @@ extern "C" {
 #define RINGLB_EMISMATCH (-5)  /* name already open with other options */
 #define RINGLB_EBACKEND (-6)   /* shared store down or too slow */
 #define RINGLB_ECLOSED (-7)    /* balancer closed */
-#define RINGLB_EHANDLE (-8)    /* unknown balancer handle */
+#define RINGLB_EHANDLE (-8)    /* unknown balancer handle or name */
 #define RINGLB_EINTERNAL (-9)  /* bug inside ringlb, recovered */
 
 #define RINGLB_MAX_DESTINATIONS 1024 /* most destinations in one call */
@@ -59,6 +59,13 @@ const char *ringlb_version(void);
 int ringlb_open(const char *name, int nopts, const char *const *keys,
                 const char *const *values, uint64_t *handle, char *err,
                 size_t errlen);
+
+/*
+ * ringlb_get finds the balancer called name, already opened in this process
+ * with whatever options, and stores its handle in *handle. It returns
+ * RINGLB_EHANDLE if no balancer has that name. Admin scripts use it.
+ */
+int ringlb_get(const char *name, uint64_t *handle, char *err, size_t errlen);
 
 /*
  * ringlb_order ranks dests[0..n) from least to most loaded, leaving out

@@ -57,6 +57,14 @@ local cases = {
     assert(ringlb.open(name("mm"), { tie = "list" }))
     expect_err("mismatch", ringlb.open(name("mm"), { tie = "lru" }))
   end },
+  { "get finds an open balancer by name, whatever its options", function()
+    local b1 = assert(ringlb.open(name("get"), { capacity = 2 }))
+    assert(b1:acquire("x", "c"))
+    local b2 = assert(ringlb.get(name("get")))
+    eq(1, b2:load("x"))
+    expect_err("unknown", ringlb.get(name("never-opened")))
+    expect_err("invalid", ringlb.get(nil))
+  end },
   { "order: least loaded first", function()
     local b = assert(ringlb.open(name("order"), { tie = "list" }))
     assert(b:acquire("user/1001", "c1"))

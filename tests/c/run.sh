@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# run.sh SO_DIR - build and run the C tests against SO_DIR/ringlb.so (Lua 5.3 build).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+so_dir=$1
+bin=tests/c/bin
+mkdir -p "$bin"
+gcc -O2 -Wall -Wextra -pthread -Icgo -o "$bin/stress" tests/c/stress.c -ldl
+# The host, like FreeSWITCH, provides the Lua symbols; the module must not.
+gcc -O2 -Wall -Wextra -I/usr/include/lua5.3 -o "$bin/two_states" tests/c/two_states.c -llua5.3 -ldl -Wl,-E
+if readelf -d "$so_dir/ringlb.so" | grep -q 'NEEDED.*liblua'; then
+  echo "FAIL: $so_dir/ringlb.so links liblua" >&2; exit 1
+fi
+for mode in auto workers; do
+  echo "== C stress (RINGLB_DISPATCH=$mode)"
+  RINGLB_DISPATCH=$mode "$bin/stress" "$so_dir/ringlb.so"
+done
+echo "== C host with several lua_States"
+"$bin/two_states" "$so_dir"
