@@ -242,6 +242,7 @@ func (m *Memory) Release(ctx context.Context, dest, callID string) (bool, error)
 	if d == nil {
 		return false, nil
 	}
+	m.load(d, m.now().UnixNano()) // an expired hold is no longer there to release
 	if _, ok := d.holds[callID]; !ok {
 		return false, nil
 	}
@@ -309,7 +310,7 @@ func (m *Memory) Reset(ctx context.Context, dest string) (int, error) {
 	if d == nil {
 		return 0, nil
 	}
-	n := len(d.holds)
+	n := m.load(d, m.now().UnixNano()) // expired holds do not count
 	clear(d.holds)
 	return n, nil
 }

@@ -110,7 +110,11 @@ func (r *Registry) Close(name string) (bool, error) {
 // openBackend creates the backend that opts select.
 func openBackend(name string, opts Options) (Balancer, error) {
 	if opts.URL != "" {
-		return NewRedis(name, opts)
+		r, err := NewRedis(name, opts)
+		if err != nil {
+			return nil, err // not a typed nil inside the interface
+		}
+		return r, nil
 	}
 	return NewMemory(name, opts)
 }

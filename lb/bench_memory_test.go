@@ -1,0 +1,259 @@
+package lb
+
+// Benchmarks of the memory backend (issue 5). They measure and report; they
+// never assert timings. bench/run.sh runs them and puts them in the report.
+//
+//	go test -run '^$' -bench 'Memory' -benchmem ./lb
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync/atomic"
+	"testing"
+)
+
+// benchDestCounts are the group sizes every per-destination benchmark runs.
+var benchDestCounts = []int{3, 10, 100, 1000}
+
+// benchDests returns n destinations shaped like FreeSWITCH dial targets.
+func benchDests(n int) []string {
+	d := make([]string, n)
+	for i := range d {
+		d[i] = fmt.Sprintf("user/%d@pbx.example.com", 1000+i)
+	}
+	return d
+}
+
+// benchCallIDs returns n call ids shaped like FreeSWITCH uuids, made before
+// the timer starts so that formatting them is not measured.
+func benchCallIDs(prefix string, n int) []string {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%s%08x-1c2d-4e5f-8a9b-%012x", prefix, i, i*7919)
+	}
+	return ids
+}
+
+func newBenchMemory(b *testing.B) *Memory {
+	b.Helper()
+	m, err := NewMemory("bench", Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { m.Close() })
+	return m
+}
+
+// preload gives every destination a little load so that ranking has work to
+// do (and ties are not all at zero): dest i holds i%3 calls.
+func preload(b *testing.B, m *Memory, dests []string) {
+	b.Helper()
+	ctx := context.Background()
+	for i, d := range dests {
+		for k := 0; k < i%3; k++ {
+			if _, err := m.Acquire(ctx, d, fmt.Sprintf("pre-%d-%d", i, k)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+// BenchmarkMemoryOrder ranks n destinations, from one goroutine and from
+// GOMAXPROCS goroutines at once.
+func BenchmarkMemoryOrder(b *testing.B) {
+	ctx := context.Background()
+	for _, n := range benchDestCounts {
+		dests := benchDests(n)
+		b.Run(fmt.Sprintf("dests=%d", n), func(b *testing.B) {
+			m := newBenchMemory(b)
+			preload(b, m, dests)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := m.Order(ctx, dests); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("dests=%d/parallel", n), func(b *testing.B) {
+			m := newBenchMemory(b)
+			preload(b, m, dests)
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := m.Order(ctx, dests); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkMemoryNextRelease is one call's whole life in the balancer:
+// choose-and-hold, then release, for n destinations.
+func BenchmarkMemoryNextRelease(b *testing.B) {
+	ctx := context.Background()
+	for _, n := range benchDestCounts {
+		dests := benchDests(n)
+		b.Run(fmt.Sprintf("dests=%d", n), func(b *testing.B) {
+			m := newBenchMemory(b)
+			preload(b, m, dests)
+			ids := benchCallIDs("s", 1024)
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				id := ids[i&1023]
+				i++
+				d, err := m.Next(ctx, dests, id)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := m.Release(ctx, d, id); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("dests=%d/parallel", n), func(b *testing.B) {
+			m := newBenchMemory(b)
+			preload(b, m, dests)
+			var g atomic.Int64
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				ids := benchCallIDs(fmt.Sprintf("p%d-", g.Add(1)), 1024)
+				i := 0
+				for pb.Next() {
+					id := ids[i&1023]
+					i++
+					d, err := m.Next(ctx, dests, id)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					if _, err := m.Release(ctx, d, id); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
+
+// heapInUse returns the live heap after a full collection.
+func heapInUse() uint64 {
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+// benchHolds is how many concurrent holds BenchmarkMemoryHoldBytes takes.
+const benchHolds = 100_000
+
+// BenchmarkMemoryHoldBytes reports the live heap per active hold: 100,000
+// calls each holding one of 10 destinations (through Next), measured as the
+// heap after GC with the holds taken minus the heap before, over 100,000.
+// The call id strings the caller passes in are made before the first
+// measurement, so only the balancer's own copies count. The ns/op figure is
+// the time to take 100,000 holds and means little.
+func BenchmarkMemoryHoldBytes(b *testing.B) {
+	ctx := context.Background()
+	dests := benchDests(10)
+	ids := benchCallIDs("h", benchHolds)
+	var total float64
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		m, err := NewMemory("bench-holds", Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, d := range dests { // the destinations' own state is not per hold
+			if _, err := m.Acquire(ctx, d, "warm"); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := m.Release(ctx, d, "warm"); err != nil {
+				b.Fatal(err)
+			}
+		}
+		before := heapInUse()
+		b.StartTimer()
+		for _, id := range ids {
+			if _, err := m.Next(ctx, dests, id); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StopTimer()
+		after := heapInUse()
+		runtime.KeepAlive(m)
+		total += (float64(after) - float64(before)) / benchHolds
+		m.Close()
+		b.StartTimer()
+	}
+	b.ReportMetric(total/float64(b.N), "B/hold")
+}
+
+// benchCycles is how many next+release cycles BenchmarkMemoryHeapGrowth runs
+// between its heap measurements.
+const benchCycles = 1_000_000
+
+// BenchmarkMemoryHeapGrowth runs 1,000,000 next+release cycles with 10
+// destinations and a distinct call id each time, then 1,000,000 more, and
+// reports the live heap growth (after GC) over each million (100,000 with
+// -short). A leak of anything per call would show as its size times the
+// cycles; a small constant is map buckets and scratch space. ns/op is the
+// time of all the cycles.
+func BenchmarkMemoryHeapGrowth(b *testing.B) {
+	ctx := context.Background()
+	dests := benchDests(10)
+	cycles := benchCycles
+	if testing.Short() {
+		cycles = benchCycles / 10
+	}
+	var first, second float64
+	buf := make([]byte, 0, 64)
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		m, err := NewMemory("bench-growth", Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		cycle := func(k int) {
+			buf = fmt.Appendf(buf[:0], "call-%d-%d", i, k)
+			id := string(buf)
+			d, err := m.Next(ctx, dests, id)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := m.Release(ctx, d, id); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for k := 0; k < 1000; k++ { // warm up: maps and scratch at size
+			cycle(-k - 1)
+		}
+		h0 := heapInUse()
+		b.StartTimer()
+		for k := 0; k < cycles; k++ {
+			cycle(k)
+		}
+		b.StopTimer()
+		h1 := heapInUse()
+		b.StartTimer()
+		for k := cycles; k < 2*cycles; k++ {
+			cycle(k)
+		}
+		b.StopTimer()
+		h2 := heapInUse()
+		runtime.KeepAlive(m)
+		first += float64(h1) - float64(h0)
+		second += float64(h2) - float64(h1)
+		m.Close()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(cycles), "cycles")
+	b.ReportMetric(first/float64(b.N), "heap-B-1st")
+	b.ReportMetric(second/float64(b.N), "heap-B-2nd")
+}

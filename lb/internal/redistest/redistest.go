@@ -1,0 +1,231 @@
+// Package redistest starts a private redis-server for tests: on a free
+// loopback port, in its own temp dir, with persistence off, stopped when
+// the test ends. Tests may flush it freely because nothing else uses it.
+package redistest
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Server is a redis-server started by a test.
+type Server struct {
+	// Addr is host:port, stable across Stop and Restart.
+	Addr string
+	Port int
+
+	t   testing.TB
+	bin string
+	dir string
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{} // closed when cmd has exited
+}
+
+// Binary returns the path of redis-server, or "" if it is not installed.
+func Binary() string {
+	if p, err := exec.LookPath("redis-server"); err == nil {
+		return p
+	}
+	if _, err := os.Stat("/usr/bin/redis-server"); err == nil {
+		return "/usr/bin/redis-server"
+	}
+	return ""
+}
+
+// Start starts a redis-server and stops it in t.Cleanup. Without
+// redis-server it skips the test, or fails it when the CI variable is set
+// (CI must not silently skip the Redis tests).
+func Start(t testing.TB) *Server {
+	t.Helper()
+	bin := Binary()
+	if bin == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("redistest: redis-server not found in PATH (required when CI is set)")
+		}
+		t.Skip("redistest: redis-server not found in PATH; install redis-server to run the Redis tests")
+	}
+	s := &Server{t: t, bin: bin, dir: t.TempDir()}
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		var port int
+		if port, err = freePort(); err != nil {
+			continue
+		}
+		s.Port = port
+		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		if err = s.start(); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("redistest: %v", err)
+	}
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// URL returns a redis:// URL for db 0.
+func (s *Server) URL() string { return "redis://" + s.Addr + "/0" }
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func (s *Server) start() error {
+	cmd := exec.Command(s.bin,
+		"--port", strconv.Itoa(s.Port),
+		"--bind", "127.0.0.1",
+		"--save", "",
+		"--appendonly", "no",
+		"--dir", s.dir,
+		"--dbfilename", "dump.rdb",
+	)
+	cmd.Dir = s.dir
+	logf, err := os.OpenFile(s.dir+"/redis.log", os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	cmd.Stdout = logf
+	cmd.Stderr = logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return fmt.Errorf("start redis-server: %w", err)
+	}
+	done := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		logf.Close()
+		close(done)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for ping(s.Addr) != nil {
+		select {
+		case <-done:
+			return fmt.Errorf("redis-server on port %d exited (log in %s)", s.Port, s.dir)
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			<-done
+			return fmt.Errorf("redis-server on port %d did not answer PING within 10s", s.Port)
+		}
+	}
+	s.mu.Lock()
+	s.cmd, s.done = cmd, done
+	s.mu.Unlock()
+	return nil
+}
+
+// ping sends one PING over a fresh connection.
+func ping(addr string) error {
+	_, err := Do(addr, "PING")
+	return err
+}
+
+// Do sends one command over a fresh connection and returns the first line
+// of the reply. It is enough for PING, SAVE, SCRIPT FLUSH, DEBUG.
+func Do(addr string, args ...string) (string, error) {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	var b strings.Builder
+	fmt.Fprintf(&b, "*%d\r\n", len(args))
+	for _, a := range args {
+		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
+	}
+	if _, err := c.Write([]byte(b.String())); err != nil {
+		return "", err
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return "", err
+	}
+	line = strings.TrimRight(line, "\r\n")
+	if strings.HasPrefix(line, "-") {
+		return "", fmt.Errorf("redis: %s", line[1:])
+	}
+	return line, nil
+}
+
+// Stop kills the server (SIGKILL: an abrupt outage) and waits for it to
+// exit. Data not saved with Save is lost. Stopping a stopped server is a
+// no-op.
+func (s *Server) Stop() {
+	s.mu.Lock()
+	cmd, done := s.cmd, s.done
+	s.cmd, s.done = nil, nil
+	s.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Signal(syscall.SIGCONT) // in case it was paused
+	_ = cmd.Process.Kill()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		s.t.Errorf("redistest: redis-server pid %d did not exit", cmd.Process.Pid)
+	}
+}
+
+// Restart starts the server again on the same port and dir; it loads the
+// dump written by the last Save, if any.
+func (s *Server) Restart() {
+	s.t.Helper()
+	s.Stop()
+	var err error
+	for attempt := 0; attempt < 50; attempt++ {
+		if err = s.start(); err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond) // the port may linger briefly
+	}
+	s.t.Fatalf("redistest: restart: %v", err)
+}
+
+// Save writes the dataset to the dump file (SAVE), so that Restart after
+// Stop brings it back.
+func (s *Server) Save() {
+	s.t.Helper()
+	if _, err := Do(s.Addr, "SAVE"); err != nil {
+		s.t.Fatalf("redistest: SAVE: %v", err)
+	}
+}
+
+// Pause freezes the server (SIGSTOP): connections are accepted by the
+// kernel but nothing answers, like a hung server or a partition.
+func (s *Server) Pause() { s.signal(syscall.SIGSTOP) }
+
+// Resume undoes Pause.
+func (s *Server) Resume() { s.signal(syscall.SIGCONT) }
+
+func (s *Server) signal(sig syscall.Signal) {
+	s.t.Helper()
+	s.mu.Lock()
+	cmd := s.cmd
+	s.mu.Unlock()
+	if cmd == nil {
+		s.t.Fatalf("redistest: %v: server not running", sig)
+	}
+	if err := cmd.Process.Signal(sig); err != nil {
+		s.t.Fatalf("redistest: %v: %v", sig, err)
+	}
+}

@@ -1,0 +1,330 @@
+package lb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+	"unsafe"
+)
+
+// fakeClock is a settable clock for Memory.now.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Set(t time.Time) {
+	c.mu.Lock()
+	c.now = t
+	c.mu.Unlock()
+}
+
+var t0 = time.Date(2026, 5, 20, 12, 0, 0, 0, time.UTC)
+
+// newFakeMemory returns a Memory whose clock the test sets.
+func newFakeMemory(t *testing.T, opts Options) (*Memory, *fakeClock) {
+	t.Helper()
+	m, err := NewMemory(t.Name(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := &fakeClock{now: t0}
+	m.now = clk.Now
+	t.Cleanup(func() { m.Close() })
+	return m, clk
+}
+
+// memStep is one row of a step table: at a time after t0, do op and compare
+// the printed result.
+type memStep struct {
+	at   time.Duration
+	op   string // acquire, release, next, order, load, reset, drain
+	arg  string // destination(s), comma-separated
+	call string
+	want string // fmt.Sprint of the results
+}
+
+func runSteps(t *testing.T, m *Memory, clk *fakeClock, steps []memStep) {
+	t.Helper()
+	ctx := context.Background()
+	for i, s := range steps {
+		clk.Set(t0.Add(s.at))
+		dests := strings.Split(s.arg, ",")
+		var got string
+		switch s.op {
+		case "acquire":
+			ok, err := m.Acquire(ctx, s.arg, s.call)
+			got = fmt.Sprint(ok, " ", errText(err))
+		case "release":
+			ok, err := m.Release(ctx, s.arg, s.call)
+			got = fmt.Sprint(ok, " ", errText(err))
+		case "next":
+			d, err := m.Next(ctx, dests, s.call)
+			got = fmt.Sprint(d, " ", errText(err))
+		case "order":
+			o, err := m.Order(ctx, dests)
+			got = fmt.Sprint(o, " ", errText(err))
+		case "load":
+			l, err := m.Load(ctx, dests)
+			got = fmt.Sprint(l, " ", errText(err))
+		case "reset":
+			n, err := m.Reset(ctx, s.arg)
+			got = fmt.Sprint(n, " ", errText(err))
+		case "drain":
+			got = errText(m.Drain(ctx, s.arg))
+		default:
+			t.Fatalf("step %d: unknown op %q", i, s.op)
+		}
+		got = strings.TrimSpace(got)
+		if got != s.want {
+			t.Fatalf("step %d (%v %s %s %s): got %q, want %q", i, s.at, s.op, s.arg, s.call, got, s.want)
+		}
+	}
+}
+
+// errText names the sentinel an error wraps, so tables stay short.
+func errText(err error) string {
+	for _, e := range []error{ErrNoDestinations, ErrAtCapacity, ErrDrained, ErrInvalidArgument, ErrClosed, ErrBackend} {
+		if errors.Is(err, e) {
+			return e.Error()
+		}
+	}
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	return ""
+}
+
+func TestMemoryHoldExpiry(t *testing.T) {
+	m, clk := newFakeMemory(t, Options{Tie: TieList, MaxHoldAge: 10 * time.Second, DefaultCapacity: 2})
+	runSteps(t, m, clk, []memStep{
+		{0, "acquire", "a", "c1", "true"},
+		{5 * time.Second, "acquire", "a", "c2", "true"},
+		{5 * time.Second, "next", "a,b", "c3", "b"},
+		{9999 * time.Millisecond, "load", "a,b", "", "[2 1]"},
+		{9999 * time.Millisecond, "acquire", "a", "c4", "false all destinations at capacity or drained"},
+		// A hold expires when its age reaches MaxHoldAge, not after.
+		{10 * time.Second, "load", "a,b", "", "[1 1]"},
+		{10 * time.Second, "acquire", "a", "c4", "true"},
+		// c1 lost its hold, so Next holds anew instead of returning a.
+		{11 * time.Second, "next", "a,b", "c1", "b"},
+		{11 * time.Second, "order", "a,b", "", "[]"},
+		{15 * time.Second, "order", "a,b", "", "[a b]"},
+		{15 * time.Second, "next", "b,a", "c2", "b"},
+		{25 * time.Second, "load", "a,b", "", "[0 0]"},
+	})
+}
+
+// TestMemoryReleaseAfterExpiry pins a bug: Release and Reset counted a hold
+// that had outlived MaxHoldAge, which Load no longer counted (and the
+// Redis backend had already reaped), so Release reported true for a hold
+// that no longer existed.
+func TestMemoryReleaseAfterExpiry(t *testing.T) {
+	m, clk := newFakeMemory(t, Options{MaxHoldAge: 10 * time.Second})
+	runSteps(t, m, clk, []memStep{
+		{0, "acquire", "a", "c1", "true"},
+		{0, "acquire", "a", "c2", "true"},
+		{1 * time.Second, "acquire", "a", "c3", "true"},
+		{10 * time.Second, "release", "a", "c1", "false"},
+		{10 * time.Second, "reset", "a", "", "1"},
+		{10 * time.Second, "load", "a", "", "[0]"},
+		{10 * time.Second, "release", "a", "c3", "false"},
+	})
+}
+
+func TestMemoryNeverExpires(t *testing.T) {
+	m, clk := newFakeMemory(t, Options{MaxHoldAge: -1})
+	runSteps(t, m, clk, []memStep{
+		{0, "acquire", "a", "c1", "true"},
+		{1000 * time.Hour, "load", "a", "", "[1]"},
+		{1000 * time.Hour, "release", "a", "c1", "true"},
+	})
+	s, err := m.snapshot(t0)
+	if err != nil || len(s.Holds) != 0 {
+		t.Fatalf("snapshot = %+v, %v", s, err)
+	}
+}
+
+func TestMemoryLRUWithClock(t *testing.T) {
+	// lru ranks by the order holds started, whatever the clock says: two
+	// holds in the same nanosecond still take turns.
+	m, clk := newFakeMemory(t, Options{})
+	runSteps(t, m, clk, []memStep{
+		{0, "next", "a,b,c", "c1", "a"},
+		{0, "release", "a", "c1", "true"},
+		{0, "next", "a,b,c", "c2", "b"},
+		{0, "release", "b", "c2", "true"},
+		{0, "order", "a,b,c", "", "[c a b]"},
+		{time.Second, "next", "a,b,c", "c3", "c"},
+		{time.Second, "next", "a,b,c", "c4", "a"},
+		{time.Second, "order", "c,b,a", "", "[b c a]"},
+	})
+}
+
+func TestMemorySnapshotTimes(t *testing.T) {
+	m, _ := newFakeMemory(t, Options{MaxHoldAge: time.Hour})
+	if _, err := m.acquire(t0, "a", "c1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.next(t0.Add(time.Minute), []string{"a", "b"}, "c2"); err != nil {
+		t.Fatal(err)
+	}
+	s, err := m.snapshot(t0.Add(2 * time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Holds) != 2 || s.Backend != "memory" || s.Name != t.Name() {
+		t.Fatalf("snapshot = %+v", s)
+	}
+	h := s.Holds[0]
+	if h.Dest != "a" || h.CallID != "c1" || h.Node != "local" || !h.Start.Equal(t0) || !h.Expires.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("hold = %+v", h)
+	}
+	b := destOf(s, "b")
+	if b == nil || !b.LastHold.Equal(t0.Add(time.Minute)) || b.Started != 1 || b.Active != 1 {
+		t.Fatalf("b = %+v", b)
+	}
+	s, _ = m.snapshot(t0.Add(time.Hour))
+	if len(s.Holds) != 1 || s.Holds[0].CallID != "c2" {
+		t.Fatalf("after an hour, holds = %+v", s.Holds)
+	}
+}
+
+// TestMemoryKeepsCopies checks that strings kept beyond a call do not alias
+// the caller's memory, which the C ABI frees after the call.
+func TestMemoryKeepsCopies(t *testing.T) {
+	m, _ := newFakeMemory(t, Options{})
+	buf := []byte("dest-1")
+	call := []byte("call-1")
+	dest := unsafe.String(&buf[0], len(buf))
+	callID := unsafe.String(&call[0], len(call))
+	if _, err := m.Acquire(context.Background(), dest, callID); err != nil {
+		t.Fatal(err)
+	}
+	copy(buf, "XXXXXX")
+	copy(call, "YYYYYY")
+	s := mustSnapshot(t, m)
+	if len(s.Holds) != 1 || s.Holds[0].Dest != "dest-1" || s.Holds[0].CallID != "call-1" {
+		t.Fatalf("holds after the caller reused its memory = %+v", s.Holds)
+	}
+}
+
+// TestMemoryStress runs many goroutines of Next and Release under -race:
+// no destination ever holds more than its capacity, and all loads end at 0.
+func TestMemoryStress(t *testing.T) {
+	m, err := NewMemory("stress", Options{DefaultCapacity: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	stressBalancer(t, m, 32, 400)
+}
+
+// stressBalancer runs workers goroutines doing iters Next/Release cycles on
+// five destinations of capacity 3 and checks the invariants.
+func stressBalancer(t *testing.T, b Balancer, workers, iters int) {
+	t.Helper()
+	ctx := context.Background()
+	dests := []string{"a", "b", "c", "d", "e"}
+	const capacity = 3
+	var (
+		inUse   [5]atomic.Int32 // holds the test knows are live, a lower bound
+		picks   [5]atomic.Int64
+		full    atomic.Int64
+		wg      sync.WaitGroup
+		errOnce sync.Once
+		failure error
+	)
+	fail := func(err error) { errOnce.Do(func() { failure = err }) }
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range iters {
+				call := fmt.Sprintf("w%d-%d", w, i)
+				d, err := b.Next(ctx, dests, call)
+				if errors.Is(err, ErrAtCapacity) {
+					full.Add(1)
+					continue
+				}
+				if err != nil {
+					fail(err)
+					return
+				}
+				k := int(d[0] - 'a')
+				if n := inUse[k].Add(1); n > capacity {
+					fail(fmt.Errorf("%s has %d live holds, capacity %d", d, n, capacity))
+				}
+				picks[k].Add(1)
+				if w%4 == 0 {
+					// Idempotent repeats in the middle of a hold.
+					if d2, err := b.Next(ctx, dests, call); d2 != d || err != nil {
+						fail(fmt.Errorf("repeat Next = %q, %v; want %q", d2, err, d))
+					}
+				}
+				inUse[k].Add(-1)
+				if ok, err := b.Release(ctx, d, call); !ok || err != nil {
+					fail(fmt.Errorf("Release(%s, %s) = %v, %v", d, call, ok, err))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if failure != nil {
+		t.Fatal(failure)
+	}
+	wantLoad(t, b, dests, []int{0, 0, 0, 0, 0})
+	if s := mustSnapshot(t, b); len(s.Holds) != 0 {
+		t.Fatalf("holds left: %+v", s.Holds)
+	}
+	total := int64(0)
+	for i := range picks {
+		total += picks[i].Load()
+	}
+	if total+full.Load() != int64(workers*iters) {
+		t.Fatalf("%d picks + %d full != %d calls", total, full.Load(), workers*iters)
+	}
+	for i, d := range dests {
+		if picks[i].Load() == 0 {
+			t.Fatalf("%s never picked", d)
+		}
+	}
+}
+
+// benchNextRelease measures one call's life, Next then Release, over n
+// destinations from GOMAXPROCS goroutines.
+func benchNextRelease(b *testing.B, bal Balancer, n int) {
+	dests := make([]string, n)
+	for i := range dests {
+		dests[i] = fmt.Sprintf("agent-%04d", i)
+	}
+	var seq atomic.Int64
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			call := fmt.Sprintf("call-%d", seq.Add(1))
+			d, err := bal.Next(ctx, dests, call)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			if ok, err := bal.Release(ctx, d, call); !ok || err != nil {
+				b.Errorf("Release = %v, %v", ok, err)
+				return
+			}
+		}
+	})
+}

@@ -1,0 +1,542 @@
+package lb
+
+// Tests against a real redis-server started by the test (see
+// internal/redistest), with several OS processes: the test binary re-runs
+// itself as children in a mode chosen by RINGLB_REDIS_CHILD.
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/ringlb/ringlb/lb/internal/redistest"
+)
+
+const childEnv = "RINGLB_REDIS_CHILD"
+
+// childConfig is what a child process is told, as JSON in RINGLB_REDIS_CHILD_CONFIG.
+type childConfig struct {
+	Mode     string        `json:"mode"` // hold or storm
+	URL      string        `json:"url"`
+	Name     string        `json:"name"`
+	Node     string        `json:"node"`
+	Lease    time.Duration `json:"lease"`
+	Capacity int           `json:"capacity"`
+	// hold: "dest/call" pairs to acquire.
+	Holds []string `json:"holds"`
+	// storm: destinations, workers and cycles per worker.
+	Dests   []string `json:"dests"`
+	Workers int      `json:"workers"`
+	Cycles  int      `json:"cycles"`
+}
+
+// stormResult is what a storm child reports.
+type stormResult struct {
+	Picks  map[string]int `json:"picks"`
+	Full   int            `json:"full"`
+	Errors []string       `json:"errors"`
+}
+
+// TestRedisChildProcess is not a test: it is the body of the child
+// processes that TestRedisCrash and TestRedisStorm start.
+func TestRedisChildProcess(t *testing.T) {
+	raw := os.Getenv(childEnv)
+	if raw == "" {
+		t.Skip("helper process for the multi-process Redis tests")
+	}
+	var cfg childConfig
+	if err := json.Unmarshal([]byte(raw), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewRedis(cfg.Name, Options{URL: cfg.URL, Node: cfg.Node, Lease: cfg.Lease, DefaultCapacity: cfg.Capacity, Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ctx := context.Background()
+	stdin := bufio.NewReader(os.Stdin)
+	switch cfg.Mode {
+	case "hold":
+		for _, h := range cfg.Holds {
+			dest, call, _ := strings.Cut(h, "/")
+			if ok, err := r.Acquire(ctx, dest, call); !ok || err != nil {
+				t.Fatalf("child Acquire(%s, %s) = %v, %v", dest, call, ok, err)
+			}
+		}
+		fmt.Println("READY")
+		_, _ = io.Copy(io.Discard, stdin) // until the parent closes stdin, or kills us
+	case "storm":
+		fmt.Println("READY")
+		if _, err := stdin.ReadString('\n'); err != nil { // "GO"
+			t.Fatal(err)
+		}
+		var (
+			mu  sync.Mutex
+			res = stormResult{Picks: map[string]int{}}
+			wg  sync.WaitGroup
+		)
+		for w := range cfg.Workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range cfg.Cycles {
+					call := fmt.Sprintf("%s-w%d-%d", cfg.Node, w, i)
+					d, err := r.Next(ctx, cfg.Dests, call)
+					mu.Lock()
+					switch {
+					case err == nil:
+						res.Picks[d]++
+					case errors.Is(err, ErrAtCapacity):
+						res.Full++
+					default:
+						res.Errors = append(res.Errors, err.Error())
+					}
+					mu.Unlock()
+					if err != nil {
+						time.Sleep(time.Millisecond) // back off, then try a new call
+						continue
+					}
+					time.Sleep(time.Duration(i%3) * time.Millisecond) // calls of varied length
+					if ok, err := r.Release(ctx, d, call); !ok || err != nil {
+						mu.Lock()
+						res.Errors = append(res.Errors, fmt.Sprintf("Release(%s, %s) = %v, %v", d, call, ok, err))
+						mu.Unlock()
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		out, _ := json.Marshal(res)
+		fmt.Printf("RESULT %s\n", out)
+	default:
+		t.Fatalf("unknown child mode %q", cfg.Mode)
+	}
+}
+
+// child is a running child process.
+type child struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	lines chan string
+	done  chan struct{}
+}
+
+// startChild starts the test binary as a child and waits for its READY.
+func startChild(t *testing.T, cfg childConfig) *child {
+	t.Helper()
+	raw, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestRedisChildProcess$", "-test.count=1", "-test.timeout=120s")
+	cmd.Env = append(os.Environ(), childEnv+"="+string(raw))
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c := &child{cmd: cmd, stdin: stdin, lines: make(chan string, 16), done: make(chan struct{})}
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 64*1024), 1<<20)
+		for sc.Scan() {
+			c.lines <- sc.Text()
+		}
+		close(c.lines)
+		_ = cmd.Wait()
+		close(c.done)
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-c.done
+	})
+	c.expect(t, "READY", 30*time.Second)
+	return c
+}
+
+// expect waits for a line starting with prefix and returns its rest.
+func (c *child) expect(t *testing.T, prefix string, within time.Duration) string {
+	t.Helper()
+	timeout := time.After(within)
+	for {
+		select {
+		case line, ok := <-c.lines:
+			if !ok {
+				t.Fatalf("child %d exited before %q", c.cmd.Process.Pid, prefix)
+			}
+			if rest, ok := strings.CutPrefix(line, prefix); ok {
+				return strings.TrimSpace(rest)
+			}
+		case <-timeout:
+			t.Fatalf("child %d: no %q within %v", c.cmd.Process.Pid, prefix, within)
+		}
+	}
+}
+
+// poll calls f every 25 ms until it returns true or the deadline passes,
+// and reports whether it did.
+func poll(deadline time.Time, f func() bool) bool {
+	for {
+		if f() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+func TestConformanceRedisScriptFlush(t *testing.T) {
+	srv := redistest.Start(t)
+	testScriptFlush(t, srv.URL(), func() {
+		if _, err := redistest.Do(srv.Addr, "SCRIPT", "FLUSH"); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// TestRedisCrash kills a process holding leases with SIGKILL: its load is
+// gone within one lease period, while another process's hold, older than
+// many lease periods, still counts.
+func TestRedisCrash(t *testing.T) {
+	srv := redistest.Start(t)
+	const lease = 2 * time.Second
+	name := uniqueName("crash")
+	cfg := childConfig{Mode: "hold", URL: srv.URL(), Name: name, Lease: lease}
+	victimCfg, survivorCfg := cfg, cfg
+	victimCfg.Node, survivorCfg.Node = "victim", "survivor"
+	victimCfg.Holds = []string{"v/c1", "v/c2", "v/c3", "v/c4", "v/c5", "shared/c6"}
+	survivorCfg.Holds = []string{"long/s1", "shared/s2"}
+	victim := startChild(t, victimCfg)
+	survivor := startChild(t, survivorCfg)
+	heldSince := time.Now()
+
+	// The parent only observes; its own node holds nothing.
+	obs := openRedis(t, name, srv.URL(), Options{Lease: lease, Node: "observer", Timeout: 2 * time.Second})
+	dests := []string{"v", "shared", "long"}
+	wantLoad(t, obs, dests, []int{5, 2, 1})
+
+	// Kill the victim only once it has renewed: its holds then lapse one
+	// lease after its last renewal, not after their start.
+	if !poll(time.Now().Add(2*lease), func() bool {
+		h := holdOf(mustSnapshot(t, obs), "v", "c1")
+		return h != nil && h.Expires.After(h.Start.Add(lease))
+	}) {
+		t.Fatal("the victim never renewed its leases")
+	}
+	if err := victim.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	<-victim.done
+	var last []int
+	// One lease after the kill at most, plus slack for the polling itself.
+	if !poll(killed.Add(lease+500*time.Millisecond), func() bool {
+		l, err := obs.Load(context.Background(), dests)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = l
+		return l[0] == 0 && l[1] == 1
+	}) {
+		t.Fatalf("%v after SIGKILL, load = %v; want [0 1 1] within one lease (%v)", time.Since(killed), last, lease)
+	}
+	t.Logf("victim's load gone %v after SIGKILL (lease %v)", time.Since(killed).Round(time.Millisecond), lease)
+	if last[2] != 1 {
+		t.Fatalf("survivor's hold lost: load %v", last)
+	}
+
+	// The survivor's holds stay counted over many lease periods.
+	for time.Since(heldSince) < 4*lease {
+		l, err := obs.Load(context.Background(), dests)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l[0] != 0 || l[1] != 1 || l[2] != 1 {
+			t.Fatalf("%v after the survivor took its holds, load = %v; want [0 1 1]", time.Since(heldSince), l)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	s := mustSnapshot(t, obs)
+	if len(s.Holds) != 2 {
+		t.Fatalf("holds = %+v", s.Holds)
+	}
+	for _, h := range s.Holds {
+		if h.Node != "survivor" || time.Since(h.Start) < 3*lease {
+			t.Fatalf("hold %+v: want the survivor's, held for over 3 leases", h)
+		}
+	}
+	survivor.stdin.Close()
+	select {
+	case <-survivor.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("survivor did not exit after stdin closed")
+	}
+}
+
+// TestRedisStorm runs concurrent Next/Release from several processes:
+// no destination ever exceeds its capacity, every load ends at zero, and
+// the calls spread evenly.
+func TestRedisStorm(t *testing.T) {
+	srv := redistest.Start(t)
+	const (
+		procs    = 4
+		workers  = 4
+		cycles   = 150
+		capacity = 2
+	)
+	dests := []string{"a1", "a2", "a3", "a4", "a5", "a6"}
+	name := uniqueName("storm")
+	var children []*child
+	for p := range procs {
+		children = append(children, startChild(t, childConfig{
+			Mode: "storm", URL: srv.URL(), Name: name, Node: fmt.Sprintf("n%d", p),
+			Lease: 5 * time.Second, Capacity: capacity, Dests: dests, Workers: workers, Cycles: cycles,
+		}))
+	}
+	obs := openRedis(t, name, srv.URL(), Options{Node: "observer", DefaultCapacity: capacity, Timeout: 2 * time.Second})
+
+	// Watch the loads while the storm runs.
+	stop := make(chan struct{})
+	watched := make(chan error, 1)
+	samples := 0
+	maxSeen := 0
+	go func() {
+		for {
+			select {
+			case <-stop:
+				watched <- nil
+				return
+			default:
+			}
+			l, err := obs.Load(context.Background(), dests)
+			if err != nil {
+				watched <- err
+				return
+			}
+			samples++
+			time.Sleep(2 * time.Millisecond)
+			for i, n := range l {
+				maxSeen = max(maxSeen, n)
+				if n > capacity {
+					watched <- fmt.Errorf("%s had %d holds, capacity %d", dests[i], n, capacity)
+					return
+				}
+			}
+		}
+	}()
+	for _, c := range children {
+		fmt.Fprintln(c.stdin, "GO")
+	}
+	total := stormResult{Picks: map[string]int{}}
+	for _, c := range children {
+		var res stormResult
+		if err := json.Unmarshal([]byte(c.expect(t, "RESULT", 60*time.Second)), &res); err != nil {
+			t.Fatal(err)
+		}
+		for d, n := range res.Picks {
+			total.Picks[d] += n
+		}
+		total.Full += res.Full
+		total.Errors = append(total.Errors, res.Errors...)
+	}
+	close(stop)
+	if err := <-watched; err != nil {
+		t.Fatal(err)
+	}
+	if len(total.Errors) > 0 {
+		t.Fatalf("%d errors, first: %s", len(total.Errors), total.Errors[0])
+	}
+	wantLoad(t, obs, dests, []int{0, 0, 0, 0, 0, 0})
+	if s := mustSnapshot(t, obs); len(s.Holds) != 0 {
+		t.Fatalf("holds left: %+v", s.Holds)
+	}
+	sum := 0
+	for _, n := range total.Picks {
+		sum += n
+	}
+	if sum+total.Full != procs*workers*cycles {
+		t.Fatalf("%d picks + %d full != %d calls", sum, total.Full, procs*workers*cycles)
+	}
+	mean := float64(sum) / float64(len(dests))
+	for _, d := range dests {
+		if n := float64(total.Picks[d]); n < 0.75*mean || n > 1.25*mean {
+			t.Fatalf("uneven spread: %v (mean %.0f)", total.Picks, mean)
+		}
+	}
+	t.Logf("picks %v, %d at capacity, %d load samples, max load seen %d", total.Picks, total.Full, samples, maxSeen)
+}
+
+// checkDown runs every operation while Redis is unreachable: each must
+// fail with ErrBackend, "ringlb: redis: ...", and return within bound.
+func checkDown(t *testing.T, r *Redis, release [2]string, bound time.Duration) {
+	t.Helper()
+	ctx := context.Background()
+	for _, op := range []struct {
+		name string
+		f    func() error
+	}{
+		{"next", func() error { _, err := r.Next(ctx, []string{"x", "y"}, "down1"); return err }},
+		{"acquire", func() error { _, err := r.Acquire(ctx, "y", "down2"); return err }},
+		{"release", func() error { _, err := r.Release(ctx, release[0], release[1]); return err }},
+		{"load", func() error { _, err := r.Load(ctx, []string{"x"}); return err }},
+		{"order", func() error { _, err := r.Order(ctx, []string{"x", "y"}); return err }},
+		{"drain", func() error { return r.Drain(ctx, "z") }},
+		{"reset", func() error { _, err := r.Reset(ctx, "z"); return err }},
+		{"snapshot", func() error { _, err := r.Snapshot(ctx); return err }},
+	} {
+		start := time.Now()
+		err := op.f()
+		took := time.Since(start)
+		if !errors.Is(err, ErrBackend) || !strings.HasPrefix(fmt.Sprint(err), "ringlb: redis: "+op.name) {
+			t.Fatalf("%s with Redis down: err = %v; want ErrBackend, \"ringlb: redis: %s: ...\"", op.name, err, op.name)
+		}
+		if took > bound {
+			t.Fatalf("%s with Redis down took %v (bound %v)", op.name, took, bound)
+		}
+	}
+}
+
+// holdOf finds a hold in a snapshot.
+func holdOf(s Snapshot, dest, call string) *HoldInfo {
+	for i := range s.Holds {
+		if s.Holds[i].Dest == dest && s.Holds[i].CallID == call {
+			return &s.Holds[i]
+		}
+	}
+	return nil
+}
+
+// TestRedisOutage covers a hung Redis (SIGSTOP: timeouts) and a dead one
+// (SIGKILL: refused connections): fast ErrBackend errors, a failed release
+// applied later by the background retry, recovery with correct counts and
+// no hold counted twice.
+func TestRedisOutage(t *testing.T) {
+	srv := redistest.Start(t)
+	// A long lease, so that only the retry can explain a release applied
+	// after the outage; nothing here waits for a lease to lapse.
+	const lease = 10 * time.Second
+	r := openRedis(t, uniqueName("outage"), srv.URL(), Options{Lease: lease, Timeout: 250 * time.Millisecond, Node: "n1"})
+	ctx := context.Background()
+	for _, c := range []string{"c1", "c2", "c3"} {
+		mustAcquire(t, r, "x", c)
+	}
+	c1 := holdOf(mustSnapshot(t, r), "x", "c1")
+
+	t.Run("hung", func(t *testing.T) {
+		srv.Pause()
+		paused := true
+		defer func() {
+			if paused {
+				srv.Resume()
+			}
+		}()
+		checkDown(t, r, [2]string{"x", "c1"}, 2*time.Second)
+		if n := r.pendingReleases(); n != 1 {
+			t.Fatalf("%d releases queued, want 1", n)
+		}
+		srv.Resume()
+		paused = false
+		// The retry, not the lease, drops c1: before its lease would lapse.
+		if !poll(c1.Expires.Add(-time.Second), func() bool {
+			l, err := r.Load(ctx, []string{"x"})
+			return err == nil && l[0] == 2
+		}) {
+			t.Fatal("the failed release was not retried")
+		}
+		if !time.Now().Before(c1.Expires) {
+			t.Fatalf("retry applied only after c1's lease lapsed (%v)", c1.Expires)
+		}
+		if r.pendingReleases() != 0 {
+			t.Fatal("release still queued after it was applied")
+		}
+		s := mustSnapshot(t, r)
+		if holdOf(s, "x", "c1") != nil || holdOf(s, "x", "c2") == nil || holdOf(s, "x", "c3") == nil {
+			t.Fatalf("holds after recovery = %+v", s.Holds)
+		}
+	})
+
+	t.Run("dead", func(t *testing.T) {
+		c2 := holdOf(mustSnapshot(t, r), "x", "c2")
+		srv.Save() // so the restarted server has the holds back
+		srv.Stop()
+		checkDown(t, r, [2]string{"x", "c2"}, 2*time.Second)
+		if n := r.pendingReleases(); n != 1 {
+			t.Fatalf("%d releases queued, want 1", n)
+		}
+		srv.Restart()
+		if !poll(c2.Expires.Add(-time.Second), func() bool {
+			l, err := r.Load(ctx, []string{"x"})
+			return err == nil && l[0] == 1
+		}) {
+			t.Fatal("no recovery to load 1 after restart, before c2's lease lapsed")
+		}
+		// A retried acquire after the reconnect is the same hold.
+		if ok, err := r.Acquire(ctx, "x", "c3"); ok || err != nil {
+			t.Fatalf("Acquire of a held call after restart = %v, %v; want false, nil", ok, err)
+		}
+		if got := mustNext(t, r, []string{"x", "y"}, "c4"); got != "y" {
+			t.Fatalf("Next after restart = %q, want y", got)
+		}
+		wantLoad(t, r, []string{"x", "y"}, []int{1, 1})
+		// Renewal resumed: c3's expiry moves forward.
+		before := holdOf(mustSnapshot(t, r), "x", "c3").Expires
+		if !poll(time.Now().Add(lease/2), func() bool {
+			h := holdOf(mustSnapshot(t, r), "x", "c3")
+			return h != nil && h.Expires.After(before)
+		}) {
+			t.Fatal("leases not renewed after restart")
+		}
+	})
+}
+
+func BenchmarkRedisNextRelease(b *testing.B) {
+	srv := redistest.Start(b)
+	for _, n := range []int{3, 10, 100, 1000} {
+		b.Run(fmt.Sprintf("dests=%d", n), func(b *testing.B) {
+			r := openRedis(b, uniqueName("bench"), srv.URL(), Options{Timeout: 2 * time.Second})
+			benchNextRelease(b, r, n)
+		})
+	}
+}
+
+// BenchmarkRedisPing is the floor the Redis benchmarks compare with: one
+// PING round trip through a client built like the backend's.
+func BenchmarkRedisPing(b *testing.B) {
+	srv := redistest.Start(b)
+	uo, err := redisUniversalOptions(srv.URL(), 2*time.Second)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := redis.NewUniversalClient(uo)
+	defer c.Close()
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := c.Ping(ctx).Err(); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}

@@ -1,0 +1,370 @@
+package lb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+	"github.com/ringlb/ringlb/lb/internal/redistest"
+)
+
+// balancerSeq makes balancer names unique within one test binary, so tests
+// sharing a redis-server never see each other's keys.
+var balancerSeq atomic.Int64
+
+func uniqueName(prefix string) string {
+	return fmt.Sprintf("%s-%d-%d", prefix, time.Now().UnixNano()%1e6, balancerSeq.Add(1))
+}
+
+// openRedis opens a Redis balancer on url with opts and closes it when
+// the test ends.
+func openRedis(t testing.TB, name, url string, opts Options) *Redis {
+	t.Helper()
+	opts.URL = url
+	r, err := NewRedis(name, opts)
+	if err != nil {
+		t.Fatalf("NewRedis: %v", err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+func TestConformanceMiniredis(t *testing.T) {
+	testConformance(t, func(t *testing.T, opts Options) Balancer {
+		m := miniredis.RunT(t)
+		return openRedis(t, uniqueName("conf"), "redis://"+m.Addr(), opts)
+	})
+}
+
+func TestConformanceRedisServer(t *testing.T) {
+	srv := redistest.Start(t)
+	testConformance(t, func(t *testing.T, opts Options) Balancer {
+		return openRedis(t, uniqueName("conf"), srv.URL(), opts)
+	})
+}
+
+func TestRedisURLs(t *testing.T) {
+	for _, tc := range []struct {
+		url   string
+		check func(*redis.UniversalOptions) bool
+	}{
+		{"redis://127.0.0.1:6379/2", func(o *redis.UniversalOptions) bool {
+			return o.Addrs[0] == "127.0.0.1:6379" && o.DB == 2 && o.MasterName == "" && !o.IsClusterMode
+		}},
+		{"redis://u:p%40ss@h", func(o *redis.UniversalOptions) bool {
+			return o.Addrs[0] == "h:6379" && o.Username == "u" && o.Password == "p@ss"
+		}},
+		{"rediss://h:6380/0", func(o *redis.UniversalOptions) bool { return o.TLSConfig != nil && o.TLSConfig.ServerName == "h" }},
+		{"redis://h/0?pool_size=7", func(o *redis.UniversalOptions) bool { return o.PoolSize == 7 }},
+		{"unix:///run/redis.sock?db=3", func(o *redis.UniversalOptions) bool { return o.Addrs[0] == "/run/redis.sock" && o.DB == 3 }},
+		{"redis+sentinel://:secret@s1:26379,s2:26380,s3/1?master_name=mymaster&sentinel_password=sp", func(o *redis.UniversalOptions) bool {
+			return len(o.Addrs) == 3 && o.Addrs[2] == "s3:26379" && o.MasterName == "mymaster" && o.Password == "secret" &&
+				o.SentinelPassword == "sp" && o.DB == 1
+		}},
+		{"redis+cluster://n1:7000,n2:7001", func(o *redis.UniversalOptions) bool {
+			return len(o.Addrs) == 2 && o.IsClusterMode && o.MasterName == ""
+		}},
+		{"redis+cluster://n1:7000", func(o *redis.UniversalOptions) bool { return len(o.Addrs) == 1 && o.IsClusterMode }},
+		{"rediss+cluster://u:p@n1:7000,n2:7000/", func(o *redis.UniversalOptions) bool {
+			return o.IsClusterMode && o.TLSConfig != nil && o.Username == "u" && o.Password == "p"
+		}},
+	} {
+		o, err := redisUniversalOptions(tc.url, 123*time.Millisecond)
+		if err != nil {
+			t.Errorf("%s: %v", tc.url, err)
+			continue
+		}
+		if !tc.check(o) {
+			t.Errorf("%s: options %+v", tc.url, o)
+		}
+		// Every operation is bounded and never retried.
+		if o.DialTimeout != 123*time.Millisecond || o.ReadTimeout != o.DialTimeout || o.WriteTimeout != o.DialTimeout ||
+			o.PoolTimeout != o.DialTimeout || o.MaxRetries != -1 || !o.ContextTimeoutEnabled {
+			t.Errorf("%s: timeouts/retries %+v", tc.url, o)
+		}
+	}
+	for _, bad := range []string{
+		"redis://h/0?foo=1",
+		"redis://h:notaport/0",
+		"redis://h/abc",
+		"unix://relative.sock",
+		"redis+sentinel://s1:26379/0",
+		"redis+sentinel://s1:26379/0?master_name=m&bogus=1",
+		"redis+sentinel://s1:26379,,s2/0?master_name=m",
+		"redis+sentinel://s1:99999/0?master_name=m",
+		"redis+sentinel://s1/x?master_name=m",
+		"redis+cluster://n1:7000/3",
+		"redis+cluster://n1:7000?master_name=m",
+		"redis+cluster://",
+		"redis+cluster://n1:7000#frag",
+		"memcached://h",
+		"no-scheme",
+	} {
+		_, err := NewRedis("x", Options{URL: bad})
+		if !errors.Is(err, ErrInvalidArgument) {
+			t.Errorf("NewRedis(%q) err = %v, want ErrInvalidArgument", bad, err)
+		}
+	}
+	// A password never shows in an error.
+	_, err := NewRedis("x", Options{URL: "redis+sentinel://u:hunter2@s1/0"})
+	if err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("error %v: want one without the password", err)
+	}
+}
+
+func TestRedisOpenChecks(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts Options
+	}{
+		{"a{b}", Options{URL: "redis://h"}},
+		{"", Options{URL: "redis://h"}},
+		{"ok", Options{}},
+		{"ok", Options{URL: "redis://h", Lease: time.Millisecond}},
+	} {
+		if _, err := NewRedis(tc.name, tc.opts); !errors.Is(err, ErrInvalidArgument) {
+			t.Errorf("NewRedis(%q, %+v) err = %v, want ErrInvalidArgument", tc.name, tc.opts, err)
+		}
+	}
+	// Through the registry, a url selects Redis.
+	var reg Registry
+	n, err := reg.Open("via-registry", Options{URL: "redis://127.0.0.1:1/0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close("via-registry")
+	if _, ok := n.Balancer.(*Redis); !ok {
+		t.Fatalf("registry opened %T", n.Balancer)
+	}
+}
+
+func TestRedisKeyLayout(t *testing.T) {
+	m := miniredis.RunT(t)
+	r := openRedis(t, "sales", "redis://"+m.Addr(), Options{})
+	r2 := openRedis(t, "sales", "redis://"+m.Addr(), Options{KeyPrefix: "myapp:lb:"})
+	if r.keys[0] != "ringlb:{sales}:holds" || r2.keys[8] != "myapp:lb:{sales}:known" {
+		t.Fatalf("keys = %v, %v", r.keys, r2.keys)
+	}
+	mustAcquire(t, r, "a", "c1")
+	mustAcquire(t, r2, "a", "c1") // another prefix is another balancer
+	if err := r.Drain(context.Background(), "b"); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range m.Keys() {
+		if !strings.HasPrefix(k, "ringlb:{sales}:") && !strings.HasPrefix(k, "myapp:lb:{sales}:") {
+			t.Fatalf("key %q outside the balancer's hash tag", k)
+		}
+	}
+}
+
+// miniLease opens a balancer on m with its own node name and a 3 s lease.
+func miniLease(t *testing.T, m *miniredis.Miniredis, name, node string, opts Options) *Redis {
+	t.Helper()
+	opts.Node = node
+	if opts.Lease == 0 {
+		opts.Lease = 3 * time.Second
+	}
+	return openRedis(t, name, "redis://"+m.Addr(), opts)
+}
+
+// TestRedisLeases drives the server clock: a node's holds live as long as
+// it renews them and lapse one lease after it stops.
+func TestRedisLeases(t *testing.T) {
+	m := miniredis.RunT(t)
+	base := time.Now().Truncate(time.Second)
+	m.SetTime(base)
+	at := func(d time.Duration) { m.SetTime(base.Add(d)) }
+	live := miniLease(t, m, "lease", "live", Options{})
+	dead := miniLease(t, m, "lease", "dead", Options{})
+	mustAcquire(t, live, "a", "l1")
+	mustAcquire(t, dead, "a", "d1")
+	mustAcquire(t, dead, "b", "d2")
+	dead.Close() // stops renewing, releases nothing
+	wantLoad(t, live, []string{"a", "b"}, []int{2, 1})
+
+	s := mustSnapshot(t, live)
+	for _, h := range s.Holds {
+		if !h.Start.Equal(base) || !h.Expires.Equal(base.Add(3*time.Second)) {
+			t.Fatalf("hold %+v: want start %v and expiry 3s later", h, base)
+		}
+		if want := map[string]string{"l1": "live", "d1": "dead", "d2": "dead"}[h.CallID]; h.Node != want {
+			t.Fatalf("hold %+v: node %q, want %q", h, h.Node, want)
+		}
+	}
+
+	at(2 * time.Second)
+	live.renew()
+	at(2999 * time.Millisecond)
+	wantLoad(t, live, []string{"a", "b"}, []int{2, 1})
+	at(3 * time.Second) // the dead node's leases lapse now
+	wantLoad(t, live, []string{"a", "b"}, []int{1, 0})
+	for i := 4; i <= 40; i += 2 { // many lease periods, renewed each time
+		at(time.Duration(i) * time.Second)
+		live.renew()
+		wantLoad(t, live, []string{"a"}, []int{1})
+	}
+	if n := live.heldCount(); n != 1 {
+		t.Fatalf("live renews %d holds, want 1", n)
+	}
+	// Released elsewhere: the owner's next renewal forgets it.
+	mustRelease(t, openRedis(t, "lease", "redis://"+m.Addr(), Options{Node: "other"}), "a", "l1", true)
+	live.renew()
+	if n := live.heldCount(); n != 0 {
+		t.Fatalf("live still renews %d holds after a release elsewhere", n)
+	}
+}
+
+func TestRedisMaxHoldAge(t *testing.T) {
+	m := miniredis.RunT(t)
+	base := time.Now().Truncate(time.Second)
+	m.SetTime(base)
+	r := miniLease(t, m, "age", "n1", Options{Lease: 2 * time.Second, MaxHoldAge: 5 * time.Second})
+	mustAcquire(t, r, "a", "c1")
+	for _, d := range []time.Duration{1, 2, 3, 4} {
+		m.SetTime(base.Add(d * time.Second))
+		r.renew()
+	}
+	if s := mustSnapshot(t, r); len(s.Holds) != 1 || !s.Holds[0].Expires.Equal(base.Add(5*time.Second)) {
+		t.Fatalf("holds = %+v: want expiry capped at start+MaxHoldAge", s.Holds)
+	}
+	m.SetTime(base.Add(4999 * time.Millisecond))
+	wantLoad(t, r, []string{"a"}, []int{1})
+	m.SetTime(base.Add(5 * time.Second)) // as Memory: gone when the age is reached
+	r.renew()
+	wantLoad(t, r, []string{"a"}, []int{0})
+	if n := r.heldCount(); n != 0 {
+		t.Fatalf("still renewing %d holds past their maximum age", n)
+	}
+}
+
+// TestRedisReapIsBounded checks that one operation drops at most reapLimit
+// lapsed holds, and that the renewal tick drops the rest.
+func TestRedisReapIsBounded(t *testing.T) {
+	m := miniredis.RunT(t)
+	base := time.Now().Truncate(time.Second)
+	m.SetTime(base)
+	dead := miniLease(t, m, "reap", "dead", Options{})
+	const n = reapLimit*2 + 50
+	for i := range n {
+		mustAcquire(t, dead, "a", fmt.Sprintf("c%d", i))
+	}
+	dead.Close()
+	live := miniLease(t, m, "reap", "live", Options{})
+	mustAcquire(t, live, "b", "keep")
+	m.SetTime(base.Add(time.Minute))
+	wantLoad(t, live, []string{"a"}, []int{n - reapLimit})
+	live.renew() // reaps up to renewReapLimit
+	wantLoad(t, live, []string{"a", "b"}, []int{0, 0})
+}
+
+func TestRedisCrossNode(t *testing.T) {
+	m := miniredis.RunT(t)
+	ctx := context.Background()
+	url := "redis://" + m.Addr()
+	a := openRedis(t, "x", url, Options{Node: "A", DefaultCapacity: 1})
+	b := openRedis(t, "x", url, Options{Node: "B", DefaultCapacity: 1})
+	mustAcquire(t, a, "d1", "c1")
+	if _, err := b.Next(ctx, []string{"d1"}, "c2"); !errors.Is(err, ErrAtCapacity) {
+		t.Fatalf("B took A's last slot: %v", err)
+	}
+	// The same call through another node is the same hold, counted once.
+	if got := mustNext(t, b, []string{"d2", "d1"}, "c1"); got != "d1" {
+		t.Fatalf("Next via B = %q, want d1", got)
+	}
+	if ok, err := b.Acquire(ctx, "d1", "c1"); ok || err != nil {
+		t.Fatalf("Acquire via B = %v, %v", ok, err)
+	}
+	if b.heldCount() != 0 {
+		t.Fatal("B renews a hold that A owns")
+	}
+	// Drained state is shared.
+	if err := b.Drain(ctx, "d2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Acquire(ctx, "d2", "c3"); !errors.Is(err, ErrDrained) {
+		t.Fatalf("A acquired a destination B drained: %v", err)
+	}
+	// Capacities are each node's own.
+	c := openRedis(t, "x", url, Options{Node: "C", DefaultCapacity: 2})
+	mustAcquire(t, c, "d1", "c4")
+	wantLoad(t, a, []string{"d1"}, []int{2})
+}
+
+// TestRedisScriptFlush checks that EVALSHA falls back to EVAL after the
+// script cache is flushed (a restart or failover does the same).
+func TestRedisScriptFlush(t *testing.T) {
+	m := miniredis.RunT(t)
+	testScriptFlush(t, "redis://"+m.Addr(), func() {
+		if _, err := redistest.Do(m.Addr(), "SCRIPT", "FLUSH"); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func testScriptFlush(t *testing.T, url string, flush func()) {
+	t.Helper()
+	r := openRedis(t, uniqueName("flush"), url, Options{Tie: TieList})
+	mustAcquire(t, r, "a", "c1")
+	flush()
+	if got := mustNext(t, r, []string{"a", "b"}, "c2"); got != "b" {
+		t.Fatalf("Next after flush = %q", got)
+	}
+	flush()
+	wantLoad(t, r, []string{"a", "b"}, []int{1, 1})
+	flush()
+	mustRelease(t, r, "a", "c1", true)
+	flush()
+	if n, err := r.Reset(context.Background(), "b"); n != 1 || err != nil {
+		t.Fatalf("Reset after flush = %d, %v", n, err)
+	}
+	flush()
+	mustSnapshot(t, r)
+}
+
+// TestRedisReplyChecks feeds malformed replies to every parser: they must
+// be errors wrapping ErrBackend, never panics.
+func TestRedisReplyChecks(t *testing.T) {
+	r := &Redis{name: "x", opts: Options{}.withDefaults()}
+	for _, v := range []any{nil, int64(1), "s", []any{}, []any{int64(1), []any{"a"}, []any{}, []any{}, []any{}, []any{"a\nb", "x", "1"}},
+		[]any{int64(1), []any{}, []any{}, []any{"a", "x"}, []any{}, []any{}},
+		[]any{int64(1), []any{}, []any{}, []any{}, []any{}, []any{"a\nb", "1\n0", "1"}},
+		[]any{int64(1), []any{}, []any{}, []any{}, []any{}, []any{"ab", "1\n0\nn", "1"}},
+	} {
+		if _, err := r.parseSnapshot(v); !errors.Is(err, ErrBackend) {
+			t.Errorf("parseSnapshot(%#v) err = %v", v, err)
+		}
+	}
+	if s, err := r.parseSnapshot([]any{int64(1), []any{"d"}, []any{}, []any{"d", "2"}, []any{"d", "5"},
+		[]any{"d\nc", "5\n0\nnode\nwith\nnewlines", "9"}}); err != nil || s.Holds[0].Node != "node\nwith\nnewlines" {
+		t.Errorf("parseSnapshot = %+v, %v", s, err)
+	}
+	if _, ok := stringsOf([]any{"a", int64(1)}); ok {
+		t.Error("stringsOf accepted an integer")
+	}
+}
+
+func TestRedisDoesNotKeepCallerMemory(t *testing.T) {
+	m := miniredis.RunT(t)
+	r := openRedis(t, "mem", "redis://"+m.Addr(), Options{})
+	buf := []byte("dest-1\ncall-1")
+	dest := unsafe.String(&buf[0], 6)
+	call := unsafe.String(&buf[7], 6)
+	got := mustNext(t, r, []string{dest}, call)
+	copy(buf, "XXXXXXXXXXXXX")
+	if got != "dest-1" {
+		t.Fatalf("Next returned %q: a view of the caller's memory", got)
+	}
+	r.mu.Lock()
+	_, ok := r.held["dest-1\ncall-1"]
+	r.mu.Unlock()
+	if !ok {
+		t.Fatal("the renewal set lost its copy when the caller reused its memory")
+	}
+}

@@ -1,0 +1,26 @@
+-- acquire.lua holds one destination for a call.
+-- ARGV: node, lease_ms, max_age_ms, call, capacity (0 = none), reap_limit,
+--       dest.
+-- Reply: {1, load, 1} acquired; {0, load, mine} already held (mine = 1
+-- if this node owns the hold); {-1, load, 0} drained; {-2, load, 0} full.
+local node, lease, maxage, call, cap, dest =
+  ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5]), ARGV[7]
+local now = now_ms()
+reap(now, tonumber(ARGV[6]))
+redis.call("SADD", K_KNOWN, dest)
+local m = member(dest, call)
+local l = load(dest)
+local rec = redis.call("HGET", K_HOLDS, m)
+if rec then
+  local mine = 0
+  if owner(rec) == node then mine = 1 end
+  return {0, l, mine}
+end
+if redis.call("SISMEMBER", K_DRAINED, dest) == 1 then
+  return {-1, l, 0}
+end
+if cap > 0 and l >= cap then
+  return {-2, l, 0}
+end
+hold(dest, call, m, now, lease, maxage, node)
+return {1, l + 1, 1}

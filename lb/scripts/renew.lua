@@ -1,0 +1,26 @@
+-- renew.lua extends the leases of one node's holds, in one batch.
+-- ARGV: node, lease_ms, reap_limit, members...
+-- Reply: the members that are no longer this node's holds (released,
+-- reset, lapsed or past their maximum age); the node stops renewing them.
+local node, lease = ARGV[1], tonumber(ARGV[2])
+local now = now_ms()
+reap(now, tonumber(ARGV[3]))
+local lost = {}
+for i = 4, #ARGV do
+  local m = ARGV[i]
+  local rec = redis.call("HGET", K_HOLDS, m)
+  if rec and owner(rec) == node then
+    local exp = now + lease
+    local hard = hard_of(rec)
+    if hard > 0 and hard < exp then exp = hard end
+    if exp <= now then
+      drop(m)
+      lost[#lost + 1] = m
+    else
+      redis.call("ZADD", K_EXP, exp, m)
+    end
+  else
+    lost[#lost + 1] = m
+  end
+end
+return lost
