@@ -1,0 +1,65 @@
+-- node.lua SO_DIR URL MODE ARGS... - one switch node in the multi-node Redis
+-- tests: a separate OS process with its own Go runtime, loading the real .so.
+--   storm NODE N     N rounds of next + release on a shared group; prints
+--                    "spread dest=count ..." and "violations N"
+--   hold NODE DEST CALL   holds DEST for CALL, prints "held", then sleeps
+--                    (its Go runtime keeps renewing the lease) until killed
+--   load DEST...     prints "load dest=n ..."
+local so_dir, url, mode = arg[1], arg[2], arg[3]
+package.cpath = so_dir .. "/?.so"
+local ringlb = require "ringlb"
+
+local group = { "agent/1", "agent/2", "agent/3", "agent/4", "agent/5" }
+local CAP = 2
+
+local function open(node)
+  local opts = { url = url, key_prefix = "ringlbtest:", lease = 2, capacity = CAP }
+  if node then opts.node = node end
+  -- Every node opens with the same options except its node name... which is
+  -- part of the options, and fine: each process has its own registry.
+  return assert(ringlb.open("multinode", opts))
+end
+
+if mode == "storm" then
+  local node, n = arg[4], tonumber(arg[5])
+  local b = open(node)
+  local spread, violations, busy = {}, 0, 0
+  for _, d in ipairs(group) do spread[d] = 0 end
+  for i = 1, n do
+    local id = node .. "-" .. i
+    local dest, err, code = b:next(group, id)
+    if dest then
+      spread[dest] = spread[dest] + 1
+      local l = assert(b:load(dest))
+      if l > CAP then violations = violations + 1 end
+      assert(b:release(dest, id) == true, "release lost")
+    elseif code == "at_capacity" then
+      busy = busy + 1
+    else
+      error(err)
+    end
+  end
+  local out = {}
+  for _, d in ipairs(group) do out[#out + 1] = d .. "=" .. spread[d] end
+  print("spread " .. table.concat(out, " "))
+  print("violations " .. violations)
+  print("busy " .. busy)
+elseif mode == "hold" then
+  local b = open(arg[4])
+  assert(b:acquire(arg[5], arg[6]))
+  print("held")
+  io.stdout:flush()
+  -- Short sleeps, so no long-lived child outlives a SIGKILL of this process
+  -- (and holds the test's output pipe open).
+  for _ = 1, 600 do os.execute("sleep 1") end
+elseif mode == "load" then
+  local b = open(nil)
+  local dests = {}
+  for i = 4, #arg do dests[#dests + 1] = arg[i] end
+  local t = assert(b:loads(dests))
+  local out = {}
+  for _, d in ipairs(dests) do out[#out + 1] = d .. "=" .. t[d] end
+  print("load " .. table.concat(out, " "))
+else
+  error("unknown mode " .. tostring(mode))
+end
