@@ -98,6 +98,14 @@ static int is_realtime(void) {
 
 /* ---- the worker pool ---- */
 
+static void set_err(struct ringlb_call *c, int rc, const char *msg) {
+	c->rc = rc;
+	if (c->err != NULL && c->errlen > 0) {
+		strncpy(c->err, msg, c->errlen - 1);
+		c->err[c->errlen - 1] = '\0';
+	}
+}
+
 struct request {
 	struct ringlb_call *call;
 	sem_t done;
@@ -109,6 +117,17 @@ static pthread_cond_t q_cv = PTHREAD_COND_INITIALIZER;
 static pthread_once_t q_once = PTHREAD_ONCE_INIT;
 static struct request *q_head, *q_tail;
 static int n_workers, n_idle;
+/*
+ * warming is 1 while a new worker is entering Go for the first time. Workers
+ * are started one at a time: a thread's first entry takes an "extra M" from
+ * the runtime's list, and when that list is empty the thread sleeps in a
+ * usleep(1) loop until some *other* thread enters Go and allocates one
+ * (runtime.lockextra / newextram). A burst of new workers entering together
+ * therefore waited for unrelated traffic: rtburst measured 40-115 ms first
+ * calls in 20-thread bursts. One at a time, each new worker finds the spare M
+ * its predecessor's first entry left on the list.
+ */
+static int warming;
 
 static void q_init(void) {
 	pthread_mutexattr_t a;
@@ -120,9 +139,29 @@ static void q_init(void) {
 	pthread_mutexattr_destroy(&a);
 }
 
+static int start_worker(void);
+static void worker_failed(void);
+
 static void *worker_main(void *arg) {
 	(void)arg;
+	/* Enter Go once before serving: binds this thread's M for good (it is
+	 * given back only at thread exit, and workers never exit) and leaves a
+	 * spare M on the runtime's list for the next new thread. */
+	struct ringlb_call warm;
+	memset(&warm, 0, sizeof warm);
+	warm.op = RINGLB_OP_NOOP;
+	ringlbgo_call(&warm);
 	pthread_mutex_lock(&q_mu);
+	warming = 0;
+	if (q_head != NULL && n_workers < max_workers) {
+		/* A backlog built up while this worker warmed: add the next one. */
+		warming = 1;
+		n_workers++;
+		pthread_mutex_unlock(&q_mu);
+		if (start_worker() != 0)
+			worker_failed();
+		pthread_mutex_lock(&q_mu);
+	}
 	for (;;) {
 		while (q_head == NULL) {
 			n_idle++;
@@ -141,6 +180,28 @@ static void *worker_main(void *arg) {
 	return NULL;
 }
 
+/*
+ * worker_failed undoes the n_workers++ and warming = 1 of a worker that could
+ * not be started. If no worker is left, nobody will serve what is queued:
+ * fail it all.
+ */
+static void worker_failed(void) {
+	pthread_mutex_lock(&q_mu);
+	n_workers--;
+	warming = 0;
+	if (n_workers == 0) {
+		struct request *p = q_head;
+		q_head = q_tail = NULL;
+		while (p != NULL) {
+			struct request *next = p->next;
+			set_err(p->call, RINGLB_EINTERNAL, "ringlb: cannot start a worker thread");
+			sem_post(&p->done);
+			p = next;
+		}
+	}
+	pthread_mutex_unlock(&q_mu);
+}
+
 /* start_worker creates a detached SCHED_OTHER worker thread. */
 static int start_worker(void) {
 	pthread_attr_t a;
@@ -155,14 +216,6 @@ static int start_worker(void) {
 	int rc = pthread_create(&t, &a, worker_main, NULL);
 	pthread_attr_destroy(&a);
 	return rc == 0 ? 0 : -1;
-}
-
-static void set_err(struct ringlb_call *c, int rc, const char *msg) {
-	c->rc = rc;
-	if (c->err != NULL && c->errlen > 0) {
-		strncpy(c->err, msg, c->errlen - 1);
-		c->err[c->errlen - 1] = '\0';
-	}
 }
 
 /* hand_off queues c for a worker and sleeps until it is served. */
@@ -184,27 +237,16 @@ static void hand_off(struct ringlb_call *c) {
 	q_tail = &r;
 	if (n_idle > 0) {
 		pthread_cond_signal(&q_cv);
-	} else if (n_workers < max_workers) {
+	} else if (!warming && n_workers < max_workers) {
+		/* One new worker at a time (see warming); busy workers and
+		 * the next one to warm up drain the queue meanwhile. */
+		warming = 1;
 		n_workers++;
 		spawn = 1;
 	}
 	pthread_mutex_unlock(&q_mu);
-	if (spawn && start_worker() != 0) {
-		pthread_mutex_lock(&q_mu);
-		n_workers--;
-		if (n_workers == 0) {
-			/* Nobody will serve what is queued: fail it all, ours too. */
-			struct request *p = q_head;
-			q_head = q_tail = NULL;
-			while (p != NULL) {
-				struct request *next = p->next;
-				set_err(p->call, RINGLB_EINTERNAL, "ringlb: cannot start a worker thread");
-				sem_post(&p->done);
-				p = next;
-			}
-		}
-		pthread_mutex_unlock(&q_mu);
-	}
+	if (spawn && start_worker() != 0)
+		worker_failed();
 	while (sem_wait(&r.done) != 0 && errno == EINTR) {
 	}
 	sem_destroy(&r.done);
