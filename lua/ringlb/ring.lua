@@ -1,0 +1,474 @@
+-- ringlb.ring: ring groups inside FreeSWITCH (mod_lua), with holds kept by
+-- a ringlb balancer.
+--
+--   local ring = require "ringlb.ring"
+--   local b = ring.open("sales")               -- options from global variables
+--   local dest, leg = ring.ring(session, {"user/1001", "user/1002"}, "balancing",
+--                               {balancer = b, timeout = 20})
+--   if not dest then freeswitch.consoleLog("INFO", "no agent: " .. leg .. "\n") end
+--
+-- ring.ring(session, dests, mode, opts) -> dest, leg | nil, reason, detail
+--   mode     "parallel", "sequential" or "balancing"
+--   opts.balancer          ringlb balancer (required for balancing)
+--   opts.timeout           seconds each attempt rings (default 30)
+--   opts.vars              channel variables for the legs {name = value}
+--   opts.bridge            bridge the answered leg to the caller (default true)
+--   opts.hangup_after_bridge  hang up the caller when the bridge ends
+--                          (default true; false lets the script go on)
+--   opts.on_backend_error  "fallback" (default: static list order, logged)
+--                          or "fail" (return nil, "backend_error")
+--   reasons  "no_answer", "all_busy", "failed", "caller_gone",
+--            "backend_error", "invalid"; detail is a message or hangup cause.
+--
+-- Holds are keyed by the caller's uuid. Every hold taken is also written into
+-- the caller's api_hangup_hook ("lua ringlb_release.lua <balancer> <uuid>
+-- <dest>..."), which the switch runs when the caller hangs up even if this
+-- script died; a release here and one there is harmless.
+local ringlb = require "ringlb"
+
+local unpack = table.unpack or unpack -- 5.1 and LuaJIT have the global
+
+local M = { _NAME = "ringlb.ring", _VERSION = ringlb._VERSION }
+
+M.DEFAULT_TIMEOUT = 30
+M.RELEASE_SCRIPT = "ringlb_release.lua"
+
+local function log(level, msg)
+	if freeswitch and freeswitch.consoleLog then
+		freeswitch.consoleLog(level, "ringlb: " .. msg .. "\n")
+	end
+end
+
+-- global returns a FreeSWITCH global variable (vars.xml), or nil.
+local function global(name)
+	if freeswitch and freeswitch.getGlobalVariable then
+		local v = freeswitch.getGlobalVariable(name)
+		if v ~= nil and v ~= "" then
+			return v
+		end
+	end
+	return nil
+end
+
+-- Balancer options that ring.open reads from global variables, as
+-- option = variable suffix. ringlb_<name>_<suffix> wins over ringlb_<suffix>.
+local GLOBAL_OPTIONS = {
+	url = "url", tie = "tie", capacity = "capacity", max_hold_age = "max_hold_age",
+	key_prefix = "key_prefix", lease = "lease", timeout = "redis_timeout", node = "node",
+}
+
+-- options returns the options of balancer name from global variables. Both
+-- the ring script and the hangup hook (a fresh Lua state without the call's
+-- variables) read them here, so both open the balancer alike.
+function M.options(name)
+	local opts = {}
+	for opt, suffix in pairs(GLOBAL_OPTIONS) do
+		opts[opt] = global("ringlb_" .. name .. "_" .. suffix) or global("ringlb_" .. suffix)
+	end
+	return opts
+end
+
+-- open returns the process-wide balancer called name, opened with the
+-- options of M.options(name) unless opts are given. It returns nil, err,
+-- code on failure.
+function M.open(name, opts)
+	if type(name) ~= "string" or name == "" then
+		return nil, "ringlb: ring: balancer name must be a non-empty string", "invalid"
+	end
+	return ringlb.open(name, opts or M.options(name))
+end
+
+-- find returns the balancer called name for the release and status scripts:
+-- the one already open in this process whatever its options (ringlb.get),
+-- else one opened with M.options(name).
+function M.find(name)
+	if ringlb.get then
+		local b = ringlb.get(name)
+		if b then
+			return b
+		end
+	end
+	return M.open(name)
+end
+
+local MODES = { parallel = true, sequential = true, balancing = true }
+local POLICIES = { fallback = true, fail = true }
+
+-- A balancer or destination name goes into the hangup hook command, which
+-- the switch splits on spaces and expands ${...} in.
+local function hook_safe(s)
+	return not s:find("[%s'\"\\%$%c]")
+end
+
+local function check(session, dests, mode, opts)
+	if type(session) ~= "userdata" and type(session) ~= "table" then
+		return "session must be the caller's session"
+	end
+	if type(dests) ~= "table" or #dests == 0 then
+		return "dests must be a non-empty array of destinations"
+	end
+	for i = 1, #dests do
+		if type(dests[i]) ~= "string" or dests[i] == "" then
+			return "dests[" .. i .. "] must be a non-empty string"
+		end
+		if not hook_safe(dests[i]) then
+			return "destination " .. string.format("%q", dests[i]) .. " has a space, quote, backslash, '$' or control character"
+		end
+	end
+	local ds, derr = ringlb.dialstring(dests, ",")
+	if not ds then
+		return tostring(derr)
+	end
+	if not MODES[mode] then
+		return "mode " .. tostring(mode) .. " (want parallel, sequential or balancing)"
+	end
+	if opts.timeout ~= nil and (type(opts.timeout) ~= "number" or opts.timeout < 1 or opts.timeout > 3600) then
+		return "timeout must be a number of seconds from 1 to 3600"
+	end
+	if opts.vars ~= nil and type(opts.vars) ~= "table" then
+		return "vars must be a table"
+	end
+	if not POLICIES[opts.on_backend_error or "fallback"] then
+		return "on_backend_error must be \"fallback\" or \"fail\""
+	end
+	if mode == "balancing" and opts.balancer == nil then
+		return "balancing needs opts.balancer"
+	end
+	if opts.balancer ~= nil then
+		local ok, name = pcall(function() return opts.balancer:name() end)
+		if not ok or type(name) ~= "string" then
+			return "opts.balancer is not a ringlb balancer"
+		end
+		if not hook_safe(name) then
+			return "balancer name " .. string.format("%q", name) .. " cannot go into a hangup hook"
+		end
+	end
+	return nil
+end
+
+-- Call is the state of one ring: the holds it has, kept in step with the
+-- caller's api_hangup_hook.
+local Call = {}
+Call.__index = Call
+
+function Call:set_hook()
+	local held = {}
+	for _, d in ipairs(self.order) do
+		if self.held[d] then
+			held[#held + 1] = d
+		end
+	end
+	if #held == 0 then
+		self.session:setVariable("api_hangup_hook", "")
+	else
+		self.session:setVariable("api_hangup_hook", "lua " .. M.RELEASE_SCRIPT .. " " .. self.bname
+			.. " " .. self.uuid .. " " .. table.concat(held, " "))
+	end
+end
+
+function Call:hold(dest)
+	if not self.held[dest] then
+		self.held[dest] = true
+		self.order[#self.order + 1] = dest
+	end
+	self:set_hook()
+end
+
+-- release drops the hold on dest; a backend error leaves it to the hook
+-- (and, with Redis, to the lease).
+function Call:release(dest)
+	if not self.held[dest] then
+		return
+	end
+	local ok, err = self.b:release(dest, self.uuid)
+	if ok == nil then
+		log("WARNING", "release " .. dest .. " for " .. self.uuid .. ": " .. tostring(err) .. " (the hangup hook retries)")
+		return
+	end
+	self.held[dest] = nil
+	self:set_hook()
+end
+
+function Call:release_all(except)
+	for _, d in ipairs(self.order) do
+		if self.held[d] and d ~= except then
+			self:release(d)
+		end
+	end
+end
+
+-- backend handles a failed balancer call: it returns the ring's result when
+-- the ring must stop, or nil to go on without the balancer.
+function Call:backend(what, err)
+	if self.policy == "fail" then
+		self:release_all()
+		return { nil, "backend_error", err }
+	end
+	log("WARNING", what .. ": " .. tostring(err) .. "; ringing in list order without the balancer")
+	self.b_ok = false
+	return nil
+end
+
+-- dialstring builds the dial string of one attempt. Each leg gets
+-- [ringlb_dest=<dest>] so the answered leg tells which member it is.
+function Call:dialstring(legs)
+	local ds, err = ringlb.dialstring(legs, ",", self.vars)
+	if not ds then
+		return nil, err
+	end
+	-- ringlb.dialstring has accepted every leg, so no leg holds a delimiter
+	-- (, | [ ] { } quote, backslash or space) and the tag needs no escaping.
+	local head = ""
+	if ds:sub(1, 1) == "{" then
+		local depth, i = 0, 1
+		repeat
+			local c = ds:sub(i, i)
+			if c == "{" then depth = depth + 1 elseif c == "}" then depth = depth - 1 end
+			i = i + 1
+		until depth == 0
+		head = ds:sub(1, i - 1)
+	end
+	local tagged = {}
+	for i, d in ipairs(legs) do
+		tagged[i] = "[ringlb_dest=" .. d .. "]" .. d
+	end
+	return head .. table.concat(tagged, ",")
+end
+
+-- attempt rings legs at once and returns dest, leg when one answers, else
+-- nil, cause.
+function Call:attempt(legs)
+	local ds, err = self:dialstring(legs)
+	if not ds then
+		return nil, "INVALID", err
+	end
+	local leg = freeswitch.Session(ds, self.session)
+	if leg and leg:ready() and leg:answered() then
+		local dest = leg:getVariable("ringlb_dest")
+		if dest == nil or dest == "" then
+			dest = legs[1]
+		end
+		return dest, leg
+	end
+	local cause = leg and leg:hangupCause() or "UNKNOWN"
+	return nil, cause
+end
+
+local BUSY = { USER_BUSY = true, CALL_REJECTED = true, AT_CAPACITY = true }
+local UNANSWERED = { NO_ANSWER = true, NO_USER_RESPONSE = true, ALLOTTED_TIMEOUT = true, PROGRESS_TIMEOUT = true, RECOVERY_ON_TIMER_EXPIRE = true }
+
+-- reason names why no member answered, from the causes seen.
+local function reason(causes)
+	local busy, unanswered, last = 0, 0, nil
+	for _, c in ipairs(causes) do
+		if BUSY[c] then busy = busy + 1 elseif UNANSWERED[c] then unanswered = unanswered + 1 end
+		last = c
+	end
+	if #causes > 0 and busy == #causes then
+		return "all_busy", last
+	elseif unanswered > 0 then
+		return "no_answer", last
+	end
+	return "failed", last or "NONE"
+end
+
+-- answered finishes a ring whose leg answered: bridge, then release.
+function Call:answered(dest, leg)
+	if self.b then
+		self:release_all(dest) -- losers stop counting as soon as the winner answers
+	end
+	self.session:setVariable("ringlb_answered_dest", dest)
+	if not self.bridge then
+		return dest, leg -- the hold stays until the caller hangs up (the hook)
+	end
+	freeswitch.bridge(self.session, leg)
+	if self.b then
+		self:release(dest)
+	end
+	if leg:ready() then
+		leg:hangup("NORMAL_CLEARING")
+	end
+	-- freeswitch.bridge, unlike the bridge app, leaves the caller up when
+	-- the member hangs up; do what hangup_after_bridge promises.
+	if self.session:ready() and self.session:getVariable("hangup_after_bridge") == "true" then
+		self.session:hangup("NORMAL_CLEARING")
+	end
+	return dest, leg
+end
+
+-- pick chooses and holds the next destination of remaining; it returns
+-- dest, or nil, stop (a result table) / nil, nil when nothing is left.
+function Call:pick(remaining, causes)
+	if not (self.b and self.b_ok) then
+		return remaining[1]
+	end
+	if self.mode == "balancing" then
+		local d, err, code = self.b:next(remaining, self.uuid)
+		if d then
+			self:hold(d)
+			return d
+		elseif code == "at_capacity" or code == "drained" then
+			for _ = 1, #remaining do causes[#causes + 1] = "AT_CAPACITY" end
+			return nil
+		elseif code == "backend" then
+			local stop = self:backend("next", err)
+			if stop then return nil, stop end
+			return remaining[1]
+		end
+		self:release_all()
+		return nil, { nil, "invalid", err }
+	end
+	-- sequential: list order, skipping members at capacity
+	while #remaining > 0 do
+		local d = remaining[1]
+		local ok, err, code = self.b:acquire(d, self.uuid)
+		if ok ~= nil then
+			self:hold(d)
+			return d
+		elseif code == "at_capacity" or code == "drained" then
+			causes[#causes + 1] = "AT_CAPACITY"
+			table.remove(remaining, 1)
+		elseif code == "backend" then
+			local stop = self:backend("acquire " .. d, err)
+			if stop then return nil, stop end
+			return d
+		else
+			self:release_all()
+			return nil, { nil, "invalid", err }
+		end
+	end
+	return nil
+end
+
+local function remove(list, value)
+	for i = #list, 1, -1 do
+		if list[i] == value then table.remove(list, i) end
+	end
+end
+
+function Call:one_at_a_time()
+	local remaining, seen = {}, {}
+	for _, d in ipairs(self.dests) do
+		if not seen[d] then seen[d] = true; remaining[#remaining + 1] = d end
+	end
+	local causes = {}
+	while #remaining > 0 do
+		if not self.session:ready() then
+			self:release_all()
+			return nil, "caller_gone", "caller hung up"
+		end
+		local dest, stop = self:pick(remaining, causes)
+		if stop then return unpack(stop, 1, 3) end
+		if not dest then break end
+		remove(remaining, dest)
+		local won, leg_or_cause, detail = self:attempt({ dest })
+		if won then
+			return self:answered(won, leg_or_cause)
+		end
+		self:release(dest)
+		if leg_or_cause == "INVALID" then
+			self:release_all()
+			return nil, "invalid", detail
+		end
+		causes[#causes + 1] = leg_or_cause
+		if not self.session:ready() then
+			self:release_all()
+			return nil, "caller_gone", leg_or_cause
+		end
+	end
+	return nil, reason(causes)
+end
+
+function Call:all_at_once()
+	local legs, causes, seen = {}, {}, {}
+	for _, d in ipairs(self.dests) do
+		if not seen[d] then
+			seen[d] = true
+			if self.b and self.b_ok then
+				-- ringing counts as load: hold every member offered first
+				local ok, err, code = self.b:acquire(d, self.uuid)
+				if ok ~= nil then
+					self:hold(d)
+					legs[#legs + 1] = d
+				elseif code == "at_capacity" or code == "drained" then
+					causes[#causes + 1] = "AT_CAPACITY"
+				elseif code == "backend" then
+					local stop = self:backend("acquire " .. d, err)
+					if stop then return unpack(stop, 1, 3) end
+					legs[#legs + 1] = d
+				else
+					self:release_all()
+					return nil, "invalid", err
+				end
+			else
+				legs[#legs + 1] = d
+			end
+		end
+	end
+	if #legs == 0 then
+		return nil, reason(causes)
+	end
+	if not self.session:ready() then
+		self:release_all()
+		return nil, "caller_gone", "caller hung up"
+	end
+	local won, leg_or_cause, detail = self:attempt(legs)
+	if won then
+		return self:answered(won, leg_or_cause)
+	end
+	self:release_all()
+	if leg_or_cause == "INVALID" then
+		return nil, "invalid", detail
+	end
+	if not self.session:ready() then
+		return nil, "caller_gone", leg_or_cause
+	end
+	causes[#causes + 1] = leg_or_cause
+	return nil, reason(causes)
+end
+
+--- ring rings dests for the caller's session; see the top of this file.
+function M.ring(session, dests, mode, opts)
+	opts = opts or {}
+	if type(opts) ~= "table" then
+		return nil, "invalid", "ringlb: ring: opts must be a table"
+	end
+	local bad = check(session, dests, mode, opts)
+	if bad then
+		return nil, "invalid", "ringlb: ring: " .. bad
+	end
+	if not session:ready() then
+		return nil, "caller_gone", "caller hung up"
+	end
+	local timeout = math.floor(opts.timeout or M.DEFAULT_TIMEOUT)
+	local vars = { ignore_early_media = "true" }
+	for k, v in pairs(opts.vars or {}) do vars[k] = v end
+	vars.originate_timeout = tostring(timeout)
+	local c = setmetatable({
+		session = session, dests = dests, mode = mode, vars = vars,
+		b = opts.balancer, b_ok = opts.balancer ~= nil,
+		bname = opts.balancer and opts.balancer:name(),
+		policy = opts.on_backend_error or "fallback",
+		bridge = opts.bridge ~= false,
+		uuid = session:get_uuid(), held = {}, order = {},
+	}, Call)
+	-- A failed attempt must not hang up the caller, and the caller's leg
+	-- ends with the bridged call.
+	session:setVariable("continue_on_fail", "true")
+	session:setVariable("hangup_after_bridge", opts.hangup_after_bridge == false and "false" or "true")
+	if mode == "parallel" then
+		return c:all_at_once()
+	end
+	return c:one_at_a_time()
+end
+
+--- release drops the hold that ring.ring left for dest when called with
+-- bridge = false, once the caller is done with the leg. The hangup hook does
+-- it anyway when the caller hangs up.
+function M.release(session, balancer, dest)
+	local ok, err, code = balancer:release(dest, session:get_uuid())
+	session:setVariable("api_hangup_hook", "")
+	return ok, err, code
+end
+
+return M

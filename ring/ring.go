@@ -1,0 +1,178 @@
+// Package ring is the part of ringlb's ring groups that needs no switch:
+// ring modes, ring options, the plan of attempts a mode makes, and
+// FreeSWITCH dial strings built so that no value can break out of them.
+//
+// The Lua helper (lua/ringlb/ring.lua) runs the plan inside FreeSWITCH; this
+// package gives it, through the ringlb module, the parts that are easy to
+// get subtly wrong in Lua. It has no cgo and no state; all functions are
+// safe for simultaneous use by multiple goroutines.
+package ring
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Mode is how a ring group rings its members.
+type Mode int
+
+const (
+	// ModeParallel rings every member at once; the first answer wins.
+	ModeParallel Mode = iota
+	// ModeSequential rings the members one at a time, in list order.
+	ModeSequential
+	// ModeBalancing rings one member at a time, choosing before each
+	// attempt the least-loaded member not yet tried. It needs a balancer.
+	ModeBalancing
+)
+
+// String returns the mode's name: parallel, sequential or balancing.
+func (m Mode) String() string {
+	switch m {
+	case ModeParallel:
+		return "parallel"
+	case ModeSequential:
+		return "sequential"
+	case ModeBalancing:
+		return "balancing"
+	}
+	return fmt.Sprintf("Mode(%d)", int(m))
+}
+
+// ParseMode parses parallel, sequential or balancing (case-insensitive,
+// surrounding spaces ignored).
+func ParseMode(s string) (Mode, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "parallel":
+		return ModeParallel, nil
+	case "sequential":
+		return ModeSequential, nil
+	case "balancing":
+		return ModeBalancing, nil
+	}
+	return 0, fmt.Errorf("ringlb: ring: mode %q (want parallel, sequential or balancing): %w", s, ErrInvalid)
+}
+
+// BackendPolicy is what a ring does when the balancer's shared store fails.
+type BackendPolicy int
+
+const (
+	// Fallback rings the members in static list order and logs the error,
+	// as an operator expects of a PBX. It is the default.
+	Fallback BackendPolicy = iota
+	// Fail ends the ring with reason "backend_error".
+	Fail
+)
+
+// String returns the policy's name: fallback or fail.
+func (p BackendPolicy) String() string {
+	switch p {
+	case Fallback:
+		return "fallback"
+	case Fail:
+		return "fail"
+	}
+	return fmt.Sprintf("BackendPolicy(%d)", int(p))
+}
+
+// ParseBackendPolicy parses fallback or fail; "" is fallback.
+func ParseBackendPolicy(s string) (BackendPolicy, error) {
+	switch s {
+	case "", "fallback":
+		return Fallback, nil
+	case "fail":
+		return Fail, nil
+	}
+	return 0, fmt.Errorf("ringlb: ring: on_backend_error %q (want fallback or fail): %w", s, ErrInvalid)
+}
+
+// DefaultTimeout is how long one attempt rings when Options.Timeout is 0.
+const DefaultTimeout = 30 * time.Second
+
+// MaxTimeout is the longest attempt Options accepts.
+const MaxTimeout = time.Hour
+
+// Options configure one ring of a group. The zero value rings in parallel
+// for 30 s per attempt, bridges the answered leg and falls back to list
+// order on backend errors.
+type Options struct {
+	// Mode is how the members are rung.
+	Mode Mode
+	// Timeout is how long each attempt rings, in whole seconds (the switch
+	// counts originate_timeout in seconds). 0 means DefaultTimeout.
+	Timeout time.Duration
+	// NoBridge leaves the answered leg unbridged for the caller to use.
+	NoBridge bool
+	// OnBackendError says what to do when the balancer's store fails.
+	OnBackendError BackendPolicy
+	// Balancer tells whether a balancer is given; balancing needs one.
+	Balancer bool
+}
+
+// TimeoutSeconds returns the attempt timeout in seconds, defaults applied.
+func (o Options) TimeoutSeconds() int {
+	if o.Timeout == 0 {
+		return int(DefaultTimeout / time.Second)
+	}
+	return int(o.Timeout / time.Second)
+}
+
+// Validate checks o: a known mode and policy, a timeout of whole seconds
+// between 1 s and MaxTimeout (or 0), and a balancer for balancing.
+func (o Options) Validate() error {
+	switch {
+	case o.Mode < ModeParallel || o.Mode > ModeBalancing:
+		return fmt.Errorf("ringlb: ring: %v: %w", o.Mode, ErrInvalid)
+	case o.OnBackendError < Fallback || o.OnBackendError > Fail:
+		return fmt.Errorf("ringlb: ring: %v: %w", o.OnBackendError, ErrInvalid)
+	case o.Timeout < 0 || o.Timeout > MaxTimeout || o.Timeout%time.Second != 0 || (o.Timeout > 0 && o.Timeout < time.Second):
+		return fmt.Errorf("ringlb: ring: timeout %v (want whole seconds, 1s to %v): %w", o.Timeout, MaxTimeout, ErrInvalid)
+	case o.Mode == ModeBalancing && !o.Balancer:
+		return fmt.Errorf("ringlb: ring: balancing needs a balancer: %w", ErrInvalid)
+	}
+	return nil
+}
+
+// Attempt is one originate of a plan: its legs are rung together (Parallel)
+// in one dial string.
+type Attempt struct {
+	Legs []string
+}
+
+// Plan returns the attempts of a static ring of dests in mode, in order:
+// one attempt with every member for parallel, one attempt per member in list
+// order for sequential, and for balancing the list order that is used when
+// the balancer cannot be asked (the balancer otherwise picks each attempt
+// just before it starts, so it cannot be planned). Later duplicates are left
+// out; an empty or invalid member is an error.
+func Plan(mode Mode, dests []string) ([]Attempt, error) {
+	if mode < ModeParallel || mode > ModeBalancing {
+		return nil, fmt.Errorf("ringlb: ring: %v: %w", mode, ErrInvalid)
+	}
+	if len(dests) == 0 {
+		return nil, fmt.Errorf("ringlb: ring: no destinations: %w", ErrInvalid)
+	}
+	if len(dests) > MaxLegs {
+		return nil, fmt.Errorf("ringlb: ring: %d destinations (at most %d): %w", len(dests), MaxLegs, ErrInvalid)
+	}
+	uniq := make([]string, 0, len(dests))
+	seen := make(map[string]bool, len(dests))
+	for _, d := range dests {
+		if err := checkLeg(d); err != nil {
+			return nil, err
+		}
+		if !seen[d] {
+			seen[d] = true
+			uniq = append(uniq, d)
+		}
+	}
+	if mode == ModeParallel {
+		return []Attempt{{Legs: uniq}}, nil
+	}
+	plan := make([]Attempt, len(uniq))
+	for i, d := range uniq {
+		plan[i] = Attempt{Legs: []string{d}}
+	}
+	return plan, nil
+}

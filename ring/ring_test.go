@@ -1,0 +1,102 @@
+package ring
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+)
+
+func TestParseMode(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want Mode
+	}{{"parallel", ModeParallel}, {"sequential", ModeSequential}, {"balancing", ModeBalancing}, {" Balancing ", ModeBalancing}} {
+		got, err := ParseMode(tt.in)
+		if err != nil || got != tt.want {
+			t.Errorf("ParseMode(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+		}
+		if got.String() != tt.want.String() {
+			t.Errorf("String round trip of %q", tt.in)
+		}
+	}
+	for _, in := range []string{"", "ringall", "enterprise", "parallel,"} {
+		if _, err := ParseMode(in); !errors.Is(err, ErrInvalid) {
+			t.Errorf("ParseMode(%q) error %v, want ErrInvalid", in, err)
+		}
+	}
+}
+
+func TestParseBackendPolicy(t *testing.T) {
+	for in, want := range map[string]BackendPolicy{"": Fallback, "fallback": Fallback, "fail": Fail} {
+		if got, err := ParseBackendPolicy(in); err != nil || got != want {
+			t.Errorf("ParseBackendPolicy(%q) = %v, %v", in, got, err)
+		}
+	}
+	if _, err := ParseBackendPolicy("ignore"); !errors.Is(err, ErrInvalid) {
+		t.Errorf("ignore accepted: %v", err)
+	}
+}
+
+func TestOptionsValidate(t *testing.T) {
+	good := []Options{
+		{},
+		{Mode: ModeBalancing, Balancer: true},
+		{Mode: ModeSequential, Timeout: 15 * time.Second, OnBackendError: Fail},
+		{Timeout: MaxTimeout},
+	}
+	for _, o := range good {
+		if err := o.Validate(); err != nil {
+			t.Errorf("%+v: %v", o, err)
+		}
+	}
+	bad := []Options{
+		{Mode: ModeBalancing},
+		{Mode: Mode(7)},
+		{OnBackendError: BackendPolicy(9)},
+		{Timeout: -time.Second},
+		{Timeout: 1500 * time.Millisecond},
+		{Timeout: time.Millisecond},
+		{Timeout: MaxTimeout + time.Second},
+	}
+	for _, o := range bad {
+		if err := o.Validate(); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%+v: error %v, want ErrInvalid", o, err)
+		}
+	}
+	if got := (Options{}).TimeoutSeconds(); got != 30 {
+		t.Errorf("default timeout %d", got)
+	}
+	if got := (Options{Timeout: 20 * time.Second}).TimeoutSeconds(); got != 20 {
+		t.Errorf("timeout %d", got)
+	}
+}
+
+func TestPlan(t *testing.T) {
+	dests := []string{"user/1001", "user/1002", "user/1001", "user/1003"}
+	tests := []struct {
+		mode Mode
+		want string
+	}{
+		{ModeParallel, "[{[user/1001 user/1002 user/1003]}]"},
+		{ModeSequential, "[{[user/1001]} {[user/1002]} {[user/1003]}]"},
+		{ModeBalancing, "[{[user/1001]} {[user/1002]} {[user/1003]}]"},
+	}
+	for _, tt := range tests {
+		got, err := Plan(tt.mode, dests)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(got) != tt.want {
+			t.Errorf("Plan(%v) = %v, want %s", tt.mode, got, tt.want)
+		}
+	}
+	for _, d := range [][]string{nil, {"user/1001", "bad,leg"}, {""}} {
+		if _, err := Plan(ModeParallel, d); !errors.Is(err, ErrInvalid) {
+			t.Errorf("Plan(%q) error %v", d, err)
+		}
+	}
+	if _, err := Plan(Mode(5), dests); !errors.Is(err, ErrInvalid) {
+		t.Errorf("bad mode accepted: %v", err)
+	}
+}

@@ -1,0 +1,580 @@
+-- fsmock: a scripted stand-in for the parts of FreeSWITCH's mod_lua API that
+-- a ring group uses, on a virtual clock (nothing sleeps). It follows
+-- shared/context/freeswitch.md:
+--   * freeswitch.Session(dialstring, a_leg) blocks until a leg answers or
+--     all fail; {originate_timeout=N} bounds it (default: the A-leg's
+--     call_timeout, else 60 s), [leg_timeout=N] bounds one leg; "," legs
+--     ring at once and the first answer wins (losers get LOSE_RACE), "|"
+--     groups are tried in turn; a dial string without "/" is a uuid.
+--   * The caller can hang up at a scripted time: a ringing originate stops
+--     at once with ORIGINATOR_CANCEL and session:ready() turns false.
+--   * freeswitch.bridge(a, b) lasts until either side hangs up.
+--   * api_hangup_hook runs when the A-leg reaches CS_HANGUP, which is after
+--     the script (the lua app) returns, as the switch's state machine does:
+--     the text after the first space is expanded with ${channel variables}
+--     and the API command runs; "lua" runs the script in a fresh Lua
+--     environment (own globals, own package.loaded, the C module opened
+--     again through its luaopen_ function), with argv and stream, and no
+--     session.
+--   * freeswitch.consoleLog, freeswitch.API():execute, getGlobalVariable,
+--     msleep, stream:write.
+-- Tests only: it never ships.
+local M = {}
+
+local unpack = table.unpack or unpack
+
+local Switch = {}
+Switch.__index = Switch
+
+-- new returns a switch. cfg.script_dir is where "lua <script>" looks;
+-- cfg.path / cfg.cpath are package.path / package.cpath of fresh states.
+function M.new(cfg)
+	local sw = setmetatable({
+		t = 0,
+		globals = cfg.globals or {},
+		logs = {},
+		behaviours = {},
+		legs = {},
+		hooks_run = {},
+		script_dir = cfg.script_dir,
+		path = cfg.path,
+		cpath = cfg.cpath,
+		nuuid = 0,
+	}, Switch)
+	sw.freeswitch = sw:make_freeswitch()
+	return sw
+end
+
+function Switch:uuid(prefix)
+	self.nuuid = self.nuuid + 1
+	return string.format("%s-%04d-mock", prefix or "uuid", self.nuuid)
+end
+
+function Switch:log(level, msg)
+	self.logs[#self.logs + 1] = { t = self.t, level = level, msg = msg }
+end
+
+-- logged reports whether a log line matches pattern (plain text).
+function Switch:logged(text)
+	for _, l in ipairs(self.logs) do
+		if l.msg:find(text, 1, true) then
+			return true
+		end
+	end
+	return false
+end
+
+-- behave queues what dest does on its next originates, one table each:
+--   {answer = s, talk = s}  answers s seconds after ringing starts and hangs
+--                           up talk seconds into the bridge (default 60)
+--   {busy = true}           rejects at once with USER_BUSY
+--   {fail = "CAUSE", after = s}
+--   {no_answer = true}      rings until a timeout
+--   on_ring = function(sw, leg) called as the leg starts ringing
+--   bridge_error = "msg"    freeswitch.bridge raises this error
+-- Each call replaces dest's script. The last behaviour repeats; a dest
+-- never scripted does not answer.
+function Switch:behave(dest, ...)
+	self.behaviours[dest] = { ... }
+end
+
+function Switch:next_behaviour(dest)
+	local q = self.behaviours[dest]
+	if not q or #q == 0 then
+		return { no_answer = true }
+	end
+	if #q > 1 then
+		return table.remove(q, 1)
+	end
+	return q[1]
+end
+
+----------------------------------------------------------------------------
+-- Sessions
+
+local Session = {}
+Session.__index = Session
+
+local function new_session(sw, uuid, vars)
+	return setmetatable({ sw = sw, uuid = uuid, vars = vars or {}, state = "up", cause = nil,
+		is_answered = false }, Session)
+end
+
+-- tick applies a scripted caller hang-up once the clock reaches it.
+function Session:tick()
+	if self.state ~= "hangup" and self.hangup_at and self.sw.t >= self.hangup_at then
+		self:hangup("NORMAL_CLEARING")
+	end
+end
+
+function Session:ready()
+	self:tick()
+	return self.state ~= "hangup"
+end
+
+function Session:answered()
+	return self.is_answered
+end
+
+function Session:answer()
+	self.is_answered = true
+end
+
+function Session:get_uuid()
+	return self.uuid
+end
+
+function Session:getVariable(name)
+	return self.vars[name]
+end
+
+function Session:setVariable(name, value)
+	if value == nil or value == "" then
+		self.vars[name] = nil
+	else
+		self.vars[name] = tostring(value)
+	end
+end
+
+function Session:hangup(cause)
+	if self.state ~= "hangup" then
+		self.state = "hangup"
+		self.cause = cause or "NORMAL_CLEARING"
+		self.hangup_time = self.sw.t
+		self.vars.hangup_cause = self.cause
+	end
+end
+
+function Session:hangupCause()
+	return self.cause or "NONE"
+end
+
+function Session:setHangupHook(fname)
+	self.lua_hangup_hook = fname -- not a reliable cleanup (freeswitch.md); kept, never run
+end
+
+function Session:consoleLog(level, msg)
+	self.sw:log(level, msg)
+end
+
+function Session:execute(app, data)
+	error("fsmock: session:execute(" .. tostring(app) .. ") is not scripted")
+end
+
+-- call starts an inbound call. opts.hangup_at: virtual time at which the
+-- caller hangs up; opts.vars: channel variables.
+function Switch:call(opts)
+	opts = opts or {}
+	local a = new_session(self, opts.uuid or self:uuid("a"), opts.vars)
+	a.hangup_at = opts.hangup_at
+	a.is_answered = opts.answered or false
+	return a
+end
+
+----------------------------------------------------------------------------
+-- Dial strings (enough of switch_ivr_originate for what ringlb builds; the
+-- exact escaping is tested in Go against a port of the switch's parser).
+
+local function find_end(s, i, open, close)
+	local depth = 0
+	for j = i, #s do
+		local c = s:sub(j, j)
+		if c == open then
+			depth = depth + 1
+		elseif c == close then
+			depth = depth - 1
+			if depth == 0 then
+				return j
+			end
+		end
+	end
+	return nil
+end
+
+-- split splits s on delim outside backslash escapes.
+local function split(s, delim)
+	local out, cur, i = {}, {}, 1
+	while i <= #s do
+		local c = s:sub(i, i)
+		if c == "\\" then
+			cur[#cur + 1] = s:sub(i, i + 1)
+			i = i + 2
+		elseif c == delim then
+			out[#out + 1] = table.concat(cur)
+			cur = {}
+			i = i + 1
+		else
+			cur[#cur + 1] = c
+			i = i + 1
+		end
+	end
+	out[#out + 1] = table.concat(cur)
+	return out
+end
+
+local function unescape(s)
+	return (s:gsub("\\(.)", function(c)
+		if c == "s" then return " " elseif c == "n" then return "\n" elseif c == "t" then return "\t" end
+		return c
+	end):gsub("^'(.*)'$", "%1"))
+end
+
+local function parse_vars(block, into)
+	for _, kv in ipairs(split(block, ",")) do
+		kv = unescape(kv)
+		local k, v = kv:match("^%s*([^=]+)=(.*)$")
+		if k then
+			into[k] = unescape(v)
+		end
+	end
+end
+
+-- parse returns {vars = {...}, groups = {{ {endpoint=, vars=}, ... }, ...}}.
+function M.parse_dialstring(ds)
+	local out = { vars = {}, groups = {} }
+	local rest = ds:gsub("^%s+", "")
+	while rest:sub(1, 1) == "{" do
+		local e = assert(find_end(rest, 1, "{", "}"), "fsmock: unterminated {} in " .. ds)
+		parse_vars(rest:sub(2, e - 1), out.vars)
+		rest = rest:sub(e + 1)
+	end
+	for _, group in ipairs(split(rest, "|")) do
+		local legs = {}
+		for _, leg in ipairs(split(group, ",")) do
+			local l = { vars = {} }
+			leg = leg:gsub("^%s+", "")
+			while leg:sub(1, 1) == "[" do
+				local e = assert(find_end(leg, 1, "[", "]"), "fsmock: unterminated [] in " .. ds)
+				parse_vars(leg:sub(2, e - 1), l.vars)
+				leg = leg:sub(e + 1)
+			end
+			l.endpoint = leg
+			legs[#legs + 1] = l
+		end
+		out.groups[#out.groups + 1] = legs
+	end
+	return out
+end
+
+----------------------------------------------------------------------------
+-- Originate
+
+-- ring_group rings the legs of one "," group from time start; it returns
+-- the winner (a leg record) or nil and the failure cause, and leaves the
+-- clock at the end of the group.
+function Switch:ring_group(a, legs, gvars, timeout)
+	local start = self.t
+	local recs = {}
+	for _, l in ipairs(legs) do
+		local b = self:next_behaviour(l.endpoint)
+		local vars = {}
+		for k, v in pairs(gvars) do vars[k] = v end
+		for k, v in pairs(l.vars) do vars[k] = v end
+		local limit = start + timeout
+		local lt = tonumber(vars.leg_timeout or "")
+		local rec = { dest = l.endpoint, vars = vars, behaviour = b, start = start,
+			uuid = self:uuid("b"), a_uuid = a and a.uuid }
+		if b.answer then
+			rec.at, rec.outcome = start + b.answer, "answer"
+		elseif b.busy then
+			rec.at, rec.outcome, rec.cause = start + (b.after or 0), "fail", "USER_BUSY"
+		elseif b.fail then
+			rec.at, rec.outcome, rec.cause = start + (b.after or 0), "fail", b.fail
+		else
+			rec.at, rec.outcome = math.huge, "ring"
+		end
+		if lt and lt > 0 and start + lt < rec.at and start + lt < limit then
+			rec.at, rec.outcome, rec.cause = start + lt, "fail", "ALLOTTED_TIMEOUT"
+		end
+		if rec.at > limit then
+			rec.at, rec.outcome, rec.cause = limit, "fail", "NO_ANSWER"
+		end
+		recs[#recs + 1] = rec
+		self.legs[#self.legs + 1] = rec
+	end
+	for _, rec in ipairs(recs) do
+		if rec.behaviour.on_ring then
+			rec.behaviour.on_ring(self, rec)
+		end
+	end
+	-- the first event wins: an answer, or the caller hanging up
+	local winner
+	for _, rec in ipairs(recs) do
+		if rec.outcome == "answer" and (not winner or rec.at < winner.at) then
+			winner = rec
+		end
+	end
+	local last = start
+	for _, rec in ipairs(recs) do
+		if rec.outcome == "fail" and rec.at > last then last = rec.at end
+	end
+	local ends = winner and winner.at or last
+	if a and a.hangup_at and a.state ~= "hangup" and a.hangup_at < ends then
+		self.t = math.max(self.t, a.hangup_at)
+		a:tick()
+		for _, rec in ipairs(recs) do
+			if rec.at > self.t or rec.outcome == "answer" then
+				rec.outcome, rec.cause, rec.at = "fail", "ORIGINATOR_CANCEL", self.t
+			end
+		end
+		return nil, "ORIGINATOR_CANCEL"
+	end
+	self.t = ends
+	if winner then
+		for _, rec in ipairs(recs) do
+			if rec ~= winner and (rec.outcome == "answer" or rec.at > winner.at) then
+				rec.outcome, rec.cause, rec.at = "fail", "LOSE_RACE", winner.at
+			end
+		end
+		return winner
+	end
+	local cause = "NO_ANSWER"
+	for _, rec in ipairs(recs) do
+		if rec.at == last then cause = rec.cause end
+	end
+	return nil, cause
+end
+
+function Switch:originate(ds, a)
+	self.originates = (self.originates or 0) + 1
+	self.last_dialstring = ds
+	if not ds:find("/", 1, true) then
+		local s = new_session(self, ds)
+		s:hangup("DESTINATION_OUT_OF_ORDER")
+		return s
+	end
+	if a and not a:ready() then
+		local s = new_session(self, self:uuid("b"))
+		s:hangup("ORIGINATOR_CANCEL")
+		return s
+	end
+	local p = M.parse_dialstring(ds)
+	local timeout = tonumber(p.vars.originate_timeout or "") or tonumber(a and a.vars.call_timeout or "") or 60
+	local cause = "NO_ANSWER"
+	for _, group in ipairs(p.groups) do
+		local winner, c = self:ring_group(a, group, p.vars, timeout)
+		if winner then
+			local b = new_session(self, winner.uuid, winner.vars)
+			b.is_answered = true
+			b.rec = winner
+			winner.session = b
+			if a then
+				a.vars.originate_disposition = "SUCCESS"
+			end
+			return b
+		end
+		cause = c
+		if c == "ORIGINATOR_CANCEL" then
+			break
+		end
+	end
+	if a then
+		a.vars.originate_disposition = cause
+		a.vars.originate_failed_cause = cause
+	end
+	local s = new_session(self, self:uuid("b"))
+	s:hangup(cause)
+	return s
+end
+
+-- bridge lasts until the B-leg hangs up (its behaviour's talk time) or the
+-- caller does. self.on_bridge(sw, a, b) runs as it starts,
+-- self.on_bridge_end(sw, a, b) as it ends, before it returns.
+function Switch:bridge(a, b)
+	assert(a and b, "fsmock: bridge needs two sessions")
+	if not a:ready() or not b:ready() then
+		return
+	end
+	local beh = b.rec and b.rec.behaviour or {}
+	if beh.bridge_error then
+		error(beh.bridge_error)
+	end
+	a:answer()
+	local start = self.t
+	self.bridges = self.bridges or {}
+	local br = { a = a.uuid, b = b.uuid, dest = b.rec and b.rec.dest, start = start }
+	self.bridges[#self.bridges + 1] = br
+	a.vars.bridge_uuid = b.uuid
+	if self.on_bridge then
+		self.on_bridge(self, a, b)
+	end
+	local b_end = start + (beh.talk or 60)
+	if a.hangup_at and a.hangup_at < b_end then
+		self.t = math.max(self.t, a.hangup_at)
+		a:tick()
+		b:hangup("NORMAL_CLEARING")
+	else
+		self.t = b_end
+		b:hangup("NORMAL_CLEARING")
+		a.vars.bridge_hangup_cause = "NORMAL_CLEARING"
+		a.vars.last_bridge_hangup_cause = "NORMAL_CLEARING"
+	end
+	br.stop = self.t
+	if self.on_bridge_end then
+		self.on_bridge_end(self, a, b)
+	end
+end
+
+----------------------------------------------------------------------------
+-- Fresh Lua states
+
+local BASE = { "assert", "error", "ipairs", "next", "pairs", "pcall", "print", "rawequal", "rawget",
+	"rawlen", "rawset", "select", "setmetatable", "getmetatable", "tonumber", "tostring", "type",
+	"xpcall", "unpack", "string", "table", "math", "os", "io", "coroutine", "utf8", "bit32", "bit",
+	"jit", "setfenv", "getfenv", "loadstring", "load", "dofile", "loadfile", "collectgarbage", "_VERSION" }
+
+local function loadfile_in(path, env)
+	if setfenv then
+		local f, err = loadfile(path)
+		if f then setfenv(f, env) end
+		return f, err
+	end
+	return loadfile(path, "t", env)
+end
+
+-- fresh_env returns the globals of a new "lua_State": base library, its own
+-- package.loaded and require, and extra globals.
+function Switch:fresh_env(extra)
+	local env = {}
+	for _, k in ipairs(BASE) do
+		env[k] = _G[k]
+	end
+	env._G = env
+	local loaded = {}
+	env.package = { path = self.path, cpath = self.cpath, loaded = loaded, preload = {},
+		config = package.config, loadlib = package.loadlib }
+	env.require = function(name)
+		if loaded[name] ~= nil then
+			return loaded[name]
+		end
+		local fname = (name:gsub("%.", "/"))
+		for tmpl in env.package.path:gmatch("[^;]+") do
+			local p = (tmpl:gsub("%?", fname))
+			local f = io.open(p)
+			if f then
+				f:close()
+				local chunk = assert(loadfile_in(p, env))
+				local r = chunk(name)
+				if r == nil then r = true end
+				loaded[name] = r
+				return r
+			end
+		end
+		for tmpl in env.package.cpath:gmatch("[^;]+") do
+			local p = (tmpl:gsub("%?", fname))
+			local f = io.open(p)
+			if f then
+				f:close()
+				local open = assert(package.loadlib(p, "luaopen_" .. (name:gsub("%.", "_"))))
+				local r = open(name)
+				if r == nil then r = true end
+				loaded[name] = r
+				return r
+			end
+		end
+		error("module '" .. name .. "' not found in the fresh state", 2)
+	end
+	env.freeswitch = self.freeswitch
+	for k, v in pairs(extra or {}) do
+		env[k] = v
+	end
+	return env
+end
+
+local Stream = {}
+Stream.__index = Stream
+function Stream:write(s)
+	self.buf[#self.buf + 1] = tostring(s)
+end
+function Stream:text()
+	return table.concat(self.buf)
+end
+
+-- run_script runs script_dir/<name> in a fresh state with argv, as mod_lua's
+-- lua app (with session) or lua API command (with stream) does. Errors are
+-- caught and logged like mod_lua does; it returns ok, err.
+function Switch:run_script(name, argv, session, stream)
+	local path = name:sub(1, 1) == "/" and name or (self.script_dir .. "/" .. name)
+	local env = self:fresh_env({ argv = argv or {}, session = session, stream = stream })
+	local chunk, err = loadfile_in(path, env)
+	if not chunk then
+		self:log("ERR", "lua: " .. tostring(err))
+		return false, err
+	end
+	local ok, rerr = pcall(chunk, unpack(argv or {}))
+	if not ok then
+		self:log("ERR", "lua: " .. tostring(rerr))
+	end
+	return ok, rerr
+end
+
+-- api runs an API command as switch_api_execute does, for the commands a
+-- ring group uses.
+function Switch:api(cmd, arg, session)
+	local stream = setmetatable({ buf = {} }, Stream)
+	if cmd == "lua" then
+		local argv = {}
+		for w in (arg or ""):gmatch("%S+") do
+			argv[#argv + 1] = w
+		end
+		local script = table.remove(argv, 1)
+		if script then
+			self:run_script(script, argv, session, stream)
+		end
+	elseif cmd == "global_getvar" then
+		stream:write(self.globals[arg] or "")
+	elseif cmd == "echo" then
+		stream:write(arg or "")
+	else
+		stream:write("-ERR " .. tostring(cmd) .. " Command not found!\n")
+	end
+	return stream:text()
+end
+
+local function expand(s, vars)
+	return (s:gsub("%${([^}]*)}", function(k) return vars[k] or "" end))
+end
+
+-- end_call is the lua app returning on the A-leg: the call hangs up (if the
+-- caller has not) and the switch runs the api_hangup_hook.
+function Switch:end_call(a)
+	a:hangup(a.cause or "NORMAL_CLEARING")
+	local hook = a.vars.api_hangup_hook
+	if hook and hook ~= "" then
+		local cmd, arg = hook:match("^(%S+)%s*(.*)$")
+		arg = expand(arg, a.vars)
+		self.hooks_run[#self.hooks_run + 1] = cmd .. " " .. arg
+		local use = a.vars.session_in_hangup_hook == "true" and a or nil
+		self:api(cmd, arg, use)
+	end
+end
+
+function Switch:make_freeswitch()
+	local sw = self
+	local fs = {}
+	fs.Session = function(ds, a)
+		return sw:originate(ds, a)
+	end
+	fs.bridge = function(a, b)
+		return sw:bridge(a, b)
+	end
+	fs.consoleLog = function(level, msg)
+		sw:log(level, msg)
+	end
+	fs.getGlobalVariable = function(name)
+		return sw.globals[name]
+	end
+	fs.msleep = function(ms)
+		sw.t = sw.t + ms / 1000
+	end
+	fs.API = function()
+		return { execute = function(_, cmd, arg) return sw:api(cmd, arg) end,
+			executeString = function(_, s)
+				local cmd, arg = s:match("^(%S+)%s*(.*)$")
+				return sw:api(cmd, arg)
+			end }
+	end
+	return fs
+end
+
+return M
