@@ -1,0 +1,166 @@
+package sim
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/ringlb/ringlb/lb"
+)
+
+// LB drives ringlb balancers the way the Lua API is used in a dialplan: Next
+// holds the chosen destination when its leg starts ringing, a failed leg is
+// released at once, and an answered call is released when it ends. Call i is
+// handled by Nodes[node], so several nodes may share one backend.
+//
+// The simulation never reads the wall clock, but the balancers do (memory
+// for hold expiry, Redis for leases). Open them with holds that do not
+// expire during a run (Options.MaxHoldAge < 0 and a long Lease), so that
+// every hold ends by an explicit Release at simulated call end.
+type LB struct {
+	Nodes []lb.Balancer
+}
+
+func callID(call int) string { return fmt.Sprintf("sim-call-%d", call) }
+
+func (p *LB) node(n int) lb.Balancer { return p.Nodes[n%len(p.Nodes)] }
+
+// Next implements Policy.
+func (p *LB) Next(now time.Duration, call, node int, remaining []string) (string, error) {
+	return p.node(node).Next(context.Background(), remaining, callID(call))
+}
+
+// LegEnded implements Policy.
+func (p *LB) LegEnded(now time.Duration, call, node int, dest string, o Outcome) error {
+	if o == Answered {
+		return nil
+	}
+	_, err := p.node(node).Release(context.Background(), dest, callID(call))
+	return err
+}
+
+// Hangup implements Policy.
+func (p *LB) Hangup(now time.Duration, call, node int, dest string) error {
+	ok, err := p.node(node).Release(context.Background(), dest, callID(call))
+	if err == nil && !ok {
+		err = fmt.Errorf("release %q: no hold (did it expire?)", dest)
+	}
+	return err
+}
+
+// Genesis models genesis's BALANCING mode with a balancer shared by every
+// node: one count per destination, raised when a leg starts ringing and
+// lowered (never below zero) as soon as the leg answers, times out or fails,
+// so an agent on a call counts zero. Next picks the first destination with
+// the lowest count in list order. The choice and the increment are separate
+// steps: the increment lands Gap after the choice (genesis's MGET, then INCR
+// one round trip later), and a choice made in between does not see it.
+type Genesis struct {
+	Gap     time.Duration
+	counts  map[string]int
+	pending []pendingIncr
+}
+
+type pendingIncr struct {
+	at   time.Duration
+	dest string
+	call int
+}
+
+// NewGenesis returns the genesis model with the given choose→increment gap.
+func NewGenesis(gap time.Duration) *Genesis {
+	return &Genesis{Gap: gap, counts: make(map[string]int)}
+}
+
+// settle applies the increments that have landed by now.
+func (g *Genesis) settle(now time.Duration) {
+	kept := g.pending[:0]
+	for _, p := range g.pending {
+		if p.at <= now {
+			g.counts[p.dest]++
+		} else {
+			kept = append(kept, p)
+		}
+	}
+	g.pending = kept
+}
+
+// Count returns the count of dest at now, as genesis's get_count would.
+func (g *Genesis) Count(now time.Duration, dest string) int {
+	g.settle(now)
+	return g.counts[dest]
+}
+
+// Next implements Policy.
+func (g *Genesis) Next(now time.Duration, call, node int, remaining []string) (string, error) {
+	g.settle(now)
+	best := remaining[0]
+	for _, d := range remaining[1:] {
+		if g.counts[d] < g.counts[best] {
+			best = d
+		}
+	}
+	if g.Gap == 0 {
+		g.counts[best]++
+	} else {
+		g.pending = append(g.pending, pendingIncr{at: now + g.Gap, dest: best, call: call})
+	}
+	return best, nil
+}
+
+// LegEnded implements Policy.
+func (g *Genesis) LegEnded(now time.Duration, call, node int, dest string, o Outcome) error {
+	g.settle(now)
+	for i, p := range g.pending {
+		if p.call == call && p.dest == dest {
+			// genesis rings only after its INCR returns; a leg that ends
+			// first never had its increment counted, so drop it.
+			g.pending = append(g.pending[:i], g.pending[i+1:]...)
+			return nil
+		}
+	}
+	if g.counts[dest] > 0 {
+		g.counts[dest]--
+	}
+	return nil
+}
+
+// Hangup implements Policy: genesis already forgot the call when it was
+// answered.
+func (g *Genesis) Hangup(now time.Duration, call, node int, dest string) error { return nil }
+
+// Sequential always rings the group in list order.
+type Sequential struct{}
+
+// Next implements Policy.
+func (Sequential) Next(now time.Duration, call, node int, remaining []string) (string, error) {
+	return remaining[0], nil
+}
+
+// LegEnded implements Policy.
+func (Sequential) LegEnded(time.Duration, int, int, string, Outcome) error { return nil }
+
+// Hangup implements Policy.
+func (Sequential) Hangup(time.Duration, int, int, string) error { return nil }
+
+// Random rings a uniformly random member not yet tried.
+type Random struct {
+	rng *rand.Rand
+}
+
+// NewRandom returns a Random policy with its own stream from seed.
+func NewRandom(seed uint64) *Random {
+	return &Random{rng: rand.New(rand.NewPCG(seed, 0x72616e646f6d2d70))} // "random-p"
+}
+
+// Next implements Policy.
+func (p *Random) Next(now time.Duration, call, node int, remaining []string) (string, error) {
+	return remaining[p.rng.IntN(len(remaining))], nil
+}
+
+// LegEnded implements Policy.
+func (*Random) LegEnded(time.Duration, int, int, string, Outcome) error { return nil }
+
+// Hangup implements Policy.
+func (*Random) Hangup(time.Duration, int, int, string) error { return nil }

@@ -1,0 +1,580 @@
+// Package sim is a deterministic call-centre simulation that compares ring
+// group policies on one arrival trace.
+//
+// # Model
+//
+// Calls arrive as a Poisson process (Config.ArrivalsPerHour) and each goes to
+// one ring group, chosen by the groups' weights. Groups share agents. A call
+// rings the members of its group one at a time (what genesis calls
+// BALANCING and ringlb's Lua API does with next/release): before each attempt
+// the policy picks one of the members not yet tried by this call. A call
+// makes at most one pass over its group; when every member has been tried it
+// is "unanswered".
+//
+// An offered leg rings the agent. An agent already on a call rejects it as
+// busy after Config.BusyDelay. Otherwise the agent answers after a delay
+// drawn uniformly from [AnswerMin, AnswerMax], unless they do not answer this
+// call (per-agent probability, see Config.NoAnswer), in which case the leg
+// rings for Config.RingTimeout. If the agent answered another call while this
+// leg was ringing, the leg is rejected as busy at the moment it would have
+// been answered. An answered call lasts an exponentially distributed talk
+// time (mean Config.TalkMean). A caller who is still not connected after
+// their patience (exponential, mean Config.PatienceMean) hangs up: the call is
+// "abandoned" and its ringing leg is cancelled.
+//
+// Every random draw belongs to the trace, not to the policy: the arrival
+// time, group, talk time, patience and node of each call, and for each
+// (call, agent) pair whether that agent would answer that call and how fast.
+// So every policy sees exactly the same callers and the same agent
+// behaviour; only the choices differ (common random numbers). The random
+// policy draws from its own stream, seeded from Config.Seed.
+//
+// Time is virtual: events run in simulated-time order from a priority queue,
+// ties in the order they were scheduled, and nothing reads the wall clock, so
+// a seed gives identical results on every run and every machine.
+//
+// # Policies
+//
+//   - ringlb: lb.Memory with lru ties. A hold is taken by Next when a leg
+//     starts ringing and released when the leg fails or the answered call
+//     ends, so answered calls count.
+//   - ringlb-list: the same with list ties.
+//   - ringlb-redis-Nnode: N simulated nodes, each with its own lb.NewRedis
+//     balancer on one shared Redis; each call is handled by the node the
+//     trace gives it.
+//   - genesis: a model of genesis's BALANCING mode: a shared count per
+//     destination raised when a leg starts ringing and lowered as soon as
+//     the leg answers, times out or is rejected, so an agent on a call
+//     counts zero; least loaded is the first minimum in list order; the
+//     choice (MGET) and the increment (INCR) are separate steps,
+//     Config.GenesisGap apart, with no reservation between them.
+//   - sequential: the group in list order.
+//   - random: a uniformly random member not yet tried.
+//
+// # Metrics
+//
+// See Result: answered calls per agent (max/min, coefficient of variation),
+// busy offers (a leg offered to an agent already on a call while another
+// member of the group, not yet tried by this call, was idle: neither on a
+// call nor ringing), the peak of simultaneous legs (ringing or connected) on
+// one agent, attempts per answered call, mean time to answer, and abandoned
+// and unanswered calls.
+package sim
+
+import (
+	"container/heap"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"time"
+)
+
+// Group is a ring group: its members in list order and its share of calls.
+type Group struct {
+	Name    string
+	Members []string
+	// Weight is the group's share of arrivals, relative to the other
+	// groups' weights.
+	Weight float64
+}
+
+// Config describes the call centre. Durations are simulated time.
+type Config struct {
+	// Seed selects the trace and the random policy's stream.
+	Seed uint64
+	// Calls is the number of arrivals simulated.
+	Calls int
+	// ArrivalsPerHour is the Poisson arrival rate over all groups.
+	ArrivalsPerHour float64
+	// TalkMean is the mean of the exponential talk time.
+	TalkMean time.Duration
+	// RingTimeout is how long an unanswered leg rings before giving up.
+	RingTimeout time.Duration
+	// AnswerMin and AnswerMax bound the uniform delay before an agent who
+	// answers picks up. AnswerMax must be below RingTimeout.
+	AnswerMin, AnswerMax time.Duration
+	// BusyDelay is how long a busy agent's leg takes to be rejected.
+	BusyDelay time.Duration
+	// PatienceMean is the mean of the exponential time a caller waits for
+	// an answer before hanging up; 0 means callers never hang up.
+	PatienceMean time.Duration
+	// NoAnswer is the mean chance that an idle agent does not answer a
+	// call. Agents differ: the chance rises linearly over the agents, from
+	// NoAnswer*(1-NoAnswerSpread) for the first to
+	// NoAnswer*(1+NoAnswerSpread) for the last.
+	NoAnswer       float64
+	NoAnswerSpread float64
+	// Groups are the ring groups; agents are the union of their members.
+	Groups []Group
+	// Nodes is the number of switches calls are spread over (each call is
+	// given one at random); it matters for multi-node policies only.
+	Nodes int
+	// GenesisGap is the time between genesis's choice (MGET) and its
+	// increment (INCR): one Redis round trip. 0 makes them one step.
+	GenesisGap time.Duration
+}
+
+// DefaultGroups are three groups over eight agents, each agent in one or
+// two groups, listed in extension order as people usually write them.
+func DefaultGroups() []Group {
+	return []Group{
+		{Name: "sales", Members: []string{"1001", "1002", "1003", "1004", "1005"}, Weight: 0.45},
+		{Name: "support", Members: []string{"1004", "1005", "1006", "1007", "1008"}, Weight: 0.35},
+		{Name: "billing", Members: []string{"1001", "1002", "1007", "1008"}, Weight: 0.20},
+	}
+}
+
+// DefaultConfig is a moderately loaded small call centre: 60 calls an hour
+// of 3 minutes on average (3 erlangs over 8 agents), 20 s ring timeout, a
+// 10 % mean chance of not answering (5 % to 15 % by agent), callers who wait
+// 2 minutes on average, and 3 nodes.
+func DefaultConfig() Config {
+	return Config{
+		Seed:            1,
+		Calls:           5000,
+		ArrivalsPerHour: 60,
+		TalkMean:        180 * time.Second,
+		RingTimeout:     20 * time.Second,
+		AnswerMin:       2 * time.Second,
+		AnswerMax:       8 * time.Second,
+		BusyDelay:       time.Second,
+		PatienceMean:    120 * time.Second,
+		NoAnswer:        0.10,
+		NoAnswerSpread:  0.5,
+		Groups:          DefaultGroups(),
+		Nodes:           3,
+		GenesisGap:      time.Millisecond,
+	}
+}
+
+// Validate reports a configuration the simulation cannot run.
+func (c *Config) Validate() error {
+	switch {
+	case c.Calls < 0:
+		return fmt.Errorf("sim: calls %d", c.Calls)
+	case c.ArrivalsPerHour <= 0:
+		return fmt.Errorf("sim: arrival rate %v per hour", c.ArrivalsPerHour)
+	case c.TalkMean <= 0:
+		return fmt.Errorf("sim: talk mean %v", c.TalkMean)
+	case c.RingTimeout <= 0 || c.BusyDelay <= 0:
+		return fmt.Errorf("sim: ring timeout %v, busy delay %v (want > 0)", c.RingTimeout, c.BusyDelay)
+	case c.AnswerMin <= 0 || c.AnswerMax < c.AnswerMin || c.AnswerMax >= c.RingTimeout:
+		return fmt.Errorf("sim: answer delay [%v, %v] (want 0 < min <= max < ring timeout %v)", c.AnswerMin, c.AnswerMax, c.RingTimeout)
+	case c.PatienceMean < 0 || c.GenesisGap < 0:
+		return fmt.Errorf("sim: negative patience or genesis gap")
+	case c.NoAnswer < 0 || c.NoAnswerSpread < 0 || c.NoAnswer*(1+c.NoAnswerSpread) > 1:
+		return fmt.Errorf("sim: no-answer chance %v spread %v (want within [0, 1])", c.NoAnswer, c.NoAnswerSpread)
+	case c.Nodes < 1:
+		return fmt.Errorf("sim: nodes %d", c.Nodes)
+	case len(c.Groups) == 0:
+		return fmt.Errorf("sim: no groups")
+	}
+	for _, g := range c.Groups {
+		if g.Name == "" || len(g.Members) == 0 || g.Weight <= 0 {
+			return fmt.Errorf("sim: group %q needs members and a positive weight", g.Name)
+		}
+		seen := make(map[string]bool)
+		for _, m := range g.Members {
+			if m == "" || seen[m] {
+				return fmt.Errorf("sim: group %q: empty or repeated member %q", g.Name, m)
+			}
+			seen[m] = true
+		}
+	}
+	return nil
+}
+
+// Agents returns the union of the groups' members in order of first
+// appearance.
+func (c *Config) Agents() []string {
+	var out []string
+	seen := make(map[string]bool)
+	for _, g := range c.Groups {
+		for _, m := range g.Members {
+			if !seen[m] {
+				seen[m] = true
+				out = append(out, m)
+			}
+		}
+	}
+	return out
+}
+
+// NoAnswerOf returns the chance that agent i of n does not answer.
+func (c *Config) NoAnswerOf(i, n int) float64 {
+	if n < 2 {
+		return c.NoAnswer
+	}
+	f := float64(i) / float64(n-1) // 0 for the first agent, 1 for the last
+	return c.NoAnswer * (1 - c.NoAnswerSpread + 2*c.NoAnswerSpread*f)
+}
+
+// Describe is the model in one line, for the table header.
+func (c *Config) Describe() string {
+	agents := c.Agents()
+	var gs []string
+	var total float64
+	for _, g := range c.Groups {
+		total += g.Weight
+	}
+	for _, g := range c.Groups {
+		gs = append(gs, fmt.Sprintf("%s %.0f%% [%s]", g.Name, 100*g.Weight/total, strings.Join(g.Members, " ")))
+	}
+	patience := "never hang up"
+	if c.PatienceMean > 0 {
+		patience = fmt.Sprintf("hang up after exp. mean %v", c.PatienceMean)
+	}
+	erl := c.ArrivalsPerHour * c.TalkMean.Hours()
+	return fmt.Sprintf("seed %d; %d calls, Poisson %.4g/h; talk exp. mean %v (%.3g erlangs over %d agents); "+
+		"ring timeout %v, answer after U[%v, %v], no-answer %.3g %% to %.3g %% by agent; busy agent rejects after %v; "+
+		"callers %s; one pass over the group; %d nodes; genesis choose→INCR gap %v; groups: %s",
+		c.Seed, c.Calls, c.ArrivalsPerHour, c.TalkMean, erl, len(agents),
+		c.RingTimeout, c.AnswerMin, c.AnswerMax, 100*c.NoAnswerOf(0, len(agents)), 100*c.NoAnswerOf(len(agents)-1, len(agents)),
+		c.BusyDelay, patience, c.Nodes, c.GenesisGap, strings.Join(gs, ", "))
+}
+
+// Call is one caller of a Trace.
+type Call struct {
+	// Arrival is the simulated time the call arrives.
+	Arrival time.Duration
+	// Group indexes Config.Groups.
+	Group int
+	// Talk is how long the call lasts once answered.
+	Talk time.Duration
+	// Patience is how long the caller waits for an answer; 0 is forever.
+	Patience time.Duration
+	// Node is the switch that handles the call, in [0, Config.Nodes).
+	Node int
+	// Answers says, per agent (index into Config.Agents), whether that
+	// agent answers this call if idle, and AnswerAfter how fast.
+	Answers     []bool
+	AnswerAfter []time.Duration
+}
+
+// Trace is the input shared by every policy.
+type Trace struct {
+	Agents []string
+	Calls  []Call
+}
+
+// NewTrace draws the trace of cfg from cfg.Seed.
+func NewTrace(cfg Config) (*Trace, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	rng := rand.New(rand.NewPCG(cfg.Seed, 0x72696e676c622d74)) // "ringlb-t"
+	agents := cfg.Agents()
+	var total float64
+	for _, g := range cfg.Groups {
+		total += g.Weight
+	}
+	meanGap := float64(time.Hour) / cfg.ArrivalsPerHour
+	tr := &Trace{Agents: agents, Calls: make([]Call, cfg.Calls)}
+	var now time.Duration
+	for i := range tr.Calls {
+		now += time.Duration(rng.ExpFloat64() * meanGap)
+		c := Call{Arrival: now, Group: len(cfg.Groups) - 1}
+		u := rng.Float64() * total
+		for gi, g := range cfg.Groups {
+			if u < g.Weight {
+				c.Group = gi
+				break
+			}
+			u -= g.Weight
+		}
+		c.Talk = max(time.Second, time.Duration(rng.ExpFloat64()*float64(cfg.TalkMean)))
+		if cfg.PatienceMean > 0 {
+			c.Patience = max(time.Millisecond, time.Duration(rng.ExpFloat64()*float64(cfg.PatienceMean)))
+		}
+		c.Node = rng.IntN(cfg.Nodes)
+		c.Answers = make([]bool, len(agents))
+		c.AnswerAfter = make([]time.Duration, len(agents))
+		span := int64(cfg.AnswerMax - cfg.AnswerMin)
+		for a := range agents {
+			c.Answers[a] = rng.Float64() >= cfg.NoAnswerOf(a, len(agents))
+			c.AnswerAfter[a] = cfg.AnswerMin + time.Duration(rng.Int64N(span+1))
+		}
+		tr.Calls[i] = c
+	}
+	return tr, nil
+}
+
+// Outcome is how a leg ended.
+type Outcome int
+
+const (
+	// Answered: the agent picked up.
+	Answered Outcome = iota
+	// NoAnswer: the leg rang until the ring timeout.
+	NoAnswer
+	// Busy: the agent was on another call and rejected the leg.
+	Busy
+	// Cancelled: the caller hung up while the leg rang.
+	Cancelled
+)
+
+// Policy chooses destinations. The simulation calls it in simulated-time
+// order from one goroutine.
+type Policy interface {
+	// Next chooses one of remaining (the group's members not yet tried by
+	// the call, in list order) for a leg that starts ringing at now.
+	Next(now time.Duration, call int, node int, remaining []string) (string, error)
+	// LegEnded reports how the leg of call on dest ended at now.
+	LegEnded(now time.Duration, call int, node int, dest string, o Outcome) error
+	// Hangup reports that the answered call on dest ended at now.
+	Hangup(now time.Duration, call int, node int, dest string) error
+}
+
+// event kinds.
+const (
+	evArrive = iota
+	evLegEnd
+	evHangup
+	evAbandon
+)
+
+type event struct {
+	at   time.Duration
+	seq  uint64 // scheduling order, for ties
+	kind int
+	call int
+	leg  int // which leg of the call, for evLegEnd
+}
+
+type eventQueue []event
+
+func (q eventQueue) Len() int { return len(q) }
+func (q eventQueue) Less(i, j int) bool {
+	if q[i].at != q[j].at {
+		return q[i].at < q[j].at
+	}
+	return q[i].seq < q[j].seq
+}
+func (q eventQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
+func (q *eventQueue) Push(x any)   { *q = append(*q, x.(event)) }
+func (q *eventQueue) Pop() any {
+	old := *q
+	e := old[len(old)-1]
+	*q = old[:len(old)-1]
+	return e
+}
+
+// callState is a call in progress.
+type callState struct {
+	tried    []bool // by member index in the group
+	leg      int    // number of legs started; the current one is leg
+	ringing  bool
+	agent    int // agent of the current leg
+	outcome  Outcome
+	answered bool
+	done     bool // answered, abandoned or unanswered: no more legs
+	attempts int
+}
+
+type agentState struct {
+	connected, ringing int
+	peak               int
+	answered, offers   int
+	busyOffers         int
+}
+
+// runner is one simulation of one policy over one trace.
+type runner struct {
+	cfg    Config
+	tr     *Trace
+	p      Policy
+	index  map[string]int // agent -> index in tr.Agents
+	q      eventQueue
+	seq    uint64
+	calls  []callState
+	agents []agentState
+	res    Result
+	rem    []string // scratch for remaining members
+}
+
+// Run simulates policy p, named name, over trace tr drawn for cfg.
+func Run(cfg Config, tr *Trace, name string, p Policy) (Result, error) {
+	r := &runner{
+		cfg:    cfg,
+		tr:     tr,
+		p:      p,
+		index:  make(map[string]int, len(tr.Agents)),
+		calls:  make([]callState, len(tr.Calls)),
+		agents: make([]agentState, len(tr.Agents)),
+	}
+	for i, a := range tr.Agents {
+		r.index[a] = i
+	}
+	for _, g := range cfg.Groups {
+		for _, m := range g.Members {
+			if _, ok := r.index[m]; !ok {
+				return Result{}, fmt.Errorf("sim: member %q of %q is not in the trace", m, g.Name)
+			}
+		}
+	}
+	for i, c := range tr.Calls {
+		if c.Group < 0 || c.Group >= len(cfg.Groups) {
+			return Result{}, fmt.Errorf("sim: call %d: group %d out of range", i, c.Group)
+		}
+		if len(c.Answers) != len(tr.Agents) || len(c.AnswerAfter) != len(tr.Agents) {
+			return Result{}, fmt.Errorf("sim: call %d: answer draws for %d agents, want %d", i, len(c.Answers), len(tr.Agents))
+		}
+		r.schedule(c.Arrival, evArrive, i, 0)
+	}
+	for r.q.Len() > 0 {
+		e := heap.Pop(&r.q).(event)
+		var err error
+		switch e.kind {
+		case evArrive:
+			err = r.arrive(e.at, e.call)
+		case evLegEnd:
+			err = r.legEnd(e.at, e.call, e.leg)
+		case evHangup:
+			err = r.hangup(e.at, e.call)
+		case evAbandon:
+			err = r.abandon(e.at, e.call)
+		}
+		if err != nil {
+			return Result{}, fmt.Errorf("sim: %s: call %d at %v: %w", name, e.call, e.at, err)
+		}
+	}
+	r.res.Policy = name
+	r.res.Calls = len(tr.Calls)
+	for i, a := range r.agents {
+		r.res.Agents = append(r.res.Agents, AgentResult{
+			Agent: tr.Agents[i], Answered: a.answered, Offers: a.offers, BusyOffers: a.busyOffers, PeakLegs: a.peak,
+		})
+	}
+	return r.res, nil
+}
+
+func (r *runner) schedule(at time.Duration, kind, call, leg int) {
+	r.seq++
+	heap.Push(&r.q, event{at: at, seq: r.seq, kind: kind, call: call, leg: leg})
+}
+
+func (r *runner) arrive(now time.Duration, ci int) error {
+	c := &r.tr.Calls[ci]
+	r.calls[ci].tried = make([]bool, len(r.cfg.Groups[c.Group].Members))
+	if c.Patience > 0 {
+		r.schedule(now+c.Patience, evAbandon, ci, 0)
+	}
+	return r.attempt(now, ci)
+}
+
+// attempt starts the next leg of call ci, or gives the call up as
+// unanswered when every member has been tried.
+func (r *runner) attempt(now time.Duration, ci int) error {
+	c, cs := &r.tr.Calls[ci], &r.calls[ci]
+	g := &r.cfg.Groups[c.Group]
+	r.rem = r.rem[:0]
+	for i, m := range g.Members {
+		if !cs.tried[i] {
+			r.rem = append(r.rem, m)
+		}
+	}
+	if len(r.rem) == 0 {
+		cs.done = true
+		r.res.Unanswered++
+		return nil
+	}
+	dest, err := r.p.Next(now, ci, c.Node, r.rem)
+	if err != nil {
+		return err
+	}
+	pos := -1
+	for i, m := range g.Members {
+		if m == dest && !cs.tried[i] {
+			pos = i
+		}
+	}
+	if pos < 0 {
+		return fmt.Errorf("policy chose %q, not an untried member of %s", dest, g.Name)
+	}
+	cs.tried[pos] = true
+	ai := r.index[dest]
+	a := &r.agents[ai]
+	if a.connected > 0 {
+		for i, m := range g.Members {
+			if i == pos || cs.tried[i] {
+				continue
+			}
+			if o := &r.agents[r.index[m]]; o.connected == 0 && o.ringing == 0 {
+				a.busyOffers++
+				r.res.BusyOffers++
+				break
+			}
+		}
+	}
+	a.offers++
+	a.ringing++
+	a.peak = max(a.peak, a.connected+a.ringing)
+	cs.leg++
+	cs.attempts++
+	cs.ringing = true
+	cs.agent = ai
+	r.res.Attempts++
+	switch {
+	case a.connected > 0:
+		cs.outcome = Busy
+		r.schedule(now+r.cfg.BusyDelay, evLegEnd, ci, cs.leg)
+	case c.Answers[ai]:
+		cs.outcome = Answered
+		r.schedule(now+c.AnswerAfter[ai], evLegEnd, ci, cs.leg)
+	default:
+		cs.outcome = NoAnswer
+		r.schedule(now+r.cfg.RingTimeout, evLegEnd, ci, cs.leg)
+	}
+	return nil
+}
+
+func (r *runner) legEnd(now time.Duration, ci, leg int) error {
+	c, cs := &r.tr.Calls[ci], &r.calls[ci]
+	if !cs.ringing || cs.leg != leg {
+		return nil // cancelled by the caller hanging up
+	}
+	a := &r.agents[cs.agent]
+	dest := r.tr.Agents[cs.agent]
+	o := cs.outcome
+	if o == Answered && a.connected > 0 {
+		o = Busy // the agent took another call while this one rang
+	}
+	cs.ringing = false
+	a.ringing--
+	if err := r.p.LegEnded(now, ci, c.Node, dest, o); err != nil {
+		return err
+	}
+	if o != Answered {
+		return r.attempt(now, ci)
+	}
+	a.connected++
+	a.answered++
+	cs.answered = true
+	cs.done = true
+	r.res.Answered++
+	r.res.AnsweredAttempts += cs.attempts
+	r.res.Wait += now - c.Arrival
+	r.schedule(now+c.Talk, evHangup, ci, 0)
+	return nil
+}
+
+func (r *runner) hangup(now time.Duration, ci int) error {
+	c, cs := &r.tr.Calls[ci], &r.calls[ci]
+	r.agents[cs.agent].connected--
+	return r.p.Hangup(now, ci, c.Node, r.tr.Agents[cs.agent])
+}
+
+func (r *runner) abandon(now time.Duration, ci int) error {
+	c, cs := &r.tr.Calls[ci], &r.calls[ci]
+	if cs.done {
+		return nil
+	}
+	cs.done = true
+	r.res.Abandoned++
+	if !cs.ringing {
+		return nil
+	}
+	cs.ringing = false
+	r.agents[cs.agent].ringing--
+	return r.p.LegEnded(now, ci, c.Node, r.tr.Agents[cs.agent], Cancelled)
+}
