@@ -1,0 +1,230 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ringlb/ringlb/lb"
+)
+
+// The JSON shapes are the command's interface for scripts: objects, so that
+// fields can be added without breaking readers; times in RFC 3339, UTC.
+// Capacity is left out: it is each node's configuration, not stored in
+// Redis, so the ctl cannot know it.
+
+type destJSON struct {
+	Dest     string     `json:"dest"`
+	Active   int        `json:"active"`
+	Drained  bool       `json:"drained"`
+	Started  int64      `json:"started"`
+	LastHold *time.Time `json:"last_hold"` // null if never
+}
+
+type holdJSON struct {
+	Dest       string     `json:"dest"`
+	CallID     string     `json:"call_id"`
+	Node       string     `json:"node"`
+	Start      time.Time  `json:"start"`
+	AgeSeconds int64      `json:"age_seconds"`
+	Expires    *time.Time `json:"expires"` // null if the hold never lapses
+}
+
+type statusOut struct {
+	Balancer     string     `json:"balancer"`
+	Backend      string     `json:"backend"`
+	Prefix       string     `json:"prefix"`
+	Time         time.Time  `json:"time"`
+	Destinations []destJSON `json:"destinations"`
+	Holds        []holdJSON `json:"holds"`
+}
+
+type holdsOut struct {
+	Balancer string     `json:"balancer"`
+	Time     time.Time  `json:"time"`
+	Holds    []holdJSON `json:"holds"`
+}
+
+// result is what drain, undrain or reset did to one destination.
+type result interface {
+	text(balancer string) string
+}
+
+type drainResult struct {
+	Dest    string `json:"dest"`
+	Drained bool   `json:"drained"`
+	// Changed is false when it already was in that state.
+	Changed bool `json:"changed"`
+	// Known is false when the balancer had never seen the destination,
+	// often a typo.
+	Known  bool `json:"known"`
+	Active int  `json:"active"`
+}
+
+type resetResult struct {
+	Dest    string `json:"dest"`
+	Dropped int    `json:"dropped"`
+	Known   bool   `json:"known"`
+}
+
+type doneOut struct {
+	Balancer     string   `json:"balancer"`
+	Action       string   `json:"action"`
+	Destinations []result `json:"destinations"`
+}
+
+func (r drainResult) text(b string) string {
+	verb := "undrained"
+	if r.Drained {
+		verb = "drained"
+	}
+	switch {
+	case !r.Changed && r.Drained:
+		return fmt.Sprintf("%s: %s was already drained", b, r.Dest)
+	case !r.Changed:
+		return fmt.Sprintf("%s: %s was not drained", b, r.Dest)
+	case !r.Known:
+		return fmt.Sprintf("%s: %s %s (new to this balancer: check the spelling)", b, verb, r.Dest)
+	case r.Drained && r.Active == 1:
+		return fmt.Sprintf("%s: drained %s (1 active call keeps counting until it ends)", b, r.Dest)
+	case r.Drained && r.Active > 1:
+		return fmt.Sprintf("%s: drained %s (%d active calls keep counting until they end)", b, r.Dest, r.Active)
+	}
+	return fmt.Sprintf("%s: %s %s", b, verb, r.Dest)
+}
+
+func (r resetResult) text(b string) string {
+	s := fmt.Sprintf("%s: reset %s, dropped %s", b, r.Dest, plural(r.Dropped, "hold"))
+	if !r.Known {
+		s += " (new to this balancer: check the spelling)"
+	}
+	return s
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
+// writeDone prints what drain, undrain or reset did.
+func (c *ctl) writeDone(rs []result) int {
+	if c.json {
+		if rs == nil {
+			rs = []result{}
+		}
+		return c.writeJSON(doneOut{Balancer: c.balancer, Action: c.cmd.name, Destinations: rs})
+	}
+	for _, r := range rs {
+		fmt.Fprintln(c.stdout, r.text(c.balancer))
+	}
+	return exitOK
+}
+
+func (c *ctl) writeJSON(v any) int {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		fmt.Fprintf(c.stderr, "ringlbctl: %s: %v\n", c.cmd.name, err)
+		return exitFailed
+	}
+	fmt.Fprintf(c.stdout, "%s\n", b)
+	return exitOK
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+func holdList(s lb.Snapshot, now time.Time) []holdJSON {
+	out := make([]holdJSON, 0, len(s.Holds))
+	for _, h := range s.Holds {
+		out = append(out, holdJSON{
+			Dest: h.Dest, CallID: h.CallID, Node: h.Node, Start: h.Start.UTC(),
+			AgeSeconds: int64(age(now, h.Start) / time.Second), Expires: timePtr(h.Expires),
+		})
+	}
+	return out
+}
+
+func statusJSON(s lb.Snapshot, prefix string, now time.Time) statusOut {
+	out := statusOut{Balancer: s.Name, Backend: s.Backend, Prefix: prefix, Time: now.UTC(),
+		Destinations: make([]destJSON, 0, len(s.Destinations)), Holds: holdList(s, now)}
+	for _, d := range s.Destinations {
+		out.Destinations = append(out.Destinations, destJSON{Dest: d.Dest, Active: d.Active,
+			Drained: d.Drained, Started: d.Started, LastHold: timePtr(d.LastHold)})
+	}
+	return out
+}
+
+func holdsJSON(s lb.Snapshot, now time.Time) holdsOut {
+	return holdsOut{Balancer: s.Name, Time: now.UTC(), Holds: holdList(s, now)}
+}
+
+// age is how long before now t was, never negative: the hold times come
+// from the Redis server's clock, which may be a little ahead of ours.
+func age(now, t time.Time) time.Duration {
+	if d := now.Sub(t); d > 0 {
+		return d
+	}
+	return 0
+}
+
+// ago renders how long before now t was, for tables.
+func ago(now, t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return age(now, t).Round(time.Second).String() + " ago"
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func writeStatus(w io.Writer, s lb.Snapshot, prefix string, now time.Time) {
+	fmt.Fprintf(w, "balancer %s (%s, prefix %q) at %s\n", s.Name, s.Backend, prefix,
+		now.UTC().Format(time.RFC3339))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "DEST\tACTIVE\tDRAINED\tSTARTED\tLAST CALL")
+	active, drained := 0, 0
+	for _, d := range s.Destinations {
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%s\n", d.Dest, d.Active, yesNo(d.Drained), d.Started,
+			ago(now, d.LastHold))
+		active += d.Active
+		if d.Drained {
+			drained++
+		}
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "%s, %d drained, %s\n", plural(len(s.Destinations), "destination"), drained,
+		plural(active, "active call"))
+}
+
+func writeHolds(w io.Writer, s lb.Snapshot, now time.Time) {
+	if len(s.Holds) == 0 {
+		fmt.Fprintf(w, "%s: no holds\n", s.Name)
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "DEST\tCALL ID\tNODE\tAGE\tLAPSES IN")
+	for _, h := range s.Holds {
+		lapses := "never"
+		if !h.Expires.IsZero() {
+			lapses = age(h.Expires, now).Round(time.Second).String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", h.Dest, h.CallID, h.Node,
+			age(now, h.Start).Round(time.Second), lapses)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "%s\n", plural(len(s.Holds), "hold"))
+}
