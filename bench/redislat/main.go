@@ -1,0 +1,497 @@
+// Command redislat measures the Redis backend of ringlb (issue 5): p50 and
+// p99 latency of Next and Release, and next+release pairs per second, from
+// 1, 8 and 64 concurrent callers, next to a raw PING and a raw trivial
+// EVALSHA ("return 1") measured in the same run against the same server
+// with the same client library and pool settings (the round-trip floor);
+// then how latency grows from 3 to 1,000 destinations.
+//
+//	go run ./bench/redislat [--quick] [--url redis://host:port/db] [--phase 2s]
+//
+// Without --url it starts its own redis-server on a free loopback port, in
+// a temp dir with persistence off, and stops it at the end. With --url it
+// uses keys under "ringlbbench:{<name>}:" and deletes them at the end; use
+// a scratch database anyway. It prints a markdown fragment, then "@key
+// value" lines for bench/run.sh. It measures only and asserts nothing.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/ringlb/ringlb/lb"
+)
+
+var (
+	flagURL    = flag.String("url", "", "Redis URL to use instead of starting a redis-server")
+	flagQuick  = flag.Bool("quick", false, "small sizes (CI smoke): short phases")
+	flagPhase  = flag.Duration("phase", 0, "time per measured phase (default 2s, 250ms with --quick)")
+	flagRounds = flag.Int("rounds", 5, "interleaved rounds per phase (each round runs every kind for phase/rounds)")
+)
+
+const keyPrefix = "ringlbbench:"
+
+func main() {
+	flag.Parse()
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "redislat:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	phase := *flagPhase
+	if phase == 0 {
+		phase = 2 * time.Second
+		if *flagQuick {
+			phase = 250 * time.Millisecond
+		}
+	}
+	url := *flagURL
+	if url == "" {
+		srv, err := startRedis()
+		if err != nil {
+			return err
+		}
+		defer srv.stop()
+		url = srv.url
+		// Interrupted: stop the server before going.
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+		go func() {
+			<-sig
+			srv.stop()
+			os.Exit(130)
+		}()
+	}
+	ropts, err := redis.ParseURL(url)
+	if err != nil {
+		return fmt.Errorf("raw client needs a redis:// or unix:// url: %w", err)
+	}
+	// The same per-operation bound as ringlb's default Options.Timeout,
+	// which ringlb applies to dial, read, write and pool waits.
+	ropts.DialTimeout, ropts.ReadTimeout, ropts.WriteTimeout, ropts.PoolTimeout =
+		lb.DefaultTimeout, lb.DefaultTimeout, lb.DefaultTimeout, lb.DefaultTimeout
+	ropts.MaxRetries = -1 // ringlb never retries either
+	raw := redis.NewClient(ropts)
+	defer raw.Close()
+	ctx := context.Background()
+	if err := raw.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("ping %s: %w", url, err)
+	}
+	version := serverVersion(ctx, raw)
+	sha, err := raw.ScriptLoad(ctx, "return 1").Result()
+	if err != nil {
+		return fmt.Errorf("script load: %w", err)
+	}
+
+	name := fmt.Sprintf("bench-%d", os.Getpid())
+	b, err := lb.NewRedis(name, lb.Options{URL: url, KeyPrefix: keyPrefix})
+	if err != nil {
+		return err
+	}
+	defer cleanup(raw, name)
+	defer b.Close()
+
+	out := &strings.Builder{}
+	p := func(format string, a ...any) { fmt.Fprintf(out, format+"\n", a...) }
+	p("#### Redis backend (redis-server %s, %s; go-redis pool size %d, GOMAXPROCS %d)\n",
+		version, where(*flagURL), poolSize(ropts.PoolSize), runtime.GOMAXPROCS(0))
+	p("Latencies come from a mixed phase in which every caller issues PING, EVALSHA, next and release in "+
+		"turn, so the floors and ringlb see the same moment of a noisy machine; rates come from phases that "+
+		"run one kind only. Each phase gets %v in total, in %d interleaved rounds. Latency is per call as the "+
+		"caller sees it, including waiting for a pooled connection. next/release use 10 destinations.\n",
+		phase, *flagRounds)
+
+	dests10 := dests(10)
+	if err := preload(ctx, b, dests10); err != nil {
+		return err
+	}
+	ping := func(_, _ int, l []time.Duration) error {
+		return timed(&l[0], func() error { return raw.Ping(ctx).Err() })
+	}
+	eval := func(_, _ int, l []time.Duration) error {
+		return timed(&l[0], func() error { return raw.EvalSha(ctx, sha, nil).Err() })
+	}
+	mixed := func(ds []string) step {
+		pr := pairStep(ctx, b, ds)
+		return func(w, i int, l []time.Duration) error {
+			if err := ping(w, i, l[0:1]); err != nil {
+				return err
+			}
+			if err := eval(w, i, l[1:2]); err != nil {
+				return err
+			}
+			return pr(w, i, l[2:4])
+		}
+	}
+	// Warm up: fill the connection pools, load the scripts, fault in pages.
+	drive(64, phase/4, 4, mixed(dests10))
+
+	kv := map[string]float64{}
+	p("| callers | PING p50 µs | EVALSHA p50 µs | next p50 µs | next ÷ EVALSHA p50 | EVALSHA p99 µs | next p99 µs | release p50 µs | release p99 µs | PING/s | EVALSHA/s | pairs/s |")
+	p("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	var errs int64
+	slice := phase / time.Duration(*flagRounds)
+	for _, c := range []int{1, 8, 64} {
+		var lats [4]lat // ping, eval, next, release
+		var pingR, evalR, pairR counter
+		for range *flagRounds {
+			l, n, d, e := drive(c, slice, 4, mixed(dests10))
+			for k := range lats {
+				lats[k].add(l[k])
+			}
+			_, _, errs = n, d, errs+e
+			_, n, d, e = drive(c, slice, 1, ping)
+			pingR.add(n, d)
+			errs += e
+			_, n, d, e = drive(c, slice, 1, eval)
+			evalR.add(n, d)
+			errs += e
+			_, n, d, e = drive(c, slice, 2, pairStep(ctx, b, dests10))
+			pairR.add(n, d)
+			errs += e
+		}
+		pp, ep, np, rp := lats[0].q(50), lats[1].q(50), lats[2].q(50), lats[3].q(50)
+		p("| %d | %.0f | %.0f | %.0f | **%.2f** | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f |",
+			c, us(pp), us(ep), us(np), ratio(np, ep), us(lats[1].q(99)), us(lats[2].q(99)),
+			us(rp), us(lats[3].q(99)), pingR.rate(), evalR.rate(), pairR.rate())
+		kv[fmt.Sprintf("c%d_ping_p50_us", c)] = us(pp)
+		kv[fmt.Sprintf("c%d_eval_p50_us", c)] = us(ep)
+		kv[fmt.Sprintf("c%d_next_p50_us", c)] = us(np)
+		kv[fmt.Sprintf("c%d_next_over_eval", c)] = ratio(np, ep)
+		kv[fmt.Sprintf("c%d_release_p50_us", c)] = us(rp)
+		kv[fmt.Sprintf("c%d_pairs_per_s", c)] = pairR.rate()
+	}
+	p("")
+
+	p("Latency against destinations (1 caller, mixed phase as above, %v per size):\n", phase)
+	p("| dests | EVALSHA p50 µs | next p50 µs | next ÷ EVALSHA p50 | next p99 µs | release p50 µs | next p50 µs per dest |")
+	p("|---:|---:|---:|---:|---:|---:|---:|")
+	for _, n := range []int{3, 10, 100, 1000} {
+		ds := dests(n)
+		if err := preload(ctx, b, ds); err != nil {
+			return err
+		}
+		var lats [4]lat
+		for range *flagRounds {
+			l, _, _, e := drive(1, slice, 4, mixed(ds))
+			for k := range lats {
+				lats[k].add(l[k])
+			}
+			errs += e
+		}
+		ep, np := lats[1].q(50), lats[2].q(50)
+		p("| %d | %.0f | %.0f | %.2f | %.0f | %.0f | %.2f |", n, us(ep), us(np), ratio(np, ep),
+			us(lats[2].q(99)), us(lats[3].q(50)), us(np)/float64(n))
+		kv[fmt.Sprintf("d%d_next_p50_us", n)] = us(np)
+		kv[fmt.Sprintf("d%d_next_over_eval", n)] = ratio(np, ep)
+	}
+	p("")
+	if errs > 0 {
+		p("**%d calls failed** (counted out of the latencies; first error on stderr).\n", errs)
+	}
+	kv["errors"] = float64(errs)
+	fmt.Print(out.String())
+	keys := make([]string, 0, len(kv))
+	for k := range kv {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		fmt.Printf("@%s %.3f\n", k, kv[k])
+	}
+	return nil
+}
+
+// lat collects latencies in nanoseconds.
+type lat struct{ v []int64 }
+
+func (l *lat) add(v []int64) { l.v = append(l.v, v...) }
+
+// q returns the p-th percentile (nearest rank), or 0 with no samples.
+func (l *lat) q(p float64) int64 {
+	if len(l.v) == 0 {
+		return 0
+	}
+	slices.Sort(l.v)
+	i := int(p / 100 * float64(len(l.v)))
+	if i >= len(l.v) {
+		i = len(l.v) - 1
+	}
+	return l.v[i]
+}
+
+func us(ns int64) float64 { return float64(ns) / 1e3 }
+
+func ratio(a, b int64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
+}
+
+func rate(n int64, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return float64(n) / d.Seconds()
+}
+
+var firstErr sync.Once
+
+func reportErr(err error) {
+	firstErr.Do(func() { fmt.Fprintln(os.Stderr, "redislat: first failed call:", err) })
+}
+
+// step is one unit of work for worker w's i-th turn: it makes one or more
+// calls and stores each one's latency in l.
+type step func(w, i int, l []time.Duration) error
+
+// timed runs f and stores its duration in d.
+func timed(d *time.Duration, f func() error) error {
+	t0 := time.Now()
+	err := f()
+	*d = time.Since(t0)
+	return err
+}
+
+// pairStep is one next+release: l[0] is next's latency, l[1] release's.
+func pairStep(ctx context.Context, b lb.Balancer, ds []string) step {
+	return func(w, i int, l []time.Duration) error {
+		id := fmt.Sprintf("w%d-%08x-1c2d-4e5f-8a9b", w, i)
+		t0 := time.Now()
+		d, err := b.Next(ctx, ds, id)
+		t1 := time.Now()
+		if err != nil {
+			return err
+		}
+		_, err = b.Release(ctx, d, id)
+		l[0], l[1] = t1.Sub(t0), time.Since(t1)
+		return err
+	}
+}
+
+// counter sums operations and time over rounds.
+type counter struct {
+	n int64
+	d time.Duration
+}
+
+func (c *counter) add(n int64, d time.Duration) { c.n += n; c.d += d }
+func (c *counter) rate() float64                { return rate(c.n, c.d) }
+
+// drive runs c goroutines for about d, each doing s in a loop, where s
+// records k latencies per turn. It returns the k latency series (ns), how
+// many turns succeeded, the elapsed time, and how many turns failed.
+func drive(c int, d time.Duration, k int, s step) ([][]int64, int64, time.Duration, int64) {
+	var (
+		mu    sync.Mutex
+		res   = make([][]int64, k)
+		count atomic.Int64
+		fails atomic.Int64
+		stop  atomic.Bool
+		wg    sync.WaitGroup
+		start = make(chan struct{})
+	)
+	for w := range c {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			mine := make([][]int64, k)
+			l := make([]time.Duration, k)
+			<-start
+			for i := 0; !stop.Load(); i++ {
+				if err := s(w, i, l); err != nil {
+					fails.Add(1)
+					reportErr(err)
+					continue
+				}
+				for j := range l {
+					mine[j] = append(mine[j], int64(l[j]))
+				}
+				count.Add(1)
+			}
+			mu.Lock()
+			for j := range res {
+				res[j] = append(res[j], mine[j]...)
+			}
+			mu.Unlock()
+		}()
+	}
+	t0 := time.Now()
+	close(start)
+	time.Sleep(d)
+	stop.Store(true)
+	wg.Wait()
+	return res, count.Load(), time.Since(t0), fails.Load()
+}
+
+func dests(n int) []string {
+	d := make([]string, n)
+	for i := range d {
+		d[i] = fmt.Sprintf("user/%d@pbx.example.com", 1000+i)
+	}
+	return d
+}
+
+// preload gives destination i i%3 standing calls, as the other benchmarks
+// do, so ranking has work to do. Holds already taken are kept.
+func preload(ctx context.Context, b lb.Balancer, ds []string) error {
+	for i, d := range ds {
+		for k := 0; k < i%3; k++ {
+			if _, err := b.Acquire(ctx, d, fmt.Sprintf("pre-%d-%d", i, k)); err != nil {
+				return fmt.Errorf("preload: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+func serverVersion(ctx context.Context, c *redis.Client) string {
+	info, err := c.Info(ctx, "server").Result()
+	if err != nil {
+		return "?"
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "redis_version:"); ok {
+			return v
+		}
+	}
+	return "?"
+}
+
+// poolSize is go-redis's pool size for a configured value (0 = default).
+func poolSize(n int) int {
+	if n > 0 {
+		return n
+	}
+	return 10 * runtime.GOMAXPROCS(0)
+}
+
+func where(url string) string {
+	if url == "" {
+		return "own instance on loopback"
+	}
+	return "--url given"
+}
+
+// cleanup deletes the benchmark's keys.
+func cleanup(c *redis.Client, name string) {
+	ctx := context.Background()
+	iter := c.Scan(ctx, 0, keyPrefix+"{"+name+"}:*", 100).Iterator()
+	var keys []string
+	for iter.Next(ctx) {
+		keys = append(keys, iter.Val())
+	}
+	if len(keys) > 0 {
+		c.Del(ctx, keys...)
+	}
+}
+
+// server is a redis-server this tool started.
+type server struct {
+	cmd  *exec.Cmd
+	dir  string
+	url  string
+	done chan struct{}
+}
+
+func startRedis() (*server, error) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		return nil, errors.New("redis-server not found in PATH (install redis-server, or pass --url)")
+	}
+	dir, err := os.MkdirTemp("", "redislat-")
+	if err != nil {
+		return nil, err
+	}
+	for attempt := 0; attempt < 5; attempt++ {
+		port, err := freePort()
+		if err != nil {
+			continue
+		}
+		s := &server{dir: dir, url: fmt.Sprintf("redis://127.0.0.1:%d/0", port), done: make(chan struct{})}
+		s.cmd = exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+			"--save", "", "--appendonly", "no", "--dir", dir)
+		logf, err := os.Create(filepath.Join(dir, "redis.log"))
+		if err != nil {
+			break
+		}
+		s.cmd.Stdout, s.cmd.Stderr = logf, logf
+		if err := s.cmd.Start(); err != nil {
+			logf.Close()
+			os.RemoveAll(dir)
+			return nil, fmt.Errorf("start redis-server: %w", err)
+		}
+		go func() { _ = s.cmd.Wait(); logf.Close(); close(s.done) }()
+		if s.waitReady(port) {
+			return s, nil
+		}
+		s.kill()
+	}
+	os.RemoveAll(dir)
+	return nil, errors.New("could not start redis-server on a free loopback port")
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func (s *server) waitReady(port int) bool {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-s.done:
+			return false
+		default:
+		}
+		if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 200*time.Millisecond); err == nil {
+			_ = c.SetDeadline(time.Now().Add(time.Second))
+			_, _ = c.Write([]byte("PING\r\n"))
+			line, _ := bufio.NewReader(c).ReadString('\n')
+			c.Close()
+			if strings.HasPrefix(line, "+PONG") {
+				return true
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return false
+}
+
+func (s *server) kill() {
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(5 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.done
+	}
+}
+
+func (s *server) stop() {
+	s.kill()
+	os.RemoveAll(s.dir)
+}

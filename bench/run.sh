@@ -1,0 +1,224 @@
+#!/usr/bin/env bash
+# bench/run.sh [--quick] - ringlb's speed and memory benchmarks (issue 5),
+# every figure next to a floor measured in the same run. Builds what it needs
+# (build/lua5.3/ringlb.so via ./build.sh 5.3 if missing, bench/cabi.c with
+# gcc, bench/redislat with go), runs:
+#   1. Go benchmarks of the memory backend (lb/bench_memory_test.go), and the
+#      Redis ones (BenchmarkRedis*) if lb has any;
+#   2. bench/cabi.c: the C ABI from C threads, RINGLB_DISPATCH=auto and workers;
+#   3. bench/lua_bench.lua: the Lua module from lua5.3;
+#   4. bench/redislat: the Redis backend against its own redis-server;
+# and writes ONE markdown report to stdout and to bench-results.md (or
+# $BENCH_OUT). Progress goes to stderr. --quick uses small sizes (CI smoke,
+# well under a minute once the .so is built). Benchmarks measure only:
+# nothing here fails on a timing; it fails only if a tool fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+quick=
+case "${1:-}" in
+  --quick) quick=--quick ;;
+  "") ;;
+  *) echo "usage: bench/run.sh [--quick]" >&2; exit 2 ;;
+esac
+out=${BENCH_OUT:-bench-results.md}
+so_dir=build/lua5.3
+lua=${LUA_BIN:-lua5.3}
+go=${GO:-go}
+
+log() { echo "bench: [${SECONDS}s] $*" >&2; }
+
+if [ ! -f "$so_dir/ringlb.so" ]; then
+  log "building $so_dir/ringlb.so"
+  ./build.sh 5.3 >&2
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+log "building bench/cabi.c and bench/redislat"
+gcc -O2 -Wall -Wextra -pthread -Icgo -o "$tmp/cabi" bench/cabi.c -ldl
+$go build -o "$tmp/redislat" ./bench/redislat
+
+# ---- 1. Go benchmarks --------------------------------------------------------
+if [ -n "$quick" ]; then bt=50ms; short=-short; else bt=1s; short=; fi
+pattern='^Benchmark(Memory(Order|NextRelease)|Redis)'
+log "go benchmarks ($pattern, -benchtime=$bt)"
+$go test -run '^$' -bench "$pattern" -benchmem -benchtime=$bt $short ./lb >"$tmp/go.txt"
+log "go memory benchmarks (holds, heap growth)"
+$go test -run '^$' -bench '^BenchmarkMemory(HoldBytes|HeapGrowth)$' -benchmem -benchtime=1x $short ./lb >"$tmp/gomem.txt"
+has_redis_bench=$(grep -c '^BenchmarkRedis' "$tmp/go.txt" || true)
+
+# ---- 2. C ABI ------------------------------------------------------------------
+# Workers mode costs a hand-off per call, so its memory run is shorter.
+if [ -n "$quick" ]; then wcycles=20000; else wcycles=100000; fi
+log "C ABI, RINGLB_DISPATCH=auto"
+RINGLB_DISPATCH=auto "$tmp/cabi" "$so_dir/ringlb.so" $quick >"$tmp/cabi_auto.txt"
+log "C ABI, RINGLB_DISPATCH=workers"
+RINGLB_DISPATCH=workers "$tmp/cabi" "$so_dir/ringlb.so" $quick --cycles "$wcycles" >"$tmp/cabi_workers.txt"
+kv() { sed -n "s/^@$2 //p" "$1" | head -1; }
+cgo_floor=$(kv "$tmp/cabi_auto.txt" noop_ns)
+
+# ---- 3. Lua --------------------------------------------------------------------
+log "Lua ($lua)"
+"$lua" bench/lua_bench.lua "$so_dir" $quick --cgo-floor "$cgo_floor" >"$tmp/lua.txt"
+
+# ---- 4. Redis ------------------------------------------------------------------
+log "Redis (redislat)"
+redis_ok=1
+if ! "$tmp/redislat" $quick >"$tmp/redis.txt" 2>"$tmp/redis.err"; then
+  redis_ok=0
+fi
+
+# ---- report --------------------------------------------------------------------
+# gotable FILE: Go benchmark lines as a markdown table.
+gotable() {
+  echo "| benchmark | ns/op | B/op | allocs/op | other |"
+  echo "|---|---:|---:|---:|---|"
+  awk '/^Benchmark/ {
+    name = $1; sub(/^Benchmark/, "", name); sub(/-[0-9]+$/, "", name)
+    ns = ""; bop = ""; al = ""; other = ""
+    for (i = 3; i < NF; i += 2) {
+      v = $i; u = $(i + 1)
+      if (u == "ns/op") ns = v
+      else if (u == "B/op") bop = v
+      else if (u == "allocs/op") al = v
+      else other = other (other == "" ? "" : ", ") v " " u
+    }
+    printf "| %s | %s | %s | %s | %s |\n", name, ns, bop, al, other
+  }' "$1"
+}
+# gons FILE NAME: ns/op of one benchmark (name without Benchmark and -N).
+gons() {
+  awk -v want="$2" '/^Benchmark/ { n = $1; sub(/^Benchmark/, "", n); sub(/-[0-9]+$/, "", n)
+    if (n == want) for (i = 3; i < NF; i++) if ($(i + 1) == "ns/op") { print $i; exit } }' "$1"
+}
+# gometric FILE NAME UNIT
+gometric() {
+  awk -v want="$2" -v unit="$3" '/^Benchmark/ { n = $1; sub(/^Benchmark/, "", n); sub(/-[0-9]+$/, "", n)
+    if (n == want) for (i = 3; i < NF; i++) if ($(i + 1) == unit) { print $i; exit } }' "$1"
+}
+strip_kv() { grep -v '^@' "$1"; }
+calc() { awk "BEGIN { printf \"%.2f\", $* }"; }
+yesno() { awk "BEGIN { print (($*) ? \"met\" : \"**NOT met**\") }"; }
+
+report() {
+  local mode="full"; [ -n "$quick" ] && mode="quick (--quick: small sizes, CI smoke; not for quoting)"
+  echo "# ringlb benchmarks"
+  echo
+  echo "- run: $(date -u '+%Y-%m-%d %H:%M UTC'), $mode"
+  echo "- commit: $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- 2>/dev/null || echo ' + uncommitted changes')"
+  echo "- machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(uname -sr); $($go version | cut -d' ' -f3); $("$lua" -v 2>&1 | cut -d' ' -f1-2)"
+  echo
+  echo "Absolute figures depend on the machine (shared, throttled virtual CPUs make them noisy and inflated);"
+  echo "the ratios to floors measured in the same run are the point. Benchmarks never fail on a timing."
+  echo
+
+  # -- targets
+  local g10 g3 g1000 o10 hb h2 hcyc
+  g3=$(gons "$tmp/go.txt" "MemoryNextRelease/dests=3")
+  g10=$(gons "$tmp/go.txt" "MemoryNextRelease/dests=10")
+  g1000=$(gons "$tmp/go.txt" "MemoryNextRelease/dests=1000")
+  hb=$(gometric "$tmp/gomem.txt" "MemoryHoldBytes" "B/hold")
+  h1=$(gometric "$tmp/gomem.txt" "MemoryHeapGrowth" "heap-B-1st")
+  h2=$(gometric "$tmp/gomem.txt" "MemoryHeapGrowth" "heap-B-2nd")
+  hcyc=$(gometric "$tmp/gomem.txt" "MemoryHeapGrowth" "cycles")
+  local lfloor lnr lua_t ca_r1 ca_r2 cw_r1 cw_r2 lr1 lr2
+  lfloor=$(kv "$tmp/lua.txt" floor_ns); lnr=$(kv "$tmp/lua.txt" nextrel_ns)
+  lua_t=$(calc "3 * ($lfloor + $cgo_floor)")
+  ca_r1=$(kv "$tmp/cabi_auto.txt" rss1_kib); ca_r2=$(kv "$tmp/cabi_auto.txt" rss2_kib)
+  cw_r1=$(kv "$tmp/cabi_workers.txt" rss1_kib); cw_r2=$(kv "$tmp/cabi_workers.txt" rss2_kib)
+  lr1=$(kv "$tmp/lua.txt" rss1_kib); lr2=$(kv "$tmp/lua.txt" rss2_kib)
+  echo "## Targets (issue 5)"
+  echo
+  echo "| target | measured | verdict |"
+  echo "|---|---|---|"
+  echo "| memory next+release through Go, 10 dests, < 300 ns | ${g10} ns (1 goroutine) | $(yesno "$g10 < 300") |"
+  echo "| through Lua, 10 dests, ≤ 3 × (Lua→C floor + cgo floor) | ${lnr%.*} ns vs 3 × (${lfloor} + ${cgo_floor%.*}) = ${lua_t} ns → $(calc "$lnr / ($lfloor + $cgo_floor)") × | $(yesno "$lnr <= $lua_t") |"
+  echo "| cost no worse than linear in destinations (Go, 3 → 1,000 = 333×) | $(calc "$g1000 / $g3") × from 3 to 1,000; $(calc "$g1000 / $g10") × from 10 to 1,000 (100×) | $(yesno "$g1000 / $g3 <= 333.3") |"
+  if [ "$redis_ok" = 1 ]; then
+    local c r worst=0 cells=""
+    for c in 1 8 64; do
+      r=$(kv "$tmp/redis.txt" "c${c}_next_over_eval")
+      cells="$cells ${c}: ${r} ×;"
+      worst=$(awk -v a="$worst" -v b="$r" 'BEGIN { print (b > a) ? b : a }')
+    done
+    echo "| Redis next p50 ≤ 1.3 × raw EVALSHA p50 at 1, 8, 64 callers |${cells%;} | $(yesno "$worst <= 1.3") |"
+    local d3 d1000
+    d3=$(kv "$tmp/redis.txt" d3_next_p50_us); d1000=$(kv "$tmp/redis.txt" d1000_next_p50_us)
+    echo "| Redis cost no worse than linear (3 → 1,000 dests = 333×) | next p50 $(calc "$d1000 / $d3") × | $(yesno "$d1000 / $d3 <= 333.3") |"
+  else
+    echo "| Redis targets | redislat failed: $(head -c 300 "$tmp/redis.err" | tr '\n' ' ') | not measured |"
+  fi
+  echo "| bytes per active hold < 256 (Go heap, 100,000 holds) | ${hb} B/hold | $(yesno "$hb < 256") |"
+  echo "| no Go heap growth over cycles (after GC; 2nd batch of ${hcyc%.*}) | 1st: ${h1} B, 2nd: ${h2} B | $(yesno "$h2 < 65536") |"
+  echo "| no RSS growth, C ABI, auto (2nd batch) | $((ca_r2 - ca_r1)) KiB | $(yesno "$ca_r2 - $ca_r1 < 1024") |"
+  echo "| no RSS growth, C ABI, workers (2nd batch) | $((cw_r2 - cw_r1)) KiB | $(yesno "$cw_r2 - $cw_r1 < 1024") |"
+  echo "| no RSS growth, Lua (2nd batch) | $((lr2 - lr1)) KiB | $(yesno "$lr2 - $lr1 < 1024") |"
+  echo
+  echo "\"No growth\" is judged as: Go live heap grows < 64 KiB, RSS < 1 MiB over the second batch of cycles"
+  echo "(the first batch warms up maps, pools and the allocator). Batch sizes are in the sections below."
+  echo
+
+  # -- Go
+  echo "## Go: memory backend (\`go test -bench -benchmem ./lb\`)"
+  echo
+  echo "-benchtime=$bt; \`parallel\` = RunParallel over GOMAXPROCS goroutines (ns/op is wall time per op across all of them)."
+  echo "Every destination starts with 0, 1 or 2 standing calls (dest i holds i mod 3)."
+  echo
+  gotable "$tmp/go.txt"
+  echo
+  echo "Growth with destinations (1 goroutine; linear would be the dests ratio):"
+  echo
+  echo "| dests | next+release ns | × 3 dests | dests ratio | ns per dest | Order ns | × 3 dests |"
+  echo "|---:|---:|---:|---:|---:|---:|---:|"
+  local n nr or o3
+  o3=$(gons "$tmp/go.txt" "MemoryOrder/dests=3")
+  for n in 3 10 100 1000; do
+    nr=$(gons "$tmp/go.txt" "MemoryNextRelease/dests=$n")
+    or=$(gons "$tmp/go.txt" "MemoryOrder/dests=$n")
+    echo "| $n | $nr | $(calc "$nr / $g3") | $(calc "$n / 3") | $(calc "$nr / $n") | $or | $(calc "$or / $o3") |"
+  done
+  echo
+  echo "Memory (-benchtime=1x):"
+  echo
+  gotable "$tmp/gomem.txt"
+  echo
+  if [ "$has_redis_bench" = 0 ]; then
+    echo "(No BenchmarkRedis* in lb yet: the Redis backend's Go benchmarks are not in this run; redislat below covers Redis.)"
+    echo
+  fi
+
+  # -- C ABI
+  echo "## C ABI from C threads (bench/cabi.c)"
+  echo
+  strip_kv "$tmp/cabi_auto.txt"
+  strip_kv "$tmp/cabi_workers.txt"
+
+  # -- Lua
+  echo "## Lua module (bench/lua_bench.lua)"
+  echo
+  strip_kv "$tmp/lua.txt"
+  echo "The module has no empty C function; the floor is the cheapest stdlib C function above. The cgo floor"
+  echo "is ringlb_noop from bench/cabi (RINGLB_DISPATCH=auto, 1 thread) in this run: ${cgo_floor} ns."
+  echo
+
+  # -- Redis
+  echo "## Redis backend (bench/redislat)"
+  echo
+  if [ "$redis_ok" = 1 ]; then
+    strip_kv "$tmp/redis.txt"
+  else
+    echo "redislat failed:"
+    echo
+    echo '```'
+    cat "$tmp/redis.err"
+    echo '```'
+  fi
+  echo
+  echo "Reproduce: \`bench/run.sh\` (full) or \`bench/run.sh --quick\`; parts: \`go test -run '^\$' -bench Memory -benchmem ./lb\`,"
+  echo "\`gcc -O2 -pthread -Icgo -o cabi bench/cabi.c -ldl && RINGLB_DISPATCH=auto ./cabi build/lua5.3/ringlb.so\`,"
+  echo "\`lua5.3 bench/lua_bench.lua build/lua5.3\`, \`go run ./bench/redislat\`."
+}
+
+report | tee "$out"
+log "wrote $out"
+[ "$redis_ok" = 1 ] || { log "redislat failed (see report)"; exit 1; }
