@@ -9,7 +9,7 @@ SCRIPTDIR ?= /usr/share/freeswitch/scripts
 so_dir = build/$(if $(filter jit luajit,$(1)),luajit,lua$(1))
 interp = $(if $(filter jit luajit,$(1)),luajit,lua$(1))
 
-.PHONY: deps all build all-lua install test ci vet gotest ctest luatest ringtest rttest demo bench sim clean
+.PHONY: deps all build all-lua install install-conf test ci vet gotest ctest luatest ringtest opstest redistest rttest benchtest demo bench sim ringlbctl clean
 
 all: build
 
@@ -30,6 +30,15 @@ install: build
 	install -m 0644 lua/ringlb_*.lua $(DESTDIR)$(SCRIPTDIR)/
 	@echo "installed ringlb.so into $(MODDIR) and scripts into $(SCRIPTDIR)"
 
+# FreeSWITCH config examples; never overwrites a file that exists.
+CONFDIR ?= /etc/freeswitch
+install-conf:
+	install -d $(DESTDIR)$(CONFDIR)/autoload_configs $(DESTDIR)$(CONFDIR)/dialplan/default
+	cp -n freeswitch-conf/autoload_configs/lua.conf.xml $(DESTDIR)$(CONFDIR)/autoload_configs/
+	cp -n freeswitch-conf/dialplan/default/ringlb.xml $(DESTDIR)$(CONFDIR)/dialplan/default/
+	cp -n freeswitch-conf/vars_ringlb.xml $(DESTDIR)$(CONFDIR)/
+	@echo "add <X-PRE-PROCESS cmd=\"include\" data=\"vars_ringlb.xml\"/> to $(CONFDIR)/vars.xml"
+
 vet: deps
 	$(GO) vet ./...
 
@@ -44,6 +53,15 @@ ctest: build
 luatest: all-lua
 	@for v in $(LUAS); do tests/api/run.sh $(call interp,$$v) $(call so_dir,$$v) || exit 1; done
 
+# The fs_cli admin script in every Lua flavour.
+opstest: all-lua
+	@for v in $(LUAS); do tests/ops/run.sh $(call interp,$$v) $(call so_dir,$$v) || exit 1; done
+
+# Several switch nodes (Lua processes) sharing one real redis-server.
+redistest: all-lua
+	tests/redis/run.sh lua5.3 build/lua5.3
+	tests/redis/run.sh luajit build/luajit
+
 # Ring groups through the real helper and .so, in every Lua flavour.
 ringtest: all-lua
 	@for v in $(LUAS); do tests/lua/run.sh $(call interp,$$v) $(call so_dir,$$v) || exit 1; done
@@ -52,10 +70,25 @@ ringtest: all-lua
 rttest: build
 	tests/rt/run.sh $(call so_dir,$(LUA))/ringlb.so
 
-test: vet gotest ctest luatest ringtest rttest
+# The benchmark tools run (small sizes); they never judge timings.
+benchtest: build
+	BENCH_OUT=$$(mktemp) bench/run.sh --quick >/dev/null
+
+test: vet gotest ctest luatest opstest ringtest redistest rttest benchtest
 	@echo "all tests passed"
 
 ci: test
+
+# Full benchmarks: a markdown report on stdout and in bench-results.md.
+bench: build
+	bench/run.sh
+
+# The balance simulation: ringlb against genesis, sequential and random.
+sim:
+	$(GO) run ./cmd/ringlb-sim
+
+ringlbctl:
+	$(GO) build -o build/ringlbctl ./cmd/ringlbctl
 
 demo: build
 	@$(call interp,$(LUA)) demo/demo.lua $(call so_dir,$(LUA))

@@ -10,6 +10,10 @@ package main
 
 /*
 #cgo CFLAGS: -O2 -Wall -I${SRCDIR}/cgo -I/usr/include/lua5.3
+// The lua_* symbols come from the host (mod_lua) at load time. A shared
+// object may leave them undefined anyway; this lets `go build ./...` link the
+// package as a (never used) executable too.
+#cgo LDFLAGS: -Wl,--unresolved-symbols=ignore-in-object-files
 #include <stdlib.h>
 #include "ringlb_call.h"
 #include "ringlb.h"
@@ -27,6 +31,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/ringlb/ringlb/lb"
 	"github.com/ringlb/ringlb/ring"
 )
@@ -34,6 +39,9 @@ import (
 func main() {}
 
 func init() {
+	// Inside the switch, go-redis must not write to the switch's stderr:
+	// every failure already reaches the caller as an error.
+	redis.SetLogger(silentLogger{})
 	// The runtime is up: the thread it was started on exists, so the
 	// loading thread's scheduling policy can be given back (dispatch.c).
 	C.ringlb_go_started()
@@ -65,6 +73,14 @@ func serve(c *C.struct_ringlb_call) error {
 		return serveOpen(c)
 	case C.RINGLB_OP_DIALSTRING:
 		return serveDialString(c)
+	case C.RINGLB_OP_LIST:
+		var b strings.Builder
+		for _, name := range lb.Default.Names() {
+			b.WriteString(name)
+			b.WriteByte('\n')
+		}
+		*c.pout = C.CString(b.String())
+		return nil
 	case C.RINGLB_OP_GET:
 		n := lb.Default.Lookup(goStr(c.s1))
 		if n == nil {
@@ -209,6 +225,11 @@ func serveDialString(c *C.struct_ringlb_call) error {
 	*c.pout = C.CString(s)
 	return nil
 }
+
+// silentLogger drops go-redis's internal log lines.
+type silentLogger struct{}
+
+func (silentLogger) Printf(context.Context, string, ...any) {}
 
 // errHandle is an unknown balancer handle.
 type errHandle uint64

@@ -324,6 +324,16 @@ int ringlb_get(const char *name, uint64_t *handle, char *err, size_t errlen) {
 	return call_go(&c);
 }
 
+int ringlb_list(char **out, char *err, size_t errlen) {
+	struct ringlb_call c;
+	init_call(&c, RINGLB_OP_LIST, err, errlen);
+	if (!check_out(&c, out, "out"))
+		return c.rc;
+	*out = NULL;
+	c.pout = out;
+	return call_go(&c);
+}
+
 int ringlb_order(uint64_t handle, int n, const char *const *dests, int *order, int *count,
                  char *err, size_t errlen) {
 	struct ringlb_call c;

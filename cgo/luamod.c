@@ -28,6 +28,8 @@
 #define ringlb_rawlen(L, i) lua_rawlen(L, (i))
 #endif
 
+static char *next_field(char **p);
+
 struct balancer_ud {
 	uint64_t handle;
 	char name[132];
@@ -284,6 +286,33 @@ static int l_get(lua_State *L) {
 	return 1;
 }
 
+/* ringlb.list() -> array of the balancer names open in this process */
+static int l_list(lua_State *L) {
+	char err[RINGLB_ERRLEN];
+	char *text = NULL;
+	int rc = ringlb_list(&text, err, sizeof err);
+	if (rc != RINGLB_OK)
+		return fail_rc(L, rc, err);
+	lua_newtable(L);
+	int n = 0;
+	char *p = text;
+	while (*p != '\0') {
+		char *name = next_field(&p);
+		lua_pushstring(L, name);
+		lua_rawseti(L, -2, ++n);
+	}
+	ringlb_free(text);
+	return 1;
+}
+
+/* ringlb._noop() goes into Go and back through the same path as every call,
+ * doing nothing: the floor for benchmarks. */
+static int l_noop(lua_State *L) {
+	(void)L;
+	ringlb_noop();
+	return 0;
+}
+
 /* b:order(dests) -> array */
 static int l_order(lua_State *L) {
 	SELF(L, b, "order");
@@ -535,6 +564,22 @@ static int l_tostring(lua_State *L) {
 	return 1;
 }
 
+/* sort_pairs sorts keys (and vals with them) by name: Lua tables have no
+ * order, and the same table must give the same dial string every time. */
+static void sort_pairs(const char **keys, const char **vals, int n) {
+	for (int i = 1; i < n; i++) {
+		const char *k = keys[i], *v = vals[i];
+		int j = i - 1;
+		while (j >= 0 && strcmp(keys[j], k) > 0) {
+			keys[j + 1] = keys[j];
+			vals[j + 1] = vals[j];
+			j--;
+		}
+		keys[j + 1] = k;
+		vals[j + 1] = v;
+	}
+}
+
 /*
  * ringlb.dialstring(legs, sep [, vars [, leg_timeout]]) -> string
  * sep is "," or "parallel" (ring at once), "|" or "sequential" (in turn).
@@ -605,6 +650,8 @@ static int l_dialstring(lua_State *L) {
 			lua_pop(L, 2);
 		}
 	}
+	if (nv > 1)
+		sort_pairs(keys, vals, nv);
 	char err[RINGLB_ERRLEN];
 	char *out = NULL;
 	int rc = ringlb_dialstring(n, legs, sep, nv, keys, vals, leg_timeout, &out, err, sizeof err);
@@ -623,7 +670,8 @@ static const luaL_Reg balancer_methods[] = {
     {"reset", l_reset},     {"snapshot", l_snapshot}, {"name", l_name},   {NULL, NULL}};
 
 static const luaL_Reg module_functions[] = {
-    {"open", l_open}, {"get", l_get}, {"dialstring", l_dialstring}, {NULL, NULL}};
+    {"open", l_open}, {"get", l_get}, {"list", l_list}, {"dialstring", l_dialstring},
+    {"_noop", l_noop}, {NULL, NULL}};
 
 static void set_funcs(lua_State *L, const luaL_Reg *l) {
 #if LUA_VERSION_NUM < 502

@@ -68,6 +68,13 @@ int ringlb_open(const char *name, int nopts, const char *const *keys,
 int ringlb_get(const char *name, uint64_t *handle, char *err, size_t errlen);
 
 /*
+ * ringlb_list writes the names of the balancers open in this process to
+ * *out, sorted, each followed by "\n" (empty when none); free it with
+ * ringlb_free.
+ */
+int ringlb_list(char **out, char *err, size_t errlen);
+
+/*
  * ringlb_order ranks dests[0..n) from least to most loaded, leaving out
  * drained and full ones and later duplicates. It writes the indices into
  * dests of the result to order[0..*count); order must have room for n.

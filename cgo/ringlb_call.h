@@ -24,7 +24,8 @@ enum ringlb_op {
 	RINGLB_OP_RESET,
 	RINGLB_OP_SNAPSHOT,
 	RINGLB_OP_DIALSTRING,
-	RINGLB_OP_GET
+	RINGLB_OP_GET,
+	RINGLB_OP_LIST
 };
 
 struct ringlb_call {

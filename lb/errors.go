@@ -90,16 +90,24 @@ func checkCallID(callID string) error {
 	return nil
 }
 
-// uniqueDests validates dests and returns them with later duplicates
-// removed, first positions kept. It does not modify dests.
-func uniqueDests(dests []string) ([]string, error) {
+// checkDests validates a destination list.
+func checkDests(dests []string) error {
 	if len(dests) > MaxDestinations {
-		return nil, invalidf("%d destinations (at most %d)", len(dests), MaxDestinations)
+		return invalidf("%d destinations (at most %d)", len(dests), MaxDestinations)
 	}
 	for _, d := range dests {
 		if err := checkDest(d); err != nil {
-			return nil, err
+			return err
 		}
+	}
+	return nil
+}
+
+// uniqueDests validates dests and returns them with later duplicates
+// removed, first positions kept. It does not modify dests.
+func uniqueDests(dests []string) ([]string, error) {
+	if err := checkDests(dests); err != nil {
+		return nil, err
 	}
 	dup := false
 	for i := 1; i < len(dests) && !dup; i++ {

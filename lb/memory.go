@@ -163,11 +163,12 @@ func (m *Memory) next(now time.Time, dests []string, callID string) (string, err
 	if err := checkCallID(callID); err != nil {
 		return "", fmt.Errorf("ringlb: next: %w", err)
 	}
-	uniq, err := uniqueDests(dests)
-	if err != nil {
+	// Duplicates need no removal here: a later copy of a destination ties
+	// with its first and loses on position.
+	if err := checkDests(dests); err != nil {
 		return "", fmt.Errorf("ringlb: next: %w", err)
 	}
-	if len(uniq) == 0 {
+	if len(dests) == 0 {
 		return "", fmt.Errorf("ringlb: next: %w", ErrNoDestinations)
 	}
 	ns := now.UnixNano()
@@ -176,20 +177,40 @@ func (m *Memory) next(now time.Time, dests []string, callID string) (string, err
 	if m.closed {
 		return "", errClosed
 	}
-	for _, dest := range uniq {
-		if d := m.dests[dest]; d != nil && m.load(d, ns) > 0 {
+	// One pass: a destination this call already holds wins outright;
+	// otherwise keep the best one with room.
+	var best, c candidate
+	found := false
+	for i, dest := range dests {
+		d := m.dests[dest]
+		n := m.load(d, ns)
+		if d != nil {
 			if _, ok := d.holds[callID]; ok {
 				return dest, nil
 			}
+			if d.drained {
+				continue
+			}
+			c.lastSeq = d.lastSeq
+		} else {
+			c.lastSeq = 0
+		}
+		if !m.hasRoom(dest, n) {
+			continue
+		}
+		c.dest, c.load, c.pos = dest, n, i
+		if m.opts.Tie == TieRandom {
+			c.key = m.rnd.Uint64()
+		}
+		if !found || compare(&c, &best, m.opts.Tie) < 0 {
+			best, found = c, true
 		}
 	}
-	cands := m.ranked(uniq, ns)
-	if len(cands) == 0 {
-		return "", fmt.Errorf("ringlb: next: %w (%d offered)", ErrAtCapacity, len(uniq))
+	if !found {
+		return "", fmt.Errorf("ringlb: next: %w (%d offered)", ErrAtCapacity, len(dests))
 	}
-	dest := cands[0].dest
-	m.hold(dest, m.state(dest), callID, ns)
-	return dest, nil
+	m.hold(best.dest, m.state(best.dest), callID, ns)
+	return best.dest, nil
 }
 
 // Acquire implements Balancer.
@@ -256,13 +277,8 @@ func (m *Memory) Load(ctx context.Context, dests []string) ([]int, error) {
 }
 
 func (m *Memory) loadAt(now time.Time, dests []string) ([]int, error) {
-	if len(dests) > MaxDestinations {
-		return nil, fmt.Errorf("ringlb: load: %w", invalidf("%d destinations (at most %d)", len(dests), MaxDestinations))
-	}
-	for _, d := range dests {
-		if err := checkDest(d); err != nil {
-			return nil, fmt.Errorf("ringlb: load: %w", err)
-		}
+	if err := checkDests(dests); err != nil {
+		return nil, fmt.Errorf("ringlb: load: %w", err)
 	}
 	ns := now.UnixNano()
 	m.mu.Lock()

@@ -2,17 +2,43 @@ package lb
 
 import (
 	"math/rand/v2"
-	"sort"
+	"slices"
 )
 
 // candidate is one destination being ranked, with the facts the tie policy
-// needs. Both backends rank with rank, so ordering cannot drift apart.
+// needs. The memory backend ranks with these; the Redis scripts implement the
+// same rule, and the conformance suite holds them to it.
 type candidate struct {
 	dest    string
 	load    int
 	lastSeq uint64 // order of the destination's last hold start; 0 = never
-	pos     int    // position in the (deduplicated) input list
+	pos     int    // position in the input list
 	key     uint64 // random tie key, for TieRandom
+}
+
+// compare orders a before b (negative) when a is less loaded, then by tie
+// policy, then by list position.
+func compare(a, b *candidate, tie TiePolicy) int {
+	if a.load != b.load {
+		return a.load - b.load
+	}
+	switch tie {
+	case TieLRU:
+		if a.lastSeq != b.lastSeq {
+			if a.lastSeq < b.lastSeq {
+				return -1
+			}
+			return 1
+		}
+	case TieRandom:
+		if a.key != b.key {
+			if a.key < b.key {
+				return -1
+			}
+			return 1
+		}
+	}
+	return a.pos - b.pos
 }
 
 // rank sorts cands from least to most loaded, breaking ties by policy. It
@@ -23,21 +49,5 @@ func rank(cands []candidate, tie TiePolicy, rnd *rand.Rand) {
 			cands[i].key = rnd.Uint64()
 		}
 	}
-	sort.Slice(cands, func(i, j int) bool {
-		a, b := &cands[i], &cands[j]
-		if a.load != b.load {
-			return a.load < b.load
-		}
-		switch tie {
-		case TieLRU:
-			if a.lastSeq != b.lastSeq {
-				return a.lastSeq < b.lastSeq
-			}
-		case TieRandom:
-			if a.key != b.key {
-				return a.key < b.key
-			}
-		}
-		return a.pos < b.pos
-	})
+	slices.SortFunc(cands, func(a, b candidate) int { return compare(&a, &b, tie) })
 }

@@ -65,6 +65,16 @@ local cases = {
     expect_err("unknown", ringlb.get(name("never-opened")))
     expect_err("invalid", ringlb.get(nil))
   end },
+  { "list names the open balancers", function()
+    assert(ringlb.open(name("listed")))
+    local found = false
+    for _, n in ipairs(assert(ringlb.list())) do found = found or n == name("listed") end
+    assert(found, "opened balancer not listed")
+  end },
+  { "dialstring variables come out sorted by name", function()
+    local s = assert(ringlb.dialstring({ "user/1" }, ",", { b = "2", a = "1", c = "3" }))
+    eq("{a=1,b=2,c=3}user/1", s)
+  end },
   { "order: least loaded first", function()
     local b = assert(ringlb.open(name("order"), { tie = "list" }))
     assert(b:acquire("user/1001", "c1"))
