@@ -267,5 +267,5 @@ for _, case in ipairs(cases) do
     io.stderr:write("FAIL ", case[1], ": ", tostring(err), "\n")
   end
 end
-print(string.format("%s api: %d passed, %d failed", _VERSION, passed, failed))
+print(string.format("%s api: %d passed, %d failed", jit and jit.version or _VERSION, passed, failed))
 os.exit(failed == 0 and 0 or 1)
