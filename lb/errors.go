@@ -58,37 +58,29 @@ func invalidf(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalidArgument, fmt.Sprintf(format, args...))
 }
 
-// checkDest validates one destination string.
-func checkDest(dest string) error {
+// checkText validates a destination, call id or node name: not empty, at
+// most max bytes, no control characters (they would break dial strings,
+// logs and the snapshot's tab-separated form).
+func checkText(what, s string, max int) error {
 	switch {
-	case dest == "":
-		return invalidf("empty destination")
-	case len(dest) > MaxDestLen:
-		return invalidf("destination of %d bytes (at most %d)", len(dest), MaxDestLen)
+	case s == "":
+		return invalidf("empty %s", what)
+	case len(s) > max:
+		return invalidf("%s of %d bytes (at most %d)", what, len(s), max)
 	}
-	for i := 0; i < len(dest); i++ {
-		if dest[i] < 0x20 || dest[i] == 0x7f {
-			return invalidf("destination %q has a control character", dest)
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] == 0x7f {
+			return invalidf("%s %q has a control character", what, s)
 		}
 	}
 	return nil
 }
 
+// checkDest validates one destination string.
+func checkDest(dest string) error { return checkText("destination", dest, MaxDestLen) }
+
 // checkCallID validates one call id.
-func checkCallID(callID string) error {
-	switch {
-	case callID == "":
-		return invalidf("empty call id")
-	case len(callID) > MaxCallIDLen:
-		return invalidf("call id of %d bytes (at most %d)", len(callID), MaxCallIDLen)
-	}
-	for i := 0; i < len(callID); i++ {
-		if callID[i] < 0x20 || callID[i] == 0x7f {
-			return invalidf("call id %q has a control character", callID)
-		}
-	}
-	return nil
-}
+func checkCallID(callID string) error { return checkText("call id", callID, MaxCallIDLen) }
 
 // checkDests validates a destination list.
 func checkDests(dests []string) error {

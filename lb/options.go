@@ -241,9 +241,7 @@ func ParseOptions(pairs [][2]string) (Options, error) {
 		case k == "timeout":
 			o.Timeout, err = parseSeconds(k, v)
 		case k == "node":
-			if v == "" || len(v) > 128 {
-				err = invalidf("node %q (1 to 128 bytes)", v)
-			}
+			err = checkText("node", v, 128)
 			o.Node = v
 		default:
 			err = invalidf("unknown option %q", k)
