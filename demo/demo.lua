@@ -218,8 +218,8 @@ end
 local aw = {}
 for i, a in ipairs(agents) do aw[i] = string.format("%s %d%%", short(a), math.floor(away[a] * 100 + 0.5)) end
 p("  a call every %d s on average (40%% sales, 40%% support, 20%% billing), %d s talk on average;", GAP, TALK)
-p("  agents take one call at a time, answer a free call in 2-8 s, and let it ring %d s", TIMEOUT)
-p("  and go unanswered with a chance of: %s", table.concat(aw, ", "))
+p("  agents take one call at a time and answer a free call in 2-8 s, but let it ring out")
+p("  (%d s, then the next member) with a chance of: %s", TIMEOUT, table.concat(aw, ", "))
 p("  balancing: least loaded member first (capacity 1, lru ties); sequential: list order,")
 p("  agents on a call are rung anyway and reject it (busy). Same calls in both modes.")
 p("")
