@@ -252,6 +252,14 @@ static void hand_off(struct ringlb_call *c) {
 	sem_destroy(&r.done);
 }
 
+/*
+ * thread_rt caches whether this thread is realtime: -1 unknown, else 0 or 1.
+ * The policy is read on a thread's first call only, because the system call
+ * costs about as much as the rest of a call. FreeSWITCH sets a thread's
+ * policy when it creates it, before any script runs on it.
+ */
+static __thread int thread_rt = -1;
+
 /* call_go serves c on a thread that may run Go code. */
 static int call_go(struct ringlb_call *c) {
 	int direct;
@@ -263,7 +271,9 @@ static int call_go(struct ringlb_call *c) {
 		direct = 0;
 		break;
 	default:
-		direct = !is_realtime();
+		if (thread_rt < 0)
+			thread_rt = is_realtime();
+		direct = !thread_rt;
 	}
 	if (loader_policy >= 0 && !__atomic_load_n(&loader_restored, __ATOMIC_ACQUIRE) &&
 	    (pid_t)syscall(SYS_gettid) == loader_tid) {

@@ -163,13 +163,11 @@ func (m *Memory) next(now time.Time, dests []string, callID string) (string, err
 	if err := checkCallID(callID); err != nil {
 		return "", fmt.Errorf("ringlb: next: %w", err)
 	}
-	// Duplicates need no removal here: a later copy of a destination ties
-	// with its first and loses on position.
-	if err := checkDests(dests); err != nil {
-		return "", fmt.Errorf("ringlb: next: %w", err)
-	}
 	if len(dests) == 0 {
 		return "", fmt.Errorf("ringlb: next: %w", ErrNoDestinations)
+	}
+	if len(dests) > MaxDestinations {
+		return "", fmt.Errorf("ringlb: next: %w", invalidf("%d destinations (at most %d)", len(dests), MaxDestinations))
 	}
 	ns := now.UnixNano()
 	m.mu.Lock()
@@ -178,22 +176,32 @@ func (m *Memory) next(now time.Time, dests []string, callID string) (string, err
 		return "", errClosed
 	}
 	// One pass: a destination this call already holds wins outright;
-	// otherwise keep the best one with room.
+	// otherwise keep the best one with room. Duplicates need no removal: a
+	// later copy ties with its first and loses on position. Destinations
+	// the balancer already knows were checked when first seen; only new
+	// ones are checked here, before anything changes.
 	var best, c candidate
+	var bestState *destState
 	found := false
 	for i, dest := range dests {
 		d := m.dests[dest]
-		n := m.load(d, ns)
-		if d != nil {
-			if _, ok := d.holds[callID]; ok {
-				return dest, nil
+		n := 0
+		if d == nil {
+			if err := checkDest(dest); err != nil {
+				return "", fmt.Errorf("ringlb: next: %w", err)
+			}
+			c.lastSeq = 0
+		} else {
+			n = m.load(d, ns)
+			if n > 0 {
+				if _, ok := d.holds[callID]; ok {
+					return dest, nil
+				}
 			}
 			if d.drained {
 				continue
 			}
 			c.lastSeq = d.lastSeq
-		} else {
-			c.lastSeq = 0
 		}
 		if !m.hasRoom(dest, n) {
 			continue
@@ -203,13 +211,16 @@ func (m *Memory) next(now time.Time, dests []string, callID string) (string, err
 			c.key = m.rnd.Uint64()
 		}
 		if !found || compare(&c, &best, m.opts.Tie) < 0 {
-			best, found = c, true
+			best, bestState, found = c, d, true
 		}
 	}
 	if !found {
 		return "", fmt.Errorf("ringlb: next: %w (%d offered)", ErrAtCapacity, len(dests))
 	}
-	m.hold(best.dest, m.state(best.dest), callID, ns)
+	if bestState == nil {
+		bestState = m.state(best.dest)
+	}
+	m.hold(best.dest, bestState, callID, ns)
 	return best.dest, nil
 }
 
@@ -248,27 +259,29 @@ func (m *Memory) acquire(now time.Time, dest, callID string) (bool, error) {
 
 // Release implements Balancer.
 func (m *Memory) Release(ctx context.Context, dest, callID string) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return false, errClosed
+	}
+	if d := m.dests[dest]; d != nil {
+		if _, ok := d.holds[callID]; ok {
+			m.load(d, m.now().UnixNano()) // an expired hold is no longer there to release
+			if _, ok := d.holds[callID]; ok {
+				delete(d.holds, callID)
+				return true, nil
+			}
+		}
+	}
+	// Nothing to release. Held strings were checked when they were
+	// acquired, so only now is bad input worth telling apart.
 	if err := checkDest(dest); err != nil {
 		return false, fmt.Errorf("ringlb: release: %w", err)
 	}
 	if err := checkCallID(callID); err != nil {
 		return false, fmt.Errorf("ringlb: release %q: %w", dest, err)
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.closed {
-		return false, errClosed
-	}
-	d := m.dests[dest]
-	if d == nil {
-		return false, nil
-	}
-	m.load(d, m.now().UnixNano()) // an expired hold is no longer there to release
-	if _, ok := d.holds[callID]; !ok {
-		return false, nil
-	}
-	delete(d.holds, callID)
-	return true, nil
+	return false, nil
 }
 
 // Load implements Balancer.
