@@ -9,7 +9,7 @@ SCRIPTDIR ?= /usr/share/freeswitch/scripts
 so_dir = build/$(if $(filter jit luajit,$(1)),luajit,lua$(1))
 interp = $(if $(filter jit luajit,$(1)),luajit,lua$(1))
 
-.PHONY: deps all build all-lua install install-conf test ci vet gotest ctest luatest ringtest opstest redistest rttest benchtest demo bench sim ringlbctl clean
+.PHONY: deps all build all-lua install install-conf test ci vet gotest ctest luatest ringtest opstest redistest rttest benchtest simtest demo bench sim ringlbctl clean
 
 all: build
 
@@ -74,7 +74,11 @@ rttest: build
 benchtest: build
 	BENCH_OUT=$$(mktemp) bench/run.sh --quick >/dev/null
 
-test: vet gotest ctest luatest opstest ringtest redistest rttest benchtest
+# The simulation command runs (small size); go test checks its models.
+simtest:
+	$(GO) run ./cmd/ringlb-sim -calls 500 >/dev/null
+
+test: vet gotest ctest luatest opstest ringtest redistest rttest benchtest simtest
 	@echo "all tests passed"
 
 ci: test

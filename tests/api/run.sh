@@ -9,4 +9,8 @@ command -v "$interp" >/dev/null || { echo "run.sh: $interp not installed" >&2; e
 for mode in auto workers; do
   echo "== $interp ($so_dir, RINGLB_DISPATCH=$mode)"
   RINGLB_DISPATCH=$mode LUA_CPATH= LUA_PATH= "$interp" tests/api/api_test.lua "$so_dir"
+  if [ "$interp" = luajit ]; then
+    # The plain C ABI from LuaJIT's FFI.
+    RINGLB_DISPATCH=$mode luajit tests/api/ffi_test.lua "$so_dir"
+  fi
 done
