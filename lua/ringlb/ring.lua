@@ -23,7 +23,9 @@
 -- Holds are keyed by the caller's uuid. Every hold taken is also written into
 -- the caller's api_hangup_hook ("lua ringlb_release.lua <balancer> <uuid>
 -- <dest>..."), which the switch runs when the caller hangs up even if this
--- script died; a release here and one there is harmless.
+-- script died; a release here and one there is harmless. If the dialplan
+-- already uses api_hangup_hook, api_reporting_hook is used instead; an
+-- operator's own hook is never overwritten.
 local ringlb = require "ringlb"
 
 local unpack = table.unpack or unpack -- 5.1 and LuaJIT have the global
@@ -146,12 +148,50 @@ local function check(session, dests, mode, opts)
 	return nil
 end
 
+-- HOOK_VARS are the channel variables FreeSWITCH runs as one API command
+-- when a channel hangs up: api_hangup_hook in the hangup state, then
+-- api_reporting_hook in the reporting state. Each is read by its exact name
+-- (switch_core_state_machine.c), so there is no adding a second command to
+-- one of them.
+M.HOOK_VARS = { "api_hangup_hook", "api_reporting_hook" }
+
+-- ours reports whether a hook value is empty or ringlb's own.
+local function ours(v)
+	return v == nil or v == "" or v:sub(1, #M.RELEASE_SCRIPT + 5) == "lua " .. M.RELEASE_SCRIPT .. " "
+end
+
 -- Call is the state of one ring: the holds it has, kept in step with the
--- caller's api_hangup_hook.
+-- caller's hangup hook.
 local Call = {}
 Call.__index = Call
 
+-- hook_var picks the hook variable for this call: api_hangup_hook unless the
+-- operator's dialplan already uses it, then api_reporting_hook. When both
+-- are taken, ringlb overwrites neither: holds are still released after the
+-- bridge, and a crash is covered by max_hold_age (memory) or the lease
+-- (Redis) instead.
+function Call:hook_var()
+	if self.hookvar == nil then
+		self.hookvar = false
+		for _, var in ipairs(M.HOOK_VARS) do
+			if ours(self.session:getVariable(var)) then
+				self.hookvar = var
+				break
+			end
+		end
+		if not self.hookvar then
+			log("WARNING", "api_hangup_hook and api_reporting_hook are both in use on " .. self.uuid
+				.. "; ringlb sets no release hook (a hold left by a crash lapses after max_hold_age or its lease)")
+		end
+	end
+	return self.hookvar
+end
+
 function Call:set_hook()
+	local var = self:hook_var()
+	if not var then
+		return
+	end
 	local held = {}
 	for _, d in ipairs(self.order) do
 		if self.held[d] then
@@ -159,9 +199,9 @@ function Call:set_hook()
 		end
 	end
 	if #held == 0 then
-		self.session:setVariable("api_hangup_hook", "")
+		self.session:setVariable(var, "")
 	else
-		self.session:setVariable("api_hangup_hook", "lua " .. M.RELEASE_SCRIPT .. " " .. self.bname
+		self.session:setVariable(var, "lua " .. M.RELEASE_SCRIPT .. " " .. self.bname
 			.. " " .. self.uuid .. " " .. table.concat(held, " "))
 	end
 end
@@ -467,7 +507,12 @@ end
 -- it anyway when the caller hangs up.
 function M.release(session, balancer, dest)
 	local ok, err, code = balancer:release(dest, session:get_uuid())
-	session:setVariable("api_hangup_hook", "")
+	for _, var in ipairs(M.HOOK_VARS) do
+		local v = session:getVariable(var)
+		if v ~= nil and v ~= "" and ours(v) then
+			session:setVariable(var, "")
+		end
+	end
 	return ok, err, code
 end
 

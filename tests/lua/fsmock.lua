@@ -9,7 +9,8 @@
 --   * The caller can hang up at a scripted time: a ringing originate stops
 --     at once with ORIGINATOR_CANCEL and session:ready() turns false.
 --   * freeswitch.bridge(a, b) lasts until either side hangs up.
---   * api_hangup_hook runs when the A-leg reaches CS_HANGUP, which is after
+--   * api_hangup_hook (then api_reporting_hook, each by exact name) runs
+--     when the A-leg reaches CS_HANGUP, which is after
 --     the script (the lua app) returns, as the switch's state machine does:
 --     the text after the first space is expanded with ${channel variables}
 --     and the API command runs; "lua" runs the script in a fresh Lua
@@ -539,13 +540,17 @@ end
 -- caller has not) and the switch runs the api_hangup_hook.
 function Switch:end_call(a)
 	a:hangup(a.cause or "NORMAL_CLEARING")
-	local hook = a.vars.api_hangup_hook
-	if hook and hook ~= "" then
-		local cmd, arg = hook:match("^(%S+)%s*(.*)$")
-		arg = expand(arg, a.vars)
-		self.hooks_run[#self.hooks_run + 1] = cmd .. " " .. arg
-		local use = a.vars.session_in_hangup_hook == "true" and a or nil
-		self:api(cmd, arg, use)
+	-- The hangup state runs api_hangup_hook, then the reporting state runs
+	-- api_reporting_hook; each by its exact name, one command each.
+	for _, var in ipairs({ "api_hangup_hook", "api_reporting_hook" }) do
+		local hook = a.vars[var]
+		if hook and hook ~= "" then
+			local cmd, arg = hook:match("^(%S+)%s*(.*)$")
+			arg = expand(arg, a.vars)
+			self.hooks_run[#self.hooks_run + 1] = cmd .. " " .. arg
+			local use = a.vars.session_in_hangup_hook == "true" and a or nil
+			self:api(cmd, arg, use)
+		end
 	end
 end
 
