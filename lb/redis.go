@@ -55,7 +55,7 @@ var (
 
 // redisKeySuffixes are the keys of one balancer, in the order every script
 // takes them as KEYS (see scripts/prelude.lua).
-var redisKeySuffixes = [...]string{"holds", "exp", "idx", "seq", "last", "started", "ctr", "drained", "known"}
+var redisKeySuffixes = [...]string{"holds", "exp", "idx", "seq", "last", "started", "ctr", "drained", "known", "cnt"}
 
 const (
 	// reapLimit bounds how many lapsed holds one operation drops, so a

@@ -2,8 +2,9 @@
 -- ARGV: reap_limit, dests...
 local now = now_ms()
 reap(now, tonumber(ARGV[1]))
-local out = {}
+if #ARGV < 2 then return {} end
+local dests = {}
 for i = 2, #ARGV do
-  out[i - 1] = load(ARGV[i])
+  dests[i - 1] = ARGV[i]
 end
-return out
+return loads(dests)

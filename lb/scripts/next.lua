@@ -27,6 +27,7 @@ for i = 1, n do
 end
 
 local drained = redis.call("SMISMEMBER", K_DRAINED, unpack(dests))
+local counts = loads(dests)
 local seqs = {}
 if tie == "lru" then
   seqs = redis.call("HMGET", K_SEQ, unpack(dests))
@@ -35,7 +36,7 @@ end
 local best, bl, bt = nil, 0, 0
 for i = 1, n do
   if drained[i] == 0 then
-    local l = load(dests[i])
+    local l = counts[i]
     local cap = tonumber(ARGV[3 * i + 5])
     if cap == 0 or l < cap then
       local t = 0

@@ -10,8 +10,9 @@ local dests = {}
 for i = 1, n do dests[i] = ARGV[i + 1] end
 local drained = redis.call("SMISMEMBER", K_DRAINED, unpack(dests))
 local seqs = redis.call("HMGET", K_SEQ, unpack(dests))
+local counts = loads(dests)
 for i = 1, n do
-  out[3 * i - 2] = load(dests[i])
+  out[3 * i - 2] = counts[i]
   out[3 * i - 1] = tonumber(seqs[i]) or 0
   out[3 * i] = drained[i]
 end

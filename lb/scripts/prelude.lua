@@ -13,11 +13,14 @@
 --   7 ctr      STRING counter behind seq
 --   8 drained  SET   drained destinations
 --   9 known    SET   destinations ever held, acquired or drained
+--  10 cnt      HASH  dest -> live holds, kept in step with holds by hold and
+--                    drop (one HMGET reads a whole group's loads); a count
+--                    is deleted at zero and never goes below it
 -- Destinations and call ids never hold control characters (checked in
 -- Go), so "\n" separates them and "\11" (the byte after "\n") ends a
 -- destination's range in idx.
-local K_HOLDS, K_EXP, K_IDX, K_SEQ, K_LAST, K_STARTED, K_CTR, K_DRAINED, K_KNOWN =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
+local K_HOLDS, K_EXP, K_IDX, K_SEQ, K_LAST, K_STARTED, K_CTR, K_DRAINED, K_KNOWN, K_CNT =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
 
 -- now_ms reads the server clock, the one clock all nodes share.
 local function now_ms()
@@ -29,10 +32,20 @@ local function member(dest, call)
   return dest .. "\n" .. call
 end
 
+-- drop removes hold m if it exists and reports whether it did; the count
+-- of its destination follows, and never goes below zero.
 local function drop(m)
-  redis.call("HDEL", K_HOLDS, m)
+  local had = redis.call("HDEL", K_HOLDS, m)
   redis.call("ZREM", K_EXP, m)
   redis.call("ZREM", K_IDX, m)
+  if had == 0 then
+    return 0
+  end
+  local dest = string.sub(m, 1, string.find(m, "\n", 1, true) - 1)
+  if redis.call("HINCRBY", K_CNT, dest, -1) <= 0 then
+    redis.call("HDEL", K_CNT, dest)
+  end
+  return 1
 end
 
 -- reap drops at most limit holds whose lease or maximum age ran out, so
@@ -46,7 +59,16 @@ local function reap(now, limit)
 end
 
 local function load(dest)
-  return redis.call("ZLEXCOUNT", K_IDX, "[" .. dest .. "\n", "(" .. dest .. "\11")
+  return tonumber(redis.call("HGET", K_CNT, dest)) or 0
+end
+
+-- loads returns the live holds of every destination in dests, in one call.
+local function loads(dests)
+  local c = redis.call("HMGET", K_CNT, unpack(dests))
+  for i = 1, #dests do
+    c[i] = tonumber(c[i]) or 0
+  end
+  return c
 end
 
 -- owner returns the node of a hold record.
@@ -78,6 +100,7 @@ local function hold(dest, call, m, now, lease, maxage, node)
   redis.call("HSET", K_HOLDS, m, now .. "\n" .. hard .. "\n" .. node)
   redis.call("ZADD", K_EXP, exp, m)
   redis.call("ZADD", K_IDX, 0, m)
+  redis.call("HINCRBY", K_CNT, dest, 1)
   local seq = redis.call("INCR", K_CTR)
   redis.call("HSET", K_SEQ, dest, seq)
   redis.call("HSET", K_LAST, dest, now)
