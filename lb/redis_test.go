@@ -368,3 +368,32 @@ func TestRedisDoesNotKeepCallerMemory(t *testing.T) {
 		t.Fatal("the renewal set lost its copy when the caller reused its memory")
 	}
 }
+
+// FuzzRedisURL feeds arbitrary text to the URL parser: it must never panic,
+// and what it accepts must name at least one address.
+func FuzzRedisURL(f *testing.F) {
+	for _, s := range []string{
+		"redis://127.0.0.1:6379/0",
+		"rediss://:pw@host:6380/2?dial_timeout=1s",
+		"unix:///run/redis.sock?db=1",
+		"redis+sentinel://:pw@s1:26379,s2:26379/0?master_name=mymaster",
+		"redis+cluster://n1:7000,n2:7001",
+		"redis+cluster://n1:7000,,",
+		"redis://%zz",
+		"http://x",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		uo, err := redisUniversalOptions(raw, DefaultTimeout)
+		if err != nil {
+			if !errors.Is(err, ErrInvalidArgument) {
+				t.Fatalf("%q: error %v does not wrap ErrInvalidArgument", raw, err)
+			}
+			return
+		}
+		if uo == nil || len(uo.Addrs) == 0 {
+			t.Fatalf("%q accepted without an address", raw)
+		}
+	})
+}

@@ -4,6 +4,10 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 interp=$1 so_dir=$2
 command -v "$interp" >/dev/null || { echo "run.sh: $interp not installed" >&2; exit 1; }
+# The module must take the lua_* symbols from its host, never link a Lua.
+if readelf -d "$so_dir/ringlb.so" | grep -q 'NEEDED.*lua'; then
+  echo "FAIL: $so_dir/ringlb.so links a Lua library" >&2; exit 1
+fi
 # Both dispatch paths must behave the same: Go called directly from this
 # (non-realtime) thread, and handed to ringlb's worker threads.
 for mode in auto workers; do
