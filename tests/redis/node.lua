@@ -5,6 +5,7 @@
 --   hold NODE DEST CALL   holds DEST for CALL, prints "held", then sleeps
 --                    (its Go runtime keeps renewing the lease) until killed
 --   load DEST...     prints "load dest=n ..."
+--   try NODE         one next + release; prints "ok <dest>" or "err <code> <msg>"
 local so_dir, url, mode = arg[1], arg[2], arg[3]
 package.cpath = so_dir .. "/?.so"
 local ringlb = require "ringlb"
@@ -12,17 +13,17 @@ local ringlb = require "ringlb"
 local group = { "agent/1", "agent/2", "agent/3", "agent/4", "agent/5" }
 local CAP = 2
 
+-- open opens the shared balancer; each process has its own registry, so
+-- the node name can differ between processes.
 local function open(node)
   local opts = { url = url, key_prefix = "ringlbtest:", lease = 2, capacity = CAP }
   if node then opts.node = node end
-  -- Every node opens with the same options except its node name... which is
-  -- part of the options, and fine: each process has its own registry.
-  return assert(ringlb.open("multinode", opts))
+  return ringlb.open("multinode", opts)
 end
 
 if mode == "storm" then
   local node, n = arg[4], tonumber(arg[5])
-  local b = open(node)
+  local b = assert(open(node))
   local spread, violations, busy = {}, 0, 0
   for _, d in ipairs(group) do spread[d] = 0 end
   for i = 1, n do
@@ -45,15 +46,30 @@ if mode == "storm" then
   print("violations " .. violations)
   print("busy " .. busy)
 elseif mode == "hold" then
-  local b = open(arg[4])
+  local b = assert(open(arg[4]))
   assert(b:acquire(arg[5], arg[6]))
   print("held")
   io.stdout:flush()
   -- Short sleeps, so no long-lived child outlives a SIGKILL of this process
   -- (and holds the test's output pipe open).
   for _ = 1, 600 do os.execute("sleep 1") end
+elseif mode == "try" then
+  -- One next + release, printing what happened instead of raising: "ok
+  -- <dest>" or "err <code> <message>".
+  local b, err, code = open(arg[4])
+  if not b then
+    print("err " .. tostring(code) .. " " .. tostring(err))
+    return
+  end
+  local dest, nerr, ncode = b:next(group, "try-" .. arg[4])
+  if dest then
+    assert(b:release(dest, "try-" .. arg[4]))
+    print("ok " .. dest)
+  else
+    print("err " .. tostring(ncode) .. " " .. tostring(nerr))
+  end
 elseif mode == "load" then
-  local b = open(nil)
+  local b = assert(open(nil))
   local dests = {}
   for i = 4, #arg do dests[#dests + 1] = arg[i] end
   local t = assert(b:loads(dests))

@@ -86,5 +86,23 @@ check "the killed node's load is gone ($ms ms after SIGKILL, lease 2000 ms)" $go
 sleep 7 # several lease periods: the survivor must keep renewing
 loads=$($node "$url" load agent/2)
 check "the surviving node's hold still counts after 3+ lease periods ($loads)" [ "$loads" = "load agent/2=1" ]
+echo "== outage: redis-server stopped, then started again on the same port"
+for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+pids=()
+redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
+for _ in $(seq 1 50); do redis-cli -p "$port" ping >/dev/null 2>&1 || break; sleep 0.1; done
+# A liveness bound, not a speed test: the default operation timeout is
+# 250 ms, so a call that takes 5 s has hung.
+out=$(timeout 5 $node "$url" try outage 2>&1) || true
+echo "$out"
+check "Redis down: a clear backend error, no hang" grep -q '^err backend ringlb: redis: ' <<<"$out"
+redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$tmp" \
+  --daemonize yes --pidfile "$tmp/redis.pid" --logfile "$tmp/redis.log" >/dev/null 2>&1
+for _ in $(seq 1 50); do redis-cli -p "$port" ping 2>/dev/null | grep -q PONG && break; sleep 0.1; done
+out=$(timeout 5 $node "$url" try recovered 2>&1) || true
+echo "$out"
+check "Redis back: next and release work again" grep -q '^ok agent/' <<<"$out"
+loads=$($node "$url" load agent/1 agent/2 agent/3 agent/4 agent/5)
+check "counts consistent after the restart ($loads)" [ "$loads" = "load agent/1=0 agent/2=0 agent/3=0 agent/4=0 agent/5=0" ]
 echo "redis multi-node ($interp): $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
