@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/ringlb/ringlb/lb/internal/redistest"
+	"github.com/ringlb/ringlb/internal/redistest"
 )
 
 const childEnv = "RINGLB_REDIS_CHILD"

@@ -12,7 +12,7 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
-	"github.com/ringlb/ringlb/lb/internal/redistest"
+	"github.com/ringlb/ringlb/internal/redistest"
 )
 
 // balancerSeq makes balancer names unique within one test binary, so tests

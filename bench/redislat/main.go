@@ -15,19 +15,13 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -35,6 +29,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/ringlb/ringlb/internal/redistest"
 	"github.com/ringlb/ringlb/lb"
 )
 
@@ -65,18 +60,18 @@ func run() error {
 	}
 	url := *flagURL
 	if url == "" {
-		srv, err := startRedis()
+		srv, err := redistest.Launch()
 		if err != nil {
-			return err
+			return fmt.Errorf("%w (install redis-server, or pass --url)", err)
 		}
-		defer srv.stop()
-		url = srv.url
+		defer srv.Stop()
+		url = srv.URL()
 		// Interrupted: stop the server before going.
 		sig := make(chan os.Signal, 1)
 		signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 		go func() {
 			<-sig
-			srv.stop()
+			srv.Stop()
 			os.Exit(130)
 		}()
 	}
@@ -405,93 +400,3 @@ func cleanup(c *redis.Client, name string) {
 	}
 }
 
-// server is a redis-server this tool started.
-type server struct {
-	cmd  *exec.Cmd
-	dir  string
-	url  string
-	done chan struct{}
-}
-
-func startRedis() (*server, error) {
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		return nil, errors.New("redis-server not found in PATH (install redis-server, or pass --url)")
-	}
-	dir, err := os.MkdirTemp("", "redislat-")
-	if err != nil {
-		return nil, err
-	}
-	for attempt := 0; attempt < 5; attempt++ {
-		port, err := freePort()
-		if err != nil {
-			continue
-		}
-		s := &server{dir: dir, url: fmt.Sprintf("redis://127.0.0.1:%d/0", port), done: make(chan struct{})}
-		s.cmd = exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-			"--save", "", "--appendonly", "no", "--dir", dir)
-		logf, err := os.Create(filepath.Join(dir, "redis.log"))
-		if err != nil {
-			break
-		}
-		s.cmd.Stdout, s.cmd.Stderr = logf, logf
-		if err := s.cmd.Start(); err != nil {
-			logf.Close()
-			os.RemoveAll(dir)
-			return nil, fmt.Errorf("start redis-server: %w", err)
-		}
-		go func() { _ = s.cmd.Wait(); logf.Close(); close(s.done) }()
-		if s.waitReady(port) {
-			return s, nil
-		}
-		s.kill()
-	}
-	os.RemoveAll(dir)
-	return nil, errors.New("could not start redis-server on a free loopback port")
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func (s *server) waitReady(port int) bool {
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case <-s.done:
-			return false
-		default:
-		}
-		if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 200*time.Millisecond); err == nil {
-			_ = c.SetDeadline(time.Now().Add(time.Second))
-			_, _ = c.Write([]byte("PING\r\n"))
-			line, _ := bufio.NewReader(c).ReadString('\n')
-			c.Close()
-			if strings.HasPrefix(line, "+PONG") {
-				return true
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return false
-}
-
-func (s *server) kill() {
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(5 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.done
-	}
-}
-
-func (s *server) stop() {
-	s.kill()
-	os.RemoveAll(s.dir)
-}

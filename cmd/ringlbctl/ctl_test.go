@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -14,11 +13,11 @@ import (
 	"regexp"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ringlb/ringlb/internal/redistest"
 	"github.com/ringlb/ringlb/lb"
 )
 
@@ -54,43 +53,14 @@ func goTool() string {
 	return filepath.Join(runtime.GOROOT(), "bin", "go")
 }
 
-// startRedis starts a private redis-server with persistence off and stops
-// it when the test ends. (lb/internal/redistest does the same for package
-// lb; Go's internal rule keeps it out of reach from cmd/.) Without
-// redis-server the test is skipped, or failed when CI is set.
+// startRedis starts a private redis-server for the test (skipped without
+// one, failed when CI is set) and returns its URL.
 func startRedis(t *testing.T) string {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("redis-server not found in PATH (required when CI is set)")
-		}
-		t.Skip("redis-server not found in PATH; install redis-server to run these tests")
-	}
-	dir := t.TempDir()
-	for attempt := 0; ; attempt++ {
-		port := freePort(t)
-		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-			"--save", "", "--appendonly", "no", "--dir", dir)
-		cmd.Dir = dir
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("start redis-server: %v", err)
-		}
-		exited := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(exited) }()
-		stop := func() { _ = cmd.Process.Kill(); <-exited }
-		if waitPing(addr, exited) {
-			t.Cleanup(stop)
-			return "redis://" + addr + "/0"
-		}
-		stop()
-		if attempt == 4 {
-			t.Fatalf("redis-server on %s did not answer PING", addr)
-		}
-	}
+	return redistest.Start(t).URL()
 }
 
+// freePort returns a loopback port that nothing listens on.
 func freePort(t *testing.T) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -101,32 +71,6 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// waitPing waits until the server answers PING, or has exited, or 10 s
-// passed.
-func waitPing(addr string, exited <-chan struct{}) bool {
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			_ = c.SetDeadline(time.Now().Add(time.Second))
-			_, _ = c.Write([]byte("PING\r\n"))
-			line, _ := bufio.NewReader(c).ReadString('\n')
-			c.Close()
-			if strings.HasPrefix(line, "+PONG") {
-				return true
-			}
-		}
-		select {
-		case <-exited:
-			return false
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	return false
-}
-
-// ctlRun runs the binary with RINGLB_URL unset unless env sets it. A
-// generous --timeout comes first, so a loaded machine fails no test and an
-// explicit --timeout in args still wins.
 func ctlRun(t *testing.T, env []string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	cmd := exec.Command(ctlBin, append([]string{"--timeout=60s"}, args...)...)

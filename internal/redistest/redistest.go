@@ -1,6 +1,7 @@
-// Package redistest starts a private redis-server for tests: on a free
-// loopback port, in its own temp dir, with persistence off, stopped when
-// the test ends. Tests may flush it freely because nothing else uses it.
+// Package redistest starts a private redis-server for tests and benchmark
+// tools: on a free loopback port, in its own temp dir, with persistence off,
+// stopped when the test (or the tool) ends. Its users may flush it freely
+// because nothing else uses it.
 package redistest
 
 import (
@@ -23,9 +24,10 @@ type Server struct {
 	Addr string
 	Port int
 
-	t   testing.TB
-	bin string
-	dir string
+	t       testing.TB // nil for a server from Launch
+	bin     string
+	dir     string
+	ownsDir bool // Launch made dir; Stop removes it
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -56,6 +58,36 @@ func Start(t testing.TB) *Server {
 		t.Skip("redistest: redis-server not found in PATH; install redis-server to run the Redis tests")
 	}
 	s := &Server{t: t, bin: bin, dir: t.TempDir()}
+	if err := s.startOnFreePort(); err != nil {
+		t.Fatalf("redistest: %v", err)
+	}
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// Launch starts a redis-server outside of a test, for tools such as the
+// benchmarks. The caller stops it with Stop, which also removes its temp
+// dir.
+func Launch() (*Server, error) {
+	bin := Binary()
+	if bin == "" {
+		return nil, fmt.Errorf("redistest: redis-server not found in PATH")
+	}
+	dir, err := os.MkdirTemp("", "redistest-")
+	if err != nil {
+		return nil, fmt.Errorf("redistest: %w", err)
+	}
+	s := &Server{bin: bin, dir: dir, ownsDir: true}
+	if err := s.startOnFreePort(); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("redistest: %w", err)
+	}
+	return s, nil
+}
+
+// startOnFreePort picks a free loopback port and starts the server there,
+// trying a few ports in case another process takes one first.
+func (s *Server) startOnFreePort() error {
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
 		var port int
@@ -65,14 +97,10 @@ func Start(t testing.TB) *Server {
 		s.Port = port
 		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 		if err = s.start(); err == nil {
-			break
+			return nil
 		}
 	}
-	if err != nil {
-		t.Fatalf("redistest: %v", err)
-	}
-	t.Cleanup(s.Stop)
-	return s
+	return err
 }
 
 // URL returns a redis:// URL for db 0.
@@ -168,8 +196,16 @@ func Do(addr string, args ...string) (string, error) {
 
 // Stop kills the server (SIGKILL: an abrupt outage) and waits for it to
 // exit. Data not saved with Save is lost. Stopping a stopped server is a
-// no-op.
+// no-op. A server from Launch also loses its temp dir.
 func (s *Server) Stop() {
+	s.kill()
+	if s.ownsDir {
+		os.RemoveAll(s.dir)
+	}
+}
+
+// kill stops the process and keeps the dir, for Restart.
+func (s *Server) kill() {
 	s.mu.Lock()
 	cmd, done := s.cmd, s.done
 	s.cmd, s.done = nil, nil
@@ -182,7 +218,9 @@ func (s *Server) Stop() {
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
-		s.t.Errorf("redistest: redis-server pid %d did not exit", cmd.Process.Pid)
+		if s.t != nil {
+			s.t.Errorf("redistest: redis-server pid %d did not exit", cmd.Process.Pid)
+		}
 	}
 }
 
@@ -190,7 +228,7 @@ func (s *Server) Stop() {
 // dump written by the last Save, if any.
 func (s *Server) Restart() {
 	s.t.Helper()
-	s.Stop()
+	s.kill()
 	var err error
 	for attempt := 0; attempt < 50; attempt++ {
 		if err = s.start(); err == nil {
