@@ -3,24 +3,25 @@
 local so_dir = assert(arg[1], "usage: luajit ffi_test.lua SO_DIR")
 local ffi = require "ffi"
 
--- The declarations of cgo/ringlb.h, without its preprocessor lines.
-ffi.cdef [[
-const char *ringlb_version(void);
-int ringlb_open(const char *name, int nopts, const char *const *keys,
-                const char *const *values, uint64_t *handle, char *err, size_t errlen);
-int ringlb_order(uint64_t handle, int n, const char *const *dests, int *order,
-                 int *count, char *err, size_t errlen);
-int ringlb_next(uint64_t handle, int n, const char *const *dests,
-                const char *call_id, int *chosen, char *err, size_t errlen);
-int ringlb_acquire(uint64_t handle, const char *dest, const char *call_id,
-                   int *added, char *err, size_t errlen);
-int ringlb_release(uint64_t handle, const char *dest, const char *call_id,
-                   int *removed, char *err, size_t errlen);
-int ringlb_load(uint64_t handle, int n, const char *const *dests,
-                int64_t *loads, char *err, size_t errlen);
-int ringlb_snapshot(uint64_t handle, int format, char **out, char *err, size_t errlen);
-void ringlb_free(void *p);
-]]
+-- The declarations of the real cgo/ringlb.h (next to the .so after a build),
+-- without its preprocessor lines and C++ guards: the header must stay
+-- usable by ffi.cdef as it is.
+local function header_decls(path)
+  local f = assert(io.open(path, "rb"))
+  local out, skip = {}, false
+  for line in f:lines() do
+    if line:match("^#ifdef __cplusplus") then
+      skip = true
+    elseif skip and line:match("^#endif") then
+      skip = false
+    elseif not skip and not line:match("^#") then
+      out[#out + 1] = line
+    end
+  end
+  f:close()
+  return table.concat(out, "\n")
+end
+ffi.cdef(header_decls(so_dir .. "/ringlb.h"))
 local lib = ffi.load(so_dir .. "/ringlb.so")
 local passed, failed = 0, 0
 local function check(what, cond, detail)
