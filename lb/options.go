@@ -130,6 +130,11 @@ func (o Options) validate() error {
 			return invalidf("negative capacity %d for %q", c, d)
 		}
 	}
+	if o.Node != "" {
+		if err := checkText("node", o.Node, 128); err != nil {
+			return err
+		}
+	}
 	if o.URL == "" {
 		if o.KeyPrefix != "" || o.Lease != 0 || o.Timeout != 0 || o.Node != "" {
 			return invalidf("key_prefix, lease, timeout and node need a url")
@@ -291,12 +296,12 @@ func parseSeconds(k, v string) (time.Duration, error) {
 func checkURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return invalidf("url %q: %v", raw, err)
+		return invalidf("url %q: %s", redactURL(raw), redactSecrets(err.Error(), raw))
 	}
 	switch u.Scheme {
 	case "redis", "rediss", "unix", "redis+sentinel", "redis+cluster", "rediss+cluster":
 	default:
-		return invalidf("url %q: scheme %q (want redis, rediss, unix, redis+sentinel or redis+cluster)", raw, u.Scheme)
+		return invalidf("url %q: scheme %q (want redis, rediss, unix, redis+sentinel or redis+cluster)", redactURL(raw), u.Scheme)
 	}
 	return nil
 }

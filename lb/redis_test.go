@@ -397,3 +397,96 @@ func FuzzRedisURL(f *testing.F) {
 		}
 	})
 }
+
+// Passwords must not reach logs through error messages (a review found the
+// parser's error quoting the whole URL).
+func TestRedisURLErrorsHidePasswords(t *testing.T) {
+	for _, raw := range []string{
+		"redis://user:s3cretpw@host:badport/0",
+		"redis://:s3cretpw@host:6379/0?bogus=1",
+		"redis+sentinel://:s3cretpw@s1:26379/0?master_name=m&sentinel_password=s3cretpw&bogus=1",
+		"redis+sentinel://s1:26379/0?master_name=m&sentinel_password=s3cretpw&x=%zz",
+		"redis+cluster://:s3cretpw@n1:70000",
+		"http://:s3cretpw@host/",
+		"redis://:s3cretpw@%zz",
+	} {
+		_, err := ParseOptions([][2]string{{"url", raw}})
+		if err == nil {
+			_, err = redisUniversalOptions(raw, DefaultTimeout)
+		}
+		if err == nil {
+			t.Errorf("%q: accepted", raw)
+			continue
+		}
+		if strings.Contains(err.Error(), "s3cretpw") {
+			t.Errorf("%q: error shows the password: %v", raw, err)
+		}
+	}
+}
+
+func TestRedisClusterTLSServerNameIPv6(t *testing.T) {
+	uo, err := redisUniversalOptions("rediss+cluster://[::1]:7000,[::1]:7001", DefaultTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if uo.TLSConfig == nil || uo.TLSConfig.ServerName != "::1" {
+		t.Fatalf("ServerName = %+v", uo.TLSConfig)
+	}
+}
+
+// Regression (review): a lapsed hold that no reap had reached yet (reaping is
+// bounded per call) still counted as held, so a live node's Acquire of the
+// same call id returned "already held" for a hold about to vanish, and
+// Release reported true for it.
+func TestRedisLapsedButUnreapedHoldIsGone(t *testing.T) {
+	m := miniredis.RunT(t)
+	base := time.Now().Truncate(time.Second)
+	m.SetTime(base)
+	live := miniLease(t, m, "unreaped", "live", Options{})
+	dead := miniLease(t, m, "unreaped", "dead", Options{})
+	// Far more lapsed holds than the probes below reap; the probes' call
+	// ids sort last, so bounded reaping reaches them last.
+	for i := 0; i < 4*reapLimit; i++ {
+		mustAcquire(t, dead, "a", fmt.Sprintf("d%04d", i))
+	}
+	for _, c := range []string{"zz-acquire", "zz-next", "zz-release"} {
+		mustAcquire(t, dead, "a", c)
+	}
+	dead.Close()
+	m.SetTime(base.Add(10 * time.Second)) // every dead hold lapsed
+
+	ctx := context.Background()
+	if removed, err := live.Release(ctx, "a", "zz-release"); err != nil || removed {
+		t.Fatalf("Release of a lapsed hold = %v, %v; want false (nothing held)", removed, err)
+	}
+	added, err := live.Acquire(ctx, "a", "zz-acquire")
+	if err != nil || !added {
+		t.Fatalf("Acquire of a lapsed hold's call id = %v, %v; want a new hold", added, err)
+	}
+	if d, err := live.Next(ctx, []string{"x", "a"}, "zz-next"); err != nil || d != "x" {
+		t.Fatalf("Next with a lapsed hold's call id = %q, %v; want a fresh choice (x)", d, err)
+	}
+	for i := 0; i < 5; i++ { // later operations reap the rest
+		live.Load(ctx, []string{"a"})
+	}
+	wantLoad(t, live, []string{"a", "x"}, []int{1, 1})
+}
+
+// Regression (review): Reset dropped the holds it found but left a count
+// that had drifted from them, so a destination could stay "full" forever.
+func TestRedisResetRepairsDriftedCount(t *testing.T) {
+	m := miniredis.RunT(t)
+	name := uniqueName("drift")
+	b := openRedis(t, name, "redis://"+m.Addr(), Options{})
+	mustAcquire(t, b, "a", "c1")
+	// Simulate drift: a count with no holds behind it.
+	if _, err := m.HIncr(DefaultKeyPrefix+"{"+name+"}:cnt", "a", 2); err != nil {
+		t.Fatal(err)
+	}
+	wantLoad(t, b, []string{"a"}, []int{3})
+	n, err := b.Reset(context.Background(), "a")
+	if err != nil || n != 1 {
+		t.Fatalf("Reset = %d, %v; want 1 hold dropped", n, err)
+	}
+	wantLoad(t, b, []string{"a"}, []int{0})
+}

@@ -24,7 +24,7 @@ func redisUniversalOptions(raw string, timeout time.Duration) (*redis.UniversalO
 	case "redis", "rediss", "unix":
 		o, err := redis.ParseURL(raw)
 		if err != nil {
-			return nil, invalidf("url %q: %v", redactURL(raw), err)
+			return nil, invalidf("url %q: %s", redactURL(raw), redactSecrets(err.Error(), raw))
 		}
 		uo = &redis.UniversalOptions{
 			Addrs:           []string{o.Addr},
@@ -60,7 +60,7 @@ func redisUniversalOptions(raw string, timeout time.Duration) (*redis.UniversalO
 		} else {
 			uo.IsClusterMode = true
 			if scheme == "rediss+cluster" {
-				host, _, _ := strings.Cut(mu.addrs[0], ":")
+				host, _, _ := net.SplitHostPort(mu.addrs[0]) // checked by parseMultiHostURL
 				uo.TLSConfig = &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
 			}
 		}
@@ -129,7 +129,7 @@ func parseMultiHostURL(raw, scheme string) (*multiHostURL, error) {
 	// The single-host form parses userinfo, path and query the standard way.
 	u, err := url.Parse("redis://" + userinfo + out.addrs[0] + tail)
 	if err != nil {
-		return nil, bad("%v", err)
+		return nil, bad("%s", redactSecrets(err.Error(), raw))
 	}
 	if u.User != nil {
 		out.user = u.User.Username()
@@ -147,7 +147,10 @@ func parseMultiHostURL(raw, scheme string) (*multiHostURL, error) {
 	default:
 		return nil, bad("a cluster has only db 0")
 	}
-	q := u.Query()
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return nil, bad("query: %s", redactSecrets(err.Error(), raw))
+	}
 	allowed := map[string]bool{}
 	if scheme == "redis+sentinel" {
 		allowed = map[string]bool{"master_name": true, "sentinel_username": true, "sentinel_password": true}
@@ -164,23 +167,47 @@ func parseMultiHostURL(raw, scheme string) (*multiHostURL, error) {
 	return out, nil
 }
 
-// redactURL hides a password in a URL quoted in an error.
+// redactURL hides the passwords of a URL quoted in an error: the one in
+// its userinfo and any query parameter whose name mentions "password".
 func redactURL(raw string) string {
-	scheme, rest, ok := strings.Cut(raw, "://")
+	return redactSecrets(raw, raw)
+}
+
+// redactSecrets replaces every password that raw carries wherever it
+// appears in text, such as a parser's error that quotes the whole URL.
+func redactSecrets(text, raw string) string {
+	for _, secret := range urlSecrets(raw) {
+		if secret != "" {
+			text = strings.ReplaceAll(text, secret, "xxxxx")
+		}
+	}
+	return text
+}
+
+// urlSecrets returns the passwords written in raw, found without a full
+// parse so that even a malformed URL does not leak them.
+func urlSecrets(raw string) []string {
+	var out []string
+	_, rest, ok := strings.Cut(raw, "://")
 	if !ok {
-		return raw
+		return nil
 	}
 	end := strings.IndexAny(rest, "/?")
 	if end < 0 {
 		end = len(rest)
 	}
-	at := strings.LastIndex(rest[:end], "@")
-	if at < 0 {
-		return raw
+	if at := strings.LastIndex(rest[:end], "@"); at >= 0 {
+		if _, pass, hasPass := strings.Cut(rest[:at], ":"); hasPass {
+			out = append(out, pass)
+		}
 	}
-	user, _, hasPass := strings.Cut(rest[:at], ":")
-	if !hasPass {
-		return raw
+	if _, query, ok := strings.Cut(rest, "?"); ok {
+		for _, kv := range strings.Split(query, "&") {
+			k, v, _ := strings.Cut(kv, "=")
+			if strings.Contains(strings.ToLower(k), "password") {
+				out = append(out, v)
+			}
+		}
 	}
-	return scheme + "://" + user + ":xxxxx" + rest[at:]
+	return out
 }

@@ -9,8 +9,12 @@ local now = now_ms()
 reap(now, tonumber(ARGV[6]))
 redis.call("SADD", K_KNOWN, dest)
 local m = member(dest, call)
-local l = load(dest)
 local rec = redis.call("HGET", K_HOLDS, m)
+if rec and lapsed(m, now) then
+  drop(m) -- lapsed but not reaped yet: it is gone
+  rec = false
+end
+local l = load(dest)
 if rec then
   local mine = 0
   if owner(rec) == node then mine = 1 end

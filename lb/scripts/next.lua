@@ -19,6 +19,10 @@ end
 
 local recs = redis.call("HMGET", K_HOLDS, unpack(members))
 for i = 1, n do
+  if recs[i] and lapsed(members[i], now) then
+    drop(members[i]) -- lapsed but not reaped yet: it is gone
+    recs[i] = false
+  end
   if recs[i] then
     local mine = 0
     if owner(recs[i]) == node then mine = 1 end

@@ -6,7 +6,7 @@
 --   2 exp      ZSET  "<dest>\n<call>" scored by the lease expiry (ms),
 --                    never later than hard_ms when hard_ms > 0
 --   3 idx      ZSET  "<dest>\n<call>" with score 0: a lexicographic index,
---                    so one destination's load is a ZLEXCOUNT
+--                    so one destination's holds are a ZRANGEBYLEX
 --   4 seq      HASH  dest -> order of its last hold start (lru ties)
 --   5 last     HASH  dest -> start of its last hold (ms)
 --   6 started  HASH  dest -> holds started
@@ -56,6 +56,13 @@ local function reap(now, limit)
     drop(gone[i])
   end
   return #gone
+end
+
+-- lapsed reports whether hold m's lease ran out although no reap has
+-- dropped it yet (reaping is bounded per call); such a hold is gone.
+local function lapsed(m, now)
+  local e = redis.call("ZSCORE", K_EXP, m)
+  return e ~= false and e ~= nil and tonumber(e) <= now
 end
 
 local function load(dest)

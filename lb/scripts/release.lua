@@ -5,6 +5,12 @@ local now = now_ms()
 reap(now, tonumber(ARGV[1]))
 local out = {}
 for i = 2, #ARGV do
-  out[i - 1] = drop(ARGV[i])
+  local m = ARGV[i]
+  if lapsed(m, now) then
+    drop(m) -- it had already lapsed: nothing was held to release
+    out[i - 1] = 0
+  else
+    out[i - 1] = drop(m)
+  end
 end
 return out

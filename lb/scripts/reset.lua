@@ -7,4 +7,7 @@ local ms = redis.call("ZRANGEBYLEX", K_IDX, "[" .. dest .. "\n", "(" .. dest .. 
 for i = 1, #ms do
   drop(ms[i])
 end
+-- Every hold of dest is gone, so its count is 0: a repair also mends a
+-- count that drifted from the holds.
+redis.call("HDEL", K_CNT, dest)
 return #ms
