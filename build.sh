@@ -16,8 +16,13 @@ if [ ! -f "$inc/lua.h" ]; then
   exit 1
 fi
 mkdir -p "$out"
+# Go's build cache keys the C compile on the package directory's files and
+# the flags, not on files that shim.c #includes from cgo/: without this, an
+# edit to cgo/*.c alone would reuse the old object. The hash of the shim's
+# sources, passed as a define, makes every such edit a new cache key.
+shim_hash=$(cat cgo/*.c cgo/*.h | sha256sum | cut -c1-16)
 # -I for the chosen headers comes first, so it wins over the 5.3 default in exports.go.
-CGO_ENABLED=1 CGO_CFLAGS="-I$inc ${CGO_CFLAGS:-}" \
+CGO_ENABLED=1 CGO_CFLAGS="-I$inc -DRINGLB_SHIM_HASH=$shim_hash ${CGO_CFLAGS:-}" \
   go build -buildmode=c-shared -trimpath -o "$out/ringlb.so" .
 rm -f "$out/ringlb.h" # cgo's generated header; the public one is cgo/ringlb.h
 cp cgo/ringlb.h "$out/ringlb.h"

@@ -65,7 +65,7 @@ __attribute__((constructor(101))) static void ringlb_early(void) {
 		if (n >= 1 && n <= 1024)
 			max_workers = n;
 	}
-	int pol = sched_getscheduler(0);
+	int pol = sched_getscheduler(0) & ~SCHED_RESET_ON_FORK;
 	if (pol == SCHED_FIFO || pol == SCHED_RR) {
 		struct sched_param zero = {0};
 		if (sched_getparam(0, &loader_param) == 0 &&
@@ -84,11 +84,14 @@ __attribute__((constructor(101))) static void ringlb_early(void) {
 void ringlb_go_started(void) {
 	if (loader_policy < 0 || __atomic_exchange_n(&loader_restored, 1, __ATOMIC_ACQ_REL))
 		return;
-	sched_setscheduler(loader_tid, loader_policy, &loader_param);
+	/* The loader is inside dlopen or just past it; if it already exited,
+	 * its thread id must not be reused for someone else's thread. */
+	if (syscall(SYS_tgkill, getpid(), loader_tid, 0) == 0)
+		sched_setscheduler(loader_tid, loader_policy, &loader_param);
 }
 
 static int is_realtime(void) {
-	int pol = sched_getscheduler(0);
+	int pol = sched_getscheduler(0) & ~SCHED_RESET_ON_FORK;
 	return pol == SCHED_FIFO || pol == SCHED_RR
 #ifdef SCHED_DEADLINE
 	       || pol == SCHED_DEADLINE
@@ -117,6 +120,11 @@ static pthread_cond_t q_cv = PTHREAD_COND_INITIALIZER;
 static pthread_once_t q_once = PTHREAD_ONCE_INIT;
 static struct request *q_head, *q_tail;
 static int n_workers, n_idle;
+/* q_len is the number of queued requests. n_idle also counts workers that
+ * were signalled but have not woken yet, so "idle" alone does not tell
+ * whether the queue will be served soon: the pool grows while more requests
+ * wait than there are idle workers. Requires q_mu. */
+static int q_len;
 /*
  * warming is 1 while a new worker is entering Go for the first time. Workers
  * are started one at a time: a thread's first entry takes an "extra M" from
@@ -142,8 +150,26 @@ static void q_init(void) {
 static int start_worker(void);
 static void worker_failed(void);
 
+/*
+ * should_grow decides, with q_mu held, whether to start one more worker:
+ * more requests wait than there are idle workers, none is warming up, and
+ * the cap allows it. If so it counts the worker in and the caller starts it
+ * after unlocking. Realtime callers arriving together would otherwise all
+ * see a signalled-but-not-yet-running worker as idle and never grow the pool,
+ * which matters when each request waits for a slow Redis.
+ */
+static int should_grow(void) {
+	if (q_len <= n_idle || warming || n_workers >= max_workers)
+		return 0;
+	warming = 1;
+	n_workers++;
+	return 1;
+}
+
 static void *worker_main(void *arg) {
 	(void)arg;
+	/* Named, so `top -H` and the tests can tell ringlb's workers apart. */
+	pthread_setname_np(pthread_self(), "ringlb-worker");
 	/* Enter Go once before serving: binds this thread's M for good (it is
 	 * given back only at thread exit, and workers never exit) and leaves a
 	 * spare M on the runtime's list for the next new thread. */
@@ -153,16 +179,15 @@ static void *worker_main(void *arg) {
 	ringlbgo_call(&warm);
 	pthread_mutex_lock(&q_mu);
 	warming = 0;
-	if (q_head != NULL && n_workers < max_workers) {
-		/* A backlog built up while this worker warmed: add the next one. */
-		warming = 1;
-		n_workers++;
-		pthread_mutex_unlock(&q_mu);
-		if (start_worker() != 0)
-			worker_failed();
-		pthread_mutex_lock(&q_mu);
-	}
 	for (;;) {
+		/* A backlog built up (while this worker warmed, or behind the
+		 * request it takes now): add the next worker. */
+		if (should_grow()) {
+			pthread_mutex_unlock(&q_mu);
+			if (start_worker() != 0)
+				worker_failed();
+			pthread_mutex_lock(&q_mu);
+		}
 		while (q_head == NULL) {
 			n_idle++;
 			pthread_cond_wait(&q_cv, &q_mu);
@@ -172,6 +197,7 @@ static void *worker_main(void *arg) {
 		q_head = r->next;
 		if (q_head == NULL)
 			q_tail = NULL;
+		q_len--;
 		pthread_mutex_unlock(&q_mu);
 		ringlbgo_call(r->call);
 		sem_post(&r->done); /* r may be gone after this */
@@ -192,6 +218,7 @@ static void worker_failed(void) {
 	if (n_workers == 0) {
 		struct request *p = q_head;
 		q_head = q_tail = NULL;
+		q_len = 0;
 		while (p != NULL) {
 			struct request *next = p->next;
 			set_err(p->call, RINGLB_EINTERNAL, "ringlb: cannot start a worker thread");
@@ -235,15 +262,12 @@ static void hand_off(struct ringlb_call *c) {
 	else
 		q_head = &r;
 	q_tail = &r;
-	if (n_idle > 0) {
+	q_len++;
+	if (n_idle > 0)
 		pthread_cond_signal(&q_cv);
-	} else if (!warming && n_workers < max_workers) {
-		/* One new worker at a time (see warming); busy workers and
-		 * the next one to warm up drain the queue meanwhile. */
-		warming = 1;
-		n_workers++;
-		spawn = 1;
-	}
+	/* One new worker at a time (see warming); busy workers and the next
+	 * one to warm up drain the queue meanwhile. */
+	spawn = should_grow();
 	pthread_mutex_unlock(&q_mu);
 	if (spawn && start_worker() != 0)
 		worker_failed();
@@ -271,8 +295,14 @@ static int call_go(struct ringlb_call *c) {
 		direct = 0;
 		break;
 	default:
-		if (thread_rt < 0)
-			thread_rt = is_realtime();
+		if (thread_rt < 0) {
+			/* The loading thread may still be demoted by ringlb_early:
+			 * its own policy, the one it gets back, is realtime. */
+			if (loader_policy >= 0 && (pid_t)syscall(SYS_gettid) == loader_tid)
+				thread_rt = 1;
+			else
+				thread_rt = is_realtime();
+		}
 		direct = !thread_rt;
 	}
 	if (loader_policy >= 0 && !__atomic_load_n(&loader_restored, __ATOMIC_ACQUIRE) &&
@@ -293,7 +323,8 @@ static void init_call(struct ringlb_call *c, int op, char *err, size_t errlen) {
 	memset(c, 0, sizeof *c);
 	c->op = op;
 	c->err = err;
-	c->errlen = err != NULL ? errlen : 0;
+	/* Go turns errlen into a slice length: keep it far from overflow. */
+	c->errlen = err != NULL ? (errlen > 65536 ? 65536 : errlen) : 0;
 	if (c->errlen > 0)
 		err[0] = '\0';
 }

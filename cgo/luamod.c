@@ -604,7 +604,7 @@ static int l_dialstring(lua_State *L) {
 			return failf(L, "ringlb: dialstring: leg_timeout must be a number, got %s",
 			             lua_typename(L, lua_type(L, 4)));
 		lua_Number tn = lua_tonumber(L, 4);
-		if (tn < 0 || tn > 86400)
+		if (!(tn >= 0 && tn <= 86400)) /* NaN too */
 			return failf(L, "ringlb: dialstring: leg_timeout %g out of range 0..86400", (double)tn);
 		leg_timeout = (int)tn;
 	}

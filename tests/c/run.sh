@@ -15,5 +15,16 @@ for mode in auto workers; do
   echo "== C stress (RINGLB_DISPATCH=$mode)"
   RINGLB_DISPATCH=$mode "$bin/stress" "$so_dir/ringlb.so"
 done
+gcc -O2 -Wall -Wextra -pthread -Icgo -o "$bin/pool_growth" tests/c/pool_growth.c -ldl
+echo "== realtime callers waiting on a hung backend get workers of their own"
+set +e
+"$bin/pool_growth" "$so_dir/ringlb.so"
+rc=$?
+set -e
+case $rc in
+  0) ;;
+  77) echo "SKIPPED: pool growth needs realtime scheduling (run as root)" ;;
+  *) exit $rc ;;
+esac
 echo "== C host with several lua_States"
 "$bin/two_states" "$so_dir"
