@@ -715,6 +715,11 @@ func (r *Redis) renew() bool {
 	}
 	r.mu.Unlock()
 	for len(members) > 0 {
+		select {
+		case <-r.stop: // closing: do not hold Close up for the other batches
+			return false
+		default:
+		}
 		n := min(len(members), renewBatch)
 		batch := members[:n]
 		members = members[n:]
