@@ -112,6 +112,10 @@ type Redis struct {
 	// retry are members whose release failed, with the time after which
 	// their lease has surely lapsed and retrying is pointless. Requires mu.
 	retry map[string]time.Time
+	// retryMu is held while queued releases are sent, by the background
+	// retry or by settleRetries, so that a hold taken again by the same call
+	// cannot be dropped by a retry already in flight.
+	retryMu sync.Mutex
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -322,6 +326,9 @@ func (r *Redis) Next(ctx context.Context, dests []string, callID string) (string
 	if r.closed.Load() {
 		return "", errClosed
 	}
+	if err := r.settleRetries(ctx, uniq, callID); err != nil {
+		return "", err
+	}
 	args := make([]any, 0, 6+3*len(uniq))
 	args = append(args, r.node, r.lease, r.maxAge, r.opts.Tie.String(), callID, reapLimit)
 	for _, d := range uniq {
@@ -368,6 +375,9 @@ func (r *Redis) Acquire(ctx context.Context, dest, callID string) (bool, error) 
 	}
 	if r.closed.Load() {
 		return false, errClosed
+	}
+	if err := r.settleRetries(ctx, []string{dest}, callID); err != nil {
+		return false, err
 	}
 	c := r.opts.capacityOf(dest)
 	v, err := r.run(ctx, "acquire", scriptAcquire,
@@ -748,9 +758,52 @@ func (r *Redis) renew() bool {
 	return true
 }
 
+// settleRetries sends, before an operation that may hold one of dests for
+// callID, the queued releases of those same holds. Otherwise a release that
+// failed earlier could land after the call takes the destination again and
+// drop the new hold. Nothing is queued in the normal case, and then it costs
+// one map length check.
+func (r *Redis) settleRetries(ctx context.Context, dests []string, callID string) error {
+	r.mu.Lock()
+	empty := len(r.retry) == 0
+	r.mu.Unlock()
+	if empty {
+		return nil
+	}
+	r.retryMu.Lock() // waits for a retry in flight
+	defer r.retryMu.Unlock()
+	var pending []string
+	r.mu.Lock()
+	for _, d := range dests {
+		if m := holdMember(d, callID); r.retry[m] != (time.Time{}) {
+			pending = append(pending, m)
+		}
+	}
+	r.mu.Unlock()
+	if len(pending) == 0 {
+		return nil
+	}
+	args := make([]any, 0, 1+len(pending))
+	args = append(args, reapLimit)
+	for _, m := range pending {
+		args = append(args, m)
+	}
+	if _, err := r.run(ctx, "release", scriptRelease, args); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	for _, m := range pending {
+		delete(r.retry, m)
+	}
+	r.mu.Unlock()
+	return nil
+}
+
 // retryReleases retries the releases that failed, dropping those whose
 // lease has surely lapsed by now.
 func (r *Redis) retryReleases(now time.Time) {
+	r.retryMu.Lock()
+	defer r.retryMu.Unlock()
 	r.mu.Lock()
 	if len(r.retry) == 0 {
 		r.mu.Unlock()

@@ -542,3 +542,29 @@ func BenchmarkRedisPing(b *testing.B) {
 		}
 	})
 }
+
+// Regression (review): a release that failed during an outage was retried
+// in the background; if the same call took the same destination again in
+// between, the retry, landing later, dropped the new hold. Acquire and Next
+// now send the call's queued releases first.
+func TestRedisRetriedReleaseDoesNotDropANewHold(t *testing.T) {
+	srv := redistest.Start(t)
+	r := openRedis(t, uniqueName("reacquire"), srv.URL(), Options{Lease: 10 * time.Second, Timeout: 250 * time.Millisecond})
+	ctx := context.Background()
+	mustAcquire(t, r, "x", "c1")
+	srv.Pause()
+	if _, err := r.Release(ctx, "x", "c1"); !errors.Is(err, ErrBackend) {
+		srv.Resume()
+		t.Fatalf("Release with Redis hung: %v, want ErrBackend", err)
+	}
+	srv.Resume()
+	added, err := r.Acquire(ctx, "x", "c1")
+	if err != nil || !added {
+		t.Fatalf("Acquire after a failed release = %v, %v; want a new hold (the old one was released)", added, err)
+	}
+	if n := r.pendingReleases(); n != 0 {
+		t.Fatalf("%d releases still queued", n)
+	}
+	r.retryReleases(time.Now()) // whatever the background would still send
+	wantLoad(t, r, []string{"x"}, []int{1})
+}
