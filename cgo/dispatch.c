@@ -20,12 +20,32 @@
  * library, so a constructor that runs before Go's demotes that thread to
  * SCHED_OTHER, and the Go side gives the policy back once its first thread
  * exists (ringlb_go_started).
+ *
+ * Signals belong to the host. Its handlers must never run on a Go-owned
+ * stack (a goroutine stack, or Go's 32 KiB signal stack) nor interrupt Go
+ * code, so every thread that runs Go code keeps the host's asynchronous
+ * signals (async_signals) blocked while it does:
+ *   - Go's own threads take their mask from the thread that starts the
+ *     runtime, so the loading thread blocks them before Go's constructor
+ *     runs, and gets its mask back on its next call into ringlb
+ *     (luaopen_ringlb or any ringlb_* function);
+ *   - ringlb's workers are born with them blocked;
+ *   - a host thread that calls Go directly blocks them for the call only.
+ * A signal sent meanwhile is delivered to another thread, or to the same one
+ * as soon as the call returns, on the host's own stack. The Go runtime also
+ * adds SA_ONSTACK to the handlers the host installed before loading, which
+ * would move them onto Go's signal stack on every thread that has called
+ * Go; that flag is taken back once the runtime is up. Synchronous signals
+ * (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS), SIGPIPE and Go's
+ * preemption signal SIGURG stay with Go, which handles them or forwards them
+ * to the host's handler as it documents.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <semaphore.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,11 +67,66 @@ static int loader_policy = -1;
 static struct sched_param loader_param;
 static int loader_restored; /* accessed with __atomic builtins */
 
+/* The host's asynchronous signals: every signal but those Go must see. */
+static sigset_t async_signals;
+/* The loading thread's signal mask before ringlb_early blocked them. */
+static sigset_t loader_mask;
+/* Set on the loading thread only, until it has its mask back. */
+static __thread int loader_mask_blocked;
+/* The flags of every handler before Go's constructor ran. */
+static struct sigaction before_go[NSIG];
+
+static void init_async_signals(void) {
+	static const int go_signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS,
+	                                 SIGABRT, SIGPIPE, SIGURG, SIGKILL, SIGSTOP};
+	sigfillset(&async_signals);
+	for (size_t i = 0; i < sizeof go_signals / sizeof go_signals[0]; i++)
+		sigdelset(&async_signals, go_signals[i]);
+}
+
+/*
+ * ringlb_restore_loader gives the loading thread its signal mask back. It
+ * costs one TLS read on every other thread and on every later call.
+ */
+void ringlb_restore_loader(void) {
+	if (__builtin_expect(loader_mask_blocked, 0)) {
+		loader_mask_blocked = 0;
+		pthread_sigmask(SIG_SETMASK, &loader_mask, NULL);
+	}
+}
+
+/*
+ * drop_go_onstack takes back the SA_ONSTACK that the Go runtime added to the
+ * host's handlers of asynchronous signals when it initialised: those signals
+ * never reach a thread while it runs Go code, so their handlers belong on
+ * the host's stacks. A handler the host changed since is left alone.
+ */
+static void drop_go_onstack(void) {
+	for (int sig = 1; sig < NSIG; sig++) {
+		struct sigaction now;
+		if (sigismember(&async_signals, sig) != 1 || sigaction(sig, NULL, &now) != 0)
+			continue;
+		if (now.sa_handler == SIG_DFL || now.sa_handler == SIG_IGN ||
+		    now.sa_handler != before_go[sig].sa_handler ||
+		    !(now.sa_flags & SA_ONSTACK) || (before_go[sig].sa_flags & SA_ONSTACK))
+			continue;
+		now.sa_flags &= ~SA_ONSTACK;
+		sigaction(sig, &now, NULL);
+	}
+}
+
 /*
  * ringlb_early runs before the Go runtime's own constructor (constructors with
  * a priority run before those without), on the thread that loads the library.
  */
 __attribute__((constructor(101))) static void ringlb_early(void) {
+	init_async_signals();
+	for (int sig = 1; sig < NSIG; sig++)
+		sigaction(sig, NULL, &before_go[sig]);
+	/* The runtime's first thread, created by Go's constructor on this
+	 * thread, inherits this mask and hands it to every thread Go makes. */
+	if (pthread_sigmask(SIG_BLOCK, &async_signals, &loader_mask) == 0)
+		loader_mask_blocked = 1;
 	const char *m = getenv("RINGLB_DISPATCH");
 	if (m != NULL) {
 		if (strcmp(m, "workers") == 0)
@@ -82,6 +157,8 @@ __attribute__((constructor(101))) static void ringlb_early(void) {
  * loading thread can have its realtime policy back.
  */
 void ringlb_go_started(void) {
+	/* Go's signal set-up ran in its constructor, before this thread. */
+	drop_go_onstack();
 	if (loader_policy < 0 || __atomic_exchange_n(&loader_restored, 1, __ATOMIC_ACQ_REL))
 		return;
 	/* The loader is inside dlopen or just past it; if it already exited,
@@ -240,7 +317,11 @@ static int start_worker(void) {
 	pthread_attr_setinheritsched(&a, PTHREAD_EXPLICIT_SCHED);
 	pthread_attr_setschedpolicy(&a, SCHED_OTHER);
 	pthread_attr_setschedparam(&a, &zero);
+	/* Born with the host's signals blocked: a worker only runs Go code. */
+	sigset_t old;
+	pthread_sigmask(SIG_BLOCK, &async_signals, &old);
 	int rc = pthread_create(&t, &a, worker_main, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_attr_destroy(&a);
 	return rc == 0 ? 0 : -1;
 }
@@ -284,9 +365,19 @@ static void hand_off(struct ringlb_call *c) {
  */
 static __thread int thread_rt = -1;
 
+/* call_direct runs c on this (non-realtime) thread, with the host's
+ * signals held back until Go has returned. */
+static void call_direct(struct ringlb_call *c) {
+	sigset_t old;
+	pthread_sigmask(SIG_BLOCK, &async_signals, &old);
+	ringlbgo_call(c);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
 /* call_go serves c on a thread that may run Go code. */
 static int call_go(struct ringlb_call *c) {
 	int direct;
+	ringlb_restore_loader();
 	switch (dispatch_mode) {
 	case DISPATCH_DIRECT:
 		direct = 1;
@@ -311,7 +402,7 @@ static int call_go(struct ringlb_call *c) {
 		direct = 0;
 	}
 	if (direct)
-		ringlbgo_call(c);
+		call_direct(c);
 	else
 		hand_off(c);
 	return c->rc;

@@ -684,6 +684,7 @@ static void set_funcs(lua_State *L, const luaL_Reg *l) {
 /* luaopen_ringlb runs once per lua_State, so once per FreeSWITCH call: it
  * only builds tables, and never enters Go. */
 int luaopen_ringlb(lua_State *L) {
+	ringlb_restore_loader(); /* mod_lua opens the module right after loading it */
 	if (luaL_newmetatable(L, BALANCER_MT)) {
 		lua_newtable(L);
 		set_funcs(L, balancer_methods);

@@ -50,4 +50,8 @@ struct ringlb_call {
 	int rc;
 };
 
+/* ringlb_restore_loader gives the thread that loaded the library its signal
+ * mask back (dispatch.c); a no-op on every other thread. */
+void ringlb_restore_loader(void);
+
 #endif

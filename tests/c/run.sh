@@ -26,5 +26,14 @@ case $rc in
   77) echo "SKIPPED: pool growth needs realtime scheduling (run as root)" ;;
   *) exit $rc ;;
 esac
+gcc -O2 -Wall -Wextra -pthread -Icgo -o "$bin/signals" tests/c/signals.c -ldl
+. tests/lib.sh
+tmp=$(mktemp -d)
+trap 'stop_redis "$tmp"; rm -rf "$tmp"' EXIT
+start_redis "$tmp"
+for mode in auto workers; do
+  echo "== a host's signal handlers (96 KiB of stack) under 5,000 signals, memory + Redis (RINGLB_DISPATCH=$mode)"
+  RINGLB_DISPATCH=$mode SIGNALS=5000 "$bin/signals" "$so_dir/ringlb.so" "$redis_url"
+done
 echo "== C host with several lua_States"
 "$bin/two_states" "$so_dir"

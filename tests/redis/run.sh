@@ -10,29 +10,19 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 interp=$1 so_dir=$2
 node="$interp tests/redis/node.lua $so_dir"
-command -v redis-server >/dev/null || { echo "FAIL: redis-server not installed (scripts/deps.sh)" >&2; exit 1; }
+. tests/lib.sh
 
 tmp=$(mktemp -d)
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  [ -f "$tmp/redis.pid" ] && kill "$(cat "$tmp/redis.pid")" 2>/dev/null || true
+  stop_redis "$tmp"
   rm -rf "$tmp"
 }
 trap cleanup EXIT
 
-# A free loopback port: try random ones until redis-server binds one.
-for _ in $(seq 1 20); do
-  port=$((20000 + RANDOM % 30000))
-  redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$tmp" \
-    --daemonize yes --pidfile "$tmp/redis.pid" --logfile "$tmp/redis.log" >/dev/null 2>&1 || continue
-  for _ in $(seq 1 50); do
-    redis-cli -p "$port" ping 2>/dev/null | grep -q PONG && break 2
-    sleep 0.1
-  done
-done
-redis-cli -p "$port" ping | grep -q PONG || { echo "FAIL: redis-server did not start" >&2; cat "$tmp/redis.log" >&2; exit 1; }
-url="redis://127.0.0.1:$port/0"
+start_redis "$tmp"
+port=$redis_port url=$redis_url
 passed=0 failed=0
 check() { # check DESCRIPTION COMMAND...
   if "${@:2}"; then passed=$((passed + 1)); echo "ok   $1"; else failed=$((failed + 1)); echo "FAIL $1"; fi
@@ -96,9 +86,7 @@ for _ in $(seq 1 50); do redis-cli -p "$port" ping >/dev/null 2>&1 || break; sle
 out=$(timeout 5 $node "$url" try outage 2>&1) || true
 echo "$out"
 check "Redis down: a clear backend error, no hang" grep -q '^err backend ringlb: redis: ' <<<"$out"
-redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$tmp" \
-  --daemonize yes --pidfile "$tmp/redis.pid" --logfile "$tmp/redis.log" >/dev/null 2>&1
-for _ in $(seq 1 50); do redis-cli -p "$port" ping 2>/dev/null | grep -q PONG && break; sleep 0.1; done
+start_redis "$tmp" "$port"
 out=$(timeout 5 $node "$url" try recovered 2>&1) || true
 echo "$out"
 check "Redis back: next and release work again" grep -q '^ok agent/' <<<"$out"
