@@ -234,7 +234,9 @@ func (silentLogger) Printf(context.Context, string, ...any) {}
 // errHandle is an unknown balancer handle.
 type errHandle uint64
 
-func (e errHandle) Error() string { return fmt.Sprintf("ringlb: unknown balancer handle %d", uint64(e)) }
+func (e errHandle) Error() string {
+	return fmt.Sprintf("ringlb: unknown balancer handle %d", uint64(e))
+}
 
 func errUnknownHandle(h uint64) error { return errHandle(h) }
 

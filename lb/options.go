@@ -3,7 +3,6 @@ package lb
 import (
 	"fmt"
 	"math"
-	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -292,16 +291,8 @@ func parseSeconds(k, v string) (time.Duration, error) {
 }
 
 // checkURL rejects URLs that no backend could use, before any connection is
-// tried.
+// tried: the Redis backend's own parser reads them.
 func checkURL(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return invalidf("url %q: %s", redactURL(raw), redactSecrets(err.Error(), raw))
-	}
-	switch u.Scheme {
-	case "redis", "rediss", "unix", "redis+sentinel", "redis+cluster", "rediss+cluster":
-	default:
-		return invalidf("url %q: scheme %q (want redis, rediss, unix, redis+sentinel or redis+cluster)", redactURL(raw), u.Scheme)
-	}
-	return nil
+	_, err := redisUniversalOptions(raw, DefaultTimeout)
+	return err
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,14 +18,14 @@ import (
 func redisUniversalOptions(raw string, timeout time.Duration) (*redis.UniversalOptions, error) {
 	scheme, _, ok := strings.Cut(raw, "://")
 	if !ok {
-		return nil, invalidf("url %q: no scheme", raw)
+		return nil, urlError(raw, "want scheme://host...")
 	}
 	var uo *redis.UniversalOptions
 	switch scheme {
 	case "redis", "rediss", "unix":
 		o, err := redis.ParseURL(raw)
 		if err != nil {
-			return nil, invalidf("url %q: %s", redactURL(raw), redactSecrets(err.Error(), raw))
+			return nil, urlError(raw, "%s", err)
 		}
 		uo = &redis.UniversalOptions{
 			Addrs:           []string{o.Addr},
@@ -41,7 +42,7 @@ func redisUniversalOptions(raw string, timeout time.Duration) (*redis.UniversalO
 			ConnMaxLifetime: o.ConnMaxLifetime,
 		}
 		if scheme == "unix" && !strings.HasPrefix(o.Addr, "/") {
-			return nil, invalidf("url %q: unix socket path must be absolute", redactURL(raw))
+			return nil, urlError(raw, "unix socket path must be absolute")
 		}
 	case "redis+sentinel", "redis+cluster", "rediss+cluster":
 		mu, err := parseMultiHostURL(raw, scheme)
@@ -55,7 +56,7 @@ func redisUniversalOptions(raw string, timeout time.Duration) (*redis.UniversalO
 			uo.SentinelPassword = mu.query.Get("sentinel_password")
 			uo.DB = mu.db
 			if uo.MasterName == "" {
-				return nil, invalidf("url %q: master_name is required", redactURL(raw))
+				return nil, urlError(raw, "master_name is required")
 			}
 		} else {
 			uo.IsClusterMode = true
@@ -65,7 +66,7 @@ func redisUniversalOptions(raw string, timeout time.Duration) (*redis.UniversalO
 			}
 		}
 	default:
-		return nil, invalidf("url %q: scheme %q (want redis, rediss, unix, redis+sentinel or redis+cluster)", redactURL(raw), scheme)
+		return nil, urlError(raw, "scheme %q (want redis, rediss, unix, redis+sentinel or redis+cluster)", scheme)
 	}
 	uo.DialTimeout = timeout
 	uo.ReadTimeout = timeout
@@ -89,9 +90,7 @@ type multiHostURL struct {
 // parseMultiHostURL parses scheme://[user:pass@]host:port[,host:port...][/db][?k=v],
 // which net/url cannot: it rejects a comma-separated host list.
 func parseMultiHostURL(raw, scheme string) (*multiHostURL, error) {
-	bad := func(format string, args ...any) error {
-		return invalidf("url %q: %s", redactURL(raw), fmt.Sprintf(format, args...))
-	}
+	bad := func(format string, args ...any) error { return urlError(raw, format, args...) }
 	rest := raw[len(scheme)+3:]
 	if strings.Contains(rest, "#") {
 		return nil, bad("fragment not allowed")
@@ -129,7 +128,7 @@ func parseMultiHostURL(raw, scheme string) (*multiHostURL, error) {
 	// The single-host form parses userinfo, path and query the standard way.
 	u, err := url.Parse("redis://" + userinfo + out.addrs[0] + tail)
 	if err != nil {
-		return nil, bad("%s", redactSecrets(err.Error(), raw))
+		return nil, bad("%s", err)
 	}
 	if u.User != nil {
 		out.user = u.User.Username()
@@ -149,7 +148,7 @@ func parseMultiHostURL(raw, scheme string) (*multiHostURL, error) {
 	}
 	q, err := url.ParseQuery(u.RawQuery)
 	if err != nil {
-		return nil, bad("query: %s", redactSecrets(err.Error(), raw))
+		return nil, bad("query: %s", err)
 	}
 	allowed := map[string]bool{}
 	if scheme == "redis+sentinel" {
@@ -167,47 +166,177 @@ func parseMultiHostURL(raw, scheme string) (*multiHostURL, error) {
 	return out, nil
 }
 
-// redactURL hides the passwords of a URL quoted in an error: the one in
-// its userinfo and any query parameter whose name mentions "password".
-func redactURL(raw string) string {
-	return redactSecrets(raw, raw)
+// RedactURL returns raw fit to show in an error, a log line or status
+// output: its userinfo becomes "xxxxx", and so does the query from the first
+// parameter whose name says it holds a secret (password, sentinel_password,
+// ...) to the end, since an unescaped "&" in a password would otherwise show
+// its tail. It works on malformed text too, without parsing it, so no input
+// can lead it to show a secret.
+func RedactURL(raw string) string {
+	scheme, rest := splitScheme(raw)
+	var b strings.Builder
+	if scheme != "" {
+		b.WriteString(scheme)
+		b.WriteString("://")
+	}
+	if at := strings.LastIndex(rest, "@"); at >= 0 {
+		b.WriteString("xxxxx@")
+		rest = rest[at+1:]
+	}
+	if i := strings.IndexByte(rest, '#'); i >= 0 {
+		rest = rest[:i] + "#xxxxx"
+	}
+	host, query, hasQuery := strings.Cut(rest, "?")
+	b.WriteString(host)
+	if hasQuery {
+		b.WriteByte('?')
+		for i, kv := range strings.Split(query, "&") {
+			if i > 0 {
+				b.WriteByte('&')
+			}
+			k, _, _ := strings.Cut(kv, "=")
+			if secretParam(k) {
+				b.WriteString(k)
+				b.WriteString("=xxxxx")
+				break
+			}
+			b.WriteString(kv)
+		}
+	}
+	return scrub(b.String(), urlSecrets(raw))
 }
 
-// redactSecrets replaces every password that raw carries wherever it
-// appears in text, such as a parser's error that quotes the whole URL.
-func redactSecrets(text, raw string) string {
-	for _, secret := range urlSecrets(raw) {
-		if secret != "" {
-			text = strings.ReplaceAll(text, secret, "xxxxx")
+// splitScheme splits "scheme://rest", and the malformed "scheme:/rest" and
+// "scheme:rest", into scheme and rest. Text with no scheme is all rest.
+func splitScheme(raw string) (scheme, rest string) {
+	if s, r, ok := strings.Cut(raw, "://"); ok && validScheme(s) {
+		return s, r
+	}
+	if s, r, ok := strings.Cut(raw, ":"); ok && validScheme(s) {
+		return s, strings.TrimLeft(r, "/")
+	}
+	return "", raw
+}
+
+func validScheme(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '+' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// secretParam reports whether a query parameter's name says that its value
+// is a secret.
+func secretParam(name string) bool {
+	n := strings.ToLower(name)
+	for _, w := range []string{"pass", "pwd", "secret", "token", "auth"} {
+		if strings.Contains(n, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// urlSecrets returns every text of raw that may be a secret, read leniently
+// so that even a malformed URL gives its secrets up: the userinfo (up to the
+// last "@") and the password within it, and each secret parameter's value
+// both up to the next "&" and up to the end; each also percent-decoded and
+// as Go would quote it, the forms in which a parser's error may repeat it.
+func urlSecrets(raw string) []string {
+	var found []string
+	_, rest := splitScheme(raw)
+	if at := strings.LastIndex(rest, "@"); at >= 0 {
+		userinfo := rest[:at]
+		found = append(found, userinfo)
+		if _, pass, ok := strings.Cut(userinfo, ":"); ok {
+			found = append(found, pass)
+		}
+	}
+	lower := strings.ToLower(raw)
+	for i := 0; i < len(raw); i++ {
+		if raw[i] != '=' {
+			continue
+		}
+		start := strings.LastIndexAny(lower[:i], "?&;") + 1
+		if !secretParam(lower[start:i]) {
+			continue
+		}
+		value := raw[i+1:]
+		found = append(found, value)
+		if j := strings.IndexByte(value, '&'); j >= 0 {
+			found = append(found, value[:j])
+		}
+	}
+	out := make([]string, 0, 3*len(found))
+	for _, f := range found {
+		if f == "" {
+			continue
+		}
+		out = append(out, f)
+		if d, err := url.PathUnescape(f); err == nil && d != f && d != "" {
+			out = append(out, d)
+		}
+		if d, err := url.QueryUnescape(f); err == nil && d != f && d != "" {
+			out = append(out, d)
+		}
+		if q := strconv.Quote(f); q[1:len(q)-1] != f {
+			out = append(out, q[1:len(q)-1])
+		}
+	}
+	// Longest first, so a secret is replaced whole before any part of it.
+	slices.SortFunc(out, func(a, b string) int { return len(b) - len(a) })
+	return out
+}
+
+// scrub replaces each secret of three bytes or more in text by "xxxxx".
+// Shorter ones would mangle the text; urlError withholds a detail that
+// still holds one.
+func scrub(text string, secrets []string) string {
+	for _, s := range secrets {
+		if len(s) >= 3 {
+			text = strings.ReplaceAll(text, s, "xxxxx")
 		}
 	}
 	return text
 }
 
-// urlSecrets returns the passwords written in raw, found without a full
-// parse so that even a malformed URL does not leak them.
-func urlSecrets(raw string) []string {
+// secretPieces splits each secret where a parser may cut it (a password
+// holding "/", "?", "#", "@" or "&" is read as part host, part path or
+// query), so that no fragment of a secret slips through either.
+func secretPieces(secrets []string) []string {
 	var out []string
-	_, rest, ok := strings.Cut(raw, "://")
-	if !ok {
-		return nil
-	}
-	end := strings.IndexAny(rest, "/?")
-	if end < 0 {
-		end = len(rest)
-	}
-	if at := strings.LastIndex(rest[:end], "@"); at >= 0 {
-		if _, pass, hasPass := strings.Cut(rest[:at], ":"); hasPass {
-			out = append(out, pass)
-		}
-	}
-	if _, query, ok := strings.Cut(rest, "?"); ok {
-		for _, kv := range strings.Split(query, "&") {
-			k, v, _ := strings.Cut(kv, "=")
-			if strings.Contains(strings.ToLower(k), "password") {
-				out = append(out, v)
-			}
-		}
+	for _, s := range secrets {
+		out = append(out, strings.FieldsFunc(s, func(r rune) bool { return strings.ContainsRune("/?#@&:;,=", r) })...)
 	}
 	return out
+}
+
+// urlError is an ErrInvalidArgument about raw, with raw redacted and the
+// detail (often a parser's error, which may quote raw or parts of it)
+// scrubbed of every secret raw holds. A detail that would still show any
+// part of a secret is withheld.
+func urlError(raw, format string, args ...any) error {
+	secrets := urlSecrets(raw)
+	shown := RedactURL(raw)
+	detail := fmt.Sprintf(format, args...)
+	detail = strings.ReplaceAll(detail, raw, shown)
+	if q := strconv.Quote(raw); len(q) > 2 {
+		detail = strings.ReplaceAll(detail, q[1:len(q)-1], shown)
+	}
+	detail = scrub(detail, secrets)
+	check := strings.ReplaceAll(detail, "xxxxx", "")
+	for _, p := range append(secrets, secretPieces(secrets)...) {
+		if p != "" && strings.Contains(check, p) {
+			detail = "malformed (details withheld: they would show part of a password; percent-encode " +
+				"any of : / ? # @ & in a password)"
+			break
+		}
+	}
+	return invalidf("url %q: %s", shown, detail)
 }

@@ -38,13 +38,8 @@ var Default Registry
 // other options it returns ErrOptionsMismatch. A non-empty opts.URL selects
 // the Redis backend.
 func (r *Registry) Open(name string, opts Options) (*Named, error) {
-	if name == "" || len(name) > MaxNameLen {
-		return nil, fmt.Errorf("ringlb: open: %w", invalidf("balancer name %q (1 to %d bytes)", name, MaxNameLen))
-	}
-	for i := 0; i < len(name); i++ {
-		if c := name[i]; c < 0x20 || c == 0x7f || c == '{' || c == '}' {
-			return nil, fmt.Errorf("ringlb: open: %w", invalidf("balancer name %q has a control character or brace", name))
-		}
+	if err := checkBalancerName(name); err != nil {
+		return nil, fmt.Errorf("ringlb: open: %w", err)
 	}
 	opts = opts.withDefaults()
 	canon := opts.canonical()

@@ -399,4 +399,3 @@ func cleanup(c *redis.Client, name string) {
 		c.Del(ctx, keys...)
 	}
 }
-

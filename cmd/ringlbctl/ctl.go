@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -353,11 +352,7 @@ func ctlNode() string {
 
 // where describes the Redis server and prefix, password hidden.
 func (c *ctl) where() string {
-	u := c.url
-	if p, err := url.Parse(c.url); err == nil {
-		u = p.Redacted()
-	}
-	return fmt.Sprintf("%s (prefix %q)", u, c.prefix)
+	return fmt.Sprintf("%s (prefix %q)", lb.RedactURL(c.url), c.prefix)
 }
 
 // fail reports a failed operation and returns exitFailed.

@@ -421,15 +421,17 @@ func TestUnknownBalancerExits3(t *testing.T) {
 func TestUnreachableRedisExits1(t *testing.T) {
 	port := freePort(t) // closed again: nothing listens there
 	url := fmt.Sprintf("redis://:s3cret@127.0.0.1:%d/0", port)
+	sentinel := fmt.Sprintf("redis+sentinel://127.0.0.1:%d/0?master_name=m&sentinel_password=s3cret", port)
 	for _, args := range [][]string{
 		{"status", "-b", "sales", "--url", url},
 		{"drain", "-b", "sales", "--url", url, "user/1001"},
+		{"status", "-b", "sales", "--url", sentinel},
 	} {
 		out, errOut, code := ctlRun(t, nil, args...)
 		if code != exitFailed || out != "" {
 			t.Errorf("%v: exit %d, stdout %q; want exit 1, no output", args, code, out)
 		}
-		if !strings.HasPrefix(errOut, "ringlbctl: "+args[0]+" sales: cannot reach Redis at redis://") ||
+		if !strings.HasPrefix(errOut, "ringlbctl: "+args[0]+" sales: cannot reach Redis at redis") ||
 			!strings.Contains(errOut, "connection refused") {
 			t.Errorf("%v: stderr %q; want a clear message", args, errOut)
 		}

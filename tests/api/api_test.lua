@@ -195,6 +195,21 @@ local cases = {
     expect_err("invalid", ringlb.dialstring({ "a" }, ";"))
     expect_err("invalid", ringlb.dialstring({ "a" }, ",", { x = "a\nb" }))
   end },
+  { "a url's password never shows in an error", function()
+    for i, url in ipairs({
+      "redis:/:hunter2pw@127.0.0.1:6379/0",
+      "redis::hunter2pw@127.0.0.1",
+      "redis://:hunter2pw/x@127.0.0.1:6379/0",
+      "redis://:hunter2pw?x@127.0.0.1:6379/0",
+      "redis+cluster://:hunter2pw/x@h1,h2",
+      "redis+sentinel://h:1/0?master_name=m&sentinel_password=hunter2pw&bogus=1",
+      "redis://h:1/0?password=hunter2pw&bogus=1",
+    }) do
+      local ok, msg, code = ringlb.open(name("secret" .. i), { url = url })
+      eq(nil, ok); eq("invalid", code)
+      assert(not msg:find("hunter2", 1, true), msg)
+    end
+  end },
   { "1024 destinations are fine", function()
     local b = assert(ringlb.open(name("big")))
     local many = {}

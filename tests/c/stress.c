@@ -140,6 +140,9 @@ int main(int argc, char **argv) {
 	uint64_t h2;
 	rc = p_open("c-bad", 1, bad_keys, bad_vals, &h2, err, sizeof err);
 	CHECK(rc == RINGLB_EINVAL && strstr(err, "colour"), "unknown option: %d %s", rc, err);
+	const char *url_key[] = {"url"}, *secret_url[] = {"redis+cluster://:hunter2pw/x@h1,h2"};
+	rc = p_open("c-secret", 1, url_key, secret_url, &h2, err, sizeof err);
+	CHECK(rc == RINGLB_EINVAL && !strstr(err, "hunter2"), "a url's password never shows: %d %s", rc, err);
 	const char *other[] = {"2"};
 	rc = p_open("c-stress", 1, keys, other, &h2, err, sizeof err);
 	CHECK(rc == RINGLB_EMISMATCH, "other options: %d %s", rc, err);
