@@ -112,10 +112,12 @@ type Redis struct {
 	// retry are members whose release failed, with the time after which
 	// their lease has surely lapsed and retrying is pointless. Requires mu.
 	retry map[string]time.Time
-	// retryMu is held while queued releases are sent, by the background
-	// retry or by settleRetries, so that a hold taken again by the same call
-	// cannot be dropped by a retry already in flight.
-	retryMu sync.Mutex
+	// retryLock, a one-slot channel, is held while queued releases are
+	// sent, by the background retry or by settleRetries, so that a hold
+	// taken again by the same call cannot be dropped by a retry already in
+	// flight. A channel, so that a caller waits for it only until its own
+	// deadline.
+	retryLock chan struct{}
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -183,18 +185,19 @@ func newRedisWithClient(name string, opts Options, c redisClient) *Redis {
 		node = defaultNode()
 	}
 	r := &Redis{
-		name:   strings.Clone(name),
-		opts:   opts,
-		node:   node,
-		client: c,
-		tick:   opts.Lease / 3,
-		lease:  strconv.FormatInt(opts.Lease.Milliseconds(), 10),
-		maxAge: "0",
-		rnd:    rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
-		held:   make(map[string]uint64),
-		retry:  make(map[string]time.Time),
-		stop:   make(chan struct{}),
-		done:   make(chan struct{}),
+		name:      strings.Clone(name),
+		opts:      opts,
+		node:      node,
+		client:    c,
+		tick:      opts.Lease / 3,
+		lease:     strconv.FormatInt(opts.Lease.Milliseconds(), 10),
+		maxAge:    "0",
+		rnd:       rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
+		held:      make(map[string]uint64),
+		retry:     make(map[string]time.Time),
+		retryLock: make(chan struct{}, 1),
+		stop:      make(chan struct{}),
+		done:      make(chan struct{}),
 	}
 	if opts.MaxHoldAge > 0 {
 		r.maxAge = strconv.FormatInt(opts.MaxHoldAge.Milliseconds(), 10)
@@ -238,7 +241,9 @@ func (r *Redis) Node() string { return r.node }
 // a new string, safe to keep after the call returns.
 func holdMember(dest, callID string) string { return dest + "\n" + callID }
 
-// ctx bounds one operation by Options.Timeout.
+// ctx bounds one operation by Options.Timeout. An operation makes it once,
+// on entry, and every step of it shares the one deadline; run makes it too,
+// which changes nothing under a deadline already set.
 func (r *Redis) ctx(parent context.Context) (context.Context, context.CancelFunc) {
 	if parent == nil {
 		parent = context.Background()
@@ -326,7 +331,9 @@ func (r *Redis) Next(ctx context.Context, dests []string, callID string) (string
 	if r.closed.Load() {
 		return "", errClosed
 	}
-	if err := r.settleRetries(ctx, uniq, callID); err != nil {
+	ctx, cancel := r.ctx(ctx)
+	defer cancel()
+	if err := r.settleRetries(ctx, "next", uniq, callID); err != nil {
 		return "", err
 	}
 	args := make([]any, 0, 6+3*len(uniq))
@@ -376,7 +383,9 @@ func (r *Redis) Acquire(ctx context.Context, dest, callID string) (bool, error) 
 	if r.closed.Load() {
 		return false, errClosed
 	}
-	if err := r.settleRetries(ctx, []string{dest}, callID); err != nil {
+	ctx, cancel := r.ctx(ctx)
+	defer cancel()
+	if err := r.settleRetries(ctx, "acquire", []string{dest}, callID); err != nil {
 		return false, err
 	}
 	c := r.opts.capacityOf(dest)
@@ -758,37 +767,39 @@ func (r *Redis) renew() bool {
 	return true
 }
 
-// settleRetries sends, before an operation that may hold one of dests for
+// settleRetries sends, before operation op may hold one of dests for
 // callID, the queued releases of those same holds. Otherwise a release that
 // failed earlier could land after the call takes the destination again and
-// drop the new hold. Nothing is queued in the normal case, and then it costs
-// one map length check.
-func (r *Redis) settleRetries(ctx context.Context, dests []string, callID string) error {
-	r.mu.Lock()
-	empty := len(r.retry) == 0
-	r.mu.Unlock()
-	if empty {
+// drop the new hold. When none of them is queued, the normal case, it costs
+// a map length check. It waits for a retry in flight only until ctx ends,
+// and its errors carry op's name.
+func (r *Redis) settleRetries(ctx context.Context, op string, dests []string, callID string) error {
+	if !r.hasQueued(dests, callID) {
 		return nil
 	}
-	r.retryMu.Lock() // waits for a retry in flight
-	defer r.retryMu.Unlock()
+	select {
+	case r.retryLock <- struct{}{}:
+	case <-ctx.Done():
+		return &backendError{op: op, err: fmt.Errorf("waiting for a queued release of the same call: %w", ctx.Err())}
+	}
+	defer func() { <-r.retryLock }()
 	var pending []string
 	r.mu.Lock()
 	for _, d := range dests {
-		if m := holdMember(d, callID); r.retry[m] != (time.Time{}) {
+		if m := holdMember(d, callID); !r.retry[m].IsZero() {
 			pending = append(pending, m)
 		}
 	}
 	r.mu.Unlock()
 	if len(pending) == 0 {
-		return nil
+		return nil // the retry in flight sent them
 	}
 	args := make([]any, 0, 1+len(pending))
 	args = append(args, reapLimit)
 	for _, m := range pending {
 		args = append(args, m)
 	}
-	if _, err := r.run(ctx, "release", scriptRelease, args); err != nil {
+	if _, err := r.run(ctx, op, scriptRelease, args); err != nil {
 		return err
 	}
 	r.mu.Lock()
@@ -799,11 +810,27 @@ func (r *Redis) settleRetries(ctx context.Context, dests []string, callID string
 	return nil
 }
 
+// hasQueued reports whether a release of callID's hold on any of dests is
+// queued for a retry.
+func (r *Redis) hasQueued(dests []string, callID string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.retry) == 0 {
+		return false
+	}
+	for _, d := range dests {
+		if !r.retry[holdMember(d, callID)].IsZero() {
+			return true
+		}
+	}
+	return false
+}
+
 // retryReleases retries the releases that failed, dropping those whose
 // lease has surely lapsed by now.
 func (r *Redis) retryReleases(now time.Time) {
-	r.retryMu.Lock()
-	defer r.retryMu.Unlock()
+	r.retryLock <- struct{}{}
+	defer func() { <-r.retryLock }()
 	r.mu.Lock()
 	if len(r.retry) == 0 {
 		r.mu.Unlock()

@@ -568,3 +568,62 @@ func TestRedisRetriedReleaseDoesNotDropANewHold(t *testing.T) {
 	r.retryReleases(time.Now()) // whatever the background would still send
 	wantLoad(t, r, []string{"x"}, []int{1})
 }
+
+// Regression: with releases queued during a Redis stall, Next and Acquire
+// for fresh call ids waited for the retry lock with no deadline and gave the
+// settle step and the script a full timeout each (640-750 ms at a 250 ms
+// timeout), and their errors named "release". Every operation must return
+// within its timeout, naming itself.
+func TestRedisTimeoutBoundWithQueuedReleases(t *testing.T) {
+	srv := redistest.Start(t)
+	const timeout = 400 * time.Millisecond
+	// The bound the operator set, plus scheduling noise on a busy machine.
+	const bound = timeout * 12 / 10
+	r := openRedis(t, uniqueName("bound"), srv.URL(), Options{Lease: 30 * time.Second, Timeout: timeout})
+	ctx := context.Background()
+	for _, c := range []string{"q1", "q2", "q3"} {
+		mustAcquire(t, r, "x", c)
+	}
+	srv.Pause()
+	defer srv.Resume()
+	for _, c := range []string{"q1", "q2", "q3"} {
+		if _, err := r.Release(ctx, "x", c); !errors.Is(err, ErrBackend) {
+			t.Fatalf("Release with Redis hung: %v, want ErrBackend", err)
+		}
+	}
+	if n := r.pendingReleases(); n != 3 {
+		t.Fatalf("%d releases queued, want 3", n)
+	}
+	ops := []struct {
+		op  string
+		run func(i int) error
+	}{
+		{"next", func(i int) error { _, err := r.Next(ctx, []string{"x", "y"}, fmt.Sprintf("fresh%d", i)); return err }},
+		{"next", func(int) error { _, err := r.Next(ctx, []string{"x", "y"}, "q1"); return err }},
+		{"acquire", func(i int) error { _, err := r.Acquire(ctx, "y", fmt.Sprintf("fresh%d", i)); return err }},
+		{"acquire", func(int) error { _, err := r.Acquire(ctx, "x", "q2"); return err }},
+		{"release", func(i int) error { _, err := r.Release(ctx, "y", fmt.Sprintf("fresh%d", i)); return err }},
+		{"load", func(int) error { _, err := r.Load(ctx, []string{"x"}); return err }},
+		{"order", func(int) error { _, err := r.Order(ctx, []string{"x", "y"}); return err }},
+		{"snapshot", func(int) error { _, err := r.Snapshot(ctx); return err }},
+		{"drain", func(int) error { return r.Drain(ctx, "z") }},
+		{"reset", func(int) error { _, err := r.Reset(ctx, "z"); return err }},
+	}
+	// Several rounds, so that some calls meet the background retry holding
+	// the retry lock for its own timeout.
+	for round := 0; round < 3; round++ {
+		for i, o := range ops {
+			start := time.Now()
+			err := o.run(round*100 + i)
+			took := time.Since(start)
+			if !errors.Is(err, ErrBackend) {
+				t.Errorf("%s with Redis hung: %v, want ErrBackend", o.op, err)
+			} else if !strings.Contains(err.Error(), "redis: "+o.op+":") {
+				t.Errorf("%s: error %q does not name the operation", o.op, err)
+			}
+			if took > bound {
+				t.Errorf("%s took %v with a %v timeout (bound %v)", o.op, took, timeout, bound)
+			}
+		}
+	}
+}
