@@ -8,9 +8,12 @@ package lb
 import (
 	"context"
 	"fmt"
+	"os"
 	"runtime"
+	"strconv"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // benchDestCounts are the group sizes every per-destination benchmark runs.
@@ -256,4 +259,124 @@ func BenchmarkMemoryHeapGrowth(b *testing.B) {
 	b.ReportMetric(float64(cycles), "cycles")
 	b.ReportMetric(first/float64(b.N), "heap-B-1st")
 	b.ReportMetric(second/float64(b.N), "heap-B-2nd")
+}
+
+// rssBytes returns this process's resident set size.
+func rssBytes(b *testing.B) float64 {
+	data, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		b.Skip("no /proc/self/statm:", err)
+	}
+	var size, resident uint64
+	if _, err := fmt.Sscan(string(data), &size, &resident); err != nil {
+		b.Fatal(err)
+	}
+	return float64(resident * uint64(os.Getpagesize()))
+}
+
+// BenchmarkMemoryDistinctDests holds and releases 1,000,000 distinct
+// destinations (100,000 with -short), one call each, as a gateway ringing
+// dynamic numbers would, with default options; it reports the growth of
+// the live heap and of the process's RSS over them. Bounded memory keeps
+// both flat however many destinations pass. ns/op is the whole run.
+func BenchmarkMemoryDistinctDests(b *testing.B) {
+	ctx := context.Background()
+	n := 1_000_000
+	if testing.Short() {
+		n = 100_000
+	}
+	var heap, rss float64
+	buf := make([]byte, 0, 64)
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		m, err := NewMemory("bench-distinct", Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		h0, r0 := heapInUse(), rssBytes(b)
+		b.StartTimer()
+		for k := 0; k < n; k++ {
+			buf = fmt.Appendf(buf[:0], "sofia/gateway/gw/+1555%07d", k)
+			d := string(buf)
+			if _, err := m.Acquire(ctx, d, "c"); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := m.Release(ctx, d, "c"); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StopTimer()
+		heap += float64(heapInUse()) - float64(h0)
+		rss += rssBytes(b) - r0
+		runtime.KeepAlive(m)
+		m.Close()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(n), "dests")
+	b.ReportMetric(heap/float64(b.N)/(1<<20), "heap-MiB")
+	b.ReportMetric(rss/float64(b.N)/(1<<20), "rss-MiB")
+}
+
+// BenchmarkMemorySnapshotStall takes a snapshot of 500,000 destinations,
+// each with a call up (50,000 with -short), while another goroutine keeps
+// choosing and releasing among ten others, and reports how long the
+// snapshot took and the slowest next+release meanwhile: how long a
+// snapshot (ringlbctl status, the fs_cli admin script) can hold calls up.
+func BenchmarkMemorySnapshotStall(b *testing.B) {
+	ctx := context.Background()
+	n := 500_000
+	if testing.Short() {
+		n = 50_000
+	}
+	m, err := NewMemory("bench-snapshot", Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	for k := 0; k < n; k++ {
+		if _, err := m.Acquire(ctx, fmt.Sprintf("user/%d", k), "up"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	group := benchDests(10)
+	var snap, worst time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		stop := make(chan struct{})
+		done := make(chan time.Duration)
+		go func() {
+			var w time.Duration
+			for k := 0; ; k++ {
+				select {
+				case <-stop:
+					done <- w
+					return
+				default:
+				}
+				id := "c" + strconv.Itoa(k)
+				t0 := time.Now()
+				d, err := m.Next(ctx, group, id)
+				if err == nil {
+					_, err = m.Release(ctx, d, id)
+				}
+				if err != nil {
+					b.Error(err)
+				}
+				w = max(w, time.Since(t0))
+			}
+		}()
+		time.Sleep(time.Millisecond) // the caller is running
+		t0 := time.Now()
+		s, err := m.Snapshot(ctx)
+		snap += time.Since(t0)
+		close(stop)
+		worst = max(worst, <-done)
+		// The caller's own call may be up at that moment.
+		if err != nil || len(s.Holds) < n || len(s.Holds) > n+1 {
+			b.Fatalf("snapshot: %d holds, want %d or %d, %v", len(s.Holds), n, n+1, err)
+		}
+	}
+	b.ReportMetric(float64(n), "dests")
+	b.ReportMetric(float64(snap.Milliseconds())/float64(b.N), "snapshot-ms")
+	b.ReportMetric(float64(worst.Microseconds())/1000, "worst-call-ms")
 }

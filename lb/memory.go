@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -12,6 +13,12 @@ import (
 
 // Memory is the in-process balancer: one switch, state in the Go runtime.
 // One mutex guards all state, so choosing and holding are one atomic step.
+//
+// Memory is bounded by design: a destination with holds or drained is
+// kept, and of the idle ones only the Options.MaxIdle used most recently.
+// A snapshot copies state in slices, letting calls in between, so however
+// much state there is no call waits long behind it.
+//
 // Its zero value is not usable; create it with NewMemory. It is safe for
 // simultaneous use by multiple goroutines.
 type Memory struct {
@@ -26,17 +33,28 @@ type Memory struct {
 	closed bool
 	// cands is scratch space for ranking, reused under mu.
 	cands []candidate
+	// idle lists the destinations with no hold and not drained, most
+	// recently idle first; idle.prev is the one idle longest.
+	idle    destState
+	idleLen int
 }
 
 // destState is what Memory knows of one destination.
 type destState struct {
+	name     string           // its key in Memory.dests
 	holds    map[string]int64 // call id -> hold start, unix ns
 	oldest   int64            // no hold started before this (unix ns)
 	lastSeq  uint64           // seq of the last hold start; 0 = never
 	lastHold int64            // unix ns of the last hold start
 	started  int64
 	drained  bool
+	// prev and next link it into Memory.idle while it is idle.
+	prev, next *destState
 }
+
+// snapshotSlice is how many destinations and holds a snapshot copies per
+// turn of the lock: well under a millisecond of work.
+const snapshotSlice = 1024
 
 // NewMemory returns an in-memory balancer named name (the name only shows in
 // snapshots). It rejects options that need Redis.
@@ -48,23 +66,56 @@ func NewMemory(name string, opts Options) (*Memory, error) {
 	if opts.URL != "" {
 		return nil, fmt.Errorf("ringlb: open %q: %w: a url needs the Redis backend", name, ErrInvalidArgument)
 	}
-	return &Memory{
+	m := &Memory{
 		name:  name,
 		opts:  opts,
 		now:   time.Now,
 		dests: make(map[string]*destState),
 		rnd:   rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
-	}, nil
+	}
+	m.idle.prev, m.idle.next = &m.idle, &m.idle
+	return m, nil
 }
 
 // state returns the state of dest, creating it. Requires m.mu held.
 func (m *Memory) state(dest string) *destState {
 	d := m.dests[dest]
 	if d == nil {
-		d = &destState{}
-		m.dests[strings.Clone(dest)] = d // dest may be a view of C memory
+		d = &destState{name: strings.Clone(dest)} // dest may be a view of C memory
+		m.dests[d.name] = d
+		m.settle(d)
 	}
 	return d
+}
+
+// settle puts d on the idle list, most recent first, when it has no hold
+// and is not drained, and takes it off otherwise. Requires m.mu held.
+func (m *Memory) settle(d *destState) {
+	idle := len(d.holds) == 0 && !d.drained
+	switch {
+	case idle && d.next == nil:
+		d.prev, d.next = &m.idle, m.idle.next
+		d.next.prev = d
+		m.idle.next = d
+		m.idleLen++
+	case !idle && d.next != nil:
+		d.prev.next, d.next.prev = d.next, d.prev
+		d.prev, d.next = nil, nil
+		m.idleLen--
+	}
+}
+
+// forgetIdle drops the destinations idle longest beyond MaxIdle. It runs at
+// the end of an operation, never while a destState found earlier in it may
+// still be used. Requires m.mu held.
+func (m *Memory) forgetIdle() {
+	for m.idleLen > m.opts.MaxIdle {
+		d := m.idle.prev
+		d.prev.next, m.idle.prev = &m.idle, d.prev
+		d.prev, d.next = nil, nil
+		m.idleLen--
+		delete(m.dests, d.name)
+	}
 }
 
 // load returns the live holds of d at now, first dropping holds older than
@@ -85,6 +136,7 @@ func (m *Memory) load(d *destState, now int64) int {
 				}
 			}
 			d.oldest = oldest
+			m.settle(d)
 		}
 	}
 	return len(d.holds)
@@ -105,6 +157,7 @@ func (m *Memory) hold(dest string, d *destState, callID string, now int64) {
 		d.oldest = now
 	}
 	d.holds[strings.Clone(callID)] = now // callID may be a view of C memory
+	m.settle(d)
 	m.seq++
 	d.lastSeq = m.seq
 	d.lastHold = now
@@ -151,6 +204,7 @@ func (m *Memory) order(now time.Time, dests []string) ([]string, error) {
 	for i, c := range cands {
 		out[i] = c.dest
 	}
+	m.forgetIdle()
 	return out, nil
 }
 
@@ -214,6 +268,7 @@ func (m *Memory) next(now time.Time, dests []string, callID string) (string, err
 			best, bestState, found = c, d, true
 		}
 	}
+	defer m.forgetIdle()
 	if !found {
 		return "", fmt.Errorf("ringlb: next: %w (%d offered)", ErrAtCapacity, len(dests))
 	}
@@ -242,6 +297,7 @@ func (m *Memory) acquire(now time.Time, dest, callID string) (bool, error) {
 	if m.closed {
 		return false, errClosed
 	}
+	defer m.forgetIdle()
 	d := m.state(dest)
 	n := m.load(d, ns)
 	if _, ok := d.holds[callID]; ok {
@@ -269,6 +325,8 @@ func (m *Memory) Release(ctx context.Context, dest, callID string) (bool, error)
 			m.load(d, m.now().UnixNano()) // an expired hold is no longer there to release
 			if _, ok := d.holds[callID]; ok {
 				delete(d.holds, callID)
+				m.settle(d)
+				m.forgetIdle()
 				return true, nil
 			}
 		}
@@ -303,6 +361,7 @@ func (m *Memory) loadAt(now time.Time, dests []string) ([]int, error) {
 	for i, dest := range dests {
 		out[i] = m.load(m.dests[dest], ns)
 	}
+	m.forgetIdle()
 	return out, nil
 }
 
@@ -321,7 +380,10 @@ func (m *Memory) setDrained(dest string, drained bool) error {
 	if m.closed {
 		return errClosed
 	}
-	m.state(dest).drained = drained
+	d := m.state(dest)
+	d.drained = drained
+	m.settle(d)
+	m.forgetIdle()
 	return nil
 }
 
@@ -341,6 +403,8 @@ func (m *Memory) Reset(ctx context.Context, dest string) (int, error) {
 	}
 	n := m.load(d, m.now().UnixNano()) // expired holds do not count
 	clear(d.holds)
+	m.settle(d)
+	m.forgetIdle()
 	return n, nil
 }
 
@@ -352,11 +416,27 @@ func (m *Memory) Snapshot(ctx context.Context) (Snapshot, error) {
 func (m *Memory) snapshot(now time.Time) (Snapshot, error) {
 	ns := now.UnixNano()
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	if m.closed {
+		m.mu.Unlock()
 		return Snapshot{}, errClosed
 	}
-	s := Snapshot{Name: m.name, Backend: "memory", Destinations: []DestStatus{}, Holds: []HoldInfo{}}
+	// In slices: the lock is let go every snapshotSlice items, so calls
+	// get in. Go's map iteration allows changes between steps: a
+	// destination added or dropped meanwhile may or may not show, so a
+	// large snapshot is not one instant. What it copies goes into chunks,
+	// never into one growing slice: copying a large slice to grow it, and
+	// the garbage collector's assist charged for that allocation, would
+	// hold the lock for hundreds of milliseconds.
+	var dests chunks[DestStatus]
+	var holds chunks[HoldInfo]
+	work := 0
+	pause := func() {
+		if work++; work >= snapshotSlice {
+			m.mu.Unlock()
+			work = 0
+			m.mu.Lock()
+		}
+	}
 	for dest, d := range m.dests {
 		st := DestStatus{
 			Dest:     dest,
@@ -368,23 +448,59 @@ func (m *Memory) snapshot(now time.Time) (Snapshot, error) {
 		if d.lastSeq != 0 {
 			st.LastHold = time.Unix(0, d.lastHold)
 		}
-		s.Destinations = append(s.Destinations, st)
+		dests.add(st)
 		for id, start := range d.holds {
 			h := HoldInfo{Dest: dest, CallID: id, Node: "local", Start: time.Unix(0, start)}
 			if m.opts.MaxHoldAge > 0 {
 				h.Expires = time.Unix(0, start+int64(m.opts.MaxHoldAge))
 			}
-			s.Holds = append(s.Holds, h)
+			holds.add(h)
+			pause()
 		}
+		pause()
 	}
 	// Destinations that only ever appeared in options are worth showing too.
 	for dest := range m.opts.Capacity {
 		if _, ok := m.dests[dest]; !ok {
-			s.Destinations = append(s.Destinations, DestStatus{Dest: dest, Capacity: m.opts.capacityOf(dest)})
+			dests.add(DestStatus{Dest: dest, Capacity: m.opts.capacityOf(dest)})
 		}
 	}
+	m.mu.Unlock()
+	s := Snapshot{Name: m.name, Backend: "memory", Destinations: dests.all(), Holds: holds.all()}
 	sortSnapshot(&s)
+	// A destination forgotten and seen again during the iteration is
+	// two map entries, and may show twice.
+	s.Destinations = slices.CompactFunc(s.Destinations, func(a, b DestStatus) bool { return a.Dest == b.Dest })
+	s.Holds = slices.CompactFunc(s.Holds, func(a, b HoldInfo) bool { return a.Dest == b.Dest && a.CallID == b.CallID })
 	return s, nil
+}
+
+// chunks collects items in fixed-size blocks, so adding one never copies
+// the ones before.
+type chunks[T any] struct {
+	full [][]T
+	cur  []T
+	n    int
+}
+
+func (c *chunks[T]) add(v T) {
+	if len(c.cur) == cap(c.cur) {
+		if c.cur != nil {
+			c.full = append(c.full, c.cur)
+		}
+		c.cur = make([]T, 0, snapshotSlice)
+	}
+	c.cur = append(c.cur, v)
+	c.n++
+}
+
+// all returns every item in one slice, never nil.
+func (c *chunks[T]) all() []T {
+	out := make([]T, 0, c.n)
+	for _, b := range c.full {
+		out = append(out, b...)
+	}
+	return append(out, c.cur...)
 }
 
 // sortSnapshot orders a snapshot by destination, then hold start.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -327,4 +328,95 @@ func benchNextRelease(b *testing.B, bal Balancer, n int) {
 			}
 		}
 	})
+}
+
+// known lists the destinations a Memory has state for.
+func known(m *Memory) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for d := range m.dests {
+		out = append(out, d)
+	}
+	sort.Strings(out)
+	return strings.Join(out, ",")
+}
+
+// Regression: the memory backend kept state for every destination string it
+// ever saw (300,000 dynamic numbers: 133 MB). Idle destinations beyond
+// MaxIdle are forgotten, the one idle longest first; held and drained ones
+// never are, and a forgotten one ranks as never used, where lru puts the
+// one idle longest anyway.
+func TestMemoryForgetsIdleDestinations(t *testing.T) {
+	m, clk := newFakeMemory(t, Options{MaxIdle: 2})
+	ctx := context.Background()
+	runSteps(t, m, clk, []memStep{
+		{0, "next", "a,b,c,d", "c1", "a"},
+		{0, "release", "a", "c1", "true"},
+		{0, "next", "a,b,c,d", "c2", "b"},
+		{0, "release", "b", "c2", "true"},
+		{0, "next", "a,b,c,d", "c3", "c"},
+		{0, "release", "c", "c3", "true"},
+	})
+	if got := known(m); got != "b,c" {
+		t.Fatalf("known = %q, want b,c (a idle longest, forgotten)", got)
+	}
+	runSteps(t, m, clk, []memStep{
+		{0, "order", "c,b,a", "", "[a b c]"}, // a: as never used; then b, c by their last hold
+		{0, "acquire", "x", "held", "true"},
+		{0, "drain", "y", "", ""},
+		{0, "next", "p", "c4", "p"},
+		{0, "release", "p", "c4", "true"},
+		{0, "next", "q", "c5", "q"},
+		{0, "release", "q", "c5", "true"},
+	})
+	if got := known(m); got != "p,q,x,y" {
+		t.Fatalf("known = %q, want p,q (idle, newest) and x (held), y (drained)", got)
+	}
+	if err := m.Undrain(ctx, "y"); err != nil {
+		t.Fatal(err)
+	}
+	if got := known(m); got != "q,x,y" {
+		t.Fatalf("known = %q after undrain: want y newest idle, p forgotten", got)
+	}
+	// Expiry makes a destination idle too.
+	m2, clk2 := newFakeMemory(t, Options{MaxIdle: 1, MaxHoldAge: time.Minute})
+	runSteps(t, m2, clk2, []memStep{
+		{0, "acquire", "a", "c1", "true"},
+		{0, "acquire", "b", "c2", "true"},
+		{2 * time.Minute, "load", "a,b", "", "[0 0]"},
+	})
+	if got := known(m2); got != "b" && got != "a" {
+		t.Fatalf("known = %q, want one of a, b", got)
+	}
+}
+
+func TestMemorySnapshotIsConsistentWhileSliced(t *testing.T) {
+	m, _ := newFakeMemory(t, Options{})
+	ctx := context.Background()
+	const n = 3*snapshotSlice + 7
+	for i := 0; i < n; i++ {
+		mustAcquire(t, m, fmt.Sprintf("d%05d", i), "c")
+	}
+	s := mustSnapshot(t, m)
+	if len(s.Destinations) != n || len(s.Holds) != n {
+		t.Fatalf("snapshot has %d destinations and %d holds, want %d each", len(s.Destinations), len(s.Holds), n)
+	}
+	// Calls get in while it runs: no deadlock, all consistent afterwards.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 20; i++ {
+			if _, err := m.Snapshot(ctx); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	for i := 0; i < 2000; i++ {
+		d := fmt.Sprintf("e%d", i%50)
+		mustAcquire(t, m, d, "x")
+		mustRelease(t, m, d, "x", true)
+	}
+	<-done
 }

@@ -60,6 +60,9 @@ const (
 	DefaultLease = 30 * time.Second
 	// DefaultTimeout bounds each Redis operation.
 	DefaultTimeout = 250 * time.Millisecond
+	// DefaultMaxIdle is how many idle destinations a memory balancer
+	// remembers.
+	DefaultMaxIdle = 10000
 )
 
 // Options configure a balancer. The zero value is a memory balancer with
@@ -77,6 +80,13 @@ type Options struct {
 	// and expires. 0 means DefaultMaxHoldAge (4 h); negative means never.
 	MaxHoldAge time.Duration
 
+	// MaxIdle is the most destinations without a hold whose state (last
+	// hold for lru ties, calls started) a memory balancer keeps; past it,
+	// the one idle longest is forgotten and ranks as never used, which is
+	// where lru puts it anyway. It bounds memory whatever destinations the
+	// dialplan sends (dynamic numbers through a gateway, say). Drained
+	// destinations are always kept. 0 means DefaultMaxIdle (10,000).
+	MaxIdle int
 	// URL selects the Redis backend when not empty: redis://, rediss://,
 	// unix://, or redis+sentinel:// / redis+cluster:// (see README).
 	URL string
@@ -99,6 +109,9 @@ func (o Options) withDefaults() Options {
 	if o.MaxHoldAge < 0 {
 		o.MaxHoldAge = -1
 	}
+	if o.MaxIdle == 0 {
+		o.MaxIdle = DefaultMaxIdle
+	}
 	if o.URL != "" {
 		if o.KeyPrefix == "" {
 			o.KeyPrefix = DefaultKeyPrefix
@@ -117,6 +130,9 @@ func (o Options) withDefaults() Options {
 func (o Options) validate() error {
 	if o.Tie < TieLRU || o.Tie > TieRandom {
 		return invalidf("tie policy %d", int(o.Tie))
+	}
+	if o.MaxIdle < 0 {
+		return invalidf("negative max_idle %d", o.MaxIdle)
 	}
 	if o.DefaultCapacity < 0 {
 		return invalidf("negative default capacity %d", o.DefaultCapacity)
@@ -164,8 +180,8 @@ func (o *Options) capacityOf(dest string) int {
 // two opens of one name agree.
 func (o Options) canonical() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "tie=%s;cap=%d;age=%d;url=%s;prefix=%s;lease=%d;timeout=%d;node=%s",
-		o.Tie, o.DefaultCapacity, o.MaxHoldAge, o.URL, o.KeyPrefix, o.Lease, o.Timeout, o.Node)
+	fmt.Fprintf(&b, "tie=%s;cap=%d;age=%d;idle=%d;url=%s;prefix=%s;lease=%d;timeout=%d;node=%s",
+		o.Tie, o.DefaultCapacity, o.MaxHoldAge, o.MaxIdle, o.URL, o.KeyPrefix, o.Lease, o.Timeout, o.Node)
 	keys := make([]string, 0, len(o.Capacity))
 	for k := range o.Capacity {
 		keys = append(keys, k)
@@ -185,6 +201,7 @@ func (o Options) canonical() string {
 //	default_capacity  same as capacity
 //	capacity:<dest>   capacity of one destination
 //	max_hold_age      seconds (or a Go duration like "4h"); 0 = never expire
+//	max_idle          idle destinations a memory balancer remembers (integer >= 1)
 //	url               Redis URL; selects the Redis backend
 //	key_prefix        Redis key prefix
 //	lease             seconds (or a duration)
@@ -227,6 +244,11 @@ func ParseOptions(pairs [][2]string) (Options, error) {
 					d = -1 // 0 in text means never expire
 				}
 				o.MaxHoldAge = d
+			}
+		case k == "max_idle":
+			o.MaxIdle, err = parseCount(k, v)
+			if err == nil && o.MaxIdle == 0 {
+				err = invalidf("max_idle = %q (want at least 1)", v)
 			}
 		case k == "url":
 			if v == "" {
@@ -274,18 +296,28 @@ func parseCount(k, v string) (int, error) {
 }
 
 // parseSeconds reads a number of seconds ("30", "0.25") or a Go duration
-// ("250ms", "4h").
+// ("250ms", "4h"). A value above zero but under a millisecond is refused:
+// it would round to 0, which means "default" or "never", the opposite of
+// what was asked.
 func parseSeconds(k, v string) (time.Duration, error) {
 	v = strings.TrimSpace(v)
+	var d time.Duration
 	if f, err := strconv.ParseFloat(v, 64); err == nil {
 		if f < 0 || math.IsNaN(f) || f > 1e9 {
 			return 0, invalidf("%s = %q (want seconds >= 0)", k, v)
 		}
-		return time.Duration(f * float64(time.Second)), nil
+		d = time.Duration(f * float64(time.Second))
+		if f > 0 && d < time.Millisecond {
+			return 0, invalidf("%s = %q rounds to zero (want 0 or at least 0.001 seconds)", k, v)
+		}
+		return d, nil
 	}
 	d, err := time.ParseDuration(v)
 	if err != nil || d < 0 {
 		return 0, invalidf("%s = %q (want seconds or a duration like 250ms)", k, v)
+	}
+	if d > 0 && d < time.Millisecond {
+		return 0, invalidf("%s = %q rounds to zero (want 0 or at least 1ms)", k, v)
 	}
 	return d, nil
 }

@@ -38,6 +38,18 @@ func TestParseOptions(t *testing.T) {
 		{name: "brace prefix", pairs: [][2]string{{"url", "redis://h"}, {"key_prefix", "{x}"}}, bad: true},
 		{name: "age under lease", pairs: [][2]string{{"url", "redis://h"}, {"lease", "30"}, {"max_hold_age", "10"}}, bad: true},
 		{name: "nan", pairs: [][2]string{{"max_hold_age", "NaN"}}, bad: true},
+		// Regression: values that round to zero silently meant "never
+		// expire" or "the default timeout".
+		{name: "age rounds to zero", pairs: [][2]string{{"max_hold_age", "1e-10"}}, bad: true},
+		{name: "age 1ns", pairs: [][2]string{{"max_hold_age", "1ns"}}, bad: true},
+		{name: "timeout rounds to zero", pairs: [][2]string{{"url", "redis://h"}, {"timeout", "1e-7"}}, bad: true},
+		{name: "timeout 10us", pairs: [][2]string{{"url", "redis://h"}, {"timeout", "10us"}}, bad: true},
+		{name: "timeout 1ms", pairs: [][2]string{{"url", "redis://h"}, {"timeout", "0.001"}},
+			check: func(o Options) bool { return o.Timeout == time.Millisecond }},
+		{name: "ipv6 cluster", pairs: [][2]string{{"url", "redis+cluster://[::1]:7000,[::1]:7001"}},
+			check: func(o Options) bool { return o.URL != "" }},
+		{name: "ipv6 sentinel", pairs: [][2]string{{"url", "redis+sentinel://[::1]:26379,[::1]:26380/0?master_name=m"}},
+			check: func(o Options) bool { return o.URL != "" }},
 	} {
 		o, err := ParseOptions(tc.pairs)
 		if tc.bad {
