@@ -31,9 +31,12 @@
 static char *next_field(char **p);
 
 struct balancer_ud {
+	uint64_t magic; /* BALANCER_MAGIC: a foreign userdata of the same size is no balancer */
 	uint64_t handle;
 	char name[132];
 };
+
+#define BALANCER_MAGIC UINT64_C(0x72696e676c62ba1a)
 
 /* fail pushes nil, message, code and returns 3. */
 static int fail(lua_State *L, const char *msg, const char *code) {
@@ -79,10 +82,17 @@ __attribute__((format(printf, 2, 3))) static int failf(lua_State *L, const char 
 	return fail(L, msg, "invalid");
 }
 
-/* to_balancer returns the balancer at index 1, or NULL. */
+/*
+ * to_balancer returns the balancer at index 1, or NULL. The metatable alone
+ * does not prove it: the debug library can give ours to any userdata, whose
+ * memory would then be read past its end. So the value must also be a full
+ * userdata of our size carrying our magic number.
+ */
 static struct balancer_ud *to_balancer(lua_State *L) {
+	if (lua_type(L, 1) != LUA_TUSERDATA || ringlb_rawlen(L, 1) != sizeof(struct balancer_ud))
+		return NULL;
 	struct balancer_ud *b = (struct balancer_ud *)lua_touserdata(L, 1);
-	if (b == NULL || !lua_getmetatable(L, 1))
+	if (b == NULL || b->magic != BALANCER_MAGIC || !lua_getmetatable(L, 1))
 		return NULL;
 	luaL_getmetatable(L, BALANCER_MT);
 	int same = lua_rawequal(L, -1, -2);
@@ -187,6 +197,7 @@ static int push_option_value(lua_State *L, int idx) {
 
 static void push_balancer(lua_State *L, uint64_t h, const char *name) {
 	struct balancer_ud *b = (struct balancer_ud *)lua_newuserdata(L, sizeof *b);
+	b->magic = BALANCER_MAGIC;
 	b->handle = h;
 	strncpy(b->name, name, sizeof b->name - 1);
 	b->name[sizeof b->name - 1] = '\0';

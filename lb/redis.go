@@ -106,9 +106,15 @@ type Redis struct {
 
 	mu sync.Mutex
 	// held are the members ("<dest>\n<call>") this process holds and
-	// renews, each with the generation it was added at. Requires mu.
-	held map[string]uint64
+	// renews. Requires mu.
+	held map[string]heldHold
 	gen  uint64
+	// lastRenewed is when every batch of the last renewal reached Redis.
+	// Only the background goroutine uses it.
+	lastRenewed time.Time
+	// lostHolds counts live holds that lapsed during an outage and could
+	// not be re-asserted (their destination had filled up meanwhile).
+	lostHolds atomic.Int64
 	// retry are members whose release failed, with the time after which
 	// their lease has surely lapsed and retrying is pointless. Requires mu.
 	retry map[string]time.Time
@@ -185,19 +191,21 @@ func newRedisWithClient(name string, opts Options, c redisClient) *Redis {
 		node = defaultNode()
 	}
 	r := &Redis{
-		name:      strings.Clone(name),
-		opts:      opts,
-		node:      node,
-		client:    c,
-		tick:      opts.Lease / 3,
-		lease:     strconv.FormatInt(opts.Lease.Milliseconds(), 10),
-		maxAge:    "0",
-		rnd:       rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
-		held:      make(map[string]uint64),
-		retry:     make(map[string]time.Time),
-		retryLock: make(chan struct{}, 1),
-		stop:      make(chan struct{}),
-		done:      make(chan struct{}),
+		name:   strings.Clone(name),
+		opts:   opts,
+		node:   node,
+		client: c,
+		tick:   opts.Lease / 3,
+		lease:  strconv.FormatInt(opts.Lease.Milliseconds(), 10),
+		maxAge: "0",
+		rnd:    rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
+		held:   make(map[string]heldHold),
+		// Nothing is held yet, so nothing can have lapsed before now.
+		lastRenewed: time.Now(),
+		retry:       make(map[string]time.Time),
+		retryLock:   make(chan struct{}, 1),
+		stop:        make(chan struct{}),
+		done:        make(chan struct{}),
 	}
 	if opts.MaxHoldAge > 0 {
 		r.maxAge = strconv.FormatInt(opts.MaxHoldAge.Milliseconds(), 10)
@@ -650,12 +658,25 @@ func lenOf(v any) int {
 	return -1
 }
 
+// heldHold is what this process remembers of a hold it renews.
+type heldHold struct {
+	gen uint64 // when it was added, so a renewal tells a new hold from an old one
+	// until is when the hold's maximum age runs out, by this process's
+	// clock (zero: no maximum age); a re-asserted hold keeps it.
+	until time.Time
+}
+
 // track starts renewing member and cancels any pending retried release of
 // it: the caller holds it again.
 func (r *Redis) track(member string) {
+	h := heldHold{}
+	if r.opts.MaxHoldAge > 0 {
+		h.until = time.Now().Add(r.opts.MaxHoldAge)
+	}
 	r.mu.Lock()
 	r.gen++
-	r.held[member] = r.gen
+	h.gen = r.gen
+	r.held[member] = h
 	delete(r.retry, member)
 	r.mu.Unlock()
 }
@@ -702,7 +723,7 @@ func (r *Redis) background() {
 			// later, so a short blip costs no lease.
 			if now.Sub(lastRenew) >= r.tick-every/2 {
 				ok := false
-				r.safely(func() { ok = r.renew() })
+				r.safely(func() { ok = r.renew(now) })
 				if ok {
 					lastRenew = now
 				}
@@ -720,19 +741,28 @@ func (r *Redis) safely(f func()) {
 // renew extends the leases of this process's holds, renewBatch per script
 // call; normally that is one round trip per tick. It reports whether every
 // batch reached Redis.
-func (r *Redis) renew() bool {
+//
+// A hold reported lost was released, reset or reaped. When Redis was out
+// of reach for long enough that the lease may have lapsed under a call that
+// is still up, the hold is re-asserted instead of forgotten, if its
+// destination still has room (see reassert).
+func (r *Redis) renew(now time.Time) bool {
 	r.mu.Lock()
 	if len(r.held) == 0 {
 		r.mu.Unlock()
+		r.lastRenewed = now
 		return true
 	}
 	members := make([]string, 0, len(r.held))
 	gens := make(map[string]uint64, len(r.held))
-	for m, g := range r.held {
+	for m, h := range r.held {
 		members = append(members, m)
-		gens[m] = g
+		gens[m] = h.gen
 	}
 	r.mu.Unlock()
+	// Leases may have lapsed if no renewal landed for most of a lease.
+	mayHaveLapsed := now.Sub(r.lastRenewed) >= r.opts.Lease-r.tick/2
+	var lapsed []string
 	for len(members) > 0 {
 		select {
 		case <-r.stop: // closing: do not hold Close up for the other batches
@@ -758,13 +788,69 @@ func (r *Redis) renew() bool {
 		r.mu.Lock()
 		for _, m := range lost {
 			// Only if it was not taken again since this renewal began.
-			if g, ok := r.held[m]; ok && g == gens[m] {
-				delete(r.held, m)
+			if h, ok := r.held[m]; ok && h.gen == gens[m] {
+				if mayHaveLapsed {
+					lapsed = append(lapsed, m)
+				} else {
+					delete(r.held, m)
+				}
 			}
 		}
 		r.mu.Unlock()
 	}
+	r.lastRenewed = now
+	for _, m := range lapsed {
+		r.reassert(m, gens[m])
+	}
 	return true
+}
+
+// reassert takes again, for the call still up, a hold whose lease lapsed
+// while Redis was out of reach: without it a second call could take a
+// member at capacity while the first is still talking. It never exceeds a
+// capacity: if the member filled up meanwhile, the hold is given up and
+// counted in lostHolds. The hold keeps its maximum age.
+func (r *Redis) reassert(m string, gen uint64) {
+	r.mu.Lock()
+	h, ok := r.held[m]
+	r.mu.Unlock()
+	if !ok || h.gen != gen {
+		return // released or taken again meanwhile
+	}
+	dest, callID, _ := strings.Cut(m, "\n")
+	maxAge := "0"
+	if !h.until.IsZero() {
+		left := time.Until(h.until)
+		if left < time.Millisecond {
+			r.forget(m, gen)
+			return
+		}
+		maxAge = strconv.FormatInt(left.Milliseconds(), 10)
+	}
+	v, err := r.run(context.Background(), "renew", scriptAcquire,
+		[]any{r.node, r.lease, maxAge, callID, r.opts.capacityOf(dest), reapLimit, dest, "reassert"})
+	if err != nil {
+		return // still tracked: the next renewal tries again
+	}
+	vals, ok := v.([]any)
+	if ok && len(vals) == 3 {
+		code, _ := vals[0].(int64)
+		mine, _ := vals[2].(int64)
+		if code == 1 || code == 0 && mine == 1 {
+			return
+		}
+	}
+	r.lostHolds.Add(1)
+	r.forget(m, gen)
+}
+
+// forget stops renewing m if it is still the hold of generation gen.
+func (r *Redis) forget(m string, gen uint64) {
+	r.mu.Lock()
+	if h, ok := r.held[m]; ok && h.gen == gen {
+		delete(r.held, m)
+	}
+	r.mu.Unlock()
 }
 
 // settleRetries sends, before operation op may hold one of dests for

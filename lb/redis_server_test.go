@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -626,4 +627,109 @@ func TestRedisTimeoutBoundWithQueuedReleases(t *testing.T) {
 			}
 		}
 	}
+}
+
+// Regression: when Redis stalled for about one lease, a live call's hold
+// lapsed and was never taken back, so a second call could take a
+// capacity-1 member while the first was still talking. Renewal now
+// re-asserts it, within capacity.
+func TestRedisLapsedHoldReasserted(t *testing.T) {
+	srv := redistest.Start(t)
+	name := uniqueName("reassert")
+	const lease = time.Second
+	opts := Options{Lease: lease, Timeout: 100 * time.Millisecond, DefaultCapacity: 1}
+	opts.Node = "a"
+	a := openRedis(t, name, srv.URL(), opts)
+	opts.Node = "b"
+	b := openRedis(t, name, srv.URL(), opts)
+	ctx := context.Background()
+	mustAcquire(t, a, "x", "talking")
+	mustAcquire(t, a, "y", "talking2")
+	mustAcquire(t, b, "z", "other")
+	// Drained meanwhile: a drain never ends calls, so y's hold comes back too.
+	if err := b.Drain(ctx, "y"); err != nil {
+		t.Fatal(err)
+	}
+	srv.Pause()
+	time.Sleep(lease + lease/2) // the leases lapse on the server's clock
+	srv.Resume()
+	// Nothing else touches x until a's renewal has run again.
+	if !poll(time.Now().Add(3*lease), func() bool {
+		s, err := a.Snapshot(ctx)
+		return err == nil && holdOf(s, "x", "talking") != nil && holdOf(s, "y", "talking2") != nil &&
+			holdOf(s, "x", "talking").Expires.After(time.Now())
+	}) {
+		t.Fatalf("the live holds were not re-asserted: %+v", mustSnapshot(t, a).Holds)
+	}
+	if _, err := b.Acquire(ctx, "x", "second"); !errors.Is(err, ErrAtCapacity) {
+		t.Fatalf("second call on x while the first talks: %v, want ErrAtCapacity", err)
+	}
+	wantLoad(t, b, []string{"x", "y"}, []int{1, 1})
+	if n := a.lostHolds.Load(); n != 0 {
+		t.Fatalf("%d holds lost", n)
+	}
+	// Still renewed afterwards, over several leases.
+	time.Sleep(3 * lease)
+	wantLoad(t, b, []string{"x", "y"}, []int{1, 1})
+	mustRelease(t, a, "x", "talking", true)
+	wantLoad(t, b, []string{"x"}, []int{0})
+}
+
+// When the member filled up while Redis was out of reach, the lapsed hold is
+// given up rather than pushing the member past its capacity.
+func TestRedisLapsedHoldNotReassertedOverCapacity(t *testing.T) {
+	srv := redistest.Start(t)
+	name := uniqueName("reassert-full")
+	const lease = time.Second
+	opts := Options{Lease: lease, Timeout: 100 * time.Millisecond, DefaultCapacity: 1}
+	opts.Node = "b"
+	b := openRedis(t, name, srv.URL(), opts)
+	// a reaches Redis through a link that can be cut while b's stays up.
+	uo, err := redisUniversalOptions(srv.URL(), opts.Timeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := &cuttableClient{UniversalClient: redis.NewUniversalClient(uo)}
+	opts.Node, opts.URL = "a", srv.URL()
+	a := newRedisWithClient(name, opts.withDefaults(), link)
+	t.Cleanup(func() { a.Close() })
+	mustAcquire(t, a, "x", "first")
+	link.cut.Store(true)
+	time.Sleep(lease + lease/2)
+	if got := mustNext(t, b, []string{"x"}, "second"); got != "x" {
+		t.Fatalf("Next = %q, want x: a's hold lapsed", got)
+	}
+	link.cut.Store(false)
+	if !poll(time.Now().Add(3*lease), func() bool { return a.lostHolds.Load() == 1 }) {
+		t.Fatalf("lost holds = %d, want 1", a.lostHolds.Load())
+	}
+	wantLoad(t, b, []string{"x"}, []int{1})
+	if n := a.heldCount(); n != 0 {
+		t.Fatalf("a still renews %d holds", n)
+	}
+}
+
+// cuttableClient is a Redis client whose scripts fail while cut is set, as
+// if the network between one node and Redis were down.
+type cuttableClient struct {
+	redis.UniversalClient
+	cut atomic.Bool
+}
+
+func (c *cuttableClient) EvalSha(ctx context.Context, sha string, keys []string, args ...any) *redis.Cmd {
+	if c.cut.Load() {
+		cmd := redis.NewCmd(ctx)
+		cmd.SetErr(errors.New("link cut"))
+		return cmd
+	}
+	return c.UniversalClient.EvalSha(ctx, sha, keys, args...)
+}
+
+func (c *cuttableClient) Eval(ctx context.Context, script string, keys []string, args ...any) *redis.Cmd {
+	if c.cut.Load() {
+		cmd := redis.NewCmd(ctx)
+		cmd.SetErr(errors.New("link cut"))
+		return cmd
+	}
+	return c.UniversalClient.Eval(ctx, script, keys, args...)
 }

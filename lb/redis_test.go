@@ -201,14 +201,14 @@ func TestRedisLeases(t *testing.T) {
 	}
 
 	at(2 * time.Second)
-	live.renew()
+	live.renew(time.Now())
 	at(2999 * time.Millisecond)
 	wantLoad(t, live, []string{"a", "b"}, []int{2, 1})
 	at(3 * time.Second) // the dead node's leases lapse now
 	wantLoad(t, live, []string{"a", "b"}, []int{1, 0})
 	for i := 4; i <= 40; i += 2 { // many lease periods, renewed each time
 		at(time.Duration(i) * time.Second)
-		live.renew()
+		live.renew(time.Now())
 		wantLoad(t, live, []string{"a"}, []int{1})
 	}
 	if n := live.heldCount(); n != 1 {
@@ -216,7 +216,7 @@ func TestRedisLeases(t *testing.T) {
 	}
 	// Released elsewhere: the owner's next renewal forgets it.
 	mustRelease(t, openRedis(t, "lease", "redis://"+m.Addr(), Options{Node: "other"}), "a", "l1", true)
-	live.renew()
+	live.renew(time.Now())
 	if n := live.heldCount(); n != 0 {
 		t.Fatalf("live still renews %d holds after a release elsewhere", n)
 	}
@@ -230,7 +230,7 @@ func TestRedisMaxHoldAge(t *testing.T) {
 	mustAcquire(t, r, "a", "c1")
 	for _, d := range []time.Duration{1, 2, 3, 4} {
 		m.SetTime(base.Add(d * time.Second))
-		r.renew()
+		r.renew(time.Now())
 	}
 	if s := mustSnapshot(t, r); len(s.Holds) != 1 || !s.Holds[0].Expires.Equal(base.Add(5*time.Second)) {
 		t.Fatalf("holds = %+v: want expiry capped at start+MaxHoldAge", s.Holds)
@@ -238,7 +238,7 @@ func TestRedisMaxHoldAge(t *testing.T) {
 	m.SetTime(base.Add(4999 * time.Millisecond))
 	wantLoad(t, r, []string{"a"}, []int{1})
 	m.SetTime(base.Add(5 * time.Second)) // as Memory: gone when the age is reached
-	r.renew()
+	r.renew(time.Now())
 	wantLoad(t, r, []string{"a"}, []int{0})
 	if n := r.heldCount(); n != 0 {
 		t.Fatalf("still renewing %d holds past their maximum age", n)
@@ -261,7 +261,7 @@ func TestRedisReapIsBounded(t *testing.T) {
 	mustAcquire(t, live, "b", "keep")
 	m.SetTime(base.Add(time.Minute))
 	wantLoad(t, live, []string{"a"}, []int{n - reapLimit})
-	live.renew() // reaps up to renewReapLimit
+	live.renew(time.Now()) // reaps up to renewReapLimit
 	wantLoad(t, live, []string{"a", "b"}, []int{0, 0})
 }
 

@@ -9,7 +9,7 @@ import (
 
 // ErrInvalid is wrapped by every error of this package: a bad mode, option,
 // leg or variable. Test for it with errors.Is.
-var ErrInvalid = errors.New("ringlb: invalid ring argument")
+var ErrInvalid = errors.New("invalid ring argument")
 
 // Separator says how the legs of a dial string are rung.
 type Separator int

@@ -228,7 +228,9 @@ func FuzzDialString(f *testing.F) {
 		vars := [][2]string{{k1, v1}, {k2, v2}}
 		ds, err := DialString(legs, Separator(sep), vars, lt)
 		if err != nil {
-			if !errors.Is(err, ErrInvalid) || !strings.HasPrefix(err.Error(), "ringlb: dialstring: ") {
+			// One prefix: the sentinel once repeated "ringlb: " mid-message.
+			if !errors.Is(err, ErrInvalid) || !strings.HasPrefix(err.Error(), "ringlb: dialstring: ") ||
+				strings.Count(err.Error(), "ringlb:") != 1 {
 				t.Fatalf("bad error %v", err)
 			}
 			return

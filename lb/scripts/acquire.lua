@@ -1,6 +1,8 @@
 -- acquire.lua holds one destination for a call.
 -- ARGV: node, lease_ms, max_age_ms, call, capacity (0 = none), reap_limit,
---       dest.
+--       dest, and "reassert" when a node takes back the hold of a call
+--       still up whose lease lapsed during an outage (a drain, which never
+--       ends calls, does not stop that; capacity does).
 -- Reply: {1, load, 1} acquired; {0, load, mine} already held (mine = 1
 -- if this node owns the hold); {-1, load, 0} drained; {-2, load, 0} full.
 local node, lease, maxage, call, cap, dest =
@@ -20,7 +22,7 @@ if rec then
   if owner(rec) == node then mine = 1 end
   return {0, l, mine}
 end
-if redis.call("SISMEMBER", K_DRAINED, dest) == 1 then
+if ARGV[8] ~= "reassert" and redis.call("SISMEMBER", K_DRAINED, dest) == 1 then
   return {-1, l, 0}
 end
 if cap > 0 and l >= cap then

@@ -259,6 +259,13 @@ local bad = {
   { "reset()", function() return b:reset() end },
   { "method called with a dot", function() return b.order({ "a" }) end },
   { "method on a foreign table", function() return b.next({}, { "a" }, "c") end },
+  -- Regression: a userdata given the balancer metatable through the debug
+  -- library was accepted and read past its end.
+  { "method on a small userdata with the balancer metatable", function()
+    local u = io.tmpfile()
+    debug.setmetatable(u, debug.getmetatable(b))
+    return u:next({ "a" }, "c") -- u leaks its FILE: it has no __gc any more
+  end },
   { "dialstring with no legs table", function() return ringlb.dialstring(nil, ",") end },
   { "dialstring with a bad leg_timeout", function() return ringlb.dialstring({ "a" }, ",", nil, "x") end },
 }
