@@ -4,6 +4,9 @@
  * floors measured in the same process:
  *
  *   plain C call   an empty non-inlined C function called through a pointer
+ *   signal mask    pthread_sigmask to block the host's signals and back: what
+ *                  every direct call into Go pays so that no host signal
+ *                  handler runs on a Go stack (two system calls)
  *   ringlb_noop    the same dispatch path as every ringlb call, doing nothing
  *                  (the cgo floor, or the hand-off floor under workers)
  *   next+release   ringlb_next over 10 destinations then ringlb_release
@@ -24,6 +27,7 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,8 +80,10 @@ static void cycle(const char *id) {
 		die("ringlb_release", rc, err);
 }
 
-enum op { OP_PLAIN, OP_NOOP, OP_NEXTREL, NOPS };
-static const char *op_names[NOPS] = {"plain C call (floor)", "ringlb_noop (cgo floor)", "next+release, 10 dests"};
+enum op { OP_PLAIN, OP_SIGMASK, OP_NOOP, OP_NEXTREL, NOPS };
+static const char *op_names[NOPS] = {"plain C call (floor)", "signal mask block + restore (syscall floor)",
+                                     "ringlb_noop (cgo floor)", "next+release, 10 dests"};
+static sigset_t all_signals;
 
 static void run_op(int op, int tid, long iters) {
 	long i;
@@ -85,6 +91,13 @@ static void run_op(int op, int tid, long iters) {
 	case OP_PLAIN:
 		for (i = 0; i < iters; i++)
 			p_plain();
+		break;
+	case OP_SIGMASK:
+		for (i = 0; i < iters; i++) {
+			sigset_t old;
+			pthread_sigmask(SIG_BLOCK, &all_signals, &old);
+			pthread_sigmask(SIG_SETMASK, &old, NULL);
+		}
 		break;
 	case OP_NOOP:
 		for (i = 0; i < iters; i++)
@@ -221,6 +234,7 @@ int main(int argc, char **argv) {
 				die("ringlb_acquire", rc, err);
 		}
 
+	sigfillset(&all_signals);
 	/* Warm up (first calls start Go threads and workers), then size each
 	 * operation's batch so that one trial takes about trial_ns. */
 	const double trial_ns = quick ? 15e6 : 120e6;
@@ -288,6 +302,7 @@ int main(int argc, char **argv) {
 	printf("@mode %s\n", mode);
 	printf("@plain_ns %.3f\n@noop_ns %.3f\n@nextrel_ns %.3f\n", res[1][OP_PLAIN], res[1][OP_NOOP],
 	       res[1][OP_NEXTREL]);
+	printf("@sigmask_ns %.3f\n", res[1][OP_SIGMASK]);
 	printf("@noop2_ns %.3f\n@nextrel2_ns %.3f\n", res[2][OP_NOOP], res[2][OP_NEXTREL]);
 	printf("@rss0_kib %ld\n@rss1_kib %ld\n@rss2_kib %ld\n", r0, r1, r2);
 	return 0;

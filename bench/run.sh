@@ -44,7 +44,7 @@ pattern='^Benchmark(Memory(Order|NextRelease)|Redis)'
 log "go benchmarks ($pattern, -benchtime=$bt)"
 $go test -run '^$' -bench "$pattern" -benchmem -benchtime=$bt $short ./lb >"$tmp/go.txt"
 log "go memory benchmarks (holds, heap growth)"
-$go test -run '^$' -bench '^BenchmarkMemory(HoldBytes|HeapGrowth)$' -benchmem -benchtime=1x $short ./lb >"$tmp/gomem.txt"
+$go test -run '^$' -bench '^BenchmarkMemory(HoldBytes|HeapGrowth|DistinctDests|SnapshotStall)$' -benchmem -benchtime=1x $short ./lb >"$tmp/gomem.txt"
 has_redis_bench=$(grep -c '^BenchmarkRedis' "$tmp/go.txt" || true)
 
 # ---- 2. C ABI ------------------------------------------------------------------
@@ -56,6 +56,7 @@ log "C ABI, RINGLB_DISPATCH=workers"
 RINGLB_DISPATCH=workers "$tmp/cabi" "$so_dir/ringlb.so" $quick --cycles "$wcycles" >"$tmp/cabi_workers.txt"
 kv() { sed -n "s/^@$2 //p" "$1" | head -1; }
 cgo_floor=$(kv "$tmp/cabi_auto.txt" noop_ns)
+sig_floor=$(kv "$tmp/cabi_auto.txt" sigmask_ns)
 
 # ---- 3. Lua --------------------------------------------------------------------
 log "Lua ($lua)"
@@ -133,6 +134,7 @@ report() {
   echo "|---|---|---|"
   echo "| memory next+release through Go, 10 dests, < 300 ns | ${g10} ns (1 goroutine) | $(yesno "$g10 < 300") |"
   echo "| through Lua, 10 dests, ≤ 3 × (Lua→C floor + cgo floor); Lua→C floor = math.abs, cgo floor = bench/cabi ringlb_noop | ${lnr%.*} ns vs 3 × ($(calc "$lfloor") + $(calc "$cgo_floor")) = ${lua_t} ns → $(calc "$lnr / ($lfloor + $cgo_floor)") × | $(yesno "$lnr <= $lua_t") |"
+  echo "| (reference, no target) the cgo floor includes blocking the host's signals around each direct call (two system calls) | signal mask block + restore ${sig_floor} ns of ringlb_noop ${cgo_floor} ns | — |"
   echo "| (reference, no target) through Lua vs 2 × ringlb._noop (a pair is two module calls) | ${lnr%.*} ns vs 2 × $(calc "$lnoop") = $(calc "2 * $lnoop") ns → $(calc "$lnr / (2 * $lnoop)") × | — |"
   echo "| cost no worse than linear in destinations (Go, 3 → 1,000 = 333×) | $(calc "$g1000 / $g3") × from 3 to 1,000; $(calc "$g1000 / $g10") × from 10 to 1,000 (100×) | $(yesno "$g1000 / $g3 <= 333.3") |"
   if [ "$redis_ok" = 1 ]; then
@@ -151,6 +153,13 @@ report() {
   fi
   echo "| bytes per active hold < 256 (Go heap, 100,000 holds) | ${hb} B/hold | $(yesno "$hb < 256") |"
   echo "| no Go heap growth over cycles (after GC; 2nd batch of ${hcyc%.*}) | 1st: ${h1} B, 2nd: ${h2} B | $(yesno "$h2 < 65536") |"
+  local dd_n dd_rss dd_heap ss_n ss_ms ss_worst
+  dd_n=$(gometric "$tmp/gomem.txt" "MemoryDistinctDests" "dests"); dd_rss=$(gometric "$tmp/gomem.txt" "MemoryDistinctDests" "rss-MiB")
+  dd_heap=$(gometric "$tmp/gomem.txt" "MemoryDistinctDests" "heap-MiB")
+  ss_n=$(gometric "$tmp/gomem.txt" "MemorySnapshotStall" "dests"); ss_ms=$(gometric "$tmp/gomem.txt" "MemorySnapshotStall" "snapshot-ms")
+  ss_worst=$(gometric "$tmp/gomem.txt" "MemorySnapshotStall" "worst-call-ms")
+  echo "| memory bounded: ${dd_n%.*} distinct destinations, each held and released once, RSS within 64 MiB of its start | RSS +${dd_rss} MiB, live heap +${dd_heap} MiB | $(yesno "$dd_rss < 64") |"
+  echo "| a snapshot of ${ss_n%.*} held destinations (${ss_ms} ms) does not hold calls up: slowest next+release meanwhile (includes CPU contention on this machine) | ${ss_worst} ms | — |"
   echo "| no RSS growth, C ABI, auto (2nd batch) | $((ca_r2 - ca_r1)) KiB | $(yesno "$ca_r2 - $ca_r1 < 1024") |"
   echo "| no RSS growth, C ABI, workers (2nd batch) | $((cw_r2 - cw_r1)) KiB | $(yesno "$cw_r2 - $cw_r1 < 1024") |"
   echo "| no RSS growth, Lua (2nd batch) | $((lr2 - lr1)) KiB | $(yesno "$lr2 - $lr1 < 1024") |"
