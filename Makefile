@@ -66,7 +66,7 @@ redistest: all-lua
 ringtest: all-lua
 	@for v in $(LUAS); do tests/lua/run.sh $(call interp,$$v) $(call so_dir,$$v) || exit 1; done
 
-# Bursts of realtime threads calling in (issue 7).
+# Bursts of realtime threads calling in.
 rttest: build
 	tests/rt/run.sh $(call so_dir,$(LUA))/ringlb.so
 

@@ -4,8 +4,8 @@
 //
 // Go code here runs only on threads that are safe for it: ringlb's own
 // SCHED_OTHER worker threads, or non-realtime callers (see
-// docs/realtime.md). The one entry point is ringlbgo_call; the C side
-// (cgo/dispatch.c) fills a request record and hands it over.
+// docs/realtime.md). The C side (cgo/dispatch.c) fills a request of the
+// operation's own type (cgo/ringlb_call.h) and runs its ringlbgo_<op>.
 package main
 
 /*
@@ -38,6 +38,13 @@ import (
 
 func main() {}
 
+// The limits in ringlb.h are the lb package's: this fails to compile if
+// they differ (a negative constant does not convert to uint).
+const (
+	_ = uint(C.RINGLB_MAX_DESTINATIONS-lb.MaxDestinations) + uint(lb.MaxDestinations-C.RINGLB_MAX_DESTINATIONS)
+	_ = uint(C.RINGLB_MAX_OPTIONS-lb.MaxOptions) + uint(lb.MaxOptions-C.RINGLB_MAX_OPTIONS)
+)
+
 func init() {
 	// Inside the switch, go-redis must not write to the switch's stderr:
 	// every failure already reaches the caller as an error.
@@ -47,140 +54,85 @@ func init() {
 	C.ringlb_go_started()
 }
 
-// ringlbgo_call serves one request. It never panics into C: a panic becomes
-// RINGLB_EINTERNAL with its message.
-//
-//export ringlbgo_call
-func ringlbgo_call(c *C.struct_ringlb_call) {
-	defer func() {
-		if r := recover(); r != nil {
-			setErr(c, C.RINGLB_EINTERNAL, fmt.Sprintf("ringlb: internal error: %v: %s", r, firstLines(debug.Stack(), 12)))
-		}
-	}()
-	c.rc = C.RINGLB_OK
-	if err := serve(c); err != nil {
-		setErr(c, codeOf(err), err.Error())
+// Each ringlbgo_<op> serves one request of its own type (cgo/ringlb_call.h)
+// and never panics into C: guard turns a panic into RINGLB_EINTERNAL with
+// its message.
+
+//export ringlbgo_noop
+func ringlbgo_noop(st *C.struct_ringlb_status) { defer guard(st); finish(st, nil) }
+
+//export ringlbgo_open
+func ringlbgo_open(r *C.struct_ringlb_open_req) { defer guard(&r.st); finish(&r.st, open(r)) }
+
+//export ringlbgo_get
+func ringlbgo_get(r *C.struct_ringlb_get_req) { defer guard(&r.st); finish(&r.st, get(r)) }
+
+//export ringlbgo_list
+func ringlbgo_list(r *C.struct_ringlb_list_req) { defer guard(&r.st); finish(&r.st, list(r)) }
+
+//export ringlbgo_order
+func ringlbgo_order(r *C.struct_ringlb_order_req) { defer guard(&r.st); finish(&r.st, order(r)) }
+
+//export ringlbgo_next
+func ringlbgo_next(r *C.struct_ringlb_next_req) { defer guard(&r.st); finish(&r.st, next(r)) }
+
+//export ringlbgo_acquire
+func ringlbgo_acquire(r *C.struct_ringlb_hold_req) { defer guard(&r.st); finish(&r.st, acquire(r)) }
+
+//export ringlbgo_release
+func ringlbgo_release(r *C.struct_ringlb_hold_req) { defer guard(&r.st); finish(&r.st, release(r)) }
+
+//export ringlbgo_load
+func ringlbgo_load(r *C.struct_ringlb_load_req) { defer guard(&r.st); finish(&r.st, load(r)) }
+
+//export ringlbgo_drain
+func ringlbgo_drain(r *C.struct_ringlb_drain_req) { defer guard(&r.st); finish(&r.st, drain(r)) }
+
+//export ringlbgo_reset
+func ringlbgo_reset(r *C.struct_ringlb_reset_req) { defer guard(&r.st); finish(&r.st, reset(r)) }
+
+//export ringlbgo_snapshot
+func ringlbgo_snapshot(r *C.struct_ringlb_snapshot_req) { defer guard(&r.st); finish(&r.st, snapshot(r)) }
+
+//export ringlbgo_dialstring
+func ringlbgo_dialstring(r *C.struct_ringlb_dialstring_req) {
+	defer guard(&r.st)
+	finish(&r.st, dialString(r))
+}
+
+// guard, deferred by every export, turns a panic into RINGLB_EINTERNAL.
+func guard(st *C.struct_ringlb_status) {
+	if p := recover(); p != nil {
+		setErr(st, C.RINGLB_EINTERNAL, fmt.Sprintf("ringlb: internal error: %v: %s", p, firstLines(debug.Stack(), 12)))
 	}
 }
 
-// serve runs the request's operation.
-func serve(c *C.struct_ringlb_call) error {
-	ctx := context.Background()
-	switch c.op {
-	case C.RINGLB_OP_NOOP:
-		return nil
-	case C.RINGLB_OP_OPEN:
-		return serveOpen(c)
-	case C.RINGLB_OP_DIALSTRING:
-		return serveDialString(c)
-	case C.RINGLB_OP_LIST:
-		var b strings.Builder
-		for _, name := range lb.Default.Names() {
-			b.WriteString(name)
-			b.WriteByte('\n')
-		}
-		*c.pout = C.CString(b.String())
-		return nil
-	case C.RINGLB_OP_GET:
-		n := lb.Default.Lookup(goStr(c.s1))
-		if n == nil {
-			return errUnknownName(goStr(c.s1))
-		}
-		*c.hout = C.uint64_t(n.ID)
-		return nil
+// finish records the outcome of a request: RINGLB_OK, or err's code and text.
+func finish(st *C.struct_ringlb_status, err error) {
+	st.rc = C.RINGLB_OK
+	if err != nil {
+		setErr(st, codeOf(err), err.Error())
 	}
-	b := lb.Default.Get(uint64(c.handle))
-	if b == nil {
-		return errUnknownHandle(uint64(c.handle))
-	}
-	switch c.op {
-	case C.RINGLB_OP_ORDER:
-		dests, err := strList(c.a, c.n, "destination")
-		if err != nil {
-			return fmt.Errorf("ringlb: order: %w", err)
-		}
-		out, err := b.Order(ctx, dests)
-		if err != nil {
-			return err
-		}
-		idx := unsafe.Slice(c.iout, len(dests))
-		for i, d := range out {
-			idx[i] = C.int(indexOf(dests, d))
-		}
-		*c.iout2 = C.int(len(out))
-	case C.RINGLB_OP_NEXT:
-		dests, err := strList(c.a, c.n, "destination")
-		if err != nil {
-			return fmt.Errorf("ringlb: next: %w", err)
-		}
-		d, err := b.Next(ctx, dests, goStr(c.s2))
-		if err != nil {
-			return err
-		}
-		*c.iout = C.int(indexOf(dests, d))
-	case C.RINGLB_OP_ACQUIRE:
-		added, err := b.Acquire(ctx, goStr(c.s1), goStr(c.s2))
-		if err != nil {
-			return err
-		}
-		*c.iout = boolInt(added)
-	case C.RINGLB_OP_RELEASE:
-		removed, err := b.Release(ctx, goStr(c.s1), goStr(c.s2))
-		if err != nil {
-			return err
-		}
-		*c.iout = boolInt(removed)
-	case C.RINGLB_OP_LOAD:
-		dests, err := strList(c.a, c.n, "destination")
-		if err != nil {
-			return fmt.Errorf("ringlb: load: %w", err)
-		}
-		loads, err := b.Load(ctx, dests)
-		if err != nil {
-			return err
-		}
-		out := unsafe.Slice(c.lout, len(dests))
-		for i, n := range loads {
-			out[i] = C.int64_t(n)
-		}
-	case C.RINGLB_OP_DRAIN:
-		if c.ival != 0 {
-			return b.Drain(ctx, goStr(c.s1))
-		}
-		return b.Undrain(ctx, goStr(c.s1))
-	case C.RINGLB_OP_RESET:
-		n, err := b.Reset(ctx, goStr(c.s1))
-		if err != nil {
-			return err
-		}
-		*c.iout = C.int(n)
-	case C.RINGLB_OP_SNAPSHOT:
-		s, err := b.Snapshot(ctx)
-		if err != nil {
-			return err
-		}
-		s.Name = b.Name
-		text, err := formatSnapshot(s, int(c.ival))
-		if err != nil {
-			return err
-		}
-		*c.pout = C.CString(text)
-	default:
-		return fmt.Errorf("%w: unknown operation %d", lb.ErrInvalidArgument, int(c.op))
-	}
-	return nil
 }
 
-func serveOpen(c *C.struct_ringlb_call) error {
-	name := goStr(c.s1)
-	if c.n < 0 || c.n > C.RINGLB_MAX_OPTIONS {
-		return fmt.Errorf("ringlb: open %q: %w: %d options", name, lb.ErrInvalidArgument, int(c.n))
+// balancer returns the open balancer with handle h.
+func balancer(h C.uint64_t) (*lb.Named, error) {
+	if b := lb.Default.Get(uint64(h)); b != nil {
+		return b, nil
 	}
-	keys, err := strList(c.a, c.n, "option key")
+	return nil, errUnknownHandle(uint64(h))
+}
+
+func open(r *C.struct_ringlb_open_req) error {
+	name := goStr(r.name)
+	if r.nopts < 0 || r.nopts > lb.MaxOptions {
+		return fmt.Errorf("ringlb: open %q: %w: %d options", name, lb.ErrInvalidArgument, int(r.nopts))
+	}
+	keys, err := strList(r.keys, r.nopts, "option key")
 	if err != nil {
 		return fmt.Errorf("ringlb: open %q: %w", name, err)
 	}
-	vals, err := strList(c.b, c.n, "option value")
+	vals, err := strList(r.values, r.nopts, "option value")
 	if err != nil {
 		return fmt.Errorf("ringlb: open %q: %w", name, err)
 	}
@@ -197,20 +149,156 @@ func serveOpen(c *C.struct_ringlb_call) error {
 	if err != nil {
 		return err
 	}
-	*c.hout = C.uint64_t(n.ID)
+	*r.handle = C.uint64_t(n.ID)
 	return nil
 }
 
-func serveDialString(c *C.struct_ringlb_call) error {
-	legs, err := strList(c.a, c.n, "leg")
+func get(r *C.struct_ringlb_get_req) error {
+	n := lb.Default.Lookup(goStr(r.name))
+	if n == nil {
+		return errUnknownName(goStr(r.name))
+	}
+	*r.handle = C.uint64_t(n.ID)
+	return nil
+}
+
+func list(r *C.struct_ringlb_list_req) error {
+	var b strings.Builder
+	for _, name := range lb.Default.Names() {
+		b.WriteString(name)
+		b.WriteByte('\n')
+	}
+	*r.out = C.CString(b.String())
+	return nil
+}
+
+func order(r *C.struct_ringlb_order_req) error {
+	b, err := balancer(r.handle)
+	if err != nil {
+		return err
+	}
+	dests, err := strList(r.dests, r.n, "destination")
+	if err != nil {
+		return fmt.Errorf("ringlb: order: %w", err)
+	}
+	out, err := b.Order(context.Background(), dests)
+	if err != nil {
+		return err
+	}
+	idx := unsafe.Slice(r.order, len(dests))
+	for i, d := range out {
+		idx[i] = C.int(indexOf(dests, d))
+	}
+	*r.count = C.int(len(out))
+	return nil
+}
+
+func next(r *C.struct_ringlb_next_req) error {
+	b, err := balancer(r.handle)
+	if err != nil {
+		return err
+	}
+	dests, err := strList(r.dests, r.n, "destination")
+	if err != nil {
+		return fmt.Errorf("ringlb: next: %w", err)
+	}
+	d, err := b.Next(context.Background(), dests, goStr(r.call_id))
+	if err != nil {
+		return err
+	}
+	*r.chosen = C.int(indexOf(dests, d))
+	return nil
+}
+
+func acquire(r *C.struct_ringlb_hold_req) error {
+	b, err := balancer(r.handle)
+	if err != nil {
+		return err
+	}
+	added, err := b.Acquire(context.Background(), goStr(r.dest), goStr(r.call_id))
+	*r.changed = boolInt(added)
+	return err
+}
+
+func release(r *C.struct_ringlb_hold_req) error {
+	b, err := balancer(r.handle)
+	if err != nil {
+		return err
+	}
+	removed, err := b.Release(context.Background(), goStr(r.dest), goStr(r.call_id))
+	*r.changed = boolInt(removed)
+	return err
+}
+
+func load(r *C.struct_ringlb_load_req) error {
+	b, err := balancer(r.handle)
+	if err != nil {
+		return err
+	}
+	dests, err := strList(r.dests, r.n, "destination")
+	if err != nil {
+		return fmt.Errorf("ringlb: load: %w", err)
+	}
+	loads, err := b.Load(context.Background(), dests)
+	if err != nil {
+		return err
+	}
+	out := unsafe.Slice(r.loads, len(dests))
+	for i, n := range loads {
+		out[i] = C.int64_t(n)
+	}
+	return nil
+}
+
+func drain(r *C.struct_ringlb_drain_req) error {
+	b, err := balancer(r.handle)
+	if err != nil {
+		return err
+	}
+	if r.drained != 0 {
+		return b.Drain(context.Background(), goStr(r.dest))
+	}
+	return b.Undrain(context.Background(), goStr(r.dest))
+}
+
+func reset(r *C.struct_ringlb_reset_req) error {
+	b, err := balancer(r.handle)
+	if err != nil {
+		return err
+	}
+	n, err := b.Reset(context.Background(), goStr(r.dest))
+	*r.dropped = C.int(n)
+	return err
+}
+
+func snapshot(r *C.struct_ringlb_snapshot_req) error {
+	b, err := balancer(r.handle)
+	if err != nil {
+		return err
+	}
+	s, err := b.Snapshot(context.Background())
+	if err != nil {
+		return err
+	}
+	s.Name = b.Name
+	text, err := formatSnapshot(s, int(r.format))
+	if err != nil {
+		return err
+	}
+	*r.out = C.CString(text)
+	return nil
+}
+
+func dialString(r *C.struct_ringlb_dialstring_req) error {
+	legs, err := strList(r.legs, r.nlegs, "leg")
 	if err != nil {
 		return fmt.Errorf("ringlb: dialstring: %w", err)
 	}
-	keys, err := strList(c.b, c.nb, "variable name")
+	keys, err := strList(r.keys, r.nvars, "variable name")
 	if err != nil {
 		return fmt.Errorf("ringlb: dialstring: %w", err)
 	}
-	vals, err := strList(c.c, c.nb, "variable value")
+	vals, err := strList(r.values, r.nvars, "variable value")
 	if err != nil {
 		return fmt.Errorf("ringlb: dialstring: %w", err)
 	}
@@ -218,11 +306,11 @@ func serveDialString(c *C.struct_ringlb_call) error {
 	for i := range keys {
 		vars[i] = [2]string{keys[i], vals[i]}
 	}
-	s, err := ring.DialString(legs, ring.Separator(c.ival), vars, int(c.ival2))
+	s, err := ring.DialString(legs, ring.Separator(r.sep), vars, int(r.leg_timeout))
 	if err != nil {
 		return err
 	}
-	*c.pout = C.CString(s)
+	*r.out = C.CString(s)
 	return nil
 }
 
@@ -275,12 +363,12 @@ func codeOf(err error) C.int {
 }
 
 // setErr stores rc and as much of msg as fits into the caller's buffer.
-func setErr(c *C.struct_ringlb_call, rc C.int, msg string) {
-	c.rc = rc
-	if c.err == nil || c.errlen == 0 {
+func setErr(st *C.struct_ringlb_status, rc C.int, msg string) {
+	st.rc = rc
+	if st.err == nil || st.errlen == 0 {
 		return
 	}
-	buf := unsafe.Slice((*byte)(unsafe.Pointer(c.err)), int(c.errlen))
+	buf := unsafe.Slice((*byte)(unsafe.Pointer(st.err)), int(st.errlen))
 	n := copy(buf[:len(buf)-1], msg)
 	buf[n] = 0
 }

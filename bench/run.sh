@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/run.sh [--quick] - ringlb's speed and memory benchmarks (issue 5),
+# bench/run.sh [--quick] - ringlb's speed and memory benchmarks,
 # every figure next to a floor measured in the same run. Builds what it needs
 # (build/lua5.3/ringlb.so via ./build.sh 5.3 if missing, bench/cabi.c with
 # gcc, bench/redislat with go), runs:
@@ -128,7 +128,7 @@ report() {
   ca_r1=$(kv "$tmp/cabi_auto.txt" rss1_kib); ca_r2=$(kv "$tmp/cabi_auto.txt" rss2_kib)
   cw_r1=$(kv "$tmp/cabi_workers.txt" rss1_kib); cw_r2=$(kv "$tmp/cabi_workers.txt" rss2_kib)
   lr1=$(kv "$tmp/lua.txt" rss1_kib); lr2=$(kv "$tmp/lua.txt" rss2_kib)
-  echo "## Targets (issue 5)"
+  echo "## Targets"
   echo
   echo "| target | measured | verdict |"
   echo "|---|---|---|"

@@ -178,16 +178,18 @@ static int is_realtime(void) {
 
 /* ---- the worker pool ---- */
 
-static void set_err(struct ringlb_call *c, int rc, const char *msg) {
-	c->rc = rc;
-	if (c->err != NULL && c->errlen > 0) {
-		strncpy(c->err, msg, c->errlen - 1);
-		c->err[c->errlen - 1] = '\0';
+static void set_err(struct ringlb_status *st, int rc, const char *msg) {
+	st->rc = rc;
+	if (st->err != NULL && st->errlen > 0) {
+		strncpy(st->err, msg, st->errlen - 1);
+		st->err[st->errlen - 1] = '\0';
 	}
 }
 
+/* A request for a worker: run fn(req); req starts with its ringlb_status. */
 struct request {
-	struct ringlb_call *call;
+	void (*fn)(void *req);
+	void *req;
 	sem_t done;
 	struct request *next;
 };
@@ -207,10 +209,10 @@ static int q_len;
  * are started one at a time: a thread's first entry takes an "extra M" from
  * the runtime's list, and when that list is empty the thread sleeps in a
  * usleep(1) loop until some *other* thread enters Go and allocates one
- * (runtime.lockextra / newextram). A burst of new workers entering together
- * therefore waited for unrelated traffic: rtburst measured 40-115 ms first
- * calls in 20-thread bursts. One at a time, each new worker finds the spare M
- * its predecessor's first entry left on the list.
+ * (runtime.lockextra / newextram), so a burst of new workers entering
+ * together would wait for unrelated traffic (docs/realtime.md). One at a
+ * time, each new worker finds the spare M its predecessor's first entry left
+ * on the list.
  */
 static int warming;
 
@@ -250,10 +252,9 @@ static void *worker_main(void *arg) {
 	/* Enter Go once before serving: binds this thread's M for good (it is
 	 * given back only at thread exit, and workers never exit) and leaves a
 	 * spare M on the runtime's list for the next new thread. */
-	struct ringlb_call warm;
+	struct ringlb_status warm;
 	memset(&warm, 0, sizeof warm);
-	warm.op = RINGLB_OP_NOOP;
-	ringlbgo_call(&warm);
+	ringlbgo_noop(&warm);
 	pthread_mutex_lock(&q_mu);
 	warming = 0;
 	for (;;) {
@@ -276,7 +277,7 @@ static void *worker_main(void *arg) {
 			q_tail = NULL;
 		q_len--;
 		pthread_mutex_unlock(&q_mu);
-		ringlbgo_call(r->call);
+		r->fn(r->req);
 		sem_post(&r->done); /* r may be gone after this */
 		pthread_mutex_lock(&q_mu);
 	}
@@ -298,7 +299,7 @@ static void worker_failed(void) {
 		q_len = 0;
 		while (p != NULL) {
 			struct request *next = p->next;
-			set_err(p->call, RINGLB_EINTERNAL, "ringlb: cannot start a worker thread");
+			set_err((struct ringlb_status *)p->req, RINGLB_EINTERNAL, "ringlb: cannot start a worker thread");
 			sem_post(&p->done);
 			p = next;
 		}
@@ -326,14 +327,15 @@ static int start_worker(void) {
 	return rc == 0 ? 0 : -1;
 }
 
-/* hand_off queues c for a worker and sleeps until it is served. */
-static void hand_off(struct ringlb_call *c) {
+/* hand_off queues fn(req) for a worker and sleeps until it is served. */
+static void hand_off(void (*fn)(void *), void *req) {
 	struct request r;
 	int spawn = 0;
-	r.call = c;
+	r.fn = fn;
+	r.req = req;
 	r.next = NULL;
 	if (sem_init(&r.done, 0, 0) != 0) {
-		set_err(c, RINGLB_EINTERNAL, "ringlb: cannot create a semaphore");
+		set_err((struct ringlb_status *)req, RINGLB_EINTERNAL, "ringlb: cannot create a semaphore");
 		return;
 	}
 	pthread_once(&q_once, q_init);
@@ -365,17 +367,18 @@ static void hand_off(struct ringlb_call *c) {
  */
 static __thread int thread_rt = -1;
 
-/* call_direct runs c on this (non-realtime) thread, with the host's
+/* call_direct runs fn(req) on this (non-realtime) thread, with the host's
  * signals held back until Go has returned. */
-static void call_direct(struct ringlb_call *c) {
+static void call_direct(void (*fn)(void *), void *req) {
 	sigset_t old;
 	pthread_sigmask(SIG_BLOCK, &async_signals, &old);
-	ringlbgo_call(c);
+	fn(req);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
-/* call_go serves c on a thread that may run Go code. */
-static int call_go(struct ringlb_call *c) {
+/* call_go runs fn(req), a Go function, on a thread that may run Go code,
+ * and returns the request's result code. */
+static int call_go(void (*fn)(void *), struct ringlb_status *req) {
 	int direct;
 	ringlb_restore_loader();
 	switch (dispatch_mode) {
@@ -402,31 +405,51 @@ static int call_go(struct ringlb_call *c) {
 		direct = 0;
 	}
 	if (direct)
-		call_direct(c);
+		call_direct(fn, req);
 	else
-		hand_off(c);
-	return c->rc;
+		hand_off(fn, req);
+	return req->rc;
 }
 
 /* ---- the public C ABI ---- */
 
-static void init_call(struct ringlb_call *c, int op, char *err, size_t errlen) {
-	memset(c, 0, sizeof *c);
-	c->op = op;
-	c->err = err;
+/*
+ * Each operation's Go function takes its own request type; RUN_IN_GO makes
+ * the untyped trampoline a worker can call, so the types are checked here
+ * and in exports.go, and nowhere is a request read as another.
+ */
+#define RUN_IN_GO(op, type)                                                                      \
+	static void run_##op(void *r) { ringlbgo_##op((struct type *)r); }
+RUN_IN_GO(open, ringlb_open_req)
+RUN_IN_GO(get, ringlb_get_req)
+RUN_IN_GO(list, ringlb_list_req)
+RUN_IN_GO(order, ringlb_order_req)
+RUN_IN_GO(next, ringlb_next_req)
+RUN_IN_GO(acquire, ringlb_hold_req)
+RUN_IN_GO(release, ringlb_hold_req)
+RUN_IN_GO(load, ringlb_load_req)
+RUN_IN_GO(drain, ringlb_drain_req)
+RUN_IN_GO(reset, ringlb_reset_req)
+RUN_IN_GO(snapshot, ringlb_snapshot_req)
+RUN_IN_GO(dialstring, ringlb_dialstring_req)
+RUN_IN_GO(noop, ringlb_status)
+
+static void init_status(struct ringlb_status *st, char *err, size_t errlen) {
+	st->rc = RINGLB_OK;
+	st->err = err;
 	/* Go turns errlen into a slice length: keep it far from overflow. */
-	c->errlen = err != NULL ? (errlen > 65536 ? 65536 : errlen) : 0;
-	if (c->errlen > 0)
+	st->errlen = err != NULL ? (errlen > 65536 ? 65536 : errlen) : 0;
+	if (st->errlen > 0)
 		err[0] = '\0';
 }
 
 /* check_out reports a NULL output pointer as RINGLB_EINVAL. */
-static int check_out(struct ringlb_call *c, const void *p, const char *what) {
+static int check_out(struct ringlb_status *st, const void *p, const char *what) {
 	if (p != NULL)
 		return 1;
 	char msg[96];
 	snprintf(msg, sizeof msg, "ringlb: %s is NULL", what);
-	set_err(c, RINGLB_EINVAL, msg);
+	set_err(st, RINGLB_EINVAL, msg);
 	return 0;
 }
 
@@ -434,153 +457,125 @@ const char *ringlb_version(void) { return RINGLB_VERSION; }
 
 int ringlb_open(const char *name, int nopts, const char *const *keys, const char *const *values,
                 uint64_t *handle, char *err, size_t errlen) {
-	struct ringlb_call c;
-	init_call(&c, RINGLB_OP_OPEN, err, errlen);
-	if (!check_out(&c, handle, "handle") || !check_out(&c, name, "name"))
-		return c.rc;
-	c.s1 = name;
-	c.n = nopts;
-	c.a = keys;
-	c.b = values;
-	c.hout = handle;
-	return call_go(&c);
+	struct ringlb_open_req r = {.name = name, .nopts = nopts, .keys = keys, .values = values, .handle = handle};
+	init_status(&r.st, err, errlen);
+	if (!check_out(&r.st, handle, "handle") || !check_out(&r.st, name, "name"))
+		return r.st.rc;
+	return call_go(run_open, &r.st);
 }
 
 int ringlb_get(const char *name, uint64_t *handle, char *err, size_t errlen) {
-	struct ringlb_call c;
-	init_call(&c, RINGLB_OP_GET, err, errlen);
-	if (!check_out(&c, handle, "handle") || !check_out(&c, name, "name"))
-		return c.rc;
-	c.s1 = name;
-	c.hout = handle;
-	return call_go(&c);
+	struct ringlb_get_req r = {.name = name, .handle = handle};
+	init_status(&r.st, err, errlen);
+	if (!check_out(&r.st, handle, "handle") || !check_out(&r.st, name, "name"))
+		return r.st.rc;
+	return call_go(run_get, &r.st);
 }
 
 int ringlb_list(char **out, char *err, size_t errlen) {
-	struct ringlb_call c;
-	init_call(&c, RINGLB_OP_LIST, err, errlen);
-	if (!check_out(&c, out, "out"))
-		return c.rc;
+	struct ringlb_list_req r = {.out = out};
+	init_status(&r.st, err, errlen);
+	if (!check_out(&r.st, out, "out"))
+		return r.st.rc;
 	*out = NULL;
-	c.pout = out;
-	return call_go(&c);
+	return call_go(run_list, &r.st);
 }
 
 int ringlb_order(uint64_t handle, int n, const char *const *dests, int *order, int *count,
                  char *err, size_t errlen) {
-	struct ringlb_call c;
-	init_call(&c, RINGLB_OP_ORDER, err, errlen);
-	if (!check_out(&c, order, "order") || !check_out(&c, count, "count"))
-		return c.rc;
+	struct ringlb_order_req r = {.handle = handle, .n = n, .dests = dests, .order = order, .count = count};
+	init_status(&r.st, err, errlen);
+	if (!check_out(&r.st, order, "order") || !check_out(&r.st, count, "count"))
+		return r.st.rc;
 	*count = 0;
-	c.handle = handle;
-	c.n = n;
-	c.a = dests;
-	c.iout = order;
-	c.iout2 = count;
-	return call_go(&c);
+	return call_go(run_order, &r.st);
 }
 
 int ringlb_next(uint64_t handle, int n, const char *const *dests, const char *call_id,
                 int *chosen, char *err, size_t errlen) {
-	struct ringlb_call c;
-	init_call(&c, RINGLB_OP_NEXT, err, errlen);
-	if (!check_out(&c, chosen, "chosen"))
-		return c.rc;
+	struct ringlb_next_req r = {.handle = handle, .n = n, .dests = dests, .call_id = call_id, .chosen = chosen};
+	init_status(&r.st, err, errlen);
+	if (!check_out(&r.st, chosen, "chosen"))
+		return r.st.rc;
 	*chosen = -1;
-	c.handle = handle;
-	c.n = n;
-	c.a = dests;
-	c.s2 = call_id;
-	c.iout = chosen;
-	return call_go(&c);
-}
-
-static int hold_op(int op, uint64_t handle, const char *dest, const char *call_id, int *flag,
-                   char *err, size_t errlen) {
-	struct ringlb_call c;
-	init_call(&c, op, err, errlen);
-	if (!check_out(&c, flag, "result flag"))
-		return c.rc;
-	*flag = 0;
-	c.handle = handle;
-	c.s1 = dest;
-	c.s2 = call_id;
-	c.iout = flag;
-	return call_go(&c);
+	return call_go(run_next, &r.st);
 }
 
 int ringlb_acquire(uint64_t handle, const char *dest, const char *call_id, int *added, char *err,
                    size_t errlen) {
-	return hold_op(RINGLB_OP_ACQUIRE, handle, dest, call_id, added, err, errlen);
+	struct ringlb_hold_req r = {.handle = handle, .dest = dest, .call_id = call_id, .changed = added};
+	init_status(&r.st, err, errlen);
+	if (!check_out(&r.st, added, "result flag"))
+		return r.st.rc;
+	*added = 0;
+	return call_go(run_acquire, &r.st);
 }
 
 int ringlb_release(uint64_t handle, const char *dest, const char *call_id, int *removed,
                    char *err, size_t errlen) {
-	return hold_op(RINGLB_OP_RELEASE, handle, dest, call_id, removed, err, errlen);
+	struct ringlb_hold_req r = {.handle = handle, .dest = dest, .call_id = call_id, .changed = removed};
+	init_status(&r.st, err, errlen);
+	if (!check_out(&r.st, removed, "result flag"))
+		return r.st.rc;
+	*removed = 0;
+	return call_go(run_release, &r.st);
 }
 
 int ringlb_load(uint64_t handle, int n, const char *const *dests, int64_t *loads, char *err,
                 size_t errlen) {
-	struct ringlb_call c;
-	init_call(&c, RINGLB_OP_LOAD, err, errlen);
-	if (n > 0 && !check_out(&c, loads, "loads"))
-		return c.rc;
-	c.handle = handle;
-	c.n = n;
-	c.a = dests;
-	c.lout = loads;
-	return call_go(&c);
+	struct ringlb_load_req r = {.handle = handle, .n = n, .dests = dests, .loads = loads};
+	init_status(&r.st, err, errlen);
+	if (n > 0 && !check_out(&r.st, loads, "loads"))
+		return r.st.rc;
+	return call_go(run_load, &r.st);
 }
 
 int ringlb_drain(uint64_t handle, const char *dest, int drained, char *err, size_t errlen) {
-	struct ringlb_call c;
-	init_call(&c, RINGLB_OP_DRAIN, err, errlen);
-	c.handle = handle;
-	c.s1 = dest;
-	c.ival = drained != 0;
-	return call_go(&c);
+	struct ringlb_drain_req r = {.handle = handle, .dest = dest, .drained = drained != 0};
+	init_status(&r.st, err, errlen);
+	return call_go(run_drain, &r.st);
 }
 
 int ringlb_reset(uint64_t handle, const char *dest, int *dropped, char *err, size_t errlen) {
-	return hold_op(RINGLB_OP_RESET, handle, dest, NULL, dropped, err, errlen);
+	struct ringlb_reset_req r = {.handle = handle, .dest = dest, .dropped = dropped};
+	init_status(&r.st, err, errlen);
+	if (!check_out(&r.st, dropped, "result flag"))
+		return r.st.rc;
+	*dropped = 0;
+	return call_go(run_reset, &r.st);
 }
 
 int ringlb_snapshot(uint64_t handle, int format, char **out, char *err, size_t errlen) {
-	struct ringlb_call c;
-	init_call(&c, RINGLB_OP_SNAPSHOT, err, errlen);
-	if (!check_out(&c, out, "out"))
-		return c.rc;
+	struct ringlb_snapshot_req r = {.handle = handle, .format = format, .out = out};
+	init_status(&r.st, err, errlen);
+	if (!check_out(&r.st, out, "out"))
+		return r.st.rc;
 	*out = NULL;
-	c.handle = handle;
-	c.ival = format;
-	c.pout = out;
-	return call_go(&c);
+	return call_go(run_snapshot, &r.st);
 }
 
 int ringlb_dialstring(int n, const char *const *legs, int sep, int nvars, const char *const *keys,
                       const char *const *values, int leg_timeout, char **out, char *err,
                       size_t errlen) {
-	struct ringlb_call c;
-	init_call(&c, RINGLB_OP_DIALSTRING, err, errlen);
-	if (!check_out(&c, out, "out"))
-		return c.rc;
+	struct ringlb_dialstring_req r = {.nlegs = n,
+	                                  .legs = legs,
+	                                  .sep = sep,
+	                                  .nvars = nvars,
+	                                  .keys = keys,
+	                                  .values = values,
+	                                  .leg_timeout = leg_timeout,
+	                                  .out = out};
+	init_status(&r.st, err, errlen);
+	if (!check_out(&r.st, out, "out"))
+		return r.st.rc;
 	*out = NULL;
-	c.n = n;
-	c.a = legs;
-	c.ival = sep;
-	c.nb = nvars;
-	c.b = keys;
-	c.c = values;
-	c.ival2 = leg_timeout;
-	c.pout = out;
-	return call_go(&c);
+	return call_go(run_dialstring, &r.st);
 }
 
 int ringlb_noop(void) {
-	struct ringlb_call c;
-	init_call(&c, RINGLB_OP_NOOP, NULL, 0);
-	return call_go(&c);
+	struct ringlb_status st;
+	init_status(&st, NULL, 0);
+	return call_go(run_noop, &st);
 }
 
 void ringlb_free(void *p) { free(p); }

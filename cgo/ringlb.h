@@ -12,8 +12,8 @@
  * Ownership: every pointer passed in stays owned by the caller and is only
  * read during the call; nothing is kept. Results go into caller-provided
  * memory (indices into the caller's own arrays, counts, and an error text
- * buffer). The one exception is ringlb_snapshot, whose *out the caller must
- * free with ringlb_free.
+ * buffer). Only ringlb_snapshot, ringlb_dialstring and ringlb_list return
+ * memory of their own, text in *out that the caller frees with ringlb_free.
  *
  * Errors: functions return RINGLB_OK (0) or a negative RINGLB_E* code, and on
  * error write a NUL-terminated message into err (at most errlen bytes, cut

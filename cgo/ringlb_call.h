@@ -1,8 +1,12 @@
 /*
- * ringlb_call.h - the one request record that crosses from C into Go.
- * Internal to the library: the public API is ringlb.h. Every public function
- * fills a ringlb_call and passes it to ringlbgo_call (exports.go), either
- * directly or through a worker thread (dispatch.c).
+ * ringlb_call.h - the requests that cross from C into Go. Internal to the
+ * library: the public API is ringlb.h.
+ *
+ * Each public function has a request type of its own, whose fields mean one
+ * thing each; every request starts with a ringlb_status, where Go leaves the
+ * result code and message. dispatch.c fills a request and runs its Go
+ * function (ringlbgo_<op> in exports.go), on the calling thread or on a
+ * worker.
  */
 #ifndef RINGLB_CALL_H
 #define RINGLB_CALL_H
@@ -12,42 +16,99 @@
 
 #define RINGLB_VERSION "0.1.0"
 
-enum ringlb_op {
-	RINGLB_OP_NOOP = 0,
-	RINGLB_OP_OPEN,
-	RINGLB_OP_ORDER,
-	RINGLB_OP_NEXT,
-	RINGLB_OP_ACQUIRE,
-	RINGLB_OP_RELEASE,
-	RINGLB_OP_LOAD,
-	RINGLB_OP_DRAIN,
-	RINGLB_OP_RESET,
-	RINGLB_OP_SNAPSHOT,
-	RINGLB_OP_DIALSTRING,
-	RINGLB_OP_GET,
-	RINGLB_OP_LIST
+/* ringlb_status is the head of every request. */
+struct ringlb_status {
+	char *err;     /* the caller's buffer for a message, or NULL */
+	size_t errlen; /* its size */
+	int rc;        /* RINGLB_OK or a RINGLB_E* code */
 };
 
-struct ringlb_call {
-	int op;
-	int n;                  /* length of a (and of b) */
-	int nb;                 /* length of b when it differs (dialstring vars) */
-	int ival;               /* drained flag, snapshot format, separator */
-	int ival2;              /* leg timeout */
+struct ringlb_open_req {
+	struct ringlb_status st;
+	const char *name;
+	int nopts;
+	const char *const *keys;
+	const char *const *values;
+	uint64_t *handle; /* out */
+};
+
+struct ringlb_get_req {
+	struct ringlb_status st;
+	const char *name;
+	uint64_t *handle; /* out */
+};
+
+struct ringlb_list_req {
+	struct ringlb_status st;
+	char **out; /* out: malloc'd names, one per line */
+};
+
+struct ringlb_order_req {
+	struct ringlb_status st;
 	uint64_t handle;
-	const char *const *a;   /* destinations, option keys, legs */
-	const char *const *b;   /* option values, variable keys */
-	const char *const *c;   /* variable values */
-	const char *s1;         /* name or destination */
-	const char *s2;         /* call id */
-	int *iout;              /* order indices, chosen index, flags, counts */
-	int *iout2;             /* count of order indices */
-	int64_t *lout;          /* loads */
-	uint64_t *hout;         /* handle from open */
-	char **pout;            /* malloc'd text (snapshot, dial string) */
-	char *err;
-	size_t errlen;
-	int rc;
+	int n;
+	const char *const *dests;
+	int *order; /* out: indices into dests, n at most */
+	int *count; /* out: how many of order are set */
+};
+
+struct ringlb_next_req {
+	struct ringlb_status st;
+	uint64_t handle;
+	int n;
+	const char *const *dests;
+	const char *call_id;
+	int *chosen; /* out: index into dests */
+};
+
+/* ringlb_hold_req is acquire's and release's: one destination, one call. */
+struct ringlb_hold_req {
+	struct ringlb_status st;
+	uint64_t handle;
+	const char *dest;
+	const char *call_id;
+	int *changed; /* out: 1 if a hold was added (acquire) or removed (release) */
+};
+
+struct ringlb_load_req {
+	struct ringlb_status st;
+	uint64_t handle;
+	int n;
+	const char *const *dests;
+	int64_t *loads; /* out: n loads */
+};
+
+struct ringlb_drain_req {
+	struct ringlb_status st;
+	uint64_t handle;
+	const char *dest;
+	int drained; /* 1 drain, 0 undrain */
+};
+
+struct ringlb_reset_req {
+	struct ringlb_status st;
+	uint64_t handle;
+	const char *dest;
+	int *dropped; /* out */
+};
+
+struct ringlb_snapshot_req {
+	struct ringlb_status st;
+	uint64_t handle;
+	int format; /* 0 tab-separated lines, 1 JSON (ringlb.h) */
+	char **out; /* out: malloc'd text */
+};
+
+struct ringlb_dialstring_req {
+	struct ringlb_status st;
+	int nlegs;
+	const char *const *legs;
+	int sep; /* 0 at once (","), 1 one after another ("|") */
+	int nvars;
+	const char *const *keys;
+	const char *const *values;
+	int leg_timeout; /* seconds, 0 for none */
+	char **out;      /* out: malloc'd dial string */
 };
 
 /* ringlb_restore_loader gives the thread that loaded the library its signal

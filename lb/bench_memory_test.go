@@ -1,6 +1,6 @@
 package lb
 
-// Benchmarks of the memory backend (issue 5). They measure and report; they
+// Benchmarks of the memory backend. They measure and report; they
 // never assert timings. bench/run.sh runs them and puts them in the report.
 //
 //	go test -run '^$' -bench 'Memory' -benchmem ./lb

@@ -29,7 +29,8 @@ var (
 )
 
 // Limits on input, so a broken script cannot make the balancer allocate
-// without bound. The C shim and the Lua module enforce the same numbers.
+// without bound. ringlb.h repeats them for C callers and the Lua module;
+// exports.go fails to compile if the two ever differ.
 const (
 	// MaxDestinations is the most destinations one call may pass.
 	MaxDestinations = 1024
@@ -39,6 +40,8 @@ const (
 	MaxCallIDLen = 256
 	// MaxNameLen is the longest balancer name, in bytes.
 	MaxNameLen = 128
+	// MaxOptions is the most option pairs one open may pass.
+	MaxOptions = 2048
 )
 
 // errClosed is ErrClosed with the package prefix.

@@ -544,7 +544,7 @@ func BenchmarkRedisPing(b *testing.B) {
 	})
 }
 
-// Regression (review): a release that failed during an outage was retried
+// Regression: a release that failed during an outage was retried
 // in the background; if the same call took the same destination again in
 // between, the retry, landing later, dropped the new hold. Acquire and Next
 // now send the call's queued releases first.

@@ -543,7 +543,7 @@ func TestRedisClusterTLSServerNameIPv6(t *testing.T) {
 	}
 }
 
-// Regression (review): a lapsed hold that no reap had reached yet (reaping is
+// Regression: a lapsed hold that no reap had reached yet (reaping is
 // bounded per call) still counted as held, so a live node's Acquire of the
 // same call id returned "already held" for a hold about to vanish, and
 // Release reported true for it.
@@ -581,7 +581,7 @@ func TestRedisLapsedButUnreapedHoldIsGone(t *testing.T) {
 	wantLoad(t, live, []string{"a", "x"}, []int{1, 1})
 }
 
-// Regression (review): Reset dropped the holds it found but left a count
+// Regression: Reset dropped the holds it found but left a count
 // that had drifted from them, so a destination could stay "full" forever.
 func TestRedisResetRepairsDriftedCount(t *testing.T) {
 	m := miniredis.RunT(t)

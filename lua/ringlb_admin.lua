@@ -17,9 +17,7 @@
 --
 -- The `lua` API command runs every script in a fresh lua_State, so the
 -- balancer is found by name in the process-wide registry with ringlb.get,
--- whatever options the dialplan opened it with. A module built before
--- ringlb.get existed falls back to opening it with the options of the
--- global variables that ringlb.ring uses, which only works if they match.
+-- whatever options the dialplan opened it with.
 
 local USAGE = [[
 usage: lua ringlb_admin.lua COMMAND BALANCER [DEST...]
@@ -88,18 +86,6 @@ end
 local function plural(n, what)
 	if n == 1 then return "1 " .. what end
 	return n .. " " .. what .. "s"
-end
-
--- find returns the balancer called name and how it was found.
-local function find(ringlb, name)
-	if ringlb.get then
-		return ringlb.get(name)
-	end
-	local ok, ring = pcall(require, "ringlb.ring")
-	if ok and type(ring) == "table" and ring.open then
-		return ring.open(name)
-	end
-	return ringlb.open(name)
 end
 
 local function dest_of(snap, dest)
@@ -240,13 +226,10 @@ local function main(args)
 	if NEEDS_DESTS[cmd] and #dests == 0 then
 		return fail(cmd .. ": missing destination\n" .. USAGE)
 	end
-	local b, err, code = find(ringlb, name)
+	local b, err, code = ringlb.get(name)
 	if not b then
 		if code == "unknown" then
 			return fail(tostring(err) .. " (balancers appear when the first call opens them)")
-		elseif code == "mismatch" then
-			return fail(tostring(err) .. " (this ringlb module has no ringlb.get: upgrade it, or set" ..
-				" the ringlb_* global variables to the options the dialplan uses)")
 		end
 		return fail(tostring(err))
 	end

@@ -1,4 +1,4 @@
-// Command redislat measures the Redis backend of ringlb (issue 5): p50 and
+// Command redislat measures the Redis backend of ringlb: p50 and
 // p99 latency of Next and Release, and next+release pairs per second, from
 // 1, 8 and 64 concurrent callers, next to a raw PING and a raw trivial
 // EVALSHA ("return 1") measured in the same run against the same server

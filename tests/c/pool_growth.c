@@ -1,8 +1,8 @@
 /*
  * pool_growth.c SO_PATH - realtime callers arriving together while the
  * backend is slow must each get a worker thread of their own, not queue
- * behind two (a review found the pool never grew for realtime bursts: the
- * callers saw signalled-but-not-yet-running workers as idle).
+ * behind two (the pool once never grew for realtime bursts: the callers
+ * saw signalled-but-not-yet-running workers as idle).
  *
  * A loopback listener that never answers plays a hung Redis; each call
  * waits for its 200 ms timeout. Ten SCHED_FIFO threads call at once; after

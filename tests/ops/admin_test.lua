@@ -232,28 +232,6 @@ local cases = {
 		assert(ok, res)
 		eq("+OK " .. n .. ": user/1003 was not drained\n", table.concat(written))
 	end },
-	{ "old module without ringlb.get: finds a balancer opened without options", function()
-		local n = name("fallback-plain")
-		local b = assert(ringlb.open(n))
-		assert(b:acquire("user/1001", "call-a"))
-		local get = ringlb.get
-		ringlb.get = nil
-		local ok, out, res = pcall(admin, "status " .. n)
-		ringlb.get = get
-		assert(ok, out)
-		eq(true, res, "result")
-		row(out, "user/1001", "1", "-", "no", "1")
-	end },
-	{ "old module without ringlb.get: options mismatch explained", function()
-		local n = sales("fallback-mismatch")
-		local get = ringlb.get
-		ringlb.get = nil
-		local ok, out, res = pcall(admin, "status " .. n)
-		ringlb.get = get
-		assert(ok, out)
-		eq(false, res, "result")
-		has(out, "-ERR ringlb: ", "ringlb.get", "ringlb_* global variables")
-	end },
 }
 
 for _, c in ipairs(cases) do

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tests/rt/run.sh [MODE] [path/to/ringlb.so] - ringlb inside a realtime host (issue 7).
+# tests/rt/run.sh [MODE] [path/to/ringlb.so] - ringlb inside a realtime host.
 #
 # MODE
 #   ci      (default) rtburst under SCHED_OTHER, `chrt -f 10` and `chrt -r 89` with the
