@@ -92,7 +92,10 @@ func ringlbgo_drain(r *C.struct_ringlb_drain_req) { defer guard(&r.st); finish(&
 func ringlbgo_reset(r *C.struct_ringlb_reset_req) { defer guard(&r.st); finish(&r.st, reset(r)) }
 
 //export ringlbgo_snapshot
-func ringlbgo_snapshot(r *C.struct_ringlb_snapshot_req) { defer guard(&r.st); finish(&r.st, snapshot(r)) }
+func ringlbgo_snapshot(r *C.struct_ringlb_snapshot_req) {
+	defer guard(&r.st)
+	finish(&r.st, snapshot(r))
+}
 
 //export ringlbgo_dialstring
 func ringlbgo_dialstring(r *C.struct_ringlb_dialstring_req) {
