@@ -16,68 +16,6 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Each operation is one server-side script: the algorithm runs inside
-// Redis, atomically, on the server's clock; Go packs arguments and checks
-// the reply. prelude.lua holds what every script shares and is prepended
-// once, here.
-var (
-	//go:embed scripts/prelude.lua
-	preludeLua string
-	//go:embed scripts/next.lua
-	nextLua string
-	//go:embed scripts/order.lua
-	orderLua string
-	//go:embed scripts/load.lua
-	loadLua string
-	//go:embed scripts/acquire.lua
-	acquireLua string
-	//go:embed scripts/release.lua
-	releaseLua string
-	//go:embed scripts/drain.lua
-	drainLua string
-	//go:embed scripts/reset.lua
-	resetLua string
-	//go:embed scripts/snapshot.lua
-	snapshotLua string
-	//go:embed scripts/renew.lua
-	renewLua string
-
-	scriptNext     = redis.NewScript(preludeLua + nextLua)
-	scriptOrder    = redis.NewScript(preludeLua + orderLua)
-	scriptLoad     = redis.NewScript(preludeLua + loadLua)
-	scriptAcquire  = redis.NewScript(preludeLua + acquireLua)
-	scriptRelease  = redis.NewScript(preludeLua + releaseLua)
-	scriptDrain    = redis.NewScript(preludeLua + drainLua)
-	scriptReset    = redis.NewScript(preludeLua + resetLua)
-	scriptSnapshot = redis.NewScript(preludeLua + snapshotLua)
-	scriptRenew    = redis.NewScript(preludeLua + renewLua)
-)
-
-// redisKeySuffixes are the keys of one balancer, in the order every script
-// takes them as KEYS (see scripts/prelude.lua).
-var redisKeySuffixes = [...]string{"holds", "exp", "idx", "seq", "last", "started", "ctr", "drained", "known", "cnt"}
-
-const (
-	// reapLimit bounds how many lapsed holds one operation drops, so a
-	// crashed node's backlog is cleared in slices, not in one long script.
-	reapLimit = 100
-	// renewReapLimit is the larger slice the renewal tick drops, so lapsed
-	// holds go away even when no calls arrive.
-	renewReapLimit = 1000
-	// renewBatch is the most holds renewed or released by one script call.
-	renewBatch = 1000
-	// retryEvery is how often failed releases are retried (capped by the
-	// renewal tick).
-	retryEvery = 200 * time.Millisecond
-)
-
-// redisClient is what the Redis backend needs of a go-redis client: a
-// plain, Sentinel or Cluster client all fit.
-type redisClient interface {
-	redis.Scripter
-	Close() error
-}
-
 // Redis is a balancer whose state lives in Redis, shared by every process
 // that opens the same name with the same key prefix. Each operation is one
 // server-side script, so choosing and holding are atomic across processes.
@@ -269,10 +207,6 @@ func (r *Redis) run(ctx context.Context, op string, s *redis.Script, args []any)
 	return v, nil
 }
 
-func replyErr(op string, format string, args ...any) error {
-	return &backendError{op: op, err: fmt.Errorf("unexpected script reply: "+format, args...)}
-}
-
 // Order implements Balancer.
 func (r *Redis) Order(ctx context.Context, dests []string) ([]string, error) {
 	uniq, err := uniqueDests(dests)
@@ -285,25 +219,18 @@ func (r *Redis) Order(ctx context.Context, dests []string) ([]string, error) {
 	if len(uniq) == 0 {
 		return []string{}, nil
 	}
-	args := make([]any, 0, 1+len(uniq))
-	args = append(args, reapLimit)
-	for _, d := range uniq {
-		args = append(args, d)
-	}
-	v, err := r.run(ctx, "order", scriptOrder, args)
+	v, err := r.run(ctx, "order", scriptOrder, scriptArgs(reapLimit, nil, uniq))
 	if err != nil {
 		return nil, err
 	}
-	vals, ok := v.([]any)
-	if !ok || len(vals) != 3*len(uniq) {
-		return nil, replyErr("order", "%T of %d", v, lenOf(v))
+	vals, err := int64s("order", v, 3*len(uniq))
+	if err != nil {
+		return nil, err
 	}
 	cands := make([]candidate, 0, len(uniq))
 	for i, d := range uniq {
-		load, ok1 := vals[3*i].(int64)
-		seq, ok2 := vals[3*i+1].(int64)
-		drained, ok3 := vals[3*i+2].(int64)
-		if !ok1 || !ok2 || !ok3 || load < 0 || seq < 0 {
+		load, seq, drained := vals[3*i], vals[3*i+1], vals[3*i+2]
+		if load < 0 || seq < 0 {
 			return nil, replyErr("order", "%v", vals[3*i:3*i+3])
 		}
 		if drained != 0 {
@@ -344,8 +271,8 @@ func (r *Redis) Next(ctx context.Context, dests []string, callID string) (string
 	if err := r.settleRetries(ctx, "next", uniq, callID); err != nil {
 		return "", err
 	}
-	args := make([]any, 0, 6+3*len(uniq))
-	args = append(args, r.node, r.lease, r.maxAge, r.opts.Tie.String(), callID, reapLimit)
+	args := scriptArgs(reapLimit, []any{r.node, r.lease, r.maxAge, r.opts.Tie.String(), callID}, nil)
+	args = slices.Grow(args, 3*len(uniq))
 	for _, d := range uniq {
 		var key uint64
 		if r.opts.Tie == TieRandom {
@@ -398,20 +325,15 @@ func (r *Redis) Acquire(ctx context.Context, dest, callID string) (bool, error) 
 	}
 	c := r.opts.capacityOf(dest)
 	v, err := r.run(ctx, "acquire", scriptAcquire,
-		[]any{r.node, r.lease, r.maxAge, callID, c, reapLimit, dest})
+		scriptArgs(reapLimit, []any{r.node, r.lease, r.maxAge, callID, c, dest}, nil))
 	if err != nil {
 		return false, err
 	}
-	vals, ok := v.([]any)
-	if !ok || len(vals) != 3 {
-		return false, replyErr("acquire", "%T of %d", v, lenOf(v))
+	vals, err := int64s("acquire", v, 3)
+	if err != nil {
+		return false, err
 	}
-	code, ok1 := vals[0].(int64)
-	load, ok2 := vals[1].(int64)
-	mine, ok3 := vals[2].(int64)
-	if !ok1 || !ok2 || !ok3 {
-		return false, replyErr("acquire", "%v", vals)
-	}
+	code, load, mine := vals[0], vals[1], vals[2]
 	switch code {
 	case 1:
 		r.track(holdMember(dest, callID))
@@ -446,22 +368,18 @@ func (r *Redis) Release(ctx context.Context, dest, callID string) (bool, error) 
 	}
 	m := holdMember(dest, callID)
 	r.untrack(m)
-	v, err := r.run(ctx, "release", scriptRelease, []any{reapLimit, m})
+	v, err := r.run(ctx, "release", scriptRelease, scriptArgs(reapLimit, nil, []string{m}))
 	if err != nil {
 		r.mu.Lock()
 		r.retry[m] = time.Now().Add(r.opts.Lease)
 		r.mu.Unlock()
 		return false, err
 	}
-	vals, ok := v.([]any)
-	if !ok || len(vals) != 1 {
-		return false, replyErr("release", "%T of %d", v, lenOf(v))
+	vals, err := int64s("release", v, 1)
+	if err != nil {
+		return false, err
 	}
-	n, ok := vals[0].(int64)
-	if !ok {
-		return false, replyErr("release", "%v", vals)
-	}
-	return n == 1, nil
+	return vals[0] == 1, nil
 }
 
 // Load implements Balancer.
@@ -480,24 +398,18 @@ func (r *Redis) Load(ctx context.Context, dests []string) ([]int, error) {
 	if len(dests) == 0 {
 		return []int{}, nil
 	}
-	args := make([]any, 0, 1+len(dests))
-	args = append(args, reapLimit)
-	for _, d := range dests {
-		args = append(args, d)
-	}
-	v, err := r.run(ctx, "load", scriptLoad, args)
+	v, err := r.run(ctx, "load", scriptLoad, scriptArgs(reapLimit, nil, dests))
 	if err != nil {
 		return nil, err
 	}
-	vals, ok := v.([]any)
-	if !ok || len(vals) != len(dests) {
-		return nil, replyErr("load", "%T of %d", v, lenOf(v))
+	vals, err := int64s("load", v, len(dests))
+	if err != nil {
+		return nil, err
 	}
 	out := make([]int, len(dests))
-	for i, x := range vals {
-		n, ok := x.(int64)
-		if !ok || n < 0 {
-			return nil, replyErr("load", "%v", x)
+	for i, n := range vals {
+		if n < 0 {
+			return nil, replyErr("load", "%v", n)
 		}
 		out[i] = int(n)
 	}
@@ -524,7 +436,7 @@ func (r *Redis) setDrained(ctx context.Context, dest string, drained bool) error
 	if drained {
 		flag, op = "1", "drain"
 	}
-	_, err := r.run(ctx, op, scriptDrain, []any{flag, reapLimit, dest})
+	_, err := r.run(ctx, op, scriptDrain, scriptArgs(reapLimit, []any{flag, dest}, nil))
 	return err
 }
 
@@ -536,7 +448,7 @@ func (r *Redis) Reset(ctx context.Context, dest string) (int, error) {
 	if r.closed.Load() {
 		return 0, errClosed
 	}
-	v, err := r.run(ctx, "reset", scriptReset, []any{reapLimit, dest})
+	v, err := r.run(ctx, "reset", scriptReset, scriptArgs(reapLimit, []any{dest}, nil))
 	if err != nil {
 		return 0, err
 	}
@@ -553,7 +465,7 @@ func (r *Redis) Snapshot(ctx context.Context) (Snapshot, error) {
 	if r.closed.Load() {
 		return Snapshot{}, errClosed
 	}
-	v, err := r.run(ctx, "snapshot", scriptSnapshot, []any{reapLimit})
+	v, err := r.run(ctx, "snapshot", scriptSnapshot, scriptArgs(reapLimit, nil, nil))
 	if err != nil {
 		return Snapshot{}, err
 	}
@@ -562,129 +474,6 @@ func (r *Redis) Snapshot(ctx context.Context) (Snapshot, error) {
 		return Snapshot{}, err
 	}
 	return s, nil
-}
-
-func (r *Redis) parseSnapshot(v any) (Snapshot, error) {
-	const op = "snapshot"
-	vals, ok := v.([]any)
-	if !ok || len(vals) != 6 {
-		return Snapshot{}, replyErr(op, "%T of %d", v, lenOf(v))
-	}
-	known, ok1 := stringsOf(vals[1])
-	drained, ok2 := stringsOf(vals[2])
-	started, ok3 := stringsOf(vals[3])
-	last, ok4 := stringsOf(vals[4])
-	holds, ok5 := stringsOf(vals[5])
-	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || len(started)%2 != 0 || len(last)%2 != 0 || len(holds)%3 != 0 {
-		return Snapshot{}, replyErr(op, "shape")
-	}
-	dests := make(map[string]*DestStatus)
-	get := func(d string) *DestStatus {
-		st := dests[d]
-		if st == nil {
-			st = &DestStatus{Dest: d, Capacity: r.opts.capacityOf(d)}
-			dests[d] = st
-		}
-		return st
-	}
-	for _, d := range known {
-		get(d)
-	}
-	for d := range r.opts.Capacity {
-		get(d)
-	}
-	for _, d := range drained {
-		get(d).Drained = true
-	}
-	for i := 0; i < len(started); i += 2 {
-		n, err := strconv.ParseInt(started[i+1], 10, 64)
-		if err != nil {
-			return Snapshot{}, replyErr(op, "started %q", started[i+1])
-		}
-		get(started[i]).Started = n
-	}
-	for i := 0; i < len(last); i += 2 {
-		ms, err := strconv.ParseInt(last[i+1], 10, 64)
-		if err != nil {
-			return Snapshot{}, replyErr(op, "last %q", last[i+1])
-		}
-		get(last[i]).LastHold = time.UnixMilli(ms)
-	}
-	s := Snapshot{Name: r.name, Backend: "redis", Destinations: []DestStatus{}, Holds: []HoldInfo{}}
-	for i := 0; i < len(holds); i += 3 {
-		dest, call, ok := strings.Cut(holds[i], "\n")
-		startS, rest, ok2 := strings.Cut(holds[i+1], "\n")
-		_, node, ok3 := strings.Cut(rest, "\n")
-		start, err1 := strconv.ParseInt(startS, 10, 64)
-		exp, err2 := strconv.ParseFloat(holds[i+2], 64)
-		if !ok || !ok2 || !ok3 || err1 != nil || err2 != nil {
-			return Snapshot{}, replyErr(op, "hold %q %q", holds[i], holds[i+1])
-		}
-		h := HoldInfo{Dest: dest, CallID: call, Node: node, Start: time.UnixMilli(start)}
-		if exp > 0 {
-			h.Expires = time.UnixMilli(int64(exp))
-		}
-		s.Holds = append(s.Holds, h)
-		get(dest).Active++
-	}
-	for _, st := range dests {
-		s.Destinations = append(s.Destinations, *st)
-	}
-	sortSnapshot(&s)
-	return s, nil
-}
-
-// stringsOf converts an array reply of strings.
-func stringsOf(v any) ([]string, bool) {
-	vals, ok := v.([]any)
-	if !ok {
-		return nil, false
-	}
-	out := make([]string, len(vals))
-	for i, x := range vals {
-		s, ok := x.(string)
-		if !ok {
-			return nil, false
-		}
-		out[i] = s
-	}
-	return out, true
-}
-
-func lenOf(v any) int {
-	if vals, ok := v.([]any); ok {
-		return len(vals)
-	}
-	return -1
-}
-
-// heldHold is what this process remembers of a hold it renews.
-type heldHold struct {
-	gen uint64 // when it was added, so a renewal tells a new hold from an old one
-	// until is when the hold's maximum age runs out, by this process's
-	// clock (zero: no maximum age); a re-asserted hold keeps it.
-	until time.Time
-}
-
-// track starts renewing member and cancels any pending retried release of
-// it: the caller holds it again.
-func (r *Redis) track(member string) {
-	h := heldHold{}
-	if r.opts.MaxHoldAge > 0 {
-		h.until = time.Now().Add(r.opts.MaxHoldAge)
-	}
-	r.mu.Lock()
-	r.gen++
-	h.gen = r.gen
-	r.held[member] = h
-	delete(r.retry, member)
-	r.mu.Unlock()
-}
-
-func (r *Redis) untrack(member string) {
-	r.mu.Lock()
-	delete(r.held, member)
-	r.mu.Unlock()
 }
 
 // Close implements Balancer. It stops the renewal goroutine and closes the
@@ -703,264 +492,4 @@ func (r *Redis) Close() error {
 		err = r.client.Close()
 	})
 	return err
-}
-
-// background renews leases every tick and retries failed releases. A panic
-// here would take the host process down, so it is recovered and the loop
-// goes on.
-func (r *Redis) background() {
-	defer close(r.done)
-	every := min(r.tick, retryEvery)
-	t := time.NewTicker(every)
-	defer t.Stop()
-	lastRenew := time.Now()
-	for {
-		select {
-		case <-r.stop:
-			return
-		case now := <-t.C:
-			// A failed renewal is tried again at the next wake, not a tick
-			// later, so a short blip costs no lease.
-			if now.Sub(lastRenew) >= r.tick-every/2 {
-				ok := false
-				r.safely(func() { ok = r.renew(now) })
-				if ok {
-					lastRenew = now
-				}
-			}
-			r.safely(func() { r.retryReleases(now) })
-		}
-	}
-}
-
-func (r *Redis) safely(f func()) {
-	defer func() { _ = recover() }()
-	f()
-}
-
-// renew extends the leases of this process's holds, renewBatch per script
-// call; normally that is one round trip per tick. It reports whether every
-// batch reached Redis.
-//
-// A hold reported lost was released, reset or reaped. When Redis was out
-// of reach for long enough that the lease may have lapsed under a call that
-// is still up, the hold is re-asserted instead of forgotten, if its
-// destination still has room (see reassert).
-func (r *Redis) renew(now time.Time) bool {
-	r.mu.Lock()
-	if len(r.held) == 0 {
-		r.mu.Unlock()
-		r.lastRenewed = now
-		return true
-	}
-	members := make([]string, 0, len(r.held))
-	gens := make(map[string]uint64, len(r.held))
-	for m, h := range r.held {
-		members = append(members, m)
-		gens[m] = h.gen
-	}
-	r.mu.Unlock()
-	// Leases may have lapsed if no renewal landed for most of a lease.
-	mayHaveLapsed := now.Sub(r.lastRenewed) >= r.opts.Lease-r.tick/2
-	var lapsed []string
-	for len(members) > 0 {
-		select {
-		case <-r.stop: // closing: do not hold Close up for the other batches
-			return false
-		default:
-		}
-		n := min(len(members), renewBatch)
-		batch := members[:n]
-		members = members[n:]
-		args := make([]any, 0, 3+n)
-		args = append(args, r.node, r.lease, renewReapLimit)
-		for _, m := range batch {
-			args = append(args, m)
-		}
-		v, err := r.run(context.Background(), "renew", scriptRenew, args)
-		if err != nil {
-			return false
-		}
-		lost, ok := stringsOf(v)
-		if !ok {
-			return false
-		}
-		r.mu.Lock()
-		for _, m := range lost {
-			// Only if it was not taken again since this renewal began.
-			if h, ok := r.held[m]; ok && h.gen == gens[m] {
-				if mayHaveLapsed {
-					lapsed = append(lapsed, m)
-				} else {
-					delete(r.held, m)
-				}
-			}
-		}
-		r.mu.Unlock()
-	}
-	r.lastRenewed = now
-	for _, m := range lapsed {
-		r.reassert(m, gens[m])
-	}
-	return true
-}
-
-// reassert takes again, for the call still up, a hold whose lease lapsed
-// while Redis was out of reach: without it a second call could take a
-// member at capacity while the first is still talking. It never exceeds a
-// capacity: if the member filled up meanwhile, the hold is given up and
-// counted in lostHolds. The hold keeps its maximum age.
-func (r *Redis) reassert(m string, gen uint64) {
-	r.mu.Lock()
-	h, ok := r.held[m]
-	r.mu.Unlock()
-	if !ok || h.gen != gen {
-		return // released or taken again meanwhile
-	}
-	dest, callID, _ := strings.Cut(m, "\n")
-	maxAge := "0"
-	if !h.until.IsZero() {
-		left := time.Until(h.until)
-		if left < time.Millisecond {
-			r.forget(m, gen)
-			return
-		}
-		maxAge = strconv.FormatInt(left.Milliseconds(), 10)
-	}
-	v, err := r.run(context.Background(), "renew", scriptAcquire,
-		[]any{r.node, r.lease, maxAge, callID, r.opts.capacityOf(dest), reapLimit, dest, "reassert"})
-	if err != nil {
-		return // still tracked: the next renewal tries again
-	}
-	vals, ok := v.([]any)
-	if ok && len(vals) == 3 {
-		code, _ := vals[0].(int64)
-		mine, _ := vals[2].(int64)
-		if code == 1 || code == 0 && mine == 1 {
-			return
-		}
-	}
-	r.lostHolds.Add(1)
-	r.forget(m, gen)
-}
-
-// forget stops renewing m if it is still the hold of generation gen.
-func (r *Redis) forget(m string, gen uint64) {
-	r.mu.Lock()
-	if h, ok := r.held[m]; ok && h.gen == gen {
-		delete(r.held, m)
-	}
-	r.mu.Unlock()
-}
-
-// settleRetries sends, before operation op may hold one of dests for
-// callID, the queued releases of those same holds. Otherwise a release that
-// failed earlier could land after the call takes the destination again and
-// drop the new hold. When none of them is queued, the normal case, it costs
-// a map length check. It waits for a retry in flight only until ctx ends,
-// and its errors carry op's name.
-func (r *Redis) settleRetries(ctx context.Context, op string, dests []string, callID string) error {
-	if !r.hasQueued(dests, callID) {
-		return nil
-	}
-	select {
-	case r.retryLock <- struct{}{}:
-	case <-ctx.Done():
-		return &backendError{op: op, err: fmt.Errorf("waiting for a queued release of the same call: %w", ctx.Err())}
-	}
-	defer func() { <-r.retryLock }()
-	var pending []string
-	r.mu.Lock()
-	for _, d := range dests {
-		if m := holdMember(d, callID); !r.retry[m].IsZero() {
-			pending = append(pending, m)
-		}
-	}
-	r.mu.Unlock()
-	if len(pending) == 0 {
-		return nil // the retry in flight sent them
-	}
-	args := make([]any, 0, 1+len(pending))
-	args = append(args, reapLimit)
-	for _, m := range pending {
-		args = append(args, m)
-	}
-	if _, err := r.run(ctx, op, scriptRelease, args); err != nil {
-		return err
-	}
-	r.mu.Lock()
-	for _, m := range pending {
-		delete(r.retry, m)
-	}
-	r.mu.Unlock()
-	return nil
-}
-
-// hasQueued reports whether a release of callID's hold on any of dests is
-// queued for a retry.
-func (r *Redis) hasQueued(dests []string, callID string) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.retry) == 0 {
-		return false
-	}
-	for _, d := range dests {
-		if !r.retry[holdMember(d, callID)].IsZero() {
-			return true
-		}
-	}
-	return false
-}
-
-// retryReleases retries the releases that failed, dropping those whose
-// lease has surely lapsed by now.
-func (r *Redis) retryReleases(now time.Time) {
-	r.retryLock <- struct{}{}
-	defer func() { <-r.retryLock }()
-	r.mu.Lock()
-	if len(r.retry) == 0 {
-		r.mu.Unlock()
-		return
-	}
-	members := make([]string, 0, len(r.retry))
-	for m, until := range r.retry {
-		if now.After(until) {
-			delete(r.retry, m)
-			continue
-		}
-		members = append(members, m)
-	}
-	r.mu.Unlock()
-	for len(members) > 0 {
-		n := min(len(members), renewBatch)
-		batch := members[:n]
-		members = members[n:]
-		args := make([]any, 0, 1+n)
-		args = append(args, reapLimit)
-		for _, m := range batch {
-			args = append(args, m)
-		}
-		if _, err := r.run(context.Background(), "release", scriptRelease, args); err != nil {
-			return
-		}
-		r.mu.Lock()
-		for _, m := range batch {
-			delete(r.retry, m)
-		}
-		r.mu.Unlock()
-	}
-}
-
-// pendingReleases reports how many failed releases wait for a retry.
-func (r *Redis) pendingReleases() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.retry)
-}
-
-// heldCount reports how many holds this process renews.
-func (r *Redis) heldCount() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.held)
 }

@@ -1,14 +1,13 @@
 -- acquire.lua holds one destination for a call.
--- ARGV: node, lease_ms, max_age_ms, call, capacity (0 = none), reap_limit,
+-- ARGV: reap_limit, node, lease_ms, max_age_ms, call, capacity (0 = none),
 --       dest, and "reassert" when a node takes back the hold of a call
 --       still up whose lease lapsed during an outage (a drain, which never
 --       ends calls, does not stop that; capacity does).
 -- Reply: {1, load, 1} acquired; {0, load, mine} already held (mine = 1
 -- if this node owns the hold); {-1, load, 0} drained; {-2, load, 0} full.
 local node, lease, maxage, call, cap, dest =
-  ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5]), ARGV[7]
-local now = now_ms()
-reap(now, tonumber(ARGV[6]))
+  ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6]), ARGV[7]
+local now = begin()
 redis.call("SADD", K_KNOWN, dest)
 local m = member(dest, call)
 local rec = redis.call("HGET", K_HOLDS, m)

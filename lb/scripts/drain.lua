@@ -1,9 +1,8 @@
 -- drain.lua drains ("1") or undrains ("0") a destination.
--- ARGV: flag, reap_limit, dest.
-local now = now_ms()
-reap(now, tonumber(ARGV[2]))
+-- ARGV: reap_limit, flag, dest.
+begin()
 redis.call("SADD", K_KNOWN, ARGV[3])
-if ARGV[1] == "1" then
+if ARGV[2] == "1" then
   redis.call("SADD", K_DRAINED, ARGV[3])
 else
   redis.call("SREM", K_DRAINED, ARGV[3])

@@ -1,15 +1,14 @@
 -- next.lua chooses the least-loaded destination with room and holds it for
 -- a call, in one step.
--- ARGV: node, lease_ms, max_age_ms, tie (lru|list|random), call,
---       reap_limit, then per destination: dest, capacity (0 = none),
---       random key (used when tie is random).
+-- ARGV: reap_limit, node, lease_ms, max_age_ms, tie (lru|list|random),
+--       call, then per destination: dest, capacity (0 = none), random key
+--       (used when tie is random).
 -- Reply: {2, dest, mine} when the call already holds dest (mine = 1 if
 -- this node owns that hold), {1, dest, 1} for a new hold, {0, "", 0} when
 -- every destination is drained or full.
 local node, lease, maxage, tie, call =
-  ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], ARGV[5]
-local now = now_ms()
-reap(now, tonumber(ARGV[6]))
+  ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], ARGV[6]
+local now = begin()
 local n = (#ARGV - 6) / 3
 local dests, members = {}, {}
 for i = 1, n do

@@ -1,8 +1,7 @@
 -- order.lua returns what ranking needs; Go filters and ranks with rank().
 -- ARGV: reap_limit, dests...
 -- Reply: per destination, load, last-hold sequence (0 = never), drained.
-local now = now_ms()
-reap(now, tonumber(ARGV[1]))
+begin()
 local n = #ARGV - 1
 local out = {}
 if n == 0 then return out end

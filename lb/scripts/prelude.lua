@@ -16,6 +16,11 @@
 --  10 cnt      HASH  dest -> live holds, kept in step with holds by hold and
 --                    drop (one HMGET reads a whole group's loads); a count
 --                    is deleted at zero and never goes below it
+-- ARGV, by one convention for every script: ARGV[1] is the most lapsed
+-- holds the script may drop (reaping is bounded per call), and the
+-- script's own arguments follow from ARGV[2]. Every script starts with
+-- begin(), which reads the clock and reaps.
+--
 -- Destinations and call ids never hold control characters (checked in
 -- Go), so "\n" separates them and "\11" (the byte after "\n") ends a
 -- destination's range in idx.
@@ -56,6 +61,14 @@ local function reap(now, limit)
     drop(gone[i])
   end
   return #gone
+end
+
+-- begin reads the server clock and reaps up to ARGV[1] lapsed holds; every
+-- script starts with it. It returns the time.
+local function begin()
+  local now = now_ms()
+  reap(now, tonumber(ARGV[1]))
+  return now
 end
 
 -- lapsed reports whether hold m's lease ran out although no reap has

@@ -1,10 +1,9 @@
 -- renew.lua extends the leases of one node's holds, in one batch.
--- ARGV: node, lease_ms, reap_limit, members...
+-- ARGV: reap_limit, node, lease_ms, members...
 -- Reply: the members that are no longer this node's holds (released,
 -- reset, lapsed or past their maximum age); the node stops renewing them.
-local node, lease = ARGV[1], tonumber(ARGV[2])
-local now = now_ms()
-reap(now, tonumber(ARGV[3]))
+local node, lease = ARGV[2], tonumber(ARGV[3])
+local now = begin()
 local lost = {}
 for i = 4, #ARGV do
   local m = ARGV[i]

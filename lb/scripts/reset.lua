@@ -1,7 +1,6 @@
 -- reset.lua drops every hold on one destination and returns how many.
 -- ARGV: reap_limit, dest.
-local now = now_ms()
-reap(now, tonumber(ARGV[1]))
+begin()
 local dest = ARGV[2]
 local ms = redis.call("ZRANGEBYLEX", K_IDX, "[" .. dest .. "\n", "(" .. dest .. "\11")
 for i = 1, #ms do

@@ -2,8 +2,7 @@
 -- ARGV: reap_limit.
 -- Reply: {now_ms, known, drained, started (flat field/value),
 --         last (flat field/value), holds (flat member/record/expiry)}.
-local now = now_ms()
-reap(now, tonumber(ARGV[1]))
+local now = begin()
 local holds = redis.call("HGETALL", K_HOLDS)
 local flat = {}
 for i = 1, #holds, 2 do

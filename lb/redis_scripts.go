@@ -1,0 +1,82 @@
+package lb
+
+import (
+	_ "embed"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Each operation is one server-side script: the algorithm runs inside
+// Redis, atomically, on the server's clock; Go packs arguments and checks
+// the reply. prelude.lua holds what every script shares and is prepended
+// once, here.
+var (
+	//go:embed scripts/prelude.lua
+	preludeLua string
+	//go:embed scripts/next.lua
+	nextLua string
+	//go:embed scripts/order.lua
+	orderLua string
+	//go:embed scripts/load.lua
+	loadLua string
+	//go:embed scripts/acquire.lua
+	acquireLua string
+	//go:embed scripts/release.lua
+	releaseLua string
+	//go:embed scripts/drain.lua
+	drainLua string
+	//go:embed scripts/reset.lua
+	resetLua string
+	//go:embed scripts/snapshot.lua
+	snapshotLua string
+	//go:embed scripts/renew.lua
+	renewLua string
+
+	scriptNext     = redis.NewScript(preludeLua + nextLua)
+	scriptOrder    = redis.NewScript(preludeLua + orderLua)
+	scriptLoad     = redis.NewScript(preludeLua + loadLua)
+	scriptAcquire  = redis.NewScript(preludeLua + acquireLua)
+	scriptRelease  = redis.NewScript(preludeLua + releaseLua)
+	scriptDrain    = redis.NewScript(preludeLua + drainLua)
+	scriptReset    = redis.NewScript(preludeLua + resetLua)
+	scriptSnapshot = redis.NewScript(preludeLua + snapshotLua)
+	scriptRenew    = redis.NewScript(preludeLua + renewLua)
+)
+
+// redisKeySuffixes are the keys of one balancer, in the order every script
+// takes them as KEYS (see scripts/prelude.lua).
+var redisKeySuffixes = [...]string{"holds", "exp", "idx", "seq", "last", "started", "ctr", "drained", "known", "cnt"}
+
+const (
+	// reapLimit bounds how many lapsed holds one operation drops, so a
+	// crashed node's backlog is cleared in slices, not in one long script.
+	reapLimit = 100
+	// renewReapLimit is the larger slice the renewal tick drops, so lapsed
+	// holds go away even when no calls arrive.
+	renewReapLimit = 1000
+	// renewBatch is the most holds renewed or released by one script call.
+	renewBatch = 1000
+	// retryEvery is how often failed releases are retried (capped by the
+	// renewal tick).
+	retryEvery = 200 * time.Millisecond
+)
+
+// redisClient is what the Redis backend needs of a go-redis client: a
+// plain, Sentinel or Cluster client all fit.
+type redisClient interface {
+	redis.Scripter
+	Close() error
+}
+
+// scriptArgs builds a script's ARGV by the convention of prelude.lua: the
+// reap limit first, then the script's fixed arguments, then a list.
+func scriptArgs(reap int, fixed []any, list []string) []any {
+	args := make([]any, 0, 1+len(fixed)+len(list))
+	args = append(args, reap)
+	args = append(args, fixed...)
+	for _, x := range list {
+		args = append(args, x)
+	}
+	return args
+}
