@@ -1,4 +1,4 @@
--- prelude.lua is prepended to every ringlb script (see redis.go), so the
+-- prelude.lua is prepended to every ringlb script (see redis_scripts.go), so the
 -- key layout, the clock and the reaping rule are written once.
 --
 -- KEYS, the same for every script (all share the hash tag {<name>}):
