@@ -9,15 +9,10 @@
 package main
 
 /*
-#cgo CFLAGS: -O2 -Wall -I${SRCDIR}/cgo -I/usr/include/lua5.3
-// The lua_* symbols come from the host (mod_lua) at load time. A shared
-// object may leave them undefined anyway; this lets `go build ./...` link the
-// package as a (never used) executable too.
-#cgo LDFLAGS: -Wl,--unresolved-symbols=ignore-in-object-files
+#cgo CFLAGS: -O2 -Wall -I${SRCDIR}/cgo
 #include <stdlib.h>
 #include "ringlb_call.h"
 #include "ringlb.h"
-void ringlb_go_started(void);
 */
 import "C"
 
@@ -32,6 +27,7 @@ import (
 	"unsafe"
 
 	"github.com/redis/go-redis/v9"
+	_ "github.com/ringlb/ringlb/cgo" // the C shim: the C ABI and the Lua module
 	"github.com/ringlb/ringlb/lb"
 	"github.com/ringlb/ringlb/ring"
 )
@@ -96,6 +92,9 @@ func ringlbgo_snapshot(r *C.struct_ringlb_snapshot_req) {
 	defer guard(&r.st)
 	finish(&r.st, snapshot(r))
 }
+
+//export ringlbgo_report
+func ringlbgo_report(r *C.struct_ringlb_report_req) { defer guard(&r.st); finish(&r.st, report(r)) }
 
 //export ringlbgo_dialstring
 func ringlbgo_dialstring(r *C.struct_ringlb_dialstring_req) {
@@ -289,6 +288,37 @@ func snapshot(r *C.struct_ringlb_snapshot_req) error {
 		return err
 	}
 	*r.out = C.CString(text)
+	return nil
+}
+
+func report(r *C.struct_ringlb_report_req) error {
+	b, err := balancer(r.handle)
+	if err != nil {
+		return err
+	}
+	dests, err := strList(r.dests, r.n, "destination")
+	if err != nil {
+		return fmt.Errorf("ringlb: report: %w", err)
+	}
+	s, err := b.Snapshot(context.Background())
+	if err != nil {
+		return err
+	}
+	s.Name = b.Name
+	var text strings.Builder
+	switch r.kind {
+	case C.RINGLB_REPORT_STATUS:
+		err = lb.WriteStatus(&text, s, time.Now(), lb.StatusOptions{Capacity: true})
+	case C.RINGLB_REPORT_HOLDS:
+		err = lb.WriteHolds(&text, s, time.Now(), dests)
+	default:
+		err = fmt.Errorf("ringlb: report: %w: kind %d (want %d status or %d holds)", lb.ErrInvalidArgument,
+			int(r.kind), C.RINGLB_REPORT_STATUS, C.RINGLB_REPORT_HOLDS)
+	}
+	if err != nil {
+		return err
+	}
+	*r.out = C.CString(text.String())
 	return nil
 }
 

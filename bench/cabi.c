@@ -40,11 +40,11 @@
 #define MAXT 2
 #define NIDS 1024
 
-static int (*p_open)(const char *, int, const char *const *, const char *const *, uint64_t *, char *, size_t);
-static int (*p_next)(uint64_t, int, const char *const *, const char *, int *, char *, size_t);
-static int (*p_acquire)(uint64_t, const char *, const char *, int *, char *, size_t);
-static int (*p_release)(uint64_t, const char *, const char *, int *, char *, size_t);
-static int (*p_noop)(void);
+static typeof(&ringlb_open) p_open;
+static typeof(&ringlb_next) p_next;
+static typeof(&ringlb_acquire) p_acquire;
+static typeof(&ringlb_release) p_release;
+static typeof(&ringlb_noop) p_noop;
 
 static const char *dests[NDEST];
 static uint64_t handle;

@@ -54,7 +54,6 @@
 
 #include "ringlb.h"
 #include "ringlb_call.h"
-#include "_cgo_export.h"
 
 enum { DISPATCH_AUTO, DISPATCH_WORKERS, DISPATCH_DIRECT };
 
@@ -431,6 +430,7 @@ RUN_IN_GO(load, ringlb_load_req)
 RUN_IN_GO(drain, ringlb_drain_req)
 RUN_IN_GO(reset, ringlb_reset_req)
 RUN_IN_GO(snapshot, ringlb_snapshot_req)
+RUN_IN_GO(report, ringlb_report_req)
 RUN_IN_GO(dialstring, ringlb_dialstring_req)
 RUN_IN_GO(noop, ringlb_status)
 
@@ -552,6 +552,16 @@ int ringlb_snapshot(uint64_t handle, int format, char **out, char *err, size_t e
 		return r.st.rc;
 	*out = NULL;
 	return call_go(run_snapshot, &r.st);
+}
+
+int ringlb_report(uint64_t handle, int kind, int n, const char *const *dests, char **out,
+                  char *err, size_t errlen) {
+	struct ringlb_report_req r = {.handle = handle, .kind = kind, .n = n, .dests = dests, .out = out};
+	init_status(&r.st, err, errlen);
+	if (!check_out(&r.st, out, "out"))
+		return r.st.rc;
+	*out = NULL;
+	return call_go(run_report, &r.st);
 }
 
 int ringlb_dialstring(int n, const char *const *legs, int sep, int nvars, const char *const *keys,

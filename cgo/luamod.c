@@ -1,3 +1,5 @@
+//go:build lua51 || lua52 || lua53 || lua54 || luajit
+
 /*
  * luamod.c - the `ringlb` Lua module: luaopen_ringlb and thin glue over the
  * C ABI of ringlb.h. Builds against Lua 5.1 (and LuaJIT), 5.2, 5.3 and 5.4
@@ -511,6 +513,38 @@ static void set_num(lua_State *L, const char *k, const char *v) {
 	lua_setfield(L, -2, k);
 }
 
+/*
+ * b:report("status") or b:report("holds" [, dests]) -> text: the tables
+ * ringlbctl prints, for fs_cli.
+ */
+static int l_report(lua_State *L) {
+	SELF(L, b, "report");
+	const char *what = plain_string(L, 2);
+	int kind;
+	if (what != NULL && strcmp(what, "status") == 0)
+		kind = RINGLB_REPORT_STATUS;
+	else if (what != NULL && strcmp(what, "holds") == 0)
+		kind = RINGLB_REPORT_HOLDS;
+	else
+		return failf(L, "ringlb: report: want \"status\" or \"holds\"");
+	const char *buf[STACK_DESTS], **dests = buf, **heap = NULL;
+	int n = 0;
+	if (kind == RINGLB_REPORT_HOLDS && !lua_isnoneornil(L, 3)) {
+		n = dest_array(L, 3, "report", buf, &dests, &heap);
+		if (n < 0)
+			return 3;
+	}
+	char err[RINGLB_ERRLEN];
+	char *text = NULL;
+	int rc = ringlb_report(b->handle, kind, n, dests, &text, err, sizeof err);
+	free(heap);
+	if (rc != RINGLB_OK)
+		return fail_rc(L, rc, err);
+	lua_pushstring(L, text);
+	ringlb_free(text);
+	return 1;
+}
+
 /* b:snapshot() -> { name, backend, destinations = {...}, holds = {...} } */
 static int l_snapshot(lua_State *L) {
 	SELF(L, b, "snapshot");
@@ -678,7 +712,7 @@ static int l_dialstring(lua_State *L) {
 static const luaL_Reg balancer_methods[] = {
     {"order", l_order},     {"next", l_next},       {"acquire", l_acquire}, {"release", l_release},
     {"load", l_load},       {"loads", l_loads},     {"drain", l_drain},     {"undrain", l_undrain},
-    {"reset", l_reset},     {"snapshot", l_snapshot}, {"name", l_name},   {NULL, NULL}};
+    {"reset", l_reset},     {"snapshot", l_snapshot}, {"report", l_report}, {"name", l_name},   {NULL, NULL}};
 
 static const luaL_Reg module_functions[] = {
     {"open", l_open}, {"get", l_get}, {"list", l_list}, {"dialstring", l_dialstring},

@@ -120,6 +120,18 @@ int ringlb_reset(uint64_t handle, const char *dest, int *dropped, char *err,
 int ringlb_snapshot(uint64_t handle, int format, char **out, char *err,
                     size_t errlen);
 
+/* Kinds of ringlb_report. */
+#define RINGLB_REPORT_STATUS 0 /* every destination: active, capacity, drained, started, last call */
+#define RINGLB_REPORT_HOLDS 1  /* live holds: destination, call id, node, age, lapses in */
+
+/*
+ * ringlb_report writes an operator's table of the balancer to *out, freed
+ * with ringlb_free: the same tables ringlbctl prints. For
+ * RINGLB_REPORT_HOLDS, n > 0 keeps only the holds on dests[0..n).
+ */
+int ringlb_report(uint64_t handle, int kind, int n, const char *const *dests, char **out,
+                  char *err, size_t errlen);
+
 /*
  * ringlb_dialstring builds a FreeSWITCH dial string for legs[0..n): sep 0
  * rings them at once (","), 1 one after another ("|"). The nvars

@@ -99,6 +99,15 @@ struct ringlb_snapshot_req {
 	char **out; /* out: malloc'd text */
 };
 
+struct ringlb_report_req {
+	struct ringlb_status st;
+	uint64_t handle;
+	int kind; /* RINGLB_REPORT_* */
+	int n;
+	const char *const *dests; /* holds: only these, when n > 0 */
+	char **out;               /* out: malloc'd text */
+};
+
 struct ringlb_dialstring_req {
 	struct ringlb_status st;
 	int nlegs;
@@ -111,8 +120,28 @@ struct ringlb_dialstring_req {
 	char **out;      /* out: malloc'd dial string */
 };
 
+/* The Go side of each operation (exports.go). */
+void ringlbgo_noop(struct ringlb_status *st);
+void ringlbgo_open(struct ringlb_open_req *r);
+void ringlbgo_get(struct ringlb_get_req *r);
+void ringlbgo_list(struct ringlb_list_req *r);
+void ringlbgo_order(struct ringlb_order_req *r);
+void ringlbgo_next(struct ringlb_next_req *r);
+void ringlbgo_acquire(struct ringlb_hold_req *r);
+void ringlbgo_release(struct ringlb_hold_req *r);
+void ringlbgo_load(struct ringlb_load_req *r);
+void ringlbgo_drain(struct ringlb_drain_req *r);
+void ringlbgo_reset(struct ringlb_reset_req *r);
+void ringlbgo_snapshot(struct ringlb_snapshot_req *r);
+void ringlbgo_report(struct ringlb_report_req *r);
+void ringlbgo_dialstring(struct ringlb_dialstring_req *r);
+
+/* ringlb_go_started is called by the Go runtime's first goroutine
+ * (exports.go's init): the loading thread may have its policy back. */
+__attribute__((visibility("hidden"))) void ringlb_go_started(void);
+
 /* ringlb_restore_loader gives the thread that loaded the library its signal
  * mask back (dispatch.c); a no-op on every other thread. */
-void ringlb_restore_loader(void);
+__attribute__((visibility("hidden"))) void ringlb_restore_loader(void);
 
 #endif

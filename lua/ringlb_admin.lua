@@ -47,42 +47,6 @@ local function fail(msg)
 	return false
 end
 
--- duration renders whole seconds the way ringlbctl (Go) does: 5s, 2m5s, 1h0m5s.
-local function duration(sec)
-	sec = math.floor(sec + 0.5)
-	if sec < 0 then sec = 0 end
-	local h, m, s = math.floor(sec / 3600), math.floor(sec % 3600 / 60), sec % 60
-	if h > 0 then
-		return string.format("%dh%dm%ds", h, m, s)
-	elseif m > 0 then
-		return string.format("%dm%ds", m, s)
-	end
-	return string.format("%ds", s)
-end
-
--- table_text lays rows of cells out in columns two spaces apart.
-local function table_text(rows)
-	local width = {}
-	for _, r in ipairs(rows) do
-		for i, c in ipairs(r) do
-			if #c > (width[i] or 0) then width[i] = #c end
-		end
-	end
-	local lines = {}
-	for _, r in ipairs(rows) do
-		local cells = {}
-		for i, c in ipairs(r) do
-			if i < #r then
-				cells[i] = c .. string.rep(" ", width[i] - #c + 2)
-			else
-				cells[i] = c
-			end
-		end
-		lines[#lines + 1] = table.concat(cells) .. "\n"
-	end
-	return table.concat(lines)
-end
-
 local function plural(n, what)
 	if n == 1 then return "1 " .. what end
 	return n .. " " .. what .. "s"
@@ -97,51 +61,21 @@ end
 
 local commands = {}
 
-function commands.status(b, name, args, snap)
+-- status and holds print the tables ringlbctl prints, rendered in Go.
+function commands.status(b, name, args)
 	if #args > 0 then
 		return fail("status takes no destinations\n" .. USAGE)
 	end
-	local now = os.time()
-	local rows = { { "DEST", "ACTIVE", "CAPACITY", "DRAINED", "STARTED", "LAST CALL" } }
-	local active, drained = 0, 0
-	for _, d in ipairs(snap.destinations) do
-		local cap = "-"
-		if d.capacity > 0 then cap = tostring(d.capacity) end
-		local last = "never"
-		if d.last_hold > 0 then last = duration(now - d.last_hold) .. " ago" end
-		rows[#rows + 1] = { d.dest, tostring(d.active), cap, d.drained and "yes" or "no",
-			tostring(d.started), last }
-		active = active + d.active
-		if d.drained then drained = drained + 1 end
-	end
-	out(string.format("balancer %s (%s) at %s\n", snap.name, snap.backend, os.date("!%Y-%m-%dT%H:%M:%SZ", now)))
-	out(table_text(rows))
-	out(string.format("%s, %d drained, %s\n", plural(#snap.destinations, "destination"), drained,
-		plural(active, "active call")))
+	local text, err = b:report("status")
+	if not text then return fail(tostring(err)) end
+	out(text)
 	return true
 end
 
-function commands.holds(b, name, args, snap)
-	local want
-	if #args > 0 then
-		want = {}
-		for _, d in ipairs(args) do want[d] = true end
-	end
-	local now = os.time()
-	local rows = { { "DEST", "CALL ID", "NODE", "AGE", "LAPSES IN" } }
-	for _, h in ipairs(snap.holds) do
-		if not want or want[h.dest] then
-			local lapses = "never"
-			if h.expires > 0 then lapses = duration(h.expires - now) end
-			rows[#rows + 1] = { h.dest, h.call_id, h.node, duration(now - h.start), lapses }
-		end
-	end
-	if #rows == 1 then
-		out(name .. ": no holds\n")
-	else
-		out(table_text(rows))
-		out(plural(#rows - 1, "hold") .. "\n")
-	end
+function commands.holds(b, name, args)
+	local text, err = b:report("holds", args)
+	if not text then return fail(tostring(err)) end
+	out(text)
 	return true
 end
 

@@ -403,7 +403,7 @@ func (c *ctl) status() int {
 	if c.json {
 		return c.writeJSON(statusJSON(s, c.prefix, now))
 	}
-	writeStatus(c.stdout, s, c.prefix, now)
+	lb.WriteStatus(c.stdout, s, now, lb.StatusOptions{Prefix: c.prefix})
 	return exitOK
 }
 
@@ -412,20 +412,14 @@ func (c *ctl) holds() int {
 	if !ok {
 		return code
 	}
-	if len(c.args) > 0 {
-		kept := s.Holds[:0]
-		for _, h := range s.Holds {
-			if slices.Contains(c.args, h.Dest) {
-				kept = append(kept, h)
-			}
-		}
-		s.Holds = kept
-	}
 	now := time.Now()
 	if c.json {
+		if len(c.args) > 0 {
+			s.Holds = slices.DeleteFunc(s.Holds, func(h lb.HoldInfo) bool { return !slices.Contains(c.args, h.Dest) })
+		}
 		return c.writeJSON(holdsJSON(s, now))
 	}
-	writeHolds(c.stdout, s, now)
+	lb.WriteHolds(c.stdout, s, now, c.args)
 	return exitOK
 }
 

@@ -3,8 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"io"
-	"text/tabwriter"
 	"time"
 
 	"github.com/ringlb/ringlb/lb"
@@ -96,18 +94,11 @@ func (r drainResult) text(b string) string {
 }
 
 func (r resetResult) text(b string) string {
-	s := fmt.Sprintf("%s: reset %s, dropped %s", b, r.Dest, plural(r.Dropped, "hold"))
+	s := fmt.Sprintf("%s: reset %s, dropped %s", b, r.Dest, lb.Plural(r.Dropped, "hold"))
 	if !r.Known {
 		s += " (new to this balancer: check the spelling)"
 	}
 	return s
-}
-
-func plural(n int, what string) string {
-	if n == 1 {
-		return "1 " + what
-	}
-	return fmt.Sprintf("%d %ss", n, what)
 }
 
 // writeDone prints what drain, undrain or reset did.
@@ -147,7 +138,7 @@ func holdList(s lb.Snapshot, now time.Time) []holdJSON {
 	for _, h := range s.Holds {
 		out = append(out, holdJSON{
 			Dest: h.Dest, CallID: h.CallID, Node: h.Node, Start: h.Start.UTC(),
-			AgeSeconds: int64(age(now, h.Start) / time.Second), Expires: timePtr(h.Expires),
+			AgeSeconds: int64(lb.Age(now, h.Start) / time.Second), Expires: timePtr(h.Expires),
 		})
 	}
 	return out
@@ -165,66 +156,4 @@ func statusJSON(s lb.Snapshot, prefix string, now time.Time) statusOut {
 
 func holdsJSON(s lb.Snapshot, now time.Time) holdsOut {
 	return holdsOut{Balancer: s.Name, Time: now.UTC(), Holds: holdList(s, now)}
-}
-
-// age is how long before now t was, never negative: the hold times come
-// from the Redis server's clock, which may be a little ahead of ours.
-func age(now, t time.Time) time.Duration {
-	if d := now.Sub(t); d > 0 {
-		return d
-	}
-	return 0
-}
-
-// ago renders how long before now t was, for tables.
-func ago(now, t time.Time) string {
-	if t.IsZero() {
-		return "never"
-	}
-	return age(now, t).Round(time.Second).String() + " ago"
-}
-
-func yesNo(b bool) string {
-	if b {
-		return "yes"
-	}
-	return "no"
-}
-
-func writeStatus(w io.Writer, s lb.Snapshot, prefix string, now time.Time) {
-	fmt.Fprintf(w, "balancer %s (%s, prefix %q) at %s\n", s.Name, s.Backend, prefix,
-		now.UTC().Format(time.RFC3339))
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "DEST\tACTIVE\tDRAINED\tSTARTED\tLAST CALL")
-	active, drained := 0, 0
-	for _, d := range s.Destinations {
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%s\n", d.Dest, d.Active, yesNo(d.Drained), d.Started,
-			ago(now, d.LastHold))
-		active += d.Active
-		if d.Drained {
-			drained++
-		}
-	}
-	tw.Flush()
-	fmt.Fprintf(w, "%s, %d drained, %s\n", plural(len(s.Destinations), "destination"), drained,
-		plural(active, "active call"))
-}
-
-func writeHolds(w io.Writer, s lb.Snapshot, now time.Time) {
-	if len(s.Holds) == 0 {
-		fmt.Fprintf(w, "%s: no holds\n", s.Name)
-		return
-	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "DEST\tCALL ID\tNODE\tAGE\tLAPSES IN")
-	for _, h := range s.Holds {
-		lapses := "never"
-		if !h.Expires.IsZero() {
-			lapses = age(h.Expires, now).Round(time.Second).String()
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", h.Dest, h.CallID, h.Node,
-			age(now, h.Start).Round(time.Second), lapses)
-	}
-	tw.Flush()
-	fmt.Fprintf(w, "%s\n", plural(len(s.Holds), "hold"))
 }

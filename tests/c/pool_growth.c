@@ -26,7 +26,7 @@
 
 #define CALLERS 10
 
-static int (*p_next)(uint64_t, int, const char *const *, const char *, int *, char *, size_t);
+static typeof(&ringlb_next) p_next;
 static uint64_t handle;
 static pthread_barrier_t start;
 static int rcs[CALLERS];
@@ -83,7 +83,7 @@ int main(int argc, char **argv) {
 		fprintf(stderr, "dlopen: %s\n", dlerror());
 		return 1;
 	}
-	int (*p_open)(const char *, int, const char *const *, const char *const *, uint64_t *, char *, size_t) =
+	typeof(&ringlb_open) p_open =
 	    dlsym(so, "ringlb_open");
 	p_next = dlsym(so, "ringlb_next");
 	char url[64], err[RINGLB_ERRLEN];

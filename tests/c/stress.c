@@ -18,12 +18,12 @@
 #define NDEST 5
 #define CAP 1
 
-static int (*p_open)(const char *, int, const char *const *, const char *const *, uint64_t *, char *, size_t);
-static int (*p_next)(uint64_t, int, const char *const *, const char *, int *, char *, size_t);
-static int (*p_acquire)(uint64_t, const char *, const char *, int *, char *, size_t);
-static int (*p_release)(uint64_t, const char *, const char *, int *, char *, size_t);
-static int (*p_load)(uint64_t, int, const char *const *, int64_t *, char *, size_t);
-static int (*p_order)(uint64_t, int, const char *const *, int *, int *, char *, size_t);
+static typeof(&ringlb_open) p_open;
+static typeof(&ringlb_next) p_next;
+static typeof(&ringlb_acquire) p_acquire;
+static typeof(&ringlb_release) p_release;
+static typeof(&ringlb_load) p_load;
+static typeof(&ringlb_order) p_order;
 
 static const char *dests[NDEST] = {"user/1001", "user/1002", "user/1003", "user/1004", "user/1005"};
 static uint64_t handle;

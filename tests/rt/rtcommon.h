@@ -38,13 +38,12 @@
 #define RT_EXIT_SKIP 77
 
 struct ringlb_api {
-	const char *(*version)(void);
-	int (*open)(const char *, int, const char *const *, const char *const *, uint64_t *, char *,
-	            size_t);
-	int (*next)(uint64_t, int, const char *const *, const char *, int *, char *, size_t);
-	int (*release)(uint64_t, const char *, const char *, int *, char *, size_t);
-	int (*load)(uint64_t, int, const char *const *, int64_t *, char *, size_t);
-	int (*noop)(void);
+	typeof(&ringlb_version) version;
+	typeof(&ringlb_open) open;
+	typeof(&ringlb_next) next;
+	typeof(&ringlb_release) release;
+	typeof(&ringlb_load) load;
+	typeof(&ringlb_noop) noop;
 };
 
 static inline pid_t rt_gettid(void) { return (pid_t)syscall(SYS_gettid); }
