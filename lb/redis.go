@@ -460,20 +460,74 @@ func (r *Redis) Reset(ctx context.Context, dest string) (int, error) {
 	return int(n), nil
 }
 
-// Snapshot implements Balancer. Hold times come from the Redis clock.
+// snapshotPage is about how many entries one snapshot script call reads.
+const snapshotPage = 250
+
+// Snapshot implements Balancer. Hold times come from the Redis clock. It
+// reads the state in pages of about snapshotPage entries, one script call
+// each, so that however large the balancer, no call holds Redis (shared by
+// every switch) up for long: each page is bounded by Options.Timeout, the
+// whole by ctx. The pages are not one instant.
 func (r *Redis) Snapshot(ctx context.Context) (Snapshot, error) {
 	if r.closed.Load() {
 		return Snapshot{}, errClosed
 	}
-	v, err := r.run(ctx, "snapshot", scriptSnapshot, scriptArgs(reapLimit, nil, nil))
-	if err != nil {
-		return Snapshot{}, err
+	reply := []any{int64(0)}
+	for _, part := range []string{"known", "drained", "started", "last", "holds"} {
+		entries, err := r.scanPart(ctx, part)
+		if err != nil {
+			return Snapshot{}, err
+		}
+		reply = append(reply, entries)
 	}
-	s, err := r.parseSnapshot(v)
-	if err != nil {
-		return Snapshot{}, err
+	return r.parseSnapshot(reply)
+}
+
+// scanPart reads every page of one part of the state (see
+// scripts/snapshot.lua); a hold seen on two pages is kept once.
+func (r *Redis) scanPart(ctx context.Context, part string) ([]any, error) {
+	var out []any
+	var seen map[string]bool
+	if part == "holds" {
+		seen = make(map[string]bool)
 	}
-	return s, nil
+	cursor := "0"
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, &backendError{op: "snapshot", err: err}
+		}
+		v, err := r.run(ctx, "snapshot", scriptSnapshot, scriptArgs(reapLimit, []any{part, cursor, snapshotPage}, nil))
+		if err != nil {
+			return nil, err
+		}
+		vals, ok := v.([]any)
+		if !ok || len(vals) != 2 {
+			return nil, replyErr("snapshot", "%T of %d", v, lenOf(v))
+		}
+		next, ok1 := vals[0].(string)
+		entries, ok2 := vals[1].([]any)
+		if !ok1 || !ok2 || (seen != nil && len(entries)%3 != 0) {
+			return nil, replyErr("snapshot", "page %v", vals)
+		}
+		if seen == nil {
+			out = append(out, entries...)
+		} else {
+			for i := 0; i < len(entries); i += 3 {
+				m, ok := entries[i].(string)
+				if !ok {
+					return nil, replyErr("snapshot", "hold %v", entries[i])
+				}
+				if !seen[m] {
+					seen[m] = true
+					out = append(out, entries[i:i+3]...)
+				}
+			}
+		}
+		if next == "0" {
+			return out, nil
+		}
+		cursor = next
+	}
 }
 
 // Close implements Balancer. It stops the renewal goroutine and closes the

@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -732,4 +733,49 @@ func (c *cuttableClient) Eval(ctx context.Context, script string, keys []string,
 		return cmd
 	}
 	return c.UniversalClient.Eval(ctx, script, keys, args...)
+}
+
+// A snapshot of a large balancer reads it in pages, so Redis, shared by
+// every switch, is never held up by one long script (one HGETALL of all
+// holds and a ZSCORE each once was): every hold shows once, with its
+// destination's count.
+func TestRedisSnapshotInPages(t *testing.T) {
+	srv := redistest.Start(t)
+	r := openRedis(t, uniqueName("pages"), srv.URL(), Options{Lease: 30 * time.Second})
+	ctx := context.Background()
+	const dests, perDest = 600, 4 // 2,400 holds, 600 destinations: several pages each
+	for d := 0; d < dests; d++ {
+		for c := 0; c < perDest; c++ {
+			mustAcquire(t, r, fmt.Sprintf("user/%d", d), fmt.Sprintf("call-%d", c))
+		}
+	}
+	if err := r.Drain(ctx, "user/7"); err != nil {
+		t.Fatal(err)
+	}
+	s := mustSnapshot(t, r)
+	if len(s.Holds) != dests*perDest || len(s.Destinations) != dests {
+		t.Fatalf("snapshot: %d holds, %d destinations; want %d, %d", len(s.Holds), len(s.Destinations), dests*perDest, dests)
+	}
+	for _, d := range s.Destinations {
+		if d.Active != perDest || d.Started != perDest || d.Drained != (d.Dest == "user/7") {
+			t.Fatalf("destination %+v", d)
+		}
+	}
+	// The holds came in pages: several HSCAN calls of the holds hash.
+	admin := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer admin.Close()
+	hscans := func() int {
+		info, err := admin.Info(ctx, "commandstats").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, rest, _ := strings.Cut(info, "cmdstat_hscan:calls=")
+		n, _ := strconv.Atoi(strings.SplitN(rest, ",", 2)[0])
+		return n
+	}
+	before := hscans()
+	mustSnapshot(t, r)
+	if n := hscans() - before; n < 4 { // started, last, and 2,400 holds in pages of about 250
+		t.Fatalf("%d HSCAN calls for one snapshot, want the holds read in pages", n)
+	}
 }
