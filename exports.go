@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -100,6 +101,30 @@ func ringlbgo_report(r *C.struct_ringlb_report_req) { defer guard(&r.st); finish
 func ringlbgo_dialstring(r *C.struct_ringlb_dialstring_req) {
 	defer guard(&r.st)
 	finish(&r.st, dialString(r))
+}
+
+//export ringlbgo_ring_check
+func ringlbgo_ring_check(r *C.struct_ringlb_ring_check_req) {
+	defer guard(&r.st)
+	finish(&r.st, ringCheck(r))
+}
+
+//export ringlbgo_ring_pick
+func ringlbgo_ring_pick(r *C.struct_ringlb_ring_pick_req) {
+	defer guard(&r.st)
+	finish(&r.st, ringPick(r))
+}
+
+//export ringlbgo_ring_hold_all
+func ringlbgo_ring_hold_all(r *C.struct_ringlb_ring_hold_all_req) {
+	defer guard(&r.st)
+	finish(&r.st, ringHoldAll(r))
+}
+
+//export ringlbgo_ring_reason
+func ringlbgo_ring_reason(r *C.struct_ringlb_ring_reason_req) {
+	defer guard(&r.st)
+	finish(&r.st, ringReason(r))
 }
 
 // guard, deferred by every export, turns a panic into RINGLB_EINTERNAL.
@@ -339,11 +364,98 @@ func dialString(r *C.struct_ringlb_dialstring_req) error {
 	for i := range keys {
 		vars[i] = [2]string{keys[i], vals[i]}
 	}
-	s, err := ring.DialString(legs, ring.Separator(r.sep), vars, int(r.leg_timeout))
+	s, err := ring.TaggedDialString(legs, ring.Separator(r.sep), vars, int(r.leg_timeout), goStr(r.tag))
 	if err != nil {
 		return err
 	}
 	*r.out = C.CString(s)
+	return nil
+}
+
+func ringCheck(r *C.struct_ringlb_ring_check_req) error {
+	mode, err := ring.ParseMode(goStr(r.mode))
+	if err != nil {
+		return err
+	}
+	policy, err := ring.ParseBackendPolicy(goStr(r.on_backend_error))
+	if err != nil {
+		return err
+	}
+	timeout, err := ring.ParseTimeout(float64(r.timeout))
+	if err != nil {
+		return err
+	}
+	dests, err := strList(r.dests, r.n, "destination")
+	if err != nil {
+		return fmt.Errorf("ringlb: ring: %w", err)
+	}
+	o := ring.Options{Mode: mode, Timeout: timeout, OnBackendError: policy, Balancer: r.balancer != nil}
+	members, err := ring.Check(o, dests, goStr(r.balancer))
+	if err != nil {
+		return err
+	}
+	out := unsafe.Slice(r.members, len(dests))
+	for i, m := range members {
+		out[i] = C.int(indexOf(dests, m))
+	}
+	*r.count = C.int(len(members))
+	*r.timeout_s = C.int(o.TimeoutSeconds())
+	return nil
+}
+
+func ringPick(r *C.struct_ringlb_ring_pick_req) error {
+	b, err := balancer(r.handle)
+	if err != nil {
+		return err
+	}
+	mode, err := ring.ParseMode(goStr(r.mode))
+	if err != nil {
+		return err
+	}
+	dests, err := strList(r.dests, r.n, "destination")
+	if err != nil {
+		return fmt.Errorf("ringlb: ring: pick: %w", err)
+	}
+	d, skipped, err := ring.Pick(context.Background(), b, mode, dests, goStr(r.call_id))
+	flags := unsafe.Slice(r.skipped, len(dests))
+	for i, x := range dests {
+		flags[i] = boolInt(slices.Contains(skipped, x))
+	}
+	if err != nil {
+		return err
+	}
+	if d != "" {
+		*r.chosen = C.int(indexOf(dests, d))
+	}
+	return nil
+}
+
+func ringHoldAll(r *C.struct_ringlb_ring_hold_all_req) error {
+	b, err := balancer(r.handle)
+	if err != nil {
+		return err
+	}
+	dests, err := strList(r.dests, r.n, "destination")
+	if err != nil {
+		return fmt.Errorf("ringlb: ring: hold_all: %w", err)
+	}
+	states, err := ring.HoldAll(context.Background(), b, dests, goStr(r.call_id))
+	out := unsafe.Slice(r.states, len(dests))
+	for i, s := range states {
+		out[i] = C.int(s)
+	}
+	return err
+}
+
+func ringReason(r *C.struct_ringlb_ring_reason_req) error {
+	causes, err := strList(r.causes, r.n, "cause")
+	if err != nil {
+		return fmt.Errorf("ringlb: ring: reason: %w", err)
+	}
+	reason, _ := ring.Reason(causes) // the last cause is causes[n-1], told as an index
+	buf := unsafe.Slice((*byte)(unsafe.Pointer(r.reason)), int(r.reasonlen))
+	buf[copy(buf[:len(buf)-1], reason)] = 0
+	*r.last = C.int(len(causes) - 1)
 	return nil
 }
 
@@ -495,3 +607,10 @@ func firstLines(b []byte, n int) string {
 	}
 	return strings.Join(lines, " | ")
 }
+
+// The member states of ringlb.h are ring.MemberState's values.
+const (
+	_ = uint(C.RINGLB_MEMBER_HELD-int(ring.Held)) + uint(int(ring.Held)-C.RINGLB_MEMBER_HELD)
+	_ = uint(C.RINGLB_MEMBER_SKIPPED-int(ring.Skipped)) + uint(int(ring.Skipped)-C.RINGLB_MEMBER_SKIPPED)
+	_ = uint(C.RINGLB_MEMBER_UNHELD-int(ring.Unheld)) + uint(int(ring.Unheld)-C.RINGLB_MEMBER_UNHELD)
+)

@@ -432,6 +432,10 @@ RUN_IN_GO(reset, ringlb_reset_req)
 RUN_IN_GO(snapshot, ringlb_snapshot_req)
 RUN_IN_GO(report, ringlb_report_req)
 RUN_IN_GO(dialstring, ringlb_dialstring_req)
+RUN_IN_GO(ring_check, ringlb_ring_check_req)
+RUN_IN_GO(ring_pick, ringlb_ring_pick_req)
+RUN_IN_GO(ring_hold_all, ringlb_ring_hold_all_req)
+RUN_IN_GO(ring_reason, ringlb_ring_reason_req)
 RUN_IN_GO(noop, ringlb_status)
 
 static void init_status(struct ringlb_status *st, char *err, size_t errlen) {
@@ -565,8 +569,8 @@ int ringlb_report(uint64_t handle, int kind, int n, const char *const *dests, ch
 }
 
 int ringlb_dialstring(int n, const char *const *legs, int sep, int nvars, const char *const *keys,
-                      const char *const *values, int leg_timeout, char **out, char *err,
-                      size_t errlen) {
+                      const char *const *values, int leg_timeout, const char *tag, char **out,
+                      char *err, size_t errlen) {
 	struct ringlb_dialstring_req r = {.nlegs = n,
 	                                  .legs = legs,
 	                                  .sep = sep,
@@ -574,12 +578,75 @@ int ringlb_dialstring(int n, const char *const *legs, int sep, int nvars, const 
 	                                  .keys = keys,
 	                                  .values = values,
 	                                  .leg_timeout = leg_timeout,
+	                                  .tag = tag,
 	                                  .out = out};
 	init_status(&r.st, err, errlen);
 	if (!check_out(&r.st, out, "out"))
 		return r.st.rc;
 	*out = NULL;
 	return call_go(run_dialstring, &r.st);
+}
+
+int ringlb_ring_check(const char *mode, int n, const char *const *dests, double timeout,
+                      const char *on_backend_error, const char *balancer, int *members,
+                      int *count, int *timeout_s, char *err, size_t errlen) {
+	struct ringlb_ring_check_req r = {.mode = mode,
+	                                  .n = n,
+	                                  .dests = dests,
+	                                  .timeout = timeout,
+	                                  .on_backend_error = on_backend_error,
+	                                  .balancer = balancer,
+	                                  .members = members,
+	                                  .count = count,
+	                                  .timeout_s = timeout_s};
+	init_status(&r.st, err, errlen);
+	if (!check_out(&r.st, mode, "mode") || !check_out(&r.st, members, "members") ||
+	    !check_out(&r.st, count, "count") || !check_out(&r.st, timeout_s, "timeout_s"))
+		return r.st.rc;
+	*count = 0;
+	return call_go(run_ring_check, &r.st);
+}
+
+int ringlb_ring_pick(uint64_t handle, const char *mode, int n, const char *const *dests,
+                     const char *call_id, int *chosen, int *skipped, char *err, size_t errlen) {
+	struct ringlb_ring_pick_req r = {.handle = handle,
+	                                 .mode = mode,
+	                                 .n = n,
+	                                 .dests = dests,
+	                                 .call_id = call_id,
+	                                 .chosen = chosen,
+	                                 .skipped = skipped};
+	init_status(&r.st, err, errlen);
+	if (!check_out(&r.st, mode, "mode") || !check_out(&r.st, chosen, "chosen") ||
+	    (n > 0 && !check_out(&r.st, skipped, "skipped")))
+		return r.st.rc;
+	*chosen = -1;
+	return call_go(run_ring_pick, &r.st);
+}
+
+int ringlb_ring_hold_all(uint64_t handle, int n, const char *const *dests, const char *call_id,
+                         int *states, char *err, size_t errlen) {
+	struct ringlb_ring_hold_all_req r = {
+	    .handle = handle, .n = n, .dests = dests, .call_id = call_id, .states = states};
+	init_status(&r.st, err, errlen);
+	if (n > 0 && !check_out(&r.st, states, "states"))
+		return r.st.rc;
+	return call_go(run_ring_hold_all, &r.st);
+}
+
+int ringlb_ring_reason(int n, const char *const *causes, char *reason, size_t reasonlen, int *last,
+                       char *err, size_t errlen) {
+	struct ringlb_ring_reason_req r = {
+	    .n = n, .causes = causes, .reason = reason, .reasonlen = reasonlen, .last = last};
+	init_status(&r.st, err, errlen);
+	if (!check_out(&r.st, reason, "reason") || !check_out(&r.st, last, "last"))
+		return r.st.rc;
+	if (reasonlen < 16) {
+		set_err(&r.st, RINGLB_EINVAL, "ringlb: ring_reason: reason buffer under 16 bytes");
+		return r.st.rc;
+	}
+	reason[0] = '\0';
+	return call_go(run_ring_reason, &r.st);
 }
 
 int ringlb_noop(void) {

@@ -653,13 +653,16 @@ static int l_dialstring(lua_State *L) {
 			return failf(L, "ringlb: dialstring: leg_timeout %g out of range 0..86400", (double)tn);
 		leg_timeout = (int)tn;
 	}
-	lua_settop(L, 4);
+	const char *tag = NULL;
+	if (!lua_isnoneornil(L, 5) && arg_string(L, 5, "dialstring", "tag", &tag))
+		return 3;
+	lua_settop(L, 5);
 	const char *buf[STACK_DESTS], **legs, **heap;
 	int n = dest_array(L, 1, "dialstring", buf, &legs, &heap);
 	if (n < 0)
 		return 3;
-	lua_newtable(L); /* 5: keys */
-	lua_newtable(L); /* 6: values */
+	lua_newtable(L); /* 6: keys */
+	lua_newtable(L); /* 7: values */
 	int nv = 0;
 	if (t == LUA_TTABLE) {
 		lua_pushnil(L);
@@ -669,9 +672,9 @@ static int l_dialstring(lua_State *L) {
 				free(heap);
 				return failf(L, "ringlb: dialstring: vars must map names to strings, numbers or booleans");
 			}
-			lua_rawseti(L, 6, ++nv);
+			lua_rawseti(L, 7, ++nv);
 			lua_pushvalue(L, -2);
-			lua_rawseti(L, 5, nv);
+			lua_rawseti(L, 6, nv);
 			lua_pop(L, 1);
 			if (nv > RINGLB_MAX_OPTIONS) {
 				free(heap);
@@ -688,9 +691,9 @@ static int l_dialstring(lua_State *L) {
 		}
 		vals = keys + nv;
 		for (int i = 0; i < nv; i++) {
-			lua_rawgeti(L, 5, i + 1);
-			keys[i] = lua_tostring(L, -1);
 			lua_rawgeti(L, 6, i + 1);
+			keys[i] = lua_tostring(L, -1);
+			lua_rawgeti(L, 7, i + 1);
 			vals[i] = lua_tostring(L, -1);
 			lua_pop(L, 2);
 		}
@@ -699,7 +702,7 @@ static int l_dialstring(lua_State *L) {
 		sort_pairs(keys, vals, nv);
 	char err[RINGLB_ERRLEN];
 	char *out = NULL;
-	int rc = ringlb_dialstring(n, legs, sep, nv, keys, vals, leg_timeout, &out, err, sizeof err);
+	int rc = ringlb_dialstring(n, legs, sep, nv, keys, vals, leg_timeout, tag, &out, err, sizeof err);
 	free(heap);
 	free(keys);
 	if (rc != RINGLB_OK)
@@ -709,14 +712,180 @@ static int l_dialstring(lua_State *L) {
 	return 1;
 }
 
+
+/*
+ * The ring-group rules of the Go package ring, for lua/ringlb/ring.lua.
+ */
+
+/* push_picked pushes the array of dests[idx[0..n)]. */
+static void push_picked(lua_State *L, const char **dests, const int *idx, int n) {
+	lua_newtable(L);
+	for (int i = 0; i < n; i++) {
+		lua_pushstring(L, dests[idx[i]]);
+		lua_rawseti(L, -2, i + 1);
+	}
+}
+
+/*
+ * ringlb.ring_check(mode, dests [, timeout [, on_backend_error [, balancer_name]]])
+ *   -> members, timeout_seconds | nil, err, code
+ */
+static int l_ring_check(lua_State *L) {
+	const char *mode, *policy = NULL, *bname = NULL;
+	if (arg_string(L, 1, "ring", "mode", &mode))
+		return 3;
+	double timeout = 0;
+	if (!lua_isnoneornil(L, 3)) {
+		if (lua_type(L, 3) != LUA_TNUMBER)
+			return failf(L, "ringlb: ring: timeout must be a number of seconds, got %s",
+			             lua_typename(L, lua_type(L, 3)));
+		timeout = (double)lua_tonumber(L, 3);
+		if (timeout == 0) /* 0 is the default's code at the C ABI, not a timeout */
+			return failf(L, "ringlb: ring: timeout must be a number of seconds from 1 to 3600");
+	}
+	if (!lua_isnoneornil(L, 4) && arg_string(L, 4, "ring", "on_backend_error", &policy))
+		return 3;
+	if (!lua_isnoneornil(L, 5) && arg_string(L, 5, "ring", "balancer name", &bname))
+		return 3;
+	lua_settop(L, 5);
+	const char *buf[STACK_DESTS], **dests, **heap;
+	int n = dest_array(L, 2, "ring", buf, &dests, &heap);
+	if (n < 0)
+		return 3;
+	int ibuf[STACK_DESTS], *idx = ibuf;
+	if (n > STACK_DESTS && (idx = (int *)malloc((size_t)n * sizeof *idx)) == NULL) {
+		free(heap);
+		return fail(L, "ringlb: out of memory", "internal");
+	}
+	char err[RINGLB_ERRLEN];
+	int count = 0, timeout_s = 0;
+	int rc = ringlb_ring_check(mode, n, dests, timeout, policy, bname, idx, &count, &timeout_s, err,
+	                           sizeof err);
+	if (rc == RINGLB_OK) {
+		push_picked(L, dests, idx, count);
+		lua_pushinteger(L, timeout_s);
+	}
+	free(heap);
+	if (idx != ibuf)
+		free(idx);
+	return rc == RINGLB_OK ? 2 : fail_rc(L, rc, err);
+}
+
+/* ringlb.ring_reason(causes) -> reason, last cause ("NONE" without any) */
+static int l_ring_reason(lua_State *L) {
+	const char *buf[STACK_DESTS], **causes, **heap;
+	lua_settop(L, 1);
+	int n = dest_array(L, 1, "ring_reason", buf, &causes, &heap);
+	if (n < 0)
+		return 3;
+	char err[RINGLB_ERRLEN], reason[16];
+	int last = -1;
+	int rc = ringlb_ring_reason(n, causes, reason, sizeof reason, &last, err, sizeof err);
+	if (rc == RINGLB_OK) {
+		lua_pushstring(L, reason);
+		lua_pushstring(L, last >= 0 ? causes[last] : "NONE");
+	}
+	free(heap);
+	return rc == RINGLB_OK ? 2 : fail_rc(L, rc, err);
+}
+
+/*
+ * b:pick(mode, remaining, call_id) -> dest or false, skipped | nil, err, code
+ * dest is false when no member has room; skipped lists the members passed
+ * over as full or drained.
+ */
+static int l_pick(lua_State *L) {
+	SELF(L, b, "pick");
+	const char *mode, *call_id;
+	if (arg_string(L, 2, "pick", "mode", &mode) || arg_string(L, 4, "pick", "call id", &call_id))
+		return 3;
+	lua_settop(L, 4);
+	const char *buf[STACK_DESTS], **dests, **heap;
+	int n = dest_array(L, 3, "pick", buf, &dests, &heap);
+	if (n < 0)
+		return 3;
+	int fbuf[STACK_DESTS], *skipped = fbuf;
+	if (n > STACK_DESTS && (skipped = (int *)malloc((size_t)n * sizeof *skipped)) == NULL) {
+		free(heap);
+		return fail(L, "ringlb: out of memory", "internal");
+	}
+	char err[RINGLB_ERRLEN];
+	int chosen = -1;
+	int rc = ringlb_ring_pick(b->handle, mode, n, dests, call_id, &chosen, skipped, err, sizeof err);
+	if (rc == RINGLB_OK) {
+		if (chosen >= 0)
+			lua_pushstring(L, dests[chosen]);
+		else
+			lua_pushboolean(L, 0);
+		lua_newtable(L);
+		for (int i = 0, k = 0; i < n; i++) {
+			if (skipped[i]) {
+				lua_pushstring(L, dests[i]);
+				lua_rawseti(L, -2, ++k);
+			}
+		}
+	}
+	free(heap);
+	if (skipped != fbuf)
+		free(skipped);
+	return rc == RINGLB_OK ? 2 : fail_rc(L, rc, err);
+}
+
+/*
+ * b:hold_all(members, call_id) -> states [, err, "backend"] | nil, err, code
+ * states[i] is "held", "skipped" (full or drained) or "unheld" (ring it
+ * without a hold: the backend failed, and then err and "backend" follow).
+ */
+static int l_hold_all(lua_State *L) {
+	SELF(L, b, "hold_all");
+	const char *call_id;
+	if (arg_string(L, 3, "hold_all", "call id", &call_id))
+		return 3;
+	lua_settop(L, 3);
+	const char *buf[STACK_DESTS], **dests, **heap;
+	int n = dest_array(L, 2, "hold_all", buf, &dests, &heap);
+	if (n < 0)
+		return 3;
+	int sbuf[STACK_DESTS], *states = sbuf;
+	if (n > STACK_DESTS && (states = (int *)malloc((size_t)n * sizeof *states)) == NULL) {
+		free(heap);
+		return fail(L, "ringlb: out of memory", "internal");
+	}
+	char err[RINGLB_ERRLEN];
+	int rc = ringlb_ring_hold_all(b->handle, n, dests, call_id, states, err, sizeof err);
+	free(heap);
+	int ret;
+	if (rc == RINGLB_OK || rc == RINGLB_EBACKEND) {
+		static const char *const names[] = {"held", "skipped", "unheld"};
+		lua_newtable(L);
+		for (int i = 0; i < n; i++) {
+			int st = states[i] >= 0 && states[i] <= 2 ? states[i] : 2;
+			lua_pushstring(L, names[st]);
+			lua_rawseti(L, -2, i + 1);
+		}
+		ret = 1;
+		if (rc == RINGLB_EBACKEND) {
+			lua_pushstring(L, err);
+			lua_pushstring(L, "backend");
+			ret = 3;
+		}
+	} else {
+		ret = fail_rc(L, rc, err);
+	}
+	if (states != sbuf)
+		free(states);
+	return ret;
+}
+
 static const luaL_Reg balancer_methods[] = {
     {"order", l_order},     {"next", l_next},       {"acquire", l_acquire}, {"release", l_release},
     {"load", l_load},       {"loads", l_loads},     {"drain", l_drain},     {"undrain", l_undrain},
-    {"reset", l_reset},     {"snapshot", l_snapshot}, {"report", l_report}, {"name", l_name},   {NULL, NULL}};
+    {"reset", l_reset},     {"snapshot", l_snapshot}, {"report", l_report},
+    {"pick", l_pick},       {"hold_all", l_hold_all}, {"name", l_name},   {NULL, NULL}};
 
 static const luaL_Reg module_functions[] = {
     {"open", l_open}, {"get", l_get}, {"list", l_list}, {"dialstring", l_dialstring},
-    {"_noop", l_noop}, {NULL, NULL}};
+    {"ring_check", l_ring_check}, {"ring_reason", l_ring_reason}, {"_noop", l_noop}, {NULL, NULL}};
 
 static void set_funcs(lua_State *L, const luaL_Reg *l) {
 #if LUA_VERSION_NUM < 502

@@ -136,12 +136,61 @@ int ringlb_report(uint64_t handle, int kind, int n, const char *const *dests, ch
  * ringlb_dialstring builds a FreeSWITCH dial string for legs[0..n): sep 0
  * rings them at once (","), 1 one after another ("|"). The nvars
  * keys/values become {k=v,...} for all legs (values escaped); leg_timeout,
- * when > 0, becomes [leg_timeout=N] on each leg. *out is freed with
- * ringlb_free.
+ * when > 0, becomes [leg_timeout=N] on each leg, and tag, when not NULL,
+ * [<tag>=<leg>], so the leg that answers tells which it is. *out is freed
+ * with ringlb_free.
  */
 int ringlb_dialstring(int n, const char *const *legs, int sep, int nvars,
                       const char *const *keys, const char *const *values,
-                      int leg_timeout, char **out, char *err, size_t errlen);
+                      int leg_timeout, const char *tag, char **out, char *err,
+                      size_t errlen);
+
+/*
+ * Ring-group rules (the Go package ring), for the ring helper of lua/.
+ *
+ * ringlb_ring_check validates a ring: mode ("parallel", "sequential" or
+ * "balancing"), the destinations, timeout (seconds per attempt, 0 for the
+ * default 30, else 1 to 3600), on_backend_error ("fallback", "fail" or
+ * NULL) and balancer (its name, NULL for none; balancing needs one). It
+ * writes the members to ring, later duplicates left out, as indices into
+ * dests to members[0..*count), and the attempt timeout in whole seconds.
+ */
+int ringlb_ring_check(const char *mode, int n, const char *const *dests, double timeout,
+                      const char *on_backend_error, const char *balancer, int *members,
+                      int *count, int *timeout_s, char *err, size_t errlen);
+
+/*
+ * ringlb_ring_pick chooses and holds for call_id the member a
+ * one-at-a-time ring ("sequential" or "balancing") tries next out of
+ * dests[0..n) (the members not tried yet, in list order): *chosen is its
+ * index, or -1 when none has room; skipped[i] is 1 for each member passed
+ * over as full or drained.
+ */
+int ringlb_ring_pick(uint64_t handle, const char *mode, int n, const char *const *dests,
+                     const char *call_id, int *chosen, int *skipped, char *err, size_t errlen);
+
+/* States ringlb_ring_hold_all gives each member. */
+#define RINGLB_MEMBER_HELD 0    /* held for the call, ring it */
+#define RINGLB_MEMBER_SKIPPED 1 /* full or drained, do not ring it */
+#define RINGLB_MEMBER_UNHELD 2  /* the backend failed: ring it unheld */
+
+/*
+ * ringlb_ring_hold_all holds every member of a parallel ring for call_id
+ * and writes each one's state to states[0..n). When the backend fails it
+ * returns RINGLB_EBACKEND with states still written: the members from there
+ * on are RINGLB_MEMBER_UNHELD.
+ */
+int ringlb_ring_hold_all(uint64_t handle, int n, const char *const *dests, const char *call_id,
+                         int *states, char *err, size_t errlen);
+
+/*
+ * ringlb_ring_reason names why a ring got no answer from the hangup causes
+ * of its attempts, causes[0..n) in order: "all_busy", "no_answer" or
+ * "failed" into reason (reasonlen bytes; 16 is enough), and the index of
+ * the last cause into *last (-1 without any).
+ */
+int ringlb_ring_reason(int n, const char *const *causes, char *reason, size_t reasonlen, int *last,
+                       char *err, size_t errlen);
 
 /* ringlb_noop does nothing through the same path as every other call: the
  * floor that benchmarks compare against. */

@@ -117,7 +117,50 @@ struct ringlb_dialstring_req {
 	const char *const *keys;
 	const char *const *values;
 	int leg_timeout; /* seconds, 0 for none */
+	const char *tag; /* per-leg variable set to the leg, or NULL */
 	char **out;      /* out: malloc'd dial string */
+};
+
+struct ringlb_ring_check_req {
+	struct ringlb_status st;
+	const char *mode;
+	int n;
+	const char *const *dests;
+	double timeout;
+	const char *on_backend_error; /* or NULL */
+	const char *balancer;         /* or NULL */
+	int *members;                 /* out: indices into dests */
+	int *count;                   /* out */
+	int *timeout_s;               /* out */
+};
+
+struct ringlb_ring_pick_req {
+	struct ringlb_status st;
+	uint64_t handle;
+	const char *mode;
+	int n;
+	const char *const *dests;
+	const char *call_id;
+	int *chosen;  /* out: index, or -1 */
+	int *skipped; /* out: n flags */
+};
+
+struct ringlb_ring_hold_all_req {
+	struct ringlb_status st;
+	uint64_t handle;
+	int n;
+	const char *const *dests;
+	const char *call_id;
+	int *states; /* out: n RINGLB_MEMBER_* */
+};
+
+struct ringlb_ring_reason_req {
+	struct ringlb_status st;
+	int n;
+	const char *const *causes;
+	char *reason; /* out */
+	size_t reasonlen;
+	int *last; /* out */
 };
 
 /* The Go side of each operation (exports.go). */
@@ -135,6 +178,10 @@ void ringlbgo_reset(struct ringlb_reset_req *r);
 void ringlbgo_snapshot(struct ringlb_snapshot_req *r);
 void ringlbgo_report(struct ringlb_report_req *r);
 void ringlbgo_dialstring(struct ringlb_dialstring_req *r);
+void ringlbgo_ring_check(struct ringlb_ring_check_req *r);
+void ringlbgo_ring_pick(struct ringlb_ring_pick_req *r);
+void ringlbgo_ring_hold_all(struct ringlb_ring_hold_all_req *r);
+void ringlbgo_ring_reason(struct ringlb_ring_reason_req *r);
 
 /* ringlb_go_started is called by the Go runtime's first goroutine
  * (exports.go's init): the loading thread may have its policy back. */

@@ -93,6 +93,18 @@ func dialErr(format string, args ...any) error {
 // The channel variables are then set with the switch's variable check on,
 // which refuses any value holding "${" (switch_string_var_check_const).
 func DialString(legs []string, sep Separator, vars [][2]string, legTimeout int) (string, error) {
+	return TaggedDialString(legs, sep, vars, legTimeout, "")
+}
+
+// TaggedDialString is DialString that also sets, when tag is not empty, the
+// channel variable tag on each leg to that leg itself ([tag=<leg>]), so the
+// leg that answers tells which member it is.
+func TaggedDialString(legs []string, sep Separator, vars [][2]string, legTimeout int, tag string) (string, error) {
+	if tag != "" {
+		if err := checkKey(tag); err != nil {
+			return "", err
+		}
+	}
 	if sep != Parallel && sep != Sequential {
 		return "", dialErr("separator %d (want 0 for \",\" or 1 for \"|\")", int(sep))
 	}
@@ -138,15 +150,20 @@ func DialString(legs []string, sep Separator, vars [][2]string, legTimeout int) 
 		}
 		b.WriteByte('}')
 	}
-	prefix := ""
-	if legTimeout > 0 {
-		prefix = "[leg_timeout=" + strconv.Itoa(legTimeout) + "]"
-	}
 	for i, leg := range legs {
 		if i > 0 {
 			b.WriteString(sep.String())
 		}
-		b.WriteString(prefix)
+		var legVars []string
+		if legTimeout > 0 {
+			legVars = append(legVars, "leg_timeout="+strconv.Itoa(legTimeout))
+		}
+		if tag != "" {
+			legVars = append(legVars, tag+"="+escapeValue(leg))
+		}
+		if len(legVars) > 0 {
+			b.WriteString("[" + strings.Join(legVars, ",") + "]")
+		}
 		b.WriteString(leg)
 	}
 	out := b.String()

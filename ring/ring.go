@@ -1,11 +1,13 @@
-// Package ring is the part of ringlb's ring groups that needs no switch:
-// ring modes, ring options, the plan of attempts a mode makes, and
-// FreeSWITCH dial strings built so that no value can break out of them.
+// Package ring holds the rules of ringlb's ring groups that need no switch:
+// what a valid ring is (Check), which member a mode rings next and holding
+// it (Pick, HoldAll), why a ring ended unanswered (Reason), and FreeSWITCH
+// dial strings built so that no value can break out of them (DialString).
 //
-// The Lua helper (lua/ringlb/ring.lua) runs the plan inside FreeSWITCH; this
-// package gives it, through the ringlb module, the parts that are easy to
-// get subtly wrong in Lua. It has no cgo and no state; all functions are
-// safe for simultaneous use by multiple goroutines.
+// The Lua helper (lua/ringlb/ring.lua) keeps only what talks to the
+// session: originate, bridge, hangup hooks and channel variables; it asks
+// this package, through the ringlb module, for every decision. The package
+// has no cgo and no state; all functions are safe for simultaneous use by
+// multiple goroutines.
 package ring
 
 import (
@@ -134,45 +136,3 @@ func (o Options) Validate() error {
 	return nil
 }
 
-// Attempt is one originate of a plan: its legs are rung together (Parallel)
-// in one dial string.
-type Attempt struct {
-	Legs []string
-}
-
-// Plan returns the attempts of a static ring of dests in mode, in order:
-// one attempt with every member for parallel, one attempt per member in list
-// order for sequential, and for balancing the list order that is used when
-// the balancer cannot be asked (the balancer otherwise picks each attempt
-// just before it starts, so it cannot be planned). Later duplicates are left
-// out; an empty or invalid member is an error.
-func Plan(mode Mode, dests []string) ([]Attempt, error) {
-	if mode < ModeParallel || mode > ModeBalancing {
-		return nil, fmt.Errorf("ringlb: ring: %v: %w", mode, ErrInvalid)
-	}
-	if len(dests) == 0 {
-		return nil, fmt.Errorf("ringlb: ring: no destinations: %w", ErrInvalid)
-	}
-	if len(dests) > MaxLegs {
-		return nil, fmt.Errorf("ringlb: ring: %d destinations (at most %d): %w", len(dests), MaxLegs, ErrInvalid)
-	}
-	uniq := make([]string, 0, len(dests))
-	seen := make(map[string]bool, len(dests))
-	for _, d := range dests {
-		if err := checkLeg(d); err != nil {
-			return nil, err
-		}
-		if !seen[d] {
-			seen[d] = true
-			uniq = append(uniq, d)
-		}
-	}
-	if mode == ModeParallel {
-		return []Attempt{{Legs: uniq}}, nil
-	}
-	plan := make([]Attempt, len(uniq))
-	for i, d := range uniq {
-		plan[i] = Attempt{Legs: []string{d}}
-	}
-	return plan, nil
-}

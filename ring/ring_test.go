@@ -2,7 +2,6 @@ package ring
 
 import (
 	"errors"
-	"fmt"
 	"testing"
 	"time"
 )
@@ -72,31 +71,3 @@ func TestOptionsValidate(t *testing.T) {
 	}
 }
 
-func TestPlan(t *testing.T) {
-	dests := []string{"user/1001", "user/1002", "user/1001", "user/1003"}
-	tests := []struct {
-		mode Mode
-		want string
-	}{
-		{ModeParallel, "[{[user/1001 user/1002 user/1003]}]"},
-		{ModeSequential, "[{[user/1001]} {[user/1002]} {[user/1003]}]"},
-		{ModeBalancing, "[{[user/1001]} {[user/1002]} {[user/1003]}]"},
-	}
-	for _, tt := range tests {
-		got, err := Plan(tt.mode, dests)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if fmt.Sprint(got) != tt.want {
-			t.Errorf("Plan(%v) = %v, want %s", tt.mode, got, tt.want)
-		}
-	}
-	for _, d := range [][]string{nil, {"user/1001", "bad,leg"}, {""}} {
-		if _, err := Plan(ModeParallel, d); !errors.Is(err, ErrInvalid) {
-			t.Errorf("Plan(%q) error %v", d, err)
-		}
-	}
-	if _, err := Plan(Mode(5), dests); !errors.Is(err, ErrInvalid) {
-		t.Errorf("bad mode accepted: %v", err)
-	}
-}

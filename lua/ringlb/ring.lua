@@ -20,6 +20,10 @@
 --   reasons  "no_answer", "all_busy", "failed", "caller_gone",
 --            "backend_error", "invalid"; detail is a message or hangup cause.
 --
+-- Every rule of a ring (what is valid, which member to try next and holding
+-- it, the reason from hangup causes, the dial string) is ringlb's, in Go:
+-- this file keeps what must talk to the session.
+--
 -- Holds are keyed by the caller's uuid. Every hold taken is also written into
 -- the caller's api_hangup_hook ("lua ringlb_release.lua <balancer> <uuid>
 -- <dest>..."), which the switch runs when the caller hangs up even if this
@@ -32,7 +36,6 @@ local unpack = table.unpack or unpack -- 5.1 and LuaJIT have the global
 
 local M = { _NAME = "ringlb.ring", _VERSION = ringlb._VERSION }
 
-M.DEFAULT_TIMEOUT = 30
 M.RELEASE_SCRIPT = "ringlb_release.lua"
 
 local function log(level, msg)
@@ -84,68 +87,31 @@ end
 -- the one already open in this process whatever its options (ringlb.get),
 -- else one opened with M.options(name).
 function M.find(name)
-	if ringlb.get then
-		local b = ringlb.get(name)
-		if b then
-			return b
-		end
+	local b = ringlb.get(name)
+	if b then
+		return b
 	end
 	return M.open(name)
 end
 
-local MODES = { parallel = true, sequential = true, balancing = true }
-local POLICIES = { fallback = true, fail = true }
-
--- A balancer or destination name goes into the hangup hook command, which
--- the switch splits on spaces and expands ${...} in.
-local function hook_safe(s)
-	return not s:find("[%s'\"\\%$%c]")
-end
-
+-- check checks the Lua values it is given and has ringlb check the ring; it
+-- returns the members to ring and the attempt timeout, or nil and why not.
 local function check(session, dests, mode, opts)
 	if type(session) ~= "userdata" and type(session) ~= "table" then
-		return "session must be the caller's session"
-	end
-	if type(dests) ~= "table" or #dests == 0 then
-		return "dests must be a non-empty array of destinations"
-	end
-	for i = 1, #dests do
-		if type(dests[i]) ~= "string" or dests[i] == "" then
-			return "dests[" .. i .. "] must be a non-empty string"
-		end
-		if not hook_safe(dests[i]) then
-			return "destination " .. string.format("%q", dests[i]) .. " has a space, quote, backslash, '$' or control character"
-		end
-	end
-	local ds, derr = ringlb.dialstring(dests, ",")
-	if not ds then
-		return tostring(derr)
-	end
-	if not MODES[mode] then
-		return "mode " .. tostring(mode) .. " (want parallel, sequential or balancing)"
-	end
-	if opts.timeout ~= nil and (type(opts.timeout) ~= "number" or opts.timeout < 1 or opts.timeout > 3600) then
-		return "timeout must be a number of seconds from 1 to 3600"
+		return nil, "ringlb: ring: session must be the caller's session"
 	end
 	if opts.vars ~= nil and type(opts.vars) ~= "table" then
-		return "vars must be a table"
+		return nil, "ringlb: ring: vars must be a table"
 	end
-	if not POLICIES[opts.on_backend_error or "fallback"] then
-		return "on_backend_error must be \"fallback\" or \"fail\""
-	end
-	if mode == "balancing" and opts.balancer == nil then
-		return "balancing needs opts.balancer"
-	end
+	local bname
 	if opts.balancer ~= nil then
 		local ok, name = pcall(function() return opts.balancer:name() end)
 		if not ok or type(name) ~= "string" then
-			return "opts.balancer is not a ringlb balancer"
+			return nil, "ringlb: ring: opts.balancer is not a ringlb balancer"
 		end
-		if not hook_safe(name) then
-			return "balancer name " .. string.format("%q", name) .. " cannot go into a hangup hook"
-		end
+		bname = name
 	end
-	return nil
+	return ringlb.ring_check(mode, dests, opts.timeout, opts.on_backend_error, bname)
 end
 
 -- HOOK_VARS are the channel variables FreeSWITCH runs as one API command
@@ -249,30 +215,10 @@ function Call:backend(what, err)
 	return nil
 end
 
--- dialstring builds the dial string of one attempt. Each leg gets
+-- dialstring builds the dial string of one attempt; each leg gets
 -- [ringlb_dest=<dest>] so the answered leg tells which member it is.
 function Call:dialstring(legs)
-	local ds, err = ringlb.dialstring(legs, ",", self.vars)
-	if not ds then
-		return nil, err
-	end
-	-- ringlb.dialstring has accepted every leg, so no leg holds a delimiter
-	-- (, | [ ] { } quote, backslash or space) and the tag needs no escaping.
-	local head = ""
-	if ds:sub(1, 1) == "{" then
-		local depth, i = 0, 1
-		repeat
-			local c = ds:sub(i, i)
-			if c == "{" then depth = depth + 1 elseif c == "}" then depth = depth - 1 end
-			i = i + 1
-		until depth == 0
-		head = ds:sub(1, i - 1)
-	end
-	local tagged = {}
-	for i, d in ipairs(legs) do
-		tagged[i] = "[ringlb_dest=" .. d .. "]" .. d
-	end
-	return head .. table.concat(tagged, ",")
+	return ringlb.dialstring(legs, ",", self.vars, nil, "ringlb_dest")
 end
 
 -- attempt rings legs at once and returns dest, leg when one answers, else
@@ -292,24 +238,6 @@ function Call:attempt(legs)
 	end
 	local cause = leg and leg:hangupCause() or "UNKNOWN"
 	return nil, cause
-end
-
-local BUSY = { USER_BUSY = true, CALL_REJECTED = true, AT_CAPACITY = true }
-local UNANSWERED = { NO_ANSWER = true, NO_USER_RESPONSE = true, ALLOTTED_TIMEOUT = true, PROGRESS_TIMEOUT = true, RECOVERY_ON_TIMER_EXPIRE = true }
-
--- reason names why no member answered, from the causes seen.
-local function reason(causes)
-	local busy, unanswered, last = 0, 0, nil
-	for _, c in ipairs(causes) do
-		if BUSY[c] then busy = busy + 1 elseif UNANSWERED[c] then unanswered = unanswered + 1 end
-		last = c
-	end
-	if #causes > 0 and busy == #causes then
-		return "all_busy", last
-	elseif unanswered > 0 then
-		return "no_answer", last
-	end
-	return "failed", last or "NONE"
 end
 
 -- answered finishes a ring whose leg answered: bridge, then release.
@@ -336,61 +264,45 @@ function Call:answered(dest, leg)
 	return dest, leg
 end
 
--- pick chooses and holds the next destination of remaining; it returns
--- dest, or nil, stop (a result table) / nil, nil when nothing is left.
-function Call:pick(remaining, causes)
-	if not (self.b and self.b_ok) then
-		return remaining[1]
-	end
-	if self.mode == "balancing" then
-		local d, err, code = self.b:next(remaining, self.uuid)
-		if d then
-			self:hold(d)
-			return d
-		elseif code == "at_capacity" or code == "drained" then
-			for _ = 1, #remaining do causes[#causes + 1] = "AT_CAPACITY" end
-			return nil
-		elseif code == "backend" then
-			local stop = self:backend("next", err)
-			if stop then return nil, stop end
-			return remaining[1]
-		end
-		self:release_all()
-		return nil, { nil, "invalid", err }
-	end
-	-- sequential: list order, skipping members at capacity
-	while #remaining > 0 do
-		local d = remaining[1]
-		local ok, err, code = self.b:acquire(d, self.uuid)
-		if ok ~= nil then
-			self:hold(d)
-			return d
-		elseif code == "at_capacity" or code == "drained" then
-			causes[#causes + 1] = "AT_CAPACITY"
-			table.remove(remaining, 1)
-		elseif code == "backend" then
-			local stop = self:backend("acquire " .. d, err)
-			if stop then return nil, stop end
-			return d
-		else
-			self:release_all()
-			return nil, { nil, "invalid", err }
-		end
-	end
-	return nil
-end
-
 local function remove(list, value)
 	for i = #list, 1, -1 do
 		if list[i] == value then table.remove(list, i) end
 	end
 end
 
-function Call:one_at_a_time()
-	local remaining, seen = {}, {}
-	for _, d in ipairs(self.dests) do
-		if not seen[d] then seen[d] = true; remaining[#remaining + 1] = d end
+-- pick has ringlb choose and hold the member to try next out of remaining
+-- (members passed over as full are dropped from it, each an AT_CAPACITY
+-- cause); it returns dest, or nil, stop (a result table) / nil, nil when
+-- nothing is left.
+function Call:pick(remaining, causes)
+	if not (self.b and self.b_ok) then
+		return remaining[1]
 	end
+	local d, skipped, code = self.b:pick(self.mode, remaining, self.uuid)
+	if d == nil then
+		local err = skipped
+		if code == "backend" then
+			local stop = self:backend("pick", err)
+			if stop then return nil, stop end
+			return remaining[1]
+		end
+		self:release_all()
+		return nil, { nil, "invalid", err }
+	end
+	for _, s in ipairs(skipped) do
+		causes[#causes + 1] = "AT_CAPACITY"
+		remove(remaining, s)
+	end
+	if d then
+		self:hold(d)
+		return d
+	end
+	return nil
+end
+
+function Call:one_at_a_time()
+	local remaining = {}
+	for i, d in ipairs(self.members) do remaining[i] = d end
 	local causes = {}
 	while #remaining > 0 do
 		if not self.session:ready() then
@@ -416,37 +328,37 @@ function Call:one_at_a_time()
 			return nil, "caller_gone", leg_or_cause
 		end
 	end
-	return nil, reason(causes)
+	return nil, ringlb.ring_reason(causes)
 end
 
 function Call:all_at_once()
-	local legs, causes, seen = {}, {}, {}
-	for _, d in ipairs(self.dests) do
-		if not seen[d] then
-			seen[d] = true
-			if self.b and self.b_ok then
-				-- ringing counts as load: hold every member offered first
-				local ok, err, code = self.b:acquire(d, self.uuid)
-				if ok ~= nil then
-					self:hold(d)
-					legs[#legs + 1] = d
-				elseif code == "at_capacity" or code == "drained" then
-					causes[#causes + 1] = "AT_CAPACITY"
-				elseif code == "backend" then
-					local stop = self:backend("acquire " .. d, err)
-					if stop then return unpack(stop, 1, 3) end
-					legs[#legs + 1] = d
-				else
-					self:release_all()
-					return nil, "invalid", err
-				end
+	local legs, causes = {}, {}
+	if self.b and self.b_ok then
+		-- ringing counts as load: every member offered is held first
+		local states, err, code = self.b:hold_all(self.members, self.uuid)
+		if not states then
+			self:release_all()
+			return nil, "invalid", err
+		end
+		for i, d in ipairs(self.members) do
+			if states[i] == "held" then
+				self:hold(d)
+				legs[#legs + 1] = d
+			elseif states[i] == "skipped" then
+				causes[#causes + 1] = "AT_CAPACITY"
 			else
 				legs[#legs + 1] = d
 			end
 		end
+		if code == "backend" then
+			local stop = self:backend("acquire", err)
+			if stop then return unpack(stop, 1, 3) end
+		end
+	else
+		for i, d in ipairs(self.members) do legs[i] = d end
 	end
 	if #legs == 0 then
-		return nil, reason(causes)
+		return nil, ringlb.ring_reason(causes)
 	end
 	if not self.session:ready() then
 		self:release_all()
@@ -464,7 +376,7 @@ function Call:all_at_once()
 		return nil, "caller_gone", leg_or_cause
 	end
 	causes[#causes + 1] = leg_or_cause
-	return nil, reason(causes)
+	return nil, ringlb.ring_reason(causes)
 end
 
 --- ring rings dests for the caller's session; see the top of this file.
@@ -473,19 +385,18 @@ function M.ring(session, dests, mode, opts)
 	if type(opts) ~= "table" then
 		return nil, "invalid", "ringlb: ring: opts must be a table"
 	end
-	local bad = check(session, dests, mode, opts)
-	if bad then
-		return nil, "invalid", "ringlb: ring: " .. bad
+	local members, timeout = check(session, dests, mode, opts)
+	if not members then
+		return nil, "invalid", timeout
 	end
 	if not session:ready() then
 		return nil, "caller_gone", "caller hung up"
 	end
-	local timeout = math.floor(opts.timeout or M.DEFAULT_TIMEOUT)
 	local vars = { ignore_early_media = "true" }
 	for k, v in pairs(opts.vars or {}) do vars[k] = v end
 	vars.originate_timeout = tostring(timeout)
 	local c = setmetatable({
-		session = session, dests = dests, mode = mode, vars = vars,
+		session = session, members = members, mode = mode, vars = vars,
 		b = opts.balancer, b_ok = opts.balancer ~= nil,
 		bname = opts.balancer and opts.balancer:name(),
 		policy = opts.on_backend_error or "fallback",

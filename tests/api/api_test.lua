@@ -203,6 +203,35 @@ local cases = {
     expect_err("invalid", b:report("nonsense"))
     expect_err("invalid", b:report("holds", "y"))
   end },
+  { "ring rules: check, pick, hold_all, reason", function()
+    local m, t = assert(ringlb.ring_check("sequential", { "user/1", "user/2", "user/1" }, 12.7))
+    eq(2, #m); eq("user/1", m[1]); eq("user/2", m[2]); eq(12, t)
+    local _, t2 = assert(ringlb.ring_check("parallel", { "user/1" }))
+    eq(30, t2)
+    expect_err("invalid", ringlb.ring_check("balancing", { "user/1" }))          -- needs a balancer
+    expect_err("invalid", ringlb.ring_check("ringall", { "user/1" }))
+    expect_err("invalid", ringlb.ring_check("parallel", { "user/1 x" }))
+    expect_err("invalid", ringlb.ring_check("parallel", { "user/1" }, 0.5))
+    expect_err("invalid", ringlb.ring_check("parallel", { "user/1" }, 30, "ignore"))
+    expect_err("invalid", ringlb.ring_check("balancing", { "user/1" }, 30, nil, "my group"))
+    local b = assert(ringlb.open(name("rules"), { capacity = 1, tie = "list" }))
+    assert(b:acquire("a", "other")); assert(b:drain("b"))
+    local d, skipped = b:pick("sequential", { "a", "b", "c" }, "call1")
+    eq("c", d); eq(2, #skipped); eq("a", skipped[1]); eq("b", skipped[2])
+    d, skipped = b:pick("balancing", { "a", "b" }, "call2")
+    eq(false, d); eq(2, #skipped)
+    expect_err("invalid", b:pick("parallel", { "a" }, "call3"))
+    local states = assert(b:hold_all({ "a", "d", "e" }, "call4"))
+    eq("skipped", states[1]); eq("held", states[2]); eq("held", states[3])
+    eq(1, b:load("d"))
+    local r, last = ringlb.ring_reason({ "USER_BUSY", "NO_ANSWER" })
+    eq("no_answer", r); eq("NO_ANSWER", last)
+    r, last = ringlb.ring_reason({})
+    eq("failed", r); eq("NONE", last)
+    eq("all_busy", (ringlb.ring_reason({ "AT_CAPACITY" })))
+    local ds = assert(ringlb.dialstring({ "user/1", "user/2" }, ",", nil, 20, "ringlb_dest"))
+    eq("[leg_timeout=20,ringlb_dest=user/1]user/1,[leg_timeout=20,ringlb_dest=user/2]user/2", ds)
+  end },
   { "dialstring builds an escaped FreeSWITCH dial string", function()
     local s = assert(ringlb.dialstring({ "user/1001", "user/1002" }, "|", { ignore_early_media = "true" }, 20))
     assert(s:find("^{ignore_early_media=true}"), s)
@@ -283,6 +312,13 @@ local bad = {
   end },
   { "dialstring with no legs table", function() return ringlb.dialstring(nil, ",") end },
   { "dialstring with a bad leg_timeout", function() return ringlb.dialstring({ "a" }, ",", nil, "x") end },
+  { "dialstring with a numeric tag", function() return ringlb.dialstring({ "a" }, ",", nil, nil, 7) end },
+  { "ring_check without a mode", function() return ringlb.ring_check(nil, { "a" }) end },
+  { "ring_check with a string timeout", function() return ringlb.ring_check("parallel", { "a" }, "30") end },
+  { "ring_check with no members", function() return ringlb.ring_check("parallel", {}) end },
+  { "ring_reason(nil)", function() return ringlb.ring_reason(nil) end },
+  { "pick without a call id", function() return b:pick("sequential", { "a" }) end },
+  { "hold_all with a number member", function() return b:hold_all({ 1 }, "c") end },
 }
 for _, row in ipairs(bad) do
   cases[#cases + 1] = { "bad input: " .. row[1], function()

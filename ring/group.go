@@ -1,0 +1,198 @@
+package ring
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/ringlb/ringlb/lb"
+)
+
+// Holder is what a ring needs of a balancer: every lb.Balancer fits.
+type Holder interface {
+	Next(ctx context.Context, dests []string, callID string) (string, error)
+	Acquire(ctx context.Context, dest, callID string) (bool, error)
+}
+
+// ParseTimeout reads a ring's attempt timeout, seconds as the dialplan
+// gives them: 0 means DefaultTimeout; otherwise 1 to 3600, the fraction
+// dropped (the switch counts originate_timeout in whole seconds).
+func ParseTimeout(sec float64) (time.Duration, error) {
+	if sec == 0 {
+		return DefaultTimeout, nil
+	}
+	if math.IsNaN(sec) || sec < 1 || sec > MaxTimeout.Seconds() {
+		return 0, fmt.Errorf("ringlb: ring: timeout must be a number of seconds from 1 to %d: %w",
+			int(MaxTimeout.Seconds()), ErrInvalid)
+	}
+	return time.Duration(math.Floor(sec)) * time.Second, nil
+}
+
+// Check validates a ring of dests with o, and balancerName (the name of
+// o's balancer, "" when there is none), and returns the members to ring:
+// dests in order, later duplicates left out. Every member must be a valid
+// dial-string leg, and it and the balancer name must be able to go into the
+// hangup hook command that releases the ring's holds, which the switch
+// splits on spaces and expands ${...} in.
+func Check(o Options, dests []string, balancerName string) ([]string, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	if len(dests) == 0 {
+		return nil, fmt.Errorf("ringlb: ring: dests must be a non-empty array of destinations: %w", ErrInvalid)
+	}
+	if len(dests) > MaxLegs {
+		return nil, fmt.Errorf("ringlb: ring: %d destinations (at most %d): %w", len(dests), MaxLegs, ErrInvalid)
+	}
+	members := make([]string, 0, len(dests))
+	seen := make(map[string]bool, len(dests))
+	for i, d := range dests {
+		if d == "" {
+			return nil, fmt.Errorf("ringlb: ring: dests[%d] must be a non-empty string: %w", i+1, ErrInvalid)
+		}
+		if !hookSafe(d) {
+			return nil, fmt.Errorf("ringlb: ring: destination %q has a space, quote, backslash, '$' or control character: %w",
+				d, ErrInvalid)
+		}
+		if err := checkLeg(d); err != nil {
+			return nil, err
+		}
+		if !seen[d] {
+			seen[d] = true
+			members = append(members, d)
+		}
+	}
+	if balancerName != "" && !hookSafe(balancerName) {
+		return nil, fmt.Errorf("ringlb: ring: balancer name %q cannot go into a hangup hook: %w", balancerName, ErrInvalid)
+	}
+	return members, nil
+}
+
+// hookSafe reports whether s can be one word of a hangup hook command.
+func hookSafe(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c == 0x7f || strings.IndexByte(`'"\$`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// full reports whether err says a member cannot take the call now (at
+// capacity or drained), which a ring skips, as opposed to a failure.
+func full(err error) bool {
+	return errors.Is(err, lb.ErrAtCapacity) || errors.Is(err, lb.ErrDrained)
+}
+
+// Pick chooses the member a one-at-a-time ring tries next out of remaining
+// (not yet tried, in list order) and holds it for callID on h:
+// balancing takes the least loaded with room (h.Next, which re-reads the
+// loads before each attempt), sequential the first in list order with room.
+// skipped are the members passed over as full or drained; dest is "" when
+// none is left. An error (the backend failing, say) is returned as it is.
+func Pick(ctx context.Context, h Holder, mode Mode, remaining []string, callID string) (dest string, skipped []string, err error) {
+	switch mode {
+	case ModeBalancing:
+		d, err := h.Next(ctx, remaining, callID)
+		if full(err) {
+			return "", remaining, nil
+		}
+		return d, nil, err
+	case ModeSequential:
+		for _, d := range remaining {
+			if _, err := h.Acquire(ctx, d, callID); full(err) {
+				skipped = append(skipped, d)
+				continue
+			} else if err != nil {
+				return "", skipped, err
+			}
+			return d, skipped, nil
+		}
+		return "", skipped, nil
+	}
+	return "", nil, fmt.Errorf("ringlb: ring: pick: mode %v rings one member at a time only in sequential or balancing: %w",
+		mode, ErrInvalid)
+}
+
+// MemberState is what HoldAll did with one member.
+type MemberState int
+
+const (
+	// Held: held for the call, to be rung.
+	Held MemberState = iota
+	// Skipped: full or drained, not rung.
+	Skipped
+	// Unheld: to be rung without a hold, because the backend failed.
+	Unheld
+)
+
+// HoldAll holds every member of a parallel ring for callID, since a member
+// that rings is loaded, and says what became of each. When the backend
+// fails, the members from there on are rung unheld and the error is
+// returned with the states; any other error stops it.
+func HoldAll(ctx context.Context, h Holder, members []string, callID string) ([]MemberState, error) {
+	states := make([]MemberState, len(members))
+	for i, d := range members {
+		_, err := h.Acquire(ctx, d, callID)
+		switch {
+		case err == nil:
+			states[i] = Held
+		case full(err):
+			states[i] = Skipped
+		case errors.Is(err, lb.ErrBackend):
+			for j := i; j < len(members); j++ {
+				states[j] = Unheld
+			}
+			return states, err
+		default:
+			return states, err
+		}
+	}
+	return states, nil
+}
+
+// Reasons a ring ends without an answer.
+const (
+	// ReasonNoAnswer: some member rang out.
+	ReasonNoAnswer = "no_answer"
+	// ReasonAllBusy: every member was busy, rejected the call or was full.
+	ReasonAllBusy = "all_busy"
+	// ReasonFailed: the attempts failed otherwise.
+	ReasonFailed = "failed"
+)
+
+// busyCauses are the hangup causes of a member that cannot take the call;
+// AT_CAPACITY is ringlb's own, for a member skipped as full or drained.
+var busyCauses = map[string]bool{"USER_BUSY": true, "CALL_REJECTED": true, "AT_CAPACITY": true}
+
+// unansweredCauses are the hangup causes of a member that rang out.
+var unansweredCauses = map[string]bool{"NO_ANSWER": true, "NO_USER_RESPONSE": true, "ALLOTTED_TIMEOUT": true,
+	"PROGRESS_TIMEOUT": true, "RECOVERY_ON_TIMER_EXPIRE": true}
+
+// Reason names why a ring got no answer from the hangup causes of its
+// attempts, in order, and returns the last cause ("NONE" without any):
+// all_busy when every cause was busy, no_answer when any member rang out,
+// failed otherwise.
+func Reason(causes []string) (reason, last string) {
+	busy, unanswered := 0, 0
+	last = "NONE"
+	for _, c := range causes {
+		if busyCauses[c] {
+			busy++
+		} else if unansweredCauses[c] {
+			unanswered++
+		}
+		last = c
+	}
+	switch {
+	case len(causes) > 0 && busy == len(causes):
+		return ReasonAllBusy, last
+	case unanswered > 0:
+		return ReasonNoAnswer, last
+	}
+	return ReasonFailed, last
+}
