@@ -135,4 +135,3 @@ func (o Options) Validate() error {
 	}
 	return nil
 }
-

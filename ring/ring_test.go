@@ -70,4 +70,3 @@ func TestOptionsValidate(t *testing.T) {
 		t.Errorf("timeout %d", got)
 	}
 }
-
