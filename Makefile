@@ -68,7 +68,7 @@ ringtest: all-lua
 
 # Bursts of realtime threads calling in.
 rttest: build
-	tests/rt/run.sh $(call so_dir,$(LUA))/ringlb.so
+	tests/rt/run.sh $(call so_dir,$(LUA))
 
 # The benchmark tools run (small sizes); they never judge timings.
 benchtest: build

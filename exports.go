@@ -482,27 +482,34 @@ func (e errName) Error() string {
 
 func errUnknownName(name string) error { return errName(name) }
 
-// codeOf maps an error to its RINGLB_E* code.
+// errorCodes maps the sentinel errors callers can test to RINGLB_E* codes,
+// first match wins.
+var errorCodes = []struct {
+	err  error
+	code C.int
+}{
+	{lb.ErrNoDestinations, C.RINGLB_ENODEST},
+	{lb.ErrAtCapacity, C.RINGLB_EFULL},
+	{lb.ErrDrained, C.RINGLB_EDRAINED},
+	{lb.ErrOptionsMismatch, C.RINGLB_EMISMATCH},
+	{lb.ErrBackend, C.RINGLB_EBACKEND},
+	{lb.ErrClosed, C.RINGLB_ECLOSED},
+	{lb.ErrInvalidArgument, C.RINGLB_EINVAL},
+	{ring.ErrInvalid, C.RINGLB_EINVAL},
+}
+
+// codeOf maps an error to its RINGLB_E* code; an error it does not know is
+// an internal one.
 func codeOf(err error) C.int {
 	var h errHandle
 	var nm errName
-	switch {
-	case errors.Is(err, lb.ErrNoDestinations):
-		return C.RINGLB_ENODEST
-	case errors.Is(err, lb.ErrAtCapacity):
-		return C.RINGLB_EFULL
-	case errors.Is(err, lb.ErrDrained):
-		return C.RINGLB_EDRAINED
-	case errors.Is(err, lb.ErrOptionsMismatch):
-		return C.RINGLB_EMISMATCH
-	case errors.Is(err, lb.ErrBackend):
-		return C.RINGLB_EBACKEND
-	case errors.Is(err, lb.ErrClosed):
-		return C.RINGLB_ECLOSED
-	case errors.As(err, &h), errors.As(err, &nm):
+	if errors.As(err, &h) || errors.As(err, &nm) {
 		return C.RINGLB_EHANDLE
-	case errors.Is(err, lb.ErrInvalidArgument), errors.Is(err, ring.ErrInvalid):
-		return C.RINGLB_EINVAL
+	}
+	for _, e := range errorCodes {
+		if errors.Is(err, e.err) {
+			return e.code
+		}
 	}
 	return C.RINGLB_EINTERNAL
 }

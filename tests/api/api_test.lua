@@ -1,32 +1,11 @@
 -- api_test.lua SO_DIR: the ringlb module's Lua API, table-driven, run by every
 -- supported interpreter against its own build. Each row runs under pcall: a
 -- row that raises fails, because the module must never raise.
-local so_dir = assert(arg[1], "usage: api_test.lua SO_DIR")
-
--- The fresh build, and nothing else, must be what require finds.
-assert(package.loaded.ringlb == nil, "ringlb already loaded")
-package.cpath = so_dir .. "/?.so"
-local f = io.open(so_dir .. "/ringlb.so", "rb")
-assert(f, "no ringlb.so in " .. so_dir)
-f:close()
-local ringlb = require "ringlb"
-local passed, failed = 0, 0
-local unique = tostring(os.time()) .. "-" .. tostring(math.random(1e9))
-
-local function name(s) return s .. "-" .. unique end
-
--- expect_err checks the nil, message, code convention.
-local function expect_err(code, a, b, c)
-  assert(a == nil, "want nil, got " .. tostring(a))
-  assert(type(b) == "string" and b:find("^ringlb: "), "want a ringlb: message, got " .. tostring(b))
-  assert(c == code, "want code " .. code .. ", got " .. tostring(c) .. " (" .. tostring(b) .. ")")
-end
-
-local function eq(want, got, what)
-  if want ~= got then
-    error((what or "value") .. ": want " .. tostring(want) .. ", got " .. tostring(got), 2)
-  end
-end
+local here = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
+package.path = here .. "/../?.lua;" .. package.path
+local T = require "testlib"
+local ringlb = T.load_ringlb(arg[1])
+local eq, expect_err, name = T.eq, T.expect_err, T.name
 
 local function same_list(want, got)
   eq(#want, #got, "length")
@@ -331,14 +310,4 @@ cases[#cases + 1] = { "bad input left nothing behind", function()
   eq(0, t.a); eq(0, t.b); eq(0, t["user/1"])
 end }
 
-for _, case in ipairs(cases) do
-  local ok, err = pcall(case[2])
-  if ok then
-    passed = passed + 1
-  else
-    failed = failed + 1
-    io.stderr:write("FAIL ", case[1], ": ", tostring(err), "\n")
-  end
-end
-print(string.format("%s api: %d passed, %d failed", jit and jit.version or _VERSION, passed, failed))
-os.exit(failed == 0 and 0 or 1)
+T.run((jit and jit.version or _VERSION) .. " api", cases)

@@ -19,4 +19,4 @@ sodir=$(cd "$sodir" && pwd)
 # Keep the environment from adding search paths of its own.
 unset LUA_PATH LUA_CPATH LUA_PATH_5_2 LUA_CPATH_5_2 LUA_PATH_5_3 LUA_CPATH_5_3 LUA_PATH_5_4 LUA_CPATH_5_4 2>/dev/null || true
 echo "== $lua, $sodir/ringlb.so"
-RINGLB_CPATH="$sodir/?.so" exec "$lua" "$here/run_ring_tests.lua"
+exec "$lua" "$here/run_ring_tests.lua" "$sodir"

@@ -1,47 +1,17 @@
 -- Ring-group tests: lua/ringlb/ring.lua and the entry scripts, driven through
 -- the scripted switch in fsmock.lua, against the real ringlb.so.
 --
---   RINGLB_CPATH=build/lua5.3/?.so lua5.3 tests/lua/run_ring_tests.lua
+--   lua5.3 tests/lua/run_ring_tests.lua build/lua5.3
 --
 -- Prints one line per test and a last line "N passed, M failed"; exits 1 on
 -- any failure.
 local here = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
 local root = here .. "/../.."
-
-local cpath = os.getenv("RINGLB_CPATH")
-if not cpath or cpath == "" then
-	io.stderr:write("RINGLB_CPATH is not set (e.g. build/lua5.3/?.so)\n")
-	os.exit(2)
-end
-
--- The fresh build, and nothing else, must be what require finds.
-local installed_cpath = package.cpath
-package.cpath = cpath
+package.path = here .. "/../?.lua;" .. package.path
+local T = require "testlib"
+local ringlb, fresh = T.load_ringlb(arg[1])
+local cpath = arg[1] .. "/?.so"
 package.path = root .. "/lua/?.lua;" .. here .. "/?.lua"
-assert(package.loaded.ringlb == nil and package.preload.ringlb == nil, "ringlb is preloaded")
-local function find_so(path)
-	for tmpl in path:gmatch("[^;]+") do
-		local p = (tmpl:gsub("%?", "ringlb"))
-		local f = io.open(p, "rb")
-		if f then
-			f:close()
-			return p
-		end
-	end
-end
-local fresh = find_so(cpath)
-if not fresh then
-	io.stderr:write("no ringlb.so in RINGLB_CPATH " .. cpath .. "\n")
-	os.exit(2)
-end
-local shadow = find_so(installed_cpath)
-if shadow then
-	io.stdout:write("note: an installed " .. shadow .. " exists; it is not on the test cpath\n")
-end
-local ringlb = require "ringlb"
-if package.searchpath then
-	assert(package.searchpath("ringlb", package.cpath) == fresh, "require would load another ringlb.so")
-end
 io.stdout:write(string.format("testing %s %s from %s under %s\n", ringlb._NAME, ringlb._VERSION, fresh,
 	jit and jit.version or _VERSION))
 
@@ -70,17 +40,7 @@ local function balancer(opts)
 	return b, name
 end
 
-local function eq(got, want, what)
-	if got ~= want then
-		error(string.format("%s: got %s, want %s", what, tostring(got), tostring(want)), 2)
-	end
-end
-
-local function ok(cond, what)
-	if not cond then
-		error(what, 2)
-	end
-end
+local eq, ok = T.eq, T.ok
 
 local function load(b, d)
 	return assert(b:load(d))
@@ -102,19 +62,19 @@ test("first member answers", function()
 	sw.on_bridge = function() during = load(b, "user/1001") end
 	local a = sw:call()
 	local dest, leg = ring.ring(a, M3, "balancing", { balancer = b, timeout = 20 })
-	eq(dest, "user/1001", "answered")
+	eq("user/1001", dest, "answered")
 	ok(type(leg) == "table" and leg:answered(), "leg returned")
-	eq(during, 1, "load of user/1001 while talking")
-	eq(load(b, "user/1001"), 0, "load after the call")
-	eq(a:getVariable("continue_on_fail"), "true", "continue_on_fail")
-	eq(a:getVariable("hangup_after_bridge"), "true", "hangup_after_bridge")
-	eq(a:getVariable("ringlb_answered_dest"), "user/1001", "ringlb_answered_dest")
+	eq(1, during, "load of user/1001 while talking")
+	eq(0, load(b, "user/1001"), "load after the call")
+	eq("true", a:getVariable("continue_on_fail"), "continue_on_fail")
+	eq("true", a:getVariable("hangup_after_bridge"), "hangup_after_bridge")
+	eq("user/1001", a:getVariable("ringlb_answered_dest"), "ringlb_answered_dest")
 	ok(not a:ready(), "caller hung up when the bridge ended (hangup_after_bridge)")
 	ok(not leg:ready(), "member leg hung up")
-	eq(sw.originates, 1, "originates")
+	eq(1, sw.originates, "originates")
 	ok(sw.last_dialstring:find("originate_timeout=20", 1, true), "originate_timeout in " .. sw.last_dialstring)
 	sw:end_call(a)
-	eq(load(b, "user/1001"), 0, "load after the hook")
+	eq(0, load(b, "user/1001"), "load after the hook")
 end)
 
 test("first does not answer, second does", function()
@@ -127,12 +87,12 @@ test("first does not answer, second does", function()
 	sw.on_bridge = function() loads = { load(b, "user/1001"), load(b, "user/1002") } end
 	local a = sw:call()
 	local dest = ring.ring(a, M3, "balancing", { balancer = b, timeout = 15 })
-	eq(dest, "user/1002", "answered")
-	eq(sw.legs[1].cause, "NO_ANSWER", "first leg")
-	eq(sw.legs[1].at, 15, "first leg rang for the timeout")
-	eq(loads[1], 0, "user/1001 released after its attempt")
-	eq(loads[2], 1, "user/1002 held while talking")
-	eq(load(b, "user/1002"), 0, "released after the bridge")
+	eq("user/1002", dest, "answered")
+	eq("NO_ANSWER", sw.legs[1].cause, "first leg")
+	eq(15, sw.legs[1].at, "first leg rang for the timeout")
+	eq(0, loads[1], "user/1001 released after its attempt")
+	eq(1, loads[2], "user/1002 held while talking")
+	eq(0, load(b, "user/1002"), "released after the bridge")
 end)
 
 test("busy member skipped", function()
@@ -144,12 +104,12 @@ test("busy member skipped", function()
 	sw:behave("user/1003", { answer = 1, talk = 5 })
 	local a = sw:call()
 	local dest = ring.ring(a, M3, "sequential", { balancer = b })
-	eq(dest, "user/1003", "answered")
-	eq(#sw.legs, 2, "legs rung (user/1002 at capacity is not rung)")
-	eq(sw.legs[1].dest, "user/1001", "first rung")
-	eq(sw.legs[1].cause, "USER_BUSY", "busy")
-	eq(load(b, "user/1001"), 0, "busy member released")
-	eq(load(b, "user/1002"), 1, "other call's hold untouched")
+	eq("user/1003", dest, "answered")
+	eq(2, #sw.legs, "legs rung (user/1002 at capacity is not rung)")
+	eq("user/1001", sw.legs[1].dest, "first rung")
+	eq("USER_BUSY", sw.legs[1].cause, "busy")
+	eq(0, load(b, "user/1001"), "busy member released")
+	eq(1, load(b, "user/1002"), "other call's hold untouched")
 	assert(b:release("user/1002", "other-call"))
 end)
 
@@ -160,33 +120,33 @@ test("all fail", function()
 	for _, d in ipairs(M3) do sw:behave(d, { busy = true }) end
 	local a = sw:call()
 	local dest, reason = ring.ring(a, M3, "balancing", { balancer = b })
-	eq(dest, nil, "answered")
-	eq(reason, "all_busy", "reason")
-	eq(#sw.legs, 3, "every member tried")
-	for _, d in ipairs(M3) do eq(load(b, d), 0, "load of " .. d) end
+	eq(nil, dest, "answered")
+	eq("all_busy", reason, "reason")
+	eq(3, #sw.legs, "every member tried")
+	for _, d in ipairs(M3) do eq(0, load(b, d), "load of " .. d) end
 	ok(a:ready(), "a failed ring leaves the caller up")
 
 	local sw2 = new_switch()
 	local ring2 = ring_in(sw2)
 	local a2 = sw2:call()
 	local dest2, reason2, cause2 = ring2.ring(a2, { "user/2001", "user/2002" }, "sequential", { timeout = 5 })
-	eq(dest2, nil, "answered")
-	eq(reason2, "no_answer", "reason")
-	eq(cause2, "NO_ANSWER", "detail")
-	eq(sw2.t, 10, "two attempts of 5 s")
+	eq(nil, dest2, "answered")
+	eq("no_answer", reason2, "reason")
+	eq("NO_ANSWER", cause2, "detail")
+	eq(10, sw2.t, "two attempts of 5 s")
 	local dest3, reason3 = ring2.ring(a2, { "user/2001" }, "parallel", { timeout = 5 })
-	eq(reason3, "no_answer", "parallel without balancer")
+	eq("no_answer", reason3, "parallel without balancer")
 
 	local b4 = balancer({ capacity = 1 })
 	for _, d in ipairs(M3) do assert(b4:acquire(d, "busy-" .. d)) end
 	local a4 = sw2:call()
 	local n = sw2.originates
 	local _, reason4 = ring2.ring(a4, M3, "balancing", { balancer = b4 })
-	eq(reason4, "all_busy", "all at capacity")
-	eq(sw2.originates, n, "nothing rung")
+	eq("all_busy", reason4, "all at capacity")
+	eq(n, sw2.originates, "nothing rung")
 	local _, reason5 = ring2.ring(a4, M3, "parallel", { balancer = b4 })
-	eq(reason5, "all_busy", "parallel, all at capacity")
-	for _, d in ipairs(M3) do eq(load(b4, d), 1, "other holds of " .. d) end
+	eq("all_busy", reason5, "parallel, all at capacity")
+	for _, d in ipairs(M3) do eq(1, load(b4, d), "other holds of " .. d) end
 end)
 
 test("caller hangs up mid-ring", function()
@@ -198,15 +158,15 @@ test("caller hangs up mid-ring", function()
 	sw:behave("user/1001", { answer = 25, on_ring = function() ringing = load(b, "user/1001") end })
 	local a = sw:call({ hangup_at = 7 })
 	local dest, reason = ring.ring(a, M3, "balancing", { balancer = b, timeout = 30 })
-	eq(dest, nil, "answered")
-	eq(reason, "caller_gone", "reason")
-	eq(ringing, 1, "held while ringing")
-	eq(sw.t, 7, "stopped when the caller hung up")
-	eq(sw.originates, 1, "no further attempt")
-	eq(sw.legs[1].cause, "ORIGINATOR_CANCEL", "leg cancelled")
-	eq(load(b, "user/1001"), 0, "released")
+	eq(nil, dest, "answered")
+	eq("caller_gone", reason, "reason")
+	eq(1, ringing, "held while ringing")
+	eq(7, sw.t, "stopped when the caller hung up")
+	eq(1, sw.originates, "no further attempt")
+	eq("ORIGINATOR_CANCEL", sw.legs[1].cause, "leg cancelled")
+	eq(0, load(b, "user/1001"), "released")
 	sw:end_call(a)
-	eq(load(b, "user/1001"), 0, "still released after the hook")
+	eq(0, load(b, "user/1001"), "still released after the hook")
 end)
 
 test("script error after a hold: the hook releases it", function()
@@ -217,13 +177,13 @@ test("script error after a hold: the hook releases it", function()
 	local a = sw:call()
 	local okc, err = pcall(ring.ring, a, M3, "balancing", { balancer = b })
 	ok(not okc and tostring(err):find("boom"), "the error propagates: " .. tostring(err))
-	eq(load(b, "user/1001"), 1, "hold left by the dead script")
-	eq(a:getVariable("api_hangup_hook"), "lua ringlb_release.lua " .. name .. " " .. a:get_uuid() .. " user/1001", "hook")
+	eq(1, load(b, "user/1001"), "hold left by the dead script")
+	eq("lua ringlb_release.lua " .. name .. " " .. a:get_uuid() .. " user/1001", a:getVariable("api_hangup_hook"), "hook")
 	-- The release script opens the balancer by name: its options come from
 	-- global variables, and this one was opened with none.
 	sw:end_call(a)
-	eq(#sw.hooks_run, 1, "hook ran")
-	eq(load(b, "user/1001"), 0, "released by the hook in a fresh state")
+	eq(1, #sw.hooks_run, "hook ran")
+	eq(0, load(b, "user/1001"), "released by the hook in a fresh state")
 end)
 
 test("an operator's api_hangup_hook is kept: the release hook moves to api_reporting_hook", function()
@@ -236,10 +196,10 @@ test("an operator's api_hangup_hook is kept: the release hook moves to api_repor
 	a:setVariable("api_hangup_hook", "lua my_cdr.lua ${uuid}")
 	local okc = pcall(ring.ring, a, M3, "balancing", { balancer = b })
 	ok(not okc, "the script died")
-	eq(a:getVariable("api_hangup_hook"), "lua my_cdr.lua ${uuid}", "operator's hook untouched")
-	eq(a:getVariable("api_reporting_hook"), "lua ringlb_release.lua " .. name .. " " .. a:get_uuid() .. " user/1001", "release hook")
+	eq("lua my_cdr.lua ${uuid}", a:getVariable("api_hangup_hook"), "operator's hook untouched")
+	eq("lua ringlb_release.lua " .. name .. " " .. a:get_uuid() .. " user/1001", a:getVariable("api_reporting_hook"), "release hook")
 	sw:end_call(a)
-	eq(load(b, "user/1001"), 0, "released by the reporting hook")
+	eq(0, load(b, "user/1001"), "released by the reporting hook")
 	ok(sw.hooks_run[1]:find("^lua my_cdr.lua "), "operator's hook ran first: " .. tostring(sw.hooks_run[1]))
 
 	-- Both hooks taken: ringlb sets neither and says so; the bridge path
@@ -248,11 +208,11 @@ test("an operator's api_hangup_hook is kept: the release hook moves to api_repor
 	a2:setVariable("api_hangup_hook", "lua my_cdr.lua")
 	a2:setVariable("api_reporting_hook", "lua my_report.lua")
 	local dest = ring.ring(a2, { "user/1002" }, "balancing", { balancer = b })
-	eq(dest, "user/1002", "answered")
-	eq(a2:getVariable("api_hangup_hook"), "lua my_cdr.lua", "hangup hook untouched")
-	eq(a2:getVariable("api_reporting_hook"), "lua my_report.lua", "reporting hook untouched")
+	eq("user/1002", dest, "answered")
+	eq("lua my_cdr.lua", a2:getVariable("api_hangup_hook"), "hangup hook untouched")
+	eq("lua my_report.lua", a2:getVariable("api_reporting_hook"), "reporting hook untouched")
 	ok(sw:logged("both in use"), "warned")
-	eq(load(b, "user/1002"), 0, "released after the bridge")
+	eq(0, load(b, "user/1002"), "released after the bridge")
 end)
 
 test("two groups share members through one balancer", function()
@@ -276,14 +236,14 @@ test("two groups share members through one balancer", function()
 	end
 	local a = sw:call()
 	local dest = ring.ring(a, { "user/1001", "user/1003" }, "balancing", { balancer = b })
-	eq(dest, "user/1001", "group A")
-	eq(second.dest, "user/1002", "group B skips the busy shared member")
-	eq(second.loads["user/1001"], 1, "shared member counted")
-	eq(second.loads["user/1002"], 1, "group B's answer held (bridge = false)")
-	eq(load(b, "user/1001"), 0, "group A released")
-	eq(load(b, "user/1002"), 1, "group B still held until its caller hangs up")
+	eq("user/1001", dest, "group A")
+	eq("user/1002", second.dest, "group B skips the busy shared member")
+	eq(1, second.loads["user/1001"], "shared member counted")
+	eq(1, second.loads["user/1002"], "group B's answer held (bridge = false)")
+	eq(0, load(b, "user/1001"), "group A released")
+	eq(1, load(b, "user/1002"), "group B still held until its caller hangs up")
 	sw:end_call(second.a)
-	eq(load(b, "user/1002"), 0, "group B released by its hook")
+	eq(0, load(b, "user/1002"), "group B released by its hook")
 end)
 
 test("parallel: winner held, losers cleaned", function()
@@ -298,17 +258,17 @@ test("parallel: winner held, losers cleaned", function()
 	sw.on_bridge = function() talking = b:loads(M3) end
 	local a = sw:call()
 	local dest = ring.ring(a, M3, "parallel", { balancer = b, timeout = 30 })
-	eq(dest, "user/1002", "fastest answer wins")
-	eq(sw.originates, 1, "one originate")
+	eq("user/1002", dest, "fastest answer wins")
+	eq(1, sw.originates, "one originate")
 	ok(sw.last_dialstring:find("user/1001,", 1, true), "legs joined with ',': " .. sw.last_dialstring)
-	for _, d in ipairs(M3) do eq(ringing[d], 1, "ringing counts as load: " .. d) end
-	eq(talking["user/1002"], 1, "winner held")
-	eq(talking["user/1001"], 0, "loser released")
-	eq(talking["user/1003"], 0, "loser released")
+	for _, d in ipairs(M3) do eq(1, ringing[d], "ringing counts as load: " .. d) end
+	eq(1, talking["user/1002"], "winner held")
+	eq(0, talking["user/1001"], "loser released")
+	eq(0, talking["user/1003"], "loser released")
 	for _, l in ipairs(sw.legs) do
-		if l.dest ~= "user/1002" then eq(l.cause, "LOSE_RACE", "loser leg " .. l.dest) end
+		if l.dest ~= "user/1002" then eq("LOSE_RACE", l.cause, "loser leg " .. l.dest) end
 	end
-	for _, d in ipairs(M3) do eq(load(b, d), 0, "after the call: " .. d) end
+	for _, d in ipairs(M3) do eq(0, load(b, d), "after the call: " .. d) end
 
 	-- members at capacity are left out
 	local b2 = balancer({ capacity = { ["user/1003"] = 1 } })
@@ -316,9 +276,9 @@ test("parallel: winner held, losers cleaned", function()
 	sw:behave("user/1001", { answer = 2 })
 	local a2 = sw:call()
 	local n = #sw.legs
-	eq(ring.ring(a2, M3, "parallel", { balancer = b2 }), "user/1001", "answered")
-	eq(#sw.legs - n, 2, "user/1003 not rung")
-	eq(load(b2, "user/1003"), 1, "other call's hold untouched")
+	eq("user/1001", ring.ring(a2, M3, "parallel", { balancer = b2 }), "answered")
+	eq(2, #sw.legs - n, "user/1003 not rung")
+	eq(1, load(b2, "user/1003"), "other call's hold untouched")
 end)
 
 test("backend error falls back to list order", function()
@@ -341,20 +301,20 @@ test("backend error falls back to list order", function()
 	local a = sw:call()
 	local dest = ring.ring(a, M3, "balancing", { balancer = down, timeout = 10 })
 	io.stdout:write("     (backend error from a " .. kind .. ")\n")
-	eq(dest, "user/1002", "list order after the backend error (" .. kind .. ")")
-	eq(sw.legs[1].dest, "user/1001", "first in list order")
+	eq("user/1002", dest, "list order after the backend error (" .. kind .. ")")
+	eq("user/1001", sw.legs[1].dest, "first in list order")
 	ok(sw:logged("ringing in list order"), "logged through consoleLog")
 
 	local a2 = sw:call()
 	local n = sw.originates
 	local dest2, reason, detail = ring.ring(a2, M3, "balancing", { balancer = down, on_backend_error = "fail" })
-	eq(dest2, nil, "fail policy")
-	eq(reason, "backend_error", "reason")
+	eq(nil, dest2, "fail policy")
+	eq("backend_error", reason, "reason")
 	ok(type(detail) == "string" and detail:find("ringlb: "), "detail " .. tostring(detail))
-	eq(sw.originates, n, "nothing rung")
+	eq(n, sw.originates, "nothing rung")
 	local a3 = sw:call()
 	sw:behave("user/1001", { answer = 1 })
-	eq(ring.ring(a3, M3, "parallel", { balancer = down }), "user/1001", "parallel falls back too")
+	eq("user/1001", ring.ring(a3, M3, "parallel", { balancer = down }), "parallel falls back too")
 end)
 
 test("hold released exactly when the bridge ends", function()
@@ -365,14 +325,14 @@ test("hold released exactly when the bridge ends", function()
 	local at_end
 	sw.on_bridge_end = function() at_end = load(b, "user/1001") end
 	local a = sw:call()
-	eq(ring.ring(a, M3, "sequential", { balancer = b }), "user/1001", "answered")
-	eq(at_end, 1, "held through the whole bridge")
-	eq(sw.bridges[1].stop, 45, "bridge end")
-	eq(sw.t, 45, "released with no time passing after the bridge")
-	eq(load(b, "user/1001"), 0, "released when the bridge returned")
-	eq(a:getVariable("api_hangup_hook"), nil, "hook cleared once nothing is held")
+	eq("user/1001", ring.ring(a, M3, "sequential", { balancer = b }), "answered")
+	eq(1, at_end, "held through the whole bridge")
+	eq(45, sw.bridges[1].stop, "bridge end")
+	eq(45, sw.t, "released with no time passing after the bridge")
+	eq(0, load(b, "user/1001"), "released when the bridge returned")
+	eq(nil, a:getVariable("api_hangup_hook"), "hook cleared once nothing is held")
 	sw:end_call(a)
-	eq(#sw.hooks_run, 0, "no hook left to run")
+	eq(0, #sw.hooks_run, "no hook left to run")
 end)
 
 test("caller hangs up during the bridge", function()
@@ -381,9 +341,9 @@ test("caller hangs up during the bridge", function()
 	local b = balancer()
 	sw:behave("user/1001", { answer = 1, talk = 100 })
 	local a = sw:call({ hangup_at = 30 })
-	eq(ring.ring(a, M3, "balancing", { balancer = b }), "user/1001", "answered")
-	eq(sw.t, 30, "bridge ended by the caller")
-	eq(load(b, "user/1001"), 0, "released")
+	eq("user/1001", ring.ring(a, M3, "balancing", { balancer = b }), "answered")
+	eq(30, sw.t, "bridge ended by the caller")
+	eq(0, load(b, "user/1001"), "released")
 end)
 
 test("invalid arguments", function()
@@ -402,10 +362,10 @@ test("invalid arguments", function()
 	}
 	for i, c in ipairs(cases) do
 		local d, reason, detail = ring.ring(a, c[1], c[2], c[3])
-		eq(d, nil, "case " .. i)
-		eq(reason, "invalid", "case " .. i .. " (" .. tostring(detail) .. ")")
+		eq(nil, d, "case " .. i)
+		eq("invalid", reason, "case " .. i .. " (" .. tostring(detail) .. ")")
 	end
-	eq(#sw.legs, 0, "nothing rung")
+	eq(0, #sw.legs, "nothing rung")
 end)
 
 test("entry script ringlb_ring.lua and status script", function()
@@ -419,8 +379,8 @@ test("entry script ringlb_ring.lua and status script", function()
 	local a = sw:call()
 	local okr, err = sw:run_script("ringlb_ring.lua", { "balancing", name, "user/1001,user/1002,user/1003", "12" }, a)
 	ok(okr, "script ran: " .. tostring(err))
-	eq(a:getVariable("ringlb_result"), "answered", "ringlb_result")
-	eq(a:getVariable("ringlb_result_detail"), "user/1002", "answered member")
+	eq("answered", a:getVariable("ringlb_result"), "ringlb_result")
+	eq("user/1002", a:getVariable("ringlb_result_detail"), "answered member")
 	ok(sw.last_dialstring:find("originate_timeout=12", 1, true), "timeout argument used")
 	sw:end_call(a)
 	local out = sw:api("lua", "ringlb_admin.lua status " .. name)
@@ -430,22 +390,14 @@ test("entry script ringlb_ring.lua and status script", function()
 	local a2 = sw:call({ vars = { ringlb_mode = "parallel", ringlb_group = name, ringlb_members = "user/1003" } })
 	sw:behave("user/1003", { busy = true })
 	ok(sw:run_script("ringlb_ring.lua", {}, a2), "script ran")
-	eq(a2:getVariable("ringlb_result"), "all_busy", "result from channel variables")
+	eq("all_busy", a2:getVariable("ringlb_result"), "result from channel variables")
 	local a3 = sw:call()
 	ok(sw:run_script("ringlb_ring.lua", { "balancing" }, a3), "script ran")
-	eq(a3:getVariable("ringlb_result"), "invalid", "missing arguments")
+	eq("invalid", a3:getVariable("ringlb_result"), "missing arguments")
 end)
 
-local passed, failed = 0, 0
-for _, t in ipairs(tests) do
-	local okt, err = pcall(t.f)
-	if okt then
-		passed = passed + 1
-		io.stdout:write("ok   " .. t.name .. "\n")
-	else
-		failed = failed + 1
-		io.stdout:write("FAIL " .. t.name .. ": " .. tostring(err) .. "\n")
-	end
+local cases = {}
+for i, t in ipairs(tests) do
+	cases[i] = { t.name, t.f }
 end
-io.stdout:write(string.format("%d passed, %d failed\n", passed, failed))
-os.exit(failed == 0 and 0 or 1)
+T.run("ring groups, " .. (jit and jit.version or _VERSION), cases)

@@ -3,21 +3,13 @@
 -- scripted stand-in for mod_lua's `stream`. Each row runs under pcall: a row
 -- that raises fails, and so does a script run that raises, because the
 -- script runs inside the switch.
-local so_dir = assert(arg[1], "usage: admin_test.lua SO_DIR")
-
--- The fresh build, and nothing else, must be what require finds.
-assert(package.loaded.ringlb == nil, "ringlb already loaded")
-package.cpath = so_dir .. "/?.so"
+local here = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
+package.path = here .. "/../?.lua;" .. package.path
+local T = require "testlib"
+local ringlb = T.load_ringlb(arg[1])
 package.path = "lua/?.lua"
-local f = io.open(so_dir .. "/ringlb.so", "rb")
-assert(f, "no ringlb.so in " .. so_dir)
-f:close()
-local ringlb = require "ringlb"
 local script = assert(loadfile("lua/ringlb_admin.lua"))
-
-local passed, failed = 0, 0
-local unique = tostring(os.time()) .. "-" .. tostring(math.random(1e9))
-local function name(s) return s .. "-" .. unique end
+local eq, has, name = T.eq, T.has, T.name
 
 -- fake_stream records what the script writes, as mod_lua's stream would
 -- hand it to fs_cli.
@@ -47,22 +39,6 @@ local function admin(line)
 	return st:text(), res
 end
 
-local function eq(want, got, what)
-	if want ~= got then
-		error((what or "value") .. ": want " .. tostring(want) .. ", got " .. tostring(got), 2)
-	end
-end
-
--- has checks that text contains every plain string given.
-local function has(text, ...)
-	for _, s in ipairs({ ... }) do
-		if not text:find(s, 1, true) then
-			error("output lacks " .. string.format("%q", s) .. ":\n" .. text, 2)
-		end
-	end
-end
-
--- row checks for a table row: the cells in order, separated by spaces.
 local function row(text, ...)
 	local cells = { ... }
 	for i, c in ipairs(cells) do
@@ -234,17 +210,4 @@ local cases = {
 	end },
 }
 
-for _, c in ipairs(cases) do
-	local ok, err = pcall(c[2])
-	if ok then
-		passed = passed + 1
-		print("ok   " .. c[1])
-	else
-		failed = failed + 1
-		print("FAIL " .. c[1] .. ": " .. tostring(err))
-	end
-end
-print(string.format("%d passed, %d failed", passed, failed))
-if failed > 0 then
-	os.exit(1)
-end
+T.run((jit and jit.version or _VERSION) .. " admin", cases)

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# tests/rt/run.sh [MODE] [path/to/ringlb.so] - ringlb inside a realtime host.
+# tests/rt/run.sh SO_DIR [MODE] - ringlb inside a realtime host, with SO_DIR/ringlb.so
+# (default build/lua5.3), like every tests/*/run.sh.
 #
 # MODE
 #   ci      (default) rtburst under SCHED_OTHER, `chrt -f 10` and `chrt -r 89` with the
@@ -24,9 +25,9 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 
-mode=ci
-case "${1:-}" in ci|before|cost) mode=$1; shift ;; esac
-so=${1:-$root/build/lua5.3/ringlb.so}
+so=${1:-$root/build/lua5.3}/ringlb.so
+mode=${2:-ci}
+case "$mode" in ci|before|cost) ;; *) echo "run.sh: unknown mode '$mode' (ci, before or cost)" >&2; exit 2 ;; esac
 if [ ! -f "$so" ]; then
   echo "run.sh: $so not found; build it first (./build.sh 5.3)" >&2
   exit 2

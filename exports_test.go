@@ -1,0 +1,76 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ringlb/ringlb/lb"
+	"github.com/ringlb/ringlb/ring"
+)
+
+// Every sentinel error reaches C callers as its own code, wrapped or not.
+func TestCodeOf(t *testing.T) {
+	seen := map[any]bool{}
+	for _, e := range errorCodes {
+		for _, err := range []error{e.err, fmt.Errorf("ringlb: next: %w", e.err)} {
+			if got := codeOf(err); got != e.code {
+				t.Errorf("codeOf(%v) = %d, want %d", err, got, e.code)
+			}
+		}
+		if e.err != ring.ErrInvalid && seen[e.code] {
+			t.Errorf("code %d given twice", e.code)
+		}
+		seen[e.code] = true
+	}
+	for _, err := range []error{errUnknownHandle(7), fmt.Errorf("x: %w", errUnknownName("sales"))} {
+		if got := codeOf(err); got == codeOf(errors.New("other")) || seen[got] {
+			t.Errorf("codeOf(%v) = %d: want the handle code, apart from the others", err, got)
+		}
+	}
+	if codeOf(errors.New("surprise")) == codeOf(lb.ErrBackend) {
+		t.Error("an unknown error must be internal")
+	}
+}
+
+// The tab-separated snapshot is what luamod.c parses into Lua tables.
+func TestFormatSnapshot(t *testing.T) {
+	start := time.Unix(1700000000, 0)
+	s := lb.Snapshot{Name: "sales", Backend: "memory",
+		Destinations: []lb.DestStatus{{Dest: "user/1", Active: 1, Capacity: 2, Drained: true, Started: 5, LastHold: start}},
+		Holds:        []lb.HoldInfo{{Dest: "user/1", CallID: "c1", Node: "local", Start: start}},
+	}
+	got, err := formatSnapshot(s, 0)
+	want := "B\tsales\tmemory\nD\tuser/1\t1\t2\t1\t5\t1700000000\nH\tuser/1\tc1\tlocal\t1700000000\t0\n"
+	if err != nil || got != want {
+		t.Errorf("formatSnapshot TSV = %q, %v\nwant %q", got, err, want)
+	}
+	if j, err := formatSnapshot(s, 1); err != nil || !strings.Contains(j, `"dest": "user/1"`) {
+		t.Errorf("formatSnapshot JSON = %s, %v", j, err)
+	}
+	if _, err := formatSnapshot(s, 2); !errors.Is(err, lb.ErrInvalidArgument) {
+		t.Errorf("format 2: %v", err)
+	}
+}
+
+// A balancer that returned a destination it was not given is a bug: it
+// panics, and the export's guard turns that into RINGLB_EINTERNAL.
+func TestIndexOf(t *testing.T) {
+	if i := indexOf([]string{"a", "b", "a"}, "a"); i != 0 {
+		t.Errorf("indexOf = %d, want the first", i)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("indexOf of a stranger did not panic")
+		}
+	}()
+	indexOf([]string{"a"}, "z")
+}
+
+func TestFirstLines(t *testing.T) {
+	if got := firstLines([]byte("a\nb\nc\nd"), 2); got != "a | b" {
+		t.Errorf("firstLines = %q", got)
+	}
+}
