@@ -34,7 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ringlb.h"
+#include "../tests/c/loadlib.h"
 
 #define NDEST 10
 #define MAXT 2
@@ -194,21 +194,12 @@ int main(int argc, char **argv) {
 	const char *mode = getenv("RINGLB_DISPATCH");
 	if (mode == NULL || *mode == '\0')
 		mode = "auto";
-	/* Lazy: the Lua module's lua_* symbols are never called here. */
-	void *so = dlopen(argv[1], RTLD_LAZY | RTLD_LOCAL);
-	if (so == NULL) {
-		fprintf(stderr, "cabi: dlopen %s: %s\n", argv[1], dlerror());
-		return 1;
-	}
-	*(void **)&p_open = dlsym(so, "ringlb_open");
-	*(void **)&p_next = dlsym(so, "ringlb_next");
-	*(void **)&p_acquire = dlsym(so, "ringlb_acquire");
-	*(void **)&p_release = dlsym(so, "ringlb_release");
-	*(void **)&p_noop = dlsym(so, "ringlb_noop");
-	if (!p_open || !p_next || !p_acquire || !p_release || !p_noop) {
-		fprintf(stderr, "cabi: %s lacks a ringlb_* symbol (ringlb_noop?)\n", argv[1]);
-		return 1;
-	}
+	void *so = load_library(argv[1]);
+	LOAD_SYM(so, open);
+	LOAD_SYM(so, next);
+	LOAD_SYM(so, acquire);
+	LOAD_SYM(so, release);
+	LOAD_SYM(so, noop);
 
 	static char dbuf[NDEST][48];
 	for (int i = 0; i < NDEST; i++) {

@@ -22,7 +22,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "ringlb.h"
+#include "loadlib.h"
 
 #define CALLERS 10
 
@@ -78,14 +78,10 @@ int main(int argc, char **argv) {
 		perror("listener");
 		return 1;
 	}
-	void *so = dlopen(argv[1], RTLD_LAZY | RTLD_LOCAL);
-	if (so == NULL) {
-		fprintf(stderr, "dlopen: %s\n", dlerror());
-		return 1;
-	}
-	typeof(&ringlb_open) p_open =
-	    dlsym(so, "ringlb_open");
-	p_next = dlsym(so, "ringlb_next");
+	void *so = load_library(argv[1]);
+	typeof(&ringlb_open) p_open;
+	LOAD_SYM(so, open);
+	LOAD_SYM(so, next);
 	char url[64], err[RINGLB_ERRLEN];
 	snprintf(url, sizeof url, "redis://127.0.0.1:%d/0", ntohs(a.sin_port));
 	const char *keys[] = {"url", "timeout"}, *vals[] = {url, "200ms"};

@@ -31,7 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ringlb.h"
+#include "loadlib.h"
 
 #define CALLERS 4
 #define HANDLER_STACK (96 * 1024)
@@ -79,15 +79,6 @@ static void record_stack(void) {
 	pthread_attr_destroy(&a);
 	stack_lo = lo;
 	stack_hi = (char *)lo + size;
-}
-
-static void *must_sym(void *so, const char *name) {
-	void *p = dlsym(so, name);
-	if (p == NULL) {
-		fprintf(stderr, "FAIL: %s: %s\n", name, dlerror());
-		exit(1);
-	}
-	return p;
 }
 
 static uint64_t handles[2];
@@ -148,19 +139,11 @@ int main(int argc, char **argv) {
 
 	sigset_t mask_before, mask_after;
 	pthread_sigmask(SIG_SETMASK, NULL, &mask_before);
-	void *so = dlopen(argv[1], RTLD_NOW | RTLD_GLOBAL);
-	if (so == NULL) {
-		/* The module leaves lua_* undefined; a host without Lua binds lazily. */
-		so = dlopen(argv[1], RTLD_LAZY | RTLD_GLOBAL);
-	}
-	if (so == NULL) {
-		fprintf(stderr, "FAIL: dlopen: %s\n", dlerror());
-		return 1;
-	}
-	p_open = must_sym(so, "ringlb_open");
-	p_next = must_sym(so, "ringlb_next");
-	p_release = must_sym(so, "ringlb_release");
-	p_load = must_sym(so, "ringlb_load");
+	void *so = load_library(argv[1]);
+	LOAD_SYM(so, open);
+	LOAD_SYM(so, next);
+	LOAD_SYM(so, release);
+	LOAD_SYM(so, load);
 
 	/* And one installed after loading, again without SA_ONSTACK; SIGHUP
 	 * installed again the same way (a module reinstalling log rotation). */

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ringlb.h"
+#include "loadlib.h"
 
 #define THREADS 8
 #define ITERS 10000
@@ -89,22 +89,13 @@ int main(int argc, char **argv) {
 		fprintf(stderr, "usage: %s ringlb.so\n", argv[0]);
 		return 2;
 	}
-	/* Lazy: the Lua module's lua_* symbols are never called here. */
-	void *so = dlopen(argv[1], RTLD_LAZY | RTLD_LOCAL);
-	if (so == NULL) {
-		fprintf(stderr, "dlopen: %s\n", dlerror());
-		return 1;
-	}
-	p_open = dlsym(so, "ringlb_open");
-	p_next = dlsym(so, "ringlb_next");
-	p_acquire = dlsym(so, "ringlb_acquire");
-	p_release = dlsym(so, "ringlb_release");
-	p_load = dlsym(so, "ringlb_load");
-	p_order = dlsym(so, "ringlb_order");
-	if (!p_open || !p_next || !p_acquire || !p_release || !p_load || !p_order) {
-		fprintf(stderr, "dlsym: %s\n", dlerror());
-		return 1;
-	}
+	void *so = load_library(argv[1]);
+	LOAD_SYM(so, open);
+	LOAD_SYM(so, next);
+	LOAD_SYM(so, acquire);
+	LOAD_SYM(so, release);
+	LOAD_SYM(so, load);
+	LOAD_SYM(so, order);
 	int checks = 0;
 	char err[RINGLB_ERRLEN];
 	const char *keys[] = {"capacity", "tie"}, *vals[] = {"1", "lru"};
