@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/metrics"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -320,8 +321,10 @@ func BenchmarkMemoryDistinctDests(b *testing.B) {
 // BenchmarkMemorySnapshotStall takes a snapshot of 500,000 destinations,
 // each with a call up (50,000 with -short), while another goroutine keeps
 // choosing and releasing among ten others, and reports how long the
-// snapshot took and the slowest next+release meanwhile: how long a
-// snapshot (ringlbctl status, the fs_cli admin script) can hold calls up.
+// snapshot took, the slowest next+release meanwhile, and how long that
+// goroutine waited on locks in all (the runtime's mutex wait total): how
+// long a snapshot (ringlbctl status, the fs_cli admin script) can hold
+// calls up, told apart from waiting for a CPU on a busy machine.
 func BenchmarkMemorySnapshotStall(b *testing.B) {
 	ctx := context.Background()
 	n := 500_000
@@ -340,6 +343,7 @@ func BenchmarkMemorySnapshotStall(b *testing.B) {
 	}
 	group := benchDests(10)
 	var snap, worst time.Duration
+	waited := mutexWait()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		stop := make(chan struct{})
@@ -379,4 +383,16 @@ func BenchmarkMemorySnapshotStall(b *testing.B) {
 	b.ReportMetric(float64(n), "dests")
 	b.ReportMetric(float64(snap.Milliseconds())/float64(b.N), "snapshot-ms")
 	b.ReportMetric(float64(worst.Microseconds())/1000, "worst-call-ms")
+	b.ReportMetric((mutexWait()-waited)*1000/float64(b.N), "lock-wait-ms")
+}
+
+// mutexWait returns the seconds goroutines of this process have spent
+// blocked on a sync.Mutex so far.
+func mutexWait() float64 {
+	s := []metrics.Sample{{Name: "/sync/mutex/wait/total:seconds"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindFloat64 {
+		return 0
+	}
+	return s[0].Value.Float64()
 }

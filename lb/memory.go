@@ -415,11 +415,6 @@ func (m *Memory) Snapshot(ctx context.Context) (Snapshot, error) {
 
 func (m *Memory) snapshot(now time.Time) (Snapshot, error) {
 	ns := now.UnixNano()
-	m.mu.Lock()
-	if m.closed {
-		m.mu.Unlock()
-		return Snapshot{}, errClosed
-	}
 	// In slices: the lock is let go every snapshotSlice items, so calls
 	// get in. Go's map iteration allows changes between steps: a
 	// destination added or dropped meanwhile may or may not show, so a
@@ -429,13 +424,26 @@ func (m *Memory) snapshot(now time.Time) (Snapshot, error) {
 	// hold the lock for hundreds of milliseconds.
 	var dests chunks[DestStatus]
 	var holds chunks[HoldInfo]
+	// Room for a slice is made while the lock is free, so that nothing is
+	// allocated (and no GC assist is charged) while it is held.
+	reserve := func() {
+		dests.reserve(snapshotSlice)
+		holds.reserve(snapshotSlice)
+	}
 	work := 0
 	pause := func() {
 		if work++; work >= snapshotSlice {
 			m.mu.Unlock()
 			work = 0
+			reserve()
 			m.mu.Lock()
 		}
+	}
+	reserve()
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return Snapshot{}, errClosed
 	}
 	for dest, d := range m.dests {
 		st := DestStatus{
@@ -483,13 +491,20 @@ type chunks[T any] struct {
 	n    int
 }
 
-func (c *chunks[T]) add(v T) {
-	if len(c.cur) == cap(c.cur) {
-		if c.cur != nil {
-			c.full = append(c.full, c.cur)
-		}
-		c.cur = make([]T, 0, snapshotSlice)
+// reserve makes room for n more items, so that as many adds allocate
+// nothing.
+func (c *chunks[T]) reserve(n int) {
+	if cap(c.cur)-len(c.cur) >= n {
+		return
 	}
+	if len(c.cur) > 0 {
+		c.full = append(c.full, c.cur)
+	}
+	c.cur = make([]T, 0, max(n, snapshotSlice))
+}
+
+func (c *chunks[T]) add(v T) {
+	c.reserve(1)
 	c.cur = append(c.cur, v)
 	c.n++
 }
