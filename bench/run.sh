@@ -160,7 +160,7 @@ report() {
   ss_worst=$(gometric "$tmp/gomem.txt" "MemorySnapshotStall" "worst-call-ms")
   ss_lock=$(gometric "$tmp/gomem.txt" "MemorySnapshotStall" "lock-wait-ms")
   echo "| memory bounded: ${dd_n%.*} distinct destinations, each held and released once, RSS within 64 MiB of its start | RSS +${dd_rss} MiB, live heap +${dd_heap} MiB | $(yesno "$dd_rss < 64") |"
-  echo "| a snapshot of ${ss_n%.*} held destinations (${ss_ms} ms) does not hold calls up: time a caller spent waiting on the balancer's lock over the whole snapshot; slowest next+release meanwhile (includes waiting for a CPU) | lock wait ${ss_lock} ms in all; slowest call ${ss_worst} ms | — |"
+  echo "| a snapshot of ${ss_n%.*} held destinations (${ss_ms} ms) does not hold calls up: time the caller and the snapshot spent waiting on the balancer's lock, together; slowest next+release meanwhile (includes waiting for a CPU and for GC on this 2-core machine) | lock waits ${ss_lock} ms in all; slowest call ${ss_worst} ms | — |"
   echo "| no RSS growth, C ABI, auto (2nd batch) | $((ca_r2 - ca_r1)) KiB | $(yesno "$ca_r2 - $ca_r1 < 1024") |"
   echo "| no RSS growth, C ABI, workers (2nd batch) | $((cw_r2 - cw_r1)) KiB | $(yesno "$cw_r2 - $cw_r1 < 1024") |"
   echo "| no RSS growth, Lua (2nd batch) | $((lr2 - lr1)) KiB | $(yesno "$lr2 - $lr1 < 1024") |"

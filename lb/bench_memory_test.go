@@ -321,10 +321,10 @@ func BenchmarkMemoryDistinctDests(b *testing.B) {
 // BenchmarkMemorySnapshotStall takes a snapshot of 500,000 destinations,
 // each with a call up (50,000 with -short), while another goroutine keeps
 // choosing and releasing among ten others, and reports how long the
-// snapshot took, the slowest next+release meanwhile, and how long that
-// goroutine waited on locks in all (the runtime's mutex wait total): how
-// long a snapshot (ringlbctl status, the fs_cli admin script) can hold
-// calls up, told apart from waiting for a CPU on a busy machine.
+// snapshot took, the slowest next+release meanwhile, and how long both
+// waited on locks in all (the runtime's mutex wait total): how long a
+// snapshot (ringlbctl status, the fs_cli admin script) can hold calls up,
+// told apart from waiting for a CPU on a busy machine.
 func BenchmarkMemorySnapshotStall(b *testing.B) {
 	ctx := context.Background()
 	n := 500_000
