@@ -80,6 +80,14 @@ func checkText(what, s string, max int) error {
 }
 
 // checkDest validates one destination string.
+// checkCount rejects a list of more than MaxDestinations destinations.
+func checkCount(n int) error {
+	if n > MaxDestinations {
+		return invalidf("%d destinations (at most %d)", n, MaxDestinations)
+	}
+	return nil
+}
+
 func checkDest(dest string) error { return checkText("destination", dest, MaxDestLen) }
 
 // checkCallID validates one call id.
@@ -87,8 +95,8 @@ func checkCallID(callID string) error { return checkText("call id", callID, MaxC
 
 // checkDests validates a destination list.
 func checkDests(dests []string) error {
-	if len(dests) > MaxDestinations {
-		return invalidf("%d destinations (at most %d)", len(dests), MaxDestinations)
+	if err := checkCount(len(dests)); err != nil {
+		return err
 	}
 	for _, d := range dests {
 		if err := checkDest(d); err != nil {

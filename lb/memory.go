@@ -220,8 +220,8 @@ func (m *Memory) next(now time.Time, dests []string, callID string) (string, err
 	if len(dests) == 0 {
 		return "", fmt.Errorf("ringlb: next: %w", ErrNoDestinations)
 	}
-	if len(dests) > MaxDestinations {
-		return "", fmt.Errorf("ringlb: next: %w", invalidf("%d destinations (at most %d)", len(dests), MaxDestinations))
+	if err := checkCount(len(dests)); err != nil {
+		return "", fmt.Errorf("ringlb: next: %w", err)
 	}
 	ns := now.UnixNano()
 	m.mu.Lock()

@@ -384,13 +384,8 @@ func (r *Redis) Release(ctx context.Context, dest, callID string) (bool, error) 
 
 // Load implements Balancer.
 func (r *Redis) Load(ctx context.Context, dests []string) ([]int, error) {
-	if len(dests) > MaxDestinations {
-		return nil, fmt.Errorf("ringlb: load: %w", invalidf("%d destinations (at most %d)", len(dests), MaxDestinations))
-	}
-	for _, d := range dests {
-		if err := checkDest(d); err != nil {
-			return nil, fmt.Errorf("ringlb: load: %w", err)
-		}
+	if err := checkDests(dests); err != nil {
+		return nil, fmt.Errorf("ringlb: load: %w", err)
 	}
 	if r.closed.Load() {
 		return nil, errClosed
