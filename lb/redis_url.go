@@ -243,19 +243,19 @@ func secretParam(name string) bool {
 	return false
 }
 
-// urlSecrets returns every text of raw that may be a secret, read leniently
-// so that even a malformed URL gives its secrets up: the userinfo (up to the
-// last "@") and the password within it, and each secret parameter's value
-// both up to the next "&" and up to the end; each also percent-decoded and
-// as Go would quote it, the forms in which a parser's error may repeat it.
-func urlSecrets(raw string) []string {
-	var found []string
+// findSecrets reads the secrets of raw leniently (see urlSecrets). Of
+// them, splittable are those a parser may cut where a delimiter stands
+// inside: the password, and each secret parameter's value up to the next
+// "&"; its value up to the end runs into the parameters that follow, which
+// are no secret.
+func findSecrets(raw string) (found, splittable []string) {
 	_, rest := splitScheme(raw)
 	if at := strings.LastIndex(rest, "@"); at >= 0 {
 		userinfo := rest[:at]
 		found = append(found, userinfo)
 		if _, pass, ok := strings.Cut(userinfo, ":"); ok {
 			found = append(found, pass)
+			splittable = append(splittable, pass)
 		}
 	}
 	lower := strings.ToLower(raw)
@@ -270,9 +270,21 @@ func urlSecrets(raw string) []string {
 		value := raw[i+1:]
 		found = append(found, value)
 		if j := strings.IndexByte(value, '&'); j >= 0 {
-			found = append(found, value[:j])
+			value = value[:j]
+			found = append(found, value)
 		}
+		splittable = append(splittable, value)
 	}
+	return found, splittable
+}
+
+// urlSecrets returns every text of raw that may be a secret, read leniently
+// so that even a malformed URL gives its secrets up: the userinfo (up to the
+// last "@") and the password within it, and each secret parameter's value
+// both up to the next "&" and up to the end; each also percent-decoded and
+// as Go would quote it, the forms in which a parser's error may repeat it.
+func urlSecrets(raw string) []string {
+	found, _ := findSecrets(raw)
 	out := make([]string, 0, 3*len(found))
 	for _, f := range found {
 		if f == "" {
@@ -306,12 +318,13 @@ func scrub(text string, secrets []string) string {
 	return text
 }
 
-// secretPieces splits each secret where a parser may cut it (a password
-// holding "/", "?", "#", "@" or "&" is read as part host, part path or
-// query), so that no fragment of a secret slips through either.
-func secretPieces(secrets []string) []string {
+// secretPieces splits each secret of raw where a parser may cut it (a
+// password holding "/", "?", "#", "@" or "&" is read as part host, part
+// path or query), so that no fragment of a secret slips through either.
+func secretPieces(raw string) []string {
+	_, splittable := findSecrets(raw)
 	var out []string
-	for _, s := range secrets {
+	for _, s := range splittable {
 		out = append(out, strings.FieldsFunc(s, func(r rune) bool { return strings.ContainsRune("/?#@&:;,=", r) })...)
 	}
 	return out
@@ -331,7 +344,7 @@ func urlError(raw, format string, args ...any) error {
 	}
 	detail = scrub(detail, secrets)
 	check := strings.ReplaceAll(detail, "xxxxx", "")
-	for _, p := range append(secrets, secretPieces(secrets)...) {
+	for _, p := range append(secrets, secretPieces(raw)...) {
 		if p != "" && strings.Contains(check, p) {
 			detail = "malformed (details withheld: they would show part of a password; percent-encode " +
 				"any of : / ? # @ & in a password)"
