@@ -46,7 +46,7 @@ var (
 
 // redisKeySuffixes are the keys of one balancer, in the order every script
 // takes them as KEYS (see scripts/prelude.lua).
-var redisKeySuffixes = [...]string{"holds", "exp", "idx", "seq", "last", "started", "ctr", "drained", "known", "cnt"}
+var redisKeySuffixes = [...]string{"holds", "exp", "idx", "seq", "last", "started", "ctr", "drained", "known", "cnt", "idle"}
 
 const (
 	// reapLimit bounds how many lapsed holds one operation drops, so a

@@ -779,3 +779,63 @@ func TestRedisSnapshotInPages(t *testing.T) {
 		t.Fatalf("%d HSCAN calls for one snapshot, want the holds read in pages", n)
 	}
 }
+
+// Regression: a Redis balancer kept the state of every destination it ever
+// saw (known, seq, last, started), so a stream of distinct destinations
+// grew Redis's memory without bound. Beyond 10,000 idle ones, the oldest
+// are forgotten; held and drained ones are kept.
+func TestRedisForgetsIdleDestinations(t *testing.T) {
+	srv := redistest.Start(t)
+	name := uniqueName("idle")
+	r := openRedis(t, name, srv.URL(), Options{Lease: 30 * time.Second})
+	ctx := context.Background()
+	if err := r.Drain(ctx, "drained"); err != nil {
+		t.Fatal(err)
+	}
+	mustAcquire(t, r, "held", "up")
+	const n = 10000 + 200
+	for i := 0; i < n; i++ {
+		d := fmt.Sprintf("sofia/gateway/gw/+1555%07d", i)
+		mustAcquire(t, r, d, "c")
+		mustRelease(t, r, d, "c", true)
+	}
+	admin := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer admin.Close()
+	base := DefaultKeyPrefix + "{" + name + "}:"
+	for _, key := range []string{"known", "seq", "last", "started", "idle"} {
+		var size int64
+		var err error
+		if key == "known" {
+			size, err = admin.SCard(ctx, base+key).Result()
+		} else if key == "idle" {
+			size, err = admin.ZCard(ctx, base+key).Result()
+		} else {
+			size, err = admin.HLen(ctx, base+key).Result()
+		}
+		if err != nil || size > 10000+2 {
+			t.Errorf("%s holds %d entries after %d distinct destinations (%v), want at most 10,002", key, size, n, err)
+		}
+	}
+	s := mustSnapshot(t, r)
+	var drained, held, oldest, newest bool
+	for _, d := range s.Destinations {
+		switch d.Dest {
+		case "drained":
+			drained = d.Drained
+		case "held":
+			held = d.Active == 1
+		case "sofia/gateway/gw/+15550000000":
+			oldest = true
+		case fmt.Sprintf("sofia/gateway/gw/+1555%07d", n-1):
+			newest = d.Started == 1
+		}
+	}
+	if !drained || !held || oldest || !newest {
+		t.Errorf("drained kept %v, held kept %v, oldest forgotten %v, newest kept %v; want true each",
+			drained, held, !oldest, newest)
+	}
+	// A forgotten destination ranks as never used: first among equals.
+	if got, _ := r.Order(ctx, []string{fmt.Sprintf("sofia/gateway/gw/+1555%07d", n-1), "sofia/gateway/gw/+15550000000"}); len(got) != 2 || got[0] != "sofia/gateway/gw/+15550000000" {
+		t.Errorf("Order = %v, want the forgotten one first", got)
+	}
+}

@@ -6,5 +6,8 @@ if ARGV[2] == "1" then
   redis.call("SADD", K_DRAINED, ARGV[3])
 else
   redis.call("SREM", K_DRAINED, ARGV[3])
+  if load(ARGV[3]) == 0 then
+    mark_idle(ARGV[3])
+  end
 end
 return 1

@@ -16,6 +16,8 @@
 --  10 cnt      HASH  dest -> live holds, kept in step with holds by hold and
 --                    drop (one HMGET reads a whole group's loads); a count
 --                    is deleted at zero and never goes below it
+--  11 idle     ZSET  destinations without a hold, by when they became idle
+--                    (ms): beyond MAX_IDLE the oldest are forgotten
 -- ARGV, by one convention for every script: ARGV[1] is the most lapsed
 -- holds the script may drop (reaping is bounded per call), and the
 -- script's own arguments follow from ARGV[2]. Every script starts with
@@ -24,8 +26,19 @@
 -- Destinations and call ids never hold control characters (checked in
 -- Go), so "\n" separates them and "\11" (the byte after "\n") ends a
 -- destination's range in idx.
-local K_HOLDS, K_EXP, K_IDX, K_SEQ, K_LAST, K_STARTED, K_CTR, K_DRAINED, K_KNOWN, K_CNT =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
+local K_HOLDS, K_EXP, K_IDX, K_SEQ, K_LAST, K_STARTED, K_CTR, K_DRAINED, K_KNOWN, K_CNT, K_IDLE =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11]
+
+-- MAX_IDLE is how many destinations without a hold a balancer's keys
+-- remember (their lru order, last call, calls started), as the memory
+-- backend's default max_idle: the state of a destination idle longest
+-- beyond it is forgotten, so any stream of distinct destinations keeps
+-- Redis's memory bounded. A forgotten one ranks as never used, which is
+-- where lru puts it anyway. Drained destinations are always kept.
+local MAX_IDLE = 10000
+
+-- clock is the script's time, read once by begin().
+local clock = 0
 
 -- now_ms reads the server clock, the one clock all nodes share.
 local function now_ms()
@@ -35,6 +48,30 @@ end
 
 local function member(dest, call)
   return dest .. "\n" .. call
+end
+
+-- forget_idle drops the state of the destinations idle longest beyond
+-- MAX_IDLE, a few per call: each call marks at most one idle.
+local function forget_idle()
+  local over = redis.call("ZCARD", K_IDLE) - MAX_IDLE
+  if over <= 0 then return end
+  local old = redis.call("ZRANGE", K_IDLE, 0, math.min(over, 8) - 1)
+  for i = 1, #old do
+    local d = old[i]
+    redis.call("ZREM", K_IDLE, d)
+    if redis.call("HEXISTS", K_CNT, d) == 0 and redis.call("SISMEMBER", K_DRAINED, d) == 0 then
+      redis.call("HDEL", K_SEQ, d)
+      redis.call("HDEL", K_LAST, d)
+      redis.call("HDEL", K_STARTED, d)
+      redis.call("SREM", K_KNOWN, d)
+    end
+  end
+end
+
+-- mark_idle notes that dest has no hold from now on.
+local function mark_idle(dest)
+  redis.call("ZADD", K_IDLE, clock, dest)
+  forget_idle()
 end
 
 -- drop removes hold m if it exists and reports whether it did; the count
@@ -49,6 +86,7 @@ local function drop(m)
   local dest = string.sub(m, 1, string.find(m, "\n", 1, true) - 1)
   if redis.call("HINCRBY", K_CNT, dest, -1) <= 0 then
     redis.call("HDEL", K_CNT, dest)
+    mark_idle(dest)
   end
   return 1
 end
@@ -66,9 +104,9 @@ end
 -- begin reads the server clock and reaps up to ARGV[1] lapsed holds; every
 -- script starts with it. It returns the time.
 local function begin()
-  local now = now_ms()
-  reap(now, tonumber(ARGV[1]))
-  return now
+  clock = now_ms()
+  reap(clock, tonumber(ARGV[1]))
+  return clock
 end
 
 -- lapsed reports whether hold m's lease ran out although no reap has
@@ -126,4 +164,5 @@ local function hold(dest, call, m, now, lease, maxage, node)
   redis.call("HSET", K_LAST, dest, now)
   redis.call("HINCRBY", K_STARTED, dest, 1)
   redis.call("SADD", K_KNOWN, dest)
+  redis.call("ZREM", K_IDLE, dest)
 end

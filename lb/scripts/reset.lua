@@ -9,4 +9,5 @@ end
 -- Every hold of dest is gone, so its count is 0: a repair also mends a
 -- count that drifted from the holds.
 redis.call("HDEL", K_CNT, dest)
+mark_idle(dest)
 return #ms
