@@ -7,6 +7,7 @@ package redistest
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -28,6 +29,11 @@ type Server struct {
 	bin     string
 	dir     string
 	ownsDir bool // Launch made dir; Stop removes it
+
+	// args are extra redis-server arguments (a replica's --replicaof); a
+	// sentinel has sentinelConf, the configuration it starts from.
+	args         []string
+	sentinelConf string
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -85,6 +91,62 @@ func Launch() (*Server, error) {
 	return s, nil
 }
 
+// StartReplica starts a redis-server replicating master, and waits until
+// the replica has synced. It is stopped in t.Cleanup.
+func StartReplica(t testing.TB, master *Server) *Server {
+	t.Helper()
+	s := &Server{t: t, bin: master.bin, dir: t.TempDir(), args: []string{"--replicaof", "127.0.0.1", strconv.Itoa(master.Port)}}
+	if err := s.startOnFreePort(); err != nil {
+		t.Fatalf("redistest: replica: %v", err)
+	}
+	t.Cleanup(s.Stop)
+	s.waitFor("the replica to sync", 20*time.Second, func() bool {
+		info, err := Do(s.Addr, "INFO", "replication")
+		return err == nil && strings.Contains(info, "master_link_status:up")
+	})
+	return s
+}
+
+// StartSentinels starts n redis-server --sentinel processes monitoring
+// master as masterName (quorum n/2+1, master down after 1 s, failover
+// timeout 5 s), and waits until each knows the others and the replicas.
+// They are stopped in t.Cleanup.
+func StartSentinels(t testing.TB, master *Server, masterName string, n, replicas int) []*Server {
+	t.Helper()
+	conf := fmt.Sprintf("sentinel monitor %s 127.0.0.1 %d %d\n"+
+		"sentinel down-after-milliseconds %s 1000\n"+
+		"sentinel failover-timeout %s 5000\n"+
+		"sentinel parallel-syncs %s 1\n", masterName, master.Port, n/2+1, masterName, masterName, masterName)
+	var out []*Server
+	for i := 0; i < n; i++ {
+		s := &Server{t: t, bin: master.bin, dir: t.TempDir(), sentinelConf: conf}
+		if err := s.startOnFreePort(); err != nil {
+			t.Fatalf("redistest: sentinel: %v", err)
+		}
+		t.Cleanup(s.Stop)
+		out = append(out, s)
+	}
+	for _, s := range out {
+		s.waitFor("the sentinels to find each other and the replicas", 30*time.Second, func() bool {
+			info, err := Do(s.Addr, "INFO", "sentinel")
+			return err == nil && strings.Contains(info, fmt.Sprintf("slaves=%d,sentinels=%d", replicas, n))
+		})
+	}
+	return out
+}
+
+// waitFor polls cond every 100 ms until it holds, or fails the test.
+func (s *Server) waitFor(what string, within time.Duration, cond func() bool) {
+	s.t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			s.t.Fatalf("redistest: waited %v for %s (log in %s)", within, what, s.dir)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // startOnFreePort picks a free loopback port and starts the server there,
 // trying a few ports in case another process takes one first.
 func (s *Server) startOnFreePort() error {
@@ -116,14 +178,23 @@ func freePort() (int, error) {
 }
 
 func (s *Server) start() error {
-	cmd := exec.Command(s.bin,
+	args := []string{
 		"--port", strconv.Itoa(s.Port),
 		"--bind", "127.0.0.1",
 		"--save", "",
 		"--appendonly", "no",
 		"--dir", s.dir,
 		"--dbfilename", "dump.rdb",
-	)
+	}
+	if s.sentinelConf != "" {
+		// Sentinel rewrites its configuration file: each gets its own.
+		conf := s.dir + "/sentinel.conf"
+		if err := os.WriteFile(conf, []byte(s.sentinelConf), 0o644); err != nil {
+			return err
+		}
+		args = []string{conf, "--sentinel", "--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1", "--dir", s.dir}
+	}
+	cmd := exec.Command(s.bin, append(args, s.args...)...)
 	cmd.Dir = s.dir
 	logf, err := os.OpenFile(s.dir+"/redis.log", os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -166,8 +237,10 @@ func ping(addr string) error {
 	return err
 }
 
-// Do sends one command over a fresh connection and returns the first line
-// of the reply. It is enough for PING, SAVE, SCRIPT FLUSH, DEBUG.
+// Do sends one command over a fresh connection and returns the reply: a
+// status or integer line as it is, a bulk string whole (INFO, say), an
+// error reply as an error. It is enough for PING, SAVE, SCRIPT FLUSH,
+// DEBUG and INFO.
 func Do(addr string, args ...string) (string, error) {
 	c, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {
@@ -183,15 +256,27 @@ func Do(addr string, args ...string) (string, error) {
 	if _, err := c.Write([]byte(b.String())); err != nil {
 		return "", err
 	}
-	line, err := bufio.NewReader(c).ReadString('\n')
+	r := bufio.NewReader(c)
+	line, err := r.ReadString('\n')
 	if err != nil {
 		return "", err
 	}
 	line = strings.TrimRight(line, "\r\n")
-	if strings.HasPrefix(line, "-") {
+	switch {
+	case strings.HasPrefix(line, "-"):
 		return "", fmt.Errorf("redis: %s", line[1:])
+	case !strings.HasPrefix(line, "$"):
+		return line, nil
 	}
-	return line, nil
+	n, err := strconv.Atoi(line[1:])
+	if err != nil || n < 0 {
+		return "", fmt.Errorf("redis: bulk length %q", line)
+	}
+	buf := make([]byte, n+2)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return "", err
+	}
+	return string(buf[:n]), nil
 }
 
 // Stop kills the server (SIGKILL: an abrupt outage) and waits for it to
@@ -246,6 +331,17 @@ func (s *Server) Save() {
 	if _, err := Do(s.Addr, "SAVE"); err != nil {
 		s.t.Fatalf("redistest: SAVE: %v", err)
 	}
+}
+
+// Kill sends sig to the server process and, for a signal that ends it,
+// waits for it to exit; the server stays down (no Restart is implied).
+func (s *Server) Kill(sig syscall.Signal) {
+	s.t.Helper()
+	if sig == syscall.SIGKILL || sig == syscall.SIGTERM {
+		s.kill()
+		return
+	}
+	s.signal(sig)
 }
 
 // Pause freezes the server (SIGSTOP): connections are accepted by the
