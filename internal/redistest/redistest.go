@@ -135,6 +135,42 @@ func StartSentinels(t testing.TB, master *Server, masterName string, n, replicas
 	return out
 }
 
+// StartCluster starts n redis-servers in cluster mode (no replicas) and
+// joins them with redis-cli --cluster create, each master taking a third
+// (for n = 3) of the slots; it waits until every node reports the cluster
+// ok. They are stopped in t.Cleanup.
+func StartCluster(t testing.TB, n int) []*Server {
+	t.Helper()
+	cli, err := exec.LookPath("redis-cli")
+	if err != nil {
+		t.Fatalf("redistest: redis-cli not found: %v", err)
+	}
+	var nodes []*Server
+	var addrs []string
+	for i := 0; i < n; i++ {
+		s := &Server{t: t, bin: Binary(), dir: t.TempDir(),
+			args: []string{"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000"}}
+		if err := s.startOnFreePort(); err != nil {
+			t.Fatalf("redistest: cluster node: %v", err)
+		}
+		t.Cleanup(s.Stop)
+		nodes = append(nodes, s)
+		addrs = append(addrs, s.Addr)
+	}
+	args := append([]string{"--cluster", "create"}, addrs...)
+	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	if out, err := exec.Command(cli, args...).CombinedOutput(); err != nil {
+		t.Fatalf("redistest: redis-cli --cluster create: %v\n%s", err, out)
+	}
+	for _, s := range nodes {
+		s.waitFor("the cluster to be ok", 30*time.Second, func() bool {
+			info, err := Do(s.Addr, "CLUSTER", "INFO")
+			return err == nil && strings.Contains(info, "cluster_state:ok")
+		})
+	}
+	return nodes
+}
+
 // waitFor polls cond every 100 ms until it holds, or fails the test.
 func (s *Server) waitFor(what string, within time.Duration, cond func() bool) {
 	s.t.Helper()
