@@ -9,7 +9,7 @@ SCRIPTDIR ?= /usr/share/freeswitch/scripts
 so_dir = build/$(if $(filter jit luajit,$(1)),luajit,lua$(1))
 interp = $(if $(filter jit luajit,$(1)),luajit,lua$(1))
 
-.PHONY: deps all build all-lua install install-conf test ci vet gotest ctest luatest ringtest opstest redistest rttest benchtest simtest demo bench sim ringlbctl clean
+.PHONY: deps all build all-lua install install-conf test ci vet gotest ctest luatest ringtest opstest redistest rttest benchtest simtest debtest demo bench sim ringlbctl deb clean
 
 all: build
 
@@ -78,7 +78,7 @@ benchtest: build
 simtest:
 	$(GO) run ./cmd/ringlb-sim -calls 500 >/dev/null
 
-test: vet gotest ctest luatest opstest ringtest redistest rttest benchtest simtest
+test: vet gotest ctest luatest opstest ringtest redistest rttest benchtest simtest debtest
 	@echo "all tests passed"
 
 ci: test
@@ -93,6 +93,14 @@ sim:
 
 ringlbctl:
 	$(GO) build -o build/ringlbctl ./cmd/ringlbctl
+
+# build/ringlb_<version>_amd64.deb for the Lua that mod_lua uses (LUA=5.3).
+deb: deps
+	scripts/deb.sh $(LUA)
+
+# The package built, installed with dpkg -i, loaded, removed (needs root).
+debtest: deps
+	tests/deb/run.sh
 
 demo: build
 	@$(call interp,$(LUA)) demo/demo.lua $(call so_dir,$(LUA))

@@ -7,7 +7,7 @@ set -euo pipefail
 pkgs=(gcc make pkg-config procps util-linux
       lua5.1 lua5.2 lua5.3 lua5.4 luajit
       liblua5.1-0-dev liblua5.2-dev liblua5.3-dev liblua5.4-dev libluajit-5.1-dev
-      redis-server)
+      redis-server redis-tools)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
