@@ -29,6 +29,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	_ "github.com/ringlb/ringlb/cgo" // the C shim: the C ABI and the Lua module
+	"github.com/ringlb/ringlb/internal/metrics"
 	"github.com/ringlb/ringlb/lb"
 	"github.com/ringlb/ringlb/ring"
 )
@@ -46,6 +47,7 @@ func init() {
 	// Inside the switch, go-redis must not write to the switch's stderr:
 	// every failure already reaches the caller as an error.
 	redis.SetLogger(silentLogger{})
+	metrics.Pool = poolStats
 	// The runtime is up: the thread it was started on exists, so the
 	// loading thread's scheduling policy can be given back (dispatch.c).
 	C.ringlb_go_started()
@@ -101,6 +103,12 @@ func ringlbgo_report(r *C.struct_ringlb_report_req) { defer guard(&r.st); finish
 func ringlbgo_dialstring(r *C.struct_ringlb_dialstring_req) {
 	defer guard(&r.st)
 	finish(&r.st, dialString(r))
+}
+
+//export ringlbgo_metrics
+func ringlbgo_metrics(r *C.struct_ringlb_metrics_req) {
+	defer guard(&r.st)
+	finish(&r.st, serveMetrics(r))
 }
 
 //export ringlbgo_ring_check
@@ -372,6 +380,24 @@ func dialString(r *C.struct_ringlb_dialstring_req) error {
 	return nil
 }
 
+func serveMetrics(r *C.struct_ringlb_metrics_req) error {
+	addr, err := metrics.Serve(goStr(r.addr))
+	if err != nil {
+		return err
+	}
+	buf := unsafe.Slice((*byte)(unsafe.Pointer(r.bound)), int(r.boundlen))
+	buf[copy(buf[:len(buf)-1], addr)] = 0
+	return nil
+}
+
+// poolStats reads the worker pool's figures from dispatch.c.
+func poolStats() metrics.PoolStats {
+	var workers C.int
+	var n, waitNs C.uint64_t
+	C.ringlb_pool_stats(&workers, &n, &waitNs)
+	return metrics.PoolStats{Workers: int(workers), HandOffs: uint64(n), HandOffSeconds: float64(waitNs) / 1e9}
+}
+
 func ringCheck(r *C.struct_ringlb_ring_check_req) error {
 	mode, err := ring.ParseMode(goStr(r.mode))
 	if err != nil {
@@ -495,6 +521,7 @@ var errorCodes = []struct {
 	{lb.ErrBackend, C.RINGLB_EBACKEND},
 	{lb.ErrClosed, C.RINGLB_ECLOSED},
 	{lb.ErrInvalidArgument, C.RINGLB_EINVAL},
+	{metrics.ErrServing, C.RINGLB_EINVAL},
 	{ring.ErrInvalid, C.RINGLB_EINVAL},
 }
 

@@ -45,6 +45,8 @@ log "go benchmarks ($pattern, -benchtime=$bt)"
 $go test -run '^$' -bench "$pattern" -benchmem -benchtime=$bt $short ./lb >"$tmp/go.txt"
 log "go memory benchmarks (holds, heap growth)"
 $go test -run '^$' -bench '^BenchmarkMemory(HoldBytes|HeapGrowth|DistinctDests|SnapshotStall)$' -benchmem -benchtime=1x $short ./lb >"$tmp/gomem.txt"
+log "metrics: next+release alone and while scraped"
+$go test -run '^$' -bench 'NextReleaseScraped' -benchmem -benchtime=$bt $short ./internal/metrics >"$tmp/gometrics.txt"
 has_redis_bench=$(grep -c '^BenchmarkRedis' "$tmp/go.txt" || true)
 
 # ---- 2. C ABI ------------------------------------------------------------------
@@ -161,6 +163,10 @@ report() {
   ss_lock=$(gometric "$tmp/gomem.txt" "MemorySnapshotStall" "lock-wait-ms")
   echo "| memory bounded: ${dd_n%.*} distinct destinations, each held and released once, RSS within 64 MiB of its start | RSS +${dd_rss} MiB, live heap +${dd_heap} MiB | $(yesno "$dd_rss < 64") |"
   echo "| a snapshot of ${ss_n%.*} held destinations (${ss_ms} ms) does not hold calls up: time the caller and the snapshot spent waiting on the balancer's lock, together; slowest next+release meanwhile (includes waiting for a CPU and for GC on this 2-core machine) | lock waits ${ss_lock} ms in all; slowest call ${ss_worst} ms | — |"
+  local sc_alone sc_scraped
+  sc_alone=$(gons "$tmp/gometrics.txt" "NextReleaseScraped/alone")
+  sc_scraped=$(gons "$tmp/gometrics.txt" "NextReleaseScraped/scraped")
+  echo "| (reference, no target) next+release, 100 destinations up, while /metrics is scraped 10 times a second | ${sc_scraped} ns vs ${sc_alone} ns alone → $(calc "$sc_scraped / $sc_alone") × | — |"
   echo "| no RSS growth, C ABI, auto (2nd batch) | $((ca_r2 - ca_r1)) KiB | $(yesno "$ca_r2 - $ca_r1 < 1024") |"
   echo "| no RSS growth, C ABI, workers (2nd batch) | $((cw_r2 - cw_r1)) KiB | $(yesno "$cw_r2 - $cw_r1 < 1024") |"
   echo "| no RSS growth, Lua (2nd batch) | $((lr2 - lr1)) KiB | $(yesno "$lr2 - $lr1 < 1024") |"

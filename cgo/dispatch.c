@@ -50,6 +50,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ringlb.h"
@@ -326,10 +327,26 @@ static int start_worker(void) {
 	return rc == 0 ? 0 : -1;
 }
 
+/* Hand-offs and the time their callers waited, for the metrics. */
+static uint64_t handoffs, handoff_wait_ns; /* __atomic */
+
+static uint64_t mono_ns(void) {
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void ringlb_pool_stats(int *workers, uint64_t *n, uint64_t *wait_ns) {
+	*workers = __atomic_load_n(&n_workers, __ATOMIC_RELAXED);
+	*n = __atomic_load_n(&handoffs, __ATOMIC_RELAXED);
+	*wait_ns = __atomic_load_n(&handoff_wait_ns, __ATOMIC_RELAXED);
+}
+
 /* hand_off queues fn(req) for a worker and sleeps until it is served. */
 static void hand_off(void (*fn)(void *), void *req) {
 	struct request r;
 	int spawn = 0;
+	uint64_t t0 = mono_ns();
 	r.fn = fn;
 	r.req = req;
 	r.next = NULL;
@@ -356,6 +373,8 @@ static void hand_off(void (*fn)(void *), void *req) {
 	while (sem_wait(&r.done) != 0 && errno == EINTR) {
 	}
 	sem_destroy(&r.done);
+	__atomic_add_fetch(&handoffs, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&handoff_wait_ns, mono_ns() - t0, __ATOMIC_RELAXED);
 }
 
 /*
@@ -433,6 +452,7 @@ RUN_IN_GO(snapshot, ringlb_snapshot_req)
 RUN_IN_GO(report, ringlb_report_req)
 RUN_IN_GO(dialstring, ringlb_dialstring_req)
 RUN_IN_GO(ring_check, ringlb_ring_check_req)
+RUN_IN_GO(metrics, ringlb_metrics_req)
 RUN_IN_GO(ring_pick, ringlb_ring_pick_req)
 RUN_IN_GO(ring_hold_all, ringlb_ring_hold_all_req)
 RUN_IN_GO(ring_reason, ringlb_ring_reason_req)
@@ -647,6 +667,19 @@ int ringlb_ring_reason(int n, const char *const *causes, char *reason, size_t re
 	}
 	reason[0] = '\0';
 	return call_go(run_ring_reason, &r.st);
+}
+
+int ringlb_metrics(const char *addr, char *bound, size_t boundlen, char *err, size_t errlen) {
+	struct ringlb_metrics_req r = {.addr = addr, .bound = bound, .boundlen = boundlen};
+	init_status(&r.st, err, errlen);
+	if (!check_out(&r.st, bound, "bound"))
+		return r.st.rc;
+	if (boundlen < 2) {
+		set_err(&r.st, RINGLB_EINVAL, "ringlb: metrics: bound buffer too small");
+		return r.st.rc;
+	}
+	bound[0] = '\0';
+	return call_go(run_metrics, &r.st);
 }
 
 int ringlb_noop(void) {

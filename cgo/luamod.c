@@ -714,6 +714,22 @@ static int l_dialstring(lua_State *L) {
 
 
 /*
+ * ringlb.metrics([addr]) -> the address it listens on | nil, err, code
+ * Starts the process-wide Prometheus endpoint (default 127.0.0.1:9361).
+ */
+static int l_metrics(lua_State *L) {
+	const char *addr = NULL;
+	if (!lua_isnoneornil(L, 1) && arg_string(L, 1, "metrics", "address", &addr))
+		return 3;
+	char err[RINGLB_ERRLEN], bound[128];
+	int rc = ringlb_metrics(addr, bound, sizeof bound, err, sizeof err);
+	if (rc != RINGLB_OK)
+		return fail_rc(L, rc, err);
+	lua_pushstring(L, bound);
+	return 1;
+}
+
+/*
  * The ring-group rules of the Go package ring, for lua/ringlb/ring.lua.
  */
 
@@ -885,7 +901,8 @@ static const luaL_Reg balancer_methods[] = {
 
 static const luaL_Reg module_functions[] = {
     {"open", l_open}, {"get", l_get}, {"list", l_list}, {"dialstring", l_dialstring},
-    {"ring_check", l_ring_check}, {"ring_reason", l_ring_reason}, {"_noop", l_noop}, {NULL, NULL}};
+    {"ring_check", l_ring_check}, {"ring_reason", l_ring_reason}, {"metrics", l_metrics},
+    {"_noop", l_noop}, {NULL, NULL}};
 
 static void set_funcs(lua_State *L, const luaL_Reg *l) {
 #if LUA_VERSION_NUM < 502

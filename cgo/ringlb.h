@@ -192,6 +192,15 @@ int ringlb_ring_hold_all(uint64_t handle, int n, const char *const *dests, const
 int ringlb_ring_reason(int n, const char *const *causes, char *reason, size_t reasonlen, int *last,
                        char *err, size_t errlen);
 
+/*
+ * ringlb_metrics starts the process-wide Prometheus endpoint (/metrics) on
+ * addr, host:port (NULL or "" for 127.0.0.1:9361), and writes the address it
+ * listens on into bound (boundlen bytes; 64 is enough). Called again with the
+ * same address it does nothing; another address, or a port in use, is
+ * RINGLB_EINVAL. The endpoint runs on the Go runtime's own threads.
+ */
+int ringlb_metrics(const char *addr, char *bound, size_t boundlen, char *err, size_t errlen);
+
 /* ringlb_noop does nothing through the same path as every other call: the
  * floor that benchmarks compare against. */
 int ringlb_noop(void);

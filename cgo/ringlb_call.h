@@ -121,6 +121,13 @@ struct ringlb_dialstring_req {
 	char **out;      /* out: malloc'd dial string */
 };
 
+struct ringlb_metrics_req {
+	struct ringlb_status st;
+	const char *addr; /* or NULL */
+	char *bound;      /* out */
+	size_t boundlen;
+};
+
 struct ringlb_ring_check_req {
 	struct ringlb_status st;
 	const char *mode;
@@ -179,6 +186,7 @@ void ringlbgo_snapshot(struct ringlb_snapshot_req *r);
 void ringlbgo_report(struct ringlb_report_req *r);
 void ringlbgo_dialstring(struct ringlb_dialstring_req *r);
 void ringlbgo_ring_check(struct ringlb_ring_check_req *r);
+void ringlbgo_metrics(struct ringlb_metrics_req *r);
 void ringlbgo_ring_pick(struct ringlb_ring_pick_req *r);
 void ringlbgo_ring_hold_all(struct ringlb_ring_hold_all_req *r);
 void ringlbgo_ring_reason(struct ringlb_ring_reason_req *r);
@@ -186,6 +194,11 @@ void ringlbgo_ring_reason(struct ringlb_ring_reason_req *r);
 /* ringlb_go_started is called by the Go runtime's first goroutine
  * (exports.go's init): the loading thread may have its policy back. */
 __attribute__((visibility("hidden"))) void ringlb_go_started(void);
+
+/* ringlb_pool_stats reports the worker pool for the metrics: workers
+ * started, requests handed off, and the time their callers waited, in all. */
+__attribute__((visibility("hidden"))) void ringlb_pool_stats(int *workers, uint64_t *handoffs,
+                                                             uint64_t *wait_ns);
 
 /* ringlb_restore_loader gives the thread that loaded the library its signal
  * mask back (dispatch.c); a no-op on every other thread. */

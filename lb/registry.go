@@ -28,6 +28,7 @@ type Named struct {
 	Options Options
 
 	canon string
+	stats stats
 }
 
 // Default is the process-wide registry used by the C ABI and Lua module.

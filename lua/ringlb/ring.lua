@@ -80,6 +80,15 @@ function M.open(name, opts)
 	if type(name) ~= "string" or name == "" then
 		return nil, "ringlb: ring: balancer name must be a non-empty string", "invalid"
 	end
+	-- The global variable ringlb_metrics (host:port) turns the Prometheus
+	-- endpoint on; the first call starts it, later ones find it running.
+	local maddr = global("ringlb_metrics")
+	if maddr then
+		local ok, err = ringlb.metrics(maddr)
+		if not ok then
+			log("WARNING", "metrics on " .. maddr .. ": " .. tostring(err))
+		end
+	end
 	return ringlb.open(name, opts or M.options(name))
 end
 

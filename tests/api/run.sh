@@ -18,3 +18,33 @@ for mode in auto workers; do
     RINGLB_DISPATCH=$mode luajit tests/api/ffi_test.lua "$so_dir"
   fi
 done
+
+# Metrics from a switch process: scraped over HTTP (bash's /dev/tcp), and a
+# second process asking for the same port gets a clean error.
+echo "== $interp metrics endpoint"
+out=$(mktemp)
+LUA_CPATH= LUA_PATH= "$interp" tests/api/metrics_node.lua "$so_dir" serve >"$out" &
+node=$!
+trap 'kill $node 2>/dev/null || true; rm -f "$out"' EXIT
+for _ in $(seq 1 100); do grep -q '^bound ' "$out" && break; sleep 0.1; done
+addr=$(sed -n 's/^bound //p' "$out")
+[ -n "$addr" ] || { echo "FAIL: the endpoint did not start"; cat "$out"; exit 1; }
+exec 3<>"/dev/tcp/${addr%:*}/${addr##*:}"
+printf 'GET /metrics HTTP/1.0\r\nHost: %s\r\n\r\n' "$addr" >&3
+scraped=$(cat <&3)
+exec 3<&-
+failed=0
+for want in 'ringlb_active_calls{balancer="metrics-sales",dest="user/1001"} 2' \
+            'ringlb_active_calls{balancer="metrics-sales",dest="user/1002"} 1' \
+            'ringlb_capacity{balancer="metrics-sales",dest="user/1001"} 2' \
+            'ringlb_next_total{balancer="metrics-sales",outcome="chosen"} 1'; do
+  if grep -qF "$want" <<<"$scraped"; then echo "ok   scraped $want"; else echo "FAIL scraped $want"; failed=1; fi
+done
+second=$(LUA_CPATH= LUA_PATH= "$interp" tests/api/metrics_node.lua "$so_dir" second "$addr")
+if grep -q '^nil invalid ringlb: metrics: .*address already in use' <<<"$second"; then
+  echo "ok   a second process on the same port: $second"
+else
+  echo "FAIL a second process on the same port: $second"; failed=1
+fi
+kill $node 2>/dev/null || true
+[ "$failed" -eq 0 ]

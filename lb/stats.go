@@ -1,0 +1,173 @@
+package lb
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"time"
+)
+
+// Outcomes of Next, as Stats counts them.
+const (
+	NextChosen     = iota // a destination was chosen and held
+	NextAtCapacity        // every destination full or drained
+	NextInvalid           // bad input
+	NextBackend           // the shared store failed
+	NextOther             // closed, or anything else
+	nextOutcomes
+)
+
+// NextOutcomeNames name the outcomes of Next, by index.
+var NextOutcomeNames = [nextOutcomes]string{"chosen", "at_capacity", "invalid", "backend", "other"}
+
+// LatencyBuckets are the upper bounds, in seconds, of the operation time
+// histogram of Stats.
+var LatencyBuckets = [...]float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1}
+
+// Operations whose time and backend errors Stats records.
+const (
+	OpNext = iota
+	OpOrder
+	OpAcquire
+	OpRelease
+	OpLoad
+	OpSnapshot
+	numOps
+)
+
+// OpNames name the operations of Stats, by index.
+var OpNames = [numOps]string{"next", "order", "acquire", "release", "load", "snapshot"}
+
+// opStats counts one operation. Every field is updated atomically.
+type opStats struct {
+	count, backendErrors atomic.Uint64
+	sumNanos             atomic.Uint64
+	buckets              [len(LatencyBuckets)]atomic.Uint64 // cumulative is computed on read
+}
+
+// stats are a Named balancer's counters.
+type stats struct {
+	next [nextOutcomes]atomic.Uint64
+	ops  [numOps]opStats
+}
+
+// OpStats is a copy of one operation's counters.
+type OpStats struct {
+	Count, BackendErrors uint64
+	// Seconds is the total time of the operations.
+	Seconds float64
+	// Buckets[i] counts operations that took at most LatencyBuckets[i]
+	// (cumulative, as Prometheus histograms count).
+	Buckets [len(LatencyBuckets)]uint64
+}
+
+// Stats is a copy of a balancer's counters since it was opened.
+type Stats struct {
+	// Next counts the outcomes of Next, by NextChosen... index.
+	Next [nextOutcomes]uint64
+	// Ops are the counters of each operation, by OpNext... index.
+	Ops [numOps]OpStats
+	// PendingReleases is how many failed releases wait for a retry (Redis).
+	PendingReleases int
+}
+
+// Stats returns a copy of n's counters.
+func (n *Named) Stats() Stats {
+	var s Stats
+	for i := range s.Next {
+		s.Next[i] = n.stats.next[i].Load()
+	}
+	for i := range s.Ops {
+		o := &n.stats.ops[i]
+		s.Ops[i].Count = o.count.Load()
+		s.Ops[i].BackendErrors = o.backendErrors.Load()
+		s.Ops[i].Seconds = float64(o.sumNanos.Load()) / 1e9
+		var cum uint64
+		for b := range o.buckets {
+			cum += o.buckets[b].Load()
+			s.Ops[i].Buckets[b] = cum
+		}
+	}
+	if r, ok := n.Balancer.(*Redis); ok {
+		s.PendingReleases = r.pendingReleases()
+	}
+	return s
+}
+
+// record counts one operation that started at start and ended with err.
+func (n *Named) record(op int, start time.Time, err error) {
+	d := time.Since(start)
+	o := &n.stats.ops[op]
+	o.count.Add(1)
+	o.sumNanos.Add(uint64(d))
+	if errors.Is(err, ErrBackend) {
+		o.backendErrors.Add(1)
+	}
+	sec := d.Seconds()
+	for i, le := range LatencyBuckets {
+		if sec <= le {
+			o.buckets[i].Add(1)
+			break
+		}
+	}
+}
+
+// Next implements Balancer, counting its outcome and time.
+func (n *Named) Next(ctx context.Context, dests []string, callID string) (string, error) {
+	start := time.Now()
+	d, err := n.Balancer.Next(ctx, dests, callID)
+	n.record(OpNext, start, err)
+	outcome := NextOther
+	switch {
+	case err == nil:
+		outcome = NextChosen
+	case errors.Is(err, ErrAtCapacity), errors.Is(err, ErrNoDestinations):
+		outcome = NextAtCapacity
+	case errors.Is(err, ErrInvalidArgument):
+		outcome = NextInvalid
+	case errors.Is(err, ErrBackend):
+		outcome = NextBackend
+	}
+	n.stats.next[outcome].Add(1)
+	return d, err
+}
+
+// Order implements Balancer, counting its time.
+func (n *Named) Order(ctx context.Context, dests []string) ([]string, error) {
+	start := time.Now()
+	out, err := n.Balancer.Order(ctx, dests)
+	n.record(OpOrder, start, err)
+	return out, err
+}
+
+// Acquire implements Balancer, counting its time.
+func (n *Named) Acquire(ctx context.Context, dest, callID string) (bool, error) {
+	start := time.Now()
+	ok, err := n.Balancer.Acquire(ctx, dest, callID)
+	n.record(OpAcquire, start, err)
+	return ok, err
+}
+
+// Release implements Balancer, counting its time.
+func (n *Named) Release(ctx context.Context, dest, callID string) (bool, error) {
+	start := time.Now()
+	ok, err := n.Balancer.Release(ctx, dest, callID)
+	n.record(OpRelease, start, err)
+	return ok, err
+}
+
+// Load implements Balancer, counting its time.
+func (n *Named) Load(ctx context.Context, dests []string) ([]int, error) {
+	start := time.Now()
+	out, err := n.Balancer.Load(ctx, dests)
+	n.record(OpLoad, start, err)
+	return out, err
+}
+
+// Snapshot implements Balancer, counting its time.
+func (n *Named) Snapshot(ctx context.Context) (Snapshot, error) {
+	start := time.Now()
+	s, err := n.Balancer.Snapshot(ctx)
+	n.record(OpSnapshot, start, err)
+	return s, err
+}
