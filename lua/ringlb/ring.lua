@@ -17,6 +17,8 @@
 --                          (default true; false lets the script go on)
 --   opts.on_backend_error  "fallback" (default: static list order, logged)
 --                          or "fail" (return nil, "backend_error")
+--   opts.events            fire CUSTOM ringlb::info events (default true,
+--                          false when the global ringlb_events is "false")
 --   reasons  "no_answer", "all_busy", "failed", "caller_gone",
 --            "backend_error", "invalid"; detail is a message or hangup cause.
 --
@@ -212,6 +214,29 @@ function Call:release_all(except)
 	end
 end
 
+-- event fires a CUSTOM ringlb::info event, so that ESL consumers can follow
+-- group calls: Ringlb-Action (ring-start, attempt, attempt-failed, answered,
+-- fallback, ring-end), the balancer, mode and call, and fields.
+function Call:event(action, fields)
+	if not self.events then
+		return
+	end
+	local ok, err = pcall(function()
+		local e = freeswitch.Event("CUSTOM", "ringlb::info")
+		e:addHeader("Ringlb-Action", action)
+		e:addHeader("Ringlb-Balancer", self.bname or "")
+		e:addHeader("Ringlb-Mode", self.mode)
+		e:addHeader("Ringlb-Call-UUID", self.uuid)
+		for k, v in pairs(fields or {}) do
+			e:addHeader(k, tostring(v))
+		end
+		e:fire()
+	end)
+	if not ok then
+		log("WARNING", "event " .. action .. ": " .. tostring(err))
+	end
+end
+
 -- backend handles a failed balancer call: it returns the ring's result when
 -- the ring must stop, or nil to go on without the balancer.
 function Call:backend(what, err)
@@ -220,6 +245,7 @@ function Call:backend(what, err)
 		return { nil, "backend_error", err }
 	end
 	log("WARNING", what .. ": " .. tostring(err) .. "; ringing in list order without the balancer")
+	self:event("fallback", { ["Ringlb-Reason"] = tostring(err) })
 	self.b_ok = false
 	return nil
 end
@@ -237,6 +263,7 @@ function Call:attempt(legs)
 	if not ds then
 		return nil, "INVALID", err
 	end
+	self:event("attempt", { ["Ringlb-Members"] = table.concat(legs, ",") })
 	local leg = freeswitch.Session(ds, self.session)
 	if leg and leg:ready() and leg:answered() then
 		local dest = leg:getVariable("ringlb_dest")
@@ -246,11 +273,13 @@ function Call:attempt(legs)
 		return dest, leg
 	end
 	local cause = leg and leg:hangupCause() or "UNKNOWN"
+	self:event("attempt-failed", { ["Ringlb-Members"] = table.concat(legs, ","), ["Ringlb-Reason"] = cause })
 	return nil, cause
 end
 
 -- answered finishes a ring whose leg answered: bridge, then release.
 function Call:answered(dest, leg)
+	self:event("answered", { ["Ringlb-Member"] = dest })
 	if self.b then
 		self:release_all(dest) -- losers stop counting as soon as the winner answers
 	end
@@ -411,15 +440,25 @@ function M.ring(session, dests, mode, opts)
 		policy = opts.on_backend_error or "fallback",
 		bridge = opts.bridge ~= false,
 		uuid = session:get_uuid(), held = {}, order = {},
+		events = opts.events ~= false and global("ringlb_events") ~= "false",
 	}, Call)
 	-- A failed attempt must not hang up the caller, and the caller's leg
 	-- ends with the bridged call.
 	session:setVariable("continue_on_fail", "true")
 	session:setVariable("hangup_after_bridge", opts.hangup_after_bridge == false and "false" or "true")
+	c:event("ring-start", { ["Ringlb-Members"] = table.concat(members, ",") })
+	local dest, leg_or_reason, detail
 	if mode == "parallel" then
-		return c:all_at_once()
+		dest, leg_or_reason, detail = c:all_at_once()
+	else
+		dest, leg_or_reason, detail = c:one_at_a_time()
 	end
-	return c:one_at_a_time()
+	if dest then
+		c:event("ring-end", { ["Ringlb-Result"] = "answered", ["Ringlb-Member"] = dest })
+	else
+		c:event("ring-end", { ["Ringlb-Result"] = tostring(leg_or_reason), ["Ringlb-Reason"] = tostring(detail) })
+	end
+	return dest, leg_or_reason, detail
 end
 
 --- release drops the hold that ring.ring left for dest when called with

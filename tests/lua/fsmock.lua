@@ -18,7 +18,8 @@
 --     again through its luaopen_ function), with argv and stream, and no
 --     session.
 --   * freeswitch.consoleLog, freeswitch.API():execute, getGlobalVariable,
---     msleep, stream:write.
+--     msleep, stream:write, freeswitch.Event(type, subclass) with addHeader
+--     and fire (recorded in sw.events).
 -- Tests only: it never ships.
 local M = {}
 
@@ -568,6 +569,22 @@ function Switch:make_freeswitch()
 	end
 	fs.getGlobalVariable = function(name)
 		return sw.globals[name]
+	end
+	-- Event(type, subclass): addHeader and fire, as switch_cpp.cpp's Event;
+	-- fired events are kept in sw.events, in order.
+	sw.events = sw.events or {}
+	fs.Event = function(etype, subclass)
+		local e = { type = etype, subclass = subclass, headers = {} }
+		function e:addHeader(k, v)
+			assert(type(k) == "string" and type(v) == "string", "addHeader takes strings")
+			self.headers[k] = v
+			return true
+		end
+		function e:fire()
+			sw.events[#sw.events + 1] = self
+			return true
+		end
+		return e
 	end
 	fs.msleep = function(ms)
 		sw.t = sw.t + ms / 1000

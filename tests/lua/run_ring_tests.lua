@@ -95,6 +95,34 @@ test("first does not answer, second does", function()
 	eq(0, load(b, "user/1002"), "released after the bridge")
 end)
 
+test("events: ringlb::info follows a ring for ESL consumers", function()
+	local sw = new_switch()
+	local ring = ring_in(sw)
+	local b = balancer()
+	sw:behave("user/1001", { no_answer = true })
+	sw:behave("user/1002", { answer = 2, talk = 5 })
+	local a = sw:call()
+	eq("user/1002", (ring.ring(a, M3, "balancing", { balancer = b, timeout = 10 })), "answered")
+	local seen = {}
+	for _, e in ipairs(sw.events) do
+		eq("CUSTOM", e.type, "event type")
+		eq("ringlb::info", e.subclass, "subclass")
+		eq(a:get_uuid(), e.headers["Ringlb-Call-UUID"], "call uuid")
+		eq(b:name(), e.headers["Ringlb-Balancer"], "balancer")
+		seen[#seen + 1] = e.headers["Ringlb-Action"] .. ":" ..
+			(e.headers["Ringlb-Member"] or e.headers["Ringlb-Members"] or "") .. ":" ..
+			(e.headers["Ringlb-Reason"] or e.headers["Ringlb-Result"] or "")
+	end
+	eq("ring-start:user/1001,user/1002,user/1003: attempt:user/1001: attempt-failed:user/1001:NO_ANSWER " ..
+		"attempt:user/1002: answered:user/1002: ring-end:user/1002:answered", table.concat(seen, " "), "events")
+	-- Off by a global variable.
+	local quiet = new_switch({ ringlb_events = "false" })
+	local ring2 = ring_in(quiet)
+	quiet:behave("user/1001", { answer = 1, talk = 1 })
+	ring2.ring(quiet:call(), { "user/1001" }, "sequential", {})
+	eq(0, #quiet.events, "no events with ringlb_events=false")
+end)
+
 test("busy member skipped", function()
 	local sw = new_switch()
 	local ring = ring_in(sw)
