@@ -111,6 +111,16 @@ func ringlbgo_metrics(r *C.struct_ringlb_metrics_req) {
 	finish(&r.st, serveMetrics(r))
 }
 
+//export ringlbgo_fallback
+func ringlbgo_fallback(r *C.struct_ringlb_fallback_req) {
+	defer guard(&r.st)
+	b, err := balancer(r.handle)
+	if err == nil {
+		b.NoteFallback()
+	}
+	finish(&r.st, err)
+}
+
 //export ringlbgo_ring_check
 func ringlbgo_ring_check(r *C.struct_ringlb_ring_check_req) {
 	defer guard(&r.st)

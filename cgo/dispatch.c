@@ -453,6 +453,7 @@ RUN_IN_GO(report, ringlb_report_req)
 RUN_IN_GO(dialstring, ringlb_dialstring_req)
 RUN_IN_GO(ring_check, ringlb_ring_check_req)
 RUN_IN_GO(metrics, ringlb_metrics_req)
+RUN_IN_GO(fallback, ringlb_fallback_req)
 RUN_IN_GO(ring_pick, ringlb_ring_pick_req)
 RUN_IN_GO(ring_hold_all, ringlb_ring_hold_all_req)
 RUN_IN_GO(ring_reason, ringlb_ring_reason_req)
@@ -667,6 +668,12 @@ int ringlb_ring_reason(int n, const char *const *causes, char *reason, size_t re
 	}
 	reason[0] = '\0';
 	return call_go(run_ring_reason, &r.st);
+}
+
+int ringlb_fallback(uint64_t handle, char *err, size_t errlen) {
+	struct ringlb_fallback_req r = {.handle = handle};
+	init_status(&r.st, err, errlen);
+	return call_go(run_fallback, &r.st);
 }
 
 int ringlb_metrics(const char *addr, char *bound, size_t boundlen, char *err, size_t errlen) {

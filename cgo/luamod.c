@@ -847,6 +847,17 @@ static int l_pick(lua_State *L) {
 	return rc == RINGLB_OK ? 2 : fail_rc(L, rc, err);
 }
 
+/* b:fallback() -> true: counts a ring that went on without the balancer. */
+static int l_fallback(lua_State *L) {
+	SELF(L, b, "fallback");
+	char err[RINGLB_ERRLEN];
+	int rc = ringlb_fallback(b->handle, err, sizeof err);
+	if (rc != RINGLB_OK)
+		return fail_rc(L, rc, err);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
 /*
  * b:hold_all(members, call_id) -> states [, err, "backend"] | nil, err, code
  * states[i] is "held", "skipped" (full or drained) or "unheld" (ring it
@@ -897,7 +908,7 @@ static const luaL_Reg balancer_methods[] = {
     {"order", l_order},     {"next", l_next},       {"acquire", l_acquire}, {"release", l_release},
     {"load", l_load},       {"loads", l_loads},     {"drain", l_drain},     {"undrain", l_undrain},
     {"reset", l_reset},     {"snapshot", l_snapshot}, {"report", l_report},
-    {"pick", l_pick},       {"hold_all", l_hold_all}, {"name", l_name},   {NULL, NULL}};
+    {"pick", l_pick},       {"hold_all", l_hold_all}, {"fallback", l_fallback}, {"name", l_name},   {NULL, NULL}};
 
 static const luaL_Reg module_functions[] = {
     {"open", l_open}, {"get", l_get}, {"list", l_list}, {"dialstring", l_dialstring},

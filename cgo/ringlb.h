@@ -193,6 +193,12 @@ int ringlb_ring_reason(int n, const char *const *causes, char *reason, size_t re
                        char *err, size_t errlen);
 
 /*
+ * ringlb_fallback counts, for the metrics, one ring that went on in list
+ * order without the balancer because its backend failed.
+ */
+int ringlb_fallback(uint64_t handle, char *err, size_t errlen);
+
+/*
  * ringlb_metrics starts the process-wide Prometheus endpoint (/metrics) on
  * addr, host:port (NULL or "" for 127.0.0.1:9361), and writes the address it
  * listens on into bound (boundlen bytes; 64 is enough). Called again with the

@@ -121,6 +121,11 @@ struct ringlb_dialstring_req {
 	char **out;      /* out: malloc'd dial string */
 };
 
+struct ringlb_fallback_req {
+	struct ringlb_status st;
+	uint64_t handle;
+};
+
 struct ringlb_metrics_req {
 	struct ringlb_status st;
 	const char *addr; /* or NULL */
@@ -187,6 +192,7 @@ void ringlbgo_report(struct ringlb_report_req *r);
 void ringlbgo_dialstring(struct ringlb_dialstring_req *r);
 void ringlbgo_ring_check(struct ringlb_ring_check_req *r);
 void ringlbgo_metrics(struct ringlb_metrics_req *r);
+void ringlbgo_fallback(struct ringlb_fallback_req *r);
 void ringlbgo_ring_pick(struct ringlb_ring_pick_req *r);
 void ringlbgo_ring_hold_all(struct ringlb_ring_hold_all_req *r);
 void ringlbgo_ring_reason(struct ringlb_ring_reason_req *r);

@@ -47,8 +47,9 @@ type opStats struct {
 
 // stats are a Named balancer's counters.
 type stats struct {
-	next [nextOutcomes]atomic.Uint64
-	ops  [numOps]opStats
+	next      [nextOutcomes]atomic.Uint64
+	ops       [numOps]opStats
+	fallbacks atomic.Uint64
 }
 
 // OpStats is a copy of one operation's counters.
@@ -69,7 +70,15 @@ type Stats struct {
 	Ops [numOps]OpStats
 	// PendingReleases is how many failed releases wait for a retry (Redis).
 	PendingReleases int
+	// Fallbacks counts rings that went on in list order, without the
+	// balancer, because its backend failed (NoteFallback).
+	Fallbacks uint64
 }
+
+// NoteFallback counts a ring that went on in list order because the
+// balancer's backend failed: the ring helper decides that, the balancer
+// only counts it.
+func (n *Named) NoteFallback() { n.stats.fallbacks.Add(1) }
 
 // Stats returns a copy of n's counters.
 func (n *Named) Stats() Stats {
@@ -91,6 +100,7 @@ func (n *Named) Stats() Stats {
 	if r, ok := n.Balancer.(*Redis); ok {
 		s.PendingReleases = r.pendingReleases()
 	}
+	s.Fallbacks = n.stats.fallbacks.Load()
 	return s
 }
 

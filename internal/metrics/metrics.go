@@ -99,7 +99,7 @@ type Collector struct {
 
 	active, capacity, drained, started *prometheus.Desc
 	next, backendErrors, opSeconds     *prometheus.Desc
-	pending, snapshotErrors            *prometheus.Desc
+	pending, snapshotErrors, fallbacks *prometheus.Desc
 	workers, handOffs, handOffSeconds  *prometheus.Desc
 }
 
@@ -119,6 +119,7 @@ func NewCollector(reg *lb.Registry) *Collector {
 		opSeconds:      d("operation_seconds", "Time of balancer operations.", "balancer", "op"),
 		pending:        d("release_retries_queued", "Failed releases waiting for a retry (Redis).", "balancer"),
 		snapshotErrors: d("snapshot_error", "1 if the balancer's state could not be read at this scrape.", "balancer"),
+		fallbacks:      d("fallbacks_total", "Rings that went on in list order because the backend failed.", "balancer"),
 		workers:        d("workers", "Worker threads that serve realtime callers."),
 		handOffs:       d("handoffs_total", "Requests handed from realtime callers to workers."),
 		handOffSeconds: d("handoff_seconds_total", "Time realtime callers waited for workers, in all."),
@@ -128,7 +129,7 @@ func NewCollector(reg *lb.Registry) *Collector {
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.active, c.capacity, c.drained, c.started, c.next, c.backendErrors,
-		c.opSeconds, c.pending, c.snapshotErrors, c.workers, c.handOffs, c.handOffSeconds} {
+		c.opSeconds, c.pending, c.snapshotErrors, c.fallbacks, c.workers, c.handOffs, c.handOffSeconds} {
 		ch <- d
 	}
 }
@@ -178,6 +179,7 @@ func (c *Collector) collectBalancer(ctx context.Context, ch chan<- prometheus.Me
 		}
 		ch <- prometheus.MustNewConstHistogram(c.opSeconds, o.Count, o.Seconds, buckets, n.Name, op)
 	}
+	ch <- prometheus.MustNewConstMetric(c.fallbacks, prometheus.CounterValue, float64(st.Fallbacks), n.Name)
 	if n.Options.URL != "" {
 		ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(st.PendingReleases), n.Name)
 	}

@@ -69,6 +69,7 @@ func TestCollector(t *testing.T) {
 	if _, err := b.Next(ctx, []string{""}, "c4"); !errors.Is(err, lb.ErrInvalidArgument) {
 		t.Fatal(err)
 	}
+	b.NoteFallback()
 	text := scrape(t, &reg)
 	has(t, text,
 		`ringlb_active_calls{balancer="sales",dest="user/1"} 1`,
@@ -82,6 +83,7 @@ func TestCollector(t *testing.T) {
 		`ringlb_operation_seconds_count{balancer="sales",op="next"} 3`,
 		`ringlb_operation_seconds_count{balancer="sales",op="acquire"} 1`,
 		`ringlb_snapshot_error{balancer="sales"} 0`,
+		`ringlb_fallbacks_total{balancer="sales"} 1`,
 	)
 	// A scrape is no operation of the balancer's own.
 	if !strings.Contains(scrape(t, &reg), `ringlb_operation_seconds_count{balancer="sales",op="snapshot"} 0`+"\n") {

@@ -246,6 +246,7 @@ function Call:backend(what, err)
 	end
 	log("WARNING", what .. ": " .. tostring(err) .. "; ringing in list order without the balancer")
 	self:event("fallback", { ["Ringlb-Reason"] = tostring(err) })
+	self.b:fallback() -- counted for the metrics; nothing to do if it fails
 	self.b_ok = false
 	return nil
 end

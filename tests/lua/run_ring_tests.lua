@@ -322,6 +322,13 @@ test("backend error falls back to list order", function()
 			next = function() return nil, msg, "backend" end,
 			acquire = function() return nil, msg, "backend" end,
 			release = function() return nil, msg, "backend" end,
+			pick = function() return nil, msg, "backend" end,
+			hold_all = function(_, members)
+				local st = {}
+				for i = 1, #members do st[i] = "unheld" end
+				return st, msg, "backend"
+			end,
+			fallback = function() return true end,
 		}
 	end
 	sw:behave("user/1001", { no_answer = true })
@@ -332,6 +339,11 @@ test("backend error falls back to list order", function()
 	eq("user/1002", dest, "list order after the backend error (" .. kind .. ")")
 	eq("user/1001", sw.legs[1].dest, "first in list order")
 	ok(sw:logged("ringing in list order"), "logged through consoleLog")
+	local fellback = false
+	for _, e in ipairs(sw.events) do
+		fellback = fellback or e.headers["Ringlb-Action"] == "fallback"
+	end
+	ok(fellback, "a fallback event")
 
 	local a2 = sw:call()
 	local n = sw.originates
