@@ -89,7 +89,7 @@ bench: build
 
 # The balance simulation: ringlb against genesis, sequential and random.
 sim:
-	$(GO) run ./cmd/ringlb-sim
+	$(GO) run ./cmd/ringlb-sim -svg docs/balance.svg
 
 ringlbctl:
 	$(GO) build -o build/ringlbctl ./cmd/ringlbctl

@@ -35,6 +35,15 @@ type AgentResult struct {
 	// PeakLegs is the most legs (ringing or connected) the agent had at
 	// once.
 	PeakLegs int
+	// Load is the agent's legs over time: each step holds from At until
+	// the next.
+	Load []LoadStep
+}
+
+// LoadStep is how many legs (ringing or connected) an agent had from At on.
+type LoadStep struct {
+	At   time.Duration
+	Legs int
 }
 
 // AnsweredRange returns the fewest and most calls answered by one agent.

@@ -376,6 +376,13 @@ type agentState struct {
 	peak               int
 	answered, offers   int
 	busyOffers         int
+	steps              []LoadStep
+}
+
+// step records agent ai's legs (connected + ringing) from now on.
+func (r *runner) step(now time.Duration, ai int) {
+	a := &r.agents[ai]
+	a.steps = append(a.steps, LoadStep{At: now, Legs: a.connected + a.ringing})
 }
 
 // runner is one simulation of one policy over one trace.
@@ -443,6 +450,7 @@ func Run(cfg Config, tr *Trace, name string, p Policy) (Result, error) {
 	for i, a := range r.agents {
 		r.res.Agents = append(r.res.Agents, AgentResult{
 			Agent: tr.Agents[i], Answered: a.answered, Offers: a.offers, BusyOffers: a.busyOffers, PeakLegs: a.peak,
+			Load: a.steps,
 		})
 	}
 	return r.res, nil
@@ -509,6 +517,7 @@ func (r *runner) attempt(now time.Duration, ci int) error {
 	a.offers++
 	a.ringing++
 	a.peak = max(a.peak, a.connected+a.ringing)
+	r.step(now, ai)
 	cs.leg++
 	cs.attempts++
 	cs.ringing = true
@@ -541,13 +550,16 @@ func (r *runner) legEnd(now time.Duration, ci, leg int) error {
 	}
 	cs.ringing = false
 	a.ringing--
+	if o == Answered {
+		a.connected++
+	}
+	r.step(now, cs.agent)
 	if err := r.p.LegEnded(now, ci, c.Node, dest, o); err != nil {
 		return err
 	}
 	if o != Answered {
 		return r.attempt(now, ci)
 	}
-	a.connected++
 	a.answered++
 	cs.answered = true
 	cs.done = true
@@ -561,6 +573,7 @@ func (r *runner) legEnd(now time.Duration, ci, leg int) error {
 func (r *runner) hangup(now time.Duration, ci int) error {
 	c, cs := &r.tr.Calls[ci], &r.calls[ci]
 	r.agents[cs.agent].connected--
+	r.step(now, cs.agent)
 	return r.p.Hangup(now, ci, c.Node, r.tr.Agents[cs.agent])
 }
 
@@ -576,5 +589,6 @@ func (r *runner) abandon(now time.Duration, ci int) error {
 	}
 	cs.ringing = false
 	r.agents[cs.agent].ringing--
+	r.step(now, cs.agent)
 	return r.p.LegEnded(now, ci, c.Node, r.tr.Agents[cs.agent], Cancelled)
 }

@@ -2,6 +2,8 @@ package sim
 
 import (
 	"context"
+	"encoding/xml"
+	"io"
 	"reflect"
 	"strings"
 	"testing"
@@ -451,5 +453,45 @@ func TestValidateRejectsBadConfigs(t *testing.T) {
 	cfg := DefaultConfig()
 	if err := cfg.Validate(); err != nil {
 		t.Errorf("default config: %v", err)
+	}
+}
+
+// The chart is well-formed SVG with a bar for every policy and agent and a
+// line per policy followed.
+func TestWriteChart(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Calls = 300
+	results, _, err := RunAll(cfg, StandardSpecs(cfg, "", "chart:"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	agent := results[0].Agents[0].Agent
+	if err := WriteChart(&b, results, agent, time.Hour, []string{"ringlb", "genesis"}); err != nil {
+		t.Fatal(err)
+	}
+	d := xml.NewDecoder(strings.NewReader(b.String()))
+	rects, lines := 0, 0
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("not well-formed: %v", err)
+		}
+		if se, ok := tok.(xml.StartElement); ok {
+			switch se.Name.Local {
+			case "rect":
+				rects++
+			case "polyline":
+				lines++
+			}
+		}
+	}
+	// A background, a bar per policy and agent, a legend swatch per policy
+	// and one per line.
+	if want := 1 + len(results)*len(results[0].Agents) + len(results) + 2; rects != want || lines != 2 {
+		t.Fatalf("%d rects and %d lines, want %d and 2", rects, lines, want)
 	}
 }

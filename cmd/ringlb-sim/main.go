@@ -56,6 +56,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	redisURL := fs.String("redis-url", "", "Redis server for the Redis policy (default: an in-process miniredis)")
 	perAgent := fs.Bool("per-agent", false, "also print answered calls and offers per agent")
 	out := fs.String("out", "", "also write the output to this file")
+	svg := fs.String("svg", "", "also draw a chart into this SVG file: answered calls per agent by policy, and an agent's legs over time")
+	svgAgent := fs.String("svg-agent", "", "the agent whose legs the chart follows (default: the first of the trace)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -114,6 +116,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if *out != "" {
 		if err := os.WriteFile(*out, []byte(b.String()), 0o644); err != nil {
+			fmt.Fprintf(stderr, "ringlb-sim: %v\n", err)
+			return 1
+		}
+	}
+	if *svg != "" {
+		agent := *svgAgent
+		if agent == "" {
+			agent = results[0].Agents[0].Agent
+		}
+		var c strings.Builder
+		if err := sim.WriteChart(&c, results, agent, 2*time.Hour, []string{"ringlb", "genesis"}); err != nil {
+			fmt.Fprintf(stderr, "ringlb-sim: %v\n", err)
+			return 1
+		}
+		if err := os.WriteFile(*svg, []byte(c.String()), 0o644); err != nil {
 			fmt.Fprintf(stderr, "ringlb-sim: %v\n", err)
 			return 1
 		}
