@@ -49,7 +49,9 @@ func init() {
 	redis.SetLogger(silentLogger{})
 	metrics.Pool = poolStats
 	// The runtime is up: the thread it was started on exists, so the
-	// loading thread's scheduling policy can be given back (dispatch.c).
+	// loading thread's scheduling policy can be given back, and the
+	// SA_ONSTACK Go added to the host's signal handlers taken back
+	// (dispatch.c).
 	C.ringlb_go_started()
 }
 
