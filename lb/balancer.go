@@ -2,7 +2,8 @@
 // ring group from least to most loaded and holds a destination for a call
 // while that call is active (ringing or answered).
 //
-// Load is the number of live holds on a destination. A hold is keyed by
+// Load is the number of live holds on a destination, whether ringing or
+// answered (talking). A hold is keyed by
 // (destination, call id): acquiring and releasing are idempotent, a release
 // of something that is not held is harmless, and a count never goes below
 // zero. Holds that nobody releases expire after Options.MaxHoldAge (memory)
@@ -46,8 +47,16 @@ type Balancer interface {
 	Acquire(ctx context.Context, dest, callID string) (bool, error)
 
 	// Release drops the hold of callID on dest. It reports whether there was
-	// one; releasing what is not held is not an error.
+	// one; releasing what is not held is not an error. When the hold was
+	// answered, its member is not offered another call for its wrap-up
+	// time.
 	Release(ctx context.Context, dest, callID string) (bool, error)
+
+	// Answered marks the hold of callID on dest as answered: it turns from
+	// ringing to talking and counts once among the member's answered calls
+	// (the basis of fewest ties). It reports whether it changed anything;
+	// marking what is not held, or already answered, is not an error.
+	Answered(ctx context.Context, dest, callID string) (bool, error)
 
 	// Load returns the active calls of each destination, in the order given.
 	Load(ctx context.Context, dests []string) ([]int, error)
@@ -82,8 +91,21 @@ type Snapshot struct {
 // DestStatus is the state of one destination.
 type DestStatus struct {
 	Dest string `json:"dest"`
-	// Active is the number of live holds (active calls).
+	// Active is the number of live holds (active calls): Ringing plus
+	// Talking.
 	Active int `json:"active"`
+	// Ringing is the holds not answered yet; Talking the answered ones.
+	Ringing int `json:"ringing"`
+	Talking int `json:"talking"`
+	// Answered counts the answered calls the balancer has seen on it.
+	Answered int64 `json:"answered"`
+	// Score is the answered calls as fewest ties weigh them now, faded
+	// by the half-life; a member first seen mid-shift starts from the
+	// lowest score of its group.
+	Score float64 `json:"score"`
+	// WrapupUntil is when its wrap-up after the last answered call ends;
+	// zero or past when it is not in wrap-up.
+	WrapupUntil time.Time `json:"wrapup_until,omitzero"`
 	// Capacity is the maximum number of concurrent holds; 0 is unlimited.
 	Capacity int  `json:"capacity"`
 	Drained  bool `json:"drained"`
@@ -100,10 +122,18 @@ type HoldInfo struct {
 	CallID string    `json:"call_id"`
 	Node   string    `json:"node"`
 	Start  time.Time `json:"start"`
+	// State is "ringing" or "talking".
+	State string `json:"state"`
 	// Expires is when the hold lapses unless renewed or released; zero if
 	// it never does.
 	Expires time.Time `json:"expires,omitzero"`
 }
+
+// Hold states, as HoldInfo.State shows them.
+const (
+	StateRinging = "ringing"
+	StateTalking = "talking"
+)
 
 // JSON renders the snapshot as indented JSON, times in RFC 3339.
 func (s Snapshot) JSON() (string, error) {

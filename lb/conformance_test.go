@@ -72,6 +72,147 @@ func testConformance(t *testing.T, open func(t *testing.T, opts Options) Balance
 		wantOrder(t, b, dests, []string{"b", "c", "a"})
 	})
 
+	t.Run("AnsweredStates", func(t *testing.T) {
+		b := open(t, Options{})
+		mustAcquire(t, b, "a", "c1")
+		mustAcquire(t, b, "a", "c2")
+		if ok, err := b.Answered(ctx, "a", "c1"); !ok || err != nil {
+			t.Fatalf("Answered = %v, %v; want true", ok, err)
+		}
+		for _, c := range []struct{ dest, call string }{{"a", "c1"}, {"a", "nope"}, {"zz", "c1"}} {
+			if ok, err := b.Answered(ctx, c.dest, c.call); ok || err != nil {
+				t.Fatalf("Answered(%s, %s) again or unheld = %v, %v; want false, nil", c.dest, c.call, ok, err)
+			}
+		}
+		if _, err := b.Answered(ctx, "", "c1"); !errors.Is(err, ErrInvalidArgument) {
+			t.Fatalf("Answered(\"\") err = %v", err)
+		}
+		s := mustSnapshot(t, b)
+		d := destOf(s, "a")
+		if d == nil || d.Active != 2 || d.Ringing != 1 || d.Talking != 1 || d.Answered != 1 {
+			t.Fatalf("a = %+v; want 2 active: 1 ringing, 1 talking, 1 answered", d)
+		}
+		states := map[string]string{}
+		for _, h := range s.Holds {
+			states[h.CallID] = h.State
+		}
+		if states["c1"] != StateTalking || states["c2"] != StateRinging {
+			t.Fatalf("hold states = %v", states)
+		}
+		wantLoad(t, b, []string{"a"}, []int{2}) // both states count
+		mustRelease(t, b, "a", "c1", true)
+		d = destOf(mustSnapshot(t, b), "a")
+		if d.Active != 1 || d.Ringing != 1 || d.Talking != 0 || d.Answered != 1 || d.Score <= 0 {
+			t.Fatalf("after release a = %+v", d)
+		}
+	})
+
+	t.Run("TieFewestAnswered", func(t *testing.T) {
+		// Equally loaded: the one with fewer answered calls goes first,
+		// whatever lru says; unanswered rings do not count.
+		b := open(t, Options{Tie: TieFewest})
+		dests := []string{"a", "b", "c"}
+		answer := func(dest, call string) {
+			t.Helper()
+			mustAcquire(t, b, dest, call)
+			if ok, err := b.Answered(ctx, dest, call); !ok || err != nil {
+				t.Fatalf("Answered(%s) = %v, %v", dest, ok, err)
+			}
+			mustRelease(t, b, dest, call, true)
+		}
+		answer("a", "1")
+		answer("a", "2")
+		answer("a", "3")
+		answer("b", "4")
+		answer("b", "5")
+		answer("c", "6") // most recent: last by lru, first by count
+		for range 3 {
+			mustAcquire(t, b, "c", "ring") // rang, never answered
+			mustRelease(t, b, "c", "ring", true)
+		}
+		wantOrder(t, b, dests, []string{"c", "b", "a"})
+		if got := mustNext(t, b, dests, "n1"); got != "c" {
+			t.Fatalf("Next = %q, want c (fewest answered calls)", got)
+		}
+		// Load still comes first.
+		wantOrder(t, b, dests, []string{"b", "a", "c"})
+		// Equal counts fall back to lru: b's last call is older than c's.
+		mustRelease(t, b, "c", "n1", true)
+		answer("c", "7")
+		wantOrder(t, b, dests, []string{"b", "c", "a"})
+	})
+
+	t.Run("TieFewestLateJoiner", func(t *testing.T) {
+		// A member first seen mid-shift starts level with the least
+		// answered of its group, not at zero: it takes its turn, then the
+		// others get theirs.
+		b := open(t, Options{Tie: TieFewest})
+		for i, d := range []string{"a", "a", "a", "b", "b"} {
+			call := fmt.Sprint("old", i)
+			mustAcquire(t, b, d, call)
+			b.Answered(ctx, d, call)
+			mustRelease(t, b, d, call, true)
+		}
+		dests := []string{"a", "b", "new"}
+		got := mustNext(t, b, dests, "j1")
+		if got != "new" {
+			t.Fatalf("Next = %q, want new (level with b, never used)", got)
+		}
+		b.Answered(ctx, got, "j1")
+		mustRelease(t, b, got, "j1", true)
+		if got := mustNext(t, b, dests, "j2"); got != "b" {
+			t.Fatalf("Next = %q, want b: new joined at b's count and answered one since", got)
+		}
+	})
+
+	t.Run("Wrapup", func(t *testing.T) {
+		b := open(t, Options{Tie: TieList, DefaultWrapup: time.Hour, Wrapup: map[string]time.Duration{"q": 0}})
+		dests := []string{"a", "b", "q"}
+		for _, d := range dests {
+			mustAcquire(t, b, d, "x")
+		}
+		b.Answered(ctx, "a", "x")
+		b.Answered(ctx, "q", "x")
+		for _, d := range dests {
+			mustRelease(t, b, d, "x", true)
+		}
+		// a talked and is in wrap-up; b only rang; q has none.
+		wantOrder(t, b, dests, []string{"b", "q"})
+		if got := mustNext(t, b, []string{"a", "q"}, "n"); got != "q" {
+			t.Fatalf("Next = %q, want q (a in wrap-up)", got)
+		}
+		if _, err := b.Next(ctx, []string{"a"}, "n2"); !errors.Is(err, ErrAtCapacity) {
+			t.Fatalf("Next([a]) err = %v, want ErrAtCapacity while a wraps up", err)
+		}
+		// A direct call still counts: wrap-up is not load.
+		mustAcquire(t, b, "a", "direct")
+		wantLoad(t, b, []string{"a"}, []int{1})
+		if d := destOf(mustSnapshot(t, b), "a"); d == nil || !d.WrapupUntil.After(time.Now().Add(50*time.Minute)) {
+			t.Fatalf("a = %+v, want wrap-up shown about an hour ahead", d)
+		}
+	})
+
+	t.Run("UserDomains", func(t *testing.T) {
+		b := open(t, Options{Tie: TieList, Capacity: map[string]int{"user/1001@example.com": 1}})
+		mustAcquire(t, b, "user/1001@example.com", "c1")
+		wantLoad(t, b, []string{"user/1001", "user/1001@other.org", "user/1002"}, []int{1, 1, 0})
+		// Full under either name; the group's own spelling comes back.
+		wantOrder(t, b, []string{"user/1001", "user/1002@example.com"}, []string{"user/1002@example.com"})
+		if _, err := b.Acquire(ctx, "user/1001", "c2"); !errors.Is(err, ErrAtCapacity) {
+			t.Fatalf("Acquire under the short name err = %v, want ErrAtCapacity", err)
+		}
+		if got := mustNext(t, b, []string{"user/1001@example.com", "user/1001", "user/1002@example.com"}, "c1"); got != "user/1001@example.com" {
+			t.Fatalf("Next for the holding call = %q", got)
+		}
+		mustRelease(t, b, "user/1001", "c1", true)
+		if d := destOf(mustSnapshot(t, b), "user/1001"); d == nil {
+			t.Fatal("snapshot does not name the member user/1001")
+		}
+		keep := open(t, Options{UserDomains: DomainsKeep})
+		mustAcquire(t, keep, "user/1001@example.com", "c1")
+		wantLoad(t, keep, []string{"user/1001", "user/1001@example.com"}, []int{0, 1})
+	})
+
 	t.Run("TieList", func(t *testing.T) {
 		b := open(t, Options{Tie: TieList})
 		for i := range 5 {

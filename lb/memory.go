@@ -39,17 +39,39 @@ type Memory struct {
 	idleLen int
 }
 
-// destState is what Memory knows of one destination.
+// destState is what Memory knows of one destination (one member key).
 type destState struct {
-	name     string           // its key in Memory.dests
-	holds    map[string]int64 // call id -> hold start, unix ns
-	oldest   int64            // no hold started before this (unix ns)
-	lastSeq  uint64           // seq of the last hold start; 0 = never
-	lastHold int64            // unix ns of the last hold start
+	name     string          // its key in Memory.dests
+	holds    map[string]hold // call id -> hold
+	talking  int             // holds answered
+	oldest   int64           // no hold started before this (unix ns)
+	lastSeq  uint64          // seq of the last hold start; 0 = never
+	lastHold int64           // unix ns of the last hold start
 	started  int64
-	drained  bool
+	answered int64   // answered calls
+	score    float64 // answered calls, faded, as of scoreAt
+	scoreAt  int64   // unix ns
+	scored   bool    // score is known
+	// wrapUntil is when the wrap-up after its last answered call ends
+	// (unix ns).
+	wrapUntil int64
+	drained   bool
 	// prev and next link it into Memory.idle while it is idle.
 	prev, next *destState
+}
+
+// hold is one live hold.
+type hold struct {
+	start    int64 // unix ns
+	answered bool
+}
+
+// state names h's state as HoldInfo.State shows it.
+func (h hold) state() string {
+	if h.answered {
+		return StateTalking
+	}
+	return StateRinging
 }
 
 // snapshotSlice is how many destinations and holds a snapshot copies per
@@ -59,7 +81,7 @@ const snapshotSlice = 1024
 // NewMemory returns an in-memory balancer named name (the name only shows in
 // snapshots). It rejects options that need Redis.
 func NewMemory(name string, opts Options) (*Memory, error) {
-	opts = opts.withDefaults()
+	opts = opts.withDefaults().keyed()
 	if err := opts.validate(); err != nil {
 		return nil, fmt.Errorf("ringlb: open %q: %w", name, err)
 	}
@@ -77,7 +99,11 @@ func NewMemory(name string, opts Options) (*Memory, error) {
 	return m, nil
 }
 
-// state returns the state of dest, creating it. Requires m.mu held.
+// key returns the member key under which dest counts.
+func (m *Memory) key(dest string) string { return m.opts.UserDomains.MemberKey(dest) }
+
+// state returns the state of member key dest, creating it. Requires m.mu
+// held.
 func (m *Memory) state(dest string) *destState {
 	d := m.dests[dest]
 	if d == nil {
@@ -128,11 +154,11 @@ func (m *Memory) load(d *destState, now int64) int {
 		cutoff := now - int64(age)
 		if d.oldest <= cutoff {
 			oldest := now
-			for id, start := range d.holds {
-				if start <= cutoff {
-					delete(d.holds, id)
-				} else if start < oldest {
-					oldest = start
+			for id, h := range d.holds {
+				if h.start <= cutoff {
+					m.drop(d, id, h, 0)
+				} else if h.start < oldest {
+					oldest = h.start
 				}
 			}
 			d.oldest = oldest
@@ -148,15 +174,15 @@ func (m *Memory) hasRoom(dest string, load int) bool {
 	return c == 0 || load < c
 }
 
-// hold records a hold of callID on dest at now. Requires m.mu held.
-func (m *Memory) hold(dest string, d *destState, callID string, now int64) {
+// hold records a hold of callID on d at now. Requires m.mu held.
+func (m *Memory) hold(d *destState, callID string, now int64) {
 	if d.holds == nil {
-		d.holds = make(map[string]int64, 1)
+		d.holds = make(map[string]hold, 1)
 	}
 	if len(d.holds) == 0 || now < d.oldest {
 		d.oldest = now
 	}
-	d.holds[strings.Clone(callID)] = now // callID may be a view of C memory
+	d.holds[strings.Clone(callID)] = hold{start: now} // callID may be a view of C memory
 	m.settle(d)
 	m.seq++
 	d.lastSeq = m.seq
@@ -164,21 +190,59 @@ func (m *Memory) hold(dest string, d *destState, callID string, now int64) {
 	d.started++
 }
 
+// drop removes hold h of callID from d. wrapUntil, when after now, starts
+// the member's wrap-up if the hold was answered. The caller settles d.
+// Requires m.mu held.
+func (m *Memory) drop(d *destState, callID string, h hold, wrapUntil int64) {
+	delete(d.holds, callID)
+	if h.answered {
+		d.talking--
+		if wrapUntil > d.wrapUntil {
+			d.wrapUntil = wrapUntil
+		}
+	}
+}
+
+// score returns d's answered calls as fewest ties weigh them at now, and
+// whether d has a score yet. Requires m.mu held.
+func (m *Memory) score(d *destState, now int64) (float64, bool) {
+	if d == nil || !d.scored {
+		return 0, false
+	}
+	return faded(d.score, d.scoreAt, now, int64(m.opts.HalfLife)), true
+}
+
+// candidate fills c with what ranking needs of d at now, and reports
+// whether d may be offered: not drained, not in wrap-up, with room.
+// Requires m.mu held.
+func (m *Memory) candidate(c *candidate, key string, d *destState, now int64) bool {
+	c.load, c.lastSeq, c.score, c.scored = 0, 0, 0, false
+	if d != nil {
+		c.load = m.load(d, now)
+		if d.drained || now < d.wrapUntil {
+			return false
+		}
+		c.lastSeq = d.lastSeq
+		c.score, c.scored = m.score(d, now)
+	}
+	return m.hasRoom(key, c.load)
+}
+
 // ranked returns the usable destinations of dests, ranked. The result
 // aliases m.cands. Requires m.mu held.
 func (m *Memory) ranked(dests []string, now int64) []candidate {
 	m.cands = m.cands[:0]
+	seen := make(map[string]bool, len(dests))
 	for i, dest := range dests {
-		d := m.dests[dest]
-		n := m.load(d, now)
-		if d != nil && d.drained || !m.hasRoom(dest, n) {
-			continue
+		key := m.key(dest)
+		if seen[key] {
+			continue // one member named twice keeps its first place
 		}
-		c := candidate{dest: dest, load: n, pos: i}
-		if d != nil {
-			c.lastSeq = d.lastSeq
+		seen[key] = true
+		c := candidate{dest: dest, pos: i}
+		if m.candidate(&c, key, m.dests[key], now) {
+			m.cands = append(m.cands, c)
 		}
-		m.cands = append(m.cands, c)
 	}
 	rank(m.cands, m.opts.Tie, m.rnd)
 	return m.cands
@@ -229,53 +293,54 @@ func (m *Memory) next(now time.Time, dests []string, callID string) (string, err
 	if m.closed {
 		return "", errClosed
 	}
-	// One pass: a destination this call already holds wins outright;
-	// otherwise keep the best one with room. Duplicates need no removal: a
-	// later copy ties with its first and loses on position. Destinations
-	// the balancer already knows were checked when first seen; only new
-	// ones are checked here, before anything changes.
-	var best, c candidate
-	var bestState *destState
-	found := false
+	// A destination this call already holds wins outright; otherwise the
+	// best one with room. Duplicates need no removal: a later copy ties
+	// with its first and loses on position. Destinations the balancer
+	// already knows were checked when first seen; only new ones are
+	// checked here, before anything changes.
+	m.cands = m.cands[:0]
 	for i, dest := range dests {
-		d := m.dests[dest]
-		n := 0
+		key := m.key(dest)
+		d := m.dests[key]
 		if d == nil {
 			if err := checkDest(dest); err != nil {
 				return "", fmt.Errorf("ringlb: next: %w", err)
 			}
-			c.lastSeq = 0
-		} else {
-			n = m.load(d, ns)
-			if n > 0 {
-				if _, ok := d.holds[callID]; ok {
-					return dest, nil
-				}
+		} else if m.load(d, ns) > 0 {
+			if _, ok := d.holds[callID]; ok {
+				return dest, nil
 			}
-			if d.drained {
-				continue
-			}
-			c.lastSeq = d.lastSeq
 		}
-		if !m.hasRoom(dest, n) {
-			continue
-		}
-		c.dest, c.load, c.pos = dest, n, i
-		if m.opts.Tie == TieRandom {
-			c.key = m.rnd.Uint64()
-		}
-		if !found || compare(&c, &best, m.opts.Tie) < 0 {
-			best, bestState, found = c, d, true
+		c := candidate{dest: dest, pos: i}
+		if m.candidate(&c, key, d, ns) {
+			m.cands = append(m.cands, c)
 		}
 	}
 	defer m.forgetIdle()
-	if !found {
+	if len(m.cands) == 0 {
 		return "", fmt.Errorf("ringlb: next: %w (%d offered)", ErrAtCapacity, len(dests))
 	}
-	if bestState == nil {
-		bestState = m.state(best.dest)
+	low := 0.0
+	if m.opts.Tie == TieFewest {
+		low = baseScores(m.cands)
 	}
-	m.hold(best.dest, bestState, callID, ns)
+	if m.opts.Tie == TieRandom {
+		for i := range m.cands {
+			m.cands[i].key = m.rnd.Uint64()
+		}
+	}
+	best := &m.cands[0]
+	for i := 1; i < len(m.cands); i++ {
+		if c := &m.cands[i]; compare(c, best, m.opts.Tie) < 0 {
+			best = c
+		}
+	}
+	d := m.state(m.key(best.dest))
+	if !d.scored && m.opts.Tie == TieFewest {
+		// First seen mid-shift: it starts level with the least busy.
+		d.score, d.scoreAt, d.scored = low, ns, true
+	}
+	m.hold(d, callID, ns)
 	return best.dest, nil
 }
 
@@ -292,13 +357,14 @@ func (m *Memory) acquire(now time.Time, dest, callID string) (bool, error) {
 		return false, fmt.Errorf("ringlb: acquire %q: %w", dest, err)
 	}
 	ns := now.UnixNano()
+	key := m.key(dest)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
 		return false, errClosed
 	}
 	defer m.forgetIdle()
-	d := m.state(dest)
+	d := m.state(key)
 	n := m.load(d, ns)
 	if _, ok := d.holds[callID]; ok {
 		return false, nil
@@ -306,25 +372,27 @@ func (m *Memory) acquire(now time.Time, dest, callID string) (bool, error) {
 	if d.drained {
 		return false, fmt.Errorf("ringlb: acquire %q: %w", dest, ErrDrained)
 	}
-	if !m.hasRoom(dest, n) {
-		return false, fmt.Errorf("ringlb: acquire %q: %w (%d of %d)", dest, ErrAtCapacity, n, m.opts.capacityOf(dest))
+	if !m.hasRoom(key, n) {
+		return false, fmt.Errorf("ringlb: acquire %q: %w (%d of %d)", dest, ErrAtCapacity, n, m.opts.capacityOf(key))
 	}
-	m.hold(dest, d, callID, ns)
+	m.hold(d, callID, ns)
 	return true, nil
 }
 
 // Release implements Balancer.
 func (m *Memory) Release(ctx context.Context, dest, callID string) (bool, error) {
+	key := m.key(dest)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
 		return false, errClosed
 	}
-	if d := m.dests[dest]; d != nil {
+	if d := m.dests[key]; d != nil {
 		if _, ok := d.holds[callID]; ok {
-			m.load(d, m.now().UnixNano()) // an expired hold is no longer there to release
-			if _, ok := d.holds[callID]; ok {
-				delete(d.holds, callID)
+			now := m.now().UnixNano()
+			m.load(d, now) // an expired hold is no longer there to release
+			if h, ok := d.holds[callID]; ok {
+				m.drop(d, callID, h, now+int64(m.opts.wrapupOf(key)))
 				m.settle(d)
 				m.forgetIdle()
 				return true, nil
@@ -338,6 +406,43 @@ func (m *Memory) Release(ctx context.Context, dest, callID string) (bool, error)
 	}
 	if err := checkCallID(callID); err != nil {
 		return false, fmt.Errorf("ringlb: release %q: %w", dest, err)
+	}
+	return false, nil
+}
+
+// Answered implements Balancer.
+func (m *Memory) Answered(ctx context.Context, dest, callID string) (bool, error) {
+	return m.answered(m.now(), dest, callID)
+}
+
+func (m *Memory) answered(now time.Time, dest, callID string) (bool, error) {
+	key := m.key(dest)
+	ns := now.UnixNano()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return false, errClosed
+	}
+	if d := m.dests[key]; d != nil && len(d.holds) > 0 {
+		m.load(d, ns) // an expired hold is no longer there to mark
+		if h, ok := d.holds[callID]; ok {
+			if h.answered {
+				return false, nil
+			}
+			h.answered = true
+			d.holds[callID] = h
+			d.talking++
+			d.answered++
+			score, _ := m.score(d, ns)
+			d.score, d.scoreAt, d.scored = score+1, ns, true
+			return true, nil
+		}
+	}
+	if err := checkDest(dest); err != nil {
+		return false, fmt.Errorf("ringlb: answered: %w", err)
+	}
+	if err := checkCallID(callID); err != nil {
+		return false, fmt.Errorf("ringlb: answered %q: %w", dest, err)
 	}
 	return false, nil
 }
@@ -359,7 +464,7 @@ func (m *Memory) loadAt(now time.Time, dests []string) ([]int, error) {
 	}
 	out := make([]int, len(dests))
 	for i, dest := range dests {
-		out[i] = m.load(m.dests[dest], ns)
+		out[i] = m.load(m.dests[m.key(dest)], ns)
 	}
 	m.forgetIdle()
 	return out, nil
@@ -380,7 +485,7 @@ func (m *Memory) setDrained(dest string, drained bool) error {
 	if m.closed {
 		return errClosed
 	}
-	d := m.state(dest)
+	d := m.state(m.key(dest))
 	d.drained = drained
 	m.settle(d)
 	m.forgetIdle()
@@ -397,12 +502,13 @@ func (m *Memory) Reset(ctx context.Context, dest string) (int, error) {
 	if m.closed {
 		return 0, errClosed
 	}
-	d := m.dests[dest]
+	d := m.dests[m.key(dest)]
 	if d == nil {
 		return 0, nil
 	}
 	n := m.load(d, m.now().UnixNano()) // expired holds do not count
 	clear(d.holds)
+	d.talking = 0
 	m.settle(d)
 	m.forgetIdle()
 	return n, nil
@@ -446,21 +552,29 @@ func (m *Memory) snapshot(now time.Time) (Snapshot, error) {
 		return Snapshot{}, errClosed
 	}
 	for dest, d := range m.dests {
+		active := m.load(d, ns)
 		st := DestStatus{
 			Dest:     dest,
-			Active:   m.load(d, ns),
+			Active:   active,
+			Ringing:  active - d.talking,
+			Talking:  d.talking,
+			Answered: d.answered,
 			Capacity: m.opts.capacityOf(dest),
 			Drained:  d.drained,
 			Started:  d.started,
 		}
+		st.Score, _ = m.score(d, ns)
 		if d.lastSeq != 0 {
 			st.LastHold = time.Unix(0, d.lastHold)
 		}
+		if d.wrapUntil > ns {
+			st.WrapupUntil = time.Unix(0, d.wrapUntil)
+		}
 		dests.add(st)
-		for id, start := range d.holds {
-			h := HoldInfo{Dest: dest, CallID: id, Node: "local", Start: time.Unix(0, start)}
+		for id, hd := range d.holds {
+			h := HoldInfo{Dest: dest, CallID: id, Node: "local", Start: time.Unix(0, hd.start), State: hd.state()}
 			if m.opts.MaxHoldAge > 0 {
-				h.Expires = time.Unix(0, start+int64(m.opts.MaxHoldAge))
+				h.Expires = time.Unix(0, hd.start+int64(m.opts.MaxHoldAge))
 			}
 			holds.add(h)
 			pause()

@@ -50,7 +50,7 @@ func newFakeMemory(t *testing.T, opts Options) (*Memory, *fakeClock) {
 // the printed result.
 type memStep struct {
 	at   time.Duration
-	op   string // acquire, release, next, order, load, reset, drain
+	op   string // acquire, release, next, order, load, reset, drain, answered, talk
 	arg  string // destination(s), comma-separated
 	call string
 	want string // fmt.Sprint of the results
@@ -84,6 +84,18 @@ func runSteps(t *testing.T, m *Memory, clk *fakeClock, steps []memStep) {
 			got = fmt.Sprint(n, " ", errText(err))
 		case "drain":
 			got = errText(m.Drain(ctx, s.arg))
+		case "answered":
+			ok, err := m.Answered(ctx, s.arg, s.call)
+			got = fmt.Sprint(ok, " ", errText(err))
+		case "talk": // a whole answered call, in one step
+			_, err := m.Acquire(ctx, s.arg, s.call)
+			if err == nil {
+				_, err = m.Answered(ctx, s.arg, s.call)
+			}
+			if err == nil {
+				_, err = m.Release(ctx, s.arg, s.call)
+			}
+			got = errText(err)
 		default:
 			t.Fatalf("step %d: unknown op %q", i, s.op)
 		}
@@ -105,6 +117,62 @@ func errText(err error) string {
 		return "error: " + err.Error()
 	}
 	return ""
+}
+
+// TestMemoryFewestFades: answered counts halve every half-life, so the
+// ranking describes the recent shift.
+func TestMemoryFewestFades(t *testing.T) {
+	m, clk := newFakeMemory(t, Options{HalfLife: time.Hour})
+	h := time.Hour
+	runSteps(t, m, clk, []memStep{
+		{0, "talk", "a", "1", ""},
+		{0, "talk", "a", "2", ""},
+		{0, "talk", "a", "3", ""},
+		{0, "talk", "a", "4", ""},
+		{1 * h, "talk", "b", "5", ""},
+		{1 * h, "talk", "b", "6", ""},
+		// At 1 h: a weighs 2 (4 halved), b 2 but answered later: a first.
+		{1*h + time.Second, "order", "b,a", "", "[a b]"},
+		{2 * h, "talk", "b", "7", ""},
+		// At 3 h: a 0.5, b 0.5 + 1 = 1.5 (two at 1 h, one at 2 h).
+		{3 * h, "order", "b,a", "", "[a b]"},
+		{3 * h, "talk", "a", "8", ""},
+		{3 * h, "talk", "a", "9", ""},
+		// a 2.5 now, b 1.5.
+		{3 * h, "order", "a,b", "", "[b a]"},
+		// Never faded: counts stay raw.
+	})
+	raw, clk2 := newFakeMemory(t, Options{HalfLife: -1})
+	runSteps(t, raw, clk2, []memStep{
+		{0, "talk", "a", "1", ""},
+		{0, "talk", "a", "2", ""},
+		{100 * h, "talk", "b", "3", ""},
+		{100 * h, "order", "a,b", "", "[b a]"},
+	})
+}
+
+// TestMemoryWrapupWindow: a member is left out from the end of an answered
+// call until its wrap-up has passed, exactly.
+func TestMemoryWrapupWindow(t *testing.T) {
+	m, clk := newFakeMemory(t, Options{Tie: TieList, DefaultWrapup: 30 * time.Second,
+		Wrapup: map[string]time.Duration{"b": 5 * time.Second}})
+	s := time.Second
+	runSteps(t, m, clk, []memStep{
+		{0, "acquire", "a", "c1", "true"},
+		{0, "answered", "a", "c1", "true"},
+		{0, "answered", "a", "c1", "false"},
+		{10 * s, "release", "a", "c1", "true"},
+		{10 * s, "order", "a,b", "", "[b]"},
+		{10 * s, "talk", "b", "c2", ""},
+		{10 * s, "next", "a,b", "c3", "all destinations at capacity or drained"},
+		{15 * s, "order", "a,b", "", "[b]"},
+		{40*s - 1, "order", "a,b", "", "[b]"},
+		{40 * s, "order", "a,b", "", "[a b]"},
+		// A ring never answered leaves no wrap-up.
+		{41 * s, "acquire", "a", "c4", "true"},
+		{42 * s, "release", "a", "c4", "true"},
+		{42 * s, "next", "a,b", "c5", "a"},
+	})
 }
 
 func TestMemoryHoldExpiry(t *testing.T) {

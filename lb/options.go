@@ -13,10 +13,16 @@ import (
 type TiePolicy int
 
 const (
+	// TieFewest puts first the destination with the fewest answered calls,
+	// counted with a decay (Options.HalfLife) so that the count describes
+	// the recent shift, then lru. A destination first seen mid-shift starts
+	// at the lowest count among those it is ranked with, so a late joiner
+	// takes its share of ties, not all of them. It is the default.
+	TieFewest TiePolicy = iota
 	// TieLRU puts first the destination whose last hold started longest
 	// ago; never-used destinations come first, in list order. Idle agents
-	// that take short calls take turns. It is the default.
-	TieLRU TiePolicy = iota
+	// that take short calls take turns.
+	TieLRU
 	// TieList keeps list order among equals (what genesis does).
 	TieList
 	// TieRandom shuffles equals.
@@ -32,21 +38,59 @@ func (t TiePolicy) String() string {
 		return "list"
 	case TieRandom:
 		return "random"
+	case TieFewest:
+		return "fewest"
 	}
 	return fmt.Sprintf("TiePolicy(%d)", int(t))
 }
 
-// ParseTiePolicy parses lru, list or random.
+// ParseTiePolicy parses fewest, lru, list or random; empty is the default.
 func ParseTiePolicy(s string) (TiePolicy, error) {
 	switch s {
-	case "lru", "":
+	case "", "fewest":
+		return TieFewest, nil
+	case "lru":
 		return TieLRU, nil
 	case "list":
 		return TieList, nil
 	case "random":
 		return TieRandom, nil
 	}
-	return 0, invalidf("tie policy %q (want lru, list or random)", s)
+	return 0, invalidf("tie policy %q (want fewest, lru, list or random)", s)
+}
+
+// UserDomains says whether the domain part of a member named
+// user/NAME@DOMAIN tells members apart.
+type UserDomains int
+
+const (
+	// DomainsIgnore counts user/NAME@DOMAIN as the member user/NAME, so a
+	// group that writes either form and a tracked call to the user all
+	// count on one member. It is the default: one domain per switch.
+	DomainsIgnore UserDomains = iota
+	// DomainsKeep counts members as written, for switches serving several
+	// domains: groups must then name users with their domain, which is
+	// how tracked calls name them.
+	DomainsKeep
+)
+
+// String returns the name used in options: ignore or keep.
+func (u UserDomains) String() string {
+	if u == DomainsKeep {
+		return "keep"
+	}
+	return "ignore"
+}
+
+// MemberKey returns the name under which dest is counted: dest itself,
+// except that with DomainsIgnore user/NAME@DOMAIN counts as user/NAME.
+func (u UserDomains) MemberKey(dest string) string {
+	if u == DomainsIgnore && strings.HasPrefix(dest, "user/") {
+		if at := strings.IndexByte(dest, '@'); at > len("user/") {
+			return dest[:at]
+		}
+	}
+	return dest
 }
 
 // Defaults for Options fields left at zero.
@@ -63,13 +107,29 @@ const (
 	// DefaultMaxIdle is how many idle destinations a memory balancer
 	// remembers.
 	DefaultMaxIdle = 10000
+	// DefaultHalfLife is how fast answered-call counts fade for fewest
+	// ties: a call answered this long ago weighs half a call.
+	DefaultHalfLife = 4 * time.Hour
 )
 
 // Options configure a balancer. The zero value is a memory balancer with
-// lru ties, no capacity limits and 4-hour hold expiry.
+// fewest ties, no capacity limits, no wrap-up and 4-hour hold expiry.
 type Options struct {
-	// Tie picks the order among equally loaded destinations. Default lru.
+	// Tie picks the order among equally loaded destinations. Default
+	// fewest.
 	Tie TiePolicy
+	// HalfLife is how fast answered-call counts fade for TieFewest. 0
+	// means DefaultHalfLife; negative means they never fade.
+	HalfLife time.Duration
+	// DefaultWrapup is how long after an answered call ends its member is
+	// not offered another, for members not listed in Wrapup. 0 is none.
+	DefaultWrapup time.Duration
+	// Wrapup sets the wrap-up time per destination, overriding
+	// DefaultWrapup.
+	Wrapup map[string]time.Duration
+	// UserDomains says whether user/NAME@DOMAIN and user/NAME are one
+	// member. Default DomainsIgnore: they are.
+	UserDomains UserDomains
 	// DefaultCapacity is the most concurrent holds on any destination not
 	// listed in Capacity. 0 means unlimited.
 	DefaultCapacity int
@@ -103,6 +163,12 @@ type Options struct {
 
 // withDefaults returns o with zero fields set to their defaults.
 func (o Options) withDefaults() Options {
+	if o.HalfLife == 0 {
+		o.HalfLife = DefaultHalfLife
+	}
+	if o.HalfLife < 0 {
+		o.HalfLife = -1
+	}
 	if o.MaxHoldAge == 0 {
 		o.MaxHoldAge = DefaultMaxHoldAge
 	}
@@ -128,8 +194,22 @@ func (o Options) withDefaults() Options {
 
 // validate checks o after defaults.
 func (o Options) validate() error {
-	if o.Tie < TieLRU || o.Tie > TieRandom {
+	if o.Tie < TieFewest || o.Tie > TieRandom {
 		return invalidf("tie policy %d", int(o.Tie))
+	}
+	if o.UserDomains != DomainsIgnore && o.UserDomains != DomainsKeep {
+		return invalidf("user_domains %d", int(o.UserDomains))
+	}
+	if o.DefaultWrapup < 0 {
+		return invalidf("negative wrapup %v", o.DefaultWrapup)
+	}
+	for d, w := range o.Wrapup {
+		if err := checkDest(d); err != nil {
+			return fmt.Errorf("wrapup: %w", err)
+		}
+		if w < 0 {
+			return invalidf("negative wrapup %v for %q", w, d)
+		}
 	}
 	if o.MaxIdle < 0 {
 		return invalidf("negative max_idle %d", o.MaxIdle)
@@ -176,12 +256,44 @@ func (o *Options) capacityOf(dest string) int {
 	return o.DefaultCapacity
 }
 
+// wrapupOf returns the wrap-up time of dest; 0 is none.
+func (o *Options) wrapupOf(dest string) time.Duration {
+	if w, ok := o.Wrapup[dest]; ok {
+		return w
+	}
+	return o.DefaultWrapup
+}
+
+// keyed returns o with the destinations named in Capacity and Wrapup under
+// their member keys, as the backends count them.
+func (o Options) keyed() Options {
+	if o.UserDomains == DomainsKeep {
+		return o
+	}
+	if o.Capacity != nil {
+		c := make(map[string]int, len(o.Capacity))
+		for d, n := range o.Capacity {
+			c[o.UserDomains.MemberKey(d)] = n
+		}
+		o.Capacity = c
+	}
+	if o.Wrapup != nil {
+		w := make(map[string]time.Duration, len(o.Wrapup))
+		for d, t := range o.Wrapup {
+			w[o.UserDomains.MemberKey(d)] = t
+		}
+		o.Wrapup = w
+	}
+	return o
+}
+
 // canonical is a stable text form of o after defaults, used to tell whether
 // two opens of one name agree.
 func (o Options) canonical() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "tie=%s;cap=%d;age=%d;idle=%d;url=%s;prefix=%s;lease=%d;timeout=%d;node=%s",
-		o.Tie, o.DefaultCapacity, o.MaxHoldAge, o.MaxIdle, o.URL, o.KeyPrefix, o.Lease, o.Timeout, o.Node)
+	fmt.Fprintf(&b, "tie=%s;half=%d;wrap=%d;domains=%s;cap=%d;age=%d;idle=%d;url=%s;prefix=%s;lease=%d;timeout=%d;node=%s",
+		o.Tie, o.HalfLife, o.DefaultWrapup, o.UserDomains, o.DefaultCapacity, o.MaxHoldAge, o.MaxIdle,
+		o.URL, o.KeyPrefix, o.Lease, o.Timeout, o.Node)
 	keys := make([]string, 0, len(o.Capacity))
 	for k := range o.Capacity {
 		keys = append(keys, k)
@@ -190,13 +302,25 @@ func (o Options) canonical() string {
 	for _, k := range keys {
 		fmt.Fprintf(&b, ";cap[%q]=%d", k, o.Capacity[k])
 	}
+	keys = keys[:0]
+	for k := range o.Wrapup {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(&b, ";wrap[%q]=%d", k, o.Wrapup[k])
+	}
 	return b.String()
 }
 
 // ParseOptions builds Options from key/value text pairs, the form in which
 // the C ABI and the Lua module pass them. Keys:
 //
-//	tie               lru | list | random
+//	tie               fewest (default) | lru | list | random
+//	fewest_half_life  seconds (or a duration) for answered counts to halve; 0 = never
+//	wrapup            seconds after an answered call before its member is offered again
+//	wrapup:<dest>     the same for one destination
+//	user_domains      ignore (default: user/N@D counts as user/N) | keep
 //	capacity          default capacity for every destination (integer >= 0)
 //	default_capacity  same as capacity
 //	capacity:<dest>   capacity of one destination
@@ -222,6 +346,31 @@ func ParseOptions(pairs [][2]string) (Options, error) {
 		switch {
 		case k == "tie":
 			o.Tie, err = ParseTiePolicy(v)
+		case k == "fewest_half_life":
+			o.HalfLife, err = parseSeconds(k, v)
+			if err == nil && o.HalfLife == 0 {
+				o.HalfLife = -1 // 0 in text means counts never fade
+			}
+		case k == "wrapup":
+			o.DefaultWrapup, err = parseSeconds(k, v)
+		case strings.HasPrefix(k, "wrapup:"):
+			dest := k[len("wrapup:"):]
+			if err = checkDest(dest); err != nil {
+				break
+			}
+			if o.Wrapup == nil {
+				o.Wrapup = make(map[string]time.Duration)
+			}
+			o.Wrapup[dest], err = parseSeconds(k, v)
+		case k == "user_domains":
+			switch v {
+			case "ignore":
+				o.UserDomains = DomainsIgnore
+			case "keep":
+				o.UserDomains = DomainsKeep
+			default:
+				err = invalidf("user_domains = %q (want ignore or keep)", v)
+			}
 		case k == "capacity" || k == "default_capacity":
 			if seen["capacity"] && seen["default_capacity"] {
 				return Options{}, invalidf("capacity and default_capacity both given")

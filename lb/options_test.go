@@ -14,7 +14,7 @@ func TestParseOptions(t *testing.T) {
 		check func(Options) bool
 		bad   bool
 	}{
-		{name: "empty", check: func(o Options) bool { return o.Tie == TieLRU && o.URL == "" }},
+		{name: "empty", check: func(o Options) bool { return o.Tie == TieFewest && o.URL == "" }},
 		{name: "tie list", pairs: [][2]string{{"tie", "list"}}, check: func(o Options) bool { return o.Tie == TieList }},
 		{name: "tie random", pairs: [][2]string{{"tie", "random"}}, check: func(o Options) bool { return o.Tie == TieRandom }},
 		{name: "lua float capacity", pairs: [][2]string{{"capacity", "2.0"}}, check: func(o Options) bool { return o.DefaultCapacity == 2 }},

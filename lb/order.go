@@ -1,6 +1,7 @@
 package lb
 
 import (
+	"math"
 	"math/rand/v2"
 	"slices"
 )
@@ -11,9 +12,11 @@ import (
 type candidate struct {
 	dest    string
 	load    int
-	lastSeq uint64 // order of the destination's last hold start; 0 = never
-	pos     int    // position in the input list
-	key     uint64 // random tie key, for TieRandom
+	lastSeq uint64  // order of the destination's last hold start; 0 = never
+	score   float64 // answered calls, faded, for TieFewest
+	scored  bool    // score is known; else it starts at the lowest known
+	pos     int     // position in the input list
+	key     uint64  // random tie key, for TieRandom
 }
 
 // compare orders a before b (negative) when a is less loaded, then by tie
@@ -23,6 +26,14 @@ func compare(a, b *candidate, tie TiePolicy) int {
 		return a.load - b.load
 	}
 	switch tie {
+	case TieFewest:
+		if a.score != b.score {
+			if a.score < b.score {
+				return -1
+			}
+			return 1
+		}
+		fallthrough
 	case TieLRU:
 		if a.lastSeq != b.lastSeq {
 			if a.lastSeq < b.lastSeq {
@@ -44,10 +55,40 @@ func compare(a, b *candidate, tie TiePolicy) int {
 // rank sorts cands from least to most loaded, breaking ties by policy. It
 // sorts in place and uses rnd only for TieRandom.
 func rank(cands []candidate, tie TiePolicy, rnd *rand.Rand) {
-	if tie == TieRandom {
+	switch tie {
+	case TieRandom:
 		for i := range cands {
 			cands[i].key = rnd.Uint64()
 		}
+	case TieFewest:
+		baseScores(cands)
 	}
 	slices.SortFunc(cands, func(a, b candidate) int { return compare(&a, &b, tie) })
+}
+
+// baseScores gives the candidates never scored the lowest score among the
+// others (0 if none is scored): a member first seen mid-shift ties with
+// the least busy, instead of taking every tie until it catches up.
+func baseScores(cands []candidate) float64 {
+	low, any := 0.0, false
+	for i := range cands {
+		if cands[i].scored && (!any || cands[i].score < low) {
+			low, any = cands[i].score, true
+		}
+	}
+	for i := range cands {
+		if !cands[i].scored {
+			cands[i].score = low
+		}
+	}
+	return low
+}
+
+// faded returns score, last changed at (unix ns), as it weighs at now with
+// half-life half (ns; <= 0 means no fading).
+func faded(score float64, at, now, half int64) float64 {
+	if half <= 0 || now <= at || score == 0 {
+		return score
+	}
+	return score * math.Exp2(-float64(now-at)/float64(half))
 }

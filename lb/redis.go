@@ -38,6 +38,7 @@ type Redis struct {
 	tick   time.Duration // renewal period, Lease/3
 	lease  string        // Lease in ms, as passed to scripts
 	maxAge string        // MaxHoldAge in ms (0 = none), as passed to scripts
+	half   string        // HalfLife in ms (0 = never fade), as passed to scripts
 
 	rndMu sync.Mutex
 	rnd   *rand.Rand // for TieRandom in Order; guarded by rndMu
@@ -97,7 +98,7 @@ func NewRedis(name string, opts Options) (*Redis, error) {
 	if err := checkBalancerName(name); err != nil {
 		return nil, fmt.Errorf("ringlb: open: %w", err)
 	}
-	opts = opts.withDefaults()
+	opts = opts.withDefaults().keyed()
 	if err := opts.validate(); err != nil {
 		return nil, fmt.Errorf("ringlb: open %q: %w", name, err)
 	}
@@ -124,6 +125,13 @@ func newRedisWithClient(name string, opts Options, c redisClient) *Redis {
 		}
 		opts.Capacity = caps
 	}
+	if opts.Wrapup != nil {
+		wrap := make(map[string]time.Duration, len(opts.Wrapup))
+		for d, w := range opts.Wrapup {
+			wrap[strings.Clone(d)] = w
+		}
+		opts.Wrapup = wrap
+	}
 	node := strings.Clone(opts.Node)
 	if node == "" {
 		node = defaultNode()
@@ -136,6 +144,7 @@ func newRedisWithClient(name string, opts Options, c redisClient) *Redis {
 		tick:   opts.Lease / 3,
 		lease:  strconv.FormatInt(opts.Lease.Milliseconds(), 10),
 		maxAge: "0",
+		half:   strconv.FormatInt(max(opts.HalfLife.Milliseconds(), 0), 10),
 		rnd:    rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 		held:   make(map[string]heldHold),
 		// Nothing is held yet, so nothing can have lapsed before now.
@@ -207,39 +216,75 @@ func (r *Redis) run(ctx context.Context, op string, s *redis.Script, args []any)
 	return v, nil
 }
 
+// memberKeys checks dests and returns the member key of each, once, with
+// the destination that first named it.
+func (r *Redis) memberKeys(dests []string) (keys, named []string, err error) {
+	if err := checkDests(dests); err != nil {
+		return nil, nil, err
+	}
+	keys = make([]string, 0, len(dests))
+	named = make([]string, 0, len(dests))
+	for _, d := range dests {
+		k := r.opts.UserDomains.MemberKey(d)
+		if !slices.Contains(keys, k) {
+			keys = append(keys, k)
+			named = append(named, d)
+		}
+	}
+	return keys, named, nil
+}
+
+// records reads the member records of keys and the server's time (ms).
+func (r *Redis) records(ctx context.Context, op string, keys []string) (int64, []memberRecord, error) {
+	v, err := r.run(ctx, op, scriptRecords, scriptArgs(reapLimit, nil, keys))
+	if err != nil {
+		return 0, nil, err
+	}
+	vals, ok := v.([]any)
+	if !ok || len(vals) != 2 {
+		return 0, nil, replyErr(op, "%T of %d", v, lenOf(v))
+	}
+	now, ok1 := vals[0].(int64)
+	raw, ok2 := vals[1].([]any)
+	if !ok1 || !ok2 || len(raw) != len(keys) {
+		return 0, nil, replyErr(op, "%v", vals)
+	}
+	recs := make([]memberRecord, len(keys))
+	for i, x := range raw {
+		if recs[i], ok = parseRecord(x); !ok {
+			return 0, nil, replyErr(op, "record %v", x)
+		}
+	}
+	return now, recs, nil
+}
+
 // Order implements Balancer.
 func (r *Redis) Order(ctx context.Context, dests []string) ([]string, error) {
-	uniq, err := uniqueDests(dests)
+	keys, named, err := r.memberKeys(dests)
 	if err != nil {
 		return nil, fmt.Errorf("ringlb: order: %w", err)
 	}
 	if r.closed.Load() {
 		return nil, errClosed
 	}
-	if len(uniq) == 0 {
+	if len(keys) == 0 {
 		return []string{}, nil
 	}
-	v, err := r.run(ctx, "order", scriptOrder, scriptArgs(reapLimit, nil, uniq))
+	now, recs, err := r.records(ctx, "order", keys)
 	if err != nil {
 		return nil, err
 	}
-	vals, err := int64s("order", v, 3*len(uniq))
-	if err != nil {
-		return nil, err
-	}
-	cands := make([]candidate, 0, len(uniq))
-	for i, d := range uniq {
-		load, seq, drained := vals[3*i], vals[3*i+1], vals[3*i+2]
-		if load < 0 || seq < 0 {
-			return nil, replyErr("order", "%v", vals[3*i:3*i+3])
-		}
-		if drained != 0 {
+	half := max(r.opts.HalfLife.Milliseconds(), 0)
+	cands := make([]candidate, 0, len(keys))
+	for i, rec := range recs {
+		if rec.drained || now < rec.wrap {
 			continue
 		}
-		if c := r.opts.capacityOf(d); c > 0 && int(load) >= c {
+		if c := r.opts.capacityOf(keys[i]); c > 0 && rec.cnt >= int64(c) {
 			continue
 		}
-		cands = append(cands, candidate{dest: d, load: int(load), lastSeq: uint64(seq), pos: i})
+		cands = append(cands, candidate{dest: named[i], load: int(rec.cnt), lastSeq: rec.seq, pos: i,
+			score: rec.fadedScore(now, half), scored: rec.scoreAt > 0})
 	}
 	r.rndMu.Lock()
 	rank(cands, r.opts.Tie, r.rnd)
@@ -256,11 +301,11 @@ func (r *Redis) Next(ctx context.Context, dests []string, callID string) (string
 	if err := checkCallID(callID); err != nil {
 		return "", fmt.Errorf("ringlb: next: %w", err)
 	}
-	uniq, err := uniqueDests(dests)
+	keys, named, err := r.memberKeys(dests)
 	if err != nil {
 		return "", fmt.Errorf("ringlb: next: %w", err)
 	}
-	if len(uniq) == 0 {
+	if len(keys) == 0 {
 		return "", fmt.Errorf("ringlb: next: %w", ErrNoDestinations)
 	}
 	if r.closed.Load() {
@@ -268,43 +313,37 @@ func (r *Redis) Next(ctx context.Context, dests []string, callID string) (string
 	}
 	ctx, cancel := r.ctx(ctx)
 	defer cancel()
-	if err := r.settleRetries(ctx, "next", uniq, callID); err != nil {
+	if err := r.settleRetries(ctx, "next", keys, callID); err != nil {
 		return "", err
 	}
-	args := scriptArgs(reapLimit, []any{r.node, r.lease, r.maxAge, r.opts.Tie.String(), callID}, nil)
-	args = slices.Grow(args, 3*len(uniq))
-	for _, d := range uniq {
+	args := scriptArgs(reapLimit, []any{r.node, r.lease, r.maxAge, r.opts.Tie.String(), r.half, callID}, nil)
+	args = slices.Grow(args, 3*len(keys))
+	for _, k := range keys {
 		var key uint64
 		if r.opts.Tie == TieRandom {
 			key = rand.Uint64() >> 11 // 53 bits: exact as a Lua number
 		}
-		args = append(args, d, r.opts.capacityOf(d), key)
+		args = append(args, k, r.opts.capacityOf(k), key)
 	}
 	v, err := r.run(ctx, "next", scriptNext, args)
 	if err != nil {
 		return "", err
 	}
-	vals, ok := v.([]any)
-	if !ok || len(vals) != 3 {
-		return "", replyErr("next", "%T of %d", v, lenOf(v))
+	vals, err := int64s("next", v, 3)
+	if err != nil {
+		return "", err
 	}
-	code, ok1 := vals[0].(int64)
-	got, ok2 := vals[1].(string)
-	mine, ok3 := vals[2].(int64)
-	if !ok1 || !ok2 || !ok3 {
-		return "", replyErr("next", "%v", vals)
-	}
+	code, i, mine := vals[0], vals[1]-1, vals[2]
 	if code == 0 {
-		return "", fmt.Errorf("ringlb: next: %w (%d offered)", ErrAtCapacity, len(uniq))
+		return "", fmt.Errorf("ringlb: next: %w (%d offered)", ErrAtCapacity, len(keys))
 	}
-	// got is Redis's copy, owned by Go; it must be one of those offered.
-	if (code != 1 && code != 2) || !slices.Contains(uniq, got) {
+	if (code != 1 && code != 2) || i < 0 || i >= int64(len(keys)) {
 		return "", replyErr("next", "%v", vals)
 	}
 	if mine == 1 {
-		r.track(holdMember(got, callID))
+		r.track(holdMember(keys[i], callID))
 	}
-	return got, nil
+	return strings.Clone(named[i]), nil // named may be a view of C memory
 }
 
 // Acquire implements Balancer.
@@ -318,14 +357,15 @@ func (r *Redis) Acquire(ctx context.Context, dest, callID string) (bool, error) 
 	if r.closed.Load() {
 		return false, errClosed
 	}
+	key := r.opts.UserDomains.MemberKey(dest)
 	ctx, cancel := r.ctx(ctx)
 	defer cancel()
-	if err := r.settleRetries(ctx, "acquire", []string{dest}, callID); err != nil {
+	if err := r.settleRetries(ctx, "acquire", []string{key}, callID); err != nil {
 		return false, err
 	}
-	c := r.opts.capacityOf(dest)
+	c := r.opts.capacityOf(key)
 	v, err := r.run(ctx, "acquire", scriptAcquire,
-		scriptArgs(reapLimit, []any{r.node, r.lease, r.maxAge, callID, c, dest}, nil))
+		scriptArgs(reapLimit, []any{r.node, r.lease, r.maxAge, callID, c, key}, nil))
 	if err != nil {
 		return false, err
 	}
@@ -336,12 +376,12 @@ func (r *Redis) Acquire(ctx context.Context, dest, callID string) (bool, error) 
 	code, load, mine := vals[0], vals[1], vals[2]
 	switch code {
 	case 1:
-		r.track(holdMember(dest, callID))
+		r.track(holdMember(key, callID))
 		return true, nil
 	case 0:
 		// A retry after a lost reply lands here: keep renewing our hold.
 		if mine == 1 {
-			r.track(holdMember(dest, callID))
+			r.track(holdMember(key, callID))
 		}
 		return false, nil
 	case -1:
@@ -350,6 +390,18 @@ func (r *Redis) Acquire(ctx context.Context, dest, callID string) (bool, error) 
 		return false, fmt.Errorf("ringlb: acquire %q: %w (%d of %d)", dest, ErrAtCapacity, load, c)
 	}
 	return false, replyErr("acquire", "%v", vals)
+}
+
+// releaseArgs is release.lua's ARGV for members: each with the wrap-up of
+// its destination.
+func (r *Redis) releaseArgs(members []string) []any {
+	args := make([]any, 0, 1+2*len(members))
+	args = append(args, reapLimit)
+	for _, m := range members {
+		dest, _, _ := strings.Cut(m, "\n")
+		args = append(args, m, r.opts.wrapupOf(dest).Milliseconds())
+	}
+	return args
 }
 
 // Release implements Balancer. When Redis cannot be reached, Release
@@ -366,9 +418,9 @@ func (r *Redis) Release(ctx context.Context, dest, callID string) (bool, error) 
 	if r.closed.Load() {
 		return false, errClosed
 	}
-	m := holdMember(dest, callID)
+	m := holdMember(r.opts.UserDomains.MemberKey(dest), callID)
 	r.untrack(m)
-	v, err := r.run(ctx, "release", scriptRelease, scriptArgs(reapLimit, nil, []string{m}))
+	v, err := r.run(ctx, "release", scriptRelease, r.releaseArgs([]string{m}))
 	if err != nil {
 		r.mu.Lock()
 		r.retry[m] = time.Now().Add(r.opts.Lease)
@@ -382,6 +434,35 @@ func (r *Redis) Release(ctx context.Context, dest, callID string) (bool, error) 
 	return vals[0] == 1, nil
 }
 
+// Answered implements Balancer.
+func (r *Redis) Answered(ctx context.Context, dest, callID string) (bool, error) {
+	if err := checkDest(dest); err != nil {
+		return false, fmt.Errorf("ringlb: answered: %w", err)
+	}
+	if err := checkCallID(callID); err != nil {
+		return false, fmt.Errorf("ringlb: answered %q: %w", dest, err)
+	}
+	if r.closed.Load() {
+		return false, errClosed
+	}
+	m := holdMember(r.opts.UserDomains.MemberKey(dest), callID)
+	v, err := r.run(ctx, "answered", scriptAnswered, scriptArgs(reapLimit, []any{r.half, m}, nil))
+	if err != nil {
+		return false, err
+	}
+	n, ok := v.(int64)
+	if !ok || n < 0 || n > 1 {
+		return false, replyErr("answered", "%v", v)
+	}
+	r.mu.Lock()
+	if h, ok := r.held[m]; ok {
+		h.answered = true // a re-asserted hold comes back talking
+		r.held[m] = h
+	}
+	r.mu.Unlock()
+	return n == 1, nil
+}
+
 // Load implements Balancer.
 func (r *Redis) Load(ctx context.Context, dests []string) ([]int, error) {
 	if err := checkDests(dests); err != nil {
@@ -393,20 +474,17 @@ func (r *Redis) Load(ctx context.Context, dests []string) ([]int, error) {
 	if len(dests) == 0 {
 		return []int{}, nil
 	}
-	v, err := r.run(ctx, "load", scriptLoad, scriptArgs(reapLimit, nil, dests))
-	if err != nil {
-		return nil, err
+	keys := make([]string, len(dests))
+	for i, d := range dests {
+		keys[i] = r.opts.UserDomains.MemberKey(d)
 	}
-	vals, err := int64s("load", v, len(dests))
+	_, recs, err := r.records(ctx, "load", keys)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]int, len(dests))
-	for i, n := range vals {
-		if n < 0 {
-			return nil, replyErr("load", "%v", n)
-		}
-		out[i] = int(n)
+	for i, rec := range recs {
+		out[i] = int(rec.cnt)
 	}
 	return out, nil
 }
@@ -431,7 +509,8 @@ func (r *Redis) setDrained(ctx context.Context, dest string, drained bool) error
 	if drained {
 		flag, op = "1", "drain"
 	}
-	_, err := r.run(ctx, op, scriptDrain, scriptArgs(reapLimit, []any{flag, dest}, nil))
+	key := r.opts.UserDomains.MemberKey(dest)
+	_, err := r.run(ctx, op, scriptDrain, scriptArgs(reapLimit, []any{flag, key}, nil))
 	return err
 }
 
@@ -443,7 +522,8 @@ func (r *Redis) Reset(ctx context.Context, dest string) (int, error) {
 	if r.closed.Load() {
 		return 0, errClosed
 	}
-	v, err := r.run(ctx, "reset", scriptReset, scriptArgs(reapLimit, []any{dest}, nil))
+	key := r.opts.UserDomains.MemberKey(dest)
+	v, err := r.run(ctx, "reset", scriptReset, scriptArgs(reapLimit, []any{key}, nil))
 	if err != nil {
 		return 0, err
 	}
@@ -467,42 +547,45 @@ func (r *Redis) Snapshot(ctx context.Context) (Snapshot, error) {
 	if r.closed.Load() {
 		return Snapshot{}, errClosed
 	}
-	reply := []any{int64(0)}
-	for _, part := range []string{"known", "drained", "started", "last", "holds"} {
-		entries, err := r.scanPart(ctx, part)
-		if err != nil {
-			return Snapshot{}, err
-		}
-		reply = append(reply, entries)
+	mem, now, err := r.scanPart(ctx, "mem")
+	if err != nil {
+		return Snapshot{}, err
 	}
-	return r.parseSnapshot(reply)
+	holds, _, err := r.scanPart(ctx, "holds")
+	if err != nil {
+		return Snapshot{}, err
+	}
+	return r.parseSnapshot(mem, holds, now)
 }
 
 // scanPart reads every page of one part of the state (see
-// scripts/snapshot.lua); a hold seen on two pages is kept once.
-func (r *Redis) scanPart(ctx context.Context, part string) ([]any, error) {
+// scripts/snapshot.lua), and the server time of its first page; a hold
+// seen on two pages is kept once.
+func (r *Redis) scanPart(ctx context.Context, part string) ([]any, int64, error) {
 	var out []any
 	var seen map[string]bool
 	if part == "holds" {
 		seen = make(map[string]bool)
 	}
 	cursor := "0"
+	var now int64
 	for {
 		if err := ctx.Err(); err != nil {
-			return nil, &backendError{op: "snapshot", err: err}
+			return nil, 0, &backendError{op: "snapshot", err: err}
 		}
 		v, err := r.run(ctx, "snapshot", scriptSnapshot, scriptArgs(reapLimit, []any{part, cursor, snapshotPage}, nil))
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		vals, ok := v.([]any)
-		if !ok || len(vals) != 2 {
-			return nil, replyErr("snapshot", "%T of %d", v, lenOf(v))
+		if !ok || len(vals) != 3 {
+			return nil, 0, replyErr("snapshot", "%T of %d", v, lenOf(v))
 		}
 		next, ok1 := vals[0].(string)
 		entries, ok2 := vals[1].([]any)
-		if !ok1 || !ok2 || (seen != nil && len(entries)%3 != 0) {
-			return nil, replyErr("snapshot", "page %v", vals)
+		t, ok3 := vals[2].(int64)
+		if !ok1 || !ok2 || !ok3 || (seen != nil && len(entries)%3 != 0) {
+			return nil, 0, replyErr("snapshot", "page %v", vals)
 		}
 		if seen == nil {
 			out = append(out, entries...)
@@ -510,7 +593,7 @@ func (r *Redis) scanPart(ctx context.Context, part string) ([]any, error) {
 			for i := 0; i < len(entries); i += 3 {
 				m, ok := entries[i].(string)
 				if !ok {
-					return nil, replyErr("snapshot", "hold %v", entries[i])
+					return nil, 0, replyErr("snapshot", "hold %v", entries[i])
 				}
 				if !seen[m] {
 					seen[m] = true
@@ -518,8 +601,11 @@ func (r *Redis) scanPart(ctx context.Context, part string) ([]any, error) {
 				}
 			}
 		}
+		if now == 0 {
+			now = t
+		}
 		if next == "0" {
-			return out, nil
+			return out, now, nil
 		}
 		cursor = next
 	}

@@ -17,6 +17,8 @@ type heldHold struct {
 	// until is when the hold's maximum age runs out, by this process's
 	// clock (zero: no maximum age); a re-asserted hold keeps it.
 	until time.Time
+	// answered: the hold is talking, and comes back so if re-asserted.
+	answered bool
 }
 
 // track starts renewing member and cancels any pending retried release of
@@ -158,8 +160,12 @@ func (r *Redis) reassert(m string, gen uint64) {
 		}
 		maxAge = strconv.FormatInt(left.Milliseconds(), 10)
 	}
+	how := "reassert"
+	if h.answered {
+		how = "reassert-talking"
+	}
 	v, err := r.run(context.Background(), "renew", scriptAcquire,
-		scriptArgs(reapLimit, []any{r.node, r.lease, maxAge, callID, r.opts.capacityOf(dest), dest, "reassert"}, nil))
+		scriptArgs(reapLimit, []any{r.node, r.lease, maxAge, callID, r.opts.capacityOf(dest), dest, how}, nil))
 	if err != nil {
 		return // still tracked: the next renewal tries again
 	}
@@ -208,7 +214,7 @@ func (r *Redis) settleRetries(ctx context.Context, op string, dests []string, ca
 	if len(pending) == 0 {
 		return nil // the retry in flight sent them
 	}
-	if _, err := r.run(ctx, op, scriptRelease, scriptArgs(reapLimit, nil, pending)); err != nil {
+	if _, err := r.run(ctx, op, scriptRelease, r.releaseArgs(pending)); err != nil {
 		return err
 	}
 	r.mu.Lock()
@@ -258,7 +264,7 @@ func (r *Redis) retryReleases(now time.Time) {
 		n := min(len(members), renewBatch)
 		batch := members[:n]
 		members = members[n:]
-		if _, err := r.run(context.Background(), "release", scriptRelease, scriptArgs(reapLimit, nil, batch)); err != nil {
+		if _, err := r.run(context.Background(), "release", scriptRelease, r.releaseArgs(batch)); err != nil {
 			return
 		}
 		r.mu.Lock()

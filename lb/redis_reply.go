@@ -14,20 +14,15 @@ func replyErr(op string, format string, args ...any) error {
 	return &backendError{op: op, err: fmt.Errorf("unexpected script reply: "+format, args...)}
 }
 
-func (r *Redis) parseSnapshot(v any) (Snapshot, error) {
+// parseSnapshot builds a snapshot from the pages of snapshot.lua: dest,
+// record pairs of mem; member, record, expiry triples of holds; the server
+// time now (ms).
+func (r *Redis) parseSnapshot(mem, holds []any, now int64) (Snapshot, error) {
 	const op = "snapshot"
-	vals, ok := v.([]any)
-	if !ok || len(vals) != 6 {
-		return Snapshot{}, replyErr(op, "%T of %d", v, lenOf(v))
-	}
-	known, ok1 := stringsOf(vals[1])
-	drained, ok2 := stringsOf(vals[2])
-	started, ok3 := stringsOf(vals[3])
-	last, ok4 := stringsOf(vals[4])
-	holds, ok5 := stringsOf(vals[5])
-	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || len(started)%2 != 0 || len(last)%2 != 0 || len(holds)%3 != 0 {
+	if len(mem)%2 != 0 || len(holds)%3 != 0 {
 		return Snapshot{}, replyErr(op, "shape")
 	}
+	half := max(r.opts.HalfLife.Milliseconds(), 0)
 	dests := make(map[string]*DestStatus)
 	get := func(d string) *DestStatus {
 		st := dests[d]
@@ -37,45 +32,53 @@ func (r *Redis) parseSnapshot(v any) (Snapshot, error) {
 		}
 		return st
 	}
-	for _, d := range known {
-		get(d)
-	}
 	for d := range r.opts.Capacity {
 		get(d)
 	}
-	for _, d := range drained {
-		get(d).Drained = true
-	}
-	for i := 0; i < len(started); i += 2 {
-		n, err := strconv.ParseInt(started[i+1], 10, 64)
-		if err != nil {
-			return Snapshot{}, replyErr(op, "started %q", started[i+1])
+	for i := 0; i < len(mem); i += 2 {
+		d, ok := mem[i].(string)
+		rec, ok2 := parseRecord(mem[i+1])
+		if !ok || !ok2 {
+			return Snapshot{}, replyErr(op, "record %v %v", mem[i], mem[i+1])
 		}
-		get(started[i]).Started = n
-	}
-	for i := 0; i < len(last); i += 2 {
-		ms, err := strconv.ParseInt(last[i+1], 10, 64)
-		if err != nil {
-			return Snapshot{}, replyErr(op, "last %q", last[i+1])
+		st := get(d)
+		st.Drained, st.Started, st.Answered = rec.drained, rec.started, rec.answered
+		st.Score = rec.fadedScore(now, half)
+		if rec.seq != 0 {
+			st.LastHold = time.UnixMilli(rec.last)
 		}
-		get(last[i]).LastHold = time.UnixMilli(ms)
+		if rec.wrap > now {
+			st.WrapupUntil = time.UnixMilli(rec.wrap)
+		}
 	}
 	s := Snapshot{Name: r.name, Backend: "redis", Destinations: []DestStatus{}, Holds: []HoldInfo{}}
 	for i := 0; i < len(holds); i += 3 {
-		dest, call, ok := strings.Cut(holds[i], "\n")
-		startS, rest, ok2 := strings.Cut(holds[i+1], "\n")
-		_, node, ok3 := strings.Cut(rest, "\n")
-		start, err1 := strconv.ParseInt(startS, 10, 64)
-		exp, err2 := strconv.ParseFloat(holds[i+2], 64)
-		if !ok || !ok2 || !ok3 || err1 != nil || err2 != nil {
-			return Snapshot{}, replyErr(op, "hold %q %q", holds[i], holds[i+1])
+		m, ok1 := holds[i].(string)
+		rec, ok2 := holds[i+1].(string)
+		e, ok3 := holds[i+2].(string)
+		dest, call, ok4 := strings.Cut(m, "\n")
+		f := strings.SplitN(rec, "\n", 4)
+		if !ok1 || !ok2 || !ok3 || !ok4 || len(f) != 4 || (f[2] != "r" && f[2] != "t") {
+			return Snapshot{}, replyErr(op, "hold %v %v", holds[i], holds[i+1])
 		}
-		h := HoldInfo{Dest: dest, CallID: call, Node: node, Start: time.UnixMilli(start)}
+		start, err1 := strconv.ParseInt(f[0], 10, 64)
+		exp, err2 := strconv.ParseFloat(e, 64)
+		if err1 != nil || err2 != nil {
+			return Snapshot{}, replyErr(op, "hold %q %q", m, rec)
+		}
+		h := HoldInfo{Dest: dest, CallID: call, Node: f[3], Start: time.UnixMilli(start), State: StateRinging}
+		st := get(dest)
+		st.Active++
+		if f[2] == "t" {
+			h.State = StateTalking
+			st.Talking++
+		} else {
+			st.Ringing++
+		}
 		if exp > 0 {
 			h.Expires = time.UnixMilli(int64(exp))
 		}
 		s.Holds = append(s.Holds, h)
-		get(dest).Active++
 	}
 	for _, st := range dests {
 		s.Destinations = append(s.Destinations, *st)

@@ -16,10 +16,10 @@ var (
 	preludeLua string
 	//go:embed scripts/next.lua
 	nextLua string
-	//go:embed scripts/order.lua
-	orderLua string
-	//go:embed scripts/load.lua
-	loadLua string
+	//go:embed scripts/records.lua
+	recordsLua string
+	//go:embed scripts/answered.lua
+	answeredLua string
 	//go:embed scripts/acquire.lua
 	acquireLua string
 	//go:embed scripts/release.lua
@@ -34,8 +34,8 @@ var (
 	renewLua string
 
 	scriptNext     = redis.NewScript(preludeLua + nextLua)
-	scriptOrder    = redis.NewScript(preludeLua + orderLua)
-	scriptLoad     = redis.NewScript(preludeLua + loadLua)
+	scriptRecords  = redis.NewScript(preludeLua + recordsLua)
+	scriptAnswered = redis.NewScript(preludeLua + answeredLua)
 	scriptAcquire  = redis.NewScript(preludeLua + acquireLua)
 	scriptRelease  = redis.NewScript(preludeLua + releaseLua)
 	scriptDrain    = redis.NewScript(preludeLua + drainLua)
@@ -45,8 +45,10 @@ var (
 )
 
 // redisKeySuffixes are the keys of one balancer, in the order every script
-// takes them as KEYS (see scripts/prelude.lua).
-var redisKeySuffixes = [...]string{"holds", "exp", "idx", "seq", "last", "started", "ctr", "drained", "known", "cnt", "idle"}
+// takes them as KEYS (see scripts/prelude.lua). The "2:" marks the second
+// key layout: keys of the first (ringlb 0.1) are left alone and unused, so
+// balancers must be drained before an upgrade (see README).
+var redisKeySuffixes = [...]string{"2:hold", "2:exp", "2:mem", "2:ctr", "2:idle"}
 
 const (
 	// reapLimit bounds how many lapsed holds one operation drops, so a

@@ -150,7 +150,7 @@ func TestRedisKeyLayout(t *testing.T) {
 	m := miniredis.RunT(t)
 	r := openRedis(t, "sales", "redis://"+m.Addr(), Options{})
 	r2 := openRedis(t, "sales", "redis://"+m.Addr(), Options{KeyPrefix: "myapp:lb:"})
-	if r.keys[0] != "ringlb:{sales}:holds" || r2.keys[8] != "myapp:lb:{sales}:known" {
+	if r.keys[0] != "ringlb:{sales}:2:hold" || r2.keys[2] != "myapp:lb:{sales}:2:mem" {
 		t.Fatalf("keys = %v, %v", r.keys, r2.keys)
 	}
 	mustAcquire(t, r, "a", "c1")
@@ -333,17 +333,27 @@ func testScriptFlush(t *testing.T, url string, flush func()) {
 // be errors wrapping ErrBackend, never panics.
 func TestRedisReplyChecks(t *testing.T) {
 	r := &Redis{name: "x", opts: Options{}.withDefaults()}
-	for _, v := range []any{nil, int64(1), "s", []any{}, []any{int64(1), []any{"a"}, []any{}, []any{}, []any{}, []any{"a\nb", "x", "1"}},
-		[]any{int64(1), []any{}, []any{}, []any{"a", "x"}, []any{}, []any{}},
-		[]any{int64(1), []any{}, []any{}, []any{}, []any{}, []any{"a\nb", "1\n0", "1"}},
-		[]any{int64(1), []any{}, []any{}, []any{}, []any{}, []any{"ab", "1\n0\nn", "1"}},
+	for _, c := range []struct{ mem, holds []any }{
+		{mem: []any{"a"}},
+		{mem: []any{"a", "1 0 0"}},
+		{mem: []any{"a", int64(1)}},
+		{mem: []any{"a", "1 0 0 0 0 0 x 0 0 0"}},
+		{mem: []any{"a", "1 0 0 0 0 0 0 0 0 2"}},
+		{mem: []any{"a", "-1 0 0 0 0 0 0 0 0 0"}},
+		{holds: []any{"a\nb", "x", "1"}},
+		{holds: []any{"a\nb", "1\n0", "1"}},
+		{holds: []any{"ab", "1\n0\nr\nn", "1"}},
+		{holds: []any{"a\nb", "1\n0\nq\nn", "1"}},
+		{holds: []any{"a\nb", "1\n0\nr\nn"}},
 	} {
-		if _, err := r.parseSnapshot(v); !errors.Is(err, ErrBackend) {
-			t.Errorf("parseSnapshot(%#v) err = %v", v, err)
+		if _, err := r.parseSnapshot(c.mem, c.holds, 1); !errors.Is(err, ErrBackend) {
+			t.Errorf("parseSnapshot(%#v, %#v) err = %v", c.mem, c.holds, err)
 		}
 	}
-	if s, err := r.parseSnapshot([]any{int64(1), []any{"d"}, []any{}, []any{"d", "2"}, []any{"d", "5"},
-		[]any{"d\nc", "5\n0\nnode\nwith\nnewlines", "9"}}); err != nil || s.Holds[0].Node != "node\nwith\nnewlines" {
+	s, err := r.parseSnapshot([]any{"d", "1 1 2 5 2 1 1 3 0 1"},
+		[]any{"d\nc", "5\n0\nt\nnode with spaces", "9"}, 4)
+	if err != nil || s.Holds[0].Node != "node with spaces" || s.Holds[0].State != StateTalking ||
+		s.Destinations[0].Talking != 1 || !s.Destinations[0].Drained || s.Destinations[0].Started != 2 {
 		t.Errorf("parseSnapshot = %+v, %v", s, err)
 	}
 	if _, ok := stringsOf([]any{"a", int64(1)}); ok {
@@ -589,9 +599,7 @@ func TestRedisResetRepairsDriftedCount(t *testing.T) {
 	b := openRedis(t, name, "redis://"+m.Addr(), Options{})
 	mustAcquire(t, b, "a", "c1")
 	// Simulate drift: a count with no holds behind it.
-	if _, err := m.HIncr(DefaultKeyPrefix+"{"+name+"}:cnt", "a", 2); err != nil {
-		t.Fatal(err)
-	}
+	m.HSet(DefaultKeyPrefix+"{"+name+"}:2:mem", "a", "3 0 1 0 1 0 0 0 0 0")
 	wantLoad(t, b, []string{"a"}, []int{3})
 	n, err := b.Reset(context.Background(), "a")
 	if err != nil || n != 1 {

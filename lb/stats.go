@@ -32,11 +32,12 @@ const (
 	OpRelease
 	OpLoad
 	OpSnapshot
+	OpAnswered
 	numOps
 )
 
 // OpNames name the operations of Stats, by index.
-var OpNames = [numOps]string{"next", "order", "acquire", "release", "load", "snapshot"}
+var OpNames = [numOps]string{"next", "order", "acquire", "release", "load", "snapshot", "answered"}
 
 // opStats counts one operation. Every field is updated atomically.
 type opStats struct {
@@ -180,4 +181,12 @@ func (n *Named) Snapshot(ctx context.Context) (Snapshot, error) {
 	s, err := n.Balancer.Snapshot(ctx)
 	n.record(OpSnapshot, start, err)
 	return s, err
+}
+
+// Answered implements Balancer, counting its time.
+func (n *Named) Answered(ctx context.Context, dest, callID string) (bool, error) {
+	start := time.Now()
+	ok, err := n.Balancer.Answered(ctx, dest, callID)
+	n.record(OpAnswered, start, err)
+	return ok, err
 }

@@ -1,13 +1,13 @@
 -- drain.lua drains ("1") or undrains ("0") a destination.
 -- ARGV: reap_limit, flag, dest.
 begin()
-redis.call("SADD", K_KNOWN, ARGV[3])
-if ARGV[2] == "1" then
-  redis.call("SADD", K_DRAINED, ARGV[3])
-else
-  redis.call("SREM", K_DRAINED, ARGV[3])
-  if load(ARGV[3]) == 0 then
-    mark_idle(ARGV[3])
-  end
+local dest = ARGV[3]
+local r = rec_of(redis.call("HGET", K_MEM, dest))
+r.drained = tonumber(ARGV[2])
+put(dest, r)
+if r.drained == 1 then
+  redis.call("ZREM", K_IDLE, dest)
+elseif r.cnt == 0 then
+  mark_idle(dest)
 end
 return 1

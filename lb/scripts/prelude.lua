@@ -2,52 +2,74 @@
 -- key layout, the clock and the reaping rule are written once.
 --
 -- KEYS, the same for every script (all share the hash tag {<name>}):
---   1 holds    HASH  "<dest>\n<call>" -> "<start_ms>\n<hard_ms>\n<node>"
---   2 exp      ZSET  "<dest>\n<call>" scored by the lease expiry (ms),
---                    never later than hard_ms when hard_ms > 0
---   3 idx      ZSET  "<dest>\n<call>" with score 0: a lexicographic index,
---                    so one destination's holds are a ZRANGEBYLEX
---   4 seq      HASH  dest -> order of its last hold start (lru ties)
---   5 last     HASH  dest -> start of its last hold (ms)
---   6 started  HASH  dest -> holds started
---   7 ctr      STRING counter behind seq
---   8 drained  SET   drained destinations
---   9 known    SET   destinations ever held, acquired or drained
---  10 cnt      HASH  dest -> live holds, kept in step with holds by hold and
---                    drop (one HMGET reads a whole group's loads); a count
---                    is deleted at zero and never goes below it
---  11 idle     ZSET  destinations without a hold, by when they became idle
---                    (ms): beyond MAX_IDLE the oldest are forgotten
+--   1 hold  HASH  "<dest>\n<call>" -> "<start_ms>\n<hard_ms>\n<state>\n<node>",
+--                 state "r" ringing or "t" talking (answered)
+--   2 exp   ZSET  "<dest>\n<call>" scored by the lease expiry (ms), never
+--                 later than hard_ms when hard_ms > 0
+--   3 mem   HASH  dest -> its member record, one string (see rec_of): a
+--                 group's whole state is one HMGET, a change one HSET
+--   4 ctr   STRING counter behind the lru order
+--   5 idle  ZSET  destinations without a hold, by when they became idle
+--                 (ms): beyond MAX_IDLE the oldest are forgotten
 -- ARGV, by one convention for every script: ARGV[1] is the most lapsed
 -- holds the script may drop (reaping is bounded per call), and the
 -- script's own arguments follow from ARGV[2]. Every script starts with
 -- begin(), which reads the clock and reaps.
 --
 -- Destinations and call ids never hold control characters (checked in
--- Go), so "\n" separates them and "\11" (the byte after "\n") ends a
--- destination's range in idx.
-local K_HOLDS, K_EXP, K_IDX, K_SEQ, K_LAST, K_STARTED, K_CTR, K_DRAINED, K_KNOWN, K_CNT, K_IDLE =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11]
+-- Go), so "\n" separates them.
+local K_HOLD, K_EXP, K_MEM, K_CTR, K_IDLE = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 
 -- MAX_IDLE is how many destinations without a hold a balancer's keys
--- remember (their lru order, last call, calls started), as the memory
+-- remember (their lru order, calls started and answered), as the memory
 -- backend's default max_idle: the state of a destination idle longest
 -- beyond it is forgotten, so any stream of distinct destinations keeps
--- Redis's memory bounded. A forgotten one ranks as never used, which is
--- where lru puts it anyway. Drained destinations are always kept.
+-- Redis's memory bounded. Drained destinations are always kept.
 local MAX_IDLE = 10000
 
 -- clock is the script's time, read once by begin().
 local clock = 0
 
--- now_ms reads the server clock, the one clock all nodes share.
-local function now_ms()
-  local t = redis.call("TIME")
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
-
 local function member(dest, call)
   return dest .. "\n" .. call
+end
+
+local function dest_of(m)
+  return string.sub(m, 1, string.find(m, "\n", 1, true) - 1)
+end
+
+-- A member record is ten numbers separated by spaces: live holds, of
+-- which talking, lru order of the last hold start (0 = never), last hold
+-- start (ms), holds started, calls answered, answered score and when it
+-- was last changed (ms; 0 = no score yet), end of wrap-up (ms), drained
+-- (1 or 0). records.go reads the same format.
+local REC = "^(%d+) (%d+) (%d+) (%d+) (%d+) (%d+) (%S+) (%d+) (%d+) (%d)$"
+
+local function rec_of(s)
+  if s then
+    local c, t, q, l, st, a, sc, sa, w, d = string.match(s, REC)
+    if c then
+      return {cnt = tonumber(c), talking = tonumber(t), seq = tonumber(q), last = tonumber(l),
+        started = tonumber(st), answered = tonumber(a), score = tonumber(sc), score_at = tonumber(sa),
+        wrap = tonumber(w), drained = tonumber(d)}
+    end
+  end
+  return {cnt = 0, talking = 0, seq = 0, last = 0, started = 0, answered = 0, score = 0, score_at = 0,
+    wrap = 0, drained = 0}
+end
+
+local function put(dest, r)
+  redis.call("HSET", K_MEM, dest, string.format("%d %d %d %d %d %d %.17g %d %d %d", r.cnt, r.talking,
+    r.seq, r.last, r.started, r.answered, r.score, r.score_at, r.wrap, r.drained))
+end
+
+-- faded is r's answered score as it weighs at now: it halves every half
+-- ms (half <= 0: never).
+local function faded(r, now, half)
+  if half <= 0 or now <= r.score_at or r.score == 0 then
+    return r.score
+  end
+  return r.score * 2 ^ (-(now - r.score_at) / half)
 end
 
 -- forget_idle drops the state of the destinations idle longest beyond
@@ -59,11 +81,9 @@ local function forget_idle()
   for i = 1, #old do
     local d = old[i]
     redis.call("ZREM", K_IDLE, d)
-    if redis.call("HEXISTS", K_CNT, d) == 0 and redis.call("SISMEMBER", K_DRAINED, d) == 0 then
-      redis.call("HDEL", K_SEQ, d)
-      redis.call("HDEL", K_LAST, d)
-      redis.call("HDEL", K_STARTED, d)
-      redis.call("SREM", K_KNOWN, d)
+    local r = rec_of(redis.call("HGET", K_MEM, d))
+    if r.cnt == 0 and r.drained == 0 then
+      redis.call("HDEL", K_MEM, d)
     end
   end
 end
@@ -75,37 +95,40 @@ local function mark_idle(dest)
 end
 
 -- drop removes hold m if it exists and reports whether it did; the count
--- of its destination follows, and never goes below zero.
-local function drop(m)
-  local had = redis.call("HDEL", K_HOLDS, m)
+-- of its destination follows, and never goes below zero. A talking hold
+-- that ends starts its member's wrap-up of wrap ms.
+local function drop(m, wrap)
+  local h = redis.call("HGET", K_HOLD, m)
   redis.call("ZREM", K_EXP, m)
-  redis.call("ZREM", K_IDX, m)
-  if had == 0 then
+  if not h then
     return 0
   end
-  local dest = string.sub(m, 1, string.find(m, "\n", 1, true) - 1)
-  if redis.call("HINCRBY", K_CNT, dest, -1) <= 0 then
-    redis.call("HDEL", K_CNT, dest)
+  redis.call("HDEL", K_HOLD, m)
+  local dest = dest_of(m)
+  local r = rec_of(redis.call("HGET", K_MEM, dest))
+  if r.cnt > 0 then r.cnt = r.cnt - 1 end
+  if string.find(h, "\nt\n", 1, true) then
+    if r.talking > 0 then r.talking = r.talking - 1 end
+    if wrap > 0 and clock + wrap > r.wrap then r.wrap = clock + wrap end
+  end
+  if r.talking > r.cnt then r.talking = r.cnt end
+  put(dest, r)
+  if r.cnt == 0 then
     mark_idle(dest)
   end
   return 1
 end
 
--- reap drops at most limit holds whose lease or maximum age ran out, so
--- every script does bounded work however many holds lapsed at once.
-local function reap(now, limit)
-  local gone = redis.call("ZRANGEBYSCORE", K_EXP, "-inf", now, "LIMIT", 0, limit)
-  for i = 1, #gone do
-    drop(gone[i])
-  end
-  return #gone
-end
-
--- begin reads the server clock and reaps up to ARGV[1] lapsed holds; every
--- script starts with it. It returns the time.
+-- begin reads the server clock, the one clock all nodes share, and drops
+-- up to ARGV[1] holds whose lease or maximum age ran out, so every script
+-- does bounded work however many lapsed at once. It returns the time.
 local function begin()
-  clock = now_ms()
-  reap(clock, tonumber(ARGV[1]))
+  local t = redis.call("TIME")
+  clock = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local gone = redis.call("ZRANGEBYSCORE", K_EXP, "-inf", clock, "LIMIT", 0, tonumber(ARGV[1]))
+  for i = 1, #gone do
+    drop(gone[i], 0)
+  end
   return clock
 end
 
@@ -116,53 +139,38 @@ local function lapsed(m, now)
   return e ~= false and e ~= nil and tonumber(e) <= now
 end
 
-local function load(dest)
-  return tonumber(redis.call("HGET", K_CNT, dest)) or 0
-end
-
--- loads returns the live holds of every destination in dests, in one call.
-local function loads(dests)
-  local c = redis.call("HMGET", K_CNT, unpack(dests))
-  for i = 1, #dests do
-    c[i] = tonumber(c[i]) or 0
+-- hold_field returns field i (1 start, 2 hard, 3 state, 4 node) of a
+-- hold record.
+local function hold_field(h, i)
+  local s = 1
+  for _ = 2, i do
+    local j = string.find(h, "\n", s, true)
+    if not j then return "" end
+    s = j + 1
   end
-  return c
+  if i == 4 then return string.sub(h, s) end
+  local j = string.find(h, "\n", s, true)
+  return string.sub(h, s, (j or 0) - 1)
 end
 
--- owner returns the node of a hold record.
-local function owner(rec)
-  local i = string.find(rec, "\n", 1, true)
-  if not i then return "" end
-  i = string.find(rec, "\n", i + 1, true)
-  if not i then return "" end
-  return string.sub(rec, i + 1)
-end
-
--- hard_of returns the hard expiry of a hold record; 0 is none.
-local function hard_of(rec)
-  local i = string.find(rec, "\n", 1, true)
-  if not i then return 0 end
-  local j = string.find(rec, "\n", i + 1, true)
-  if not j then return 0 end
-  return tonumber(string.sub(rec, i + 1, j - 1)) or 0
-end
-
--- hold records a new hold of call on dest, started now.
-local function hold(dest, call, m, now, lease, maxage, node)
+-- hold records a new hold of call on dest, member record r, started now
+-- in state ("r" or "t").
+local function hold(dest, r, m, now, lease, maxage, node, state)
   local hard = 0
   local exp = now + lease
   if maxage > 0 then
     hard = now + maxage
     if hard < exp then exp = hard end
   end
-  redis.call("HSET", K_HOLDS, m, now .. "\n" .. hard .. "\n" .. node)
+  redis.call("HSET", K_HOLD, m, now .. "\n" .. hard .. "\n" .. state .. "\n" .. node)
   redis.call("ZADD", K_EXP, exp, m)
-  redis.call("ZADD", K_IDX, 0, m)
-  redis.call("HINCRBY", K_CNT, dest, 1)
-  local seq = redis.call("INCR", K_CTR)
-  redis.call("HSET", K_SEQ, dest, seq)
-  redis.call("HSET", K_LAST, dest, now)
-  redis.call("HINCRBY", K_STARTED, dest, 1)
-  redis.call("SADD", K_KNOWN, dest)
-  redis.call("ZREM", K_IDLE, dest)
+  if r.cnt == 0 then
+    redis.call("ZREM", K_IDLE, dest)
+  end
+  r.cnt = r.cnt + 1
+  if state == "t" then r.talking = r.talking + 1 end
+  r.seq = redis.call("INCR", K_CTR)
+  r.last = now
+  r.started = r.started + 1
+  put(dest, r)
 end

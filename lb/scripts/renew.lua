@@ -7,13 +7,13 @@ local now = begin()
 local lost = {}
 for i = 4, #ARGV do
   local m = ARGV[i]
-  local rec = redis.call("HGET", K_HOLDS, m)
-  if rec and owner(rec) == node then
+  local h = redis.call("HGET", K_HOLD, m)
+  if h and hold_field(h, 4) == node then
     local exp = now + lease
-    local hard = hard_of(rec)
+    local hard = tonumber(hold_field(h, 2)) or 0
     if hard > 0 and hard < exp then exp = hard end
     if exp <= now then
-      drop(m)
+      drop(m, 0)
       lost[#lost + 1] = m
     else
       redis.call("ZADD", K_EXP, exp, m)

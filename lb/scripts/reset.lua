@@ -1,13 +1,26 @@
--- reset.lua drops every hold on one destination and returns how many.
+-- reset.lua drops every hold on one destination and returns how many. It
+-- scans every hold: a repair, not a call path.
 -- ARGV: reap_limit, dest.
 begin()
 local dest = ARGV[2]
-local ms = redis.call("ZRANGEBYLEX", K_IDX, "[" .. dest .. "\n", "(" .. dest .. "\11")
-for i = 1, #ms do
-  drop(ms[i])
-end
+local prefix = dest .. "\n"
+local gone, cursor = 0, "0"
+repeat
+  local page = redis.call("HSCAN", K_HOLD, cursor, "COUNT", 1000)
+  cursor = page[1]
+  local kv = page[2]
+  for i = 1, #kv, 2 do
+    if string.sub(kv[i], 1, #prefix) == prefix then
+      gone = gone + drop(kv[i], 0)
+    end
+  end
+until cursor == "0"
 -- Every hold of dest is gone, so its count is 0: a repair also mends a
 -- count that drifted from the holds.
-redis.call("HDEL", K_CNT, dest)
-mark_idle(dest)
-return #ms
+local r = rec_of(redis.call("HGET", K_MEM, dest))
+if r.cnt ~= 0 or r.talking ~= 0 then
+  r.cnt, r.talking = 0, 0
+  put(dest, r)
+  if r.drained == 0 then mark_idle(dest) end
+end
+return gone

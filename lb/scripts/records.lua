@@ -1,0 +1,11 @@
+-- records.lua returns the member records of destinations, with the
+-- server's time, for order and load; Go reads them (records.go).
+-- ARGV: reap_limit, dests...
+-- Reply: {now_ms, record or false per destination}.
+local now = begin()
+if #ARGV < 2 then return {now, {}} end
+local dests = {}
+for i = 2, #ARGV do
+  dests[i - 1] = ARGV[i]
+end
+return {now, redis.call("HMGET", K_MEM, unpack(dests))}
