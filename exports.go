@@ -83,6 +83,12 @@ func ringlbgo_acquire(r *C.struct_ringlb_hold_req) { defer guard(&r.st); finish(
 //export ringlbgo_release
 func ringlbgo_release(r *C.struct_ringlb_hold_req) { defer guard(&r.st); finish(&r.st, release(r)) }
 
+//export ringlbgo_answered
+func ringlbgo_answered(r *C.struct_ringlb_hold_req) { defer guard(&r.st); finish(&r.st, answered(r)) }
+
+//export ringlbgo_count
+func ringlbgo_count(r *C.struct_ringlb_hold_req) { defer guard(&r.st); finish(&r.st, count(r)) }
+
 //export ringlbgo_load
 func ringlbgo_load(r *C.struct_ringlb_load_req) { defer guard(&r.st); finish(&r.st, load(r)) }
 
@@ -257,24 +263,40 @@ func next(r *C.struct_ringlb_next_req) error {
 	return nil
 }
 
-func acquire(r *C.struct_ringlb_hold_req) error {
+// holdOp runs op, one of the operations on one destination and one call,
+// for a hold request.
+func holdOp(r *C.struct_ringlb_hold_req, op func(b lb.Balancer, dest, callID string) (bool, error)) error {
 	b, err := balancer(r.handle)
 	if err != nil {
 		return err
 	}
-	added, err := b.Acquire(context.Background(), goStr(r.dest), goStr(r.call_id))
-	*r.changed = boolInt(added)
+	changed, err := op(b, goStr(r.dest), goStr(r.call_id))
+	*r.changed = boolInt(changed)
 	return err
 }
 
+func acquire(r *C.struct_ringlb_hold_req) error {
+	return holdOp(r, func(b lb.Balancer, dest, callID string) (bool, error) {
+		return b.Acquire(context.Background(), dest, callID)
+	})
+}
+
+func count(r *C.struct_ringlb_hold_req) error {
+	return holdOp(r, func(b lb.Balancer, dest, callID string) (bool, error) {
+		return b.Count(context.Background(), dest, callID)
+	})
+}
+
 func release(r *C.struct_ringlb_hold_req) error {
-	b, err := balancer(r.handle)
-	if err != nil {
-		return err
-	}
-	removed, err := b.Release(context.Background(), goStr(r.dest), goStr(r.call_id))
-	*r.changed = boolInt(removed)
-	return err
+	return holdOp(r, func(b lb.Balancer, dest, callID string) (bool, error) {
+		return b.Release(context.Background(), dest, callID)
+	})
+}
+
+func answered(r *C.struct_ringlb_hold_req) error {
+	return holdOp(r, func(b lb.Balancer, dest, callID string) (bool, error) {
+		return b.Answered(context.Background(), dest, callID)
+	})
 }
 
 func load(r *C.struct_ringlb_load_req) error {

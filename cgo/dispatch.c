@@ -445,6 +445,8 @@ RUN_IN_GO(order, ringlb_order_req)
 RUN_IN_GO(next, ringlb_next_req)
 RUN_IN_GO(acquire, ringlb_hold_req)
 RUN_IN_GO(release, ringlb_hold_req)
+RUN_IN_GO(answered, ringlb_hold_req)
+RUN_IN_GO(count, ringlb_hold_req)
 RUN_IN_GO(load, ringlb_load_req)
 RUN_IN_GO(drain, ringlb_drain_req)
 RUN_IN_GO(reset, ringlb_reset_req)
@@ -526,24 +528,35 @@ int ringlb_next(uint64_t handle, int n, const char *const *dests, const char *ca
 	return call_go(run_next, &r.st);
 }
 
+/* hold_op runs one of the operations on one destination and one call. */
+static int hold_op(void (*run)(void *), uint64_t handle, const char *dest, const char *call_id,
+                   int *changed, char *err, size_t errlen) {
+	struct ringlb_hold_req r = {.handle = handle, .dest = dest, .call_id = call_id, .changed = changed};
+	init_status(&r.st, err, errlen);
+	if (!check_out(&r.st, changed, "result flag"))
+		return r.st.rc;
+	*changed = 0;
+	return call_go(run, &r.st);
+}
+
 int ringlb_acquire(uint64_t handle, const char *dest, const char *call_id, int *added, char *err,
                    size_t errlen) {
-	struct ringlb_hold_req r = {.handle = handle, .dest = dest, .call_id = call_id, .changed = added};
-	init_status(&r.st, err, errlen);
-	if (!check_out(&r.st, added, "result flag"))
-		return r.st.rc;
-	*added = 0;
-	return call_go(run_acquire, &r.st);
+	return hold_op(run_acquire, handle, dest, call_id, added, err, errlen);
+}
+
+int ringlb_count(uint64_t handle, const char *dest, const char *call_id, int *added, char *err,
+                 size_t errlen) {
+	return hold_op(run_count, handle, dest, call_id, added, err, errlen);
 }
 
 int ringlb_release(uint64_t handle, const char *dest, const char *call_id, int *removed,
                    char *err, size_t errlen) {
-	struct ringlb_hold_req r = {.handle = handle, .dest = dest, .call_id = call_id, .changed = removed};
-	init_status(&r.st, err, errlen);
-	if (!check_out(&r.st, removed, "result flag"))
-		return r.st.rc;
-	*removed = 0;
-	return call_go(run_release, &r.st);
+	return hold_op(run_release, handle, dest, call_id, removed, err, errlen);
+}
+
+int ringlb_answered(uint64_t handle, const char *dest, const char *call_id, int *marked,
+                    char *err, size_t errlen) {
+	return hold_op(run_answered, handle, dest, call_id, marked, err, errlen);
 }
 
 int ringlb_load(uint64_t handle, int n, const char *const *dests, int64_t *loads, char *err,

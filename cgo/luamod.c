@@ -381,7 +381,9 @@ static int l_next(lua_State *L) {
 	return 1;
 }
 
-static int hold(lua_State *L, const char *op, int release) {
+typedef int (*hold_fn)(uint64_t, const char *, const char *, int *, char *, size_t);
+
+static int hold(lua_State *L, const char *op, hold_fn fn) {
 	struct balancer_ud *b = to_balancer(L);
 	if (b == NULL)
 		return failf(L, "ringlb: %s: call it as balancer:%s(dest, call_id)", op, op);
@@ -390,8 +392,7 @@ static int hold(lua_State *L, const char *op, int release) {
 		return 3;
 	char err[RINGLB_ERRLEN];
 	int flag = 0;
-	int rc = release ? ringlb_release(b->handle, dest, call_id, &flag, err, sizeof err)
-	                 : ringlb_acquire(b->handle, dest, call_id, &flag, err, sizeof err);
+	int rc = fn(b->handle, dest, call_id, &flag, err, sizeof err);
 	if (rc != RINGLB_OK)
 		return fail_rc(L, rc, err);
 	lua_pushboolean(L, flag);
@@ -399,10 +400,16 @@ static int hold(lua_State *L, const char *op, int release) {
 }
 
 /* b:acquire(dest, call_id) -> true (new) | false (held already) */
-static int l_acquire(lua_State *L) { return hold(L, "acquire", 0); }
+static int l_acquire(lua_State *L) { return hold(L, "acquire", ringlb_acquire); }
+
+/* b:count(dest, call_id) -> true (new) | false (held already); drain and capacity do not stop it */
+static int l_count(lua_State *L) { return hold(L, "count", ringlb_count); }
 
 /* b:release(dest, call_id) -> true (released) | false (not held) */
-static int l_release(lua_State *L) { return hold(L, "release", 1); }
+static int l_release(lua_State *L) { return hold(L, "release", ringlb_release); }
+
+/* b:answered(dest, call_id) -> true (ringing -> talking) | false (not held, or talking) */
+static int l_answered(lua_State *L) { return hold(L, "answered", ringlb_answered); }
 
 /* b:load(dest) -> number */
 static int l_load(lua_State *L) {
@@ -906,6 +913,7 @@ static int l_hold_all(lua_State *L) {
 
 static const luaL_Reg balancer_methods[] = {
     {"order", l_order},     {"next", l_next},       {"acquire", l_acquire}, {"release", l_release},
+    {"answered", l_answered}, {"count", l_count},
     {"load", l_load},       {"loads", l_loads},     {"drain", l_drain},     {"undrain", l_undrain},
     {"reset", l_reset},     {"snapshot", l_snapshot}, {"report", l_report},
     {"pick", l_pick},       {"hold_all", l_hold_all}, {"fallback", l_fallback}, {"name", l_name},   {NULL, NULL}};

@@ -93,9 +93,25 @@ int ringlb_next(uint64_t handle, int n, const char *const *dests,
 int ringlb_acquire(uint64_t handle, const char *dest, const char *call_id,
                    int *added, char *err, size_t errlen);
 
+/*
+ * ringlb_count holds dest for call_id whatever its drain or capacity, for a
+ * call that exists already (tracked, not placed by ringlb); *added is 1 if
+ * new, 0 if held already.
+ */
+int ringlb_count(uint64_t handle, const char *dest, const char *call_id,
+                 int *added, char *err, size_t errlen);
+
 /* ringlb_release drops the hold; *removed is 1 if there was one, else 0. */
 int ringlb_release(uint64_t handle, const char *dest, const char *call_id,
                    int *removed, char *err, size_t errlen);
+
+/*
+ * ringlb_answered marks the hold of call_id on dest answered: it turns from
+ * ringing to talking and counts once among the member's answered calls
+ * (fewest ties). *marked is 1 if it was ringing, 0 if not held or talking.
+ */
+int ringlb_answered(uint64_t handle, const char *dest, const char *call_id,
+                    int *marked, char *err, size_t errlen);
 
 /* ringlb_load writes the active calls of dests[0..n) to loads[0..n). */
 int ringlb_load(uint64_t handle, int n, const char *const *dests,

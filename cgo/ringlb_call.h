@@ -61,13 +61,13 @@ struct ringlb_next_req {
 	int *chosen; /* out: index into dests */
 };
 
-/* ringlb_hold_req is acquire's and release's: one destination, one call. */
+/* ringlb_hold_req is acquire's, count's, release's and answered's: one destination, one call. */
 struct ringlb_hold_req {
 	struct ringlb_status st;
 	uint64_t handle;
 	const char *dest;
 	const char *call_id;
-	int *changed; /* out: 1 if a hold was added (acquire) or removed (release) */
+	int *changed; /* out: 1 if a hold was added (acquire, count), removed (release) or marked (answered) */
 };
 
 struct ringlb_load_req {
@@ -184,6 +184,8 @@ void ringlbgo_order(struct ringlb_order_req *r);
 void ringlbgo_next(struct ringlb_next_req *r);
 void ringlbgo_acquire(struct ringlb_hold_req *r);
 void ringlbgo_release(struct ringlb_hold_req *r);
+void ringlbgo_answered(struct ringlb_hold_req *r);
+void ringlbgo_count(struct ringlb_hold_req *r);
 void ringlbgo_load(struct ringlb_load_req *r);
 void ringlbgo_drain(struct ringlb_drain_req *r);
 void ringlbgo_reset(struct ringlb_reset_req *r);

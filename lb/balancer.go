@@ -46,6 +46,12 @@ type Balancer interface {
 	// destination and ErrAtCapacity for a full one.
 	Acquire(ctx context.Context, dest, callID string) (bool, error)
 
+	// Count holds dest for callID whatever its drain or capacity, for a
+	// call that exists already (one the switch reports, not one ringlb
+	// places): such a call loads its member even if the member is drained
+	// or full. It reports false when callID already held dest.
+	Count(ctx context.Context, dest, callID string) (bool, error)
+
 	// Release drops the hold of callID on dest. It reports whether there was
 	// one; releasing what is not held is not an error. When the hold was
 	// answered, its member is not offered another call for its wrap-up

@@ -192,6 +192,28 @@ func testConformance(t *testing.T, open func(t *testing.T, opts Options) Balance
 		}
 	})
 
+	t.Run("CountIgnoresDrainAndCapacity", func(t *testing.T) {
+		b := open(t, Options{DefaultCapacity: 1})
+		mustAcquire(t, b, "a", "ringlb")
+		if err := b.Drain(ctx, "a"); err != nil {
+			t.Fatal(err)
+		}
+		// A call the switch reports exists: it counts even on a full,
+		// drained member.
+		if ok, err := b.Count(ctx, "a", "direct"); !ok || err != nil {
+			t.Fatalf("Count = %v, %v; want true", ok, err)
+		}
+		if ok, err := b.Count(ctx, "a", "direct"); ok || err != nil {
+			t.Fatalf("Count again = %v, %v; want false, nil", ok, err)
+		}
+		wantLoad(t, b, []string{"a"}, []int{2})
+		if _, err := b.Count(ctx, "a", ""); !errors.Is(err, ErrInvalidArgument) {
+			t.Fatalf("Count with no call id err = %v", err)
+		}
+		mustRelease(t, b, "a", "direct", true)
+		wantLoad(t, b, []string{"a"}, []int{1})
+	})
+
 	t.Run("UserDomains", func(t *testing.T) {
 		b := open(t, Options{Tie: TieList, Capacity: map[string]int{"user/1001@example.com": 1}})
 		mustAcquire(t, b, "user/1001@example.com", "c1")

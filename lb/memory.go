@@ -346,10 +346,17 @@ func (m *Memory) next(now time.Time, dests []string, callID string) (string, err
 
 // Acquire implements Balancer.
 func (m *Memory) Acquire(ctx context.Context, dest, callID string) (bool, error) {
-	return m.acquire(m.now(), dest, callID)
+	return m.acquire(m.now(), dest, callID, false)
 }
 
-func (m *Memory) acquire(now time.Time, dest, callID string) (bool, error) {
+// Count implements Balancer.
+func (m *Memory) Count(ctx context.Context, dest, callID string) (bool, error) {
+	return m.acquire(m.now(), dest, callID, true)
+}
+
+// acquire holds dest for callID; force (Count) skips the drain and
+// capacity checks.
+func (m *Memory) acquire(now time.Time, dest, callID string, force bool) (bool, error) {
 	if err := checkDest(dest); err != nil {
 		return false, fmt.Errorf("ringlb: acquire: %w", err)
 	}
@@ -368,6 +375,10 @@ func (m *Memory) acquire(now time.Time, dest, callID string) (bool, error) {
 	n := m.load(d, ns)
 	if _, ok := d.holds[callID]; ok {
 		return false, nil
+	}
+	if force {
+		m.hold(d, callID, ns)
+		return true, nil
 	}
 	if d.drained {
 		return false, fmt.Errorf("ringlb: acquire %q: %w", dest, ErrDrained)

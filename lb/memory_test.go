@@ -243,7 +243,7 @@ func TestMemoryLRUWithClock(t *testing.T) {
 
 func TestMemorySnapshotTimes(t *testing.T) {
 	m, _ := newFakeMemory(t, Options{MaxHoldAge: time.Hour})
-	if _, err := m.acquire(t0, "a", "c1"); err != nil {
+	if _, err := m.acquire(t0, "a", "c1", false); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := m.next(t0.Add(time.Minute), []string{"a", "b"}, "c2"); err != nil {

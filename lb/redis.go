@@ -348,6 +348,17 @@ func (r *Redis) Next(ctx context.Context, dests []string, callID string) (string
 
 // Acquire implements Balancer.
 func (r *Redis) Acquire(ctx context.Context, dest, callID string) (bool, error) {
+	return r.acquire(ctx, dest, callID, "")
+}
+
+// Count implements Balancer.
+func (r *Redis) Count(ctx context.Context, dest, callID string) (bool, error) {
+	return r.acquire(ctx, dest, callID, "count")
+}
+
+// acquire holds dest for callID; how "count" (Count) skips the drain and
+// capacity checks.
+func (r *Redis) acquire(ctx context.Context, dest, callID, how string) (bool, error) {
 	if err := checkDest(dest); err != nil {
 		return false, fmt.Errorf("ringlb: acquire: %w", err)
 	}
@@ -365,7 +376,7 @@ func (r *Redis) Acquire(ctx context.Context, dest, callID string) (bool, error) 
 	}
 	c := r.opts.capacityOf(key)
 	v, err := r.run(ctx, "acquire", scriptAcquire,
-		scriptArgs(reapLimit, []any{r.node, r.lease, r.maxAge, callID, c, key}, nil))
+		scriptArgs(reapLimit, []any{r.node, r.lease, r.maxAge, callID, c, key, how}, nil))
 	if err != nil {
 		return false, err
 	}

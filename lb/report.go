@@ -22,7 +22,8 @@ type StatusOptions struct {
 }
 
 // WriteStatus writes s as a status table: a title, one row per
-// destination (active calls, drained, calls started, last call), and a
+// destination (active calls, of which ringing and talking, drained, calls
+// started and answered, the fewest score, wrap-up left, last call), and a
 // total line. Times are shown relative to now.
 func WriteStatus(w io.Writer, s Snapshot, now time.Time, o StatusOptions) error {
 	where := s.Backend
@@ -31,14 +32,14 @@ func WriteStatus(w io.Writer, s Snapshot, now time.Time, o StatusOptions) error 
 	}
 	fmt.Fprintf(w, "balancer %s (%s) at %s\n", s.Name, where, now.UTC().Format(time.RFC3339))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	capacity := ""
 	if o.Capacity {
-		fmt.Fprintln(tw, "DEST\tACTIVE\tCAPACITY\tDRAINED\tSTARTED\tLAST CALL")
-	} else {
-		fmt.Fprintln(tw, "DEST\tACTIVE\tDRAINED\tSTARTED\tLAST CALL")
+		capacity = "CAPACITY\t"
 	}
-	active, drained := 0, 0
+	fmt.Fprintf(tw, "DEST\tACTIVE\tRINGING\tTALKING\t%sDRAINED\tSTARTED\tANSWERED\tSCORE\tWRAP-UP\tLAST CALL\n", capacity)
+	active, ringing, talking, drained := 0, 0, 0, 0
 	for _, d := range s.Destinations {
-		fmt.Fprintf(tw, "%s\t%d\t", d.Dest, d.Active)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t", d.Dest, d.Active, d.Ringing, d.Talking)
 		if o.Capacity {
 			capacity := "-"
 			if d.Capacity > 0 {
@@ -46,23 +47,30 @@ func WriteStatus(w io.Writer, s Snapshot, now time.Time, o StatusOptions) error 
 			}
 			fmt.Fprintf(tw, "%s\t", capacity)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\n", yesNo(d.Drained), d.Started, ago(now, d.LastHold))
+		wrap := "-"
+		if d.WrapupUntil.After(now) {
+			wrap = d.WrapupUntil.Sub(now).Round(time.Second).String()
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f\t%s\t%s\n", yesNo(d.Drained), d.Started, d.Answered, d.Score, wrap,
+			ago(now, d.LastHold))
 		active += d.Active
+		ringing += d.Ringing
+		talking += d.Talking
 		if d.Drained {
 			drained++
 		}
 	}
 	tw.Flush()
-	_, err := fmt.Fprintf(w, "%s, %d drained, %s\n", Plural(len(s.Destinations), "destination"), drained,
-		Plural(active, "active call"))
+	_, err := fmt.Fprintf(w, "%s, %d drained, %s (%d ringing, %d talking)\n", Plural(len(s.Destinations), "destination"),
+		drained, Plural(active, "active call"), ringing, talking)
 	return err
 }
 
 // WriteHolds writes the holds of s, only those on dests when any are
-// given: destination, call id, node, age, and when the lease lapses.
+// given: destination, call id, state, node, age, and when the lease lapses.
 func WriteHolds(w io.Writer, s Snapshot, now time.Time, dests []string) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "DEST\tCALL ID\tNODE\tAGE\tLAPSES IN")
+	fmt.Fprintln(tw, "DEST\tCALL ID\tSTATE\tNODE\tAGE\tLAPSES IN")
 	n := 0
 	for _, h := range s.Holds {
 		if len(dests) > 0 && !slices.Contains(dests, h.Dest) {
@@ -72,7 +80,7 @@ func WriteHolds(w io.Writer, s Snapshot, now time.Time, dests []string) error {
 		if !h.Expires.IsZero() {
 			lapses = Age(h.Expires, now).Round(time.Second).String()
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", h.Dest, h.CallID, h.Node,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", h.Dest, h.CallID, h.State, h.Node,
 			Age(now, h.Start).Round(time.Second), lapses)
 		n++
 	}

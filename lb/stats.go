@@ -33,11 +33,12 @@ const (
 	OpLoad
 	OpSnapshot
 	OpAnswered
+	OpCount
 	numOps
 )
 
 // OpNames name the operations of Stats, by index.
-var OpNames = [numOps]string{"next", "order", "acquire", "release", "load", "snapshot", "answered"}
+var OpNames = [numOps]string{"next", "order", "acquire", "release", "load", "snapshot", "answered", "count"}
 
 // opStats counts one operation. Every field is updated atomically.
 type opStats struct {
@@ -188,5 +189,13 @@ func (n *Named) Answered(ctx context.Context, dest, callID string) (bool, error)
 	start := time.Now()
 	ok, err := n.Balancer.Answered(ctx, dest, callID)
 	n.record(OpAnswered, start, err)
+	return ok, err
+}
+
+// Count implements Balancer, counting its time.
+func (n *Named) Count(ctx context.Context, dest, callID string) (bool, error) {
+	start := time.Now()
+	ok, err := n.Balancer.Count(ctx, dest, callID)
+	n.record(OpCount, start, err)
 	return ok, err
 }

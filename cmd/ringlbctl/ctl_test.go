@@ -131,6 +131,9 @@ func salesFixture(t *testing.T) (url string, fs1 lb.Balancer) {
 	fs2 := node(t, url, "sales", "fs2")
 	acquire(t, fs1, "user/1001", "call-a")
 	acquire(t, fs1, "user/1001", "call-b")
+	if ok, err := fs1.Answered(context.Background(), "user/1001", "call-b"); !ok || err != nil {
+		t.Fatalf("Answered = %v, %v", ok, err)
+	}
 	acquire(t, fs1, "user/1002", "call-c")
 	acquire(t, fs2, "user/1003", "call-d")
 	return url, fs1
@@ -192,16 +195,16 @@ func TestStatusShowsHolds(t *testing.T) {
 	url, _ := salesFixture(t)
 	out := ctlOK(t, url, "status", "--balancer", "sales")
 	for _, want := range [][]string{
-		{"DEST", "ACTIVE", "DRAINED", "STARTED", "LAST CALL"},
-		{"user/1001", "2", "no", "2"},
-		{"user/1002", "1", "no", "1"},
-		{"user/1003", "1", "no", "1"},
+		{"DEST", "ACTIVE", "RINGING", "TALKING", "DRAINED", "STARTED", "ANSWERED", "SCORE", "WRAP-UP", "LAST CALL"},
+		{"user/1001", "2", "1", "1", "no", "2", "1", "1.0", "-"},
+		{"user/1002", "1", "1", "0", "no", "1", "0", "0.0", "-"},
+		{"user/1003", "1", "1", "0", "no", "1", "0", "0.0", "-"},
 	} {
 		if !row(out, want...) {
 			t.Errorf("status: no row %q in\n%s", want, out)
 		}
 	}
-	if !strings.Contains(out, "3 destinations, 0 drained, 4 active calls") {
+	if !strings.Contains(out, "3 destinations, 0 drained, 4 active calls (3 ringing, 1 talking)") {
 		t.Errorf("status: no summary line in\n%s", out)
 	}
 	if !strings.HasPrefix(out, `balancer sales (redis, prefix "ringlb:")`) {
@@ -213,11 +216,11 @@ func TestHoldsListsEveryHold(t *testing.T) {
 	url, _ := salesFixture(t)
 	out := ctlOK(t, url, "holds", "-b", "sales")
 	for _, want := range [][]string{
-		{"DEST", "CALL ID", "NODE", "AGE", "LAPSES IN"},
-		{"user/1001", "call-a", "fs1"},
-		{"user/1001", "call-b", "fs1"},
-		{"user/1002", "call-c", "fs1"},
-		{"user/1003", "call-d", "fs2"},
+		{"DEST", "CALL ID", "STATE", "NODE", "AGE", "LAPSES IN"},
+		{"user/1001", "call-a", "ringing", "fs1"},
+		{"user/1001", "call-b", "talking", "fs1"},
+		{"user/1002", "call-c", "ringing", "fs1"},
+		{"user/1003", "call-d", "ringing", "fs2"},
 	} {
 		if !row(out, want...) {
 			t.Errorf("holds: no row %q in\n%s", want, out)
@@ -229,7 +232,7 @@ func TestHoldsListsEveryHold(t *testing.T) {
 
 	// Destinations as arguments narrow the list; flags may follow them.
 	out = ctlOK(t, url, "holds", "user/1003", "-b", "sales")
-	if !row(out, "user/1003", "call-d", "fs2") || strings.Contains(out, "call-a") || !strings.Contains(out, "1 hold\n") {
+	if !row(out, "user/1003", "call-d", "ringing", "fs2") || strings.Contains(out, "call-a") || !strings.Contains(out, "1 hold\n") {
 		t.Errorf("holds user/1003:\n%s", out)
 	}
 }
@@ -387,7 +390,7 @@ func TestPrefixSelectsTheKeys(t *testing.T) {
 		t.Errorf("status with the default prefix: exit %d, want %d", code, exitUnknown)
 	}
 	out := ctlOK(t, url, "status", "-b", "support", "--prefix", "pbx1:")
-	if !row(out, "user/2001", "1", "no", "1") {
+	if !row(out, "user/2001", "1", "1", "0", "no", "1") {
 		t.Errorf("status --prefix pbx1: \n%s", out)
 	}
 }

@@ -16,14 +16,21 @@ import (
 type destJSON struct {
 	Dest     string     `json:"dest"`
 	Active   int        `json:"active"`
+	Ringing  int        `json:"ringing"`
+	Talking  int        `json:"talking"`
 	Drained  bool       `json:"drained"`
 	Started  int64      `json:"started"`
+	Answered int64      `json:"answered"`
+	Score    float64    `json:"score"`
 	LastHold *time.Time `json:"last_hold"` // null if never
+	// WrapupUntil is when its wrap-up ends; null when not in wrap-up.
+	WrapupUntil *time.Time `json:"wrapup_until"`
 }
 
 type holdJSON struct {
 	Dest       string     `json:"dest"`
 	CallID     string     `json:"call_id"`
+	State      string     `json:"state"`
 	Node       string     `json:"node"`
 	Start      time.Time  `json:"start"`
 	AgeSeconds int64      `json:"age_seconds"`
@@ -137,7 +144,7 @@ func holdList(s lb.Snapshot, now time.Time) []holdJSON {
 	out := make([]holdJSON, 0, len(s.Holds))
 	for _, h := range s.Holds {
 		out = append(out, holdJSON{
-			Dest: h.Dest, CallID: h.CallID, Node: h.Node, Start: h.Start.UTC(),
+			Dest: h.Dest, CallID: h.CallID, State: h.State, Node: h.Node, Start: h.Start.UTC(),
 			AgeSeconds: int64(lb.Age(now, h.Start) / time.Second), Expires: timePtr(h.Expires),
 		})
 	}
@@ -148,8 +155,13 @@ func statusJSON(s lb.Snapshot, prefix string, now time.Time) statusOut {
 	out := statusOut{Balancer: s.Name, Backend: s.Backend, Prefix: prefix, Time: now.UTC(),
 		Destinations: make([]destJSON, 0, len(s.Destinations)), Holds: holdList(s, now)}
 	for _, d := range s.Destinations {
+		var wrap *time.Time
+		if d.WrapupUntil.After(now) {
+			wrap = timePtr(d.WrapupUntil)
+		}
 		out.Destinations = append(out.Destinations, destJSON{Dest: d.Dest, Active: d.Active,
-			Drained: d.Drained, Started: d.Started, LastHold: timePtr(d.LastHold)})
+			Ringing: d.Ringing, Talking: d.Talking, Drained: d.Drained, Started: d.Started,
+			Answered: d.Answered, Score: d.Score, LastHold: timePtr(d.LastHold), WrapupUntil: wrap})
 	}
 	return out
 }

@@ -1,8 +1,10 @@
 -- acquire.lua holds one destination for a call.
 -- ARGV: reap_limit, node, lease_ms, max_age_ms, call, capacity (0 = none),
---       dest, and "reassert" or "reassert-talking" when a node takes back
---       the hold of a call still up whose lease lapsed during an outage (a
---       drain, which never ends calls, does not stop that; capacity does).
+--       dest, and how: "" for a new call; "count" for a call that exists
+--       already (drain and capacity do not stop it); "reassert" or
+--       "reassert-talking" when a node takes back the hold of a call still
+--       up whose lease lapsed during an outage (a drain, which never ends
+--       calls, does not stop that; capacity does).
 -- Reply: {1, load, 1} acquired; {0, load, mine} already held (mine = 1
 -- if this node owns the hold); {-1, load, 0} drained; {-2, load, 0} full.
 local node, lease, maxage, call, cap, dest =
@@ -20,14 +22,14 @@ if h then
   if hold_field(h, 4) == node then mine = 1 end
   return {0, r.cnt, mine}
 end
-local reassert = string.sub(ARGV[8] or "", 1, 8) == "reassert"
-if not reassert and r.drained == 1 then
+local how = ARGV[8] or ""
+if how == "" and r.drained == 1 then
   return {-1, r.cnt, 0}
 end
-if cap > 0 and r.cnt >= cap then
+if how ~= "count" and cap > 0 and r.cnt >= cap then
   return {-2, r.cnt, 0}
 end
 local state = "r"
-if ARGV[8] == "reassert-talking" then state = "t" end
+if how == "reassert-talking" then state = "t" end
 hold(dest, r, m, now, lease, maxage, node, state)
 return {1, r.cnt, 1}
