@@ -648,10 +648,13 @@ func formatSnapshot(s lb.Snapshot, format int) (string, error) {
 		var b strings.Builder
 		fmt.Fprintf(&b, "B\t%s\t%s\n", s.Name, s.Backend)
 		for _, d := range s.Destinations {
-			fmt.Fprintf(&b, "D\t%s\t%d\t%d\t%d\t%d\t%d\n", d.Dest, d.Active, d.Capacity, boolInt(d.Drained), d.Started, unixOrZero(d.LastHold))
+			fmt.Fprintf(&b, "D\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", d.Dest, d.Active, d.Capacity,
+				boolInt(d.Drained), d.Started, unixOrZero(d.LastHold), d.Ringing, d.Talking, d.Answered,
+				unixOrZero(d.WrapupUntil))
 		}
 		for _, h := range s.Holds {
-			fmt.Fprintf(&b, "H\t%s\t%s\t%s\t%d\t%d\n", h.Dest, h.CallID, h.Node, unixOrZero(h.Start), unixOrZero(h.Expires))
+			fmt.Fprintf(&b, "H\t%s\t%s\t%s\t%d\t%d\t%s\n", h.Dest, h.CallID, h.Node, unixOrZero(h.Start),
+				unixOrZero(h.Expires), h.State)
 		}
 		return b.String(), nil
 	case 1:

@@ -38,11 +38,13 @@ func TestCodeOf(t *testing.T) {
 func TestFormatSnapshot(t *testing.T) {
 	start := time.Unix(1700000000, 0)
 	s := lb.Snapshot{Name: "sales", Backend: "memory",
-		Destinations: []lb.DestStatus{{Dest: "user/1", Active: 1, Capacity: 2, Drained: true, Started: 5, LastHold: start}},
-		Holds:        []lb.HoldInfo{{Dest: "user/1", CallID: "c1", Node: "local", Start: start}},
+		Destinations: []lb.DestStatus{{Dest: "user/1", Active: 1, Capacity: 2, Drained: true, Started: 5, LastHold: start,
+			Talking: 1, Answered: 3, WrapupUntil: start.Add(30 * time.Second)}},
+		Holds: []lb.HoldInfo{{Dest: "user/1", CallID: "c1", Node: "local", Start: start, State: lb.StateTalking}},
 	}
 	got, err := formatSnapshot(s, 0)
-	want := "B\tsales\tmemory\nD\tuser/1\t1\t2\t1\t5\t1700000000\nH\tuser/1\tc1\tlocal\t1700000000\t0\n"
+	want := "B\tsales\tmemory\nD\tuser/1\t1\t2\t1\t5\t1700000000\t0\t1\t3\t1700000030\n" +
+		"H\tuser/1\tc1\tlocal\t1700000000\t0\ttalking\n"
 	if err != nil || got != want {
 		t.Errorf("formatSnapshot TSV = %q, %v\nwant %q", got, err, want)
 	}

@@ -585,6 +585,10 @@ static int l_snapshot(lua_State *L) {
 			lua_setfield(L, -2, "drained");
 			set_num(L, "started", next_field(&p));
 			set_num(L, "last_hold", next_field(&p));
+			set_num(L, "ringing", next_field(&p));
+			set_num(L, "talking", next_field(&p));
+			set_num(L, "answered", next_field(&p));
+			set_num(L, "wrapup_until", next_field(&p));
 			lua_rawseti(L, -2, ++nd);
 			lua_pop(L, 1);
 		} else if (strcmp(kind, "H") == 0) {
@@ -595,6 +599,7 @@ static int l_snapshot(lua_State *L) {
 			set_str(L, "node", next_field(&p));
 			set_num(L, "start", next_field(&p));
 			set_num(L, "expires", next_field(&p));
+			set_str(L, "state", next_field(&p));
 			lua_rawseti(L, -2, ++nh);
 			lua_pop(L, 1);
 		}

@@ -130,7 +130,9 @@ int ringlb_reset(uint64_t handle, const char *dest, int *dropped, char *err,
  * text the caller frees with ringlb_free. format 0 is tab-separated lines:
  *   B <name> <backend>
  *   D <dest> <active> <capacity> <drained 0|1> <started> <last hold, unix s>
+ *     <ringing> <talking> <answered> <wrap-up until, unix s or 0>
  *   H <dest> <call id> <node> <start, unix s> <expires, unix s or 0>
+ *     <state ringing|talking>
  * and format 1 is JSON.
  */
 int ringlb_snapshot(uint64_t handle, int format, char **out, char *err,

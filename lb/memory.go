@@ -441,7 +441,9 @@ func (m *Memory) answered(now time.Time, dest, callID string) (bool, error) {
 				return false, nil
 			}
 			h.answered = true
-			d.holds[callID] = h
+			// Assigning to a string key stores the key given: callID may be
+			// a view of C memory, so store a copy.
+			d.holds[strings.Clone(callID)] = h
 			d.talking++
 			d.answered++
 			score, _ := m.score(d, ns)

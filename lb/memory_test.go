@@ -273,19 +273,45 @@ func TestMemorySnapshotTimes(t *testing.T) {
 // TestMemoryKeepsCopies checks that strings kept beyond a call do not alias
 // the caller's memory, which the C ABI frees after the call.
 func TestMemoryKeepsCopies(t *testing.T) {
-	m, _ := newFakeMemory(t, Options{})
-	buf := []byte("dest-1")
-	call := []byte("call-1")
-	dest := unsafe.String(&buf[0], len(buf))
-	callID := unsafe.String(&call[0], len(call))
-	if _, err := m.Acquire(context.Background(), dest, callID); err != nil {
-		t.Fatal(err)
+	// Regression: Answered stored the caller's call id as the map key (a
+	// map assignment replaces a string key), so the tracker's holds in
+	// FreeSWITCH turned to garbage and were never released.
+	ops := map[string]func(m *Memory, dest, callID string) error{
+		"acquire+answered": func(m *Memory, dest, callID string) error {
+			if _, err := m.Acquire(context.Background(), dest, callID); err != nil {
+				return err
+			}
+			_, err := m.Answered(context.Background(), dest, callID)
+			return err
+		},
+		"count+answered": func(m *Memory, dest, callID string) error {
+			if _, err := m.Count(context.Background(), dest, callID); err != nil {
+				return err
+			}
+			_, err := m.Answered(context.Background(), dest, callID)
+			return err
+		},
+		"next": func(m *Memory, dest, callID string) error {
+			_, err := m.Next(context.Background(), []string{dest}, callID)
+			return err
+		},
 	}
-	copy(buf, "XXXXXX")
-	copy(call, "YYYYYY")
-	s := mustSnapshot(t, m)
-	if len(s.Holds) != 1 || s.Holds[0].Dest != "dest-1" || s.Holds[0].CallID != "call-1" {
-		t.Fatalf("holds after the caller reused its memory = %+v", s.Holds)
+	for name, op := range ops {
+		m, _ := newFakeMemory(t, Options{})
+		buf := []byte("dest-1")
+		call := []byte("call-1")
+		dest := unsafe.String(&buf[0], len(buf))
+		callID := unsafe.String(&call[0], len(call))
+		if err := op(m, dest, callID); err != nil {
+			t.Fatal(err)
+		}
+		copy(buf, "XXXXXX")
+		copy(call, "YYYYYY")
+		s := mustSnapshot(t, m)
+		if len(s.Holds) != 1 || s.Holds[0].Dest != "dest-1" || s.Holds[0].CallID != "call-1" {
+			t.Fatalf("%s: holds after the caller reused its memory = %+v", name, s.Holds)
+		}
+		mustRelease(t, m, "dest-1", "call-1", true)
 	}
 }
 

@@ -62,6 +62,7 @@ end
 local GLOBAL_OPTIONS = {
 	url = "url", tie = "tie", capacity = "capacity", max_hold_age = "max_hold_age",
 	key_prefix = "key_prefix", lease = "lease", timeout = "redis_timeout", node = "node",
+	wrapup = "wrapup", fewest_half_life = "fewest_half_life", user_domains = "user_domains",
 }
 
 -- options returns the options of balancer name from global variables. Both
@@ -278,11 +279,18 @@ function Call:attempt(legs)
 	return nil, cause
 end
 
--- answered finishes a ring whose leg answered: bridge, then release.
+-- answered finishes a ring whose leg answered: mark the hold talking,
+-- bridge, then release.
 function Call:answered(dest, leg)
 	self:event("answered", { ["Ringlb-Member"] = dest })
 	if self.b then
 		self:release_all(dest) -- losers stop counting as soon as the winner answers
+		if self.held[dest] then
+			local ok, err = self.b:answered(dest, self.uuid)
+			if ok == nil then
+				log("WARNING", "answered " .. dest .. " for " .. self.uuid .. ": " .. tostring(err))
+			end
+		end
 	end
 	self.session:setVariable("ringlb_answered_dest", dest)
 	if not self.bridge then

@@ -1,0 +1,81 @@
+-- ringlb.track: which member a channel event loads, and how. The rule only:
+-- ringlb_track.lua (the event hook) applies it to the balancers.
+--
+--   local track = require "ringlb.track"
+--   local act = track.action(function(h) return event:getHeader(h) end)
+--   -- act = nil (nothing to do) or
+--   -- { op = "count"|"answered"|"release", member = "user/1001@example.com",
+--   --   call = "<uuid>", why = "dialed_user" | "user_name" }
+--
+-- What the switch carries (docs/tracking.md, seen in FreeSWITCH 1.10.12):
+--   * A leg to a user, from bridge/originate of user/NAME[@DOMAIN]: an
+--     outbound channel with variable_dialed_user and variable_dialed_domain
+--     from CHANNEL_CREATE on, and variable_originating_leg_uuid when a
+--     channel placed it. The caller's own leg gets dialed_user too, but it
+--     is inbound: only outbound legs count on dialed_user.
+--   * A call a user places: an inbound channel authenticated as the user
+--     (digest or ACL), with variable_user_name and variable_domain_name
+--     from CHANNEL_CREATE on.
+--   * Legs placed by ringlb's ring helper carry variable_ringlb_dest: the
+--     helper holds them already, keyed by the caller's uuid.
+-- Keys: a leg to a user is counted under its originating leg's uuid when it
+-- has one, so the legs of a forked registration (one INVITE per device)
+-- are one hold; when one of them answers the others end with LOSE_RACE,
+-- which releases nothing.
+local M = { _NAME = "ringlb.track" }
+
+-- EVENTS are the channel events the hook handles, with what each does.
+M.EVENTS = {
+	CHANNEL_CREATE = "count",
+	CHANNEL_ANSWER = "answered",
+	CHANNEL_HANGUP_COMPLETE = "release",
+}
+
+local function present(v)
+	return v ~= nil and v ~= "" and v ~= "_undef_"
+end
+
+-- member names a user as its ring groups do: user/NAME@DOMAIN (the
+-- balancer counts it as user/NAME unless opened with user_domains=keep).
+function M.member(user, domain)
+	if present(domain) then
+		return "user/" .. user .. "@" .. domain
+	end
+	return "user/" .. user
+end
+
+-- action returns what the event whose headers get(name) returns means for
+-- the load, or nil.
+function M.action(get)
+	local op = M.EVENTS[get("Event-Name") or ""]
+	if not op then
+		return nil
+	end
+	if present(get("variable_ringlb_dest")) then
+		return nil -- ringlb's own leg: held by the ring helper
+	end
+	local uuid = get("Unique-ID")
+	if not present(uuid) then
+		return nil
+	end
+	local dir = get("Call-Direction")
+	local user, domain, call, why
+	if dir == "outbound" and present(get("variable_dialed_user")) then
+		user, domain, why = get("variable_dialed_user"), get("variable_dialed_domain"), "dialed_user"
+		call = get("variable_originating_leg_uuid")
+		if not present(call) then
+			call = uuid
+		end
+	elseif dir == "inbound" and present(get("variable_user_name")) then
+		user, domain, why = get("variable_user_name"), get("variable_domain_name"), "user_name"
+		call = uuid
+	else
+		return nil
+	end
+	if op == "release" and get("Hangup-Cause") == "LOSE_RACE" then
+		return nil -- another leg of the same call to this user answered
+	end
+	return { op = op, member = M.member(user, domain), call = call, why = why }
+end
+
+return M
