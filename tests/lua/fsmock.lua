@@ -20,6 +20,17 @@
 --   * freeswitch.consoleLog, freeswitch.API():execute, getGlobalVariable,
 --     msleep, stream:write, freeswitch.Event(type, subclass) with addHeader
 --     and fire (recorded in sw.events).
+--   * mod_lua event hooks (<hook event= script=/> lines of the lua.conf.xml
+--     given as cfg.lua_conf): each channel event runs each script bound to
+--     it in a fresh Lua state with the global `event` (getHeader,
+--     serialize); a script error is logged and the switch goes on. Channels
+--     fire CHANNEL_CREATE, CHANNEL_ANSWER and CHANNEL_HANGUP_COMPLETE with
+--     the headers and variables docs/tracking.md records: Unique-ID,
+--     Call-Direction, Hangup-Cause, and variable_* for every channel
+--     variable. A leg to user/NAME[@DOMAIN] is outbound with dialed_user and
+--     dialed_domain (DOMAIN, else the global domain), and
+--     originating_leg_uuid when a session placed it; the placing session
+--     gets dialed_user and dialed_domain too, as mod_dptools sets them.
 -- Tests only: it never ships.
 local M = {}
 
@@ -42,7 +53,21 @@ function M.new(cfg)
 		path = cfg.path,
 		cpath = cfg.cpath,
 		nuuid = 0,
+		hooks = {},
 	}, Switch)
+	if cfg.lua_conf then
+		local f = assert(io.open(cfg.lua_conf))
+		for line in f:lines() do
+			if not line:match("^%s*<!%-%-") then
+				local ev, script = line:match('<hook%s+event="([^"]+)".-script="([^"]+)"')
+				if ev then
+					sw.hooks[ev] = sw.hooks[ev] or {}
+					table.insert(sw.hooks[ev], script)
+				end
+			end
+		end
+		f:close()
+	end
 	sw.freeswitch = sw:make_freeswitch()
 	return sw
 end
@@ -54,6 +79,33 @@ end
 
 function Switch:log(level, msg)
 	self.logs[#self.logs + 1] = { t = self.t, level = level, msg = msg }
+end
+
+-- fire runs the event hooks bound to event name, as mod_lua's
+-- lua_event_handler does: a fresh state per script, the event as the global
+-- `event`. Variables become variable_<name> headers.
+function Switch:fire(name, headers, vars)
+	local h = { ["Event-Name"] = name }
+	for k, v in pairs(headers) do h[k] = v end
+	for k, v in pairs(vars or {}) do h["variable_" .. k] = tostring(v) end
+	self.channel_events = self.channel_events or {}
+	self.channel_events[#self.channel_events + 1] = h
+	for _, script in ipairs(self.hooks[name] or {}) do
+		local ev = {}
+		function ev:getHeader(k) return h[k] end
+		function ev:serialize()
+			local out = {}
+			for k, v in pairs(h) do out[#out + 1] = k .. ": " .. v end
+			return table.concat(out, "\n")
+		end
+		self:run_script(script, {}, nil, nil, { event = ev })
+	end
+end
+
+-- channel_event fires an event for session-like s (uuid, vars, direction).
+function Switch:channel_event(name, s, cause)
+	self:fire(name, { ["Unique-ID"] = s.uuid, ["Call-Direction"] = s.direction or "inbound",
+		["Hangup-Cause"] = cause }, s.vars)
 end
 
 -- logged reports whether a log line matches pattern (plain text).
@@ -119,7 +171,10 @@ function Session:answered()
 end
 
 function Session:answer()
-	self.is_answered = true
+	if not self.is_answered then
+		self.is_answered = true
+		self.sw:channel_event("CHANNEL_ANSWER", self)
+	end
 end
 
 function Session:get_uuid()
@@ -144,6 +199,9 @@ function Session:hangup(cause)
 		self.cause = cause or "NORMAL_CLEARING"
 		self.hangup_time = self.sw.t
 		self.vars.hangup_cause = self.cause
+		if self.tracked then
+			self.sw:channel_event("CHANNEL_HANGUP_COMPLETE", self, self.cause)
+		end
 	end
 end
 
@@ -169,7 +227,11 @@ function Switch:call(opts)
 	opts = opts or {}
 	local a = new_session(self, opts.uuid or self:uuid("a"), opts.vars)
 	a.hangup_at = opts.hangup_at
-	a.is_answered = opts.answered or false
+	a.direction, a.tracked = "inbound", true
+	self:channel_event("CHANNEL_CREATE", a)
+	if opts.answered then
+		a:answer()
+	end
 	return a
 end
 
@@ -274,8 +336,19 @@ function Switch:ring_group(a, legs, gvars, timeout)
 		for k, v in pairs(l.vars) do vars[k] = v end
 		local limit = start + timeout
 		local lt = tonumber(vars.leg_timeout or "")
+		local user, domain = l.endpoint:match("^user/([^@]+)@?(.*)$")
+		if user then
+			if domain == "" then domain = self.globals.domain or "example.com" end
+			vars.dialed_user, vars.dialed_domain = user, domain
+			if a then
+				a.vars.dialed_user, a.vars.dialed_domain = user, domain
+			end
+		end
+		if a then
+			vars.originating_leg_uuid = a.uuid
+		end
 		local rec = { dest = l.endpoint, vars = vars, behaviour = b, start = start,
-			uuid = self:uuid("b"), a_uuid = a and a.uuid }
+			uuid = self:uuid("b"), a_uuid = a and a.uuid, direction = "outbound" }
 		if b.answer then
 			rec.at, rec.outcome = start + b.answer, "answer"
 		elseif b.busy then
@@ -293,6 +366,17 @@ function Switch:ring_group(a, legs, gvars, timeout)
 		end
 		recs[#recs + 1] = rec
 		self.legs[#self.legs + 1] = rec
+		-- Other registered devices of a user ring too and never answer.
+		for _ = 2, b.devices or 1 do
+			local dev = { dest = l.endpoint, vars = vars, behaviour = { no_answer = true }, start = start,
+				uuid = self:uuid("b"), a_uuid = rec.a_uuid, direction = "outbound", device = true }
+			dev.at, dev.outcome, dev.cause = limit, "fail", "NO_ANSWER"
+			recs[#recs + 1] = dev
+			self.legs[#self.legs + 1] = dev
+		end
+	end
+	for _, rec in ipairs(recs) do
+		self:channel_event("CHANNEL_CREATE", rec)
 	end
 	for _, rec in ipairs(recs) do
 		if rec.behaviour.on_ring then
@@ -319,6 +403,7 @@ function Switch:ring_group(a, legs, gvars, timeout)
 				rec.outcome, rec.cause, rec.at = "fail", "ORIGINATOR_CANCEL", self.t
 			end
 		end
+		self:group_ended(recs)
 		return nil, "ORIGINATOR_CANCEL"
 	end
 	self.t = ends
@@ -328,13 +413,25 @@ function Switch:ring_group(a, legs, gvars, timeout)
 				rec.outcome, rec.cause, rec.at = "fail", "LOSE_RACE", winner.at
 			end
 		end
+		self:channel_event("CHANNEL_ANSWER", winner)
+		self:group_ended(recs)
 		return winner
 	end
 	local cause = "NO_ANSWER"
 	for _, rec in ipairs(recs) do
 		if rec.at == last then cause = rec.cause end
 	end
+	self:group_ended(recs)
 	return nil, cause
+end
+
+-- group_ended fires the hangups of the legs of a group that failed.
+function Switch:group_ended(recs)
+	for _, rec in ipairs(recs) do
+		if rec.outcome == "fail" then
+			self:channel_event("CHANNEL_HANGUP_COMPLETE", rec, rec.cause)
+		end
+	end
 end
 
 function Switch:originate(ds, a)
@@ -359,6 +456,7 @@ function Switch:originate(ds, a)
 			local b = new_session(self, winner.uuid, winner.vars)
 			b.is_answered = true
 			b.rec = winner
+			b.direction, b.tracked = "outbound", true
 			winner.session = b
 			if a then
 				a.vars.originate_disposition = "SUCCESS"
@@ -495,9 +593,11 @@ end
 -- run_script runs script_dir/<name> in a fresh state with argv, as mod_lua's
 -- lua app (with session) or lua API command (with stream) does. Errors are
 -- caught and logged like mod_lua does; it returns ok, err.
-function Switch:run_script(name, argv, session, stream)
+function Switch:run_script(name, argv, session, stream, globals)
 	local path = name:sub(1, 1) == "/" and name or (self.script_dir .. "/" .. name)
-	local env = self:fresh_env({ argv = argv or {}, session = session, stream = stream })
+	local extra = { argv = argv or {}, session = session, stream = stream }
+	for k, v in pairs(globals or {}) do extra[k] = v end
+	local env = self:fresh_env(extra)
 	local chunk, err = loadfile_in(path, env)
 	if not chunk then
 		self:log("ERR", "lua: " .. tostring(err))

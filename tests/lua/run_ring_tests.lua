@@ -436,6 +436,165 @@ test("entry script ringlb_ring.lua and status script", function()
 	eq("invalid", a3:getVariable("ringlb_result"), "missing arguments")
 end)
 
+----------------------------------------------------------------------------
+-- Calls that do not go through ringlb: the shipped lua.conf.xml hooks run
+-- ringlb_track.lua for channel events.
+
+local LUA_CONF = root .. "/freeswitch-conf/autoload_configs/lua.conf.xml"
+
+-- tracked returns a switch with the shipped hooks and a balancer they count
+-- on (opened as the hook opens it, from global variables).
+local function tracked(globals)
+	nbal = nbal + 1
+	local name = string.format("trk%d_%d", nbal, os.time())
+	local g = { ringlb_track = name, domain = "example.com" }
+	for k, v in pairs(globals or {}) do g[(k:gsub("NAME", name))] = v end
+	local sw = fsmock.new({ script_dir = root .. "/lua", path = root .. "/lua/?.lua", cpath = cpath,
+		globals = g, lua_conf = LUA_CONF })
+	local ring = ring_in(sw)
+	local b = assert(ring.open(name))
+	return sw, ring, b, name
+end
+
+local function state_of(b, dest)
+	local s = assert(b:snapshot())
+	for _, d in ipairs(s.destinations) do
+		if d.dest == dest then
+			return d.active, d.ringing, d.talking
+		end
+	end
+	return 0, 0, 0
+end
+
+test("tracking: the shipped lua.conf.xml hooks ringlb_track.lua on three channel events", function()
+	local sw = tracked()
+	for _, ev in ipairs({ "CHANNEL_CREATE", "CHANNEL_ANSWER", "CHANNEL_HANGUP_COMPLETE" }) do
+		eq("ringlb_track.lua", sw.hooks[ev] and sw.hooks[ev][1], ev)
+	end
+end)
+
+test("tracking: a call dialled straight to the extension counts, and a group skips the agent", function()
+	local sw, ring, b = tracked()
+	sw:behave("user/1001@example.com", { answer = 2, talk = 30 })
+	sw:behave("user/1002", { answer = 1, talk = 5 })
+	local seen
+	sw.on_bridge = function(s, a, leg)
+		if leg.rec.dest ~= "user/1001@example.com" then
+			seen = { load(b, "user/1001"), load(b, "user/1002") }
+			return
+		end
+		eq(1, load(b, "user/1001"), "load while the direct call talks")
+		eq(1, select(3, state_of(b, "user/1001")), "talking")
+		-- a group call meanwhile goes to 1002
+		local caller = s:call()
+		eq("user/1002", (ring.ring(caller, { "user/1001", "user/1002" }, "balancing", { balancer = b })), "group skips 1001")
+		s:end_call(caller)
+	end
+	local a = sw:call() -- an outside caller; the dialplan bridges user/1001@${domain_name}
+	local leg = sw:originate("user/1001@example.com", a)
+	eq("1001", a:getVariable("dialed_user"), "the caller's leg carries dialed_user too (it is inbound)")
+	eq(1, load(b, "user/1001"), "load once answered")
+	sw:bridge(a, leg)
+	sw:end_call(a)
+	eq(1, seen[1], "the group saw 1001 busy")
+	eq(1, seen[2], "the ringlb ring to 1002 counts once")
+	eq(0, load(b, "user/1001"), "released at hangup")
+	eq(0, load(b, "user/1002"), "1002 released")
+end)
+
+test("tracking: a call the agent places counts while it lasts", function()
+	local sw, _, b = tracked()
+	local a = sw:call({ vars = { user_name = "1003", domain_name = "example.com" } })
+	eq(1, load(b, "user/1003"), "counted at CHANNEL_CREATE")
+	eq(1, select(2, state_of(b, "user/1003")), "ringing until answered")
+	a:answer()
+	eq(1, select(3, state_of(b, "user/1003")), "talking after answer")
+	sw:end_call(a)
+	eq(0, load(b, "user/1003"), "released")
+	local anon = sw:call() -- not authenticated as a user: nothing counts
+	sw:end_call(anon)
+	eq(0, #assert(b:snapshot()).holds, "no hold for an outside caller")
+end)
+
+test("tracking: a transfer moves the load from one agent to the other", function()
+	local sw, _, b = tracked()
+	sw:behave("user/1002", { answer = 1, talk = 20 })
+	sw:behave("user/1003", { answer = 1, talk = 20 })
+	local a = sw:call()
+	local l2 = sw:originate("user/1002", a)
+	eq(1, load(b, "user/1002"), "1002 talking")
+	-- 1002 transfers the caller to 1003: its leg ends, the caller is bridged anew
+	l2:hangup("NORMAL_CLEARING")
+	local l3 = sw:originate("user/1003", a)
+	eq(0, load(b, "user/1002"), "1002 free after the transfer")
+	eq(1, load(b, "user/1003"), "1003 counts")
+	l3:hangup("NORMAL_CLEARING")
+	sw:end_call(a)
+	eq(0, load(b, "user/1003"), "1003 released")
+end)
+
+test("tracking: a call from another application (no caller leg) counts", function()
+	local sw, _, b = tracked()
+	sw:behave("user/1004", { answer = 3 })
+	local leg = sw:originate("user/1004", nil) -- originate user/1004 &park, or mod_callcenter
+	ok(leg:answered(), "answered")
+	eq(1, load(b, "user/1004"), "counted")
+	leg:hangup("NORMAL_CLEARING")
+	eq(0, load(b, "user/1004"), "released")
+end)
+
+test("tracking: forked registrations count once; the losing leg releases nothing", function()
+	local sw, _, b = tracked()
+	sw:behave("user/1001", { answer = 2, devices = 2, talk = 10 })
+	local during
+	sw.on_bridge = function() during = load(b, "user/1001") end
+	local a = sw:call()
+	sw:bridge(a, sw:originate("user/1001", a))
+	local causes = {}
+	for _, l in ipairs(sw.legs) do causes[#causes + 1] = tostring(l.cause) end
+	eq("nil LOSE_RACE", table.concat(causes, " "), "two legs: one answers, one loses the race")
+	eq(1, during, "one hold while talking")
+	sw:end_call(a)
+	eq(0, load(b, "user/1001"), "released")
+end)
+
+test("tracking: a ringlb ring counts once, ringing then talking", function()
+	local sw, ring, b = tracked()
+	local ringing, talking
+	sw:behave("user/1002", { answer = 2, talk = 10, on_ring = function()
+		ringing = { state_of(b, "user/1002") }
+	end })
+	sw.on_bridge = function() talking = { state_of(b, "user/1002") } end
+	local a = sw:call()
+	eq("user/1002", (ring.ring(a, { "user/1002" }, "balancing", { balancer = b })), "answered")
+	eq("1 1 0", table.concat(ringing, " "), "active, ringing, talking while it rings")
+	eq("1 0 1", table.concat(talking, " "), "active, ringing, talking once answered")
+	sw:end_call(a)
+	eq(0, load(b, "user/1002"), "released")
+end)
+
+test("tracking: a missed hangup is healed by max_hold_age", function()
+	local sw, _, b = tracked({ ringlb_NAME_max_hold_age = "1" })
+	sw:call({ vars = { user_name = "1005", domain_name = "example.com" } }) -- its hangup never reaches ringlb
+	eq(1, load(b, "user/1005"), "counted")
+	os.execute("sleep 1.2")
+	eq(0, load(b, "user/1005"), "gone after max_hold_age")
+end)
+
+test("tracking: a failing hook script is logged and the tracker still counts", function()
+	local sw, _, b = tracked()
+	table.insert(sw.hooks.CHANNEL_CREATE, 1, "ringlb_no_such_script.lua")
+	local a = sw:call({ vars = { user_name = "1006", domain_name = "example.com" } })
+	ok(sw:logged("ringlb_no_such_script.lua"), "the missing script is logged")
+	eq(1, load(b, "user/1006"), "counted all the same")
+	sw:end_call(a)
+	-- a balancer that cannot be opened is logged, nothing raised
+	sw.globals.ringlb_track = "bad{name}"
+	local a2 = sw:call({ vars = { user_name = "1006", domain_name = "example.com" } })
+	ok(sw:logged("ringlb_track: balancer bad{name}"), "bad balancer logged")
+	sw:end_call(a2)
+end)
+
 local cases = {}
 for i, t in ipairs(tests) do
 	cases[i] = { t.name, t.f }
