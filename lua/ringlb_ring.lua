@@ -18,7 +18,8 @@
 --
 -- Results go into channel variables: ringlb_result (answered, or the reason:
 -- no_answer, all_busy, failed, caller_gone, backend_error, invalid),
--- ringlb_result_detail and ringlb_answered_dest.
+-- ringlb_result_detail and ringlb_answered_dest; ringlb_dnd_skipped lists the
+-- members skipped for do-not-disturb (ringlb_dnd=false turns that off).
 local ring = require "ringlb.ring"
 
 local function log(level, msg)

@@ -19,6 +19,11 @@
 --                          or "fail" (return nil, "backend_error")
 --   opts.events            fire CUSTOM ringlb::info events (default true,
 --                          false when the global ringlb_events is "false")
+--   opts.dnd               skip members whose user directory variable
+--                          do_not_disturb is "true" (default true, false
+--                          when the global ringlb_dnd is "false"); those
+--                          skipped are logged and listed in the caller's
+--                          variable ringlb_dnd_skipped
 --   reasons  "no_answer", "all_busy", "failed", "caller_gone",
 --            "backend_error", "invalid"; detail is a message or hangup cause.
 --
@@ -426,6 +431,36 @@ function Call:all_at_once()
 	return nil, ringlb.ring_reason(causes)
 end
 
+-- dnd_user returns the user@domain whose directory entry tells whether
+-- member dest is on do-not-disturb, or nil when dest is not a user.
+local function dnd_user(session, dest)
+	local user, domain = dest:match("^user/([^@/]+)@?(.*)$")
+	if not user then
+		return nil
+	end
+	if domain == "" then
+		domain = session:getVariable("domain_name") or global("domain") or ""
+	end
+	return user .. "@" .. domain
+end
+
+-- without_dnd returns members without those on do-not-disturb (user_data
+-- reads the directory, as FusionPBX's ring groups do), and those skipped.
+local function without_dnd(session, members)
+	local api = freeswitch.API()
+	local keep, skipped = {}, {}
+	for _, d in ipairs(members) do
+		local u = dnd_user(session, d)
+		local v = u and api:execute("user_data", u .. " var do_not_disturb")
+		if v and v:lower():match("^%s*true%s*$") then
+			skipped[#skipped + 1] = d
+		else
+			keep[#keep + 1] = d
+		end
+	end
+	return keep, skipped
+end
+
 --- ring rings dests for the caller's session; see the top of this file.
 function M.ring(session, dests, mode, opts)
 	opts = opts or {}
@@ -438,6 +473,17 @@ function M.ring(session, dests, mode, opts)
 	end
 	if not session:ready() then
 		return nil, "caller_gone", "caller hung up"
+	end
+	if opts.dnd ~= false and global("ringlb_dnd") ~= "false" then
+		local skipped
+		members, skipped = without_dnd(session, members)
+		session:setVariable("ringlb_dnd_skipped", table.concat(skipped, ","))
+		if #skipped > 0 then
+			log("INFO", "do not disturb: " .. table.concat(skipped, ", ") .. " skipped for " .. session:get_uuid())
+		end
+		if #members == 0 then
+			return nil, "all_busy", "do_not_disturb"
+		end
 	end
 	local vars = { ignore_early_media = "true" }
 	for k, v in pairs(opts.vars or {}) do vars[k] = v end

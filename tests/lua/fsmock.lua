@@ -17,6 +17,8 @@
 --     environment (own globals, own package.loaded, the C module opened
 --     again through its luaopen_ function), with argv and stream, and no
 --     session.
+--   * API user_data "user@domain var name" reads cfg.directory, a table
+--     {["1001@example.com"] = {do_not_disturb = "true"}}.
 --   * freeswitch.consoleLog, freeswitch.API():execute, getGlobalVariable,
 --     msleep, stream:write, freeswitch.Event(type, subclass) with addHeader
 --     and fire (recorded in sw.events).
@@ -54,6 +56,7 @@ function M.new(cfg)
 		cpath = cfg.cpath,
 		nuuid = 0,
 		hooks = {},
+		directory = cfg.directory or {},
 	}, Switch)
 	if cfg.lua_conf then
 		local f = assert(io.open(cfg.lua_conf))
@@ -627,6 +630,13 @@ function Switch:api(cmd, arg, session)
 		stream:write(self.globals[arg] or "")
 	elseif cmd == "echo" then
 		stream:write(arg or "")
+	elseif cmd == "user_data" then
+		-- "user@domain var name": the user's directory variable; a missing
+		-- user or variable answers "-ERR no reply", as the switch does.
+		local who, kind, var = (arg or ""):match("^(%S+)%s+(%S+)%s+(%S+)$")
+		local u = who and self.directory[who]
+		local v = u and kind == "var" and u[var]
+		stream:write(v or "-ERR no reply")
 	else
 		stream:write("-ERR " .. tostring(cmd) .. " Command not found!\n")
 	end

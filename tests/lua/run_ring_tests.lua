@@ -436,6 +436,34 @@ test("entry script ringlb_ring.lua and status script", function()
 	eq("invalid", a3:getVariable("ringlb_result"), "missing arguments")
 end)
 
+test("do not disturb: members on DND are skipped, visible in ringlb_dnd_skipped and the log", function()
+	local sw = fsmock.new({ script_dir = root .. "/lua", path = root .. "/lua/?.lua", cpath = cpath,
+		globals = { domain = "example.com" },
+		directory = { ["1001@example.com"] = { do_not_disturb = "true" }, ["1002@other.org"] = { do_not_disturb = "TRUE" },
+			["1003@example.com"] = { do_not_disturb = "false" } } })
+	local ring = ring_in(sw)
+	local b = balancer({ tie = "list" })
+	sw:behave("user/1003", { answer = 1, talk = 5 })
+	local a = sw:call({ vars = { domain_name = "example.com" } })
+	eq("user/1003", (ring.ring(a, { "user/1001", "user/1002@other.org", "user/1003" }, "balancing", { balancer = b })),
+		"first member not on DND")
+	eq("user/1001,user/1002@other.org", a:getVariable("ringlb_dnd_skipped"), "skipped members")
+	ok(sw:logged("do not disturb: user/1001, user/1002@other.org skipped"), "logged")
+	for _, l in ipairs(sw.legs) do
+		ok(l.dest == "user/1003", "only 1003 rang, not " .. l.dest)
+	end
+	-- everyone on DND: nobody rings
+	local a2 = sw:call()
+	local d, reason, detail = ring.ring(a2, { "user/1001" }, "parallel", {})
+	eq(nil, d, "no answer")
+	eq("all_busy do_not_disturb", reason .. " " .. detail, "reason")
+	-- switched off per ring and by the global
+	sw:behave("user/1001", { answer = 1, talk = 5 })
+	eq("user/1001", (ring.ring(sw:call(), { "user/1001" }, "parallel", { dnd = false })), "dnd = false rings 1001")
+	sw.globals.ringlb_dnd = "false"
+	eq("user/1001", (ring.ring(sw:call(), { "user/1001" }, "parallel", {})), "ringlb_dnd=false rings 1001")
+end)
+
 ----------------------------------------------------------------------------
 -- Calls that do not go through ringlb: the shipped lua.conf.xml hooks run
 -- ringlb_track.lua for channel events.
