@@ -76,7 +76,7 @@ benchtest: build
 
 # The simulation command runs (small size); go test checks its models.
 simtest:
-	$(GO) run ./cmd/ringlb-sim -calls 500 >/dev/null
+	$(GO) run ./cmd/ringlb-sim -calls 500 -scenario all >/dev/null
 
 test: vet gotest ctest luatest opstest ringtest redistest rttest benchtest simtest debtest
 	@echo "all tests passed"
@@ -89,7 +89,7 @@ bench: build
 
 # The balance simulation: ringlb against genesis, sequential and random.
 sim:
-	$(GO) run ./cmd/ringlb-sim -svg docs/balance.svg
+	$(GO) run ./cmd/ringlb-sim -scenario all -out docs/balance.md -svg docs/balance.svg
 
 ringlbctl:
 	$(GO) build -o build/ringlbctl ./cmd/ringlbctl

@@ -230,19 +230,21 @@ static int l_open(lua_State *L) {
 			if (k == NULL)
 				return failf(L, "ringlb: open: option names must be strings, got %s",
 				             lua_typename(L, lua_type(L, -2)));
-			if (strcmp(k, "capacity") == 0 && lua_type(L, -1) == LUA_TTABLE) {
+			/* capacity and wrapup may be tables { [dest] = n }: one option
+			 * "<key>:<dest>" each. */
+			if ((strcmp(k, "capacity") == 0 || strcmp(k, "wrapup") == 0) && lua_type(L, -1) == LUA_TTABLE) {
 				int cap = lua_gettop(L);
 				lua_pushnil(L);
 				while (lua_next(L, cap) != 0) {
 					const char *dest = plain_string(L, -2);
 					if (dest == NULL)
-						return failf(L, "ringlb: open: capacity keys must be destination strings, got %s",
+						return failf(L, "ringlb: open: %s keys must be destination strings, got %s", k,
 						             lua_typename(L, lua_type(L, -2)));
 					if (lua_type(L, -1) != LUA_TNUMBER)
-						return failf(L, "ringlb: open: capacity of %s must be a number", dest);
+						return failf(L, "ringlb: open: %s of %s must be a number", k, dest);
 					if (++n > RINGLB_MAX_OPTIONS)
 						return failf(L, "ringlb: open: more than %d options", RINGLB_MAX_OPTIONS);
-					lua_pushfstring(L, "capacity:%s", dest);
+					lua_pushfstring(L, "%s:%s", k, dest);
 					lua_rawseti(L, 3, n);
 					push_option_value(L, -1);
 					lua_rawseti(L, 4, n);

@@ -99,6 +99,14 @@ func NewMemory(name string, opts Options) (*Memory, error) {
 	return m, nil
 }
 
+// SetClock makes m read the time from now instead of the wall clock: for
+// simulations and tests that run on virtual time. Set it before m is used.
+func (m *Memory) SetClock(now func() time.Time) {
+	m.mu.Lock()
+	m.now = now
+	m.mu.Unlock()
+}
+
 // key returns the member key under which dest counts.
 func (m *Memory) key(dest string) string { return m.opts.UserDomains.MemberKey(dest) }
 

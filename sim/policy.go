@@ -20,6 +20,29 @@ import (
 // every hold ends by an explicit Release at simulated call end.
 type LB struct {
 	Nodes []lb.Balancer
+	// Untracked leaves direct calls unseen, as a switch without the call
+	// tracker hooks: only group calls load the members.
+	Untracked bool
+	// Clock, when set, is moved to each event's simulated time before the
+	// balancers are called: memory balancers opened by MemorySpec read it,
+	// so answered-count decay and wrap-up run on simulated time.
+	Clock *Clock
+}
+
+// Clock is simulated time as a wall clock: Epoch plus the time of the
+// event being simulated.
+type Clock struct {
+	Epoch time.Time
+	now   time.Duration
+}
+
+// Now returns the simulated time.
+func (c *Clock) Now() time.Time { return c.Epoch.Add(c.now) }
+
+func (p *LB) at(now time.Duration) {
+	if p.Clock != nil {
+		p.Clock.now = now
+	}
 }
 
 func callID(call int) string { return fmt.Sprintf("sim-call-%d", call) }
@@ -28,13 +51,17 @@ func (p *LB) node(n int) lb.Balancer { return p.Nodes[n%len(p.Nodes)] }
 
 // Next implements Policy.
 func (p *LB) Next(now time.Duration, call, node int, remaining []string) (string, error) {
+	p.at(now)
 	return p.node(node).Next(context.Background(), remaining, callID(call))
 }
 
-// LegEnded implements Policy.
+// LegEnded implements Policy: an answered leg is marked answered (the ring
+// helper does so), any other is released.
 func (p *LB) LegEnded(now time.Duration, call, node int, dest string, o Outcome) error {
+	p.at(now)
 	if o == Answered {
-		return nil
+		_, err := p.node(node).Answered(context.Background(), dest, callID(call))
+		return err
 	}
 	_, err := p.node(node).Release(context.Background(), dest, callID(call))
 	return err
@@ -42,10 +69,37 @@ func (p *LB) LegEnded(now time.Duration, call, node int, dest string, o Outcome)
 
 // Hangup implements Policy.
 func (p *LB) Hangup(now time.Duration, call, node int, dest string) error {
+	p.at(now)
 	ok, err := p.node(node).Release(context.Background(), dest, callID(call))
 	if err == nil && !ok {
 		err = fmt.Errorf("release %q: no hold (did it expire?)", dest)
 	}
+	return err
+}
+
+func directID(id int) string { return fmt.Sprintf("sim-direct-%d", id) }
+
+// DirectStarted implements Tracker as ringlb_track.lua does: the call
+// counts on the member (Count) and is answered.
+func (p *LB) DirectStarted(now time.Duration, id int, agent string) error {
+	if p.Untracked {
+		return nil
+	}
+	p.at(now)
+	if _, err := p.Nodes[0].Count(context.Background(), agent, directID(id)); err != nil {
+		return err
+	}
+	_, err := p.Nodes[0].Answered(context.Background(), agent, directID(id))
+	return err
+}
+
+// DirectEnded implements Tracker: the hang-up releases the hold.
+func (p *LB) DirectEnded(now time.Duration, id int, agent string) error {
+	if p.Untracked {
+		return nil
+	}
+	p.at(now)
+	_, err := p.Nodes[0].Release(context.Background(), agent, directID(id))
 	return err
 }
 

@@ -17,9 +17,12 @@ type Result struct {
 	Calls, Answered, Abandoned, Unanswered int
 	// Attempts counts legs; AnsweredAttempts the legs of answered calls.
 	Attempts, AnsweredAttempts int
-	// BusyOffers counts legs offered to an agent on a call while another
-	// member of the group, not yet tried by that call, was idle.
+	// BusyOffers counts legs offered to an agent on a call (or in
+	// wrap-up) while another member of the group, not yet tried by that
+	// call, was idle.
 	BusyOffers int
+	// Direct counts the direct calls agents took.
+	Direct int
 	// Wait sums the time from arrival to answer of answered calls.
 	Wait time.Duration
 	// Agents are per-agent figures, in trace order.

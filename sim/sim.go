@@ -29,16 +29,25 @@
 // behaviour; only the choices differ (common random numbers). The random
 // policy draws from its own stream, seeded from Config.Seed.
 //
+// Scenarios (see Scenarios) add agents who join mid-shift (Config.Joins),
+// after-call work (Config.Wrapup: an agent offered a call then rejects it
+// as busy) and calls dialled straight to agents (Config.DirectPerHour, from
+// a random stream of their own, so the group calls stay the same).
+//
 // Time is virtual: events run in simulated-time order from a priority queue,
 // ties in the order they were scheduled, and nothing reads the wall clock, so
 // a seed gives identical results on every run and every machine.
 //
 // # Policies
 //
-//   - ringlb: lb.Memory with lru ties. A hold is taken by Next when a leg
-//     starts ringing and released when the leg fails or the answered call
-//     ends, so answered calls count.
-//   - ringlb-list: the same with list ties.
+//   - ringlb: lb.Memory with its default (fewest) ties, on simulated time.
+//     A hold is taken by Next when a leg starts ringing, marked answered
+//     when the agent picks up, and released when the leg fails or the
+//     answered call ends, so answered calls count. Direct calls are
+//     counted as the call tracker does (Count, Answered, Release).
+//   - ringlb-lru, ringlb-list: the same with lru or list ties.
+//   - ringlb-no-wrapup (wrap-up traces), ringlb-untracked (direct-call
+//     traces): without the wrapup option, or without the call tracker.
 //   - ringlb-redis-Nnode: N simulated nodes, each with its own lb.NewRedis
 //     balancer on one shared Redis; each call is handled by the node the
 //     trace gives it.
@@ -63,10 +72,14 @@ package sim
 
 import (
 	"container/heap"
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/ringlb/ringlb/lb"
 )
 
 // Group is a ring group: its members in list order and its share of calls.
@@ -112,6 +125,26 @@ type Config struct {
 	// GenesisGap is the time between genesis's choice (MGET) and its
 	// increment (INCR): one Redis round trip. 0 makes them one step.
 	GenesisGap time.Duration
+	// Joins are agents who start mid-shift: before At, such an agent is in
+	// no group and takes no call.
+	Joins []Join
+	// MeasureFrom starts the per-agent answered counts (and so max/min and
+	// CV): answers before it are left out, to judge a late joiner after
+	// its first hour. 0 counts every answer.
+	MeasureFrom time.Duration
+	// Wrapup is the after-call work of an agent after each answered call:
+	// offered a call meanwhile, the agent rejects it as a busy one would.
+	Wrapup time.Duration
+	// DirectPerHour is the rate of calls dialled straight to an agent, not
+	// through a group (Poisson, agent uniformly at random, talk as group
+	// calls). An agent on a call when one arrives lets it go to voicemail.
+	DirectPerHour float64
+}
+
+// Join is an agent starting mid-shift.
+type Join struct {
+	Agent string
+	At    time.Duration
 }
 
 // DefaultGroups are three groups over eight agents, each agent in one or
@@ -166,6 +199,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("sim: no-answer chance %v spread %v (want within [0, 1])", c.NoAnswer, c.NoAnswerSpread)
 	case c.Nodes < 1:
 		return fmt.Errorf("sim: nodes %d", c.Nodes)
+	case c.MeasureFrom < 0 || c.Wrapup < 0 || c.DirectPerHour < 0:
+		return fmt.Errorf("sim: negative measure start, wrap-up or direct-call rate")
 	case len(c.Groups) == 0:
 		return fmt.Errorf("sim: no groups")
 	}
@@ -179,6 +214,12 @@ func (c *Config) Validate() error {
 				return fmt.Errorf("sim: group %q: empty or repeated member %q", g.Name, m)
 			}
 			seen[m] = true
+		}
+	}
+	agents := c.Agents()
+	for _, j := range c.Joins {
+		if !slices.Contains(agents, j.Agent) || j.At < 0 {
+			return fmt.Errorf("sim: join of %q at %v: not an agent of the groups, or before 0", j.Agent, j.At)
 		}
 	}
 	return nil
@@ -225,12 +266,25 @@ func (c *Config) Describe() string {
 		patience = fmt.Sprintf("hang up after exp. mean %v", c.PatienceMean)
 	}
 	erl := c.ArrivalsPerHour * c.TalkMean.Hours()
+	extra := ""
+	for _, j := range c.Joins {
+		extra += fmt.Sprintf("; %s joins at %v", j.Agent, j.At)
+	}
+	if c.MeasureFrom > 0 {
+		extra += fmt.Sprintf("; answered per agent counted from %v", c.MeasureFrom)
+	}
+	if c.Wrapup > 0 {
+		extra += fmt.Sprintf("; %v wrap-up after each answered call (ringlb opened with wrapup = %v)", c.Wrapup, c.Wrapup)
+	}
+	if c.DirectPerHour > 0 {
+		extra += fmt.Sprintf("; plus %.4g direct calls/h to random agents, outside the groups", c.DirectPerHour)
+	}
 	return fmt.Sprintf("seed %d; %d calls, Poisson %.4g/h; talk exp. mean %v (%.3g erlangs over %d agents); "+
 		"ring timeout %v, answer after U[%v, %v], no-answer %.3g %% to %.3g %% by agent; busy agent rejects after %v; "+
-		"callers %s; one pass over the group; %d nodes; genesis choose→INCR gap %v; groups: %s",
+		"callers %s; one pass over the group; %d nodes; genesis choose→INCR gap %v%s; groups: %s",
 		c.Seed, c.Calls, c.ArrivalsPerHour, c.TalkMean, erl, len(agents),
 		c.RingTimeout, c.AnswerMin, c.AnswerMax, 100*c.NoAnswerOf(0, len(agents)), 100*c.NoAnswerOf(len(agents)-1, len(agents)),
-		c.BusyDelay, patience, c.Nodes, c.GenesisGap, strings.Join(gs, ", "))
+		c.BusyDelay, patience, c.Nodes, c.GenesisGap, extra, strings.Join(gs, ", "))
 }
 
 // Call is one caller of a Trace.
@@ -251,10 +305,19 @@ type Call struct {
 	AnswerAfter []time.Duration
 }
 
+// DirectCall is a call dialled straight to an agent, outside the groups.
+type DirectCall struct {
+	At    time.Duration
+	Agent int // index into Trace.Agents
+	Talk  time.Duration
+}
+
 // Trace is the input shared by every policy.
 type Trace struct {
 	Agents []string
 	Calls  []Call
+	// Direct are the direct calls, in time order, over the span of Calls.
+	Direct []DirectCall
 }
 
 // NewTrace draws the trace of cfg from cfg.Seed.
@@ -296,6 +359,15 @@ func NewTrace(cfg Config) (*Trace, error) {
 		}
 		tr.Calls[i] = c
 	}
+	if cfg.DirectPerHour > 0 {
+		// A stream of its own, so that the group calls stay the same.
+		drng := rand.New(rand.NewPCG(cfg.Seed, 0x6469726563742d63)) // "direct-c"
+		gap := float64(time.Hour) / cfg.DirectPerHour
+		for at := time.Duration(drng.ExpFloat64() * gap); at < now; at += time.Duration(drng.ExpFloat64() * gap) {
+			tr.Direct = append(tr.Direct, DirectCall{At: at, Agent: drng.IntN(len(agents)),
+				Talk: max(time.Second, time.Duration(drng.ExpFloat64()*float64(cfg.TalkMean)))})
+		}
+	}
 	return tr, nil
 }
 
@@ -312,6 +384,15 @@ const (
 	// Cancelled: the caller hung up while the leg rang.
 	Cancelled
 )
+
+// Tracker is a Policy that also learns of calls that do not go through it:
+// ringlb's call tracker (ringlb_track.lua) counts them on the member.
+type Tracker interface {
+	// DirectStarted reports that agent took direct call id at now.
+	DirectStarted(now time.Duration, id int, agent string) error
+	// DirectEnded reports that direct call id on agent ended at now.
+	DirectEnded(now time.Duration, id int, agent string) error
+}
 
 // Policy chooses destinations. The simulation calls it in simulated-time
 // order from one goroutine.
@@ -331,6 +412,8 @@ const (
 	evLegEnd
 	evHangup
 	evAbandon
+	evDirect
+	evDirectEnd
 )
 
 type event struct {
@@ -372,6 +455,8 @@ type callState struct {
 }
 
 type agentState struct {
+	joinAt             time.Duration // takes calls from then on
+	wrapUntil          time.Duration // after-call work until then
 	connected, ringing int
 	peak               int
 	answered, offers   int
@@ -412,6 +497,14 @@ func Run(cfg Config, tr *Trace, name string, p Policy) (Result, error) {
 	for i, a := range tr.Agents {
 		r.index[a] = i
 	}
+	for _, j := range cfg.Joins {
+		if ai, ok := r.index[j.Agent]; ok {
+			r.agents[ai].joinAt = j.At
+		}
+	}
+	for i, d := range tr.Direct {
+		r.schedule(d.At, evDirect, i, 0)
+	}
 	for _, g := range cfg.Groups {
 		for _, m := range g.Members {
 			if _, ok := r.index[m]; !ok {
@@ -440,6 +533,10 @@ func Run(cfg Config, tr *Trace, name string, p Policy) (Result, error) {
 			err = r.hangup(e.at, e.call)
 		case evAbandon:
 			err = r.abandon(e.at, e.call)
+		case evDirect:
+			err = r.direct(e.at, e.call)
+		case evDirectEnd:
+			err = r.directEnd(e.at, e.call)
 		}
 		if err != nil {
 			return Result{}, fmt.Errorf("sim: %s: call %d at %v: %w", name, e.call, e.at, err)
@@ -477,7 +574,7 @@ func (r *runner) attempt(now time.Duration, ci int) error {
 	g := &r.cfg.Groups[c.Group]
 	r.rem = r.rem[:0]
 	for i, m := range g.Members {
-		if !cs.tried[i] {
+		if !cs.tried[i] && r.agents[r.index[m]].joinAt <= now {
 			r.rem = append(r.rem, m)
 		}
 	}
@@ -487,6 +584,13 @@ func (r *runner) attempt(now time.Duration, ci int) error {
 		return nil
 	}
 	dest, err := r.p.Next(now, ci, c.Node, r.rem)
+	if errors.Is(err, lb.ErrAtCapacity) {
+		// Every member left is busy or in wrap-up as the balancer sees
+		// it: the ring helper ends the ring (all_busy).
+		cs.done = true
+		r.res.Unanswered++
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -502,12 +606,13 @@ func (r *runner) attempt(now time.Duration, ci int) error {
 	cs.tried[pos] = true
 	ai := r.index[dest]
 	a := &r.agents[ai]
-	if a.connected > 0 {
+	busy := a.connected > 0 || now < a.wrapUntil
+	if busy {
 		for i, m := range g.Members {
 			if i == pos || cs.tried[i] {
 				continue
 			}
-			if o := &r.agents[r.index[m]]; o.connected == 0 && o.ringing == 0 {
+			if o := &r.agents[r.index[m]]; o.connected == 0 && o.ringing == 0 && now >= o.wrapUntil && o.joinAt <= now {
 				a.busyOffers++
 				r.res.BusyOffers++
 				break
@@ -524,7 +629,7 @@ func (r *runner) attempt(now time.Duration, ci int) error {
 	cs.agent = ai
 	r.res.Attempts++
 	switch {
-	case a.connected > 0:
+	case busy:
 		cs.outcome = Busy
 		r.schedule(now+r.cfg.BusyDelay, evLegEnd, ci, cs.leg)
 	case c.Answers[ai]:
@@ -545,7 +650,7 @@ func (r *runner) legEnd(now time.Duration, ci, leg int) error {
 	a := &r.agents[cs.agent]
 	dest := r.tr.Agents[cs.agent]
 	o := cs.outcome
-	if o == Answered && a.connected > 0 {
+	if o == Answered && (a.connected > 0 || now < a.wrapUntil) {
 		o = Busy // the agent took another call while this one rang
 	}
 	cs.ringing = false
@@ -560,7 +665,9 @@ func (r *runner) legEnd(now time.Duration, ci, leg int) error {
 	if o != Answered {
 		return r.attempt(now, ci)
 	}
-	a.answered++
+	if now >= r.cfg.MeasureFrom {
+		a.answered++
+	}
 	cs.answered = true
 	cs.done = true
 	r.res.Answered++
@@ -572,9 +679,42 @@ func (r *runner) legEnd(now time.Duration, ci, leg int) error {
 
 func (r *runner) hangup(now time.Duration, ci int) error {
 	c, cs := &r.tr.Calls[ci], &r.calls[ci]
-	r.agents[cs.agent].connected--
+	a := &r.agents[cs.agent]
+	a.connected--
+	a.wrapUntil = now + r.cfg.Wrapup
 	r.step(now, cs.agent)
 	return r.p.Hangup(now, ci, c.Node, r.tr.Agents[cs.agent])
+}
+
+// direct starts direct call di, unless its agent is on a call or has not
+// joined yet (it goes to voicemail).
+func (r *runner) direct(now time.Duration, di int) error {
+	d := &r.tr.Direct[di]
+	a := &r.agents[d.Agent]
+	if a.connected > 0 || a.joinAt > now {
+		return nil
+	}
+	a.connected++
+	a.peak = max(a.peak, a.connected+a.ringing)
+	r.res.Direct++
+	r.step(now, d.Agent)
+	r.schedule(now+d.Talk, evDirectEnd, di, 0)
+	if t, ok := r.p.(Tracker); ok {
+		return t.DirectStarted(now, di, r.tr.Agents[d.Agent])
+	}
+	return nil
+}
+
+func (r *runner) directEnd(now time.Duration, di int) error {
+	d := &r.tr.Direct[di]
+	a := &r.agents[d.Agent]
+	a.connected--
+	a.wrapUntil = now + r.cfg.Wrapup
+	r.step(now, d.Agent)
+	if t, ok := r.p.(Tracker); ok {
+		return t.DirectEnded(now, di, r.tr.Agents[d.Agent])
+	}
+	return nil
 }
 
 func (r *runner) abandon(now time.Duration, ci int) error {

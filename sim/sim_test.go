@@ -34,8 +34,8 @@ func TestSameSeedSameResults(t *testing.T) {
 	if !reflect.DeepEqual(a, b) || !reflect.DeepEqual(notesA, notesB) {
 		t.Fatalf("same seed, different results:\n%+v\n%+v", a, b)
 	}
-	if len(a) != 5 {
-		t.Fatalf("got %d results, want 5 (no Redis)", len(a))
+	if len(a) != 6 {
+		t.Fatalf("got %d results, want 6 (no Redis)", len(a))
 	}
 	var ta, tb strings.Builder
 	if err := WriteTable(&ta, cfg, a, notesA); err != nil {
@@ -170,7 +170,7 @@ func apart(n int) []handCall {
 
 func mustMemory(t *testing.T, tie lb.TiePolicy) (*LB, *lb.Memory) {
 	t.Helper()
-	m, err := lb.NewMemory("t", memoryOptions(tie))
+	m, err := lb.NewMemory("t", lb.Options{Tie: tie, MaxHoldAge: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -409,7 +409,9 @@ func TestRedisNodesMatchMemory(t *testing.T) {
 	mr := miniredis.RunT(t)
 	cfg := smallConfig(5)
 	cfg.Calls = 150
-	spec := RedisSpec("ringlb-redis-3node", "redis://"+mr.Addr(), "ringlb-sim-test:", 3)
+	// fewest ties without fading: the servers' clock and ours then rank alike.
+	opts := lb.Options{Tie: lb.TieFewest, HalfLife: -1}
+	spec := RedisSpec("ringlb-redis-3node", "redis://"+mr.Addr(), "ringlb-sim-test:", 3, opts)
 	p, closeFn, err := spec.Open()
 	if err != nil {
 		if strings.Contains(err.Error(), "not built yet") {
@@ -426,7 +428,7 @@ func TestRedisNodesMatchMemory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mem, _ := mustMemory(t, lb.TieLRU)
+	mem, _, _ := MemorySpec("memory", opts).Open()
 	want, err := Run(cfg, tr, "redis", mem)
 	if err != nil {
 		t.Fatal(err)
@@ -493,5 +495,123 @@ func TestWriteChart(t *testing.T) {
 	// and one per line.
 	if want := 1 + len(results)*len(results[0].Agents) + len(results) + 2; rects != want || lines != 2 {
 		t.Fatalf("%d rects and %d lines, want %d and 2", rects, lines, want)
+	}
+}
+
+// byPolicy returns the result of policy name.
+func byPolicy(t *testing.T, rs []Result, name string) Result {
+	t.Helper()
+	for _, r := range rs {
+		if r.Policy == name {
+			return r
+		}
+	}
+	t.Fatalf("no result for %s", name)
+	return Result{}
+}
+
+func maxMin(r Result) float64 {
+	lo, hi := r.AnsweredRange()
+	return float64(hi) / float64(lo)
+}
+
+// runScenario runs every standard policy over scenario name on the default
+// model with calls calls, twice, and checks both runs agree.
+func runScenario(t *testing.T, name string, calls int) []Result {
+	t.Helper()
+	s, ok := ScenarioByName(name)
+	if !ok {
+		t.Fatalf("no scenario %s", name)
+	}
+	cfg := DefaultConfig()
+	cfg.Calls = calls
+	s.Apply(&cfg)
+	a, _, err := RunAll(cfg, StandardSpecs(cfg, "", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _, err := RunAll(cfg, StandardSpecs(cfg, "", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(a, b) {
+		t.Fatalf("%s: same seed, different results", name)
+	}
+	return a
+}
+
+// The fewest tie (the default) spreads answered calls at least as evenly as
+// lru on every scenario, with no busy offer.
+func TestFewestIsTheFairestTie(t *testing.T) {
+	for _, s := range Scenarios() {
+		rs := runScenario(t, s.Name, 2000)
+		fewest, lru := byPolicy(t, rs, "ringlb"), byPolicy(t, rs, "ringlb-lru")
+		if maxMin(fewest) > maxMin(lru) || fewest.BusyOffers != 0 {
+			t.Errorf("%s: fewest max/min %.2f (busy offers %d), lru %.2f", s.Name, maxMin(fewest), fewest.BusyOffers, maxMin(lru))
+		}
+		if maxMin(fewest) > 1.15 {
+			t.Errorf("%s: fewest max/min %.2f, want <= 1.15", s.Name, maxMin(fewest))
+		}
+	}
+}
+
+// A late joiner is offered nothing before it logs in, and afterwards takes
+// its share, not every tied call: after its first hour it answers about as
+// many as the others.
+func TestLateJoiner(t *testing.T) {
+	rs := runScenario(t, "late-joiner", 3000)
+	r := byPolicy(t, rs, "ringlb")
+	var joiner AgentResult
+	for _, a := range r.Agents {
+		if a.Agent == "1008" {
+			joiner = a
+		}
+	}
+	if len(joiner.Load) == 0 || joiner.Load[0].At < 20*time.Hour {
+		t.Fatalf("1008 had legs before joining at 20 h: %+v", joiner.Load[:min(3, len(joiner.Load))])
+	}
+	lo, hi := r.AnsweredRange()
+	if joiner.Answered < lo || joiner.Answered > hi || maxMin(r) > 1.15 {
+		t.Errorf("joiner answered %d, range %d-%d", joiner.Answered, lo, hi)
+	}
+}
+
+// With wrap-up, ringlb never offers an agent in after-call work while
+// another is free; without the option it does.
+func TestWrapupLeavesAgentsAlone(t *testing.T) {
+	rs := runScenario(t, "wrap-up", 2000)
+	if with, without := byPolicy(t, rs, "ringlb"), byPolicy(t, rs, "ringlb-no-wrapup"); with.BusyOffers != 0 || without.BusyOffers == 0 {
+		t.Errorf("busy offers with wrap-up %d (want 0), without %d (want > 0)", with.BusyOffers, without.BusyOffers)
+	}
+}
+
+// Calls dialled straight to agents: with the call tracker ringlb makes no
+// busy offer; without it, it offers agents who are on a direct call.
+func TestTrackedDirectCalls(t *testing.T) {
+	rs := runScenario(t, "direct-calls", 2000)
+	tracked, untracked := byPolicy(t, rs, "ringlb"), byPolicy(t, rs, "ringlb-untracked")
+	if tracked.Direct == 0 || untracked.Direct == 0 {
+		t.Fatalf("direct calls taken: %d tracked, %d untracked", tracked.Direct, untracked.Direct)
+	}
+	if tracked.BusyOffers != 0 || untracked.BusyOffers == 0 {
+		t.Errorf("busy offers tracked %d (want 0), untracked %d (want > 0)", tracked.BusyOffers, untracked.BusyOffers)
+	}
+}
+
+// Direct calls come from a stream of their own: adding them leaves the
+// group calls of the trace unchanged.
+func TestDirectCallsKeepTheGroupTrace(t *testing.T) {
+	cfg := smallConfig(3)
+	plain, err := NewTrace(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.DirectPerHour = 30
+	with, err := NewTrace(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(plain.Calls, with.Calls) || len(with.Direct) == 0 {
+		t.Fatalf("group calls changed, or no direct calls (%d)", len(with.Direct))
 	}
 }

@@ -58,6 +58,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	out := fs.String("out", "", "also write the output to this file")
 	svg := fs.String("svg", "", "also draw a chart into this SVG file: answered calls per agent by policy, and an agent's legs over time")
 	svgAgent := fs.String("svg-agent", "", "the agent whose legs the chart follows (default: the first of the trace)")
+	var names []string
+	for _, s := range sim.Scenarios() {
+		names = append(names, s.Name)
+	}
+	scenario := fs.String("scenario", "default", "trace to run: "+strings.Join(names, ", ")+", or all (one table each)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -77,6 +82,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "ringlb-sim: %v\n", err)
 		return 2
 	}
+	scenarios := sim.Scenarios()
+	if *scenario != "all" {
+		s, ok := sim.ScenarioByName(*scenario)
+		if !ok {
+			fmt.Fprintf(stderr, "ringlb-sim: unknown scenario %q (want %s or all)\n", *scenario, strings.Join(names, ", "))
+			return 2
+		}
+		scenarios = []sim.Scenario{s}
+	}
 
 	url := ""
 	if *useRedis {
@@ -95,20 +109,34 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if *useRedis && *redisURL != "" {
 		defer fmt.Fprintf(stderr, "ringlb-sim: Redis keys of this run match %q (redis-cli --scan --pattern '%s*' | xargs redis-cli unlink)\n", prefix+"*", prefix)
 	}
-	results, notes, err := sim.RunAll(cfg, sim.StandardSpecs(cfg, url, prefix))
-	if err != nil {
-		fmt.Fprintf(stderr, "ringlb-sim: %v\n", err)
-		return 1
-	}
 	var b strings.Builder
-	if err := sim.WriteTable(&b, cfg, results, notes); err != nil {
-		fmt.Fprintf(stderr, "ringlb-sim: %v\n", err)
-		return 1
-	}
-	if *perAgent {
-		if err := sim.WriteAgents(&b, results); err != nil {
+	var results []sim.Result
+	for i, s := range scenarios {
+		c := cfg
+		s.Apply(&c)
+		res, notes, err := sim.RunAll(c, sim.StandardSpecs(c, url, prefix+s.Name+":"))
+		if err != nil {
+			fmt.Fprintf(stderr, "ringlb-sim: %s: %v\n", s.Name, err)
+			return 1
+		}
+		if i == 0 {
+			results = res // the chart follows the first scenario
+		}
+		if len(scenarios) > 1 {
+			fmt.Fprintf(&b, "## Scenario %s: %s\n\n", s.Name, s.About)
+		}
+		if err := sim.WriteTable(&b, c, res, notes); err != nil {
 			fmt.Fprintf(stderr, "ringlb-sim: %v\n", err)
 			return 1
+		}
+		if *perAgent {
+			if err := sim.WriteAgents(&b, res); err != nil {
+				fmt.Fprintf(stderr, "ringlb-sim: %v\n", err)
+				return 1
+			}
+		}
+		if len(scenarios) > 1 {
+			b.WriteString("\n")
 		}
 	}
 	if _, err := io.WriteString(stdout, b.String()); err != nil {

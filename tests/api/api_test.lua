@@ -167,6 +167,34 @@ local cases = {
     assert(s.destinations[1].last_hold > 0)
     eq(1, #s.holds); eq("c1", s.holds[1].call_id); eq("x", s.holds[1].dest)
   end },
+  { "answered turns a hold from ringing to talking; count ignores drain and capacity", function()
+    local b = assert(ringlb.open(name("states"), { capacity = 1 }))
+    assert(b:acquire("user/1001", "c1"))
+    eq(true, b:answered("user/1001", "c1"))
+    eq(false, b:answered("user/1001", "c1"))
+    eq(false, b:answered("user/1001", "nope"))
+    assert(b:drain("user/1001"))
+    eq(true, b:count("user/1001@example.com", "direct")) -- same member, drained and full
+    eq(false, b:count("user/1001", "direct"))
+    eq(2, b:load("user/1001"))
+    local s = assert(b:snapshot())
+    eq(1, s.destinations[1].ringing); eq(1, s.destinations[1].talking); eq(1, s.destinations[1].answered)
+    local states = {}
+    for _, h in ipairs(s.holds) do states[h.call_id] = h.state end
+    eq("talking", states.c1); eq("ringing", states.direct)
+    local _, err, code = b:answered("", "c1")
+    eq("invalid", code, err)
+  end },
+  { "wrapup: a table per destination, an answered call's member rests", function()
+    local b = assert(ringlb.open(name("wrapup"), { tie = "list", wrapup = { ["user/1"] = 60 } }))
+    assert(b:acquire("user/1", "c")); assert(b:answered("user/1", "c")); assert(b:release("user/1", "c"))
+    assert(b:acquire("user/2", "c")); assert(b:answered("user/2", "c")); assert(b:release("user/2", "c"))
+    local o = assert(b:order({ "user/1", "user/2" }))
+    eq(1, #o); eq("user/2", o[1])
+    assert(b:snapshot().destinations[1].wrapup_until > os.time() + 50)
+    local _, err, code = ringlb.open(name("wrapbad"), { wrapup = { [1] = 5 } })
+    eq("invalid", code, err)
+  end },
   { "report renders the status and holds tables", function()
     local b = assert(ringlb.open(name("report"), { capacity = { x = 2 } }))
     assert(b:acquire("x", "c1")); assert(b:acquire("y", "c2"))
