@@ -236,8 +236,8 @@ func (o Options) validate() error {
 		}
 		return nil
 	}
-	if o.Lease < time.Second {
-		return invalidf("lease %v (at least 1s)", o.Lease)
+	if o.Lease < time.Second || o.Lease > time.Hour {
+		return invalidf("lease %v (1s to 1h)", o.Lease)
 	}
 	if o.Timeout < time.Millisecond {
 		return invalidf("timeout %v (at least 1ms)", o.Timeout)

@@ -406,8 +406,8 @@ func (r *Redis) acquire(ctx context.Context, dest, callID, how string) (bool, er
 // releaseArgs is release.lua's ARGV for members: each with the wrap-up of
 // its destination.
 func (r *Redis) releaseArgs(members []string) []any {
-	args := make([]any, 0, 1+2*len(members))
-	args = append(args, reapLimit)
+	args := make([]any, 0, 2+2*len(members))
+	args = append(args, reapLimit, r.node)
 	for _, m := range members {
 		dest, _, _ := strings.Cut(m, "\n")
 		args = append(args, m, r.opts.wrapupOf(dest).Milliseconds())

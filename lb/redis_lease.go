@@ -79,10 +79,12 @@ func (r *Redis) safely(f func()) {
 // call; normally that is one round trip per tick. It reports whether every
 // batch reached Redis.
 //
-// A hold reported lost was released, reset or reaped. When Redis was out
-// of reach for long enough that the lease may have lapsed under a call that
-// is still up, the hold is re-asserted instead of forgotten, if its
-// destination still has room (see reassert).
+// A hold reset by an operator, taken by another node or past its maximum
+// age is forgotten. A hold this process still has but Redis lost (its
+// lease lapsed during an outage, or a failover promoted a replica that had
+// not received it) is re-asserted for the call still up, if its
+// destination still has room (see reassert): within one renewal period of
+// Redis being back, every live call counts again.
 func (r *Redis) renew(now time.Time) bool {
 	r.mu.Lock()
 	if len(r.held) == 0 {
@@ -97,9 +99,7 @@ func (r *Redis) renew(now time.Time) bool {
 		gens[m] = h.gen
 	}
 	r.mu.Unlock()
-	// Leases may have lapsed if no renewal landed for most of a lease.
-	mayHaveLapsed := now.Sub(r.lastRenewed) >= r.opts.Lease-r.tick/2
-	var lapsed []string
+	var missing []string
 	for len(members) > 0 {
 		select {
 		case <-r.stop: // closing: do not hold Close up for the other batches
@@ -114,25 +114,31 @@ func (r *Redis) renew(now time.Time) bool {
 		if err != nil {
 			return false
 		}
-		lost, ok := stringsOf(v)
-		if !ok {
+		vals, ok := v.([]any)
+		if !ok || len(vals) != 2 {
+			return false
+		}
+		gone, ok1 := stringsOf(vals[0])
+		lost, ok2 := stringsOf(vals[1])
+		if !ok1 || !ok2 {
 			return false
 		}
 		r.mu.Lock()
-		for _, m := range lost {
+		for _, m := range gone {
 			// Only if it was not taken again since this renewal began.
 			if h, ok := r.held[m]; ok && h.gen == gens[m] {
-				if mayHaveLapsed {
-					lapsed = append(lapsed, m)
-				} else {
-					delete(r.held, m)
-				}
+				delete(r.held, m)
+			}
+		}
+		for _, m := range lost {
+			if h, ok := r.held[m]; ok && h.gen == gens[m] {
+				missing = append(missing, m)
 			}
 		}
 		r.mu.Unlock()
 	}
 	r.lastRenewed = now
-	for _, m := range lapsed {
+	for _, m := range missing {
 		r.reassert(m, gens[m])
 	}
 	return true

@@ -48,7 +48,7 @@ var (
 // takes them as KEYS (see scripts/prelude.lua). The "2:" marks the second
 // key layout: keys of the first (ringlb 0.1) are left alone and unused, so
 // balancers must be drained before an upgrade (see README).
-var redisKeySuffixes = [...]string{"2:hold", "2:exp", "2:mem", "2:ctr", "2:idle"}
+var redisKeySuffixes = [...]string{"2:hold", "2:exp", "2:mem", "2:ctr", "2:idle", "2:gone"}
 
 const (
 	// reapLimit bounds how many lapsed holds one operation drops, so a

@@ -261,8 +261,10 @@ func TestRedisReapIsBounded(t *testing.T) {
 	mustAcquire(t, live, "b", "keep")
 	m.SetTime(base.Add(time.Minute))
 	wantLoad(t, live, []string{"a"}, []int{n - reapLimit})
-	live.renew(time.Now()) // reaps up to renewReapLimit
-	wantLoad(t, live, []string{"a", "b"}, []int{0, 0})
+	// The renewal reaps up to renewReapLimit, and takes back the live
+	// node's own hold, whose lease lapsed while its call is still up.
+	live.renew(time.Now())
+	wantLoad(t, live, []string{"a", "b"}, []int{0, 1})
 }
 
 func TestRedisCrossNode(t *testing.T) {
@@ -606,4 +608,44 @@ func TestRedisResetRepairsDriftedCount(t *testing.T) {
 		t.Fatalf("Reset = %d, %v; want 1 hold dropped", n, err)
 	}
 	wantLoad(t, b, []string{"a"}, []int{0})
+}
+
+// TestRedisRenewalTakesBackLostHolds: a failover to a replica that had not
+// received a hold (asynchronous replication) loses it while its call is up.
+// The node's next renewal takes it back, unless an operator reset it, it
+// passed its maximum age, or another node released it: those are noted as
+// gone for good and the node forgets them.
+func TestRedisRenewalTakesBackLostHolds(t *testing.T) {
+	m := miniredis.RunT(t)
+	a := miniLease(t, m, "lost", "fs1", Options{DefaultCapacity: 1})
+	b := miniLease(t, m, "lost", "fs2", Options{DefaultCapacity: 1})
+	ctx := context.Background()
+	mustAcquire(t, a, "user/1", "c1")
+	mustAcquire(t, a, "user/2", "c2")
+	if _, err := a.Answered(ctx, "user/2", "c2"); err != nil {
+		t.Fatal(err)
+	}
+	m.FlushAll() // the new master never had them
+	wantLoad(t, b, []string{"user/1", "user/2"}, []int{0, 0})
+	a.renew(time.Now())
+	wantLoad(t, b, []string{"user/1", "user/2"}, []int{1, 1})
+	if _, err := b.Acquire(ctx, "user/1", "x"); !errors.Is(err, ErrAtCapacity) {
+		t.Fatalf("another node's acquire after the take-back: %v, want ErrAtCapacity", err)
+	}
+	if d := destOf(mustSnapshot(t, b), "user/2"); d == nil || d.Talking != 1 {
+		t.Fatalf("user/2 = %+v, want its hold back as talking", d)
+	}
+	// Reset by an operator: gone for good.
+	if n, err := b.Reset(ctx, "user/1"); n != 1 || err != nil {
+		t.Fatalf("Reset = %d, %v", n, err)
+	}
+	a.renew(time.Now())
+	wantLoad(t, b, []string{"user/1"}, []int{0})
+	// Released by another node: gone for good too.
+	mustRelease(t, b, "user/2", "c2", true)
+	a.renew(time.Now())
+	wantLoad(t, b, []string{"user/2"}, []int{0})
+	if n := a.heldCount(); n != 0 {
+		t.Fatalf("fs1 still renews %d holds", n)
+	}
 }

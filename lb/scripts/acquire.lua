@@ -13,7 +13,7 @@ local now = begin()
 local m = member(dest, call)
 local h = redis.call("HGET", K_HOLD, m)
 if h and lapsed(m, now) then
-  drop(m, 0) -- lapsed but not reaped yet: it is gone
+  expire(m) -- lapsed but not reaped yet: it is gone
   h = false
 end
 local r = rec_of(redis.call("HGET", K_MEM, dest))

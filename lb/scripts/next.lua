@@ -19,7 +19,7 @@ end
 local holds = redis.call("HMGET", K_HOLD, unpack(members))
 for i = 1, n do
   if holds[i] and lapsed(members[i], now) then
-    drop(members[i], 0) -- lapsed but not reaped yet: it is gone
+    expire(members[i]) -- lapsed but not reaped yet: it is gone
     holds[i] = false
   end
   if holds[i] then

@@ -11,6 +11,10 @@
 --   4 ctr   STRING counter behind the lru order
 --   5 idle  ZSET  destinations without a hold, by when they became idle
 --                 (ms): beyond MAX_IDLE the oldest are forgotten
+--   6 gone  ZSET  "<dest>\n<call>" of holds dropped for good (reset, past
+--                 their maximum age, released by another node), scored by
+--                 when the note lapses (ms, GONE_KEEP later): renewal tells
+--                 them from holds lost in a failover, which it takes back
 -- ARGV, by one convention for every script: ARGV[1] is the most lapsed
 -- holds the script may drop (reaping is bounded per call), and the
 -- script's own arguments follow from ARGV[2]. Every script starts with
@@ -18,7 +22,7 @@
 --
 -- Destinations and call ids never hold control characters (checked in
 -- Go), so "\n" separates them.
-local K_HOLD, K_EXP, K_MEM, K_CTR, K_IDLE = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local K_HOLD, K_EXP, K_MEM, K_CTR, K_IDLE, K_GONE = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 
 -- MAX_IDLE is how many destinations without a hold a balancer's keys
 -- remember (their lru order, calls started and answered), as the memory
@@ -26,6 +30,10 @@ local K_HOLD, K_EXP, K_MEM, K_CTR, K_IDLE = KEYS[1], KEYS[2], KEYS[3], KEYS[4], 
 -- beyond it is forgotten, so any stream of distinct destinations keeps
 -- Redis's memory bounded. Drained destinations are always kept.
 local MAX_IDLE = 10000
+
+-- GONE_KEEP is how long a note in gone lasts (ms): longer than a renewal
+-- period (lease/3, and leases are at most an hour).
+local GONE_KEEP = 3600000
 
 -- clock is the script's time, read once by begin().
 local clock = 0
@@ -94,14 +102,34 @@ local function mark_idle(dest)
   forget_idle()
 end
 
--- drop removes hold m if it exists and reports whether it did; the count
--- of its destination follows, and never goes below zero. A talking hold
--- that ends starts its member's wrap-up of wrap ms.
+-- hold_field returns field i (1 start, 2 hard, 3 state, 4 node) of a
+-- hold record.
+local function hold_field(h, i)
+  local s = 1
+  for _ = 2, i do
+    local j = string.find(h, "\n", s, true)
+    if not j then return "" end
+    s = j + 1
+  end
+  if i == 4 then return string.sub(h, s) end
+  local j = string.find(h, "\n", s, true)
+  return string.sub(h, s, (j or 0) - 1)
+end
+
+-- note_gone notes that hold m ended for good, so that its node's renewal
+-- does not take it back.
+local function note_gone(m)
+  redis.call("ZADD", K_GONE, clock + GONE_KEEP, m)
+end
+
+-- drop removes hold m if it exists and returns its record (false if there
+-- was none); the count of its destination follows, and never goes below
+-- zero. A talking hold that ends starts its member's wrap-up of wrap ms.
 local function drop(m, wrap)
   local h = redis.call("HGET", K_HOLD, m)
   redis.call("ZREM", K_EXP, m)
   if not h then
-    return 0
+    return false
   end
   redis.call("HDEL", K_HOLD, m)
   local dest = dest_of(m)
@@ -116,7 +144,18 @@ local function drop(m, wrap)
   if r.cnt == 0 then
     mark_idle(dest)
   end
-  return 1
+  return h
+end
+
+-- expire drops hold m, whose lease or maximum age ran out. Past its
+-- maximum age it is gone for good; a lapsed lease is not: its node, if
+-- alive, takes the hold back.
+local function expire(m)
+  local h = drop(m, 0)
+  if h then
+    local hard = tonumber(hold_field(h, 2)) or 0
+    if hard > 0 and hard <= clock then note_gone(m) end
+  end
 end
 
 -- begin reads the server clock, the one clock all nodes share, and drops
@@ -127,7 +166,7 @@ local function begin()
   clock = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   local gone = redis.call("ZRANGEBYSCORE", K_EXP, "-inf", clock, "LIMIT", 0, tonumber(ARGV[1]))
   for i = 1, #gone do
-    drop(gone[i], 0)
+    expire(gone[i])
   end
   return clock
 end
@@ -137,20 +176,6 @@ end
 local function lapsed(m, now)
   local e = redis.call("ZSCORE", K_EXP, m)
   return e ~= false and e ~= nil and tonumber(e) <= now
-end
-
--- hold_field returns field i (1 start, 2 hard, 3 state, 4 node) of a
--- hold record.
-local function hold_field(h, i)
-  local s = 1
-  for _ = 2, i do
-    local j = string.find(h, "\n", s, true)
-    if not j then return "" end
-    s = j + 1
-  end
-  if i == 4 then return string.sub(h, s) end
-  local j = string.find(h, "\n", s, true)
-  return string.sub(h, s, (j or 0) - 1)
 end
 
 -- hold records a new hold of call on dest, member record r, started now

@@ -1,10 +1,15 @@
 -- renew.lua extends the leases of one node's holds, in one batch.
 -- ARGV: reap_limit, node, lease_ms, members...
--- Reply: the members that are no longer this node's holds (released,
--- reset, lapsed or past their maximum age); the node stops renewing them.
+-- Reply: {gone, missing}. gone: members that are no longer this node's
+-- holds for good (reset, another node's, past their maximum age); the node
+-- stops renewing them. missing: members with no hold at all and no note of
+-- a reset: released meanwhile by this node, or lost (a failover to a
+-- replica that had not received them, a lapse during an outage); the node
+-- takes back those it still holds (see redis_lease.go).
 local node, lease = ARGV[2], tonumber(ARGV[3])
 local now = begin()
-local lost = {}
+redis.call("ZREMRANGEBYSCORE", K_GONE, "-inf", now)
+local gone, missing = {}, {}
 for i = 4, #ARGV do
   local m = ARGV[i]
   local h = redis.call("HGET", K_HOLD, m)
@@ -14,12 +19,15 @@ for i = 4, #ARGV do
     if hard > 0 and hard < exp then exp = hard end
     if exp <= now then
       drop(m, 0)
-      lost[#lost + 1] = m
+      note_gone(m)
+      gone[#gone + 1] = m
     else
       redis.call("ZADD", K_EXP, exp, m)
     end
+  elseif h or redis.call("ZSCORE", K_GONE, m) then
+    gone[#gone + 1] = m
   else
-    lost[#lost + 1] = m
+    missing[#missing + 1] = m
   end
 end
-return lost
+return {gone, missing}

@@ -1,8 +1,9 @@
 -- reset.lua drops every hold on one destination and returns how many. It
 -- scans every hold: a repair, not a call path.
 -- ARGV: reap_limit, dest.
-begin()
+local now = begin()
 local dest = ARGV[2]
+redis.call("ZREMRANGEBYSCORE", K_GONE, "-inf", now)
 local prefix = dest .. "\n"
 local gone, cursor = 0, "0"
 repeat
@@ -11,7 +12,10 @@ repeat
   local kv = page[2]
   for i = 1, #kv, 2 do
     if string.sub(kv[i], 1, #prefix) == prefix then
-      gone = gone + drop(kv[i], 0)
+      if drop(kv[i], 0) then
+        gone = gone + 1
+        note_gone(kv[i]) -- its node's renewal stops instead of taking it back
+      end
     end
   end
 until cursor == "0"
