@@ -51,9 +51,11 @@ type Redis struct {
 	// lastRenewed is when every batch of the last renewal reached Redis.
 	// Only the background goroutine uses it.
 	lastRenewed time.Time
-	// lostHolds counts live holds that lapsed during an outage and could
-	// not be re-asserted (their destination had filled up meanwhile).
-	lostHolds atomic.Int64
+	// overCapacity counts holds taken back after Redis lost them whose
+	// member had filled up meanwhile: two calls were up on it at once.
+	overCapacity atomic.Int64
+	// takenBack counts holds Redis lost that this process took back.
+	takenBack atomic.Int64
 	// retry are members whose release failed, with the time after which
 	// their lease has surely lapsed and retrying is pointless. Requires mu.
 	retry map[string]time.Time

@@ -144,11 +144,13 @@ func (r *Redis) renew(now time.Time) bool {
 	return true
 }
 
-// reassert takes again, for the call still up, a hold whose lease lapsed
-// while Redis was out of reach: without it a second call could take a
-// member at capacity while the first is still talking. It never exceeds a
-// capacity: if the member filled up meanwhile, the hold is given up and
-// counted in lostHolds. The hold keeps its maximum age.
+// reassert takes again, for the call still up, a hold Redis lost (its lease
+// lapsed while Redis was out of reach, or a failover lost it): without it a
+// second call could take a member at capacity while the first is still
+// talking. The call is up, so it counts even if the member filled up
+// meanwhile (as Count does): the load stays true, and no further call is
+// offered until enough end; such holds are counted in overCapacity. The
+// hold keeps its maximum age and its state.
 func (r *Redis) reassert(m string, gen uint64) {
 	r.mu.Lock()
 	h, ok := r.held[m]
@@ -176,12 +178,18 @@ func (r *Redis) reassert(m string, gen uint64) {
 		return // still tracked: the next renewal tries again
 	}
 	if vals, err := int64s("renew", v, 3); err == nil {
-		if code, mine := vals[0], vals[2]; code == 1 || code == 0 && mine == 1 {
+		code, load, mine := vals[0], vals[1], vals[2]
+		if code == 1 || code == 0 && mine == 1 {
+			if code == 1 {
+				r.takenBack.Add(1)
+				if c := r.opts.capacityOf(dest); c > 0 && load > int64(c) {
+					r.overCapacity.Add(1)
+				}
+			}
 			return
 		}
 	}
-	r.lostHolds.Add(1)
-	r.forget(m, gen)
+	r.forget(m, gen) // another node's hold for the same call now
 }
 
 // forget stops renewing m if it is still the hold of generation gen.

@@ -669,8 +669,8 @@ func TestRedisLapsedHoldReasserted(t *testing.T) {
 		t.Fatalf("second call on x while the first talks: %v, want ErrAtCapacity", err)
 	}
 	wantLoad(t, b, []string{"x", "y"}, []int{1, 1})
-	if n := a.lostHolds.Load(); n != 0 {
-		t.Fatalf("%d holds lost", n)
+	if n := a.overCapacity.Load(); n != 0 {
+		t.Fatalf("%d holds taken back over capacity", n)
 	}
 	// Still renewed afterwards, over several leases.
 	time.Sleep(3 * lease)
@@ -679,9 +679,10 @@ func TestRedisLapsedHoldReasserted(t *testing.T) {
 	wantLoad(t, b, []string{"x"}, []int{0})
 }
 
-// When the member filled up while Redis was out of reach, the lapsed hold is
-// given up rather than pushing the member past its capacity.
-func TestRedisLapsedHoldNotReassertedOverCapacity(t *testing.T) {
+// When the member filled up while Redis was out of reach, the lapsed hold
+// still comes back: both calls are up, so the member's load is 2, and no
+// third call is offered until one ends.
+func TestRedisLapsedHoldReassertedOverCapacity(t *testing.T) {
 	srv := redistest.Start(t)
 	name := uniqueName("reassert-full")
 	const lease = time.Second
@@ -704,12 +705,17 @@ func TestRedisLapsedHoldNotReassertedOverCapacity(t *testing.T) {
 		t.Fatalf("Next = %q, want x: a's hold lapsed", got)
 	}
 	link.cut.Store(false)
-	if !poll(time.Now().Add(3*lease), func() bool { return a.lostHolds.Load() == 1 }) {
-		t.Fatalf("lost holds = %d, want 1", a.lostHolds.Load())
+	if !poll(time.Now().Add(3*lease), func() bool { return a.overCapacity.Load() == 1 }) {
+		t.Fatalf("holds taken back over capacity = %d, want 1", a.overCapacity.Load())
 	}
-	wantLoad(t, b, []string{"x"}, []int{1})
-	if n := a.heldCount(); n != 0 {
-		t.Fatalf("a still renews %d holds", n)
+	wantLoad(t, b, []string{"x"}, []int{2})
+	if _, err := b.Next(context.Background(), []string{"x"}, "third"); !errors.Is(err, ErrAtCapacity) {
+		t.Fatalf("third call: %v, want ErrAtCapacity", err)
+	}
+	mustRelease(t, b, "x", "second", true)
+	wantLoad(t, b, []string{"x"}, []int{1}) // the first call still counts
+	if n := a.heldCount(); n != 1 {
+		t.Fatalf("a renews %d holds, want 1", n)
 	}
 }
 

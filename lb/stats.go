@@ -72,6 +72,11 @@ type Stats struct {
 	Ops [numOps]OpStats
 	// PendingReleases is how many failed releases wait for a retry (Redis).
 	PendingReleases int
+	// TakenBack counts holds of calls still up that Redis lost (a lease
+	// lapsed during an outage, a failover) and this process took back;
+	// OverCapacity those of them whose member had filled up meanwhile
+	// (Redis).
+	TakenBack, OverCapacity uint64
 	// Fallbacks counts rings that went on in list order, without the
 	// balancer, because its backend failed (NoteFallback).
 	Fallbacks uint64
@@ -101,6 +106,7 @@ func (n *Named) Stats() Stats {
 	}
 	if r, ok := n.Balancer.(*Redis); ok {
 		s.PendingReleases = r.pendingReleases()
+		s.TakenBack, s.OverCapacity = uint64(r.takenBack.Load()), uint64(r.overCapacity.Load())
 	}
 	s.Fallbacks = n.stats.fallbacks.Load()
 	return s

@@ -98,6 +98,8 @@ type Collector struct {
 	reg *lb.Registry
 
 	active, capacity, drained, started *prometheus.Desc
+	talking, answered, wrapup          *prometheus.Desc
+	takenBack, overCapacity            *prometheus.Desc
 	next, backendErrors, opSeconds     *prometheus.Desc
 	pending, snapshotErrors, fallbacks *prometheus.Desc
 	workers, handOffs, handOffSeconds  *prometheus.Desc
@@ -114,6 +116,11 @@ func NewCollector(reg *lb.Registry) *Collector {
 		capacity:       d("capacity", "Most calls a destination takes; 0 is unlimited.", "balancer", "dest"),
 		drained:        d("drained", "1 if the destination is drained.", "balancer", "dest"),
 		started:        d("calls_started_total", "Calls started on a destination since its state was created.", "balancer", "dest"),
+		talking:        d("talking_calls", "Answered calls up on a destination (the rest of active_calls ring).", "balancer", "dest"),
+		answered:       d("calls_answered_total", "Calls answered on a destination since its state was created.", "balancer", "dest"),
+		wrapup:         d("wrapup_seconds", "Wrap-up time left before a destination is offered calls again.", "balancer", "dest"),
+		takenBack:      d("holds_taken_back_total", "Holds of calls still up that Redis lost (lease lapsed in an outage, failover) and this switch took back.", "balancer"),
+		overCapacity:   d("holds_over_capacity_total", "Holds taken back after their member filled up meanwhile: more calls up than its capacity.", "balancer"),
 		next:           d("next_total", "Outcomes of next (choose and hold).", "balancer", "outcome"),
 		backendErrors:  d("backend_errors_total", "Operations that failed because the shared store did.", "balancer", "op"),
 		opSeconds:      d("operation_seconds", "Time of balancer operations.", "balancer", "op"),
@@ -128,7 +135,8 @@ func NewCollector(reg *lb.Registry) *Collector {
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.active, c.capacity, c.drained, c.started, c.next, c.backendErrors,
+	for _, d := range []*prometheus.Desc{c.active, c.capacity, c.drained, c.started, c.talking, c.answered, c.wrapup,
+		c.takenBack, c.overCapacity, c.next, c.backendErrors,
 		c.opSeconds, c.pending, c.snapshotErrors, c.fallbacks, c.workers, c.handOffs, c.handOffSeconds} {
 		ch <- d
 	}
@@ -163,6 +171,13 @@ func (c *Collector) collectBalancer(ctx context.Context, ch chan<- prometheus.Me
 			ch <- prometheus.MustNewConstMetric(c.capacity, prometheus.GaugeValue, float64(d.Capacity), n.Name, d.Dest)
 			ch <- prometheus.MustNewConstMetric(c.drained, prometheus.GaugeValue, boolFloat(d.Drained), n.Name, d.Dest)
 			ch <- prometheus.MustNewConstMetric(c.started, prometheus.CounterValue, float64(d.Started), n.Name, d.Dest)
+			ch <- prometheus.MustNewConstMetric(c.talking, prometheus.GaugeValue, float64(d.Talking), n.Name, d.Dest)
+			ch <- prometheus.MustNewConstMetric(c.answered, prometheus.CounterValue, float64(d.Answered), n.Name, d.Dest)
+			wrap := 0.0
+			if left := time.Until(d.WrapupUntil); left > 0 {
+				wrap = left.Seconds()
+			}
+			ch <- prometheus.MustNewConstMetric(c.wrapup, prometheus.GaugeValue, wrap, n.Name, d.Dest)
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(c.snapshotErrors, prometheus.GaugeValue, snapErr, n.Name)
@@ -182,6 +197,8 @@ func (c *Collector) collectBalancer(ctx context.Context, ch chan<- prometheus.Me
 	ch <- prometheus.MustNewConstMetric(c.fallbacks, prometheus.CounterValue, float64(st.Fallbacks), n.Name)
 	if n.Options.URL != "" {
 		ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(st.PendingReleases), n.Name)
+		ch <- prometheus.MustNewConstMetric(c.takenBack, prometheus.CounterValue, float64(st.TakenBack), n.Name)
+		ch <- prometheus.MustNewConstMetric(c.overCapacity, prometheus.CounterValue, float64(st.OverCapacity), n.Name)
 	}
 }
 

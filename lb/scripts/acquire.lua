@@ -1,11 +1,11 @@
 -- acquire.lua holds one destination for a call.
 -- ARGV: reap_limit, node, lease_ms, max_age_ms, call, capacity (0 = none),
 --       dest, and how: "" for a new call; "count" for a call that exists
---       already (drain and capacity do not stop it); "reassert" or
---       "reassert-talking" when a node takes back the hold of a call still
---       up whose lease lapsed during an outage (a drain, which never ends
---       calls, does not stop that; capacity does).
--- Reply: {1, load, 1} acquired; {0, load, mine} already held (mine = 1
+--       already; "reassert" or "reassert-talking" when a node takes back
+--       the hold of a call still up that Redis lost (a lapse during an
+--       outage, a failover). Drain and capacity stop neither: the call is
+--       up.
+-- Reply: {1, load, 1} acquired (load after it); {0, load, mine} already held (mine = 1
 -- if this node owns the hold); {-1, load, 0} drained; {-2, load, 0} full.
 local node, lease, maxage, call, cap, dest =
   ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6]), ARGV[7]
@@ -26,7 +26,7 @@ local how = ARGV[8] or ""
 if how == "" and r.drained == 1 then
   return {-1, r.cnt, 0}
 end
-if how ~= "count" and cap > 0 and r.cnt >= cap then
+if how == "" and cap > 0 and r.cnt >= cap then
   return {-2, r.cnt, 0}
 end
 local state = "r"
