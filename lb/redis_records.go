@@ -6,7 +6,9 @@ import (
 )
 
 // memberRecord is what the Redis backend stores of one destination, in one
-// hash field: the format of rec_of and put in scripts/prelude.lua.
+// hash field: the format of rec_of and put in scripts/prelude.lua (live
+// holds, drained, end of wrap-up, lru order, score time, score, talking,
+// last hold start, holds started, calls answered).
 type memberRecord struct {
 	cnt, talking int64  // live holds, of which answered
 	seq          uint64 // lru order of the last hold start; 0 = never
@@ -36,7 +38,7 @@ func parseRecord(v any) (memberRecord, bool) {
 	}
 	var n [10]int64
 	for i, x := range f {
-		if i == 6 {
+		if i == 5 {
 			continue
 		}
 		v, err := strconv.ParseInt(x, 10, 64)
@@ -45,12 +47,12 @@ func parseRecord(v any) (memberRecord, bool) {
 		}
 		n[i] = v
 	}
-	score, err := strconv.ParseFloat(f[6], 64)
-	if err != nil || score < 0 || n[9] > 1 {
+	score, err := strconv.ParseFloat(f[5], 64)
+	if err != nil || score < 0 || n[1] > 1 {
 		return r, false
 	}
-	return memberRecord{cnt: n[0], talking: min(n[1], n[0]), seq: uint64(n[2]), last: n[3], started: n[4],
-		answered: n[5], score: score, scoreAt: n[7], wrap: n[8], drained: n[9] == 1}, true
+	return memberRecord{cnt: n[0], drained: n[1] == 1, wrap: n[2], seq: uint64(n[3]), scoreAt: n[4], score: score,
+		talking: min(n[6], n[0]), last: n[7], started: n[8], answered: n[9]}, true
 }
 
 // fadedScore is r's answered score as it weighs at now (ms), with

@@ -339,8 +339,8 @@ func TestRedisReplyChecks(t *testing.T) {
 		{mem: []any{"a"}},
 		{mem: []any{"a", "1 0 0"}},
 		{mem: []any{"a", int64(1)}},
-		{mem: []any{"a", "1 0 0 0 0 0 x 0 0 0"}},
-		{mem: []any{"a", "1 0 0 0 0 0 0 0 0 2"}},
+		{mem: []any{"a", "1 0 0 0 0 x 0 0 0 0"}},
+		{mem: []any{"a", "1 2 0 0 0 0 0 0 0 0"}},
 		{mem: []any{"a", "-1 0 0 0 0 0 0 0 0 0"}},
 		{holds: []any{"a\nb", "x", "1"}},
 		{holds: []any{"a\nb", "1\n0", "1"}},
@@ -352,7 +352,7 @@ func TestRedisReplyChecks(t *testing.T) {
 			t.Errorf("parseSnapshot(%#v, %#v) err = %v", c.mem, c.holds, err)
 		}
 	}
-	s, err := r.parseSnapshot([]any{"d", "1 1 2 5 2 1 1 3 0 1"},
+	s, err := r.parseSnapshot([]any{"d", "1 1 0 2 3 1 1 5 2 1"},
 		[]any{"d\nc", "5\n0\nt\nnode with spaces", "9"}, 4)
 	if err != nil || s.Holds[0].Node != "node with spaces" || s.Holds[0].State != StateTalking ||
 		s.Destinations[0].Talking != 1 || !s.Destinations[0].Drained || s.Destinations[0].Started != 2 {
@@ -601,7 +601,7 @@ func TestRedisResetRepairsDriftedCount(t *testing.T) {
 	b := openRedis(t, name, "redis://"+m.Addr(), Options{})
 	mustAcquire(t, b, "a", "c1")
 	// Simulate drift: a count with no holds behind it.
-	m.HSet(DefaultKeyPrefix+"{"+name+"}:2:mem", "a", "3 0 1 0 1 0 0 0 0 0")
+	m.HSet(DefaultKeyPrefix+"{"+name+"}:2:mem", "a", "3 0 0 1 0 0 0 0 1 0")
 	wantLoad(t, b, []string{"a"}, []int{3})
 	n, err := b.Reset(context.Background(), "a")
 	if err != nil || n != 1 {

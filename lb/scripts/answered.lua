@@ -14,6 +14,6 @@ local r = rec_of(redis.call("HGET", K_MEM, dest))
 r.talking = r.talking + 1
 if r.talking > r.cnt then r.talking = r.cnt end
 r.answered = r.answered + 1
-r.score, r.score_at = faded(r, now, half) + 1, now
+r.score, r.score_at = fade(r.score, r.score_at, now, half) + 1, now
 put(dest, r)
 return 1

@@ -31,29 +31,38 @@ end
 
 -- Ranking rule of order.go: load, then the tie key (fewest: score, then
 -- lru), then list position; unscored members score the group's lowest.
+-- Only what ranking reads is parsed (RANK); the chosen member's record is
+-- read whole below.
 local raw = redis.call("HMGET", K_MEM, unpack(dests))
-local recs, ok = {}, {}
+local fewest, lru = tie == "fewest", tie == "lru"
+local loads, scores, seqs, ok = {}, {}, {}, {}
 local low, any = 0, false
 for i = 1, n do
-  local r = rec_of(raw[i])
-  recs[i] = r
-  local cap = tonumber(ARGV[3 * i + 6])
-  ok[i] = r.drained == 0 and now >= r.wrap and (cap == 0 or r.cnt < cap)
-  if ok[i] and tie == "fewest" and r.score_at > 0 then
-    r.now_score = faded(r, now, half)
-    if not any or r.now_score < low then low, any = r.now_score, true end
+  local l, s, q = 0, false, 0
+  local usable = true
+  if raw[i] then
+    local c, d, w, sq, sa, sc = string.match(raw[i], RANK)
+    l = tonumber(c) or 0
+    q = tonumber(sq) or 0
+    usable = d == "0" and now >= (tonumber(w) or 0)
+    if fewest and usable and sa ~= "0" then
+      s = fade(tonumber(sc) or 0, tonumber(sa), now, half)
+      if not any or s < low then low, any = s, true end
+    end
   end
+  local cap = tonumber(ARGV[3 * i + 6])
+  ok[i] = usable and (cap == 0 or l < cap)
+  loads[i], scores[i], seqs[i] = l, s, q
 end
 local best, bl, bs, bt = nil, 0, 0, 0
 for i = 1, n do
   if ok[i] then
-    local r = recs[i]
-    local l, s, t = r.cnt, 0, 0
-    if tie == "fewest" then
-      s = r.now_score or low
-      t = r.seq
-    elseif tie == "lru" then
-      t = r.seq
+    local l, s, t = loads[i], 0, 0
+    if fewest then
+      s = scores[i] or low
+      t = seqs[i]
+    elseif lru then
+      t = seqs[i]
     elseif tie == "random" then
       t = tonumber(ARGV[3 * i + 7])
     end
@@ -65,8 +74,8 @@ end
 if best == nil then
   return {0, 0, 0}
 end
-local r = recs[best]
-if tie == "fewest" and r.score_at == 0 then
+local r = rec_of(raw[best])
+if fewest and r.score_at == 0 then
   -- First seen mid-shift: it starts level with the least busy.
   r.score, r.score_at = low, now
 end

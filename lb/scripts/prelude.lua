@@ -46,38 +46,40 @@ local function dest_of(m)
   return string.sub(m, 1, string.find(m, "\n", 1, true) - 1)
 end
 
--- A member record is ten numbers separated by spaces: live holds, of
--- which talking, lru order of the last hold start (0 = never), last hold
--- start (ms), holds started, calls answered, answered score and when it
--- was last changed (ms; 0 = no score yet), end of wrap-up (ms), drained
--- (1 or 0). records.go reads the same format.
-local REC = "^(%d+) (%d+) (%d+) (%d+) (%d+) (%d+) (%S+) (%d+) (%d+) (%d)$"
+-- A member record is ten numbers separated by spaces. First what ranking
+-- reads (RANK, one cheap match per destination in next): live holds,
+-- drained (1 or 0), end of wrap-up (ms), lru order of the last hold start
+-- (0 = never), when the answered score last changed (ms; 0 = no score
+-- yet), the answered score; then talking holds, last hold start (ms), holds
+-- started, calls answered. redis_records.go reads the same format.
+local RANK = "^(%d+) (%d) (%d+) (%d+) (%d+) (%S+)"
+local REC = "^(%d+) (%d) (%d+) (%d+) (%d+) (%S+) (%d+) (%d+) (%d+) (%d+)$"
 
 local function rec_of(s)
   if s then
-    local c, t, q, l, st, a, sc, sa, w, d = string.match(s, REC)
+    local c, d, w, q, sa, sc, t, l, st, a = string.match(s, REC)
     if c then
-      return {cnt = tonumber(c), talking = tonumber(t), seq = tonumber(q), last = tonumber(l),
-        started = tonumber(st), answered = tonumber(a), score = tonumber(sc), score_at = tonumber(sa),
-        wrap = tonumber(w), drained = tonumber(d)}
+      return {cnt = tonumber(c), drained = tonumber(d), wrap = tonumber(w), seq = tonumber(q),
+        score_at = tonumber(sa), score = tonumber(sc), talking = tonumber(t), last = tonumber(l),
+        started = tonumber(st), answered = tonumber(a)}
     end
   end
-  return {cnt = 0, talking = 0, seq = 0, last = 0, started = 0, answered = 0, score = 0, score_at = 0,
-    wrap = 0, drained = 0}
+  return {cnt = 0, drained = 0, wrap = 0, seq = 0, score_at = 0, score = 0, talking = 0, last = 0,
+    started = 0, answered = 0}
 end
 
 local function put(dest, r)
-  redis.call("HSET", K_MEM, dest, string.format("%d %d %d %d %d %d %.17g %d %d %d", r.cnt, r.talking,
-    r.seq, r.last, r.started, r.answered, r.score, r.score_at, r.wrap, r.drained))
+  redis.call("HSET", K_MEM, dest, string.format("%d %d %d %d %d %.17g %d %d %d %d", r.cnt, r.drained,
+    r.wrap, r.seq, r.score_at, r.score, r.talking, r.last, r.started, r.answered))
 end
 
--- faded is r's answered score as it weighs at now: it halves every half
--- ms (half <= 0: never).
-local function faded(r, now, half)
-  if half <= 0 or now <= r.score_at or r.score == 0 then
-    return r.score
+-- fade is an answered score, last changed at, as it weighs at now: it
+-- halves every half ms (half <= 0: never).
+local function fade(score, at, now, half)
+  if half <= 0 or now <= at or score == 0 then
+    return score
   end
-  return r.score * 2 ^ (-(now - r.score_at) / half)
+  return score * 2 ^ (-(now - at) / half)
 end
 
 -- forget_idle drops the state of the destinations idle longest beyond
