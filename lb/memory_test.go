@@ -151,6 +151,32 @@ func TestMemoryFewestFades(t *testing.T) {
 	})
 }
 
+// TestMemoryFewestSteps: ties go to the fewest answered calls, then lru;
+// load comes first; a member first chosen mid-shift starts level with the
+// least busy of its group.
+func TestMemoryFewestSteps(t *testing.T) {
+	m, clk := newFakeMemory(t, Options{HalfLife: -1})
+	s := time.Second
+	runSteps(t, m, clk, []memStep{
+		{0, "talk", "a", "1", ""},
+		{1 * s, "talk", "a", "2", ""},
+		{2 * s, "talk", "b", "3", ""},
+		{3 * s, "order", "a,b", "", "[b a]"},    // b answered fewer
+		{3 * s, "acquire", "b", "busy", "true"}, // load first
+		{3 * s, "order", "a,b", "", "[a b]"},
+		{4 * s, "release", "b", "busy", "true"}, // rang, never answered: no count
+		{4 * s, "order", "a,b", "", "[b a]"},
+		{5 * s, "talk", "b", "4", ""}, // 2 each: lru, a's last call is older
+		{5 * s, "order", "b,a", "", "[a b]"},
+		// c joins: it ranks level with the least answered (2), and comes
+		// first as never used; once chosen it keeps that level.
+		{6 * s, "next", "a,b,c", "5", "c"},
+		{6 * s, "answered", "c", "5", "true"},
+		{7 * s, "release", "c", "5", "true"},
+		{7 * s, "order", "c,b,a", "", "[a b c]"}, // c has 3, a and b 2
+	})
+}
+
 // TestMemoryWrapupWindow: a member is left out from the end of an answered
 // call until its wrap-up has passed, exactly.
 func TestMemoryWrapupWindow(t *testing.T) {
