@@ -90,6 +90,18 @@ func checkCount(n int) error {
 
 func checkDest(dest string) error { return checkText("destination", dest, MaxDestLen) }
 
+// checkHold checks the destination and call id of operation op (acquire,
+// count, release, answered), with errors that name the operation.
+func checkHold(op, dest, callID string) error {
+	if err := checkDest(dest); err != nil {
+		return fmt.Errorf("ringlb: %s: %w", op, err)
+	}
+	if err := checkCallID(callID); err != nil {
+		return fmt.Errorf("ringlb: %s %q: %w", op, dest, err)
+	}
+	return nil
+}
+
 // checkCallID validates one call id.
 func checkCallID(callID string) error { return checkText("call id", callID, MaxCallIDLen) }
 

@@ -3,6 +3,7 @@ package lb
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"sort"
@@ -49,9 +50,11 @@ type destState struct {
 	lastHold int64           // unix ns of the last hold start
 	started  int64
 	answered int64   // answered calls
-	score    float64 // answered calls, faded, as of scoreAt
-	scoreAt  int64   // unix ns
-	scored   bool    // score is known
+	// rankScore is the answered calls, faded, in a form that ranks alike
+	// at any time: log2(score) + t/half for a score as of time t (see
+	// rankOf), so ranking needs no exponential per member.
+	rankScore float64
+	scored    bool // the score is known
 	// wrapUntil is when the wrap-up after its last answered call ends
 	// (unix ns).
 	wrapUntil int64
@@ -211,13 +214,34 @@ func (m *Memory) drop(d *destState, callID string, h hold, wrapUntil int64) {
 	}
 }
 
+// Answered scores fade by half every half-life: a score s as of time t
+// weighs s·2^(-(now-t)/half) at now. Two members compare the same at any
+// now by log2(s) + t/half, their rank score, which never needs updating.
+
+// rankOf returns the rank score of score s as of now (ns).
+func (m *Memory) rankOf(s float64, now int64) float64 {
+	r := math.Log2(s) // -Inf for 0: below every answered call
+	if h := m.opts.HalfLife; h > 0 {
+		r += float64(now) / float64(h)
+	}
+	return r
+}
+
+// scoreOf returns the answered calls that rank score r weighs at now.
+func (m *Memory) scoreOf(r float64, now int64) float64 {
+	if h := m.opts.HalfLife; h > 0 {
+		r -= float64(now) / float64(h)
+	}
+	return math.Exp2(r)
+}
+
 // score returns d's answered calls as fewest ties weigh them at now, and
 // whether d has a score yet. Requires m.mu held.
 func (m *Memory) score(d *destState, now int64) (float64, bool) {
 	if d == nil || !d.scored {
 		return 0, false
 	}
-	return faded(d.score, d.scoreAt, now, int64(m.opts.HalfLife)), true
+	return m.scoreOf(d.rankScore, now), true
 }
 
 // candidate fills c with what ranking needs of d at now, and reports
@@ -231,7 +255,7 @@ func (m *Memory) candidate(c *candidate, key string, d *destState, now int64) bo
 			return false
 		}
 		c.lastSeq = d.lastSeq
-		c.score, c.scored = m.score(d, now)
+		c.score, c.scored = d.rankScore, d.scored
 	}
 	return m.hasRoom(key, c.load)
 }
@@ -252,7 +276,7 @@ func (m *Memory) ranked(dests []string, now int64) []candidate {
 			m.cands = append(m.cands, c)
 		}
 	}
-	rank(m.cands, m.opts.Tie, m.rnd)
+	rank(m.cands, m.opts.Tie, m.rnd, math.Inf(-1))
 	return m.cands
 }
 
@@ -302,11 +326,17 @@ func (m *Memory) next(now time.Time, dests []string, callID string) (string, err
 		return "", errClosed
 	}
 	// A destination this call already holds wins outright; otherwise the
-	// best one with room. Duplicates need no removal: a later copy ties
-	// with its first and loses on position. Destinations the balancer
-	// already knows were checked when first seen; only new ones are
-	// checked here, before anything changes.
-	m.cands = m.cands[:0]
+	// best one with room, in one pass. Members never scored rank at the
+	// lowest score of the others (baseScores), which is known only at the
+	// end: so the best scored and the best unscored candidate are kept
+	// apart (the unscored all share one score) and compared last.
+	// Duplicates need no removal: a later copy ties with its first and
+	// loses on position. Destinations the balancer already knows were
+	// checked when first seen; only new ones are checked here, before
+	// anything changes.
+	var c, best, bestNew candidate
+	found, foundNew := false, false
+	low, anyScored := math.Inf(-1), false
 	for i, dest := range dests {
 		key := m.key(dest)
 		d := m.dests[key]
@@ -319,34 +349,39 @@ func (m *Memory) next(now time.Time, dests []string, callID string) (string, err
 				return dest, nil
 			}
 		}
-		c := candidate{dest: dest, pos: i}
-		if m.candidate(&c, key, d, ns) {
-			m.cands = append(m.cands, c)
+		c.dest, c.pos = dest, i
+		if !m.candidate(&c, key, d, ns) {
+			continue
+		}
+		if m.opts.Tie == TieRandom {
+			c.key = m.rnd.Uint64()
+		}
+		if c.scored || m.opts.Tie != TieFewest {
+			if c.scored && (!anyScored || c.score < low) {
+				low, anyScored = c.score, true
+			}
+			if !found || compare(&c, &best, m.opts.Tie) < 0 {
+				best, found = c, true
+			}
+		} else if !foundNew || compare(&c, &bestNew, m.opts.Tie) < 0 {
+			bestNew, foundNew = c, true
 		}
 	}
 	defer m.forgetIdle()
-	if len(m.cands) == 0 {
+	if foundNew {
+		bestNew.score = low
+		if !found || compare(&bestNew, &best, m.opts.Tie) < 0 {
+			best, found = bestNew, true
+		}
+	}
+	if !found {
 		return "", fmt.Errorf("ringlb: next: %w (%d offered)", ErrAtCapacity, len(dests))
-	}
-	low := 0.0
-	if m.opts.Tie == TieFewest {
-		low = baseScores(m.cands)
-	}
-	if m.opts.Tie == TieRandom {
-		for i := range m.cands {
-			m.cands[i].key = m.rnd.Uint64()
-		}
-	}
-	best := &m.cands[0]
-	for i := 1; i < len(m.cands); i++ {
-		if c := &m.cands[i]; compare(c, best, m.opts.Tie) < 0 {
-			best = c
-		}
 	}
 	d := m.state(m.key(best.dest))
 	if !d.scored && m.opts.Tie == TieFewest {
-		// First seen mid-shift: it starts level with the least busy.
-		d.score, d.scoreAt, d.scored = low, ns, true
+		// First seen mid-shift: it starts level with the least busy (low
+		// is a rank score: candidates carry those).
+		d.rankScore, d.scored = low, true
 	}
 	m.hold(d, callID, ns)
 	return best.dest, nil
@@ -365,11 +400,12 @@ func (m *Memory) Count(ctx context.Context, dest, callID string) (bool, error) {
 // acquire holds dest for callID; force (Count) skips the drain and
 // capacity checks.
 func (m *Memory) acquire(now time.Time, dest, callID string, force bool) (bool, error) {
-	if err := checkDest(dest); err != nil {
-		return false, fmt.Errorf("ringlb: acquire: %w", err)
+	op := "acquire"
+	if force {
+		op = "count"
 	}
-	if err := checkCallID(callID); err != nil {
-		return false, fmt.Errorf("ringlb: acquire %q: %w", dest, err)
+	if err := checkHold(op, dest, callID); err != nil {
+		return false, err
 	}
 	ns := now.UnixNano()
 	key := m.key(dest)
@@ -420,11 +456,8 @@ func (m *Memory) Release(ctx context.Context, dest, callID string) (bool, error)
 	}
 	// Nothing to release. Held strings were checked when they were
 	// acquired, so only now is bad input worth telling apart.
-	if err := checkDest(dest); err != nil {
-		return false, fmt.Errorf("ringlb: release: %w", err)
-	}
-	if err := checkCallID(callID); err != nil {
-		return false, fmt.Errorf("ringlb: release %q: %w", dest, err)
+	if err := checkHold("release", dest, callID); err != nil {
+		return false, err
 	}
 	return false, nil
 }
@@ -455,15 +488,12 @@ func (m *Memory) answered(now time.Time, dest, callID string) (bool, error) {
 			d.talking++
 			d.answered++
 			score, _ := m.score(d, ns)
-			d.score, d.scoreAt, d.scored = score+1, ns, true
+			d.rankScore, d.scored = m.rankOf(score+1, ns), true
 			return true, nil
 		}
 	}
-	if err := checkDest(dest); err != nil {
-		return false, fmt.Errorf("ringlb: answered: %w", err)
-	}
-	if err := checkCallID(callID); err != nil {
-		return false, fmt.Errorf("ringlb: answered %q: %w", dest, err)
+	if err := checkHold("answered", dest, callID); err != nil {
+		return false, err
 	}
 	return false, nil
 }

@@ -13,7 +13,7 @@ type candidate struct {
 	dest    string
 	load    int
 	lastSeq uint64  // order of the destination's last hold start; 0 = never
-	score   float64 // answered calls, faded, for TieFewest
+	score   float64 // answered calls for TieFewest, in any form that ranks alike
 	scored  bool    // score is known; else it starts at the lowest known
 	pos     int     // position in the input list
 	key     uint64  // random tie key, for TieRandom
@@ -53,24 +53,25 @@ func compare(a, b *candidate, tie TiePolicy) int {
 }
 
 // rank sorts cands from least to most loaded, breaking ties by policy. It
-// sorts in place and uses rnd only for TieRandom.
-func rank(cands []candidate, tie TiePolicy, rnd *rand.Rand) {
+// sorts in place and uses rnd only for TieRandom. zero is the score of no
+// answered call in the form the candidates' scores take.
+func rank(cands []candidate, tie TiePolicy, rnd *rand.Rand, zero float64) {
 	switch tie {
 	case TieRandom:
 		for i := range cands {
 			cands[i].key = rnd.Uint64()
 		}
 	case TieFewest:
-		baseScores(cands)
+		baseScores(cands, zero)
 	}
 	slices.SortFunc(cands, func(a, b candidate) int { return compare(&a, &b, tie) })
 }
 
 // baseScores gives the candidates never scored the lowest score among the
-// others (0 if none is scored): a member first seen mid-shift ties with
+// others (zero if none is scored): a member first seen mid-shift ties with
 // the least busy, instead of taking every tie until it catches up.
-func baseScores(cands []candidate) float64 {
-	low, any := 0.0, false
+func baseScores(cands []candidate, zero float64) float64 {
+	low, any := zero, false
 	for i := range cands {
 		if cands[i].scored && (!any || cands[i].score < low) {
 			low, any = cands[i].score, true

@@ -289,7 +289,7 @@ func (r *Redis) Order(ctx context.Context, dests []string) ([]string, error) {
 			score: rec.fadedScore(now, half), scored: rec.scoreAt > 0})
 	}
 	r.rndMu.Lock()
-	rank(cands, r.opts.Tie, r.rnd)
+	rank(cands, r.opts.Tie, r.rnd, 0)
 	r.rndMu.Unlock()
 	out := make([]string, len(cands))
 	for i, c := range cands {
@@ -361,11 +361,12 @@ func (r *Redis) Count(ctx context.Context, dest, callID string) (bool, error) {
 // acquire holds dest for callID; how "count" (Count) skips the drain and
 // capacity checks.
 func (r *Redis) acquire(ctx context.Context, dest, callID, how string) (bool, error) {
-	if err := checkDest(dest); err != nil {
-		return false, fmt.Errorf("ringlb: acquire: %w", err)
+	op := "acquire"
+	if how == "count" {
+		op = "count"
 	}
-	if err := checkCallID(callID); err != nil {
-		return false, fmt.Errorf("ringlb: acquire %q: %w", dest, err)
+	if err := checkHold(op, dest, callID); err != nil {
+		return false, err
 	}
 	if r.closed.Load() {
 		return false, errClosed
@@ -373,16 +374,16 @@ func (r *Redis) acquire(ctx context.Context, dest, callID, how string) (bool, er
 	key := r.opts.UserDomains.MemberKey(dest)
 	ctx, cancel := r.ctx(ctx)
 	defer cancel()
-	if err := r.settleRetries(ctx, "acquire", []string{key}, callID); err != nil {
+	if err := r.settleRetries(ctx, op, []string{key}, callID); err != nil {
 		return false, err
 	}
 	c := r.opts.capacityOf(key)
-	v, err := r.run(ctx, "acquire", scriptAcquire,
+	v, err := r.run(ctx, op, scriptAcquire,
 		scriptArgs(reapLimit, []any{r.node, r.lease, r.maxAge, callID, c, key, how}, nil))
 	if err != nil {
 		return false, err
 	}
-	vals, err := int64s("acquire", v, 3)
+	vals, err := int64s(op, v, 3)
 	if err != nil {
 		return false, err
 	}
@@ -402,7 +403,7 @@ func (r *Redis) acquire(ctx context.Context, dest, callID, how string) (bool, er
 	case -2:
 		return false, fmt.Errorf("ringlb: acquire %q: %w (%d of %d)", dest, ErrAtCapacity, load, c)
 	}
-	return false, replyErr("acquire", "%v", vals)
+	return false, replyErr(op, "%v", vals)
 }
 
 // releaseArgs is release.lua's ARGV for members: each with the wrap-up of
@@ -422,11 +423,8 @@ func (r *Redis) releaseArgs(members []string) []any {
 // background until it succeeds or the hold's lease has surely lapsed; in
 // both cases the hold stops counting within one lease period.
 func (r *Redis) Release(ctx context.Context, dest, callID string) (bool, error) {
-	if err := checkDest(dest); err != nil {
-		return false, fmt.Errorf("ringlb: release: %w", err)
-	}
-	if err := checkCallID(callID); err != nil {
-		return false, fmt.Errorf("ringlb: release %q: %w", dest, err)
+	if err := checkHold("release", dest, callID); err != nil {
+		return false, err
 	}
 	if r.closed.Load() {
 		return false, errClosed
@@ -449,11 +447,8 @@ func (r *Redis) Release(ctx context.Context, dest, callID string) (bool, error) 
 
 // Answered implements Balancer.
 func (r *Redis) Answered(ctx context.Context, dest, callID string) (bool, error) {
-	if err := checkDest(dest); err != nil {
-		return false, fmt.Errorf("ringlb: answered: %w", err)
-	}
-	if err := checkCallID(callID); err != nil {
-		return false, fmt.Errorf("ringlb: answered %q: %w", dest, err)
+	if err := checkHold("answered", dest, callID); err != nil {
+		return false, err
 	}
 	if r.closed.Load() {
 		return false, errClosed

@@ -14,8 +14,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/ringlb/ringlb/internal/redistest"
 )
 
 // TestMain lets the test binary also serve as a ringlb node process: the
@@ -109,14 +107,7 @@ func TestRedisSentinelFailoverLosesAndTakesBack(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a failover takes seconds")
 	}
-	master := redistest.Start(t)
-	replica := redistest.StartReplica(t, master)
-	sentinels := redistest.StartSentinels(t, master, "ringlbm", 3, 1)
-	addrs := make([]string, len(sentinels))
-	for i, s := range sentinels {
-		addrs[i] = s.Addr
-	}
-	url := "redis+sentinel://" + strings.Join(addrs, ",") + "/0?master_name=ringlbm"
+	master, replica, url := startSentinelSet(t)
 	name := uniqueName("lost")
 	const run = 16 * time.Second
 

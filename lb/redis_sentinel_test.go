@@ -22,14 +22,7 @@ func TestRedisSentinelFailover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a failover takes seconds")
 	}
-	master := redistest.Start(t)
-	replica := redistest.StartReplica(t, master)
-	sentinels := redistest.StartSentinels(t, master, "ringlbm", 3, 1)
-	addrs := make([]string, len(sentinels))
-	for i, s := range sentinels {
-		addrs[i] = s.Addr
-	}
-	url := "redis+sentinel://" + strings.Join(addrs, ",") + "/0?master_name=ringlbm"
+	master, replica, url := startSentinelSet(t)
 	const timeout = 250 * time.Millisecond
 	r := openRedis(t, uniqueName("failover"), url, Options{Lease: 5 * time.Second, Timeout: timeout})
 	ctx := context.Background()
@@ -95,4 +88,18 @@ func TestRedisSentinelFailover(t *testing.T) {
 	wantLoad(t, r, dests, []int{0, 0, 0})
 	mustAcquire(t, r, "user/1", "after")
 	wantLoad(t, r, []string{"user/1"}, []int{1})
+}
+
+// startSentinelSet starts a master, its replica and three sentinels on
+// loopback, and returns the redis+sentinel:// URL that names them.
+func startSentinelSet(t *testing.T) (master, replica *redistest.Server, url string) {
+	t.Helper()
+	master = redistest.Start(t)
+	replica = redistest.StartReplica(t, master)
+	sentinels := redistest.StartSentinels(t, master, "ringlbm", 3, 1)
+	addrs := make([]string, len(sentinels))
+	for i, s := range sentinels {
+		addrs[i] = s.Addr
+	}
+	return master, replica, "redis+sentinel://" + strings.Join(addrs, ",") + "/0?master_name=ringlbm"
 }
