@@ -49,7 +49,7 @@ type destState struct {
 	lastSeq  uint64          // seq of the last hold start; 0 = never
 	lastHold int64           // unix ns of the last hold start
 	started  int64
-	answered int64   // answered calls
+	answered int64 // answered calls
 	// rankScore is the answered calls, faded, in a form that ranks alike
 	// at any time: log2(score) + t/half for a score as of time t (see
 	// rankOf), so ranking needs no exponential per member.
