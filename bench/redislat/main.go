@@ -22,6 +22,7 @@ import (
 	"os/signal"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -199,6 +200,13 @@ func run() error {
 		kv[fmt.Sprintf("d%d_next_over_eval", n)] = ratio(np, ep)
 	}
 	p("")
+
+	// Server time: what the scripts cost Redis itself, and the share the
+	// background lease renewal takes of it. A server that refuses CONFIG
+	// RESETSTAT (a managed one) leaves it out.
+	if err := serverShare(ctx, raw, b, url, name, dests10, p, kv); err != nil {
+		p("Server time: not measured (%v).\n", err)
+	}
 	if errs > 0 {
 		p("**%d calls failed** (counted out of the latencies; first error on stderr).\n", errs)
 	}
@@ -213,6 +221,102 @@ func run() error {
 		fmt.Printf("@%s %.3f\n", k, kv[k])
 	}
 	return nil
+}
+
+// serverShare measures what a next+release pair and a lease renewal cost
+// the server, and the share renewal takes for a busy switch.
+func serverShare(ctx context.Context, raw *redis.Client, b lb.Balancer, url, name string, ds []string,
+	p func(string, ...any), kv map[string]float64) error {
+	const pairs = 2000
+	pairUs, err := scriptMicros(ctx, raw, func() error {
+		step := pairStep(ctx, b, ds)
+		var l [2]time.Duration
+		for i := range pairs {
+			if err := step(0, i, l[:]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	const holds, renewals = 1000, 5
+	renewName := name + "-renew"
+	rb, err := lb.NewRedis(renewName, lb.Options{URL: url, KeyPrefix: keyPrefix, Lease: 3 * time.Second})
+	if err != nil {
+		return err
+	}
+	defer cleanup(raw, renewName)
+	defer rb.Close()
+	for i := range holds {
+		if _, err := rb.Acquire(ctx, fmt.Sprintf("user/%d", 2000+i%100), fmt.Sprintf("live-%d", i)); err != nil {
+			return err
+		}
+	}
+	renewUs, err := scriptMicros(ctx, raw, func() error {
+		time.Sleep(renewals*time.Second + 500*time.Millisecond) // one renewal a second at lease 3 s
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	perHold := renewUs.total / float64(holds*renewals)
+	perPair := pairUs.total / pairs
+	const live, rate, lease = 1000.0, 10.0, 30.0
+	renewShare := live * perHold / (lease / 3)
+	share := renewShare / (renewShare + rate*perPair)
+	p("Server time (Redis `INFO commandstats`, ringlb's scripts only): a next+release pair costs the server "+
+		"%.1f µs (%d scripts for %d pairs); renewing a live hold costs %.2f µs per renewal (%d holds renewed %d times "+
+		"in %d batched scripts). A switch with %.0f live calls and %.0f new calls a second at the default 30 s lease "+
+		"renews every 10 s: %.0f µs of server time a second for renewal against %.0f µs for the calls, **%.0f %%** of "+
+		"what ringlb costs the server.\n",
+		perPair, pairUs.calls, pairs, perHold, holds, renewals, renewUs.calls, live, rate, renewShare, rate*perPair, 100*share)
+	kv["server_pair_us"] = perPair
+	kv["server_renew_per_hold_us"] = perHold
+	kv["renewal_share_pct"] = 100 * share
+	return nil
+}
+
+// serverTime is what Redis reports its scripts cost.
+type serverTime struct {
+	calls int64
+	total float64 // µs
+}
+
+// scriptMicros runs f and returns the script calls the server ran meanwhile
+// and their server time, from INFO commandstats (EVALSHA and EVAL).
+func scriptMicros(ctx context.Context, raw *redis.Client, f func() error) (serverTime, error) {
+	if err := raw.ConfigResetStat(ctx).Err(); err != nil {
+		return serverTime{}, fmt.Errorf("config resetstat: %w", err)
+	}
+	if err := f(); err != nil {
+		return serverTime{}, err
+	}
+	info, err := raw.Info(ctx, "commandstats").Result()
+	if err != nil {
+		return serverTime{}, fmt.Errorf("info commandstats: %w", err)
+	}
+	var st serverTime
+	for _, line := range strings.Split(info, "\n") {
+		line = strings.TrimSpace(line)
+		if !strings.HasPrefix(line, "cmdstat_evalsha:") && !strings.HasPrefix(line, "cmdstat_eval:") {
+			continue
+		}
+		_, fields, _ := strings.Cut(line, ":")
+		for _, kv := range strings.Split(fields, ",") {
+			k, v, _ := strings.Cut(kv, "=")
+			switch k {
+			case "calls":
+				n, _ := strconv.ParseInt(v, 10, 64)
+				st.calls += n
+			case "usec":
+				n, _ := strconv.ParseFloat(v, 64)
+				st.total += n
+			}
+		}
+	}
+	return st, nil
 }
 
 // lat collects latencies in nanoseconds.
