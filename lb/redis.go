@@ -2,6 +2,7 @@ package lb
 
 import (
 	"context"
+	"errors"
 	_ "embed"
 	"fmt"
 	"math/rand/v2"
@@ -213,9 +214,23 @@ func (r *Redis) run(ctx context.Context, op string, s *redis.Script, args []any)
 	defer cancel()
 	v, err := s.Run(ctx, r.client, r.keys, args...).Result()
 	if err != nil {
+		if c, ok := r.client.(*redis.ClusterClient); ok && !isScriptError(err) {
+			// The master of our slot may have died and a replica taken
+			// over: the client learns the new layout only from a MOVED
+			// reply or after a minute, so reload it now (in the
+			// background, coalesced) for the next operation.
+			c.ReloadState(ctx)
+		}
 		return nil, &backendError{op: op, err: err}
 	}
 	return v, nil
+}
+
+// isScriptError reports whether err is an error reply of Redis itself
+// (the server answered), rather than a failure to reach it.
+func isScriptError(err error) bool {
+	var re redis.Error
+	return errors.As(err, &re) && !errors.Is(err, context.DeadlineExceeded)
 }
 
 // memberKeys checks dests and returns the member key of each, once, with

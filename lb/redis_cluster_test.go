@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -181,4 +182,112 @@ func moveSlot(t *testing.T, ctx context.Context, addrs []string, src, dst string
 		must(c.Do(ctx, "CLUSTER", "SETSLOT", slot, "NODE", dstID).Err())
 		c.Close()
 	}
+}
+
+// TestRedisClusterMasterFailover kills (SIGKILL) the master that serves a
+// balancer on a real Cluster of three masters with a replica each, under a
+// next+release loop: operations fail only with ErrBackend, each within its
+// timeout, until the replica is promoted (node timeout 2 s); then they work
+// on the new master, and a call held across the failover still counts,
+// whether the replica had received its hold or the node's renewal took it
+// back. The timeline is logged.
+func TestRedisClusterMasterFailover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a cluster failover takes seconds")
+	}
+	nodes := redistest.StartClusterWithReplicas(t, 3, 1)
+	addrs := make([]string, len(nodes))
+	for i, n := range nodes {
+		addrs[i] = n.Addr
+	}
+	admin := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
+	defer admin.Close()
+	const timeout = 250 * time.Millisecond
+	b := openRedis(t, uniqueName("clfail"), "redis+cluster://"+strings.Join(addrs, ","),
+		Options{Lease: 3 * time.Second, Timeout: timeout, DefaultCapacity: 1})
+	ctx := context.Background()
+	mustAcquire(t, b, "long", "held-across")
+	if _, err := b.Answered(ctx, "long", "held-across"); err != nil {
+		t.Fatal(err)
+	}
+	owner := nodeOfKey(t, admin, b.keys[0])
+	var master *redistest.Server
+	for _, n := range nodes {
+		if n.Addr == owner {
+			master = n
+		}
+	}
+	if master == nil {
+		t.Fatalf("no started node is %s", owner)
+	}
+
+	type op struct {
+		at   time.Time
+		took time.Duration
+		err  error
+	}
+	var ops []op
+	start := time.Now()
+	var killed time.Time
+	for i := 0; time.Since(start) < 30*time.Second; i++ {
+		if killed.IsZero() && time.Since(start) > time.Second {
+			master.Kill(syscall.SIGKILL)
+			killed = time.Now()
+		}
+		call := fmt.Sprintf("c%d", i)
+		t0 := time.Now()
+		d, err := b.Next(ctx, []string{"x", "y", "z"}, call)
+		if err == nil {
+			_, err = b.Release(ctx, d, call)
+		}
+		ops = append(ops, op{at: t0, took: time.Since(t0), err: err})
+		if !killed.IsZero() && time.Since(killed) > time.Second && len(ops) > 10 {
+			tail := ops[len(ops)-10:]
+			ok := true
+			for _, o := range tail {
+				ok = ok && o.err == nil
+			}
+			if ok {
+				break // working again
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var worst time.Duration
+	var lastFail time.Time
+	fails := 0
+	for _, o := range ops {
+		worst = max(worst, o.took)
+		if o.err != nil {
+			fails++
+			lastFail = o.at
+			if !errors.Is(o.err, ErrBackend) {
+				t.Errorf("operation failed with %v, want an error wrapping ErrBackend", o.err)
+			}
+		}
+	}
+	if last := ops[len(ops)-1]; last.err != nil {
+		t.Fatalf("not working again 30 s after the kill: %v", last.err)
+	}
+	if worst > 2*timeout*12/10 {
+		t.Errorf("slowest next+release took %v with a %v timeout per operation", worst, timeout)
+	}
+	// The held call counts: replicated, or taken back by the renewal.
+	if !poll(time.Now().Add(3*time.Second), func() bool {
+		l, err := b.Load(ctx, []string{"long"})
+		return err == nil && l[0] == 1
+	}) {
+		t.Fatalf("the call held across the failover does not count: %+v", mustSnapshot(t, b).Holds)
+	}
+	if _, err := b.Next(ctx, []string{"long"}, "second"); !errors.Is(err, ErrAtCapacity) {
+		t.Fatalf("second call on the held member: %v, want ErrAtCapacity", err)
+	}
+	back := killed
+	if !lastFail.IsZero() {
+		back = lastFail
+	}
+	t.Logf("Cluster master failover: master %s killed at +0; %d of %d next+release pairs failed (all ErrBackend), "+
+		"the last at %+.2fs; slowest pair %v (timeout %v per operation); the call held across it still counts "+
+		"(taken back %d times by renewal)", owner, fails, len(ops), back.Sub(killed).Seconds(),
+		worst.Round(time.Millisecond), timeout, b.takenBack.Load())
 }

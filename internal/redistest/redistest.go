@@ -141,6 +141,17 @@ func StartSentinels(t testing.TB, master *Server, masterName string, n, replicas
 // ok. They are stopped in t.Cleanup.
 func StartCluster(t testing.TB, n int) []*Server {
 	t.Helper()
+	return StartClusterWithReplicas(t, n, 0)
+}
+
+// StartClusterWithReplicas starts a cluster of masters masters, each with
+// replicas replicas (redis-cli puts the masters first in the returned
+// list), and waits until the cluster is ok and every replica's link to its
+// master is up. A master that dies is replaced by its replica after the
+// node timeout (2 s).
+func StartClusterWithReplicas(t testing.TB, masters, replicas int) []*Server {
+	t.Helper()
+	n := masters * (1 + replicas)
 	cli, err := exec.LookPath("redis-cli")
 	if err != nil {
 		t.Fatalf("redistest: redis-cli not found: %v", err)
@@ -158,7 +169,7 @@ func StartCluster(t testing.TB, n int) []*Server {
 		addrs = append(addrs, s.Addr)
 	}
 	args := append([]string{"--cluster", "create"}, addrs...)
-	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	args = append(args, "--cluster-replicas", strconv.Itoa(replicas), "--cluster-yes")
 	if out, err := exec.Command(cli, args...).CombinedOutput(); err != nil {
 		t.Fatalf("redistest: redis-cli --cluster create: %v\n%s", err, out)
 	}
@@ -166,6 +177,10 @@ func StartCluster(t testing.TB, n int) []*Server {
 		s.waitFor("the cluster to be ok", 30*time.Second, func() bool {
 			info, err := Do(s.Addr, "CLUSTER", "INFO")
 			return err == nil && strings.Contains(info, "cluster_state:ok")
+		})
+		s.waitFor("replication links up", 30*time.Second, func() bool {
+			info, err := Do(s.Addr, "INFO", "replication")
+			return err == nil && (strings.Contains(info, "role:master") || strings.Contains(info, "master_link_status:up"))
 		})
 	}
 	return nodes
