@@ -221,57 +221,9 @@ func TestRedisClusterMasterFailover(t *testing.T) {
 		t.Fatalf("no started node is %s", owner)
 	}
 
-	type op struct {
-		at   time.Time
-		took time.Duration
-		err  error
-	}
-	var ops []op
-	start := time.Now()
-	var killed time.Time
-	for i := 0; time.Since(start) < 30*time.Second; i++ {
-		if killed.IsZero() && time.Since(start) > time.Second {
-			master.Kill(syscall.SIGKILL)
-			killed = time.Now()
-		}
-		call := fmt.Sprintf("c%d", i)
-		t0 := time.Now()
-		d, err := b.Next(ctx, []string{"x", "y", "z"}, call)
-		if err == nil {
-			_, err = b.Release(ctx, d, call)
-		}
-		ops = append(ops, op{at: t0, took: time.Since(t0), err: err})
-		if !killed.IsZero() && time.Since(killed) > time.Second && len(ops) > 10 {
-			tail := ops[len(ops)-10:]
-			ok := true
-			for _, o := range tail {
-				ok = ok && o.err == nil
-			}
-			if ok {
-				break // working again
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	var worst time.Duration
-	var lastFail time.Time
-	fails := 0
-	for _, o := range ops {
-		worst = max(worst, o.took)
-		if o.err != nil {
-			fails++
-			lastFail = o.at
-			if !errors.Is(o.err, ErrBackend) {
-				t.Errorf("operation failed with %v, want an error wrapping ErrBackend", o.err)
-			}
-		}
-	}
-	if last := ops[len(ops)-1]; last.err != nil {
-		t.Fatalf("not working again 30 s after the kill: %v", last.err)
-	}
-	if worst > 2*timeout*12/10 {
-		t.Errorf("slowest next+release took %v with a %v timeout per operation", worst, timeout)
-	}
+	run := throughFailover(t, b, []string{"x", "y", "z"}, time.Second, func() { master.Kill(syscall.SIGKILL) },
+		200*time.Millisecond, 30*time.Second)
+	run.check(t, timeout)
 	// The held call counts: replicated, or taken back by the renewal.
 	if !poll(time.Now().Add(3*time.Second), func() bool {
 		l, err := b.Load(ctx, []string{"long"})
@@ -282,12 +234,9 @@ func TestRedisClusterMasterFailover(t *testing.T) {
 	if _, err := b.Next(ctx, []string{"long"}, "second"); !errors.Is(err, ErrAtCapacity) {
 		t.Fatalf("second call on the held member: %v, want ErrAtCapacity", err)
 	}
-	back := killed
-	if !lastFail.IsZero() {
-		back = lastFail
-	}
 	t.Logf("Cluster master failover: master %s killed at +0; %d of %d next+release pairs failed (all ErrBackend), "+
-		"the last at %+.2fs; slowest pair %v (timeout %v per operation); the call held across it still counts "+
-		"(taken back %d times by renewal)", owner, fails, len(ops), back.Sub(killed).Seconds(),
-		worst.Round(time.Millisecond), timeout, b.takenBack.Load())
+		"from %+.2fs to %+.2fs, working again at %+.2fs; slowest pair %v (timeout %v per operation); the call held "+
+		"across it still counts (taken back %d times by renewal)", owner, run.fails, len(run.ops),
+		run.firstFail.Sub(run.killed).Seconds(), run.lastFail.Sub(run.killed).Seconds(), run.back.Sub(run.killed).Seconds(),
+		run.worst.Round(time.Millisecond), timeout, b.takenBack.Load())
 }

@@ -25,66 +25,14 @@ func TestRedisSentinelFailover(t *testing.T) {
 	master, replica, url := startSentinelSet(t)
 	const timeout = 250 * time.Millisecond
 	r := openRedis(t, uniqueName("failover"), url, Options{Lease: 5 * time.Second, Timeout: timeout})
-	ctx := context.Background()
 	dests := []string{"user/1", "user/2", "user/3"}
 
-	type op struct {
-		at   time.Time
-		took time.Duration
-		err  error
-	}
-	var ops []op
-	start := time.Now()
-	var killed time.Time
-	for i := 0; time.Since(start) < 25*time.Second; i++ {
-		if killed.IsZero() && time.Since(start) > 2*time.Second {
-			master.Kill(syscall.SIGKILL)
-			killed = time.Now()
-		}
-		call := fmt.Sprintf("c%d", i)
-		t0 := time.Now()
-		d, err := r.Next(ctx, dests, call)
-		if err == nil {
-			_, err = r.Release(ctx, d, call)
-		}
-		ops = append(ops, op{at: t0, took: time.Since(t0), err: err})
-		if !killed.IsZero() && err == nil && time.Since(killed) > 3*time.Second && ops[len(ops)-2].err == nil {
-			break // working again on the new master
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	var firstFail, lastFail, back time.Time
-	var worst time.Duration
-	fails := 0
-	for _, o := range ops {
-		worst = max(worst, o.took)
-		if o.err != nil {
-			fails++
-			if !errors.Is(o.err, ErrBackend) {
-				t.Errorf("operation failed with %v, want an error wrapping ErrBackend", o.err)
-			}
-			if firstFail.IsZero() {
-				firstFail = o.at
-			}
-			lastFail = o.at
-		} else if !lastFail.IsZero() && back.IsZero() && o.at.After(lastFail) {
-			back = o.at
-		}
-	}
-	if back.IsZero() && fails > 0 {
-		t.Fatalf("no operation worked after the failover: %d of %d failed since the kill", fails, len(ops))
-	}
-	// A next+release pair is two operations, each bounded by the timeout.
-	if worst > 2*timeout*12/10 {
-		t.Errorf("slowest next+release took %v with a %v timeout per operation", worst, timeout)
-	}
-	if back.IsZero() {
-		back = killed
-	}
+	run := throughFailover(t, r, dests, 2*time.Second, func() { master.Kill(syscall.SIGKILL) }, 3*time.Second, 25*time.Second)
+	run.check(t, timeout)
 	t.Logf("Sentinel failover: master killed at +0; %d of %d next+release pairs failed, from %+.2fs to %+.2fs; "+
 		"working again on the new master (was replica %s) at %+.2fs; slowest pair %v (timeout %v per operation)",
-		fails, len(ops), firstFail.Sub(killed).Seconds(), lastFail.Sub(killed).Seconds(), replica.Addr,
-		back.Sub(killed).Seconds(), worst.Round(time.Millisecond), timeout)
+		run.fails, len(run.ops), run.firstFail.Sub(run.killed).Seconds(), run.lastFail.Sub(run.killed).Seconds(), replica.Addr,
+		run.back.Sub(run.killed).Seconds(), run.worst.Round(time.Millisecond), timeout)
 	wantLoad(t, r, dests, []int{0, 0, 0})
 	mustAcquire(t, r, "user/1", "after")
 	wantLoad(t, r, []string{"user/1"}, []int{1})
@@ -102,4 +50,95 @@ func startSentinelSet(t *testing.T) (master, replica *redistest.Server, url stri
 		addrs[i] = s.Addr
 	}
 	return master, replica, "redis+sentinel://" + strings.Join(addrs, ",") + "/0?master_name=ringlbm"
+}
+
+// failoverRun is a next+release loop through a failover, as
+// throughFailover ran it.
+type failoverRun struct {
+	ops []struct {
+		at   time.Time
+		took time.Duration
+		err  error
+	}
+	killed                    time.Time
+	fails                     int
+	firstFail, lastFail, back time.Time // back: first success after the last failure
+	worst                     time.Duration
+}
+
+// throughFailover runs next+release on dests every 20 ms, calls kill after
+// killAfter, and stops once pairs have worked for settle after the kill (or
+// after limit).
+func throughFailover(t *testing.T, r *Redis, dests []string, killAfter time.Duration, kill func(),
+	settle, limit time.Duration) *failoverRun {
+	t.Helper()
+	ctx := context.Background()
+	run := &failoverRun{}
+	start := time.Now()
+	var okSince time.Time
+	for i := 0; time.Since(start) < limit; i++ {
+		if run.killed.IsZero() && time.Since(start) > killAfter {
+			kill()
+			run.killed = time.Now()
+		}
+		call := fmt.Sprintf("c%d", i)
+		t0 := time.Now()
+		d, err := r.Next(ctx, dests, call)
+		if err == nil {
+			_, err = r.Release(ctx, d, call)
+		}
+		run.ops = append(run.ops, struct {
+			at   time.Time
+			took time.Duration
+			err  error
+		}{t0, time.Since(t0), err})
+		if err != nil {
+			okSince = time.Time{}
+		} else if okSince.IsZero() {
+			okSince = t0
+		}
+		if !run.killed.IsZero() && !okSince.IsZero() && okSince.After(run.killed) && time.Since(okSince) > settle {
+			break // working again for a while
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, o := range run.ops {
+		run.worst = max(run.worst, o.took)
+		if o.err != nil {
+			run.fails++
+			if run.firstFail.IsZero() {
+				run.firstFail = o.at
+			}
+			run.lastFail = o.at
+		} else if !run.lastFail.IsZero() && run.back.IsZero() && o.at.After(run.lastFail) {
+			run.back = o.at
+		}
+	}
+	if run.back.IsZero() || run.back.Before(run.lastFail) {
+		run.back = run.killed
+		for _, o := range run.ops {
+			if o.err == nil && o.at.After(run.lastFail) {
+				run.back = o.at
+				break
+			}
+		}
+	}
+	return run
+}
+
+// check fails t unless every failure wrapped ErrBackend, every pair took
+// at most two operation timeouts (and a margin), and the last pair worked.
+func (run *failoverRun) check(t *testing.T, timeout time.Duration) {
+	t.Helper()
+	for _, o := range run.ops {
+		if o.err != nil && !errors.Is(o.err, ErrBackend) {
+			t.Errorf("operation failed with %v, want an error wrapping ErrBackend", o.err)
+		}
+	}
+	if last := run.ops[len(run.ops)-1]; last.err != nil {
+		t.Fatalf("not working again after the failover: %v (%d of %d pairs failed)", last.err, run.fails, len(run.ops))
+	}
+	if run.worst > 2*timeout*12/10 {
+		t.Errorf("slowest next+release took %v with a %v timeout per operation", run.worst, timeout)
+	}
 }
