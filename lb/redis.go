@@ -2,8 +2,8 @@ package lb
 
 import (
 	"context"
-	"errors"
 	_ "embed"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
