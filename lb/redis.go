@@ -333,15 +333,8 @@ func (r *Redis) Next(ctx context.Context, dests []string, callID string) (string
 	if err := r.settleRetries(ctx, "next", keys, callID); err != nil {
 		return "", err
 	}
-	args := scriptArgs(reapLimit, []any{r.node, r.lease, r.maxAge, r.opts.Tie.String(), r.half, callID}, nil)
-	args = slices.Grow(args, 3*len(keys))
-	for _, k := range keys {
-		var key uint64
-		if r.opts.Tie == TieRandom {
-			key = rand.Uint64() >> 11 // 53 bits: exact as a Lua number
-		}
-		args = append(args, k, r.opts.capacityOf(k), key)
-	}
+	args := scriptArgs(reapLimit, []any{r.node, r.lease, r.maxAge, r.opts.Tie.String(), r.half, callID,
+		r.capacitiesArg(keys), r.randomKeysArg(len(keys))}, keys)
 	v, err := r.run(ctx, "next", scriptNext, args)
 	if err != nil {
 		return "", err
@@ -361,6 +354,40 @@ func (r *Redis) Next(ctx context.Context, dests []string, callID string) (string
 		r.track(holdMember(keys[i], callID))
 	}
 	return strings.Clone(named[i]), nil // named may be a view of C memory
+}
+
+// capacitiesArg is next.lua's capacities argument: "" when no member of
+// keys has a capacity (the common case costs the server nothing), else
+// each one's (0 = none) separated by commas.
+func (r *Redis) capacitiesArg(keys []string) string {
+	if r.opts.DefaultCapacity == 0 && !slices.ContainsFunc(keys, func(k string) bool { return r.opts.capacityOf(k) > 0 }) {
+		return ""
+	}
+	b := make([]byte, 0, 4*len(keys))
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, int64(r.opts.capacityOf(k)), 10)
+	}
+	return string(b)
+}
+
+// randomKeysArg is next.lua's random keys argument: "" unless ties are
+// random, else n random numbers of 53 bits (exact as Lua numbers)
+// separated by commas.
+func (r *Redis) randomKeysArg(n int) string {
+	if r.opts.Tie != TieRandom {
+		return ""
+	}
+	b := make([]byte, 0, 17*n)
+	for i := range n {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendUint(b, rand.Uint64()>>11, 10)
+	}
+	return string(b)
 }
 
 // Acquire implements Balancer.

@@ -1,20 +1,30 @@
 -- next.lua chooses the least-loaded destination with room and holds it for
 -- a call, in one step.
 -- ARGV: reap_limit, node, lease_ms, max_age_ms, tie (fewest|lru|list|random),
---       half_life_ms, call, then per destination: dest, capacity (0 =
---       none), random key (used when tie is random).
+--       half_life_ms, call, capacities, random keys, then the destinations.
+--       capacities: "" when no destination has one, else one number per
+--       destination (0 = none) separated by commas; random keys: "" unless
+--       tie is random, else one number per destination. Every argument
+--       costs the server, so what is not needed is not sent.
 -- Reply: {2, i, mine} when the call already holds destination i (mine = 1
 -- if this node owns that hold), {1, i, 1} for a new hold, {0, 0, 0} when
 -- every destination is drained, in wrap-up or full.
 local node, lease, maxage, tie, half, call =
   ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6]), ARGV[7]
 local now = begin()
-local n = (#ARGV - 7) / 3
+local n = #ARGV - 9
 local dests, members = {}, {}
 for i = 1, n do
-  dests[i] = ARGV[3 * i + 5]
+  dests[i] = ARGV[i + 9]
   members[i] = member(dests[i], call)
 end
+local function numbers(list)
+  if list == "" then return nil end
+  local out = {}
+  for x in string.gmatch(list, "[^,]+") do out[#out + 1] = tonumber(x) end
+  return out
+end
+local caps, keys = numbers(ARGV[8]), numbers(ARGV[9])
 
 local holds = redis.call("HMGET", K_HOLD, unpack(members))
 for i = 1, n do
@@ -50,7 +60,7 @@ for i = 1, n do
       if not any or s < low then low, any = s, true end
     end
   end
-  local cap = tonumber(ARGV[3 * i + 6])
+  local cap = caps and caps[i] or 0
   ok[i] = usable and (cap == 0 or l < cap)
   loads[i], scores[i], seqs[i] = l, s, q
 end
@@ -64,7 +74,7 @@ for i = 1, n do
     elseif lru then
       t = seqs[i]
     elseif tie == "random" then
-      t = tonumber(ARGV[3 * i + 7])
+      t = keys[i]
     end
     if best == nil or l < bl or (l == bl and (s < bs or (s == bs and t < bt))) then
       best, bl, bs, bt = i, l, s, t
