@@ -3,6 +3,7 @@ package lb
 import (
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // Sentinel errors. Test for them with errors.Is. Their text has no package
@@ -118,35 +119,60 @@ func checkDests(dests []string) error {
 	return nil
 }
 
-// uniqueDests validates dests and returns them with later duplicates
-// removed, first positions kept. It does not modify dests.
-func uniqueDests(dests []string) ([]string, error) {
+// uniqueMembers validates dests and returns the member key of each member
+// they name, once, in the order first named (keys), and the destination
+// that first named it (named): user/1001 and user/1001@example.com are one
+// member unless u is DomainsKeep. In the usual case, no duplicate and no
+// name to map, both are dests itself: nothing is allocated.
+func uniqueMembers(dests []string, u UserDomains) (keys, named []string, err error) {
 	if err := checkDests(dests); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	dup := false
-	for i := 1; i < len(dests) && !dup; i++ {
-		for j := 0; j < i; j++ {
-			if dests[i] == dests[j] {
-				dup = true
-				break
+	keys = dests
+	for i, d := range dests {
+		if k := u.MemberKey(d); k != d {
+			if len(keys) > 0 && &keys[0] == &dests[0] {
+				keys = slices.Clone(dests)
 			}
-		}
-		if len(dests) > 32 {
-			break // use the map below for long lists
+			keys[i] = k
 		}
 	}
-	if !dup && len(dests) <= 32 {
-		return dests, nil
+	if !hasDuplicates(keys) {
+		return keys, dests, nil
 	}
-	seen := make(map[string]struct{}, len(dests))
-	out := make([]string, 0, len(dests))
-	for _, d := range dests {
-		if _, ok := seen[d]; ok {
+	seen := make(map[string]struct{}, len(keys))
+	outKeys := make([]string, 0, len(keys))
+	named = make([]string, 0, len(keys))
+	for i, k := range keys {
+		if _, ok := seen[k]; ok {
 			continue
 		}
-		seen[d] = struct{}{}
-		out = append(out, d)
+		seen[k] = struct{}{}
+		outKeys = append(outKeys, k)
+		named = append(named, dests[i])
 	}
-	return out, nil
+	return outKeys, named, nil
+}
+
+// hasDuplicates reports whether a string appears twice in xs: by pairs for
+// short lists, with a map for long ones.
+func hasDuplicates(xs []string) bool {
+	if len(xs) > 32 {
+		seen := make(map[string]struct{}, len(xs))
+		for _, x := range xs {
+			if _, ok := seen[x]; ok {
+				return true
+			}
+			seen[x] = struct{}{}
+		}
+		return false
+	}
+	for i := 1; i < len(xs); i++ {
+		for j := 0; j < i; j++ {
+			if xs[i] == xs[j] {
+				return true
+			}
+		}
+	}
+	return false
 }

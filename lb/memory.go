@@ -260,18 +260,13 @@ func (m *Memory) candidate(c *candidate, key string, d *destState, now int64) bo
 	return m.hasRoom(key, c.load)
 }
 
-// ranked returns the usable destinations of dests, ranked. The result
-// aliases m.cands. Requires m.mu held.
-func (m *Memory) ranked(dests []string, now int64) []candidate {
+// ranked returns the usable members of keys (each once, named[i] the
+// destination that named keys[i]), ranked. The result aliases m.cands.
+// Requires m.mu held.
+func (m *Memory) ranked(keys, named []string, now int64) []candidate {
 	m.cands = m.cands[:0]
-	seen := make(map[string]bool, len(dests))
-	for i, dest := range dests {
-		key := m.key(dest)
-		if seen[key] {
-			continue // one member named twice keeps its first place
-		}
-		seen[key] = true
-		c := candidate{dest: dest, pos: i}
+	for i, key := range keys {
+		c := candidate{dest: named[i], pos: i}
 		if m.candidate(&c, key, m.dests[key], now) {
 			m.cands = append(m.cands, c)
 		}
@@ -286,7 +281,7 @@ func (m *Memory) Order(ctx context.Context, dests []string) ([]string, error) {
 }
 
 func (m *Memory) order(now time.Time, dests []string) ([]string, error) {
-	uniq, err := uniqueDests(dests)
+	keys, named, err := uniqueMembers(dests, m.opts.UserDomains)
 	if err != nil {
 		return nil, fmt.Errorf("ringlb: order: %w", err)
 	}
@@ -295,7 +290,7 @@ func (m *Memory) order(now time.Time, dests []string) ([]string, error) {
 	if m.closed {
 		return nil, errClosed
 	}
-	cands := m.ranked(uniq, now.UnixNano())
+	cands := m.ranked(keys, named, now.UnixNano())
 	out := make([]string, len(cands))
 	for i, c := range cands {
 		out[i] = c.dest

@@ -2,6 +2,8 @@ package lb
 
 import (
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -113,4 +115,36 @@ func FuzzParseOptions(f *testing.F) {
 		}
 		r.Close()
 	})
+}
+
+func TestUniqueMembers(t *testing.T) {
+	long := make([]string, 40)
+	for i := range long {
+		long[i] = fmt.Sprintf("d%d", i)
+	}
+	for _, c := range []struct {
+		name              string
+		dests             []string
+		u                 UserDomains
+		wantKeys, wantNam string
+	}{
+		{"plain", []string{"a", "b"}, DomainsIgnore, "a,b", "a,b"},
+		{"duplicate", []string{"a", "b", "a"}, DomainsIgnore, "a,b", "a,b"},
+		{"one user two spellings", []string{"user/1@x", "sofia/gw/1", "user/1"}, DomainsIgnore, "user/1,sofia/gw/1", "user/1@x,sofia/gw/1"},
+		{"domains kept", []string{"user/1@x", "user/1"}, DomainsKeep, "user/1@x,user/1", "user/1@x,user/1"},
+		{"long list with a duplicate", append(append([]string{}, long...), "d3"), DomainsIgnore, strings.Join(long, ","), strings.Join(long, ",")},
+		{"empty", nil, DomainsIgnore, "", ""},
+	} {
+		in := slices.Clone(c.dests)
+		keys, named, err := uniqueMembers(c.dests, c.u)
+		if err != nil || strings.Join(keys, ",") != c.wantKeys || strings.Join(named, ",") != c.wantNam {
+			t.Errorf("%s: uniqueMembers = %q, %q, %v; want %s / %s", c.name, keys, named, err, c.wantKeys, c.wantNam)
+		}
+		if !slices.Equal(in, c.dests) {
+			t.Errorf("%s: the caller's list changed to %q", c.name, c.dests)
+		}
+	}
+	if _, _, err := uniqueMembers([]string{"a", ""}, DomainsIgnore); !errors.Is(err, ErrInvalidArgument) {
+		t.Errorf("empty destination: err = %v", err)
+	}
 }

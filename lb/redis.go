@@ -233,24 +233,6 @@ func isScriptError(err error) bool {
 	return errors.As(err, &re) && !errors.Is(err, context.DeadlineExceeded)
 }
 
-// memberKeys checks dests and returns the member key of each, once, with
-// the destination that first named it.
-func (r *Redis) memberKeys(dests []string) (keys, named []string, err error) {
-	if err := checkDests(dests); err != nil {
-		return nil, nil, err
-	}
-	keys = make([]string, 0, len(dests))
-	named = make([]string, 0, len(dests))
-	for _, d := range dests {
-		k := r.opts.UserDomains.MemberKey(d)
-		if !slices.Contains(keys, k) {
-			keys = append(keys, k)
-			named = append(named, d)
-		}
-	}
-	return keys, named, nil
-}
-
 // records reads the member records of keys and the server's time (ms).
 func (r *Redis) records(ctx context.Context, op string, keys []string) (int64, []memberRecord, error) {
 	v, err := r.run(ctx, op, scriptRecords, scriptArgs(reapLimit, nil, keys))
@@ -277,7 +259,7 @@ func (r *Redis) records(ctx context.Context, op string, keys []string) (int64, [
 
 // Order implements Balancer.
 func (r *Redis) Order(ctx context.Context, dests []string) ([]string, error) {
-	keys, named, err := r.memberKeys(dests)
+	keys, named, err := uniqueMembers(dests, r.opts.UserDomains)
 	if err != nil {
 		return nil, fmt.Errorf("ringlb: order: %w", err)
 	}
@@ -318,7 +300,7 @@ func (r *Redis) Next(ctx context.Context, dests []string, callID string) (string
 	if err := checkCallID(callID); err != nil {
 		return "", fmt.Errorf("ringlb: next: %w", err)
 	}
-	keys, named, err := r.memberKeys(dests)
+	keys, named, err := uniqueMembers(dests, r.opts.UserDomains)
 	if err != nil {
 		return "", fmt.Errorf("ringlb: next: %w", err)
 	}

@@ -636,7 +636,7 @@ func TestRedisTimeoutBoundWithQueuedReleases(t *testing.T) {
 // Regression: when Redis stalled for about one lease, a live call's hold
 // lapsed and was never taken back, so a second call could take a
 // capacity-1 member while the first was still talking. Renewal now
-// re-asserts it, within capacity.
+// takes it back (over capacity too: see the next test).
 func TestRedisLapsedHoldReasserted(t *testing.T) {
 	srv := redistest.Start(t)
 	name := uniqueName("reassert")
