@@ -270,21 +270,22 @@ func (o Options) keyed() Options {
 	if o.UserDomains == DomainsKeep {
 		return o
 	}
-	if o.Capacity != nil {
-		c := make(map[string]int, len(o.Capacity))
-		for d, n := range o.Capacity {
-			c[o.UserDomains.MemberKey(d)] = n
-		}
-		o.Capacity = c
-	}
-	if o.Wrapup != nil {
-		w := make(map[string]time.Duration, len(o.Wrapup))
-		for d, t := range o.Wrapup {
-			w[o.UserDomains.MemberKey(d)] = t
-		}
-		o.Wrapup = w
-	}
+	o.Capacity = rekeyed(o.Capacity, o.UserDomains.MemberKey)
+	o.Wrapup = rekeyed(o.Wrapup, o.UserDomains.MemberKey)
 	return o
+}
+
+// rekeyed returns a copy of the per-destination map m with each key k
+// stored as key(k); nil stays nil.
+func rekeyed[V any](m map[string]V, key func(string) string) map[string]V {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]V, len(m))
+	for k, v := range m {
+		out[key(k)] = v
+	}
+	return out
 }
 
 // canonical is a stable text form of o after defaults, used to tell whether

@@ -121,20 +121,8 @@ func newRedisWithClient(name string, opts Options, c redisClient) *Redis {
 	// Copies: opts may hold views of C memory.
 	opts.URL = strings.Clone(opts.URL)
 	opts.KeyPrefix = strings.Clone(opts.KeyPrefix)
-	if opts.Capacity != nil {
-		caps := make(map[string]int, len(opts.Capacity))
-		for d, n := range opts.Capacity {
-			caps[strings.Clone(d)] = n
-		}
-		opts.Capacity = caps
-	}
-	if opts.Wrapup != nil {
-		wrap := make(map[string]time.Duration, len(opts.Wrapup))
-		for d, w := range opts.Wrapup {
-			wrap[strings.Clone(d)] = w
-		}
-		opts.Wrapup = wrap
-	}
+	opts.Capacity = rekeyed(opts.Capacity, strings.Clone)
+	opts.Wrapup = rekeyed(opts.Wrapup, strings.Clone)
 	node := strings.Clone(opts.Node)
 	if node == "" {
 		node = defaultNode()
