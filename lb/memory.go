@@ -321,17 +321,11 @@ func (m *Memory) next(now time.Time, dests []string, callID string) (string, err
 		return "", errClosed
 	}
 	// A destination this call already holds wins outright; otherwise the
-	// best one with room, in one pass. Members never scored rank at the
-	// lowest score of the others (baseScores), which is known only at the
-	// end: so the best scored and the best unscored candidate are kept
-	// apart (the unscored all share one score) and compared last.
-	// Duplicates need no removal: a later copy ties with its first and
-	// loses on position. Destinations the balancer already knows were
-	// checked when first seen; only new ones are checked here, before
-	// anything changes.
-	var c, best, bestNew candidate
-	found, foundNew := false, false
-	low, anyScored := math.Inf(-1), false
+	// best one with room. Duplicates need no removal: a later copy ties
+	// with its first and loses on position. Destinations the balancer
+	// already knows were checked when first seen; only new ones are
+	// checked here, before anything changes.
+	m.cands = m.cands[:0]
 	for i, dest := range dests {
 		key := m.key(dest)
 		d := m.dests[key]
@@ -344,33 +338,29 @@ func (m *Memory) next(now time.Time, dests []string, callID string) (string, err
 				return dest, nil
 			}
 		}
-		c.dest, c.pos = dest, i
-		if !m.candidate(&c, key, d, ns) {
-			continue
-		}
-		if m.opts.Tie == TieRandom {
-			c.key = m.rnd.Uint64()
-		}
-		if c.scored || m.opts.Tie != TieFewest {
-			if c.scored && (!anyScored || c.score < low) {
-				low, anyScored = c.score, true
-			}
-			if !found || compare(&c, &best, m.opts.Tie) < 0 {
-				best, found = c, true
-			}
-		} else if !foundNew || compare(&c, &bestNew, m.opts.Tie) < 0 {
-			bestNew, foundNew = c, true
+		c := candidate{dest: dest, pos: i}
+		if m.candidate(&c, key, d, ns) {
+			m.cands = append(m.cands, c)
 		}
 	}
 	defer m.forgetIdle()
-	if foundNew {
-		bestNew.score = low
-		if !found || compare(&bestNew, &best, m.opts.Tie) < 0 {
-			best, found = bestNew, true
+	if len(m.cands) == 0 {
+		return "", fmt.Errorf("ringlb: next: %w (%d offered)", ErrAtCapacity, len(dests))
+	}
+	low := math.Inf(-1)
+	switch m.opts.Tie {
+	case TieFewest:
+		low = baseScores(m.cands, low)
+	case TieRandom:
+		for i := range m.cands {
+			m.cands[i].key = m.rnd.Uint64()
 		}
 	}
-	if !found {
-		return "", fmt.Errorf("ringlb: next: %w (%d offered)", ErrAtCapacity, len(dests))
+	best := &m.cands[0]
+	for i := 1; i < len(m.cands); i++ {
+		if c := &m.cands[i]; compare(c, best, m.opts.Tie) < 0 {
+			best = c
+		}
 	}
 	d := m.state(m.key(best.dest))
 	if !d.scored && m.opts.Tie == TieFewest {
