@@ -66,6 +66,8 @@ type Redis struct {
 	// flight. A channel, so that a caller waits for it only until its own
 	// deadline.
 	retryLock chan struct{}
+	// ops gathers the operations of a call's path into batches.
+	ops batcher
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -145,6 +147,7 @@ func newRedisWithClient(name string, opts Options, c redisClient) *Redis {
 		stop:        make(chan struct{}),
 		done:        make(chan struct{}),
 	}
+	r.ops.exchange = r.exchangeOps
 	if opts.MaxHoldAge > 0 {
 		r.maxAge = strconv.FormatInt(opts.MaxHoldAge.Milliseconds(), 10)
 	}
@@ -200,6 +203,15 @@ func (r *Redis) ctx(parent context.Context) (context.Context, context.CancelFunc
 func (r *Redis) run(ctx context.Context, op string, s *redis.Script, args []any) (any, error) {
 	ctx, cancel := r.ctx(ctx)
 	defer cancel()
+	v, err := r.exec(ctx, s, args)
+	if err != nil {
+		return nil, &backendError{op: op, err: err}
+	}
+	return v, nil
+}
+
+// exec runs script s with the balancer's keys.
+func (r *Redis) exec(ctx context.Context, s *redis.Script, args []any) (any, error) {
 	v, err := s.Run(ctx, r.client, r.keys, args...).Result()
 	if err != nil {
 		if c, ok := r.client.(*redis.ClusterClient); ok && !isScriptError(err) {
@@ -209,7 +221,7 @@ func (r *Redis) run(ctx context.Context, op string, s *redis.Script, args []any)
 			// background, coalesced) for the next operation.
 			c.ReloadState(ctx)
 		}
-		return nil, &backendError{op: op, err: err}
+		return nil, err
 	}
 	return v, nil
 }
@@ -303,9 +315,12 @@ func (r *Redis) Next(ctx context.Context, dests []string, callID string) (string
 	if err := r.settleRetries(ctx, "next", keys, callID); err != nil {
 		return "", err
 	}
-	args := scriptArgs(reapLimit, []any{r.node, r.lease, r.maxAge, r.opts.Tie.String(), r.half, callID,
-		r.capacitiesArg(keys), r.randomKeysArg(len(keys))}, keys)
-	v, err := r.run(ctx, "next", scriptNext, args)
+	args := make([]any, 0, 3+len(keys))
+	args = append(args, callID, r.capacitiesArg(keys), r.randomKeysArg(len(keys)))
+	for _, k := range keys {
+		args = append(args, k)
+	}
+	v, err := r.ops.do(ctx, "next", redisOp{kind: "n", args: args})
 	if err != nil {
 		return "", err
 	}
@@ -390,8 +405,7 @@ func (r *Redis) acquire(ctx context.Context, dest, callID, how string) (bool, er
 		return false, err
 	}
 	c := r.opts.capacityOf(key)
-	v, err := r.run(ctx, op, scriptAcquire,
-		scriptArgs(reapLimit, []any{r.node, r.lease, r.maxAge, callID, c, key, how}, nil))
+	v, err := r.ops.do(ctx, op, acquireOp(callID, c, key, how, r.maxAge))
 	if err != nil {
 		return false, err
 	}
@@ -418,16 +432,21 @@ func (r *Redis) acquire(ctx context.Context, dest, callID, how string) (bool, er
 	return false, replyErr(op, "%v", vals)
 }
 
-// releaseArgs is release.lua's ARGV for members: each with the wrap-up of
-// its destination.
-func (r *Redis) releaseArgs(members []string) []any {
-	args := make([]any, 0, 2+2*len(members))
-	args = append(args, reapLimit, r.node)
+// acquireOp is ops.lua's acquire of dest for callID, with capacity c, how
+// (see op_acquire) and maximum age maxAge (ms).
+func acquireOp(callID string, c int, dest, how, maxAge string) redisOp {
+	return redisOp{kind: "a", args: []any{callID, c, dest, how, maxAge}}
+}
+
+// releaseOp is ops.lua's release of members: each with the wrap-up of its
+// destination.
+func (r *Redis) releaseOp(members []string) redisOp {
+	args := make([]any, 0, 2*len(members))
 	for _, m := range members {
 		dest, _, _ := strings.Cut(m, "\n")
 		args = append(args, m, r.opts.wrapupOf(dest).Milliseconds())
 	}
-	return args
+	return redisOp{kind: "r", args: args}
 }
 
 // Release implements Balancer. When Redis cannot be reached, Release
@@ -443,7 +462,9 @@ func (r *Redis) Release(ctx context.Context, dest, callID string) (bool, error) 
 	}
 	m := holdMember(r.opts.UserDomains.MemberKey(dest), callID)
 	r.untrack(m)
-	v, err := r.run(ctx, "release", scriptRelease, r.releaseArgs([]string{m}))
+	ctx, cancel := r.ctx(ctx)
+	defer cancel()
+	v, err := r.ops.do(ctx, "release", r.releaseOp([]string{m}))
 	if err != nil {
 		r.mu.Lock()
 		r.retry[m] = time.Now().Add(r.opts.Lease)
@@ -466,7 +487,9 @@ func (r *Redis) Answered(ctx context.Context, dest, callID string) (bool, error)
 		return false, errClosed
 	}
 	m := holdMember(r.opts.UserDomains.MemberKey(dest), callID)
-	v, err := r.run(ctx, "answered", scriptAnswered, scriptArgs(reapLimit, []any{r.half, m}, nil))
+	ctx, cancel := r.ctx(ctx)
+	defer cancel()
+	v, err := r.ops.do(ctx, "answered", redisOp{kind: "w", args: []any{m}})
 	if err != nil {
 		return false, err
 	}

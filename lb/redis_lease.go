@@ -172,12 +172,11 @@ func (r *Redis) reassert(m string, gen uint64) {
 	if h.answered {
 		how = "reassert-talking"
 	}
-	v, err := r.run(context.Background(), "renew", scriptAcquire,
-		scriptArgs(reapLimit, []any{r.node, r.lease, maxAge, callID, r.opts.capacityOf(dest), dest, how}, nil))
+	v, err := r.runOps(context.Background(), "renew", acquireOp(callID, r.opts.capacityOf(dest), dest, how, maxAge))
 	if err != nil {
 		return // still tracked: the next renewal tries again
 	}
-	if vals, err := int64s("renew", v, 3); err == nil {
+	if vals, err := int64s("renew", v[0], 3); err == nil {
 		code, load, mine := vals[0], vals[1], vals[2]
 		if code == 1 || code == 0 && mine == 1 {
 			if code == 1 {
@@ -228,7 +227,7 @@ func (r *Redis) settleRetries(ctx context.Context, op string, dests []string, ca
 	if len(pending) == 0 {
 		return nil // the retry in flight sent them
 	}
-	if _, err := r.run(ctx, op, scriptRelease, r.releaseArgs(pending)); err != nil {
+	if _, err := r.runOps(ctx, op, r.releaseOp(pending)); err != nil {
 		return err
 	}
 	r.mu.Lock()
@@ -278,7 +277,7 @@ func (r *Redis) retryReleases(now time.Time) {
 		n := min(len(members), renewBatch)
 		batch := members[:n]
 		members = members[n:]
-		if _, err := r.run(context.Background(), "release", scriptRelease, r.releaseArgs(batch)); err != nil {
+		if _, err := r.runOps(context.Background(), "release", r.releaseOp(batch)); err != nil {
 			return
 		}
 		r.mu.Lock()

@@ -14,16 +14,10 @@ import (
 var (
 	//go:embed scripts/prelude.lua
 	preludeLua string
-	//go:embed scripts/next.lua
-	nextLua string
+	//go:embed scripts/ops.lua
+	opsLua string
 	//go:embed scripts/records.lua
 	recordsLua string
-	//go:embed scripts/answered.lua
-	answeredLua string
-	//go:embed scripts/acquire.lua
-	acquireLua string
-	//go:embed scripts/release.lua
-	releaseLua string
 	//go:embed scripts/drain.lua
 	drainLua string
 	//go:embed scripts/reset.lua
@@ -33,11 +27,8 @@ var (
 	//go:embed scripts/renew.lua
 	renewLua string
 
-	scriptNext     = redis.NewScript(preludeLua + nextLua)
+	scriptOps      = redis.NewScript(preludeLua + opsLua)
 	scriptRecords  = redis.NewScript(preludeLua + recordsLua)
-	scriptAnswered = redis.NewScript(preludeLua + answeredLua)
-	scriptAcquire  = redis.NewScript(preludeLua + acquireLua)
-	scriptRelease  = redis.NewScript(preludeLua + releaseLua)
 	scriptDrain    = redis.NewScript(preludeLua + drainLua)
 	scriptReset    = redis.NewScript(preludeLua + resetLua)
 	scriptSnapshot = redis.NewScript(preludeLua + snapshotLua)

@@ -1,0 +1,198 @@
+package lb
+
+import (
+	"context"
+	"fmt"
+	"sync"
+)
+
+// A call's path (Next, Acquire, Count, Release, Answered) runs through
+// scripts/ops.lua, which takes any number of operations. Operations that
+// callers of one process start while earlier ones are in flight are sent
+// together, in one script call (group commit): at one caller nothing
+// waits, and under load Redis pays its cost per request, the clock read
+// and the reaping once per batch instead of once per operation. Each
+// operation is still atomic and gets its own reply; a caller waits for its
+// own result only until its own deadline.
+
+const (
+	// maxBatchOps is the most operations in one script call, so that one
+	// batch holds Redis, shared by every switch, for well under a
+	// millisecond.
+	maxBatchOps = 32
+	// maxBatchesInFlight is how many batches of one balancer may be in
+	// flight at once: a batch is gathered while the one before it runs.
+	maxBatchesInFlight = 2
+)
+
+// redisOp is one operation of ops.lua: its kind ("n" next, "a" acquire,
+// "r" release, "w" answered) and arguments.
+type redisOp struct {
+	kind string
+	args []any
+}
+
+// opsArgs is ops.lua's ARGV for ops: the balancer's fixed arguments, then
+// each operation's kind, argument count and arguments.
+func (r *Redis) opsArgs(ops []redisOp) []any {
+	n := 6
+	for _, op := range ops {
+		n += 2 + len(op.args)
+	}
+	args := make([]any, 0, n)
+	args = append(args, reapLimit, r.node, r.lease, r.maxAge, r.opts.Tie.String(), r.half)
+	for _, op := range ops {
+		args = append(args, op.kind, len(op.args))
+		args = append(args, op.args...)
+	}
+	return args
+}
+
+// runOps sends ops in one script call and returns one reply each. Errors
+// wrap ErrBackend and carry the name op.
+func (r *Redis) runOps(ctx context.Context, op string, ops ...redisOp) ([]any, error) {
+	v, err := r.run(ctx, op, scriptOps, r.opsArgs(ops))
+	if err != nil {
+		return nil, err
+	}
+	vals, ok := v.([]any)
+	if !ok || len(vals) != len(ops) {
+		return nil, replyErr(op, "%T of %d for %d operations", v, lenOf(v), len(ops))
+	}
+	return vals, nil
+}
+
+// pendingOp is an operation waiting in a batcher.
+type pendingOp struct {
+	op    redisOp
+	done  chan struct{} // closed once reply and err are set
+	reply any
+	err   error
+}
+
+// batcher gathers the operations of one balancer into batches (see the
+// top of this file). The first caller to find fewer than
+// maxBatchesInFlight batches in flight sends the queue, its own operation
+// included, and delivers every reply; what queued meanwhile is sent by a
+// goroutine that goes on while the queue is not empty.
+type batcher struct {
+	// exchange runs operations as one script call and returns one reply
+	// each.
+	exchange func(ops []redisOp) ([]any, error)
+	mu       sync.Mutex
+	queue    []*pendingOp // requires mu
+	inFlight int          // batches being sent; requires mu
+}
+
+// do runs op, alone or with others, and returns its reply. Errors wrap
+// ErrBackend and carry the name name.
+func (b *batcher) do(ctx context.Context, name string, op redisOp) (any, error) {
+	p := &pendingOp{op: op, done: make(chan struct{})}
+	b.mu.Lock()
+	b.queue = append(b.queue, p)
+	var batch []*pendingOp
+	if b.inFlight < maxBatchesInFlight {
+		b.inFlight++
+		batch = b.take()
+	}
+	b.mu.Unlock()
+	if batch != nil {
+		more := b.send(batch)
+		if more != nil {
+			go b.drain(more)
+		}
+	}
+	select {
+	case <-p.done:
+		if p.err != nil {
+			return nil, &backendError{op: name, err: p.err}
+		}
+		return p.reply, nil
+	case <-ctx.Done():
+		b.mu.Lock()
+		for i, q := range b.queue {
+			if q == p {
+				b.queue = append(b.queue[:i], b.queue[i+1:]...)
+				break
+			}
+		}
+		b.mu.Unlock()
+		// Sent already, it may still take effect: like a reply lost on the
+		// way, which the lease covers.
+		return nil, &backendError{op: name, err: ctx.Err()}
+	}
+}
+
+// take removes up to maxBatchOps operations from the queue. Requires mu.
+func (b *batcher) take() []*pendingOp {
+	n := min(len(b.queue), maxBatchOps)
+	batch := make([]*pendingOp, n)
+	copy(batch, b.queue)
+	b.queue = append(b.queue[:0], b.queue[n:]...)
+	return batch
+}
+
+// send runs batch as one script call and delivers each reply. It returns
+// the next batch when operations queued meanwhile (this sender stays in
+// flight for it), else nil.
+func (b *batcher) send(batch []*pendingOp) []*pendingOp {
+	ops := make([]redisOp, len(batch))
+	for i, p := range batch {
+		ops[i] = p.op
+	}
+	vals, err := b.safeExchange(ops)
+	for i, p := range batch {
+		if err != nil {
+			p.err = err
+		} else {
+			p.reply = vals[i]
+		}
+		close(p.done)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.queue) == 0 {
+		b.inFlight--
+		return nil
+	}
+	return b.take()
+}
+
+// safeExchange is exchange with a panic turned into an error, so that
+// every waiter gets an answer.
+func (b *batcher) safeExchange(ops []redisOp) (vals []any, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			vals, err = nil, fmt.Errorf("internal error: %v", p)
+		}
+	}()
+	vals, err = b.exchange(ops)
+	if err == nil && len(vals) != len(ops) {
+		return nil, fmt.Errorf("unexpected script reply: %d replies for %d operations", len(vals), len(ops))
+	}
+	return vals, err
+}
+
+// exchangeOps is the batcher's exchange: ops in one call of ops.lua, bounded
+// by Timeout from now (every operation's own deadline is Timeout from its
+// start, so no caller waits past its own).
+func (r *Redis) exchangeOps(ops []redisOp) ([]any, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), r.opts.Timeout)
+	defer cancel()
+	v, err := r.exec(ctx, scriptOps, r.opsArgs(ops))
+	if err != nil {
+		return nil, err
+	}
+	vals, ok := v.([]any)
+	if !ok {
+		return nil, fmt.Errorf("unexpected script reply: %T", v)
+	}
+	return vals, nil
+}
+
+// drain sends batches until the queue is empty.
+func (b *batcher) drain(batch []*pendingOp) {
+	for batch != nil {
+		batch = b.send(batch)
+	}
+}

@@ -1,0 +1,219 @@
+package lb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+)
+
+// scriptedExchange stands in for Redis behind a batcher: each call records
+// its operations and waits until the test lets it answer; the reply to an
+// operation is its first argument.
+type scriptedExchange struct {
+	mu      sync.Mutex
+	batches [][]redisOp
+	calls   chan []redisOp // each call, when it starts
+	answer  chan error     // what each call returns (nil: the replies)
+}
+
+func newScriptedExchange() *scriptedExchange {
+	return &scriptedExchange{calls: make(chan []redisOp, 100), answer: make(chan error, 100)}
+}
+
+func (s *scriptedExchange) exchange(ops []redisOp) ([]any, error) {
+	s.mu.Lock()
+	s.batches = append(s.batches, ops)
+	s.mu.Unlock()
+	s.calls <- ops
+	if err := <-s.answer; err != nil {
+		return nil, err
+	}
+	out := make([]any, len(ops))
+	for i, op := range ops {
+		out[i] = op.args[0]
+	}
+	return out, nil
+}
+
+func (s *scriptedExchange) sizes() []int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var n []int
+	for _, b := range s.batches {
+		n = append(n, len(b))
+	}
+	return n
+}
+
+// queued waits until b has n operations queued.
+func queued(t *testing.T, b *batcher, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		b.mu.Lock()
+		q := len(b.queue)
+		b.mu.Unlock()
+		if q == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d operations queued, want %d", q, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestBatcherGathersWhileInFlight: with maxBatchesInFlight batches in
+// flight, later operations wait and go together in one script call, each
+// with its own reply.
+func TestBatcherGathersWhileInFlight(t *testing.T) {
+	s := newScriptedExchange()
+	b := &batcher{exchange: s.exchange}
+	ctx := context.Background()
+	type result struct {
+		id    string
+		reply any
+		err   error
+	}
+	results := make(chan result, 100)
+	start := func(id string) {
+		go func() {
+			v, err := b.do(ctx, "next", redisOp{kind: "n", args: []any{id}})
+			results <- result{id, v, err}
+		}()
+	}
+	for i := range maxBatchesInFlight {
+		start(fmt.Sprintf("lead%d", i))
+		<-s.calls // in flight, alone
+	}
+	const waiting = 10
+	for i := range waiting {
+		start(fmt.Sprintf("w%d", i))
+	}
+	queued(t, b, waiting)
+	s.answer <- nil // the first batch answers; the queue goes next
+	next := <-s.calls
+	if len(next) != waiting {
+		t.Fatalf("queued operations went in a batch of %d, want %d", len(next), waiting)
+	}
+	for range maxBatchesInFlight {
+		s.answer <- nil
+	}
+	for range maxBatchesInFlight + waiting {
+		r := <-results
+		if r.err != nil || r.reply != r.id {
+			t.Fatalf("%s got %v, %v; want its own reply", r.id, r.reply, r.err)
+		}
+	}
+	if got := s.sizes(); len(got) != maxBatchesInFlight+1 {
+		t.Fatalf("script calls of %v operations, want %d calls", got, maxBatchesInFlight+1)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.inFlight != 0 || len(b.queue) != 0 {
+		t.Fatalf("after: %d in flight, %d queued", b.inFlight, len(b.queue))
+	}
+}
+
+// TestBatcherCapsBatches: no script call carries more than maxBatchOps
+// operations.
+func TestBatcherCapsBatches(t *testing.T) {
+	s := newScriptedExchange()
+	b := &batcher{exchange: s.exchange}
+	var wg sync.WaitGroup
+	op := func(id string) {
+		defer wg.Done()
+		if _, err := b.do(context.Background(), "release", redisOp{kind: "r", args: []any{id}}); err != nil {
+			t.Error(err)
+		}
+	}
+	wg.Add(maxBatchesInFlight)
+	for i := range maxBatchesInFlight {
+		go op(fmt.Sprint("lead", i))
+		<-s.calls
+	}
+	total := 2*maxBatchOps + 5
+	wg.Add(total)
+	for i := range total {
+		go op(fmt.Sprint(i))
+	}
+	queued(t, b, total)
+	go func() {
+		for range s.calls {
+			s.answer <- nil
+		}
+	}()
+	for range maxBatchesInFlight {
+		s.answer <- nil
+	}
+	wg.Wait()
+	close(s.calls)
+	sum := 0
+	for _, n := range s.sizes() {
+		if n > maxBatchOps {
+			t.Fatalf("a script call of %d operations (cap %d)", n, maxBatchOps)
+		}
+		sum += n
+	}
+	if sum != total+maxBatchesInFlight {
+		t.Fatalf("%d operations sent, want %d", sum, total+maxBatchesInFlight)
+	}
+}
+
+// TestBatcherErrorsAndDeadlines: a failed script call fails each of its
+// operations under its own name; a caller whose deadline passes while
+// queued gets its error at once and its operation is never sent.
+func TestBatcherErrorsAndDeadlines(t *testing.T) {
+	s := newScriptedExchange()
+	b := &batcher{exchange: s.exchange}
+	errs := make(chan error, 10)
+	for i := range maxBatchesInFlight {
+		go func() {
+			_, err := b.do(context.Background(), "answered", redisOp{kind: "w", args: []any{i}})
+			errs <- err
+		}()
+		<-s.calls
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err := b.do(ctx, "next", redisOp{kind: "n", args: []any{"late"}})
+	if !errors.Is(err, ErrBackend) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("queued past its deadline: err = %v; want ErrBackend and DeadlineExceeded", err)
+	}
+	queued(t, b, 0)
+	down := errors.New("connection refused")
+	for range maxBatchesInFlight {
+		s.answer <- down
+	}
+	for range maxBatchesInFlight {
+		err := <-errs
+		if !errors.Is(err, ErrBackend) || !errors.Is(err, down) || err.Error() != "ringlb: redis: answered: connection refused" {
+			t.Fatalf("failed batch: err = %v", err)
+		}
+	}
+	if got := s.sizes(); len(got) != maxBatchesInFlight {
+		t.Fatalf("script calls %v: the expired operation was sent", got)
+	}
+}
+
+// TestBatcherPanicIsAnError: a panic while sending fails the batch's
+// operations and leaves the batcher working.
+func TestBatcherPanicIsAnError(t *testing.T) {
+	calls := 0
+	b := &batcher{exchange: func(ops []redisOp) ([]any, error) {
+		calls++
+		if calls == 1 {
+			panic("boom")
+		}
+		return []any{int64(1)}, nil
+	}}
+	if _, err := b.do(context.Background(), "next", redisOp{kind: "n"}); !errors.Is(err, ErrBackend) {
+		t.Fatalf("after a panic: err = %v; want ErrBackend", err)
+	}
+	if v, err := b.do(context.Background(), "next", redisOp{kind: "n"}); err != nil || v != int64(1) {
+		t.Fatalf("next operation = %v, %v", v, err)
+	}
+}
