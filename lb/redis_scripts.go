@@ -36,10 +36,10 @@ var (
 )
 
 // redisKeySuffixes are the keys of one balancer, in the order every script
-// takes them as KEYS (see scripts/prelude.lua). The "2:" marks the second
-// key layout: keys of the first (ringlb 0.1) are left alone and unused, so
+// takes them as KEYS (see scripts/prelude.lua). The "3:" marks the third
+// key layout: keys of earlier layouts are left alone and unused, so
 // balancers must be drained before an upgrade (see README).
-var redisKeySuffixes = [...]string{"2:hold", "2:exp", "2:mem", "2:ctr", "2:idle", "2:gone"}
+var redisKeySuffixes = [...]string{"3:exp", "3:mem", "3:idle", "3:gone"}
 
 const (
 	// reapLimit bounds how many lapsed holds one operation drops, so a

@@ -150,7 +150,7 @@ func TestRedisKeyLayout(t *testing.T) {
 	m := miniredis.RunT(t)
 	r := openRedis(t, "sales", "redis://"+m.Addr(), Options{})
 	r2 := openRedis(t, "sales", "redis://"+m.Addr(), Options{KeyPrefix: "myapp:lb:"})
-	if r.keys[0] != "ringlb:{sales}:2:hold" || r2.keys[2] != "myapp:lb:{sales}:2:mem" {
+	if r.keys[0] != "ringlb:{sales}:3:exp" || r2.keys[1] != "myapp:lb:{sales}:3:mem" {
 		t.Fatalf("keys = %v, %v", r.keys, r2.keys)
 	}
 	mustAcquire(t, r, "a", "c1")
@@ -601,7 +601,7 @@ func TestRedisResetRepairsDriftedCount(t *testing.T) {
 	b := openRedis(t, name, "redis://"+m.Addr(), Options{})
 	mustAcquire(t, b, "a", "c1")
 	// Simulate drift: a count with no holds behind it.
-	m.HSet(DefaultKeyPrefix+"{"+name+"}:2:mem", "a", "3 0 0 1 0 0 0 0 1 0")
+	m.HSet(DefaultKeyPrefix+"{"+name+"}:3:mem", "a", "3 0 0 1 0 0 0 0 1 0")
 	wantLoad(t, b, []string{"a"}, []int{3})
 	n, err := b.Reset(context.Background(), "a")
 	if err != nil || n != 1 {

@@ -4,7 +4,7 @@ begin()
 local dest = ARGV[3]
 local r = rec_of(redis.call("HGET", K_MEM, dest))
 r.drained = tonumber(ARGV[2])
-put(dest, r)
+redis.call("HSET", K_MEM, dest, rec_bytes(r))
 if r.drained == 1 then
   redis.call("ZREM", K_IDLE, dest)
 elseif r.cnt == 0 then

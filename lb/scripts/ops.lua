@@ -30,46 +30,39 @@ end
 local function op_next(o, count)
   local call = ARGV[o + 1]
   local n = count - 3
-  local dests, members = {}, {}
+  local fields = {}
   for i = 1, n do
-    dests[i] = ARGV[o + 3 + i]
-    members[i] = member(dests[i], call)
+    fields[i] = ARGV[o + 3 + i]
+  end
+  fields[n + 1] = call_field(call)
+  fields[n + 2] = F_SEQ
+  -- One read: every destination's record, the call's holds, the counter.
+  local v = read(fields, n + 1, call)
+  if v[n + 1] then
+    for _, h in ipairs(holds_of(v[n + 1])) do
+      for i = 1, n do
+        if fields[i] == h.dest then
+          local mine = 0
+          if h.node == node then mine = 1 end
+          return {2, i, mine}
+        end
+      end
+    end
   end
   local caps, keys = numbers(ARGV[o + 2]), numbers(ARGV[o + 3])
 
-  local holds = redis.call("HMGET", K_HOLD, unpack(members))
-  for i = 1, n do
-    if holds[i] and lapsed(members[i], clock) then
-      expire(members[i]) -- lapsed but not reaped yet: it is gone
-      holds[i] = false
-    end
-    if holds[i] then
-      local mine = 0
-      if hold_field(holds[i], 4) == node then mine = 1 end
-      return {2, i, mine}
-    end
-  end
-
   -- Ranking rule of order.go: load, then the tie key (fewest: score, then
   -- lru), then list position; unscored members score the group's lowest.
-  -- Only what ranking reads is parsed (RANK); the chosen member's record
-  -- is read whole below.
-  local raw = redis.call("HMGET", K_MEM, unpack(dests))
   local fewest, lru = tie == "fewest", tie == "lru"
   local loads, scores, seqs, ok = {}, {}, {}, {}
   local low, any = 0, false
   for i = 1, n do
-    local l, s, q = 0, false, 0
-    local usable = true
-    if raw[i] then
-      local c, d, w, sq, sa, sc = string.match(raw[i], RANK)
-      l = tonumber(c) or 0
-      q = tonumber(sq) or 0
-      usable = d == "0" and clock >= (tonumber(w) or 0)
-      if fewest and usable and sa ~= "0" then
-        s = fade(tonumber(sc) or 0, tonumber(sa), clock, half)
-        if not any or s < low then low, any = s, true end
-      end
+    local l, d, w, q, sa, sc = decode(v[i])
+    local s = false
+    local usable = d == 0 and clock >= w
+    if fewest and usable and sa ~= 0 then
+      s = fade(sc, sa, clock, half)
+      if not any or s < low then low, any = s, true end
     end
     local cap = caps and caps[i] or 0
     ok[i] = usable and (cap == 0 or l < cap)
@@ -95,12 +88,12 @@ local function op_next(o, count)
   if best == nil then
     return {0, 0, 0}
   end
-  local r = rec_of(raw[best])
+  local r = rec_of(v[best])
   if fewest and r.score_at == 0 then
     -- First seen mid-shift: it starts level with the least busy.
     r.score, r.score_at = low, clock
   end
-  hold(dests[best], r, members[best], clock, lease, maxage, node, "r")
+  hold(fields[best], call, r, {}, v[n + 2], lease, maxage, node, "r")
   return {1, best, 1}
 end
 
@@ -116,16 +109,12 @@ end
 local function op_acquire(o)
   local call, cap, dest, how, age =
     ARGV[o + 1], tonumber(ARGV[o + 2]), ARGV[o + 3], ARGV[o + 4], tonumber(ARGV[o + 5])
-  local m = member(dest, call)
-  local h = redis.call("HGET", K_HOLD, m)
-  if h and lapsed(m, clock) then
-    expire(m) -- lapsed but not reaped yet: it is gone
-    h = false
-  end
-  local r = rec_of(redis.call("HGET", K_MEM, dest))
-  if h then
+  local v = read({dest, call_field(call), F_SEQ}, 2, call)
+  local r, list = rec_of(v[1]), holds_of(v[2])
+  local k = find(list, dest)
+  if k then
     local mine = 0
-    if hold_field(h, 4) == node then mine = 1 end
+    if list[k].node == node then mine = 1 end
     return {0, r.cnt, mine}
   end
   if how == "" and r.drained == 1 then
@@ -136,27 +125,32 @@ local function op_acquire(o)
   end
   local state = "r"
   if how == "reassert-talking" then state = "t" end
-  hold(dest, r, m, clock, lease, age, node, state)
+  hold(dest, call, r, list, v[3], lease, age, node, state)
   return {1, r.cnt, 1}
 end
 
 -- op_release drops holds; many at once when queued releases are retried.
 -- Arguments: per hold, member ("<dest>\n<call>") and the wrap-up of its
 -- destination (ms).
--- Reply: per hold, 1 if it was held, else 0.
+-- Reply: per hold, 1 if it was held, else 0 (also when its lease had run
+-- out: nothing was held to release).
 local function op_release(o, count)
   local out = {}
   for i = o + 1, o + count, 2 do
     local m = ARGV[i]
-    if lapsed(m, clock) then
-      expire(m) -- it had already lapsed: nothing was held to release
-      out[#out + 1] = 0
-    else
-      local h = drop(m, tonumber(ARGV[i + 1]))
-      if h and hold_field(h, 4) ~= node then
+    local dest, call = split_member(m)
+    local v = read({dest, call_field(call)}, 2, call)
+    local list = holds_of(v[2])
+    local k = find(list, dest)
+    if k then
+      local h = drop_at(dest, call, rec_of(v[1]), list, k, tonumber(ARGV[i + 1]))
+      if h.node ~= node then
         note_gone(m) -- another node's hold: it must not take it back
       end
-      out[#out + 1] = h and 1 or 0
+      out[#out + 1] = 1
+    else
+      redis.call("ZREM", K_EXP, m)
+      out[#out + 1] = 0
     end
   end
   return out
@@ -167,19 +161,20 @@ end
 -- Arguments: member ("<dest>\n<call>").
 -- Reply: 1 if it was ringing, 0 if not held or already talking.
 local function op_answered(o)
-  local m = ARGV[o + 1]
-  local h = redis.call("HGET", K_HOLD, m)
-  if not h or lapsed(m, clock) or hold_field(h, 3) ~= "r" then
+  local dest, call = split_member(ARGV[o + 1])
+  local v = read({dest, call_field(call)}, 2, call)
+  local list = holds_of(v[2])
+  local k = find(list, dest)
+  if not k or list[k].state ~= "r" then
     return 0
   end
-  redis.call("HSET", K_HOLD, m, hold_field(h, 1) .. "\n" .. hold_field(h, 2) .. "\nt\n" .. hold_field(h, 4))
-  local dest = dest_of(m)
-  local r = rec_of(redis.call("HGET", K_MEM, dest))
+  list[k].state = "t"
+  local r = rec_of(v[1])
   r.talking = r.talking + 1
   if r.talking > r.cnt then r.talking = r.cnt end
   r.answered = r.answered + 1
   r.score, r.score_at = fade(r.score, r.score_at, clock, half) + 1, clock
-  put(dest, r)
+  save(dest, r, call, list)
   return 1
 end
 

@@ -1,17 +1,25 @@
--- prelude.lua is prepended to every ringlb script (see redis_scripts.go), so the
--- key layout, the clock and the reaping rule are written once.
+-- prelude.lua is prepended to every ringlb script (see redis_scripts.go), so
+-- the key layout, the clock and the reaping rule are written once.
+--
+-- Every command a script sends Redis costs more than the Lua around it, so
+-- the layout is built for few commands: what one operation reads is one
+-- HMGET of one hash, what it changes one HSET of that hash plus the lease
+-- zset.
 --
 -- KEYS, the same for every script (all share the hash tag {<name>}):
---   1 hold  HASH  "<dest>\n<call>" -> "<start_ms>\n<hard_ms>\n<state>\n<node>",
---                 state "r" ringing or "t" talking (answered)
---   2 exp   ZSET  "<dest>\n<call>" scored by the lease expiry (ms), never
---                 later than hard_ms when hard_ms > 0
---   3 mem   HASH  dest -> its member record, one string (see rec_of): a
---                 group's whole state is one HMGET, a change one HSET
---   4 ctr   STRING counter behind the lru order
---   5 idle  ZSET  destinations without a hold, by when they became idle
---                 (ms): beyond MAX_IDLE the oldest are forgotten
---   6 gone  ZSET  "<dest>\n<call>" of holds dropped for good (reset, past
+--   1 exp   ZSET  "<dest>\n<call>" of every hold, scored by its lease
+--                 expiry (ms), never later than its hard expiry
+--   2 mem   HASH  three kinds of field:
+--                 dest          -> its member record (see decode)
+--                 "\n" .. call  -> the call's holds, one line each:
+--                                  "<dest>\t<start_ms>\t<hard_ms>\t<state>\t<node>",
+--                                  state "r" ringing or "t" talking
+--                 "\r"          -> the counter behind the lru order
+--                 Destinations and call ids never hold control characters
+--                 (checked in Go), so the kinds never meet.
+--   3 idle  ZSET  destinations by when they last became idle (ms): beyond
+--                 MAX_IDLE the oldest idle ones are forgotten
+--   4 gone  ZSET  "<dest>\n<call>" of holds dropped for good (reset, past
 --                 their maximum age, released by another node), scored by
 --                 when the note lapses (ms, GONE_KEEP later): renewal tells
 --                 them from holds lost in a failover, which it takes back
@@ -19,58 +27,113 @@
 -- holds the script may drop (reaping is bounded per call), and the
 -- script's own arguments follow from ARGV[2]. Every script starts with
 -- begin(), which reads the clock and reaps.
---
--- Destinations and call ids never hold control characters (checked in
--- Go), so "\n" separates them.
-local K_HOLD, K_EXP, K_MEM, K_CTR, K_IDLE, K_GONE = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local K_EXP, K_MEM, K_IDLE, K_GONE = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 
--- MAX_IDLE is how many destinations without a hold a balancer's keys
--- remember (their lru order, calls started and answered), as the memory
--- backend's default max_idle: the state of a destination idle longest
--- beyond it is forgotten, so any stream of distinct destinations keeps
--- Redis's memory bounded. Drained destinations are always kept.
+-- F_SEQ is the field of mem holding the lru counter.
+local F_SEQ = "\r"
+
+-- MAX_IDLE is how many idle destinations a balancer's keys remember (their
+-- lru order, calls started and answered), as the memory backend's default
+-- max_idle: the state of a destination idle longest beyond it is
+-- forgotten, so any stream of distinct destinations keeps Redis's memory
+-- bounded. Drained and held destinations are always kept.
 local MAX_IDLE = 10000
 
 -- GONE_KEEP is how long a note in gone lasts (ms): longer than a renewal
 -- period (lease/3, and leases are at most an hour).
 local GONE_KEEP = 3600000
 
--- clock is the script's time, read once by begin().
-local clock = 0
+-- clock is the script's time, read once by begin(); all_reaped is true
+-- when begin() dropped every hold whose lease had run out, so no other
+-- lapsed hold is left to look for.
+local clock, all_reaped = 0, false
 
 local function member(dest, call)
   return dest .. "\n" .. call
 end
 
-local function dest_of(m)
-  return string.sub(m, 1, string.find(m, "\n", 1, true) - 1)
+local function split_member(m)
+  local j = string.find(m, "\n", 1, true)
+  return string.sub(m, 1, j - 1), string.sub(m, j + 1)
 end
 
--- A member record is ten numbers separated by spaces. First what ranking
--- reads (RANK, one cheap match per destination in next): live holds,
--- drained (1 or 0), end of wrap-up (ms), lru order of the last hold start
--- (0 = never), when the answered score last changed (ms; 0 = no score
--- yet), the answered score; then talking holds, last hold start (ms), holds
--- started, calls answered. redis_records.go reads the same format.
-local RANK = "^(%d+) (%d) (%d+) (%d+) (%d+) (%S+)"
-local REC = "^(%d+) (%d) (%d+) (%d+) (%d+) (%S+) (%d+) (%d+) (%d+) (%d+)$"
+-- call_field is the field of mem listing a call's holds.
+local function call_field(call)
+  return "\n" .. call
+end
+
+-- A member record holds ten numbers: live holds, drained (1 or 0), end of
+-- wrap-up (ms), lru order of the last hold start (0 = never), when the
+-- answered score last changed (ms; 0 = no score yet), the answered score,
+-- talking holds, last hold start (ms), holds started, calls answered.
+-- Redis's Lua has the struct library, which packs them as doubles: reading
+-- a group's records is then one C call per destination, not a string
+-- parse. Servers without it (test doubles) store the same numbers as text.
+-- Either way decode returns the ten numbers (zeros for a missing record)
+-- and rec_text the text form that Go reads (redis_records.go).
+local REC_FMT = "<dddddddddd"
+local REC_TEXT = "%d %d %d %d %d %.17g %d %d %d %d"
+local REC_MATCH = "^(%d+) (%d) (%d+) (%d+) (%d+) (%S+) (%d+) (%d+) (%d+) (%d+)$"
+local encode, decode
+if type(rawget(_G, "struct")) == "table" then
+  encode = function(...) return struct.pack(REC_FMT, ...) end
+  decode = function(s)
+    if not s then return 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 end
+    return struct.unpack(REC_FMT, s)
+  end
+else
+  encode = function(...) return string.format(REC_TEXT, ...) end
+  decode = function(s)
+    if not s then return 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 end
+    local c, d, w, q, sa, sc, t, l, st, a = string.match(s, REC_MATCH)
+    return tonumber(c), tonumber(d), tonumber(w), tonumber(q), tonumber(sa), tonumber(sc),
+      tonumber(t), tonumber(l), tonumber(st), tonumber(a)
+  end
+end
+
+local function rec_text(s)
+  if not s then return false end
+  return string.format(REC_TEXT, decode(s))
+end
 
 local function rec_of(s)
-  if s then
-    local c, d, w, q, sa, sc, t, l, st, a = string.match(s, REC)
-    if c then
-      return {cnt = tonumber(c), drained = tonumber(d), wrap = tonumber(w), seq = tonumber(q),
-        score_at = tonumber(sa), score = tonumber(sc), talking = tonumber(t), last = tonumber(l),
-        started = tonumber(st), answered = tonumber(a)}
-    end
-  end
-  return {cnt = 0, drained = 0, wrap = 0, seq = 0, score_at = 0, score = 0, talking = 0, last = 0,
-    started = 0, answered = 0}
+  local c, d, w, q, sa, sc, t, l, st, a = decode(s)
+  return {cnt = c, drained = d, wrap = w, seq = q, score_at = sa, score = sc, talking = t, last = l,
+    started = st, answered = a}
 end
 
-local function put(dest, r)
-  redis.call("HSET", K_MEM, dest, string.format("%d %d %d %d %d %.17g %d %d %d %d", r.cnt, r.drained,
-    r.wrap, r.seq, r.score_at, r.score, r.talking, r.last, r.started, r.answered))
+local function rec_bytes(r)
+  return encode(r.cnt, r.drained, r.wrap, r.seq, r.score_at, r.score, r.talking, r.last, r.started,
+    r.answered)
+end
+
+-- holds_of reads a call's holds (its field of mem, or false) into a list.
+local function holds_of(v)
+  local out = {}
+  if v then
+    for d, s, h, st, nd in string.gmatch(v, "([^\t\n]+)\t(%d+)\t(%d+)\t(%a)\t([^\n]*)") do
+      out[#out + 1] = {dest = d, start = s, hard = tonumber(h), state = st, node = nd}
+    end
+  end
+  return out
+end
+
+-- holds_text writes a call's holds back; nil when there are none.
+local function holds_text(list)
+  if #list == 0 then return nil end
+  local lines = {}
+  for i, h in ipairs(list) do
+    lines[i] = h.dest .. "\t" .. h.start .. "\t" .. h.hard .. "\t" .. h.state .. "\t" .. h.node
+  end
+  return table.concat(lines, "\n")
+end
+
+-- find returns the index of dest's hold in a call's holds, or nil.
+local function find(list, dest)
+  for i, h in ipairs(list) do
+    if h.dest == dest then return i end
+  end
+  return nil
 end
 
 -- fade is an answered score, last changed at, as it weighs at now: it
@@ -82,40 +145,39 @@ local function fade(score, at, now, half)
   return score * 2 ^ (-(now - at) / half)
 end
 
--- forget_idle drops the state of the destinations idle longest beyond
--- MAX_IDLE, a few per call: each call marks at most one idle.
-local function forget_idle()
+-- save writes dest's record and the call's holds in one HSET (one HDEL
+-- more when the call has no hold left).
+local function save(dest, r, call, list)
+  local cf = call_field(call)
+  local text = holds_text(list)
+  if text then
+    redis.call("HSET", K_MEM, dest, rec_bytes(r), cf, text)
+  else
+    redis.call("HSET", K_MEM, dest, rec_bytes(r))
+    redis.call("HDEL", K_MEM, cf)
+  end
+end
+
+-- mark_idle notes that dest has no hold from now on. Past MAX_IDLE, the
+-- destinations idle longest are forgotten, a few per call (each call marks
+-- at most a few idle). A destination is not taken out of idle when a call
+-- holds it: forgetting skips held ones, and its time moves on when it is
+-- idle again.
+local function mark_idle(dest)
+  if redis.call("ZADD", K_IDLE, clock, dest) == 0 then
+    return -- known already: the count did not grow
+  end
   local over = redis.call("ZCARD", K_IDLE) - MAX_IDLE
   if over <= 0 then return end
   local old = redis.call("ZRANGE", K_IDLE, 0, math.min(over, 8) - 1)
+  redis.call("ZREM", K_IDLE, unpack(old))
   for i = 1, #old do
     local d = old[i]
-    redis.call("ZREM", K_IDLE, d)
-    local r = rec_of(redis.call("HGET", K_MEM, d))
-    if r.cnt == 0 and r.drained == 0 then
+    local c, drained = decode(redis.call("HGET", K_MEM, d))
+    if c == 0 and drained == 0 then
       redis.call("HDEL", K_MEM, d)
     end
   end
-end
-
--- mark_idle notes that dest has no hold from now on.
-local function mark_idle(dest)
-  redis.call("ZADD", K_IDLE, clock, dest)
-  forget_idle()
-end
-
--- hold_field returns field i (1 start, 2 hard, 3 state, 4 node) of a
--- hold record.
-local function hold_field(h, i)
-  local s = 1
-  for _ = 2, i do
-    local j = string.find(h, "\n", s, true)
-    if not j then return "" end
-    s = j + 1
-  end
-  if i == 4 then return string.sub(h, s) end
-  local j = string.find(h, "\n", s, true)
-  return string.sub(h, s, (j or 0) - 1)
 end
 
 -- note_gone notes that hold m ended for good, so that its node's renewal
@@ -124,29 +186,37 @@ local function note_gone(m)
   redis.call("ZADD", K_GONE, clock + GONE_KEEP, m)
 end
 
--- drop removes hold m if it exists and returns its record (false if there
--- was none); the count of its destination follows, and never goes below
--- zero. A talking hold that ends starts its member's wrap-up of wrap ms.
-local function drop(m, wrap)
-  local h = redis.call("HGET", K_HOLD, m)
-  redis.call("ZREM", K_EXP, m)
-  if not h then
-    return false
-  end
-  redis.call("HDEL", K_HOLD, m)
-  local dest = dest_of(m)
-  local r = rec_of(redis.call("HGET", K_MEM, dest))
+-- drop_at removes hold k of a call's holds (list) on dest, whose record is
+-- r, and returns it; the count of dest follows, and never goes below zero.
+-- A talking hold that ends starts its member's wrap-up of wrap ms.
+local function drop_at(dest, call, r, list, k, wrap)
+  local h = table.remove(list, k)
+  redis.call("ZREM", K_EXP, member(dest, call))
   if r.cnt > 0 then r.cnt = r.cnt - 1 end
-  if string.find(h, "\nt\n", 1, true) then
+  if h.state == "t" then
     if r.talking > 0 then r.talking = r.talking - 1 end
     if wrap > 0 and clock + wrap > r.wrap then r.wrap = clock + wrap end
   end
   if r.talking > r.cnt then r.talking = r.cnt end
-  put(dest, r)
+  save(dest, r, call, list)
   if r.cnt == 0 then
     mark_idle(dest)
   end
   return h
+end
+
+-- drop removes hold m if it exists and returns it (false if there was
+-- none).
+local function drop(m, wrap)
+  local dest, call = split_member(m)
+  local v = redis.call("HMGET", K_MEM, dest, call_field(call))
+  local list = holds_of(v[2])
+  local k = find(list, dest)
+  if not k then
+    redis.call("ZREM", K_EXP, m)
+    return false
+  end
+  return drop_at(dest, call, rec_of(v[1]), list, k, wrap)
 end
 
 -- expire drops hold m, whose lease or maximum age ran out. Past its
@@ -154,10 +224,7 @@ end
 -- alive, takes the hold back.
 local function expire(m)
   local h = drop(m, 0)
-  if h then
-    local hard = tonumber(hold_field(h, 2)) or 0
-    if hard > 0 and hard <= clock then note_gone(m) end
-  end
+  if h and h.hard > 0 and h.hard <= clock then note_gone(m) end
 end
 
 -- begin reads the server clock, the one clock all nodes share, and drops
@@ -166,38 +233,58 @@ end
 local function begin()
   local t = redis.call("TIME")
   clock = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  local gone = redis.call("ZRANGEBYSCORE", K_EXP, "-inf", clock, "LIMIT", 0, tonumber(ARGV[1]))
+  local limit = tonumber(ARGV[1])
+  local gone = redis.call("ZRANGEBYSCORE", K_EXP, "-inf", clock, "LIMIT", 0, limit)
   for i = 1, #gone do
     expire(gone[i])
   end
+  all_reaped = #gone < limit
   return clock
 end
 
 -- lapsed reports whether hold m's lease ran out although no reap has
 -- dropped it yet (reaping is bounded per call); such a hold is gone.
-local function lapsed(m, now)
+local function lapsed(m)
+  if all_reaped then return false end
   local e = redis.call("ZSCORE", K_EXP, m)
-  return e ~= false and e ~= nil and tonumber(e) <= now
+  return e ~= false and e ~= nil and tonumber(e) <= clock
 end
 
--- hold records a new hold of call on dest, member record r, started now
--- in state ("r" or "t").
-local function hold(dest, r, m, now, lease, maxage, node, state)
+-- read is HMGET of fields of mem, where field ci is a call's holds, after
+-- dropping any of those holds whose lease ran out unreaped.
+local function read(fields, ci, call)
+  local v = redis.call("HMGET", K_MEM, unpack(fields))
+  if all_reaped or not v[ci] then return v end
+  local dropped = false
+  for _, h in ipairs(holds_of(v[ci])) do
+    local m = member(h.dest, call)
+    if lapsed(m) then
+      expire(m)
+      dropped = true
+    end
+  end
+  if dropped then
+    v = redis.call("HMGET", K_MEM, unpack(fields))
+  end
+  return v
+end
+
+-- hold records a new hold of call on dest (record r; list the call's
+-- holds; seq the lru counter), started now in state ("r" or "t"), with
+-- maximum age age ms (0 = none).
+local function hold(dest, call, r, list, seq, lease, age, node, state)
   local hard = 0
-  local exp = now + lease
-  if maxage > 0 then
-    hard = now + maxage
+  local exp = clock + lease
+  if age > 0 then
+    hard = clock + age
     if hard < exp then exp = hard end
   end
-  redis.call("HSET", K_HOLD, m, now .. "\n" .. hard .. "\n" .. state .. "\n" .. node)
-  redis.call("ZADD", K_EXP, exp, m)
-  if r.cnt == 0 then
-    redis.call("ZREM", K_IDLE, dest)
-  end
+  list[#list + 1] = {dest = dest, start = clock, hard = hard, state = state, node = node}
   r.cnt = r.cnt + 1
   if state == "t" then r.talking = r.talking + 1 end
-  r.seq = redis.call("INCR", K_CTR)
-  r.last = now
+  r.seq = (tonumber(seq) or 0) + 1
+  r.last = clock
   r.started = r.started + 1
-  put(dest, r)
+  redis.call("HSET", K_MEM, dest, rec_bytes(r), call_field(call), holds_text(list), F_SEQ, r.seq)
+  redis.call("ZADD", K_EXP, exp, member(dest, call))
 end

@@ -1,6 +1,6 @@
 -- renew.lua extends the leases of one node's holds, in one batch: one HMGET
--- reads them all and one ZADD extends them all.
--- ARGV: reap_limit, node, lease_ms, members...
+-- reads the holds of all their calls and one ZADD extends them all.
+-- ARGV: reap_limit, node, lease_ms, members ("<dest>\n<call>")...
 -- Reply: {gone, missing}. gone: members that are no longer this node's
 -- holds for good (reset, another node's, past their maximum age); the node
 -- stops renewing them. missing: members with no hold at all and no note of
@@ -10,30 +10,37 @@
 local node, lease = ARGV[2], tonumber(ARGV[3])
 local now = begin()
 redis.call("ZREMRANGEBYSCORE", K_GONE, "-inf", now)
-local ms = {}
-for i = 4, #ARGV do
-  ms[#ms + 1] = ARGV[i]
-end
 local gone, missing = {}, {}
-if #ms == 0 then
+if #ARGV < 4 then
   return {gone, missing}
 end
-local hs = redis.call("HMGET", K_HOLD, unpack(ms))
-local exps = {}
+local ms, dests, calls, fields, index = {}, {}, {}, {}, {}
+for i = 4, #ARGV do
+  local m = ARGV[i]
+  local dest, call = split_member(m)
+  ms[#ms + 1], dests[#ms + 1], calls[#ms + 1] = m, dest, call
+  if not index[call] then
+    fields[#fields + 1] = call_field(call)
+    index[call] = #fields
+  end
+end
+local v = redis.call("HMGET", K_MEM, unpack(fields))
+local lists = {}
+for i = 1, #fields do
+  lists[i] = holds_of(v[i])
+end
+local exps, expired = {}, {}
 for i = 1, #ms do
-  local m, h = ms[i], hs[i]
-  if h then
-    -- "<start>\n<hard>\n<state>\n<node>", state one character
-    local a = string.find(h, "\n", 1, true)
-    local b = string.find(h, "\n", a + 1, true)
-    if string.sub(h, b + 3) == node then
+  local m = ms[i]
+  local list = lists[index[calls[i]]]
+  local k = find(list, dests[i])
+  if k then
+    local h = list[k]
+    if h.node == node then
       local exp = now + lease
-      local hard = tonumber(string.sub(h, a + 1, b - 1)) or 0
-      if hard > 0 and hard < exp then exp = hard end
+      if h.hard > 0 and h.hard < exp then exp = h.hard end
       if exp <= now then
-        drop(m, 0)
-        note_gone(m)
-        gone[#gone + 1] = m
+        expired[#expired + 1] = m
       else
         exps[#exps + 1] = exp
         exps[#exps + 1] = m
@@ -46,6 +53,11 @@ for i = 1, #ms do
   else
     missing[#missing + 1] = m
   end
+end
+for _, m in ipairs(expired) do
+  drop(m, 0)
+  note_gone(m)
+  gone[#gone + 1] = m
 end
 if #exps > 0 then
   redis.call("ZADD", K_EXP, unpack(exps))

@@ -5,23 +5,30 @@
 -- least once, maybe twice.
 -- ARGV: reap_limit, part (mem|holds), cursor, count.
 -- Reply: {next cursor ("0" at the end), entries, now_ms}: dest, record
--- pairs for mem; member, record, expiry triples for holds, leaving out
--- holds whose lease ran out.
+-- text pairs for mem; member ("<dest>\n<call>"), hold
+-- ("<start>\n<hard>\n<state>\n<node>"), expiry triples for holds, leaving
+-- out holds whose lease ran out.
 local now = begin()
 local part, cursor, count = ARGV[2], ARGV[3], ARGV[4]
-if part == "mem" then
-  local page = redis.call("HSCAN", K_MEM, cursor, "COUNT", count)
-  return {page[1], page[2], now}
-end
-local page = redis.call("HSCAN", K_HOLD, cursor, "COUNT", count)
+local page = redis.call("HSCAN", K_MEM, cursor, "COUNT", count)
 local kv, flat = page[2], {}
 for i = 1, #kv, 2 do
-  local m = kv[i]
-  local e = redis.call("ZSCORE", K_EXP, m)
-  if not (e and tonumber(e) <= now) then
-    flat[#flat + 1] = m
-    flat[#flat + 1] = kv[i + 1]
-    flat[#flat + 1] = e or "0"
+  local f = kv[i]
+  local kind = string.byte(f, 1)
+  if part == "mem" and kind > 31 then
+    flat[#flat + 1] = f
+    flat[#flat + 1] = rec_text(kv[i + 1])
+  elseif part == "holds" and f ~= F_SEQ and kind == 10 then
+    local call = string.sub(f, 2)
+    for _, h in ipairs(holds_of(kv[i + 1])) do
+      local m = member(h.dest, call)
+      local e = redis.call("ZSCORE", K_EXP, m)
+      if not (e and tonumber(e) <= now) then
+        flat[#flat + 1] = m
+        flat[#flat + 1] = h.start .. "\n" .. h.hard .. "\n" .. h.state .. "\n" .. h.node
+        flat[#flat + 1] = e or "0"
+      end
+    end
   end
 end
 return {page[1], flat, now}
