@@ -22,7 +22,7 @@ const (
 	maxBatchOps = 32
 	// maxBatchesInFlight is how many batches of one balancer may be in
 	// flight at once: a batch is gathered while the one before it runs.
-	maxBatchesInFlight = 2
+	maxBatchesInFlight = 4
 )
 
 // redisOp is one operation of ops.lua: its kind ("n" next, "a" acquire,
@@ -76,9 +76,9 @@ type pendingOp struct {
 // included, and delivers every reply; what queued meanwhile is sent by a
 // goroutine that goes on while the queue is not empty.
 type batcher struct {
-	// exchange runs operations as one script call and returns one reply
-	// each.
-	exchange func(ops []redisOp) ([]any, error)
+	// exchange runs operations as one script call, bounded by ctx or, if
+	// ctx is nil, by Timeout from now, and returns one reply each.
+	exchange func(ctx context.Context, ops []redisOp) ([]any, error)
 	mu       sync.Mutex
 	queue    []*pendingOp // requires mu
 	inFlight int          // batches being sent; requires mu
@@ -97,7 +97,7 @@ func (b *batcher) do(ctx context.Context, name string, op redisOp) (any, error) 
 	}
 	b.mu.Unlock()
 	if batch != nil {
-		more := b.send(batch)
+		more := b.send(ctx, batch)
 		if more != nil {
 			go b.drain(more)
 		}
@@ -134,13 +134,19 @@ func (b *batcher) take() []*pendingOp {
 
 // send runs batch as one script call and delivers each reply. It returns
 // the next batch when operations queued meanwhile (this sender stays in
-// flight for it), else nil.
-func (b *batcher) send(batch []*pendingOp) []*pendingOp {
+// flight for it), else nil. A batch of one is bounded by own, the context
+// of its only caller; a larger one by Timeout from now, so that no caller's
+// cancellation fails the others (each still waits only until its own
+// deadline).
+func (b *batcher) send(own context.Context, batch []*pendingOp) []*pendingOp {
 	ops := make([]redisOp, len(batch))
 	for i, p := range batch {
 		ops[i] = p.op
 	}
-	vals, err := b.safeExchange(ops)
+	if len(batch) > 1 {
+		own = nil
+	}
+	vals, err := b.safeExchange(own, ops)
 	for i, p := range batch {
 		if err != nil {
 			p.err = err
@@ -160,24 +166,25 @@ func (b *batcher) send(batch []*pendingOp) []*pendingOp {
 
 // safeExchange is exchange with a panic turned into an error, so that
 // every waiter gets an answer.
-func (b *batcher) safeExchange(ops []redisOp) (vals []any, err error) {
+func (b *batcher) safeExchange(ctx context.Context, ops []redisOp) (vals []any, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			vals, err = nil, fmt.Errorf("internal error: %v", p)
 		}
 	}()
-	vals, err = b.exchange(ops)
+	vals, err = b.exchange(ctx, ops)
 	if err == nil && len(vals) != len(ops) {
 		return nil, fmt.Errorf("unexpected script reply: %d replies for %d operations", len(vals), len(ops))
 	}
 	return vals, err
 }
 
-// exchangeOps is the batcher's exchange: ops in one call of ops.lua, bounded
-// by Timeout from now (every operation's own deadline is Timeout from its
-// start, so no caller waits past its own).
-func (r *Redis) exchangeOps(ops []redisOp) ([]any, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), r.opts.Timeout)
+// exchangeOps is the batcher's exchange: ops in one call of ops.lua.
+func (r *Redis) exchangeOps(ctx context.Context, ops []redisOp) ([]any, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, cancel := r.ctx(ctx)
 	defer cancel()
 	v, err := r.exec(ctx, scriptOps, r.opsArgs(ops))
 	if err != nil {
@@ -193,6 +200,6 @@ func (r *Redis) exchangeOps(ops []redisOp) ([]any, error) {
 // drain sends batches until the queue is empty.
 func (b *batcher) drain(batch []*pendingOp) {
 	for batch != nil {
-		batch = b.send(batch)
+		batch = b.send(nil, batch)
 	}
 }

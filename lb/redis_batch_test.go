@@ -23,7 +23,7 @@ func newScriptedExchange() *scriptedExchange {
 	return &scriptedExchange{calls: make(chan []redisOp, 100), answer: make(chan error, 100)}
 }
 
-func (s *scriptedExchange) exchange(ops []redisOp) ([]any, error) {
+func (s *scriptedExchange) exchange(_ context.Context, ops []redisOp) ([]any, error) {
 	s.mu.Lock()
 	s.batches = append(s.batches, ops)
 	s.mu.Unlock()
@@ -203,7 +203,7 @@ func TestBatcherErrorsAndDeadlines(t *testing.T) {
 // operations and leaves the batcher working.
 func TestBatcherPanicIsAnError(t *testing.T) {
 	calls := 0
-	b := &batcher{exchange: func(ops []redisOp) ([]any, error) {
+	b := &batcher{exchange: func(_ context.Context, ops []redisOp) ([]any, error) {
 		calls++
 		if calls == 1 {
 			panic("boom")
@@ -215,5 +215,55 @@ func TestBatcherPanicIsAnError(t *testing.T) {
 	}
 	if v, err := b.do(context.Background(), "next", redisOp{kind: "n"}); err != nil || v != int64(1) {
 		t.Fatalf("next operation = %v, %v", v, err)
+	}
+}
+
+// TestBatcherLoneCallerContext: an operation sent alone is bounded by its
+// caller's context; a batch of several by no single caller's.
+func TestBatcherLoneCallerContext(t *testing.T) {
+	var gotCtx []context.Context
+	var mu sync.Mutex
+	b := &batcher{exchange: func(ctx context.Context, ops []redisOp) ([]any, error) {
+		mu.Lock()
+		gotCtx = append(gotCtx, ctx)
+		mu.Unlock()
+		if ctx != nil {
+			<-ctx.Done() // a hung server
+			return nil, ctx.Err()
+		}
+		return make([]any, len(ops)), nil
+	}}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		cancel()
+	}()
+	if _, err := b.do(ctx, "next", redisOp{kind: "n"}); !errors.Is(err, context.Canceled) || !errors.Is(err, ErrBackend) {
+		t.Fatalf("lone operation, caller cancelled: err = %v", err)
+	}
+	if len(gotCtx) != 1 || gotCtx[0] != ctx {
+		t.Fatalf("lone operation sent with %v, want its caller's context", gotCtx)
+	}
+	// Several at once: a batch is sent with a nil context (Timeout from now).
+	b2 := &batcher{exchange: b.exchange}
+	b2.inFlight = maxBatchesInFlight // as if others were in flight
+	errs := make(chan error, 3)
+	for range 3 {
+		go func() { _, err := b2.do(context.Background(), "release", redisOp{kind: "r"}); errs <- err }()
+	}
+	queued(t, b2, 3)
+	b2.mu.Lock()
+	batch := b2.take()
+	b2.mu.Unlock()
+	if more := b2.send(context.Background(), batch); more != nil {
+		t.Fatalf("queue not empty: %d", len(more))
+	}
+	for range 3 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if last := gotCtx[len(gotCtx)-1]; last != nil {
+		t.Fatalf("a batch of 3 was sent with a caller's context")
 	}
 }

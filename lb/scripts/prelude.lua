@@ -128,6 +128,23 @@ local function holds_text(list)
   return table.concat(lines, "\n")
 end
 
+-- line_of returns dest's line in a call's holds text v, or nil; for a
+-- call with one hold, the common case, that is v itself.
+local function line_of(v, dest)
+  local key = dest .. "\t"
+  local s = 1
+  while true do
+    local i = string.find(v, key, s, true)
+    if not i then return nil end
+    if i == 1 or string.byte(v, i - 1) == 10 then
+      local j = string.find(v, "\n", i, true)
+      if not j then return string.sub(v, i) end
+      return string.sub(v, i, j - 1)
+    end
+    s = i + 1
+  end
+end
+
 -- find returns the index of dest's hold in a call's holds, or nil.
 local function find(list, dest)
   for i, h in ipairs(list) do

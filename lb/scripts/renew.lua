@@ -14,31 +14,31 @@ local gone, missing = {}, {}
 if #ARGV < 4 then
   return {gone, missing}
 end
-local ms, dests, calls, fields, index = {}, {}, {}, {}, {}
+local ms, dests, fields, index, slot = {}, {}, {}, {}, {}
 for i = 4, #ARGV do
   local m = ARGV[i]
-  local dest, call = split_member(m)
-  ms[#ms + 1], dests[#ms + 1], calls[#ms + 1] = m, dest, call
-  if not index[call] then
-    fields[#fields + 1] = call_field(call)
-    index[call] = #fields
+  local j = string.find(m, "\n", 1, true)
+  local f = string.sub(m, j)
+  ms[#ms + 1], dests[#ms + 1] = m, string.sub(m, 1, j - 1)
+  local k = index[f]
+  if not k then
+    fields[#fields + 1] = f
+    k = #fields
+    index[f] = k
   end
+  slot[#ms] = k
 end
 local v = redis.call("HMGET", K_MEM, unpack(fields))
-local lists = {}
-for i = 1, #fields do
-  lists[i] = holds_of(v[i])
-end
 local exps, expired = {}, {}
 for i = 1, #ms do
   local m = ms[i]
-  local list = lists[index[calls[i]]]
-  local k = find(list, dests[i])
-  if k then
-    local h = list[k]
-    if h.node == node then
+  local line = v[slot[i]] and line_of(v[slot[i]], dests[i])
+  if line then
+    local hard, nd = string.match(line, "^[^\t]*\t%d+\t(%d+)\t%a\t(.*)$")
+    hard = tonumber(hard)
+    if nd == node then
       local exp = now + lease
-      if h.hard > 0 and h.hard < exp then exp = h.hard end
+      if hard > 0 and hard < exp then exp = hard end
       if exp <= now then
         expired[#expired + 1] = m
       else
