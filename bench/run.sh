@@ -147,6 +147,14 @@ report() {
       worst=$(awk -v a="$worst" -v b="$r" 'BEGIN { print (b > a) ? b : a }')
     done
     echo "| Redis next p50 ≤ 1.3 × raw EVALSHA p50 at 1, 8, 64 callers |${cells%;} | $(yesno "$worst <= 1.3") |"
+    cells=""
+    for c in 1 8 64; do
+      cells="$cells ${c}: $(kv "$tmp/redis.txt" "c${c}_floor_over_eval") ×;"
+    done
+    echo "| (reference, no target) the commands floor: a script sending exactly a lone next's Redis commands with no logic, p50 ÷ raw EVALSHA p50 |${cells%;} | — |"
+    local pr
+    pr=$(kv "$tmp/redis.txt" c64_pairs_over_eval_rate)
+    echo "| Redis next+release pairs/s ≥ 0.4 × raw EVALSHA/s at 64 callers | $(calc "$pr") × | $(yesno "$pr >= 0.4") |"
     local d3 d1000
     d3=$(kv "$tmp/redis.txt" d3_next_p50_us); d1000=$(kv "$tmp/redis.txt" d1000_next_p50_us)
     echo "| Redis cost no worse than linear (3 → 1,000 dests = 333×) | next p50 $(calc "$d1000 / $d3") × | $(yesno "$d1000 / $d3 <= 333.3") |"

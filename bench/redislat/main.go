@@ -1,9 +1,11 @@
 // Command redislat measures the Redis backend of ringlb: p50 and
 // p99 latency of Next and Release, and next+release pairs per second, from
-// 1, 8 and 64 concurrent callers, next to a raw PING and a raw trivial
-// EVALSHA ("return 1") measured in the same run against the same server
-// with the same client library and pool settings (the round-trip floor);
-// then how latency grows from 3 to 1,000 destinations.
+// 1, 8 and 64 concurrent callers, next to a raw PING, a raw trivial
+// EVALSHA ("return 1") and the commands floor (a script sending a lone
+// next's Redis commands without its logic), measured in the same run
+// against the same server with the same client library and pool settings;
+// then how latency grows from 3 to 1,000 destinations, and what the scripts
+// and lease renewal cost the server.
 //
 //	go run ./bench/redislat [--quick] [--url redis://host:port/db] [--phase 2s]
 //
@@ -96,6 +98,10 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("script load: %w", err)
 	}
+	floorSha, err := raw.ScriptLoad(ctx, floorLua).Result()
+	if err != nil {
+		return fmt.Errorf("script load: %w", err)
+	}
 
 	name := fmt.Sprintf("bench-%d", os.Getpid())
 	b, err := lb.NewRedis(name, lb.Options{URL: url, KeyPrefix: keyPrefix})
@@ -109,10 +115,12 @@ func run() error {
 	p := func(format string, a ...any) { fmt.Fprintf(out, format+"\n", a...) }
 	p("#### Redis backend (redis-server %s, %s; go-redis pool size %d, GOMAXPROCS %d)\n",
 		version, where(*flagURL), poolSize(ropts.PoolSize), runtime.GOMAXPROCS(0))
-	p("Latencies come from a mixed phase in which every caller issues PING, EVALSHA, next and release in "+
-		"turn, so the floors and ringlb see the same moment of a noisy machine; rates come from phases that "+
-		"run one kind only. Each phase gets %v in total, in %d interleaved rounds. Latency is per call as the "+
-		"caller sees it, including waiting for a pooled connection. next/release use 10 destinations.\n",
+	p("Latencies come from a mixed phase in which every caller issues PING, EVALSHA, the commands floor, "+
+		"next and release in turn, so the floors and ringlb see the same moment of a noisy machine; rates "+
+		"come from phases that run one kind only. Each phase gets %v in total, in %d interleaved rounds. "+
+		"Latency is per call as the caller sees it, including waiting for a pooled connection. next/release "+
+		"use 10 destinations. The commands floor is a script that sends Redis exactly the commands of a "+
+		"lone next (clock, reap, one HMGET, one HSET, one ZADD) with none of its logic.\n",
 		phase, *flagRounds)
 
 	dests10 := dests(10)
@@ -125,8 +133,25 @@ func run() error {
 	eval := func(_, _ int, l []time.Duration) error {
 		return timed(&l[0], func() error { return raw.EvalSha(ctx, sha, nil).Err() })
 	}
+	floorName := name + "-floor"
+	defer cleanup(raw, floorName)
+	floor := func(ds []string) step {
+		keys := make([]string, 4)
+		for i, part := range []string{"exp", "mem", "idle", "gone"} {
+			keys[i] = keyPrefix + "{" + floorName + "}:" + part
+		}
+		return func(w, i int, l []time.Duration) error {
+			args := []any{100, "bench-node", 30000, 0, "fewest", 14400000, "n", 3 + len(ds),
+				fmt.Sprintf("w%d-%08x-1c2d-4e5f-8a9b", w, i), "", ""}
+			for _, d := range ds {
+				args = append(args, d)
+			}
+			return timed(&l[0], func() error { return raw.EvalSha(ctx, floorSha, keys, args...).Err() })
+		}
+	}
 	mixed := func(ds []string) step {
 		pr := pairStep(ctx, b, ds)
+		fl := floor(ds)
 		return func(w, i int, l []time.Duration) error {
 			if err := ping(w, i, l[0:1]); err != nil {
 				return err
@@ -134,22 +159,25 @@ func run() error {
 			if err := eval(w, i, l[1:2]); err != nil {
 				return err
 			}
+			if err := fl(w, i, l[4:5]); err != nil {
+				return err
+			}
 			return pr(w, i, l[2:4])
 		}
 	}
 	// Warm up: fill the connection pools, load the scripts, fault in pages.
-	drive(64, phase/4, 4, mixed(dests10))
+	drive(64, phase/4, 5, mixed(dests10))
 
 	kv := map[string]float64{}
-	p("| callers | PING p50 µs | EVALSHA p50 µs | next p50 µs | next ÷ EVALSHA p50 | EVALSHA p99 µs | next p99 µs | release p50 µs | release p99 µs | PING/s | EVALSHA/s | pairs/s |")
-	p("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	p("| callers | PING p50 µs | EVALSHA p50 µs | floor p50 µs | next p50 µs | next ÷ EVALSHA p50 | floor ÷ EVALSHA p50 | EVALSHA p99 µs | next p99 µs | release p50 µs | release p99 µs | PING/s | EVALSHA/s | pairs/s | pairs/s ÷ EVALSHA/s |")
+	p("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	var errs int64
 	slice := phase / time.Duration(*flagRounds)
 	for _, c := range []int{1, 8, 64} {
-		var lats [4]lat // ping, eval, next, release
+		var lats [5]lat // ping, eval, next, release, floor
 		var pingR, evalR, pairR counter
 		for range *flagRounds {
-			l, n, d, e := drive(c, slice, 4, mixed(dests10))
+			l, n, d, e := drive(c, slice, 5, mixed(dests10))
 			for k := range lats {
 				lats[k].add(l[k])
 			}
@@ -164,10 +192,13 @@ func run() error {
 			pairR.add(n, d)
 			errs += e
 		}
-		pp, ep, np, rp := lats[0].q(50), lats[1].q(50), lats[2].q(50), lats[3].q(50)
-		p("| %d | %.0f | %.0f | %.0f | **%.2f** | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f |",
-			c, us(pp), us(ep), us(np), ratio(np, ep), us(lats[1].q(99)), us(lats[2].q(99)),
-			us(rp), us(lats[3].q(99)), pingR.rate(), evalR.rate(), pairR.rate())
+		pp, ep, np, rp, fp := lats[0].q(50), lats[1].q(50), lats[2].q(50), lats[3].q(50), lats[4].q(50)
+		p("| %d | %.0f | %.0f | %.0f | %.0f | **%.2f** | %.2f | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | **%.2f** |",
+			c, us(pp), us(ep), us(fp), us(np), ratio(np, ep), ratio(fp, ep), us(lats[1].q(99)), us(lats[2].q(99)),
+			us(rp), us(lats[3].q(99)), pingR.rate(), evalR.rate(), pairR.rate(), pairR.rate()/evalR.rate())
+		kv[fmt.Sprintf("c%d_floor_p50_us", c)] = us(fp)
+		kv[fmt.Sprintf("c%d_floor_over_eval", c)] = ratio(fp, ep)
+		kv[fmt.Sprintf("c%d_pairs_over_eval_rate", c)] = pairR.rate() / evalR.rate()
 		kv[fmt.Sprintf("c%d_ping_p50_us", c)] = us(pp)
 		kv[fmt.Sprintf("c%d_eval_p50_us", c)] = us(ep)
 		kv[fmt.Sprintf("c%d_next_p50_us", c)] = us(np)
@@ -185,9 +216,9 @@ func run() error {
 		if err := preload(ctx, b, ds); err != nil {
 			return err
 		}
-		var lats [4]lat
+		var lats [5]lat
 		for range *flagRounds {
-			l, _, _, e := drive(1, slice, 4, mixed(ds))
+			l, _, _, e := drive(1, slice, 5, mixed(ds))
 			for k := range lats {
 				lats[k].add(l[k])
 			}
@@ -222,6 +253,29 @@ func run() error {
 	}
 	return nil
 }
+
+// floorLua sends Redis exactly the commands of a lone next in ringlb's
+// scripts (lb/scripts/ops.lua: clock, reap, one HMGET of the group, the
+// call's holds and the lru counter, one HSET of the chosen record, the
+// call's holds and the counter, one ZADD of the lease) with none of the
+// logic around them: what any script that reads and writes a hold this way
+// costs. Its arguments are next's. The hold it writes is never released;
+// cleanup deletes its keys.
+const floorLua = `
+local t = redis.call("TIME")
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+redis.call("ZRANGEBYSCORE", KEYS[1], "-inf", now, "LIMIT", 0, ARGV[1])
+local n = #ARGV - 11
+local f = {}
+for i = 1, n do f[i] = ARGV[11 + i] end
+f[n + 1] = "\n" .. ARGV[9]
+f[n + 2] = "\r"
+redis.call("HMGET", KEYS[2], unpack(f))
+local rec = struct.pack("<dddddddddd", 1, 0, 0, 7, now, 1, 0, now, 1, 0)
+redis.call("HSET", KEYS[2], f[1], rec, f[n + 1], f[1] .. "\t" .. now .. "\t0\tr\t" .. ARGV[2], "\r", 7)
+redis.call("ZADD", KEYS[1], now + ARGV[3], f[1] .. "\n" .. ARGV[9])
+return {{1, 1, 1}}
+`
 
 // serverShare measures what a next+release pair and a lease renewal cost
 // the server, and the share renewal takes for a busy switch.
