@@ -20,6 +20,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/signal"
 	"runtime"
@@ -115,8 +116,9 @@ func run() error {
 	p := func(format string, a ...any) { fmt.Fprintf(out, format+"\n", a...) }
 	p("#### Redis backend (redis-server %s, %s; go-redis pool size %d, GOMAXPROCS %d)\n",
 		version, where(*flagURL), poolSize(ropts.PoolSize), runtime.GOMAXPROCS(0))
-	p("Latencies come from a mixed phase in which every caller issues PING, EVALSHA, the commands floor, "+
-		"next and release in turn, so the floors and ringlb see the same moment of a noisy machine; rates "+
+	p("Latencies come from a mixed phase in which every caller issues PING, EVALSHA, the commands floor "+
+		"and a next+release pair in turn, in an order shuffled per turn (a call's latency depends on the "+
+		"kind before it), so the floors and ringlb see the same moment of a noisy machine; rates "+
 		"come from phases that run one kind only. Each phase gets %v in total, in %d interleaved rounds. "+
 		"Latency is per call as the caller sees it, including waiting for a pooled connection. next/release "+
 		"use 10 destinations. The commands floor is a script that sends Redis exactly the commands of a "+
@@ -141,28 +143,37 @@ func run() error {
 			keys[i] = keyPrefix + "{" + floorName + "}:" + part
 		}
 		return func(w, i int, l []time.Duration) error {
-			args := []any{100, "bench-node", 30000, 0, "fewest", 14400000, "n", 3 + len(ds),
-				fmt.Sprintf("w%d-%08x-1c2d-4e5f-8a9b", w, i), "", ""}
+			// One call id per caller and a lease of an hour: the floor's keys
+			// keep one hold per caller, as next+release keep theirs small,
+			// and its reap finds nothing, as next's does.
+			args := []any{100, "bench-node", 3600000, 0, "fewest", 14400000, "n", 3 + len(ds),
+				fmt.Sprintf("w%d-00000000-1c2d-4e5f-8a9b", w), "", ""}
 			for _, d := range ds {
 				args = append(args, d)
 			}
 			return timed(&l[0], func() error { return raw.EvalSha(ctx, floorSha, keys, args...).Err() })
 		}
 	}
+	// mixed is one turn of every kind, in an order shuffled per turn: on
+	// this VM a call's latency depends on the kind of call before it (by up
+	// to 40 %), so a fixed order would favour some kinds.
 	mixed := func(ds []string) step {
 		pr := pairStep(ctx, b, ds)
 		fl := floor(ds)
 		return func(w, i int, l []time.Duration) error {
-			if err := ping(w, i, l[0:1]); err != nil {
-				return err
+			kinds := []func() error{
+				func() error { return ping(w, i, l[0:1]) },
+				func() error { return eval(w, i, l[1:2]) },
+				func() error { return fl(w, i, l[4:5]) },
+				func() error { return pr(w, i, l[2:4]) },
 			}
-			if err := eval(w, i, l[1:2]); err != nil {
-				return err
+			rand.Shuffle(len(kinds), func(a, b int) { kinds[a], kinds[b] = kinds[b], kinds[a] })
+			for _, k := range kinds {
+				if err := k(); err != nil {
+					return err
+				}
 			}
-			if err := fl(w, i, l[4:5]); err != nil {
-				return err
-			}
-			return pr(w, i, l[2:4])
+			return nil
 		}
 	}
 	// Warm up: fill the connection pools, load the scripts, fault in pages.
@@ -259,8 +270,8 @@ func run() error {
 // call's holds and the lru counter, one HSET of the chosen record, the
 // call's holds and the counter, one ZADD of the lease) with none of the
 // logic around them: what any script that reads and writes a hold this way
-// costs. Its arguments are next's. The hold it writes is never released;
-// cleanup deletes its keys.
+// costs. Its arguments are next's. Each caller's hold is written again and
+// again, never released; cleanup deletes the keys.
 const floorLua = `
 local t = redis.call("TIME")
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
