@@ -19,7 +19,9 @@ import (
 
 // Redis is a balancer whose state lives in Redis, shared by every process
 // that opens the same name with the same key prefix. Each operation is one
-// server-side script, so choosing and holding are atomic across processes.
+// server-side script, so choosing and holding are atomic across processes;
+// the operations of a call's path that simultaneous callers start share a
+// script call (see redis_batch.go).
 //
 // Every hold is a lease stamped with this process's node name and an
 // expiry taken from the Redis clock. A goroutine renews this process's
@@ -341,7 +343,7 @@ func (r *Redis) Next(ctx context.Context, dests []string, callID string) (string
 	return strings.Clone(named[i]), nil // named may be a view of C memory
 }
 
-// capacitiesArg is next.lua's capacities argument: "" when no member of
+// capacitiesArg is op_next's capacities argument (ops.lua): "" when no member of
 // keys has a capacity (the common case costs the server nothing), else
 // each one's (0 = none) separated by commas.
 func (r *Redis) capacitiesArg(keys []string) string {
@@ -358,7 +360,7 @@ func (r *Redis) capacitiesArg(keys []string) string {
 	return string(b)
 }
 
-// randomKeysArg is next.lua's random keys argument: "" unless ties are
+// randomKeysArg is op_next's random keys argument (ops.lua): "" unless ties are
 // random, else n random numbers of 53 bits (exact as Lua numbers)
 // separated by commas.
 func (r *Redis) randomKeysArg(n int) string {

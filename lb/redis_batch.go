@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 )
 
 // A call's path (Next, Acquire, Count, Release, Answered) runs through
@@ -82,6 +83,10 @@ type batcher struct {
 	mu       sync.Mutex
 	queue    []*pendingOp // requires mu
 	inFlight int          // batches being sent; requires mu
+
+	// batches and batchedOps count script calls and the operations in
+	// them, for metrics.
+	batches, batchedOps atomic.Uint64
 }
 
 // do runs op, alone or with others, and returns its reply. Errors wrap
@@ -146,6 +151,8 @@ func (b *batcher) send(own context.Context, batch []*pendingOp) []*pendingOp {
 	if len(batch) > 1 {
 		own = nil
 	}
+	b.batches.Add(1)
+	b.batchedOps.Add(uint64(len(ops)))
 	vals, err := b.safeExchange(own, ops)
 	for i, p := range batch {
 		if err != nil {

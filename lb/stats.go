@@ -77,6 +77,10 @@ type Stats struct {
 	// OverCapacity those of them whose member had filled up meanwhile
 	// (Redis).
 	TakenBack, OverCapacity uint64
+	// Batches counts the script calls that carried a call's-path
+	// operation, and BatchedOps the operations they carried: their ratio
+	// is how many operations a script call shared under load (Redis).
+	Batches, BatchedOps uint64
 	// Fallbacks counts rings that went on in list order, without the
 	// balancer, because its backend failed (NoteFallback).
 	Fallbacks uint64
@@ -107,6 +111,7 @@ func (n *Named) Stats() Stats {
 	if r, ok := n.Balancer.(*Redis); ok {
 		s.PendingReleases = r.pendingReleases()
 		s.TakenBack, s.OverCapacity = uint64(r.takenBack.Load()), uint64(r.overCapacity.Load())
+		s.Batches, s.BatchedOps = r.ops.batches.Load(), r.ops.batchedOps.Load()
 	}
 	s.Fallbacks = n.stats.fallbacks.Load()
 	return s

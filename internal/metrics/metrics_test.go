@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/ringlb/ringlb/lb"
@@ -247,4 +248,33 @@ func TestGrafanaDashboard(t *testing.T) {
 	if n == 0 {
 		t.Fatal("the dashboard asks for no ringlb metric")
 	}
+}
+
+// TestCollectorRedis: a Redis balancer also shows its queued releases,
+// holds taken back and how its operations shared script calls.
+func TestCollectorRedis(t *testing.T) {
+	m := miniredis.RunT(t)
+	var reg lb.Registry
+	defer reg.Close("support")
+	ctx := context.Background()
+	b, err := reg.Open("support", lb.Options{URL: "redis://" + m.Addr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []string{"c1", "c2", "c3"} {
+		d, err := b.Next(ctx, []string{"user/1", "user/2"}, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Release(ctx, d, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// One caller at a time: every operation had a script call of its own.
+	has(t, scrape(t, &reg),
+		`ringlb_release_retries_queued{balancer="support"} 0`,
+		`ringlb_holds_taken_back_total{balancer="support"} 0`,
+		`ringlb_redis_batches_total{balancer="support"} 6`,
+		`ringlb_redis_batched_operations_total{balancer="support"} 6`,
+	)
 }
