@@ -461,6 +461,38 @@ func testConformance(t *testing.T, open func(t *testing.T, opts Options) Balance
 		wantLoad(t, b, []string{"a", "nowhere"}, []int{0, 0})
 	})
 
+	t.Run("CallHoldsSeveral", func(t *testing.T) {
+		// One call may hold several destinations (a simultaneous ring):
+		// each hold keeps its own state and ends on its own.
+		b := open(t, Options{Tie: TieList})
+		for _, d := range []string{"a", "ab", "b"} {
+			mustAcquire(t, b, d, "c")
+		}
+		if ok, err := b.Answered(ctx, "ab", "c"); !ok || err != nil {
+			t.Fatalf("Answered(ab, c) = %v, %v", ok, err)
+		}
+		if got := mustNext(t, b, []string{"x", "b"}, "c"); got != "b" {
+			t.Fatalf("Next for a call holding its second destination = %q, want b", got)
+		}
+		s := mustSnapshot(t, b)
+		if len(s.Holds) != 3 || holdOf(s, "ab", "c") == nil || holdOf(s, "ab", "c").State != "talking" ||
+			holdOf(s, "a", "c").State != "ringing" {
+			t.Fatalf("holds = %+v", s.Holds)
+		}
+		mustRelease(t, b, "ab", "c", true)
+		wantLoad(t, b, []string{"a", "ab", "b"}, []int{1, 0, 1})
+		if got := mustNext(t, b, []string{"ab", "x"}, "c"); got != "ab" {
+			t.Fatalf("Next after one of its holds ended = %q, want ab (list order, both idle)", got)
+		}
+		for _, d := range []string{"b", "a", "ab"} {
+			mustRelease(t, b, d, "c", true)
+		}
+		wantLoad(t, b, []string{"a", "ab", "b", "x"}, []int{0, 0, 0, 0})
+		if s := mustSnapshot(t, b); len(s.Holds) != 0 {
+			t.Fatalf("holds left: %+v", s.Holds)
+		}
+	})
+
 	t.Run("Errors", func(t *testing.T) {
 		b := open(t, Options{})
 		long := strings.Repeat("x", MaxDestLen+1)

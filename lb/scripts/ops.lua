@@ -38,8 +38,9 @@ local function op_next(o, count)
   fields[n + 2] = F_SEQ
   -- One read: every destination's record, the call's holds, the counter.
   local v = read(fields, n + 1, call)
-  if v[n + 1] then
-    for _, h in ipairs(holds_of(v[n + 1])) do
+  local list = holds_of(v[n + 1])
+  if #list > 0 then
+    for _, h in ipairs(list) do
       for i = 1, n do
         if fields[i] == h.dest then
           local mine = 0
@@ -93,7 +94,8 @@ local function op_next(o, count)
     -- First seen mid-shift: it starts level with the least busy.
     r.score, r.score_at = low, clock
   end
-  hold(fields[best], call, r, {}, v[n + 2], lease, maxage, node, "r")
+  -- The call may hold destinations outside this list: they stay.
+  hold(fields[best], call, r, list, v[n + 2], lease, maxage, node, "r")
   return {1, best, 1}
 end
 
