@@ -102,7 +102,11 @@ func (b *batcher) do(ctx context.Context, name string, op redisOp) (any, error) 
 	}
 	b.mu.Unlock()
 	if batch != nil {
-		more := b.send(ctx, batch)
+		var own context.Context // only for a batch of this caller's operation alone
+		if len(batch) == 1 && batch[0] == p {
+			own = ctx
+		}
+		more := b.send(own, batch)
 		if more != nil {
 			go b.drain(more)
 		}
@@ -139,17 +143,14 @@ func (b *batcher) take() []*pendingOp {
 
 // send runs batch as one script call and delivers each reply. It returns
 // the next batch when operations queued meanwhile (this sender stays in
-// flight for it), else nil. A batch of one is bounded by own, the context
-// of its only caller; a larger one by Timeout from now, so that no caller's
-// cancellation fails the others (each still waits only until its own
-// deadline).
+// flight for it), else nil. The call is bounded by own, the context of the
+// caller whose operation is the batch's only one, or with own nil by
+// Timeout from now, so that no caller's cancellation fails the others (each
+// still waits only until its own deadline).
 func (b *batcher) send(own context.Context, batch []*pendingOp) []*pendingOp {
 	ops := make([]redisOp, len(batch))
 	for i, p := range batch {
 		ops[i] = p.op
-	}
-	if len(batch) > 1 {
-		own = nil
 	}
 	b.batches.Add(1)
 	b.batchedOps.Add(uint64(len(ops)))

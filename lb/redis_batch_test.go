@@ -244,26 +244,37 @@ func TestBatcherLoneCallerContext(t *testing.T) {
 	if len(gotCtx) != 1 || gotCtx[0] != ctx {
 		t.Fatalf("lone operation sent with %v, want its caller's context", gotCtx)
 	}
-	// Several at once: a batch is sent with a nil context (Timeout from now).
-	b2 := &batcher{exchange: b.exchange}
-	b2.inFlight = maxBatchesInFlight // as if others were in flight
-	errs := make(chan error, 3)
+	// Operations queued behind full flight go together, sent by no
+	// caller's context: the leaders' contexts bound only their own calls.
+	type call struct {
+		ctx context.Context
+		n   int
+	}
+	calls := make(chan call, 16)
+	gate := make(chan struct{})
+	b2 := &batcher{exchange: func(ctx context.Context, ops []redisOp) ([]any, error) {
+		calls <- call{ctx, len(ops)}
+		<-gate
+		return make([]any, len(ops)), nil
+	}}
+	errs := make(chan error, maxBatchesInFlight+3)
+	for range maxBatchesInFlight {
+		go func() { _, err := b2.do(context.Background(), "next", redisOp{kind: "n"}); errs <- err }()
+		if c := <-calls; c.ctx == nil || c.n != 1 {
+			t.Fatalf("a lone operation was sent with context %v in a batch of %d", c.ctx, c.n)
+		}
+	}
 	for range 3 {
 		go func() { _, err := b2.do(context.Background(), "release", redisOp{kind: "r"}); errs <- err }()
 	}
 	queued(t, b2, 3)
-	b2.mu.Lock()
-	batch := b2.take()
-	b2.mu.Unlock()
-	if more := b2.send(context.Background(), batch); more != nil {
-		t.Fatalf("queue not empty: %d", len(more))
+	close(gate)
+	if c := <-calls; c.ctx != nil || c.n != 3 {
+		t.Fatalf("queued operations sent with context %v in a batch of %d; want nil, 3", c.ctx, c.n)
 	}
-	for range 3 {
+	for range maxBatchesInFlight + 3 {
 		if err := <-errs; err != nil {
 			t.Fatal(err)
 		}
-	}
-	if last := gotCtx[len(gotCtx)-1]; last != nil {
-		t.Fatalf("a batch of 3 was sent with a caller's context")
 	}
 }
