@@ -263,41 +263,22 @@ func next(r *C.struct_ringlb_next_req) error {
 	return nil
 }
 
-// holdOp runs op, one of the operations on one destination and one call,
-// for a hold request.
-func holdOp(r *C.struct_ringlb_hold_req, op func(b lb.Balancer, dest, callID string) (bool, error)) error {
+// holdOp runs op, one of the balancer's operations on one destination and
+// one call, for a hold request.
+func holdOp(r *C.struct_ringlb_hold_req, op func(lb.Balancer, context.Context, string, string) (bool, error)) error {
 	b, err := balancer(r.handle)
 	if err != nil {
 		return err
 	}
-	changed, err := op(b, goStr(r.dest), goStr(r.call_id))
+	changed, err := op(b, context.Background(), goStr(r.dest), goStr(r.call_id))
 	*r.changed = boolInt(changed)
 	return err
 }
 
-func acquire(r *C.struct_ringlb_hold_req) error {
-	return holdOp(r, func(b lb.Balancer, dest, callID string) (bool, error) {
-		return b.Acquire(context.Background(), dest, callID)
-	})
-}
-
-func count(r *C.struct_ringlb_hold_req) error {
-	return holdOp(r, func(b lb.Balancer, dest, callID string) (bool, error) {
-		return b.Count(context.Background(), dest, callID)
-	})
-}
-
-func release(r *C.struct_ringlb_hold_req) error {
-	return holdOp(r, func(b lb.Balancer, dest, callID string) (bool, error) {
-		return b.Release(context.Background(), dest, callID)
-	})
-}
-
-func answered(r *C.struct_ringlb_hold_req) error {
-	return holdOp(r, func(b lb.Balancer, dest, callID string) (bool, error) {
-		return b.Answered(context.Background(), dest, callID)
-	})
-}
+func acquire(r *C.struct_ringlb_hold_req) error  { return holdOp(r, lb.Balancer.Acquire) }
+func count(r *C.struct_ringlb_hold_req) error    { return holdOp(r, lb.Balancer.Count) }
+func release(r *C.struct_ringlb_hold_req) error  { return holdOp(r, lb.Balancer.Release) }
+func answered(r *C.struct_ringlb_hold_req) error { return holdOp(r, lb.Balancer.Answered) }
 
 func load(r *C.struct_ringlb_load_req) error {
 	b, err := balancer(r.handle)

@@ -347,15 +347,7 @@ func (m *Memory) next(now time.Time, dests []string, callID string) (string, err
 	if len(m.cands) == 0 {
 		return "", fmt.Errorf("ringlb: next: %w (%d offered)", ErrAtCapacity, len(dests))
 	}
-	low := math.Inf(-1)
-	switch m.opts.Tie {
-	case TieFewest:
-		low = baseScores(m.cands, low)
-	case TieRandom:
-		for i := range m.cands {
-			m.cands[i].key = m.rnd.Uint64()
-		}
-	}
+	low := tieKeys(m.cands, m.opts.Tie, m.rnd, math.Inf(-1))
 	best := &m.cands[0]
 	for i := 1; i < len(m.cands); i++ {
 		if c := &m.cands[i]; compare(c, best, m.opts.Tie) < 0 {

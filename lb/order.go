@@ -56,15 +56,23 @@ func compare(a, b *candidate, tie TiePolicy) int {
 // sorts in place and uses rnd only for TieRandom. zero is the score of no
 // answered call in the form the candidates' scores take.
 func rank(cands []candidate, tie TiePolicy, rnd *rand.Rand, zero float64) {
+	tieKeys(cands, tie, rnd, zero)
+	slices.SortFunc(cands, func(a, b candidate) int { return compare(&a, &b, tie) })
+}
+
+// tieKeys sets what compare needs beyond the loads: random keys for
+// TieRandom, and for TieFewest the base score of candidates never scored,
+// which it returns (zero for other policies; see baseScores).
+func tieKeys(cands []candidate, tie TiePolicy, rnd *rand.Rand, zero float64) float64 {
 	switch tie {
 	case TieRandom:
 		for i := range cands {
 			cands[i].key = rnd.Uint64()
 		}
 	case TieFewest:
-		baseScores(cands, zero)
+		return baseScores(cands, zero)
 	}
-	slices.SortFunc(cands, func(a, b candidate) int { return compare(&a, &b, tie) })
+	return zero
 }
 
 // baseScores gives the candidates never scored the lowest score among the

@@ -51,9 +51,6 @@ type Redis struct {
 	// renews. Requires mu.
 	held map[string]heldHold
 	gen  uint64
-	// lastRenewed is when every batch of the last renewal reached Redis.
-	// Only the background goroutine uses it.
-	lastRenewed time.Time
 	// overCapacity counts holds taken back after Redis lost them whose
 	// member had filled up meanwhile: two calls were up on it at once.
 	overCapacity atomic.Int64
@@ -132,22 +129,20 @@ func newRedisWithClient(name string, opts Options, c redisClient) *Redis {
 		node = defaultNode()
 	}
 	r := &Redis{
-		name:   strings.Clone(name),
-		opts:   opts,
-		node:   node,
-		client: c,
-		tick:   opts.Lease / 3,
-		lease:  strconv.FormatInt(opts.Lease.Milliseconds(), 10),
-		maxAge: "0",
-		half:   strconv.FormatInt(max(opts.HalfLife.Milliseconds(), 0), 10),
-		rnd:    rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
-		held:   make(map[string]heldHold),
-		// Nothing is held yet, so nothing can have lapsed before now.
-		lastRenewed: time.Now(),
-		retry:       make(map[string]time.Time),
-		retryLock:   make(chan struct{}, 1),
-		stop:        make(chan struct{}),
-		done:        make(chan struct{}),
+		name:      strings.Clone(name),
+		opts:      opts,
+		node:      node,
+		client:    c,
+		tick:      opts.Lease / 3,
+		lease:     strconv.FormatInt(opts.Lease.Milliseconds(), 10),
+		maxAge:    "0",
+		half:      strconv.FormatInt(max(opts.HalfLife.Milliseconds(), 0), 10),
+		rnd:       rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
+		held:      make(map[string]heldHold),
+		retry:     make(map[string]time.Time),
+		retryLock: make(chan struct{}, 1),
+		stop:      make(chan struct{}),
+		done:      make(chan struct{}),
 	}
 	r.ops.exchange = r.exchangeOps
 	if opts.MaxHoldAge > 0 {
@@ -187,6 +182,18 @@ func defaultNode() string {
 
 // Node returns the name this process stamps on its holds.
 func (r *Redis) Node() string { return r.node }
+
+// holdKey checks operation op's destination and call id and that r is
+// open, and returns the member key of dest.
+func (r *Redis) holdKey(op, dest, callID string) (string, error) {
+	if err := checkHold(op, dest, callID); err != nil {
+		return "", err
+	}
+	if r.closed.Load() {
+		return "", errClosed
+	}
+	return r.opts.UserDomains.MemberKey(dest), nil
+}
 
 // holdMember is the Redis member naming the hold of callID on dest. It is
 // a new string, safe to keep after the call returns.
@@ -394,13 +401,10 @@ func (r *Redis) acquire(ctx context.Context, dest, callID, how string) (bool, er
 	if how == "count" {
 		op = "count"
 	}
-	if err := checkHold(op, dest, callID); err != nil {
+	key, err := r.holdKey(op, dest, callID)
+	if err != nil {
 		return false, err
 	}
-	if r.closed.Load() {
-		return false, errClosed
-	}
-	key := r.opts.UserDomains.MemberKey(dest)
 	ctx, cancel := r.ctx(ctx)
 	defer cancel()
 	if err := r.settleRetries(ctx, op, []string{key}, callID); err != nil {
@@ -456,13 +460,11 @@ func (r *Redis) releaseOp(members []string) redisOp {
 // background until it succeeds or the hold's lease has surely lapsed; in
 // both cases the hold stops counting within one lease period.
 func (r *Redis) Release(ctx context.Context, dest, callID string) (bool, error) {
-	if err := checkHold("release", dest, callID); err != nil {
+	key, err := r.holdKey("release", dest, callID)
+	if err != nil {
 		return false, err
 	}
-	if r.closed.Load() {
-		return false, errClosed
-	}
-	m := holdMember(r.opts.UserDomains.MemberKey(dest), callID)
+	m := holdMember(key, callID)
 	r.untrack(m)
 	ctx, cancel := r.ctx(ctx)
 	defer cancel()
@@ -482,13 +484,11 @@ func (r *Redis) Release(ctx context.Context, dest, callID string) (bool, error) 
 
 // Answered implements Balancer.
 func (r *Redis) Answered(ctx context.Context, dest, callID string) (bool, error) {
-	if err := checkHold("answered", dest, callID); err != nil {
+	key, err := r.holdKey("answered", dest, callID)
+	if err != nil {
 		return false, err
 	}
-	if r.closed.Load() {
-		return false, errClosed
-	}
-	m := holdMember(r.opts.UserDomains.MemberKey(dest), callID)
+	m := holdMember(key, callID)
 	ctx, cancel := r.ctx(ctx)
 	defer cancel()
 	v, err := r.ops.do(ctx, "answered", redisOp{kind: "w", args: []any{m}})

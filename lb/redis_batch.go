@@ -49,16 +49,15 @@ func (r *Redis) opsArgs(ops []redisOp) []any {
 	return args
 }
 
-// runOps sends ops in one script call and returns one reply each. Errors
-// wrap ErrBackend and carry the name op.
+// runOps sends ops in one script call, outside the batcher, and returns
+// one reply each. Errors wrap ErrBackend and carry the name op.
 func (r *Redis) runOps(ctx context.Context, op string, ops ...redisOp) ([]any, error) {
-	v, err := r.run(ctx, op, scriptOps, r.opsArgs(ops))
+	vals, err := r.exchangeOps(ctx, ops)
 	if err != nil {
-		return nil, err
+		return nil, &backendError{op: op, err: err}
 	}
-	vals, ok := v.([]any)
-	if !ok || len(vals) != len(ops) {
-		return nil, replyErr(op, "%T of %d for %d operations", v, lenOf(v), len(ops))
+	if len(vals) != len(ops) {
+		return nil, replyErr(op, "%d replies for %d operations", len(vals), len(ops))
 	}
 	return vals, nil
 }
@@ -187,7 +186,9 @@ func (b *batcher) safeExchange(ctx context.Context, ops []redisOp) (vals []any, 
 	return vals, err
 }
 
-// exchangeOps is the batcher's exchange: ops in one call of ops.lua.
+// exchangeOps runs ops in one call of ops.lua (the batcher's exchange) and
+// returns its replies, bounded by ctx (nil: none) and Timeout; its callers
+// check there is one per operation.
 func (r *Redis) exchangeOps(ctx context.Context, ops []redisOp) ([]any, error) {
 	if ctx == nil {
 		ctx = context.Background()

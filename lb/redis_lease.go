@@ -60,7 +60,7 @@ func (r *Redis) background() {
 			// later, so a short blip costs no lease.
 			if now.Sub(lastRenew) >= r.tick-every/2 {
 				ok := false
-				r.safely(func() { ok = r.renew(now) })
+				r.safely(func() { ok = r.renew() })
 				if ok {
 					lastRenew = now
 				}
@@ -82,14 +82,13 @@ func (r *Redis) safely(f func()) {
 // A hold reset by an operator, taken by another node or past its maximum
 // age is forgotten. A hold this process still has but Redis lost (its
 // lease lapsed during an outage, or a failover promoted a replica that had
-// not received it) is re-asserted for the call still up, if its
-// destination still has room (see reassert): within one renewal period of
-// Redis being back, every live call counts again.
-func (r *Redis) renew(now time.Time) bool {
+// not received it) is re-asserted for the call still up, even over its
+// member's capacity (see reassert): within one renewal period of Redis
+// being back, every live call counts again.
+func (r *Redis) renew() bool {
 	r.mu.Lock()
 	if len(r.held) == 0 {
 		r.mu.Unlock()
-		r.lastRenewed = now
 		return true
 	}
 	members := make([]string, 0, len(r.held))
@@ -137,7 +136,6 @@ func (r *Redis) renew(now time.Time) bool {
 		}
 		r.mu.Unlock()
 	}
-	r.lastRenewed = now
 	for _, m := range missing {
 		r.reassert(m, gens[m])
 	}

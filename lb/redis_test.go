@@ -201,14 +201,14 @@ func TestRedisLeases(t *testing.T) {
 	}
 
 	at(2 * time.Second)
-	live.renew(time.Now())
+	live.renew()
 	at(2999 * time.Millisecond)
 	wantLoad(t, live, []string{"a", "b"}, []int{2, 1})
 	at(3 * time.Second) // the dead node's leases lapse now
 	wantLoad(t, live, []string{"a", "b"}, []int{1, 0})
 	for i := 4; i <= 40; i += 2 { // many lease periods, renewed each time
 		at(time.Duration(i) * time.Second)
-		live.renew(time.Now())
+		live.renew()
 		wantLoad(t, live, []string{"a"}, []int{1})
 	}
 	if n := live.heldCount(); n != 1 {
@@ -216,7 +216,7 @@ func TestRedisLeases(t *testing.T) {
 	}
 	// Released elsewhere: the owner's next renewal forgets it.
 	mustRelease(t, openRedis(t, "lease", "redis://"+m.Addr(), Options{Node: "other"}), "a", "l1", true)
-	live.renew(time.Now())
+	live.renew()
 	if n := live.heldCount(); n != 0 {
 		t.Fatalf("live still renews %d holds after a release elsewhere", n)
 	}
@@ -230,7 +230,7 @@ func TestRedisMaxHoldAge(t *testing.T) {
 	mustAcquire(t, r, "a", "c1")
 	for _, d := range []time.Duration{1, 2, 3, 4} {
 		m.SetTime(base.Add(d * time.Second))
-		r.renew(time.Now())
+		r.renew()
 	}
 	if s := mustSnapshot(t, r); len(s.Holds) != 1 || !s.Holds[0].Expires.Equal(base.Add(5*time.Second)) {
 		t.Fatalf("holds = %+v: want expiry capped at start+MaxHoldAge", s.Holds)
@@ -238,7 +238,7 @@ func TestRedisMaxHoldAge(t *testing.T) {
 	m.SetTime(base.Add(4999 * time.Millisecond))
 	wantLoad(t, r, []string{"a"}, []int{1})
 	m.SetTime(base.Add(5 * time.Second)) // as Memory: gone when the age is reached
-	r.renew(time.Now())
+	r.renew()
 	wantLoad(t, r, []string{"a"}, []int{0})
 	if n := r.heldCount(); n != 0 {
 		t.Fatalf("still renewing %d holds past their maximum age", n)
@@ -263,7 +263,7 @@ func TestRedisReapIsBounded(t *testing.T) {
 	wantLoad(t, live, []string{"a"}, []int{n - reapLimit})
 	// The renewal reaps up to renewReapLimit, and takes back the live
 	// node's own hold, whose lease lapsed while its call is still up.
-	live.renew(time.Now())
+	live.renew()
 	wantLoad(t, live, []string{"a", "b"}, []int{0, 1})
 }
 
@@ -627,7 +627,7 @@ func TestRedisRenewalTakesBackLostHolds(t *testing.T) {
 	}
 	m.FlushAll() // the new master never had them
 	wantLoad(t, b, []string{"user/1", "user/2"}, []int{0, 0})
-	a.renew(time.Now())
+	a.renew()
 	wantLoad(t, b, []string{"user/1", "user/2"}, []int{1, 1})
 	if _, err := b.Acquire(ctx, "user/1", "x"); !errors.Is(err, ErrAtCapacity) {
 		t.Fatalf("another node's acquire after the take-back: %v, want ErrAtCapacity", err)
@@ -639,11 +639,11 @@ func TestRedisRenewalTakesBackLostHolds(t *testing.T) {
 	if n, err := b.Reset(ctx, "user/1"); n != 1 || err != nil {
 		t.Fatalf("Reset = %d, %v", n, err)
 	}
-	a.renew(time.Now())
+	a.renew()
 	wantLoad(t, b, []string{"user/1"}, []int{0})
 	// Released by another node: gone for good too.
 	mustRelease(t, b, "user/2", "c2", true)
-	a.renew(time.Now())
+	a.renew()
 	wantLoad(t, b, []string{"user/2"}, []int{0})
 	if n := a.heldCount(); n != 0 {
 		t.Fatalf("fs1 still renews %d holds", n)

@@ -18,7 +18,7 @@ for i = 1, #kv, 2 do
   if part == "mem" and kind > 31 then
     flat[#flat + 1] = f
     flat[#flat + 1] = rec_text(kv[i + 1])
-  elseif part == "holds" and f ~= F_SEQ and kind == 10 then
+  elseif part == "holds" and kind == 10 then -- "\n<call>"; the counter is "\r"
     local call = string.sub(f, 2)
     for _, h in ipairs(holds_of(kv[i + 1])) do
       local m = member(h.dest, call)
