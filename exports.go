@@ -29,6 +29,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	_ "github.com/ringlb/ringlb/cgo" // the C shim: the C ABI and the Lua module
+	"github.com/ringlb/ringlb/internal/hostlog"
 	"github.com/ringlb/ringlb/internal/metrics"
 	"github.com/ringlb/ringlb/lb"
 	"github.com/ringlb/ringlb/ring"
@@ -47,6 +48,8 @@ func init() {
 	// Inside the switch, go-redis must not write to the switch's stderr:
 	// every failure already reaches the caller as an error.
 	redis.SetLogger(silentLogger{})
+	// ringlb's own log lines go to the switch's log (cgo/hostlog.c).
+	hostlog.SetSink(hostLog)
 	metrics.Pool = poolStats
 	// The runtime is up: the thread it was started on exists, so the
 	// loading thread's scheduling policy can be given back, and the
@@ -498,6 +501,13 @@ func ringReason(r *C.struct_ringlb_ring_reason_req) error {
 	buf[copy(buf[:len(buf)-1], reason)] = 0
 	*r.last = C.int(len(causes) - 1)
 	return nil
+}
+
+// hostLog writes one line to the host's log (cgo/hostlog.c).
+func hostLog(level hostlog.Level, line string) {
+	cs := C.CString(line)
+	defer C.free(unsafe.Pointer(cs))
+	C.ringlb_host_log(C.int(level), cs)
 }
 
 // silentLogger drops go-redis's internal log lines.

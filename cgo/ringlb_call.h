@@ -208,6 +208,11 @@ __attribute__((visibility("hidden"))) void ringlb_go_started(void);
 __attribute__((visibility("hidden"))) void ringlb_pool_stats(int *workers, uint64_t *handoffs,
                                                              uint64_t *wait_ns);
 
+/* ringlb_host_log writes one line to FreeSWITCH's log when ringlb runs
+ * inside the switch, else to standard error (hostlog.c). level is a
+ * switch_log_level_t. */
+__attribute__((visibility("hidden"))) void ringlb_host_log(int level, const char *line);
+
 /* ringlb_restore_loader gives the thread that loaded the library its signal
  * mask back (dispatch.c); a no-op on every other thread. */
 __attribute__((visibility("hidden"))) void ringlb_restore_loader(void);
