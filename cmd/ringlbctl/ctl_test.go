@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ringlb/ringlb/internal/redistest"
+	"github.com/ringlb/ringlb/internal/version"
 	"github.com/ringlb/ringlb/lb"
 )
 
@@ -500,5 +501,16 @@ func TestHelpShowsExamples(t *testing.T) {
 		if code != 0 || errOut != "" || !strings.Contains(out, tc.want) || !strings.Contains(out, "Examples:") {
 			t.Errorf("%q: exit %d, stderr %q; want exit 0 and %q in\n%s", tc.args, code, errOut, tc.want, out)
 		}
+	}
+}
+
+func TestVersionPrintsTheModulesVersion(t *testing.T) {
+	out, errOut, code := ctlRun(t, nil, "--version")
+	if code != exitOK || errOut != "" || out != "ringlbctl "+version.Version+"\n" {
+		t.Errorf("--version: exit %d, stdout %q, stderr %q; want exit 0 and %q", code, out, errOut, "ringlbctl "+version.Version)
+	}
+	out, errOut, code = ctlRun(t, nil, "status", "--version")
+	if code != exitUsage || out != "" || !strings.Contains(errOut, "--version takes no command") {
+		t.Errorf("status --version: exit %d, stdout %q, stderr %q; want a usage error", code, out, errOut)
 	}
 }
