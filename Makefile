@@ -9,7 +9,7 @@ SCRIPTDIR ?= /usr/share/freeswitch/scripts
 so_dir = build/$(if $(filter jit luajit,$(1)),luajit,lua$(1))
 interp = $(if $(filter jit luajit,$(1)),luajit,lua$(1))
 
-.PHONY: deps all build all-lua install install-conf test ci vet gotest ctest luatest ringtest opstest redistest rttest benchtest simtest debtest demo bench sim ringlbctl deb clean
+.PHONY: deps all build all-lua install install-conf test ci vet gotest ctest luatest ringtest opstest redistest rttest benchtest simtest conftest debtest demo bench sim ringlbctl deb clean
 
 all: build
 
@@ -28,16 +28,14 @@ install: build
 	install -m 0644 $(call so_dir,$(LUA))/ringlb.so $(DESTDIR)$(MODDIR)/ringlb.so
 	install -m 0644 lua/ringlb/*.lua $(DESTDIR)$(SCRIPTDIR)/ringlb/
 	install -m 0644 lua/ringlb_*.lua $(DESTDIR)$(SCRIPTDIR)/
-	@echo "installed ringlb.so into $(MODDIR) and scripts into $(SCRIPTDIR)"
+	@echo "installed $(DESTDIR)$(MODDIR)/ringlb.so and the scripts into $(DESTDIR)$(SCRIPTDIR)"
 
-# FreeSWITCH config examples; never overwrites a file that exists.
+# FreeSWITCH configuration (scripts/install-conf.sh): copies what is
+# missing, adds ringlb's lines to an existing lua.conf.xml (with a backup)
+# and shows how existing examples differ; CHECK=1 only says what it would do.
 CONFDIR ?= /etc/freeswitch
 install-conf:
-	install -d $(DESTDIR)$(CONFDIR)/autoload_configs $(DESTDIR)$(CONFDIR)/dialplan/default
-	cp -n freeswitch-conf/autoload_configs/lua.conf.xml $(DESTDIR)$(CONFDIR)/autoload_configs/
-	cp -n freeswitch-conf/dialplan/default/ringlb.xml $(DESTDIR)$(CONFDIR)/dialplan/default/
-	cp -n freeswitch-conf/vars_ringlb.xml $(DESTDIR)$(CONFDIR)/
-	@echo "add <X-PRE-PROCESS cmd=\"include\" data=\"vars_ringlb.xml\"/> to $(CONFDIR)/vars.xml"
+	@scripts/install-conf.sh $(if $(CHECK),--check) $(DESTDIR)$(CONFDIR)
 
 vet: deps
 	$(GO) vet ./...
@@ -78,7 +76,7 @@ benchtest: build
 simtest:
 	$(GO) run ./cmd/ringlb-sim -calls 500 -scenario all >/dev/null
 
-test: vet gotest ctest luatest opstest ringtest redistest rttest benchtest simtest debtest
+test: vet gotest ctest luatest opstest ringtest redistest rttest benchtest simtest conftest debtest
 	@echo "all tests passed"
 
 ci: test
@@ -97,6 +95,10 @@ ringlbctl:
 # build/ringlb_<version>_amd64.deb for the Lua that mod_lua uses (LUA=5.3).
 deb: deps
 	scripts/deb.sh $(LUA)
+
+# make install-conf on temp CONFDIRs: fresh, with an operator's lua.conf.xml, twice.
+conftest: deps
+	tests/conf/run.sh
 
 # The package built, installed with dpkg -i, loaded, removed (needs root).
 debtest: deps
