@@ -9,7 +9,7 @@ SCRIPTDIR ?= /usr/share/freeswitch/scripts
 so_dir = build/$(if $(filter jit luajit,$(1)),luajit,lua$(1))
 interp = $(if $(filter jit luajit,$(1)),luajit,lua$(1))
 
-.PHONY: deps all build all-lua install install-conf test ci vet gotest ctest luatest ringtest opstest redistest rttest benchtest simtest conftest debtest demo bench sim ringlbctl deb clean
+.PHONY: deps all build all-lua install install-conf test ci vet gotest ctest luatest ringtest opstest redistest rttest benchtest simtest conftest dashtest debtest demo bench sim ringlbctl deb clean
 
 all: build
 
@@ -76,7 +76,7 @@ benchtest: build
 simtest:
 	$(GO) run ./cmd/ringlb-sim -calls 500 -scenario all >/dev/null
 
-test: vet gotest ctest luatest opstest ringtest redistest rttest benchtest simtest conftest debtest
+test: vet gotest ctest luatest opstest ringtest redistest rttest benchtest simtest conftest dashtest debtest
 	@echo "all tests passed"
 
 ci: test
@@ -95,6 +95,11 @@ ringlbctl:
 # build/ringlb_<version>_amd64.deb for the Lua that mod_lua uses (LUA=5.3).
 deb: deps
 	scripts/deb.sh $(LUA)
+
+# Every query of docs/grafana-ringlb.json through a real Prometheus scraping
+# real switch processes (a busy and an idle one): data, and never NaN.
+dashtest: build
+	$(GO) run ./tests/dashboard -so $(call so_dir,$(LUA)) -lua $(call interp,$(LUA))
 
 # make install-conf on temp CONFDIRs: fresh, with an operator's lua.conf.xml, twice.
 conftest: deps
