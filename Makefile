@@ -9,16 +9,22 @@ SCRIPTDIR ?= /usr/share/freeswitch/scripts
 so_dir = build/$(if $(filter jit luajit,$(1)),luajit,lua$(1))
 interp = $(if $(filter jit luajit,$(1)),luajit,lua$(1))
 
-.PHONY: deps all build all-lua install install-conf test ci vet gotest ctest luatest ringtest opstest redistest rttest benchtest simtest conftest dashtest debtest demo bench sim ringlbctl deb clean
+.PHONY: deps deps-lua all build all-lua install install-conf test ci vet gotest ctest luatest ringtest opstest redistest rttest benchtest simtest conftest dashtest debtest demo bench sim ringlbctl deb clean
 
 all: build
 
-# Installs missing Debian packages (Lua 5.1-5.4, LuaJIT, headers, redis-server).
+# Installs the missing Debian packages that make test needs (scripts/deps.sh):
+# Lua 5.1-5.4, LuaJIT, headers, redis-server, prometheus, lintian, xmllint.
 deps:
-	@scripts/deps.sh
+	@scripts/deps.sh test
 
-build: deps
-	./build.sh $(LUA)
+# Only what building and running the LUA flavour needs (make build, make demo).
+deps-lua:
+	@scripts/deps.sh lua $(LUA)
+
+build: deps-lua
+	@echo "build: ringlb.so for Lua $(LUA) (a first build also fetches and compiles the Go modules)"
+	@./build.sh $(LUA)
 
 all-lua: deps
 	@for v in $(LUAS); do ./build.sh $$v || exit 1; done
@@ -93,7 +99,7 @@ ringlbctl:
 	$(GO) build -o build/ringlbctl ./cmd/ringlbctl
 
 # build/ringlb_<version>_amd64.deb for the Lua that mod_lua uses (LUA=5.3).
-deb: deps
+deb: deps-lua
 	scripts/deb.sh $(LUA)
 
 # Every query of docs/grafana-ringlb.json through a real Prometheus scraping
@@ -110,6 +116,7 @@ debtest: deps
 	tests/deb/run.sh
 
 demo: build
+	@echo "demo: a simulated call centre rung through $(call so_dir,$(LUA))/ringlb.so ($(call interp,$(LUA)), memory backend)"
 	@$(call interp,$(LUA)) demo/demo.lua $(call so_dir,$(LUA))
 
 clean:
