@@ -98,7 +98,8 @@ sim:
 ringlbctl:
 	$(GO) build -o build/ringlbctl ./cmd/ringlbctl
 
-# build/ringlb_<version>_amd64.deb for the Lua that mod_lua uses (LUA=5.3).
+# build/ringlb-lua5.3_<version>_amd64.deb (package ringlb-lua5.3) for the Lua
+# that mod_lua uses: LUA=5.3 (default), 5.1, 5.2, 5.4, jit (ringlb-luajit).
 deb: deps-lua
 	scripts/deb.sh $(LUA)
 
@@ -111,7 +112,8 @@ dashtest: build
 conftest: deps
 	tests/conf/run.sh
 
-# The package built, installed with dpkg -i, loaded, removed (needs root).
+# The package built, checked by lintian, installed with dpkg -i, loaded,
+# replaced by another flavour's, removed (needs root).
 debtest: deps
 	tests/deb/run.sh
 

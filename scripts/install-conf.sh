@@ -49,7 +49,8 @@ elements() {
     END {
       # Comments out: a disabled element is not an element.
       out = ""
-      while ((i = index(text, "<!--")) > 0) {
+      while (index(text, "<!--") > 0) {
+        i = index(text, "<!--")
         out = out substr(text, 1, i - 1)
         rest = substr(text, i + 4)
         j = index(rest, "-->")

@@ -514,3 +514,31 @@ func TestVersionPrintsTheModulesVersion(t *testing.T) {
 		t.Errorf("status --version: exit %d, stdout %q, stderr %q; want a usage error", code, out, errOut)
 	}
 }
+
+// The man page (docs/ringlbctl.1, shipped in the Debian package) describes
+// every command and flag the command knows.
+func TestManPageDescribesEveryCommandAndFlag(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "docs", "ringlbctl.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	man := string(raw)
+	for _, c := range commands {
+		if !regexp.MustCompile(`(?m)^\.TP\n\.B[IR]? ` + c.name + `\b`).MatchString(man) {
+			t.Errorf("the man page has no entry for the command %s", c.name)
+		}
+	}
+	flags := append([]string{"version"}, commonFlags...)
+	for _, c := range commands {
+		flags = append(flags, c.flags...)
+	}
+	for _, f := range flags {
+		dashes := `\-\-`
+		if len(f) == 1 {
+			dashes = `\-`
+		}
+		if !regexp.MustCompile(`(?m)^\.(TP\n\.)?B[IR]? .*` + regexp.QuoteMeta(dashes+f) + `\b`).MatchString(man) {
+			t.Errorf("the man page does not describe the flag %s%s", strings.ReplaceAll(dashes, `\`, ""), f)
+		}
+	}
+}
