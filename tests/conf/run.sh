@@ -3,9 +3,9 @@
 # an operator meets them: an empty one, one whose lua.conf.xml is the
 # operator's own (every switch has one), each run twice, --check, a
 # setting the operator holds with another value, a file it cannot merge,
-# and the shipped files themselves (no X-PRE-PROCESS inside a comment:
-# FreeSWITCH's preprocessor runs those too). xmllint reads the results as
-# mod_lua would (libxml2-utils).
+# the shipped files themselves (no X-PRE-PROCESS inside a comment:
+# FreeSWITCH's preprocessor runs those too), and make install's DESTDIR.
+# xmllint reads the results as mod_lua would (libxml2-utils).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -165,6 +165,14 @@ for f in $(find "$conf" -name '*.xml'); do
 done
 check "vars_ringlb.xml leaves the backend alone (no active ringlb_url)" \
   sh -c "! grep -q '<X-PRE-PROCESS cmd=\"set\" data=\"ringlb_url=' '$conf/vars_ringlb.xml'"
+
+echo "== make install with DESTDIR"
+out=$(make -s --no-print-directory install DESTDIR="$tmp/stage" 2>&1 | tail -n 1)
+echo "$out"
+check "make install says where it put things, DESTDIR included" \
+  test "$out" = "installed $tmp/stage/usr/lib/freeswitch/lua/ringlb.so and the scripts into $tmp/stage/usr/share/freeswitch/scripts"
+check "make install put ringlb.so and the scripts there" \
+  test -f "$tmp/stage/usr/lib/freeswitch/lua/ringlb.so" -a -f "$tmp/stage/usr/share/freeswitch/scripts/ringlb_ring.lua"
 
 echo "conf: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
