@@ -174,6 +174,7 @@ __attribute__((constructor(101))) static void ringlb_early(void) {
 	for (int sig = 1; sig < NSIG; sig++)
 		sigaction(sig, NULL, &before_go[sig]);
 	pthread_atfork(NULL, NULL, mark_forked_child);
+	ringlb_sigstack_init();
 	/* The runtime's first thread, created by Go's constructor on this
 	 * thread, inherits this mask and hands it to every thread Go makes. */
 	if (pthread_sigmask(SIG_BLOCK, &async_signals, &loader_mask) == 0)
@@ -638,9 +639,12 @@ static __thread int thread_bound;
  * into Go binds a Go M to the thread for good, and the runtime unblocks
  * go_unblocked on the thread as it does: that entry is a no-op, after which
  * they are blocked again, so that no operation runs with them unblocked.
+ * Before it, the thread gets a signal stack of ringlb's (sigstack.c), which
+ * the runtime then uses instead of its 32 KiB one.
  */
 static void call_direct(void (*fn)(void *), struct ringlb_status *st) {
 	if (!thread_bound) {
+		ringlb_own_sigstack();
 		struct ringlb_status bind;
 		init_status(&bind, NULL, 0);
 		ringlbgo_noop(&bind);

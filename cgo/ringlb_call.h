@@ -224,6 +224,13 @@ __attribute__((visibility("hidden"))) void ringlb_restore_loader(void);
  * entry plus that, waiting for a worker included. */
 __attribute__((visibility("hidden"))) void ringlb_set_timeout(uint64_t handle, int64_t ns);
 
+/* ringlb_sigstack_init prepares sigstack.c (from the first constructor);
+ * ringlb_own_sigstack gives the calling host thread a large signal stack
+ * of ringlb's, freed when the thread exits, unless it has one of its own
+ * (sigstack.c). */
+__attribute__((visibility("hidden"))) void ringlb_sigstack_init(void);
+__attribute__((visibility("hidden"))) void ringlb_own_sigstack(void);
+
 /* ringlb_mono_ns reads CLOCK_MONOTONIC in ns, the clock of deadline_ns. */
 __attribute__((visibility("hidden"))) int64_t ringlb_mono_ns(void);
 

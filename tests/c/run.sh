@@ -65,8 +65,8 @@ for mode in auto workers; do
   RINGLB_DISPATCH=$mode SIGNALS=5000 "$bin/signals" "$so_dir/ringlb.so" "$redis_url"
 done
 for when in before after; do
-  echo "== SIGPROF at 1 kHz, SIGCHLD, SIGSTKFLT, SIGRTMIN (the signals Go's threads never block), handlers installed $when loading"
-  "$bin/go_signals" "$so_dir/ringlb.so" "$redis_url" "$when" 4
+  echo "== SIGPROF at 1 kHz, SIGCHLD, SIGSTKFLT, SIGRTMIN (the signals Go's threads never block), 32 KiB handlers installed $when loading"
+  "$bin/go_signals" "$so_dir/ringlb.so" "$redis_url" "$when" 32
 done
 echo "== a handler of one of them without SA_ONSTACK is reported (metric, one log line)"
 "$bin/go_signals" "$so_dir/ringlb.so" "$redis_url" detect
