@@ -24,7 +24,7 @@
  * after Go's (ringlb_after_go) gives both back before dlopen returns.
  *
  * Signals belong to the host. Its handlers must never run on a Go-owned
- * stack (a goroutine stack, or Go's 32 KiB signal stack) nor interrupt Go
+ * stack (a goroutine stack, or a Go thread's signal stack) nor interrupt Go
  * code, so every thread that runs Go code keeps the host's asynchronous
  * signals (async_signals) blocked while it does:
  *   - Go's own threads inherit them blocked from the loading thread;
@@ -40,8 +40,9 @@
  * first entry, and makes a host thread's first direct entry a no-op after
  * which it blocks them again, but the runtime's own threads keep them
  * unblocked: a handler of these may run on a Go thread. There it runs on the
- * thread's signal stack if it has SA_ONSTACK, which the runtime adds to the
- * handlers installed before loading and ringlb keeps; a handler installed
+ * thread's signal stack (256 KiB, sigstack.c) if it has SA_ONSTACK, which
+ * the runtime adds to the handlers installed before loading and ringlb
+ * keeps; a handler installed
  * later without it would run on a goroutine stack, which ringlb reports
  * (ringlb_unsafe_signals) but cannot prevent. The runtime's SA_ONSTACK on the
  * handlers of every other asynchronous signal is taken back, since those
@@ -55,7 +56,8 @@
  * run on it (to exit the thread or jump out) meanwhile: a request lives on
  * its caller's stack and points into the caller's memory, so its caller must
  * be there until it is answered. A cancellation requested meanwhile takes
- * effect at the caller's next cancellation point.
+ * effect as the call returns if asynchronous, else at the caller's next
+ * cancellation point.
  *
  * Each balancer operation must return within the balancer's timeout,
  * counted from the moment its caller entered ringlb: the deadline goes with
