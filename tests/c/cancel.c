@@ -46,6 +46,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hostlib.h"
 #include "loadlib.h"
 
 #define PER_MODE 3
@@ -71,12 +72,6 @@ struct caller {
 };
 static struct caller callers[CALLERS];
 static atomic_int entered;
-
-static int64_t now_ns(void) {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static void exit_handler(int sig) {
 	(void)sig;
@@ -110,25 +105,14 @@ int main(int argc, char **argv) {
 		fprintf(stderr, "usage: %s ringlb.so\n", argv[0]);
 		return 2;
 	}
-	int ls = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t alen = sizeof a;
-	if (ls < 0 || bind(ls, (struct sockaddr *)&a, sizeof a) != 0 || listen(ls, 128) != 0 ||
-	    getsockname(ls, (struct sockaddr *)&a, &alen) != 0) {
-		perror("listener");
+	char url[64], err[RINGLB_ERRLEN];
+	if (hung_redis(url, sizeof url) != 0)
 		return 1;
-	}
-	struct sigaction sa;
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = exit_handler;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGUSR1, &sa, NULL);
+	on_signal(SIGUSR1, exit_handler, 0);
 
 	void *so = load_library(argv[1]);
 	LOAD_SYM(so, open);
 	LOAD_SYM(so, next);
-	char url[64], err[RINGLB_ERRLEN];
-	snprintf(url, sizeof url, "redis://127.0.0.1:%d/0", ntohs(a.sin_port));
 	const char *keys[] = {"url", "timeout"}, *vals[] = {url, "300ms"};
 	int rc = p_open("cancel", 2, keys, vals, &handle, err, sizeof err);
 	if (rc != RINGLB_OK) {
@@ -148,19 +132,16 @@ int main(int argc, char **argv) {
 			return 1;
 		}
 		pthread_attr_t attr;
-		struct sched_param sp = {.sched_priority = 10};
-		pthread_attr_init(&attr);
+		if (want_rt)
+			fifo_attr(&attr);
+		else
+			pthread_attr_init(&attr);
 		pthread_attr_setstack(&attr, c->stack, STACK_SIZE);
-		pthread_attr_setinheritsched(&attr, PTHREAD_EXPLICIT_SCHED);
-		pthread_attr_setschedpolicy(&attr, want_rt ? SCHED_FIFO : SCHED_OTHER);
-		if (!want_rt)
-			sp.sched_priority = 0;
-		pthread_attr_setschedparam(&attr, &sp);
 		int e = pthread_create(&c->t, &attr, caller_main, c);
 		if (e == EPERM) {
-			pthread_attr_setschedpolicy(&attr, SCHED_OTHER);
-			sp.sched_priority = 0;
-			pthread_attr_setschedparam(&attr, &sp);
+			pthread_attr_destroy(&attr);
+			pthread_attr_init(&attr);
+			pthread_attr_setstack(&attr, c->stack, STACK_SIZE);
 			e = pthread_create(&c->t, &attr, caller_main, c);
 		} else if (e == 0 && want_rt) {
 			realtime++;

@@ -32,6 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hostlib.h"
 #include "loadlib.h"
 
 #define CHILD_WAIT_S 10
@@ -140,11 +141,7 @@ int main(int argc, char **argv) {
 		fprintf(stderr, "usage: %s ringlb.so\n", argv[0]);
 		return 2;
 	}
-	struct sigaction sa;
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_term;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
+	on_signal(SIGTERM, on_term, 0);
 	sigset_t before, after;
 	pthread_sigmask(SIG_SETMASK, NULL, &before);
 	void *so = load_library(argv[1]);
@@ -185,11 +182,7 @@ int main(int argc, char **argv) {
 	}
 	failed += fork_and_call("SCHED_OTHER");
 	pthread_attr_t attr;
-	struct sched_param sp = {.sched_priority = 10};
-	pthread_attr_init(&attr);
-	pthread_attr_setinheritsched(&attr, PTHREAD_EXPLICIT_SCHED);
-	pthread_attr_setschedpolicy(&attr, SCHED_FIFO);
-	pthread_attr_setschedparam(&attr, &sp);
+	fifo_attr(&attr);
 	pthread_t t;
 	int rt_failed = 0, e = pthread_create(&t, &attr, rt_thread, &rt_failed);
 	if (e == 0) {

@@ -61,6 +61,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hostlib.h"
 #include "loadlib.h"
 #include "scrape.h"
 
@@ -120,32 +121,20 @@ static void handler(int sig) {
 }
 
 static void record_stack(void) {
-	pthread_attr_t a;
-	void *lo;
-	size_t size;
-	if (pthread_getattr_np(pthread_self(), &a) != 0 || pthread_attr_getstack(&a, &lo, &size) != 0) {
+	if (thread_stack(&stack_lo, &stack_hi) != 0) {
 		fprintf(stderr, "FAIL: cannot read this thread's stack bounds\n");
 		exit(1);
 	}
-	pthread_attr_destroy(&a);
-	stack_lo = lo;
-	stack_hi = (char *)lo + size;
 	/* Host threads start with the signals blocked until they know their
 	 * stack. */
 	pthread_sigmask(SIG_UNBLOCK, &sigs_set, NULL);
 }
 
 static void install(int sig, int plain_signal, int onstack) {
-	if (plain_signal) {
+	if (plain_signal)
 		signal(sig, handler);
-		return;
-	}
-	struct sigaction sa;
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = handler;
-	sa.sa_flags = SA_RESTART | (onstack ? SA_ONSTACK : 0);
-	sigemptyset(&sa.sa_mask);
-	sigaction(sig, &sa, NULL);
+	else
+		on_signal(sig, handler, SA_RESTART | (onstack ? SA_ONSTACK : 0));
 }
 
 /* sleep_for sleeps s seconds, whatever signals interrupt it. */
@@ -165,24 +154,14 @@ static const char *dests[] = {"user/1001", "user/1002", "user/1003", "user/1004"
 
 static void *caller(void *arg) {
 	long id = (long)arg;
-	char err[RINGLB_ERRLEN], call[64];
+	char call[64];
 	record_stack();
 	for (long i = 0; !atomic_load(&stop); i++) {
-		uint64_t h = handles[i % nhandles];
-		int chosen = -1, removed = 0;
 		snprintf(call, sizeof call, "g%ld-%ld", id, i);
-		int rc = p_next(h, 4, dests, call, &chosen, err, sizeof err);
-		if (rc != RINGLB_OK || chosen < 0) {
-			fprintf(stderr, "FAIL next: rc=%d %s\n", rc, err);
+		if (next_release(p_next, p_release, handles[i % nhandles], 4, dests, call) != 0)
 			atomic_fetch_add(&call_failures, 1);
-			continue;
-		}
-		rc = p_release(h, dests[chosen], call, &removed, err, sizeof err);
-		if (rc != RINGLB_OK || removed != 1) {
-			fprintf(stderr, "FAIL release: rc=%d removed=%d %s\n", rc, removed, err);
-			atomic_fetch_add(&call_failures, 1);
-		}
-		atomic_fetch_add(&calls, 1);
+		else
+			atomic_fetch_add(&calls, 1);
 		/* Spend CPU on the host's own stack too, as a switch does. */
 		for (volatile int k = 0; k < 2000; k++) {
 		}
@@ -356,13 +335,10 @@ int main(int argc, char **argv) {
 	int realtime = 0;
 	for (long i = 0; i < CALLERS; i++) {
 		pthread_attr_t a;
-		pthread_attr_init(&a);
-		if (i < 2) {
-			struct sched_param sp = {.sched_priority = 10};
-			pthread_attr_setinheritsched(&a, PTHREAD_EXPLICIT_SCHED);
-			pthread_attr_setschedpolicy(&a, SCHED_FIFO);
-			pthread_attr_setschedparam(&a, &sp);
-		}
+		if (i < 2)
+			fifo_attr(&a);
+		else
+			pthread_attr_init(&a);
 		int e = pthread_create(&t[i], &a, caller, (void *)i);
 		if (e == EPERM)
 			e = pthread_create(&t[i], NULL, caller, (void *)i);

@@ -21,6 +21,7 @@
  * the Go runtime starts from a worker inherit its name, so names overcount.
  * Realtime refused: exit 77 (the caller reports SKIPPED).
  */
+#define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <dlfcn.h>
@@ -34,6 +35,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "hostlib.h"
 #include "loadlib.h"
 #include "scrape.h"
 
@@ -62,61 +64,19 @@ static void *caller(void *arg) {
 static void *serial(void *arg) {
 	(void)arg;
 	const char *dests[] = {"user/1001", "user/1002", "user/1003"};
-	char call[32], err[RINGLB_ERRLEN];
+	char call[32];
 	for (int i = 0; i < SERIAL_CALLS / 2; i++) {
-		int chosen = -1, removed = 0;
 		snprintf(call, sizeof call, "serial-%d", i);
-		if (p_next(mem_handle, 3, dests, call, &chosen, err, sizeof err) != RINGLB_OK ||
-		    p_release(mem_handle, dests[chosen], call, &removed, err, sizeof err) != RINGLB_OK || removed != 1) {
-			fprintf(stderr, "FAIL serial call %d: %s\n", i, err);
+		if (next_release(p_next, p_release, mem_handle, 3, dests, call) != 0)
 			serial_failures++;
-		}
 	}
 	return NULL;
 }
 
-int main(int argc, char **argv) {
-	if (argc != 2) {
-		fprintf(stderr, "usage: %s ringlb.so\n", argv[0]);
-		return 2;
-	}
-	/* A listener that accepts nothing: connects complete in the backlog and
-	 * no reply ever comes, like a hung Redis. */
-	int ls = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t alen = sizeof a;
-	if (ls < 0 || bind(ls, (struct sockaddr *)&a, sizeof a) != 0 || listen(ls, 128) != 0 ||
-	    getsockname(ls, (struct sockaddr *)&a, &alen) != 0) {
-		perror("listener");
-		return 1;
-	}
-	void *so = load_library(argv[1]);
-	typeof(&ringlb_open) p_open;
-	typeof(&ringlb_metrics) p_metrics;
-	LOAD_SYM(so, open);
-	LOAD_SYM(so, next);
-	LOAD_SYM(so, release);
-	LOAD_SYM(so, metrics);
-	char url[64], err[RINGLB_ERRLEN];
-	snprintf(url, sizeof url, "redis://127.0.0.1:%d/0", ntohs(a.sin_port));
-	const char *keys[] = {"url", "timeout"}, *vals[] = {url, "1s"};
-	int rc = p_open("pool-growth", 2, keys, vals, &handle, err, sizeof err);
-	if (rc != RINGLB_OK) {
-		fprintf(stderr, "FAIL open: %d %s\n", rc, err);
-		return 1;
-	}
-	pthread_attr_t attr;
-	struct sched_param sp = {.sched_priority = 10};
-	pthread_attr_init(&attr);
-	pthread_attr_setinheritsched(&attr, PTHREAD_EXPLICIT_SCHED);
-	pthread_attr_setschedpolicy(&attr, SCHED_FIFO);
-	pthread_attr_setschedparam(&attr, &sp);
-	if ((rc = p_open("pool-serial", 0, NULL, NULL, &mem_handle, err, sizeof err)) != RINGLB_OK) {
-		fprintf(stderr, "FAIL open: %d %s\n", rc, err);
-		return 1;
-	}
-	pthread_t one;
-	int e = pthread_create(&one, &attr, serial, NULL);
+/* create_rt starts a realtime thread; it returns 0, 77 (skip) when realtime
+ * is refused, or 1. */
+static int create_rt(pthread_t *t, pthread_attr_t *attr, void *(*fn)(void *), void *arg) {
+	int e = pthread_create(t, attr, fn, arg);
 	if (e == EPERM) {
 		printf("SKIPPED: realtime scheduling refused (EPERM); pool growth not tested\n");
 		return 77;
@@ -125,6 +85,40 @@ int main(int argc, char **argv) {
 		fprintf(stderr, "pthread_create: %s\n", strerror(e));
 		return 1;
 	}
+	return 0;
+}
+
+int main(int argc, char **argv) {
+	if (argc != 2) {
+		fprintf(stderr, "usage: %s ringlb.so\n", argv[0]);
+		return 2;
+	}
+	char url[64], err[RINGLB_ERRLEN];
+	if (hung_redis(url, sizeof url) != 0)
+		return 1;
+	void *so = load_library(argv[1]);
+	typeof(&ringlb_open) p_open;
+	typeof(&ringlb_metrics) p_metrics;
+	LOAD_SYM(so, open);
+	LOAD_SYM(so, next);
+	LOAD_SYM(so, release);
+	LOAD_SYM(so, metrics);
+	const char *keys[] = {"url", "timeout"}, *vals[] = {url, "1s"};
+	int rc = p_open("pool-growth", 2, keys, vals, &handle, err, sizeof err);
+	if (rc != RINGLB_OK) {
+		fprintf(stderr, "FAIL open: %d %s\n", rc, err);
+		return 1;
+	}
+	pthread_attr_t attr;
+	fifo_attr(&attr);
+	if ((rc = p_open("pool-serial", 0, NULL, NULL, &mem_handle, err, sizeof err)) != RINGLB_OK) {
+		fprintf(stderr, "FAIL open: %d %s\n", rc, err);
+		return 1;
+	}
+	pthread_t one;
+	int e = create_rt(&one, &attr, serial, NULL);
+	if (e != 0)
+		return e;
 	pthread_join(one, NULL);
 	int failed = serial_failures;
 	double serial_workers = scrape_metric(p_metrics, "ringlb_workers");
@@ -135,17 +129,9 @@ int main(int argc, char **argv) {
 	}
 	pthread_barrier_init(&start, NULL, CALLERS);
 	pthread_t t[CALLERS];
-	for (long i = 0; i < CALLERS; i++) {
-		e = pthread_create(&t[i], &attr, caller, (void *)i);
-		if (e == EPERM) {
-			printf("SKIPPED: realtime scheduling refused (EPERM); pool growth not tested\n");
-			return 77;
-		}
-		if (e != 0) {
-			fprintf(stderr, "pthread_create: %s\n", strerror(e));
-			return 1;
-		}
-	}
+	for (long i = 0; i < CALLERS; i++)
+		if ((e = create_rt(&t[i], &attr, caller, (void *)i)) != 0)
+			return e;
 	for (int i = 0; i < CALLERS; i++)
 		pthread_join(t[i], NULL);
 	double workers = scrape_metric(p_metrics, "ringlb_workers");
