@@ -10,9 +10,10 @@
  * effect once the call has returned, and a handler that calls pthread_exit
  * runs after it.
  *
- * A loopback listener that never answers plays a hung Redis (timeout
- * 300 ms). Each caller runs on a stack this test maps itself, calls
- * ringlb_next, and is, while it waits:
+ * A loopback listener that never answers plays a hung Redis (timeout 2 s,
+ * so that the callers are still waiting when a loaded machine gets round
+ * to stopping them). Each caller runs on a stack this test maps itself,
+ * calls ringlb_next, and is, while it waits:
  *   - cancelled (deferred cancellation, the default),
  *   - cancelled with asynchronous cancellation enabled, or
  *   - sent SIGUSR1, whose handler calls pthread_exit.
@@ -113,7 +114,7 @@ int main(int argc, char **argv) {
 	void *so = load_library(argv[1]);
 	LOAD_SYM(so, open);
 	LOAD_SYM(so, next);
-	const char *keys[] = {"url", "timeout"}, *vals[] = {url, "300ms"};
+	const char *keys[] = {"url", "timeout"}, *vals[] = {url, "2s"};
 	int rc = p_open("cancel", 2, keys, vals, &handle, err, sizeof err);
 	if (rc != RINGLB_OK) {
 		fprintf(stderr, "FAIL open: %d %s\n", rc, err);
@@ -152,7 +153,7 @@ int main(int argc, char **argv) {
 			return 1;
 		}
 	}
-	/* Each caller's call waits 300 ms for the hung backend: stop them
+	/* Each caller's call waits 2 s for the hung backend: stop them
 	 * while they wait (checked below for the deferred ones). */
 	while (atomic_load(&entered) < CALLERS)
 		usleep(1000);
@@ -196,7 +197,7 @@ int main(int argc, char **argv) {
 	}
 	/* Past every timeout: a worker still holding one of those requests
 	 * would have written into a stack that is gone by now. */
-	usleep(900 * 1000);
+	usleep(2500 * 1000);
 	const char *mem_dests[] = {"user/1001"};
 	uint64_t mem;
 	int chosen = -1;
