@@ -643,6 +643,8 @@ function Ring:run()
 		end
 		local leg, cause = self:attempt(m, secs_or_why)
 		if leg then
+			log("NOTICE", "ring group " .. self.g.ring_group_extension .. "@" .. self.g.domain_name .. ": answered by "
+				.. m.key .. " (" .. self.uuid .. ")")
 			self:answered(m, leg)
 			return "answered", m.key
 		end
