@@ -186,6 +186,8 @@ function Fpbx:group(g)
 		ring_group_call_screen_enabled = g.call_screen_enabled or false,
 		ring_group_missed_call_app = g.missed_call_app, ring_group_missed_call_data = g.missed_call_data,
 		ring_group_greeting = g.greeting, ring_group_cid_name_prefix = g.cid_name_prefix,
+		ring_group_ringback = g.ringback, ring_group_distinctive_ring = g.distinctive_ring,
+		ring_group_exit_key = g.exit_key,
 	})
 	for i, m in ipairs(g.members or {}) do
 		if type(m) ~= "table" then m = { number = m } end
@@ -371,6 +373,14 @@ test("a member on a call is not offered another: group calls, direct calls, othe
 	ok(a:getVariable("ringlb_answered_dest") ~= U("1002"), "1002 is busy in another group")
 	leg2:hangup("NORMAL_CLEARING")
 	fp.sw:end_call(other)
+	-- An outbound leg that only inherited dialed_extension (1003's forward
+	-- to a mobile, say) is not a leg to 1003: no presence_id of 1003.
+	local fwd = fp.sw:call()
+	fp.sw:behave("loopback/0612", { answer = 1 })
+	local leg3 = fp.sw:originate("{dialed_extension=1003,domain_name=a.example}loopback/0612", fwd)
+	eq(0, fp:state(U("1003")).active, "not counted on 1003")
+	leg3:hangup("NORMAL_CLEARING")
+	fp.sw:end_call(fwd)
 	fp:idle()
 end)
 
@@ -598,8 +608,12 @@ test("ring group forward: the call goes to the forward destination, nobody rings
 	eq(0, #fp.sw.legs, "nobody rung")
 end)
 
-test("presence and the RING_GROUPS event of an answered call", function()
-	local fp, g = four({}, { greeting = "welcome.wav", cid_name_prefix = "Sales" })
+test("presence, the RING_GROUPS event, and what FusionPBX sets up around an answered call", function()
+	local fp, g = four({}, { greeting = "welcome.wav", cid_name_prefix = "Sales", ringback = "us-ring",
+		distinctive_ring = "<http://${domain_name}/ring>;info=alert-internal", exit_key = "5",
+		timeout_app = "transfer", timeout_data = "*99 XML a.example" })
+	fp:sql("UPDATE v_extensions SET user_record = 'all' WHERE extension = '1001'")
+	fp:directory()
 	fp.sw:behave(U("1001"), { answer = 1, talk = 5 })
 	local a = fp:call(g, { vars = { ring_group_send_presence = "true" } })
 	local p = fp:events("PRESENCE_IN")
@@ -610,6 +624,15 @@ test("presence and the RING_GROUPS event of an answered call", function()
 	eq(fp.dir .. "/rec/a.example/welcome.wav", fp.sw.played[1], "greeting played")
 	eq("Sales#Caller", a:getVariable("effective_caller_id_name"), "caller ID name prefix")
 	ok(fp.sw.legs[1].vars.presence_id == "1001@a.example", "the member's leg carries its presence_id")
+	eq("${us-ring}", a:getVariable("ringback"), "ringback")
+	eq("<http://a.example/ring>;info=alert-internal", a:getVariable("sip_h_Alert-Info"), "distinctive ring")
+	local binds = {}
+	for _, x in ipairs(fp.sw.executed) do
+		if x.app == "bind_digit_action" then binds[#binds + 1] = x.data end
+	end
+	eq("local,5,exec:transfer,*99 XML a.example,both,self", binds[1], "exit key")
+	eq(a:get_uuid() .. ".wav", a:getVariable("record_name"), "recorded: 1001 records all calls")
+	ok(a:getVariable("record_path"):find("/rec/a.example/archive/", 1, true), "record path")
 	fp:idle()
 end)
 
