@@ -422,6 +422,9 @@ end
 
 -- block returns the escaped "k=v,..." of vars, or nil and why not.
 local function block(vars)
+	if next(vars) == nil then
+		return ""
+	end
 	local ds, err = ringlb.dialstring({ "null/x" }, ",", vars)
 	if not ds then
 		return nil, err
