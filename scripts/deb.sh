@@ -35,7 +35,7 @@ ln -s /usr/lib/freeswitch/lua/ringlb.so "$pkg$luacdir/ringlb.so"
 cat > "$pkg/DEBIAN/prerm" <<'SH'
 #!/bin/sh
 set -e
-if [ "$1" = remove ] && [ -x /usr/bin/ringlb-fusionpbx ]; then
+if [ "$1" = remove ] && [ -x /usr/bin/ringlb-fusionpbx ] && [ -f /var/lib/ringlb/fusionpbx/state.json ]; then
   /usr/bin/ringlb-fusionpbx off || echo "ringlb: ringlb-fusionpbx off failed; see docs/fusionpbx.md" >&2
 fi
 exit 0
