@@ -384,6 +384,33 @@ test("a member on a call is not offered another: group calls, direct calls, othe
 	fp:idle()
 end)
 
+test("wrap-up, capacity and ties come from the balancer's global variables", function()
+	local fp, g = four({ globals = { ringlb_NAME_tie = "list", ringlb_NAME_wrapup = "60", ringlb_NAME_capacity = "1" } },
+		{ timeout_app = "transfer", timeout_data = "*99 XML a.example" })
+	for _, e in ipairs({ "1001", "1002", "1003", "1004" }) do fp.sw:behave(U(e), { answer = 1, talk = 5 }) end
+	eq(U("1001"), fp:call(g):getVariable("ringlb_answered_dest"), "list ties: 1001 first")
+	eq(U("1002"), fp:call(g):getVariable("ringlb_answered_dest"), "1001 in wrap-up: 1002")
+	ok(fp:state(U("1001")).wrapup_until > 0, "1001's wrap-up shows")
+	-- 1001 and 1002 are in wrap-up; two calls at once fill 1003 and 1004
+	-- (capacity 1); a third finds nobody with room and goes to the timeout
+	-- action at once.
+	local third, n = nil, 0
+	fp.sw.on_bridge = function(sw, a)
+		n = n + 1
+		if n == 1 then
+			fp:call(g)
+		elseif n == 2 then
+			third = fp:call(g)
+		end
+	end
+	fp:call(g)
+	fp.sw.on_bridge = nil
+	eq("all_busy", third:getVariable("ringlb_result"), "third call: in wrap-up or at capacity")
+	eq("*99 XML a.example", third.transferred, "timeout action")
+	eq(U("1003") .. " " .. U("1004"), fp:legs(2), "rung: 1003, 1004, and for the third call nobody")
+	fp:idle()
+end)
+
 test("other strategies are rung by FusionPBX's script, untouched", function()
 	local fp = server()
 	fp:extension("a.example", "1001")
