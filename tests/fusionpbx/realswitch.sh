@@ -43,7 +43,7 @@ command -v php >/dev/null || { echo "php-cli is needed to read FusionPBX's app_c
 W=$(mktemp -d /tmp/ringlb-fusionpbx.XXXXXX)
 luacdir=/usr/lib/x86_64-linux-gnu/lua/5.3
 link=$luacdir/ringlb.so
-fspid=
+fspid= made_luacdir=
 cleanup() {
   if [ -n "$fspid" ] && kill -0 "$fspid" 2>/dev/null; then
     "$fs/bin/fs_cli" -P $port -x "shutdown" >/dev/null 2>&1 || true
@@ -51,6 +51,7 @@ cleanup() {
     kill "$fspid" 2>/dev/null || true
   fi
   if [ -L "$link" ] && [ "$(readlink "$link")" = "$W/mod/ringlb.so" ]; then rm -f "$link"; fi
+  if [ -n "$made_luacdir" ]; then rmdir "$luacdir" 2>/dev/null || true; fi
   echo "work directory kept: $W"
 }
 trap cleanup EXIT
@@ -60,8 +61,8 @@ echo "== FusionPBX files from $fpx_git ($(git --git-dir="$fpx_git" rev-parse HEA
 mkdir -p "$W/www" "$W/fresh" "$W/db" "$W/rec" "$W/log" "$W/run" "$W/fsdb" "$W/conf" "$W/ProgramData/fusionpbx"
 paths="app/switch/resources/scripts app/ring_groups core/domains app/extensions app/follow_me core/email_templates
   app/email_queue core/default_settings core/domain_settings"
-git --git-dir="$fpx_git" archive HEAD $paths | tar -x -C "$W/www"
-git --git-dir="$fpx_git" archive HEAD $paths | tar -x -C "$W/fresh"
+git --git-dir="$fpx_git" archive HEAD $paths 2>/dev/null | tar -x -C "$W/www"
+git --git-dir="$fpx_git" archive HEAD $paths 2>/dev/null | tar -x -C "$W/fresh"
 cp -r "$W/www/app/switch/resources/scripts" "$W/scripts"
 cp -r "$W/www/app/switch/resources/scripts" "$W/fresh-scripts"
 
@@ -133,6 +134,7 @@ EOF
 echo "== ringlb: make install, the module linked from $luacdir, ringlb-fusionpbx on"
 make -C "$root" install LUA=5.3 MODDIR="$W/mod" SCRIPTDIR="$W/scripts" BINDIR="$W/bin" LUACDIR="$W/luacdir" >/dev/null
 if [ -e "$link" ]; then echo "$link exists already; not touching it" >&2; exit 1; fi
+[ -d "$luacdir" ] || { mkdir -p "$luacdir"; made_luacdir=1; }
 ln -s "$W/mod/ringlb.so" "$link"
 "$W/bin/ringlb-fusionpbx" -config "$W/ProgramData/fusionpbx/config.conf" -backup "$W/backup" on
 php -l "$W/www/app/ring_groups/ring_group_edit.php"
@@ -242,6 +244,7 @@ echo "== starting FreeSWITCH ($fs) on event socket port $port"
 SystemDrive="$W" "$fs/bin/freeswitch" -ncwait -nonat -np -conf "$W/conf" -log "$W/log" -run "$W/run" -db "$W/fsdb" \
   -scripts "$W/scripts" -recordings "$W/rec" -temp "$W/run" >/dev/null
 fspid=$(cat "$W/run/freeswitch.pid")
+for _ in $(seq 1 60); do cli "status" >/dev/null 2>&1 && break; sleep 1; done
 cli "status" | head -2
 cli "lua ringlb_fusionpbx.lua status 9000@a.example"
 
