@@ -186,7 +186,8 @@ cat > "$W/conf/freeswitch.xml" <<EOF
 EOF
 directory() { # directory DND_USER: users 1001-1004 of a.example, DND_USER on do-not-disturb
   {
-    echo '<include><domain name="a.example">'
+    echo '<include>'   # the preprocessor drops what shares a line with <include>
+    echo '<domain name="a.example">'
     echo '  <params><param name="dial-string" value="{presence_id=${dialed_user}@${dialed_domain}}loopback/agent-${dialed_user}/agents"/></params>'
     echo '  <groups><group name="default"><users>'
     for e in 1001 1002 1003 1004; do
@@ -194,7 +195,8 @@ directory() { # directory DND_USER: users 1001-1004 of a.example, DND_USER on do
       echo "    <user id=\"$e\"><variables><variable name=\"do_not_disturb\" value=\"$dnd\"/><variable name=\"extension_uuid\" value=\"e$e\"/></variables></user>"
     done
     echo '  </users></group></groups>'
-    echo '</domain></include>'
+    echo '</domain>'
+    echo '</include>'
   } > "$W/conf/directory/a.example.xml"
 }
 directory ""
@@ -262,8 +264,11 @@ wait_idle() {
   echo "channels still up" >&2; cli "show channels" >&2; return 1
 }
 answered() { # answered FROM_LINE: answered-by counts in the log after that line
-  tail -n +"$1" "$W/log/freeswitch.log" | grep -o "ring group 9000@a.example: answered by user/[0-9]*@a.example" |
+  tail -n +"$1" "$W/log/freeswitch.log" | { grep -o "ring group 9000@a.example: answered by [^ ]*" || true; } |
     sed 's/.*answered by //' | sort | uniq -c
+}
+count() { # count FROM_LINE TEXT: log lines after FROM_LINE holding TEXT
+  tail -n +"$1" "$W/log/freeswitch.log" | { grep -c -F -- "$2" || true; }
 }
 mark() { wc -l < "$W/log/freeswitch.log"; }
 
@@ -284,22 +289,22 @@ echo "== 1002 on do-not-disturb; 8 group calls"
 directory 1002; cli "reloadxml" >/dev/null
 m=$(mark); calls 8 9000; wait_idle
 answered "$m"
-tail -n +"$m" "$W/log/freeswitch.log" | grep -c "do not disturb: user/1002@a.example skipped" | sed 's/^/calls that skipped 1002 for do-not-disturb: /'
+echo "calls that skipped 1002 for do-not-disturb: $(count "$m" "do not disturb: user/1002@a.example skipped")"
 directory ""; cli "reloadxml" >/dev/null
 
 echo "== the rollover group 9001 (FusionPBX's own script), 4 calls one after another"
 m=$(mark)
 for i in 1 2 3 4; do cli "bgapi originate loopback/9001/a.example &park" >/dev/null; sleep 6; done
 wait_idle
-tail -n +"$m" "$W/log/freeswitch.log" | grep -o "app_data: .*" | cut -c1-200 | sort | uniq -c
-tail -n +"$m" "$W/log/freeswitch.log" | grep -c "New Channel loopback/agent-1001-a" | sed 's/^/rollover legs to 1001: /'
+tail -n +"$m" "$W/log/freeswitch.log" | { grep -o "app_data: .*" || true; } | cut -c1-200 | sort | uniq -c
+for e in 1001 1002 1003 1004; do echo "rollover legs to $e: $(count "$m" "New Channel loopback/agent-$e/agents-a")"; done
 
 echo "== every count after the calls"
 cli "lua ringlb_fusionpbx.lua status 9000@a.example"
 cli "lua ringlb_admin.lua status fusionpbx"
 cli "lua ringlb_admin.lua holds fusionpbx"
-grep -c "\[ERR\]" "$W/log/freeswitch.log" | sed 's/^/ERR lines in the log: /'
-grep "\[ERR\]" "$W/log/freeswitch.log" | sort | uniq -c | sort -rn | head -5
+echo "ERR lines in the log: $(count 1 "[ERR]")"
+{ grep -F "[ERR]" "$W/log/freeswitch.log" || true; } | cut -d' ' -f4- | sort | uniq -c | sort -rn | head -8
 
 echo "== stopping FreeSWITCH; ringlb-fusionpbx off"
 cli "shutdown" >/dev/null || true
