@@ -203,23 +203,18 @@ directory ""
 cat > "$W/conf/dialplan/a.example.xml" <<EOF
 <include>
   <context name="a.example">
+$(for g in "9000 $rg" "9001 $rg2"; do set -- $g; cat <<EXT
     <!-- as FusionPBX's ring group page writes it -->
-    <extension name="Sales 9000" continue="">
-      <condition field="destination_number" expression="^9000\$">
+    <extension name="Sales $1" continue="">
+      <condition field="destination_number" expression="^$1\$">
         <action application="ring_ready" data=""/>
-        <action application="set" data="ring_group_uuid=$rg"/>
+        <action application="set" data="ring_group_uuid=$2"/>
         <action application="set" data="record_stereo=true"/>
         <action application="lua" data="app.lua ring_groups"/>
       </condition>
     </extension>
-    <extension name="Sales 9001" continue="">
-      <condition field="destination_number" expression="^9001\$">
-        <action application="ring_ready" data=""/>
-        <action application="set" data="ring_group_uuid=$rg2"/>
-        <action application="set" data="record_stereo=true"/>
-        <action application="lua" data="app.lua ring_groups"/>
-      </condition>
-    </extension>
+EXT
+done)
     <!-- a call straight to an extension, as FusionPBX's local_extension bridges it -->
     <extension name="local_extension">
       <condition field="destination_number" expression="^(100[1-4])\$">

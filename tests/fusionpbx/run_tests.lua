@@ -274,6 +274,13 @@ end
 
 local U = function(n, d) return "user/" .. n .. "@" .. (d or "a.example") end
 
+-- all scripts what each of 1001-1004 of a.example does on its next rings.
+function Fpbx:all(behaviour)
+	for _, e in ipairs({ "1001", "1002", "1003", "1004" }) do
+		self.sw:behave(U(e), behaviour)
+	end
+end
+
 local tests = {}
 local function test(name, f)
 	tests[#tests + 1] = { name, f }
@@ -309,15 +316,10 @@ end)
 
 test("balancing spreads calls evenly over the members; everything released after", function()
 	local fp, g = four()
-	for _, e in ipairs({ "1001", "1002", "1003", "1004" }) do
-		fp.sw:behave(U(e), { answer = 2, talk = 30 })
-	end
+	fp:all({ answer = 2, talk = 30 })
 	local got = {}
 	for _ = 1, 40 do
 		local a = fp:call(g)
-		if a:getVariable("ringlb_result") ~= "answered" then
-			for _, l in ipairs(fp.sw.logs) do io.stderr:write(l.level, " ", l.msg, "\n") end
-		end
 		eq("answered", a:getVariable("ringlb_result"), "result")
 		local m = a:getVariable("ringlb_answered_dest")
 		got[m] = (got[m] or 0) + 1
@@ -333,9 +335,7 @@ end)
 
 test("a member on a call is not offered another: group calls, direct calls, other ring groups", function()
 	local fp, g = four()
-	for _, e in ipairs({ "1001", "1002", "1003", "1004" }) do
-		fp.sw:behave(U(e), { answer = 1, talk = 30 })
-	end
+	fp:all({ answer = 1, talk = 30 })
 	local seen = {}
 	-- While each call talks, the next caller arrives: 4 calls at once.
 	fp.sw.on_bridge = function(sw, a)
@@ -387,7 +387,7 @@ end)
 test("wrap-up, capacity and ties come from the balancer's global variables", function()
 	local fp, g = four({ globals = { ringlb_NAME_tie = "list", ringlb_NAME_wrapup = "60", ringlb_NAME_capacity = "1" } },
 		{ timeout_app = "transfer", timeout_data = "*99 XML a.example" })
-	for _, e in ipairs({ "1001", "1002", "1003", "1004" }) do fp.sw:behave(U(e), { answer = 1, talk = 5 }) end
+	fp:all({ answer = 1, talk = 5 })
 	eq(U("1001"), fp:call(g):getVariable("ringlb_answered_dest"), "list ties: 1001 first")
 	eq(U("1002"), fp:call(g):getVariable("ringlb_answered_dest"), "1001 in wrap-up: 1002")
 	ok(fp:state(U("1001")).wrapup_until > 0, "1001's wrap-up shows")
@@ -551,7 +551,7 @@ test("the group's call timeout runs by elapsed time; then the timeout action and
 	fp:idle()
 
 	-- Every member busy: each tried once at once, then the timeout action.
-	for _, e in ipairs({ "1001", "1002", "1003", "1004" }) do fp.sw:behave(U(e), { busy = true }) end
+	fp:all({ busy = true })
 	local t0 = fp.sw.t
 	local b = fp:call(g)
 	eq("all_busy", b:getVariable("ringlb_result"), "all busy")
@@ -665,7 +665,7 @@ end)
 
 test("without user_domains=keep the group rings in list order and says why", function()
 	local fp, g = four({ keep = false })
-	for _, e in ipairs({ "1001", "1002", "1003", "1004" }) do fp.sw:behave(U(e), { answer = 1, talk = 5 }) end
+	fp:all({ answer = 1, talk = 5 })
 	for _ = 1, 3 do
 		eq(U("1001"), fp:call(g):getVariable("ringlb_answered_dest"), "list order")
 	end
@@ -693,7 +693,7 @@ if redis_url then
 	test("two switches (two processes) on one Redis balance together", function()
 		local name = "fpbx_redis_" .. os.time() .. "_" .. math.random(1e6)
 		local fp, g = four({ name = name, globals = { ringlb_NAME_url = redis_url } })
-		for _, e in ipairs({ "1001", "1002", "1003", "1004" }) do fp.sw:behave(U(e), { answer = 1, talk = 30 }) end
+		fp:all({ answer = 1, talk = 30 })
 		local other
 		fp.sw.on_bridge = function(sw, a)
 			-- While this switch's caller talks to its member, the other
@@ -716,7 +716,7 @@ end
 -- group, printed.
 if arg[3] == "--node" then
 	local fp, g = four({ name = arg[4], node = "node2", globals = { ringlb_NAME_url = redis_url } })
-	for _, e in ipairs({ "1001", "1002", "1003", "1004" }) do fp.sw:behave(U(e), { answer = 1, talk = 1 }) end
+	fp:all({ answer = 1, talk = 1 })
 	local a = fp:call(g)
 	print("answered " .. tostring(a:getVariable("ringlb_answered_dest")) .. " backend " .. fp:b():snapshot().backend)
 	os.exit(0)
