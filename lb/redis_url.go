@@ -22,11 +22,13 @@ const MaxURLLen = 4096
 // ParseClusterURL, ParseFailoverURL) then read the rest: userinfo, TLS,
 // host defaults and the standalone form's many query parameters.
 //
-// Errors are built from ringlb's own words only: they name a parameter
-// from knownParams, or its place in the query, and never repeat any part of
-// the URL, whatever its shape, so no piece of a password or of any
-// parameter's value can reach a log. RedactURL is the one place that shows
-// a URL, for status output.
+// Errors are built from ringlb's own words only, whatever the URL's shape,
+// so that no piece of its userinfo or of any parameter's value can reach a
+// log. Of the URL's own text they show at most the scheme and the name of
+// its first parameter, and those only when no reading of the URL can make
+// them part of a password or a value (plainName, unknownParam); any other
+// parameter is named from knownParams or by its place in the query.
+// RedactURL is the one place that shows a URL, for status output.
 
 // urlErr is an ErrInvalidArgument about the url option. detail must be
 // ringlb's own text, never a part of the URL.
@@ -88,6 +90,9 @@ type redisURL struct {
 	db       int
 	rawQuery string
 	params   []param
+	// atInTail is an '@' past the authority: the userinfo of a password
+	// holding '/' or '?' may then run into the path and query.
+	atInTail bool
 }
 
 // parseRedisURL checks raw, in one pass over each of its parts; its length
@@ -99,6 +104,12 @@ func parseRedisURL(raw string) (*redisURL, error) {
 	name, rest, ok := strings.Cut(raw, "://")
 	sch := urlSchemes[name]
 	if !ok || sch == nil {
+		// Text before the first "://" is the scheme whatever follows; it
+		// is shown when it has a scheme's form, which a password would
+		// rarely have.
+		if ok && plainName(name) {
+			return nil, urlErr("scheme " + strconv.Quote(name) + " is not one of " + schemeList)
+		}
 		return nil, urlErr("the scheme is not one of " + schemeList)
 	}
 	if strings.IndexByte(rest, '#') >= 0 {
@@ -118,6 +129,7 @@ func parseRedisURL(raw string) (*redisURL, error) {
 		u.user, hostlist = user, authority[at+1:]
 	}
 	path, rawQuery, _ := strings.Cut(tail, "?")
+	u.atInTail = strings.IndexByte(tail, '@') >= 0
 	if err := u.parseHosts(hostlist); err != nil {
 		return nil, err
 	}
@@ -263,7 +275,7 @@ func (u *redisURL) parseQuery(rawQuery string) error {
 		case err1 != nil || err2 != nil:
 			return urlErr(paramRef(u.params, n) + " has a malformed percent-escape")
 		case u.scheme.params != nil && !u.scheme.params[name]:
-			return unknownParam(u.params, n, u.scheme)
+			return u.unknownParam(n)
 		case seen[name]:
 			return urlErr(paramRef(u.params, n) + " is given twice")
 		}
@@ -284,13 +296,36 @@ func paramRef(ps []param, n int) string {
 	return "a parameter past the 99th of the query"
 }
 
-// unknownParam is the error for parameter n of ps, which sch does not take.
-func unknownParam(ps []param, n int, sch *urlScheme) error {
-	msg := paramRef(ps, n) + " is not one that a " + sch.name + " url takes"
-	if _, ok := knownParams[ps[n].name]; !ok {
+// unknownParam is the error for parameter n, which u's scheme does not
+// take. An unknown name is shown only for the first parameter, when it is
+// a plainName and no '@' follows the authority: no earlier value can then
+// run into it through an unescaped '&', nor the userinfo through a '?'.
+func (u *redisURL) unknownParam(n int) error {
+	ps := u.params
+	ref := paramRef(ps, n)
+	_, known := knownParams[ps[n].name]
+	if !known && n == 0 && !u.atInTail && plainName(ps[n].name) {
+		ref = "parameter " + strconv.Quote(ps[n].name)
+	}
+	msg := ref + " is not one that a " + u.scheme.name + " url takes"
+	if !known {
 		msg += passwordHint
 	}
 	return urlErr(msg)
+}
+
+// plainName reports whether s has the form of a scheme or a parameter
+// name: one to 32 lower-case letters, '_' and '+'.
+func plainName(s string) bool {
+	if s == "" || len(s) > 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('a' <= c && c <= 'z' || c == '_' || c == '+') {
+			return false
+		}
+	}
+	return true
 }
 
 // get returns the value of parameter name, "" when not given.
@@ -389,7 +424,7 @@ func (u *redisURL) goRedisError(err error) error {
 		}
 		for i, p := range ps {
 			if unknown[p.name] {
-				return unknownParam(ps, i, u.scheme)
+				return u.unknownParam(i)
 			}
 		}
 	}
