@@ -314,14 +314,14 @@ func (u *redisURL) unknownParam(n int) error {
 	return urlErr(msg)
 }
 
-// plainName reports whether s has the form of a scheme or a parameter
-// name: one to 32 lower-case letters, '_' and '+'.
+// plainName reports whether s is a plain word, as schemes and parameter
+// names mostly are: one to 32 lower-case letters and '_'.
 func plainName(s string) bool {
 	if s == "" || len(s) > 32 {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; !('a' <= c && c <= 'z' || c == '_' || c == '+') {
+		if c := s[i]; !('a' <= c && c <= 'z' || c == '_') {
 			return false
 		}
 	}
