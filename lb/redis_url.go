@@ -65,8 +65,8 @@ var sentinelParams = map[string]bool{"master_name": true, "sentinel_username": t
 
 // knownParams are the query parameter names that errors and RedactURL may
 // show; true marks those whose values are credentials. A parameter not
-// listed is told by its place in the query, never by its name: an "&" in a
-// password makes its tail look like a parameter name.
+// listed is told by its place in the query (but see unknownParam): an "&"
+// in a password makes its tail look like a parameter name.
 var knownParams = map[string]bool{
 	"password": true, "username": true, "sentinel_password": true, "sentinel_username": true,
 	"master_name": false, "addr": false, "db": false, "client_name": false, "protocol": false,
@@ -83,13 +83,12 @@ type param struct{ name, value string }
 
 // redisURL is a ringlb Redis URL taken apart and checked.
 type redisURL struct {
-	raw      string
-	scheme   *urlScheme
-	user     *url.Userinfo // nil without userinfo
-	addrs    []string      // host:port each, in order; none for unix://
-	db       int
-	rawQuery string
-	params   []param
+	raw    string
+	scheme *urlScheme
+	user   *url.Userinfo // nil without userinfo
+	addrs  []string      // host:port each, in order; none for unix://
+	db     int
+	params []param
 	// atInTail is an '@' past the authority: the userinfo of a password
 	// holding '/' or '?' may then run into the path and query.
 	atInTail bool
@@ -104,9 +103,8 @@ func parseRedisURL(raw string) (*redisURL, error) {
 	name, rest, ok := strings.Cut(raw, "://")
 	sch := urlSchemes[name]
 	if !ok || sch == nil {
-		// Text before the first "://" is the scheme whatever follows; it
-		// is shown when it has a scheme's form, which a password would
-		// rarely have.
+		// Text before the first "://" is the scheme by any reading of the
+		// URL, never userinfo or a value: it is shown when it is plain.
 		if ok && plainName(name) {
 			return nil, urlErr("scheme " + strconv.Quote(name) + " is not one of " + schemeList)
 		}
@@ -241,7 +239,7 @@ func (u *redisURL) parsePath(path string) error {
 	if db == "" {
 		return nil
 	}
-	if strings.IndexByte(db, '/') >= 0 || strings.TrimLeft(db, "0123456789") != "" || len(db) > 9 {
+	if strings.TrimLeft(db, "0123456789") != "" || len(db) > 9 {
 		return urlErr("the path is not a db number such as /0" + passwordHint)
 	}
 	if u.scheme.cluster && strings.Trim(db, "0") != "" {
@@ -255,7 +253,6 @@ func (u *redisURL) parsePath(path string) error {
 // each name one the scheme takes (the standalone schemes leave that to
 // go-redis), each percent-escape well formed.
 func (u *redisURL) parseQuery(rawQuery string) error {
-	u.rawQuery = rawQuery
 	if rawQuery == "" {
 		return nil
 	}
