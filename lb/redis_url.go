@@ -496,10 +496,12 @@ func RedactURL(raw string) string {
 	b.WriteString(host)
 	if hasQuery {
 		b.WriteByte('?')
-		for i, kv := range strings.Split(query, "&") {
-			if i > 0 {
+		first := true
+		for kv := range strings.SplitSeq(query, "&") {
+			if !first {
 				b.WriteByte('&')
 			}
+			first = false
 			k, v, _ := strings.Cut(kv, "=")
 			credential, known := knownParams[k]
 			if !known {
