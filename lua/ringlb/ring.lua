@@ -36,7 +36,9 @@
 -- <dest>..."), which the switch runs when the caller hangs up even if this
 -- script died; a release here and one there is harmless. If the dialplan
 -- already uses api_hangup_hook, api_reporting_hook is used instead; an
--- operator's own hook is never overwritten.
+-- operator's own hook is never overwritten. A member or balancer name that
+-- would break that command (a space, quote, backslash or '$', or "::" at
+-- its first ':', where the switch cuts it) is refused by ring_check.
 local ringlb = require "ringlb"
 
 local unpack = table.unpack or unpack -- 5.1 and LuaJIT have the global

@@ -12,8 +12,10 @@
 --   * api_hangup_hook (then api_reporting_hook, each by exact name) runs
 --     when the A-leg reaches CS_HANGUP, which is after
 --     the script (the lua app) returns, as the switch's state machine does:
---     the text after the first space is expanded with ${channel variables}
---     and the API command runs; "lua" runs the script in a fresh Lua
+--     the command is split as api_hook splits it, at its first ':' when a
+--     second ':' follows, else at its first space; the second part is
+--     expanded with ${channel variables} and the API command named by the
+--     first runs (an unknown one writes "-ERR"); "lua" runs the script in a fresh Lua
 --     environment (own globals, own package.loaded, the C module opened
 --     again through its luaopen_ function), with argv and stream, and no
 --     session.
@@ -752,6 +754,23 @@ local function expand(s, vars)
 	return (s:gsub("%${([^}]*)}", function(k) return vars[k] or "" end))
 end
 
+-- split_hook splits a hook command as the switch's api_hook does
+-- (src/switch_core_state_machine.c): at its first ':' when a second ':'
+-- follows it, else at its first space. switch_api_execute then strips
+-- both parts of surrounding spaces.
+function M.split_hook(hook)
+	local cmd, arg
+	local i = hook:find(":", 1, true)
+	if i and hook:sub(i + 1, i + 1) == ":" then
+		cmd, arg = hook:sub(1, i - 1), hook:sub(i + 2)
+	else
+		local sp = hook:find(" ", 1, true)
+		cmd, arg = sp and hook:sub(1, sp - 1) or hook, sp and hook:sub(sp + 1) or ""
+	end
+	local function strip(x) return (x:gsub("^%s+", ""):gsub("%s+$", "")) end
+	return strip(cmd), strip(arg)
+end
+
 -- end_call is the lua app returning on the A-leg: the call hangs up (if the
 -- caller has not) and the switch runs the api_hangup_hook.
 function Switch:end_call(a)
@@ -761,7 +780,7 @@ function Switch:end_call(a)
 	for _, var in ipairs({ "api_hangup_hook", "api_reporting_hook" }) do
 		local hook = a.vars[var]
 		if hook and hook ~= "" then
-			local cmd, arg = hook:match("^(%S+)%s*(.*)$")
+			local cmd, arg = M.split_hook(hook)
 			arg = expand(arg, a.vars)
 			self.hooks_run[#self.hooks_run + 1] = cmd .. " " .. arg
 			local use = a.vars.session_in_hangup_hook == "true" and a or nil

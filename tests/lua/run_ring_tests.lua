@@ -243,6 +243,45 @@ test("an operator's api_hangup_hook is kept: the release hook moves to api_repor
 	eq(0, load(b, "user/1002"), "released after the bridge")
 end)
 
+-- Regression: the switch cuts a hangup hook command at its first ':' when a
+-- second follows (api_hook), so a member "sofia/gateway/gw::1" made the
+-- release hook run the API command "lua ringlb_release.lua ... gw", which
+-- does not exist, and the hold lived until max_hold_age.
+test("a member whose first ':' starts \"::\" is refused: the switch would cut the release hook", function()
+	local sw = new_switch()
+	local ring = ring_in(sw)
+	local b, name = balancer()
+	-- What the switch does with such a hook: it runs nothing.
+	local a0 = sw:call()
+	assert(b:acquire("sofia/gateway/gw::1", a0:get_uuid()))
+	a0:setVariable("api_hangup_hook", "lua ringlb_release.lua " .. name .. " " .. a0:get_uuid() .. " sofia/gateway/gw::1")
+	sw:end_call(a0)
+	eq("lua ringlb_release.lua " .. name .. " " .. a0:get_uuid() .. " sofia/gateway/gw 1", sw.hooks_run[1], "the switch's split")
+	eq(1, load(b, "sofia/gateway/gw::1"), "the hold survives the hook")
+	assert(b:release("sofia/gateway/gw::1", a0:get_uuid()))
+	-- So a ring refuses the member before it rings or holds anything.
+	local a = sw:call()
+	local d, reason, detail = ring.ring(a, { "user/1001", "sofia/gateway/gw::1" }, "parallel", { balancer = b })
+	eq(nil, d, "no answer")
+	eq("invalid", reason, "reason (" .. tostring(detail) .. ")")
+	ok(tostring(detail):find("::", 1, true), "the detail names the \"::\": " .. tostring(detail))
+	eq(0, #sw.legs, "nothing rung")
+	eq(0, load(b, "user/1001"), "nothing held")
+	-- A "::" after an earlier ':' (an IPv6 SIP URI) leaves the hook whole.
+	local v6 = "sofia/internal/sip:1000@2001:db8::1"
+	sw:behave(v6, { answer = 1, bridge_error = "boom" })
+	local a2 = sw:call()
+	ok(not pcall(ring.ring, a2, { v6 }, "balancing", { balancer = b }), "the script died")
+	eq(1, load(b, v6), "hold left by the dead script")
+	sw:end_call(a2)
+	eq("lua ringlb_release.lua " .. name .. " " .. a2:get_uuid() .. " " .. v6, sw.hooks_run[2], "hook whole")
+	eq(0, load(b, v6), "released by the hook")
+	-- A balancer name with "::" never opens, so it never reaches a hook.
+	local nb, err, code = ring.open("sales::eu")
+	eq(nil, nb, "no balancer")
+	eq("invalid", code, "code (" .. tostring(err) .. ")")
+end)
+
 test("two groups share members through one balancer", function()
 	-- Options from global variables, as ringlb_ring.lua and the hook read them.
 	local sw = new_switch({ ringlb_tie = "list" })
@@ -621,6 +660,18 @@ test("tracking: a failing hook script is logged and the tracker still counts", f
 	local a2 = sw:call({ vars = { user_name = "1006", domain_name = "example.com" } })
 	ok(sw:logged("ringlb_track: balancer bad{name}"), "bad balancer logged")
 	sw:end_call(a2)
+end)
+
+test("tracking: a \"::\" neither breaks the tracker nor stops the other balancers", function()
+	local sw, _, b, name = tracked()
+	sw.globals.ringlb_track = "bad::name," .. name
+	local a = sw:call({ vars = { user_name = "10::07", domain_name = "example.com" } })
+	ok(sw:logged("ringlb_track: balancer bad::name"), "the balancer that cannot open is logged")
+	eq(1, load(b, "user/10::07"), "a member with \"::\" counts on the other balancer")
+	a:answer()
+	eq(1, select(3, state_of(b, "user/10::07")), "talking")
+	sw:end_call(a)
+	eq(0, load(b, "user/10::07"), "released at hangup")
 end)
 
 local cases = {}
