@@ -12,10 +12,14 @@
  * them at the same moment (or one after the other with --serial). Then it
  * walks every cast list SWIG built, bounded, and reports a list that loops.
  *
- *   swigrace MOD_LUA_SO [THREADS] [--serial]
+ *   swigrace MOD_LUA_SO [THREADS] [--serial | --convert]
+ * With --convert the states are all set up one after the other, and then
+ * the threads make the first calls on a session object at once
+ * (freeswitch.Session():ready()): SWIG's type check moves the cast it
+ * matched to the front of its list, also without a lock, the first time.
  * Exit: 0 the lists are sound; 3 a list loops (the hang the switch shows:
- * SWIG_PropagateClientData's `while (equiv)` never ends); a process that
- * hangs inside luaopen_freeswitch is killed by the caller's timeout.
+ * SWIG_PropagateClientData's `while (equiv)` never ends) or lost an entry; a
+ * process that hangs is killed by the caller's timeout.
  * Build: gcc -O1 -pthread -I/usr/include/lua5.3 swigrace.c -o swigrace -llua5.3 -ldl
  */
 #define _GNU_SOURCE
@@ -60,12 +64,19 @@ static int (*open_fs)(lua_State *);
 static lua_State *states[MAXT];
 static atomic_int ready, go;
 
+static int convert;
+
 static void *run(void *arg) {
 	lua_State *L = arg;
 	atomic_fetch_add(&ready, 1);
 	while (!atomic_load(&go))
 		; /* spin so that every thread starts within a few ns of the others */
-	open_fs(L);
+	if (convert) {
+		if (luaL_dostring(L, "return freeswitch.Session():ready()") != 0)
+			fprintf(stderr, "lua: %s\n", lua_tostring(L, -1));
+	} else {
+		open_fs(L);
+	}
 	return NULL;
 }
 
@@ -76,6 +87,7 @@ int main(int argc, char **argv) {
 	}
 	int n = argc > 2 ? atoi(argv[2]) : 2;
 	int serial = argc > 3 && strcmp(argv[3], "--serial") == 0;
+	convert = argc > 3 && strcmp(argv[3], "--convert") == 0;
 	if (n < 1 || n > MAXT)
 		n = 2;
 	void *h = dlopen(argv[1], RTLD_NOW | RTLD_GLOBAL);
@@ -93,7 +105,10 @@ int main(int argc, char **argv) {
 		luaL_openlibs(states[i]);
 	}
 	pthread_t t[MAXT];
-	if (serial) {
+	if (convert) {
+		for (int i = 0; i < n; i++)
+			open_fs(states[i]);
+	} else if (serial) {
 		open_fs(states[0]); /* the first state alone, as a startup script makes it */
 		atomic_store(&go, 1);
 	}
@@ -114,12 +129,18 @@ int main(int argc, char **argv) {
 		return 2;
 	}
 	for (size_t i = 0; i < m->size; i++) {
-		int len = 0;
+		int len = 0, want = 0;
+		for (swig_cast_info *c = m->type_initial[i] == m->types[i] ? m->cast_initial[i] : NULL; c && c->type; c++)
+			want++;
 		for (swig_cast_info *c = m->types[i]->cast; c != NULL; c = c->next)
 			if (++len > 10000) {
 				printf("LOOP: the cast list of %s never ends\n", m->types[i]->name);
 				return 3;
 			}
+		if (want && len != want) {
+			printf("LOST: the cast list of %s has %d entries, not %d\n", m->types[i]->name, len, want);
+			return 3;
+		}
 	}
 	printf("ok: %zu types, every cast list ends\n", m->size);
 	return 0;

@@ -94,15 +94,18 @@ def main():
     for l in legs.values():
         if l["direct"]:
             by_user[l["user"]].append(l)
-    known, window, window_ages = 0, 0, []
+    known, window, setup, window_ages, setup_ages = 0, 0, 0, [], []
     for t, u in attempts:
         for l in by_user.get(u, []):
             if l["created"] <= t and (l["hangup"] is None or t < l["hangup"]):
                 if l["done"] is not None and l["done"] <= t:
                     known += 1
-                else:
-                    window += 1
+                elif l["fired"] <= t:
+                    window += 1  # its CHANNEL_CREATE (and INVITE) had gone: it rang uncounted
                     window_ages.append(t - l["created"])
+                else:
+                    setup += 1  # not yet rung: both calls were being placed at once
+                    setup_ages.append(t - l["created"])
                 break
     ndirect = sum(1 for l in legs.values() if l["direct"])
     res = {
@@ -111,6 +114,8 @@ def main():
         "offers_to_member_with_counted_direct_call": known,
         "offers_in_window": window,
         "window_offer_ages_ms": [round(a / 1000.0, 2) for a in window_ages],
+        "offers_during_setup": setup,
+        "setup_offer_ages_ms": [round(a / 1000.0, 2) for a in setup_ages],
     }
     if "--json" in sys.argv:
         print(json.dumps(res))
@@ -122,9 +127,10 @@ def main():
     print("counted before the leg's CHANNEL_CREATE (before its INVITE): %d of %d" % (before_create, ndirect))
     print("ringlb's own legs, created -> CHANNEL_CREATE fired: " + stats(g_fire))
     print("tracker hook, every channel event: queue wait + Lua state %s; script %s" % (stats(waits), stats(hook_runs)))
-    print("group offers to a member whose direct call was up: %d counted before the offer (ringlb knew), "
-          "%d not yet counted (the window)%s" % (known, window,
-                                                  (", offered %s ms after the leg was created" % res["window_offer_ages_ms"]) if window else ""))
+    print("group offers to a member whose direct call was up: %d counted before the offer (ringlb knew); "
+          "%d rang uncounted (the window)%s; %d while the leg was still being set up, not yet rung%s" % (
+              known, window, (", offered %s ms after the leg was created" % res["window_offer_ages_ms"]) if window else "",
+              setup, (", offered %s ms after" % res["setup_offer_ages_ms"]) if setup else ""))
 
 
 if __name__ == "__main__":
