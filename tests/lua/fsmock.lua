@@ -35,6 +35,23 @@
 --     dialed_domain (DOMAIN, else the global domain), and
 --     originating_leg_uuid when a session placed it; the placing session
 --     gets dialed_user and dialed_domain too, as mod_dptools sets them.
+--     The switch delivers events on its event thread, after the channel
+--     exists: with sw.defer_events set, hooks wait in sw.pending until
+--     sw:dispatch() (the window docs/tracking.md measures); by default they
+--     run at once.
+--   * mod_lua's startup-script params of that lua.conf.xml: sw:start() is
+--     the switch starting. mod_lua binds the hooks, then runs each startup
+--     script in a fresh state (no session, argv[0] only) in a thread of its
+--     own, and the switch takes calls only once every module has loaded:
+--     sw:call() before sw:start() is an error when a lua_conf is given.
+--   * The user directory's dial-var-NAME params (cfg.dial_vars, {NAME =
+--     value}, the domain's as every user inherits them): channel variables
+--     of every leg to user/. execute_on_originate* variables run their
+--     application ("lua <script> args" runs the script with the new leg as
+--     `session`) as the leg is made, before its CHANNEL_CREATE; the switch
+--     runs them again on the answered leg when the originate that placed
+--     the user/ leg returns, if they are still set (mod_dptools' user/
+--     endpoint originates inside the caller's originate).
 -- Tests only: it never ships.
 local M = {}
 
@@ -58,8 +75,12 @@ function M.new(cfg)
 		cpath = cfg.cpath,
 		nuuid = 0,
 		hooks = {},
+		startup_scripts = {},
+		pending = {},
+		started = cfg.lua_conf == nil,
 		directory = cfg.directory or {},
 		node = cfg.node,
+		dial_vars = cfg.dial_vars or {},
 	}, Switch)
 	if cfg.lua_conf then
 		local f = assert(io.open(cfg.lua_conf))
@@ -69,6 +90,10 @@ function M.new(cfg)
 				if ev then
 					sw.hooks[ev] = sw.hooks[ev] or {}
 					table.insert(sw.hooks[ev], script)
+				end
+				local startup = line:match('<param%s+name="startup%-script"%s+value="([^"]+)"')
+				if startup then
+					table.insert(sw.startup_scripts, startup)
 				end
 			end
 		end
@@ -89,16 +114,48 @@ function Switch:log(level, msg)
 	self.logs[#self.logs + 1] = { t = self.t, level = level, msg = msg }
 end
 
--- fire runs the event hooks bound to event name, as mod_lua's
--- lua_event_handler does: a fresh state per script, the event as the global
--- `event`. Variables become variable_<name> headers.
+-- start is the switch starting: mod_lua loads (its hooks are bound as its
+-- config is read, then each startup script runs in a fresh state of its
+-- own), the remaining modules load, and only then does the switch take
+-- calls. It returns the startup scripts' results, ok, err each.
+function Switch:start()
+	assert(not self.started, "fsmock: the switch is already started")
+	local results = {}
+	for _, script in ipairs(self.startup_scripts) do
+		local ok, err = self:run_script(script, {})
+		results[#results + 1] = { ok, err }
+	end
+	self.started = true
+	return results
+end
+
+-- fire delivers an event as the switch's event thread does: each hook bound
+-- to its name runs as mod_lua's lua_event_handler does, a fresh state per
+-- script with the event as the global `event`; with sw.defer_events, at the
+-- next sw:dispatch(). Variables become variable_<name> headers, copied as
+-- the event is made.
 function Switch:fire(name, headers, vars)
 	local h = { ["Event-Name"] = name }
 	for k, v in pairs(headers) do h[k] = v end
 	for k, v in pairs(vars or {}) do h["variable_" .. k] = tostring(v) end
 	self.channel_events = self.channel_events or {}
 	self.channel_events[#self.channel_events + 1] = h
-	for _, script in ipairs(self.hooks[name] or {}) do
+	if self.defer_events then
+		self.pending[#self.pending + 1] = h
+		return
+	end
+	self:deliver(h)
+end
+
+-- dispatch delivers the events waiting for the event thread, in order.
+function Switch:dispatch()
+	while #self.pending > 0 do
+		self:deliver(table.remove(self.pending, 1))
+	end
+end
+
+function Switch:deliver(h)
+	for _, script in ipairs(self.hooks[h["Event-Name"]] or {}) do
 		local ev = {}
 		function ev:getHeader(k) return h[k] end
 		function ev:serialize()
@@ -278,6 +335,7 @@ function Session:setInputCallback() end
 -- call starts an inbound call. opts.hangup_at: virtual time at which the
 -- caller hangs up; opts.vars: channel variables.
 function Switch:call(opts)
+	assert(self.started, "fsmock: no calls before sw:start() (the switch takes calls once mod_lua has loaded)")
 	opts = opts or {}
 	local a = new_session(self, opts.uuid or self:uuid("a"), opts.vars)
 	a.hangup_at = opts.hangup_at
@@ -403,6 +461,9 @@ function Switch:ring_group(a, legs, gvars, timeout)
 			if a then
 				a.vars.dialed_user, a.vars.dialed_domain = user, domain
 			end
+			for k, v in pairs(self.dial_vars) do
+				vars[k] = v
+			end
 		end
 		if a then
 			vars.originating_leg_uuid = a.uuid
@@ -456,6 +517,7 @@ function Switch:ring_group(a, legs, gvars, timeout)
 		end
 	end
 	for _, rec in ipairs(recs) do
+		self:execute_on(rec, "execute_on_originate")
 		self:channel_event("CHANNEL_CREATE", rec)
 	end
 	for _, rec in ipairs(recs) do
@@ -505,6 +567,33 @@ function Switch:ring_group(a, legs, gvars, timeout)
 	return nil, cause
 end
 
+-- execute_on runs the applications of rec's channel variables whose names
+-- start with prefix, as switch_channel_execute_on does, on the originating
+-- thread: "lua <script> args" runs the script with the leg as `session`.
+function Switch:execute_on(rec, prefix)
+	local names = {}
+	for k in pairs(rec.vars) do
+		if k:sub(1, #prefix) == prefix then names[#names + 1] = k end
+	end
+	table.sort(names)
+	for _, k in ipairs(names) do
+		local v = rec.vars[k]
+		if v then
+			local app, data = v:match("^(%S+)%s*(.*)$")
+			self.executed = self.executed or {}
+			self.executed[#self.executed + 1] = { uuid = rec.uuid, var = k, app = app, data = data }
+			if app == "lua" then
+				local argv = {}
+				for w in data:gmatch("%S+") do argv[#argv + 1] = w end
+				local script = table.remove(argv, 1)
+				local leg = new_session(self, rec.uuid, rec.vars)
+				leg.direction = "outbound"
+				self:run_script(script, argv, leg)
+			end
+		end
+	end
+end
+
 -- group_ended fires the hangups of the legs of a group that failed.
 function Switch:group_ended(recs)
 	for _, rec in ipairs(recs) do
@@ -536,6 +625,10 @@ function Switch:originate(ds, a)
 	for _, group in ipairs(p.groups) do
 		local winner, c = self:ring_group(a, group, p.vars, timeout)
 		if winner then
+			if winner.dest:match("^user/") then
+				-- the caller's originate gets the leg back from user/'s own
+				self:execute_on(winner, "execute_on_originate")
+			end
 			local b = new_session(self, winner.uuid, winner.vars)
 			b.is_answered = true
 			b.rec = winner
