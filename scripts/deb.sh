@@ -2,7 +2,9 @@
 # deb.sh [LUA] - build build/ringlb-<flavour>_<version>_amd64.deb with
 # dpkg-deb: the module built for the Lua that the switch's mod_lua uses
 # (LUA: 5.3, the default, for FreeSWITCH 1.10.10+ on Debian 12; 5.1, 5.2, 5.4
-# or jit), the dialplan scripts, ringlbctl with its man page, install-conf.sh
+# or jit), linked from that Lua's own module directory (in mod_lua's default
+# cpath, which FusionPBX keeps), the dialplan scripts, ringlbctl and
+# ringlb-fusionpbx with their man pages, install-conf.sh
 # and the shipped configuration in /usr/share/ringlb, and the docs, the
 # Grafana dashboard and the example configuration under
 # /usr/share/doc/ringlb-<flavour>. Paths are those of Debian's FreeSWITCH
@@ -29,10 +31,12 @@ die() { echo "deb.sh: $*" >&2; exit 1; }
 
 ./build.sh "$lua" >/dev/null
 mkdir -p build/deb
-# ringlbctl as a hardened executable: position-independent, full RELRO,
-# its C parts (the cgo runtime) fortified.
-CGO_ENABLED=1 CGO_CFLAGS="-O2 -D_FORTIFY_SOURCE=2" go build -trimpath -buildmode=pie \
-  -ldflags="-s -w -linkmode=external -extldflags=-Wl,-z,relro,-z,now" -o build/deb/ringlbctl ./cmd/ringlbctl
+# The commands as hardened executables: position-independent, full RELRO,
+# their C parts (the cgo runtime) fortified.
+for cmd in ringlbctl ringlb-fusionpbx; do
+  CGO_ENABLED=1 CGO_CFLAGS="-O2 -D_FORTIFY_SOURCE=2" go build -trimpath -buildmode=pie \
+    -ldflags="-s -w -linkmode=external -extldflags=-Wl,-z,relro,-z,now" -o "build/deb/$cmd" "./cmd/$cmd"
+done
 version=$(build/deb/ringlbctl --version | sed -n 's/^ringlbctl //p')
 [ -n "$version" ] || die "ringlbctl --version printed no version"
 logged=$(sed -n '1s/^ringlb (\([^)]*\)).*/\1/p' scripts/deb/changelog)
@@ -48,11 +52,19 @@ install -d "$pkg/DEBIAN" "$pkg/usr/lib/freeswitch/lua" "$pkg/usr/share/freeswitc
 # As dh_strip does: symbols and notes out; the dynamic symbols stay.
 strip --strip-unneeded --remove-section=.comment --remove-section=.note -o "$pkg/usr/lib/freeswitch/lua/ringlb.so" "$so_dir/ringlb.so"
 chmod 0644 "$pkg/usr/lib/freeswitch/lua/ringlb.so"
-strip --remove-section=.comment --remove-section=.note -o "$pkg/usr/bin/ringlbctl" build/deb/ringlbctl
-chmod 0755 "$pkg/usr/bin/ringlbctl"
+for cmd in ringlbctl ringlb-fusionpbx; do
+  strip --remove-section=.comment --remove-section=.note -o "$pkg/usr/bin/$cmd" "build/deb/$cmd"
+  chmod 0755 "$pkg/usr/bin/$cmd"
+  gzip -9n <"docs/$cmd.1" >"$pkg/usr/share/man/man1/$cmd.1.gz"
+done
+# Lua's own module directory for this flavour, in mod_lua's default cpath:
+# a link there lets a mod_lua that keeps Lua's paths (FusionPBX's) find it.
+luacdir=/usr/lib/x86_64-linux-gnu/lua/$([ "$flavour" = luajit ] && echo 5.1 || echo "$lua")
+install -d "$pkg$luacdir"
+ln -s ../../../freeswitch/lua/ringlb.so "$pkg$luacdir/ringlb.so"
+[ -e "$pkg$luacdir/ringlb.so" ] || die "the link in $luacdir does not reach the module"
 install -m 0644 lua/ringlb/*.lua "$pkg/usr/share/freeswitch/scripts/ringlb/"
 install -m 0644 lua/ringlb_*.lua "$pkg/usr/share/freeswitch/scripts/"
-gzip -9n <docs/ringlbctl.1 >"$pkg/usr/share/man/man1/ringlbctl.1.gz"
 install -m 0755 scripts/install-conf.sh "$pkg/usr/share/ringlb/install-conf.sh"
 cp -r freeswitch-conf "$pkg/usr/share/ringlb/"
 ln -s ../../../ringlb/freeswitch-conf "$doc/examples/freeswitch-conf"
@@ -62,6 +74,7 @@ for f in README.Debian; do
 done
 gzip -9n <scripts/deb/changelog >"$doc/changelog.gz"
 sed "s/@PACKAGE@/$package/g" scripts/deb/postinst >"$pkg/DEBIAN/postinst"
+install -m 0755 scripts/deb/prerm "$pkg/DEBIAN/prerm"
 chmod 0755 "$pkg/DEBIAN/postinst"
 
 # copyright: ringlb's, then the Go runtime's and each linked module's.
@@ -111,10 +124,10 @@ paragraph() { # paragraph NAME VERSION DIR WHERE: the Files paragraph of one Go 
 {
   cat scripts/deb/copyright.in
   goversion=$(go version -m "$so_dir/ringlb.so" | sed -n '1s/.*: go//p')
-  paragraph "go" "$goversion (runtime and standard library)" "$(go env GOROOT)" "ringlb.so and ringlbctl"
+  paragraph "go" "$goversion (runtime and standard library)" "$(go env GOROOT)" "every binary"
   # Each module once, with the binaries it is in; module paths in the
   # cache escape capitals as !lowercase.
-  for bin in "$so_dir/ringlb.so" build/deb/ringlbctl; do
+  for bin in "$so_dir/ringlb.so" build/deb/ringlbctl build/deb/ringlb-fusionpbx; do
     go version -m "$bin" | awk -v bin="${bin##*/}" '$1 == "dep" { print $2, $3, bin }'
   done | sort | awk '{ k = $1 " " $2; if (k in w) w[k] = w[k] " and " $3; else { w[k] = $3; o[++n] = k } }
     END { for (i = 1; i <= n; i++) print o[i], w[o[i]] }' |
@@ -124,7 +137,7 @@ paragraph() { # paragraph NAME VERSION DIR WHERE: the Files paragraph of one Go 
 } >"$doc/copyright"
 
 # The newest glibc symbol version either binary needs.
-glibc=$(objdump -T "$pkg/usr/lib/freeswitch/lua/ringlb.so" "$pkg/usr/bin/ringlbctl" |
+glibc=$(objdump -T "$pkg/usr/lib/freeswitch/lua/ringlb.so" "$pkg"/usr/bin/* |
   grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -n 1)
 [ -n "$glibc" ] || die "no GLIBC_ symbol versions in the binaries"
 

@@ -6,7 +6,8 @@
 #     and redis-tools (the Redis tests start their own servers), prometheus
 #     (the dashboard check starts its own; Debian may also enable its
 #     service), lintian (the package check), libxml2-utils (xmllint, the
-#     configuration check), gcc/make/pkg-config.
+#     configuration check), sqlite3 (the FusionPBX tests' database),
+#     gcc/make/pkg-config.
 #   lua FLAVOUR...: what building and running one flavour needs (make build,
 #     make demo): the compiler, that Lua's interpreter and headers. FLAVOUR
 #     is 5.1, 5.2, 5.3, 5.4 or jit.
@@ -24,7 +25,7 @@ lua_pkgs() { # lua_pkgs FLAVOUR: its interpreter and headers
 what=${1:-test}
 case "$what" in
   test)
-    pkgs=("${base[@]}" procps util-linux redis-server redis-tools prometheus lintian libxml2-utils)
+    pkgs=("${base[@]}" procps util-linux redis-server redis-tools sqlite3 prometheus lintian libxml2-utils)
     for v in 5.1 5.2 5.3 5.4 jit; do read -ra p <<<"$(lua_pkgs "$v")"; pkgs+=("${p[@]}"); done
     why="make test" ;;
   lua)

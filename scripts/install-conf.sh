@@ -203,5 +203,5 @@ else
   echo "$confdir/vars.xml: to use vars_ringlb.xml, add to it"
   echo "    <X-PRE-PROCESS cmd=\"include\" data=\"vars_ringlb.xml\"/>"
 fi
-[ -n "$check" ] || echo "then: fs_cli -x reloadxml && fs_cli -x 'reload mod_lua'"
+[ -n "$check" ] || echo "then restart FreeSWITCH: mod_lua cannot be reloaded, and runs its startup script only as it loads"
 exit "$failed"

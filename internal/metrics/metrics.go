@@ -37,6 +37,10 @@ type PoolStats struct {
 	Workers        int     // worker threads started
 	HandOffs       uint64  // requests handed to them
 	HandOffSeconds float64 // total time realtime callers waited for them
+	// UnsafeSignalHandlers counts the host's handlers that may run on a
+	// goroutine stack (installed without SA_ONSTACK for a signal the Go
+	// runtime's threads do not block).
+	UnsafeSignalHandlers int
 }
 
 // Pool, when set, reports the worker pool at each scrape.
@@ -104,6 +108,7 @@ type Collector struct {
 	next, backendErrors, opSeconds     *prometheus.Desc
 	pending, snapshotErrors, fallbacks *prometheus.Desc
 	workers, handOffs, handOffSeconds  *prometheus.Desc
+	unsafeSignalHandlers               *prometheus.Desc
 }
 
 // NewCollector returns a Collector of the balancers open in reg.
@@ -133,6 +138,8 @@ func NewCollector(reg *lb.Registry) *Collector {
 		workers:        d("workers", "Worker threads that serve realtime callers."),
 		handOffs:       d("handoffs_total", "Requests handed from realtime callers to workers."),
 		handOffSeconds: d("handoff_seconds_total", "Time realtime callers waited for workers, in all."),
+		unsafeSignalHandlers: d("unsafe_signal_handlers", "The host's signal handlers that may run on a goroutine stack and crash "+
+			"the process: handlers of SIGPROF, SIGCHLD, SIGSTKFLT or SIGRTMIN (which Go's threads never block) without SA_ONSTACK."),
 	}
 }
 
@@ -140,7 +147,7 @@ func NewCollector(reg *lb.Registry) *Collector {
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.active, c.capacity, c.drained, c.started, c.talking, c.answered, c.wrapup,
 		c.takenBack, c.overCapacity, c.batches, c.batchedOps, c.next, c.backendErrors,
-		c.opSeconds, c.pending, c.snapshotErrors, c.fallbacks, c.workers, c.handOffs, c.handOffSeconds} {
+		c.opSeconds, c.pending, c.snapshotErrors, c.fallbacks, c.workers, c.handOffs, c.handOffSeconds, c.unsafeSignalHandlers} {
 		ch <- d
 	}
 }
@@ -161,6 +168,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.workers, prometheus.GaugeValue, float64(p.Workers))
 		ch <- prometheus.MustNewConstMetric(c.handOffs, prometheus.CounterValue, float64(p.HandOffs))
 		ch <- prometheus.MustNewConstMetric(c.handOffSeconds, prometheus.CounterValue, p.HandOffSeconds)
+		ch <- prometheus.MustNewConstMetric(c.unsafeSignalHandlers, prometheus.GaugeValue, float64(p.UnsafeSignalHandlers))
 	}
 }
 

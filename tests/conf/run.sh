@@ -170,7 +170,7 @@ echo "== make install with DESTDIR"
 out=$(make -s --no-print-directory install DESTDIR="$tmp/stage" 2>&1 | tail -n 1)
 echo "$out"
 check "make install says where it put things, DESTDIR included" \
-  test "$out" = "installed $tmp/stage/usr/lib/freeswitch/lua/ringlb.so and the scripts into $tmp/stage/usr/share/freeswitch/scripts"
+  test "$out" = "installed $tmp/stage/usr/lib/freeswitch/lua/ringlb.so (linked from $tmp/stage/usr/lib/x86_64-linux-gnu/lua/5.3), the scripts into $tmp/stage/usr/share/freeswitch/scripts, ringlb-fusionpbx into $tmp/stage/usr/bin"
 check "make install put ringlb.so and the scripts there" \
   test -f "$tmp/stage/usr/lib/freeswitch/lua/ringlb.so" -a -f "$tmp/stage/usr/share/freeswitch/scripts/ringlb_ring.lua"
 

@@ -42,7 +42,7 @@ check "Depends: a versioned libc6 and the Lua that mod_lua links" grep -qE '^Dep
 check "the flavours exclude each other (Provides/Conflicts/Replaces: ringlb)" \
   test "$(grep -cE '^(Provides|Conflicts|Replaces): ringlb$' <<<"$control")" -eq 3
 dpkg-deb -x "$deb" "$tmp/root"
-for f in usr/lib/freeswitch/lua/ringlb.so usr/bin/ringlbctl; do
+for f in usr/lib/freeswitch/lua/ringlb.so usr/bin/ringlbctl usr/bin/ringlb-fusionpbx; do
   check "$f is stripped" sh -c "! readelf -S '$tmp/root/$f' | grep -qE '\.symtab|\.debug_'"
 done
 
@@ -65,7 +65,9 @@ fi
 doc=/usr/share/doc/ringlb-lua5.3
 files=(/usr/lib/freeswitch/lua/ringlb.so /usr/share/freeswitch/scripts/ringlb/ring.lua
   /usr/share/freeswitch/scripts/ringlb_ring.lua /usr/share/freeswitch/scripts/ringlb_admin.lua
-  /usr/bin/ringlbctl /usr/share/man/man1/ringlbctl.1.gz "$doc/README.Debian" "$doc/copyright"
+  /usr/bin/ringlbctl /usr/bin/ringlb-fusionpbx /usr/lib/x86_64-linux-gnu/lua/5.3/ringlb.so
+  /usr/share/freeswitch/scripts/ringlb/fusionpbx.lua
+  /usr/share/man/man1/ringlbctl.1.gz /usr/share/man/man1/ringlb-fusionpbx.1.gz "$doc/README.Debian" "$doc/copyright"
   "$doc/changelog.gz" "$doc/grafana-ringlb.json" /usr/share/ringlb/install-conf.sh
   /usr/share/ringlb/freeswitch-conf/autoload_configs/lua.conf.xml
   "$doc/examples/freeswitch-conf/autoload_configs/lua.conf.xml")
@@ -82,9 +84,23 @@ out=$(cd / && env -u LUA_CPATH -u LUA_CPATH_5_3 lua5.3 -e '
 echo "$out"
 check "the installed module loads and balances under lua5.3" grep -q "^loaded ringlb " <<<"$out"
 check "ringlb._VERSION is the package's version" grep -q "^loaded ringlb $version," <<<"$out"
+# FusionPBX's lua.conf.xml sets no module-directory: mod_lua keeps Lua's
+# default cpath, where the package links the module.
+out=$(cd / && env -u LUA_CPATH -u LUA_CPATH_5_3 lua5.3 -e '
+  package.path = "/usr/share/freeswitch/scripts/?.lua"
+  freeswitch = { getGlobalVariable = function() end }
+  print("found " .. require("ringlb")._NAME .. " " .. require("ringlb.fusionpbx")._NAME)' 2>&1) || true
+check "the module is found on Lua's default cpath (FusionPBX's mod_lua): $out" grep -q "^found ringlb ringlb.fusionpbx" <<<"$out"
 check "the installed ringlbctl runs" sh -c '/usr/bin/ringlbctl help >/dev/null 2>&1'
 check "ringlbctl --version is the package's version" test "$(/usr/bin/ringlbctl --version)" = "ringlbctl $version"
-check "the man page reads" sh -c 'man -l /usr/share/man/man1/ringlbctl.1.gz 2>&1 >/dev/null | grep -q . && exit 1 || exit 0'
+for m in ringlbctl ringlb-fusionpbx; do
+  check "the man page of $m reads" sh -c "man -l /usr/share/man/man1/$m.1.gz 2>&1 >/dev/null | grep -q . && exit 1 || exit 0"
+done
+# Every flag in ringlb-fusionpbx's usage is in its man page (ringlbctl's
+# are checked by its go test).
+flags=$(/usr/bin/ringlb-fusionpbx -h 2>&1 | grep -oE '^  -[a-z]+' | tr -d ' ' || true)
+missing=$(for f in $flags; do zcat /usr/share/man/man1/ringlb-fusionpbx.1.gz | grep -qF ".BI \\-${f#-} " || echo "$f"; done)
+check "ringlb-fusionpbx(1) describes every flag of its usage ($(echo $flags); missing: ${missing:-none})" test -n "$flags" -a -z "$missing"
 
 # The flavours install the same files: dpkg refuses a second one, apt
 # replaces the installed one.

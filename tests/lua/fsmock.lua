@@ -12,8 +12,10 @@
 --   * api_hangup_hook (then api_reporting_hook, each by exact name) runs
 --     when the A-leg reaches CS_HANGUP, which is after
 --     the script (the lua app) returns, as the switch's state machine does:
---     the text after the first space is expanded with ${channel variables}
---     and the API command runs; "lua" runs the script in a fresh Lua
+--     the command is split as api_hook splits it, at its first ':' when a
+--     second ':' follows, else at its first space; the second part is
+--     expanded with ${channel variables} and the API command named by the
+--     first runs (an unknown one writes "-ERR"); "lua" runs the script in a fresh Lua
 --     environment (own globals, own package.loaded, the C module opened
 --     again through its luaopen_ function), with argv and stream, and no
 --     session.
@@ -33,6 +35,23 @@
 --     dialed_domain (DOMAIN, else the global domain), and
 --     originating_leg_uuid when a session placed it; the placing session
 --     gets dialed_user and dialed_domain too, as mod_dptools sets them.
+--     The switch delivers events on its event thread, after the channel
+--     exists: with sw.defer_events set, hooks wait in sw.pending until
+--     sw:dispatch() (the window docs/tracking.md measures); by default they
+--     run at once.
+--   * mod_lua's startup-script params of that lua.conf.xml: sw:start() is
+--     the switch starting. mod_lua binds the hooks, then runs each startup
+--     script in a fresh state (no session, argv[0] only) in a thread of its
+--     own, and the switch takes calls only once every module has loaded:
+--     sw:call() before sw:start() is an error when a lua_conf is given.
+--   * The user directory's dial-var-NAME params (cfg.dial_vars, {NAME =
+--     value}, the domain's as every user inherits them): channel variables
+--     of every leg to user/. execute_on_originate* variables run their
+--     application ("lua <script> args" runs the script with the new leg as
+--     `session`) as the leg is made, before its CHANNEL_CREATE; the switch
+--     runs them again on the answered leg when the originate that placed
+--     the user/ leg returns, if they are still set (mod_dptools' user/
+--     endpoint originates inside the caller's originate).
 -- Tests only: it never ships.
 local M = {}
 
@@ -56,7 +75,12 @@ function M.new(cfg)
 		cpath = cfg.cpath,
 		nuuid = 0,
 		hooks = {},
+		startup_scripts = {},
+		pending = {},
+		started = cfg.lua_conf == nil,
 		directory = cfg.directory or {},
+		node = cfg.node,
+		dial_vars = cfg.dial_vars or {},
 	}, Switch)
 	if cfg.lua_conf then
 		local f = assert(io.open(cfg.lua_conf))
@@ -67,6 +91,10 @@ function M.new(cfg)
 					sw.hooks[ev] = sw.hooks[ev] or {}
 					table.insert(sw.hooks[ev], script)
 				end
+				local startup = line:match('<param%s+name="startup%-script"%s+value="([^"]+)"')
+				if startup then
+					table.insert(sw.startup_scripts, startup)
+				end
 			end
 		end
 		f:close()
@@ -75,25 +103,59 @@ function M.new(cfg)
 	return sw
 end
 
+-- uuid returns a new channel uuid; cfg.node tells the switches of a
+-- multi-process test apart (uuids are unique across switches).
 function Switch:uuid(prefix)
 	self.nuuid = self.nuuid + 1
-	return string.format("%s-%04d-mock", prefix or "uuid", self.nuuid)
+	return string.format("%s-%04d-%s", prefix or "uuid", self.nuuid, self.node or "mock")
 end
 
 function Switch:log(level, msg)
 	self.logs[#self.logs + 1] = { t = self.t, level = level, msg = msg }
 end
 
--- fire runs the event hooks bound to event name, as mod_lua's
--- lua_event_handler does: a fresh state per script, the event as the global
--- `event`. Variables become variable_<name> headers.
+-- start is the switch starting: mod_lua loads (its hooks are bound as its
+-- config is read, then each startup script runs in a fresh state of its
+-- own), the remaining modules load, and only then does the switch take
+-- calls. It returns the startup scripts' results, ok, err each.
+function Switch:start()
+	assert(not self.started, "fsmock: the switch is already started")
+	local results = {}
+	for _, script in ipairs(self.startup_scripts) do
+		local ok, err = self:run_script(script, {})
+		results[#results + 1] = { ok, err }
+	end
+	self.started = true
+	return results
+end
+
+-- fire delivers an event as the switch's event thread does: each hook bound
+-- to its name runs as mod_lua's lua_event_handler does, a fresh state per
+-- script with the event as the global `event`; with sw.defer_events, at the
+-- next sw:dispatch(). Variables become variable_<name> headers, copied as
+-- the event is made.
 function Switch:fire(name, headers, vars)
 	local h = { ["Event-Name"] = name }
 	for k, v in pairs(headers) do h[k] = v end
 	for k, v in pairs(vars or {}) do h["variable_" .. k] = tostring(v) end
 	self.channel_events = self.channel_events or {}
 	self.channel_events[#self.channel_events + 1] = h
-	for _, script in ipairs(self.hooks[name] or {}) do
+	if self.defer_events then
+		self.pending[#self.pending + 1] = h
+		return
+	end
+	self:deliver(h)
+end
+
+-- dispatch delivers the events waiting for the event thread, in order.
+function Switch:dispatch()
+	while #self.pending > 0 do
+		self:deliver(table.remove(self.pending, 1))
+	end
+end
+
+function Switch:deliver(h)
+	for _, script in ipairs(self.hooks[h["Event-Name"]] or {}) do
 		local ev = {}
 		function ev:getHeader(k) return h[k] end
 		function ev:serialize()
@@ -220,13 +282,60 @@ function Session:consoleLog(level, msg)
 	self.sw:log(level, msg)
 end
 
+-- EXECUTE are the dialplan applications session:execute runs; each is
+-- recorded in sw.executed ({uuid, app, data}). set and export set the
+-- variable, answer answers, sleep moves the clock, transfer leaves the
+-- destination in session.transferred (the switch transfers the call when
+-- the script returns); the others only play or bind and are recorded.
+local EXECUTE = {
+	set = true, export = true, answer = true, sleep = true, transfer = true,
+	playback = true, bind_digit_action = true, ring_ready = true, hangup = true,
+}
+
 function Session:execute(app, data)
-	error("fsmock: session:execute(" .. tostring(app) .. ") is not scripted")
+	if not EXECUTE[app] then
+		error("fsmock: session:execute(" .. tostring(app) .. ") is not scripted")
+	end
+	self.sw.executed = self.sw.executed or {}
+	table.insert(self.sw.executed, { uuid = self.uuid, app = app, data = data })
+	if app == "set" or app == "export" then
+		local k, v = (data or ""):match("^([^=]+)=(.*)$")
+		if k then self:setVariable(k, v) end
+	elseif app == "answer" then
+		self:answer()
+	elseif app == "sleep" then
+		self.sw.t = self.sw.t + (tonumber(data) or 0) / 1000
+	elseif app == "transfer" then
+		self.transferred = data
+	elseif app == "hangup" then
+		self:hangup(data ~= "" and data or nil)
+	end
 end
+
+-- streamFile, sleep and recordFile: what a ring group plays and records
+-- (greetings, call screening) is recorded in sw.played / sw.recorded; sleep
+-- moves the clock.
+function Session:streamFile(file)
+	self.sw.played = self.sw.played or {}
+	table.insert(self.sw.played, file)
+end
+
+function Session:sleep(ms)
+	self.sw.t = self.sw.t + (tonumber(ms) or 0) / 1000
+end
+
+function Session:recordFile(file, max_len, silence_threshold, silence_secs)
+	self.sw.recorded = self.sw.recorded or {}
+	table.insert(self.sw.recorded, file)
+	return true
+end
+
+function Session:setInputCallback() end
 
 -- call starts an inbound call. opts.hangup_at: virtual time at which the
 -- caller hangs up; opts.vars: channel variables.
 function Switch:call(opts)
+	assert(self.started, "fsmock: no calls before sw:start() (the switch takes calls once mod_lua has loaded)")
 	opts = opts or {}
 	local a = new_session(self, opts.uuid or self:uuid("a"), opts.vars)
 	a.hangup_at = opts.hangup_at
@@ -258,12 +367,18 @@ local function find_end(s, i, open, close)
 	return nil
 end
 
--- split splits s on delim outside backslash escapes.
-local function split(s, delim)
+-- split splits s on delim outside backslash escapes; with brackets, also
+-- outside [...] blocks (switch_ivr_originate escapes the commas inside a
+-- leg's [] block before it splits the legs on ",").
+local function split(s, delim, brackets)
 	local out, cur, i = {}, {}, 1
 	while i <= #s do
 		local c = s:sub(i, i)
-		if c == "\\" then
+		local close = brackets and c == "[" and find_end(s, i, "[", "]")
+		if close then
+			cur[#cur + 1] = s:sub(i, close)
+			i = close + 1
+		elseif c == "\\" then
 			cur[#cur + 1] = s:sub(i, i + 1)
 			i = i + 2
 		elseif c == delim then
@@ -307,7 +422,7 @@ function M.parse_dialstring(ds)
 	end
 	for _, group in ipairs(split(rest, "|")) do
 		local legs = {}
-		for _, leg in ipairs(split(group, ",")) do
+		for _, leg in ipairs(split(group, ",", true)) do
 			local l = { vars = {} }
 			leg = leg:gsub("^%s+", "")
 			while leg:sub(1, 1) == "[" do
@@ -346,18 +461,41 @@ function Switch:ring_group(a, legs, gvars, timeout)
 			if a then
 				a.vars.dialed_user, a.vars.dialed_domain = user, domain
 			end
+			for k, v in pairs(self.dial_vars) do
+				vars[k] = v
+			end
 		end
 		if a then
 			vars.originating_leg_uuid = a.uuid
 		end
 		local rec = { dest = l.endpoint, vars = vars, behaviour = b, start = start,
 			uuid = self:uuid("b"), a_uuid = a and a.uuid, direction = "outbound" }
-		if b.answer then
-			rec.at, rec.outcome = start + b.answer, "answer"
+		-- [leg_delay_start=N] starts the leg N seconds into the originate.
+		local rings = start + (tonumber(vars.leg_delay_start or "") or 0)
+		local dir = user and self.directory[user .. "@" .. domain]
+		if dir and dir.registered == false then
+			-- the directory's dial-string finds no contact
+			rec.at, rec.outcome, rec.cause = rings, "fail", "USER_NOT_REGISTERED"
+		elseif b.answer then
+			rec.at, rec.outcome = rings + b.answer, "answer"
+			-- group_confirm_key=exec with group_confirm_file runs that app
+			-- on the answered leg before it wins: FusionPBX's confirm.lua
+			-- prompts when confirm=true; the member's digit (b.confirm,
+			-- "1" by default) accepts, "2" rejects, anything else is no
+			-- answer; it takes b.confirm_after seconds (default 3).
+			if vars.group_confirm_key == "exec" and vars.group_confirm_file and vars.confirm == "true" then
+				rec.at = rec.at + (b.confirm_after or 3)
+				rec.confirm = b.confirm or "1"
+				if rec.confirm == "2" then
+					rec.outcome, rec.cause, rec.answered_first = "fail", "CALL_REJECTED", true
+				elseif rec.confirm ~= "1" then
+					rec.outcome, rec.cause, rec.answered_first = "fail", "NO_ANSWER", true
+				end
+			end
 		elseif b.busy then
-			rec.at, rec.outcome, rec.cause = start + (b.after or 0), "fail", "USER_BUSY"
+			rec.at, rec.outcome, rec.cause = rings + (b.after or 0), "fail", "USER_BUSY"
 		elseif b.fail then
-			rec.at, rec.outcome, rec.cause = start + (b.after or 0), "fail", b.fail
+			rec.at, rec.outcome, rec.cause = rings + (b.after or 0), "fail", b.fail
 		else
 			rec.at, rec.outcome = math.huge, "ring"
 		end
@@ -379,6 +517,7 @@ function Switch:ring_group(a, legs, gvars, timeout)
 		end
 	end
 	for _, rec in ipairs(recs) do
+		self:execute_on(rec, "execute_on_originate")
 		self:channel_event("CHANNEL_CREATE", rec)
 	end
 	for _, rec in ipairs(recs) do
@@ -428,9 +567,39 @@ function Switch:ring_group(a, legs, gvars, timeout)
 	return nil, cause
 end
 
+-- execute_on runs the applications of rec's channel variables whose names
+-- start with prefix, as switch_channel_execute_on does, on the originating
+-- thread: "lua <script> args" runs the script with the leg as `session`.
+function Switch:execute_on(rec, prefix)
+	local names = {}
+	for k in pairs(rec.vars) do
+		if k:sub(1, #prefix) == prefix then names[#names + 1] = k end
+	end
+	table.sort(names)
+	for _, k in ipairs(names) do
+		local v = rec.vars[k]
+		if v then
+			local app, data = v:match("^(%S+)%s*(.*)$")
+			self.executed = self.executed or {}
+			self.executed[#self.executed + 1] = { uuid = rec.uuid, var = k, app = app, data = data }
+			if app == "lua" then
+				local argv = {}
+				for w in data:gmatch("%S+") do argv[#argv + 1] = w end
+				local script = table.remove(argv, 1)
+				local leg = new_session(self, rec.uuid, rec.vars)
+				leg.direction = "outbound"
+				self:run_script(script, argv, leg)
+			end
+		end
+	end
+end
+
 -- group_ended fires the hangups of the legs of a group that failed.
 function Switch:group_ended(recs)
 	for _, rec in ipairs(recs) do
+		if rec.answered_first then
+			self:channel_event("CHANNEL_ANSWER", rec) -- answered, then failed its confirm prompt
+		end
 		if rec.outcome == "fail" then
 			self:channel_event("CHANNEL_HANGUP_COMPLETE", rec, rec.cause)
 		end
@@ -456,6 +625,10 @@ function Switch:originate(ds, a)
 	for _, group in ipairs(p.groups) do
 		local winner, c = self:ring_group(a, group, p.vars, timeout)
 		if winner then
+			if winner.dest:match("^user/") then
+				-- the caller's originate gets the leg back from user/'s own
+				self:execute_on(winner, "execute_on_originate")
+			end
 			local b = new_session(self, winner.uuid, winner.vars)
 			b.is_answered = true
 			b.rec = winner
@@ -577,6 +750,10 @@ function Switch:fresh_env(extra)
 		end
 		error("module '" .. name .. "' not found in the fresh state", 2)
 	end
+	-- loadfile and dofile load into this state's globals, as in a real
+	-- lua_State (FusionPBX's app.lua runs its apps with loadfile).
+	env.loadfile = function(p, mode, e) return loadfile_in(p, e or env) end
+	env.dofile = function(p) return assert(loadfile_in(p, env))() end
 	env.freeswitch = self.freeswitch
 	for k, v in pairs(extra or {}) do
 		env[k] = v
@@ -636,7 +813,30 @@ function Switch:api(cmd, arg, session)
 		local who, kind, var = (arg or ""):match("^(%S+)%s+(%S+)%s+(%S+)$")
 		local u = who and self.directory[who]
 		local v = u and kind == "var" and u[var]
+		if u and kind == "attr" and var == "id" then
+			v = u.id or who:match("^[^@]+") -- number aliases answer the user's id
+		end
 		stream:write(v or "-ERR no reply")
+	elseif cmd == "user_exists" then
+		-- "id <user> <domain>": "true" or "false"
+		local user, domain = (arg or ""):match("^id%s+(%S+)%s+(%S+)$")
+		stream:write(user and self.directory[user .. "@" .. domain] and "true" or "false")
+	elseif cmd == "sofia_contact" then
+		-- "*/<user>@<domain>": the user's registered contact; cfg.directory
+		-- entries with registered = false have none.
+		local who = (arg or ""):gsub("^[^/]*/", "")
+		local u = self.directory[who]
+		if u and u.registered ~= false then
+			stream:write("sofia/internal/sip:" .. who .. ";fs_nat=no")
+		else
+			stream:write("error/user_not_registered")
+		end
+	elseif cmd == "strepoch" or cmd == "strmicroepoch" then
+		-- the current time (no argument) on the virtual clock, from sw.epoch
+		local now = (self.epoch or 1700000000) + self.t
+		stream:write(string.format("%d", cmd == "strepoch" and math.floor(now) or math.floor(now * 1e6)))
+	elseif cmd == "hostname" then
+		stream:write("fsmock")
 	else
 		stream:write("-ERR " .. tostring(cmd) .. " Command not found!\n")
 	end
@@ -645,6 +845,23 @@ end
 
 local function expand(s, vars)
 	return (s:gsub("%${([^}]*)}", function(k) return vars[k] or "" end))
+end
+
+-- split_hook splits a hook command as the switch's api_hook does
+-- (src/switch_core_state_machine.c): at its first ':' when a second ':'
+-- follows it, else at its first space. switch_api_execute then strips
+-- both parts of surrounding spaces.
+function M.split_hook(hook)
+	local cmd, arg
+	local i = hook:find(":", 1, true)
+	if i and hook:sub(i + 1, i + 1) == ":" then
+		cmd, arg = hook:sub(1, i - 1), hook:sub(i + 2)
+	else
+		local sp = hook:find(" ", 1, true)
+		cmd, arg = sp and hook:sub(1, sp - 1) or hook, sp and hook:sub(sp + 1) or ""
+	end
+	local function strip(x) return (x:gsub("^%s+", ""):gsub("%s+$", "")) end
+	return strip(cmd), strip(arg)
 end
 
 -- end_call is the lua app returning on the A-leg: the call hangs up (if the
@@ -656,7 +873,7 @@ function Switch:end_call(a)
 	for _, var in ipairs({ "api_hangup_hook", "api_reporting_hook" }) do
 		local hook = a.vars[var]
 		if hook and hook ~= "" then
-			local cmd, arg = hook:match("^(%S+)%s*(.*)$")
+			local cmd, arg = M.split_hook(hook)
 			arg = expand(arg, a.vars)
 			self.hooks_run[#self.hooks_run + 1] = cmd .. " " .. arg
 			local use = a.vars.session_in_hangup_hook == "true" and a or nil
@@ -665,9 +882,122 @@ function Switch:end_call(a)
 	end
 end
 
+----------------------------------------------------------------------------
+-- Dbh: freeswitch.Dbh("sqlite://PATH") over the sqlite3 command-line tool,
+-- with what freeswitch_lua.cpp's Dbh does: query(sql [, callback]) returns
+-- true, or false on an SQL error (last_error() tells); the callback gets
+-- each row as a table {column = value}, NULL as "", and a number (or a
+-- numeric string) other than 0 returned from it stops the rows; an error
+-- raised in it stops them too, and is logged. connected(), release(),
+-- affected_rows() (rows changed by the last query without a callback).
+
+local US, RS = "\031", "\030" -- unit and record separators: never in the tests' data
+
+local Dbh = {}
+Dbh.__index = Dbh
+
+local function shell_quote(s)
+	return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+
+function M.Dbh(sw, dsn)
+	local path = type(dsn) == "string" and dsn:match("^sqlite://(.+)$")
+	return setmetatable({ sw = sw, path = path, ok = path ~= nil, changes = 0 }, Dbh)
+end
+
+function Dbh:connected()
+	return self.ok
+end
+
+function Dbh:release()
+	self.ok = false
+end
+
+function Dbh:last_error()
+	return self.err
+end
+
+function Dbh:affected_rows()
+	return self.changes
+end
+
+-- exec runs sql and returns the rows (arrays of values), the column names,
+-- or nil and the error.
+function Dbh:exec(sql)
+	local tmp = os.tmpname()
+	local f = assert(io.open(tmp, "w"))
+	f:write(sql, ";\n")
+	f:close()
+	local cmd = "sqlite3 -batch -bail -header -separator " .. shell_quote(US) .. " -newline " .. shell_quote(RS)
+		.. " -nullvalue '' " .. shell_quote(self.path) .. " < " .. shell_quote(tmp) .. " 2>" .. shell_quote(tmp .. ".err")
+	local p = assert(io.popen(cmd, "r"))
+	local out = p:read("*a")
+	p:close()
+	local ef = io.open(tmp .. ".err")
+	local err = ef and ef:read("*a") or ""
+	if ef then ef:close() end
+	os.remove(tmp)
+	os.remove(tmp .. ".err")
+	if err ~= "" then
+		return nil, err
+	end
+	local rows = {}
+	for rec in out:gmatch("([^" .. RS .. "]*)" .. RS) do
+		local vals = {}
+		for v in (rec .. US):gmatch("([^" .. US .. "]*)" .. US) do
+			vals[#vals + 1] = v
+		end
+		rows[#rows + 1] = vals
+	end
+	local names = table.remove(rows, 1) or {}
+	return rows, names
+end
+
+function Dbh:query(sql, callback)
+	self.err = nil
+	if not self.ok then
+		return false
+	end
+	if sql == nil or sql == "" then
+		self.sw:log("ERR", "Missing SQL query.")
+		return false
+	end
+	if not callback then
+		sql = sql .. ";\nSELECT changes() AS fsmock_changes"
+	end
+	local rows, names = self:exec(sql)
+	if not rows then
+		self.err = names
+		self.sw:log("ERR", "SQL ERR: [" .. sql .. "] " .. names)
+		return false
+	end
+	if not callback then
+		self.changes = tonumber(rows[#rows] and rows[#rows][1]) or 0
+		return true
+	end
+	for _, vals in ipairs(rows) do
+		local row = {}
+		for i, name in ipairs(names) do
+			row[name] = vals[i] or ""
+		end
+		local ok, ret = pcall(callback, row)
+		if not ok then
+			self.sw:log("ERR", "lua: " .. tostring(ret))
+			break
+		end
+		if (tonumber(ret) or 0) ~= 0 then
+			break
+		end
+	end
+	return true
+end
+
 function Switch:make_freeswitch()
 	local sw = self
 	local fs = {}
+	fs.Dbh = function(dsn)
+		return M.Dbh(sw, dsn)
+	end
 	fs.Session = function(ds, a)
 		return sw:originate(ds, a)
 	end
