@@ -13,16 +13,22 @@ LUACDIR ?= /usr/lib/x86_64-linux-gnu/lua/$(if $(filter jit luajit,$(LUA)),5.1,$(
 so_dir = build/$(if $(filter jit luajit,$(1)),luajit,lua$(1))
 interp = $(if $(filter jit luajit,$(1)),luajit,lua$(1))
 
-.PHONY: deps all build all-lua install install-conf test ci vet gotest ctest luatest ringtest fusionpbxtest opstest redistest rttest benchtest simtest debtest demo bench sim ringlbctl deb clean
+.PHONY: deps deps-lua all build all-lua install install-conf test ci vet gotest ctest luatest ringtest fusionpbxtest opstest redistest rttest benchtest simtest conftest dashtest debtest demo bench sim ringlbctl deb clean
 
 all: build
 
-# Installs missing Debian packages (Lua 5.1-5.4, LuaJIT, headers, redis-server).
+# Installs the missing Debian packages that make test needs (scripts/deps.sh):
+# Lua 5.1-5.4, LuaJIT, headers, redis-server, prometheus, lintian, xmllint.
 deps:
-	@scripts/deps.sh
+	@scripts/deps.sh test
 
-build: deps
-	./build.sh $(LUA)
+# Only what building and running the LUA flavour needs (make build, make demo).
+deps-lua:
+	@scripts/deps.sh lua $(LUA)
+
+build: deps-lua
+	@echo "build: ringlb.so for Lua $(LUA) (a first build also fetches and compiles the Go modules)"
+	@./build.sh $(LUA)
 
 all-lua: deps
 	@for v in $(LUAS); do ./build.sh $$v || exit 1; done
@@ -36,16 +42,14 @@ install: build
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LUACDIR)
 	install -m 0755 build/ringlb-fusionpbx $(DESTDIR)$(BINDIR)/ringlb-fusionpbx
 	ln -sf $(MODDIR)/ringlb.so $(DESTDIR)$(LUACDIR)/ringlb.so
-	@echo "installed ringlb.so into $(MODDIR) (linked from $(LUACDIR)), scripts into $(SCRIPTDIR), ringlb-fusionpbx into $(BINDIR)"
+	@echo "installed $(DESTDIR)$(MODDIR)/ringlb.so (linked from $(DESTDIR)$(LUACDIR)), the scripts into $(DESTDIR)$(SCRIPTDIR), ringlb-fusionpbx into $(DESTDIR)$(BINDIR)"
 
-# FreeSWITCH config examples; never overwrites a file that exists.
+# FreeSWITCH configuration (scripts/install-conf.sh): copies what is
+# missing, adds ringlb's lines to an existing lua.conf.xml (with a backup)
+# and shows how existing examples differ; CHECK=1 only says what it would do.
 CONFDIR ?= /etc/freeswitch
 install-conf:
-	install -d $(DESTDIR)$(CONFDIR)/autoload_configs $(DESTDIR)$(CONFDIR)/dialplan/default
-	cp -n freeswitch-conf/autoload_configs/lua.conf.xml $(DESTDIR)$(CONFDIR)/autoload_configs/
-	cp -n freeswitch-conf/dialplan/default/ringlb.xml $(DESTDIR)$(CONFDIR)/dialplan/default/
-	cp -n freeswitch-conf/vars_ringlb.xml $(DESTDIR)$(CONFDIR)/
-	@echo "add <X-PRE-PROCESS cmd=\"include\" data=\"vars_ringlb.xml\"/> to $(CONFDIR)/vars.xml"
+	@scripts/install-conf.sh $(if $(CHECK),--check) $(DESTDIR)$(CONFDIR)
 
 vet: deps
 	$(GO) vet ./...
@@ -90,7 +94,7 @@ benchtest: build
 simtest:
 	$(GO) run ./cmd/ringlb-sim -calls 500 -scenario all >/dev/null
 
-test: vet gotest ctest luatest opstest ringtest fusionpbxtest redistest rttest benchtest simtest debtest
+test: vet gotest ctest luatest opstest ringtest fusionpbxtest redistest rttest benchtest simtest conftest dashtest debtest
 	@echo "all tests passed"
 
 ci: test
@@ -106,15 +110,27 @@ sim:
 ringlbctl:
 	$(GO) build -o build/ringlbctl ./cmd/ringlbctl
 
-# build/ringlb_<version>_amd64.deb for the Lua that mod_lua uses (LUA=5.3).
-deb: deps
+# build/ringlb-lua5.3_<version>_amd64.deb (package ringlb-lua5.3) for the Lua
+# that mod_lua uses: LUA=5.3 (default), 5.1, 5.2, 5.4, jit (ringlb-luajit).
+deb: deps-lua
 	scripts/deb.sh $(LUA)
 
-# The package built, installed with dpkg -i, loaded, removed (needs root).
+# Every query of docs/grafana-ringlb.json through a real Prometheus scraping
+# real switch processes (a busy and an idle one): data, and never NaN.
+dashtest: build
+	$(GO) run ./tests/dashboard -so $(call so_dir,$(LUA)) -lua $(call interp,$(LUA))
+
+# make install-conf on temp CONFDIRs: fresh, with an operator's lua.conf.xml, twice.
+conftest: deps
+	tests/conf/run.sh
+
+# The package built, checked by lintian, installed with dpkg -i, loaded,
+# replaced by another flavour's, removed (needs root).
 debtest: deps
 	tests/deb/run.sh
 
 demo: build
+	@echo "demo: a simulated call centre rung through $(call so_dir,$(LUA))/ringlb.so ($(call interp,$(LUA)), memory backend)"
 	@$(call interp,$(LUA)) demo/demo.lua $(call so_dir,$(LUA))
 
 clean:

@@ -31,6 +31,7 @@ import (
 	_ "github.com/ringlb/ringlb/cgo" // the C shim: the C ABI and the Lua module
 	"github.com/ringlb/ringlb/internal/hostlog"
 	"github.com/ringlb/ringlb/internal/metrics"
+	"github.com/ringlb/ringlb/internal/version"
 	"github.com/ringlb/ringlb/lb"
 	"github.com/ringlb/ringlb/ring"
 )
@@ -43,6 +44,11 @@ const (
 	_ = uint(C.RINGLB_MAX_DESTINATIONS-lb.MaxDestinations) + uint(lb.MaxDestinations-C.RINGLB_MAX_DESTINATIONS)
 	_ = uint(C.RINGLB_MAX_OPTIONS-lb.MaxOptions) + uint(lb.MaxOptions-C.RINGLB_MAX_OPTIONS)
 )
+
+// RINGLB_VERSION (ringlb._VERSION, ringlb_version()) is version.Version:
+// if they differ, the map literal has the key false twice and this fails
+// to compile ("duplicate key false in map literal").
+func _() { _ = map[bool]int{false: 0, C.RINGLB_VERSION == version.Version: 1} }
 
 func init() {
 	// Inside the switch, go-redis must not write to the switch's stderr:

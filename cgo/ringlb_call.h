@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* internal/version.Version: exports.go does not compile if they differ. */
 #define RINGLB_VERSION "0.1.0"
 
 /* ringlb_status is the head of every request. */

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/ringlb/ringlb/internal/version"
 	"github.com/ringlb/ringlb/lb"
 )
 
@@ -155,6 +156,7 @@ func mainUsage(w io.Writer) {
 Usage:
   ringlbctl COMMAND --balancer NAME [flags] [args]
   ringlbctl help [COMMAND]
+  ringlbctl --version
 
 Commands:
 `)
@@ -227,6 +229,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&c.json, "json", false, "")
 	fs.BoolVar(&c.force, "force", false, "")
 	fs.DurationVar(&c.timeout, "timeout", 5*time.Second, "")
+	showVersion := fs.Bool("version", false, "")
 
 	// Flags may come before or after the command and its arguments, so
 	// parse, take one positional argument, and go on.
@@ -262,6 +265,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		rest = fs.Args()[1:]
 	}
 
+	if *showVersion {
+		if len(pos) > 0 {
+			return c.usageErr("--version takes no command")
+		}
+		fmt.Fprintf(stdout, "ringlbctl %s\n", version.Version)
+		return exitOK
+	}
 	if len(pos) == 0 {
 		mainUsage(stderr)
 		return exitUsage

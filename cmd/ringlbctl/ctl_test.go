@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ringlb/ringlb/internal/redistest"
+	"github.com/ringlb/ringlb/internal/version"
 	"github.com/ringlb/ringlb/lb"
 )
 
@@ -499,6 +500,45 @@ func TestHelpShowsExamples(t *testing.T) {
 		out, errOut, code := ctlRun(t, nil, tc.args...)
 		if code != 0 || errOut != "" || !strings.Contains(out, tc.want) || !strings.Contains(out, "Examples:") {
 			t.Errorf("%q: exit %d, stderr %q; want exit 0 and %q in\n%s", tc.args, code, errOut, tc.want, out)
+		}
+	}
+}
+
+func TestVersionPrintsTheModulesVersion(t *testing.T) {
+	out, errOut, code := ctlRun(t, nil, "--version")
+	if code != exitOK || errOut != "" || out != "ringlbctl "+version.Version+"\n" {
+		t.Errorf("--version: exit %d, stdout %q, stderr %q; want exit 0 and %q", code, out, errOut, "ringlbctl "+version.Version)
+	}
+	out, errOut, code = ctlRun(t, nil, "status", "--version")
+	if code != exitUsage || out != "" || !strings.Contains(errOut, "--version takes no command") {
+		t.Errorf("status --version: exit %d, stdout %q, stderr %q; want a usage error", code, out, errOut)
+	}
+}
+
+// The man page (docs/ringlbctl.1, shipped in the Debian package) describes
+// every command and flag the command knows.
+func TestManPageDescribesEveryCommandAndFlag(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "docs", "ringlbctl.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	man := string(raw)
+	for _, c := range commands {
+		if !regexp.MustCompile(`(?m)^\.TP\n\.B[IR]? ` + c.name + `\b`).MatchString(man) {
+			t.Errorf("the man page has no entry for the command %s", c.name)
+		}
+	}
+	flags := append([]string{"version"}, commonFlags...)
+	for _, c := range commands {
+		flags = append(flags, c.flags...)
+	}
+	for _, f := range flags {
+		dashes := `\-\-`
+		if len(f) == 1 {
+			dashes = `\-`
+		}
+		if !regexp.MustCompile(`(?m)^\.(TP\n\.)?B[IR]? .*` + regexp.QuoteMeta(dashes+f) + `\b`).MatchString(man) {
+			t.Errorf("the man page does not describe the flag %s%s", strings.ReplaceAll(dashes, `\`, ""), f)
 		}
 	}
 }
