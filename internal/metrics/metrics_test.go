@@ -98,6 +98,12 @@ func TestCollector(t *testing.T) {
 }
 
 func TestServe(t *testing.T) {
+	// Every interface only when asked for: nothing is started.
+	for _, addr := range []string{":0", "0.0.0.0:0", "[::]:0"} {
+		if _, err := Serve(addr); !errors.Is(err, lb.ErrInvalidArgument) || !strings.Contains(err.Error(), `"*:0"`) {
+			t.Fatalf("Serve(%q): %v; want ErrInvalidArgument that names *:0", addr, err)
+		}
+	}
 	// A port in use: a clean error, nothing started.
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
