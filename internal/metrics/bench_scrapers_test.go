@@ -112,8 +112,8 @@ func startScrapers(b *testing.B, url string, n int) (stop func() (scrapes, failu
 	}
 }
 
-// BenchmarkNextReleaseScrapers measures next+release (p50 and p99 of each
-// pair's own time) on a balancer of 1,000 members, each with a call up,
+// BenchmarkNextReleaseScrapers measures next+release (p50, p99, p99.9 and
+// the slowest of each pair's own time) on a balancer of 1,000 members, each with a call up,
 // alone and while 16 scrapers in another process scrape the process's
 // endpoint (Serve) back to back: what concurrent scrapes cost the calls.
 func BenchmarkNextReleaseScrapers(b *testing.B) {
@@ -154,6 +154,8 @@ func BenchmarkNextReleaseScrapers(b *testing.B) {
 		slices.Sort(lat)
 		b.ReportMetric(float64(lat[len(lat)/2]), "p50-ns")
 		b.ReportMetric(float64(lat[len(lat)*99/100]), "p99-ns")
+		b.ReportMetric(float64(lat[len(lat)*999/1000]), "p999-ns")
+		b.ReportMetric(float64(lat[len(lat)-1]), "max-ns")
 	}
 	b.Run("alone", loop)
 	b.Run("scrapers="+strconv.Itoa(benchScrapers), func(b *testing.B) {

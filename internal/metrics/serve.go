@@ -83,6 +83,9 @@ func Serve(addr string) (string, error) {
 	if addr == "" {
 		addr = DefaultAddr
 	}
+	if _, _, err := listenAddr(addr); err != nil {
+		return "", err
+	}
 	serveMu.Lock()
 	defer serveMu.Unlock()
 	if serving != "" {
@@ -113,26 +116,37 @@ func Serve(addr string) (string, error) {
 // listen listens on addr, refusing every interface unless asked for with
 // AllInterfaces.
 func listen(addr string) (net.Listener, error) {
-	host, port, err := net.SplitHostPort(addr)
+	where, all, err := listenAddr(addr)
 	if err != nil {
-		return nil, fmt.Errorf("ringlb: metrics: %w: address %q: %v", lb.ErrInvalidArgument, addr, err)
+		return nil, err
 	}
-	all := host == AllInterfaces
-	if all {
-		host = ""
-	} else if everyInterface(host) {
-		return nil, errEveryInterface(addr, port)
-	}
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, port))
+	ln, err := net.Listen("tcp", where)
 	if err != nil {
 		return nil, fmt.Errorf("ringlb: metrics: %w: %v", lb.ErrInvalidArgument, err)
 	}
 	// A name may resolve to the unspecified address too.
 	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && tcp.IP.IsUnspecified() && !all {
 		_ = ln.Close()
-		return nil, errEveryInterface(addr, port)
+		return nil, errEveryInterface(addr)
 	}
 	return ln, nil
+}
+
+// listenAddr returns what to listen on for addr, and whether that is
+// every interface as asked for; it refuses every interface written
+// otherwise.
+func listenAddr(addr string) (string, bool, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", false, fmt.Errorf("ringlb: metrics: %w: address %q: %v", lb.ErrInvalidArgument, addr, err)
+	}
+	if host == AllInterfaces {
+		return net.JoinHostPort("", port), true, nil
+	}
+	if everyInterface(host) {
+		return "", false, errEveryInterface(addr)
+	}
+	return addr, false, nil
 }
 
 // everyInterface reports whether host, of host:port, means every interface.
@@ -144,7 +158,8 @@ func everyInterface(host string) bool {
 	return err == nil && ip.IsUnspecified()
 }
 
-func errEveryInterface(addr, port string) error {
+func errEveryInterface(addr string) error {
+	_, port, _ := net.SplitHostPort(addr)
 	return fmt.Errorf("ringlb: metrics: %w: %q listens on every interface; write %q to ask for that, or name one address",
 		lb.ErrInvalidArgument, addr, AllInterfaces+":"+port)
 }
