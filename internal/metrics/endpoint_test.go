@@ -42,11 +42,12 @@ func serveTest(t *testing.T, g prometheus.Gatherer, lim limits) (*endpoint, stri
 	return e, "http://" + ln.Addr().String() + "/metrics"
 }
 
-// testLimits are the endpoint's limits, but for a wait for a rendering
-// long enough for any gather on a loaded machine.
+// testLimits are the endpoint's limits, but for a wait for a rendering,
+// and a time to write it, long enough for any gather on a loaded machine.
 func testLimits() limits {
 	lim := defaultLimits
 	lim.wait = time.Minute
+	lim.write = 2 * time.Minute
 	return lim
 }
 
