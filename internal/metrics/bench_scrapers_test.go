@@ -122,18 +122,8 @@ func BenchmarkNextReleaseScrapers(b *testing.B) {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
-	n, err := lb.Default.Open("bench-scrapers", lb.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
+	n, dests := withMembers(b, &lb.Default, "bench-scrapers", 1000)
 	defer lb.Default.Close("bench-scrapers")
-	dests := make([]string, 1000)
-	for i := range dests {
-		dests[i] = fmt.Sprintf("user/%d", 1000+i)
-		if _, err := n.Acquire(ctx, dests[i], "standing"); err != nil {
-			b.Fatal(err)
-		}
-	}
 	group := dests[:10]
 	loop := func(b *testing.B) {
 		lat := make([]time.Duration, b.N)

@@ -58,20 +58,22 @@ func gathererOf(bals Balancers) *prometheus.Registry {
 	return pr
 }
 
-// withMembers opens a memory balancer of n members in reg, each with a
-// call up, and returns it.
-func withMembers(t testing.TB, reg *lb.Registry, name string, n int) *lb.Named {
+// withMembers opens a memory balancer of n members (user/1000...) in reg,
+// each with a call up, and returns it and its members.
+func withMembers(t testing.TB, reg *lb.Registry, name string, n int) (*lb.Named, []string) {
 	t.Helper()
 	b, err := reg.Open(name, lb.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := range n {
-		if _, err := b.Acquire(context.Background(), fmt.Sprintf("user/%d", 1000+i), "standing"); err != nil {
+	members := make([]string, n)
+	for i := range members {
+		members[i] = fmt.Sprintf("user/%d", 1000+i)
+		if _, err := b.Acquire(context.Background(), members[i], "standing"); err != nil {
 			t.Fatal(err)
 		}
 	}
-	return b
+	return b, members
 }
 
 // get scrapes url with c and returns the status and body.
@@ -438,7 +440,7 @@ func liveHeap() uint64 {
 // next+release loop goes on meanwhile.
 func TestSlowReadersBounded(t *testing.T) {
 	var reg lb.Registry
-	b := withMembers(t, &reg, "sales", 10000)
+	b, _ := withMembers(t, &reg, "sales", 10000)
 	lim := testLimits()
 	e, url := serveTest(t, gathererOf(&reg), lim)
 	status, body := get(t, &http.Client{}, url)
@@ -573,7 +575,7 @@ func TestBadNamesLeaveTheRest(t *testing.T) {
 	lines := captureLog(t)
 	var reg, inner lb.Registry
 	ctx := context.Background()
-	sales := withMembers(t, &reg, "sales", 3)
+	sales, _ := withMembers(t, &reg, "sales", 3)
 	if _, err := sales.Next(ctx, []string{"user/1000", "user/1001"}, "call-1"); err != nil {
 		t.Fatal(err)
 	}

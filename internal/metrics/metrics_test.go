@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -154,17 +153,7 @@ func BenchmarkNextReleaseScraped(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			var reg lb.Registry
 			ctx := context.Background()
-			n, err := reg.Open("bench", lb.Options{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			dests := make([]string, 100)
-			for i := range dests {
-				dests[i] = fmt.Sprintf("user/%d", 1000+i)
-				if _, err := n.Acquire(ctx, dests[i], "standing"); err != nil {
-					b.Fatal(err)
-				}
-			}
+			n, dests := withMembers(b, &reg, "bench", 100)
 			group := dests[:10]
 			stop := make(chan struct{})
 			done := make(chan int)
