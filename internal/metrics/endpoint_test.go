@@ -137,18 +137,24 @@ func (c *countingGatherer) Gather() ([]*dto.MetricFamily, error) {
 // The usual ways of writing every interface are refused, naming the way to
 // ask for it; AllInterfaces asks for it.
 func TestListenEveryInterface(t *testing.T) {
-	for _, addr := range []string{":0", "0.0.0.0:0", "[::]:0", "[0:0::0]:0", "9361", "", "127.0.0.1"} {
-		ln, err := listen(addr)
+	for _, row := range []struct{ addr, says string }{
+		{":0", `"*:0"`},
+		{"0.0.0.0:0", `"*:0"`},
+		{"[::]:0", `"*:0"`},
+		{"[0:0::0]:0", `"*:0"`},
+		{"9361", "missing port"},
+		{"", "missing port"},
+		{"127.0.0.1", "missing port"},
+		{"local\xffhost:0", `"local\xffhost:0" is not valid UTF-8`},
+	} {
+		ln, err := listen(row.addr)
 		if err == nil {
 			ln.Close()
-			t.Errorf("listen(%q) accepted", addr)
+			t.Errorf("listen(%q) accepted", row.addr)
 			continue
 		}
-		if !errors.Is(err, lb.ErrInvalidArgument) {
-			t.Errorf("listen(%q) = %v, want ErrInvalidArgument", addr, err)
-		}
-		if strings.Contains(addr, ":0") && !strings.Contains(err.Error(), `"*:0"`) {
-			t.Errorf("listen(%q) = %v: does not say how to ask for every interface", addr, err)
+		if !errors.Is(err, lb.ErrInvalidArgument) || !strings.Contains(err.Error(), row.says) {
+			t.Errorf("listen(%q) = %v, want ErrInvalidArgument that says %s", row.addr, err, row.says)
 		}
 	}
 	ln, err := listen("*:0")

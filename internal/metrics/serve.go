@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -136,6 +137,9 @@ func listen(addr string) (net.Listener, error) {
 // every interface as asked for; it refuses every interface written
 // otherwise.
 func listenAddr(addr string) (string, bool, error) {
+	if !utf8.ValidString(addr) {
+		return "", false, fmt.Errorf("ringlb: metrics: %w: address %q is not valid UTF-8", lb.ErrInvalidArgument, addr)
+	}
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return "", false, fmt.Errorf("ringlb: metrics: %w: address %q: %v", lb.ErrInvalidArgument, addr, err)
