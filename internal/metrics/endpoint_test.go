@@ -632,10 +632,11 @@ func TestBadNamesLeaveTheRest(t *testing.T) {
 		checkExposition(t, body)
 	}
 	got := lines()
-	if len(got) != 1 || !strings.HasPrefix(got[0], "WARNING ringlb: metrics: left out of every scrape") ||
+	if len(got) != 1 || !strings.HasPrefix(got[0], "WARNING ringlb: metrics: series left out of the scrapes") ||
 		!strings.Contains(got[0], `\xc3(name`) {
 		t.Fatalf("logged %q; want one warning that names the first bad name", got)
 	}
+	t.Logf("logged once: %s", got[0])
 	// Once every name renders, that is logged once too.
 	bals.extra = nil
 	pr.Unregister(failing{prometheus.NewDesc("test_failing", "A metric whose source fails.", nil, nil)})

@@ -80,6 +80,9 @@ func (e *exposition) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	rd, err := e.take(ctx)
 	if err != nil {
+		if r.Context().Err() != nil {
+			return // the client went away
+		}
 		e.ct.busy.Add(1)
 		w.Header().Set("Retry-After", "1")
 		http.Error(w, errBusy.Error(), http.StatusServiceUnavailable)
@@ -206,7 +209,7 @@ func (e *exposition) report(problems []dropped) {
 	if len(problems) > 1 {
 		more = " (and others)"
 	}
-	e.bad.Set(hostlog.Warning, fmt.Sprintf("ringlb: metrics: left out of every scrape, the rest is served: %s%s", first, more))
+	e.bad.Set(hostlog.Warning, fmt.Sprintf("ringlb: metrics: series left out of the scrapes (the rest is served; ringlb_metrics_dropped_total counts them): %s%s", first, more))
 }
 
 // ownFamilies are the endpoint's figures.
