@@ -138,10 +138,10 @@ func (c *Collector) collectBalancer(ctx context.Context, ch chan<- prometheus.Me
 	if g.err != nil {
 		// Its name is at fault: no member of it can be sent either.
 		g.n += memberSeries * len(s.Destinations)
-		g.send(ch, c.snapshotErrors, fmt.Sprintf("balancer %q", n.Name))
+		g.send(ch, c.snapshotErrors, "balancer %q", n.Name)
 		return
 	}
-	g.send(ch, c.snapshotErrors, "")
+	g.send(ch, c.snapshotErrors, "balancer %q", n.Name)
 	left := 0
 	for _, d := range s.Destinations {
 		if *members <= 0 {
@@ -161,7 +161,7 @@ func (c *Collector) collectBalancer(ctx context.Context, ch chan<- prometheus.Me
 			wrap = rest.Seconds()
 		}
 		g.gauge(c.wrapup, wrap, n.Name, d.Dest)
-		g.send(ch, c.active, fmt.Sprintf("balancer %q member %q", n.Name, d.Dest))
+		g.send(ch, c.active, "balancer %q member %q", n.Name, d.Dest)
 	}
 	if left > 0 {
 		ch <- prometheus.NewInvalidMetric(c.active, &droppedError{
@@ -230,9 +230,10 @@ func (g *group) counter(d *prometheus.Desc, v float64, labels ...string) {
 }
 
 // send sends the group's metrics, or one invalid metric of desc that says
-// which subject was left out and why.
-func (g *group) send(ch chan<- prometheus.Metric, desc *prometheus.Desc, subject string) {
+// which subject (format and args) was left out and why.
+func (g *group) send(ch chan<- prometheus.Metric, desc *prometheus.Desc, format string, args ...any) {
 	if g.err != nil {
+		subject := fmt.Sprintf(format, args...)
 		ch <- prometheus.NewInvalidMetric(desc, &droppedError{series: g.n, err: fmt.Errorf("%s: %w", subject, g.err)})
 		return
 	}
