@@ -5,11 +5,15 @@ GO ?= go
 # Where `make install` puts things (Debian FreeSWITCH packages' defaults).
 MODDIR ?= /usr/lib/freeswitch/lua
 SCRIPTDIR ?= /usr/share/freeswitch/scripts
+BINDIR ?= /usr/bin
+# Lua's own module directory for the flavour (in mod_lua's default cpath, which
+# FusionPBX's lua.conf.xml keeps): a link there lets require "ringlb" find the module.
+LUACDIR ?= /usr/lib/x86_64-linux-gnu/lua/$(if $(filter jit luajit,$(LUA)),5.1,$(LUA))
 
 so_dir = build/$(if $(filter jit luajit,$(1)),luajit,lua$(1))
 interp = $(if $(filter jit luajit,$(1)),luajit,lua$(1))
 
-.PHONY: deps all build all-lua install install-conf test ci vet gotest ctest luatest ringtest opstest redistest rttest benchtest simtest debtest demo bench sim ringlbctl deb clean
+.PHONY: deps all build all-lua install install-conf test ci vet gotest ctest luatest ringtest fusionpbxtest opstest redistest rttest benchtest simtest debtest demo bench sim ringlbctl deb clean
 
 all: build
 
@@ -28,7 +32,11 @@ install: build
 	install -m 0644 $(call so_dir,$(LUA))/ringlb.so $(DESTDIR)$(MODDIR)/ringlb.so
 	install -m 0644 lua/ringlb/*.lua $(DESTDIR)$(SCRIPTDIR)/ringlb/
 	install -m 0644 lua/ringlb_*.lua $(DESTDIR)$(SCRIPTDIR)/
-	@echo "installed ringlb.so into $(MODDIR) and scripts into $(SCRIPTDIR)"
+	$(GO) build -trimpath -o build/ringlb-fusionpbx ./cmd/ringlb-fusionpbx
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LUACDIR)
+	install -m 0755 build/ringlb-fusionpbx $(DESTDIR)$(BINDIR)/ringlb-fusionpbx
+	ln -sf $(MODDIR)/ringlb.so $(DESTDIR)$(LUACDIR)/ringlb.so
+	@echo "installed ringlb.so into $(MODDIR) (linked from $(LUACDIR)), scripts into $(SCRIPTDIR), ringlb-fusionpbx into $(BINDIR)"
 
 # FreeSWITCH config examples; never overwrites a file that exists.
 CONFDIR ?= /etc/freeswitch
@@ -66,6 +74,10 @@ redistest: all-lua
 ringtest: all-lua
 	@for v in $(LUAS); do tests/lua/run.sh $(call interp,$$v) $(call so_dir,$$v) || exit 1; done
 
+# FusionPBX ring groups with the balancing strategy (SQLite database, Redis).
+fusionpbxtest: all-lua
+	@for v in $(LUAS); do tests/fusionpbx/run.sh $(call interp,$$v) $(call so_dir,$$v) || exit 1; done
+
 # Bursts of realtime threads calling in.
 rttest: build
 	tests/rt/run.sh $(call so_dir,$(LUA))
@@ -78,7 +90,7 @@ benchtest: build
 simtest:
 	$(GO) run ./cmd/ringlb-sim -calls 500 -scenario all >/dev/null
 
-test: vet gotest ctest luatest opstest ringtest redistest rttest benchtest simtest debtest
+test: vet gotest ctest luatest opstest ringtest fusionpbxtest redistest rttest benchtest simtest debtest
 	@echo "all tests passed"
 
 ci: test

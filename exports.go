@@ -51,11 +51,11 @@ func init() {
 	// ringlb's own log lines go to the switch's log (cgo/hostlog.c).
 	hostlog.SetSink(hostLog)
 	metrics.Pool = poolStats
-	// The runtime is up: the thread it was started on exists, so the
-	// loading thread's scheduling policy can be given back, and the
-	// SA_ONSTACK Go added to the host's signal handlers taken back
-	// (dispatch.c).
+	// The runtime is up: dispatch.c learns which signals it unblocks on
+	// its threads and takes back the SA_ONSTACK it added to the host's
+	// other handlers; then the handlers of those it unblocks are watched.
 	C.ringlb_go_started()
+	go watchSignalHandlers()
 }
 
 // Each ringlbgo_<op> serves one request of its own type (cgo/ringlb_call.h)
@@ -171,6 +171,17 @@ func finish(st *C.struct_ringlb_status, err error) {
 	}
 }
 
+// callContext bounds a balancer operation by the deadline dispatch.c set
+// (cgo/ringlb_call.h): the balancer's timeout from when the caller entered
+// ringlb, so that the time it waited for a worker thread counts too. The
+// backend's own per-operation timeout applies within it.
+func callContext(st *C.struct_ringlb_status) (context.Context, context.CancelFunc) {
+	if st.deadline_ns == 0 {
+		return context.Background(), func() {}
+	}
+	return context.WithTimeout(context.Background(), time.Duration(st.deadline_ns-C.ringlb_mono_ns()))
+}
+
 // balancer returns the open balancer with handle h.
 func balancer(h C.uint64_t) (*lb.Named, error) {
 	if b := lb.Default.Get(uint64(h)); b != nil {
@@ -205,6 +216,7 @@ func open(r *C.struct_ringlb_open_req) error {
 	if err != nil {
 		return err
 	}
+	C.ringlb_set_timeout(C.uint64_t(n.ID), C.int64_t(n.Options.Timeout))
 	*r.handle = C.uint64_t(n.ID)
 	return nil
 }
@@ -237,7 +249,9 @@ func order(r *C.struct_ringlb_order_req) error {
 	if err != nil {
 		return fmt.Errorf("ringlb: order: %w", err)
 	}
-	out, err := b.Order(context.Background(), dests)
+	ctx, cancel := callContext(&r.st)
+	defer cancel()
+	out, err := b.Order(ctx, dests)
 	if err != nil {
 		return err
 	}
@@ -258,7 +272,9 @@ func next(r *C.struct_ringlb_next_req) error {
 	if err != nil {
 		return fmt.Errorf("ringlb: next: %w", err)
 	}
-	d, err := b.Next(context.Background(), dests, goStr(r.call_id))
+	ctx, cancel := callContext(&r.st)
+	defer cancel()
+	d, err := b.Next(ctx, dests, goStr(r.call_id))
 	if err != nil {
 		return err
 	}
@@ -273,7 +289,9 @@ func holdOp(r *C.struct_ringlb_hold_req, op func(lb.Balancer, context.Context, s
 	if err != nil {
 		return err
 	}
-	changed, err := op(b, context.Background(), goStr(r.dest), goStr(r.call_id))
+	ctx, cancel := callContext(&r.st)
+	defer cancel()
+	changed, err := op(b, ctx, goStr(r.dest), goStr(r.call_id))
 	*r.changed = boolInt(changed)
 	return err
 }
@@ -292,7 +310,9 @@ func load(r *C.struct_ringlb_load_req) error {
 	if err != nil {
 		return fmt.Errorf("ringlb: load: %w", err)
 	}
-	loads, err := b.Load(context.Background(), dests)
+	ctx, cancel := callContext(&r.st)
+	defer cancel()
+	loads, err := b.Load(ctx, dests)
 	if err != nil {
 		return err
 	}
@@ -308,10 +328,12 @@ func drain(r *C.struct_ringlb_drain_req) error {
 	if err != nil {
 		return err
 	}
+	ctx, cancel := callContext(&r.st)
+	defer cancel()
 	if r.drained != 0 {
-		return b.Drain(context.Background(), goStr(r.dest))
+		return b.Drain(ctx, goStr(r.dest))
 	}
-	return b.Undrain(context.Background(), goStr(r.dest))
+	return b.Undrain(ctx, goStr(r.dest))
 }
 
 func reset(r *C.struct_ringlb_reset_req) error {
@@ -319,7 +341,9 @@ func reset(r *C.struct_ringlb_reset_req) error {
 	if err != nil {
 		return err
 	}
-	n, err := b.Reset(context.Background(), goStr(r.dest))
+	ctx, cancel := callContext(&r.st)
+	defer cancel()
+	n, err := b.Reset(ctx, goStr(r.dest))
 	*r.dropped = C.int(n)
 	return err
 }
@@ -413,7 +437,8 @@ func poolStats() metrics.PoolStats {
 	var workers C.int
 	var n, waitNs C.uint64_t
 	C.ringlb_pool_stats(&workers, &n, &waitNs)
-	return metrics.PoolStats{Workers: int(workers), HandOffs: uint64(n), HandOffSeconds: float64(waitNs) / 1e9}
+	return metrics.PoolStats{Workers: int(workers), HandOffs: uint64(n), HandOffSeconds: float64(waitNs) / 1e9,
+		UnsafeSignalHandlers: checkSignalHandlers()}
 }
 
 func ringCheck(r *C.struct_ringlb_ring_check_req) error {
@@ -460,7 +485,9 @@ func ringPick(r *C.struct_ringlb_ring_pick_req) error {
 	if err != nil {
 		return fmt.Errorf("ringlb: ring: pick: %w", err)
 	}
-	d, skipped, err := ring.Pick(context.Background(), b, mode, dests, goStr(r.call_id))
+	ctx, cancel := callContext(&r.st)
+	defer cancel()
+	d, skipped, err := ring.Pick(ctx, b, mode, dests, goStr(r.call_id))
 	flags := unsafe.Slice(r.skipped, len(dests))
 	for i, x := range dests {
 		flags[i] = boolInt(slices.Contains(skipped, x))
@@ -483,7 +510,9 @@ func ringHoldAll(r *C.struct_ringlb_ring_hold_all_req) error {
 	if err != nil {
 		return fmt.Errorf("ringlb: ring: hold_all: %w", err)
 	}
-	states, err := ring.HoldAll(context.Background(), b, dests, goStr(r.call_id))
+	ctx, cancel := callContext(&r.st)
+	defer cancel()
+	states, err := ring.HoldAll(ctx, b, dests, goStr(r.call_id))
 	out := unsafe.Slice(r.states, len(dests))
 	for i, s := range states {
 		out[i] = C.int(s)

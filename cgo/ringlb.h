@@ -9,6 +9,14 @@
  * ringlb's own SCHED_OTHER worker threads and the caller sleeps (no spinning)
  * until the answer is ready. See docs/realtime.md.
  *
+ * Calls and the host: while a thread is inside a ringlb function its
+ * asynchronous signals are held back (delivered when the call returns) and
+ * it cannot be cancelled (a pthread_cancel, deferred or asynchronous, acts
+ * once the call has returned). An operation on a balancer with a timeout
+ * (Redis) is bounded by that timeout counted from the moment it was called,
+ * the wait for a worker thread included. In the child of a fork() every function fails at once
+ * with RINGLB_EINTERNAL: exec, or load the library anew.
+ *
  * Ownership: every pointer passed in stays owned by the caller and is only
  * read during the call; nothing is kept. Results go into caller-provided
  * memory (indices into the caller's own arrays, counts, and an error text

@@ -18,9 +18,11 @@
 
 /* ringlb_status is the head of every request. */
 struct ringlb_status {
-	char *err;     /* the caller's buffer for a message, or NULL */
-	size_t errlen; /* its size */
-	int rc;        /* RINGLB_OK or a RINGLB_E* code */
+	char *err;           /* the caller's buffer for a message, or NULL */
+	size_t errlen;       /* its size */
+	int rc;              /* RINGLB_OK or a RINGLB_E* code */
+	int64_t deadline_ns; /* when a balancer operation must end (CLOCK_MONOTONIC, ringlb_mono_ns): its
+	                      * caller's entry plus the balancer's timeout; 0 for none */
 };
 
 struct ringlb_open_req {
@@ -216,5 +218,25 @@ __attribute__((visibility("hidden"))) void ringlb_host_log(int level, const char
 /* ringlb_restore_loader gives the thread that loaded the library its signal
  * mask back (dispatch.c); a no-op on every other thread. */
 __attribute__((visibility("hidden"))) void ringlb_restore_loader(void);
+
+/* ringlb_set_timeout tells dispatch.c the timeout of the balancer with
+ * handle, in ns (0: none), so that its operations end by their caller's
+ * entry plus that, waiting for a worker included. */
+__attribute__((visibility("hidden"))) void ringlb_set_timeout(uint64_t handle, int64_t ns);
+
+/* ringlb_sigstack_init prepares sigstack.c (from the first constructor);
+ * ringlb_own_sigstack gives the calling host thread a large signal stack
+ * of ringlb's, freed when the thread exits, unless it has one of its own
+ * (sigstack.c). */
+__attribute__((visibility("hidden"))) void ringlb_sigstack_init(void);
+__attribute__((visibility("hidden"))) void ringlb_own_sigstack(void);
+
+/* ringlb_mono_ns reads CLOCK_MONOTONIC in ns, the clock of deadline_ns. */
+__attribute__((visibility("hidden"))) int64_t ringlb_mono_ns(void);
+
+/* ringlb_unsafe_signals writes to buf the names of the signals that the Go
+ * runtime's threads do not block and whose handler lacks SA_ONSTACK (so
+ * would run on a goroutine stack there), and returns how many (dispatch.c). */
+__attribute__((visibility("hidden"))) int ringlb_unsafe_signals(char *buf, size_t len);
 
 #endif

@@ -5,6 +5,10 @@
 // package (exports.go), which imports this one so that a c-shared build
 // links both.
 //
+// The library's own calls to pthread_create, the Go runtime's included, go
+// through sigstack.c (--wrap), which gives each new thread a large signal
+// stack before it runs.
+//
 // The Lua module is built for the Lua flavour a build tag names: lua51,
 // lua52, lua53, lua54 or luajit (build.sh passes it). Without one the
 // library has the C ABI only, and needs no Lua headers, so a plain
@@ -13,6 +17,7 @@ package cgo
 
 /*
 #cgo CFLAGS: -O2 -Wall
+#cgo LDFLAGS: -Wl,--wrap=pthread_create
 #cgo lua51 CFLAGS: -I/usr/include/lua5.1
 #cgo lua52 CFLAGS: -I/usr/include/lua5.2
 #cgo lua53 CFLAGS: -I/usr/include/lua5.3

@@ -16,6 +16,9 @@ version=$(sed -n 's/^#define RINGLB_VERSION "\(.*\)"$/\1/p' cgo/ringlb_call.h)
 [ -n "$version" ] || { echo "deb.sh: no RINGLB_VERSION in cgo/ringlb_call.h" >&2; exit 1; }
 ./build.sh "$lua" >/dev/null
 go build -trimpath -o build/ringlbctl ./cmd/ringlbctl
+go build -trimpath -o build/ringlb-fusionpbx ./cmd/ringlb-fusionpbx
+# Lua's own module directory for this flavour, in mod_lua's default cpath.
+luacdir=/usr/lib/x86_64-linux-gnu/lua/$([ "$so_dir" = build/luajit ] && echo 5.1 || echo "$lua")
 
 pkg=build/deb/ringlb_${version}_amd64
 rm -rf "$pkg"
@@ -25,6 +28,19 @@ install -m 0644 "$so_dir/ringlb.so" "$pkg/usr/lib/freeswitch/lua/ringlb.so"
 install -m 0644 lua/ringlb/*.lua "$pkg/usr/share/freeswitch/scripts/ringlb/"
 install -m 0644 lua/ringlb_*.lua "$pkg/usr/share/freeswitch/scripts/"
 install -m 0755 build/ringlbctl "$pkg/usr/bin/ringlbctl"
+install -m 0755 build/ringlb-fusionpbx "$pkg/usr/bin/ringlb-fusionpbx"
+install -d "$pkg$luacdir"
+ln -s /usr/lib/freeswitch/lua/ringlb.so "$pkg$luacdir/ringlb.so"
+# Removing the package takes ringlb's line out of FusionPBX's files first.
+cat > "$pkg/DEBIAN/prerm" <<'SH'
+#!/bin/sh
+set -e
+if [ "$1" = remove ] && [ -x /usr/bin/ringlb-fusionpbx ] && [ -f /var/lib/ringlb/fusionpbx/state.json ]; then
+  /usr/bin/ringlb-fusionpbx off || echo "ringlb: ringlb-fusionpbx off failed; see docs/fusionpbx.md" >&2
+fi
+exit 0
+SH
+chmod 0755 "$pkg/DEBIAN/prerm"
 install -m 0644 README.md cgo/ringlb.h "$pkg/usr/share/doc/ringlb/"
 install -m 0644 docs/*.md "$pkg/usr/share/doc/ringlb/"
 cp -r freeswitch-conf "$pkg/usr/share/doc/ringlb/examples/"

@@ -59,6 +59,7 @@ type Collector struct {
 	next, backendErrors, opSeconds     *prometheus.Desc
 	pending, snapshotErrors, fallbacks *prometheus.Desc
 	workers, handOffs, handOffSeconds  *prometheus.Desc
+	unsafeSignalHandlers               *prometheus.Desc
 }
 
 // NewCollector returns a Collector of the balancers open in bals.
@@ -89,6 +90,8 @@ func NewCollector(bals Balancers) *Collector {
 		workers:        d("workers", "Worker threads that serve realtime callers."),
 		handOffs:       d("handoffs_total", "Requests handed from realtime callers to workers."),
 		handOffSeconds: d("handoff_seconds_total", "Time realtime callers waited for workers, in all."),
+		unsafeSignalHandlers: d("unsafe_signal_handlers", "The host's signal handlers that may run on a goroutine stack and crash "+
+			"the process: handlers of SIGPROF, SIGCHLD, SIGSTKFLT or SIGRTMIN (which Go's threads never block) without SA_ONSTACK."),
 	}
 }
 
@@ -96,7 +99,7 @@ func NewCollector(bals Balancers) *Collector {
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.active, c.capacity, c.drained, c.started, c.talking, c.answered, c.wrapup,
 		c.takenBack, c.overCapacity, c.batches, c.batchedOps, c.next, c.backendErrors,
-		c.opSeconds, c.pending, c.snapshotErrors, c.fallbacks, c.workers, c.handOffs, c.handOffSeconds} {
+		c.opSeconds, c.pending, c.snapshotErrors, c.fallbacks, c.workers, c.handOffs, c.handOffSeconds, c.unsafeSignalHandlers} {
 		ch <- d
 	}
 }
@@ -119,6 +122,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		g.gauge(c.workers, float64(p.Workers))
 		g.counter(c.handOffs, float64(p.HandOffs))
 		g.counter(c.handOffSeconds, p.HandOffSeconds)
+		g.gauge(c.unsafeSignalHandlers, float64(p.UnsafeSignalHandlers))
 		g.send(ch, c.workers, "worker pool")
 	}
 }

@@ -66,6 +66,10 @@ type PoolStats struct {
 	Workers        int     // worker threads started
 	HandOffs       uint64  // requests handed to them
 	HandOffSeconds float64 // total time realtime callers waited for them
+	// UnsafeSignalHandlers counts the host's handlers that may run on a
+	// goroutine stack (installed without SA_ONSTACK for a signal the Go
+	// runtime's threads do not block).
+	UnsafeSignalHandlers int
 }
 
 var (

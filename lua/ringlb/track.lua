@@ -5,7 +5,7 @@
 --   local act = track.action(function(h) return event:getHeader(h) end)
 --   -- act = nil (nothing to do) or
 --   -- { op = "count"|"answered"|"release", member = "user/1001@example.com",
---   --   call = "<uuid>", why = "dialed_user" | "user_name" }
+--   --   call = "<uuid>", why = "dialed_user" | "dialed_extension" | "user_name" }
 --
 -- What the switch carries (docs/tracking.md, seen in FreeSWITCH 1.10.12):
 --   * A leg to a user, from bridge/originate of user/NAME[@DOMAIN]: an
@@ -18,6 +18,10 @@
 --     from CHANNEL_CREATE on.
 --   * Legs placed by ringlb's ring helper carry variable_ringlb_dest: the
 --     helper holds them already, keyed by the caller's uuid.
+--   * FusionPBX's ring groups (strategies other than rollover) dial a
+--     member's registered contact (sofia/...), not user/NAME: the leg has
+--     no dialed_user but carries [dialed_extension=NAME, domain_name=DOMAIN,
+--     presence_id=NAME@DOMAIN], which counts as a leg to that user.
 -- Keys: a leg to a user is counted under its originating leg's uuid when it
 -- has one, so the legs of a forked registration (one INVITE per device)
 -- are one hold; when one of them answers the others end with LOSE_RACE,
@@ -60,8 +64,13 @@ function M.action(get)
 	end
 	local dir = get("Call-Direction")
 	local user, domain, call, why
+	local ext, edom = get("variable_dialed_extension"), get("variable_domain_name")
 	if dir == "outbound" and present(get("variable_dialed_user")) then
 		user, domain, why = get("variable_dialed_user"), get("variable_dialed_domain"), "dialed_user"
+	elseif dir == "outbound" and present(ext) and present(edom) and get("variable_presence_id") == ext .. "@" .. edom then
+		user, domain, why = ext, edom, "dialed_extension"
+	end
+	if user then
 		call = get("variable_originating_leg_uuid")
 		if not present(call) then
 			call = uuid

@@ -11,12 +11,36 @@ gcc -O2 -Wall -Wextra -I/usr/include/lua5.3 -o "$bin/two_states" tests/c/two_sta
 if readelf -d "$so_dir/ringlb.so" | grep -q 'NEEDED.*liblua'; then
   echo "FAIL: $so_dir/ringlb.so links liblua" >&2; exit 1
 fi
+
+# init_order SO: the functions that SO's .init_array runs, in order (its
+# R_X86_64_RELATIVE relocations give their addresses).
+init_order() {
+  local so=$1 addr size hi syms
+  read -r addr size < <(readelf -S -W "$so" |
+    sed -n 's/.*\] \.init_array *INIT_ARRAY *\([0-9a-f]*\) [0-9a-f]* \([0-9a-f]*\) .*/\1 \2/p')
+  [ -n "$addr" ] || return 0
+  hi=$(printf '%016x' $((16#$addr + 16#$size)))
+  syms=$(nm "$so")
+  readelf -r -W "$so" | awk -v lo="$addr" -v hi="$hi" '$3 == "R_X86_64_RELATIVE" && $1 >= lo && $1 < hi {print $1, $4}' |
+    sort | while read -r _ val; do
+      awk -v a="$(printf '%016x' $((16#$val)))" '$1 == a {print $3; exit}' <<<"$syms"
+    done
+}
+# dispatch.c's constructors bracket the Go runtime's: ringlb_early blocks the
+# host's signals and demotes the loading thread before the runtime's first
+# thread is created, ringlb_after_go gives both back before dlopen returns.
+order=$(init_order "$so_dir/ringlb.so" | tr '\n' ' ')
+echo "== constructors in .init_array: $order"
+case "$order" in
+  *ringlb_early*_rt0_amd64_linux_lib*ringlb_after_go*) ;;
+  *) echo "FAIL: want ringlb_early, then the Go runtime's _rt0_amd64_linux_lib, then ringlb_after_go" >&2; exit 1 ;;
+esac
 for mode in auto workers; do
   echo "== C stress (RINGLB_DISPATCH=$mode)"
   RINGLB_DISPATCH=$mode "$bin/stress" "$so_dir/ringlb.so"
 done
 gcc -O2 -Wall -Wextra -pthread -Icgo -o "$bin/pool_growth" tests/c/pool_growth.c -ldl
-echo "== realtime callers waiting on a hung backend get workers of their own"
+echo "== the worker pool: one realtime caller's calls keep one worker; realtime callers waiting together get one each"
 set +e
 "$bin/pool_growth" "$so_dir/ringlb.so"
 rc=$?
@@ -26,14 +50,44 @@ case $rc in
   77) echo "SKIPPED: pool growth needs realtime scheduling (run as root)" ;;
   *) exit $rc ;;
 esac
-gcc -O2 -Wall -Wextra -pthread -Icgo -o "$bin/signals" tests/c/signals.c -ldl
+for prog in signals go_signals cancel deadline fork; do
+  gcc -O2 -Wall -Wextra -pthread -Icgo -o "$bin/$prog" "tests/c/$prog.c" -ldl
+done
 . tests/lib.sh
 tmp=$(mktemp -d)
-trap 'stop_redis "$tmp"; rm -rf "$tmp"' EXIT
+mkdir "$tmp/stopped"
+# The stopped server is continued before it is stopped for good.
+trap '[ -f "$tmp/stopped/redis.pid" ] && kill -CONT "$(cat "$tmp/stopped/redis.pid")" 2>/dev/null
+      stop_redis "$tmp/stopped"; stop_redis "$tmp"; rm -rf "$tmp"' EXIT
 start_redis "$tmp"
 for mode in auto workers; do
   echo "== a host's signal handlers (96 KiB of stack) under 5,000 signals, memory + Redis (RINGLB_DISPATCH=$mode)"
   RINGLB_DISPATCH=$mode SIGNALS=5000 "$bin/signals" "$so_dir/ringlb.so" "$redis_url"
 done
+for when in before after; do
+  echo "== SIGPROF at 1 kHz, SIGCHLD, SIGSTKFLT, SIGRTMIN (the signals Go's threads never block), 32 KiB handlers installed $when loading"
+  "$bin/go_signals" "$so_dir/ringlb.so" "$redis_url" "$when" 32
+done
+echo "== a handler of one of them without SA_ONSTACK is reported (metric, one log line)"
+"$bin/go_signals" "$so_dir/ringlb.so" "$redis_url" detect
+for mode in auto workers direct; do
+  echo "== callers cancelled or exited while they wait never leave a worker writing into their stack (RINGLB_DISPATCH=$mode)"
+  RINGLB_DISPATCH=$mode "$bin/cancel" "$so_dir/ringlb.so"
+done
+echo "== every call within 1.2 x its timeout, however many realtime callers queue, Redis stopped (SIGSTOP)"
+start_redis "$tmp/stopped"
+"$bin/deadline" "$so_dir/ringlb.so" "$redis_url" "$(cat "$tmp/stopped/redis.pid")"
+echo "== loading gives the loader its signal mask back; a forked child gets an error, not a hang"
+"$bin/fork" "$so_dir/ringlb.so"
+echo "== LuaJIT's ffi.load: a SIGTERM before the first call ends the process"
+set +e
+luajit tests/c/ffi_load.lua "$so_dir/ringlb.so"
+rc=$?
+set -e
+if [ $rc -ne $((128 + 15)) ]; then
+  echo "FAIL: luajit ffi_load.lua exited $rc, want death by SIGTERM ($((128 + 15)))" >&2
+  exit 1
+fi
+echo "died of SIGTERM: PASS"
 echo "== C host with several lua_States"
 "$bin/two_states" "$so_dir"

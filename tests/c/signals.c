@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hostlib.h"
 #include "loadlib.h"
 
 #define CALLERS 4
@@ -69,16 +70,10 @@ static void handler(int sig) {
 }
 
 static void record_stack(void) {
-	pthread_attr_t a;
-	void *lo;
-	size_t size;
-	if (pthread_getattr_np(pthread_self(), &a) != 0 || pthread_attr_getstack(&a, &lo, &size) != 0) {
+	if (thread_stack(&stack_lo, &stack_hi) != 0) {
 		fprintf(stderr, "FAIL: cannot read this thread's stack bounds\n");
 		exit(1);
 	}
-	pthread_attr_destroy(&a);
-	stack_lo = lo;
-	stack_hi = (char *)lo + size;
 }
 
 static uint64_t handles[2];
@@ -88,23 +83,14 @@ static const char *dests[] = {"user/1001", "user/1002", "user/1003", "user/1004"
 
 static void *caller(void *arg) {
 	long id = (long)arg;
-	char err[RINGLB_ERRLEN], call[64];
+	char call[64];
 	record_stack();
 	pthread_sigmask(SIG_UNBLOCK, &host_set, NULL);
 	for (long i = 0; !atomic_load(&stop); i++) {
-		uint64_t h = handles[i % nhandles];
 		snprintf(call, sizeof call, "c%ld-%ld", id, i);
-		int chosen = -1, removed = 0;
-		int rc = p_next(h, NDEST, dests, call, &chosen, err, sizeof err);
-		if (rc != RINGLB_OK || chosen < 0) {
-			fprintf(stderr, "FAIL next: rc=%d %s\n", rc, err);
+		if (next_release(p_next, p_release, handles[i % nhandles], NDEST, dests, call) != 0) {
 			atomic_fetch_add(&call_failures, 1);
 			continue;
-		}
-		rc = p_release(h, dests[chosen], call, &removed, err, sizeof err);
-		if (rc != RINGLB_OK || removed != 1) {
-			fprintf(stderr, "FAIL release: rc=%d removed=%d %s\n", rc, removed, err);
-			atomic_fetch_add(&call_failures, 1);
 		}
 		atomic_fetch_add(&calls, 1);
 	}

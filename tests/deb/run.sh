@@ -21,7 +21,8 @@ deb=$(ls build/ringlb_*_amd64.deb)
 check "dpkg -i $deb" dpkg -i "$deb"
 files=(/usr/lib/freeswitch/lua/ringlb.so /usr/share/freeswitch/scripts/ringlb/ring.lua
   /usr/share/freeswitch/scripts/ringlb_ring.lua /usr/share/freeswitch/scripts/ringlb_admin.lua
-  /usr/bin/ringlbctl /usr/share/doc/ringlb/README.Debian
+  /usr/bin/ringlbctl /usr/bin/ringlb-fusionpbx /usr/lib/x86_64-linux-gnu/lua/5.3/ringlb.so
+  /usr/share/freeswitch/scripts/ringlb/fusionpbx.lua /usr/share/doc/ringlb/README.Debian
   /usr/share/doc/ringlb/examples/freeswitch-conf/autoload_configs/lua.conf.xml)
 for f in "${files[@]}"; do check "installed $f" test -e "$f"; done
 out=$(cd / && env -u LUA_CPATH -u LUA_CPATH_5_3 lua5.3 -e '
@@ -35,6 +36,13 @@ out=$(cd / && env -u LUA_CPATH -u LUA_CPATH_5_3 lua5.3 -e '
   print("loaded " .. ringlb._NAME .. " " .. ringlb._VERSION .. ", chose " .. d)' 2>&1) || true
 echo "$out"
 check "the installed module loads and balances under lua5.3" grep -q "^loaded ringlb " <<<"$out"
+# FusionPBX's lua.conf.xml sets no module-directory: mod_lua keeps Lua's
+# default cpath, where the package links the module.
+out=$(cd / && env -u LUA_CPATH -u LUA_CPATH_5_3 lua5.3 -e '
+  package.path = "/usr/share/freeswitch/scripts/?.lua"
+  freeswitch = { getGlobalVariable = function() end }
+  print("found " .. require("ringlb")._NAME .. " " .. require("ringlb.fusionpbx")._NAME)' 2>&1) || true
+check "the module is found on Lua's default cpath (FusionPBX's mod_lua): $out" grep -q "^found ringlb ringlb.fusionpbx" <<<"$out"
 check "the installed ringlbctl runs" sh -c '/usr/bin/ringlbctl help >/dev/null 2>&1'
 check "dpkg -r ringlb" sh -c 'dpkg -r ringlb >/dev/null'
 for f in "${files[@]}"; do check "removed $f" test ! -e "$f"; done

@@ -57,6 +57,7 @@ function M.new(cfg)
 		nuuid = 0,
 		hooks = {},
 		directory = cfg.directory or {},
+		node = cfg.node,
 	}, Switch)
 	if cfg.lua_conf then
 		local f = assert(io.open(cfg.lua_conf))
@@ -75,9 +76,11 @@ function M.new(cfg)
 	return sw
 end
 
+-- uuid returns a new channel uuid; cfg.node tells the switches of a
+-- multi-process test apart (uuids are unique across switches).
 function Switch:uuid(prefix)
 	self.nuuid = self.nuuid + 1
-	return string.format("%s-%04d-mock", prefix or "uuid", self.nuuid)
+	return string.format("%s-%04d-%s", prefix or "uuid", self.nuuid, self.node or "mock")
 end
 
 function Switch:log(level, msg)
@@ -220,9 +223,55 @@ function Session:consoleLog(level, msg)
 	self.sw:log(level, msg)
 end
 
+-- EXECUTE are the dialplan applications session:execute runs; each is
+-- recorded in sw.executed ({uuid, app, data}). set and export set the
+-- variable, answer answers, sleep moves the clock, transfer leaves the
+-- destination in session.transferred (the switch transfers the call when
+-- the script returns); the others only play or bind and are recorded.
+local EXECUTE = {
+	set = true, export = true, answer = true, sleep = true, transfer = true,
+	playback = true, bind_digit_action = true, ring_ready = true, hangup = true,
+}
+
 function Session:execute(app, data)
-	error("fsmock: session:execute(" .. tostring(app) .. ") is not scripted")
+	if not EXECUTE[app] then
+		error("fsmock: session:execute(" .. tostring(app) .. ") is not scripted")
+	end
+	self.sw.executed = self.sw.executed or {}
+	table.insert(self.sw.executed, { uuid = self.uuid, app = app, data = data })
+	if app == "set" or app == "export" then
+		local k, v = (data or ""):match("^([^=]+)=(.*)$")
+		if k then self:setVariable(k, v) end
+	elseif app == "answer" then
+		self:answer()
+	elseif app == "sleep" then
+		self.sw.t = self.sw.t + (tonumber(data) or 0) / 1000
+	elseif app == "transfer" then
+		self.transferred = data
+	elseif app == "hangup" then
+		self:hangup(data ~= "" and data or nil)
+	end
 end
+
+-- streamFile, sleep and recordFile: what a ring group plays and records
+-- (greetings, call screening) is recorded in sw.played / sw.recorded; sleep
+-- moves the clock.
+function Session:streamFile(file)
+	self.sw.played = self.sw.played or {}
+	table.insert(self.sw.played, file)
+end
+
+function Session:sleep(ms)
+	self.sw.t = self.sw.t + (tonumber(ms) or 0) / 1000
+end
+
+function Session:recordFile(file, max_len, silence_threshold, silence_secs)
+	self.sw.recorded = self.sw.recorded or {}
+	table.insert(self.sw.recorded, file)
+	return true
+end
+
+function Session:setInputCallback() end
 
 -- call starts an inbound call. opts.hangup_at: virtual time at which the
 -- caller hangs up; opts.vars: channel variables.
@@ -258,12 +307,18 @@ local function find_end(s, i, open, close)
 	return nil
 end
 
--- split splits s on delim outside backslash escapes.
-local function split(s, delim)
+-- split splits s on delim outside backslash escapes; with brackets, also
+-- outside [...] blocks (switch_ivr_originate escapes the commas inside a
+-- leg's [] block before it splits the legs on ",").
+local function split(s, delim, brackets)
 	local out, cur, i = {}, {}, 1
 	while i <= #s do
 		local c = s:sub(i, i)
-		if c == "\\" then
+		local close = brackets and c == "[" and find_end(s, i, "[", "]")
+		if close then
+			cur[#cur + 1] = s:sub(i, close)
+			i = close + 1
+		elseif c == "\\" then
 			cur[#cur + 1] = s:sub(i, i + 1)
 			i = i + 2
 		elseif c == delim then
@@ -307,7 +362,7 @@ function M.parse_dialstring(ds)
 	end
 	for _, group in ipairs(split(rest, "|")) do
 		local legs = {}
-		for _, leg in ipairs(split(group, ",")) do
+		for _, leg in ipairs(split(group, ",", true)) do
 			local l = { vars = {} }
 			leg = leg:gsub("^%s+", "")
 			while leg:sub(1, 1) == "[" do
@@ -352,12 +407,32 @@ function Switch:ring_group(a, legs, gvars, timeout)
 		end
 		local rec = { dest = l.endpoint, vars = vars, behaviour = b, start = start,
 			uuid = self:uuid("b"), a_uuid = a and a.uuid, direction = "outbound" }
-		if b.answer then
-			rec.at, rec.outcome = start + b.answer, "answer"
+		-- [leg_delay_start=N] starts the leg N seconds into the originate.
+		local rings = start + (tonumber(vars.leg_delay_start or "") or 0)
+		local dir = user and self.directory[user .. "@" .. domain]
+		if dir and dir.registered == false then
+			-- the directory's dial-string finds no contact
+			rec.at, rec.outcome, rec.cause = rings, "fail", "USER_NOT_REGISTERED"
+		elseif b.answer then
+			rec.at, rec.outcome = rings + b.answer, "answer"
+			-- group_confirm_key=exec with group_confirm_file runs that app
+			-- on the answered leg before it wins: FusionPBX's confirm.lua
+			-- prompts when confirm=true; the member's digit (b.confirm,
+			-- "1" by default) accepts, "2" rejects, anything else is no
+			-- answer; it takes b.confirm_after seconds (default 3).
+			if vars.group_confirm_key == "exec" and vars.group_confirm_file and vars.confirm == "true" then
+				rec.at = rec.at + (b.confirm_after or 3)
+				rec.confirm = b.confirm or "1"
+				if rec.confirm == "2" then
+					rec.outcome, rec.cause, rec.answered_first = "fail", "CALL_REJECTED", true
+				elseif rec.confirm ~= "1" then
+					rec.outcome, rec.cause, rec.answered_first = "fail", "NO_ANSWER", true
+				end
+			end
 		elseif b.busy then
-			rec.at, rec.outcome, rec.cause = start + (b.after or 0), "fail", "USER_BUSY"
+			rec.at, rec.outcome, rec.cause = rings + (b.after or 0), "fail", "USER_BUSY"
 		elseif b.fail then
-			rec.at, rec.outcome, rec.cause = start + (b.after or 0), "fail", b.fail
+			rec.at, rec.outcome, rec.cause = rings + (b.after or 0), "fail", b.fail
 		else
 			rec.at, rec.outcome = math.huge, "ring"
 		end
@@ -431,6 +506,9 @@ end
 -- group_ended fires the hangups of the legs of a group that failed.
 function Switch:group_ended(recs)
 	for _, rec in ipairs(recs) do
+		if rec.answered_first then
+			self:channel_event("CHANNEL_ANSWER", rec) -- answered, then failed its confirm prompt
+		end
 		if rec.outcome == "fail" then
 			self:channel_event("CHANNEL_HANGUP_COMPLETE", rec, rec.cause)
 		end
@@ -577,6 +655,10 @@ function Switch:fresh_env(extra)
 		end
 		error("module '" .. name .. "' not found in the fresh state", 2)
 	end
+	-- loadfile and dofile load into this state's globals, as in a real
+	-- lua_State (FusionPBX's app.lua runs its apps with loadfile).
+	env.loadfile = function(p, mode, e) return loadfile_in(p, e or env) end
+	env.dofile = function(p) return assert(loadfile_in(p, env))() end
 	env.freeswitch = self.freeswitch
 	for k, v in pairs(extra or {}) do
 		env[k] = v
@@ -636,7 +718,30 @@ function Switch:api(cmd, arg, session)
 		local who, kind, var = (arg or ""):match("^(%S+)%s+(%S+)%s+(%S+)$")
 		local u = who and self.directory[who]
 		local v = u and kind == "var" and u[var]
+		if u and kind == "attr" and var == "id" then
+			v = u.id or who:match("^[^@]+") -- number aliases answer the user's id
+		end
 		stream:write(v or "-ERR no reply")
+	elseif cmd == "user_exists" then
+		-- "id <user> <domain>": "true" or "false"
+		local user, domain = (arg or ""):match("^id%s+(%S+)%s+(%S+)$")
+		stream:write(user and self.directory[user .. "@" .. domain] and "true" or "false")
+	elseif cmd == "sofia_contact" then
+		-- "*/<user>@<domain>": the user's registered contact; cfg.directory
+		-- entries with registered = false have none.
+		local who = (arg or ""):gsub("^[^/]*/", "")
+		local u = self.directory[who]
+		if u and u.registered ~= false then
+			stream:write("sofia/internal/sip:" .. who .. ";fs_nat=no")
+		else
+			stream:write("error/user_not_registered")
+		end
+	elseif cmd == "strepoch" or cmd == "strmicroepoch" then
+		-- the current time (no argument) on the virtual clock, from sw.epoch
+		local now = (self.epoch or 1700000000) + self.t
+		stream:write(string.format("%d", cmd == "strepoch" and math.floor(now) or math.floor(now * 1e6)))
+	elseif cmd == "hostname" then
+		stream:write("fsmock")
 	else
 		stream:write("-ERR " .. tostring(cmd) .. " Command not found!\n")
 	end
@@ -665,9 +770,122 @@ function Switch:end_call(a)
 	end
 end
 
+----------------------------------------------------------------------------
+-- Dbh: freeswitch.Dbh("sqlite://PATH") over the sqlite3 command-line tool,
+-- with what freeswitch_lua.cpp's Dbh does: query(sql [, callback]) returns
+-- true, or false on an SQL error (last_error() tells); the callback gets
+-- each row as a table {column = value}, NULL as "", and a number (or a
+-- numeric string) other than 0 returned from it stops the rows; an error
+-- raised in it stops them too, and is logged. connected(), release(),
+-- affected_rows() (rows changed by the last query without a callback).
+
+local US, RS = "\031", "\030" -- unit and record separators: never in the tests' data
+
+local Dbh = {}
+Dbh.__index = Dbh
+
+local function shell_quote(s)
+	return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+
+function M.Dbh(sw, dsn)
+	local path = type(dsn) == "string" and dsn:match("^sqlite://(.+)$")
+	return setmetatable({ sw = sw, path = path, ok = path ~= nil, changes = 0 }, Dbh)
+end
+
+function Dbh:connected()
+	return self.ok
+end
+
+function Dbh:release()
+	self.ok = false
+end
+
+function Dbh:last_error()
+	return self.err
+end
+
+function Dbh:affected_rows()
+	return self.changes
+end
+
+-- exec runs sql and returns the rows (arrays of values), the column names,
+-- or nil and the error.
+function Dbh:exec(sql)
+	local tmp = os.tmpname()
+	local f = assert(io.open(tmp, "w"))
+	f:write(sql, ";\n")
+	f:close()
+	local cmd = "sqlite3 -batch -bail -header -separator " .. shell_quote(US) .. " -newline " .. shell_quote(RS)
+		.. " -nullvalue '' " .. shell_quote(self.path) .. " < " .. shell_quote(tmp) .. " 2>" .. shell_quote(tmp .. ".err")
+	local p = assert(io.popen(cmd, "r"))
+	local out = p:read("*a")
+	p:close()
+	local ef = io.open(tmp .. ".err")
+	local err = ef and ef:read("*a") or ""
+	if ef then ef:close() end
+	os.remove(tmp)
+	os.remove(tmp .. ".err")
+	if err ~= "" then
+		return nil, err
+	end
+	local rows = {}
+	for rec in out:gmatch("([^" .. RS .. "]*)" .. RS) do
+		local vals = {}
+		for v in (rec .. US):gmatch("([^" .. US .. "]*)" .. US) do
+			vals[#vals + 1] = v
+		end
+		rows[#rows + 1] = vals
+	end
+	local names = table.remove(rows, 1) or {}
+	return rows, names
+end
+
+function Dbh:query(sql, callback)
+	self.err = nil
+	if not self.ok then
+		return false
+	end
+	if sql == nil or sql == "" then
+		self.sw:log("ERR", "Missing SQL query.")
+		return false
+	end
+	if not callback then
+		sql = sql .. ";\nSELECT changes() AS fsmock_changes"
+	end
+	local rows, names = self:exec(sql)
+	if not rows then
+		self.err = names
+		self.sw:log("ERR", "SQL ERR: [" .. sql .. "] " .. names)
+		return false
+	end
+	if not callback then
+		self.changes = tonumber(rows[#rows] and rows[#rows][1]) or 0
+		return true
+	end
+	for _, vals in ipairs(rows) do
+		local row = {}
+		for i, name in ipairs(names) do
+			row[name] = vals[i] or ""
+		end
+		local ok, ret = pcall(callback, row)
+		if not ok then
+			self.sw:log("ERR", "lua: " .. tostring(ret))
+			break
+		end
+		if (tonumber(ret) or 0) ~= 0 then
+			break
+		end
+	end
+	return true
+end
+
 function Switch:make_freeswitch()
 	local sw = self
 	local fs = {}
+	fs.Dbh = function(dsn)
+		return M.Dbh(sw, dsn)
+	end
 	fs.Session = function(ds, a)
 		return sw:originate(ds, a)
 	end

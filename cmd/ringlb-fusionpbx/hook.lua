@@ -1,0 +1,1 @@
+local ringlb_ok, ringlb_fusionpbx = pcall(require, "ringlb.fusionpbx"); if not ringlb_ok then freeswitch.consoleLog("ERR", "ringlb-fusionpbx: " .. tostring(ringlb_fusionpbx) .. "\n") elseif ringlb_fusionpbx.ring_group(session) then return end -- ringlb-fusionpbx: balancing ring groups; `ringlb-fusionpbx off` removes this line
