@@ -235,8 +235,8 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 		if l.admit(c) {
 			return c, nil
 		}
-		_ = c.Close()
 		l.ct.connsRefused.Add(1)
+		_ = c.Close()
 	}
 }
 
