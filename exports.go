@@ -422,11 +422,23 @@ func dialString(r *C.struct_ringlb_dialstring_req) error {
 	return nil
 }
 
+// metricsDown is the metrics endpoint not serving as asked (port in use, bad
+// address, another address already served). Each ring asks again until it
+// serves, so it is logged when it starts and when it ends, never per ring.
+var metricsDown hostlog.Condition
+
 func serveMetrics(r *C.struct_ringlb_metrics_req) error {
-	addr, err := metrics.Serve(goStr(r.addr))
+	asked := goStr(r.addr)
+	addr, err := metrics.Serve(asked)
 	if err != nil {
+		if asked == "" {
+			asked = metrics.DefaultAddr
+		}
+		metricsDown.Set(hostlog.Warning, fmt.Sprintf("metrics endpoint on %s not started: %s; calls go on without it, and each ring tries again",
+			asked, strings.TrimPrefix(err.Error(), "ringlb: ")))
 		return err
 	}
+	metricsDown.Clear("metrics endpoint serving on " + addr)
 	buf := unsafe.Slice((*byte)(unsafe.Pointer(r.bound)), int(r.boundlen))
 	buf[copy(buf[:len(buf)-1], addr)] = 0
 	return nil

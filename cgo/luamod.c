@@ -182,10 +182,16 @@ static int dest_array(lua_State *L, int idx, const char *op, const char **buf,
 }
 
 /* push_option_value converts the option value at idx to a string on the
- * stack top, or returns 0 for a type options cannot have. */
+ * stack top and returns 1. It pushes nothing and returns 0 for a type
+ * options cannot have, and -1 for a string holding a NUL byte: it is passed
+ * on as a C string, which would end there. */
 static int push_option_value(lua_State *L, int idx) {
 	switch (lua_type(L, idx)) {
 	case LUA_TSTRING:
+		if (plain_string(L, idx) == NULL)
+			return -1;
+		lua_pushvalue(L, idx);
+		return 1;
 	case LUA_TNUMBER:
 		lua_pushvalue(L, idx);
 		lua_tostring(L, -1); /* converts the copy only */
@@ -228,7 +234,7 @@ static int l_open(lua_State *L) {
 		while (lua_next(L, 2) != 0) { /* key -2, value -1 */
 			const char *k = plain_string(L, -2);
 			if (k == NULL)
-				return failf(L, "ringlb: open: option names must be strings, got %s",
+				return failf(L, "ringlb: open: option names must be strings without NUL bytes, got %s",
 				             lua_typename(L, lua_type(L, -2)));
 			/* capacity and wrapup may be tables { [dest] = n }: one option
 			 * "<key>:<dest>" each. */
@@ -255,7 +261,10 @@ static int l_open(lua_State *L) {
 			}
 			if (++n > RINGLB_MAX_OPTIONS)
 				return failf(L, "ringlb: open: more than %d options", RINGLB_MAX_OPTIONS);
-			if (!push_option_value(L, -1))
+			int pushed = push_option_value(L, -1);
+			if (pushed < 0) /* the value is not shown: it may be a url's password */
+				return failf(L, "ringlb: open: option %s has a NUL byte", k);
+			if (pushed == 0)
 				return failf(L, "ringlb: open: option %s must be a string, number or boolean", k);
 			lua_rawseti(L, 4, n);
 			lua_pushvalue(L, -2);
@@ -682,9 +691,13 @@ static int l_dialstring(lua_State *L) {
 		lua_pushnil(L);
 		while (lua_next(L, 3) != 0) {
 			const char *k = plain_string(L, -2);
-			if (k == NULL || !push_option_value(L, -1)) {
+			int pushed = k != NULL ? push_option_value(L, -1) : 0;
+			if (pushed <= 0) {
 				free(heap);
-				return failf(L, "ringlb: dialstring: vars must map names to strings, numbers or booleans");
+				if (pushed < 0)
+					return failf(L, "ringlb: dialstring: variable %s has a NUL byte", k);
+				return failf(L, "ringlb: dialstring: vars must map names (strings without NUL bytes) to "
+				                "strings, numbers or booleans");
 			}
 			lua_rawseti(L, 7, ++nv);
 			lua_pushvalue(L, -2);

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"unicode/utf8"
 )
 
 // Sentinel errors. Test for them with errors.Is. Their text has no package
@@ -62,9 +63,35 @@ func invalidf(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalidArgument, fmt.Sprintf(format, args...))
 }
 
-// checkText validates a destination, call id or node name: not empty, at
-// most max bytes, no control characters (they would break dial strings,
-// logs and the snapshot's tab-separated form).
+// TextFault says what keeps s from being a name that ringlb keeps, passes
+// on or shows: a destination, call id, node, balancer name or key prefix.
+// It returns "has a control character" (NUL, newline, DEL, ...: a C string
+// ends at NUL, and the others break dial strings, logs and the snapshot's
+// tab-separated form), "is not valid UTF-8" (the Prometheus exposition,
+// JSON and the switch's logs want UTF-8), or "" when s can be a name.
+// Emptiness and length are the caller's to check. Every name passes here,
+// through checkText or, in package ring, directly.
+func TextFault(s string) string {
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c < 0x20 || c == 0x7f {
+				return "has a control character"
+			}
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n == 1 {
+			return "is not valid UTF-8"
+		}
+		i += n
+	}
+	return ""
+}
+
+// checkText validates a destination, call id, node or balancer name: not
+// empty, at most max bytes, and no TextFault.
 func checkText(what, s string, max int) error {
 	switch {
 	case s == "":
@@ -72,15 +99,12 @@ func checkText(what, s string, max int) error {
 	case len(s) > max:
 		return invalidf("%s of %d bytes (at most %d)", what, len(s), max)
 	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x20 || s[i] == 0x7f {
-			return invalidf("%s %q has a control character", what, s)
-		}
+	if f := TextFault(s); f != "" {
+		return invalidf("%s %q %s", what, s, f)
 	}
 	return nil
 }
 
-// checkDest validates one destination string.
 // checkCount rejects a list of more than MaxDestinations destinations.
 func checkCount(n int) error {
 	if n > MaxDestinations {
@@ -89,6 +113,7 @@ func checkCount(n int) error {
 	return nil
 }
 
+// checkDest validates one destination string.
 func checkDest(dest string) error { return checkText("destination", dest, MaxDestLen) }
 
 // checkHold checks the destination and call id of operation op (acquire,

@@ -84,6 +84,9 @@ const snapshotSlice = 1024
 // NewMemory returns an in-memory balancer named name (the name only shows in
 // snapshots). It rejects options that need Redis.
 func NewMemory(name string, opts Options) (*Memory, error) {
+	if err := checkBalancerName(name); err != nil {
+		return nil, fmt.Errorf("ringlb: open: %w", err)
+	}
 	opts = opts.withDefaults().keyed()
 	if err := opts.validate(); err != nil {
 		return nil, fmt.Errorf("ringlb: open %q: %w", name, err)

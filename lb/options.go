@@ -230,6 +230,14 @@ func (o Options) validate() error {
 			return err
 		}
 	}
+	if o.KeyPrefix != "" {
+		if err := checkText("key_prefix", o.KeyPrefix, 128); err != nil {
+			return err
+		}
+		if strings.ContainsAny(o.KeyPrefix, "{}") {
+			return invalidf("key_prefix %q has a brace", o.KeyPrefix)
+		}
+	}
 	if o.URL == "" {
 		if o.KeyPrefix != "" || o.Lease != 0 || o.Timeout != 0 || o.Node != "" {
 			return invalidf("key_prefix, lease, timeout and node need a url")
@@ -408,8 +416,8 @@ func ParseOptions(pairs [][2]string) (Options, error) {
 			}
 			o.URL = v
 		case k == "key_prefix":
-			if v == "" || len(v) > 128 || strings.ContainsAny(v, "{}") {
-				err = invalidf("key_prefix %q (1 to 128 bytes, no braces)", v)
+			if v == "" {
+				err = invalidf("empty key_prefix")
 			}
 			o.KeyPrefix = v
 		case k == "lease":

@@ -157,15 +157,19 @@ func newRedisWithClient(name string, opts Options, c redisClient) *Redis {
 	return r
 }
 
-// checkBalancerName rejects names that would break the hash tag.
+// checkBalancerName rejects names that checkText refuses, that would
+// break the Redis hash tag (braces), or that hold "::": the switch splits a
+// hangup hook command at its first ':' when a second follows, and the ring
+// helper puts the balancer name first in the hook that releases its holds.
 func checkBalancerName(name string) error {
-	if name == "" || len(name) > MaxNameLen {
-		return invalidf("balancer name %q (1 to %d bytes)", name, MaxNameLen)
+	if err := checkText("balancer name", name, MaxNameLen); err != nil {
+		return err
 	}
-	for i := 0; i < len(name); i++ {
-		if c := name[i]; c < 0x20 || c == 0x7f || c == '{' || c == '}' {
-			return invalidf("balancer name %q has a control character or brace", name)
-		}
+	if strings.ContainsAny(name, "{}") {
+		return invalidf("balancer name %q has a brace", name)
+	}
+	if strings.Contains(name, "::") {
+		return invalidf("balancer name %q holds \"::\", where the switch would cut the hangup hook", name)
 	}
 	return nil
 }

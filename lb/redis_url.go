@@ -2,10 +2,8 @@ package lb
 
 import (
 	"crypto/tls"
-	"fmt"
 	"net"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -13,60 +11,450 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// redisUniversalOptions turns a ringlb Redis URL into go-redis options,
-// with every timeout set to timeout and retries off.
-func redisUniversalOptions(raw string, timeout time.Duration) (*redis.UniversalOptions, error) {
-	scheme, _, ok := strings.Cut(raw, "://")
-	if !ok {
-		return nil, urlError(raw, "want scheme://host...")
+// MaxURLLen is the longest Redis URL ringlb reads, in bytes. It is checked
+// before anything else, so no URL costs more than a bounded amount of work.
+const MaxURLLen = 4096
+
+// A Redis URL is read in two layers. ringlb's own (parseRedisURL) reads
+// what go-redis's parsers lack: the length limit, the comma-separated host
+// lists of redis+sentinel:// and redis+cluster://, port ranges, and errors
+// that never show the URL. go-redis's own parsers (redis.ParseURL,
+// ParseClusterURL, ParseFailoverURL) then read the rest: userinfo, TLS,
+// host defaults and the standalone form's many query parameters.
+//
+// Errors are built from ringlb's own words only, whatever the URL's shape,
+// so that no piece of its userinfo or of any parameter's value can reach a
+// log. Of the URL's own text they show at most the scheme and the name of
+// its first parameter, and those only when no reading of the URL can make
+// them part of a password or a value (plainName, unknownParam); any other
+// parameter is named from knownParams or by its place in the query.
+// RedactURL is the one place that shows a URL, for status output.
+
+// urlErr is an ErrInvalidArgument about the url option. detail must be
+// ringlb's own text, never a part of the URL.
+func urlErr(detail string) error { return invalidf("url: %s", detail) }
+
+// passwordHint ends errors that a password holding URL delimiters causes.
+const passwordHint = " (a password must percent-encode each of : / ? # @ & it holds)"
+
+// urlScheme is what a scheme selects.
+type urlScheme struct {
+	name     string // as written, for messages
+	sentinel bool   // redis+sentinel://: a master found through sentinels
+	cluster  bool   // redis+cluster://, rediss+cluster://
+	tls      bool   // rediss+cluster://; go-redis reads rediss:// itself
+	unix     bool   // unix://: no host, the path is the socket
+	defPort  string // port of a host written without one
+	params   map[string]bool
+}
+
+// Schemes. The standalone ones pass their query to redis.ParseURL, which
+// decides which parameters it takes; the others take only theirs.
+var urlSchemes = map[string]*urlScheme{
+	"redis":          {name: "redis", defPort: "6379"},
+	"rediss":         {name: "rediss", defPort: "6379"},
+	"unix":           {name: "unix", unix: true},
+	"redis+sentinel": {name: "redis+sentinel", sentinel: true, defPort: "26379", params: sentinelParams},
+	"redis+cluster":  {name: "redis+cluster", cluster: true, defPort: "6379", params: map[string]bool{}},
+	"rediss+cluster": {name: "rediss+cluster", cluster: true, tls: true, defPort: "6379", params: map[string]bool{}},
+}
+
+const schemeList = "redis, rediss, unix, redis+sentinel, redis+cluster or rediss+cluster"
+
+var sentinelParams = map[string]bool{"master_name": true, "sentinel_username": true, "sentinel_password": true}
+
+// knownParams are the query parameter names that errors and RedactURL may
+// show; true marks those whose values are credentials. A parameter not
+// listed is told by its place in the query (but see unknownParam): an "&"
+// in a password makes its tail look like a parameter name.
+var knownParams = map[string]bool{
+	"password": true, "username": true, "sentinel_password": true, "sentinel_username": true,
+	"master_name": false, "addr": false, "db": false, "client_name": false, "protocol": false,
+	"max_retries": false, "min_retry_backoff": false, "max_retry_backoff": false, "dial_timeout": false,
+	"read_timeout": false, "write_timeout": false, "pool_fifo": false, "pool_size": false,
+	"pool_timeout": false, "min_idle_conns": false, "max_idle_conns": false, "max_active_conns": false,
+	"max_concurrent_dials": false, "pipeline_pool_size": false, "pipeline_read_buffer_size": false,
+	"pipeline_write_buffer_size": false, "conn_max_idle_time": false, "idle_timeout": false,
+	"conn_max_lifetime": false, "max_conn_age": false, "conn_max_lifetime_jitter": false, "skip_verify": false,
+}
+
+// param is one query parameter, decoded.
+type param struct{ name, value string }
+
+// redisURL is a ringlb Redis URL taken apart and checked.
+type redisURL struct {
+	raw    string
+	scheme *urlScheme
+	user   *url.Userinfo // nil without userinfo
+	addrs  []string      // host:port each, in order; none for unix://
+	db     int
+	params []param
+	// atInTail is an '@' past the authority: the userinfo of a password
+	// holding '/' or '?' may then run into the path and query.
+	atInTail bool
+}
+
+// parseRedisURL checks raw, in one pass over each of its parts; its length
+// is the caller's to check.
+func parseRedisURL(raw string) (*redisURL, error) {
+	if f := TextFault(raw); f != "" {
+		return nil, urlErr(f)
 	}
-	var uo *redis.UniversalOptions
-	switch scheme {
-	case "redis", "rediss", "unix":
-		o, err := redis.ParseURL(raw)
-		if err != nil {
-			return nil, urlError(raw, "%s", err)
+	name, rest, ok := strings.Cut(raw, "://")
+	sch := urlSchemes[name]
+	if !ok || sch == nil {
+		// Text before the first "://" is the scheme by any reading of the
+		// URL, never userinfo or a value: it is shown when it is plain.
+		if ok && plainName(name) {
+			return nil, urlErr("scheme " + strconv.Quote(name) + " is not one of " + schemeList)
 		}
-		uo = &redis.UniversalOptions{
-			Addrs:           []string{o.Addr},
-			ClientName:      o.ClientName,
-			DB:              o.DB,
-			Username:        o.Username,
-			Password:        o.Password,
-			TLSConfig:       o.TLSConfig,
-			PoolSize:        o.PoolSize,
-			MinIdleConns:    o.MinIdleConns,
-			MaxIdleConns:    o.MaxIdleConns,
-			MaxActiveConns:  o.MaxActiveConns,
-			ConnMaxIdleTime: o.ConnMaxIdleTime,
-			ConnMaxLifetime: o.ConnMaxLifetime,
-		}
-		if scheme == "unix" && !strings.HasPrefix(o.Addr, "/") {
-			return nil, urlError(raw, "unix socket path must be absolute")
-		}
-	case "redis+sentinel", "redis+cluster", "rediss+cluster":
-		mu, err := parseMultiHostURL(raw, scheme)
+		return nil, urlErr("the scheme is not one of " + schemeList)
+	}
+	if strings.IndexByte(rest, '#') >= 0 {
+		return nil, urlErr("has a '#' (a fragment, or a '#' in a password)" + passwordHint)
+	}
+	u := &redisURL{raw: raw, scheme: sch}
+	authority, tail := rest, ""
+	if i := strings.IndexAny(rest, "/?"); i >= 0 {
+		authority, tail = rest[:i], rest[i:]
+	}
+	hostlist := authority
+	if at := strings.LastIndexByte(authority, '@'); at >= 0 {
+		user, err := parseUserinfo(authority[:at])
 		if err != nil {
 			return nil, err
 		}
-		uo = &redis.UniversalOptions{Addrs: mu.addrs, Username: mu.user, Password: mu.pass}
-		if scheme == "redis+sentinel" {
-			uo.MasterName = mu.query.Get("master_name")
-			uo.SentinelUsername = mu.query.Get("sentinel_username")
-			uo.SentinelPassword = mu.query.Get("sentinel_password")
-			uo.DB = mu.db
-			if uo.MasterName == "" {
-				return nil, urlError(raw, "master_name is required")
-			}
-		} else {
-			uo.IsClusterMode = true
-			if scheme == "rediss+cluster" {
-				host, _, _ := net.SplitHostPort(mu.addrs[0]) // checked by parseMultiHostURL
-				uo.TLSConfig = &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
+		u.user, hostlist = user, authority[at+1:]
+	}
+	path, rawQuery, _ := strings.Cut(tail, "?")
+	u.atInTail = strings.IndexByte(tail, '@') >= 0
+	if err := u.parseHosts(hostlist); err != nil {
+		return nil, err
+	}
+	if err := u.parsePath(path); err != nil {
+		return nil, err
+	}
+	if err := u.parseQuery(rawQuery); err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// parseUserinfo reads "user[:password]" as net/url does, refusing what it
+// would refuse.
+func parseUserinfo(s string) (*url.Userinfo, error) {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			strings.IndexByte("-._:~!$&'()*+,;=%@", c) >= 0) {
+			return nil, urlErr("the userinfo has a character that must be percent-encoded" + passwordHint)
+		}
+	}
+	name, pass, hasPass := strings.Cut(s, ":")
+	name, err1 := url.PathUnescape(name)
+	pass, err2 := url.PathUnescape(pass)
+	if err1 != nil || err2 != nil {
+		return nil, urlErr("the userinfo has a malformed percent-escape" + passwordHint)
+	}
+	if hasPass {
+		return url.UserPassword(name, pass), nil
+	}
+	return url.User(name), nil
+}
+
+// parseHosts reads the comma-separated host list.
+func (u *redisURL) parseHosts(list string) error {
+	sch := u.scheme
+	switch {
+	case sch.unix:
+		if list != "" {
+			return urlErr("a unix url takes no host: the socket's absolute path follows the scheme" + passwordHint)
+		}
+		return nil
+	case !sch.sentinel && !sch.cluster && list == "":
+		return nil // go-redis connects to localhost
+	case !sch.sentinel && !sch.cluster && strings.IndexByte(list, ',') >= 0:
+		return urlErr("several hosts need the redis+sentinel or redis+cluster scheme" + passwordHint)
+	}
+	for h := range strings.SplitSeq(list, ",") {
+		addr, err := hostPort(h, sch.defPort)
+		if err != nil {
+			return err
+		}
+		u.addrs = append(u.addrs, addr)
+	}
+	return nil
+}
+
+// hostPort checks one host, "name", "name:port", "[v6]" or "[v6]:port",
+// and returns it as host:port.
+func hostPort(h, defPort string) (string, error) {
+	host, port, hasPort := h, "", false
+	if v6, ok := strings.CutPrefix(h, "["); ok {
+		var after string
+		if host, after, ok = strings.Cut(v6, "]"); !ok {
+			return "", urlErr("a host has a '[' without its ']'" + passwordHint)
+		}
+		if ip := net.ParseIP(host); ip == nil || strings.IndexByte(host, ':') < 0 {
+			return "", urlErr("a host in brackets is not an IPv6 address" + passwordHint)
+		}
+		if after != "" {
+			if port, hasPort = strings.CutPrefix(after, ":"); !hasPort {
+				return "", urlErr("a host has text after its ']'" + passwordHint)
 			}
 		}
-	default:
-		return nil, urlError(raw, "scheme %q (want redis, rediss, unix, redis+sentinel or redis+cluster)", scheme)
+	} else {
+		host, port, hasPort = strings.Cut(h, ":")
+		if host == "" {
+			return "", urlErr("a host is empty" + passwordHint)
+		}
+		for i := 0; i < len(host); i++ {
+			c := host[i]
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '-' || c == '_') {
+				return "", urlErr("a host name holds other than letters, digits, dots, hyphens and underscores" + passwordHint)
+			}
+		}
+	}
+	if !hasPort {
+		port = defPort
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || strings.TrimLeft(port, "0123456789") != "" {
+		return "", urlErr("a host's port is not a port number" + passwordHint)
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
+// parsePath reads the db number, or for unix:// the socket path.
+func (u *redisURL) parsePath(path string) error {
+	if u.scheme.unix {
+		if path == "" {
+			return urlErr("a unix url needs the socket's absolute path after the scheme")
+		}
+		if _, err := url.PathUnescape(path); err != nil {
+			return urlErr("the socket path has a malformed percent-escape")
+		}
+		return nil
+	}
+	db := strings.Trim(path, "/")
+	if db == "" {
+		return nil
+	}
+	if strings.TrimLeft(db, "0123456789") != "" || len(db) > 9 {
+		return urlErr("the path is not a db number such as /0" + passwordHint)
+	}
+	if u.scheme.cluster && strings.Trim(db, "0") != "" {
+		return urlErr("a cluster has only db 0")
+	}
+	u.db, _ = strconv.Atoi(db) // nine digits at most: it fits
+	return nil
+}
+
+// parseQuery reads the query's parameters in order: each at most once,
+// each name one the scheme takes (the standalone schemes leave that to
+// go-redis), each percent-escape well formed.
+func (u *redisURL) parseQuery(rawQuery string) error {
+	if rawQuery == "" {
+		return nil
+	}
+	seen := map[string]bool{}
+	for kv := range strings.SplitSeq(rawQuery, "&") {
+		if kv == "" {
+			continue
+		}
+		n := len(u.params) // its place, should it need telling
+		k, v, _ := strings.Cut(kv, "=")
+		name, err1 := url.QueryUnescape(k)
+		value, err2 := url.QueryUnescape(v)
+		u.params = append(u.params, param{name, value})
+		switch {
+		case strings.IndexByte(kv, ';') >= 0:
+			return urlErr(paramRef(u.params, n) + " has a ';', which must be percent-encoded")
+		case err1 != nil || err2 != nil:
+			return urlErr(paramRef(u.params, n) + " has a malformed percent-escape")
+		case u.scheme.params != nil && !u.scheme.params[name]:
+			return u.unknownParam(n)
+		case seen[name]:
+			return urlErr(paramRef(u.params, n) + " is given twice")
+		}
+		seen[name] = true
+	}
+	return nil
+}
+
+// paramRef names parameter n of ps for an error: by name when the name is
+// one ringlb knows, else by its place.
+func paramRef(ps []param, n int) string {
+	if _, ok := knownParams[ps[n].name]; ok {
+		return "parameter " + ps[n].name
+	}
+	if n < 99 {
+		return "parameter " + strconv.Itoa(n+1) + " of the query"
+	}
+	return "a parameter past the 99th of the query"
+}
+
+// unknownParam is the error for parameter n, which u's scheme does not
+// take. An unknown name is shown only for the first parameter, when it is
+// a plainName and no '@' follows the authority: no earlier value can then
+// run into it through an unescaped '&', nor the userinfo through a '?'.
+func (u *redisURL) unknownParam(n int) error {
+	ps := u.params
+	ref := paramRef(ps, n)
+	_, known := knownParams[ps[n].name]
+	if !known && n == 0 && !u.atInTail && plainName(ps[n].name) {
+		ref = "parameter " + strconv.Quote(ps[n].name)
+	}
+	msg := ref + " is not one that a " + u.scheme.name + " url takes"
+	if !known {
+		msg += passwordHint
+	}
+	return urlErr(msg)
+}
+
+// plainName reports whether s is a plain word, as schemes and parameter
+// names mostly are: one to 32 lower-case letters and '_'.
+func plainName(s string) bool {
+	if s == "" || len(s) > 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('a' <= c && c <= 'z' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// get returns the value of parameter name, "" when not given.
+func (u *redisURL) get(name string) string {
+	for _, p := range u.params {
+		if p.name == name {
+			return p.value
+		}
+	}
+	return ""
+}
+
+// goRedisURL is u in the form go-redis's cluster and failover parsers read:
+// the first host in the authority, the others as addr parameters.
+func (u *redisURL) goRedisURL(scheme string, user *url.Userinfo, query url.Values) string {
+	for _, a := range u.addrs[1:] {
+		query.Add("addr", a)
+	}
+	g := url.URL{Scheme: scheme, User: user, Host: u.addrs[0], Path: "/" + strconv.Itoa(u.db), RawQuery: query.Encode()}
+	return g.String()
+}
+
+// universal turns u into go-redis options through go-redis's parsers.
+func (u *redisURL) universal() (*redis.UniversalOptions, error) {
+	switch sch := u.scheme; {
+	case sch.sentinel:
+		q := url.Values{}
+		q.Set("master_name", u.get("master_name"))
+		if q.Get("master_name") == "" {
+			return nil, urlErr("parameter master_name is required")
+		}
+		var sentinelUser *url.Userinfo
+		if su, sp := u.get("sentinel_username"), u.get("sentinel_password"); sp != "" {
+			sentinelUser = url.UserPassword(su, sp)
+		} else if su != "" {
+			sentinelUser = url.User(su)
+		}
+		if u.user != nil {
+			q.Set("username", u.user.Username())
+			if p, ok := u.user.Password(); ok {
+				q.Set("password", p)
+			}
+		}
+		o, err := redis.ParseFailoverURL(u.goRedisURL("redis", sentinelUser, q))
+		if err != nil {
+			return nil, u.goRedisError(err)
+		}
+		return &redis.UniversalOptions{Addrs: o.SentinelAddrs, MasterName: o.MasterName, DB: o.DB,
+			SentinelUsername: o.SentinelUsername, SentinelPassword: o.SentinelPassword,
+			Username: o.Username, Password: o.Password}, nil
+	case sch.cluster:
+		scheme := "redis"
+		if sch.tls {
+			scheme = "rediss"
+		}
+		o, err := redis.ParseClusterURL(u.goRedisURL(scheme, u.user, url.Values{}))
+		if err != nil {
+			return nil, u.goRedisError(err)
+		}
+		if o.TLSConfig != nil {
+			o.TLSConfig.MinVersion = tls.VersionTLS12
+		}
+		return &redis.UniversalOptions{Addrs: o.Addrs, IsClusterMode: true, Username: o.Username,
+			Password: o.Password, TLSConfig: o.TLSConfig}, nil
+	}
+	// The standalone form is go-redis's own, read from the URL as written.
+	o, err := redis.ParseURL(u.raw)
+	if err != nil {
+		return nil, u.goRedisError(err)
+	}
+	return &redis.UniversalOptions{
+		Addrs:           []string{o.Addr},
+		ClientName:      o.ClientName,
+		DB:              o.DB,
+		Username:        o.Username,
+		Password:        o.Password,
+		TLSConfig:       o.TLSConfig,
+		PoolSize:        o.PoolSize,
+		MinIdleConns:    o.MinIdleConns,
+		MaxIdleConns:    o.MaxIdleConns,
+		MaxActiveConns:  o.MaxActiveConns,
+		ConnMaxIdleTime: o.ConnMaxIdleTime,
+		ConnMaxLifetime: o.ConnMaxLifetime,
+	}, nil
+}
+
+// goRedisError turns an error of go-redis's URL parsers, whose text may
+// quote any part of the URL, into one in ringlb's words: the parameter it
+// is about, when that can be told, and nothing of the URL.
+func (u *redisURL) goRedisError(err error) error {
+	msg, ps := err.Error(), u.params
+	if list, ok := strings.CutPrefix(msg, "redis: unexpected option: "); ok {
+		unknown := map[string]bool{}
+		for n := range strings.SplitSeq(list, ", ") {
+			unknown[n] = true
+		}
+		for i, p := range ps {
+			if unknown[p.name] {
+				return u.unknownParam(i)
+			}
+		}
+	}
+	if strings.HasPrefix(msg, "redis: invalid database number") {
+		return urlErr("parameter db is not a db number")
+	}
+	for i, p := range ps {
+		if _, ok := knownParams[p.name]; ok && strings.HasPrefix(msg, "redis: invalid "+p.name+" ") {
+			return urlErr(paramRef(ps, i) + " has an invalid value")
+		}
+	}
+	return urlErr("refused by the Redis client (its detail is withheld: it may quote the url)")
+}
+
+// redisUniversalOptions turns a ringlb Redis URL into go-redis options,
+// with every timeout set to timeout and retries off.
+func redisUniversalOptions(raw string, timeout time.Duration) (*redis.UniversalOptions, error) {
+	if len(raw) > MaxURLLen {
+		return nil, urlErr("longer than " + strconv.Itoa(MaxURLLen) + " bytes")
+	}
+	return readRedisURL(raw, timeout)
+}
+
+// readRedisURL is redisUniversalOptions without the length limit: its cost
+// grows in step with the URL's length.
+func readRedisURL(raw string, timeout time.Duration) (*redis.UniversalOptions, error) {
+	u, err := parseRedisURL(raw)
+	if err != nil {
+		return nil, err
+	}
+	uo, err := u.universal()
+	if err != nil {
+		return nil, err
 	}
 	uo.DialTimeout = timeout
 	uo.ReadTimeout = timeout
@@ -80,98 +468,14 @@ func redisUniversalOptions(raw string, timeout time.Duration) (*redis.UniversalO
 	return uo, nil
 }
 
-type multiHostURL struct {
-	addrs      []string
-	user, pass string
-	db         int
-	query      url.Values
-}
-
-// parseMultiHostURL parses scheme://[user:pass@]host:port[,host:port...][/db][?k=v],
-// which net/url cannot: it rejects a comma-separated host list.
-func parseMultiHostURL(raw, scheme string) (*multiHostURL, error) {
-	bad := func(format string, args ...any) error { return urlError(raw, format, args...) }
-	rest := raw[len(scheme)+3:]
-	if strings.Contains(rest, "#") {
-		return nil, bad("fragment not allowed")
-	}
-	authority, tail := rest, ""
-	if i := strings.IndexAny(rest, "/?"); i >= 0 {
-		authority, tail = rest[:i], rest[i:]
-	}
-	userinfo, hostlist := "", authority
-	if i := strings.LastIndex(authority, "@"); i >= 0 {
-		userinfo, hostlist = authority[:i+1], authority[i+1:]
-	}
-	hosts := strings.Split(hostlist, ",")
-	defPort := "6379"
-	if scheme == "redis+sentinel" {
-		defPort = "26379"
-	}
-	out := &multiHostURL{}
-	for _, h := range hosts {
-		if h == "" {
-			return nil, bad("empty host")
-		}
-		if !strings.Contains(h, ":") || strings.HasSuffix(h, "]") {
-			h += ":" + defPort
-		}
-		host, port, err := net.SplitHostPort(h)
-		if err != nil || host == "" {
-			return nil, bad("host %q", h)
-		}
-		if p, err := strconv.Atoi(port); err != nil || p <= 0 || p > 65535 {
-			return nil, bad("port in %q", h)
-		}
-		out.addrs = append(out.addrs, h)
-	}
-	// The single-host form parses userinfo, path and query the standard way.
-	u, err := url.Parse("redis://" + userinfo + out.addrs[0] + tail)
-	if err != nil {
-		return nil, bad("%s", err)
-	}
-	if u.User != nil {
-		out.user = u.User.Username()
-		out.pass, _ = u.User.Password()
-	}
-	switch p := strings.Trim(u.Path, "/"); {
-	case p == "":
-	case scheme == "redis+sentinel":
-		db, err := strconv.Atoi(p)
-		if err != nil || db < 0 {
-			return nil, bad("db %q", p)
-		}
-		out.db = db
-	case p == "0":
-	default:
-		return nil, bad("a cluster has only db 0")
-	}
-	q, err := url.ParseQuery(u.RawQuery)
-	if err != nil {
-		return nil, bad("query: %s", err)
-	}
-	allowed := map[string]bool{}
-	if scheme == "redis+sentinel" {
-		allowed = map[string]bool{"master_name": true, "sentinel_username": true, "sentinel_password": true}
-	}
-	for k, v := range q {
-		if !allowed[k] {
-			return nil, bad("unknown parameter %q", k)
-		}
-		if len(v) != 1 {
-			return nil, bad("parameter %q given %d times", k, len(v))
-		}
-	}
-	out.query = q
-	return out, nil
-}
-
-// RedactURL returns raw fit to show in an error, a log line or status
-// output: its userinfo becomes "xxxxx", and so does the query from the first
-// parameter whose name says it holds a secret (password, sentinel_password,
-// ...) to the end, since an unescaped "&" in a password would otherwise show
-// its tail. It works on malformed text too, without parsing it, so no input
-// can lead it to show a secret.
+// RedactURL returns raw fit to show in a log line or status output: the
+// userinfo becomes "xxxxx", and so does the query from the first parameter
+// that is a credential, not one ringlb knows, or whose value is not plain
+// (plainValue) to the end (an unescaped "&" in a password would otherwise
+// show its tail), and any fragment.
+// When an "@" follows a "?" or "#", it cannot be told whether it ends a
+// userinfo or lies in a value, and all but the scheme is hidden. It works
+// on malformed text too, without parsing it, in one pass.
 func RedactURL(raw string) string {
 	scheme, rest := splitScheme(raw)
 	var b strings.Builder
@@ -179,31 +483,54 @@ func RedactURL(raw string) string {
 		b.WriteString(scheme)
 		b.WriteString("://")
 	}
-	if at := strings.LastIndex(rest, "@"); at >= 0 {
+	if at := strings.LastIndexByte(rest, '@'); at >= 0 {
+		if strings.ContainsAny(rest[:at], "?#") {
+			b.WriteString("xxxxx")
+			return b.String()
+		}
 		b.WriteString("xxxxx@")
 		rest = rest[at+1:]
 	}
-	if i := strings.IndexByte(rest, '#'); i >= 0 {
-		rest = rest[:i] + "#xxxxx"
-	}
+	rest, _, hasFragment := strings.Cut(rest, "#")
 	host, query, hasQuery := strings.Cut(rest, "?")
 	b.WriteString(host)
 	if hasQuery {
 		b.WriteByte('?')
-		for i, kv := range strings.Split(query, "&") {
-			if i > 0 {
+		first := true
+		for kv := range strings.SplitSeq(query, "&") {
+			if !first {
 				b.WriteByte('&')
 			}
-			k, _, _ := strings.Cut(kv, "=")
-			if secretParam(k) {
-				b.WriteString(k)
-				b.WriteString("=xxxxx")
+			first = false
+			k, v, _ := strings.Cut(kv, "=")
+			credential, known := knownParams[k]
+			if !known {
+				b.WriteString("xxxxx")
+				break
+			}
+			if credential || !plainValue(v) {
+				b.WriteString(k + "=xxxxx")
 				break
 			}
 			b.WriteString(kv)
 		}
 	}
-	return scrub(b.String(), urlSecrets(raw))
+	if hasFragment {
+		b.WriteString("#xxxxx")
+	}
+	return b.String()
+}
+
+// plainValue reports whether v is made of letters, digits, '.', '-' and
+// '_' only: what the values RedactURL shows are made of. Anything else may
+// be the tail of a secret that a delimiter cut.
+func plainValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // splitScheme splits "scheme://rest", and the malformed "scheme:/rest" and
@@ -229,127 +556,4 @@ func validScheme(s string) bool {
 		}
 	}
 	return true
-}
-
-// secretParam reports whether a query parameter's name says that its value
-// is a secret.
-func secretParam(name string) bool {
-	n := strings.ToLower(name)
-	for _, w := range []string{"pass", "pwd", "secret", "token", "auth"} {
-		if strings.Contains(n, w) {
-			return true
-		}
-	}
-	return false
-}
-
-// findSecrets reads the secrets of raw leniently (see urlSecrets). Of
-// them, splittable are those a parser may cut where a delimiter stands
-// inside: the password, and each secret parameter's value up to the next
-// "&"; its value up to the end runs into the parameters that follow, which
-// are no secret.
-func findSecrets(raw string) (found, splittable []string) {
-	_, rest := splitScheme(raw)
-	if at := strings.LastIndex(rest, "@"); at >= 0 {
-		userinfo := rest[:at]
-		found = append(found, userinfo)
-		if _, pass, ok := strings.Cut(userinfo, ":"); ok {
-			found = append(found, pass)
-			splittable = append(splittable, pass)
-		}
-	}
-	lower := strings.ToLower(raw)
-	for i := 0; i < len(raw); i++ {
-		if raw[i] != '=' {
-			continue
-		}
-		start := strings.LastIndexAny(lower[:i], "?&;") + 1
-		if !secretParam(lower[start:i]) {
-			continue
-		}
-		value := raw[i+1:]
-		found = append(found, value)
-		if j := strings.IndexByte(value, '&'); j >= 0 {
-			value = value[:j]
-			found = append(found, value)
-		}
-		splittable = append(splittable, value)
-	}
-	return found, splittable
-}
-
-// urlSecrets returns every text of raw that may be a secret, read leniently
-// so that even a malformed URL gives its secrets up: the userinfo (up to the
-// last "@") and the password within it, and each secret parameter's value
-// both up to the next "&" and up to the end; each also percent-decoded and
-// as Go would quote it, the forms in which a parser's error may repeat it.
-func urlSecrets(raw string) []string {
-	found, _ := findSecrets(raw)
-	out := make([]string, 0, 3*len(found))
-	for _, f := range found {
-		if f == "" {
-			continue
-		}
-		out = append(out, f)
-		if d, err := url.PathUnescape(f); err == nil && d != f && d != "" {
-			out = append(out, d)
-		}
-		if d, err := url.QueryUnescape(f); err == nil && d != f && d != "" {
-			out = append(out, d)
-		}
-		if q := strconv.Quote(f); q[1:len(q)-1] != f {
-			out = append(out, q[1:len(q)-1])
-		}
-	}
-	// Longest first, so a secret is replaced whole before any part of it.
-	slices.SortFunc(out, func(a, b string) int { return len(b) - len(a) })
-	return out
-}
-
-// scrub replaces each secret of three bytes or more in text by "xxxxx".
-// Shorter ones would mangle the text; urlError withholds a detail that
-// still holds one.
-func scrub(text string, secrets []string) string {
-	for _, s := range secrets {
-		if len(s) >= 3 {
-			text = strings.ReplaceAll(text, s, "xxxxx")
-		}
-	}
-	return text
-}
-
-// secretPieces splits each secret of raw where a parser may cut it (a
-// password holding "/", "?", "#", "@" or "&" is read as part host, part
-// path or query), so that no fragment of a secret slips through either.
-func secretPieces(raw string) []string {
-	_, splittable := findSecrets(raw)
-	var out []string
-	for _, s := range splittable {
-		out = append(out, strings.FieldsFunc(s, func(r rune) bool { return strings.ContainsRune("/?#@&:;,=", r) })...)
-	}
-	return out
-}
-
-// urlError is an ErrInvalidArgument about raw, with raw redacted and the
-// detail (often a parser's error, which may quote raw or parts of it)
-// scrubbed of every secret raw holds. A detail that would still show any
-// part of a secret is withheld.
-func urlError(raw, format string, args ...any) error {
-	secrets := urlSecrets(raw)
-	shown := RedactURL(raw)
-	detail := fmt.Sprintf(format, args...)
-	detail = strings.ReplaceAll(detail, raw, shown)
-	if q := strconv.Quote(raw); len(q) > 2 {
-		detail = strings.ReplaceAll(detail, q[1:len(q)-1], shown)
-	}
-	detail = scrub(detail, secrets)
-	check := strings.ReplaceAll(detail, "xxxxx", "")
-	for _, p := range append(secrets, secretPieces(raw)...) {
-		if p != "" && strings.Contains(check, p) {
-			detail = "malformed (details withheld: they would show part of a password; percent-encode " +
-				"any of : / ? # @ & in a password)"
-			break
-		}
-	}
-	return invalidf("url %q: %s", shown, detail)
 }

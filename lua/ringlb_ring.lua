@@ -64,6 +64,12 @@ if not mode or not group or #dests == 0 then
 	return
 end
 
+-- The metrics endpoint (global ringlb_metrics) is started by
+-- ringlb_startup.lua as the switch starts; asking again here starts it on a
+-- switch without that script, or once a port taken at start is free. It
+-- costs one call into ringlb when the endpoint is up.
+ring.metrics()
+
 local opts = {
 	timeout = timeout,
 	on_backend_error = setting(99, "ringlb_on_backend_error"),

@@ -11,23 +11,41 @@
 -- comma-separated): each is opened with the options the ring scripts use
 -- (ring.options). The rule of what counts is ringlb.track.
 --
+-- The switch can also run it as a leg to a user is made, before the leg
+-- rings, so that the count does not wait for the event (docs/tracking.md):
+-- in the user directory (the domain's <params>),
+--   <param name="dial-var-execute_on_originate_ringlb" value="lua ringlb_track.lua originate"/>
+-- Then it runs as a dialplan application on the new leg (the global
+-- `session`), counts it, and clears the variable so that it runs once per
+-- leg. The event hooks still mark the answer and release at hang-up.
+--
 -- It never raises an error into the switch: failures are logged, and a
 -- missed release is healed by max_hold_age (memory) or the lease (Redis).
-if not event then
-	return
-end
-
 local function log(level, msg)
 	freeswitch.consoleLog(level, "ringlb_track: " .. msg .. "\n")
 end
 
+local originating = not event and session ~= nil and argv ~= nil and argv[1] == "originate"
+if not event and not originating then
+	return
+end
+
 local ok, err = pcall(function()
+	local track = require "ringlb.track"
+	local get
+	if originating then
+		-- Once per leg: the switch would run it again when the originate
+		-- that placed the user/ leg returns, after the answer.
+		session:setVariable(track.ORIGINATE_VAR, nil)
+		get = track.leg(session:get_uuid(), function(name) return session:getVariable(name) end)
+	else
+		get = function(h) return event:getHeader(h) end
+	end
 	local names = freeswitch.getGlobalVariable("ringlb_track")
 	if names == nil or names == "" then
 		return
 	end
-	local track = require "ringlb.track"
-	local act = track.action(function(h) return event:getHeader(h) end)
+	local act = track.action(get)
 	if not act then
 		return
 	end

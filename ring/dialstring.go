@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/ringlb/ringlb/lb"
 )
 
 // ErrInvalid is wrapped by every error of this package: a bad mode, option,
@@ -65,7 +67,8 @@ func dialErr(format string, args ...any) error {
 // error wrapping ErrInvalid: control characters (newline, CR, NUL, ...),
 // braces that do not balance, "${" (the switch refuses to set such a value),
 // ":_:" (it would turn the whole string into an enterprise originate), and in
-// legs any of the characters that delimit a dial string.
+// legs, which are member names, invalid UTF-8 and any of the characters that
+// delimit a dial string.
 //
 // How FreeSWITCH 1.10 reads the string, which the escaping follows (see
 // signalwire/freeswitch src/switch_ivr_originate.c switch_ivr_originate,
@@ -278,8 +281,8 @@ func checkLeg(leg string) error {
 	case len(leg) > MaxLegLen:
 		return dialErr("leg of %d bytes (at most %d)", len(leg), MaxLegLen)
 	}
-	if i := controlAt(leg); i >= 0 {
-		return dialErr("leg %q has control character %q", leg, leg[i])
+	if f := lb.TextFault(leg); f != "" {
+		return dialErr("leg %q %s", leg, f)
 	}
 	if i := strings.IndexAny(leg, legSpecials); i >= 0 {
 		return dialErr("leg %q has %q, which delimits dial strings", leg, leg[i])

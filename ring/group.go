@@ -35,8 +35,7 @@ func ParseTimeout(sec float64) (time.Duration, error) {
 // o's balancer, "" when there is none), and returns the members to ring:
 // dests in order, later duplicates left out. Every member must be a valid
 // dial-string leg, and it and the balancer name must be able to go into the
-// hangup hook command that releases the ring's holds, which the switch
-// splits on spaces and expands ${...} in.
+// hangup hook command that releases the ring's holds (see hookFault).
 func Check(o Options, dests []string, balancerName string) ([]string, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
@@ -53,9 +52,8 @@ func Check(o Options, dests []string, balancerName string) ([]string, error) {
 		if d == "" {
 			return nil, fmt.Errorf("ringlb: ring: dests[%d] must be a non-empty string: %w", i+1, ErrInvalid)
 		}
-		if !hookSafe(d) {
-			return nil, fmt.Errorf("ringlb: ring: destination %q has a space, quote, backslash, '$' or control character: %w",
-				d, ErrInvalid)
+		if f := hookFault(d); f != "" {
+			return nil, fmt.Errorf("ringlb: ring: destination %q %s: %w", d, f, ErrInvalid)
 		}
 		if err := checkLeg(d); err != nil {
 			return nil, err
@@ -65,21 +63,36 @@ func Check(o Options, dests []string, balancerName string) ([]string, error) {
 			members = append(members, d)
 		}
 	}
-	if balancerName != "" && !hookSafe(balancerName) {
-		return nil, fmt.Errorf("ringlb: ring: balancer name %q cannot go into a hangup hook: %w", balancerName, ErrInvalid)
+	if balancerName != "" {
+		if f := hookFault(balancerName); f != "" {
+			return nil, fmt.Errorf("ringlb: ring: balancer name %q cannot go into a hangup hook: it %s: %w",
+				balancerName, f, ErrInvalid)
+		}
 	}
 	return members, nil
 }
 
-// hookSafe reports whether s can be one word of a hangup hook command.
-func hookSafe(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= ' ' || c == 0x7f || strings.IndexByte(`'"\$`, c) >= 0 {
-			return false
-		}
+// hookFault says why s cannot be one word of the hangup hook command that
+// releases a ring's holds, "lua ringlb_release.lua <balancer> <uuid>
+// <member>...", or returns "" when it can. The switch's api_hook
+// (src/switch_core_state_machine.c) splits that command in two: at its
+// first ':' when a second ':' follows it, else at its first space; it runs
+// the first part as an API command and expands ${...} in the second, which
+// mod_lua splits on spaces and quotes into argv. So a word holds no space,
+// quote, backslash or '$', nothing lb.TextFault refuses, and no "::" at its
+// first ':' (any held member may come first in the command, so each word
+// must pass alone; a "::" after an earlier ':' is harmless).
+func hookFault(s string) string {
+	if f := lb.TextFault(s); f != "" {
+		return f
 	}
-	return true
+	if strings.ContainsAny(s, " '\"\\$") {
+		return "has a space, quote, backslash or '$'"
+	}
+	if i := strings.IndexByte(s, ':'); i >= 0 && strings.HasPrefix(s[i:], "::") {
+		return `has "::" at its first ':', where the switch would cut the hangup hook`
+	}
+	return ""
 }
 
 // full reports whether err says a member cannot take the call now (at

@@ -55,9 +55,13 @@ so Lua's own paths stay too:
 
   <param name="module-directory" value="/usr/lib/freeswitch/lua/?.so;;"/>
   <param name="script-directory" value="$${script_dir}/?.lua;;"/>
+  <param name="startup-script" value="ringlb_startup.lua"/>
 
-Then `fs_cli -x "reload mod_lua"`. Example dialplan, variables and directory
-entries are in examples/freeswitch-conf; README.md says the rest.
+The startup script makes mod_lua's first Lua state before any call (two made
+at once can hang the switch: freeswitch.md). Then restart the switch: mod_lua
+cannot be reloaded, and runs its startup scripts only as it loads. Example
+dialplan, variables and directory entries are in examples/freeswitch-conf;
+README.md says the rest.
 TXT
 size=$(du -sk "$pkg" | cut -f1)
 cat > "$pkg/DEBIAN/control" <<CTL

@@ -36,7 +36,9 @@
 -- <dest>..."), which the switch runs when the caller hangs up even if this
 -- script died; a release here and one there is harmless. If the dialplan
 -- already uses api_hangup_hook, api_reporting_hook is used instead; an
--- operator's own hook is never overwritten.
+-- operator's own hook is never overwritten. A member or balancer name that
+-- would break that command (a space, quote, backslash or '$', or "::" at
+-- its first ':', where the switch cuts it) is refused by ring_check.
 local ringlb = require "ringlb"
 
 local unpack = table.unpack or unpack -- 5.1 and LuaJIT have the global
@@ -88,16 +90,22 @@ function M.open(name, opts)
 	if type(name) ~= "string" or name == "" then
 		return nil, "ringlb: ring: balancer name must be a non-empty string", "invalid"
 	end
-	-- The global variable ringlb_metrics (host:port) turns the Prometheus
-	-- endpoint on; the first call starts it, later ones find it running.
-	local maddr = global("ringlb_metrics")
-	if maddr then
-		local ok, err = ringlb.metrics(maddr)
-		if not ok then
-			log("WARNING", "metrics on " .. maddr .. ": " .. tostring(err))
-		end
-	end
 	return ringlb.open(name, opts or M.options(name))
+end
+
+-- metrics starts the Prometheus endpoint at the address of the global
+-- variable ringlb_metrics (host:port), once per process: ringlb_startup.lua
+-- (mod_lua's startup-script) calls it as the switch starts, ringlb_ring.lua
+-- on each ring in case the endpoint is not up yet (no startup script, or the
+-- port was taken at start). It returns the address listened on, nil when
+-- ringlb_metrics is unset, or nil, err, code. It logs nothing: ringlb logs a
+-- failure once for the process, and again only when the endpoint comes up.
+function M.metrics()
+	local addr = global("ringlb_metrics")
+	if not addr then
+		return nil
+	end
+	return ringlb.metrics(addr)
 end
 
 -- find returns the balancer called name for the release and status scripts:

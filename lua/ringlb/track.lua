@@ -26,7 +26,20 @@
 -- has one, so the legs of a forked registration (one INVITE per device)
 -- are one hold; when one of them answers the others end with LOSE_RACE,
 -- which releases nothing.
+--
+-- Events reach the hook after the leg exists, through the switch's event
+-- thread: milliseconds later, more when that thread is busy, and a ring
+-- group may offer the member a call meanwhile. A leg to a user can also be
+-- counted as the switch makes it, before it rings: the user directory's
+--   <param name="dial-var-execute_on_originate_ringlb" value="lua ringlb_track.lua originate"/>
+-- has the switch run ringlb_track.lua on the new leg (the global `session`),
+-- on the originating thread, before the leg's INVITE; M.leg answers for it
+-- as that leg's CHANNEL_CREATE will.
 local M = { _NAME = "ringlb.track" }
+
+-- ORIGINATE_VAR is the channel variable that runs ringlb_track.lua as a leg
+-- to a user is made (set from the directory's dial-var- parameter).
+M.ORIGINATE_VAR = "execute_on_originate_ringlb"
 
 -- EVENTS are the channel events the hook handles, with what each does.
 M.EVENTS = {
@@ -85,6 +98,23 @@ function M.action(get)
 		return nil -- another leg of the same call to this user answered
 	end
 	return { op = op, member = M.member(user, domain), call = call, why = why }
+end
+
+-- leg returns a header getter that answers for a leg being originated, whose
+-- channel variables var(name) returns, as the leg's CHANNEL_CREATE event
+-- will: the switch runs execute_on_originate only on outbound legs.
+function M.leg(uuid, var)
+	return function(h)
+		if h == "Event-Name" then
+			return "CHANNEL_CREATE"
+		elseif h == "Unique-ID" then
+			return uuid
+		elseif h == "Call-Direction" then
+			return "outbound"
+		end
+		local name = h:match("^variable_(.+)$")
+		return name and var(name)
+	end
 end
 
 return M

@@ -261,6 +261,50 @@ local cases = {
       assert(not msg:find("hunter2", 1, true), msg)
     end
   end },
+  -- Regression: option values and dial-string variable values were cut at
+  -- a NUL byte (lua_tostring), so "lru\0x" opened an lru balancer and a url
+  -- was read up to the NUL. They are refused, the option named, the value
+  -- never shown.
+  { "a NUL byte in an option or variable value is refused, the value not shown", function()
+    local values = {
+      tie = "lru\0Sec9Pw", user_domains = "keep\0Sec9Pw", node = "fs1\0Sec9Pw",
+      key_prefix = "p:\0Sec9Pw", url = "redis://:Zq7\0Sec9Pw@127.0.0.1:6379/0",
+    }
+    for opt, v in pairs(values) do
+      local opts = { url = "redis://127.0.0.1:1/0" }
+      opts[opt] = v
+      local ok, msg, code = ringlb.open(name("nul-" .. opt), opts)
+      eq(nil, ok, opt); eq("invalid", code, opt)
+      assert(msg:find("option " .. opt .. " has a NUL byte", 1, true), msg)
+      assert(not msg:find("Sec9", 1, true) and not msg:find("Zq7", 1, true), msg)
+    end
+    local ok, msg, code = ringlb.dialstring({ "user/1" }, ",", { origination_caller_id_name = "Ann\0Sec9Pw" })
+    eq(nil, ok); eq("invalid", code)
+    assert(msg:find("variable origination_caller_id_name has a NUL byte", 1, true), msg)
+    assert(not msg:find("Sec9", 1, true), msg)
+  end },
+  { "names that are not valid UTF-8 are refused wherever they enter", function()
+    local b = assert(ringlb.open(name("utf8")))
+    expect_err("invalid", ringlb.open("sales\255"))
+    expect_err("invalid", b:acquire("user/10\255", "c1"))
+    expect_err("invalid", b:acquire("user/1001", "c\195"))
+    expect_err("invalid", b:next({ "user/1001", "user/\255" }, "c1"))
+    expect_err("invalid", b:count("user/\255", "c1"))
+    expect_err("invalid", ringlb.open(name("utf8cap"), { capacity = { ["user/\255"] = 2 } }))
+    expect_err("invalid", ringlb.open(name("utf8node"), { url = "redis://127.0.0.1:1/0", node = "fs\255" }))
+    expect_err("invalid", ringlb.ring_check("parallel", { "user/\255" }))
+    eq(0, b:load("user/1001"))
+    -- Valid UTF-8 is welcome.
+    assert(b:acquire("user/j\195\188rgen", "c1"))
+    eq(true, b:release("user/j\195\188rgen", "c1"))
+  end },
+  { "a \"::\" that would cut the hangup hook is refused", function()
+    expect_err("invalid", ringlb.open(name("sales::eu")))
+    expect_err("invalid", ringlb.ring_check("parallel", { "sofia/gateway/gw::1" }))
+    expect_err("invalid", ringlb.ring_check("parallel", { "user/1" }, nil, nil, "a::b"))
+    local members = assert(ringlb.ring_check("parallel", { "sofia/internal/sip:1000@2001:db8::1" }))
+    eq("sofia/internal/sip:1000@2001:db8::1", members[1])
+  end },
   { "1024 destinations are fine", function()
     local b = assert(ringlb.open(name("big")))
     local many = {}

@@ -101,6 +101,9 @@ local function server(opts)
 		path = root .. "/lua/?.lua;" .. dir .. "/scripts/?.lua",
 		cpath = cpath, globals = g, directory = {}, lua_conf = LUA_CONF, node = opts.node,
 	})
+	for _, r in ipairs(sw:start()) do
+		assert(r[1], "startup script: " .. tostring(r[2]))
+	end
 	return setmetatable({ sw = sw, dir = dir, db = db, name = name, domains = {}, unregistered = {} }, Fpbx)
 end
 

@@ -12,8 +12,10 @@
 --   * api_hangup_hook (then api_reporting_hook, each by exact name) runs
 --     when the A-leg reaches CS_HANGUP, which is after
 --     the script (the lua app) returns, as the switch's state machine does:
---     the text after the first space is expanded with ${channel variables}
---     and the API command runs; "lua" runs the script in a fresh Lua
+--     the command is split as api_hook splits it, at its first ':' when a
+--     second ':' follows, else at its first space; the second part is
+--     expanded with ${channel variables} and the API command named by the
+--     first runs (an unknown one writes "-ERR"); "lua" runs the script in a fresh Lua
 --     environment (own globals, own package.loaded, the C module opened
 --     again through its luaopen_ function), with argv and stream, and no
 --     session.
@@ -33,6 +35,23 @@
 --     dialed_domain (DOMAIN, else the global domain), and
 --     originating_leg_uuid when a session placed it; the placing session
 --     gets dialed_user and dialed_domain too, as mod_dptools sets them.
+--     The switch delivers events on its event thread, after the channel
+--     exists: with sw.defer_events set, hooks wait in sw.pending until
+--     sw:dispatch() (the window docs/tracking.md measures); by default they
+--     run at once.
+--   * mod_lua's startup-script params of that lua.conf.xml: sw:start() is
+--     the switch starting. mod_lua binds the hooks, then runs each startup
+--     script in a fresh state (no session, argv[0] only) in a thread of its
+--     own, and the switch takes calls only once every module has loaded:
+--     sw:call() before sw:start() is an error when a lua_conf is given.
+--   * The user directory's dial-var-NAME params (cfg.dial_vars, {NAME =
+--     value}, the domain's as every user inherits them): channel variables
+--     of every leg to user/. execute_on_originate* variables run their
+--     application ("lua <script> args" runs the script with the new leg as
+--     `session`) as the leg is made, before its CHANNEL_CREATE; the switch
+--     runs them again on the answered leg when the originate that placed
+--     the user/ leg returns, if they are still set (mod_dptools' user/
+--     endpoint originates inside the caller's originate).
 -- Tests only: it never ships.
 local M = {}
 
@@ -56,8 +75,12 @@ function M.new(cfg)
 		cpath = cfg.cpath,
 		nuuid = 0,
 		hooks = {},
+		startup_scripts = {},
+		pending = {},
+		started = cfg.lua_conf == nil,
 		directory = cfg.directory or {},
 		node = cfg.node,
+		dial_vars = cfg.dial_vars or {},
 	}, Switch)
 	if cfg.lua_conf then
 		local f = assert(io.open(cfg.lua_conf))
@@ -67,6 +90,10 @@ function M.new(cfg)
 				if ev then
 					sw.hooks[ev] = sw.hooks[ev] or {}
 					table.insert(sw.hooks[ev], script)
+				end
+				local startup = line:match('<param%s+name="startup%-script"%s+value="([^"]+)"')
+				if startup then
+					table.insert(sw.startup_scripts, startup)
 				end
 			end
 		end
@@ -87,16 +114,48 @@ function Switch:log(level, msg)
 	self.logs[#self.logs + 1] = { t = self.t, level = level, msg = msg }
 end
 
--- fire runs the event hooks bound to event name, as mod_lua's
--- lua_event_handler does: a fresh state per script, the event as the global
--- `event`. Variables become variable_<name> headers.
+-- start is the switch starting: mod_lua loads (its hooks are bound as its
+-- config is read, then each startup script runs in a fresh state of its
+-- own), the remaining modules load, and only then does the switch take
+-- calls. It returns the startup scripts' results, ok, err each.
+function Switch:start()
+	assert(not self.started, "fsmock: the switch is already started")
+	local results = {}
+	for _, script in ipairs(self.startup_scripts) do
+		local ok, err = self:run_script(script, {})
+		results[#results + 1] = { ok, err }
+	end
+	self.started = true
+	return results
+end
+
+-- fire delivers an event as the switch's event thread does: each hook bound
+-- to its name runs as mod_lua's lua_event_handler does, a fresh state per
+-- script with the event as the global `event`; with sw.defer_events, at the
+-- next sw:dispatch(). Variables become variable_<name> headers, copied as
+-- the event is made.
 function Switch:fire(name, headers, vars)
 	local h = { ["Event-Name"] = name }
 	for k, v in pairs(headers) do h[k] = v end
 	for k, v in pairs(vars or {}) do h["variable_" .. k] = tostring(v) end
 	self.channel_events = self.channel_events or {}
 	self.channel_events[#self.channel_events + 1] = h
-	for _, script in ipairs(self.hooks[name] or {}) do
+	if self.defer_events then
+		self.pending[#self.pending + 1] = h
+		return
+	end
+	self:deliver(h)
+end
+
+-- dispatch delivers the events waiting for the event thread, in order.
+function Switch:dispatch()
+	while #self.pending > 0 do
+		self:deliver(table.remove(self.pending, 1))
+	end
+end
+
+function Switch:deliver(h)
+	for _, script in ipairs(self.hooks[h["Event-Name"]] or {}) do
 		local ev = {}
 		function ev:getHeader(k) return h[k] end
 		function ev:serialize()
@@ -276,6 +335,7 @@ function Session:setInputCallback() end
 -- call starts an inbound call. opts.hangup_at: virtual time at which the
 -- caller hangs up; opts.vars: channel variables.
 function Switch:call(opts)
+	assert(self.started, "fsmock: no calls before sw:start() (the switch takes calls once mod_lua has loaded)")
 	opts = opts or {}
 	local a = new_session(self, opts.uuid or self:uuid("a"), opts.vars)
 	a.hangup_at = opts.hangup_at
@@ -401,6 +461,9 @@ function Switch:ring_group(a, legs, gvars, timeout)
 			if a then
 				a.vars.dialed_user, a.vars.dialed_domain = user, domain
 			end
+			for k, v in pairs(self.dial_vars) do
+				vars[k] = v
+			end
 		end
 		if a then
 			vars.originating_leg_uuid = a.uuid
@@ -454,6 +517,7 @@ function Switch:ring_group(a, legs, gvars, timeout)
 		end
 	end
 	for _, rec in ipairs(recs) do
+		self:execute_on(rec, "execute_on_originate")
 		self:channel_event("CHANNEL_CREATE", rec)
 	end
 	for _, rec in ipairs(recs) do
@@ -503,6 +567,33 @@ function Switch:ring_group(a, legs, gvars, timeout)
 	return nil, cause
 end
 
+-- execute_on runs the applications of rec's channel variables whose names
+-- start with prefix, as switch_channel_execute_on does, on the originating
+-- thread: "lua <script> args" runs the script with the leg as `session`.
+function Switch:execute_on(rec, prefix)
+	local names = {}
+	for k in pairs(rec.vars) do
+		if k:sub(1, #prefix) == prefix then names[#names + 1] = k end
+	end
+	table.sort(names)
+	for _, k in ipairs(names) do
+		local v = rec.vars[k]
+		if v then
+			local app, data = v:match("^(%S+)%s*(.*)$")
+			self.executed = self.executed or {}
+			self.executed[#self.executed + 1] = { uuid = rec.uuid, var = k, app = app, data = data }
+			if app == "lua" then
+				local argv = {}
+				for w in data:gmatch("%S+") do argv[#argv + 1] = w end
+				local script = table.remove(argv, 1)
+				local leg = new_session(self, rec.uuid, rec.vars)
+				leg.direction = "outbound"
+				self:run_script(script, argv, leg)
+			end
+		end
+	end
+end
+
 -- group_ended fires the hangups of the legs of a group that failed.
 function Switch:group_ended(recs)
 	for _, rec in ipairs(recs) do
@@ -534,6 +625,10 @@ function Switch:originate(ds, a)
 	for _, group in ipairs(p.groups) do
 		local winner, c = self:ring_group(a, group, p.vars, timeout)
 		if winner then
+			if winner.dest:match("^user/") then
+				-- the caller's originate gets the leg back from user/'s own
+				self:execute_on(winner, "execute_on_originate")
+			end
 			local b = new_session(self, winner.uuid, winner.vars)
 			b.is_answered = true
 			b.rec = winner
@@ -752,6 +847,23 @@ local function expand(s, vars)
 	return (s:gsub("%${([^}]*)}", function(k) return vars[k] or "" end))
 end
 
+-- split_hook splits a hook command as the switch's api_hook does
+-- (src/switch_core_state_machine.c): at its first ':' when a second ':'
+-- follows it, else at its first space. switch_api_execute then strips
+-- both parts of surrounding spaces.
+function M.split_hook(hook)
+	local cmd, arg
+	local i = hook:find(":", 1, true)
+	if i and hook:sub(i + 1, i + 1) == ":" then
+		cmd, arg = hook:sub(1, i - 1), hook:sub(i + 2)
+	else
+		local sp = hook:find(" ", 1, true)
+		cmd, arg = sp and hook:sub(1, sp - 1) or hook, sp and hook:sub(sp + 1) or ""
+	end
+	local function strip(x) return (x:gsub("^%s+", ""):gsub("%s+$", "")) end
+	return strip(cmd), strip(arg)
+end
+
 -- end_call is the lua app returning on the A-leg: the call hangs up (if the
 -- caller has not) and the switch runs the api_hangup_hook.
 function Switch:end_call(a)
@@ -761,7 +873,7 @@ function Switch:end_call(a)
 	for _, var in ipairs({ "api_hangup_hook", "api_reporting_hook" }) do
 		local hook = a.vars[var]
 		if hook and hook ~= "" then
-			local cmd, arg = hook:match("^(%S+)%s*(.*)$")
+			local cmd, arg = M.split_hook(hook)
 			arg = expand(arg, a.vars)
 			self.hooks_run[#self.hooks_run + 1] = cmd .. " " .. arg
 			local use = a.vars.session_in_hangup_hook == "true" and a or nil

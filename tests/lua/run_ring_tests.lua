@@ -243,6 +243,45 @@ test("an operator's api_hangup_hook is kept: the release hook moves to api_repor
 	eq(0, load(b, "user/1002"), "released after the bridge")
 end)
 
+-- Regression: the switch cuts a hangup hook command at its first ':' when a
+-- second follows (api_hook), so a member "sofia/gateway/gw::1" made the
+-- release hook run the API command "lua ringlb_release.lua ... gw", which
+-- does not exist, and the hold lived until max_hold_age.
+test("a member whose first ':' starts \"::\" is refused: the switch would cut the release hook", function()
+	local sw = new_switch()
+	local ring = ring_in(sw)
+	local b, name = balancer()
+	-- What the switch does with such a hook: it runs nothing.
+	local a0 = sw:call()
+	assert(b:acquire("sofia/gateway/gw::1", a0:get_uuid()))
+	a0:setVariable("api_hangup_hook", "lua ringlb_release.lua " .. name .. " " .. a0:get_uuid() .. " sofia/gateway/gw::1")
+	sw:end_call(a0)
+	eq("lua ringlb_release.lua " .. name .. " " .. a0:get_uuid() .. " sofia/gateway/gw 1", sw.hooks_run[1], "the switch's split")
+	eq(1, load(b, "sofia/gateway/gw::1"), "the hold survives the hook")
+	assert(b:release("sofia/gateway/gw::1", a0:get_uuid()))
+	-- So a ring refuses the member before it rings or holds anything.
+	local a = sw:call()
+	local d, reason, detail = ring.ring(a, { "user/1001", "sofia/gateway/gw::1" }, "parallel", { balancer = b })
+	eq(nil, d, "no answer")
+	eq("invalid", reason, "reason (" .. tostring(detail) .. ")")
+	ok(tostring(detail):find("::", 1, true), "the detail names the \"::\": " .. tostring(detail))
+	eq(0, #sw.legs, "nothing rung")
+	eq(0, load(b, "user/1001"), "nothing held")
+	-- A "::" after an earlier ':' (an IPv6 SIP URI) leaves the hook whole.
+	local v6 = "sofia/internal/sip:1000@2001:db8::1"
+	sw:behave(v6, { answer = 1, bridge_error = "boom" })
+	local a2 = sw:call()
+	ok(not pcall(ring.ring, a2, { v6 }, "balancing", { balancer = b }), "the script died")
+	eq(1, load(b, v6), "hold left by the dead script")
+	sw:end_call(a2)
+	eq("lua ringlb_release.lua " .. name .. " " .. a2:get_uuid() .. " " .. v6, sw.hooks_run[2], "hook whole")
+	eq(0, load(b, v6), "released by the hook")
+	-- A balancer name with "::" never opens, so it never reaches a hook.
+	local nb, err, code = ring.open("sales::eu")
+	eq(nil, nb, "no balancer")
+	eq("invalid", code, "code (" .. tostring(err) .. ")")
+end)
+
 test("two groups share members through one balancer", function()
 	-- Options from global variables, as ringlb_ring.lua and the hook read them.
 	local sw = new_switch({ ringlb_tie = "list" })
@@ -470,15 +509,21 @@ end)
 
 local LUA_CONF = root .. "/freeswitch-conf/autoload_configs/lua.conf.xml"
 
--- tracked returns a switch with the shipped hooks and a balancer they count
--- on (opened as the hook opens it, from global variables).
-local function tracked(globals)
+-- tracked returns a started switch with the shipped lua.conf.xml, and a
+-- balancer its hooks count on (opened as the hook opens it, from global
+-- variables). cfg adds to the switch's config (dial_vars).
+local function tracked(globals, cfg)
 	nbal = nbal + 1
 	local name = string.format("trk%d_%d", nbal, os.time())
 	local g = { ringlb_track = name, domain = "example.com" }
 	for k, v in pairs(globals or {}) do g[(k:gsub("NAME", name))] = v end
-	local sw = fsmock.new({ script_dir = root .. "/lua", path = root .. "/lua/?.lua", cpath = cpath,
-		globals = g, lua_conf = LUA_CONF })
+	local c = { script_dir = root .. "/lua", path = root .. "/lua/?.lua", cpath = cpath,
+		globals = g, lua_conf = LUA_CONF }
+	for k, v in pairs(cfg or {}) do c[k] = v end
+	local sw = fsmock.new(c)
+	for _, r in ipairs(sw:start()) do
+		assert(r[1], "startup script: " .. tostring(r[2]))
+	end
 	local ring = ring_in(sw)
 	local b = assert(ring.open(name))
 	return sw, ring, b, name
@@ -499,6 +544,80 @@ test("tracking: the shipped lua.conf.xml hooks ringlb_track.lua on three channel
 	for _, ev in ipairs({ "CHANNEL_CREATE", "CHANNEL_ANSWER", "CHANNEL_HANGUP_COMPLETE" }) do
 		eq("ringlb_track.lua", sw.hooks[ev] and sw.hooks[ev][1], ev)
 	end
+end)
+
+-- http_get returns what a plain HTTP/1.0 GET of addr/path answers (bash's
+-- /dev/tcp, as tests/api/run.sh scrapes).
+local function http_get(addr, path)
+	local host, port = addr:match("^(.*):(%d+)$")
+	local p = io.popen("bash -c 'exec 3<>/dev/tcp/" .. host .. "/" .. port
+		.. " && printf \"GET " .. path .. " HTTP/1.0\\r\\n\\r\\n\" >&3 && cat <&3' 2>&1")
+	local out = p:read("*a")
+	p:close()
+	return out
+end
+
+local function metrics_lines(sw)
+	local out = {}
+	for _, l in ipairs(sw.logs) do
+		if l.msg:find("metrics", 1, true) then out[#out + 1] = l.level .. " " .. l.msg end
+	end
+	return out
+end
+
+test("start-up: the shipped lua.conf.xml runs ringlb_startup.lua once as mod_lua loads, before any call", function()
+	local sw = fsmock.new({ script_dir = root .. "/lua", path = root .. "/lua/?.lua", cpath = cpath,
+		globals = {}, lua_conf = LUA_CONF })
+	eq("ringlb_startup.lua", table.concat(sw.startup_scripts, " "), "startup scripts")
+	ok(not pcall(sw.call, sw), "no call before the switch has started")
+	local res = sw:start()
+	eq(1, #res, "one startup script ran")
+	ok(res[1][1], "it ran: " .. tostring(res[1][2]))
+	ok(sw:logged("ringlb_startup: ringlb " .. ringlb._VERSION .. " loaded"), "logged")
+	eq(0, #metrics_lines(sw), "no metrics without ringlb_metrics")
+end)
+
+test("start-up: metrics answer as the switch starts, no call made; a port in use is logged once in 100 rings", function()
+	local sw = fsmock.new({ script_dir = root .. "/lua", path = root .. "/lua/?.lua", cpath = cpath,
+		globals = { ringlb_metrics = "127.0.0.1:0" }, lua_conf = LUA_CONF })
+	sw:start()
+	local lines = metrics_lines(sw)
+	eq(1, #lines, "one metrics line at start: " .. table.concat(lines, " | "))
+	local addr = lines[1]:match("metrics on http://([%d%.]+:%d+)/metrics")
+	ok(addr, "the startup script says where: " .. lines[1])
+	local page = http_get(addr, "/metrics")
+	ok(page:find("200 OK", 1, true) and page:find("ringlb_workers", 1, true), "the endpoint answers before any call:\n" .. page:sub(1, 300))
+	-- rings ask again (for switches without the startup script): the endpoint
+	-- is up, nothing more is said
+	sw:behave("user/1001", { answer = 1, talk = 1 })
+	for _ = 1, 3 do
+		local a = sw:call()
+		assert(sw:run_script("ringlb_ring.lua", { "balancing", "m_" .. os.time(), "user/1001", "5" }, a))
+		eq("answered", a:getVariable("ringlb_result"), "ring")
+		sw:end_call(a)
+	end
+	eq(1, #metrics_lines(sw), "still one metrics line after the rings")
+
+	-- Another switch process asks for the port this one holds: ringlb logs
+	-- the failure once, whatever the number of rings, and the calls go on.
+	local errf = os.tmpname()
+	local p = io.popen(string.format("%s %s/metrics_busy.lua %s %s 100 2>%s", arg[-1], here, arg[1], addr, errf))
+	local out = p:read("*a")
+	p:close()
+	local f = io.open(errf)
+	local err = f:read("*a")
+	f:close()
+	os.remove(errf)
+	eq("rang 100", out:match("rang %d+"), "the child's calls went on:\n" .. out .. err)
+	ok(not out:find("^log ") and not out:find("\nlog "), "the scripts log nothing about it themselves:\n" .. out)
+	local n = 0
+	for line in err:gmatch("[^\n]+") do
+		if line:find("metrics endpoint on " .. addr .. " not started", 1, true) then
+			n = n + 1
+			ok(line:find("address already in use", 1, true), "says why: " .. line)
+		end
+	end
+	eq(1, n, "ringlb's lines about the port in use, in 100 rings:\n" .. err)
 end)
 
 test("tracking: a call dialled straight to the extension counts, and a group skips the agent", function()
@@ -621,6 +740,71 @@ test("tracking: a failing hook script is logged and the tracker still counts", f
 	local a2 = sw:call({ vars = { user_name = "1006", domain_name = "example.com" } })
 	ok(sw:logged("ringlb_track: balancer bad{name}"), "bad balancer logged")
 	sw:end_call(a2)
+end)
+
+test("tracking: a \"::\" neither breaks the tracker nor stops the other balancers", function()
+	local sw, _, b, name = tracked()
+	sw.globals.ringlb_track = "bad::name," .. name
+	local a = sw:call({ vars = { user_name = "10::07", domain_name = "example.com" } })
+	ok(sw:logged("ringlb_track: balancer bad::name"), "the balancer that cannot open is logged")
+	eq(1, load(b, "user/10::07"), "a member with \"::\" counts on the other balancer")
+	a:answer()
+	eq(1, select(3, state_of(b, "user/10::07")), "talking")
+	sw:end_call(a)
+	eq(0, load(b, "user/10::07"), "released at hangup")
+end)
+
+test("tracking: the window: a group offers a member whose direct call rings before the hooks count it", function()
+	local sw, ring, b = tracked({ ringlb_NAME_tie = "list" })
+	sw.defer_events = true -- the event thread is behind, as in a busy switch
+	local chosen
+	sw:behave("user/1002", { answer = 1, talk = 5 })
+	sw:behave("user/1001", { answer = 10, talk = 5, on_ring = function(s)
+		-- 1001's direct call rings; its CHANNEL_CREATE waits for the event thread
+		eq(0, load(b, "user/1001"), "not counted yet")
+		local caller = s:call()
+		chosen = ring.ring(caller, { "user/1001", "user/1002" }, "balancing", { balancer = b, bridge = false })
+		s:end_call(caller)
+	end }, { answer = 1, talk = 5 })
+	local a = sw:call()
+	sw:originate("user/1001", a)
+	eq("user/1001", chosen, "offered to 1001, whose direct call was ringing")
+	sw:dispatch()
+	eq(1, load(b, "user/1001"), "counted once the event arrived")
+end)
+
+test("tracking: a leg to a user counted as it is made (directory dial-var execute_on_originate) closes the window", function()
+	local sw, ring, b = tracked({ ringlb_NAME_tie = "list" },
+		{ dial_vars = { execute_on_originate_ringlb = "lua ringlb_track.lua originate" } })
+	sw.defer_events = true
+	local chosen, ringing
+	sw:behave("user/1002", { answer = 1, talk = 5 })
+	sw:behave("user/1001", { answer = 10, talk = 5, on_ring = function(s, leg)
+		ringing = { state_of(b, "user/1001") }
+		local caller = s:call()
+		chosen = ring.ring(caller, { "user/1001", "user/1002" }, "balancing", { balancer = b, bridge = false })
+		s:end_call(caller)
+	end }, { answer = 1, talk = 5 })
+	local a = sw:call()
+	local leg = sw:originate("user/1001", a)
+	eq("1 1 0", table.concat(ringing, " "), "1001 counted (active, ringing, talking) before its events arrived")
+	eq("user/1002", chosen, "the group skips 1001")
+	local runs = 0
+	for _, e in ipairs(sw.executed) do
+		if e.uuid == leg:get_uuid() then runs = runs + 1 end
+	end
+	eq(1, runs, "the tracker ran once on the leg, not again when the originate returned")
+	ok(leg:getVariable("execute_on_originate_ringlb") == nil, "and cleared the variable")
+	sw:dispatch()
+	eq(1, load(b, "user/1001"), "the CREATE hook counts the same hold again: still 1")
+	eq(1, select(3, state_of(b, "user/1001")), "talking after CHANNEL_ANSWER")
+	leg:hangup("NORMAL_CLEARING")
+	sw:dispatch()
+	eq(0, load(b, "user/1001"), "released at hang-up")
+	-- ringlb's own leg to 1002 ran it too (ringlb_dest: left to the ring
+	-- helper, which released it when its caller hung up)
+	eq(2, #sw.executed, "one run per leg")
+	eq(0, load(b, "user/1002"), "the group's leg to 1002 not counted by the tracker")
 end)
 
 local cases = {}
