@@ -226,10 +226,12 @@ int ringlb_fallback(uint64_t handle, char *err, size_t errlen);
 
 /*
  * ringlb_metrics starts the process-wide Prometheus endpoint (/metrics) on
- * addr, host:port (NULL or "" for 127.0.0.1:9361), and writes the address it
- * listens on into bound (boundlen bytes; 64 is enough). Called again with the
- * same address it does nothing; another address, or a port in use, is
- * RINGLB_EINVAL. The endpoint runs on the Go runtime's own threads.
+ * addr, host:port (NULL or "" for 127.0.0.1:9361; "*:port" for every
+ * interface, which ":port" or "0.0.0.0:port" never mean), and writes the
+ * address it listens on into bound (boundlen bytes; 64 is enough). Called
+ * again with the same address it does nothing; another address, a port in
+ * use, or every interface not asked for as "*:port" is RINGLB_EINVAL. The
+ * endpoint runs on the Go runtime's own threads.
  */
 int ringlb_metrics(const char *addr, char *bound, size_t boundlen, char *err, size_t errlen);
 

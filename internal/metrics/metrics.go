@@ -2,104 +2,55 @@
 // format, from inside the switch: one process-wide HTTP endpoint whose
 // goroutines run on the Go runtime's own threads, never on a switch thread.
 //
-// Every scrape reads each open balancer's snapshot (its destinations'
+// Every gather reads each open balancer's snapshot (its destinations'
 // active calls, capacity, drained flag and calls started, so destinations
 // a balancer forgot are gone from the metrics too) and its counters (lb.Stats),
 // plus what Pool reports of the worker threads.
+//
+// What clients can make the endpoint cost the switch is bounded: read,
+// write and idle timeouts, at most 32 connections open (the longest idle
+// makes room for a new one), one gather at a time whose rendering the
+// scrapes of the next second share, a bounded number of member series and
+// rendered bytes, and a 503 for a scrape that gets no rendering in time. A
+// metric that cannot be rendered is left out alone, counted and logged; the
+// rest is served.
 package metrics
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"log"
-	"net"
-	"net/http"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/ringlb/ringlb/lb"
 )
-
-// DefaultAddr is where Serve listens when given no address: loopback only.
-const DefaultAddr = "127.0.0.1:9361"
-
-// ErrServing is returned by Serve when the endpoint already listens on
-// another address.
-var ErrServing = errors.New("metrics already served on another address")
-
-// PoolStats are the worker threads' figures (cgo/dispatch.c).
-type PoolStats struct {
-	Workers        int     // worker threads started
-	HandOffs       uint64  // requests handed to them
-	HandOffSeconds float64 // total time realtime callers waited for them
-	// UnsafeSignalHandlers counts the host's handlers that may run on a
-	// goroutine stack (installed without SA_ONSTACK for a signal the Go
-	// runtime's threads do not block).
-	UnsafeSignalHandlers int
-}
-
-// Pool, when set, reports the worker pool at each scrape.
-var Pool func() PoolStats
-
-var (
-	serveMu sync.Mutex
-	serving string // the address asked for; "" when not serving
-	bound   string // the address listened on
-)
-
-// Serve starts the endpoint on addr ("" for DefaultAddr), serving /metrics,
-// and returns the address it listens on. Called again with the same
-// address it does nothing; with another, it returns ErrServing. A port in
-// use is an error too; nothing is started then.
-func Serve(addr string) (string, error) {
-	if addr == "" {
-		addr = DefaultAddr
-	}
-	serveMu.Lock()
-	defer serveMu.Unlock()
-	if serving != "" {
-		if addr == serving || addr == bound {
-			return bound, nil
-		}
-		return "", fmt.Errorf("ringlb: metrics: %w (%s)", ErrServing, bound)
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return "", fmt.Errorf("ringlb: metrics: %w: %v", lb.ErrInvalidArgument, err)
-	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(NewCollector(&lb.Default), collectors.NewGoCollector())
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
-	srv := &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 5 * time.Second,
-		// Inside the switch nothing may write to its stderr.
-		ErrorLog: log.New(io.Discard, "", 0),
-	}
-	serving, bound = addr, ln.Addr().String()
-	go func() {
-		defer func() { _ = recover() }()
-		_ = srv.Serve(ln)
-		// It stopped (the listener failed): a later Serve starts anew.
-		serveMu.Lock()
-		serving, bound = "", ""
-		serveMu.Unlock()
-	}()
-	return bound, nil
-}
 
 // scrapeTimeout bounds the snapshots of one scrape.
 const scrapeTimeout = 2 * time.Second
 
-// Collector turns the balancers of a registry into metrics.
+// maxMemberSeries bounds the members' series of one scrape, whatever the
+// number of balancers and members: members past it are left out (and
+// counted), so that a gather's memory stays bounded. 140,000 series are
+// 20,000 members; a member has memberSeries series.
+const maxMemberSeries = 140_000
+
+// memberSeries is the number of series of one member.
+const memberSeries = 7
+
+// Balancers are what a Collector reports: the balancers open in a
+// registry. *lb.Registry is one.
+type Balancers interface {
+	Names() []string
+	Lookup(name string) *lb.Named
+}
+
+// Collector turns the balancers of a registry into metrics. A balancer or
+// member whose metrics cannot be made (a name that is not valid UTF-8) is
+// reported to the registry as an invalid metric, and every other metric is
+// collected as usual.
 type Collector struct {
-	reg *lb.Registry
+	bals       Balancers
+	maxMembers int // members reported in one scrape, in all
 
 	active, capacity, drained, started *prometheus.Desc
 	talking, answered, wrapup          *prometheus.Desc
@@ -111,13 +62,14 @@ type Collector struct {
 	unsafeSignalHandlers               *prometheus.Desc
 }
 
-// NewCollector returns a Collector of the balancers open in reg.
-func NewCollector(reg *lb.Registry) *Collector {
+// NewCollector returns a Collector of the balancers open in bals.
+func NewCollector(bals Balancers) *Collector {
 	d := func(name, help string, labels ...string) *prometheus.Desc {
 		return prometheus.NewDesc("ringlb_"+name, help, labels, nil)
 	}
 	return &Collector{
-		reg:            reg,
+		bals:           bals,
+		maxMembers:     maxMemberSeries / memberSeries,
 		active:         d("active_calls", "Calls up (ringing or answered) on a destination.", "balancer", "dest"),
 		capacity:       d("capacity", "Most calls a destination takes; 0 is unlimited.", "balancer", "dest"),
 		drained:        d("drained", "1 if the destination is drained.", "balancer", "dest"),
@@ -156,62 +108,141 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
 	defer cancel()
-	for _, name := range c.reg.Names() {
-		n := c.reg.Lookup(name)
+	members := c.maxMembers
+	for _, name := range c.bals.Names() {
+		n := c.bals.Lookup(name)
 		if n == nil {
 			continue
 		}
-		c.collectBalancer(ctx, ch, n)
+		c.collectBalancer(ctx, ch, n, &members)
 	}
 	if Pool != nil {
 		p := Pool()
-		ch <- prometheus.MustNewConstMetric(c.workers, prometheus.GaugeValue, float64(p.Workers))
-		ch <- prometheus.MustNewConstMetric(c.handOffs, prometheus.CounterValue, float64(p.HandOffs))
-		ch <- prometheus.MustNewConstMetric(c.handOffSeconds, prometheus.CounterValue, p.HandOffSeconds)
-		ch <- prometheus.MustNewConstMetric(c.unsafeSignalHandlers, prometheus.GaugeValue, float64(p.UnsafeSignalHandlers))
+		var g group
+		g.gauge(c.workers, float64(p.Workers))
+		g.counter(c.handOffs, float64(p.HandOffs))
+		g.counter(c.handOffSeconds, p.HandOffSeconds)
+		g.gauge(c.unsafeSignalHandlers, float64(p.UnsafeSignalHandlers))
+		g.send(ch, c.workers, "worker pool")
 	}
 }
 
-func (c *Collector) collectBalancer(ctx context.Context, ch chan<- prometheus.Metric, n *lb.Named) {
+// collectBalancer sends n's metrics; at most *members of its members, less
+// those it sends.
+func (c *Collector) collectBalancer(ctx context.Context, ch chan<- prometheus.Metric, n *lb.Named, members *int) {
+	s, err := n.Balancer.Snapshot(ctx)
 	snapErr := 0.0
-	if s, err := n.Balancer.Snapshot(ctx); err != nil {
+	if err != nil {
 		snapErr = 1
-	} else {
-		for _, d := range s.Destinations {
-			ch <- prometheus.MustNewConstMetric(c.active, prometheus.GaugeValue, float64(d.Active), n.Name, d.Dest)
-			ch <- prometheus.MustNewConstMetric(c.capacity, prometheus.GaugeValue, float64(d.Capacity), n.Name, d.Dest)
-			ch <- prometheus.MustNewConstMetric(c.drained, prometheus.GaugeValue, boolFloat(d.Drained), n.Name, d.Dest)
-			ch <- prometheus.MustNewConstMetric(c.started, prometheus.CounterValue, float64(d.Started), n.Name, d.Dest)
-			ch <- prometheus.MustNewConstMetric(c.talking, prometheus.GaugeValue, float64(d.Talking), n.Name, d.Dest)
-			ch <- prometheus.MustNewConstMetric(c.answered, prometheus.CounterValue, float64(d.Answered), n.Name, d.Dest)
-			wrap := 0.0
-			if left := time.Until(d.WrapupUntil); left > 0 {
-				wrap = left.Seconds()
-			}
-			ch <- prometheus.MustNewConstMetric(c.wrapup, prometheus.GaugeValue, wrap, n.Name, d.Dest)
-		}
+		s.Destinations = nil
 	}
-	ch <- prometheus.MustNewConstMetric(c.snapshotErrors, prometheus.GaugeValue, snapErr, n.Name)
+	var g group
+	g.gauge(c.snapshotErrors, snapErr, n.Name)
+	c.stats(&g, n)
+	if g.err != nil {
+		// Its name is at fault: no member of it can be sent either.
+		g.n += memberSeries * len(s.Destinations)
+		g.send(ch, c.snapshotErrors, "balancer %q", n.Name)
+		return
+	}
+	g.send(ch, c.snapshotErrors, "balancer %q", n.Name)
+	left := 0
+	for _, d := range s.Destinations {
+		if *members <= 0 {
+			left++
+			continue
+		}
+		*members--
+		g.reset()
+		g.gauge(c.active, float64(d.Active), n.Name, d.Dest)
+		g.gauge(c.capacity, float64(d.Capacity), n.Name, d.Dest)
+		g.gauge(c.drained, boolFloat(d.Drained), n.Name, d.Dest)
+		g.counter(c.started, float64(d.Started), n.Name, d.Dest)
+		g.gauge(c.talking, float64(d.Talking), n.Name, d.Dest)
+		g.counter(c.answered, float64(d.Answered), n.Name, d.Dest)
+		wrap := 0.0
+		if rest := time.Until(d.WrapupUntil); rest > 0 {
+			wrap = rest.Seconds()
+		}
+		g.gauge(c.wrapup, wrap, n.Name, d.Dest)
+		g.send(ch, c.active, "balancer %q member %q", n.Name, d.Dest)
+	}
+	if left > 0 {
+		ch <- prometheus.NewInvalidMetric(c.active, &droppedError{
+			series: memberSeries * left,
+			err: fmt.Errorf("balancer %q: members left out: more than %d members in all (%d series)",
+				n.Name, c.maxMembers, c.maxMembers*memberSeries),
+		})
+	}
+}
+
+// stats adds n's counters to g.
+func (c *Collector) stats(g *group, n *lb.Named) {
 	st := n.Stats()
 	for i, v := range st.Next {
-		ch <- prometheus.MustNewConstMetric(c.next, prometheus.CounterValue, float64(v), n.Name, lb.NextOutcomeNames[i])
+		g.counter(c.next, float64(v), n.Name, lb.NextOutcomeNames[i])
 	}
 	for i, o := range st.Ops {
 		op := lb.OpNames[i]
-		ch <- prometheus.MustNewConstMetric(c.backendErrors, prometheus.CounterValue, float64(o.BackendErrors), n.Name, op)
+		g.counter(c.backendErrors, float64(o.BackendErrors), n.Name, op)
 		buckets := make(map[float64]uint64, len(lb.LatencyBuckets))
 		for b, le := range lb.LatencyBuckets {
 			buckets[le] = o.Buckets[b]
 		}
-		ch <- prometheus.MustNewConstHistogram(c.opSeconds, o.Count, o.Seconds, buckets, n.Name, op)
+		g.add(prometheus.NewConstHistogram(c.opSeconds, o.Count, o.Seconds, buckets, n.Name, op))
 	}
-	ch <- prometheus.MustNewConstMetric(c.fallbacks, prometheus.CounterValue, float64(st.Fallbacks), n.Name)
+	g.counter(c.fallbacks, float64(st.Fallbacks), n.Name)
 	if n.Options.URL != "" {
-		ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(st.PendingReleases), n.Name)
-		ch <- prometheus.MustNewConstMetric(c.takenBack, prometheus.CounterValue, float64(st.TakenBack), n.Name)
-		ch <- prometheus.MustNewConstMetric(c.overCapacity, prometheus.CounterValue, float64(st.OverCapacity), n.Name)
-		ch <- prometheus.MustNewConstMetric(c.batches, prometheus.CounterValue, float64(st.Batches), n.Name)
-		ch <- prometheus.MustNewConstMetric(c.batchedOps, prometheus.CounterValue, float64(st.BatchedOps), n.Name)
+		g.gauge(c.pending, float64(st.PendingReleases), n.Name)
+		g.counter(c.takenBack, float64(st.TakenBack), n.Name)
+		g.counter(c.overCapacity, float64(st.OverCapacity), n.Name)
+		g.counter(c.batches, float64(st.Batches), n.Name)
+		g.counter(c.batchedOps, float64(st.BatchedOps), n.Name)
+	}
+}
+
+// group is the metrics of one subject (a balancer, a member, the worker
+// pool), sent all together or, when one cannot be made, left out all
+// together as one invalid metric.
+type group struct {
+	ms  []prometheus.Metric
+	n   int   // series in the group, made or not
+	err error // the first that could not be made
+}
+
+func (g *group) reset() { g.ms, g.n, g.err = g.ms[:0], 0, nil }
+
+func (g *group) add(m prometheus.Metric, err error) {
+	g.n++
+	if err != nil {
+		if g.err == nil {
+			g.err = err
+		}
+		return
+	}
+	if g.err == nil {
+		g.ms = append(g.ms, m)
+	}
+}
+
+func (g *group) gauge(d *prometheus.Desc, v float64, labels ...string) {
+	g.add(prometheus.NewConstMetric(d, prometheus.GaugeValue, v, labels...))
+}
+
+func (g *group) counter(d *prometheus.Desc, v float64, labels ...string) {
+	g.add(prometheus.NewConstMetric(d, prometheus.CounterValue, v, labels...))
+}
+
+// send sends the group's metrics, or one invalid metric of desc that says
+// which subject (format and args) was left out and why.
+func (g *group) send(ch chan<- prometheus.Metric, desc *prometheus.Desc, format string, args ...any) {
+	if g.err != nil {
+		subject := fmt.Sprintf(format, args...)
+		ch <- prometheus.NewInvalidMetric(desc, &droppedError{series: g.n, err: fmt.Errorf("%s: %w", subject, g.err)})
+		return
+	}
+	for _, m := range g.ms {
+		ch <- m
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -98,6 +97,12 @@ func TestCollector(t *testing.T) {
 }
 
 func TestServe(t *testing.T) {
+	// Every interface only when asked for: nothing is started.
+	for _, addr := range []string{":0", "0.0.0.0:0", "[::]:0"} {
+		if _, err := Serve(addr); !errors.Is(err, lb.ErrInvalidArgument) || !strings.Contains(err.Error(), `"*:0"`) {
+			t.Fatalf("Serve(%q): %v; want ErrInvalidArgument that names *:0", addr, err)
+		}
+	}
 	// A port in use: a clean error, nothing started.
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -148,17 +153,7 @@ func BenchmarkNextReleaseScraped(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			var reg lb.Registry
 			ctx := context.Background()
-			n, err := reg.Open("bench", lb.Options{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			dests := make([]string, 100)
-			for i := range dests {
-				dests[i] = fmt.Sprintf("user/%d", 1000+i)
-				if _, err := n.Acquire(ctx, dests[i], "standing"); err != nil {
-					b.Fatal(err)
-				}
-			}
+			n, dests := withMembers(b, &reg, "bench", 100)
 			group := dests[:10]
 			stop := make(chan struct{})
 			done := make(chan int)

@@ -1,9 +1,12 @@
--- metrics_node.lua SO_DIR serve|second [ADDR]: one switch process of the
--- metrics test (run.sh).
---   serve: opens a balancer, takes holds, starts the endpoint on a free
+-- metrics_node.lua SO_DIR serve|second|all [ADDR]: one switch process of
+-- the metrics test (run.sh).
+--   serve: opens a balancer, takes holds, checks that every interface is
+--          refused unless asked for, starts the endpoint on a free
 --          loopback port, prints "bound <addr>", and stays up 30 s.
 --   second: asks for the endpoint on ADDR, which another process holds,
 --          and prints what it got.
+--   all: starts the endpoint on every interface as asked for ("*:0"),
+--        prints "bound <addr>", and stays up 30 s.
 local here = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
 package.path = here .. "/../?.lua;" .. package.path
 local T = require "testlib"
@@ -20,6 +23,11 @@ if mode == "serve" then
   io.stdout:write("bound " .. addr .. "\n")
   io.stdout:flush()
   os.execute("sleep 30")
+elseif mode == "all" then
+	local addr = assert(ringlb.metrics("*:0"))
+	io.stdout:write("bound " .. addr .. "\n")
+	io.stdout:flush()
+	os.execute("sleep 30")
 elseif mode == "second" then
   local ok, err, code = ringlb.metrics(arg[3])
   io.stdout:write(string.format("%s %s %s\n", tostring(ok), tostring(code), tostring(err)))

@@ -47,4 +47,20 @@ else
   echo "FAIL a second process on the same port: $second"; failed=1
 fi
 kill $node 2>/dev/null || true
+# Every interface, asked for as "*:PORT", is reached on loopback too.
+LUA_CPATH= LUA_PATH= "$interp" tests/api/metrics_node.lua "$so_dir" all >"$out" &
+node=$!
+for _ in $(seq 1 100); do grep -q '^bound ' "$out" && break; sleep 0.1; done
+addr=$(sed -n 's/^bound //p' "$out")
+[ -n "$addr" ] || { echo "FAIL: the endpoint on every interface did not start"; cat "$out"; exit 1; }
+exec 3<>"/dev/tcp/127.0.0.1/${addr##*:}"
+printf 'GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3
+scraped=$(cat <&3)
+exec 3<&-
+if grep -q '^ringlb_metrics_gathers_total 1' <<<"$scraped"; then
+  echo "ok   every interface as asked for ($addr), scraped on loopback"
+else
+  echo "FAIL every interface as asked for ($addr): $(head -c 300 <<<"$scraped")"; failed=1
+fi
+kill $node 2>/dev/null || true
 [ "$failed" -eq 0 ]

@@ -259,10 +259,10 @@ static int detect(void) {
 	unlink(path);
 	double clean = scrape_metric(p_metrics, "ringlb_unsafe_signal_handlers");
 	install(SIGCHLD, 0, 0);
-	double unsafe = scrape_metric(p_metrics, "ringlb_unsafe_signal_handlers");
+	double unsafe = scrape_metric_within(p_metrics, "ringlb_unsafe_signal_handlers", 1, 1);
 	double again = scrape_metric(p_metrics, "ringlb_unsafe_signal_handlers");
 	install(SIGCHLD, 0, 1);
-	double fixed = scrape_metric(p_metrics, "ringlb_unsafe_signal_handlers");
+	double fixed = scrape_metric_within(p_metrics, "ringlb_unsafe_signal_handlers", 0, 0);
 	dup2(saved_stderr, 2);
 	char log[8192];
 	ssize_t n = pread(fd, log, sizeof log - 1, 0);

@@ -134,7 +134,7 @@ int main(int argc, char **argv) {
 			return e;
 	for (int i = 0; i < CALLERS; i++)
 		pthread_join(t[i], NULL);
-	double workers = scrape_metric(p_metrics, "ringlb_workers");
+	double workers = scrape_metric_within(p_metrics, "ringlb_workers", CALLERS, 1e9);
 	for (int i = 0; i < CALLERS; i++) {
 		if (rcs[i] != RINGLB_EBACKEND) {
 			fprintf(stderr, "FAIL caller %d: rc %d, want RINGLB_EBACKEND\n", i, rcs[i]);

@@ -5,6 +5,7 @@
  *   static typeof(&ringlb_metrics) p_metrics;
  *   LOAD_SYM(so, metrics);
  *   double workers = scrape_metric(p_metrics, "ringlb_workers");
+ *   double more = scrape_metric_within(p_metrics, "ringlb_workers", 10, 1e9);
  */
 #ifndef RINGLB_SCRAPE_H
 #define RINGLB_SCRAPE_H
@@ -70,6 +71,19 @@ static inline double scrape_metric(typeof(&ringlb_metrics) p_metrics, const char
 		}
 	}
 	free(body);
+	return v;
+}
+
+/* scrape_metric_within scrapes name until its value is within [lo, hi],
+ * every 50 ms for at most 10 s, and returns the last value. The endpoint
+ * serves one rendering to the scrapes of the next second, so a change shows
+ * within about a second, not at once. */
+static inline double scrape_metric_within(typeof(&ringlb_metrics) p_metrics, const char *name, double lo, double hi) {
+	double v = scrape_metric(p_metrics, name);
+	for (int i = 0; i < 200 && (v < lo || v > hi); i++) {
+		usleep(50 * 1000);
+		v = scrape_metric(p_metrics, name);
+	}
 	return v;
 }
 
