@@ -358,6 +358,8 @@ func TestRedisClockStepsExtendNothing(t *testing.T) {
 		}) {
 			t.Fatalf("a dead node's hold outlived its %v lease by %v across a 1 h backward step", lease, time.Since(stopped)-lease)
 		}
+		t.Logf("a dead node's hold stopped counting %v after its last renewal at most (lease %v), across a 1 h backward step",
+			time.Since(stopped).Round(time.Millisecond), lease)
 		// A forward step may end leases early; the live node's renewal
 		// takes its hold back within a tick.
 		shift(-time.Hour.Milliseconds())
