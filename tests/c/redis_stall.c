@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hostlib.h"
 #include "loadlib.h"
 
 #define CYCLES 4
@@ -47,11 +48,7 @@ static pid_t redis_pid;
 static atomic_long failures, slowest_ms;
 static int cycle;
 
-static long now_ms(void) {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+static long now_ms(void) { return (long)(now_ns() / 1000000); }
 
 static void resume_redis(void) { kill(redis_pid, SIGCONT); }
 
