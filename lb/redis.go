@@ -27,8 +27,9 @@ import (
 // expiry taken from the Redis clock. A goroutine renews this process's
 // live holds every Lease/3 in batches; holds whose lease lapsed are dropped
 // by every script, so the load of a process that died is gone within one
-// lease period. Drained destinations are stored in Redis and shared;
-// capacities come from each process's Options.
+// lease period. Balancers on the same Redis settings share one client and
+// that one goroutine (see redis_shared.go). Drained destinations are stored
+// in Redis and shared; capacities come from each process's Options.
 //
 // Create it with NewRedis. It is safe for simultaneous use by multiple
 // goroutines.
@@ -37,7 +38,8 @@ type Redis struct {
 	opts   Options
 	node   string
 	keys   []string
-	client redisClient
+	shared *redisShared  // the client and background goroutine it shares
+	client redisClient   // shared.client
 	tick   time.Duration // renewal period, Lease/3
 	lease  string        // Lease in ms, as passed to scripts
 	maxAge string        // MaxHoldAge in ms (0 = none), as passed to scripts
@@ -51,14 +53,17 @@ type Redis struct {
 	// renews. Requires mu.
 	held map[string]heldHold
 	gen  uint64
+	// lastRenew is when every hold was last renewed. Requires mu.
+	lastRenew time.Time
 	// overCapacity counts holds taken back after Redis lost them whose
 	// member had filled up meanwhile: two calls were up on it at once.
 	overCapacity atomic.Int64
 	// takenBack counts holds Redis lost that this process took back.
 	takenBack atomic.Int64
-	// retry are members whose release failed, with the time after which
-	// their lease has surely lapsed and retrying is pointless. Requires mu.
-	retry map[string]time.Time
+	// retry are members whose release is to be sent again: releases that
+	// failed, and holds that an operation whose caller got an error may
+	// have taken. Requires mu.
+	retry map[string]pendingRelease
 	// retryLock, a one-slot channel, is held while queued releases are
 	// sent, by the background retry or by settleRetries, so that a hold
 	// taken again by the same call cannot be dropped by a retry already in
@@ -68,10 +73,12 @@ type Redis struct {
 	// ops gathers the operations of a call's path into batches.
 	ops batcher
 
+	// bgMu is held while the shared goroutine works for this balancer,
+	// so that Close can wait for that work to end.
+	bgMu      sync.Mutex
 	closed    atomic.Bool
 	closeOnce sync.Once
-	stop      chan struct{}
-	done      chan struct{}
+	stop      chan struct{} // closed by Close: background work stops early
 }
 
 var _ Balancer = (*Redis)(nil)
@@ -96,8 +103,18 @@ var _ Balancer = (*Redis)(nil)
 // pool timeout in the URL, and commands are never retried: a retried
 // Acquire whose first reply was lost would report "already held".
 //
-// NewRedis does not contact Redis, so a switch can start while Redis is
-// down: operations return errors wrapping ErrBackend until it is back.
+// Balancers opened with the same URL and Timeout share one client (one
+// connection pool) and one background goroutine; the last to close closes
+// them.
+//
+// NewRedis reads the server's maxmemory-policy (INFO memory) unless
+// another balancer on the same client has: a policy that evicts keys
+// (allkeys-*) would silently lose holds, drains and counts, so it is an
+// error wrapping ErrBackend. When Redis does not answer within Timeout,
+// NewRedis succeeds, so a switch can start while Redis is down: operations
+// return errors wrapping ErrBackend until it is back, and the policy is
+// read then. It is read again from time to time; while it evicts, a line
+// is logged (once) and Stats.Evicting is set.
 func NewRedis(name string, opts Options) (*Redis, error) {
 	if err := checkBalancerName(name); err != nil {
 		return nil, fmt.Errorf("ringlb: open: %w", err)
@@ -109,16 +126,26 @@ func NewRedis(name string, opts Options) (*Redis, error) {
 	if opts.URL == "" {
 		return nil, fmt.Errorf("ringlb: open %q: %w: the redis backend needs a url", name, ErrInvalidArgument)
 	}
-	uo, err := redisUniversalOptions(opts.URL, opts.Timeout)
+	s, err := attachRedis(opts.URL, opts.Timeout)
 	if err != nil {
 		return nil, fmt.Errorf("ringlb: open %q: %w", name, err)
 	}
-	return newRedisWithClient(name, opts, redis.NewUniversalClient(uo)), nil
+	if err := s.checkAtOpen(); err != nil {
+		s.detach()
+		return nil, fmt.Errorf("ringlb: open %q: %w", name, err)
+	}
+	return newRedisOn(name, opts, s), nil
 }
 
-// newRedisWithClient builds the balancer around a client; opts must be
-// validated, with defaults applied.
+// newRedisWithClient builds the balancer around a client of its own; opts
+// must be validated, with defaults applied.
 func newRedisWithClient(name string, opts Options, c redisClient) *Redis {
+	return newRedisOn(name, opts, newRedisShared(c, opts.URL, opts.Timeout))
+}
+
+// newRedisOn builds the balancer on s, attached for it; opts must be
+// validated, with defaults applied.
+func newRedisOn(name string, opts Options, s *redisShared) *Redis {
 	// Copies: opts may hold views of C memory.
 	opts.URL = strings.Clone(opts.URL)
 	opts.KeyPrefix = strings.Clone(opts.KeyPrefix)
@@ -132,17 +159,18 @@ func newRedisWithClient(name string, opts Options, c redisClient) *Redis {
 		name:      strings.Clone(name),
 		opts:      opts,
 		node:      node,
-		client:    c,
+		shared:    s,
+		client:    s.client,
 		tick:      opts.Lease / 3,
 		lease:     strconv.FormatInt(opts.Lease.Milliseconds(), 10),
 		maxAge:    "0",
 		half:      strconv.FormatInt(max(opts.HalfLife.Milliseconds(), 0), 10),
 		rnd:       rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 		held:      make(map[string]heldHold),
-		retry:     make(map[string]time.Time),
+		retry:     make(map[string]pendingRelease),
 		retryLock: make(chan struct{}, 1),
 		stop:      make(chan struct{}),
-		done:      make(chan struct{}),
+		lastRenew: time.Now(),
 	}
 	r.ops.exchange = r.exchangeOps
 	if opts.MaxHoldAge > 0 {
@@ -150,10 +178,10 @@ func newRedisWithClient(name string, opts Options, c redisClient) *Redis {
 	}
 	base := opts.KeyPrefix + "{" + r.name + "}:"
 	r.keys = make([]string, len(redisKeySuffixes))
-	for i, s := range redisKeySuffixes {
-		r.keys[i] = base + s
+	for i, sfx := range redisKeySuffixes {
+		r.keys[i] = base + sfx
 	}
-	go r.background()
+	s.add(r)
 	return r
 }
 
@@ -328,30 +356,59 @@ func (r *Redis) Next(ctx context.Context, dests []string, callID string) (string
 	if err := r.settleRetries(ctx, "next", keys, callID); err != nil {
 		return "", err
 	}
+	// The operation may be written out after this call returns: it keeps
+	// copies, never views of the caller's memory.
+	callID, keys = owned(callID, keys)
 	args := make([]any, 0, 3+len(keys))
 	args = append(args, callID, r.capacitiesArg(keys), r.randomKeysArg(len(keys)))
 	for _, k := range keys {
 		args = append(args, k)
 	}
-	v, err := r.ops.do(ctx, "next", redisOp{kind: "n", args: args})
-	if err != nil {
-		return "", err
+	v, sent, err := r.ops.run(ctx, "next", redisOp{kind: "n", args: args})
+	var vals []int64
+	if err == nil {
+		vals, err = int64s("next", v, 3)
 	}
-	vals, err := int64s("next", v, 3)
+	if err == nil && (vals[0] < 0 || vals[0] > 2 || vals[0] != 0 && (vals[1] < 1 || vals[1] > int64(len(keys)))) {
+		err = replyErr("next", "%v", vals)
+	}
 	if err != nil {
+		if sent {
+			r.doubt(callID, keys)
+		}
 		return "", err
 	}
 	code, i, mine := vals[0], vals[1]-1, vals[2]
 	if code == 0 {
 		return "", fmt.Errorf("ringlb: next: %w (%d offered)", ErrAtCapacity, len(keys))
 	}
-	if (code != 1 && code != 2) || i < 0 || i >= int64(len(keys)) {
-		return "", replyErr("next", "%v", vals)
-	}
 	if mine == 1 {
 		r.track(holdMember(keys[i], callID))
 	}
 	return strings.Clone(named[i]), nil // named may be a view of C memory
+}
+
+// owned returns copies of s and of each of list, in one allocation, for
+// an operation to keep.
+func owned(s string, list []string) (string, []string) {
+	n := len(s)
+	for _, x := range list {
+		n += len(x)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	b.WriteString(s)
+	for _, x := range list {
+		b.WriteString(x)
+	}
+	all := b.String()
+	out := make([]string, len(list))
+	at := len(s)
+	for i, x := range list {
+		out[i] = all[at : at+len(x)]
+		at += len(x)
+	}
+	return all[:len(s)], out
 }
 
 // capacitiesArg is op_next's capacities argument (ops.lua): "" when no member of
@@ -415,31 +472,39 @@ func (r *Redis) acquire(ctx context.Context, dest, callID, how string) (bool, er
 		return false, err
 	}
 	c := r.opts.capacityOf(key)
-	v, err := r.ops.do(ctx, op, acquireOp(callID, c, key, how, r.maxAge))
-	if err != nil {
-		return false, err
+	// The operation may be written out after this call returns: it keeps
+	// copies (of m), never views of the caller's memory.
+	m := holdMember(key, callID)
+	key, callID = m[:len(key)], m[len(key)+1:]
+	v, sent, err := r.ops.run(ctx, op, acquireOp(callID, c, key, how, r.maxAge))
+	var vals []int64
+	if err == nil {
+		vals, err = int64s(op, v, 3)
 	}
-	vals, err := int64s(op, v, 3)
+	if err == nil && (vals[0] < -2 || vals[0] > 1) {
+		err = replyErr(op, "%v", vals)
+	}
 	if err != nil {
+		if sent {
+			r.doubt(callID, []string{key})
+		}
 		return false, err
 	}
 	code, load, mine := vals[0], vals[1], vals[2]
 	switch code {
 	case 1:
-		r.track(holdMember(key, callID))
+		r.track(m)
 		return true, nil
 	case 0:
 		// A retry after a lost reply lands here: keep renewing our hold.
 		if mine == 1 {
-			r.track(holdMember(key, callID))
+			r.track(m)
 		}
 		return false, nil
 	case -1:
 		return false, fmt.Errorf("ringlb: acquire %q: %w", dest, ErrDrained)
-	case -2:
-		return false, fmt.Errorf("ringlb: acquire %q: %w (%d of %d)", dest, ErrAtCapacity, load, c)
 	}
-	return false, replyErr(op, "%v", vals)
+	return false, fmt.Errorf("ringlb: acquire %q: %w (%d of %d)", dest, ErrAtCapacity, load, c)
 }
 
 // acquireOp is ops.lua's acquire of dest for callID, with capacity c, how
@@ -475,7 +540,7 @@ func (r *Redis) Release(ctx context.Context, dest, callID string) (bool, error) 
 	v, err := r.ops.do(ctx, "release", r.releaseOp([]string{m}))
 	if err != nil {
 		r.mu.Lock()
-		r.retry[m] = time.Now().Add(r.opts.Lease)
+		r.retry[m] = pendingRelease{until: time.Now().Add(r.opts.Lease)}
 		r.mu.Unlock()
 		return false, err
 	}
@@ -596,45 +661,45 @@ func (r *Redis) Snapshot(ctx context.Context) (Snapshot, error) {
 	if r.closed.Load() {
 		return Snapshot{}, errClosed
 	}
-	mem, now, err := r.scanPart(ctx, "mem")
+	mem, now, off, err := r.scanPart(ctx, "mem")
 	if err != nil {
 		return Snapshot{}, err
 	}
-	holds, _, err := r.scanPart(ctx, "holds")
+	holds, _, _, err := r.scanPart(ctx, "holds")
 	if err != nil {
 		return Snapshot{}, err
 	}
-	return r.parseSnapshot(mem, holds, now)
+	return r.parseSnapshot(mem, holds, now, off)
 }
 
 // scanPart reads every page of one part of the state (see
-// scripts/snapshot.lua), and the server time of its first page; a hold
-// seen on two pages is kept once.
-func (r *Redis) scanPart(ctx context.Context, part string) ([]any, int64, error) {
-	var out []any
+// scripts/snapshot.lua), and the balancer's time of its first page with
+// its offset from the server's clock; a hold seen on two pages is kept
+// once.
+func (r *Redis) scanPart(ctx context.Context, part string) (out []any, now, off int64, err error) {
 	var seen map[string]bool
 	if part == "holds" {
 		seen = make(map[string]bool)
 	}
 	cursor := "0"
-	var now int64
 	for {
 		if err := ctx.Err(); err != nil {
-			return nil, 0, &backendError{op: "snapshot", err: err}
+			return nil, 0, 0, &backendError{op: "snapshot", err: err}
 		}
 		v, err := r.run(ctx, "snapshot", scriptSnapshot, scriptArgs(reapLimit, []any{part, cursor, snapshotPage}, nil))
 		if err != nil {
-			return nil, 0, err
+			return nil, 0, 0, err
 		}
 		vals, ok := v.([]any)
-		if !ok || len(vals) != 3 {
-			return nil, 0, replyErr("snapshot", "%T of %d", v, lenOf(v))
+		if !ok || len(vals) != 4 {
+			return nil, 0, 0, replyErr("snapshot", "%T of %d", v, lenOf(v))
 		}
 		next, ok1 := vals[0].(string)
 		entries, ok2 := vals[1].([]any)
 		t, ok3 := vals[2].(int64)
-		if !ok1 || !ok2 || !ok3 || (seen != nil && len(entries)%3 != 0) {
-			return nil, 0, replyErr("snapshot", "page %v", vals)
+		o, ok4 := vals[3].(int64)
+		if !ok1 || !ok2 || !ok3 || !ok4 || (seen != nil && len(entries)%3 != 0) {
+			return nil, 0, 0, replyErr("snapshot", "page %v", vals)
 		}
 		if seen == nil {
 			out = append(out, entries...)
@@ -642,7 +707,7 @@ func (r *Redis) scanPart(ctx context.Context, part string) ([]any, int64, error)
 			for i := 0; i < len(entries); i += 3 {
 				m, ok := entries[i].(string)
 				if !ok {
-					return nil, 0, replyErr("snapshot", "hold %v", entries[i])
+					return nil, 0, 0, replyErr("snapshot", "hold %v", entries[i])
 				}
 				if !seen[m] {
 					seen[m] = true
@@ -651,29 +716,32 @@ func (r *Redis) scanPart(ctx context.Context, part string) ([]any, int64, error)
 			}
 		}
 		if now == 0 {
-			now = t
+			now, off = t, o
 		}
 		if next == "0" {
-			return out, now, nil
+			return out, now, off, nil
 		}
 		cursor = next
 	}
 }
 
-// Close implements Balancer. It stops the renewal goroutine and closes the
-// connection pool; it releases nothing. The holds of this process stay
-// counted, shared with other nodes, until their leases lapse (within one
-// lease period): the calls they stand for may still be up on this switch,
-// and a Redis that kept them briefly is safer than one that undercounts.
-// Releases still waiting for a retry get one last attempt.
+// Close implements Balancer. It stops renewing this balancer's leases and
+// lets go of the shared client, which the last balancer on it closes; it
+// releases nothing. The holds of this process stay counted, shared with
+// other nodes, until their leases lapse (within one lease period): the
+// calls they stand for may still be up on this switch, and a Redis that
+// kept them briefly is safer than one that undercounts. Releases still
+// waiting for a retry get one last attempt.
 func (r *Redis) Close() error {
 	var err error
 	r.closeOnce.Do(func() {
 		r.closed.Store(true)
 		close(r.stop)
-		<-r.done
+		r.shared.remove(r)
+		r.bgMu.Lock() // background work on r under way ends
 		r.retryReleases(time.Now())
-		err = r.client.Close()
+		r.bgMu.Unlock()
+		err = r.shared.detach()
 	})
 	return err
 }

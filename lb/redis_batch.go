@@ -64,11 +64,24 @@ func (r *Redis) runOps(ctx context.Context, op string, ops ...redisOp) ([]any, e
 
 // pendingOp is an operation waiting in a batcher.
 type pendingOp struct {
+	ctx   context.Context // its caller's: once done, the operation is never sent
 	op    redisOp
-	done  chan struct{} // closed once reply and err are set
+	state atomic.Int32  // opQueued, then opSent or opAbandoned, never back
+	done  chan struct{} // closed once reply and err are set, or by a sender that left it out
 	reply any
 	err   error
 }
+
+// States of a pendingOp. The sender moves an operation from opQueued to
+// opSent before it writes it, and its caller, once its context is done,
+// from opQueued to opAbandoned: whichever comes first decides, so an
+// operation whose caller has given up is never sent, and one that was sent
+// is known to be.
+const (
+	opQueued int32 = iota
+	opSent
+	opAbandoned
+)
 
 // batcher gathers the operations of one balancer into batches (see the
 // top of this file). The first caller to find fewer than
@@ -91,7 +104,18 @@ type batcher struct {
 // do runs op, alone or with others, and returns its reply. Errors wrap
 // ErrBackend and carry the name name.
 func (b *batcher) do(ctx context.Context, name string, op redisOp) (any, error) {
-	p := &pendingOp{op: op, done: make(chan struct{})}
+	v, _, err := b.run(ctx, name, op)
+	return v, err
+}
+
+// run is do that also reports whether op was sent: an operation that
+// failed after it was sent may still have taken effect in Redis (a reply
+// lost, or a script still queued in a stalled server when its caller's
+// deadline passed), one that was not sent never will. op must not refer to
+// memory its caller may reuse once run returns: an operation is written
+// out after its caller may have gone (see opSent).
+func (b *batcher) run(ctx context.Context, name string, op redisOp) (any, bool, error) {
+	p := &pendingOp{ctx: ctx, op: op, done: make(chan struct{})}
 	b.mu.Lock()
 	b.queue = append(b.queue, p)
 	var batch []*pendingOp
@@ -101,22 +125,16 @@ func (b *batcher) do(ctx context.Context, name string, op redisOp) (any, error) 
 	}
 	b.mu.Unlock()
 	if batch != nil {
-		var own context.Context // only for a batch of this caller's operation alone
-		if len(batch) == 1 && batch[0] == p {
-			own = ctx
-		}
-		more := b.send(own, batch)
-		if more != nil {
+		if more := b.send(batch); more != nil {
 			go b.drain(more)
 		}
 	}
 	select {
 	case <-p.done:
-		if p.err != nil {
-			return nil, &backendError{op: name, err: p.err}
-		}
-		return p.reply, nil
+		return p.result(ctx, name)
 	case <-ctx.Done():
+	}
+	if p.state.CompareAndSwap(opQueued, opAbandoned) || p.state.Load() == opAbandoned {
 		b.mu.Lock()
 		for i, q := range b.queue {
 			if q == p {
@@ -125,10 +143,28 @@ func (b *batcher) do(ctx context.Context, name string, op redisOp) (any, error) 
 			}
 		}
 		b.mu.Unlock()
-		// Sent already, it may still take effect: like a reply lost on the
-		// way, which the lease covers.
-		return nil, &backendError{op: name, err: ctx.Err()}
+		return nil, false, &backendError{op: name, err: ctx.Err()}
 	}
+	select {
+	case <-p.done: // answered just as the deadline passed
+		return p.result(ctx, name)
+	default:
+	}
+	// Sent, it may still take effect: see run.
+	return nil, true, &backendError{op: name, err: ctx.Err()}
+}
+
+// result is the outcome of an operation whose done is closed: sent and
+// answered, or left out by a sender because its caller's context had
+// ended.
+func (p *pendingOp) result(ctx context.Context, name string) (any, bool, error) {
+	if p.state.Load() == opAbandoned {
+		return nil, false, &backendError{op: name, err: ctx.Err()}
+	}
+	if p.err != nil {
+		return nil, true, &backendError{op: name, err: p.err}
+	}
+	return p.reply, true, nil
 }
 
 // take removes up to maxBatchOps operations from the queue. Requires mu.
@@ -142,25 +178,40 @@ func (b *batcher) take() []*pendingOp {
 
 // send runs batch as one script call and delivers each reply. It returns
 // the next batch when operations queued meanwhile (this sender stays in
-// flight for it), else nil. The call is bounded by own, the context of the
-// caller whose operation is the batch's only one, or with own nil by
-// Timeout from now, so that no caller's cancellation fails the others (each
+// flight for it), else nil. Operations whose callers have given up are
+// left out, never written. The call is bounded by the context of the
+// caller whose operation is the batch's only one, or by Timeout from now
+// for several, so that no caller's cancellation fails the others (each
 // still waits only until its own deadline).
-func (b *batcher) send(own context.Context, batch []*pendingOp) []*pendingOp {
-	ops := make([]redisOp, len(batch))
-	for i, p := range batch {
-		ops[i] = p.op
-	}
-	b.batches.Add(1)
-	b.batchedOps.Add(uint64(len(ops)))
-	vals, err := b.safeExchange(own, ops)
-	for i, p := range batch {
-		if err != nil {
-			p.err = err
-		} else {
-			p.reply = vals[i]
+func (b *batcher) send(batch []*pendingOp) []*pendingOp {
+	live := batch[:0]
+	for _, p := range batch {
+		if p.ctx.Err() == nil && p.state.CompareAndSwap(opQueued, opSent) {
+			live = append(live, p)
+		} else if p.state.CompareAndSwap(opQueued, opAbandoned) {
+			close(p.done) // its caller may not have noticed yet
 		}
-		close(p.done)
+	}
+	if len(live) > 0 {
+		var own context.Context
+		if len(live) == 1 {
+			own = live[0].ctx
+		}
+		ops := make([]redisOp, len(live))
+		for i, p := range live {
+			ops[i] = p.op
+		}
+		b.batches.Add(1)
+		b.batchedOps.Add(uint64(len(ops)))
+		vals, err := b.safeExchange(own, ops)
+		for i, p := range live {
+			if err != nil {
+				p.err = err
+			} else {
+				p.reply = vals[i]
+			}
+			close(p.done)
+		}
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -209,6 +260,6 @@ func (r *Redis) exchangeOps(ctx context.Context, ops []redisOp) ([]any, error) {
 // drain sends batches until the queue is empty.
 func (b *batcher) drain(batch []*pendingOp) {
 	for batch != nil {
-		batch = b.send(nil, batch)
+		batch = b.send(batch)
 	}
 }

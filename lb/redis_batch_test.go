@@ -278,3 +278,59 @@ func TestBatcherLoneCallerContext(t *testing.T) {
 		}
 	}
 }
+
+// unnoticedCtx is a context whose deadline has passed although its caller
+// has not woken to notice yet: Err is set, Done has not fired.
+type unnoticedCtx struct{ context.Context }
+
+func (unnoticedCtx) Err() error { return context.DeadlineExceeded }
+
+// Regression: an operation that timed out while queued could still be
+// written out later by the goroutine sending the queue, after its caller had
+// returned and reused the memory it pointed to. An operation whose caller's
+// deadline has passed is never sent, even when the caller has not yet woken
+// to take it out of the queue, and its caller is told so.
+func TestBatcherNeverSendsAnOperationWhoseCallerGaveUp(t *testing.T) {
+	s := newScriptedExchange()
+	b := &batcher{exchange: s.exchange}
+	errs := make(chan error, maxBatchesInFlight+1)
+	for i := range maxBatchesInFlight {
+		go func() {
+			_, err := b.do(context.Background(), "release", redisOp{kind: "r", args: []any{i}})
+			errs <- err
+		}()
+		<-s.calls
+	}
+	gone := make(chan error, 1)
+	go func() {
+		_, sent, err := b.run(unnoticedCtx{context.Background()}, "next", redisOp{kind: "n", args: []any{"gone"}})
+		if sent {
+			err = fmt.Errorf("reported sent: %v", err)
+		}
+		gone <- err
+	}()
+	queued(t, b, 1)
+	for range maxBatchesInFlight {
+		s.answer <- nil
+	}
+	for range maxBatchesInFlight {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case err := <-gone:
+		if !errors.Is(err, ErrBackend) || !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("the caller who gave up got %v; want ErrBackend and DeadlineExceeded, not sent", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the caller who gave up was never answered")
+	}
+	for _, batch := range s.batches {
+		for _, op := range batch {
+			if op.args[0] == "gone" {
+				t.Fatal("an operation whose caller had given up was sent")
+			}
+		}
+	}
+}

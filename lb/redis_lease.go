@@ -42,42 +42,43 @@ func (r *Redis) untrack(member string) {
 	r.mu.Unlock()
 }
 
-// background renews leases every tick and retries failed releases. A panic
-// here would take the host process down, so it is recovered and the loop
-// goes on.
-func (r *Redis) background() {
-	defer close(r.done)
-	every := min(r.tick, retryEvery)
-	t := time.NewTicker(every)
-	defer t.Stop()
-	lastRenew := time.Now()
-	for {
-		select {
-		case <-r.stop:
-			return
-		case now := <-t.C:
-			// A failed renewal is tried again at the next wake, not a tick
-			// later, so a short blip costs no lease.
-			if now.Sub(lastRenew) >= r.tick-every/2 {
-				ok := false
-				r.safely(func() { ok = r.renew() })
-				if ok {
-					lastRenew = now
-				}
-			}
-			r.safely(func() { r.retryReleases(now) })
-		}
-	}
+// due reports whether background work on r is due at now: a renewal
+// tick has come while it holds anything, or releases wait for a retry.
+func (r *Redis) due(now time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.retry) > 0 || len(r.held) > 0 && now.Sub(r.lastRenew) >= r.tick-retryEvery/2
 }
 
-func (r *Redis) safely(f func()) {
-	defer func() { _ = recover() }()
-	f()
+// background is r's share of a round of the shared goroutine (see
+// redis_shared.go), every retryEvery: it renews the leases when the
+// renewal tick has come and retries failed releases. A failed renewal is
+// tried again at the next round, not a tick later, so a short blip costs
+// no lease. It returns the first error, so that the round can stop when
+// Redis does not answer.
+func (r *Redis) background(now time.Time) error {
+	r.bgMu.Lock()
+	defer r.bgMu.Unlock()
+	if r.closed.Load() {
+		return nil
+	}
+	r.mu.Lock()
+	renew := now.Sub(r.lastRenew) >= r.tick-retryEvery/2
+	r.mu.Unlock()
+	if renew {
+		if err := r.renew(); err != nil {
+			return err
+		}
+		r.mu.Lock()
+		r.lastRenew = now
+		r.mu.Unlock()
+	}
+	return r.retryReleases(now)
 }
 
 // renew extends the leases of this process's holds, renewBatch per script
-// call; normally that is one round trip per tick. It reports whether every
-// batch reached Redis.
+// call; normally that is one round trip per tick. It returns an error
+// unless every batch reached Redis.
 //
 // A hold reset by an operator, taken by another node or past its maximum
 // age is forgotten. A hold this process still has but Redis lost (its
@@ -85,11 +86,11 @@ func (r *Redis) safely(f func()) {
 // not received it) is re-asserted for the call still up, even over its
 // member's capacity (see reassert): within one renewal period of Redis
 // being back, every live call counts again.
-func (r *Redis) renew() bool {
+func (r *Redis) renew() error {
 	r.mu.Lock()
 	if len(r.held) == 0 {
 		r.mu.Unlock()
-		return true
+		return nil
 	}
 	members := make([]string, 0, len(r.held))
 	gens := make(map[string]uint64, len(r.held))
@@ -102,7 +103,7 @@ func (r *Redis) renew() bool {
 	for len(members) > 0 {
 		select {
 		case <-r.stop: // closing: do not hold Close up for the other batches
-			return false
+			return errClosed
 		default:
 		}
 		n := min(len(members), renewBatch)
@@ -111,16 +112,13 @@ func (r *Redis) renew() bool {
 		v, err := r.run(context.Background(), "renew", scriptRenew,
 			scriptArgs(renewReapLimit, []any{r.node, r.lease}, batch))
 		if err != nil {
-			return false
+			return err
 		}
 		vals, ok := v.([]any)
-		if !ok || len(vals) != 2 {
-			return false
-		}
-		gone, ok1 := stringsOf(vals[0])
-		lost, ok2 := stringsOf(vals[1])
-		if !ok1 || !ok2 {
-			return false
+		gone, ok1 := stringsOf(index(vals, 0))
+		lost, ok2 := stringsOf(index(vals, 1))
+		if !ok || len(vals) != 2 || !ok1 || !ok2 {
+			return replyErr("renew", "%v", v)
 		}
 		r.mu.Lock()
 		for _, m := range gone {
@@ -139,7 +137,15 @@ func (r *Redis) renew() bool {
 	for _, m := range missing {
 		r.reassert(m, gens[m])
 	}
-	return true
+	return nil
+}
+
+// index is vals[i], or nil past its end.
+func index(vals []any, i int) any {
+	if i < len(vals) {
+		return vals[i]
+	}
+	return nil
 }
 
 // reassert takes again, for the call still up, a hold Redis lost (its lease
@@ -198,6 +204,49 @@ func (r *Redis) forget(m string, gen uint64) {
 	r.mu.Unlock()
 }
 
+// pendingRelease is a release waiting to be sent again.
+type pendingRelease struct {
+	// until is when the hold's lease has surely lapsed, by this process's
+	// clock: sending the release later is pointless.
+	until time.Time
+	// unsure marks a hold that may not exist: one that an operation may
+	// have taken in Redis although its caller got an error (see doubt).
+	// It is dropped only if it is this node's and still ringing, so that
+	// nothing the call went on with is touched, and it is sent until it
+	// drops the hold or has reached Redis twice since after.
+	unsure bool
+	// after is when the operation behind an unsure hold can no longer be
+	// written out (its send is bounded by Timeout); sent counts the drops
+	// sent since then that reached Redis.
+	after time.Time
+	sent  int
+}
+
+// doubt queues a drop of the holds that a failed operation of callID on
+// keys may have taken: its caller got an error (a timeout, a lost reply),
+// so nobody would release them, yet Redis may have run it, or may still
+// run it when a stalled server wakes. Without this they would count until
+// their lease lapsed (a whole lease, with capacity 1 a member skipped all
+// that time); with it they stop counting within two retries (2 x
+// retryEvery) of Redis answering again. Holds the call is known to have
+// are left alone.
+func (r *Redis) doubt(callID string, keys []string) {
+	now := time.Now()
+	e := pendingRelease{until: now.Add(r.opts.Timeout + r.opts.Lease), unsure: true, after: now.Add(r.opts.Timeout)}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, k := range keys {
+		m := holdMember(k, callID)
+		if _, held := r.held[m]; held {
+			continue
+		}
+		if q, ok := r.retry[m]; ok && !q.unsure {
+			continue // a release of it is queued already
+		}
+		r.retry[m] = e
+	}
+}
+
 // settleRetries sends, before operation op may hold one of dests for
 // callID, the queued releases of those same holds. Otherwise a release that
 // failed earlier could land after the call takes the destination again and
@@ -217,7 +266,7 @@ func (r *Redis) settleRetries(ctx context.Context, op string, dests []string, ca
 	var pending []string
 	r.mu.Lock()
 	for _, d := range dests {
-		if m := holdMember(d, callID); !r.retry[m].IsZero() {
+		if m := holdMember(d, callID); !r.retry[m].until.IsZero() {
 			pending = append(pending, m)
 		}
 	}
@@ -225,15 +274,7 @@ func (r *Redis) settleRetries(ctx context.Context, op string, dests []string, ca
 	if len(pending) == 0 {
 		return nil // the retry in flight sent them
 	}
-	if _, err := r.runOps(ctx, op, r.releaseOp(pending)); err != nil {
-		return err
-	}
-	r.mu.Lock()
-	for _, m := range pending {
-		delete(r.retry, m)
-	}
-	r.mu.Unlock()
-	return nil
+	return r.sendQueued(ctx, op, pending, time.Now())
 }
 
 // hasQueued reports whether a release of callID's hold on any of dests is
@@ -245,26 +286,26 @@ func (r *Redis) hasQueued(dests []string, callID string) bool {
 		return false
 	}
 	for _, d := range dests {
-		if !r.retry[holdMember(d, callID)].IsZero() {
+		if !r.retry[holdMember(d, callID)].until.IsZero() {
 			return true
 		}
 	}
 	return false
 }
 
-// retryReleases retries the releases that failed, dropping those whose
-// lease has surely lapsed by now.
-func (r *Redis) retryReleases(now time.Time) {
+// retryReleases sends the queued releases again, dropping those whose
+// lease has surely lapsed by now. It returns the first error.
+func (r *Redis) retryReleases(now time.Time) error {
 	r.retryLock <- struct{}{}
 	defer func() { <-r.retryLock }()
 	r.mu.Lock()
 	if len(r.retry) == 0 {
 		r.mu.Unlock()
-		return
+		return nil
 	}
 	members := make([]string, 0, len(r.retry))
-	for m, until := range r.retry {
-		if now.After(until) {
+	for m, e := range r.retry {
+		if now.After(e.until) {
 			delete(r.retry, m)
 			continue
 		}
@@ -273,24 +314,89 @@ func (r *Redis) retryReleases(now time.Time) {
 	r.mu.Unlock()
 	for len(members) > 0 {
 		n := min(len(members), renewBatch)
-		batch := members[:n]
+		if err := r.sendQueued(context.Background(), "release", members[:n], now); err != nil {
+			return err
+		}
 		members = members[n:]
-		if _, err := r.runOps(context.Background(), "release", r.releaseOp(batch)); err != nil {
-			return
-		}
-		r.mu.Lock()
-		for _, m := range batch {
-			delete(r.retry, m)
-		}
-		r.mu.Unlock()
 	}
+	return nil
 }
 
-// pendingReleases reports how many failed releases wait for a retry.
+// sendQueued sends the queued releases of members in one script call,
+// started at now, and updates the queue with the outcome: a release sent
+// is done; an unsure drop is done once it dropped the hold or reached
+// Redis twice after the failed operation could no longer be written out
+// (the second drop, sent after the first's reply, lands after anything
+// sent before the first). Requires retryLock.
+func (r *Redis) sendQueued(ctx context.Context, op string, members []string, now time.Time) error {
+	var sure, unsure []string
+	r.mu.Lock()
+	for _, m := range members {
+		if e, ok := r.retry[m]; ok && e.unsure {
+			unsure = append(unsure, m)
+		} else if ok {
+			sure = append(sure, m)
+		}
+	}
+	r.mu.Unlock()
+	var ops []redisOp
+	if len(sure) > 0 {
+		ops = append(ops, r.releaseOp(sure))
+	}
+	if len(unsure) > 0 {
+		args := make([]any, len(unsure))
+		for i, m := range unsure {
+			args[i] = m
+		}
+		ops = append(ops, redisOp{kind: "d", args: args})
+	}
+	if len(ops) == 0 {
+		return nil
+	}
+	vals, err := r.runOps(ctx, op, ops...)
+	if err != nil {
+		return err
+	}
+	var dropped []int64
+	if len(unsure) > 0 {
+		if dropped, err = int64s(op, vals[len(vals)-1], len(unsure)); err != nil {
+			return err
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, m := range sure {
+		delete(r.retry, m)
+	}
+	for i, m := range unsure {
+		e, ok := r.retry[m]
+		if !ok || !e.unsure {
+			continue // taken again, or released, meanwhile
+		}
+		if now.After(e.after) {
+			e.sent++
+		}
+		if dropped[i] == 1 || e.sent >= 2 {
+			delete(r.retry, m)
+		} else {
+			r.retry[m] = e
+		}
+	}
+	return nil
+}
+
+// pendingReleases reports how many failed releases wait for a retry (not
+// counting unsure drops, see doubt).
 func (r *Redis) pendingReleases() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return len(r.retry)
+	n := 0
+	for _, e := range r.retry {
+		if !e.unsure {
+			n++
+		}
+	}
+	return n
 }
 
 // heldCount reports how many holds this process renews.

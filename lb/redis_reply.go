@@ -15,9 +15,11 @@ func replyErr(op string, format string, args ...any) error {
 }
 
 // parseSnapshot builds a snapshot from the pages of snapshot.lua: dest,
-// record pairs of mem; member, record, expiry triples of holds; the server
-// time now (ms).
-func (r *Redis) parseSnapshot(mem, holds []any, now int64) (Snapshot, error) {
+// record pairs of mem; member, record, expiry triples of holds; the
+// balancer's time now (ms), which is off ms ahead of the server's clock
+// (see begin in scripts/prelude.lua). Times are shown by the server's
+// clock.
+func (r *Redis) parseSnapshot(mem, holds []any, now, off int64) (Snapshot, error) {
 	const op = "snapshot"
 	if len(mem)%2 != 0 || len(holds)%3 != 0 {
 		return Snapshot{}, replyErr(op, "shape")
@@ -45,10 +47,10 @@ func (r *Redis) parseSnapshot(mem, holds []any, now int64) (Snapshot, error) {
 		st.Drained, st.Started, st.Answered = rec.drained, rec.started, rec.answered
 		st.Score = rec.fadedScore(now, half)
 		if rec.seq != 0 {
-			st.LastHold = time.UnixMilli(rec.last)
+			st.LastHold = time.UnixMilli(rec.last - off)
 		}
 		if rec.wrap > now {
-			st.WrapupUntil = time.UnixMilli(rec.wrap)
+			st.WrapupUntil = time.UnixMilli(rec.wrap - off)
 		}
 	}
 	s := Snapshot{Name: r.name, Backend: "redis", Destinations: []DestStatus{}, Holds: []HoldInfo{}}
@@ -66,7 +68,7 @@ func (r *Redis) parseSnapshot(mem, holds []any, now int64) (Snapshot, error) {
 		if err1 != nil || err2 != nil {
 			return Snapshot{}, replyErr(op, "hold %q %q", m, rec)
 		}
-		h := HoldInfo{Dest: dest, CallID: call, Node: f[3], Start: time.UnixMilli(start), State: StateRinging}
+		h := HoldInfo{Dest: dest, CallID: call, Node: f[3], Start: time.UnixMilli(start - off), State: StateRinging}
 		st := get(dest)
 		st.Active++
 		if f[2] == "t" {
@@ -76,7 +78,7 @@ func (r *Redis) parseSnapshot(mem, holds []any, now int64) (Snapshot, error) {
 			st.Ringing++
 		}
 		if exp > 0 {
-			h.Expires = time.UnixMilli(int64(exp))
+			h.Expires = time.UnixMilli(int64(exp) - off)
 		}
 		s.Holds = append(s.Holds, h)
 	}

@@ -1,6 +1,7 @@
 package lb
 
 import (
+	"context"
 	_ "embed"
 	"time"
 
@@ -56,9 +57,11 @@ const (
 )
 
 // redisClient is what the Redis backend needs of a go-redis client: a
-// plain, Sentinel or Cluster client all fit.
+// plain, Sentinel or Cluster client all fit. Info reads the eviction
+// policy (see redis_shared.go).
 type redisClient interface {
 	redis.Scripter
+	Info(ctx context.Context, section ...string) *redis.StringCmd
 	Close() error
 }
 

@@ -166,11 +166,16 @@ func TestRedisKeyLayout(t *testing.T) {
 }
 
 // miniLease opens a balancer on m with its own node name and a 3 s lease.
+// Its timeout is generous (these tests measure none), so that a loaded
+// machine does not fail them.
 func miniLease(t *testing.T, m *miniredis.Miniredis, name, node string, opts Options) *Redis {
 	t.Helper()
 	opts.Node = node
 	if opts.Lease == 0 {
 		opts.Lease = 3 * time.Second
+	}
+	if opts.Timeout == 0 {
+		opts.Timeout = 5 * time.Second
 	}
 	return openRedis(t, name, "redis://"+m.Addr(), opts)
 }
@@ -348,12 +353,12 @@ func TestRedisReplyChecks(t *testing.T) {
 		{holds: []any{"a\nb", "1\n0\nq\nn", "1"}},
 		{holds: []any{"a\nb", "1\n0\nr\nn"}},
 	} {
-		if _, err := r.parseSnapshot(c.mem, c.holds, 1); !errors.Is(err, ErrBackend) {
+		if _, err := r.parseSnapshot(c.mem, c.holds, 1, 0); !errors.Is(err, ErrBackend) {
 			t.Errorf("parseSnapshot(%#v, %#v) err = %v", c.mem, c.holds, err)
 		}
 	}
 	s, err := r.parseSnapshot([]any{"d", "1 1 0 2 3 1 1 5 2 1"},
-		[]any{"d\nc", "5\n0\nt\nnode with spaces", "9"}, 4)
+		[]any{"d\nc", "5\n0\nt\nnode with spaces", "9"}, 4, 0)
 	if err != nil || s.Holds[0].Node != "node with spaces" || s.Holds[0].State != StateTalking ||
 		s.Destinations[0].Talking != 1 || !s.Destinations[0].Drained || s.Destinations[0].Started != 2 {
 		t.Errorf("parseSnapshot = %+v, %v", s, err)

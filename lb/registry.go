@@ -34,10 +34,21 @@ type Named struct {
 // Default is the process-wide registry used by the C ABI and Lua module.
 var Default Registry
 
+// MaxBalancers is the most balancers a Registry holds open at once, of
+// every backend: balancer names come from dialplans, so without a bound
+// each new name would cost memory (and, before Redis balancers shared a
+// client, a connection pool) for the life of the process.
+const MaxBalancers = 4096
+
 // Open returns the balancer named name, creating it with opts on first use.
 // Opening a name again with the same options returns the same balancer; with
 // other options it returns ErrOptionsMismatch. A non-empty opts.URL selects
-// the Redis backend.
+// the Redis backend. Opening a new name while MaxBalancers are open is an
+// error wrapping ErrInvalidArgument.
+//
+// A new balancer is created outside the registry's lock (a Redis balancer
+// may wait up to its timeout for the server), so that the balancers
+// already open are never held up by it.
 func (r *Registry) Open(name string, opts Options) (*Named, error) {
 	if err := checkBalancerName(name); err != nil {
 		return nil, fmt.Errorf("ringlb: open: %w", err)
@@ -45,32 +56,56 @@ func (r *Registry) Open(name string, opts Options) (*Named, error) {
 	opts = opts.withDefaults()
 	canon := opts.canonical()
 	r.mu.RLock()
-	n := r.byName[name]
+	n, full := r.byName[name], len(r.byName) >= MaxBalancers
 	r.mu.RUnlock()
 	if n == nil {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		n = r.byName[name]
-		if n == nil {
-			b, err := openBackend(name, opts)
-			if err != nil {
-				return nil, err
-			}
-			if r.byName == nil {
-				r.byName = make(map[string]*Named)
-				r.byID = make(map[uint64]*Named)
-			}
-			r.lastID++
-			n = &Named{Balancer: b, ID: r.lastID, Name: name, Options: opts, canon: canon}
-			r.byName[name] = n
-			r.byID[n.ID] = n
+		if full {
+			return nil, errFull(name)
+		}
+		b, err := openBackend(name, opts)
+		if err != nil {
+			return nil, err
+		}
+		if n, err = r.add(name, opts, canon, b); err != nil {
+			b.Close()
+			return nil, err
+		}
+		if n.Balancer == b {
 			return n, nil
 		}
+		b.Close() // another caller opened the name meanwhile: theirs it is
 	}
 	if n.canon != canon {
 		return nil, fmt.Errorf("ringlb: open %q: %w", name, ErrOptionsMismatch)
 	}
 	return n, nil
+}
+
+// add registers b as name, unless a caller did so first: then it returns
+// that one, and b is the caller's to close.
+func (r *Registry) add(name string, opts Options, canon string, b Balancer) (*Named, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if n := r.byName[name]; n != nil {
+		return n, nil
+	}
+	if len(r.byName) >= MaxBalancers {
+		return nil, errFull(name)
+	}
+	if r.byName == nil {
+		r.byName = make(map[string]*Named)
+		r.byID = make(map[uint64]*Named)
+	}
+	r.lastID++
+	n := &Named{Balancer: b, ID: r.lastID, Name: name, Options: opts, canon: canon}
+	r.byName[name] = n
+	r.byID[n.ID] = n
+	return n, nil
+}
+
+// errFull is the error of opening name in a full registry.
+func errFull(name string) error {
+	return fmt.Errorf("ringlb: open %q: %w: %d balancers open, the most one process may have", name, ErrInvalidArgument, MaxBalancers)
 }
 
 // Get returns the balancer with the given ID, or nil.

@@ -84,6 +84,9 @@ type Stats struct {
 	// Fallbacks counts rings that went on in list order, without the
 	// balancer, because its backend failed (NoteFallback).
 	Fallbacks uint64
+	// Evicting is set while the balancer's Redis has a maxmemory-policy
+	// that evicts keys, as last read (Redis).
+	Evicting bool
 }
 
 // NoteFallback counts a ring that went on in list order because the
@@ -112,6 +115,7 @@ func (n *Named) Stats() Stats {
 		s.PendingReleases = r.pendingReleases()
 		s.TakenBack, s.OverCapacity = uint64(r.takenBack.Load()), uint64(r.overCapacity.Load())
 		s.Batches, s.BatchedOps = r.ops.batches.Load(), r.ops.batchedOps.Load()
+		s.Evicting = r.shared.evicting.Load()
 	}
 	s.Fallbacks = n.stats.fallbacks.Load()
 	return s

@@ -55,7 +55,7 @@ type Collector struct {
 	active, capacity, drained, started *prometheus.Desc
 	talking, answered, wrapup          *prometheus.Desc
 	takenBack, overCapacity            *prometheus.Desc
-	batches, batchedOps                *prometheus.Desc
+	batches, batchedOps, evicting      *prometheus.Desc
 	next, backendErrors, opSeconds     *prometheus.Desc
 	pending, snapshotErrors, fallbacks *prometheus.Desc
 	workers, handOffs, handOffSeconds  *prometheus.Desc
@@ -81,6 +81,7 @@ func NewCollector(bals Balancers) *Collector {
 		overCapacity:   d("holds_over_capacity_total", "Holds taken back after their member filled up meanwhile: more calls up than its capacity.", "balancer"),
 		batches:        d("redis_batches_total", "Script calls that carried operations of calls (next, acquire, count, release, answered); simultaneous ones share a call.", "balancer"),
 		batchedOps:     d("redis_batched_operations_total", "Operations carried by those script calls: divided by redis_batches_total, how many shared one under load.", "balancer"),
+		evicting:       d("redis_evicting", "1 while the balancer's Redis has a maxmemory-policy that evicts keys (its state is lost when memory fills).", "balancer"),
 		next:           d("next_total", "Outcomes of next (choose and hold).", "balancer", "outcome"),
 		backendErrors:  d("backend_errors_total", "Operations that failed because the shared store did.", "balancer", "op"),
 		opSeconds:      d("operation_seconds", "Time of balancer operations.", "balancer", "op"),
@@ -98,7 +99,7 @@ func NewCollector(bals Balancers) *Collector {
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.active, c.capacity, c.drained, c.started, c.talking, c.answered, c.wrapup,
-		c.takenBack, c.overCapacity, c.batches, c.batchedOps, c.next, c.backendErrors,
+		c.takenBack, c.overCapacity, c.batches, c.batchedOps, c.evicting, c.next, c.backendErrors,
 		c.opSeconds, c.pending, c.snapshotErrors, c.fallbacks, c.workers, c.handOffs, c.handOffSeconds, c.unsafeSignalHandlers} {
 		ch <- d
 	}
@@ -198,6 +199,7 @@ func (c *Collector) stats(g *group, n *lb.Named) {
 		g.counter(c.overCapacity, float64(st.OverCapacity), n.Name)
 		g.counter(c.batches, float64(st.Batches), n.Name)
 		g.counter(c.batchedOps, float64(st.BatchedOps), n.Name)
+		g.gauge(c.evicting, boolFloat(st.Evicting), n.Name)
 	}
 }
 

@@ -31,8 +31,10 @@ type Server struct {
 	ownsDir bool // Launch made dir; Stop removes it
 
 	// args are extra redis-server arguments (a replica's --replicaof); a
-	// sentinel has sentinelConf, the configuration it starts from.
+	// sentinel has sentinelConf, the configuration it starts from; env is
+	// added to the server's environment.
 	args         []string
+	env          []string
 	sentinelConf string
 
 	mu   sync.Mutex
@@ -56,6 +58,22 @@ func Binary() string {
 // (CI must not silently skip the Redis tests).
 func Start(t testing.TB) *Server {
 	t.Helper()
+	return StartWith(t, Config{})
+}
+
+// Config is what StartWith adds to a server's start.
+type Config struct {
+	// Args are extra redis-server arguments ("--maxmemory-policy",
+	// "allkeys-lru").
+	Args []string
+	// Env is added to the server's environment ("LD_PRELOAD=...").
+	Env []string
+}
+
+// StartWith is Start with extra arguments and environment, which Restart
+// keeps.
+func StartWith(t testing.TB, c Config) *Server {
+	t.Helper()
 	bin := Binary()
 	if bin == "" {
 		if os.Getenv("CI") != "" {
@@ -63,7 +81,7 @@ func Start(t testing.TB) *Server {
 		}
 		t.Skip("redistest: redis-server not found in PATH; install redis-server to run the Redis tests")
 	}
-	s := &Server{t: t, bin: bin, dir: t.TempDir()}
+	s := &Server{t: t, bin: bin, dir: t.TempDir(), args: c.Args, env: c.Env}
 	if err := s.startOnFreePort(); err != nil {
 		t.Fatalf("redistest: %v", err)
 	}
@@ -247,6 +265,9 @@ func (s *Server) start() error {
 	}
 	cmd := exec.Command(s.bin, append(args, s.args...)...)
 	cmd.Dir = s.dir
+	if len(s.env) > 0 {
+		cmd.Env = append(os.Environ(), s.env...)
+	}
 	logf, err := os.OpenFile(s.dir+"/redis.log", os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err

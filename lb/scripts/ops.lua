@@ -1,5 +1,5 @@
 -- ops.lua runs the operations of a call's path (next, acquire, release,
--- answered) in order, one or many per script call: simultaneous callers of
+-- answered, and drops of doubtful holds) in order, one or many per script call: simultaneous callers of
 -- one process share a script call (see redis_batch.go), so Redis's cost per
 -- request, the clock read and the reaping are paid once per batch, while
 -- each operation stays atomic and sees the ones before it.
@@ -35,8 +35,7 @@ local function op_next(o, count)
     fields[i] = ARGV[o + 3 + i]
   end
   fields[n + 1] = call_field(call)
-  fields[n + 2] = F_SEQ
-  -- One read: every destination's record, the call's holds, the counter.
+  -- One read: every destination's record, the call's holds.
   local v = read(fields, n + 1, call)
   local list = holds_of(v[n + 1])
   if #list > 0 then
@@ -95,7 +94,7 @@ local function op_next(o, count)
     r.score, r.score_at = low, clock
   end
   -- The call may hold destinations outside this list: they stay.
-  hold(fields[best], call, r, list, v[n + 2], lease, maxage, node, "r")
+  hold(fields[best], call, r, list, lease, maxage, node, "r")
   return {1, best, 1}
 end
 
@@ -111,7 +110,7 @@ end
 local function op_acquire(o)
   local call, cap, dest, how, age =
     ARGV[o + 1], tonumber(ARGV[o + 2]), ARGV[o + 3], ARGV[o + 4], tonumber(ARGV[o + 5])
-  local v = read({dest, call_field(call), F_SEQ}, 2, call)
+  local v = read({dest, call_field(call)}, 2, call)
   local r, list = rec_of(v[1]), holds_of(v[2])
   local k = find(list, dest)
   if k then
@@ -127,7 +126,7 @@ local function op_acquire(o)
   end
   local state = "r"
   if how == "reassert-talking" then state = "t" end
-  hold(dest, call, r, list, v[3], lease, age, node, state)
+  hold(dest, call, r, list, lease, age, node, state)
   return {1, r.cnt, 1}
 end
 
@@ -180,7 +179,30 @@ local function op_answered(o)
   return 1
 end
 
-local ops = {n = op_next, a = op_acquire, r = op_release, w = op_answered}
+-- op_drop drops holds that an operation whose caller got an error may
+-- have taken (a timeout while the script was queued in a stalled server):
+-- each only if it is this node's and still ringing, so that a hold the
+-- call went on with, or another node's, is never touched.
+-- Arguments: members ("<dest>\n<call>").
+-- Reply: per hold, 1 if it was dropped, else 0.
+local function op_drop(o, count)
+  local out = {}
+  for i = o + 1, o + count do
+    local dest, call = split_member(ARGV[i])
+    local v = read({dest, call_field(call)}, 2, call)
+    local list = holds_of(v[2])
+    local k = find(list, dest)
+    if k and list[k].node == node and list[k].state == "r" then
+      drop_at(dest, call, rec_of(v[1]), list, k, 0)
+      out[#out + 1] = 1
+    else
+      out[#out + 1] = 0
+    end
+  end
+  return out
+end
+
+local ops = {n = op_next, a = op_acquire, r = op_release, w = op_answered, d = op_drop}
 
 begin()
 local out = {}

@@ -14,7 +14,9 @@
 --                 "\n" .. call  -> the call's holds, one line each:
 --                                  "<dest>\t<start_ms>\t<hard_ms>\t<state>\t<node>",
 --                                  state "r" ringing or "t" talking
---                 "\r"          -> the counter behind the lru order
+--                 "\r"          -> "<seq> <offset> <mark>": the counter
+--                                  behind the lru order, and the clock's
+--                                  offset and mark (see begin)
 --                 Destinations and call ids never hold control characters
 --                 (checked in Go), so the kinds never meet.
 --   3 idle  ZSET  destinations by when they last became idle (ms): beyond
@@ -29,8 +31,14 @@
 -- begin(), which reads the clock and reaps.
 local K_EXP, K_MEM, K_IDLE, K_GONE = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 
--- F_SEQ is the field of mem holding the lru counter.
+-- F_SEQ is the field of mem holding the lru counter and the clock's
+-- offset and mark: one field, read with the clock by begin().
 local F_SEQ = "\r"
+
+-- CLOCK_MARK is how far the clock runs past its stored mark before the
+-- mark is written again (ms): a backward step of the server's clock larger
+-- than this is caught, one smaller may extend deadlines by as much.
+local CLOCK_MARK = 100
 
 -- MAX_IDLE is how many idle destinations a balancer's keys remember (their
 -- lru order, calls started and answered), as the memory backend's default
@@ -43,10 +51,11 @@ local MAX_IDLE = 10000
 -- period (lease/3, and leases are at most an hour).
 local GONE_KEEP = 3600000
 
--- clock is the script's time, read once by begin(); all_reaped is true
--- when begin() dropped every hold whose lease had run out, so no other
--- lapsed hold is left to look for.
-local clock, all_reaped = 0, false
+-- clock is the script's time, set once by begin(), offset how far it is
+-- ahead of the server's clock and mark the latest time stored (ms); seq is
+-- the lru counter; all_reaped is true when begin() dropped every hold
+-- whose lease had run out, so no other lapsed hold is left to look for.
+local clock, offset, mark, seq, all_reaped = 0, 0, 0, 0, false
 
 local function member(dest, call)
   return dest .. "\n" .. call
@@ -88,6 +97,26 @@ else
     local c, d, w, q, sa, sc, t, l, st, a = string.match(s, REC_MATCH)
     return tonumber(c), tonumber(d), tonumber(w), tonumber(q), tonumber(sa), tonumber(sc),
       tonumber(t), tonumber(l), tonumber(st), tonumber(a)
+  end
+end
+
+-- F_SEQ's value packs three numbers (see set_clock) the same way, as
+-- doubles when Redis has struct, else as text; a value of an earlier
+-- layout is the lru counter alone, as text.
+local SEQ_FMT, SEQ_TEXT, SEQ_MATCH = "<ddd", "%d %d %d", "^(%d+) (%d+) (%d+)$"
+local seq_bytes, seq_decode
+if type(rawget(_G, "struct")) == "table" then
+  seq_bytes = function() return struct.pack(SEQ_FMT, seq, offset, mark) end
+  seq_decode = function(st)
+    if #st == 24 then return struct.unpack(SEQ_FMT, st) end
+    return tonumber(st) or 0, 0, 0
+  end
+else
+  seq_bytes = function() return string.format(SEQ_TEXT, seq, offset, mark) end
+  seq_decode = function(st)
+    local q, o, m = string.match(st, SEQ_MATCH)
+    if q then return tonumber(q), tonumber(o), tonumber(m) end
+    return tonumber(st) or 0, 0, 0
   end
 end
 
@@ -244,12 +273,40 @@ local function expire(m)
   if h and h.hard > 0 and h.hard <= clock then note_gone(m) end
 end
 
--- begin reads the server clock, the one clock all nodes share, and drops
--- up to ARGV[1] holds whose lease or maximum age ran out, so every script
--- does bounded work however many lapsed at once. It returns the time.
+-- The clock. Every deadline stored (lease and maximum age of holds, end
+-- of wrap-up) is absolute, so the clock must never go back: it is the
+-- server's clock plus an offset kept in F_SEQ with a mark of the latest
+-- time a script saw. When the server's clock steps back below the mark,
+-- the offset grows by the step and time goes on from the mark: a backward
+-- step extends nothing (by at most CLOCK_MARK). A forward step is taken
+-- as it comes: it may end leases and wrap-ups early (renewal takes live
+-- holds back), never extend them.
+
+-- set_clock sets seq, offset, mark and clock from the server's clock raw
+-- (ms) and F_SEQ's value st (false when there is none), and writes F_SEQ
+-- when the mark moves.
+local function set_clock(raw, st)
+  if st then
+    seq, offset, mark = seq_decode(st)
+  end
+  clock = raw + offset
+  local stepped = clock < mark
+  if stepped then
+    offset = mark - raw
+    clock = mark
+  end
+  if stepped or clock >= mark + CLOCK_MARK then
+    mark = clock
+    redis.call("HSET", K_MEM, F_SEQ, seq_bytes())
+  end
+end
+
+-- begin reads the clock, the one clock all nodes share, and drops up to
+-- ARGV[1] holds whose lease or maximum age ran out, so every script does
+-- bounded work however many lapsed at once. It returns the time.
 local function begin()
   local t = redis.call("TIME")
-  clock = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  set_clock(tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), redis.call("HGET", K_MEM, F_SEQ))
   local limit = tonumber(ARGV[1])
   local gone = redis.call("ZRANGEBYSCORE", K_EXP, "-inf", clock, "LIMIT", 0, limit)
   for i = 1, #gone do
@@ -287,9 +344,9 @@ local function read(fields, ci, call)
 end
 
 -- hold records a new hold of call on dest (record r; list the call's
--- holds; seq the lru counter), started now in state ("r" or "t"), with
--- maximum age age ms (0 = none).
-local function hold(dest, call, r, list, seq, lease, age, node, state)
+-- holds), started now in state ("r" or "t"), with maximum age age ms
+-- (0 = none).
+local function hold(dest, call, r, list, lease, age, node, state)
   local hard = 0
   local exp = clock + lease
   if age > 0 then
@@ -299,9 +356,11 @@ local function hold(dest, call, r, list, seq, lease, age, node, state)
   list[#list + 1] = {dest = dest, start = clock, hard = hard, state = state, node = node}
   r.cnt = r.cnt + 1
   if state == "t" then r.talking = r.talking + 1 end
-  r.seq = (tonumber(seq) or 0) + 1
+  seq = seq + 1
+  mark = clock
+  r.seq = seq
   r.last = clock
   r.started = r.started + 1
-  redis.call("HSET", K_MEM, dest, rec_bytes(r), call_field(call), holds_text(list), F_SEQ, r.seq)
+  redis.call("HSET", K_MEM, dest, rec_bytes(r), call_field(call), holds_text(list), F_SEQ, seq_bytes())
   redis.call("ZADD", K_EXP, exp, member(dest, call))
 end

@@ -4,7 +4,9 @@
 -- up for long; SCAN's rules apply: an entry present throughout is seen at
 -- least once, maybe twice.
 -- ARGV: reap_limit, part (mem|holds), cursor, count.
--- Reply: {next cursor ("0" at the end), entries, now_ms}: dest, record
+-- Reply: {next cursor ("0" at the end), entries, now_ms, offset_ms}: the
+-- times are the balancer's clock, offset_ms ahead of the server's (see
+-- begin); dest, record
 -- text pairs for mem; member ("<dest>\n<call>"), hold
 -- ("<start>\n<hard>\n<state>\n<node>"), expiry triples for holds, leaving
 -- out holds whose lease ran out.
@@ -31,4 +33,4 @@ for i = 1, #kv, 2 do
     end
   end
 end
-return {page[1], flat, now}
+return {page[1], flat, now, offset}

@@ -50,15 +50,17 @@ case $rc in
   77) echo "SKIPPED: pool growth needs realtime scheduling (run as root)" ;;
   *) exit $rc ;;
 esac
-for prog in signals go_signals cancel deadline fork; do
+for prog in signals go_signals cancel deadline fork redis_stall; do
   gcc -O2 -Wall -Wextra -pthread -Icgo -o "$bin/$prog" "tests/c/$prog.c" -ldl
 done
 . tests/lib.sh
 tmp=$(mktemp -d)
-mkdir "$tmp/stopped"
-# The stopped server is continued before it is stopped for good.
-trap '[ -f "$tmp/stopped/redis.pid" ] && kill -CONT "$(cat "$tmp/stopped/redis.pid")" 2>/dev/null
-      stop_redis "$tmp/stopped"; stop_redis "$tmp"; rm -rf "$tmp"' EXIT
+mkdir "$tmp/stopped" "$tmp/stall"
+# The stopped servers are continued before they are stopped for good.
+trap 'for d in "$tmp/stopped" "$tmp/stall"; do
+        [ -f "$d/redis.pid" ] && kill -CONT "$(cat "$d/redis.pid")" 2>/dev/null
+        stop_redis "$d"
+      done; stop_redis "$tmp"; rm -rf "$tmp"' EXIT
 start_redis "$tmp"
 for mode in auto workers; do
   echo "== a host's signal handlers (96 KiB of stack) under 5,000 signals, memory + Redis (RINGLB_DISPATCH=$mode)"
@@ -89,5 +91,16 @@ if [ $rc -ne $((128 + 15)) ]; then
   exit 1
 fi
 echo "died of SIGTERM: PASS"
+echo "== a host that scribbles over and unmaps its buffers after calls that timed out on a stalled Redis"
+start_redis "$tmp/stall"
+for mode in auto workers; do
+  echo "-- RINGLB_DISPATCH=$mode"
+  set +e
+  RINGLB_DISPATCH=$mode "$bin/redis_stall" "$so_dir/ringlb.so" "$redis_url" "$(cat "$tmp/stall/redis.pid")"
+  rc=$?
+  set -e
+  kill -CONT "$(cat "$tmp/stall/redis.pid")" # whatever became of the host
+  [ "$rc" -eq 0 ] || exit "$rc"
+done
 echo "== C host with several lua_States"
 "$bin/two_states" "$so_dir"
