@@ -33,6 +33,7 @@ import (
 	"github.com/ringlb/ringlb/internal/metrics"
 	"github.com/ringlb/ringlb/internal/version"
 	"github.com/ringlb/ringlb/lb"
+	_ "github.com/ringlb/ringlb/lb/redislb" // the Redis backend, which a url selects
 	"github.com/ringlb/ringlb/ring"
 )
 

@@ -70,23 +70,42 @@ type Stats struct {
 	Next [nextOutcomes]uint64
 	// Ops are the counters of each operation, by OpNext... index.
 	Ops [numOps]OpStats
-	// PendingReleases is how many failed releases wait for a retry (Redis).
-	PendingReleases int
-	// TakenBack counts holds of calls still up that Redis lost (a lease
-	// lapsed during an outage, a failover) and this process took back;
-	// OverCapacity those of them whose member had filled up meanwhile
-	// (Redis).
-	TakenBack, OverCapacity uint64
-	// Batches counts the script calls that carried a call's-path
-	// operation, and BatchedOps the operations they carried: their ratio
-	// is how many operations a script call shared under load (Redis).
-	Batches, BatchedOps uint64
 	// Fallbacks counts rings that went on in list order, without the
 	// balancer, because its backend failed (NoteFallback).
 	Fallbacks uint64
-	// Evicting is set while the balancer's Redis has a maxmemory-policy
-	// that evicts keys, as last read (Redis).
+}
+
+// StoreStats are the counters of a balancer whose state lives in a store
+// that several processes share (Redis), beyond Stats.
+type StoreStats struct {
+	// PendingReleases is how many failed releases wait for a retry.
+	PendingReleases int
+	// TakenBack counts holds of calls still up that the store lost (a
+	// lease lapsed during an outage, a failover) and this process took
+	// back; OverCapacity those of them whose member had filled up
+	// meanwhile.
+	TakenBack, OverCapacity uint64
+	// Batches counts the script calls that carried a call's-path
+	// operation, and BatchedOps the operations they carried: their ratio
+	// is how many operations a script call shared under load.
+	Batches, BatchedOps uint64
+	// Evicting is set while the store has a policy that evicts keys
+	// (Redis's maxmemory-policy), as last read.
 	Evicting bool
+}
+
+// StoreReporter is a Balancer with StoreStats: the store backends are.
+type StoreReporter interface {
+	StoreStats() StoreStats
+}
+
+// StoreStats returns the StoreStats of n's balancer, and false when it
+// has none (a memory balancer).
+func (n *Named) StoreStats() (StoreStats, bool) {
+	if r, ok := n.Balancer.(StoreReporter); ok {
+		return r.StoreStats(), true
+	}
+	return StoreStats{}, false
 }
 
 // NoteFallback counts a ring that went on in list order because the
@@ -110,12 +129,6 @@ func (n *Named) Stats() Stats {
 			cum += o.buckets[b].Load()
 			s.Ops[i].Buckets[b] = cum
 		}
-	}
-	if r, ok := n.Balancer.(*Redis); ok {
-		s.PendingReleases = r.pendingReleases()
-		s.TakenBack, s.OverCapacity = uint64(r.takenBack.Load()), uint64(r.overCapacity.Load())
-		s.Batches, s.BatchedOps = r.ops.batches.Load(), r.ops.batchedOps.Load()
-		s.Evicting = r.shared.evicting.Load()
 	}
 	s.Fallbacks = n.stats.fallbacks.Load()
 	return s

@@ -1,4 +1,4 @@
-package lb
+package redislb
 
 // Regression tests of the Redis backend under a hostile host and server: a
 // caller that reuses or unmaps its buffers after a call that timed out, a
@@ -25,6 +25,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/ringlb/ringlb/internal/hostlog"
 	"github.com/ringlb/ringlb/internal/redistest"
+	"github.com/ringlb/ringlb/lb"
+	"github.com/ringlb/ringlb/lb/lbtest"
 )
 
 // redisState is every field and member of a balancer's keys.
@@ -38,7 +40,7 @@ func readRedisState(t *testing.T, addr, name string) redisState {
 	admin := redis.NewClient(&redis.Options{Addr: addr})
 	defer admin.Close()
 	ctx := context.Background()
-	base := DefaultKeyPrefix + "{" + name + "}:"
+	base := lb.DefaultKeyPrefix + "{" + name + "}:"
 	var st redisState
 	all, err := admin.HGetAll(ctx, base+"3:mem").Result()
 	if err != nil {
@@ -68,7 +70,7 @@ func TestRedisStalledCallsKeepNoCallerMemory(t *testing.T) {
 	srv := redistest.Start(t)
 	name := uniqueName("stall-mem")
 	const timeout = 50 * time.Millisecond
-	r := openRedis(t, name, srv.URL(), Options{Lease: 30 * time.Second, Timeout: timeout})
+	r := openRedis(t, name, srv.URL(), lb.Options{Lease: 30 * time.Second, Timeout: timeout})
 	const workers, rounds, ndest = 16, 8, 4
 	page := os.Getpagesize()
 	ctx := context.Background()
@@ -113,7 +115,7 @@ func TestRedisStalledCallsKeepNoCallerMemory(t *testing.T) {
 					_, opErr = r.Acquire(ctx, dests[0], call)
 				}
 				slowest.Store(max(slowest.Load(), int64(time.Since(start))))
-				if !errors.Is(opErr, ErrBackend) {
+				if !errors.Is(opErr, lb.ErrBackend) {
 					t.Errorf("call with Redis stalled: %v, want ErrBackend", opErr)
 				}
 				for j := range buf {
@@ -190,10 +192,10 @@ func TestRedisFailedCallsLeaveNoHolds(t *testing.T) {
 	// The documented bound is two release retries (2 x 200 ms) after Redis
 	// answers; the rest is margin for a loaded machine, far below a lease.
 	const bound = 3 * time.Second
-	r := openRedis(t, name, srv.URL(), Options{Lease: lease, Timeout: 250 * time.Millisecond, DefaultCapacity: 1})
+	r := openRedis(t, name, srv.URL(), lb.Options{Lease: lease, Timeout: 250 * time.Millisecond, DefaultCapacity: 1})
 	ctx := context.Background()
 	for i := range 4 {
-		mustAcquire(t, r, fmt.Sprintf("keep%d", i), fmt.Sprintf("kept%d", i))
+		lbtest.MustAcquire(t, r, fmt.Sprintf("keep%d", i), fmt.Sprintf("kept%d", i))
 	}
 	dests := make([]string, 16)
 	for i := range dests {
@@ -211,11 +213,11 @@ func TestRedisFailedCallsLeaveNoHolds(t *testing.T) {
 				switch {
 				case err == nil:
 					r.Release(ctx, d, call) // retried in the background if it fails
-				case errors.Is(err, ErrBackend):
+				case errors.Is(err, lb.ErrBackend):
 					mu.Lock()
 					failed[call] = true
 					mu.Unlock()
-				case !errors.Is(err, ErrAtCapacity):
+				case !errors.Is(err, lb.ErrAtCapacity):
 					t.Errorf("next: %v", err)
 				}
 				time.Sleep(10 * time.Millisecond)
@@ -256,12 +258,12 @@ func TestRedisFailedCallsLeaveNoHolds(t *testing.T) {
 	}
 	gone := time.Since(answered)
 	for i := range 4 {
-		if h := holdOf(mustSnapshot(t, r), fmt.Sprintf("keep%d", i), fmt.Sprintf("kept%d", i)); h == nil {
+		if h := lbtest.HoldOf(lbtest.MustSnapshot(t, r), fmt.Sprintf("keep%d", i), fmt.Sprintf("kept%d", i)); h == nil {
 			t.Errorf("the hold of call kept%d, which never failed, was dropped", i)
 		}
 	}
 	for _, d := range dests {
-		wantLoad(t, r, []string{d}, []int{0})
+		lbtest.WantLoad(t, r, []string{d}, []int{0})
 	}
 	t.Logf("%d calls failed during two 1.5 s stalls; %d of their holds were in Redis after; none %v after Redis answered",
 		len(failed), first, gone.Round(time.Millisecond))
@@ -323,14 +325,14 @@ func TestRedisClockStepsExtendNothing(t *testing.T) {
 	const margin = 2 * time.Second // a loaded machine
 	t.Run("wrapup", func(t *testing.T) {
 		const wrapup = 3 * time.Second
-		r := openRedis(t, uniqueName("step-wrap"), srv.URL(), Options{DefaultWrapup: wrapup, Timeout: time.Second})
-		mustAcquire(t, r, "agent", "c1")
+		r := openRedis(t, uniqueName("step-wrap"), srv.URL(), lb.Options{DefaultWrapup: wrapup, Timeout: time.Second})
+		lbtest.MustAcquire(t, r, "agent", "c1")
 		if _, err := r.Answered(ctx, "agent", "c1"); err != nil {
 			t.Fatal(err)
 		}
-		mustRelease(t, r, "agent", "c1", true)
+		lbtest.MustRelease(t, r, "agent", "c1", true)
 		ended := time.Now()
-		if _, err := r.Next(ctx, []string{"agent"}, "c2"); !errors.Is(err, ErrAtCapacity) {
+		if _, err := r.Next(ctx, []string{"agent"}, "c2"); !errors.Is(err, lb.ErrAtCapacity) {
 			t.Fatalf("next during wrap-up: %v, want ErrAtCapacity", err)
 		}
 		shift(-time.Hour.Milliseconds())
@@ -345,10 +347,10 @@ func TestRedisClockStepsExtendNothing(t *testing.T) {
 	t.Run("lease", func(t *testing.T) {
 		const lease = 2 * time.Second
 		name := uniqueName("step-lease")
-		dead := openRedis(t, name, srv.URL(), Options{Lease: lease, Node: "dead"})
-		live := openRedis(t, name, srv.URL(), Options{Lease: lease, Node: "live"})
-		mustAcquire(t, dead, "x", "d1")
-		mustAcquire(t, live, "y", "l1")
+		dead := openRedis(t, name, srv.URL(), lb.Options{Lease: lease, Node: "dead"})
+		live := openRedis(t, name, srv.URL(), lb.Options{Lease: lease, Node: "live"})
+		lbtest.MustAcquire(t, dead, "x", "d1")
+		lbtest.MustAcquire(t, live, "y", "l1")
 		dead.Close() // stops renewing
 		stopped := time.Now()
 		shift(-2 * time.Hour.Milliseconds())
@@ -372,7 +374,7 @@ func TestRedisClockStepsExtendNothing(t *testing.T) {
 			}
 			time.Sleep(lease / 2)
 		}
-		if s := mustSnapshot(t, live); len(s.Holds) != 1 || s.Holds[0].Expires.After(time.Now().Add(-time.Hour+lease+margin)) {
+		if s := lbtest.MustSnapshot(t, live); len(s.Holds) != 1 || s.Holds[0].Expires.After(time.Now().Add(-time.Hour+lease+margin)) {
 			t.Fatalf("holds %+v: want l1's expiry within a lease of the server's (stepped) clock", s.Holds)
 		}
 	})
@@ -386,8 +388,8 @@ func TestRedisOpenRefusesEvictingServer(t *testing.T) {
 	for _, policy := range []string{"allkeys-lru", "allkeys-lfu", "allkeys-random"} {
 		srv := redistest.StartWith(t, redistest.Config{Args: []string{"--maxmemory-policy", policy}})
 		for range 3 { // a dialplan that keeps trying
-			_, err := NewRedis(uniqueName("evict"), Options{URL: srv.URL()})
-			if !errors.Is(err, ErrBackend) || !strings.Contains(err.Error(), "maxmemory-policy "+policy) ||
+			_, err := New(uniqueName("evict"), lb.Options{URL: srv.URL()})
+			if !errors.Is(err, lb.ErrBackend) || !strings.Contains(err.Error(), "maxmemory-policy "+policy) ||
 				!strings.Contains(err.Error(), "noeviction") {
 				t.Errorf("open on a server with %s: %v; want ErrBackend naming the policy and noeviction", policy, err)
 			}
@@ -399,8 +401,8 @@ func TestRedisOpenRefusesEvictingServer(t *testing.T) {
 	// Keys without an expiry, such as ringlb's, are never evicted by these.
 	for _, policy := range []string{"noeviction", "volatile-lru", "volatile-ttl"} {
 		srv := redistest.StartWith(t, redistest.Config{Args: []string{"--maxmemory-policy", policy}})
-		r := openRedis(t, uniqueName("evict"), srv.URL(), Options{})
-		mustAcquire(t, r, "a", "c1")
+		r := openRedis(t, uniqueName("evict"), srv.URL(), lb.Options{})
+		lbtest.MustAcquire(t, r, "a", "c1")
 	}
 }
 
@@ -422,6 +424,12 @@ func captureLog(t *testing.T) func() []string {
 	}
 }
 
+// evicting reports the StoreStats.Evicting of n.
+func evicting(n *lb.Named) bool {
+	s, _ := n.StoreStats()
+	return s.Evicting
+}
+
 func countContaining(lines []string, s string) (n int) {
 	for _, l := range lines {
 		if strings.Contains(l, s) {
@@ -437,20 +445,20 @@ func countContaining(lines []string, s string) (n int) {
 func TestRedisEvictionPolicyWatched(t *testing.T) {
 	lines := captureLog(t)
 	srv := redistest.Start(t)
-	var reg Registry
+	var reg lb.Registry
 	// A 3 s lease renews every second, and the policy is read as often.
-	n, err := reg.Open(uniqueName("watch"), Options{URL: srv.URL(), Lease: 3 * time.Second})
+	n, err := reg.Open(uniqueName("watch"), lb.Options{URL: srv.URL(), Lease: 3 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer reg.Close(n.Name)
-	if n.Stats().Evicting {
+	if evicting(n) {
 		t.Fatal("evicting with noeviction")
 	}
 	if _, err := redistest.Do(srv.Addr, "CONFIG", "SET", "maxmemory-policy", "allkeys-lru"); err != nil {
 		t.Fatal(err)
 	}
-	if !poll(time.Now().Add(10*time.Second), func() bool { return n.Stats().Evicting }) {
+	if !poll(time.Now().Add(10*time.Second), func() bool { return evicting(n) }) {
 		t.Fatal("an evicting policy set after open was not noticed")
 	}
 	if !poll(time.Now().Add(5*time.Second), func() bool { return countContaining(lines(), "maxmemory-policy allkeys-lru") == 1 }) {
@@ -459,7 +467,7 @@ func TestRedisEvictionPolicyWatched(t *testing.T) {
 	if _, err := redistest.Do(srv.Addr, "CONFIG", "SET", "maxmemory-policy", "noeviction"); err != nil {
 		t.Fatal(err)
 	}
-	if !poll(time.Now().Add(10*time.Second), func() bool { return !n.Stats().Evicting }) {
+	if !poll(time.Now().Add(10*time.Second), func() bool { return !evicting(n) }) {
 		t.Fatal("the policy set back to noeviction was not noticed")
 	}
 	if !poll(time.Now().Add(5*time.Second), func() bool { return countContaining(lines(), "no longer evicted") == 1 }) {
@@ -475,18 +483,18 @@ func TestRedisEvictionPolicyWatched(t *testing.T) {
 func TestRedisEvictionCheckedOnceRedisAnswers(t *testing.T) {
 	srv := redistest.StartWith(t, redistest.Config{Args: []string{"--maxmemory-policy", "allkeys-lru"}})
 	srv.Stop()
-	var reg Registry
+	var reg lb.Registry
 	start := time.Now()
-	n, err := reg.Open(uniqueName("late"), Options{URL: srv.URL(), Lease: 3 * time.Second})
+	n, err := reg.Open(uniqueName("late"), lb.Options{URL: srv.URL(), Lease: 3 * time.Second})
 	if err != nil {
 		t.Fatalf("open with Redis down: %v", err)
 	}
 	defer reg.Close(n.Name)
-	if took := time.Since(start); took > DefaultTimeout+time.Second {
+	if took := time.Since(start); took > lb.DefaultTimeout+time.Second {
 		t.Errorf("open with Redis down took %v", took)
 	}
 	srv.Restart()
-	if !poll(time.Now().Add(10*time.Second), func() bool { return n.Stats().Evicting }) {
+	if !poll(time.Now().Add(10*time.Second), func() bool { return evicting(n) }) {
 		t.Fatal("the evicting policy of a Redis that came back was not noticed")
 	}
 }
@@ -518,14 +526,14 @@ func TestRedisBalancersShareOneClient(t *testing.T) {
 	srv := redistest.Start(t)
 	const names = 1000
 	const lease = 3 * time.Second
-	var reg Registry
+	var reg lb.Registry
 	g0 := runtime.NumGoroutine()
 	for i := range names {
-		n, err := reg.Open(fmt.Sprintf("share-%d", i), Options{URL: srv.URL(), Lease: lease, Timeout: 2 * time.Second})
+		n, err := reg.Open(fmt.Sprintf("share-%d", i), lb.Options{URL: srv.URL(), Lease: lease, Timeout: 2 * time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}
-		mustAcquire(t, n, "d", "c")
+		lbtest.MustAcquire(t, n, "d", "c")
 	}
 	conns, goroutines := connectedClients(t, srv.Addr), runtime.NumGoroutine()-g0
 	t.Logf("%d balancers: %d connections to Redis, %d goroutines more", names, conns, goroutines)
@@ -542,7 +550,7 @@ func TestRedisBalancersShareOneClient(t *testing.T) {
 	pipe := admin.Pipeline()
 	cards := make([]*redis.IntCmd, names)
 	for i := range names {
-		cards[i] = pipe.ZCard(context.Background(), DefaultKeyPrefix+"{share-"+strconv.Itoa(i)+"}:3:exp")
+		cards[i] = pipe.ZCard(context.Background(), lb.DefaultKeyPrefix+"{share-"+strconv.Itoa(i)+"}:3:exp")
 	}
 	if _, err := pipe.Exec(context.Background()); err != nil {
 		t.Fatal(err)
@@ -560,30 +568,5 @@ func TestRedisBalancersShareOneClient(t *testing.T) {
 	}
 	if !poll(time.Now().Add(5*time.Second), func() bool { return connectedClients(t, srv.Addr) == 0 }) {
 		t.Fatalf("%d connections left after every balancer closed", connectedClients(t, srv.Addr))
-	}
-}
-
-// Regression: nothing bounded how many balancers a process opened, so
-// dialplans sending ever new group names grew memory without end. Past
-// MaxBalancers a new name is an error; names open stay usable.
-func TestRegistryBoundsOpenBalancers(t *testing.T) {
-	var reg Registry
-	for i := range MaxBalancers {
-		if _, err := reg.Open(fmt.Sprintf("g%d", i), Options{}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	_, err := reg.Open("one-too-many", Options{})
-	if !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), strconv.Itoa(MaxBalancers)) {
-		t.Fatalf("open past the bound: %v; want ErrInvalidArgument naming it", err)
-	}
-	if _, err := reg.Open("g7", Options{}); err != nil {
-		t.Fatalf("reopening an open name: %v", err)
-	}
-	if _, err := reg.Close("g7"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := reg.Open("one-too-many", Options{}); err != nil {
-		t.Fatalf("open after one closed: %v", err)
 	}
 }

@@ -1,8 +1,22 @@
-package lb
+// Package redislb is ringlb's Redis backend: balancers whose state lives
+// in Redis (standalone, Sentinel or Cluster), shared by every process that
+// opens the same name with the same key prefix. Each operation is one
+// server-side script (scripts/*.lua), so choosing and holding are atomic
+// across processes, on the server's clock, and the ranking rule runs
+// there too.
+//
+// A program links it in by importing it: its init registers it with
+// package lb for the URL schemes redis, rediss, unix, redis+sentinel,
+// redis+cluster and rediss+cluster, so that lb.Registry.Open (or lb.Open)
+// opens a Redis balancer for Options with such a URL. New opens one
+// directly.
+//
+// The package is named redislb, not redis, so that go-redis keeps its
+// own name, redis, in every file here.
+package redislb
 
 import (
 	"context"
-	_ "embed"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -15,27 +29,27 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/ringlb/ringlb/lb"
 )
 
 // Redis is a balancer whose state lives in Redis, shared by every process
-// that opens the same name with the same key prefix. Each operation is one
-// server-side script, so choosing and holding are atomic across processes;
-// the operations of a call's path that simultaneous callers start share a
-// script call (see redis_batch.go).
+// that opens the same name with the same key prefix. The operations of a
+// call's path that simultaneous callers start share a script call (see
+// batch.go).
 //
 // Every hold is a lease stamped with this process's node name and an
 // expiry taken from the Redis clock. A goroutine renews this process's
 // live holds every Lease/3 in batches; holds whose lease lapsed are dropped
 // by every script, so the load of a process that died is gone within one
 // lease period. Balancers on the same Redis settings share one client and
-// that one goroutine (see redis_shared.go). Drained destinations are stored
-// in Redis and shared; capacities come from each process's Options.
+// that one goroutine (see shared.go). Drained destinations are stored in
+// Redis and shared; capacities come from each process's Options.
 //
-// Create it with NewRedis. It is safe for simultaneous use by multiple
-// goroutines.
+// Create it with New, or through lb. It is safe for simultaneous use by
+// multiple goroutines.
 type Redis struct {
 	name   string
-	opts   Options
+	opts   lb.Options
 	node   string
 	keys   []string
 	shared *redisShared  // the client and background goroutine it shares
@@ -44,9 +58,6 @@ type Redis struct {
 	lease  string        // Lease in ms, as passed to scripts
 	maxAge string        // MaxHoldAge in ms (0 = none), as passed to scripts
 	half   string        // HalfLife in ms (0 = never fade), as passed to scripts
-
-	rndMu sync.Mutex
-	rnd   *rand.Rand // for TieRandom in Order; guarded by rndMu
 
 	mu sync.Mutex
 	// held are the members ("<dest>\n<call>") this process holds and
@@ -81,9 +92,12 @@ type Redis struct {
 	stop      chan struct{} // closed by Close: background work stops early
 }
 
-var _ Balancer = (*Redis)(nil)
+var (
+	_ lb.Balancer      = (*Redis)(nil)
+	_ lb.StoreReporter = (*Redis)(nil)
+)
 
-// NewRedis returns a balancer named name backed by the Redis that opts.URL
+// New returns a balancer named name backed by the Redis that opts.URL
 // names. Options.Lease, Timeout, KeyPrefix and Node apply; zero means
 // default. Its keys are "<KeyPrefix>{<name>}:<suffix>": the hash tag keeps
 // them in one Cluster slot.
@@ -99,59 +113,61 @@ var _ Balancer = (*Redis)(nil)
 //	rediss+cluster://...                          (TLS)
 //
 // Malformed URLs and unknown query parameters are errors wrapping
-// ErrInvalidArgument. Options.Timeout overrides any dial, read, write or
-// pool timeout in the URL, and commands are never retried: a retried
-// Acquire whose first reply was lost would report "already held".
+// ErrInvalidArgument, and so are the go-redis parameters ringlb sets
+// itself: the timeouts (Options.Timeout bounds every operation), the
+// retries (commands are never retried: a retried Acquire whose first
+// reply was lost would report "already held") and the protocol.
 //
 // Balancers opened with the same URL and Timeout share one client (one
 // connection pool) and one background goroutine; the last to close closes
 // them.
 //
-// NewRedis reads the server's maxmemory-policy (INFO memory) unless
-// another balancer on the same client has: a policy that evicts keys
-// (allkeys-*) would silently lose holds, drains and counts, so it is an
-// error wrapping ErrBackend. When Redis does not answer within Timeout,
-// NewRedis succeeds, so a switch can start while Redis is down: operations
-// return errors wrapping ErrBackend until it is back, and the policy is
-// read then. It is read again from time to time; while it evicts, a line
-// is logged (once) and Stats.Evicting is set.
-func NewRedis(name string, opts Options) (*Redis, error) {
-	if err := checkBalancerName(name); err != nil {
-		return nil, fmt.Errorf("ringlb: open: %w", err)
-	}
-	opts = opts.withDefaults().keyed()
-	if err := opts.validate(); err != nil {
-		return nil, fmt.Errorf("ringlb: open %q: %w", name, err)
-	}
+// New reads the server's maxmemory-policy (INFO memory) unless another
+// balancer on the same client has: a policy that evicts keys (allkeys-*)
+// would silently lose holds, drains and counts, so it is an error
+// wrapping ErrBackend. When Redis does not answer within Timeout, New
+// succeeds, so a switch can start while Redis is down: operations return
+// errors wrapping ErrBackend until it is back, and the policy is read
+// then. It is read again from time to time; while it evicts, a line is
+// logged (once) and StoreStats.Evicting is set.
+func New(name string, opts lb.Options) (*Redis, error) {
 	if opts.URL == "" {
-		return nil, fmt.Errorf("ringlb: open %q: %w: the redis backend needs a url", name, ErrInvalidArgument)
+		return nil, fmt.Errorf("ringlb: open %q: %w: the redis backend needs a url", name, lb.ErrInvalidArgument)
 	}
-	s, err := attachRedis(opts.URL, opts.Timeout)
+	b, err := lb.Open(name, opts)
 	if err != nil {
-		return nil, fmt.Errorf("ringlb: open %q: %w", name, err)
+		return nil, err
 	}
+	if r, ok := b.(*Redis); ok {
+		return r, nil
+	}
+	b.Close()
+	return nil, fmt.Errorf("ringlb: open %q: %w: the url selects another backend", name, lb.ErrInvalidArgument)
+}
+
+// open is the backend's Open (see register.go): a balancer named name
+// with c's options, on the client for uo, the URL's client options.
+func open(name string, c *lb.Config, uo *redis.UniversalOptions) (*Redis, error) {
+	opts := c.Options()
+	s := attachRedis(opts.URL, opts.Timeout, uo)
 	if err := s.checkAtOpen(); err != nil {
 		s.detach()
 		return nil, fmt.Errorf("ringlb: open %q: %w", name, err)
 	}
-	return newRedisOn(name, opts, s), nil
+	return newRedisOn(name, c, s), nil
 }
 
-// newRedisWithClient builds the balancer around a client of its own; opts
-// must be validated, with defaults applied.
-func newRedisWithClient(name string, opts Options, c redisClient) *Redis {
-	return newRedisOn(name, opts, newRedisShared(c, opts.URL, opts.Timeout))
+// newRedisWithClient builds the balancer around a client of its own.
+func newRedisWithClient(name string, c *lb.Config, client redisClient) *Redis {
+	opts := c.Options()
+	return newRedisOn(name, c, newRedisShared(client, opts.URL, opts.Timeout))
 }
 
-// newRedisOn builds the balancer on s, attached for it; opts must be
-// validated, with defaults applied.
-func newRedisOn(name string, opts Options, s *redisShared) *Redis {
-	// Copies: opts may hold views of C memory.
-	opts.URL = strings.Clone(opts.URL)
-	opts.KeyPrefix = strings.Clone(opts.KeyPrefix)
-	opts.Capacity = rekeyed(opts.Capacity, strings.Clone)
-	opts.Wrapup = rekeyed(opts.Wrapup, strings.Clone)
-	node := strings.Clone(opts.Node)
+// newRedisOn builds the balancer on s, attached for it. c's strings are
+// its own (see lb.Config); name may be a view of C memory.
+func newRedisOn(name string, c *lb.Config, s *redisShared) *Redis {
+	opts := c.Options()
+	node := opts.Node
 	if node == "" {
 		node = defaultNode()
 	}
@@ -165,7 +181,6 @@ func newRedisOn(name string, opts Options, s *redisShared) *Redis {
 		lease:     strconv.FormatInt(opts.Lease.Milliseconds(), 10),
 		maxAge:    "0",
 		half:      strconv.FormatInt(max(opts.HalfLife.Milliseconds(), 0), 10),
-		rnd:       rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 		held:      make(map[string]heldHold),
 		retry:     make(map[string]pendingRelease),
 		retryLock: make(chan struct{}, 1),
@@ -185,23 +200,6 @@ func newRedisOn(name string, opts Options, s *redisShared) *Redis {
 	return r
 }
 
-// checkBalancerName rejects names that checkText refuses, that would
-// break the Redis hash tag (braces), or that hold "::": the switch splits a
-// hangup hook command at its first ':' when a second follows, and the ring
-// helper puts the balancer name first in the hook that releases its holds.
-func checkBalancerName(name string) error {
-	if err := checkText("balancer name", name, MaxNameLen); err != nil {
-		return err
-	}
-	if strings.ContainsAny(name, "{}") {
-		return invalidf("balancer name %q has a brace", name)
-	}
-	if strings.Contains(name, "::") {
-		return invalidf("balancer name %q holds \"::\", where the switch would cut the hangup hook", name)
-	}
-	return nil
-}
-
 // defaultNode names this process: host:pid:random, so two processes on one
 // host, or one process restarted with the same pid, never share a name.
 func defaultNode() string {
@@ -215,10 +213,22 @@ func defaultNode() string {
 // Node returns the name this process stamps on its holds.
 func (r *Redis) Node() string { return r.node }
 
+// StoreStats implements lb.StoreReporter.
+func (r *Redis) StoreStats() lb.StoreStats {
+	return lb.StoreStats{
+		PendingReleases: r.pendingReleases(),
+		TakenBack:       uint64(r.takenBack.Load()),
+		OverCapacity:    uint64(r.overCapacity.Load()),
+		Batches:         r.ops.batches.Load(),
+		BatchedOps:      r.ops.batchedOps.Load(),
+		Evicting:        r.shared.evicting.Load(),
+	}
+}
+
 // holdKey checks operation op's destination and call id and that r is
 // open, and returns the member key of dest.
 func (r *Redis) holdKey(op, dest, callID string) (string, error) {
-	if err := checkHold(op, dest, callID); err != nil {
+	if err := lb.CheckHold(op, dest, callID); err != nil {
 		return "", err
 	}
 	if r.closed.Load() {
@@ -235,9 +245,6 @@ func holdMember(dest, callID string) string { return dest + "\n" + callID }
 // on entry, and every step of it shares the one deadline; run makes it too,
 // which changes nothing under a deadline already set.
 func (r *Redis) ctx(parent context.Context) (context.Context, context.CancelFunc) {
-	if parent == nil {
-		parent = context.Background()
-	}
 	return context.WithTimeout(parent, r.opts.Timeout)
 }
 
@@ -274,33 +281,9 @@ func isScriptError(err error) bool {
 	return errors.As(err, &re) && !errors.Is(err, context.DeadlineExceeded)
 }
 
-// records reads the member records of keys and the server's time (ms).
-func (r *Redis) records(ctx context.Context, op string, keys []string) (int64, []memberRecord, error) {
-	v, err := r.run(ctx, op, scriptRecords, scriptArgs(reapLimit, nil, keys))
-	if err != nil {
-		return 0, nil, err
-	}
-	vals, ok := v.([]any)
-	if !ok || len(vals) != 2 {
-		return 0, nil, replyErr(op, "%T of %d", v, lenOf(v))
-	}
-	now, ok1 := vals[0].(int64)
-	raw, ok2 := vals[1].([]any)
-	if !ok1 || !ok2 || len(raw) != len(keys) {
-		return 0, nil, replyErr(op, "%v", vals)
-	}
-	recs := make([]memberRecord, len(keys))
-	for i, x := range raw {
-		if recs[i], ok = parseRecord(x); !ok {
-			return 0, nil, replyErr(op, "record %v", x)
-		}
-	}
-	return now, recs, nil
-}
-
-// Order implements Balancer.
+// Order implements lb.Balancer: one operation of ops.lua, which ranks.
 func (r *Redis) Order(ctx context.Context, dests []string) ([]string, error) {
-	keys, named, err := uniqueMembers(dests, r.opts.UserDomains)
+	keys, named, err := lb.UniqueMembers(dests, r.opts.UserDomains)
 	if err != nil {
 		return nil, fmt.Errorf("ringlb: order: %w", err)
 	}
@@ -310,43 +293,37 @@ func (r *Redis) Order(ctx context.Context, dests []string) ([]string, error) {
 	if len(keys) == 0 {
 		return []string{}, nil
 	}
-	now, recs, err := r.records(ctx, "order", keys)
+	v, err := r.runOps(ctx, "order", redisOp{kind: opOrder, args: r.rankArgs(nil, keys)})
 	if err != nil {
 		return nil, err
 	}
-	half := max(r.opts.HalfLife.Milliseconds(), 0)
-	cands := make([]candidate, 0, len(keys))
-	for i, rec := range recs {
-		if rec.drained || now < rec.wrap {
-			continue
-		}
-		if c := r.opts.capacityOf(keys[i]); c > 0 && rec.cnt >= int64(c) {
-			continue
-		}
-		cands = append(cands, candidate{dest: named[i], load: int(rec.cnt), lastSeq: rec.seq, pos: i,
-			score: rec.fadedScore(now, half), scored: rec.scoreAt > 0})
+	ranked, err := int64s("order", v[0], -1)
+	if err != nil {
+		return nil, err
 	}
-	r.rndMu.Lock()
-	rank(cands, r.opts.Tie, r.rnd, 0)
-	r.rndMu.Unlock()
-	out := make([]string, len(cands))
-	for i, c := range cands {
-		out[i] = c.dest
+	out := make([]string, len(ranked))
+	seen := make([]bool, len(keys))
+	for i, x := range ranked {
+		if x < 1 || x > int64(len(keys)) || seen[x-1] {
+			return nil, replyErr("order", "%v", ranked)
+		}
+		seen[x-1] = true
+		out[i] = named[x-1]
 	}
 	return out, nil
 }
 
-// Next implements Balancer.
+// Next implements lb.Balancer.
 func (r *Redis) Next(ctx context.Context, dests []string, callID string) (string, error) {
-	if err := checkCallID(callID); err != nil {
+	if err := lb.CheckCallID(callID); err != nil {
 		return "", fmt.Errorf("ringlb: next: %w", err)
 	}
-	keys, named, err := uniqueMembers(dests, r.opts.UserDomains)
+	keys, named, err := lb.UniqueMembers(dests, r.opts.UserDomains)
 	if err != nil {
 		return "", fmt.Errorf("ringlb: next: %w", err)
 	}
 	if len(keys) == 0 {
-		return "", fmt.Errorf("ringlb: next: %w", ErrNoDestinations)
+		return "", fmt.Errorf("ringlb: next: %w", lb.ErrNoDestinations)
 	}
 	if r.closed.Load() {
 		return "", errClosed
@@ -359,12 +336,7 @@ func (r *Redis) Next(ctx context.Context, dests []string, callID string) (string
 	// The operation may be written out after this call returns: it keeps
 	// copies, never views of the caller's memory.
 	callID, keys = owned(callID, keys)
-	args := make([]any, 0, 3+len(keys))
-	args = append(args, callID, r.capacitiesArg(keys), r.randomKeysArg(len(keys)))
-	for _, k := range keys {
-		args = append(args, k)
-	}
-	v, sent, err := r.ops.run(ctx, "next", redisOp{kind: "n", args: args})
+	v, sent, err := r.ops.run(ctx, "next", redisOp{kind: opNext, args: r.rankArgs([]any{callID}, keys)})
 	var vals []int64
 	if err == nil {
 		vals, err = int64s("next", v, 3)
@@ -380,7 +352,7 @@ func (r *Redis) Next(ctx context.Context, dests []string, callID string) (string
 	}
 	code, i, mine := vals[0], vals[1]-1, vals[2]
 	if code == 0 {
-		return "", fmt.Errorf("ringlb: next: %w (%d offered)", ErrAtCapacity, len(keys))
+		return "", fmt.Errorf("ringlb: next: %w (%d offered)", lb.ErrAtCapacity, len(keys))
 	}
 	if mine == 1 {
 		r.track(holdMember(keys[i], callID))
@@ -411,11 +383,23 @@ func owned(s string, list []string) (string, []string) {
 	return all[:len(s)], out
 }
 
-// capacitiesArg is op_next's capacities argument (ops.lua): "" when no member of
+// rankArgs appends to args the arguments with which op_next and
+// op_order (ops.lua) rank keys: their capacities, their random keys, and
+// the keys themselves.
+func (r *Redis) rankArgs(args []any, keys []string) []any {
+	args = slices.Grow(args, 2+len(keys))
+	args = append(args, r.capacitiesArg(keys), r.randomKeysArg(len(keys)))
+	for _, k := range keys {
+		args = append(args, k)
+	}
+	return args
+}
+
+// capacitiesArg is the ranking's capacities argument: "" when no member of
 // keys has a capacity (the common case costs the server nothing), else
 // each one's (0 = none) separated by commas.
 func (r *Redis) capacitiesArg(keys []string) string {
-	if r.opts.DefaultCapacity == 0 && !slices.ContainsFunc(keys, func(k string) bool { return r.opts.capacityOf(k) > 0 }) {
+	if r.opts.DefaultCapacity == 0 && !slices.ContainsFunc(keys, func(k string) bool { return r.opts.CapacityOf(k) > 0 }) {
 		return ""
 	}
 	b := make([]byte, 0, 4*len(keys))
@@ -423,16 +407,16 @@ func (r *Redis) capacitiesArg(keys []string) string {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = strconv.AppendInt(b, int64(r.opts.capacityOf(k)), 10)
+		b = strconv.AppendInt(b, int64(r.opts.CapacityOf(k)), 10)
 	}
 	return string(b)
 }
 
-// randomKeysArg is op_next's random keys argument (ops.lua): "" unless ties are
+// randomKeysArg is the ranking's random keys argument: "" unless ties are
 // random, else n random numbers of 53 bits (exact as Lua numbers)
 // separated by commas.
 func (r *Redis) randomKeysArg(n int) string {
-	if r.opts.Tie != TieRandom {
+	if r.opts.Tie != lb.TieRandom {
 		return ""
 	}
 	b := make([]byte, 0, 17*n)
@@ -445,23 +429,19 @@ func (r *Redis) randomKeysArg(n int) string {
 	return string(b)
 }
 
-// Acquire implements Balancer.
+// Acquire implements lb.Balancer.
 func (r *Redis) Acquire(ctx context.Context, dest, callID string) (bool, error) {
-	return r.acquire(ctx, dest, callID, "")
+	return r.acquire(ctx, dest, callID, lb.Checked)
 }
 
-// Count implements Balancer.
+// Count implements lb.Balancer.
 func (r *Redis) Count(ctx context.Context, dest, callID string) (bool, error) {
-	return r.acquire(ctx, dest, callID, "count")
+	return r.acquire(ctx, dest, callID, lb.Counted)
 }
 
-// acquire holds dest for callID; how "count" (Count) skips the drain and
-// capacity checks.
-func (r *Redis) acquire(ctx context.Context, dest, callID, how string) (bool, error) {
-	op := "acquire"
-	if how == "count" {
-		op = "count"
-	}
+// acquire holds dest for callID under admission a.
+func (r *Redis) acquire(ctx context.Context, dest, callID string, a lb.Admission) (bool, error) {
+	op := a.Op()
 	key, err := r.holdKey(op, dest, callID)
 	if err != nil {
 		return false, err
@@ -471,18 +451,15 @@ func (r *Redis) acquire(ctx context.Context, dest, callID, how string) (bool, er
 	if err := r.settleRetries(ctx, op, []string{key}, callID); err != nil {
 		return false, err
 	}
-	c := r.opts.capacityOf(key)
+	c := r.opts.CapacityOf(key)
 	// The operation may be written out after this call returns: it keeps
 	// copies (of m), never views of the caller's memory.
 	m := holdMember(key, callID)
 	key, callID = m[:len(key)], m[len(key)+1:]
-	v, sent, err := r.ops.run(ctx, op, acquireOp(callID, c, key, how, r.maxAge))
+	v, sent, err := r.ops.run(ctx, op, acquireOp(callID, c, key, a, lb.StateRinging, r.maxAge))
 	var vals []int64
 	if err == nil {
-		vals, err = int64s(op, v, 3)
-	}
-	if err == nil && (vals[0] < -2 || vals[0] > 1) {
-		err = replyErr(op, "%v", vals)
+		vals, err = acquireReply(op, v)
 	}
 	if err != nil {
 		if sent {
@@ -502,15 +479,25 @@ func (r *Redis) acquire(ctx context.Context, dest, callID, how string) (bool, er
 		}
 		return false, nil
 	case -1:
-		return false, fmt.Errorf("ringlb: acquire %q: %w", dest, ErrDrained)
+		return false, fmt.Errorf("ringlb: %s %q: %w", op, dest, lb.ErrDrained)
 	}
-	return false, fmt.Errorf("ringlb: acquire %q: %w (%d of %d)", dest, ErrAtCapacity, load, c)
+	return false, fmt.Errorf("ringlb: %s %q: %w (%d of %d)", op, dest, lb.ErrAtCapacity, load, c)
 }
 
-// acquireOp is ops.lua's acquire of dest for callID, with capacity c, how
-// (see op_acquire) and maximum age maxAge (ms).
-func acquireOp(callID string, c int, dest, how, maxAge string) redisOp {
-	return redisOp{kind: "a", args: []any{callID, c, dest, how, maxAge}}
+// acquireOp is ops.lua's acquire of dest for callID, with capacity c,
+// admission a, the state the hold starts in and maximum age maxAge (ms).
+func acquireOp(callID string, c int, dest string, a lb.Admission, state, maxAge string) redisOp {
+	return redisOp{kind: opAcquire, args: []any{callID, c, dest, a.String(), state, maxAge}}
+}
+
+// acquireReply checks op_acquire's reply: {code, load, mine}, code 1
+// (held), 0 (held already), -1 (drained) or -2 (full).
+func acquireReply(op string, v any) ([]int64, error) {
+	vals, err := int64s(op, v, 3)
+	if err == nil && (vals[0] < -2 || vals[0] > 1) {
+		err = replyErr(op, "%v", vals)
+	}
+	return vals, err
 }
 
 // releaseOp is ops.lua's release of members: each with the wrap-up of its
@@ -519,12 +506,12 @@ func (r *Redis) releaseOp(members []string) redisOp {
 	args := make([]any, 0, 2*len(members))
 	for _, m := range members {
 		dest, _, _ := strings.Cut(m, "\n")
-		args = append(args, m, r.opts.wrapupOf(dest).Milliseconds())
+		args = append(args, m, r.opts.WrapupOf(dest).Milliseconds())
 	}
-	return redisOp{kind: "r", args: args}
+	return redisOp{kind: opRelease, args: args}
 }
 
-// Release implements Balancer. When Redis cannot be reached, Release
+// Release implements lb.Balancer. When Redis cannot be reached, Release
 // returns an error wrapping ErrBackend and keeps retrying in the
 // background until it succeeds or the hold's lease has surely lapsed; in
 // both cases the hold stops counting within one lease period.
@@ -551,7 +538,7 @@ func (r *Redis) Release(ctx context.Context, dest, callID string) (bool, error) 
 	return vals[0] == 1, nil
 }
 
-// Answered implements Balancer.
+// Answered implements lb.Balancer.
 func (r *Redis) Answered(ctx context.Context, dest, callID string) (bool, error) {
 	key, err := r.holdKey("answered", dest, callID)
 	if err != nil {
@@ -560,7 +547,7 @@ func (r *Redis) Answered(ctx context.Context, dest, callID string) (bool, error)
 	m := holdMember(key, callID)
 	ctx, cancel := r.ctx(ctx)
 	defer cancel()
-	v, err := r.ops.do(ctx, "answered", redisOp{kind: "w", args: []any{m}})
+	v, err := r.ops.do(ctx, "answered", redisOp{kind: opAnswered, args: []any{m}})
 	if err != nil {
 		return false, err
 	}
@@ -577,9 +564,9 @@ func (r *Redis) Answered(ctx context.Context, dest, callID string) (bool, error)
 	return n == 1, nil
 }
 
-// Load implements Balancer.
+// Load implements lb.Balancer.
 func (r *Redis) Load(ctx context.Context, dests []string) ([]int, error) {
-	if err := checkDests(dests); err != nil {
+	if err := lb.CheckDests(dests); err != nil {
 		return nil, fmt.Errorf("ringlb: load: %w", err)
 	}
 	if r.closed.Load() {
@@ -588,32 +575,39 @@ func (r *Redis) Load(ctx context.Context, dests []string) ([]int, error) {
 	if len(dests) == 0 {
 		return []int{}, nil
 	}
-	keys := make([]string, len(dests))
+	args := make([]any, len(dests))
 	for i, d := range dests {
-		keys[i] = r.opts.UserDomains.MemberKey(d)
+		args[i] = r.opts.UserDomains.MemberKey(d)
 	}
-	_, recs, err := r.records(ctx, "load", keys)
+	v, err := r.runOps(ctx, "load", redisOp{kind: opLoad, args: args})
+	if err != nil {
+		return nil, err
+	}
+	vals, err := int64s("load", v[0], len(dests))
 	if err != nil {
 		return nil, err
 	}
 	out := make([]int, len(dests))
-	for i, rec := range recs {
-		out[i] = int(rec.cnt)
+	for i, n := range vals {
+		if n < 0 {
+			return nil, replyErr("load", "%v", vals)
+		}
+		out[i] = int(n)
 	}
 	return out, nil
 }
 
-// Drain implements Balancer. The drained set is stored in Redis, so a
+// Drain implements lb.Balancer. The drained set is stored in Redis, so a
 // drain on one node applies on all.
 func (r *Redis) Drain(ctx context.Context, dest string) error { return r.setDrained(ctx, dest, true) }
 
-// Undrain implements Balancer.
+// Undrain implements lb.Balancer.
 func (r *Redis) Undrain(ctx context.Context, dest string) error {
 	return r.setDrained(ctx, dest, false)
 }
 
 func (r *Redis) setDrained(ctx context.Context, dest string, drained bool) error {
-	if err := checkDest(dest); err != nil {
+	if err := lb.CheckDest(dest); err != nil {
 		return fmt.Errorf("ringlb: drain: %w", err)
 	}
 	if r.closed.Load() {
@@ -628,9 +622,9 @@ func (r *Redis) setDrained(ctx context.Context, dest string, drained bool) error
 	return err
 }
 
-// Reset implements Balancer. It drops the holds of every node.
+// Reset implements lb.Balancer. It drops the holds of every node.
 func (r *Redis) Reset(ctx context.Context, dest string) (int, error) {
-	if err := checkDest(dest); err != nil {
+	if err := lb.CheckDest(dest); err != nil {
 		return 0, fmt.Errorf("ringlb: reset: %w", err)
 	}
 	if r.closed.Load() {
@@ -649,89 +643,13 @@ func (r *Redis) Reset(ctx context.Context, dest string) (int, error) {
 	return int(n), nil
 }
 
-// snapshotPage is about how many entries one snapshot script call reads.
-const snapshotPage = 250
-
-// Snapshot implements Balancer. Hold times come from the Redis clock. It
-// reads the state in pages of about snapshotPage entries, one script call
-// each, so that however large the balancer, no call holds Redis (shared by
-// every switch) up for long: each page is bounded by Options.Timeout, the
-// whole by ctx. The pages are not one instant.
-func (r *Redis) Snapshot(ctx context.Context) (Snapshot, error) {
-	if r.closed.Load() {
-		return Snapshot{}, errClosed
-	}
-	mem, now, off, err := r.scanPart(ctx, "mem")
-	if err != nil {
-		return Snapshot{}, err
-	}
-	holds, _, _, err := r.scanPart(ctx, "holds")
-	if err != nil {
-		return Snapshot{}, err
-	}
-	return r.parseSnapshot(mem, holds, now, off)
-}
-
-// scanPart reads every page of one part of the state (see
-// scripts/snapshot.lua), and the balancer's time of its first page with
-// its offset from the server's clock; a hold seen on two pages is kept
-// once.
-func (r *Redis) scanPart(ctx context.Context, part string) (out []any, now, off int64, err error) {
-	var seen map[string]bool
-	if part == "holds" {
-		seen = make(map[string]bool)
-	}
-	cursor := "0"
-	for {
-		if err := ctx.Err(); err != nil {
-			return nil, 0, 0, &backendError{op: "snapshot", err: err}
-		}
-		v, err := r.run(ctx, "snapshot", scriptSnapshot, scriptArgs(reapLimit, []any{part, cursor, snapshotPage}, nil))
-		if err != nil {
-			return nil, 0, 0, err
-		}
-		vals, ok := v.([]any)
-		if !ok || len(vals) != 4 {
-			return nil, 0, 0, replyErr("snapshot", "%T of %d", v, lenOf(v))
-		}
-		next, ok1 := vals[0].(string)
-		entries, ok2 := vals[1].([]any)
-		t, ok3 := vals[2].(int64)
-		o, ok4 := vals[3].(int64)
-		if !ok1 || !ok2 || !ok3 || !ok4 || (seen != nil && len(entries)%3 != 0) {
-			return nil, 0, 0, replyErr("snapshot", "page %v", vals)
-		}
-		if seen == nil {
-			out = append(out, entries...)
-		} else {
-			for i := 0; i < len(entries); i += 3 {
-				m, ok := entries[i].(string)
-				if !ok {
-					return nil, 0, 0, replyErr("snapshot", "hold %v", entries[i])
-				}
-				if !seen[m] {
-					seen[m] = true
-					out = append(out, entries[i:i+3]...)
-				}
-			}
-		}
-		if now == 0 {
-			now, off = t, o
-		}
-		if next == "0" {
-			return out, now, off, nil
-		}
-		cursor = next
-	}
-}
-
-// Close implements Balancer. It stops renewing this balancer's leases and
-// lets go of the shared client, which the last balancer on it closes; it
-// releases nothing. The holds of this process stay counted, shared with
-// other nodes, until their leases lapse (within one lease period): the
-// calls they stand for may still be up on this switch, and a Redis that
-// kept them briefly is safer than one that undercounts. Releases still
-// waiting for a retry get one last attempt.
+// Close implements lb.Balancer. It stops renewing this balancer's leases
+// and lets go of the shared client, which the last balancer on it closes;
+// it releases nothing. The holds of this process stay counted, shared
+// with other nodes, until their leases lapse (within one lease period):
+// the calls they stand for may still be up on this switch, and a Redis
+// that kept them briefly is safer than one that undercounts. Releases
+// still waiting for a retry get one last attempt.
 func (r *Redis) Close() error {
 	var err error
 	r.closeOnce.Do(func() {

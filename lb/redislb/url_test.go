@@ -1,4 +1,4 @@
-package lb
+package redislb
 
 import (
 	"errors"
@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ringlb/ringlb/lb"
 )
 
 // secretBytes are what planted secrets are made of: upper-case letters,
@@ -34,10 +36,10 @@ func leakIn(text, secret string) string {
 // urlErrors returns the error texts every way of reading raw gives.
 func urlErrors(raw string) []string {
 	var out []string
-	if _, err := ParseOptions([][2]string{{"url", raw}}); err != nil {
+	if _, err := lb.ParseOptions([][2]string{{"url", raw}}); err != nil {
 		out = append(out, err.Error())
 	}
-	if _, err := redisUniversalOptions(raw, DefaultTimeout); err != nil {
+	if _, err := redisUniversalOptions(raw, lb.DefaultTimeout); err != nil {
 		out = append(out, err.Error())
 	}
 	return out
@@ -96,7 +98,7 @@ func TestRedisURLErrorsNameNoValue(t *testing.T) {
 				t.Errorf("%q: error %q does not say %q", tc.raw, text, tc.want)
 			}
 		}
-		if _, err := ParseOptions([][2]string{{"url", tc.raw}}); !errors.Is(err, ErrInvalidArgument) {
+		if _, err := lb.ParseOptions([][2]string{{"url", tc.raw}}); !errors.Is(err, lb.ErrInvalidArgument) {
 			t.Errorf("%q: %v does not wrap ErrInvalidArgument", tc.raw, err)
 		}
 	}
@@ -170,7 +172,7 @@ func FuzzRedisURLSecretAnywhere(f *testing.F) {
 		}
 		p := int(pos % uint(len(shape)+1))
 		url := shape[:p] + string(secret) + shape[p:]
-		if len(url) > MaxURLLen {
+		if len(url) > lb.MaxURLLen {
 			return // refused before it is read; TestRedisURLLength
 		}
 		checkNoLeak(t, url, string(secret))
@@ -210,12 +212,12 @@ func TestRedactURLHidesSecretsAnyShape(t *testing.T) {
 }
 
 func TestRedisURLLength(t *testing.T) {
-	ok := "redis://h:6379/0?client_name=" + strings.Repeat("x", MaxURLLen-len("redis://h:6379/0?client_name="))
-	if _, err := redisUniversalOptions(ok, DefaultTimeout); err != nil {
+	ok := "redis://h:6379/0?client_name=" + strings.Repeat("x", lb.MaxURLLen-len("redis://h:6379/0?client_name="))
+	if _, err := redisUniversalOptions(ok, lb.DefaultTimeout); err != nil {
 		t.Fatalf("a URL of %d bytes: %v", len(ok), err)
 	}
-	_, err := redisUniversalOptions(ok+"x", DefaultTimeout)
-	if !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), "longer than 4096 bytes") {
+	_, err := redisUniversalOptions(ok+"x", lb.DefaultTimeout)
+	if !errors.Is(err, lb.ErrInvalidArgument) || !strings.Contains(err.Error(), "longer than 4096 bytes") {
 		t.Fatalf("a URL of %d bytes: %v, want longer than 4096 bytes", len(ok)+1, err)
 	}
 }
@@ -262,7 +264,7 @@ func TestRedisURLCostIsLinear(t *testing.T) {
 		"semicolons password=;;": rep("redis://h/0?password=", ";", ""),
 	}
 	const small, big, total = 4 << 10, 128 << 10, 512 << 10
-	read := func(s string) { _, _ = readRedisURL(s, DefaultTimeout) }
+	read := func(s string) { _, _ = readRedisURL(s) }
 	redact := func(s string) { _ = RedactURL(s) }
 	for name, shape := range shapes {
 		sm, bg := shape(small), shape(big)
@@ -288,8 +290,8 @@ func TestRedisURLCostIsLinear(t *testing.T) {
 		}
 		// The public path refuses the long one before reading it.
 		start := time.Now()
-		_, err := redisUniversalOptions(bg, DefaultTimeout)
-		if !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), "longer than") {
+		_, err := redisUniversalOptions(bg, lb.DefaultTimeout)
+		if !errors.Is(err, lb.ErrInvalidArgument) || !strings.Contains(err.Error(), "longer than") {
 			t.Errorf("%s at 128 KiB: %v", name, err)
 		}
 		if el := time.Since(start); el > time.Second {

@@ -1,4 +1,4 @@
-package lb
+package redislb
 
 import (
 	"context"
@@ -14,6 +14,8 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 	"github.com/ringlb/ringlb/internal/redistest"
+	"github.com/ringlb/ringlb/lb"
+	"github.com/ringlb/ringlb/lb/lbtest"
 )
 
 // balancerSeq makes balancer names unique within one test binary, so tests
@@ -26,19 +28,19 @@ func uniqueName(prefix string) string {
 
 // openRedis opens a Redis balancer on url with opts and closes it when
 // the test ends.
-func openRedis(t testing.TB, name, url string, opts Options) *Redis {
+func openRedis(t testing.TB, name, url string, opts lb.Options) *Redis {
 	t.Helper()
 	opts.URL = url
-	r, err := NewRedis(name, opts)
+	r, err := New(name, opts)
 	if err != nil {
-		t.Fatalf("NewRedis: %v", err)
+		t.Fatalf("New: %v", err)
 	}
 	t.Cleanup(func() { r.Close() })
 	return r
 }
 
 func TestConformanceMiniredis(t *testing.T) {
-	testConformance(t, func(t *testing.T, opts Options) Balancer {
+	lbtest.Conformance(t, func(t *testing.T, opts lb.Options) lb.Balancer {
 		m := miniredis.RunT(t)
 		return openRedis(t, uniqueName("conf"), "redis://"+m.Addr(), opts)
 	})
@@ -46,7 +48,7 @@ func TestConformanceMiniredis(t *testing.T) {
 
 func TestConformanceRedisServer(t *testing.T) {
 	srv := redistest.Start(t)
-	testConformance(t, func(t *testing.T, opts Options) Balancer {
+	lbtest.Conformance(t, func(t *testing.T, opts lb.Options) lb.Balancer {
 		return openRedis(t, uniqueName("conf"), srv.URL(), opts)
 	})
 }
@@ -108,13 +110,13 @@ func TestRedisURLs(t *testing.T) {
 		"memcached://h",
 		"no-scheme",
 	} {
-		_, err := NewRedis("x", Options{URL: bad})
-		if !errors.Is(err, ErrInvalidArgument) {
-			t.Errorf("NewRedis(%q) err = %v, want ErrInvalidArgument", bad, err)
+		_, err := New("x", lb.Options{URL: bad})
+		if !errors.Is(err, lb.ErrInvalidArgument) {
+			t.Errorf("New(%q) err = %v, want ErrInvalidArgument", bad, err)
 		}
 	}
 	// A password never shows in an error.
-	_, err := NewRedis("x", Options{URL: "redis+sentinel://u:hunter2@s1/0"})
+	_, err := New("x", lb.Options{URL: "redis+sentinel://u:hunter2@s1/0"})
 	if err == nil || strings.Contains(err.Error(), "hunter2") {
 		t.Errorf("error %v: want one without the password", err)
 	}
@@ -123,20 +125,20 @@ func TestRedisURLs(t *testing.T) {
 func TestRedisOpenChecks(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		opts Options
+		opts lb.Options
 	}{
-		{"a{b}", Options{URL: "redis://h"}},
-		{"", Options{URL: "redis://h"}},
-		{"ok", Options{}},
-		{"ok", Options{URL: "redis://h", Lease: time.Millisecond}},
+		{"a{b}", lb.Options{URL: "redis://h"}},
+		{"", lb.Options{URL: "redis://h"}},
+		{"ok", lb.Options{}},
+		{"ok", lb.Options{URL: "redis://h", Lease: time.Millisecond}},
 	} {
-		if _, err := NewRedis(tc.name, tc.opts); !errors.Is(err, ErrInvalidArgument) {
-			t.Errorf("NewRedis(%q, %+v) err = %v, want ErrInvalidArgument", tc.name, tc.opts, err)
+		if _, err := New(tc.name, tc.opts); !errors.Is(err, lb.ErrInvalidArgument) {
+			t.Errorf("New(%q, %+v) err = %v, want ErrInvalidArgument", tc.name, tc.opts, err)
 		}
 	}
 	// Through the registry, a url selects Redis.
-	var reg Registry
-	n, err := reg.Open("via-registry", Options{URL: "redis://127.0.0.1:1/0"})
+	var reg lb.Registry
+	n, err := reg.Open("via-registry", lb.Options{URL: "redis://127.0.0.1:1/0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,13 +150,13 @@ func TestRedisOpenChecks(t *testing.T) {
 
 func TestRedisKeyLayout(t *testing.T) {
 	m := miniredis.RunT(t)
-	r := openRedis(t, "sales", "redis://"+m.Addr(), Options{})
-	r2 := openRedis(t, "sales", "redis://"+m.Addr(), Options{KeyPrefix: "myapp:lb:"})
+	r := openRedis(t, "sales", "redis://"+m.Addr(), lb.Options{})
+	r2 := openRedis(t, "sales", "redis://"+m.Addr(), lb.Options{KeyPrefix: "myapp:lb:"})
 	if r.keys[0] != "ringlb:{sales}:3:exp" || r2.keys[1] != "myapp:lb:{sales}:3:mem" {
 		t.Fatalf("keys = %v, %v", r.keys, r2.keys)
 	}
-	mustAcquire(t, r, "a", "c1")
-	mustAcquire(t, r2, "a", "c1") // another prefix is another balancer
+	lbtest.MustAcquire(t, r, "a", "c1")
+	lbtest.MustAcquire(t, r2, "a", "c1") // another prefix is another balancer
 	if err := r.Drain(context.Background(), "b"); err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +170,7 @@ func TestRedisKeyLayout(t *testing.T) {
 // miniLease opens a balancer on m with its own node name and a 3 s lease.
 // Its timeout is generous (these tests measure none), so that a loaded
 // machine does not fail them.
-func miniLease(t *testing.T, m *miniredis.Miniredis, name, node string, opts Options) *Redis {
+func miniLease(t *testing.T, m *miniredis.Miniredis, name, node string, opts lb.Options) *Redis {
 	t.Helper()
 	opts.Node = node
 	if opts.Lease == 0 {
@@ -187,15 +189,15 @@ func TestRedisLeases(t *testing.T) {
 	base := time.Now().Truncate(time.Second)
 	m.SetTime(base)
 	at := func(d time.Duration) { m.SetTime(base.Add(d)) }
-	live := miniLease(t, m, "lease", "live", Options{})
-	dead := miniLease(t, m, "lease", "dead", Options{})
-	mustAcquire(t, live, "a", "l1")
-	mustAcquire(t, dead, "a", "d1")
-	mustAcquire(t, dead, "b", "d2")
+	live := miniLease(t, m, "lease", "live", lb.Options{})
+	dead := miniLease(t, m, "lease", "dead", lb.Options{})
+	lbtest.MustAcquire(t, live, "a", "l1")
+	lbtest.MustAcquire(t, dead, "a", "d1")
+	lbtest.MustAcquire(t, dead, "b", "d2")
 	dead.Close() // stops renewing, releases nothing
-	wantLoad(t, live, []string{"a", "b"}, []int{2, 1})
+	lbtest.WantLoad(t, live, []string{"a", "b"}, []int{2, 1})
 
-	s := mustSnapshot(t, live)
+	s := lbtest.MustSnapshot(t, live)
 	for _, h := range s.Holds {
 		if !h.Start.Equal(base) || !h.Expires.Equal(base.Add(3*time.Second)) {
 			t.Fatalf("hold %+v: want start %v and expiry 3s later", h, base)
@@ -208,19 +210,19 @@ func TestRedisLeases(t *testing.T) {
 	at(2 * time.Second)
 	live.renew()
 	at(2999 * time.Millisecond)
-	wantLoad(t, live, []string{"a", "b"}, []int{2, 1})
+	lbtest.WantLoad(t, live, []string{"a", "b"}, []int{2, 1})
 	at(3 * time.Second) // the dead node's leases lapse now
-	wantLoad(t, live, []string{"a", "b"}, []int{1, 0})
+	lbtest.WantLoad(t, live, []string{"a", "b"}, []int{1, 0})
 	for i := 4; i <= 40; i += 2 { // many lease periods, renewed each time
 		at(time.Duration(i) * time.Second)
 		live.renew()
-		wantLoad(t, live, []string{"a"}, []int{1})
+		lbtest.WantLoad(t, live, []string{"a"}, []int{1})
 	}
 	if n := live.heldCount(); n != 1 {
 		t.Fatalf("live renews %d holds, want 1", n)
 	}
 	// Released elsewhere: the owner's next renewal forgets it.
-	mustRelease(t, openRedis(t, "lease", "redis://"+m.Addr(), Options{Node: "other"}), "a", "l1", true)
+	lbtest.MustRelease(t, openRedis(t, "lease", "redis://"+m.Addr(), lb.Options{Node: "other"}), "a", "l1", true)
 	live.renew()
 	if n := live.heldCount(); n != 0 {
 		t.Fatalf("live still renews %d holds after a release elsewhere", n)
@@ -231,20 +233,20 @@ func TestRedisMaxHoldAge(t *testing.T) {
 	m := miniredis.RunT(t)
 	base := time.Now().Truncate(time.Second)
 	m.SetTime(base)
-	r := miniLease(t, m, "age", "n1", Options{Lease: 2 * time.Second, MaxHoldAge: 5 * time.Second})
-	mustAcquire(t, r, "a", "c1")
+	r := miniLease(t, m, "age", "n1", lb.Options{Lease: 2 * time.Second, MaxHoldAge: 5 * time.Second})
+	lbtest.MustAcquire(t, r, "a", "c1")
 	for _, d := range []time.Duration{1, 2, 3, 4} {
 		m.SetTime(base.Add(d * time.Second))
 		r.renew()
 	}
-	if s := mustSnapshot(t, r); len(s.Holds) != 1 || !s.Holds[0].Expires.Equal(base.Add(5*time.Second)) {
+	if s := lbtest.MustSnapshot(t, r); len(s.Holds) != 1 || !s.Holds[0].Expires.Equal(base.Add(5*time.Second)) {
 		t.Fatalf("holds = %+v: want expiry capped at start+MaxHoldAge", s.Holds)
 	}
 	m.SetTime(base.Add(4999 * time.Millisecond))
-	wantLoad(t, r, []string{"a"}, []int{1})
+	lbtest.WantLoad(t, r, []string{"a"}, []int{1})
 	m.SetTime(base.Add(5 * time.Second)) // as Memory: gone when the age is reached
 	r.renew()
-	wantLoad(t, r, []string{"a"}, []int{0})
+	lbtest.WantLoad(t, r, []string{"a"}, []int{0})
 	if n := r.heldCount(); n != 0 {
 		t.Fatalf("still renewing %d holds past their maximum age", n)
 	}
@@ -256,34 +258,34 @@ func TestRedisReapIsBounded(t *testing.T) {
 	m := miniredis.RunT(t)
 	base := time.Now().Truncate(time.Second)
 	m.SetTime(base)
-	dead := miniLease(t, m, "reap", "dead", Options{})
+	dead := miniLease(t, m, "reap", "dead", lb.Options{})
 	const n = reapLimit*2 + 50
 	for i := range n {
-		mustAcquire(t, dead, "a", fmt.Sprintf("c%d", i))
+		lbtest.MustAcquire(t, dead, "a", fmt.Sprintf("c%d", i))
 	}
 	dead.Close()
-	live := miniLease(t, m, "reap", "live", Options{})
-	mustAcquire(t, live, "b", "keep")
+	live := miniLease(t, m, "reap", "live", lb.Options{})
+	lbtest.MustAcquire(t, live, "b", "keep")
 	m.SetTime(base.Add(time.Minute))
-	wantLoad(t, live, []string{"a"}, []int{n - reapLimit})
+	lbtest.WantLoad(t, live, []string{"a"}, []int{n - reapLimit})
 	// The renewal reaps up to renewReapLimit, and takes back the live
 	// node's own hold, whose lease lapsed while its call is still up.
 	live.renew()
-	wantLoad(t, live, []string{"a", "b"}, []int{0, 1})
+	lbtest.WantLoad(t, live, []string{"a", "b"}, []int{0, 1})
 }
 
 func TestRedisCrossNode(t *testing.T) {
 	m := miniredis.RunT(t)
 	ctx := context.Background()
 	url := "redis://" + m.Addr()
-	a := openRedis(t, "x", url, Options{Node: "A", DefaultCapacity: 1})
-	b := openRedis(t, "x", url, Options{Node: "B", DefaultCapacity: 1})
-	mustAcquire(t, a, "d1", "c1")
-	if _, err := b.Next(ctx, []string{"d1"}, "c2"); !errors.Is(err, ErrAtCapacity) {
+	a := openRedis(t, "x", url, lb.Options{Node: "A", DefaultCapacity: 1})
+	b := openRedis(t, "x", url, lb.Options{Node: "B", DefaultCapacity: 1})
+	lbtest.MustAcquire(t, a, "d1", "c1")
+	if _, err := b.Next(ctx, []string{"d1"}, "c2"); !errors.Is(err, lb.ErrAtCapacity) {
 		t.Fatalf("B took A's last slot: %v", err)
 	}
 	// The same call through another node is the same hold, counted once.
-	if got := mustNext(t, b, []string{"d2", "d1"}, "c1"); got != "d1" {
+	if got := lbtest.MustNext(t, b, []string{"d2", "d1"}, "c1"); got != "d1" {
 		t.Fatalf("Next via B = %q, want d1", got)
 	}
 	if ok, err := b.Acquire(ctx, "d1", "c1"); ok || err != nil {
@@ -296,13 +298,13 @@ func TestRedisCrossNode(t *testing.T) {
 	if err := b.Drain(ctx, "d2"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.Acquire(ctx, "d2", "c3"); !errors.Is(err, ErrDrained) {
+	if _, err := a.Acquire(ctx, "d2", "c3"); !errors.Is(err, lb.ErrDrained) {
 		t.Fatalf("A acquired a destination B drained: %v", err)
 	}
 	// Capacities are each node's own.
-	c := openRedis(t, "x", url, Options{Node: "C", DefaultCapacity: 2})
-	mustAcquire(t, c, "d1", "c4")
-	wantLoad(t, a, []string{"d1"}, []int{2})
+	c := openRedis(t, "x", url, lb.Options{Node: "C", DefaultCapacity: 2})
+	lbtest.MustAcquire(t, c, "d1", "c4")
+	lbtest.WantLoad(t, a, []string{"d1"}, []int{2})
 }
 
 // TestRedisScriptFlush checks that EVALSHA falls back to EVAL after the
@@ -318,48 +320,53 @@ func TestRedisScriptFlush(t *testing.T) {
 
 func testScriptFlush(t *testing.T, url string, flush func()) {
 	t.Helper()
-	r := openRedis(t, uniqueName("flush"), url, Options{Tie: TieList})
-	mustAcquire(t, r, "a", "c1")
+	r := openRedis(t, uniqueName("flush"), url, lb.Options{Tie: lb.TieList})
+	lbtest.MustAcquire(t, r, "a", "c1")
 	flush()
-	if got := mustNext(t, r, []string{"a", "b"}, "c2"); got != "b" {
+	if got := lbtest.MustNext(t, r, []string{"a", "b"}, "c2"); got != "b" {
 		t.Fatalf("Next after flush = %q", got)
 	}
 	flush()
-	wantLoad(t, r, []string{"a", "b"}, []int{1, 1})
+	lbtest.WantLoad(t, r, []string{"a", "b"}, []int{1, 1})
 	flush()
-	mustRelease(t, r, "a", "c1", true)
+	lbtest.MustRelease(t, r, "a", "c1", true)
 	flush()
 	if n, err := r.Reset(context.Background(), "b"); n != 1 || err != nil {
 		t.Fatalf("Reset after flush = %d, %v", n, err)
 	}
 	flush()
-	mustSnapshot(t, r)
+	lbtest.MustSnapshot(t, r)
 }
 
 // TestRedisReplyChecks feeds malformed replies to every parser: they must
 // be errors wrapping ErrBackend, never panics.
 func TestRedisReplyChecks(t *testing.T) {
-	r := &Redis{name: "x", opts: Options{}.withDefaults()}
-	for _, c := range []struct{ mem, holds []any }{
-		{mem: []any{"a"}},
-		{mem: []any{"a", "1 0 0"}},
-		{mem: []any{"a", int64(1)}},
-		{mem: []any{"a", "1 0 0 0 0 x 0 0 0 0"}},
-		{mem: []any{"a", "1 2 0 0 0 0 0 0 0 0"}},
-		{mem: []any{"a", "-1 0 0 0 0 0 0 0 0 0"}},
-		{holds: []any{"a\nb", "x", "1"}},
-		{holds: []any{"a\nb", "1\n0", "1"}},
-		{holds: []any{"ab", "1\n0\nr\nn", "1"}},
-		{holds: []any{"a\nb", "1\n0\nq\nn", "1"}},
-		{holds: []any{"a\nb", "1\n0\nr\nn"}},
+	r := &Redis{name: "x"}
+	const rec = "dest=a\ncnt=1\ntalking=0\ndrained=0\nwrap=0\nseq=1\nlast=1\nstarted=1\nanswered=0\nscore=0"
+	const hold = "dest=a\ncall=b\nstart=1\nstate=ringing\nnode=n\nexpires=1"
+	for _, c := range []struct{ mem, holds []string }{
+		{mem: []string{"a"}},                                           // no fields
+		{mem: []string{"dest=a\ncnt=1\ndrained=0"}},                    // too few
+		{mem: []string{"a 1"}},                                         // not name=value
+		{mem: []string{strings.Replace(rec, "score=0", "score=x", 1)}}, // a score that is no number
+		{mem: []string{strings.Replace(rec, "drained=0", "drained=2", 1)}},
+		{mem: []string{strings.Replace(rec, "cnt=1", "cnt=-1", 1)}},
+		{mem: []string{rec + "\nextra=1"}},                             // a field it does not know
+		{mem: []string{strings.Replace(rec, "talking=0", "cnt=1", 1)}}, // one field twice
+		{holds: []string{"x"}},
+		{holds: []string{"dest=a\ncall=b"}},
+		{holds: []string{strings.Replace(hold, "dest=a\n", "", 1)}},
+		{holds: []string{strings.Replace(hold, "state=ringing", "state=q", 1)}},
+		{holds: []string{strings.Replace(hold, "expires=1", "dest=a", 1)}},
 	} {
-		if _, err := r.parseSnapshot(c.mem, c.holds, 1, 0); !errors.Is(err, ErrBackend) {
-			t.Errorf("parseSnapshot(%#v, %#v) err = %v", c.mem, c.holds, err)
+		if _, err := r.parseSnapshot(c.mem, c.holds, 1, 0); !errors.Is(err, lb.ErrBackend) {
+			t.Errorf("parseSnapshot(%q, %q) err = %v", c.mem, c.holds, err)
 		}
 	}
-	s, err := r.parseSnapshot([]any{"d", "1 1 0 2 3 1 1 5 2 1"},
-		[]any{"d\nc", "5\n0\nt\nnode with spaces", "9"}, 4, 0)
-	if err != nil || s.Holds[0].Node != "node with spaces" || s.Holds[0].State != StateTalking ||
+	s, err := r.parseSnapshot(
+		[]string{"dest=d\ncnt=1\ntalking=1\ndrained=1\nwrap=0\nseq=2\nlast=5\nstarted=2\nanswered=1\nscore=1"},
+		[]string{"dest=d\ncall=c\nstart=5\nstate=talking\nnode=node with spaces\nexpires=9"}, 4, 0)
+	if err != nil || s.Holds[0].Node != "node with spaces" || s.Holds[0].State != lb.StateTalking ||
 		s.Destinations[0].Talking != 1 || !s.Destinations[0].Drained || s.Destinations[0].Started != 2 {
 		t.Errorf("parseSnapshot = %+v, %v", s, err)
 	}
@@ -370,11 +377,11 @@ func TestRedisReplyChecks(t *testing.T) {
 
 func TestRedisDoesNotKeepCallerMemory(t *testing.T) {
 	m := miniredis.RunT(t)
-	r := openRedis(t, "mem", "redis://"+m.Addr(), Options{})
+	r := openRedis(t, "mem", "redis://"+m.Addr(), lb.Options{})
 	buf := []byte("dest-1\ncall-1")
 	dest := unsafe.String(&buf[0], 6)
 	call := unsafe.String(&buf[7], 6)
-	got := mustNext(t, r, []string{dest}, call)
+	got := lbtest.MustNext(t, r, []string{dest}, call)
 	copy(buf, "XXXXXXXXXXXXX")
 	if got != "dest-1" {
 		t.Fatalf("Next returned %q: a view of the caller's memory", got)
@@ -403,9 +410,9 @@ func FuzzRedisURL(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
-		uo, err := redisUniversalOptions(raw, DefaultTimeout)
+		uo, err := redisUniversalOptions(raw, lb.DefaultTimeout)
 		if err != nil {
-			if !errors.Is(err, ErrInvalidArgument) {
+			if !errors.Is(err, lb.ErrInvalidArgument) {
 				t.Fatalf("%q: error %v does not wrap ErrInvalidArgument", raw, err)
 			}
 			return
@@ -456,16 +463,16 @@ var secretURLs = []string{
 // log), whatever is wrong with the URL.
 func TestRedisURLErrorsHidePasswords(t *testing.T) {
 	for _, raw := range secretURLs {
-		_, err := ParseOptions([][2]string{{"url", raw}})
+		_, err := lb.ParseOptions([][2]string{{"url", raw}})
 		if err == nil {
-			r, err2 := NewRedis("x", Options{URL: raw})
+			r, err2 := New("x", lb.Options{URL: raw})
 			if err2 == nil {
 				r.Close()
 				continue // odd but valid: nothing to report
 			}
 			err = err2
 		}
-		if !errors.Is(err, ErrInvalidArgument) {
+		if !errors.Is(err, lb.ErrInvalidArgument) {
 			t.Errorf("%q: %v does not wrap ErrInvalidArgument", raw, err)
 		}
 		for _, leak := range []string{"hunter2", "unter2p"} {
@@ -527,10 +534,10 @@ func FuzzRedisURLSecret(f *testing.F) {
 			secrets = append(secrets, d)
 		}
 		var texts []string
-		if _, err := ParseOptions([][2]string{{"url", raw}}); err != nil {
+		if _, err := lb.ParseOptions([][2]string{{"url", raw}}); err != nil {
 			texts = append(texts, err.Error())
 		}
-		if _, err := redisUniversalOptions(raw, DefaultTimeout); err != nil {
+		if _, err := redisUniversalOptions(raw, lb.DefaultTimeout); err != nil {
 			texts = append(texts, err.Error())
 		}
 		texts = append(texts, RedactURL(raw))
@@ -551,7 +558,7 @@ func FuzzRedisURLSecret(f *testing.F) {
 }
 
 func TestRedisClusterTLSServerNameIPv6(t *testing.T) {
-	uo, err := redisUniversalOptions("rediss+cluster://[::1]:7000,[::1]:7001", DefaultTimeout)
+	uo, err := redisUniversalOptions("rediss+cluster://[::1]:7000,[::1]:7001", lb.DefaultTimeout)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -568,15 +575,15 @@ func TestRedisLapsedButUnreapedHoldIsGone(t *testing.T) {
 	m := miniredis.RunT(t)
 	base := time.Now().Truncate(time.Second)
 	m.SetTime(base)
-	live := miniLease(t, m, "unreaped", "live", Options{})
-	dead := miniLease(t, m, "unreaped", "dead", Options{})
+	live := miniLease(t, m, "unreaped", "live", lb.Options{})
+	dead := miniLease(t, m, "unreaped", "dead", lb.Options{})
 	// Far more lapsed holds than the probes below reap; the probes' call
 	// ids sort last, so bounded reaping reaches them last.
 	for i := 0; i < 4*reapLimit; i++ {
-		mustAcquire(t, dead, "a", fmt.Sprintf("d%04d", i))
+		lbtest.MustAcquire(t, dead, "a", fmt.Sprintf("d%04d", i))
 	}
 	for _, c := range []string{"zz-acquire", "zz-next", "zz-release"} {
-		mustAcquire(t, dead, "a", c)
+		lbtest.MustAcquire(t, dead, "a", c)
 	}
 	dead.Close()
 	m.SetTime(base.Add(10 * time.Second)) // every dead hold lapsed
@@ -595,7 +602,7 @@ func TestRedisLapsedButUnreapedHoldIsGone(t *testing.T) {
 	for i := 0; i < 5; i++ { // later operations reap the rest
 		live.Load(ctx, []string{"a"})
 	}
-	wantLoad(t, live, []string{"a", "x"}, []int{1, 1})
+	lbtest.WantLoad(t, live, []string{"a", "x"}, []int{1, 1})
 }
 
 // Regression: Reset dropped the holds it found but left a count
@@ -603,16 +610,16 @@ func TestRedisLapsedButUnreapedHoldIsGone(t *testing.T) {
 func TestRedisResetRepairsDriftedCount(t *testing.T) {
 	m := miniredis.RunT(t)
 	name := uniqueName("drift")
-	b := openRedis(t, name, "redis://"+m.Addr(), Options{})
-	mustAcquire(t, b, "a", "c1")
+	b := openRedis(t, name, "redis://"+m.Addr(), lb.Options{})
+	lbtest.MustAcquire(t, b, "a", "c1")
 	// Simulate drift: a count with no holds behind it.
-	m.HSet(DefaultKeyPrefix+"{"+name+"}:3:mem", "a", "3 0 0 1 0 0 0 0 1 0")
-	wantLoad(t, b, []string{"a"}, []int{3})
+	m.HSet(lb.DefaultKeyPrefix+"{"+name+"}:3:mem", "a", "3 0 0 1 0 0 0 0 1 0")
+	lbtest.WantLoad(t, b, []string{"a"}, []int{3})
 	n, err := b.Reset(context.Background(), "a")
 	if err != nil || n != 1 {
 		t.Fatalf("Reset = %d, %v; want 1 hold dropped", n, err)
 	}
-	wantLoad(t, b, []string{"a"}, []int{0})
+	lbtest.WantLoad(t, b, []string{"a"}, []int{0})
 }
 
 // TestRedisRenewalTakesBackLostHolds: a failover to a replica that had not
@@ -622,22 +629,22 @@ func TestRedisResetRepairsDriftedCount(t *testing.T) {
 // gone for good and the node forgets them.
 func TestRedisRenewalTakesBackLostHolds(t *testing.T) {
 	m := miniredis.RunT(t)
-	a := miniLease(t, m, "lost", "fs1", Options{DefaultCapacity: 1})
-	b := miniLease(t, m, "lost", "fs2", Options{DefaultCapacity: 1})
+	a := miniLease(t, m, "lost", "fs1", lb.Options{DefaultCapacity: 1})
+	b := miniLease(t, m, "lost", "fs2", lb.Options{DefaultCapacity: 1})
 	ctx := context.Background()
-	mustAcquire(t, a, "user/1", "c1")
-	mustAcquire(t, a, "user/2", "c2")
+	lbtest.MustAcquire(t, a, "user/1", "c1")
+	lbtest.MustAcquire(t, a, "user/2", "c2")
 	if _, err := a.Answered(ctx, "user/2", "c2"); err != nil {
 		t.Fatal(err)
 	}
 	m.FlushAll() // the new master never had them
-	wantLoad(t, b, []string{"user/1", "user/2"}, []int{0, 0})
+	lbtest.WantLoad(t, b, []string{"user/1", "user/2"}, []int{0, 0})
 	a.renew()
-	wantLoad(t, b, []string{"user/1", "user/2"}, []int{1, 1})
-	if _, err := b.Acquire(ctx, "user/1", "x"); !errors.Is(err, ErrAtCapacity) {
+	lbtest.WantLoad(t, b, []string{"user/1", "user/2"}, []int{1, 1})
+	if _, err := b.Acquire(ctx, "user/1", "x"); !errors.Is(err, lb.ErrAtCapacity) {
 		t.Fatalf("another node's acquire after the take-back: %v, want ErrAtCapacity", err)
 	}
-	if d := destOf(mustSnapshot(t, b), "user/2"); d == nil || d.Talking != 1 {
+	if d := lbtest.DestOf(lbtest.MustSnapshot(t, b), "user/2"); d == nil || d.Talking != 1 {
 		t.Fatalf("user/2 = %+v, want its hold back as talking", d)
 	}
 	// Reset by an operator: gone for good.
@@ -645,11 +652,11 @@ func TestRedisRenewalTakesBackLostHolds(t *testing.T) {
 		t.Fatalf("Reset = %d, %v", n, err)
 	}
 	a.renew()
-	wantLoad(t, b, []string{"user/1"}, []int{0})
+	lbtest.WantLoad(t, b, []string{"user/1"}, []int{0})
 	// Released by another node: gone for good too.
-	mustRelease(t, b, "user/2", "c2", true)
+	lbtest.MustRelease(t, b, "user/2", "c2", true)
 	a.renew()
-	wantLoad(t, b, []string{"user/2"}, []int{0})
+	lbtest.WantLoad(t, b, []string{"user/2"}, []int{0})
 	if n := a.heldCount(); n != 0 {
 		t.Fatalf("fs1 still renews %d holds", n)
 	}

@@ -1,8 +1,8 @@
-package lb
+package redislb
 
 // Tests against a real redis-server started by the test (see
 // internal/redistest), with several OS processes: the test binary re-runs
-// itself as children in a mode chosen by RINGLB_REDIS_CHILD.
+// itself as children in a mode chosen by RINGLB_REDIS_CHILD (see TestMain).
 
 import (
 	"bufio"
@@ -23,6 +23,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/ringlb/ringlb/internal/redistest"
+	"github.com/ringlb/ringlb/lb"
+	"github.com/ringlb/ringlb/lb/lbtest"
 )
 
 const childEnv = "RINGLB_REDIS_CHILD"
@@ -50,20 +52,21 @@ type stormResult struct {
 	Errors []string       `json:"errors"`
 }
 
-// TestRedisChildProcess is not a test: it is the body of the child
-// processes that TestRedisCrash and TestRedisStorm start.
-func TestRedisChildProcess(t *testing.T) {
-	raw := os.Getenv(childEnv)
-	if raw == "" {
-		t.Skip("helper process for the multi-process Redis tests")
+// runChild is the body of the child processes that TestRedisCrash and
+// TestRedisStorm start: TestMain runs it, instead of the tests, when
+// childEnv is set. It returns the process's exit code.
+func runChild(raw string) int {
+	fail := func(err error) int {
+		fmt.Fprintln(os.Stderr, "child:", err)
+		return 1
 	}
 	var cfg childConfig
 	if err := json.Unmarshal([]byte(raw), &cfg); err != nil {
-		t.Fatal(err)
+		return fail(err)
 	}
-	r, err := NewRedis(cfg.Name, Options{URL: cfg.URL, Node: cfg.Node, Lease: cfg.Lease, DefaultCapacity: cfg.Capacity, Timeout: 2 * time.Second})
+	r, err := New(cfg.Name, lb.Options{URL: cfg.URL, Node: cfg.Node, Lease: cfg.Lease, DefaultCapacity: cfg.Capacity, Timeout: 2 * time.Second})
 	if err != nil {
-		t.Fatal(err)
+		return fail(err)
 	}
 	defer r.Close()
 	ctx := context.Background()
@@ -73,7 +76,7 @@ func TestRedisChildProcess(t *testing.T) {
 		for _, h := range cfg.Holds {
 			dest, call, _ := strings.Cut(h, "/")
 			if ok, err := r.Acquire(ctx, dest, call); !ok || err != nil {
-				t.Fatalf("child Acquire(%s, %s) = %v, %v", dest, call, ok, err)
+				return fail(fmt.Errorf("Acquire(%s, %s) = %v, %v", dest, call, ok, err))
 			}
 		}
 		fmt.Println("READY")
@@ -81,7 +84,7 @@ func TestRedisChildProcess(t *testing.T) {
 	case "storm":
 		fmt.Println("READY")
 		if _, err := stdin.ReadString('\n'); err != nil { // "GO"
-			t.Fatal(err)
+			return fail(err)
 		}
 		var (
 			mu  sync.Mutex
@@ -99,7 +102,7 @@ func TestRedisChildProcess(t *testing.T) {
 					switch {
 					case err == nil:
 						res.Picks[d]++
-					case errors.Is(err, ErrAtCapacity):
+					case errors.Is(err, lb.ErrAtCapacity):
 						res.Full++
 					default:
 						res.Errors = append(res.Errors, err.Error())
@@ -122,8 +125,9 @@ func TestRedisChildProcess(t *testing.T) {
 		out, _ := json.Marshal(res)
 		fmt.Printf("RESULT %s\n", out)
 	default:
-		t.Fatalf("unknown child mode %q", cfg.Mode)
+		return fail(fmt.Errorf("unknown child mode %q", cfg.Mode))
 	}
+	return 0
 }
 
 // child is a running child process.
@@ -141,7 +145,7 @@ func startChild(t *testing.T, cfg childConfig) *child {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestRedisChildProcess$", "-test.count=1", "-test.timeout=120s")
+	cmd := exec.Command(os.Args[0]) // TestMain runs runChild
 	cmd.Env = append(os.Environ(), childEnv+"="+string(raw))
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
@@ -233,14 +237,14 @@ func TestRedisCrash(t *testing.T) {
 	heldSince := time.Now()
 
 	// The parent only observes; its own node holds nothing.
-	obs := openRedis(t, name, srv.URL(), Options{Lease: lease, Node: "observer", Timeout: 2 * time.Second})
+	obs := openRedis(t, name, srv.URL(), lb.Options{Lease: lease, Node: "observer", Timeout: 2 * time.Second})
 	dests := []string{"v", "shared", "long"}
-	wantLoad(t, obs, dests, []int{5, 2, 1})
+	lbtest.WantLoad(t, obs, dests, []int{5, 2, 1})
 
 	// Kill the victim only once it has renewed: its holds then lapse one
 	// lease after its last renewal, not after their start.
 	if !poll(time.Now().Add(2*lease), func() bool {
-		h := holdOf(mustSnapshot(t, obs), "v", "c1")
+		h := lbtest.HoldOf(lbtest.MustSnapshot(t, obs), "v", "c1")
 		return h != nil && h.Expires.After(h.Start.Add(lease))
 	}) {
 		t.Fatal("the victim never renewed its leases")
@@ -278,7 +282,7 @@ func TestRedisCrash(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	s := mustSnapshot(t, obs)
+	s := lbtest.MustSnapshot(t, obs)
 	if len(s.Holds) != 2 {
 		t.Fatalf("holds = %+v", s.Holds)
 	}
@@ -315,7 +319,7 @@ func TestRedisStorm(t *testing.T) {
 			Lease: 5 * time.Second, Capacity: capacity, Dests: dests, Workers: workers, Cycles: cycles,
 		}))
 	}
-	obs := openRedis(t, name, srv.URL(), Options{Node: "observer", DefaultCapacity: capacity, Timeout: 2 * time.Second})
+	obs := openRedis(t, name, srv.URL(), lb.Options{Node: "observer", DefaultCapacity: capacity, Timeout: 2 * time.Second})
 
 	// Watch the loads while the storm runs.
 	stop := make(chan struct{})
@@ -368,8 +372,8 @@ func TestRedisStorm(t *testing.T) {
 	if len(total.Errors) > 0 {
 		t.Fatalf("%d errors, first: %s", len(total.Errors), total.Errors[0])
 	}
-	wantLoad(t, obs, dests, []int{0, 0, 0, 0, 0, 0})
-	if s := mustSnapshot(t, obs); len(s.Holds) != 0 {
+	lbtest.WantLoad(t, obs, dests, []int{0, 0, 0, 0, 0, 0})
+	if s := lbtest.MustSnapshot(t, obs); len(s.Holds) != 0 {
 		t.Fatalf("holds left: %+v", s.Holds)
 	}
 	sum := 0
@@ -389,7 +393,7 @@ func TestRedisStorm(t *testing.T) {
 }
 
 // checkDown runs every operation while Redis is unreachable: each must
-// fail with ErrBackend, "ringlb: redis: ...", and return within bound.
+// fail with lb.ErrBackend, "ringlb: redis: ...", and return within bound.
 func checkDown(t *testing.T, r *Redis, release [2]string, bound time.Duration) {
 	t.Helper()
 	ctx := context.Background()
@@ -412,7 +416,7 @@ func checkDown(t *testing.T, r *Redis, release [2]string, bound time.Duration) {
 		start := time.Now()
 		err := op.f()
 		took := time.Since(start)
-		if !errors.Is(err, ErrBackend) || !strings.HasPrefix(fmt.Sprint(err), "ringlb: redis: "+op.name) {
+		if !errors.Is(err, lb.ErrBackend) || !strings.HasPrefix(fmt.Sprint(err), "ringlb: redis: "+op.name) {
 			t.Fatalf("%s with Redis down: err = %v; want ErrBackend, \"ringlb: redis: %s: ...\"", op.name, err, op.name)
 		}
 		if took > bound {
@@ -421,18 +425,8 @@ func checkDown(t *testing.T, r *Redis, release [2]string, bound time.Duration) {
 	}
 }
 
-// holdOf finds a hold in a snapshot.
-func holdOf(s Snapshot, dest, call string) *HoldInfo {
-	for i := range s.Holds {
-		if s.Holds[i].Dest == dest && s.Holds[i].CallID == call {
-			return &s.Holds[i]
-		}
-	}
-	return nil
-}
-
 // TestRedisOutage covers a hung Redis (SIGSTOP: timeouts) and a dead one
-// (SIGKILL: refused connections): fast ErrBackend errors, a failed release
+// (SIGKILL: refused connections): fast lb.ErrBackend errors, a failed release
 // applied later by the background retry, recovery with correct counts and
 // no hold counted twice.
 func TestRedisOutage(t *testing.T) {
@@ -440,12 +434,12 @@ func TestRedisOutage(t *testing.T) {
 	// A long lease, so that only the retry can explain a release applied
 	// after the outage; nothing here waits for a lease to lapse.
 	const lease = 10 * time.Second
-	r := openRedis(t, uniqueName("outage"), srv.URL(), Options{Lease: lease, Timeout: 250 * time.Millisecond, Node: "n1"})
+	r := openRedis(t, uniqueName("outage"), srv.URL(), lb.Options{Lease: lease, Timeout: 250 * time.Millisecond, Node: "n1"})
 	ctx := context.Background()
 	for _, c := range []string{"c1", "c2", "c3"} {
-		mustAcquire(t, r, "x", c)
+		lbtest.MustAcquire(t, r, "x", c)
 	}
-	c1 := holdOf(mustSnapshot(t, r), "x", "c1")
+	c1 := lbtest.HoldOf(lbtest.MustSnapshot(t, r), "x", "c1")
 
 	t.Run("hung", func(t *testing.T) {
 		srv.Pause()
@@ -476,14 +470,14 @@ func TestRedisOutage(t *testing.T) {
 		if !poll(time.Now().Add(2*time.Second), func() bool { return r.pendingReleases() == 0 }) {
 			t.Fatal("release still queued after it was applied")
 		}
-		s := mustSnapshot(t, r)
-		if holdOf(s, "x", "c1") != nil || holdOf(s, "x", "c2") == nil || holdOf(s, "x", "c3") == nil {
+		s := lbtest.MustSnapshot(t, r)
+		if lbtest.HoldOf(s, "x", "c1") != nil || lbtest.HoldOf(s, "x", "c2") == nil || lbtest.HoldOf(s, "x", "c3") == nil {
 			t.Fatalf("holds after recovery = %+v", s.Holds)
 		}
 	})
 
 	t.Run("dead", func(t *testing.T) {
-		c2 := holdOf(mustSnapshot(t, r), "x", "c2")
+		c2 := lbtest.HoldOf(lbtest.MustSnapshot(t, r), "x", "c2")
 		srv.Save() // so the restarted server has the holds back
 		srv.Stop()
 		checkDown(t, r, [2]string{"x", "c2"}, 2*time.Second)
@@ -501,14 +495,14 @@ func TestRedisOutage(t *testing.T) {
 		if ok, err := r.Acquire(ctx, "x", "c3"); ok || err != nil {
 			t.Fatalf("Acquire of a held call after restart = %v, %v; want false, nil", ok, err)
 		}
-		if got := mustNext(t, r, []string{"x", "y"}, "c4"); got != "y" {
+		if got := lbtest.MustNext(t, r, []string{"x", "y"}, "c4"); got != "y" {
 			t.Fatalf("Next after restart = %q, want y", got)
 		}
-		wantLoad(t, r, []string{"x", "y"}, []int{1, 1})
+		lbtest.WantLoad(t, r, []string{"x", "y"}, []int{1, 1})
 		// Renewal resumed: c3's expiry moves forward.
-		before := holdOf(mustSnapshot(t, r), "x", "c3").Expires
+		before := lbtest.HoldOf(lbtest.MustSnapshot(t, r), "x", "c3").Expires
 		if !poll(time.Now().Add(lease/2), func() bool {
-			h := holdOf(mustSnapshot(t, r), "x", "c3")
+			h := lbtest.HoldOf(lbtest.MustSnapshot(t, r), "x", "c3")
 			return h != nil && h.Expires.After(before)
 		}) {
 			t.Fatal("leases not renewed after restart")
@@ -520,8 +514,8 @@ func BenchmarkRedisNextRelease(b *testing.B) {
 	srv := redistest.Start(b)
 	for _, n := range []int{3, 10, 100, 1000} {
 		b.Run(fmt.Sprintf("dests=%d", n), func(b *testing.B) {
-			r := openRedis(b, uniqueName("bench"), srv.URL(), Options{Timeout: 2 * time.Second})
-			benchNextRelease(b, r, n)
+			r := openRedis(b, uniqueName("bench"), srv.URL(), lb.Options{Timeout: 2 * time.Second})
+			lbtest.BenchNextRelease(b, r, n)
 		})
 	}
 }
@@ -554,11 +548,11 @@ func BenchmarkRedisPing(b *testing.B) {
 // now send the call's queued releases first.
 func TestRedisRetriedReleaseDoesNotDropANewHold(t *testing.T) {
 	srv := redistest.Start(t)
-	r := openRedis(t, uniqueName("reacquire"), srv.URL(), Options{Lease: 10 * time.Second, Timeout: 250 * time.Millisecond})
+	r := openRedis(t, uniqueName("reacquire"), srv.URL(), lb.Options{Lease: 10 * time.Second, Timeout: 250 * time.Millisecond})
 	ctx := context.Background()
-	mustAcquire(t, r, "x", "c1")
+	lbtest.MustAcquire(t, r, "x", "c1")
 	srv.Pause()
-	if _, err := r.Release(ctx, "x", "c1"); !errors.Is(err, ErrBackend) {
+	if _, err := r.Release(ctx, "x", "c1"); !errors.Is(err, lb.ErrBackend) {
 		srv.Resume()
 		t.Fatalf("Release with Redis hung: %v, want ErrBackend", err)
 	}
@@ -571,7 +565,7 @@ func TestRedisRetriedReleaseDoesNotDropANewHold(t *testing.T) {
 		t.Fatalf("%d releases still queued", n)
 	}
 	r.retryReleases(time.Now()) // whatever the background would still send
-	wantLoad(t, r, []string{"x"}, []int{1})
+	lbtest.WantLoad(t, r, []string{"x"}, []int{1})
 }
 
 // Regression: with releases queued during a Redis stall, Next and Acquire
@@ -584,15 +578,15 @@ func TestRedisTimeoutBoundWithQueuedReleases(t *testing.T) {
 	const timeout = 400 * time.Millisecond
 	// The bound the operator set, plus scheduling noise on a busy machine.
 	const bound = timeout * 12 / 10
-	r := openRedis(t, uniqueName("bound"), srv.URL(), Options{Lease: 30 * time.Second, Timeout: timeout})
+	r := openRedis(t, uniqueName("bound"), srv.URL(), lb.Options{Lease: 30 * time.Second, Timeout: timeout})
 	ctx := context.Background()
 	for _, c := range []string{"q1", "q2", "q3"} {
-		mustAcquire(t, r, "x", c)
+		lbtest.MustAcquire(t, r, "x", c)
 	}
 	srv.Pause()
 	defer srv.Resume()
 	for _, c := range []string{"q1", "q2", "q3"} {
-		if _, err := r.Release(ctx, "x", c); !errors.Is(err, ErrBackend) {
+		if _, err := r.Release(ctx, "x", c); !errors.Is(err, lb.ErrBackend) {
 			t.Fatalf("Release with Redis hung: %v, want ErrBackend", err)
 		}
 	}
@@ -623,7 +617,7 @@ func TestRedisTimeoutBoundWithQueuedReleases(t *testing.T) {
 			start := time.Now()
 			err := o.run(round*100 + i)
 			took := time.Since(start)
-			if !errors.Is(err, ErrBackend) {
+			if !errors.Is(err, lb.ErrBackend) {
 				t.Errorf("%s with Redis hung: %v, want ErrBackend", o.op, err)
 			} else if !strings.Contains(err.Error(), "redis: "+o.op+":") {
 				t.Errorf("%s: error %q does not name the operation", o.op, err)
@@ -644,15 +638,15 @@ func TestRedisLapsedHoldReasserted(t *testing.T) {
 	srv := redistest.Start(t)
 	name := uniqueName("reassert")
 	const lease = time.Second
-	opts := Options{Lease: lease, Timeout: 100 * time.Millisecond, DefaultCapacity: 1}
+	opts := lb.Options{Lease: lease, Timeout: 100 * time.Millisecond, DefaultCapacity: 1}
 	opts.Node = "a"
 	a := openRedis(t, name, srv.URL(), opts)
 	opts.Node = "b"
 	b := openRedis(t, name, srv.URL(), opts)
 	ctx := context.Background()
-	mustAcquire(t, a, "x", "talking")
-	mustAcquire(t, a, "y", "talking2")
-	mustAcquire(t, b, "z", "other")
+	lbtest.MustAcquire(t, a, "x", "talking")
+	lbtest.MustAcquire(t, a, "y", "talking2")
+	lbtest.MustAcquire(t, b, "z", "other")
 	// Drained meanwhile: a drain never ends calls, so y's hold comes back too.
 	if err := b.Drain(ctx, "y"); err != nil {
 		t.Fatal(err)
@@ -663,23 +657,23 @@ func TestRedisLapsedHoldReasserted(t *testing.T) {
 	// Nothing else touches x until a's renewal has run again.
 	if !poll(time.Now().Add(3*lease), func() bool {
 		s, err := a.Snapshot(ctx)
-		return err == nil && holdOf(s, "x", "talking") != nil && holdOf(s, "y", "talking2") != nil &&
-			holdOf(s, "x", "talking").Expires.After(time.Now())
+		return err == nil && lbtest.HoldOf(s, "x", "talking") != nil && lbtest.HoldOf(s, "y", "talking2") != nil &&
+			lbtest.HoldOf(s, "x", "talking").Expires.After(time.Now())
 	}) {
-		t.Fatalf("the live holds were not re-asserted: %+v", mustSnapshot(t, a).Holds)
+		t.Fatalf("the live holds were not re-asserted: %+v", lbtest.MustSnapshot(t, a).Holds)
 	}
-	if _, err := b.Acquire(ctx, "x", "second"); !errors.Is(err, ErrAtCapacity) {
+	if _, err := b.Acquire(ctx, "x", "second"); !errors.Is(err, lb.ErrAtCapacity) {
 		t.Fatalf("second call on x while the first talks: %v, want ErrAtCapacity", err)
 	}
-	wantLoad(t, b, []string{"x", "y"}, []int{1, 1})
+	lbtest.WantLoad(t, b, []string{"x", "y"}, []int{1, 1})
 	if n := a.overCapacity.Load(); n != 0 {
 		t.Fatalf("%d holds taken back over capacity", n)
 	}
 	// Still renewed afterwards, over several leases.
 	time.Sleep(3 * lease)
-	wantLoad(t, b, []string{"x", "y"}, []int{1, 1})
-	mustRelease(t, a, "x", "talking", true)
-	wantLoad(t, b, []string{"x"}, []int{0})
+	lbtest.WantLoad(t, b, []string{"x", "y"}, []int{1, 1})
+	lbtest.MustRelease(t, a, "x", "talking", true)
+	lbtest.WantLoad(t, b, []string{"x"}, []int{0})
 }
 
 // When the member filled up while Redis was out of reach, the lapsed hold
@@ -689,7 +683,7 @@ func TestRedisLapsedHoldReassertedOverCapacity(t *testing.T) {
 	srv := redistest.Start(t)
 	name := uniqueName("reassert-full")
 	const lease = time.Second
-	opts := Options{Lease: lease, Timeout: 100 * time.Millisecond, DefaultCapacity: 1}
+	opts := lb.Options{Lease: lease, Timeout: 100 * time.Millisecond, DefaultCapacity: 1}
 	opts.Node = "b"
 	b := openRedis(t, name, srv.URL(), opts)
 	// a reaches Redis through a link that can be cut while b's stays up.
@@ -699,24 +693,28 @@ func TestRedisLapsedHoldReassertedOverCapacity(t *testing.T) {
 	}
 	link := &cuttableClient{UniversalClient: redis.NewUniversalClient(uo)}
 	opts.Node, opts.URL = "a", srv.URL()
-	a := newRedisWithClient(name, opts.withDefaults(), link)
+	c, err := opts.Check()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := newRedisWithClient(name, c, link)
 	t.Cleanup(func() { a.Close() })
-	mustAcquire(t, a, "x", "first")
+	lbtest.MustAcquire(t, a, "x", "first")
 	link.cut.Store(true)
 	time.Sleep(lease + lease/2)
-	if got := mustNext(t, b, []string{"x"}, "second"); got != "x" {
+	if got := lbtest.MustNext(t, b, []string{"x"}, "second"); got != "x" {
 		t.Fatalf("Next = %q, want x: a's hold lapsed", got)
 	}
 	link.cut.Store(false)
 	if !poll(time.Now().Add(3*lease), func() bool { return a.overCapacity.Load() == 1 }) {
 		t.Fatalf("holds taken back over capacity = %d, want 1", a.overCapacity.Load())
 	}
-	wantLoad(t, b, []string{"x"}, []int{2})
-	if _, err := b.Next(context.Background(), []string{"x"}, "third"); !errors.Is(err, ErrAtCapacity) {
+	lbtest.WantLoad(t, b, []string{"x"}, []int{2})
+	if _, err := b.Next(context.Background(), []string{"x"}, "third"); !errors.Is(err, lb.ErrAtCapacity) {
 		t.Fatalf("third call: %v, want ErrAtCapacity", err)
 	}
-	mustRelease(t, b, "x", "second", true)
-	wantLoad(t, b, []string{"x"}, []int{1}) // the first call still counts
+	lbtest.MustRelease(t, b, "x", "second", true)
+	lbtest.WantLoad(t, b, []string{"x"}, []int{1}) // the first call still counts
 	if n := a.heldCount(); n != 1 {
 		t.Fatalf("a renews %d holds, want 1", n)
 	}
@@ -753,18 +751,18 @@ func (c *cuttableClient) Eval(ctx context.Context, script string, keys []string,
 // destination's count.
 func TestRedisSnapshotInPages(t *testing.T) {
 	srv := redistest.Start(t)
-	r := openRedis(t, uniqueName("pages"), srv.URL(), Options{Lease: 30 * time.Second})
+	r := openRedis(t, uniqueName("pages"), srv.URL(), lb.Options{Lease: 30 * time.Second})
 	ctx := context.Background()
 	const dests, perDest = 600, 4 // 2,400 holds, 600 destinations: several pages each
 	for d := 0; d < dests; d++ {
 		for c := 0; c < perDest; c++ {
-			mustAcquire(t, r, fmt.Sprintf("user/%d", d), fmt.Sprintf("call-%d", c))
+			lbtest.MustAcquire(t, r, fmt.Sprintf("user/%d", d), fmt.Sprintf("call-%d", c))
 		}
 	}
 	if err := r.Drain(ctx, "user/7"); err != nil {
 		t.Fatal(err)
 	}
-	s := mustSnapshot(t, r)
+	s := lbtest.MustSnapshot(t, r)
 	if len(s.Holds) != dests*perDest || len(s.Destinations) != dests {
 		t.Fatalf("snapshot: %d holds, %d destinations; want %d, %d", len(s.Holds), len(s.Destinations), dests*perDest, dests)
 	}
@@ -786,7 +784,7 @@ func TestRedisSnapshotInPages(t *testing.T) {
 		return n
 	}
 	before := hscans()
-	mustSnapshot(t, r)
+	lbtest.MustSnapshot(t, r)
 	if n := hscans() - before; n < 4 { // started, last, and 2,400 holds in pages of about 250
 		t.Fatalf("%d HSCAN calls for one snapshot, want the holds read in pages", n)
 	}
@@ -799,21 +797,21 @@ func TestRedisSnapshotInPages(t *testing.T) {
 func TestRedisForgetsIdleDestinations(t *testing.T) {
 	srv := redistest.Start(t)
 	name := uniqueName("idle")
-	r := openRedis(t, name, srv.URL(), Options{Lease: 30 * time.Second})
+	r := openRedis(t, name, srv.URL(), lb.Options{Lease: 30 * time.Second})
 	ctx := context.Background()
 	if err := r.Drain(ctx, "drained"); err != nil {
 		t.Fatal(err)
 	}
-	mustAcquire(t, r, "held", "up")
+	lbtest.MustAcquire(t, r, "held", "up")
 	const n = 10000 + 200
 	for i := 0; i < n; i++ {
 		d := fmt.Sprintf("sofia/gateway/gw/+1555%07d", i)
-		mustAcquire(t, r, d, "c")
-		mustRelease(t, r, d, "c", true)
+		lbtest.MustAcquire(t, r, d, "c")
+		lbtest.MustRelease(t, r, d, "c", true)
 	}
 	admin := redis.NewClient(&redis.Options{Addr: srv.Addr})
 	defer admin.Close()
-	base := DefaultKeyPrefix + "{" + name + "}:"
+	base := lb.DefaultKeyPrefix + "{" + name + "}:"
 	// mem also has the held call's holds and the lru counter.
 	for _, key := range []string{"3:mem", "3:idle"} {
 		var size int64
@@ -827,7 +825,7 @@ func TestRedisForgetsIdleDestinations(t *testing.T) {
 			t.Errorf("%s holds %d entries after %d distinct destinations (%v), want at most 10,004", key, size, n, err)
 		}
 	}
-	s := mustSnapshot(t, r)
+	s := lbtest.MustSnapshot(t, r)
 	var drained, held, oldest, newest bool
 	for _, d := range s.Destinations {
 		switch d.Dest {
@@ -857,7 +855,7 @@ func TestRedisForgetsIdleDestinations(t *testing.T) {
 // (fewer script calls than operations).
 func TestRedisStressBatches(t *testing.T) {
 	srv := redistest.Start(t)
-	r := openRedis(t, uniqueName("stress"), srv.URL(), Options{DefaultCapacity: 3})
+	r := openRedis(t, uniqueName("stress"), srv.URL(), lb.Options{DefaultCapacity: 3})
 	admin := redis.NewClient(&redis.Options{Addr: srv.Addr})
 	defer admin.Close()
 	ctx := context.Background()
@@ -865,7 +863,7 @@ func TestRedisStressBatches(t *testing.T) {
 		t.Fatal(err)
 	}
 	const workers, iters = 32, 60
-	stressBalancer(t, r, workers, iters)
+	lbtest.Stress(t, r, workers, iters)
 	info, err := admin.Info(ctx, "commandstats").Result()
 	if err != nil {
 		t.Fatal(err)
