@@ -1,7 +1,5 @@
 package lb
 
-import "fmt"
-
 // Admission says which of a member's states may refuse a new hold on it.
 // Every backend takes holds under one of these; the store backends pass
 // its name to their scripts.
@@ -21,28 +19,18 @@ const (
 	Reasserted
 )
 
+// admissionNames name the admissions as the scripts of store backends
+// take them, and admissionOps the operation that holds under each, as
+// errors name it (a node takes holds back when it renews its leases).
+var (
+	admissionNames = [...]string{Checked: "checked", Counted: "counted", Reasserted: "reasserted"}
+	admissionOps   = [...]string{Checked: "acquire", Counted: "count", Reasserted: "renew"}
+)
+
 // String names a as the scripts of store backends take it: checked,
 // counted or reasserted.
-func (a Admission) String() string {
-	switch a {
-	case Checked:
-		return "checked"
-	case Counted:
-		return "counted"
-	case Reasserted:
-		return "reasserted"
-	}
-	return fmt.Sprintf("Admission(%d)", int(a))
-}
+func (a Admission) String() string { return enumName(admissionNames[:], a, "Admission") }
 
 // Op names the operation that holds under a, as errors name it: acquire,
-// count or renew (a node takes holds back when it renews its leases).
-func (a Admission) Op() string {
-	switch a {
-	case Counted:
-		return "count"
-	case Reasserted:
-		return "renew"
-	}
-	return "acquire"
-}
+// count or renew.
+func (a Admission) Op() string { return enumName(admissionOps[:], a, "Admission") }

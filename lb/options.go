@@ -2,6 +2,7 @@ package lb
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -26,34 +27,31 @@ const (
 	TieRandom
 )
 
-// String returns the policy's name as used in options: lru, list, random.
-func (t TiePolicy) String() string {
-	switch t {
-	case TieLRU:
-		return "lru"
-	case TieList:
-		return "list"
-	case TieRandom:
-		return "random"
-	case TieFewest:
-		return "fewest"
-	}
-	return fmt.Sprintf("TiePolicy(%d)", int(t))
-}
+// tieNames name the policies in options, by value.
+var tieNames = [...]string{TieFewest: "fewest", TieLRU: "lru", TieList: "list", TieRandom: "random"}
+
+// String returns the policy's name as used in options: fewest, lru, list,
+// random.
+func (t TiePolicy) String() string { return enumName(tieNames[:], t, "TiePolicy") }
 
 // ParseTiePolicy parses fewest, lru, list or random; empty is the default.
 func ParseTiePolicy(s string) (TiePolicy, error) {
-	switch s {
-	case "", "fewest":
+	if s == "" {
 		return TieFewest, nil
-	case "lru":
-		return TieLRU, nil
-	case "list":
-		return TieList, nil
-	case "random":
-		return TieRandom, nil
+	}
+	if i := slices.Index(tieNames[:], s); i >= 0 {
+		return TiePolicy(i), nil
 	}
 	return 0, invalidf("tie policy %q (want fewest, lru, list or random)", s)
+}
+
+// enumName returns the name of v in names, by value, or type(v) when names
+// has none.
+func enumName[T ~int](names []string, v T, typ string) string {
+	if v >= 0 && int(v) < len(names) {
+		return names[v]
+	}
+	return fmt.Sprintf("%s(%d)", typ, int(v))
 }
 
 // UserDomains says whether the domain part of a member named

@@ -154,9 +154,7 @@ func (n *Named) record(op int, start time.Time, err error) {
 
 // Next implements Balancer, counting its outcome and time.
 func (n *Named) Next(ctx context.Context, dests []string, callID string) (string, error) {
-	start := time.Now()
-	d, err := n.Balancer.Next(ctx, dests, callID)
-	n.record(OpNext, start, err)
+	d, err := timed(n, OpNext, func() (string, error) { return n.Balancer.Next(ctx, dests, callID) })
 	outcome := NextOther
 	switch {
 	case err == nil:
@@ -172,58 +170,46 @@ func (n *Named) Next(ctx context.Context, dests []string, callID string) (string
 	return d, err
 }
 
+// timed runs op, one operation of n's balancer, and counts its time and
+// error as operation i.
+func timed[T any](n *Named, i int, op func() (T, error)) (T, error) {
+	start := time.Now()
+	v, err := op()
+	n.record(i, start, err)
+	return v, err
+}
+
 // Order implements Balancer, counting its time.
 func (n *Named) Order(ctx context.Context, dests []string) ([]string, error) {
-	start := time.Now()
-	out, err := n.Balancer.Order(ctx, dests)
-	n.record(OpOrder, start, err)
-	return out, err
+	return timed(n, OpOrder, func() ([]string, error) { return n.Balancer.Order(ctx, dests) })
 }
 
 // Acquire implements Balancer, counting its time.
 func (n *Named) Acquire(ctx context.Context, dest, callID string) (bool, error) {
-	start := time.Now()
-	ok, err := n.Balancer.Acquire(ctx, dest, callID)
-	n.record(OpAcquire, start, err)
-	return ok, err
+	return timed(n, OpAcquire, func() (bool, error) { return n.Balancer.Acquire(ctx, dest, callID) })
 }
 
 // Release implements Balancer, counting its time.
 func (n *Named) Release(ctx context.Context, dest, callID string) (bool, error) {
-	start := time.Now()
-	ok, err := n.Balancer.Release(ctx, dest, callID)
-	n.record(OpRelease, start, err)
-	return ok, err
+	return timed(n, OpRelease, func() (bool, error) { return n.Balancer.Release(ctx, dest, callID) })
 }
 
 // Load implements Balancer, counting its time.
 func (n *Named) Load(ctx context.Context, dests []string) ([]int, error) {
-	start := time.Now()
-	out, err := n.Balancer.Load(ctx, dests)
-	n.record(OpLoad, start, err)
-	return out, err
+	return timed(n, OpLoad, func() ([]int, error) { return n.Balancer.Load(ctx, dests) })
 }
 
 // Snapshot implements Balancer, counting its time.
 func (n *Named) Snapshot(ctx context.Context) (Snapshot, error) {
-	start := time.Now()
-	s, err := n.Balancer.Snapshot(ctx)
-	n.record(OpSnapshot, start, err)
-	return s, err
+	return timed(n, OpSnapshot, func() (Snapshot, error) { return n.Balancer.Snapshot(ctx) })
 }
 
 // Answered implements Balancer, counting its time.
 func (n *Named) Answered(ctx context.Context, dest, callID string) (bool, error) {
-	start := time.Now()
-	ok, err := n.Balancer.Answered(ctx, dest, callID)
-	n.record(OpAnswered, start, err)
-	return ok, err
+	return timed(n, OpAnswered, func() (bool, error) { return n.Balancer.Answered(ctx, dest, callID) })
 }
 
 // Count implements Balancer, counting its time.
 func (n *Named) Count(ctx context.Context, dest, callID string) (bool, error) {
-	start := time.Now()
-	ok, err := n.Balancer.Count(ctx, dest, callID)
-	n.record(OpCount, start, err)
-	return ok, err
+	return timed(n, OpCount, func() (bool, error) { return n.Balancer.Count(ctx, dest, callID) })
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -12,7 +11,6 @@ import (
 	"unsafe"
 
 	"github.com/alicebob/miniredis/v2"
-	"github.com/redis/go-redis/v9"
 	"github.com/ringlb/ringlb/internal/redistest"
 	"github.com/ringlb/ringlb/lb"
 	"github.com/ringlb/ringlb/lb/lbtest"
@@ -51,75 +49,6 @@ func TestConformanceRedisServer(t *testing.T) {
 	lbtest.Conformance(t, func(t *testing.T, opts lb.Options) lb.Balancer {
 		return openRedis(t, uniqueName("conf"), srv.URL(), opts)
 	})
-}
-
-func TestRedisURLs(t *testing.T) {
-	for _, tc := range []struct {
-		url   string
-		check func(*redis.UniversalOptions) bool
-	}{
-		{"redis://127.0.0.1:6379/2", func(o *redis.UniversalOptions) bool {
-			return o.Addrs[0] == "127.0.0.1:6379" && o.DB == 2 && o.MasterName == "" && !o.IsClusterMode
-		}},
-		{"redis://u:p%40ss@h", func(o *redis.UniversalOptions) bool {
-			return o.Addrs[0] == "h:6379" && o.Username == "u" && o.Password == "p@ss"
-		}},
-		{"rediss://h:6380/0", func(o *redis.UniversalOptions) bool { return o.TLSConfig != nil && o.TLSConfig.ServerName == "h" }},
-		{"redis://h/0?pool_size=7", func(o *redis.UniversalOptions) bool { return o.PoolSize == 7 }},
-		{"unix:///run/redis.sock?db=3", func(o *redis.UniversalOptions) bool { return o.Addrs[0] == "/run/redis.sock" && o.DB == 3 }},
-		{"redis+sentinel://:secret@s1:26379,s2:26380,s3/1?master_name=mymaster&sentinel_password=sp", func(o *redis.UniversalOptions) bool {
-			return len(o.Addrs) == 3 && o.Addrs[2] == "s3:26379" && o.MasterName == "mymaster" && o.Password == "secret" &&
-				o.SentinelPassword == "sp" && o.DB == 1
-		}},
-		{"redis+cluster://n1:7000,n2:7001", func(o *redis.UniversalOptions) bool {
-			return len(o.Addrs) == 2 && o.IsClusterMode && o.MasterName == ""
-		}},
-		{"redis+cluster://n1:7000", func(o *redis.UniversalOptions) bool { return len(o.Addrs) == 1 && o.IsClusterMode }},
-		{"rediss+cluster://u:p@n1:7000,n2:7000/", func(o *redis.UniversalOptions) bool {
-			return o.IsClusterMode && o.TLSConfig != nil && o.Username == "u" && o.Password == "p"
-		}},
-	} {
-		o, err := redisUniversalOptions(tc.url, 123*time.Millisecond)
-		if err != nil {
-			t.Errorf("%s: %v", tc.url, err)
-			continue
-		}
-		if !tc.check(o) {
-			t.Errorf("%s: options %+v", tc.url, o)
-		}
-		// Every operation is bounded and never retried.
-		if o.DialTimeout != 123*time.Millisecond || o.ReadTimeout != o.DialTimeout || o.WriteTimeout != o.DialTimeout ||
-			o.PoolTimeout != o.DialTimeout || o.MaxRetries != -1 || !o.ContextTimeoutEnabled {
-			t.Errorf("%s: timeouts/retries %+v", tc.url, o)
-		}
-	}
-	for _, bad := range []string{
-		"redis://h/0?foo=1",
-		"redis://h:notaport/0",
-		"redis://h/abc",
-		"unix://relative.sock",
-		"redis+sentinel://s1:26379/0",
-		"redis+sentinel://s1:26379/0?master_name=m&bogus=1",
-		"redis+sentinel://s1:26379,,s2/0?master_name=m",
-		"redis+sentinel://s1:99999/0?master_name=m",
-		"redis+sentinel://s1/x?master_name=m",
-		"redis+cluster://n1:7000/3",
-		"redis+cluster://n1:7000?master_name=m",
-		"redis+cluster://",
-		"redis+cluster://n1:7000#frag",
-		"memcached://h",
-		"no-scheme",
-	} {
-		_, err := New("x", lb.Options{URL: bad})
-		if !errors.Is(err, lb.ErrInvalidArgument) {
-			t.Errorf("New(%q) err = %v, want ErrInvalidArgument", bad, err)
-		}
-	}
-	// A password never shows in an error.
-	_, err := New("x", lb.Options{URL: "redis+sentinel://u:hunter2@s1/0"})
-	if err == nil || strings.Contains(err.Error(), "hunter2") {
-		t.Errorf("error %v: want one without the password", err)
-	}
 }
 
 func TestRedisOpenChecks(t *testing.T) {
@@ -391,179 +320,6 @@ func TestRedisDoesNotKeepCallerMemory(t *testing.T) {
 	r.mu.Unlock()
 	if !ok {
 		t.Fatal("the renewal set lost its copy when the caller reused its memory")
-	}
-}
-
-// FuzzRedisURL feeds arbitrary text to the URL parser: it must never panic,
-// and what it accepts must name at least one address.
-func FuzzRedisURL(f *testing.F) {
-	for _, s := range []string{
-		"redis://127.0.0.1:6379/0",
-		"rediss://:pw@host:6380/2?dial_timeout=1s",
-		"unix:///run/redis.sock?db=1",
-		"redis+sentinel://:pw@s1:26379,s2:26379/0?master_name=mymaster",
-		"redis+cluster://n1:7000,n2:7001",
-		"redis+cluster://n1:7000,,",
-		"redis://%zz",
-		"http://x",
-	} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, raw string) {
-		uo, err := redisUniversalOptions(raw, lb.DefaultTimeout)
-		if err != nil {
-			if !errors.Is(err, lb.ErrInvalidArgument) {
-				t.Fatalf("%q: error %v does not wrap ErrInvalidArgument", raw, err)
-			}
-			return
-		}
-		if uo == nil || len(uo.Addrs) == 0 {
-			t.Fatalf("%q accepted without an address", raw)
-		}
-	})
-}
-
-// secretURLs are malformed and odd URLs, each carrying the secret
-// "hunter2pw" somewhere a person would put a password.
-var secretURLs = []string{
-	"redis://user:hunter2pw@host:badport/0",
-	"redis://:hunter2pw@host:6379/0?bogus=1",
-	"redis:/:hunter2pw@127.0.0.1:6379/0",
-	"redis::hunter2pw@127.0.0.1",
-	"redis://:hunter2pw/x@127.0.0.1:6379/0?bogus=1",
-	"redis://:hunter2pw?x@127.0.0.1:6379/0?bogus=1",
-	"redis://:hunter2pw#x@127.0.0.1:6379/0?bogus=1",
-	"redis://:hunter2pw%zz@127.0.0.1:6379/0",
-	"redis://:hunter2pw@@127.0.0.1:6379/0?bogus=1",
-	"redis+cluster://:hunter2pw/x@h1,h2",
-	"redis+cluster://:hunter2pw@n1:70000",
-	"redis+cluster://:hunter2pw@[::1:7000",
-	"redis+sentinel://:hunter2pw@s1:26379/0?master_name=m&sentinel_password=hunter2pw&bogus=1",
-	"redis+sentinel://s1:26379/0?master_name=m&sentinel_password=hunter2pw&x=%zz",
-	"redis+sentinel://s1:26379/x?master_name=m&sentinel_password=hunter2pw",
-	"redis+sentinel://s1:26379/0?sentinel_password=hunter2pw",
-	"redis+sentinel://s1:26379/0?master_name=m&sentinel_password=hunter2pw&sentinel_password=other",
-	"redis+sentinel://s1:26379/0?master_name=m&sentinel_password=hunter2&pw&x=1",
-	"redis://h:6379/0?password=hunter2pw&bogus=1",
-	"redis://h:6379/0?password=hunter2pw%zz",
-	"redis://h:6379/0?Password=hunter2pw;bogus",
-	"redis://h:6379/x?password=hunter2pw",
-	"http://:hunter2pw@host/",
-	"hunter2pw@host",
-	"redis://:hunter2pw@%zz",
-	"redis://:hunter2pw@/tmp/x",
-	"unix://:hunter2pw@relative/path",
-	"redis://:hunter2pw@h:1/0#frag",
-	"redis://:hunter2pw\x01@h:1/0",
-	"redis://:hunter2\"pw\"@h:1/0?bogus",
-	"redis://:" + url.PathEscape("hunter2pw/?#") + "@h:1/0?bogus=1",
-}
-
-// A secret in a URL never reaches an error message (and so the switch's
-// log), whatever is wrong with the URL.
-func TestRedisURLErrorsHidePasswords(t *testing.T) {
-	for _, raw := range secretURLs {
-		_, err := lb.ParseOptions([][2]string{{"url", raw}})
-		if err == nil {
-			r, err2 := New("x", lb.Options{URL: raw})
-			if err2 == nil {
-				r.Close()
-				continue // odd but valid: nothing to report
-			}
-			err = err2
-		}
-		if !errors.Is(err, lb.ErrInvalidArgument) {
-			t.Errorf("%q: %v does not wrap ErrInvalidArgument", raw, err)
-		}
-		for _, leak := range []string{"hunter2", "unter2p"} {
-			if strings.Contains(err.Error(), leak) {
-				t.Errorf("%q: error shows the password: %v", raw, err)
-			}
-		}
-		if shown := RedactURL(raw); strings.Contains(shown, "hunter2") {
-			t.Errorf("RedactURL(%q) = %q", raw, shown)
-		}
-	}
-}
-
-func TestRedactURL(t *testing.T) {
-	for _, tc := range []struct{ raw, want string }{
-		{"redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"},
-		{"redis://u:pw@127.0.0.1:6379/0", "redis://xxxxx@127.0.0.1:6379/0"},
-		{"redis:/:pw@127.0.0.1:6379/0", "redis://xxxxx@127.0.0.1:6379/0"},
-		{"redis+sentinel://h:1,h:2/0?master_name=m&sentinel_password=pw&sentinel_username=u",
-			"redis+sentinel://h:1,h:2/0?master_name=m&sentinel_password=xxxxx"},
-		{"redis://h/0?password=a&b", "redis://h/0?password=xxxxx"},
-		{"redis://:a@b@h/0", "redis://xxxxx@h/0"},
-		{"redis://h/0#secret", "redis://h/0#xxxxx"},
-	} {
-		if got := RedactURL(tc.raw); got != tc.want {
-			t.Errorf("RedactURL(%q) = %q, want %q", tc.raw, got, tc.want)
-		}
-	}
-}
-
-// FuzzRedisURLSecret puts an arbitrary password into the places URLs carry
-// one, with arbitrary text around it: no error and no redacted form may
-// show it.
-func FuzzRedisURLSecret(f *testing.F) {
-	f.Add("hunter2pw", uint8(0), "")
-	f.Add("p/w?x#y", uint8(1), "?bogus=1")
-	f.Add("a&b=c", uint8(5), "&x=%zz")
-	f.Add("pa%41ss", uint8(2), ":badport")
-	f.Add("x@y:z", uint8(6), "")
-	forms := []func(p, tail string) string{
-		func(p, tail string) string { return "redis://:" + p + "@127.0.0.1:6379/0" + tail },
-		func(p, tail string) string { return "redis:/:" + p + "@127.0.0.1:6379/0" + tail },
-		func(p, tail string) string { return "redis::" + p + "@host" + tail },
-		func(p, tail string) string { return "redis://user:" + p + "@h:1/0" + tail },
-		func(p, tail string) string { return "redis+cluster://:" + p + "@h1:1,h2:2" + tail },
-		func(p, tail string) string {
-			return "redis+sentinel://h:1/0?master_name=m&sentinel_password=" + p + tail
-		},
-		func(p, tail string) string { return "redis://h:1/0?password=" + p + tail },
-		func(p, tail string) string { return "rediss+cluster://u:" + p + "@[::1]:7000,[::1]:7001" + tail },
-		func(p, tail string) string { return "unix://:" + p + "@/tmp/redis.sock" + tail },
-	}
-	f.Fuzz(func(t *testing.T, pass string, form uint8, tail string) {
-		build := forms[int(form)%len(forms)]
-		raw := build(pass, tail)
-		without := build("", tail)
-		secrets := []string{pass}
-		if d, err := url.PathUnescape(pass); err == nil {
-			secrets = append(secrets, d)
-		}
-		var texts []string
-		if _, err := lb.ParseOptions([][2]string{{"url", raw}}); err != nil {
-			texts = append(texts, err.Error())
-		}
-		if _, err := redisUniversalOptions(raw, lb.DefaultTimeout); err != nil {
-			texts = append(texts, err.Error())
-		}
-		texts = append(texts, RedactURL(raw))
-		for _, s := range secrets {
-			// A secret that the URL holds anyway, or that any text would
-			// hold (a short or common one), proves nothing.
-			if len(s) < 4 || strings.Contains(without, s) || strings.Contains("url xxxxx: ", s) ||
-				strings.Contains(s, "xxxxx") {
-				continue
-			}
-			for _, text := range texts {
-				if strings.Contains(text, s) {
-					t.Fatalf("%q: shows the secret %q: %s", raw, s, text)
-				}
-			}
-		}
-	})
-}
-
-func TestRedisClusterTLSServerNameIPv6(t *testing.T) {
-	uo, err := redisUniversalOptions("rediss+cluster://[::1]:7000,[::1]:7001", lb.DefaultTimeout)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if uo.TLSConfig == nil || uo.TLSConfig.ServerName != "::1" {
-		t.Fatalf("ServerName = %+v", uo.TLSConfig)
 	}
 }
 

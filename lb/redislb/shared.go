@@ -3,7 +3,6 @@ package redislb
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -68,7 +67,7 @@ var (
 // balancer already on the same settings, or a new one made from uo, the
 // URL's client options. The caller detaches it when done.
 func attachRedis(url string, timeout time.Duration, uo *redis.UniversalOptions) *redisShared {
-	key := strconv.FormatInt(int64(timeout), 10) + " " + url
+	key := fmt.Sprintf("%d %s", timeout, url)
 	sharedMu.Lock()
 	defer sharedMu.Unlock()
 	if s := sharedClients[key]; s != nil {
