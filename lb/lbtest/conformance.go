@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"testing"
 
@@ -139,6 +140,27 @@ func rankCases(t *testing.T, open Opener) {
 		MustRelease(t, b, got, "j1", true)
 		if got := MustNext(t, b, dests, "j2"); got != "b" {
 			t.Fatalf("Next = %q, want b: new joined at b's count and answered one since", got)
+		}
+	})
+
+	t.Run("TieFewestLateJoinerLevelsWithMembersWithRoom", func(t *testing.T) {
+		// Regression: Redis's next started a late joiner level with the
+		// lowest score of the members not drained, full ones included,
+		// while its order and the memory backend took only members with
+		// room. The members that may be offered are the group.
+		b := open(t, lb.Options{Tie: lb.TieFewest, HalfLife: -1, Capacity: map[string]int{"a": 1}})
+		for i, d := range []string{"a", "b", "b", "b"} {
+			call := fmt.Sprint("old", i)
+			MustAcquire(t, b, d, call)
+			b.Answered(ctx, d, call)
+			MustRelease(t, b, d, call, true)
+		}
+		MustAcquire(t, b, "a", "busy") // a, the least answered, is full
+		if got := MustNext(t, b, []string{"a", "b", "new"}, "j1"); got != "new" {
+			t.Fatalf("Next = %q, want new (level with b, never used)", got)
+		}
+		if d := DestOf(MustSnapshot(t, b), "new"); d == nil || math.Abs(d.Score-3) > 1e-9 {
+			t.Fatalf("new = %+v; want it level with b (score 3), not with the full a (1)", d)
 		}
 	})
 
