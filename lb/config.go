@@ -2,8 +2,8 @@ package lb
 
 import (
 	"fmt"
-	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -198,19 +198,42 @@ func rekeyed[V any](m map[string]V, key func(string) string) map[string]V {
 }
 
 // canonical is a stable text form of o after defaults, used to tell whether
-// two opens of one name agree.
+// two opens of one name agree. Opening a name that is open computes it per
+// call, so it is built with appends, not fmt.
 func (o *Options) canonical() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "tie=%s;half=%d;wrap=%d;domains=%s;cap=%d;age=%d;idle=%d;url=%s;prefix=%s;lease=%d;timeout=%d;node=%s",
-		o.Tie, o.HalfLife, o.DefaultWrapup, o.UserDomains, o.DefaultCapacity, o.MaxHoldAge, o.MaxIdle,
-		o.URL, o.KeyPrefix, o.Lease, o.Timeout, o.Node)
-	for _, k := range slices.Sorted(maps.Keys(o.Capacity)) {
-		fmt.Fprintf(&b, ";cap[%q]=%d", k, o.Capacity[k])
+	b := make([]byte, 0, 160+len(o.URL)+len(o.KeyPrefix)+len(o.Node)+40*(len(o.Capacity)+len(o.Wrapup)))
+	str := func(name, v string) { b = append(append(b, name...), v...) }
+	num := func(name string, v int64) { b = strconv.AppendInt(append(b, name...), v, 10) }
+	str("tie=", o.Tie.String())
+	num(";half=", int64(o.HalfLife))
+	num(";wrap=", int64(o.DefaultWrapup))
+	str(";domains=", o.UserDomains.String())
+	num(";cap=", int64(o.DefaultCapacity))
+	num(";age=", int64(o.MaxHoldAge))
+	num(";idle=", int64(o.MaxIdle))
+	str(";url=", o.URL)
+	str(";prefix=", o.KeyPrefix)
+	num(";lease=", int64(o.Lease))
+	num(";timeout=", int64(o.Timeout))
+	str(";node=", o.Node)
+	perDest := func(what string, keys []string, value func(string) int64) {
+		slices.Sort(keys)
+		for _, k := range keys {
+			b = strconv.AppendQuote(append(b, what...), k)
+			num("]=", value(k))
+		}
 	}
-	for _, k := range slices.Sorted(maps.Keys(o.Wrapup)) {
-		fmt.Fprintf(&b, ";wrap[%q]=%d", k, o.Wrapup[k])
+	keys := make([]string, 0, max(len(o.Capacity), len(o.Wrapup)))
+	for k := range o.Capacity {
+		keys = append(keys, k)
 	}
-	return b.String()
+	perDest(";cap[", keys, func(k string) int64 { return int64(o.Capacity[k]) })
+	keys = keys[:0]
+	for k := range o.Wrapup {
+		keys = append(keys, k)
+	}
+	perDest(";wrap[", keys, func(k string) int64 { return int64(o.Wrapup[k]) })
+	return string(b)
 }
 
 // Open returns a new balancer named name, outside any registry, of the

@@ -47,6 +47,10 @@ const (
 	MaxNameLen = 128
 	// MaxOptions is the most option pairs one open may pass.
 	MaxOptions = 2048
+	// MaxBalancers is the most balancers a Registry holds open at once, of
+	// every backend: balancer names come from dialplans, so without a
+	// bound each new name would cost memory for the life of the process.
+	MaxBalancers = 4096
 	// MaxURLLen is the longest URL, in bytes. It is checked before
 	// anything else of a URL is read, so no URL costs more than a bounded
 	// amount of work.

@@ -35,12 +35,6 @@ type Named struct {
 // Default is the process-wide registry used by the C ABI and Lua module.
 var Default Registry
 
-// MaxBalancers is the most balancers a Registry holds open at once, of
-// every backend: balancer names come from dialplans, so without a bound
-// each new name would cost memory (and, before Redis balancers shared a
-// client, a connection pool) for the life of the process.
-const MaxBalancers = 4096
-
 // Open returns the balancer named name, creating it with s on first use, of
 // the backend s selects (see lb.Open). Opening a name again with the same
 // options returns the same balancer; with other options it returns

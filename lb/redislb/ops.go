@@ -28,7 +28,7 @@ func (r *Redis) Order(ctx context.Context, dests []string) ([]string, error) {
 	if len(keys) == 0 {
 		return []string{}, nil
 	}
-	v, err := r.runOps(ctx, "order", redisOp{kind: opOrder, args: r.rankArgs(nil, keys)})
+	v, err := r.runOps(ctx, "order", redisOp{kind: opOrder, args: r.rankArgs(make([]any, 0, 2+len(keys)), keys)})
 	if err != nil {
 		return nil, err
 	}
@@ -71,7 +71,9 @@ func (r *Redis) Next(ctx context.Context, dests []string, callID string) (string
 	// The operation may be written out after this call returns: it keeps
 	// copies, never views of the caller's memory.
 	callID, keys = owned(callID, keys)
-	v, sent, err := r.ops.run(ctx, "next", redisOp{kind: opNext, args: r.rankArgs([]any{callID}, keys)})
+	args := make([]any, 1, 3+len(keys))
+	args[0] = callID
+	v, sent, err := r.ops.run(ctx, "next", redisOp{kind: opNext, args: r.rankArgs(args, keys)})
 	var vals []int64
 	if err == nil {
 		vals, err = int64s("next", v, 3)
@@ -122,7 +124,6 @@ func owned(s string, list []string) (string, []string) {
 // op_order (ops.lua) rank keys: their capacities, their random keys, and
 // the keys themselves.
 func (r *Redis) rankArgs(args []any, keys []string) []any {
-	args = slices.Grow(args, 2+len(keys))
 	args = append(args, r.capacitiesArg(keys), r.randomKeysArg(len(keys)))
 	for _, k := range keys {
 		args = append(args, k)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"unsafe"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
 	"github.com/ringlb/ringlb/internal/redistest"
 	"github.com/ringlb/ringlb/lb"
 	"github.com/ringlb/ringlb/lb/lbtest"
@@ -415,5 +417,23 @@ func TestRedisRenewalTakesBackLostHolds(t *testing.T) {
 	lbtest.WantLoad(t, b, []string{"user/2"}, []int{0})
 	if n := a.heldCount(); n != 0 {
 		t.Fatalf("fs1 still renews %d holds", n)
+	}
+}
+
+// The scripts' limits are Go's constants, passed in (scripts.go), never
+// numbers of their own.
+func TestScriptLimitsAreGos(t *testing.T) {
+	m := miniredis.RunT(t)
+	c := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	defer c.Close()
+	got, err := newScript("return {MAX_IDLE, GONE_KEEP}").Run(context.Background(), c, redisKeySuffixes[:]).Int64Slice()
+	if err != nil || len(got) != 2 || got[0] != maxIdle || got[1] != goneKeep.Milliseconds() {
+		t.Fatalf("the scripts see MAX_IDLE, GONE_KEEP = %v, %v; want %d, %d", got, err, maxIdle, goneKeep.Milliseconds())
+	}
+	for name, text := range map[string]string{"prelude": preludeLua, "ops": opsLua, "renew": renewLua,
+		"snapshot": snapshotLua, "drain": drainLua, "reset": resetLua} {
+		if regexp.MustCompile(`(?m)^\s*(local\s+)?[\w, ]*\b(MAX_IDLE|GONE_KEEP)\b[^=\n]*=[^=]`).MatchString(text) {
+			t.Errorf("%s.lua sets a limit of its own", name)
+		}
 	}
 }

@@ -106,8 +106,9 @@ func TestRedisSnapshotInPages(t *testing.T) {
 
 // Regression: a Redis balancer kept the state of every destination it ever
 // saw, so a stream of distinct destinations
-// grew Redis's memory without bound. Beyond 10,000 idle ones, the oldest
-// are forgotten; held and drained ones are kept.
+// grew Redis's memory without bound. Beyond maxIdle (10,000) idle ones,
+// the oldest are forgotten; held and drained ones are kept. The bound is
+// Go's constant, which the scripts get from scripts.go.
 func TestRedisForgetsIdleDestinations(t *testing.T) {
 	srv := redistest.Start(t)
 	name := uniqueName("idle")
@@ -117,7 +118,7 @@ func TestRedisForgetsIdleDestinations(t *testing.T) {
 		t.Fatal(err)
 	}
 	lbtest.MustAcquire(t, r, "held", "up")
-	const n = 10000 + 200
+	const n = maxIdle + 200
 	for i := 0; i < n; i++ {
 		d := fmt.Sprintf("sofia/gateway/gw/+1555%07d", i)
 		lbtest.MustAcquire(t, r, d, "c")
@@ -135,8 +136,8 @@ func TestRedisForgetsIdleDestinations(t *testing.T) {
 		} else {
 			size, err = admin.HLen(ctx, base+key).Result()
 		}
-		if err != nil || size > 10000+4 {
-			t.Errorf("%s holds %d entries after %d distinct destinations (%v), want at most 10,004", key, size, n, err)
+		if err != nil || size > maxIdle+4 {
+			t.Errorf("%s holds %d entries after %d distinct destinations (%v), want at most %d", key, size, n, err, maxIdle+4)
 		}
 	}
 	s := lbtest.MustSnapshot(t, r)
@@ -193,4 +194,42 @@ func TestRedisStressBatches(t *testing.T) {
 		t.Fatalf("%d script calls for at least %d operations: none were batched", calls, ops)
 	}
 	t.Logf("%d script calls for %d+ operations", calls, 2*workers*iters)
+}
+
+// BenchmarkRedisOrderLoad measures Order and Load over n destinations,
+// some of them loaded and answered (so fewest ties have scores to fade):
+// each is one script call.
+func BenchmarkRedisOrderLoad(b *testing.B) {
+	srv := redistest.Start(b)
+	ctx := context.Background()
+	for _, n := range []int{10, 100} {
+		r := openRedis(b, uniqueName("bench"), srv.URL(), lb.Options{Timeout: 2 * time.Second})
+		dests := make([]string, n)
+		for i := range dests {
+			dests[i] = fmt.Sprintf("agent-%04d", i)
+			if i%3 == 0 {
+				call := fmt.Sprint("c", i)
+				lbtest.MustAcquire(b, r, dests[i], call)
+				if _, err := r.Answered(ctx, dests[i], call); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		for _, op := range []struct {
+			name string
+			run  func() error
+		}{
+			{"order", func() error { _, err := r.Order(ctx, dests); return err }},
+			{"load", func() error { _, err := r.Load(ctx, dests); return err }},
+		} {
+			b.Run(fmt.Sprintf("%s/dests=%d", op.name, n), func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if err := op.run(); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
 }

@@ -5,7 +5,7 @@
 -- per batch while each operation stays atomic and sees the ones before it;
 -- and order and load, each alone.
 -- ARGV: reap_limit, node, lease_ms, max_age_ms, tie (fewest|lru|list|
---       random), half_life_ms, then per operation: its name (see OPS),
+--       random), half_life_ms, then per operation: its name (see the end),
 --       how many arguments follow, the arguments (see each op_ function).
 -- Reply: one reply per operation, in order.
 local node, lease, maxage, tie, half =
@@ -27,51 +27,51 @@ end
 -- with the lowest score among the others.
 local fewest, lru, random = tie == "fewest", tie == "lru", tie == "random"
 
--- candidates reads the records v[1..n] and returns the ranking keys of
--- the members that may be offered, in list order, as arrays: their
--- positions, loads, scores and tie keys; and the lowest score, which the
--- members never scored took. caps are the capacities and keys the random
--- keys, each one per member or nil (see op_next).
+-- candidates reads the records v[1..n] and returns, for the members that
+-- may be offered, in list order: their positions, and a function that
+-- reports whether the one at index a of those ranks before the one at
+-- index b; and the lowest score, which the members never scored took.
+-- caps are the capacities and keys the random keys, each one per member
+-- or nil (see op_next). Next and order run once per call and over every
+-- member, so this reads each record into locals (decode's order, see the
+-- prelude) rather than a table.
 local function candidates(v, n, caps, keys)
   local pos, loads, scores, ties = {}, {}, {}, {}
-  local low, any, unscored = 0, false, false
-  local r = {}
+  local nc, low, any, unscored = 0, 0, false, false
   for i = 1, n do
-    rec_into(r, v[i])
+    local cnt, drained, wrap, seq, score_at, score = decode(v[i])
     local cap = caps and caps[i] or 0
-    if r.drained == 0 and clock >= r.wrap and (cap == 0 or r.cnt < cap) then
-      local c = #pos + 1
-      pos[c], loads[c], scores[c], ties[c] = i, r.cnt, 0, 0
+    if drained == 0 and clock >= wrap and (cap == 0 or cnt < cap) then
+      local s, t = 0, 0
       if fewest then
-        ties[c] = r.seq
-        if r.score_at == 0 then
-          scores[c], unscored = false, true
+        t = seq
+        if score_at == 0 then
+          s, unscored = false, true
         else
-          local s = fade(r.score, r.score_at, clock, half)
-          scores[c] = s
+          s = fade(score, score_at, clock, half)
           if not any or s < low then low, any = s, true end
         end
       elseif lru then
-        ties[c] = r.seq
+        t = seq
       elseif random then
-        ties[c] = keys[i]
+        t = keys[i]
       end
+      nc = nc + 1
+      pos[nc], loads[nc], scores[nc], ties[nc] = i, cnt, s, t
     end
   end
   if unscored then
-    for c = 1, #pos do
+    for c = 1, nc do
       if not scores[c] then scores[c] = low end
     end
   end
-  return pos, loads, scores, ties, low
-end
-
--- before reports whether candidate a ranks before candidate b.
-local function before(a, b, pos, loads, scores, ties)
-  if loads[a] ~= loads[b] then return loads[a] < loads[b] end
-  if scores[a] ~= scores[b] then return scores[a] < scores[b] end
-  if ties[a] ~= ties[b] then return ties[a] < ties[b] end
-  return pos[a] < pos[b]
+  local function before(a, b)
+    if loads[a] ~= loads[b] then return loads[a] < loads[b] end
+    if scores[a] ~= scores[b] then return scores[a] < scores[b] end
+    if ties[a] ~= ties[b] then return ties[a] < ties[b] end
+    return a < b -- candidates are in list order
+  end
+  return pos, before, low
 end
 
 -- op_next chooses the least-loaded destination with room and holds it for
@@ -106,13 +106,13 @@ local function op_next(o, count)
       end
     end
   end
-  local pos, loads, scores, ties, low = candidates(v, n, numbers(ARGV[o + 2]), numbers(ARGV[o + 3]))
+  local pos, before, low = candidates(v, n, numbers(ARGV[o + 2]), numbers(ARGV[o + 3]))
   if #pos == 0 then
     return {0, 0, 0}
   end
   local best = 1
   for c = 2, #pos do
-    if before(c, best, pos, loads, scores, ties) then best = c end
+    if before(c, best) then best = c end
   end
   best = pos[best]
   local r = rec_of(v[best])
@@ -137,10 +137,10 @@ local function op_order(o, count)
     dests[i] = ARGV[o + 2 + i]
   end
   local v = redis.call("HMGET", K_MEM, unpack(dests))
-  local pos, loads, scores, ties = candidates(v, n, numbers(ARGV[o + 1]), numbers(ARGV[o + 2]))
+  local pos, before = candidates(v, n, numbers(ARGV[o + 1]), numbers(ARGV[o + 2]))
   local idx = {}
   for c = 1, #pos do idx[c] = c end
-  table.sort(idx, function(a, b) return before(a, b, pos, loads, scores, ties) end)
+  table.sort(idx, before)
   for c = 1, #idx do idx[c] = pos[idx[c]] end
   return idx
 end
@@ -153,32 +153,34 @@ local function op_load(o, count)
     dests[i] = ARGV[o + i]
   end
   local v = redis.call("HMGET", K_MEM, unpack(dests))
-  local out, r = {}, {}
+  local out = {}
   for i = 1, count do
-    out[i] = rec_into(r, v[i]).cnt
+    out[i] = decode(v[i]) -- the live holds
   end
   return out
 end
 
--- ADMISSIONS are the admissions of lb.Admission, by name: whether the
--- member's drain and capacity may refuse the hold.
-local ADMISSIONS = {checked = true, counted = false, reasserted = false}
-
 -- op_acquire holds one destination for a call.
--- Arguments: call, capacity (0 = none), dest, admission (see ADMISSIONS:
--- checked for a call ringlb places, counted for a call that exists
--- already, reasserted when a node takes back the hold of a call still up
--- that Redis lost), the state the hold starts in (ringing or talking),
--- max_age_ms.
+-- Arguments: call, capacity (0 = none), dest, admission (lb.Admission's
+-- name: checked for a call ringlb places, which drain and capacity may
+-- refuse; counted for a call that exists already; reasserted when a node
+-- takes back the hold of a call still up that Redis lost), the state the
+-- hold starts in (RINGING_NAME or TALKING_NAME), max_age_ms.
 -- Reply: {1, load, 1} acquired (load after it); {0, load, mine} already
 -- held (mine = 1 if this node owns the hold); {-1, load, 0} drained;
 -- {-2, load, 0} full.
 local function op_acquire(o)
-  local call, cap, dest, admission, state, age =
-    ARGV[o + 1], tonumber(ARGV[o + 2]), ARGV[o + 3], ARGV[o + 4], LETTER_OF[ARGV[o + 5]], tonumber(ARGV[o + 6])
-  local checked = ADMISSIONS[admission]
-  if checked == nil or not state then
-    error("ringlb: acquire: unknown admission or state " .. admission .. " " .. ARGV[o + 5])
+  local call, cap, dest, admission, name, age =
+    ARGV[o + 1], tonumber(ARGV[o + 2]), ARGV[o + 3], ARGV[o + 4], ARGV[o + 5], tonumber(ARGV[o + 6])
+  local checked = admission == "checked"
+  if not checked and admission ~= "counted" and admission ~= "reasserted" then
+    error("ringlb: acquire: unknown admission " .. admission)
+  end
+  local state = RINGING
+  if name == TALKING_NAME then
+    state = TALKING
+  elseif name ~= RINGING_NAME then
+    error("ringlb: acquire: unknown state " .. name)
   end
   local v = read({dest, call_field(call)}, 2, call)
   local r, list = rec_of(v[1]), holds_of(v[2])
@@ -270,17 +272,23 @@ local function op_drop(o, count)
   return out
 end
 
--- OPS are the operations by name, as batch.go's opKind names them.
-local OPS = {next = op_next, order = op_order, load = op_load, acquire = op_acquire, release = op_release,
-  answered = op_answered, drop = op_drop}
-
+-- The operations by name, as batch.go's opKind names them: an if-chain,
+-- not a table, as the script runs anew for every call and a table would
+-- be built anew each time.
 begin()
 local out = {}
 local i = 7
 while i <= #ARGV do
-  local op, count = OPS[ARGV[i]], tonumber(ARGV[i + 1])
-  if not op then
-    error("ringlb: unknown operation " .. ARGV[i])
+  local name, count = ARGV[i], tonumber(ARGV[i + 1])
+  local op
+  if name == "next" then op = op_next
+  elseif name == "release" then op = op_release
+  elseif name == "acquire" then op = op_acquire
+  elseif name == "answered" then op = op_answered
+  elseif name == "order" then op = op_order
+  elseif name == "load" then op = op_load
+  elseif name == "drop" then op = op_drop
+  else error("ringlb: unknown operation " .. name)
   end
   out[#out + 1] = op(i + 1, count)
   i = i + 2 + count

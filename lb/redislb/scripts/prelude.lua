@@ -12,7 +12,7 @@
 --   1 exp   ZSET  "<dest>\n<call>" of every hold, scored by its lease
 --                 expiry (ms), never later than its hard expiry
 --   2 mem   HASH  three kinds of field:
---                 dest          -> its member record (see rec_into)
+--                 dest          -> its member record (see rec_of)
 --                 "\n" .. call  -> the call's holds, one line each (see
 --                                  HOLD_LINE)
 --                 "\r"          -> "<seq> <offset> <mark>": the counter
@@ -71,16 +71,17 @@ local function call_field(call)
 end
 
 -- The codec of member records. A record holds ten numbers, in the order
--- rec_into names them: live holds, drained (1 or 0), end of wrap-up (ms), lru
+-- rec_of names them: live holds, drained (1 or 0), end of wrap-up (ms), lru
 -- order of the last hold start (0 = never), when the answered score last
 -- changed (ms; 0 = no score yet), the answered score, talking holds, last
 -- hold start (ms), holds started, calls answered. Redis's Lua has the
 -- struct library, which packs them as doubles: reading a group's records
 -- is then one C call per destination, not a string parse. Servers without
 -- it (test doubles) store the same numbers as text. encode and decode are
--- the codec, in that order; rec_into, rec_of and rec_bytes give the
--- fields their names, and every script reads and writes records through
--- them.
+-- the codec; rec_of and rec_bytes give the fields their names, and every
+-- script reads and writes records through them (a loop over many records
+-- reads the few fields it needs from decode, in this order, with no
+-- table).
 local REC_FMT = "<dddddddddd"
 local REC_TEXT = "%d %d %d %d %d %.17g %d %d %d %d"
 local REC_MATCH = "^(%d+) (%d) (%d+) (%d+) (%d+) (%S+) (%d+) (%d+) (%d+) (%d+)$"
@@ -101,16 +102,11 @@ else
   end
 end
 
--- rec_into reads the stored record s (false: none, all zeros) into the
--- table r, field by field, and returns r: a scan over many records reuses
--- one table.
-local function rec_into(r, s)
-  r.cnt, r.drained, r.wrap, r.seq, r.score_at, r.score, r.talking, r.last, r.started, r.answered = decode(s)
-  return r
-end
-
+-- rec_of reads the stored record s (false: none, all zeros).
 local function rec_of(s)
-  return rec_into({}, s)
+  local c, d, w, q, sa, sc, t, l, st, a = decode(s)
+  return {cnt = c, drained = d, wrap = w, seq = q, score_at = sa, score = sc, talking = t, last = l,
+    started = st, answered = a}
 end
 
 local function rec_bytes(r)
@@ -141,34 +137,22 @@ end
 -- The codec of holds. A call's holds are one line each,
 -- "<dest>\t<start_ms>\t<hard_ms>\t<state>\t<node>" (HOLD_LINE), hard
 -- the hold's maximum age as an absolute time (0 = none) and state RINGING
--- or TALKING. hold_of reads one line, holds_of a call's field, holds_text
--- writes it back: every script reads and writes holds through them.
+-- or TALKING (RINGING_NAME and TALKING_NAME are their names, which Go
+-- uses: lb.StateRinging, lb.StateTalking). holds_of reads a call's field,
+-- holds_text writes it back, and HOLD_OWNER reads of one line what renewal
+-- needs of every live hold (its hard expiry and node) with no table:
+-- every script reads and writes holds through them.
 local HOLD_LINE = "([^\t\n]+)\t(%d+)\t(%d+)\t(%a)\t([^\n]*)"
-local HOLD_ONE = "^" .. HOLD_LINE .. "$"
+local HOLD_OWNER = "^[^\t\n]+\t%d+\t(%d+)\t%a\t([^\n]*)$"
 local RINGING, TALKING = "r", "t"
-
--- STATE_OF and LETTER_OF turn the letter a hold's state is stored as into
--- its name, which Go uses (lb.StateRinging, lb.StateTalking), and back.
-local STATE_OF = {[RINGING] = "ringing", [TALKING] = "talking"}
-local LETTER_OF = {ringing = RINGING, talking = TALKING}
-
-local function new_hold(d, s, h, st, nd)
-  return {dest = d, start = s, hard = tonumber(h), state = st, node = nd}
-end
-
--- hold_of reads one hold line, or returns nil.
-local function hold_of(line)
-  local d, s, h, st, nd = string.match(line, HOLD_ONE)
-  if d then return new_hold(d, s, h, st, nd) end
-  return nil
-end
+local RINGING_NAME, TALKING_NAME = "ringing", "talking"
 
 -- holds_of reads a call's holds (its field of mem, or false) into a list.
 local function holds_of(v)
   local out = {}
   if v then
     for d, s, h, st, nd in string.gmatch(v, HOLD_LINE) do
-      out[#out + 1] = new_hold(d, s, h, st, nd)
+      out[#out + 1] = {dest = d, start = s, hard = tonumber(h), state = st, node = nd}
     end
   end
   return out
@@ -192,24 +176,6 @@ local function fade(score, at, now, half)
     return score
   end
   return score * 2 ^ (-(now - at) / half)
-end
-
--- What Go reads of a record and of a hold (codec.go): one "name=value"
--- line per field. Destinations, call ids and node names hold no control
--- character (checked in Go), so no value holds a newline.
-local REC_WIRE = "dest=%s\ncnt=%d\ntalking=%d\ndrained=%d\nwrap=%d\nseq=%d\nlast=%d\nstarted=%d\nanswered=%d\nscore=%.17g"
-local HOLD_WIRE = "dest=%s\ncall=%s\nstart=%d\nstate=%s\nnode=%s\nexpires=%s"
-
--- rec_wire is dest's record r for Go, its score as it weighs at now.
-local function rec_wire(dest, r, now, half)
-  return string.format(REC_WIRE, dest, r.cnt, r.talking, r.drained, r.wrap, r.seq, r.last, r.started,
-    r.answered, fade(r.score, r.score_at, now, half))
-end
-
--- hold_wire is hold h of call for Go; exp is its lease expiry (a zset
--- score) or "0".
-local function hold_wire(h, call, exp)
-  return string.format(HOLD_WIRE, h.dest, call, h.start, STATE_OF[h.state], h.node, exp)
 end
 
 -- line_of returns dest's line in a call's holds text v, or nil; for a
@@ -263,11 +229,10 @@ local function mark_idle(dest)
   if over <= 0 then return end
   local old = redis.call("ZRANGE", K_IDLE, 0, math.min(over, 8) - 1)
   redis.call("ZREM", K_IDLE, unpack(old))
-  local r = {}
   for i = 1, #old do
     local d = old[i]
-    rec_into(r, redis.call("HGET", K_MEM, d))
-    if r.cnt == 0 and r.drained == 0 then
+    local cnt, drained = decode(redis.call("HGET", K_MEM, d))
+    if cnt == 0 and drained == 0 then
       redis.call("HDEL", K_MEM, d)
     end
   end
@@ -400,7 +365,7 @@ local function hold(dest, call, r, list, lease, age, node, state)
     hard = clock + age
     if hard < exp then exp = hard end
   end
-  list[#list + 1] = new_hold(dest, clock, hard, state, node)
+  list[#list + 1] = {dest = dest, start = clock, hard = hard, state = state, node = node}
   r.cnt = r.cnt + 1
   if state == TALKING then r.talking = r.talking + 1 end
   seq = seq + 1

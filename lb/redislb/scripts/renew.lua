@@ -33,11 +33,13 @@ local exps, expired = {}, {}
 for i = 1, #ms do
   local m = ms[i]
   local line = v[slot[i]] and line_of(v[slot[i]], dests[i])
-  local h = line and hold_of(line)
-  if h then
-    if h.node == node then
+  local hard, nd
+  if line then hard, nd = string.match(line, HOLD_OWNER) end
+  if hard then
+    hard = tonumber(hard)
+    if nd == node then
       local exp = now + lease
-      if h.hard > 0 and h.hard < exp then exp = h.hard end
+      if hard > 0 and hard < exp then exp = hard end
       if exp <= now then
         expired[#expired + 1] = m
       else
