@@ -437,3 +437,22 @@ func TestScriptLimitsAreGos(t *testing.T) {
 		}
 	}
 }
+
+// An operation, admission or state the scripts do not know fails the
+// script, so that no hold is ever taken without the checks its name asks
+// for (a misspelt "checked" admitting past capacity, say).
+func TestScriptsRefuseUnknownNames(t *testing.T) {
+	m := miniredis.RunT(t)
+	r := openRedis(t, "names", "redis://"+m.Addr(), lb.Options{DefaultCapacity: 1})
+	lbtest.MustAcquire(t, r, "a", "c1")
+	for _, op := range []redisOp{
+		{kind: "n", args: []any{"c2", "", "", "a"}}, // a name of an earlier key layout's scripts
+		acquireOp("c2", 1, "a", lb.Admission(7), lb.StateRinging, "0"),
+		acquireOp("c2", 1, "a", lb.Checked, "on-hold", "0"),
+	} {
+		if _, err := r.runOps(context.Background(), "test", op); !errors.Is(err, lb.ErrBackend) {
+			t.Errorf("%s %v: %v, want an error of the script", op.kind, op.args, err)
+		}
+	}
+	lbtest.WantLoad(t, r, []string{"a"}, []int{1})
+}
