@@ -46,16 +46,19 @@ func (o Options) Check() (*Config, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
-	c := &Config{opts: o.owned()}
-	if c.opts.URL != "" {
-		b, err := backendFor(c.opts.URL)
-		if err != nil {
+	var b *Backend
+	if o.URL != "" { // its length and text are checked before it is copied
+		var err error
+		if b, err = backendFor(o.URL); err != nil {
 			return nil, err
 		}
+	}
+	c := &Config{opts: o.owned(), backend: b}
+	if b != nil {
+		var err error
 		if c.url, err = b.ParseURL(c.opts.URL); err != nil {
 			return nil, err
 		}
-		c.backend = b
 	}
 	c.canon = c.opts.canonical()
 	return c, nil
