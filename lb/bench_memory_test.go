@@ -3,7 +3,7 @@ package lb_test
 // Benchmarks of the memory backend. They measure and report; they
 // never assert timings. bench/run.sh runs them and puts them in the report.
 //
-//	go test -run '^$' -bench 'lb.Memory' -benchmem ./lb
+//	go test -run '^$' -bench 'Memory' -benchmem ./lb
 
 import (
 	"context"

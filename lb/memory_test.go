@@ -14,7 +14,7 @@ import (
 	"github.com/ringlb/ringlb/lb/lbtest"
 )
 
-// fakeClock is a settable clock for lb.Memory.now.
+// fakeClock is a settable clock for Memory.SetClock.
 type fakeClock struct {
 	mu  sync.Mutex
 	now time.Time
@@ -34,7 +34,7 @@ func (c *fakeClock) Set(t time.Time) {
 
 var t0 = time.Date(2026, 5, 20, 12, 0, 0, 0, time.UTC)
 
-// newFakeMemory returns a lb.Memory whose clock the test sets.
+// newFakeMemory returns a Memory whose clock the test sets.
 func newFakeMemory(t *testing.T, opts lb.Options) (*lb.Memory, *fakeClock) {
 	t.Helper()
 	m, err := lb.NewMemory(t.Name(), opts)
