@@ -66,21 +66,26 @@ LM_HIDDEN void lm_push_balancer(lua_State *L, uint64_t h, const char *name);
 LM_HIDDEN const char *lm_string(lua_State *L, int idx);
 LM_HIDDEN const char *lm_optstring(lua_State *L, int idx);
 
-/* lm_room returns room for n elements of size bytes: stack (stacksize
- * bytes) when they fit, else a userdata pushed on the Lua stack. */
-LM_HIDDEN void *lm_room(lua_State *L, void *stack, size_t stacksize, size_t n, size_t size);
-
-/* An array argument of strings, as ringlb's functions take it. */
+/* An array argument of strings, as ringlb's functions take it, and room
+ * for a result per string. */
 struct lm_strings {
-	const char *stack[LM_STACK];
-	const char **v;
+	const char **v; /* the n strings */
+	void *out;      /* room for n results, or NULL */
 	int n;
+	const char *stack[LM_STACK];
+	int64_t out_stack[LM_STACK];
 };
 
 /* lm_strings reads argument idx, an array of at most max strings without
- * NUL bytes, into s, or raises. The strings stay the table's, which stays
- * on the stack for the whole call. */
-LM_HIDDEN void lm_strings(lua_State *L, int idx, int max, struct lm_strings *s);
+ * NUL bytes, into s, with room for a result of out_size bytes (at most 8)
+ * per string unless out_size is 0; or raises. The strings stay the
+ * table's, which stays on the stack for the whole call. Arrays longer than
+ * LM_STACK go into userdata, so a raised error leaks nothing. */
+LM_HIDDEN void lm_strings(lua_State *L, int idx, int max, struct lm_strings *s, size_t out_size);
+
+/* lm_push_picked pushes the array of the items idx[0..n) (0-based) of the
+ * array argument arg. */
+LM_HIDDEN void lm_push_picked(lua_State *L, int arg, const int *idx, int n);
 
 /* Name/value pairs, as ringlb_open's options and a dial string's variables. */
 struct lm_pairs {

@@ -134,17 +134,20 @@ const char *lm_string(lua_State *L, int idx) {
 
 const char *lm_optstring(lua_State *L, int idx) { return lua_isnoneornil(L, idx) ? NULL : lm_string(L, idx); }
 
-void *lm_room(lua_State *L, void *stack, size_t stacksize, size_t n, size_t size) {
+/* room returns room for n elements of size bytes: stack (stacksize bytes)
+ * when they fit, else a userdata pushed on the Lua stack. */
+static void *room(lua_State *L, void *stack, size_t stacksize, size_t n, size_t size) {
 	return n * size <= stacksize ? stack : lua_newuserdata(L, n * size);
 }
 
-void lm_strings(lua_State *L, int idx, int max, struct lm_strings *s) {
+void lm_strings(lua_State *L, int idx, int max, struct lm_strings *s, size_t out_size) {
 	luaL_checktype(L, idx, LUA_TTABLE);
 	size_t n = lm_rawlen(L, idx);
 	if (n > (size_t)max)
 		luaL_error(L, "%d strings in argument #%d (at most %d)", (int)n, idx, max);
 	s->n = (int)n;
-	s->v = (const char **)lm_room(L, s->stack, sizeof s->stack, n, sizeof *s->v);
+	s->v = (const char **)room(L, s->stack, sizeof s->stack, n, sizeof *s->v);
+	s->out = out_size > 0 ? room(L, s->out_stack, sizeof s->out_stack, n, out_size) : NULL;
 	for (int i = 0; i < s->n; i++) {
 		lua_rawgeti(L, idx, i + 1);
 		s->v[i] = plain(L, -1);
@@ -152,6 +155,14 @@ void lm_strings(lua_State *L, int idx, int max, struct lm_strings *s) {
 			luaL_error(L, "item %d of argument #%d is %s; want a string without NUL bytes", i + 1, idx,
 			           lua_type(L, -1) == LUA_TSTRING ? "a string with a NUL byte" : luaL_typename(L, -1));
 		lua_pop(L, 1);
+	}
+}
+
+void lm_push_picked(lua_State *L, int arg, const int *idx, int n) {
+	lua_createtable(L, n, 0);
+	for (int i = 0; i < n; i++) {
+		lua_rawgeti(L, arg, idx[i] + 1);
+		lua_rawseti(L, -2, i + 1);
 	}
 }
 

@@ -5,7 +5,7 @@
  * over the C ABI of ringlb.h. See luamod.h for how each checks its
  * arguments and returns errors.
  */
-#include <string.h>
+#include <stddef.h>
 
 #include "luamod.h"
 
@@ -13,18 +13,14 @@
 static int l_order(lua_State *L) {
 	struct balancer_ud *b = lm_self(L, "order");
 	struct lm_strings d;
-	lm_strings(L, 2, RINGLB_MAX_DESTINATIONS, &d);
-	int stack[LM_STACK], *idx = lm_room(L, stack, sizeof stack, (size_t)d.n, sizeof *idx);
+	lm_strings(L, 2, RINGLB_MAX_DESTINATIONS, &d, sizeof(int));
+	int *idx = d.out;
 	char err[RINGLB_ERRLEN];
 	int count = 0;
 	int rc = ringlb_order(b->handle, d.n, d.v, idx, &count, err, sizeof err);
 	if (rc != RINGLB_OK)
 		return lm_fail(L, rc, err);
-	lua_createtable(L, count, 0);
-	for (int i = 0; i < count; i++) {
-		lua_rawgeti(L, 2, idx[i] + 1);
-		lua_rawseti(L, -2, i + 1);
-	}
+	lm_push_picked(L, 2, idx, count);
 	return 1;
 }
 
@@ -32,7 +28,7 @@ static int l_order(lua_State *L) {
 static int l_next(lua_State *L) {
 	struct balancer_ud *b = lm_self(L, "next");
 	struct lm_strings d;
-	lm_strings(L, 2, RINGLB_MAX_DESTINATIONS, &d);
+	lm_strings(L, 2, RINGLB_MAX_DESTINATIONS, &d, 0);
 	const char *call_id = lm_string(L, 3);
 	char err[RINGLB_ERRLEN];
 	int chosen = -1;
@@ -87,12 +83,12 @@ static int l_load(lua_State *L) {
 static int l_loads(lua_State *L) {
 	struct balancer_ud *b = lm_self(L, "loads");
 	struct lm_strings d;
-	lm_strings(L, 2, RINGLB_MAX_DESTINATIONS, &d);
-	int64_t stack[LM_STACK], *loads = lm_room(L, stack, sizeof stack, (size_t)d.n, sizeof *loads);
+	lm_strings(L, 2, RINGLB_MAX_DESTINATIONS, &d, sizeof(int64_t));
 	char err[RINGLB_ERRLEN];
-	int rc = ringlb_load(b->handle, d.n, d.v, loads, err, sizeof err);
+	int rc = ringlb_load(b->handle, d.n, d.v, d.out, err, sizeof err);
 	if (rc != RINGLB_OK)
 		return lm_fail(L, rc, err);
+	const int64_t *loads = d.out;
 	lua_createtable(L, 0, d.n);
 	for (int i = 0; i < d.n; i++) {
 		lua_rawgeti(L, 2, i + 1);
@@ -143,7 +139,7 @@ static int l_report(lua_State *L) {
 	int kind = luaL_checkoption(L, 2, NULL, kinds) == 0 ? RINGLB_REPORT_STATUS : RINGLB_REPORT_HOLDS;
 	struct lm_strings d = {.n = 0};
 	if (kind == RINGLB_REPORT_HOLDS && !lua_isnoneornil(L, 3))
-		lm_strings(L, 3, RINGLB_MAX_DESTINATIONS, &d);
+		lm_strings(L, 3, RINGLB_MAX_DESTINATIONS, &d, 0);
 	char err[RINGLB_ERRLEN];
 	char *text = NULL;
 	int rc = ringlb_report(b->handle, kind, d.n, d.v, &text, err, sizeof err);
@@ -154,52 +150,62 @@ static int l_report(lua_State *L) {
 	return 1;
 }
 
-static void set_int(lua_State *L, const char *k, int64_t v) {
-	lua_pushinteger(L, (lua_Integer)v);
-	lua_setfield(L, -2, k);
+/* A field of a row of ringlb_snapshot_rows, as a Lua table has it. */
+struct field {
+	const char *name;
+	size_t offset;
+	enum { STRING, INTEGER, BOOLEAN } type; /* const char *, int64_t, int */
+};
+
+#define FIELD(row, name, type) {#name, offsetof(struct row, name), type}
+
+static const struct field dest_fields[] = {
+    FIELD(ringlb_dest_row, dest, STRING),         FIELD(ringlb_dest_row, active, INTEGER),
+    FIELD(ringlb_dest_row, capacity, INTEGER),    FIELD(ringlb_dest_row, drained, BOOLEAN),
+    FIELD(ringlb_dest_row, started, INTEGER),     FIELD(ringlb_dest_row, last_hold, INTEGER),
+    FIELD(ringlb_dest_row, ringing, INTEGER),     FIELD(ringlb_dest_row, talking, INTEGER),
+    FIELD(ringlb_dest_row, answered, INTEGER),    FIELD(ringlb_dest_row, wrapup_until, INTEGER),
+    {NULL, 0, 0}};
+
+static const struct field hold_fields[] = {
+    FIELD(ringlb_hold_row, dest, STRING),  FIELD(ringlb_hold_row, call_id, STRING),
+    FIELD(ringlb_hold_row, node, STRING),  FIELD(ringlb_hold_row, start, INTEGER),
+    FIELD(ringlb_hold_row, expires, INTEGER), FIELD(ringlb_hold_row, state, STRING),
+    {NULL, 0, 0}};
+
+/* push_rows pushes an array of n tables, one per row of size bytes at
+ * rows, each with the fields f. */
+static void push_rows(lua_State *L, const void *rows, size_t n, size_t size, const struct field *f) {
+	lua_createtable(L, (int)n, 0);
+	for (size_t i = 0; i < n; i++) {
+		const char *row = (const char *)rows + i * size;
+		lua_newtable(L);
+		for (const struct field *x = f; x->name != NULL; x++) {
+			const void *v = row + x->offset;
+			if (x->type == STRING)
+				lua_pushstring(L, *(const char *const *)v);
+			else if (x->type == INTEGER)
+				lua_pushinteger(L, (lua_Integer) * (const int64_t *)v);
+			else
+				lua_pushboolean(L, *(const int *)v);
+			lua_setfield(L, -2, x->name);
+		}
+		lua_rawseti(L, -2, (int)i + 1);
+	}
 }
 
-static void set_str(lua_State *L, const char *k, const char *v) {
-	lua_pushstring(L, v);
-	lua_setfield(L, -2, k);
-}
-
-/* push_rows pushes the table of the rows at argument 1 (a light userdata). */
-static int push_rows(lua_State *L) {
+/* push_snapshot pushes the table of the rows at argument 1 (a light
+ * userdata). */
+static int push_snapshot(lua_State *L) {
 	const struct ringlb_rows *r = lua_touserdata(L, 1);
 	lua_createtable(L, 0, 4);
-	set_str(L, "name", r->name);
-	set_str(L, "backend", r->backend);
-	lua_createtable(L, (int)r->ndests, 0);
-	for (size_t i = 0; i < r->ndests; i++) {
-		const struct ringlb_dest_row *d = &r->dests[i];
-		lua_createtable(L, 0, 10);
-		set_str(L, "dest", d->dest);
-		set_int(L, "active", d->active);
-		set_int(L, "capacity", d->capacity);
-		lua_pushboolean(L, d->drained);
-		lua_setfield(L, -2, "drained");
-		set_int(L, "started", d->started);
-		set_int(L, "last_hold", d->last_hold);
-		set_int(L, "ringing", d->ringing);
-		set_int(L, "talking", d->talking);
-		set_int(L, "answered", d->answered);
-		set_int(L, "wrapup_until", d->wrapup_until);
-		lua_rawseti(L, -2, (int)i + 1);
-	}
+	lua_pushstring(L, r->name);
+	lua_setfield(L, -2, "name");
+	lua_pushstring(L, r->backend);
+	lua_setfield(L, -2, "backend");
+	push_rows(L, r->dests, r->ndests, sizeof *r->dests, dest_fields);
 	lua_setfield(L, -2, "destinations");
-	lua_createtable(L, (int)r->nholds, 0);
-	for (size_t i = 0; i < r->nholds; i++) {
-		const struct ringlb_hold_row *h = &r->holds[i];
-		lua_createtable(L, 0, 6);
-		set_str(L, "dest", h->dest);
-		set_str(L, "call_id", h->call_id);
-		set_str(L, "node", h->node);
-		set_int(L, "start", h->start);
-		set_int(L, "expires", h->expires);
-		set_str(L, "state", h->state);
-		lua_rawseti(L, -2, (int)i + 1);
-	}
+	push_rows(L, r->holds, r->nholds, sizeof *r->holds, hold_fields);
 	lua_setfield(L, -2, "holds");
 	return 1;
 }
@@ -211,7 +217,7 @@ static int push_rows(lua_State *L) {
  */
 static int l_snapshot(lua_State *L) {
 	struct balancer_ud *b = lm_self(L, "snapshot");
-	lua_pushcfunction(L, push_rows);
+	lua_pushcfunction(L, push_snapshot);
 	char err[RINGLB_ERRLEN];
 	struct ringlb_rows *rows = NULL;
 	int rc = ringlb_snapshot_rows(b->handle, &rows, err, sizeof err);

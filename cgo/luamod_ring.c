@@ -33,7 +33,7 @@ static void sort_pairs(const char **keys, const char **values, int n) {
 static int l_dialstring(lua_State *L) {
 	static const char *const seps[] = {",", "parallel", "|", "sequential", NULL};
 	struct lm_strings legs;
-	lm_strings(L, 1, RINGLB_MAX_LEGS, &legs);
+	lm_strings(L, 1, RINGLB_MAX_LEGS, &legs, 0);
 	int sep = luaL_checkoption(L, 2, NULL, seps) / 2;
 	lua_Number t = 0;
 	if (!lua_isnoneornil(L, 4)) {
@@ -63,7 +63,7 @@ static int l_dialstring(lua_State *L) {
 static int l_ring_check(lua_State *L) {
 	const char *mode = lm_string(L, 1);
 	struct lm_strings d;
-	lm_strings(L, 2, RINGLB_MAX_DESTINATIONS, &d);
+	lm_strings(L, 2, RINGLB_MAX_DESTINATIONS, &d, sizeof(int));
 	double timeout = 0;
 	if (!lua_isnoneornil(L, 3)) {
 		luaL_checktype(L, 3, LUA_TNUMBER);
@@ -72,17 +72,13 @@ static int l_ring_check(lua_State *L) {
 		luaL_argcheck(L, timeout != 0, 3, "timeout 0 (leave it out for the default)");
 	}
 	const char *policy = lm_optstring(L, 4), *bname = lm_optstring(L, 5);
-	int stack[LM_STACK], *idx = lm_room(L, stack, sizeof stack, (size_t)d.n, sizeof *idx);
+	int *idx = d.out;
 	char err[RINGLB_ERRLEN];
 	int count = 0, timeout_s = 0;
 	int rc = ringlb_ring_check(mode, d.n, d.v, timeout, policy, bname, idx, &count, &timeout_s, err, sizeof err);
 	if (rc != RINGLB_OK)
 		return lm_fail(L, rc, err);
-	lua_createtable(L, count, 0);
-	for (int i = 0; i < count; i++) {
-		lua_rawgeti(L, 2, idx[i] + 1);
-		lua_rawseti(L, -2, i + 1);
-	}
+	lm_push_picked(L, 2, idx, count);
 	lua_pushinteger(L, timeout_s);
 	return 2;
 }
@@ -90,8 +86,8 @@ static int l_ring_check(lua_State *L) {
 /* ringlb.ring_reason(causes) -> reason, last cause ("NONE" without any) */
 static int l_ring_reason(lua_State *L) {
 	struct lm_strings c;
-	lm_strings(L, 1, RINGLB_MAX_DESTINATIONS, &c);
-	char err[RINGLB_ERRLEN], reason[16];
+	lm_strings(L, 1, RINGLB_MAX_DESTINATIONS, &c, 0);
+	char err[RINGLB_ERRLEN], reason[RINGLB_ERRLEN];
 	int last = -1;
 	int rc = ringlb_ring_reason(c.n, c.v, reason, sizeof reason, &last, err, sizeof err);
 	if (rc != RINGLB_OK)
@@ -110,9 +106,9 @@ static int l_pick(lua_State *L) {
 	struct balancer_ud *b = lm_self(L, "pick");
 	const char *mode = lm_string(L, 2);
 	struct lm_strings d;
-	lm_strings(L, 3, RINGLB_MAX_DESTINATIONS, &d);
+	lm_strings(L, 3, RINGLB_MAX_DESTINATIONS, &d, sizeof(int));
 	const char *call_id = lm_string(L, 4);
-	int stack[LM_STACK], *skipped = lm_room(L, stack, sizeof stack, (size_t)d.n, sizeof *skipped);
+	int *skipped = d.out;
 	char err[RINGLB_ERRLEN];
 	int chosen = -1;
 	int rc = ringlb_ring_pick(b->handle, mode, d.n, d.v, call_id, &chosen, skipped, err, sizeof err);
@@ -153,9 +149,9 @@ static int l_hold_all(lua_State *L) {
 	                                    [RINGLB_MEMBER_UNHELD] = "unheld"};
 	struct balancer_ud *b = lm_self(L, "hold_all");
 	struct lm_strings d;
-	lm_strings(L, 2, RINGLB_MAX_DESTINATIONS, &d);
+	lm_strings(L, 2, RINGLB_MAX_DESTINATIONS, &d, sizeof(int));
 	const char *call_id = lm_string(L, 3);
-	int stack[LM_STACK], *states = lm_room(L, stack, sizeof stack, (size_t)d.n, sizeof *states);
+	int *states = d.out;
 	char err[RINGLB_ERRLEN];
 	int rc = ringlb_ring_hold_all(b->handle, d.n, d.v, call_id, states, err, sizeof err);
 	if (rc != RINGLB_OK && rc != RINGLB_EBACKEND)
