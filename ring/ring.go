@@ -1,13 +1,15 @@
-// Package ring holds the rules of ringlb's ring groups that need no switch:
-// what a valid ring is (Check), which member a mode rings next and holding
-// it (Pick, HoldAll), why a ring ended unanswered (Reason), and FreeSWITCH
-// dial strings built so that no value can break out of them (DialString).
+// Package ring holds every rule of ringlb's ring groups that needs no
+// switch: what a valid ring is and its canonical plan (Spec.Check, Plan),
+// what a one-at-a-time ring does next and holding that member (NextTurn,
+// Pick), holding every member of a parallel ring (HoldAll), how a ring that
+// got no answer ended (Tally.Result), and FreeSWITCH dial strings built so
+// that no value can break out of them (LegsDialString).
 //
-// The Lua helper (lua/ringlb/ring.lua) keeps only what talks to the
-// session: originate, bridge, hangup hooks and channel variables; it asks
-// this package, through the ringlb module, for every decision. The package
-// has no cgo and no state; all functions are safe for simultaneous use by
-// multiple goroutines.
+// The Lua helper (lua/ringlb/ring.lua) dispatches only on the plan and keeps
+// only what talks to the session: originate, bridge, hangup hooks, channel
+// variables and events; it asks this package, through the ringlb module, for
+// every decision. The package has no cgo and no state; all functions are
+// safe for simultaneous use by multiple goroutines.
 package ring
 
 import (
