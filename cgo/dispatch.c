@@ -461,8 +461,8 @@ static void *worker_main(void *arg) {
 	/* Enter Go once before serving: binds this thread's M for good (it is
 	 * given back only at thread exit, and workers never exit) and leaves a
 	 * spare M on the runtime's list for the next new thread. */
-	struct ringlb_status warm;
-	init_status(&warm, NULL, 0);
+	struct ringlb_noop_req warm;
+	init_status(&warm.st, NULL, 0);
 	ringlbgo_noop(&warm);
 	/* The runtime unblocked go_unblocked as this thread entered; its
 	 * later entries leave the mask alone. */
@@ -647,8 +647,8 @@ static __thread int thread_bound;
 static void call_direct(void (*fn)(void *), struct ringlb_status *st) {
 	if (!thread_bound) {
 		ringlb_own_sigstack();
-		struct ringlb_status bind;
-		init_status(&bind, NULL, 0);
+		struct ringlb_noop_req bind;
+		init_status(&bind.st, NULL, 0);
 		ringlbgo_noop(&bind);
 		pthread_sigmask(SIG_BLOCK, &async_signals, NULL);
 		thread_bound = 1;
@@ -713,41 +713,12 @@ static int call_op(void (*fn)(void *), struct ringlb_status *st, uint64_t handle
 	return call_go(fn, st);
 }
 
-/* ---- the public C ABI ---- */
+/* ---- what abi_gen.c's functions call ---- */
 
-/*
- * Each operation's Go function takes its own request type; RUN_IN_GO makes
- * the untyped trampoline a worker can call, so the types are checked here
- * and in exports.go, and nowhere is a request read as another.
- */
-#define RUN_IN_GO(op, type)                                                                      \
-	static void run_##op(void *r) { ringlbgo_##op((struct type *)r); }
-RUN_IN_GO(open, ringlb_open_req)
-RUN_IN_GO(get, ringlb_get_req)
-RUN_IN_GO(list, ringlb_list_req)
-RUN_IN_GO(order, ringlb_order_req)
-RUN_IN_GO(next, ringlb_next_req)
-RUN_IN_GO(acquire, ringlb_hold_req)
-RUN_IN_GO(release, ringlb_hold_req)
-RUN_IN_GO(answered, ringlb_hold_req)
-RUN_IN_GO(count, ringlb_hold_req)
-RUN_IN_GO(load, ringlb_load_req)
-RUN_IN_GO(drain, ringlb_drain_req)
-RUN_IN_GO(reset, ringlb_reset_req)
-RUN_IN_GO(snapshot, ringlb_snapshot_req)
-RUN_IN_GO(report, ringlb_report_req)
-RUN_IN_GO(dialstring, ringlb_dialstring_req)
-RUN_IN_GO(ring_check, ringlb_ring_check_req)
-RUN_IN_GO(metrics, ringlb_metrics_req)
-RUN_IN_GO(fallback, ringlb_fallback_req)
-RUN_IN_GO(ring_pick, ringlb_ring_pick_req)
-RUN_IN_GO(ring_hold_all, ringlb_ring_hold_all_req)
-RUN_IN_GO(ring_reason, ringlb_ring_reason_req)
-RUN_IN_GO(noop, ringlb_status)
+void ringlb_start(struct ringlb_status *st, char *err, size_t errlen) { init_status(st, err, errlen); }
 
-/* check_out reports a NULL output pointer as RINGLB_EINVAL. */
-static int check_out(struct ringlb_status *st, const void *p, const char *what) {
-	if (p != NULL)
+int ringlb_out(struct ringlb_status *st, const void *p, long n, const char *what) {
+	if (p != NULL || n <= 0)
 		return 1;
 	char msg[96];
 	snprintf(msg, sizeof msg, "ringlb: %s is NULL", what);
@@ -755,232 +726,21 @@ static int check_out(struct ringlb_status *st, const void *p, const char *what) 
 	return 0;
 }
 
+int ringlb_out_buf(struct ringlb_status *st, const char *p, size_t len, const char *what) {
+	if (!ringlb_out(st, p, 1, what))
+		return 0;
+	if (len > 0)
+		return 1;
+	char msg[96];
+	snprintf(msg, sizeof msg, "ringlb: %s has no room (%slen is 0)", what, what);
+	set_err(st, RINGLB_EINVAL, msg);
+	return 0;
+}
+
+int ringlb_call_go(void (*fn)(void *), struct ringlb_status *st) { return call_go(fn, st); }
+
+int ringlb_call_op(void (*fn)(void *), struct ringlb_status *st, uint64_t handle) { return call_op(fn, st, handle); }
+
 const char *ringlb_version(void) { return RINGLB_VERSION; }
-
-int ringlb_open(const char *name, int nopts, const char *const *keys, const char *const *values,
-                uint64_t *handle, char *err, size_t errlen) {
-	struct ringlb_open_req r = {.name = name, .nopts = nopts, .keys = keys, .values = values, .handle = handle};
-	init_status(&r.st, err, errlen);
-	if (!check_out(&r.st, handle, "handle") || !check_out(&r.st, name, "name"))
-		return r.st.rc;
-	return call_go(run_open, &r.st);
-}
-
-int ringlb_get(const char *name, uint64_t *handle, char *err, size_t errlen) {
-	struct ringlb_get_req r = {.name = name, .handle = handle};
-	init_status(&r.st, err, errlen);
-	if (!check_out(&r.st, handle, "handle") || !check_out(&r.st, name, "name"))
-		return r.st.rc;
-	return call_go(run_get, &r.st);
-}
-
-int ringlb_list(char **out, char *err, size_t errlen) {
-	struct ringlb_list_req r = {.out = out};
-	init_status(&r.st, err, errlen);
-	if (!check_out(&r.st, out, "out"))
-		return r.st.rc;
-	*out = NULL;
-	return call_go(run_list, &r.st);
-}
-
-int ringlb_order(uint64_t handle, int n, const char *const *dests, int *order, int *count,
-                 char *err, size_t errlen) {
-	struct ringlb_order_req r = {.handle = handle, .n = n, .dests = dests, .order = order, .count = count};
-	init_status(&r.st, err, errlen);
-	if (!check_out(&r.st, order, "order") || !check_out(&r.st, count, "count"))
-		return r.st.rc;
-	*count = 0;
-	return call_op(run_order, &r.st, handle);
-}
-
-int ringlb_next(uint64_t handle, int n, const char *const *dests, const char *call_id,
-                int *chosen, char *err, size_t errlen) {
-	struct ringlb_next_req r = {.handle = handle, .n = n, .dests = dests, .call_id = call_id, .chosen = chosen};
-	init_status(&r.st, err, errlen);
-	if (!check_out(&r.st, chosen, "chosen"))
-		return r.st.rc;
-	*chosen = -1;
-	return call_op(run_next, &r.st, handle);
-}
-
-/* hold_op runs one of the operations on one destination and one call. */
-static int hold_op(void (*run)(void *), uint64_t handle, const char *dest, const char *call_id,
-                   int *changed, char *err, size_t errlen) {
-	struct ringlb_hold_req r = {.handle = handle, .dest = dest, .call_id = call_id, .changed = changed};
-	init_status(&r.st, err, errlen);
-	if (!check_out(&r.st, changed, "result flag"))
-		return r.st.rc;
-	*changed = 0;
-	return call_op(run, &r.st, handle);
-}
-
-int ringlb_acquire(uint64_t handle, const char *dest, const char *call_id, int *added, char *err,
-                   size_t errlen) {
-	return hold_op(run_acquire, handle, dest, call_id, added, err, errlen);
-}
-
-int ringlb_count(uint64_t handle, const char *dest, const char *call_id, int *added, char *err,
-                 size_t errlen) {
-	return hold_op(run_count, handle, dest, call_id, added, err, errlen);
-}
-
-int ringlb_release(uint64_t handle, const char *dest, const char *call_id, int *removed,
-                   char *err, size_t errlen) {
-	return hold_op(run_release, handle, dest, call_id, removed, err, errlen);
-}
-
-int ringlb_answered(uint64_t handle, const char *dest, const char *call_id, int *marked,
-                    char *err, size_t errlen) {
-	return hold_op(run_answered, handle, dest, call_id, marked, err, errlen);
-}
-
-int ringlb_load(uint64_t handle, int n, const char *const *dests, int64_t *loads, char *err,
-                size_t errlen) {
-	struct ringlb_load_req r = {.handle = handle, .n = n, .dests = dests, .loads = loads};
-	init_status(&r.st, err, errlen);
-	if (n > 0 && !check_out(&r.st, loads, "loads"))
-		return r.st.rc;
-	return call_op(run_load, &r.st, handle);
-}
-
-int ringlb_drain(uint64_t handle, const char *dest, int drained, char *err, size_t errlen) {
-	struct ringlb_drain_req r = {.handle = handle, .dest = dest, .drained = drained != 0};
-	init_status(&r.st, err, errlen);
-	return call_op(run_drain, &r.st, handle);
-}
-
-int ringlb_reset(uint64_t handle, const char *dest, int *dropped, char *err, size_t errlen) {
-	struct ringlb_reset_req r = {.handle = handle, .dest = dest, .dropped = dropped};
-	init_status(&r.st, err, errlen);
-	if (!check_out(&r.st, dropped, "result flag"))
-		return r.st.rc;
-	*dropped = 0;
-	return call_op(run_reset, &r.st, handle);
-}
-
-int ringlb_snapshot(uint64_t handle, int format, char **out, char *err, size_t errlen) {
-	struct ringlb_snapshot_req r = {.handle = handle, .format = format, .out = out};
-	init_status(&r.st, err, errlen);
-	if (!check_out(&r.st, out, "out"))
-		return r.st.rc;
-	*out = NULL;
-	return call_go(run_snapshot, &r.st);
-}
-
-int ringlb_report(uint64_t handle, int kind, int n, const char *const *dests, char **out,
-                  char *err, size_t errlen) {
-	struct ringlb_report_req r = {.handle = handle, .kind = kind, .n = n, .dests = dests, .out = out};
-	init_status(&r.st, err, errlen);
-	if (!check_out(&r.st, out, "out"))
-		return r.st.rc;
-	*out = NULL;
-	return call_go(run_report, &r.st);
-}
-
-int ringlb_dialstring(int n, const char *const *legs, int sep, int nvars, const char *const *keys,
-                      const char *const *values, int leg_timeout, const char *tag, char **out,
-                      char *err, size_t errlen) {
-	struct ringlb_dialstring_req r = {.nlegs = n,
-	                                  .legs = legs,
-	                                  .sep = sep,
-	                                  .nvars = nvars,
-	                                  .keys = keys,
-	                                  .values = values,
-	                                  .leg_timeout = leg_timeout,
-	                                  .tag = tag,
-	                                  .out = out};
-	init_status(&r.st, err, errlen);
-	if (!check_out(&r.st, out, "out"))
-		return r.st.rc;
-	*out = NULL;
-	return call_go(run_dialstring, &r.st);
-}
-
-int ringlb_ring_check(const char *mode, int n, const char *const *dests, double timeout,
-                      const char *on_backend_error, const char *balancer, int *members,
-                      int *count, int *timeout_s, char *err, size_t errlen) {
-	struct ringlb_ring_check_req r = {.mode = mode,
-	                                  .n = n,
-	                                  .dests = dests,
-	                                  .timeout = timeout,
-	                                  .on_backend_error = on_backend_error,
-	                                  .balancer = balancer,
-	                                  .members = members,
-	                                  .count = count,
-	                                  .timeout_s = timeout_s};
-	init_status(&r.st, err, errlen);
-	if (!check_out(&r.st, mode, "mode") || !check_out(&r.st, members, "members") ||
-	    !check_out(&r.st, count, "count") || !check_out(&r.st, timeout_s, "timeout_s"))
-		return r.st.rc;
-	*count = 0;
-	return call_go(run_ring_check, &r.st);
-}
-
-int ringlb_ring_pick(uint64_t handle, const char *mode, int n, const char *const *dests,
-                     const char *call_id, int *chosen, int *skipped, char *err, size_t errlen) {
-	struct ringlb_ring_pick_req r = {.handle = handle,
-	                                 .mode = mode,
-	                                 .n = n,
-	                                 .dests = dests,
-	                                 .call_id = call_id,
-	                                 .chosen = chosen,
-	                                 .skipped = skipped};
-	init_status(&r.st, err, errlen);
-	if (!check_out(&r.st, mode, "mode") || !check_out(&r.st, chosen, "chosen") ||
-	    (n > 0 && !check_out(&r.st, skipped, "skipped")))
-		return r.st.rc;
-	*chosen = -1;
-	return call_op(run_ring_pick, &r.st, handle);
-}
-
-int ringlb_ring_hold_all(uint64_t handle, int n, const char *const *dests, const char *call_id,
-                         int *states, char *err, size_t errlen) {
-	struct ringlb_ring_hold_all_req r = {
-	    .handle = handle, .n = n, .dests = dests, .call_id = call_id, .states = states};
-	init_status(&r.st, err, errlen);
-	if (n > 0 && !check_out(&r.st, states, "states"))
-		return r.st.rc;
-	return call_op(run_ring_hold_all, &r.st, handle);
-}
-
-int ringlb_ring_reason(int n, const char *const *causes, char *reason, size_t reasonlen, int *last,
-                       char *err, size_t errlen) {
-	struct ringlb_ring_reason_req r = {
-	    .n = n, .causes = causes, .reason = reason, .reasonlen = reasonlen, .last = last};
-	init_status(&r.st, err, errlen);
-	if (!check_out(&r.st, reason, "reason") || !check_out(&r.st, last, "last"))
-		return r.st.rc;
-	if (reasonlen < 16) {
-		set_err(&r.st, RINGLB_EINVAL, "ringlb: ring_reason: reason buffer under 16 bytes");
-		return r.st.rc;
-	}
-	reason[0] = '\0';
-	return call_go(run_ring_reason, &r.st);
-}
-
-int ringlb_fallback(uint64_t handle, char *err, size_t errlen) {
-	struct ringlb_fallback_req r = {.handle = handle};
-	init_status(&r.st, err, errlen);
-	return call_go(run_fallback, &r.st);
-}
-
-int ringlb_metrics(const char *addr, char *bound, size_t boundlen, char *err, size_t errlen) {
-	struct ringlb_metrics_req r = {.addr = addr, .bound = bound, .boundlen = boundlen};
-	init_status(&r.st, err, errlen);
-	if (!check_out(&r.st, bound, "bound"))
-		return r.st.rc;
-	if (boundlen < 2) {
-		set_err(&r.st, RINGLB_EINVAL, "ringlb: metrics: bound buffer too small");
-		return r.st.rc;
-	}
-	bound[0] = '\0';
-	return call_go(run_metrics, &r.st);
-}
-
-int ringlb_noop(void) {
-	struct ringlb_status st;
-	init_status(&st, NULL, 0);
-	return call_go(run_noop, &st);
-}
 
 void ringlb_free(void *p) { free(p); }
