@@ -87,6 +87,41 @@ func (c *call) balancer(h C.uint64_t) *lb.Named {
 	panic(callError{errUnknownHandle(uint64(h))})
 }
 
+// maybeBalancer returns the open balancer with handle h, or nil for 0.
+func (c *call) maybeBalancer(h C.uint64_t) *lb.Named {
+	if h == 0 {
+		return nil
+	}
+	return c.balancer(h)
+}
+
+// ints copies the C array p of n ints, named name, whose count is named
+// count: at most max of them.
+func (c *call) ints(p *C.int, n C.int, name, count string, max int) []int {
+	if n < 0 || int(n) > max {
+		c.fail("%s is %d (0 to %d %s)", count, int(n), max, name)
+	}
+	if n == 0 {
+		return []int{}
+	}
+	if p == nil {
+		c.fail("%s is NULL", name)
+	}
+	out := make([]int, int(n))
+	for i, v := range unsafe.Slice(p, int(n)) {
+		out[i] = int(v)
+	}
+	return out
+}
+
+// need returns p, a struct the caller filled, named name; NULL ends the call.
+func need[T any](c *call, p *T, name string) *T {
+	if p == nil {
+		c.fail("%s is NULL", name)
+	}
+	return p
+}
+
 // strs views the C array p of n strings, named name, whose count is
 // named count: at most max of them, none NULL. The strings are views,
 // valid during the call only; lb and ring copy what they keep.

@@ -75,6 +75,20 @@ func DialString(legs []string, sep Separator, vars [][2]string, legTimeout int) 
 // channel variable tag on each leg to that leg itself ([tag=<leg>]), so the
 // leg that answers tells which member it is.
 func TaggedDialString(legs []string, sep Separator, vars [][2]string, legTimeout int, tag string) (string, error) {
+	if len(legs) > MaxLegs {
+		return "", dialErr("%d legs (at most %d)", len(legs), MaxLegs)
+	}
+	ls := make([]Leg, len(legs))
+	for i, leg := range legs {
+		ls[i].Endpoint = leg
+	}
+	return TaggedLegsDialString(ls, sep, vars, legTimeout, tag)
+}
+
+// TaggedLegsDialString is LegsDialString that also gives each leg, besides
+// its own variables, leg_timeout=legTimeout when legTimeout > 0 and, when
+// tag is not empty, tag=<its endpoint>.
+func TaggedLegsDialString(legs []Leg, sep Separator, vars [][2]string, legTimeout int, tag string) (string, error) {
 	if tag != "" {
 		if err := checkKey(tag); err != nil {
 			return "", err
@@ -86,15 +100,20 @@ func TaggedDialString(legs []string, sep Separator, vars [][2]string, legTimeout
 	if len(legs) > MaxLegs {
 		return "", dialErr("%d legs (at most %d)", len(legs), MaxLegs)
 	}
+	if legTimeout == 0 && tag == "" {
+		return LegsDialString(legs, sep, vars)
+	}
 	ls := make([]Leg, len(legs))
-	for i, leg := range legs {
-		ls[i].Endpoint = leg
+	for i, l := range legs {
+		v := make([][2]string, 0, len(l.Vars)+2)
+		v = append(v, l.Vars...)
 		if legTimeout > 0 {
-			ls[i].Vars = append(ls[i].Vars, [2]string{"leg_timeout", strconv.Itoa(legTimeout)})
+			v = append(v, [2]string{"leg_timeout", strconv.Itoa(legTimeout)})
 		}
 		if tag != "" {
-			ls[i].Vars = append(ls[i].Vars, [2]string{tag, leg})
+			v = append(v, [2]string{tag, l.Endpoint})
 		}
+		ls[i] = Leg{Endpoint: l.Endpoint, Vars: v}
 	}
 	return LegsDialString(ls, sep, vars)
 }

@@ -32,47 +32,6 @@ func ParseTimeout(sec float64) (time.Duration, error) {
 	return time.Duration(math.Floor(sec)) * time.Second, nil
 }
 
-// Check validates a ring of dests with o, and balancerName (the name of
-// o's balancer, "" when there is none), and returns the members to ring:
-// dests in order, later duplicates left out. Every member must be a valid
-// dial-string leg, and it and the balancer name must be able to go into the
-// hangup hook command that releases the ring's holds (see hookFault).
-func Check(o Options, dests []string, balancerName string) ([]string, error) {
-	if err := o.Validate(); err != nil {
-		return nil, err
-	}
-	if len(dests) == 0 {
-		return nil, fmt.Errorf("ringlb: ring: dests must be a non-empty array of destinations: %w", ErrInvalid)
-	}
-	if len(dests) > MaxLegs {
-		return nil, fmt.Errorf("ringlb: ring: %d destinations (at most %d): %w", len(dests), MaxLegs, ErrInvalid)
-	}
-	members := make([]string, 0, len(dests))
-	seen := make(map[string]bool, len(dests))
-	for i, d := range dests {
-		if d == "" {
-			return nil, fmt.Errorf("ringlb: ring: dests[%d] must be a non-empty string: %w", i+1, ErrInvalid)
-		}
-		if f := hookFault(d); f != "" {
-			return nil, fmt.Errorf("ringlb: ring: destination %q %s: %w", d, f, ErrInvalid)
-		}
-		if err := checkLeg(d); err != nil {
-			return nil, err
-		}
-		if !seen[d] {
-			seen[d] = true
-			members = append(members, d)
-		}
-	}
-	if balancerName != "" {
-		if f := hookFault(balancerName); f != "" {
-			return nil, fmt.Errorf("ringlb: ring: balancer name %q cannot go into a hangup hook: it %s: %w",
-				balancerName, f, ErrInvalid)
-		}
-	}
-	return members, nil
-}
-
 // hookFault says why s cannot be one word of the hangup hook command that
 // releases a ring's holds, "lua ringlb_release.lua <balancer> <uuid>
 // <member>...", or returns "" when it can. The switch's api_hook
