@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 	"unsafe"
@@ -73,8 +74,8 @@ func opRingTurn(ctx context.Context, b *lb.Named, mode string, keys []string, ti
 		h = b
 	}
 	t, err := ring.NextTurn(ctx, h, m, cands, callID, l)
-	for _, i := range t.Skipped {
-		skipped[i] = 1
+	for i := range skipped {
+		skipped[i] = boolInt(slices.Contains(t.Skipped, i))
 	}
 	if err != nil {
 		return err
@@ -141,8 +142,8 @@ func opRingPick(ctx context.Context, b *lb.Named, mode string, dests []string, c
 		return err
 	}
 	d, passed, err := ring.Pick(ctx, b, m, dests, callID)
-	for _, x := range passed {
-		skipped[indexOf(dests, x)] = 1
+	for i, x := range dests {
+		skipped[i] = boolInt(slices.Contains(passed, x))
 	}
 	if err == nil && d != "" {
 		*chosen = C.int(indexOf(dests, d))

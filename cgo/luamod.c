@@ -12,6 +12,7 @@
  */
 #include <lauxlib.h>
 #include <lua.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -85,22 +86,25 @@ __attribute__((format(printf, 2, 3))) static int failf(lua_State *L, const char 
 }
 
 /*
- * to_balancer returns the balancer at index 1, or NULL. The metatable alone
+ * to_balancer_at returns the balancer at index idx, or NULL (to_balancer:
+ * at index 1). The metatable alone
  * does not prove it: the debug library can give ours to any userdata, whose
  * memory would then be read past its end. So the value must also be a full
  * userdata of our size carrying our magic number.
  */
-static struct balancer_ud *to_balancer(lua_State *L) {
-	if (lua_type(L, 1) != LUA_TUSERDATA || ringlb_rawlen(L, 1) != sizeof(struct balancer_ud))
+static struct balancer_ud *to_balancer_at(lua_State *L, int idx) {
+	if (lua_type(L, idx) != LUA_TUSERDATA || ringlb_rawlen(L, idx) != sizeof(struct balancer_ud))
 		return NULL;
-	struct balancer_ud *b = (struct balancer_ud *)lua_touserdata(L, 1);
-	if (b == NULL || b->magic != BALANCER_MAGIC || !lua_getmetatable(L, 1))
+	struct balancer_ud *b = (struct balancer_ud *)lua_touserdata(L, idx);
+	if (b == NULL || b->magic != BALANCER_MAGIC || !lua_getmetatable(L, idx))
 		return NULL;
 	luaL_getmetatable(L, BALANCER_MT);
 	int same = lua_rawequal(L, -1, -2);
 	lua_pop(L, 2);
 	return same ? b : NULL;
 }
+
+static struct balancer_ud *to_balancer(lua_State *L) { return to_balancer_at(L, 1); }
 
 #define SELF(L, b, what)                                                                         \
 	struct balancer_ud *b = to_balancer(L);                                                      \
@@ -632,113 +636,387 @@ static int l_tostring(lua_State *L) {
 	return 1;
 }
 
-/* sort_pairs sorts keys (and vals with them) by name: Lua tables have no
- * order, and the same table must give the same dial string every time. */
-static void sort_pairs(const char **keys, const char **vals, int n) {
-	for (int i = 1; i < n; i++) {
-		const char *k = keys[i], *v = vals[i];
-		int j = i - 1;
-		while (j >= 0 && strcmp(keys[j], k) > 0) {
-			keys[j + 1] = keys[j];
-			vals[j + 1] = vals[j];
-			j--;
+/*
+ * Tables read into the structs of ringlb_lua.h. Their arrays come from a
+ * pool freed once the call is done; strings are views of Lua strings kept
+ * alive by the argument tables or, for numbers and booleans turned into
+ * strings, by an anchor table on the stack. A reader fails by writing msg
+ * and returning -1.
+ */
+
+struct pool {
+	void **blocks;
+	int n, cap;
+};
+
+static void *pool_alloc(struct pool *p, size_t n, size_t size) {
+	if (n == 0)
+		return NULL;
+	if (p->n == p->cap) {
+		int cap = p->cap ? 2 * p->cap : 16;
+		void **b = (void **)realloc(p->blocks, (size_t)cap * sizeof *b);
+		if (b == NULL)
+			return NULL;
+		p->blocks = b;
+		p->cap = cap;
+	}
+	void *m = calloc(n, size);
+	if (m != NULL)
+		p->blocks[p->n++] = m;
+	return m;
+}
+
+static void pool_free(struct pool *p) {
+	for (int i = 0; i < p->n; i++)
+		free(p->blocks[i]);
+	free(p->blocks);
+	p->blocks = NULL;
+	p->n = p->cap = 0;
+}
+
+/* A reader's state: the pool, the anchor table's stack index and how many
+ * strings it holds, and the message of the first error. */
+struct reader {
+	lua_State *L;
+	struct pool pool;
+	int anchor, nanchor;
+	char msg[RINGLB_ERRLEN];
+};
+
+__attribute__((format(printf, 2, 3))) static int rfail(struct reader *r, const char *fmt, ...) {
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(r->msg, sizeof r->msg, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static void *ralloc(struct reader *r, size_t n, size_t size) {
+	void *m = pool_alloc(&r->pool, n, size);
+	if (m == NULL && n > 0)
+		rfail(r, "ringlb: out of memory");
+	return m;
+}
+
+/* field_string reads t[k] (t an absolute index): a string without NUL
+ * bytes, or NULL when nil and !required. */
+static int field_string(struct reader *r, int t, const char *k, int required, const char **out, const char *what) {
+	lua_getfield(r->L, t, k);
+	int ty = lua_type(r->L, -1);
+	*out = plain_string(r->L, -1);
+	lua_pop(r->L, 1); /* the string stays referenced by t */
+	if (*out != NULL || (ty == LUA_TNIL && !required))
+		return 0;
+	return rfail(r, "ringlb: ring: %s%s must be a string without NUL bytes, got %s", what, k,
+	             ty == LUA_TSTRING ? "a string with a NUL byte" : lua_typename(r->L, ty));
+}
+
+/* field_number reads t[k], a number or nil (then 0). */
+static int field_number(struct reader *r, int t, const char *k, double *out, const char *what) {
+	lua_getfield(r->L, t, k);
+	int ty = lua_type(r->L, -1);
+	*out = ty == LUA_TNUMBER ? (double)lua_tonumber(r->L, -1) : 0;
+	lua_pop(r->L, 1);
+	if (ty == LUA_TNUMBER || ty == LUA_TNIL)
+		return 0;
+	return rfail(r, "ringlb: ring: %s%s must be a number, got %s", what, k, lua_typename(r->L, ty));
+}
+
+/* field_bool reads t[k], a boolean or nil (then 0). */
+static int field_bool(struct reader *r, int t, const char *k, int *out, const char *what) {
+	lua_getfield(r->L, t, k);
+	int ty = lua_type(r->L, -1);
+	*out = lua_toboolean(r->L, -1);
+	lua_pop(r->L, 1);
+	if (ty == LUA_TBOOLEAN || ty == LUA_TNIL)
+		return 0;
+	return rfail(r, "ringlb: ring: %s%s must be a boolean, got %s", what, k, lua_typename(r->L, ty));
+}
+
+static int var_cmp(const void *a, const void *b) {
+	return strcmp(((const struct ringlb_var *)a)->key, ((const struct ringlb_var *)b)->key);
+}
+
+/* read_vars reads the table at t (absolute; nil: none) of variables,
+ * names to strings, numbers or booleans, sorted by name: Lua tables have
+ * no order, and the same table must give the same dial string every time. */
+static int read_vars(struct reader *r, int t, const struct ringlb_var **out, int *n, const char *what) {
+	*out = NULL;
+	*n = 0;
+	if (lua_type(r->L, t) == LUA_TNIL || lua_type(r->L, t) == LUA_TNONE)
+		return 0;
+	if (lua_type(r->L, t) != LUA_TTABLE)
+		return rfail(r, "ringlb: ring: %s must be a table, got %s", what, lua_typename(r->L, lua_type(r->L, t)));
+	int count = 0;
+	lua_pushnil(r->L);
+	while (lua_next(r->L, t) != 0) {
+		count++;
+		lua_pop(r->L, 1);
+	}
+	if (count > RINGLB_MAX_VARS)
+		return rfail(r, "ringlb: ring: %s: %d variables (at most %d)", what, count, RINGLB_MAX_VARS);
+	struct ringlb_var *v = (struct ringlb_var *)ralloc(r, (size_t)count, sizeof *v);
+	if (count > 0 && v == NULL)
+		return -1;
+	int i = 0;
+	lua_pushnil(r->L);
+	while (lua_next(r->L, t) != 0) {
+		const char *k = plain_string(r->L, -2);
+		int pushed = k != NULL ? push_option_value(r->L, -1) : 0;
+		if (pushed <= 0) {
+			lua_pop(r->L, 2);
+			if (pushed < 0)
+				return rfail(r, "ringlb: ring: %s: variable %s has a NUL byte", what, k);
+			return rfail(r, "ringlb: ring: %s must map names (strings without NUL bytes) to strings, numbers "
+			                "or booleans", what);
 		}
-		keys[j + 1] = k;
-		vals[j + 1] = v;
+		v[i].key = k;
+		v[i].value = lua_tostring(r->L, -1);
+		lua_rawseti(r->L, r->anchor, ++r->nanchor); /* keeps the value string alive */
+		lua_pop(r->L, 1);
+		i++;
+	}
+	qsort(v, (size_t)count, sizeof *v, var_cmp);
+	*out = v;
+	*n = count;
+	return 0;
+}
+
+/* read_legs reads the array at t of legs, each an endpoint or
+ * {endpoint=, vars=}. */
+static int read_legs(struct reader *r, int t, const struct ringlb_leg **out, int *n, const char *what) {
+	*out = NULL;
+	*n = 0;
+	if (lua_type(r->L, t) == LUA_TNIL)
+		return 0;
+	if (lua_type(r->L, t) != LUA_TTABLE)
+		return rfail(r, "ringlb: ring: %s must be an array, got %s", what, lua_typename(r->L, lua_type(r->L, t)));
+	size_t count = ringlb_rawlen(r->L, t);
+	if (count > RINGLB_MAX_LEGS)
+		return rfail(r, "ringlb: ring: %s: %lu legs (at most %d)", what, (unsigned long)count, RINGLB_MAX_LEGS);
+	struct ringlb_leg *legs = (struct ringlb_leg *)ralloc(r, count, sizeof *legs);
+	if (count > 0 && legs == NULL)
+		return -1;
+	char sub[96];
+	for (size_t i = 0; i < count; i++) {
+		lua_rawgeti(r->L, t, (int)i + 1);
+		int e = lua_gettop(r->L), rc = 0;
+		snprintf(sub, sizeof sub, "%s[%lu].", what, (unsigned long)i + 1);
+		if (lua_type(r->L, e) == LUA_TTABLE) {
+			rc = field_string(r, e, "endpoint", 1, &legs[i].endpoint, sub);
+			if (rc == 0) {
+				lua_getfield(r->L, e, "vars");
+				snprintf(sub, sizeof sub, "%s[%lu].vars", what, (unsigned long)i + 1);
+				rc = read_vars(r, lua_gettop(r->L), &legs[i].vars, &legs[i].nvars, sub);
+				lua_pop(r->L, 1);
+			}
+		} else if ((legs[i].endpoint = plain_string(r->L, e)) == NULL) {
+			rc = rfail(r, "ringlb: ring: %s[%lu] must be an endpoint string or {endpoint=, vars=}, got %s", what,
+			           (unsigned long)i + 1, lua_typename(r->L, lua_type(r->L, e)));
+		}
+		lua_pop(r->L, 1);
+		if (rc != 0)
+			return rc;
+	}
+	*out = legs;
+	*n = (int)count;
+	return 0;
+}
+
+/* read_members reads the members array at t: keys, or tables {key=,
+ * timeout=, dnd=, legs=}. */
+static int read_members(struct reader *r, int t, struct ringlb_ring_spec *spec) {
+	if (lua_type(r->L, t) != LUA_TTABLE)
+		return rfail(r, "ringlb: ring: members must be a non-empty array, got %s",
+		             lua_typename(r->L, lua_type(r->L, t)));
+	size_t count = ringlb_rawlen(r->L, t);
+	if (count > RINGLB_MAX_MEMBERS)
+		return rfail(r, "ringlb: ring: %lu members (at most %d)", (unsigned long)count, RINGLB_MAX_MEMBERS);
+	struct ringlb_spec_member *ms = (struct ringlb_spec_member *)ralloc(r, count, sizeof *ms);
+	if (count > 0 && ms == NULL)
+		return -1;
+	char what[64];
+	for (size_t i = 0; i < count; i++) {
+		lua_rawgeti(r->L, t, (int)i + 1);
+		int e = lua_gettop(r->L), rc = 0;
+		snprintf(what, sizeof what, "members[%lu].", (unsigned long)i + 1);
+		if (lua_type(r->L, e) == LUA_TTABLE) {
+			rc = field_string(r, e, "key", 1, &ms[i].key, what);
+			if (rc == 0)
+				rc = field_number(r, e, "timeout", &ms[i].timeout, what);
+			if (rc == 0)
+				rc = field_bool(r, e, "dnd", &ms[i].dnd, what);
+			if (rc == 0) {
+				lua_getfield(r->L, e, "legs");
+				snprintf(what, sizeof what, "members[%lu].legs", (unsigned long)i + 1);
+				rc = read_legs(r, lua_gettop(r->L), &ms[i].legs, &ms[i].nlegs, what);
+				lua_pop(r->L, 1);
+			}
+		} else if ((ms[i].key = plain_string(r->L, e)) == NULL) {
+			rc = rfail(r, "ringlb: ring: members[%lu] must be a key string or {key=, timeout=, legs=, dnd=}, got %s",
+			           (unsigned long)i + 1, lua_typename(r->L, lua_type(r->L, e)));
+		}
+		lua_pop(r->L, 1);
+		if (rc != 0)
+			return rc;
+	}
+	spec->members = ms;
+	spec->nmembers = (int)count;
+	return 0;
+}
+
+/* push_vars pushes a table {key = value} of n variables. */
+static void push_vars(lua_State *L, const struct ringlb_var *v, int n) {
+	lua_createtable(L, 0, n);
+	for (int i = 0; i < n; i++) {
+		lua_pushstring(L, v[i].value);
+		lua_setfield(L, -2, v[i].key);
 	}
 }
 
+/* push_plan pushes the plan as the Lua table ring.lua dispatches on. */
+static void push_plan(lua_State *L, const struct ringlb_plan *p) {
+	lua_createtable(L, 0, 8);
+	set_str(L, "mode", p->mode);
+	set_str(L, "on_backend_error", p->on_backend_error);
+	if (p->balancer != NULL)
+		set_str(L, "balancer", p->balancer);
+	lua_pushinteger(L, p->timeout);
+	lua_setfield(L, -2, "timeout");
+	lua_pushnumber(L, (lua_Number)p->deadline);
+	lua_setfield(L, -2, "deadline");
+	push_vars(L, p->vars, p->nvars);
+	lua_setfield(L, -2, "vars");
+	lua_createtable(L, p->nmembers, 0);
+	for (int i = 0; i < p->nmembers; i++) {
+		const struct ringlb_plan_member *m = &p->members[i];
+		lua_createtable(L, 0, 4);
+		set_str(L, "key", m->key);
+		lua_pushinteger(L, m->timeout);
+		lua_setfield(L, -2, "timeout");
+		lua_pushinteger(L, m->index + 1);
+		lua_setfield(L, -2, "index");
+		lua_createtable(L, m->nlegs, 0);
+		for (int j = 0; j < m->nlegs; j++) {
+			lua_createtable(L, 0, 2);
+			set_str(L, "endpoint", m->legs[j].endpoint);
+			push_vars(L, m->legs[j].vars, m->legs[j].nvars);
+			lua_setfield(L, -2, "vars");
+			lua_rawseti(L, -2, j + 1);
+		}
+		lua_setfield(L, -2, "legs");
+		lua_rawseti(L, -2, i + 1);
+	}
+	lua_setfield(L, -2, "members");
+	lua_createtable(L, p->ndnd, 0);
+	for (int i = 0; i < p->ndnd; i++) {
+		lua_pushstring(L, p->dnd[i]);
+		lua_rawseti(L, -2, i + 1);
+	}
+	lua_setfield(L, -2, "dnd");
+}
+
 /*
- * ringlb.dialstring(legs, sep [, vars [, leg_timeout]]) -> string
- * sep is "," or "parallel" (ring at once), "|" or "sequential" (in turn).
+ * ringlb.ring_plan(spec) -> plan | nil, err, code
+ * spec: {mode=, balancer=, no_holds=, timeout=, deadline=, on_backend_error=,
+ * vars=, members=}; the plan (docs/lua-api.md) is ringlb's: the Go package
+ * ring holds every rule of a valid ring.
+ */
+static int l_ring_plan(lua_State *L) {
+	if (lua_type(L, 1) != LUA_TTABLE)
+		return failf(L, "ringlb: ring: the spec must be a table, got %s", lua_typename(L, lua_type(L, 1)));
+	lua_settop(L, 1);
+	lua_newtable(L); /* 2: anchor */
+	struct reader r = {.L = L, .anchor = 2};
+	struct ringlb_ring_spec spec = {0};
+	int rc = 0;
+	if (field_string(&r, 1, "mode", 0, &spec.mode, "") || field_string(&r, 1, "balancer", 0, &spec.balancer, "") ||
+	    field_string(&r, 1, "on_backend_error", 0, &spec.on_backend_error, "") ||
+	    field_bool(&r, 1, "no_holds", &spec.no_holds, "") || field_number(&r, 1, "timeout", &spec.timeout, "") ||
+	    field_number(&r, 1, "deadline", &spec.deadline, ""))
+		rc = -1;
+	if (rc == 0 && spec.timeout == 0) {
+		/* 0 is the default's code in the spec, not a timeout */
+		lua_getfield(L, 1, "timeout");
+		if (!lua_isnil(L, -1))
+			rc = rfail(&r, "ringlb: ring: timeout must be a number of seconds from 1 to 3600");
+		lua_pop(L, 1);
+	}
+	if (rc == 0) {
+		lua_getfield(L, 1, "vars");
+		rc = read_vars(&r, lua_gettop(L), &spec.vars, &spec.nvars, "vars");
+		lua_pop(L, 1);
+	}
+	if (rc == 0) {
+		lua_getfield(L, 1, "members");
+		rc = read_members(&r, lua_gettop(L), &spec);
+		lua_pop(L, 1);
+	}
+	if (rc != 0) {
+		pool_free(&r.pool);
+		return fail(L, r.msg, "invalid");
+	}
+	char err[RINGLB_ERRLEN];
+	struct ringlb_plan *plan = NULL;
+	int code = ringlb_ring_plan(&spec, &plan, err, sizeof err);
+	pool_free(&r.pool);
+	if (code != RINGLB_OK)
+		return fail_rc(L, code, err);
+	push_plan(L, plan);
+	ringlb_free(plan);
+	return 1;
+}
+
+/*
+ * ringlb.dialstring(legs, sep [, vars [, leg_timeout [, tag]]]) -> string
+ * sep is "," or "parallel" (ring at once), "|" or "sequential" (in turn); a
+ * leg is an endpoint or {endpoint=, vars=}.
  */
 static int l_dialstring(lua_State *L) {
 	const char *sep_s;
 	if (arg_string(L, 2, "dialstring", "separator", &sep_s))
 		return 3;
-	int sep;
+	struct ringlb_dial d = {0};
 	if (strcmp(sep_s, ",") == 0 || strcmp(sep_s, "parallel") == 0)
-		sep = 0;
+		d.sep = 0;
 	else if (strcmp(sep_s, "|") == 0 || strcmp(sep_s, "sequential") == 0)
-		sep = 1;
+		d.sep = 1;
 	else
 		return failf(L, "ringlb: dialstring: separator %s (want \",\" or \"|\")", sep_s);
-	int t = lua_type(L, 3);
-	if (t != LUA_TNONE && t != LUA_TNIL && t != LUA_TTABLE)
-		return failf(L, "ringlb: dialstring: vars must be a table, got %s", lua_typename(L, t));
-	int leg_timeout = 0;
 	if (!lua_isnoneornil(L, 4)) {
 		if (lua_type(L, 4) != LUA_TNUMBER)
 			return failf(L, "ringlb: dialstring: leg_timeout must be a number, got %s",
 			             lua_typename(L, lua_type(L, 4)));
 		lua_Number tn = lua_tonumber(L, 4);
-		if (!(tn >= 0 && tn <= 86400)) /* NaN too */
-			return failf(L, "ringlb: dialstring: leg_timeout %g out of range 0..86400", (double)tn);
-		leg_timeout = (int)tn;
+		if (!(tn >= 0 && tn <= RINGLB_MAX_LEG_TIMEOUT)) /* NaN too */
+			return failf(L, "ringlb: dialstring: leg_timeout %g out of range 0..%d", (double)tn,
+			             RINGLB_MAX_LEG_TIMEOUT);
+		d.leg_timeout = (int)tn;
 	}
-	const char *tag = NULL;
-	if (!lua_isnoneornil(L, 5) && arg_string(L, 5, "dialstring", "tag", &tag))
+	if (!lua_isnoneornil(L, 5) && arg_string(L, 5, "dialstring", "tag", &d.tag))
 		return 3;
 	lua_settop(L, 5);
-	const char *buf[STACK_DESTS], **legs, **heap;
-	int n = dest_array(L, 1, "dialstring", buf, &legs, &heap);
-	if (n < 0)
-		return 3;
-	lua_newtable(L); /* 6: keys */
-	lua_newtable(L); /* 7: values */
-	int nv = 0;
-	if (t == LUA_TTABLE) {
-		lua_pushnil(L);
-		while (lua_next(L, 3) != 0) {
-			const char *k = plain_string(L, -2);
-			int pushed = k != NULL ? push_option_value(L, -1) : 0;
-			if (pushed <= 0) {
-				free(heap);
-				if (pushed < 0)
-					return failf(L, "ringlb: dialstring: variable %s has a NUL byte", k);
-				return failf(L, "ringlb: dialstring: vars must map names (strings without NUL bytes) to "
-				                "strings, numbers or booleans");
-			}
-			lua_rawseti(L, 7, ++nv);
-			lua_pushvalue(L, -2);
-			lua_rawseti(L, 6, nv);
-			lua_pop(L, 1);
-			if (nv > RINGLB_MAX_OPTIONS) {
-				free(heap);
-				return failf(L, "ringlb: dialstring: more than %d variables", RINGLB_MAX_OPTIONS);
-			}
-		}
+	lua_newtable(L); /* 6: anchor */
+	struct reader r = {.L = L, .anchor = 6};
+	if (lua_type(L, 1) != LUA_TTABLE) {
+		rfail(&r, "ringlb: dialstring: legs must be an array of endpoints, got %s", lua_typename(L, lua_type(L, 1)));
+	} else if (read_legs(&r, 1, &d.legs, &d.nlegs, "legs") == 0) {
+		read_vars(&r, 3, &d.vars, &d.nvars, "vars");
 	}
-	const char **keys = NULL, **vals = NULL;
-	if (nv > 0) {
-		keys = (const char **)malloc(2 * (size_t)nv * sizeof *keys);
-		if (keys == NULL) {
-			free(heap);
-			return fail(L, "ringlb: out of memory", "internal");
-		}
-		vals = keys + nv;
-		for (int i = 0; i < nv; i++) {
-			lua_rawgeti(L, 6, i + 1);
-			keys[i] = lua_tostring(L, -1);
-			lua_rawgeti(L, 7, i + 1);
-			vals[i] = lua_tostring(L, -1);
-			lua_pop(L, 2);
-		}
+	if (r.msg[0] != '\0') {
+		pool_free(&r.pool);
+		return fail(L, r.msg, "invalid");
 	}
-	if (nv > 1)
-		sort_pairs(keys, vals, nv);
 	char err[RINGLB_ERRLEN];
 	char *out = NULL;
-	int rc = ringlb_dialstring(n, legs, sep, nv, keys, vals, leg_timeout, tag, &out, err, sizeof err);
-	free(heap);
-	free(keys);
+	int rc = ringlb_dialstring(&d, &out, err, sizeof err);
+	pool_free(&r.pool);
 	if (rc != RINGLB_OK)
 		return fail_rc(L, rc, err);
 	lua_pushstring(L, out);
 	ringlb_free(out);
 	return 1;
 }
-
 
 /*
  * ringlb.metrics([addr]) -> the address it listens on | nil, err, code
@@ -874,6 +1152,160 @@ static int l_pick(lua_State *L) {
 	return rc == RINGLB_OK ? 2 : fail_rc(L, rc, err);
 }
 
+/* push_members pushes the array of the members remaining[i] (the table at
+ * stack index remaining) for which flags[i] is set. */
+static void push_members(lua_State *L, int remaining, const int *flags, int n) {
+	lua_newtable(L);
+	for (int i = 0, k = 0; i < n; i++) {
+		if (flags[i]) {
+			lua_rawgeti(L, remaining, i + 1);
+			lua_rawseti(L, -2, ++k);
+		}
+	}
+}
+
+/*
+ * ringlb.ring_turn(mode, remaining, call_id [, left [, b]])
+ *   -> member, seconds, skipped | false, stop, skipped | nil, err, code, skipped
+ * remaining are plan members ({key=, timeout=}) not tried yet; left the
+ * seconds before the ring's deadline (nil: none); b the balancer that holds
+ * them (nil: list order). skipped are the members passed over as full.
+ */
+static int l_ring_turn(lua_State *L) {
+	const char *mode, *call_id;
+	if (arg_string(L, 1, "ring_turn", "mode", &mode) || arg_string(L, 3, "ring_turn", "call id", &call_id))
+		return 3;
+	double left = HUGE_VAL;
+	if (!lua_isnoneornil(L, 4)) {
+		if (lua_type(L, 4) != LUA_TNUMBER)
+			return failf(L, "ringlb: ring_turn: left must be a number of seconds, got %s",
+			             lua_typename(L, lua_type(L, 4)));
+		left = (double)lua_tonumber(L, 4);
+	}
+	uint64_t handle = 0;
+	if (!lua_isnoneornil(L, 5)) {
+		struct balancer_ud *b = to_balancer_at(L, 5);
+		if (b == NULL)
+			return failf(L, "ringlb: ring_turn: b must be a ringlb balancer");
+		handle = b->handle;
+	}
+	if (lua_type(L, 2) != LUA_TTABLE)
+		return failf(L, "ringlb: ring_turn: remaining must be an array of members, got %s",
+		             lua_typename(L, lua_type(L, 2)));
+	lua_settop(L, 5);
+	size_t n = ringlb_rawlen(L, 2);
+	if (n > RINGLB_MAX_MEMBERS)
+		return failf(L, "ringlb: ring_turn: %lu members (at most %d)", (unsigned long)n, RINGLB_MAX_MEMBERS);
+	const char *keys[RINGLB_MAX_MEMBERS];
+	int timeouts[RINGLB_MAX_MEMBERS], skipped[RINGLB_MAX_MEMBERS];
+	for (size_t i = 0; i < n; i++) {
+		lua_rawgeti(L, 2, (int)i + 1);
+		int ok = lua_type(L, -1) == LUA_TTABLE;
+		if (ok) {
+			lua_getfield(L, -1, "key");
+			keys[i] = plain_string(L, -1); /* referenced by the member table */
+			lua_getfield(L, -2, "timeout");
+			ok = keys[i] != NULL && lua_type(L, -1) == LUA_TNUMBER;
+			timeouts[i] = ok ? (int)lua_tonumber(L, -1) : 0;
+			lua_pop(L, 2);
+		}
+		lua_pop(L, 1);
+		if (!ok)
+			return failf(L, "ringlb: ring_turn: remaining[%lu] is not a plan member {key=, timeout=}",
+			             (unsigned long)i + 1);
+	}
+	char err[RINGLB_ERRLEN], stop[16];
+	int chosen = -1, seconds = 0;
+	int rc = ringlb_ring_turn(handle, mode, (int)n, keys, timeouts, call_id, left, &chosen, &seconds, skipped, stop,
+	                          sizeof stop, err, sizeof err);
+	if (rc != RINGLB_OK) {
+		fail_rc(L, rc, err);
+		push_members(L, 2, skipped, (int)n);
+		return 4;
+	}
+	if (chosen >= 0) {
+		lua_rawgeti(L, 2, chosen + 1);
+		lua_pushinteger(L, seconds);
+	} else {
+		lua_pushboolean(L, 0);
+		lua_pushstring(L, stop);
+	}
+	push_members(L, 2, skipped, (int)n);
+	return 3;
+}
+
+/*
+ * ringlb.ring_result{causes=, full=, dnd=, stop=} -> result, detail, summary
+ * How a ring that got no answer ended: ringlb names it from the hangup
+ * causes of its attempts, the members passed over as full and for
+ * do-not-disturb, and why it stopped.
+ */
+static int l_ring_result(lua_State *L) {
+	if (lua_type(L, 1) != LUA_TTABLE)
+		return failf(L, "ringlb: ring_result: want a table {causes=, full=, dnd=, stop=}, got %s",
+		             lua_typename(L, lua_type(L, 1)));
+	lua_settop(L, 1);
+	struct reader r = {.L = L};
+	double full = 0, dnd = 0;
+	const char *stop = NULL;
+	if (field_number(&r, 1, "full", &full, "") || field_number(&r, 1, "dnd", &dnd, "") ||
+	    field_string(&r, 1, "stop", 1, &stop, ""))
+		return fail(L, r.msg, "invalid");
+	lua_getfield(L, 1, "causes"); /* 2 */
+	const char *buf[STACK_DESTS], **causes, **heap;
+	int n = dest_array(L, 2, "ring_result", buf, &causes, &heap);
+	if (n < 0)
+		return 3;
+	char err[RINGLB_ERRLEN], result[16];
+	char *detail = NULL, *summary = NULL;
+	int rc = ringlb_ring_result(n, causes, (int)full, (int)dnd, stop, result, sizeof result, &detail, &summary, err,
+	                            sizeof err);
+	free(heap);
+	if (rc != RINGLB_OK) {
+		ringlb_free(detail);
+		ringlb_free(summary);
+		return fail_rc(L, rc, err);
+	}
+	lua_pushstring(L, result);
+	lua_pushstring(L, detail);
+	lua_pushstring(L, summary);
+	ringlb_free(detail);
+	ringlb_free(summary);
+	return 3;
+}
+
+/*
+ * b:act(action, dests) -> lines | nil, err, code, lines
+ * drain, undrain or reset each of dests, and the lines ringlbctl prints
+ * about each (of those done before an error, after it).
+ */
+static int l_act(lua_State *L) {
+	SELF(L, b, "act");
+	const char *action;
+	if (arg_string(L, 2, "act", "action", &action))
+		return 3;
+	lua_settop(L, 3);
+	const char *buf[STACK_DESTS], **dests, **heap;
+	int n = dest_array(L, 3, "act", buf, &dests, &heap);
+	if (n < 0)
+		return 3;
+	char err[RINGLB_ERRLEN];
+	char *text = NULL;
+	int rc = ringlb_act(b->handle, action, n, dests, &text, err, sizeof err);
+	free(heap);
+	int ret = 1;
+	if (rc != RINGLB_OK)
+		ret = fail_rc(L, rc, err) + 1;
+	lua_newtable(L);
+	int k = 0;
+	for (char *p = text; p != NULL && *p != '\0';) {
+		lua_pushstring(L, next_field(&p));
+		lua_rawseti(L, -2, ++k);
+	}
+	ringlb_free(text);
+	return ret;
+}
+
 /* b:fallback() -> true: counts a ring that went on without the balancer. */
 static int l_fallback(lua_State *L) {
 	SELF(L, b, "fallback");
@@ -936,11 +1368,13 @@ static const luaL_Reg balancer_methods[] = {
     {"answered", l_answered}, {"count", l_count},
     {"load", l_load},       {"loads", l_loads},     {"drain", l_drain},     {"undrain", l_undrain},
     {"reset", l_reset},     {"snapshot", l_snapshot}, {"report", l_report},
-    {"pick", l_pick},       {"hold_all", l_hold_all}, {"fallback", l_fallback}, {"name", l_name},   {NULL, NULL}};
+    {"pick", l_pick},       {"hold_all", l_hold_all}, {"fallback", l_fallback}, {"name", l_name},
+    {"act", l_act},         {NULL, NULL}};
 
 static const luaL_Reg module_functions[] = {
     {"open", l_open}, {"get", l_get}, {"list", l_list}, {"dialstring", l_dialstring},
-    {"ring_check", l_ring_check}, {"ring_reason", l_ring_reason}, {"metrics", l_metrics},
+    {"ring_check", l_ring_check}, {"ring_reason", l_ring_reason}, {"ring_plan", l_ring_plan},
+    {"ring_turn", l_ring_turn}, {"ring_result", l_ring_result}, {"metrics", l_metrics},
     {"_noop", l_noop}, {NULL, NULL}};
 
 static void set_funcs(lua_State *L, const luaL_Reg *l) {

@@ -534,17 +534,18 @@ test("a mode in any case rings as its canonical word: Parallel is one originate"
 	end
 end)
 
--- Regression: the release hook named one member a word, and mod_lua passes
--- a script at most 128 words (the 128th keeps the rest of the line): a
--- parallel ring holding 127 or 128 members gave ringlb_release.lua its last
--- two members as one word, and their holds lived until max_hold_age.
+-- Regression: the release hook named one member a word after the balancer
+-- and the uuid, and mod_lua passes a script at most 128 words (the 128th
+-- keeps the rest of the line): a parallel ring holding 127 or 128 members
+-- gave ringlb_release.lua its last members as one word, and their holds
+-- lived until max_hold_age.
 test("a parallel ring of 128 members: its release hook is whole within mod_lua's 128 words", function()
 	local members = {}
 	for i = 1, ring_max do members[i] = "user/" .. (2000 + i) end
 	-- What the switch does with a hook of one member a word.
 	local _, argv = fsmock.mod_lua_args("ringlb_release.lua b u " .. table.concat(members, " "))
 	eq(fsmock.MOD_LUA_MAX_ARGS, #argv, "mod_lua's words")
-	eq(members[127] .. " " .. members[128], argv[128], "the last two members reach the script as one word")
+	eq(members[126] .. " " .. members[127] .. " " .. members[128], argv[128], "the last members reach the script as one word")
 	local sw = new_switch()
 	local ring = ring_in(sw)
 	local b, name = balancer()
