@@ -178,25 +178,11 @@ func cErr(op, format string, args ...any) error {
 	return fmt.Errorf("ringlb: %s: %w: %s", op, lb.ErrInvalidArgument, fmt.Sprintf(format, args...))
 }
 
-// cArray views the caller's array of n elements at p, named what: at most
-// max, none when n is 0, and p not NULL otherwise.
-func cArray[T any](p *T, n C.int, max int, what string) ([]T, error) {
-	switch {
-	case n < 0 || int(n) > max:
-		return nil, cErr("ring", "%d %s (0 to %d)", int(n), what, max)
-	case n == 0:
-		return nil, nil
-	case p == nil:
-		return nil, cErr("ring", "%s is NULL", what)
-	}
-	return unsafe.Slice(p, int(n)), nil
-}
-
 // cVars reads n variables at p: views of C strings, valid during the call.
 func cVars(p *C.struct_ringlb_var, n C.int, what string) ([][2]string, error) {
-	vs, err := cArray(p, n, ring.MaxVars, what)
+	vs, err := view(p, n, what, what+" count", ring.MaxVars)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("ringlb: ring: %w", err)
 	}
 	out := make([][2]string, len(vs))
 	for i, v := range vs {
@@ -207,9 +193,9 @@ func cVars(p *C.struct_ringlb_var, n C.int, what string) ([][2]string, error) {
 
 // cLegs reads n legs at p.
 func cLegs(p *C.struct_ringlb_leg, n C.int, max int, what string) ([]ring.Leg, error) {
-	ls, err := cArray(p, n, max, what)
+	ls, err := view(p, n, what, what+" count", max)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("ringlb: ring: %w", err)
 	}
 	out := make([]ring.Leg, len(ls))
 	for i, l := range ls {
@@ -231,9 +217,9 @@ func cSpec(s *C.struct_ringlb_ring_spec) (ring.Spec, error) {
 		return spec, err
 	}
 	// One past the limit is read so that Check names it.
-	ms, err := cArray(s.members, s.nmembers, ring.MaxMembers+1, "spec.members")
+	ms, err := view(s.members, s.nmembers, "spec.members", "spec.nmembers", ring.MaxMembers+1)
 	if err != nil {
-		return spec, err
+		return spec, fmt.Errorf("ringlb: ring: %w", err)
 	}
 	spec.Members = make([]ring.MemberSpec, len(ms))
 	for i, m := range ms {
