@@ -67,7 +67,12 @@ func opRingTurn(ctx context.Context, b *lb.Named, mode string, keys []string, ti
 	}
 	cands := make([]ring.Candidate, len(keys))
 	for i, k := range keys {
-		cands[i] = ring.Candidate{Key: k, Timeout: time.Duration(timeouts[i]) * time.Second}
+		t, err := ring.ParseTimeout(float64(timeouts[i]))
+		if err != nil || timeouts[i] == 0 {
+			return cErr("ring_turn", "timeouts[%d] is %d (want a plan member's, 1 to %d seconds)", i, timeouts[i],
+				int(ring.MaxTimeout/time.Second))
+		}
+		cands[i] = ring.Candidate{Key: k, Timeout: t}
 	}
 	var h ring.Holder
 	if b != nil {
@@ -311,7 +316,10 @@ func planBlock(p ring.Plan, spec ring.Spec) *C.struct_ringlb_plan {
 		}
 		legs := unsafe.Slice((*C.struct_ringlb_leg)(next(lsize, len(m.Legs))), len(m.Legs))
 		members[i] = C.struct_ringlb_plan_member{index: C.int(index), key: str(m.Key),
-			timeout: C.int(m.Timeout / time.Second), nlegs: C.int(len(legs)), legs: &legs[0]}
+			timeout: C.int(m.Timeout / time.Second), nlegs: C.int(len(legs))}
+		if len(legs) > 0 {
+			members[i].legs = &legs[0]
+		}
 		for j, l := range m.Legs {
 			legs[j].endpoint = str(l.Endpoint)
 			legs[j].vars, legs[j].nvars = vars(l.Vars)
