@@ -1,6 +1,7 @@
 package main
 
 /*
+#include <stdlib.h>
 #include "ringlb_call.h"
 */
 import "C"
@@ -181,6 +182,9 @@ func outBytes(p *C.char, n C.size_t) []byte {
 // putText stores s in *out as a NUL-terminated text of C's heap, which the
 // caller frees with ringlb_free.
 func putText(out **C.char, s string) { *out = C.CString(s) }
+
+// cfree frees memory of C's heap.
+func cfree(p unsafe.Pointer) { C.free(p) }
 
 // putBuf copies as much of s as fits into buf (ringlb_out_buf made sure
 // it has room for the NUL), and the NUL.

@@ -15,7 +15,6 @@ package main
 
 /*
 #cgo CFLAGS: -O2 -Wall -I${SRCDIR}/cgo
-#include <stdlib.h>
 #include "ringlb_call.h"
 */
 import "C"
@@ -49,7 +48,7 @@ func init() {
 // hostLog writes one line to the host's log (cgo/hostlog.c).
 func hostLog(level hostlog.Level, line string) {
 	cs := C.CString(line)
-	defer C.free(unsafe.Pointer(cs))
+	defer cfree(unsafe.Pointer(cs))
 	C.ringlb_host_log(C.int(level), cs)
 }
 

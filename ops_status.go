@@ -149,6 +149,9 @@ func snapshotRows(s lb.Snapshot) *C.struct_ringlb_rows {
 var metricsDown hostlog.Condition
 
 func opMetrics(asked string, bound []byte) error {
+	if len(bound) < 2 {
+		return fmt.Errorf("ringlb: metrics: %w: bound buffer of %d bytes", lb.ErrInvalidArgument, len(bound))
+	}
 	addr, err := metrics.Serve(asked)
 	if err != nil {
 		if asked == "" {

@@ -1,7 +1,7 @@
 -- hook_bench.lua SO_DIR SCRIPT_DIR [--quick]
 --
 -- What ringlb's Lua costs per event and per call, measured through the
--- scripted switch (tests/lua/fsmock.lua) with the real ringlb.so, each
+-- scripted switch (tests/ring/fsmock.lua) with the real ringlb.so, each
 -- script run in a fresh environment with its own package.loaded, as mod_lua
 -- runs each in a fresh lua_State (so every require reads and compiles its
 -- file again, and the module's luaopen runs again):
@@ -23,7 +23,7 @@ local so_dir, script_dir = arg[1], arg[2]
 assert(so_dir and script_dir, "usage: lua5.3 hook_bench.lua SO_DIR SCRIPT_DIR [--quick]")
 local quick = arg[3] == "--quick"
 local here = (arg[0]:match("^(.*)/[^/]*$") or ".")
-package.path = here .. "/../tests/lua/?.lua;" .. package.path
+package.path = here .. "/../tests/ring/?.lua;" .. package.path
 local fsmock = require "fsmock"
 
 local bytes = 0

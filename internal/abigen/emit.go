@@ -262,15 +262,7 @@ import (
 `)
 	shared := map[string]bool{}
 	for _, o := range ops {
-		var args []string
-		if o.Deadline {
-			args = append(args, "c.ctx()")
-		}
-		for _, p := range o.params {
-			if !p.used {
-				args = append(args, p.goArg())
-			}
-		}
+		args := o.goList("c.ctx()", param.goArg)
 		if o.Req == "" {
 			fmt.Fprintf(&b, "\n//export ringlbgo_%s\nfunc ringlbgo_%s(r *C.struct_%s) {\n", o.Name, o.Name, o.reqType())
 			fmt.Fprintf(&b, "\tc := enter(&r.st, %q)\n\tdefer c.exit()\n\tc.done(%s(%s))\n}\n", o.Name, o.goName(), strings.Join(args, ", "))
@@ -279,15 +271,7 @@ import (
 		serve := "serve" + strings.ToUpper(o.Req[:1]) + o.Req[1:]
 		if !shared[o.Req] {
 			shared[o.Req] = true
-			var types []string
-			if o.Deadline {
-				types = append(types, "context.Context")
-			}
-			for _, p := range o.params {
-				if !p.used {
-					types = append(types, p.goType())
-				}
-			}
+			types := o.goList("context.Context", param.goType)
 			fmt.Fprintf(&b, "\n// %s serves the operations whose request is struct %s.\n", serve, o.reqType())
 			fmt.Fprintf(&b, "func %s(r *C.struct_%s, name string, h func(%s) error) {\n", serve, o.reqType(), strings.Join(types, ", "))
 			fmt.Fprintf(&b, "\tc := enter(&r.st, name)\n\tdefer c.exit()\n\tc.done(h(%s))\n}\n", strings.Join(args, ", "))

@@ -199,6 +199,21 @@ func cDecl(t, name string) string {
 	return t + " " + name
 }
 
+// goList maps the parameters the Go handler takes with f: first ctx for an
+// operation with a deadline, then each parameter that is not a count.
+func (o *op) goList(ctx string, f func(param) string) []string {
+	var s []string
+	if o.Deadline {
+		s = append(s, ctx)
+	}
+	for _, p := range o.params {
+		if !p.used {
+			s = append(s, f(p))
+		}
+	}
+	return s
+}
+
 // goArg is the Go expression that passes p of request r to the handler.
 func (p param) goArg() string {
 	switch p.kind {
