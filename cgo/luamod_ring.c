@@ -54,12 +54,8 @@ static int field(lua_State *L, int t, const char *k, int want, int optional, con
  * optional); the string stays t's. */
 static const char *field_string(lua_State *L, int t, const char *k, int optional, const char *what) {
 	const char *s = NULL;
-	if (field(L, t, k, LUA_TSTRING, optional, what)) {
-		size_t len;
-		s = lua_tolstring(L, -1, &len);
-		if (strlen(s) != len)
-			luaL_error(L, "%s%s has a NUL byte", what, k);
-	}
+	if (field(L, t, k, LUA_TSTRING, optional, what) && (s = lm_plain(L, -1)) == NULL)
+		luaL_error(L, "%s%s has a NUL byte", what, k);
 	lua_pop(L, 1);
 	return s;
 }
@@ -75,16 +71,6 @@ static int field_bool(lua_State *L, int t, const char *k, const char *what) {
 	int v = lua_toboolean(L, -1);
 	lua_pop(L, 1);
 	return v;
-}
-
-/* item_string returns the value at idx if it is a string without NUL
- * bytes, else NULL. */
-static const char *item_string(lua_State *L, int idx) {
-	size_t len;
-	if (lua_type(L, idx) != LUA_TSTRING)
-		return NULL;
-	const char *s = lua_tolstring(L, idx, &len);
-	return strlen(s) == len ? s : NULL;
 }
 
 /* read_legs reads the array at idx (nil: none) of legs, each an endpoint
@@ -111,7 +97,7 @@ static const struct ringlb_leg *read_legs(lua_State *L, int idx, int *n, const c
 			legs[i].endpoint = field_string(L, e, "endpoint", 0, sub);
 			lua_getfield(L, e, "vars");
 			legs[i].vars = read_vars(L, lua_gettop(L), &legs[i].nvars);
-		} else if ((legs[i].endpoint = item_string(L, e)) == NULL) {
+		} else if ((legs[i].endpoint = lm_plain(L, e)) == NULL) {
 			luaL_error(L, "%s[%d] must be an endpoint string or {endpoint=, vars=}, got %s", what, (int)i + 1,
 			           luaL_typename(L, e));
 		}
@@ -172,7 +158,7 @@ static void read_members(lua_State *L, int idx, struct ringlb_ring_spec *spec) {
 			lua_getfield(L, e, "legs");
 			snprintf(what, sizeof what, "members[%d].legs", (int)i + 1);
 			ms[i].legs = read_legs(L, lua_gettop(L), &ms[i].nlegs, what);
-		} else if ((ms[i].key = item_string(L, e)) == NULL) {
+		} else if ((ms[i].key = lm_plain(L, e)) == NULL) {
 			luaL_error(L, "members[%d] must be a key string or {key=, timeout=, legs=, dnd=}, got %s", (int)i + 1,
 			           luaL_typename(L, e));
 		}
