@@ -19,7 +19,7 @@ import (
 // they were written from: if one differs, the map has the key false twice
 // and this does not compile.
 func _() {
-	_ = map[bool]int{false: 0, C.RINGLB_MAX_DESTINATIONS == lb.MaxDestinations && C.RINGLB_MAX_OPTIONS == lb.MaxOptions && C.RINGLB_MAX_DEST_LEN == lb.MaxDestLen && C.RINGLB_MAX_CALL_ID_LEN == lb.MaxCallIDLen && C.RINGLB_MAX_NAME_LEN == lb.MaxNameLen && C.RINGLB_MAX_LEGS == ring.MaxLegs && C.RINGLB_MAX_VARS == ring.MaxVars && C.RINGLB_MAX_LEG_TIMEOUT == ring.MaxLegTimeout && C.RINGLB_MEMBER_HELD == int(ring.Held) && C.RINGLB_MEMBER_SKIPPED == int(ring.Skipped) && C.RINGLB_MEMBER_UNHELD == int(ring.Unheld) && C.RINGLB_VERSION == version.Version: 1}
+	_ = map[bool]int{false: 0, C.RINGLB_MAX_DESTINATIONS == lb.MaxDestinations && C.RINGLB_MAX_OPTIONS == lb.MaxOptions && C.RINGLB_MAX_DEST_LEN == lb.MaxDestLen && C.RINGLB_MAX_CALL_ID_LEN == lb.MaxCallIDLen && C.RINGLB_MAX_NAME_LEN == lb.MaxNameLen && C.RINGLB_MAX_LEGS == ring.MaxLegs && C.RINGLB_MAX_MEMBERS == ring.MaxMembers && C.RINGLB_MAX_VARS == ring.MaxVars && C.RINGLB_MAX_LEG_TIMEOUT == ring.MaxLegTimeout && C.RINGLB_MEMBER_HELD == int(ring.Held) && C.RINGLB_MEMBER_SKIPPED == int(ring.Skipped) && C.RINGLB_MEMBER_UNHELD == int(ring.Unheld) && C.RINGLB_VERSION == version.Version: 1}
 }
 
 // Each ringlbgo_<op> unpacks its request into Go values and calls
@@ -132,7 +132,35 @@ func ringlbgo_noop(r *C.struct_ringlb_noop_req) {
 func ringlbgo_dialstring(r *C.struct_ringlb_dialstring_req) {
 	c := enter(&r.st, "dialstring")
 	defer c.exit()
-	c.done(opDialstring(c.strs(r.legs, r.n, "legs", "n", C.RINGLB_MAX_LEGS), int(r.sep), c.strs(r.keys, r.nvars, "keys", "nvars", C.RINGLB_MAX_VARS), c.strs(r.values, r.nvars, "values", "nvars", C.RINGLB_MAX_VARS), int(r.leg_timeout), goStr(r.tag), r.out))
+	c.done(opDialstring(need(&c, r.dial, "dial"), r.out))
+}
+
+//export ringlbgo_ring_plan
+func ringlbgo_ring_plan(r *C.struct_ringlb_ring_plan_req) {
+	c := enter(&r.st, "ring_plan")
+	defer c.exit()
+	c.done(opRingPlan(need(&c, r.spec, "spec"), r.out))
+}
+
+//export ringlbgo_ring_turn
+func ringlbgo_ring_turn(r *C.struct_ringlb_ring_turn_req) {
+	c := enter(&r.st, "ring_turn")
+	defer c.exit()
+	c.done(opRingTurn(c.ctx(), c.maybeBalancer(r.handle), goStr(r.mode), c.strs(r.keys, r.n, "keys", "n", C.RINGLB_MAX_MEMBERS), c.ints(r.timeouts, r.n, "timeouts", "n", C.RINGLB_MAX_MEMBERS), goStr(r.call_id), float64(r.left), r.chosen, r.seconds, outSlice(r.skipped, r.n), outBytes(r.stop, r.stoplen)))
+}
+
+//export ringlbgo_ring_result
+func ringlbgo_ring_result(r *C.struct_ringlb_ring_result_req) {
+	c := enter(&r.st, "ring_result")
+	defer c.exit()
+	c.done(opRingResult(c.strs(r.causes, r.n, "causes", "n", C.RINGLB_MAX_MEMBERS), int(r.full), int(r.dnd), goStr(r.stop), outBytes(r.result, r.resultlen), r.detail, r.summary))
+}
+
+//export ringlbgo_act
+func ringlbgo_act(r *C.struct_ringlb_act_req) {
+	c := enter(&r.st, "act")
+	defer c.exit()
+	c.done(opAct(c.balancer(r.handle), goStr(r.action), c.strs(r.dests, r.n, "dests", "n", C.RINGLB_MAX_DESTINATIONS), r.out))
 }
 
 //export ringlbgo_ring_check

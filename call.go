@@ -88,20 +88,58 @@ func (c *call) balancer(h C.uint64_t) *lb.Named {
 	panic(callError{errUnknownHandle(uint64(h))})
 }
 
+// maybeBalancer returns the open balancer with handle h, or nil for 0.
+func (c *call) maybeBalancer(h C.uint64_t) *lb.Named {
+	if h == 0 {
+		return nil
+	}
+	return c.balancer(h)
+}
+
+// ints copies the C array p of n ints, named name, whose count is named
+// count: at most max of them.
+func (c *call) ints(p *C.int, n C.int, name, count string, max int) []int {
+	in, err := view(p, n, name, count, max)
+	if err != nil {
+		panic(callError{fmt.Errorf("ringlb: %s: %w", c.op, err)})
+	}
+	out := make([]int, len(in))
+	for i, v := range in {
+		out[i] = int(v)
+	}
+	return out
+}
+
+// view views the caller's array p of n elements, named name, whose count is
+// named count: at most max of them, p not NULL unless n is 0.
+func view[T any](p *T, n C.int, name, count string, max int) ([]T, error) {
+	switch {
+	case n < 0 || int(n) > max:
+		return nil, fmt.Errorf("%w: %s is %d (0 to %d %s)", lb.ErrInvalidArgument, count, int(n), max, name)
+	case n == 0:
+		return []T{}, nil
+	case p == nil:
+		return nil, fmt.Errorf("%w: %s is NULL", lb.ErrInvalidArgument, name)
+	}
+	return unsafe.Slice(p, int(n)), nil
+}
+
+// need returns p, a struct the caller filled, named name; NULL ends the call.
+func need[T any](c *call, p *T, name string) *T {
+	if p == nil {
+		c.fail("%s is NULL", name)
+	}
+	return p
+}
+
 // strs views the C array p of n strings, named name, whose count is
 // named count: at most max of them, none NULL. The strings are views,
 // valid during the call only; lb and ring copy what they keep.
 func (c *call) strs(p **C.char, n C.int, name, count string, max int) []string {
-	if n < 0 || int(n) > max {
-		c.fail("%s is %d (0 to %d %s)", count, int(n), max, name)
+	ptrs, err := view(p, n, name, count, max)
+	if err != nil {
+		panic(callError{fmt.Errorf("ringlb: %s: %w", c.op, err)})
 	}
-	if n == 0 {
-		return []string{}
-	}
-	if p == nil {
-		c.fail("%s is NULL", name)
-	}
-	ptrs := unsafe.Slice(p, int(n))
 	out := make([]string, len(ptrs))
 	for i, s := range ptrs {
 		if s == nil {

@@ -26,6 +26,10 @@ static void run_report(void *r) { ringlbgo_report(r); }
 static void run_metrics(void *r) { ringlbgo_metrics(r); }
 static void run_noop(void *r) { ringlbgo_noop(r); }
 static void run_dialstring(void *r) { ringlbgo_dialstring(r); }
+static void run_ring_plan(void *r) { ringlbgo_ring_plan(r); }
+static void run_ring_turn(void *r) { ringlbgo_ring_turn(r); }
+static void run_ring_result(void *r) { ringlbgo_ring_result(r); }
+static void run_act(void *r) { ringlbgo_act(r); }
 static void run_ring_check(void *r) { ringlbgo_ring_check(r); }
 static void run_ring_pick(void *r) { ringlbgo_ring_pick(r); }
 static void run_ring_hold_all(void *r) { ringlbgo_ring_hold_all(r); }
@@ -152,16 +156,62 @@ int ringlb_noop(void) {
 	return ringlb_call_go(run_noop, &r.st);
 }
 
-int ringlb_dialstring(int n, const char *const *legs, int sep, int nvars, const char *const *keys,
-                      const char *const *values, int leg_timeout, const char *tag, char **out, char *err,
-                      size_t errlen) {
-	struct ringlb_dialstring_req r = {.n = n, .legs = legs, .sep = sep, .nvars = nvars, .keys = keys,
-	    .values = values, .leg_timeout = leg_timeout, .tag = tag, .out = out};
+int ringlb_dialstring(const struct ringlb_dial *dial, char **out, char *err, size_t errlen) {
+	struct ringlb_dialstring_req r = {.dial = dial, .out = out};
 	ringlb_start(&r.st, err, errlen);
 	if (!ringlb_out(&r.st, out, 1, "out"))
 		return r.st.rc;
 	*out = NULL;
 	return ringlb_call_go(run_dialstring, &r.st);
+}
+
+int ringlb_ring_plan(const struct ringlb_ring_spec *spec, struct ringlb_plan **out, char *err, size_t errlen) {
+	struct ringlb_ring_plan_req r = {.spec = spec, .out = out};
+	ringlb_start(&r.st, err, errlen);
+	if (!ringlb_out(&r.st, out, 1, "out"))
+		return r.st.rc;
+	*out = NULL;
+	return ringlb_call_go(run_ring_plan, &r.st);
+}
+
+int ringlb_ring_turn(uint64_t handle, const char *mode, int n, const char *const *keys, const int *timeouts,
+                     const char *call_id, double left, int *chosen, int *seconds, int *skipped, char *stop,
+                     size_t stoplen, char *err, size_t errlen) {
+	struct ringlb_ring_turn_req r = {.handle = handle, .mode = mode, .n = n, .keys = keys, .timeouts = timeouts,
+	    .call_id = call_id, .left = left, .chosen = chosen, .seconds = seconds, .skipped = skipped, .stop = stop,
+	    .stoplen = stoplen};
+	ringlb_start(&r.st, err, errlen);
+	if (!ringlb_out(&r.st, chosen, 1, "chosen") || !ringlb_out(&r.st, seconds, 1, "seconds") ||
+	    !ringlb_out(&r.st, skipped, n, "skipped") || !ringlb_out_buf(&r.st, stop, stoplen, "stop"))
+		return r.st.rc;
+	*chosen = -1;
+	*seconds = 0;
+	stop[0] = '\0';
+	return ringlb_call_op(run_ring_turn, &r.st, handle);
+}
+
+int ringlb_ring_result(int n, const char *const *causes, int full, int dnd, const char *stop, char *result,
+                       size_t resultlen, char **detail, char **summary, char *err, size_t errlen) {
+	struct ringlb_ring_result_req r = {.n = n, .causes = causes, .full = full, .dnd = dnd, .stop = stop,
+	    .result = result, .resultlen = resultlen, .detail = detail, .summary = summary};
+	ringlb_start(&r.st, err, errlen);
+	if (!ringlb_out_buf(&r.st, result, resultlen, "result") || !ringlb_out(&r.st, detail, 1, "detail") ||
+	    !ringlb_out(&r.st, summary, 1, "summary"))
+		return r.st.rc;
+	result[0] = '\0';
+	*detail = NULL;
+	*summary = NULL;
+	return ringlb_call_go(run_ring_result, &r.st);
+}
+
+int ringlb_act(uint64_t handle, const char *action, int n, const char *const *dests, char **out, char *err,
+               size_t errlen) {
+	struct ringlb_act_req r = {.handle = handle, .action = action, .n = n, .dests = dests, .out = out};
+	ringlb_start(&r.st, err, errlen);
+	if (!ringlb_out(&r.st, out, 1, "out"))
+		return r.st.rc;
+	*out = NULL;
+	return ringlb_call_go(run_act, &r.st);
 }
 
 int ringlb_ring_check(const char *mode, int n, const char *const *dests, double timeout,

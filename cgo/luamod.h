@@ -66,6 +66,10 @@ LM_HIDDEN void lm_push_balancer(lua_State *L, uint64_t h, const char *name);
 LM_HIDDEN const char *lm_string(lua_State *L, int idx);
 LM_HIDDEN const char *lm_optstring(lua_State *L, int idx);
 
+/* lm_plain returns the value at idx if it is a string without NUL bytes,
+ * else NULL; it never raises. */
+LM_HIDDEN const char *lm_plain(lua_State *L, int idx);
+
 /* An array argument of strings, as ringlb's functions take it, and room
  * for a result per string. */
 struct lm_strings {

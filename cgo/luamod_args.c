@@ -115,8 +115,7 @@ void lm_push_balancer(lua_State *L, uint64_t h, const char *name) {
 	lua_setmetatable(L, -2);
 }
 
-/* plain returns the string at idx if it is one without NUL bytes, else NULL. */
-static const char *plain(lua_State *L, int idx) {
+const char *lm_plain(lua_State *L, int idx) {
 	size_t len;
 	if (lua_type(L, idx) != LUA_TSTRING)
 		return NULL;
@@ -126,7 +125,7 @@ static const char *plain(lua_State *L, int idx) {
 
 const char *lm_string(lua_State *L, int idx) {
 	luaL_checktype(L, idx, LUA_TSTRING);
-	const char *s = plain(L, idx);
+	const char *s = lm_plain(L, idx);
 	if (s == NULL)
 		luaL_argerror(L, idx, "a string with a NUL byte");
 	return s;
@@ -150,7 +149,7 @@ void lm_strings(lua_State *L, int idx, int max, struct lm_strings *s, size_t out
 	s->out = out_size > 0 ? room(L, s->out_stack, sizeof s->out_stack, n, out_size) : NULL;
 	for (int i = 0; i < s->n; i++) {
 		lua_rawgeti(L, idx, i + 1);
-		s->v[i] = plain(L, -1);
+		s->v[i] = lm_plain(L, -1);
 		if (s->v[i] == NULL)
 			luaL_error(L, "item %d of argument #%d is %s; want a string without NUL bytes", i + 1, idx,
 			           lua_type(L, -1) == LUA_TSTRING ? "a string with a NUL byte" : luaL_typename(L, -1));
@@ -171,7 +170,7 @@ void lm_push_picked(lua_State *L, int arg, const int *idx, int n) {
 static void pair_value(lua_State *L, int idx, const char *what, const char *name) {
 	switch (lua_type(L, idx)) {
 	case LUA_TSTRING:
-		if (plain(L, idx) == NULL) /* the value is not shown: it may be a url's password */
+		if (lm_plain(L, idx) == NULL) /* the value is not shown: it may be a url's password */
 			luaL_error(L, "%s %s has a NUL byte", what, name);
 		lua_pushvalue(L, idx);
 		return;
@@ -213,14 +212,14 @@ void lm_pairs(lua_State *L, int idx, int max, const char *what, const char *cons
 	int anchor = lua_gettop(L);
 	lua_pushnil(L);
 	while (lua_next(L, idx) != 0) { /* name -2, value -1 */
-		const char *name = plain(L, -2);
+		const char *name = lm_plain(L, -2);
 		if (name == NULL)
 			luaL_error(L, "%s names must be strings without NUL bytes, got %s", what, luaL_typename(L, -2));
 		if (lua_type(L, -1) == LUA_TTABLE && is_per_dest(per_dest, name)) {
 			int t = lua_gettop(L);
 			lua_pushnil(L);
 			while (lua_next(L, t) != 0) {
-				const char *dest = plain(L, -2);
+				const char *dest = lm_plain(L, -2);
 				if (dest == NULL)
 					luaL_error(L, "%s keys must be destination strings, got %s", name, luaL_typename(L, -2));
 				if (lua_type(L, -1) != LUA_TNUMBER)

@@ -6,6 +6,7 @@
  * arguments and returns errors.
  */
 #include <stddef.h>
+#include <string.h>
 
 #include "luamod.h"
 
@@ -244,8 +245,37 @@ int lm_tostring(lua_State *L) {
 	return 1;
 }
 
+/*
+ * b:act(action, dests) -> lines | nil, err, code, lines
+ * drain, undrain or reset each of dests, and the lines ringlbctl prints
+ * about each (after an error, of those done before it).
+ */
+static int l_act(lua_State *L) {
+	struct balancer_ud *b = lm_self(L, "act");
+	const char *action = lm_string(L, 2);
+	struct lm_strings d;
+	lm_strings(L, 3, RINGLB_MAX_DESTINATIONS, &d, 0);
+	char err[RINGLB_ERRLEN];
+	char *text = NULL;
+	int rc = ringlb_act(b->handle, action, d.n, d.v, &text, err, sizeof err);
+	int ret = 1;
+	if (rc != RINGLB_OK)
+		ret = lm_fail(L, rc, err) + 1;
+	lua_newtable(L);
+	int k = 0;
+	for (const char *p = text; p != NULL && *p != '\0';) {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl != NULL ? (size_t)(nl - p) : strlen(p);
+		lua_pushlstring(L, p, len);
+		lua_rawseti(L, -2, ++k);
+		p += len + (nl != NULL);
+	}
+	ringlb_free(text);
+	return ret;
+}
+
 const luaL_Reg lm_balancer_methods[] = {
     {"order", l_order},       {"next", l_next},   {"acquire", l_acquire},   {"release", l_release},
     {"answered", l_answered}, {"count", l_count}, {"load", l_load},         {"loads", l_loads},
     {"drain", l_drain},       {"undrain", l_undrain}, {"reset", l_reset},   {"snapshot", l_snapshot},
-    {"report", l_report},     {"name", l_name},   {NULL, NULL}};
+    {"report", l_report},     {"name", l_name},   {"act", l_act},           {NULL, NULL}};

@@ -13,6 +13,7 @@
 
 /* abigen constants: generated from internal/abigen (make generate); edit the table there */
 #define RINGLB_MAX_LEGS 128 /* most legs in one dial string (ring.MaxLegs) */
+#define RINGLB_MAX_MEMBERS 128 /* most members in one ring (ring.MaxMembers) */
 #define RINGLB_MAX_VARS 1024 /* most variables in one dial string (ring.MaxVars) */
 #define RINGLB_MAX_LEG_TIMEOUT 86400 /* largest leg_timeout, in seconds (ring.MaxLegTimeout) */
 #define RINGLB_MEMBER_HELD 0 /* ringlb_ring_hold_all: held for the call, ring it (int(ring.Held)) */
@@ -41,20 +42,133 @@ struct ringlb_rows {
 	struct ringlb_hold_row *holds;
 };
 
+/*
+ * Rings and dial strings, as the ring helper asks for them. A struct the
+ * caller fills (struct ringlb_dial, struct ringlb_ring_spec) is read during
+ * the call only; its strings are NUL-terminated (NULL means none or "").
+ */
+struct ringlb_var {
+	const char *key, *value;
+};
+/* One leg: an endpoint such as user/1001 and the variables of that leg alone. */
+struct ringlb_leg {
+	const char *endpoint;
+	int nvars;
+	const struct ringlb_var *vars;
+};
+/* A dial string's legs, joined by sep (0 ",", 1 "|"), with vars for all
+ * legs; leg_timeout, when > 0, and tag, when not NULL or "", add
+ * [leg_timeout=N] and [<tag>=<endpoint>] to each leg. */
+struct ringlb_dial {
+	int sep;
+	int nvars;
+	const struct ringlb_var *vars;
+	int nlegs;
+	const struct ringlb_leg *legs;
+	int leg_timeout;
+	const char *tag;
+};
+/* A member of a ring: its key, its turn's seconds (0: the ring's), whether
+ * it is known to be on do-not-disturb, and its legs (none: the key). */
+struct ringlb_spec_member {
+	const char *key;
+	double timeout;
+	int dnd;
+	int nlegs;
+	const struct ringlb_leg *legs;
+};
+/* A ring as asked (the Go package ring's Spec). */
+struct ringlb_ring_spec {
+	const char *mode, *balancer, *on_backend_error;
+	int no_holds;
+	double timeout, deadline; /* seconds; 0: the default, none */
+	int nvars;
+	const struct ringlb_var *vars;
+	int nmembers;
+	const struct ringlb_spec_member *members;
+};
+
+/*
+ * A ring's plan (ring.Plan) as ringlb_ring_plan gives it, in one block freed
+ * with ringlb_free: the mode and policy as their canonical words, the
+ * balancer's name (NULL: the ring holds nothing), timeouts in whole seconds,
+ * the deadline in seconds (0: none), and the members to ring, each with
+ * index, its position in the spec's members.
+ */
+struct ringlb_plan_member {
+	int index;
+	const char *key;
+	int timeout;
+	int nlegs;
+	const struct ringlb_leg *legs;
+};
+struct ringlb_plan {
+	const char *mode, *on_backend_error, *balancer;
+	int timeout;
+	double deadline;
+	int nvars;
+	const struct ringlb_var *vars;
+	int nmembers;
+	const struct ringlb_plan_member *members;
+	int ndnd;
+	const char *const *dnd; /* keys of the members left out for do-not-disturb */
+};
+
 /* abigen operations: generated from internal/abigen (make generate); edit the table there */
 
 /*
- * ringlb_dialstring builds a FreeSWITCH dial string for legs[0..n): sep 0
- * rings them at once (","), 1 one after another ("|"). The nvars
- * keys/values become {k=v,...} for all legs (values escaped); leg_timeout,
- * when > 0, becomes [leg_timeout=N] on each leg (at most
- * RINGLB_MAX_LEG_TIMEOUT), and tag, when not NULL or "", [<tag>=<leg>], so
- * the leg that answers tells which it is. *out is freed with ringlb_free.
+ * ringlb_dialstring builds a FreeSWITCH dial string of dial's legs
+ * (struct ringlb_dial): each leg's own variables in its [] block, dial's in
+ * the {} block, values escaped for what the switch reads. *out is freed with
+ * ringlb_free.
  */
-__attribute__((visibility("hidden"))) int ringlb_dialstring(int n, const char *const *legs, int sep, int nvars,
-                                                            const char *const *keys, const char *const *values,
-                                                            int leg_timeout, const char *tag, char **out, char *err,
+__attribute__((visibility("hidden"))) int ringlb_dialstring(const struct ringlb_dial *dial, char **out, char *err,
                                                             size_t errlen);
+
+/*
+ * ringlb_ring_plan checks a ring and writes its plan to *out (struct
+ * ringlb_plan, one block freed with ringlb_free): every rule of a valid ring
+ * is the Go package ring's (ring.Spec.Check).
+ */
+__attribute__((visibility("hidden"))) int ringlb_ring_plan(const struct ringlb_ring_spec *spec,
+                                                           struct ringlb_plan **out, char *err, size_t errlen);
+
+/*
+ * ringlb_ring_turn decides the next turn of a "sequential" or "balancing"
+ * ring out of the members not tried yet (keys[0..n), in list order, each with
+ * its timeout in seconds), with left seconds before the ring's deadline
+ * (HUGE_VAL without one): *chosen, held for call_id on the balancer with
+ * handle (0: none, list order), and *seconds it rings; or *chosen -1 and
+ * stop, "done", "at_capacity" or "call_timeout". skipped[i] is 1 for each
+ * member passed over as full, drained or in wrap-up, also when the balancer
+ * fails.
+ */
+__attribute__((visibility("hidden"))) int ringlb_ring_turn(uint64_t handle, const char *mode, int n,
+                                                           const char *const *keys, const int *timeouts,
+                                                           const char *call_id, double left, int *chosen,
+                                                           int *seconds, int *skipped, char *stop, size_t stoplen,
+                                                           char *err, size_t errlen);
+
+/*
+ * ringlb_ring_result names how a ring that got no answer ended, from the
+ * hangup causes of its attempts, causes[0..n) in order, the members passed
+ * over as full and for do-not-disturb, and stop ("done", "at_capacity",
+ * "call_timeout" or "caller_gone"): the result into result (16 bytes are
+ * enough), the detail and a summary into *detail and *summary, which are
+ * freed with ringlb_free.
+ */
+__attribute__((visibility("hidden"))) int ringlb_ring_result(int n, const char *const *causes, int full, int dnd,
+                                                             const char *stop, char *result, size_t resultlen,
+                                                             char **detail, char **summary, char *err, size_t errlen);
+
+/*
+ * ringlb_act applies action ("drain", "undrain" or "reset") to each of
+ * dests[0..n) and writes to *out the lines ringlbctl prints about each, one
+ * per line, freed with ringlb_free; on an error *out holds the lines of those
+ * done before it.
+ */
+__attribute__((visibility("hidden"))) int ringlb_act(uint64_t handle, const char *action, int n,
+                                                     const char *const *dests, char **out, char *err, size_t errlen);
 
 /*
  * ringlb_ring_check validates a ring: mode ("parallel", "sequential" or

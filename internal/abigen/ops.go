@@ -14,9 +14,14 @@ import (
 // annotations, which the header leaves out:
 //
 //	uint64_t handle                the balancer: the handler gets *lb.Named
+//	uint64_t handle[0 = none]      the same, or none (0): a nil *lb.Named
 //	const char *s                  a string: the handler gets a view of it ("" for NULL)
 //	int n, const char *const *a[n <= MAX_X]
 //	                               n strings, at most RINGLB_MAX_X: []string
+//	int n, const int *a[n <= MAX_X]
+//	                               n ints, at most RINGLB_MAX_X: []int
+//	const struct T *x              a struct the caller fills (not NULL): *C.struct_T,
+//	                               read by the handler, which checks what it points to
 //	int/double x                   a number: int, float64
 //	T *x = v                       a result, set to v before the call: *C.T
 //	T *x[n]                        n results: []C.T
@@ -154,13 +159,53 @@ floor that benchmarks compare against.`,
 	{
 		Name:   "dialstring",
 		Lua:    true,
-		Params: "int n, const char *const *legs[n <= MAX_LEGS], int sep, int nvars, const char *const *keys[nvars <= MAX_VARS], const char *const *values[nvars <= MAX_VARS], int leg_timeout, const char *tag, char **out = NULL",
-		Doc: `ringlb_dialstring builds a FreeSWITCH dial string for legs[0..n): sep 0
-rings them at once (","), 1 one after another ("|"). The nvars
-keys/values become {k=v,...} for all legs (values escaped); leg_timeout,
-when > 0, becomes [leg_timeout=N] on each leg (at most
-RINGLB_MAX_LEG_TIMEOUT), and tag, when not NULL or "", [<tag>=<leg>], so
-the leg that answers tells which it is. *out is freed with ringlb_free.`,
+		Params: "const struct ringlb_dial *dial, char **out = NULL",
+		Doc: `ringlb_dialstring builds a FreeSWITCH dial string of dial's legs
+(struct ringlb_dial): each leg's own variables in its [] block, dial's in
+the {} block, values escaped for what the switch reads. *out is freed with
+ringlb_free.`,
+	},
+	{
+		Name:   "ring_plan",
+		Lua:    true,
+		Params: "const struct ringlb_ring_spec *spec, struct ringlb_plan **out = NULL",
+		Doc: `ringlb_ring_plan checks a ring and writes its plan to *out (struct
+ringlb_plan, one block freed with ringlb_free): every rule of a valid ring
+is the Go package ring's (ring.Spec.Check).`,
+	},
+	{
+		Name:     "ring_turn",
+		Lua:      true,
+		Params:   "uint64_t handle[0 = none], const char *mode, int n, const char *const *keys[n <= MAX_MEMBERS], const int *timeouts[n <= MAX_MEMBERS], const char *call_id, double left, int *chosen = -1, int *seconds = 0, int *skipped[n], char *stop[stoplen], size_t stoplen",
+		Deadline: true,
+		Doc: `ringlb_ring_turn decides the next turn of a "sequential" or "balancing"
+ring out of the members not tried yet (keys[0..n), in list order, each with
+its timeout in seconds), with left seconds before the ring's deadline
+(HUGE_VAL without one): *chosen, held for call_id on the balancer with
+handle (0: none, list order), and *seconds it rings; or *chosen -1 and
+stop, "done", "at_capacity" or "call_timeout". skipped[i] is 1 for each
+member passed over as full, drained or in wrap-up, also when the balancer
+fails.`,
+	},
+	{
+		Name:   "ring_result",
+		Lua:    true,
+		Params: "int n, const char *const *causes[n <= MAX_MEMBERS], int full, int dnd, const char *stop, char *result[resultlen], size_t resultlen, char **detail = NULL, char **summary = NULL",
+		Doc: `ringlb_ring_result names how a ring that got no answer ended, from the
+hangup causes of its attempts, causes[0..n) in order, the members passed
+over as full and for do-not-disturb, and stop ("done", "at_capacity",
+"call_timeout" or "caller_gone"): the result into result (16 bytes are
+enough), the detail and a summary into *detail and *summary, which are
+freed with ringlb_free.`,
+	},
+	{
+		Name:   "act",
+		Lua:    true,
+		Params: "uint64_t handle, const char *action, int n, const char *const *dests[n <= MAX_DESTINATIONS], char **out = NULL",
+		Doc: `ringlb_act applies action ("drain", "undrain" or "reset") to each of
+dests[0..n) and writes to *out the lines ringlbctl prints about each, one
+per line, freed with ringlb_free; on an error *out holds the lines of those
+done before it.`,
 	},
 	{
 		Name:   "ring_check",
@@ -228,6 +273,7 @@ var consts = []constant{
 	{"RINGLB_MAX_CALL_ID_LEN", "lb.MaxCallIDLen", lb.MaxCallIDLen, "longest call id, in bytes", false},
 	{"RINGLB_MAX_NAME_LEN", "lb.MaxNameLen", lb.MaxNameLen, "longest balancer name, in bytes", false},
 	{"RINGLB_MAX_LEGS", "ring.MaxLegs", ring.MaxLegs, "most legs in one dial string", true},
+	{"RINGLB_MAX_MEMBERS", "ring.MaxMembers", ring.MaxMembers, "most members in one ring", true},
 	{"RINGLB_MAX_VARS", "ring.MaxVars", ring.MaxVars, "most variables in one dial string", true},
 	{"RINGLB_MAX_LEG_TIMEOUT", "ring.MaxLegTimeout", ring.MaxLegTimeout, "largest leg_timeout, in seconds", true},
 	{"RINGLB_MEMBER_HELD", "int(ring.Held)", int(ring.Held), "ringlb_ring_hold_all: held for the call, ring it", true},

@@ -49,6 +49,9 @@ const (
 	outValue              // T *x = v
 	outArray              // T *x[n]
 	outBuffer             // char *x[xlen]
+	inMaybe               // uint64_t handle[0 = none]
+	inInts                // const int *x[n <= MAX_X]
+	inStruct              // const struct T *x
 )
 
 // param is one parameter of an operation.
@@ -104,6 +107,17 @@ func (p *param) classify(ann string) error {
 	switch {
 	case p.ctype == "uint64_t" && p.name == "handle" && ann == "" && p.init == "":
 		p.kind = inHandle
+	case p.ctype == "uint64_t" && p.name == "handle" && ann == "0 = none" && p.init == "":
+		p.kind = inMaybe
+	case p.ctype == "const int *" && strings.Contains(ann, "<="):
+		n, limit, _ := strings.Cut(ann, "<=")
+		if p.init != "" {
+			return fmt.Errorf("an int array wants [count <= MAX_...]")
+		}
+		p.kind, p.count, p.limit = inInts, strings.TrimSpace(n), "RINGLB_"+strings.TrimSpace(limit)
+	case strings.HasPrefix(p.ctype, "const struct ") && star && !strings.HasSuffix(strings.TrimSuffix(p.ctype, "*"), "*") &&
+		ann == "" && p.init == "":
+		p.kind = inStruct
 	case p.ctype == "const char *" && ann == "" && p.init == "":
 		p.kind = inString
 	case p.ctype == "const char *const *":
@@ -205,6 +219,12 @@ func (p param) goArg() string {
 	switch p.kind {
 	case inHandle:
 		return "c.balancer(r." + p.name + ")"
+	case inMaybe:
+		return "c.maybeBalancer(r." + p.name + ")"
+	case inInts:
+		return fmt.Sprintf("c.ints(r.%s, r.%s, %q, %q, C.%s)", p.name, p.count, p.name, p.count, p.limit)
+	case inStruct:
+		return fmt.Sprintf("need(&c, r.%s, %q)", p.name, p.name)
 	case inString:
 		return "goStr(r." + p.name + ")"
 	case inStrings:
@@ -225,8 +245,12 @@ func (p param) goArg() string {
 // goType is the Go type of p in the handler's signature.
 func (p param) goType() string {
 	switch p.kind {
-	case inHandle:
+	case inHandle, inMaybe:
 		return "*lb.Named"
+	case inInts:
+		return "[]int"
+	case inStruct:
+		return cgoType(strings.TrimPrefix(p.ctype, "const "))
 	case inString:
 		return "string"
 	case inStrings:
