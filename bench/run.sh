@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # bench/run.sh [--quick] - ringlb's speed and memory benchmarks,
-# every figure next to a floor measured in the same run. Builds what it needs
-# (build/lua5.3/ringlb.so via ./build.sh 5.3 if missing, bench/cabi.c with
-# gcc, bench/redislat with go), runs:
+# every figure next to a floor measured in the same run, for the Lua flavour
+# LUA (default 5.3). Builds what it needs (its ringlb.so via ./build.sh if
+# missing, bench/cabi.c with gcc, bench/redislat with go), runs:
 #   1. Go benchmarks of the memory backend (lb/bench_memory_test.go), and the
 #      Redis ones (BenchmarkRedis*, lb/redislb); next+release while the
 #      metrics endpoint is scraped (internal/metrics);
 #   2. bench/cabi.c: the C ABI from C threads, RINGLB_DISPATCH=auto and workers;
-#   3. bench/lua_bench.lua: the Lua module from lua5.3;
+#   3. bench/lua_bench.lua: the Lua module from that Lua; bench/hook_bench.lua:
+#      the call tracker's hook per event and the ring script per call;
 #   4. bench/redislat: the Redis backend against its own redis-server;
 # and writes ONE markdown report to stdout and to bench-results.md (or
 # $BENCH_OUT). Progress goes to stderr. --quick uses small sizes (CI smoke,
@@ -23,15 +24,16 @@ case "${1:-}" in
   *) echo "usage: bench/run.sh [--quick]" >&2; exit 2 ;;
 esac
 out=${BENCH_OUT:-bench-results.md}
-so_dir=build/lua5.3
-lua=${LUA_BIN:-lua5.3}
+. scripts/flavour.sh
+flavour "${LUA:-5.3}" || exit 2 # the Lua flavour measured (default 5.3)
+lua=$lua_interp
 go=${GO:-go}
 
 log() { echo "bench: [${SECONDS}s] $*" >&2; }
 
 if [ ! -f "$so_dir/ringlb.so" ]; then
   log "building $so_dir/ringlb.so"
-  ./build.sh 5.3 >&2
+  ./build.sh "${LUA:-5.3}" >&2
 fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -68,6 +70,8 @@ sig_floor=$(kv "$tmp/cabi_auto.txt" sigmask_ns)
 # ---- 3. Lua --------------------------------------------------------------------
 log "Lua ($lua)"
 "$lua" bench/lua_bench.lua "$so_dir" $quick --cgo-floor "$cgo_floor" >"$tmp/lua.txt"
+log "Lua scripts per event and per call ($lua)"
+"$lua" bench/hook_bench.lua "$so_dir" lua $quick >"$tmp/hooks.txt"
 
 # ---- 4. Redis ------------------------------------------------------------------
 log "Redis (redislat)"
@@ -249,6 +253,13 @@ report() {
   echo "(Lua→C→Go→back through the same dispatch path as every module call). The cgo floor in the issue target"
   echo "is ringlb_noop from bench/cabi (RINGLB_DISPATCH=auto, 1 thread) in this run: ${cgo_floor} ns."
   echo
+  echo "## The scripts per event and per call (bench/hook_bench.lua)"
+  echo
+  cat "$tmp/hooks.txt"
+  echo
+  echo "Through the scripted switch, each script in a fresh environment as mod_lua runs it in a fresh lua_State;"
+  echo "CPU of this process (Lua and ringlb's Go), not the switch's own work (state creation, SWIG, events)."
+  echo
 
   # -- Redis
   echo "## Redis backend (bench/redislat)"
@@ -265,7 +276,7 @@ report() {
   echo
   echo "Reproduce: \`bench/run.sh\` (full) or \`bench/run.sh --quick\`; parts: \`go test -run '^\$' -bench Memory -benchmem ./lb\`,"
   echo "\`gcc -O2 -pthread -Icgo -o cabi bench/cabi.c -ldl && RINGLB_DISPATCH=auto ./cabi build/lua5.3/ringlb.so\`,"
-  echo "\`lua5.3 bench/lua_bench.lua build/lua5.3\`, \`go run ./bench/redislat\`."
+  echo "\`lua5.3 bench/lua_bench.lua build/lua5.3\`, \`lua5.3 bench/hook_bench.lua build/lua5.3 lua\`, \`go run ./bench/redislat\`."
 }
 
 report | tee "$out"

@@ -47,18 +47,6 @@ local function fail(msg)
 	return false
 end
 
-local function plural(n, what)
-	if n == 1 then return "1 " .. what end
-	return n .. " " .. what .. "s"
-end
-
-local function dest_of(snap, dest)
-	for _, d in ipairs(snap.destinations) do
-		if d.dest == dest then return d end
-	end
-	return nil
-end
-
 local commands = {}
 
 -- status and holds print the tables ringlbctl prints, rendered in Go.
@@ -79,49 +67,23 @@ function commands.holds(b, name, args)
 	return true
 end
 
-local function set_drained(drain)
-	local verb = drain and "drained" or "undrained"
-	return function(b, name, args, snap)
-		for _, dest in ipairs(args) do
-			local was = dest_of(snap, dest)
-			local ok, err
-			if drain then ok, err = b:drain(dest) else ok, err = b:undrain(dest) end
-			if not ok then
-				return fail(tostring(err))
-			end
-			if was and was.drained == drain then
-				out(string.format("+OK %s: %s was %s\n", name, dest, drain and "already drained" or "not drained"))
-			elseif not was then
-				out(string.format("+OK %s: %s %s (new to this balancer: check the spelling)\n", name, verb, dest))
-			elseif drain and was.active > 0 then
-				local what = "1 active call keeps counting until it ends"
-				if was.active > 1 then
-					what = was.active .. " active calls keep counting until they end"
-				end
-				out(string.format("+OK %s: drained %s (%s)\n", name, dest, what))
-			else
-				out(string.format("+OK %s: %s %s\n", name, verb, dest))
-			end
+-- drain, undrain and reset print the lines ringlbctl prints, rendered in Go.
+local function act(action)
+	return function(b, name, args)
+		local lines, err, _, done = b:act(action, args)
+		for _, line in ipairs(lines or done or {}) do
+			out("+OK " .. line .. "\n")
+		end
+		if not lines then
+			return fail(tostring(err))
 		end
 		return true
 	end
 end
 
-commands.drain = set_drained(true)
-commands.undrain = set_drained(false)
-
-function commands.reset(b, name, args, snap)
-	for _, dest in ipairs(args) do
-		local n, err = b:reset(dest)
-		if not n then
-			return fail(tostring(err))
-		end
-		local note = ""
-		if not dest_of(snap, dest) then note = " (new to this balancer: check the spelling)" end
-		out(string.format("+OK %s: reset %s, dropped %s%s\n", name, dest, plural(n, "hold"), note))
-	end
-	return true
-end
+commands.drain = act("drain")
+commands.undrain = act("undrain")
+commands.reset = act("reset")
 
 local NEEDS_DESTS = { drain = true, undrain = true, reset = true }
 
@@ -167,11 +129,7 @@ local function main(args)
 		end
 		return fail(tostring(err))
 	end
-	local snap, serr = b:snapshot()
-	if not snap then
-		return fail(tostring(serr))
-	end
-	return run(b, name, dests, snap)
+	return run(b, name, dests)
 end
 
 -- mod_lua passes the words after the script name in the global argv; the

@@ -23,13 +23,13 @@ end
 -- The line's time shows the first Lua state came before the switch took
 -- calls ("FreeSWITCH Started" in the log).
 log("INFO", "started as mod_lua loads")
-local ok, ring = pcall(require, "ringlb.ring")
+local ok, ringlb = pcall(require, "ringlb")
 if not ok then
-	log("ERR", "ringlb not loaded: " .. tostring(ring))
+	log("ERR", "ringlb not loaded: " .. tostring(ringlb))
 	return
 end
-log("INFO", "ringlb " .. tostring(ring._VERSION) .. " loaded")
-local bound = ring.metrics()
+log("INFO", "ringlb " .. tostring(ringlb._VERSION) .. " loaded")
+local bound = require("ringlb.options").metrics()
 if bound then
 	log("INFO", "metrics on http://" .. bound .. "/metrics")
 end

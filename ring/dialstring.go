@@ -57,18 +57,82 @@ func dialErr(format string, args ...any) error {
 	return fmt.Errorf("ringlb: dialstring: %s: %w", fmt.Sprintf(format, args...), ErrInvalid)
 }
 
+// Leg is one leg of a dial string: an endpoint such as user/1001, and the
+// channel variables of that leg alone, written [k=v,...] in front of it.
+type Leg struct {
+	Endpoint string
+	Vars     [][2]string
+}
+
 // DialString builds a FreeSWITCH dial string that rings legs joined by sep,
 // with vars (name, value pairs, kept in the order given) in a {} block that
 // applies to every leg, and, when legTimeout > 0, [leg_timeout=N] in front
 // of each leg. legTimeout 0 means no per-leg timeout; negative is an error.
+func DialString(legs []string, sep Separator, vars [][2]string, legTimeout int) (string, error) {
+	return TaggedDialString(legs, sep, vars, legTimeout, "")
+}
+
+// TaggedDialString is DialString that also sets, when tag is not empty, the
+// channel variable tag on each leg to that leg itself ([tag=<leg>]), so the
+// leg that answers tells which member it is.
+func TaggedDialString(legs []string, sep Separator, vars [][2]string, legTimeout int, tag string) (string, error) {
+	if len(legs) > MaxLegs {
+		return "", dialErr("%d legs (at most %d)", len(legs), MaxLegs)
+	}
+	ls := make([]Leg, len(legs))
+	for i, leg := range legs {
+		ls[i].Endpoint = leg
+	}
+	return TaggedLegsDialString(ls, sep, vars, legTimeout, tag)
+}
+
+// TaggedLegsDialString is LegsDialString that also gives each leg, besides
+// its own variables, leg_timeout=legTimeout when legTimeout > 0 and, when
+// tag is not empty, tag=<its endpoint>.
+func TaggedLegsDialString(legs []Leg, sep Separator, vars [][2]string, legTimeout int, tag string) (string, error) {
+	if tag != "" {
+		if err := checkKey(tag); err != nil {
+			return "", err
+		}
+	}
+	if legTimeout < 0 || legTimeout > MaxLegTimeout {
+		return "", dialErr("leg_timeout %d (want 0 to %d seconds)", legTimeout, MaxLegTimeout)
+	}
+	if len(legs) > MaxLegs {
+		return "", dialErr("%d legs (at most %d)", len(legs), MaxLegs)
+	}
+	if legTimeout == 0 && tag == "" {
+		return LegsDialString(legs, sep, vars)
+	}
+	ls := make([]Leg, len(legs))
+	for i, l := range legs {
+		v := make([][2]string, 0, len(l.Vars)+2)
+		v = append(v, l.Vars...)
+		if legTimeout > 0 {
+			v = append(v, [2]string{"leg_timeout", strconv.Itoa(legTimeout)})
+		}
+		if tag != "" {
+			v = append(v, [2]string{tag, l.Endpoint})
+		}
+		ls[i] = Leg{Endpoint: l.Endpoint, Vars: v}
+	}
+	return LegsDialString(ls, sep, vars)
+}
+
+// LegsDialString builds a FreeSWITCH dial string that rings legs joined by
+// sep, with vars (name, value pairs, kept in the order given) in a {} block
+// that applies to every leg, and each leg's own variables in a [] block in
+// front of it.
 //
 // Values are escaped so that the switch hands every value to the new
 // channels exactly as given, commas, quotes, backslashes, '=' and leading
 // or trailing spaces included. What cannot be carried is refused with an
 // error wrapping ErrInvalid: control characters (newline, CR, NUL, ...),
 // braces that do not balance, "${" (the switch refuses to set such a value),
-// ":_:" (it would turn the whole string into an enterprise originate), and in
-// legs, which are member names, invalid UTF-8 and any of the characters that
+// ":_:" (it would turn the whole string into an enterprise originate), in a
+// leg's own variables a quote, a backslash or a bracket (the switch finds
+// the commas of a [] block before it reads escapes), and in endpoints,
+// which are member names, invalid UTF-8 and any of the characters that
 // delimit a dial string.
 //
 // How FreeSWITCH 1.10 reads the string, which the escaping follows (see
@@ -89,26 +153,21 @@ func dialErr(format string, args ...any) error {
 //     the cleanup runs a second time on the value. So a value is escaped
 //     twice, once for each pass, and an empty value is sent as a quoted
 //     empty string, since "k=" has no second part and is ignored.
-//  5. The rest is split on '|' and then on ',' (same function, so legs must
-//     hold no quote or backslash), and each leg's [...] block is read the
-//     same way. A leg or block starting with "^^" would change the
-//     delimiter; a leading '<' starts an enterprise block.
+//  5. The rest is split on '|' by the same function, which cleans up each
+//     group once more. In each group, the commas inside a leg's [...] block
+//     that no backslash precedes are then marked: as separators, or as
+//     plain commas after an odd number of quotes (escaped ones count). The
+//     group is split on ',' (another cleanup), and the block on its
+//     separators and then on '=' as in 3 and 4. So a leg's own value is
+//     escaped four times ('=', the block's separator, ',', '|'), and must
+//     hold no quote and not end with a backslash, which the marking would
+//     misread; legs, split the same way, hold no quote or backslash at all.
+//     A leg or block starting with "^^" would change the delimiter; a
+//     leading '<' starts an enterprise block.
 //
 // The channel variables are then set with the switch's variable check on,
 // which refuses any value holding "${" (switch_string_var_check_const).
-func DialString(legs []string, sep Separator, vars [][2]string, legTimeout int) (string, error) {
-	return TaggedDialString(legs, sep, vars, legTimeout, "")
-}
-
-// TaggedDialString is DialString that also sets, when tag is not empty, the
-// channel variable tag on each leg to that leg itself ([tag=<leg>]), so the
-// leg that answers tells which member it is.
-func TaggedDialString(legs []string, sep Separator, vars [][2]string, legTimeout int, tag string) (string, error) {
-	if tag != "" {
-		if err := checkKey(tag); err != nil {
-			return "", err
-		}
-	}
+func LegsDialString(legs []Leg, sep Separator, vars [][2]string) (string, error) {
 	if sep != Parallel && sep != Sequential {
 		return "", dialErr("separator %d (want 0 for \",\" or 1 for \"|\")", int(sep))
 	}
@@ -118,39 +177,16 @@ func TaggedDialString(legs []string, sep Separator, vars [][2]string, legTimeout
 	if len(legs) > MaxLegs {
 		return "", dialErr("%d legs (at most %d)", len(legs), MaxLegs)
 	}
-	if len(vars) > MaxVars {
-		return "", dialErr("%d variables (at most %d)", len(vars), MaxVars)
-	}
-	if legTimeout < 0 || legTimeout > MaxLegTimeout {
-		return "", dialErr("leg_timeout %d (want 0 to %d seconds)", legTimeout, MaxLegTimeout)
-	}
 	for _, leg := range legs {
-		if err := checkLeg(leg); err != nil {
+		if err := checkLeg(leg.Endpoint); err != nil {
 			return "", err
 		}
 	}
 	var b strings.Builder
 	if len(vars) > 0 {
-		seen := make(map[string]bool, len(vars))
 		b.WriteByte('{')
-		for i, kv := range vars {
-			k, v := kv[0], kv[1]
-			if err := checkKey(k); err != nil {
-				return "", err
-			}
-			if seen[k] {
-				return "", dialErr("variable %q given twice", k)
-			}
-			seen[k] = true
-			if err := checkValue(k, v); err != nil {
-				return "", err
-			}
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteString(k)
-			b.WriteByte('=')
-			b.WriteString(escapeValue(v))
+		if err := writeVars(&b, vars, false); err != nil {
+			return "", err
 		}
 		b.WriteByte('}')
 	}
@@ -158,17 +194,14 @@ func TaggedDialString(legs []string, sep Separator, vars [][2]string, legTimeout
 		if i > 0 {
 			b.WriteString(sep.String())
 		}
-		var legVars []string
-		if legTimeout > 0 {
-			legVars = append(legVars, "leg_timeout="+strconv.Itoa(legTimeout))
+		if len(leg.Vars) > 0 {
+			b.WriteByte('[')
+			if err := writeVars(&b, leg.Vars, true); err != nil {
+				return "", err
+			}
+			b.WriteByte(']')
 		}
-		if tag != "" {
-			legVars = append(legVars, tag+"="+escapeValue(leg))
-		}
-		if len(legVars) > 0 {
-			b.WriteString("[" + strings.Join(legVars, ",") + "]")
-		}
-		b.WriteString(leg)
+		b.WriteString(leg.Endpoint)
 	}
 	out := b.String()
 	if strings.Contains(out, ":_:") {
@@ -177,6 +210,68 @@ func TaggedDialString(legs []string, sep Separator, vars [][2]string, legTimeout
 		return "", dialErr("result holds \":_:\"")
 	}
 	return out, nil
+}
+
+// writeVars writes the k=v pairs of vars, comma-separated and escaped, for
+// the {} block or, with leg, a leg's [] block.
+func writeVars(b *strings.Builder, vars [][2]string, leg bool) error {
+	if len(vars) > MaxVars {
+		return dialErr("%d variables (at most %d)", len(vars), MaxVars)
+	}
+	seen := make(map[string]bool, len(vars))
+	for i, kv := range vars {
+		k, v := kv[0], kv[1]
+		if err := checkKey(k); err != nil {
+			return err
+		}
+		if seen[k] {
+			return dialErr("variable %q given twice", k)
+		}
+		seen[k] = true
+		if err := checkValue(k, v); err != nil {
+			return err
+		}
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(k)
+		b.WriteByte('=')
+		if !leg {
+			b.WriteString(escapeValue(v))
+			continue
+		}
+		if i := strings.IndexAny(v, legValueSpecials); i >= 0 {
+			return dialErr("value of %q has %q, which a leg's own variables cannot carry", k, v[i])
+		}
+		if strings.HasSuffix(v, `\`) {
+			return dialErr("value of %q ends with a backslash, which a leg's own variables cannot carry", k)
+		}
+		b.WriteString(escapeLegValue(v))
+	}
+	return nil
+}
+
+// legValueSpecials are what a leg's own variable cannot hold anywhere: the
+// switch counts every quote, and finds the block's end, before it reads a
+// single escape (step 5 of LegsDialString).
+const legValueSpecials = `'[]`
+
+// legVarSep is the byte that separates the variables of a leg's [] block
+// once the switch has marked them (UNQUOTED_ESC_COMMA).
+const legVarSep = 2
+
+// escapeLegValue escapes v, which holds nothing of legValueSpecials and
+// does not end with a backslash, for the four cleanup passes of a leg's []
+// block: '=', the block's separator, ',' and '|', innermost first.
+func escapeLegValue(v string) string {
+	s := "''" // the '=' pass drops a quote pair, leaving the empty value set
+	if v != "" {
+		s = escapePass(v, '=')
+	}
+	for _, d := range []byte{legVarSep, ',', '|'} {
+		s = escapePass(s, d)
+	}
+	return s
 }
 
 // escapeValue escapes v for the two cleanup passes of step 3 and 4 in the

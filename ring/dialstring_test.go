@@ -238,3 +238,105 @@ func FuzzDialString(f *testing.F) {
 		checkRoundTrip(t, legs, Separator(sep), vars, lt, ds)
 	})
 }
+
+// checkLegsRoundTrip parses ds as switch_ivr_originate does and compares
+// each leg's endpoint and own variables, and the {} variables, with legs
+// and vars.
+func checkLegsRoundTrip(t *testing.T, legs []Leg, vars [][2]string, ds string) {
+	t.Helper()
+	p, err := parseDial(ds)
+	if err != nil {
+		t.Fatalf("switch parse of %q: %v", ds, err)
+	}
+	pairs := func(kv [][2]string) string {
+		out := make([]pair, len(kv))
+		for i, x := range kv {
+			out[i] = pair{x[0], x[1]}
+		}
+		return fmt.Sprintf("%q", out)
+	}
+	if got, want := fmt.Sprintf("%q", p.global), pairs(vars); got != want {
+		t.Fatalf("%q: the switch reads {} variables %s, want %s", ds, got, want)
+	}
+	if len(p.groups) != 1 || len(p.groups[0]) != len(legs) {
+		t.Fatalf("%q: the switch reads groups %v, want one of %d legs", ds, p.groups, len(legs))
+	}
+	for i, leg := range p.groups[0] {
+		if leg.endpoint != legs[i].Endpoint {
+			t.Fatalf("%q: leg %d rings %q, want %q", ds, i+1, leg.endpoint, legs[i].Endpoint)
+		}
+		if got, want := fmt.Sprintf("%q", leg.vars), pairs(legs[i].Vars); got != want {
+			t.Fatalf("%q: leg %d gets %s, want %s", ds, i+1, got, want)
+		}
+		for _, v := range leg.vars {
+			if hasVarRef(v.v) {
+				t.Fatalf("%q: leg %d variable %q would be refused by the switch", ds, i+1, v.k)
+			}
+		}
+	}
+}
+
+func TestLegsDialStringExact(t *testing.T) {
+	legs := []Leg{
+		{"user/1004@a.example", [][2]string{{"leg_timeout", "10"}, {"presence_id", "1004@a.example"}}},
+		{"loopback/0612", [][2]string{{"leg_delay_start", "5"}, {"origination_caller_id_name", "Doe, John"}}},
+		{"user/1005", nil},
+	}
+	got, err := LegsDialString(legs, Parallel, [][2]string{{"ignore_early_media", "true"}})
+	want := `{ignore_early_media=true}[leg_timeout=10,presence_id=1004@a.example]user/1004@a.example,` +
+		`[leg_delay_start=5,origination_caller_id_name=Doe\\, John]loopback/0612,user/1005`
+	if err != nil || got != want {
+		t.Fatalf("LegsDialString = %q, %v\nwant %q", got, err, want)
+	}
+	checkLegsRoundTrip(t, legs, [][2]string{{"ignore_early_media", "true"}}, got)
+}
+
+// A leg's own values reach its channel exactly as given, commas, '=' and
+// spaces included; what the switch cannot carry there is refused.
+func TestLegsDialStringValuesRoundTrip(t *testing.T) {
+	values := []string{
+		"a,b,c", ",", ",,", `"`, `"a,b"`, "=", "a=b=c", " ", "  ", " lead", "trail ", " both ", ", x ,",
+		"^^:a:b", "^^", "|", "a|b", "<a>", "{a,b}", "{{}}", "$", "100%", "ünïcödé, ok", "", `a\b`, `\,`, `\s`,
+		"lua /usr/share/freeswitch/scripts/confirm.lua", "a\"b,\"c", "=,=", "x=", ",=", "\u00a0",
+	}
+	for i, v := range values {
+		legs := []Leg{
+			{"user/1001", [][2]string{{"first", "1"}, {"x", v}, {"last", "2"}}},
+			{"loopback/9/default", [][2]string{{"x", v}}},
+		}
+		ds, err := LegsDialString(legs, Parallel, [][2]string{{"g", v}})
+		if err != nil {
+			t.Fatalf("value %d %q: %v", i, v, err)
+		}
+		checkLegsRoundTrip(t, legs, [][2]string{{"g", v}}, ds)
+	}
+	for _, v := range []string{"it's", `a\`, "[a]", "]", "[", "x}", "${x}", "a\nb", "a:_:b"} {
+		_, err := LegsDialString([]Leg{{"user/1001", [][2]string{{"x", v}}}}, Parallel, nil)
+		if !errors.Is(err, ErrInvalid) || !strings.HasPrefix(err.Error(), "ringlb: dialstring: ") {
+			t.Errorf("leg value %q: %v, want an ErrInvalid", v, err)
+		}
+	}
+	for _, leg := range []Leg{{"user/1001", [][2]string{{"a b", "1"}}}, {"user/1001", [][2]string{{"a", "1"}, {"a", "2"}}}, {"1001", nil}} {
+		if _, err := LegsDialString([]Leg{leg}, Parallel, nil); !errors.Is(err, ErrInvalid) {
+			t.Errorf("leg %+v: %v, want ErrInvalid", leg, err)
+		}
+	}
+}
+
+func FuzzLegsDialString(f *testing.F) {
+	f.Add("user/1001", "k", "a,b", "v", ` x "y", =z `)
+	f.Add("loopback/1/default", "origination_caller_id_name", "Doe, John", "group_confirm_file", "lua /s/confirm.lua")
+	f.Add("user/1", "a", "'", "b", `\`)
+	f.Fuzz(func(t *testing.T, ep, k1, v1, k2, v2 string) {
+		legs := []Leg{{ep, [][2]string{{k1, v1}, {k2, v2}}}, {"user/2", [][2]string{{k2, v1}}}}
+		vars := [][2]string{{k1, v2}}
+		ds, err := LegsDialString(legs, Parallel, vars)
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) || strings.Count(err.Error(), "ringlb:") != 1 {
+				t.Fatalf("bad error %v", err)
+			}
+			return
+		}
+		checkLegsRoundTrip(t, legs, vars, ds)
+	})
+}

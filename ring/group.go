@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -29,47 +30,6 @@ func ParseTimeout(sec float64) (time.Duration, error) {
 			int(MaxTimeout.Seconds()), ErrInvalid)
 	}
 	return time.Duration(math.Floor(sec)) * time.Second, nil
-}
-
-// Check validates a ring of dests with o, and balancerName (the name of
-// o's balancer, "" when there is none), and returns the members to ring:
-// dests in order, later duplicates left out. Every member must be a valid
-// dial-string leg, and it and the balancer name must be able to go into the
-// hangup hook command that releases the ring's holds (see hookFault).
-func Check(o Options, dests []string, balancerName string) ([]string, error) {
-	if err := o.Validate(); err != nil {
-		return nil, err
-	}
-	if len(dests) == 0 {
-		return nil, fmt.Errorf("ringlb: ring: dests must be a non-empty array of destinations: %w", ErrInvalid)
-	}
-	if len(dests) > MaxLegs {
-		return nil, fmt.Errorf("ringlb: ring: %d destinations (at most %d): %w", len(dests), MaxLegs, ErrInvalid)
-	}
-	members := make([]string, 0, len(dests))
-	seen := make(map[string]bool, len(dests))
-	for i, d := range dests {
-		if d == "" {
-			return nil, fmt.Errorf("ringlb: ring: dests[%d] must be a non-empty string: %w", i+1, ErrInvalid)
-		}
-		if f := hookFault(d); f != "" {
-			return nil, fmt.Errorf("ringlb: ring: destination %q %s: %w", d, f, ErrInvalid)
-		}
-		if err := checkLeg(d); err != nil {
-			return nil, err
-		}
-		if !seen[d] {
-			seen[d] = true
-			members = append(members, d)
-		}
-	}
-	if balancerName != "" {
-		if f := hookFault(balancerName); f != "" {
-			return nil, fmt.Errorf("ringlb: ring: balancer name %q cannot go into a hangup hook: it %s: %w",
-				balancerName, f, ErrInvalid)
-		}
-	}
-	return members, nil
 }
 
 // hookFault says why s cannot be one word of the hangup hook command that
@@ -208,4 +168,211 @@ func Reason(causes []string) (reason, last string) {
 		return ReasonNoAnswer, last
 	}
 	return ReasonFailed, last
+}
+
+// Stop is why a ring stops without an answer.
+type Stop int
+
+const (
+	// StopNone: the ring goes on.
+	StopNone Stop = iota
+	// StopDone: every member was tried.
+	StopDone
+	// StopFull: every member left is at capacity, drained or in wrap-up.
+	StopFull
+	// StopDeadline: the ring's deadline ran out.
+	StopDeadline
+	// StopCallerGone: the caller hung up.
+	StopCallerGone
+)
+
+var stopNames = []string{"", "done", "at_capacity", "call_timeout", "caller_gone"}
+
+// String returns the stop's word: done, at_capacity, call_timeout or
+// caller_gone ("" for StopNone).
+func (s Stop) String() string {
+	if s >= 0 && int(s) < len(stopNames) {
+		return stopNames[s]
+	}
+	return fmt.Sprintf("Stop(%d)", int(s))
+}
+
+// ParseStop parses the words String returns.
+func ParseStop(s string) (Stop, error) {
+	for i, n := range stopNames {
+		if n == s {
+			return Stop(i), nil
+		}
+	}
+	return 0, invalid("stop %q (want done, at_capacity, call_timeout or caller_gone)", s)
+}
+
+// Candidate is a member a one-at-a-time ring may try next.
+type Candidate struct {
+	Key     string
+	Timeout time.Duration
+}
+
+// NoDeadline is the time left of a ring without a deadline.
+const NoDeadline = time.Duration(math.MaxInt64)
+
+// Turn is what a one-at-a-time ring does next: ring Member, an index into
+// the candidates, for Seconds; or stop, for Stop, when Member is -1.
+type Turn struct {
+	Member  int
+	Seconds int
+	// Skipped are the candidates passed over as at capacity, drained or in
+	// wrap-up, indices in order.
+	Skipped []int
+	Stop    Stop
+}
+
+// NextTurn decides the next turn of a sequential or balancing ring out of
+// cands, the members not tried yet in list order, with left the time left
+// before the ring's deadline (NoDeadline without one): it stops when
+// nothing is left or less than a second is; else it picks the member and
+// holds it for callID on h (Pick; h nil rings in list order, holding
+// nothing) and rings it for its timeout, cut to the time left. An error of
+// the balancer (its backend failing, say) is returned as it is, with the
+// candidates skipped before it.
+func NextTurn(ctx context.Context, h Holder, mode Mode, cands []Candidate, callID string, left time.Duration) (Turn, error) {
+	stop := Turn{Member: -1}
+	if mode != ModeSequential && mode != ModeBalancing {
+		return stop, invalid("a %v ring has no turns: only sequential and balancing ring one member at a time", mode)
+	}
+	if len(cands) == 0 {
+		stop.Stop = StopDone
+		return stop, nil
+	}
+	if left < time.Second {
+		stop.Stop = StopDeadline
+		return stop, nil
+	}
+	chosen := 0
+	if h != nil {
+		keys := make([]string, len(cands))
+		for i, c := range cands {
+			keys[i] = c.Key
+		}
+		d, skipped, err := Pick(ctx, h, mode, keys, callID)
+		for _, s := range skipped {
+			stop.Skipped = append(stop.Skipped, slices.Index(keys, s))
+		}
+		if err != nil {
+			return stop, err
+		}
+		if d == "" {
+			stop.Stop = StopFull
+			return stop, nil
+		}
+		chosen = slices.Index(keys, d)
+	}
+	secs := cands[chosen].Timeout
+	if left < secs {
+		secs = left
+	}
+	return Turn{Member: chosen, Seconds: seconds(secs), Skipped: stop.Skipped}, nil
+}
+
+// Results of a ring, as the ring helper names them.
+const (
+	ResultAnswered     = "answered"
+	ResultNoAnswer     = ReasonNoAnswer
+	ResultAllBusy      = ReasonAllBusy
+	ResultFailed       = ReasonFailed
+	ResultCallerGone   = "caller_gone"
+	ResultBackendError = "backend_error"
+	ResultInvalid      = "invalid"
+)
+
+// Details of a ring that stopped before every member was rung.
+const (
+	DetailAtCapacity    = "at_capacity"
+	DetailDND           = "do_not_disturb"
+	DetailCallTimeout   = "call_timeout"
+	DetailNoHangupCause = "NONE"
+)
+
+// Tally is what a ring that got no answer did.
+type Tally struct {
+	// Causes are the hangup causes of the attempts that rang, in order.
+	Causes []string
+	// Full counts the members passed over as at capacity, drained or in
+	// wrap-up; DND those left out for do-not-disturb.
+	Full, DND int
+	// Stop is why it stopped.
+	Stop Stop
+}
+
+// Result names how a ring that got no answer ended: the result (no_answer
+// when a member rang out, all_busy when every member was busy, full or on
+// do-not-disturb, failed otherwise, caller_gone when the caller hung up),
+// the detail (why it stopped before every member was rung: call_timeout,
+// at_capacity, do_not_disturb; else the last hangup cause, "NONE" without
+// any), and a summary that says what happened, e.g. "rang 1 member
+// (NO_ANSWER); 2 members at capacity, drained or in wrap-up; then none left
+// with room".
+func (t Tally) Result() (result, detail, summary string) {
+	busy, unanswered := 0, 0
+	for _, c := range t.Causes {
+		if busyCauses[c] {
+			busy++
+		} else if unansweredCauses[c] {
+			unanswered++
+		}
+	}
+	rung := len(t.Causes)
+	last := DetailNoHangupCause
+	if rung > 0 {
+		last = t.Causes[rung-1]
+	}
+	switch {
+	case t.Stop == StopCallerGone:
+		result, detail = ResultCallerGone, last
+	case t.Stop == StopDeadline:
+		result, detail = ResultNoAnswer, DetailCallTimeout
+	case rung == 0 && t.Full > 0:
+		result, detail = ResultAllBusy, DetailAtCapacity
+	case rung == 0 && t.DND > 0:
+		result, detail = ResultAllBusy, DetailDND
+	case rung == 0:
+		result, detail = ResultFailed, last
+	case unanswered > 0:
+		result, detail = ResultNoAnswer, last
+	case busy == rung:
+		result, detail = ResultAllBusy, last
+	default:
+		result, detail = ResultFailed, last
+	}
+	if rung > 0 && t.Stop == StopFull {
+		detail = DetailAtCapacity
+	}
+	return result, detail, t.summary(last)
+}
+
+func (t Tally) summary(last string) string {
+	var parts []string
+	switch rung := len(t.Causes); rung {
+	case 0:
+		parts = append(parts, "rang no member")
+	case 1:
+		parts = append(parts, "rang 1 member ("+last+")")
+	default:
+		parts = append(parts, fmt.Sprintf("rang %d members (last %s)", rung, last))
+	}
+	if t.Full > 0 {
+		parts = append(parts, lb.Plural(t.Full, "member")+" at capacity, drained or in wrap-up")
+	}
+	if t.DND > 0 {
+		parts = append(parts, lb.Plural(t.DND, "member")+" on do-not-disturb")
+	}
+	switch t.Stop {
+	case StopFull:
+		parts = append(parts, "then none left with room")
+	case StopDeadline:
+		parts = append(parts, "then the call timeout ran out")
+	case StopCallerGone:
+		parts = append(parts, "then the caller hung up")
+	}
+	return strings.Join(parts, "; ")
 }

@@ -5,49 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/ringlb/ringlb/lb"
 )
-
-func TestCheck(t *testing.T) {
-	bal := Options{Mode: ModeBalancing, Balancer: true}
-	for _, tc := range []struct {
-		name  string
-		o     Options
-		dests []string
-		bname string
-		want  string // members joined by ",", or "error: <part of the message>"
-	}{
-		{"dedup", Options{}, []string{"user/1", "user/2", "user/1"}, "", "user/1,user/2"},
-		{"balancing", bal, []string{"user/1"}, "sales", "user/1"},
-		{"balancing without balancer", Options{Mode: ModeBalancing}, []string{"user/1"}, "", "error: balancing needs a balancer"},
-		{"empty", Options{}, nil, "", "error: non-empty array"},
-		{"empty member", Options{}, []string{"user/1", ""}, "", "error: dests[2]"},
-		{"space", Options{}, []string{"user/1 x"}, "", "error: has a space"},
-		{"dollar", Options{}, []string{"user/${x}"}, "", "error: has a space, quote"},
-		{"dial string delimiter", Options{}, []string{"user/1,user/2"}, "", "error: "},
-		{"enterprise", Options{}, []string{"a:_:b"}, "", "error: "},
-		{"bad balancer name", bal, []string{"user/1"}, "my group", "error: balancer name"},
-		{"timeout", Options{Timeout: 2 * time.Hour}, []string{"user/1"}, "", "error: timeout"},
-	} {
-		got, err := Check(tc.o, tc.dests, tc.bname)
-		if strings.HasPrefix(tc.want, "error: ") {
-			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), strings.TrimPrefix(tc.want, "error: ")) {
-				t.Errorf("%s: %v, %v; want an error with %q", tc.name, got, err, tc.want)
-			}
-			continue
-		}
-		if err != nil || strings.Join(got, ",") != tc.want {
-			t.Errorf("%s: %v, %v; want %s", tc.name, got, err, tc.want)
-		}
-	}
-	if _, err := Check(Options{}, make([]string, MaxLegs+1), ""); !errors.Is(err, ErrInvalid) {
-		t.Errorf("too many members: %v", err)
-	}
-}
 
 func TestParseTimeout(t *testing.T) {
 	for in, want := range map[float64]time.Duration{0: DefaultTimeout, 1: time.Second, 12.9: 12 * time.Second, 3600: time.Hour} {

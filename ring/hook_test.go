@@ -1,7 +1,6 @@
 package ring
 
 import (
-	"errors"
 	"strings"
 	"testing"
 )
@@ -15,37 +14,6 @@ func switchHookSplit(cmd string) string {
 	}
 	c, _, _ := strings.Cut(cmd, " ")
 	return c
-}
-
-// Regression: a member or balancer name with "::" at its first ':' made the
-// switch cut the release hook there and run "lua ringlb_release.lua ...
-// gw" as the API command, which does not exist: the holds stayed until
-// max_hold_age. Invalid UTF-8 and control bytes are refused too.
-func TestCheckRefusesWhatBreaksTheHook(t *testing.T) {
-	bal := Options{Mode: ModeBalancing, Balancer: true}
-	for _, tc := range []struct {
-		dest, bname, want string // want: "" accepted, else part of the error
-	}{
-		{"sofia/gateway/gw::1", "sales", `"::" at its first ':'`},
-		{"loopback/1000::x", "sales", `"::"`},
-		{"sofia/internal/sip:1000@2001:db8::1", "sales", ""}, // an IPv6 SIP URI: its first ':' is single
-		{"user/1001", "sales::eu", `balancer name "sales::eu" cannot go into a hangup hook`},
-		{"user/1001", "sales:eu::x", ""},
-		{"user/10\xff", "sales", "UTF-8"},
-		{"user/1001", "s\xffles", "UTF-8"},
-		{"user/1\x00", "sales", "control character"},
-		{"user/1001", "sa\x7fles", "control character"},
-	} {
-		got, err := Check(bal, []string{tc.dest}, tc.bname)
-		switch {
-		case tc.want == "" && err != nil:
-			t.Errorf("%q on %q: %v", tc.dest, tc.bname, err)
-		case tc.want == "" && (len(got) != 1 || got[0] != tc.dest):
-			t.Errorf("%q on %q: members %q", tc.dest, tc.bname, got)
-		case tc.want != "" && (!errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want)):
-			t.Errorf("%q on %q: %v, want an error with %q", tc.dest, tc.bname, err, tc.want)
-		}
-	}
 }
 
 // Every word hookFault accepts keeps the release command whole wherever it

@@ -1,13 +1,15 @@
-// Package ring holds the rules of ringlb's ring groups that need no switch:
-// what a valid ring is (Check), which member a mode rings next and holding
-// it (Pick, HoldAll), why a ring ended unanswered (Reason), and FreeSWITCH
-// dial strings built so that no value can break out of them (DialString).
+// Package ring holds every rule of ringlb's ring groups that needs no
+// switch: what a valid ring is and its canonical plan (Spec.Check, Plan),
+// what a one-at-a-time ring does next and holding that member (NextTurn,
+// Pick), holding every member of a parallel ring (HoldAll), how a ring that
+// got no answer ended (Tally.Result), and FreeSWITCH dial strings built so
+// that no value can break out of them (LegsDialString).
 //
-// The Lua helper (lua/ringlb/ring.lua) keeps only what talks to the
-// session: originate, bridge, hangup hooks and channel variables; it asks
-// this package, through the ringlb module, for every decision. The package
-// has no cgo and no state; all functions are safe for simultaneous use by
-// multiple goroutines.
+// The Lua helper (lua/ringlb/ring.lua) dispatches only on the plan and keeps
+// only what talks to the session: originate, bridge, hangup hooks, channel
+// variables and events; it asks this package, through the ringlb module, for
+// every decision. The package has no cgo and no state; all functions are
+// safe for simultaneous use by multiple goroutines.
 package ring
 
 import (
@@ -89,49 +91,8 @@ func ParseBackendPolicy(s string) (BackendPolicy, error) {
 	return 0, fmt.Errorf("ringlb: ring: on_backend_error %q (want fallback or fail): %w", s, ErrInvalid)
 }
 
-// DefaultTimeout is how long one attempt rings when Options.Timeout is 0.
+// DefaultTimeout is how long a turn rings when the Spec gives no timeout.
 const DefaultTimeout = 30 * time.Second
 
-// MaxTimeout is the longest attempt Options accepts.
+// MaxTimeout is the longest turn a Spec may ask for.
 const MaxTimeout = time.Hour
-
-// Options configure one ring of a group. The zero value rings in parallel
-// for 30 s per attempt, bridges the answered leg and falls back to list
-// order on backend errors.
-type Options struct {
-	// Mode is how the members are rung.
-	Mode Mode
-	// Timeout is how long each attempt rings, in whole seconds (the switch
-	// counts originate_timeout in seconds). 0 means DefaultTimeout.
-	Timeout time.Duration
-	// NoBridge leaves the answered leg unbridged for the caller to use.
-	NoBridge bool
-	// OnBackendError says what to do when the balancer's store fails.
-	OnBackendError BackendPolicy
-	// Balancer tells whether a balancer is given; balancing needs one.
-	Balancer bool
-}
-
-// TimeoutSeconds returns the attempt timeout in seconds, defaults applied.
-func (o Options) TimeoutSeconds() int {
-	if o.Timeout == 0 {
-		return int(DefaultTimeout / time.Second)
-	}
-	return int(o.Timeout / time.Second)
-}
-
-// Validate checks o: a known mode and policy, a timeout of whole seconds
-// between 1 s and MaxTimeout (or 0), and a balancer for balancing.
-func (o Options) Validate() error {
-	switch {
-	case o.Mode < ModeParallel || o.Mode > ModeBalancing:
-		return fmt.Errorf("ringlb: ring: %v: %w", o.Mode, ErrInvalid)
-	case o.OnBackendError < Fallback || o.OnBackendError > Fail:
-		return fmt.Errorf("ringlb: ring: %v: %w", o.OnBackendError, ErrInvalid)
-	case o.Timeout < 0 || o.Timeout > MaxTimeout || o.Timeout%time.Second != 0 || (o.Timeout > 0 && o.Timeout < time.Second):
-		return fmt.Errorf("ringlb: ring: timeout %v (want whole seconds, 1s to %v): %w", o.Timeout, MaxTimeout, ErrInvalid)
-	case o.Mode == ModeBalancing && !o.Balancer:
-		return fmt.Errorf("ringlb: ring: balancing needs a balancer: %w", ErrInvalid)
-	}
-	return nil
-}

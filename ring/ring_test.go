@@ -3,7 +3,6 @@ package ring
 import (
 	"errors"
 	"testing"
-	"time"
 )
 
 func TestParseMode(t *testing.T) {
@@ -34,39 +33,5 @@ func TestParseBackendPolicy(t *testing.T) {
 	}
 	if _, err := ParseBackendPolicy("ignore"); !errors.Is(err, ErrInvalid) {
 		t.Errorf("ignore accepted: %v", err)
-	}
-}
-
-func TestOptionsValidate(t *testing.T) {
-	good := []Options{
-		{},
-		{Mode: ModeBalancing, Balancer: true},
-		{Mode: ModeSequential, Timeout: 15 * time.Second, OnBackendError: Fail},
-		{Timeout: MaxTimeout},
-	}
-	for _, o := range good {
-		if err := o.Validate(); err != nil {
-			t.Errorf("%+v: %v", o, err)
-		}
-	}
-	bad := []Options{
-		{Mode: ModeBalancing},
-		{Mode: Mode(7)},
-		{OnBackendError: BackendPolicy(9)},
-		{Timeout: -time.Second},
-		{Timeout: 1500 * time.Millisecond},
-		{Timeout: time.Millisecond},
-		{Timeout: MaxTimeout + time.Second},
-	}
-	for _, o := range bad {
-		if err := o.Validate(); !errors.Is(err, ErrInvalid) {
-			t.Errorf("%+v: error %v, want ErrInvalid", o, err)
-		}
-	}
-	if got := (Options{}).TimeoutSeconds(); got != 30 {
-		t.Errorf("default timeout %d", got)
-	}
-	if got := (Options{Timeout: 20 * time.Second}).TimeoutSeconds(); got != 20 {
-		t.Errorf("timeout %d", got)
 	}
 }

@@ -267,7 +267,7 @@ func run() error {
 }
 
 // floorLua sends Redis exactly the commands of a lone next in ringlb's
-// scripts (lb/scripts/ops.lua: clock, reap, one HMGET of the group, the
+// scripts (lb/redislb/scripts/ops.lua: clock, reap, one HMGET of the group, the
 // call's holds and the lru counter, one HSET of the chosen record, the
 // call's holds and the counter, one ZADD of the lease) with none of the
 // logic around them: what any script that reads and writes a hold this way

@@ -428,57 +428,20 @@ func (c *ctl) holds() int {
 	return exitOK
 }
 
-func (c *ctl) drain() int   { return c.setDrained(true) }
-func (c *ctl) undrain() int { return c.setDrained(false) }
+func (c *ctl) drain() int   { return c.act(lb.ActionDrain) }
+func (c *ctl) undrain() int { return c.act(lb.ActionUndrain) }
+func (c *ctl) reset() int   { return c.act(lb.ActionReset) }
 
-func (c *ctl) setDrained(drained bool) int {
+// act applies drain, undrain or reset to the destinations named.
+func (c *ctl) act(action string) int {
 	s, code, ok := c.snapshot(c.force)
 	if !ok {
 		return code
 	}
-	var out []result
-	for _, dest := range c.args {
-		was, known := destStatus(s, dest)
-		var err error
-		if drained {
-			err = c.b.Drain(c.ctx, dest)
-		} else {
-			err = c.b.Undrain(c.ctx, dest)
-		}
-		if err != nil {
-			c.writeDone(out)
-			return c.fail(err)
-		}
-		out = append(out, drainResult{Dest: dest, Drained: drained, Changed: was.Drained != drained,
-			Known: known, Active: was.Active})
+	out, err := lb.Act(c.ctx, c.b, s, action, c.args)
+	if err != nil {
+		c.writeDone(out)
+		return c.fail(err)
 	}
 	return c.writeDone(out)
-}
-
-func (c *ctl) reset() int {
-	s, code, ok := c.snapshot(c.force)
-	if !ok {
-		return code
-	}
-	var out []result
-	for _, dest := range c.args {
-		_, known := destStatus(s, dest)
-		n, err := c.b.Reset(c.ctx, dest)
-		if err != nil {
-			c.writeDone(out)
-			return c.fail(err)
-		}
-		out = append(out, resetResult{Dest: dest, Dropped: n, Known: known})
-	}
-	return c.writeDone(out)
-}
-
-// destStatus finds dest in s.
-func destStatus(s lb.Snapshot, dest string) (lb.DestStatus, bool) {
-	for _, d := range s.Destinations {
-		if d.Dest == dest {
-			return d, true
-		}
-	}
-	return lb.DestStatus{Dest: dest}, false
 }

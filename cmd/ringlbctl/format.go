@@ -52,72 +52,22 @@ type holdsOut struct {
 	Holds    []holdJSON `json:"holds"`
 }
 
-// result is what drain, undrain or reset did to one destination.
-type result interface {
-	text(balancer string) string
-}
-
-type drainResult struct {
-	Dest    string `json:"dest"`
-	Drained bool   `json:"drained"`
-	// Changed is false when it already was in that state.
-	Changed bool `json:"changed"`
-	// Known is false when the balancer had never seen the destination,
-	// often a typo.
-	Known  bool `json:"known"`
-	Active int  `json:"active"`
-}
-
-type resetResult struct {
-	Dest    string `json:"dest"`
-	Dropped int    `json:"dropped"`
-	Known   bool   `json:"known"`
-}
-
 type doneOut struct {
-	Balancer     string   `json:"balancer"`
-	Action       string   `json:"action"`
-	Destinations []result `json:"destinations"`
-}
-
-func (r drainResult) text(b string) string {
-	verb := "undrained"
-	if r.Drained {
-		verb = "drained"
-	}
-	switch {
-	case !r.Changed && r.Drained:
-		return fmt.Sprintf("%s: %s was already drained", b, r.Dest)
-	case !r.Changed:
-		return fmt.Sprintf("%s: %s was not drained", b, r.Dest)
-	case !r.Known:
-		return fmt.Sprintf("%s: %s %s (new to this balancer: check the spelling)", b, verb, r.Dest)
-	case r.Drained && r.Active == 1:
-		return fmt.Sprintf("%s: drained %s (1 active call keeps counting until it ends)", b, r.Dest)
-	case r.Drained && r.Active > 1:
-		return fmt.Sprintf("%s: drained %s (%d active calls keep counting until they end)", b, r.Dest, r.Active)
-	}
-	return fmt.Sprintf("%s: %s %s", b, verb, r.Dest)
-}
-
-func (r resetResult) text(b string) string {
-	s := fmt.Sprintf("%s: reset %s, dropped %s", b, r.Dest, lb.Plural(r.Dropped, "hold"))
-	if !r.Known {
-		s += " (new to this balancer: check the spelling)"
-	}
-	return s
+	Balancer     string            `json:"balancer"`
+	Action       string            `json:"action"`
+	Destinations []lb.ActionResult `json:"destinations"`
 }
 
 // writeDone prints what drain, undrain or reset did.
-func (c *ctl) writeDone(rs []result) int {
+func (c *ctl) writeDone(rs []lb.ActionResult) int {
 	if c.json {
 		if rs == nil {
-			rs = []result{}
+			rs = []lb.ActionResult{}
 		}
 		return c.writeJSON(doneOut{Balancer: c.balancer, Action: c.cmd.name, Destinations: rs})
 	}
 	for _, r := range rs {
-		fmt.Fprintln(c.stdout, r.text(c.balancer))
+		fmt.Fprintln(c.stdout, r.Text(c.balancer))
 	}
 	return exitOK
 }

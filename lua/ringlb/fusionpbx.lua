@@ -30,16 +30,22 @@
 --     timeout by elapsed time, the timeout action, missed-call e-mails,
 --     the CUSTOM RING_GROUPS event, presence.
 --
--- Decisions (which member next, when to stop) are Ring:next_member's; the
--- rest talks to the session, the database and the directory.
+-- The ring itself (which member next and for how long, holds and the
+-- release hook, the overall timeout by the switch's clock, what the backend
+-- failing does, the result, ringlb::info events) is ringlb.ring's, as for
+-- every ringlb ring group; this module says who the members are and does
+-- what FusionPBX does around the ring.
 --
 -- Options of the balancer come from global variables as for every ringlb
--- script (ring.options): ringlb_fusionpbx_url (Redis, several switches),
--- ringlb_fusionpbx_wrapup, ringlb_fusionpbx_capacity, ... The balancer must
--- be opened with user_domains=keep (ringlb_fusionpbx_user_domains=keep):
--- without it a balancing group rings in list order and logs why.
+-- script (ringlb.options): ringlb_fusionpbx_url (Redis, several switches),
+-- ringlb_fusionpbx_wrapup, ringlb_fusionpbx_capacity, ... Members are
+-- counted as user/<extension>@<domain>, so FusionPBX's balancer has
+-- user_domains=keep by default, for the ring and the call tracker alike; a
+-- balancer set to user_domains=ignore is refused and the group rings in list
+-- order, logging why.
 local ringlb = require "ringlb"
 local ring = require "ringlb.ring"
+local options = require "ringlb.options"
 
 local M = { _NAME = "ringlb.fusionpbx", _VERSION = ringlb._VERSION }
 
@@ -48,7 +54,7 @@ M.STRATEGY = "balancing"
 
 -- BALANCER is the default balancer name; the global variable
 -- ringlb_fusionpbx_balancer names another.
-M.BALANCER = "fusionpbx"
+M.BALANCER = options.FUSIONPBX
 
 -- MAX_FORWARDS is how many call-forward-all hops are followed, as FusionPBX.
 M.MAX_FORWARDS = 3
@@ -77,17 +83,11 @@ local function trim(s)
 	return (tostring(s or ""):gsub("^%s+", ""):gsub("%s+$", ""))
 end
 
-local function global(name)
-	local v = freeswitch.getGlobalVariable(name)
-	if v ~= nil and v ~= "" then
-		return v
-	end
-	return nil
-end
+local global = options.global
 
 -- balancer_name is the name of the balancer every balancing group counts on.
 function M.balancer_name()
-	return global("ringlb_fusionpbx_balancer") or M.BALANCER
+	return options.fusionpbx()
 end
 
 ----------------------------------------------------------------------------
@@ -417,179 +417,17 @@ function M.members(db, dir, g, ctx)
 end
 
 ----------------------------------------------------------------------------
--- Dial strings: ringlb.dialstring escapes values as the switch reads them;
--- a leg's own variables go in its [] block the same way.
+-- What FusionPBX does around the ring, for one call (Call: the session,
+-- the group's row, the database, the directory, the context).
 
--- block returns the escaped "k=v,..." of vars, or nil and why not.
-local function block(vars)
-	if next(vars) == nil then
-		return ""
-	end
-	local ds, err = ringlb.dialstring({ "null/x" }, ",", vars)
-	if not ds then
-		return nil, err
-	end
-	local inner = ds:match("^{(.*)}null/x$")
-	if not inner then
-		return nil, "unexpected dial string " .. ds
-	end
-	return inner
-end
-
--- dialstring returns the dial string of one member's turn: vars for all
--- legs, each leg with its own [] block.
-function M.dialstring(vars, legs)
-	local g, err = block(vars)
-	if not g then
-		return nil, err
-	end
-	local parts = {}
-	for _, l in ipairs(legs) do
-		local lb, lerr = block(l.vars)
-		if not lb then
-			return nil, lerr
-		end
-		if lb:find("[%[%]]") then
-			return nil, "a leg variable holds [ or ]"
-		end
-		-- the endpoint itself is checked as a leg
-		local _, eerr = ringlb.dialstring({ l.endpoint }, ",")
-		if eerr then
-			return nil, eerr
-		end
-		parts[#parts + 1] = "[" .. lb .. "]" .. l.endpoint
-	end
-	return "{" .. g .. "}" .. table.concat(parts, ",")
-end
-
-----------------------------------------------------------------------------
--- The ring of one call.
-
-local Ring = {}
-Ring.__index = Ring
-
--- now returns the switch's clock in seconds.
-function Ring:now()
-	local us = tonumber(trim(self.api:execute("strmicroepoch", "")))
-	if us then
-		return us / 1e6
-	end
-	return os.time()
-end
-
--- Holds are keyed by the caller's uuid and written into the caller's
--- api_hangup_hook (api_reporting_hook if the dialplan uses the first), so
--- the switch releases them if this script dies.
-function Ring:set_hook()
-	if self.hookvar == nil then
-		self.hookvar = false
-		for _, var in ipairs(ring.HOOK_VARS) do
-			local v = self.session:getVariable(var)
-			if v == nil or v == "" or v:sub(1, #ring.RELEASE_SCRIPT + 5) == "lua " .. ring.RELEASE_SCRIPT .. " " then
-				self.hookvar = var
-				break
-			end
-		end
-		if not self.hookvar then
-			log("WARNING", "api_hangup_hook and api_reporting_hook are both in use on " .. self.uuid
-				.. "; no release hook (a hold left by a crash lapses after max_hold_age or its lease)")
-		end
-	end
-	if not self.hookvar then
-		return
-	end
-	local held = {}
-	for k in pairs(self.held) do held[#held + 1] = k end
-	table.sort(held)
-	if #held == 0 then
-		self.session:setVariable(self.hookvar, "")
-	else
-		self.session:setVariable(self.hookvar, "lua " .. ring.RELEASE_SCRIPT .. " " .. self.bname
-			.. " " .. self.uuid .. " " .. table.concat(held, " "))
-	end
-end
-
-function Ring:release(key)
-	if not self.held[key] then
-		return
-	end
-	local ok, err = self.b:release(key, self.uuid)
-	if ok == nil then
-		log("WARNING", "release " .. key .. " for " .. self.uuid .. ": " .. tostring(err) .. " (the hangup hook retries)")
-		return
-	end
-	self.held[key] = nil
-	self:set_hook()
-end
-
-function Ring:release_all()
-	for k in pairs(self.held) do
-		self:release(k)
-	end
-end
-
--- next_member decides what happens next: the member to ring now, held on
--- the balancer, with the seconds its turn may last; or nil and why the
--- ring stops ("caller_gone", "timeout", "all_busy", "done").
-function Ring:next_member()
-	if not self.session:ready() then
-		return nil, "caller_gone"
-	end
-	if #self.remaining == 0 then
-		return nil, "done"
-	end
-	local left = math.floor(self.deadline - self:now())
-	if left < 1 then
-		return nil, "timeout"
-	end
-	local key
-	if self.b and self.b_ok then
-		local d, err, code = self.b:next(self.remaining, self.uuid)
-		if d then
-			key = d
-			self.held[key] = true
-			self:set_hook()
-		elseif code == "at_capacity" or code == "drained" or code == "no_destinations" then
-			return nil, "all_busy" -- everyone left is full, in wrap-up or drained
-		else
-			log("WARNING", "balancer " .. self.bname .. ": " .. tostring(err) .. "; ringing in list order")
-			self.b:fallback()
-			self.b_ok = false
-		end
-	end
-	key = key or self.remaining[1]
-	for i = #self.remaining, 1, -1 do
-		if self.remaining[i] == key then table.remove(self.remaining, i) end
-	end
-	local m = self.by_key[key]
-	return m, math.min(m.timeout, left)
-end
-
--- attempt rings member m for at most secs; it returns the answered leg, or
--- nil and the hangup cause.
-function Ring:attempt(m, secs)
-	local vars = {
-		ignore_early_media = "true", instant_ringback = "true",
-		originate_timeout = tostring(secs), ringlb_dest = m.key,
-	}
-	local ds, err = M.dialstring(vars, m.legs)
-	if not ds then
-		log("ERR", "member " .. m.key .. ": " .. tostring(err) .. "; skipped")
-		return nil, "INVALID"
-	end
-	log("NOTICE", "ring group " .. self.g.ring_group_extension .. "@" .. self.g.domain_name .. ": " .. m.key
-		.. " for " .. secs .. " s")
-	local leg = freeswitch.Session(ds, self.session)
-	if leg and leg:ready() and leg:answered() then
-		return leg
-	end
-	return nil, leg and leg:hangupCause() or "UNKNOWN"
-end
+local Call = {}
+Call.__index = Call
 
 -- record starts recording the call as FusionPBX does for an extension whose
--- user_record setting covers this call's direction.
-function Ring:record(m)
-	local number, domain = m.key:match("^user/([^@]+)@(.+)$")
+-- user_record setting covers this call's direction; key is the member that
+-- answered.
+function Call:record(key)
+	local number, domain = key:match("^user/([^@]+)@(.+)$")
 	if not number then
 		return
 	end
@@ -603,64 +441,6 @@ function Ring:record(m)
 		self.api:execute("uuid_record", self.uuid .. " start " .. path)
 	end
 end
-
--- answered finishes a ring whose member m answered (and confirmed).
-function Ring:answered(m, leg)
-	if self.held[m.key] then
-		local ok, err = self.b:answered(m.key, self.uuid)
-		if ok == nil then
-			log("WARNING", "answered " .. m.key .. " for " .. self.uuid .. ": " .. tostring(err))
-		end
-	end
-	self.session:setVariable("ringlb_answered_dest", m.key)
-	self:record(m)
-	freeswitch.bridge(self.session, leg)
-	self:release(m.key)
-	if leg:ready() then
-		leg:hangup("NORMAL_CLEARING")
-	end
-	if self.session:ready() and self.session:getVariable("hangup_after_bridge") == "true" then
-		self.session:hangup("NORMAL_CLEARING")
-	end
-end
-
--- run rings the members until one answers or the ring must stop; it
--- returns "answered", or the reason and the detail.
-function Ring:run()
-	local causes = {}
-	while true do
-		local m, secs_or_why = self:next_member()
-		if not m then
-			local why = secs_or_why
-			if why == "done" then
-				if #causes == 0 then
-					return "all_busy", "no members"
-				end
-				return ringlb.ring_reason(causes)
-			elseif why == "timeout" then
-				return "no_answer", "call_timeout"
-			elseif why == "all_busy" then
-				return "all_busy", "AT_CAPACITY"
-			end
-			return why, "caller hung up"
-		end
-		local leg, cause = self:attempt(m, secs_or_why)
-		if leg then
-			log("NOTICE", "ring group " .. self.g.ring_group_extension .. "@" .. self.g.domain_name .. ": answered by "
-				.. m.key .. " (" .. self.uuid .. ")")
-			self:answered(m, leg)
-			return "answered", m.key
-		end
-		self:release(m.key)
-		causes[#causes + 1] = cause
-		if cause == "ORIGINATOR_CANCEL" or not self.session:ready() then
-			return "caller_gone", cause
-		end
-	end
-end
-
-----------------------------------------------------------------------------
--- What FusionPBX does around the ring.
 
 local function send_presence(uuid, from, state)
 	local e = freeswitch.Event("PRESENCE_IN")
@@ -676,7 +456,7 @@ local function send_presence(uuid, from, state)
 end
 
 -- ring_groups_event fires FusionPBX's CUSTOM RING_GROUPS event.
-function Ring:ring_groups_event(status)
+function Call:ring_groups_event(status)
 	local e = freeswitch.Event("CUSTOM", "RING_GROUPS")
 	local h = {
 		domain_uuid = self.g.domain_uuid, domain_name = self.g.domain_name,
@@ -694,7 +474,7 @@ end
 
 -- missed sends the group's missed-call e-mail through FusionPBX's own mail
 -- function (its e-mail queue), with FusionPBX's "missed" template.
-function Ring:missed()
+function Call:missed()
 	self.session:setVariable("missed_call", "true")
 	local g = self.g
 	if g.ring_group_missed_call_app ~= "email" or not present(g.ring_group_missed_call_data) then
@@ -853,16 +633,12 @@ end
 -- open_balancer opens the shared balancer; it returns it, or nil and why
 -- the group rings in list order instead.
 local function open_balancer(name)
-	local opts = ring.options(name)
+	local opts = options.get(name)
 	if opts.user_domains ~= "keep" then
-		return nil, "set the global variable ringlb_" .. name .. "_user_domains=keep (FusionPBX is multi-tenant: "
-			.. "members are counted as user/<extension>@<domain>)"
+		return nil, "set the global variable ringlb_" .. name .. "_user_domains=keep, or unset it (FusionPBX is "
+			.. "multi-tenant: members are counted as user/<extension>@<domain>)"
 	end
-	local b, err = ring.open(name, opts)
-	if not b then
-		return nil, err
-	end
-	return b
+	return ringlb.open(name, opts)
 end
 
 -- context gathers what the ring needs from the caller's channel and
@@ -889,7 +665,7 @@ local function context(session, g)
 	return ctx
 end
 
--- ring rings balancing group g for the caller (the group's row, read).
+-- run_group rings balancing group g for the caller (the group's row, read).
 local function run_group(session, db, g)
 	local api = freeswitch.API()
 	local dir = M.directory(api)
@@ -916,53 +692,64 @@ local function run_group(session, db, g)
 		log("ERR", "ring group " .. g.ring_group_uuid .. ": " .. tostring(dnd))
 		members, dnd = {}, {}
 	end
-	session:setVariable("ringlb_dnd_skipped", table.concat(dnd, ","))
-	if #dnd > 0 then
-		log("INFO", "do not disturb: " .. table.concat(dnd, ", ") .. " skipped for " .. ctx.uuid)
+	for _, k in ipairs(dnd) do
+		members[#members + 1] = { key = k, dnd = true }
 	end
-	local r = setmetatable({
-		session = session, api = api, dir = dir, db = db, g = g, ctx = ctx, uuid = ctx.uuid,
-		held = {}, by_key = {}, remaining = {}, bname = M.balancer_name(),
-	}, Ring)
-	for _, m in ipairs(members) do
-		r.by_key[m.key] = m
-		r.remaining[#r.remaining + 1] = m.key
+	local c = setmetatable({ session = session, api = api, dir = dir, db = db, g = g, ctx = ctx, uuid = ctx.uuid }, Call)
+	local name = M.balancer_name()
+	local mode = "balancing"
+	local b, err = open_balancer(name)
+	if not b then
+		log("ERR", "balancer " .. name .. ": " .. tostring(err) .. "; ringing in list order")
+		mode = "sequential"
 	end
-	local b, err = open_balancer(r.bname)
-	if b then
-		r.b, r.b_ok = b, true
-	else
-		log("ERR", "balancer " .. r.bname .. ": " .. tostring(err) .. "; ringing in list order")
-	end
-	session:setVariable("continue_on_fail", "true")
-	session:setVariable("hangup_after_bridge", "true")
+	local label = "ring group " .. g.ring_group_extension .. "@" .. g.domain_name
 	local presence = session:getVariable("ring_group_send_presence") == "true"
 	local pid = g.ring_group_extension .. "@" .. g.domain_name
 	if presence then
 		session:setVariable("presence_id", pid)
 		send_presence(ctx.uuid, pid, "early")
 	end
-	-- The group's call timeout runs from the first ring, by the clock.
-	r.deadline = r:now() + ctx.call_timeout
-	local okrun, result, detail = pcall(Ring.run, r)
-	r:release_all()
-	if not okrun then
-		log("ERR", "ring group " .. g.ring_group_uuid .. ": " .. tostring(result))
-		result, detail = "failed", tostring(result)
+	local result, detail
+	if #members == 0 then
+		result, detail = "all_busy", "no members"
+		finish(result, detail)
+	else
+		-- Members are rung one at a time, each for its destination
+		-- timeout, and the group's call timeout runs by elapsed time from
+		-- the first ring: the last turn is cut to what is left.
+		local okrun, dest, res, det = pcall(ring.ring, session, members, mode, {
+			balancer = b, deadline = ctx.call_timeout, dnd = false, vars = { instant_ringback = "true" },
+			on_attempt = function(keys, secs)
+				log("NOTICE", label .. ": " .. keys .. " for " .. secs .. " s")
+			end,
+			before_bridge = function(_, key)
+				log("NOTICE", label .. ": answered by " .. key .. " (" .. ctx.uuid .. ")")
+				c:record(key)
+			end,
+		})
+		if not okrun then
+			log("ERR", "ring group " .. g.ring_group_uuid .. ": " .. tostring(dest))
+			ring.release_hook(session)
+			result, detail = "failed", tostring(dest)
+			finish(result, detail)
+		elseif dest then
+			result = "answered"
+		else
+			result, detail = res, det
+		end
 	end
 	if presence then
 		session:setVariable("presence_id", "")
 		send_presence(ctx.uuid, pid, "terminated")
 	end
-	finish(result, detail)
 	if result == "answered" then
-		r:ring_groups_event("answered")
+		c:ring_groups_event("answered")
 		return
 	end
-	log("INFO", "ring group " .. g.ring_group_extension .. "@" .. g.domain_name .. ": " .. tostring(result)
-		.. " (" .. tostring(detail) .. ")")
-	r:ring_groups_event("missed")
-	r:missed()
+	log("INFO", label .. ": " .. tostring(result) .. " (" .. tostring(detail) .. ")")
+	c:ring_groups_event("missed")
+	c:missed()
 	if session:ready() and present(g.ring_group_timeout_app) then
 		session:execute(g.ring_group_timeout_app, g.ring_group_timeout_data or "")
 	end

@@ -1,51 +1,45 @@
--- ringlb.ring: ring groups inside FreeSWITCH (mod_lua), with holds kept by
--- a ringlb balancer.
+-- ringlb.ring: ring groups inside FreeSWITCH (mod_lua), with holds kept by a
+-- ringlb balancer. The entry scripts (ringlb_ring.lua, FusionPBX's
+-- strategy) use it; so can any dialplan Lua script:
 --
 --   local ring = require "ringlb.ring"
---   local b = ring.open("sales")               -- options from global variables
---   local dest, leg = ring.ring(session, {"user/1001", "user/1002"}, "balancing",
---                               {balancer = b, timeout = 20})
---   if not dest then freeswitch.consoleLog("INFO", "no agent: " .. leg .. "\n") end
+--   local dest, leg, detail = ring.ring(session, {"user/1001", "user/1002"}, "balancing",
+--                                       {balancer = "sales", timeout = 20})
 --
--- ring.ring(session, dests, mode, opts) -> dest, leg | nil, reason, detail
---   mode     "parallel", "sequential" or "balancing"
---   opts.balancer          ringlb balancer (required for balancing)
---   opts.timeout           seconds each attempt rings (default 30)
---   opts.vars              channel variables for the legs {name = value}
---   opts.bridge            bridge the answered leg to the caller (default true)
---   opts.hangup_after_bridge  hang up the caller when the bridge ends
---                          (default true; false lets the script go on)
---   opts.on_backend_error  "fallback" (default: static list order, logged)
---                          or "fail" (return nil, "backend_error")
---   opts.events            fire CUSTOM ringlb::info events (default true,
---                          false when the global ringlb_events is "false")
---   opts.dnd               skip members whose user directory variable
---                          do_not_disturb is "true" (default true, false
---                          when the global ringlb_dnd is "false"); those
---                          skipped are logged and listed in the caller's
---                          variable ringlb_dnd_skipped
---   reasons  "no_answer", "all_busy", "failed", "caller_gone",
---            "backend_error", "invalid"; detail is a message or hangup cause.
+-- ring.ring(session, members, mode, opts) -> dest, leg | nil, result, detail, summary
+-- (README "Ring groups in the dialplan" and docs/events.md say it all).
+--   members  member keys ("user/1001"), or tables {key=, timeout=, legs=, dnd=}
+--            whose legs are endpoints or {endpoint=, vars={...}} (what the
+--            member's turn dials; none: the key itself)
+--   mode     "parallel", "sequential" or "balancing", any case
+--   opts.balancer   a ringlb balancer, or the name of one to open with the
+--                   options of ringlb.options (balancing needs one)
+--   opts.no_holds   ring parallel or sequential without holds
+--   opts.timeout, opts.deadline, opts.on_backend_error, opts.vars
+--   opts.bridge (true), opts.hangup_after_bridge (true), opts.events (true),
+--   opts.dnd        true (user directory lookups), false, or function(key)
+--   opts.before_bridge(session, key, leg), opts.on_attempt(keys, seconds)
 --
--- Every rule of a ring (what is valid, which member to try next and holding
--- it, the reason from hangup causes, the dial string) is ringlb's, in Go:
--- this file keeps what must talk to the session.
---
--- Holds are keyed by the caller's uuid. Every hold taken is also written into
--- the caller's api_hangup_hook ("lua ringlb_release.lua <balancer> <uuid>
--- <dest>..."), which the switch runs when the caller hangs up even if this
--- script died; a release here and one there is harmless. If the dialplan
--- already uses api_hangup_hook, api_reporting_hook is used instead; an
--- operator's own hook is never overwritten. A member or balancer name that
--- would break that command (a space, quote, backslash or '$', or "::" at
--- its first ':', where the switch cuts it) is refused by ring_check.
+-- Every rule (what is valid, the plan, which member next and for how long,
+-- holding it, the result) is ringlb's, in Go: this file dispatches on the
+-- plan and keeps what talks to the session: originate, bridge, hangup hook,
+-- channel variables, do-not-disturb lookups and events.
 local ringlb = require "ringlb"
-
-local unpack = table.unpack or unpack -- 5.1 and LuaJIT have the global
+local options = require "ringlb.options"
 
 local M = { _NAME = "ringlb.ring", _VERSION = ringlb._VERSION }
 
+local unpack = table.unpack or unpack -- 5.1 and LuaJIT have the global
+
 M.RELEASE_SCRIPT = "ringlb_release.lua"
+
+-- HOOK_VARS are the channel variables FreeSWITCH runs as one API command
+-- when a channel hangs up: api_hangup_hook, then api_reporting_hook. Each
+-- is read by its exact name, so there is no adding a second command to one.
+M.HOOK_VARS = { "api_hangup_hook", "api_reporting_hook" }
+
+-- Balancer options from global variables, shared with every entry script.
+M.options, M.open, M.find, M.metrics = options.get, options.open, options.find, options.metrics
 
 local function log(level, msg)
 	if freeswitch and freeswitch.consoleLog then
@@ -53,115 +47,29 @@ local function log(level, msg)
 	end
 end
 
--- global returns a FreeSWITCH global variable (vars.xml), or nil.
-local function global(name)
-	if freeswitch and freeswitch.getGlobalVariable then
-		local v = freeswitch.getGlobalVariable(name)
-		if v ~= nil and v ~= "" then
-			return v
-		end
-	end
-	return nil
-end
-
--- Balancer options that ring.open reads from global variables, as
--- option = variable suffix. ringlb_<name>_<suffix> wins over ringlb_<suffix>.
-local GLOBAL_OPTIONS = {
-	url = "url", tie = "tie", capacity = "capacity", max_hold_age = "max_hold_age",
-	key_prefix = "key_prefix", lease = "lease", timeout = "redis_timeout", node = "node",
-	wrapup = "wrapup", fewest_half_life = "fewest_half_life", user_domains = "user_domains",
-}
-
--- options returns the options of balancer name from global variables. Both
--- the ring script and the hangup hook (a fresh Lua state without the call's
--- variables) read them here, so both open the balancer alike.
-function M.options(name)
-	local opts = {}
-	for opt, suffix in pairs(GLOBAL_OPTIONS) do
-		opts[opt] = global("ringlb_" .. name .. "_" .. suffix) or global("ringlb_" .. suffix)
-	end
-	return opts
-end
-
--- open returns the process-wide balancer called name, opened with the
--- options of M.options(name) unless opts are given. It returns nil, err,
--- code on failure.
-function M.open(name, opts)
-	if type(name) ~= "string" or name == "" then
-		return nil, "ringlb: ring: balancer name must be a non-empty string", "invalid"
-	end
-	return ringlb.open(name, opts or M.options(name))
-end
-
--- metrics starts the Prometheus endpoint at the address of the global
--- variable ringlb_metrics (host:port), once per process: ringlb_startup.lua
--- (mod_lua's startup-script) calls it as the switch starts, ringlb_ring.lua
--- on each ring in case the endpoint is not up yet (no startup script, or the
--- port was taken at start). It returns the address listened on, nil when
--- ringlb_metrics is unset, or nil, err, code. It logs nothing: ringlb logs a
--- failure once for the process, and again only when the endpoint comes up.
-function M.metrics()
-	local addr = global("ringlb_metrics")
-	if not addr then
-		return nil
-	end
-	return ringlb.metrics(addr)
-end
-
--- find returns the balancer called name for the release and status scripts:
--- the one already open in this process whatever its options (ringlb.get),
--- else one opened with M.options(name).
-function M.find(name)
-	local b = ringlb.get(name)
-	if b then
-		return b
-	end
-	return M.open(name)
-end
-
--- check checks the Lua values it is given and has ringlb check the ring; it
--- returns the members to ring and the attempt timeout, or nil and why not.
-local function check(session, dests, mode, opts)
-	if type(session) ~= "userdata" and type(session) ~= "table" then
-		return nil, "ringlb: ring: session must be the caller's session"
-	end
-	if opts.vars ~= nil and type(opts.vars) ~= "table" then
-		return nil, "ringlb: ring: vars must be a table"
-	end
-	local bname
-	if opts.balancer ~= nil then
-		local ok, name = pcall(function() return opts.balancer:name() end)
-		if not ok or type(name) ~= "string" then
-			return nil, "ringlb: ring: opts.balancer is not a ringlb balancer"
-		end
-		bname = name
-	end
-	return ringlb.ring_check(mode, dests, opts.timeout, opts.on_backend_error, bname)
-end
-
--- HOOK_VARS are the channel variables FreeSWITCH runs as one API command
--- when a channel hangs up: api_hangup_hook in the hangup state, then
--- api_reporting_hook in the reporting state. Each is read by its exact name
--- (switch_core_state_machine.c), so there is no adding a second command to
--- one of them.
-M.HOOK_VARS = { "api_hangup_hook", "api_reporting_hook" }
-
 -- ours reports whether a hook value is empty or ringlb's own.
 local function ours(v)
 	return v == nil or v == "" or v:sub(1, #M.RELEASE_SCRIPT + 5) == "lua " .. M.RELEASE_SCRIPT .. " "
 end
 
--- Call is the state of one ring: the holds it has, kept in step with the
--- caller's hangup hook.
-local Call = {}
-Call.__index = Call
+----------------------------------------------------------------------------
+-- Holds: the members a call holds, kept in step with the caller's hangup
+-- hook, "lua ringlb_release.lua <balancer> <uuid> <key>,<key>...", which the
+-- switch runs when the caller hangs up even if the script died (a release
+-- here and one there is harmless). If the dialplan already uses
+-- api_hangup_hook, api_reporting_hook is used; an operator's own hook is
+-- never overwritten. The keys are one word: mod_lua passes a script at most
+-- 128 words.
 
--- hook_var picks the hook variable for this call: api_hangup_hook unless the
--- operator's dialplan already uses it, then api_reporting_hook. When both
--- are taken, ringlb overwrites neither: holds are still released after the
--- bridge, and a crash is covered by max_hold_age (memory) or the lease
--- (Redis) instead.
-function Call:hook_var()
+local Holds = {}
+Holds.__index = Holds
+
+-- holds returns the hold set of the call uuid on balancer b.
+function M.holds(session, b, uuid)
+	return setmetatable({ session = session, b = b, bname = b:name(), uuid = uuid, held = {}, order = {} }, Holds)
+end
+
+function Holds:hook_var()
 	if self.hookvar == nil then
 		self.hookvar = false
 		for _, var in ipairs(M.HOOK_VARS) do
@@ -178,60 +86,74 @@ function Call:hook_var()
 	return self.hookvar
 end
 
-function Call:set_hook()
+function Holds:set_hook()
 	local var = self:hook_var()
 	if not var then
 		return
 	end
-	local held = {}
-	for _, d in ipairs(self.order) do
-		if self.held[d] then
-			held[#held + 1] = d
-		end
+	local keys = {}
+	for _, k in ipairs(self.order) do
+		if self.held[k] then keys[#keys + 1] = k end
 	end
-	if #held == 0 then
+	if #keys == 0 then
 		self.session:setVariable(var, "")
 	else
-		self.session:setVariable(var, "lua " .. M.RELEASE_SCRIPT .. " " .. self.bname
-			.. " " .. self.uuid .. " " .. table.concat(held, " "))
+		self.session:setVariable(var, "lua " .. M.RELEASE_SCRIPT .. " " .. self.bname .. " " .. self.uuid
+			.. " " .. table.concat(keys, ","))
 	end
 end
 
-function Call:hold(dest)
-	if not self.held[dest] then
-		self.held[dest] = true
-		self.order[#self.order + 1] = dest
+-- add records a hold the balancer took for the call.
+function Holds:add(key)
+	if not self.held[key] then
+		self.held[key] = true
+		self.order[#self.order + 1] = key
 	end
 	self:set_hook()
 end
 
--- release drops the hold on dest; a backend error leaves it to the hook
--- (and, with Redis, to the lease).
-function Call:release(dest)
-	if not self.held[dest] then
+-- release drops the hold on key; a backend error leaves it to the hook (and,
+-- with Redis, to the lease).
+function Holds:release(key)
+	if not self.held[key] then
 		return
 	end
-	local ok, err = self.b:release(dest, self.uuid)
+	local ok, err = self.b:release(key, self.uuid)
 	if ok == nil then
-		log("WARNING", "release " .. dest .. " for " .. self.uuid .. ": " .. tostring(err) .. " (the hangup hook retries)")
+		log("WARNING", "release " .. key .. " for " .. self.uuid .. ": " .. tostring(err) .. " (the hangup hook retries)")
 		return
 	end
-	self.held[dest] = nil
+	self.held[key] = nil
 	self:set_hook()
 end
 
-function Call:release_all(except)
-	for _, d in ipairs(self.order) do
-		if self.held[d] and d ~= except then
-			self:release(d)
+function Holds:release_all(except)
+	for _, k in ipairs(self.order) do
+		if self.held[k] and k ~= except then
+			self:release(k)
 		end
 	end
 end
 
--- event fires a CUSTOM ringlb::info event, so that ESL consumers can follow
--- group calls: Ringlb-Action (ring-start, attempt, attempt-failed, answered,
--- fallback, ring-end), the balancer, mode and call, and fields.
-function Call:event(action, fields)
+-- answered turns the hold on key from ringing to talking.
+function Holds:answered(key)
+	if not self.held[key] then
+		return
+	end
+	local ok, err = self.b:answered(key, self.uuid)
+	if ok == nil then
+		log("WARNING", "answered " .. key .. " for " .. self.uuid .. ": " .. tostring(err))
+	end
+end
+
+----------------------------------------------------------------------------
+-- One ring.
+
+local Ring = {}
+Ring.__index = Ring
+
+-- event fires a CUSTOM ringlb::info event (docs/events.md).
+function Ring:event(action, fields)
 	if not self.events then
 		return
 	end
@@ -239,8 +161,8 @@ function Call:event(action, fields)
 		local e = freeswitch.Event("CUSTOM", "ringlb::info")
 		e:addHeader("Ringlb-Action", action)
 		e:addHeader("Ringlb-Balancer", self.bname or "")
-		e:addHeader("Ringlb-Mode", self.mode)
-		e:addHeader("Ringlb-Call-UUID", self.uuid)
+		e:addHeader("Ringlb-Mode", self.mode or "")
+		e:addHeader("Ringlb-Call-UUID", self.uuid or "")
 		for k, v in pairs(fields or {}) do
 			e:addHeader(k, tostring(v))
 		end
@@ -251,67 +173,140 @@ function Call:event(action, fields)
 	end
 end
 
--- backend handles a failed balancer call: it returns the ring's result when
--- the ring must stop, or nil to go on without the balancer.
-function Call:backend(what, err)
-	if self.policy == "fail" then
-		self:release_all()
-		return { nil, "backend_error", err }
+local function keys_of(members)
+	local ks = {}
+	for i, m in ipairs(members) do ks[i] = m.key end
+	return table.concat(ks, ",")
+end
+
+-- finish ends the ring: the result into the caller's channel variables and
+-- the ring-end event; it returns what ring.ring returns.
+function Ring:finish(result, detail, summary, leg)
+	local s = self.session
+	if self.session_ok then
+		s:setVariable("ringlb_result", result)
+		s:setVariable("ringlb_result_detail", detail or "")
+		s:setVariable("ringlb_result_summary", summary or "")
+		s:setVariable("ringlb_dnd_skipped", table.concat(self.dnd, ","))
 	end
-	log("WARNING", what .. ": " .. tostring(err) .. "; ringing in list order without the balancer")
+	if #self.dnd > 0 then
+		log("INFO", "do not disturb: " .. table.concat(self.dnd, ", ") .. " skipped for " .. self.uuid)
+	end
+	local f = { ["Ringlb-Result"] = result, ["Ringlb-Rang"] = self.rang }
+	if result == "answered" then
+		f["Ringlb-Member"] = detail
+		self:event("ring-end", f)
+		return detail, leg
+	end
+	f["Ringlb-Reason"], f["Ringlb-Summary"] = detail, summary
+	self:event("ring-end", f)
+	if result == "invalid" then
+		log("ERR", tostring(detail))
+	end
+	return nil, result, detail, summary
+end
+
+-- stop ends a ring that got no answer, named by ringlb from what it did.
+function Ring:stop(stop)
+	if self.holds then
+		self.holds:release_all()
+	end
+	local result, detail, summary = ringlb.ring_result({ causes = self.causes, full = self.full,
+		dnd = #self.dnd, stop = stop })
+	return self:finish(result, detail, summary)
+end
+
+-- backend handles a failed balancer call: it returns true when the ring
+-- must stop (policy fail), else goes on without the balancer.
+function Ring:backend(what, err)
+	if self.plan.on_backend_error == "fail" then
+		if self.holds then self.holds:release_all() end
+		return true
+	end
+	log("WARNING", what .. " on " .. self.bname .. ": " .. tostring(err) .. "; ringing in list order without the balancer")
 	self:event("fallback", { ["Ringlb-Reason"] = tostring(err) })
-	self.b:fallback() -- counted for the metrics; nothing to do if it fails
+	if self.b then
+		self.b:fallback() -- counted for the metrics; nothing to do if it fails
+	end
 	self.b_ok = false
-	return nil
+	return false
 end
 
--- dialstring builds the dial string of one attempt; each leg gets
--- [ringlb_dest=<dest>] so the answered leg tells which member it is.
-function Call:dialstring(legs)
-	return ringlb.dialstring(legs, ",", self.vars, nil, "ringlb_dest")
+-- is_dnd reports, once per member per call, whether it is on do-not-disturb.
+function Ring:is_dnd(key)
+	if not self.dnd_check then
+		return false
+	end
+	local v = self.dnd_seen[key]
+	if v == nil then
+		v = self.dnd_check(key) and true or false
+		self.dnd_seen[key] = v
+	end
+	return v
 end
 
--- attempt rings legs at once and returns dest, leg when one answers, else
--- nil, cause.
-function Call:attempt(legs)
-	local ds, err = self:dialstring(legs)
+function Ring:skip_dnd(key)
+	self.dnd[#self.dnd + 1] = key
+	self:event("skipped", { ["Ringlb-Members"] = key, ["Ringlb-Reason"] = "do_not_disturb" })
+end
+
+function Ring:skip_full(members)
+	self.full = self.full + #members
+	self:event("skipped", { ["Ringlb-Members"] = keys_of(members), ["Ringlb-Reason"] = "at_capacity" })
+end
+
+-- attempt rings members (all their legs at once) for secs; it returns the
+-- answered member's key and leg, or nil and the hangup cause.
+function Ring:attempt(members, secs)
+	local vars = {}
+	for k, v in pairs(self.plan.vars) do vars[k] = v end
+	vars.originate_timeout = secs
+	local legs = {}
+	for _, m in ipairs(members) do
+		for _, l in ipairs(m.legs) do legs[#legs + 1] = l end
+	end
+	local ds, err = ringlb.dialstring(legs, ",", vars)
 	if not ds then
 		return nil, "INVALID", err
 	end
-	self:event("attempt", { ["Ringlb-Members"] = table.concat(legs, ",") })
+	local ks = keys_of(members)
+	self:event("attempt", { ["Ringlb-Members"] = ks, ["Ringlb-Timeout"] = secs })
+	if self.on_attempt then
+		self.on_attempt(ks, secs)
+	end
+	self.rang = self.rang + #members
 	local leg = freeswitch.Session(ds, self.session)
 	if leg and leg:ready() and leg:answered() then
-		local dest = leg:getVariable("ringlb_dest")
-		if dest == nil or dest == "" then
-			dest = legs[1]
+		local key = leg:getVariable("ringlb_dest")
+		if key == nil or key == "" then
+			key = members[1].key
 		end
-		return dest, leg
+		return key, leg
 	end
 	local cause = leg and leg:hangupCause() or "UNKNOWN"
-	self:event("attempt-failed", { ["Ringlb-Members"] = table.concat(legs, ","), ["Ringlb-Reason"] = cause })
+	self:event("attempt-failed", { ["Ringlb-Members"] = ks, ["Ringlb-Reason"] = cause })
 	return nil, cause
 end
 
--- answered finishes a ring whose leg answered: mark the hold talking,
--- bridge, then release.
-function Call:answered(dest, leg)
-	self:event("answered", { ["Ringlb-Member"] = dest })
-	if self.b then
-		self:release_all(dest) -- losers stop counting as soon as the winner answers
-		if self.held[dest] then
-			local ok, err = self.b:answered(dest, self.uuid)
-			if ok == nil then
-				log("WARNING", "answered " .. dest .. " for " .. self.uuid .. ": " .. tostring(err))
-			end
-		end
+-- answered finishes a ring whose member key answered on leg: the other
+-- holds go, the hold turns talking, the ring ends, then the bridge.
+function Ring:answered(key, leg)
+	self:event("answered", { ["Ringlb-Member"] = key })
+	if self.holds then
+		self.holds:release_all(key) -- losers stop counting as soon as the winner answers
+		self.holds:answered(key)
 	end
-	self.session:setVariable("ringlb_answered_dest", dest)
+	self.session:setVariable("ringlb_answered_dest", key)
+	self:finish("answered", key, nil, leg)
 	if not self.bridge then
-		return dest, leg -- the hold stays until the caller hangs up (the hook)
+		return key, leg -- the hold stays until the caller hangs up (the hook)
+	end
+	if self.before_bridge then
+		self.before_bridge(self.session, key, leg)
 	end
 	freeswitch.bridge(self.session, leg)
-	if self.b then
-		self:release(dest)
+	if self.holds then
+		self.holds:release(key)
 	end
 	if leg:ready() then
 		leg:hangup("NORMAL_CLEARING")
@@ -321,7 +316,21 @@ function Call:answered(dest, leg)
 	if self.session:ready() and self.session:getVariable("hangup_after_bridge") == "true" then
 		self.session:hangup("NORMAL_CLEARING")
 	end
-	return dest, leg
+	return key, leg
+end
+
+-- failed records an attempt that got no answer; it returns true, with
+-- what ring.ring returns, when the ring ends there.
+function Ring:failed(cause, detail)
+	if cause == "INVALID" then
+		if self.holds then self.holds:release_all() end
+		return true, self:finish("invalid", detail)
+	end
+	self.causes[#self.causes + 1] = cause
+	if not self.session:ready() then
+		return true, self:stop("caller_gone")
+	end
+	return false
 end
 
 local function remove(list, value)
@@ -330,198 +339,228 @@ local function remove(list, value)
 	end
 end
 
--- pick has ringlb choose and hold the member to try next out of remaining
--- (members passed over as full are dropped from it, each an AT_CAPACITY
--- cause); it returns dest, or nil, stop (a result table) / nil, nil when
--- nothing is left.
-function Call:pick(remaining, causes)
-	if not (self.b and self.b_ok) then
-		return remaining[1]
-	end
-	local d, skipped, code = self.b:pick(self.mode, remaining, self.uuid)
-	if d == nil then
-		local err = skipped
-		if code == "backend" then
-			local stop = self:backend("pick", err)
-			if stop then return nil, stop end
-			return remaining[1]
-		end
-		self:release_all()
-		return nil, { nil, "invalid", err }
-	end
-	for _, s in ipairs(skipped) do
-		causes[#causes + 1] = "AT_CAPACITY"
-		remove(remaining, s)
-	end
-	if d then
-		self:hold(d)
-		return d
-	end
-	return nil
-end
-
-function Call:one_at_a_time()
+-- one_at_a_time rings the members in turns, as ringlb decides them.
+function Ring:one_at_a_time()
 	local remaining = {}
-	for i, d in ipairs(self.members) do remaining[i] = d end
-	local causes = {}
-	while #remaining > 0 do
+	for i, m in ipairs(self.plan.members) do remaining[i] = m end
+	while true do
 		if not self.session:ready() then
-			self:release_all()
-			return nil, "caller_gone", "caller hung up"
+			return self:stop("caller_gone")
 		end
-		local dest, stop = self:pick(remaining, causes)
-		if stop then return unpack(stop, 1, 3) end
-		if not dest then break end
-		remove(remaining, dest)
-		local won, leg_or_cause, detail = self:attempt({ dest })
-		if won then
-			return self:answered(won, leg_or_cause)
+		local left
+		if self.deadline then
+			left = self.deadline - self:now()
 		end
-		self:release(dest)
-		if leg_or_cause == "INVALID" then
-			self:release_all()
-			return nil, "invalid", detail
+		local b = self.b_ok and self.b or nil
+		-- m, seconds, skipped | false, stop, skipped | nil, err, code, skipped
+		local m, secs, skipped, more = ringlb.ring_turn(self.plan.mode, remaining, self.uuid, left, b)
+		local err, code
+		if m == nil then
+			err, code, skipped = secs, skipped, more or {}
 		end
-		causes[#causes + 1] = leg_or_cause
-		if not self.session:ready() then
-			self:release_all()
-			return nil, "caller_gone", leg_or_cause
-		end
-	end
-	return nil, ringlb.ring_reason(causes)
-end
-
-function Call:all_at_once()
-	local legs, causes = {}, {}
-	if self.b and self.b_ok then
-		-- ringing counts as load: every member offered is held first
-		local states, err, code = self.b:hold_all(self.members, self.uuid)
-		if not states then
-			self:release_all()
-			return nil, "invalid", err
-		end
-		for i, d in ipairs(self.members) do
-			if states[i] == "held" then
-				self:hold(d)
-				legs[#legs + 1] = d
-			elseif states[i] == "skipped" then
-				causes[#causes + 1] = "AT_CAPACITY"
+		for _, x in ipairs(skipped) do remove(remaining, x) end
+		if #skipped > 0 then self:skip_full(skipped) end
+		if m == false then
+			return self:stop(secs)
+		elseif m == nil and code ~= "backend" then
+			if self.holds then self.holds:release_all() end
+			return self:finish("invalid", err)
+		elseif m == nil then
+			if self:backend("pick", err) then
+				return self:finish("backend_error", err)
+			end
+		else
+			remove(remaining, m)
+			if b then self.holds:add(m.key) end
+			if self:is_dnd(m.key) then
+				if b then self.holds:release(m.key) end
+				self:skip_dnd(m.key)
 			else
-				legs[#legs + 1] = d
+				local key, leg_or_cause, detail = self:attempt({ m }, secs)
+				if key then
+					return self:answered(key, leg_or_cause)
+				end
+				if b then self.holds:release(m.key) end
+				local done = { self:failed(leg_or_cause, detail) }
+				if done[1] then
+					return unpack(done, 2, 5)
+				end
 			end
 		end
-		if code == "backend" then
-			local stop = self:backend("acquire", err)
-			if stop then return unpack(stop, 1, 3) end
-		end
-	else
-		for i, d in ipairs(self.members) do legs[i] = d end
 	end
-	if #legs == 0 then
-		return nil, ringlb.ring_reason(causes)
-	end
-	if not self.session:ready() then
-		self:release_all()
-		return nil, "caller_gone", "caller hung up"
-	end
-	local won, leg_or_cause, detail = self:attempt(legs)
-	if won then
-		return self:answered(won, leg_or_cause)
-	end
-	self:release_all()
-	if leg_or_cause == "INVALID" then
-		return nil, "invalid", detail
-	end
-	if not self.session:ready() then
-		return nil, "caller_gone", leg_or_cause
-	end
-	causes[#causes + 1] = leg_or_cause
-	return nil, ringlb.ring_reason(causes)
 end
 
--- dnd_user returns the user@domain whose directory entry tells whether
--- member dest is on do-not-disturb, or nil when dest is not a user.
-local function dnd_user(session, dest)
-	local user, domain = dest:match("^user/([^@/]+)@?(.*)$")
-	if not user then
-		return nil
-	end
-	if domain == "" then
-		domain = session:getVariable("domain_name") or global("domain") or ""
-	end
-	return user .. "@" .. domain
-end
-
--- without_dnd returns members without those on do-not-disturb (user_data
--- reads the directory, as FusionPBX's ring groups do), and those skipped.
-local function without_dnd(session, members)
-	local api = freeswitch.API()
-	local keep, skipped = {}, {}
-	for _, d in ipairs(members) do
-		local u = dnd_user(session, d)
-		local v = u and api:execute("user_data", u .. " var do_not_disturb")
-		if v and v:lower():match("^%s*true%s*$") then
-			skipped[#skipped + 1] = d
+-- all_at_once rings every member with room in one attempt.
+function Ring:all_at_once()
+	local ring = {}
+	for _, m in ipairs(self.plan.members) do
+		if self:is_dnd(m.key) then
+			self:skip_dnd(m.key)
 		else
-			keep[#keep + 1] = d
+			ring[#ring + 1] = m
 		end
 	end
-	return keep, skipped
+	if #ring > 0 and self.b_ok then
+		-- ringing counts as load: every member offered is held first
+		local ks = {}
+		for i, m in ipairs(ring) do ks[i] = m.key end
+		local states, err, code = self.b:hold_all(ks, self.uuid)
+		if not states then
+			return self:finish("invalid", err)
+		end
+		local legs, full = {}, {}
+		for i, m in ipairs(ring) do
+			if states[i] == "held" then
+				self.holds:add(m.key)
+				legs[#legs + 1] = m
+			elseif states[i] == "skipped" then
+				full[#full + 1] = m
+			else
+				legs[#legs + 1] = m
+			end
+		end
+		if #full > 0 then self:skip_full(full) end
+		ring = legs
+		if code == "backend" and self:backend("acquire", err) then
+			return self:finish("backend_error", err)
+		end
+	end
+	if #ring == 0 then
+		return self:stop(self.full > 0 and "at_capacity" or "done")
+	end
+	if not self.session:ready() then
+		return self:stop("caller_gone")
+	end
+	local key, leg_or_cause, detail = self:attempt(ring, self.plan.timeout)
+	if key then
+		return self:answered(key, leg_or_cause)
+	end
+	if self.holds then self.holds:release_all() end
+	local done = { self:failed(leg_or_cause, detail) }
+	if done[1] then
+		return unpack(done, 2, 5)
+	end
+	return self:stop("done")
 end
 
---- ring rings dests for the caller's session; see the top of this file.
-function M.ring(session, dests, mode, opts)
+-- now returns the switch's clock in seconds (only a ring with a deadline
+-- reads it).
+function Ring:now()
+	local us = tonumber(freeswitch.API():execute("strmicroepoch", ""))
+	return us and us / 1e6 or os.time()
+end
+
+-- dnd_lookup returns whether member key, if a user of the directory, has
+-- its variable do_not_disturb set to true (as FusionPBX sets it).
+local function dnd_lookup(session)
+	local api
+	return function(key)
+		local user, domain = key:match("^user/([^@/]+)@?(.*)$")
+		if not user then
+			return false
+		end
+		if domain == "" then
+			domain = session:getVariable("domain_name") or options.global("domain") or ""
+		end
+		api = api or freeswitch.API()
+		local v = api:execute("user_data", user .. "@" .. domain .. " var do_not_disturb")
+		return v ~= nil and v:lower():match("^%s*true%s*$") ~= nil
+	end
+end
+
+-- spec_members turns the members given to ring.ring into the spec's.
+local function spec_members(members)
+	if type(members) ~= "table" then
+		return members
+	end
+	local out = {}
+	for i, m in ipairs(members) do
+		if type(m) == "table" and m.legs then
+			local legs = {}
+			for j, l in ipairs(m.legs) do
+				legs[j] = type(l) == "table" and l or { endpoint = l }
+			end
+			out[i] = { key = m.key, timeout = m.timeout, dnd = m.dnd, legs = legs }
+		else
+			out[i] = m
+		end
+	end
+	return out
+end
+
+--- ring rings members for the caller's session; see the top of this file.
+function M.ring(session, members, mode, opts)
+	local r = setmetatable({ session = session, mode = mode ~= nil and tostring(mode) or "", causes = {},
+		full = 0, dnd = {}, dnd_seen = {}, rang = 0 }, Ring)
+	r.session_ok = (type(session) == "userdata" or type(session) == "table") and session.get_uuid ~= nil
+	if r.session_ok then
+		r.uuid = session:get_uuid()
+	end
+	if opts ~= nil and type(opts) ~= "table" then
+		return r:finish("invalid", "ringlb: ring: opts must be a table")
+	end
 	opts = opts or {}
-	if type(opts) ~= "table" then
-		return nil, "invalid", "ringlb: ring: opts must be a table"
+	r.events = opts.events ~= false and options.global("ringlb_events") ~= "false"
+	local b = opts.balancer
+	if b == "" then
+		return r:finish("invalid", "ringlb: ring: balancer name must be a non-empty string")
+	elseif type(b) == "string" then
+		r.bname, b = b, nil
+	elseif b ~= nil then
+		local ok, name = pcall(function() return b:name() end)
+		if not ok or type(name) ~= "string" then
+			return r:finish("invalid", "ringlb: ring: opts.balancer is not a ringlb balancer or a balancer name")
+		end
+		r.bname = name
 	end
-	local members, timeout = check(session, dests, mode, opts)
-	if not members then
-		return nil, "invalid", timeout
+	if not r.session_ok then
+		return r:finish("invalid", "ringlb: ring: session must be the caller's session")
 	end
+	if opts.vars ~= nil and type(opts.vars) ~= "table" then
+		return r:finish("invalid", "ringlb: ring: vars must be a table")
+	end
+	local plan, err = ringlb.ring_plan({ mode = mode, balancer = r.bname, no_holds = opts.no_holds,
+		timeout = opts.timeout, deadline = opts.deadline, on_backend_error = opts.on_backend_error,
+		vars = opts.vars, members = spec_members(members) })
+	if not plan then
+		return r:finish("invalid", err)
+	end
+	r.plan, r.mode, r.bname = plan, plan.mode, plan.balancer
 	if not session:ready() then
-		return nil, "caller_gone", "caller hung up"
+		return r:stop("caller_gone")
 	end
-	if opts.dnd ~= false and global("ringlb_dnd") ~= "false" then
-		local skipped
-		members, skipped = without_dnd(session, members)
-		session:setVariable("ringlb_dnd_skipped", table.concat(skipped, ","))
-		if #skipped > 0 then
-			log("INFO", "do not disturb: " .. table.concat(skipped, ", ") .. " skipped for " .. session:get_uuid())
-		end
-		if #members == 0 then
-			return nil, "all_busy", "do_not_disturb"
-		end
-	end
-	local vars = { ignore_early_media = "true" }
-	for k, v in pairs(opts.vars or {}) do vars[k] = v end
-	vars.originate_timeout = tostring(timeout)
-	local c = setmetatable({
-		session = session, members = members, mode = mode, vars = vars,
-		b = opts.balancer, b_ok = opts.balancer ~= nil,
-		bname = opts.balancer and opts.balancer:name(),
-		policy = opts.on_backend_error or "fallback",
-		bridge = opts.bridge ~= false,
-		uuid = session:get_uuid(), held = {}, order = {},
-		events = opts.events ~= false and global("ringlb_events") ~= "false",
-	}, Call)
 	-- A failed attempt must not hang up the caller, and the caller's leg
 	-- ends with the bridged call.
 	session:setVariable("continue_on_fail", "true")
 	session:setVariable("hangup_after_bridge", opts.hangup_after_bridge == false and "false" or "true")
-	c:event("ring-start", { ["Ringlb-Members"] = table.concat(members, ",") })
-	local dest, leg_or_reason, detail
-	if mode == "parallel" then
-		dest, leg_or_reason, detail = c:all_at_once()
-	else
-		dest, leg_or_reason, detail = c:one_at_a_time()
+	r.bridge, r.before_bridge, r.on_attempt = opts.bridge ~= false, opts.before_bridge, opts.on_attempt
+	if plan.balancer then
+		if not b then
+			local code
+			b, err, code = options.open(plan.balancer)
+			if not b and code ~= "backend" then
+				return r:finish("invalid", err)
+			end
+			if not b and r:backend("open", err) then
+				return r:finish("backend_error", err)
+			end
+		end
+		if b then
+			r.b, r.b_ok, r.holds = b, true, M.holds(session, b, r.uuid)
+		end
 	end
-	if dest then
-		c:event("ring-end", { ["Ringlb-Result"] = "answered", ["Ringlb-Member"] = dest })
-	else
-		c:event("ring-end", { ["Ringlb-Result"] = tostring(leg_or_reason), ["Ringlb-Reason"] = tostring(detail) })
+	if opts.dnd ~= false and options.global("ringlb_dnd") ~= "false" then
+		r.dnd_check = type(opts.dnd) == "function" and opts.dnd or dnd_lookup(session)
 	end
-	return dest, leg_or_reason, detail
+	r:event("ring-start", { ["Ringlb-Members"] = keys_of(plan.members) })
+	for _, k in ipairs(plan.dnd) do r:skip_dnd(k) end
+	if plan.deadline > 0 then
+		r.deadline = r:now() + plan.deadline
+	end
+	if plan.mode == "parallel" then
+		return r:all_at_once()
+	end
+	return r:one_at_a_time()
 end
 
 --- release drops the hold that ring.ring left for dest when called with
@@ -536,6 +575,19 @@ function M.release(session, balancer, dest)
 		end
 	end
 	return ok, err, code
+end
+
+--- release_hook runs the caller's release hook now, as the switch would at
+-- hang-up, and clears it: for a script that caught an error out of
+-- ring.ring and goes on with the call.
+function M.release_hook(session)
+	for _, var in ipairs(M.HOOK_VARS) do
+		local v = session:getVariable(var)
+		if v ~= nil and v ~= "" and ours(v) then
+			freeswitch.API():execute("lua", v:sub(5))
+			session:setVariable(var, "")
+		end
+	end
 end
 
 return M

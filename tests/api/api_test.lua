@@ -239,6 +239,60 @@ local cases = {
     local ds = assert(ringlb.dialstring({ "user/1", "user/2" }, ",", nil, 20, "ringlb_dest"))
     eq("[leg_timeout=20,ringlb_dest=user/1]user/1,[leg_timeout=20,ringlb_dest=user/2]user/2", ds)
   end },
+  { "ring_plan: the canonical plan of a ring, built as a table", function()
+    local p = assert(ringlb.ring_plan({ mode = " Balancing ", balancer = "sales", timeout = 20.5, deadline = 60,
+      vars = { hold = 1 }, members = { "user/1001", { key = "user/1002@a.example", timeout = 10, legs = {
+        "user/1002@a.example", { endpoint = "loopback/0612", vars = { leg_delay_start = 5, caller = "Doe, John" } } } },
+        "user/1001", { key = "user/1003", dnd = true } } }))
+    eq("balancing", p.mode); eq("fallback", p.on_backend_error); eq("sales", p.balancer)
+    eq(20, p.timeout); eq(60, p.deadline)
+    eq("1", p.vars.hold); eq("true", p.vars.ignore_early_media)
+    eq(2, #p.members)
+    eq("user/1001", p.members[1].key); eq(20, p.members[1].timeout); eq(1, p.members[1].index)
+    eq("user/1001", p.members[1].legs[1].endpoint); eq("user/1001", p.members[1].legs[1].vars.ringlb_dest)
+    local m = p.members[2]
+    eq("user/1002@a.example", m.key); eq(10, m.timeout); eq(2, m.index); eq(2, #m.legs)
+    eq("loopback/0612", m.legs[2].endpoint); eq("5", m.legs[2].vars.leg_delay_start)
+    eq("Doe, John", m.legs[2].vars.caller); eq("user/1002@a.example", m.legs[2].vars.ringlb_dest)
+    eq(1, #p.dnd); eq("user/1003", p.dnd[1])
+    local q = assert(ringlb.ring_plan({ mode = "parallel", members = { "user/1" } }))
+    eq(nil, q.balancer); eq(0, q.deadline); eq(30, q.timeout)
+    local ds = assert(ringlb.dialstring(m.legs, ",", { originate_timeout = 10 }))
+    eq("{originate_timeout=10}[ringlb_dest=user/1002@a.example]user/1002@a.example,"
+      .. "[caller=Doe\\\\, John,leg_delay_start=5,ringlb_dest=user/1002@a.example]loopback/0612", ds)
+  end },
+  { "ring_turn and ring_result: the turns of a ring and how it ended, named by ringlb", function()
+    local b = assert(ringlb.open(name("turns"), { capacity = 1, tie = "list" }))
+    local p = assert(ringlb.ring_plan({ mode = "sequential", balancer = name("turns"),
+      members = { { key = "a/1", timeout = 20 }, { key = "b/1", timeout = 10 } } }))
+    assert(b:acquire("a/1", "other"))
+    local m, secs, skipped = ringlb.ring_turn(p.mode, p.members, "call1", 7.5, b)
+    eq(p.members[2], m); eq(7, secs); eq(1, #skipped); eq(p.members[1], skipped[1])
+    eq(1, b:load("b/1"))
+    local stop
+    m, stop, skipped = ringlb.ring_turn(p.mode, { p.members[1] }, "call2", nil, b)
+    eq(false, m); eq("at_capacity", stop); eq(1, #skipped)
+    m, stop = ringlb.ring_turn(p.mode, p.members, "call3", 0.5)
+    eq(false, m); eq("call_timeout", stop)
+    m, secs = ringlb.ring_turn(p.mode, p.members, "call4")
+    eq(p.members[1], m); eq(20, secs)
+    expect_err("invalid", ringlb.ring_turn("parallel", p.members, "call5"))
+    local r, d, sum = ringlb.ring_result({ causes = { "NO_ANSWER" }, full = 1, dnd = 0, stop = "at_capacity" })
+    eq("no_answer", r); eq("at_capacity", d)
+    eq("rang 1 member (NO_ANSWER); 1 member at capacity, drained or in wrap-up; then none left with room", sum)
+    expect_err("invalid", ringlb.ring_result({ causes = {}, stop = "bogus" }))
+  end },
+  { "act: drain, undrain and reset say what they did, as ringlbctl", function()
+    local n = name("act")
+    local b = assert(ringlb.open(n))
+    assert(b:acquire("user/1", "c1"))
+    local lines = assert(b:act("drain", { "user/1", "user/9" }))
+    eq(n .. ": drained user/1 (1 active call keeps counting until it ends)", lines[1])
+    eq(n .. ": drained user/9 (new to this balancer: check the spelling)", lines[2])
+    eq(n .. ": reset user/1, dropped 1 hold", assert(b:act("reset", { "user/1" }))[1])
+    local _, err, code, done = b:act("frob", { "user/1" })
+    eq("invalid", code); assert(err:find("frob", 1, true), err); eq(0, #done)
+  end },
   { "dialstring builds an escaped FreeSWITCH dial string", function()
     local s = assert(ringlb.dialstring({ "user/1001", "user/1002" }, "|", { ignore_early_media = "true" }, 20))
     assert(s:find("^{ignore_early_media=true}"), s)
@@ -370,6 +424,26 @@ local bad = {
   { "ring_reason(nil)", function() return ringlb.ring_reason(nil) end },
   { "pick without a call id", function() return b:pick("sequential", { "a" }) end },
   { "hold_all with a number member", function() return b:hold_all({ 1 }, "c") end },
+  { "ring_plan(nil)", function() return ringlb.ring_plan(nil) end },
+  { "ring_plan with a numeric mode", function() return ringlb.ring_plan({ mode = 1, members = { "user/1" } }) end },
+  { "ring_plan with a NUL in a key", function() return ringlb.ring_plan({ mode = "parallel", members = { "user/\0" } }) end },
+  { "ring_plan with a table of legs that is not one", function()
+    return ringlb.ring_plan({ mode = "parallel", members = { { key = "k/1", legs = "user/1" } } }) end },
+  { "ring_plan with a leg of no endpoint", function()
+    return ringlb.ring_plan({ mode = "parallel", members = { { key = "k/1", legs = { {} } } } }) end },
+  { "ring_plan with a leg variable holding a quote", function()
+    return ringlb.ring_plan({ mode = "parallel", members = { { key = "k/1", legs = { { endpoint = "user/1", vars = { x = "it's" } } } } } }) end },
+  { "ring_plan with 129 members", function()
+    local ms = {}
+    for i = 1, 129 do ms[i] = "user/" .. i end
+    return ringlb.ring_plan({ mode = "sequential", members = ms }) end },
+  { "ring_plan with 10,000 members", function() return ringlb.ring_plan({ mode = "sequential", members = ten_thousand }) end },
+  { "ring_plan with a timeout of 0", function() return ringlb.ring_plan({ mode = "parallel", timeout = 0, members = { "user/1" } }) end },
+  { "ring_plan with a string timeout", function() return ringlb.ring_plan({ mode = "parallel", timeout = "30", members = { "user/1" } }) end },
+  { "ring_turn with members that are strings", function() return ringlb.ring_turn("sequential", { "user/1" }, "c") end },
+  { "ring_turn with a foreign balancer", function() return ringlb.ring_turn("sequential", {}, "c", nil, {}) end },
+  { "ring_result without a stop", function() return ringlb.ring_result({ causes = {} }) end },
+  { "act without dests", function() return b:act("drain") end },
 }
 for _, row in ipairs(bad) do
   cases[#cases + 1] = { "bad input: " .. row[1], function()

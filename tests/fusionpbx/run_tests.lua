@@ -1,5 +1,5 @@
 -- FusionPBX ring groups with the balancing strategy, through the scripted
--- switch (tests/lua/fsmock.lua) and the real ringlb.so:
+-- switch (tests/ring/fsmock.lua) and the real ringlb.so:
 --
 --   lua5.3 tests/fusionpbx/run_tests.lua build/lua5.3 [redis-url]
 --
@@ -21,7 +21,7 @@ local T = require "testlib"
 local ringlb, fresh = T.load_ringlb(arg[1])
 local cpath = arg[1] .. "/?.so"
 local redis_url = arg[2]
-package.path = root .. "/lua/?.lua;" .. root .. "/tests/lua/?.lua"
+package.path = root .. "/lua/?.lua;" .. root .. "/tests/ring/?.lua"
 io.stdout:write(string.format("testing %s %s from %s under %s\n", ringlb._NAME, ringlb._VERSION, fresh,
 	jit and jit.version or _VERSION))
 
@@ -71,8 +71,9 @@ Fpbx.__index = Fpbx
 local nservers = 0
 
 -- server returns a FusionPBX server with its own database, scripts and
--- switch; opts.globals are more global variables, opts.keep = false leaves
--- user_domains unset.
+-- switch; opts.globals are more global variables; the balancer's
+-- user_domains is set to keep, or to ignore with opts.keep = false, and
+-- left unset (its default) with opts.keep = "default".
 local function server(opts)
 	opts = opts or {}
 	nservers = nservers + 1
@@ -92,7 +93,9 @@ local function server(opts)
 		fixture_recordings_dir = dir .. "/rec",
 		ringlb_fusionpbx_balancer = name, ringlb_track = name,
 	}
-	if opts.keep ~= false then
+	if opts.keep == false then
+		g["ringlb_" .. name .. "_user_domains"] = "ignore"
+	elseif opts.keep ~= "default" then
 		g["ringlb_" .. name .. "_user_domains"] = "keep"
 	end
 	for k, v in pairs(opts.globals or {}) do g[(k:gsub("NAME", name))] = v end
@@ -663,6 +666,29 @@ test("presence, the RING_GROUPS event, and what FusionPBX sets up around an answ
 	eq("local,5,exec:transfer,*99 XML a.example,both,self", binds[1], "exit key")
 	eq(a:get_uuid() .. ".wav", a:getVariable("record_name"), "recorded: 1001 records all calls")
 	ok(a:getVariable("record_path"):find("/rec/a.example/archive/", 1, true), "record path")
+	fp:idle()
+end)
+
+-- Regression: FusionPBX's balancer needed ringlb_fusionpbx_user_domains=keep
+-- set by hand; without it balancing rang in list order. keep is its default,
+-- for the ring and the call tracker alike (ringlb.options).
+test("user_domains=keep is the FusionPBX balancer's default: the tracker and the ring count per domain", function()
+	local fp, g = four({ keep = "default" })
+	ok(not fp.sw.globals["ringlb_" .. fp.name .. "_user_domains"], "not set")
+	fp:all({ answer = 1, talk = 5 })
+	-- A direct call first: the tracker opens the balancer.
+	local direct = fp.sw:call()
+	local leg = fp.sw:originate(U("1001"), direct)
+	eq(1, fp:state(U("1001")).active, "the tracker counts user/1001@a.example")
+	local got = {}
+	for _ = 1, 3 do
+		got[#got + 1] = fp:call(g):getVariable("ringlb_answered_dest")
+	end
+	table.sort(got)
+	eq(U("1002") .. " " .. U("1003") .. " " .. U("1004"), table.concat(got, " "), "balanced, 1001 skipped")
+	ok(not fp.sw:logged("user_domains"), "nothing to say")
+	leg:hangup("NORMAL_CLEARING")
+	fp.sw:end_call(direct)
 	fp:idle()
 end)
 

@@ -18,12 +18,14 @@
 --     first runs (an unknown one writes "-ERR"); "lua" runs the script in a fresh Lua
 --     environment (own globals, own package.loaded, the C module opened
 --     again through its luaopen_ function), with argv and stream, and no
---     session.
+--     session; argv as mod_lua splits it, at most 128 words (the 128th
+--     keeps the rest of the line).
 --   * API user_data "user@domain var name" reads cfg.directory, a table
 --     {["1001@example.com"] = {do_not_disturb = "true"}}.
---   * freeswitch.consoleLog, freeswitch.API():execute, getGlobalVariable,
---     msleep, stream:write, freeswitch.Event(type, subclass) with addHeader
---     and fire (recorded in sw.events).
+--   * freeswitch.consoleLog, freeswitch.API():execute (each command counted
+--     in sw.api_calls), getGlobalVariable, msleep, stream:write,
+--     freeswitch.Event(type, subclass) with addHeader and fire (recorded in
+--     sw.events, and with every switch's in fsmock.fired).
 --   * mod_lua event hooks (<hook event= script=/> lines of the lua.conf.xml
 --     given as cfg.lua_conf): each channel event runs each script bound to
 --     it in a fresh Lua state with the global `event` (getHeader,
@@ -54,6 +56,9 @@
 --     endpoint originates inside the caller's originate).
 -- Tests only: it never ships.
 local M = {}
+
+-- fired is every event fired by every switch of the process, in order.
+M.fired = {}
 
 local unpack = table.unpack or unpack
 
@@ -583,9 +588,7 @@ function Switch:execute_on(rec, prefix)
 			self.executed = self.executed or {}
 			self.executed[#self.executed + 1] = { uuid = rec.uuid, var = k, app = app, data = data }
 			if app == "lua" then
-				local argv = {}
-				for w in data:gmatch("%S+") do argv[#argv + 1] = w end
-				local script = table.remove(argv, 1)
+				local script, argv = M.mod_lua_args(data)
 				local leg = new_session(self, rec.uuid, rec.vars)
 				leg.direction = "outbound"
 				self:run_script(script, argv, leg)
@@ -793,14 +796,12 @@ end
 -- api runs an API command as switch_api_execute does, for the commands a
 -- ring group uses.
 function Switch:api(cmd, arg, session)
+	self.api_calls = self.api_calls or {}
+	self.api_calls[cmd] = (self.api_calls[cmd] or 0) + 1
 	local stream = setmetatable({ buf = {} }, Stream)
 	if cmd == "lua" then
-		local argv = {}
-		for w in (arg or ""):gmatch("%S+") do
-			argv[#argv + 1] = w
-		end
-		local script = table.remove(argv, 1)
-		if script then
+		local script, argv = M.mod_lua_args(arg or "")
+		if script ~= "" then
 			self:run_script(script, argv, session, stream)
 		end
 	elseif cmd == "global_getvar" then
@@ -841,6 +842,99 @@ function Switch:api(cmd, arg, session)
 		stream:write("-ERR " .. tostring(cmd) .. " Command not found!\n")
 	end
 	return stream:text()
+end
+
+-- MOD_LUA_MAX_ARGS is the size of mod_lua's argv array
+-- (lua_parse_and_execute in mod_lua.cpp: char *argv[128]).
+M.MOD_LUA_MAX_ARGS = 128
+
+-- cleanup is cleanup_separated_string(str, delim) of src/switch_utils.c on
+-- the bytes b[i..]: leading spaces skipped, \' \" \\ (and \<delim>) and
+-- \n \r \t \s resolved, quote pairs dropped, trailing spaces cut.
+local UNESCAPE = { n = "\n", r = "\r", t = "\t", s = " " }
+local function cleanup(b, delim)
+	local i = 1
+	while b[i] == " " do i = i + 1 end
+	local out, stop, inside = {}, 0, false
+	while i <= #b do
+		local c, e = b[i], b[i + 1]
+		if c == "\\" and e and (e == "'" or e == '"' or e == delim or e == "\\" or UNESCAPE[e]) then
+			out[#out + 1] = UNESCAPE[e] or e
+			stop = #out
+			i = i + 2
+		else
+			local later = false
+			for j = i + 1, #b do
+				if b[j] == "'" then later = true break end
+			end
+			if c == "'" and (inside or later) then
+				inside = not inside
+				if inside then stop = #out end
+			else
+				out[#out + 1] = c
+				if c ~= " " or inside then stop = #out end
+			end
+			i = i + 1
+		end
+	end
+	return table.concat(out, "", 1, stop)
+end
+
+-- mod_lua_args returns the script name and argv of a "lua" command line as
+-- mod_lua's lua_parse_and_execute reads it: the name up to the first space,
+-- then switch_separate_string(args, ' ', argv, 128): words split at spaces
+-- outside quotes, a backslash protecting the next byte, each word cleaned
+-- up; past 127 words the 128th holds the rest of the line, spaces and all.
+function M.mod_lua_args(line)
+	local sp = line:find(" ", 1, true)
+	if not sp then
+		return line, {}
+	end
+	local script, s = line:sub(1, sp - 1), line:sub(sp + 1)
+	local words, cur, i, inside = {}, nil, 1, false
+	local state = "start"
+	while i <= #s and #words < M.MOD_LUA_MAX_ARGS do
+		local c = s:sub(i, i)
+		if state == "start" then
+			cur = {}
+			words[#words + 1] = cur
+			state = "skip"
+		elseif state == "skip" then
+			if c == " " then
+				cur[#cur + 1] = c
+				i = i + 1
+			else
+				state = "word"
+			end
+		elseif state == "word" then
+			if c == "\\" then
+				cur[#cur + 1] = c
+				cur[#cur + 1] = s:sub(i + 1, i + 1)
+				i = i + 2
+			elseif c == " " and not inside then
+				state = "end"
+				i = i + 1
+			else
+				if c == "'" then inside = not inside end
+				cur[#cur + 1] = c
+				i = i + 1
+			end
+		elseif c == " " then
+			i = i + 1
+		else
+			state = "start"
+		end
+	end
+	if #words == M.MOD_LUA_MAX_ARGS and i <= #s then
+		-- the split stops as the 128th word starts: it keeps the rest of
+		-- the line, spaces and all
+		for j = i, #s do cur[#cur + 1] = s:sub(j, j) end
+	end
+	local argv = {}
+	for k, w in ipairs(words) do
+		argv[k] = cleanup(w, nil)
+	end
+	return script, argv
 end
 
 local function expand(s, vars)
@@ -1022,6 +1116,7 @@ function Switch:make_freeswitch()
 		end
 		function e:fire()
 			sw.events[#sw.events + 1] = self
+			M.fired[#M.fired + 1] = self
 			return true
 		end
 		return e

@@ -1,7 +1,7 @@
 -- Ring-group tests: lua/ringlb/ring.lua and the entry scripts, driven through
 -- the scripted switch in fsmock.lua, against the real ringlb.so.
 --
---   lua5.3 tests/lua/run_ring_tests.lua build/lua5.3
+--   lua5.3 tests/ring/run_ring_tests.lua build/lua5.3
 --
 -- Prints one line per test and a last line "N passed, M failed"; exits 1 on
 -- any failure.
@@ -47,6 +47,9 @@ local function load(b, d)
 end
 
 local M3 = { "user/1001", "user/1002", "user/1003" }
+
+-- ring_max is the most members one ring may have.
+local ring_max = 128
 
 local tests = {}
 local function test(name, f)
@@ -503,6 +506,180 @@ test("do not disturb: members on DND are skipped, visible in ringlb_dnd_skipped 
 	eq("user/1001", (ring.ring(sw:call(), { "user/1001" }, "parallel", {})), "ringlb_dnd=false rings 1001")
 end)
 
+-- Regression: ring.ParseMode folded the case of the mode while ring.lua
+-- dispatched on the raw string: `ringlb_ring.lua Parallel ...` without a
+-- balancer rang the members one at a time (3 originates instead of 1), and
+-- with a balancer ended "invalid" after the check had passed.
+test("a mode in any case rings as its canonical word: Parallel is one originate", function()
+	local sw = new_switch({ ringlb_nobalancer = "true" })
+	local name = "mixed_" .. os.time()
+	local a = sw:call()
+	ok(sw:run_script("ringlb_ring.lua", { "Parallel", name, "user/1001,user/1002,user/1003", "5" }, a), "script ran")
+	eq(1, sw.originates, "originates for Parallel without a balancer")
+	eq("no_answer", a:getVariable("ringlb_result"), "result")
+	eq(3, #sw.legs, "the three rang at once")
+	local sw2 = new_switch()
+	sw2:behave("user/1002", { answer = 1, talk = 5 })
+	local a2 = sw2:call()
+	ok(sw2:run_script("ringlb_ring.lua", { "Parallel", name, "user/1001,user/1002,user/1003", "5" }, a2), "script ran")
+	eq("answered", a2:getVariable("ringlb_result"), "Parallel with a balancer (" .. tostring(a2:getVariable("ringlb_result_detail")) .. ")")
+	eq(1, sw2.originates, "originates for Parallel with a balancer")
+	local ring = ring_in(sw2)
+	local b = balancer()
+	sw2:behave("user/1001", { answer = 1, talk = 5 })
+	eq("user/1001", (ring.ring(sw2:call(), M3, " BALANCING ", { balancer = b })), "BALANCING")
+	for _, e in ipairs(sw2.events) do
+		ok(e.headers["Ringlb-Mode"] == "parallel" or e.headers["Ringlb-Mode"] == "balancing",
+			"events carry the canonical mode: " .. tostring(e.headers["Ringlb-Mode"]))
+	end
+end)
+
+-- Regression: the release hook named one member a word after the balancer
+-- and the uuid, and mod_lua passes a script at most 128 words (the 128th
+-- keeps the rest of the line): a parallel ring holding 127 or 128 members
+-- gave ringlb_release.lua its last members as one word, and their holds
+-- lived until max_hold_age.
+test("a parallel ring of 128 members: its release hook is whole within mod_lua's 128 words", function()
+	local members = {}
+	for i = 1, ring_max do members[i] = "user/" .. (2000 + i) end
+	-- What the switch does with a hook of one member a word.
+	local _, argv = fsmock.mod_lua_args("ringlb_release.lua b u " .. table.concat(members, " "))
+	eq(fsmock.MOD_LUA_MAX_ARGS, #argv, "mod_lua's words")
+	eq(members[126] .. " " .. members[127] .. " " .. members[128], argv[128], "the last members reach the script as one word")
+	local sw = new_switch()
+	local ring = ring_in(sw)
+	local b, name = balancer()
+	sw:behave(members[1], { no_answer = true, on_ring = function() error("the script dies while they ring") end })
+	local a = sw:call()
+	ok(not pcall(ring.ring, a, members, "parallel", { balancer = b }), "the script died")
+	local loads = b:loads(members)
+	for _, m in ipairs(members) do eq(1, loads[m], "held while ringing: " .. m) end
+	local hook = a:getVariable("api_hangup_hook")
+	eq("lua ringlb_release.lua " .. name .. " " .. a:get_uuid() .. " " .. table.concat(members, ","), hook, "the hook")
+	sw:end_call(a)
+	loads = b:loads(members)
+	for _, m in ipairs(members) do eq(0, loads[m], "released by the hook: " .. m) end
+	-- A hook an earlier ringlb wrote, one member a word, is released too,
+	-- all 128 of them.
+	local a2 = sw:call()
+	for _, m in ipairs(members) do assert(b:acquire(m, a2:get_uuid())) end
+	a2:setVariable("api_hangup_hook", "lua ringlb_release.lua " .. name .. " " .. a2:get_uuid() .. " " .. table.concat(members, " "))
+	sw:end_call(a2)
+	loads = b:loads(members)
+	for _, m in ipairs(members) do eq(0, loads[m], "an earlier version's hook released " .. m) end
+	-- A key with the hook's separator is refused, before anything rings.
+	local n = #sw.legs
+	local _, result = ring.ring(sw:call(), { { key = "grp/a,b", legs = { "user/1" } } }, "parallel", { balancer = b })
+	eq("invalid", result, "a member key with ','")
+	eq(n, #sw.legs, "nothing rung")
+	-- One past the limit is refused.
+	members[#members + 1] = "user/9999"
+	_, result = ring.ring(sw:call(), members, "sequential", { balancer = b })
+	eq("invalid", result, "members past " .. ring_max)
+end)
+
+test("the result says what happened: rang a member out, then the others were full", function()
+	local sw = new_switch()
+	local ring = ring_in(sw)
+	local b = balancer({ capacity = 1, tie = "list" })
+	assert(b:acquire("user/1002", "other-a"))
+	assert(b:acquire("user/1003", "other-b"))
+	local a = sw:call()
+	local d, result, detail, summary = ring.ring(a, M3, "balancing", { balancer = b, timeout = 8 })
+	eq(nil, d, "no answer")
+	eq("no_answer", result, "result")
+	eq("at_capacity", detail, "detail")
+	eq("rang 1 member (NO_ANSWER); 2 members at capacity, drained or in wrap-up; then none left with room", summary, "summary")
+	eq(summary, a:getVariable("ringlb_result_summary"), "ringlb_result_summary")
+	eq("at_capacity", a:getVariable("ringlb_result_detail"), "ringlb_result_detail")
+	eq(8, sw.t, "the 8 s rung first")
+	local skipped
+	for _, e in ipairs(sw.events) do
+		if e.headers["Ringlb-Action"] == "skipped" then skipped = e.headers["Ringlb-Members"] .. " " .. e.headers["Ringlb-Reason"] end
+	end
+	eq("user/1002,user/1003 at_capacity", skipped, "skipped event")
+	assert(b:release("user/1002", "other-a"))
+	assert(b:release("user/1003", "other-b"))
+end)
+
+test("events: answered at the answer, ring-end before the bridge, and a ring-end for every ring", function()
+	local sw = new_switch({ domain = "example.com" })
+	sw.directory = { ["1001@example.com"] = { do_not_disturb = "true" } }
+	local ring = ring_in(sw)
+	local b = balancer()
+	sw:behave("user/1002", { answer = 2, talk = 5 })
+	local at_bridge
+	sw.on_bridge = function(s)
+		local last = s.events[#s.events].headers
+		at_bridge = last["Ringlb-Action"] .. " " .. last["Ringlb-Result"] .. " " .. last["Ringlb-Rang"]
+	end
+	eq("user/1002", (ring.ring(sw:call(), { "user/1002" }, "parallel", { balancer = b })), "answered")
+	eq("ring-end answered 1", at_bridge, "the last event as the bridge starts")
+	sw.on_bridge = nil
+	local function ends(f)
+		local n = #sw.events
+		f()
+		local out = {}
+		for i = n + 1, #sw.events do
+			local h = sw.events[i].headers
+			out[#out + 1] = h["Ringlb-Action"] .. (h["Ringlb-Result"] and (":" .. h["Ringlb-Result"] .. ":" .. h["Ringlb-Reason"]) or "")
+		end
+		return table.concat(out, " ")
+	end
+	eq("ring-end:invalid:" .. "ringlb: ring: mode \"bogus\" (want parallel, sequential or balancing): invalid ring argument",
+		ends(function() ring.ring(sw:call(), M3, "bogus", {}) end), "invalid arguments")
+	eq("ring-end:caller_gone:NONE", ends(function()
+		local a = sw:call()
+		a:hangup("NORMAL_CLEARING")
+		ring.ring(a, M3, "parallel", { balancer = b })
+	end), "a caller already gone")
+	eq("ring-start skipped ring-end:all_busy:do_not_disturb", ends(function()
+		ring.ring(sw:call({ vars = { domain_name = "example.com" } }), { "user/1001" }, "sequential", {})
+	end), "every member on do-not-disturb")
+end)
+
+test("a balancer that cannot be opened: fallback names it, and the group rings in list order", function()
+	local sw = new_switch()
+	local env = sw:fresh_env()
+	local ring = env.require("ringlb.ring")
+	env.require("ringlb.options").open = function(name)
+		return nil, "ringlb: redis: " .. name .. ": maxmemory-policy allkeys-lru evicts keys", "backend"
+	end
+	sw:behave("user/1001", { no_answer = true })
+	sw:behave("user/1002", { answer = 1, talk = 5 })
+	local a = sw:call()
+	eq("user/1002", (ring.ring(a, M3, "balancing", { balancer = "evicting", timeout = 5 })), "list order")
+	eq("user/1001", sw.legs[1].dest, "first in list order")
+	local e = sw.events[1].headers
+	eq("fallback evicting balancing", e["Ringlb-Action"] .. " " .. e["Ringlb-Balancer"] .. " " .. e["Ringlb-Mode"], "fallback event")
+	ok(e["Ringlb-Reason"]:find("evicts keys", 1, true), "the error: " .. e["Ringlb-Reason"])
+	eq("ring-start", sw.events[2].headers["Ringlb-Action"], "then the ring starts")
+	local d, result, detail = ring.ring(sw:call(), M3, "balancing", { balancer = "evicting", on_backend_error = "fail" })
+	eq("backend_error", result, "with on_backend_error=fail (" .. tostring(d) .. ")")
+	ok(detail:find("evicts keys", 1, true), "detail " .. detail)
+end)
+
+test("do-not-disturb is looked up once per member, only for members about to ring", function()
+	local sw = new_switch({ domain = "example.com" })
+	local ring = ring_in(sw)
+	local b = balancer({ tie = "list" })
+	sw:behave("user/1001", { answer = 1, talk = 5 })
+	eq("user/1001", (ring.ring(sw:call(), M3, "balancing", { balancer = b })), "answered")
+	eq(1, sw.api_calls.user_data, "directory lookups when the first member answers")
+	sw.api_calls.user_data = 0
+	sw.directory = { ["1001@example.com"] = { do_not_disturb = "true" } }
+	sw:behave("user/1002", { no_answer = true })
+	sw:behave("user/1003", { answer = 1, talk = 5 })
+	local a = sw:call()
+	eq("user/1003", (ring.ring(a, M3, "sequential", { balancer = b, timeout = 5 })), "answered")
+	eq(3, sw.api_calls.user_data, "one lookup per member tried")
+	eq("user/1001", a:getVariable("ringlb_dnd_skipped"), "skipped")
+	eq(0, b:load("user/1001"), "the member on do-not-disturb is not left held")
+	sw.api_calls.user_data = 0
+	ring.ring(sw:call(), M3, "parallel", { balancer = b, timeout = 5 })
+	eq(3, sw.api_calls.user_data, "parallel: one lookup per member")
+end)
+
 ----------------------------------------------------------------------------
 -- Calls that do not go through ringlb: the shipped lua.conf.xml hooks run
 -- ringlb_track.lua for channel events.
@@ -805,6 +982,54 @@ test("tracking: a leg to a user counted as it is made (directory dial-var execut
 	-- helper, which released it when its caller hung up)
 	eq(2, #sw.executed, "one run per leg")
 	eq(0, load(b, "user/1002"), "the group's leg to 1002 not counted by the tracker")
+end)
+
+-- docs/events.md documents every ringlb::info event: each action and
+-- header the tests above saw fired is in it, and each one it lists was
+-- fired. Runs last: it reads what every test fired.
+test("docs/events.md: every action and header fired is documented, and every one documented is fired", function()
+	local f = assert(io.open(root .. "/docs/events.md"))
+	local doc = f:read("*a")
+	f:close()
+	local common, actions, section = {}, {}, nil
+	for line in doc:gmatch("[^\n]*") do
+		local action = line:match("^### `([%w%-]+)`")
+		if action then
+			section = action
+			actions[section] = {}
+		elseif line:match("^## ") then
+			section = line:match("^## Headers of every event") and "common" or nil
+		elseif section then
+			local header = line:match("^| `(Ringlb%-[%w%-]+)`") or line:match("^%- `(Ringlb%-[%w%-]+)`")
+			if header and section == "common" then
+				common[header] = true
+			elseif header then
+				actions[section][header] = true
+			end
+		end
+	end
+	ok(next(common) and next(actions), "docs/events.md parsed")
+	local seen = {}
+	for _, e in ipairs(fsmock.fired) do
+		if e.subclass == "ringlb::info" then
+			local action = e.headers["Ringlb-Action"]
+			ok(actions[action], "action " .. tostring(action) .. " is fired but not in docs/events.md")
+			seen[action] = seen[action] or {}
+			for h in pairs(e.headers) do
+				ok(common[h] or actions[action][h], "header " .. h .. " of " .. action .. " is fired but not in docs/events.md")
+				seen[action][h] = true
+			end
+			for h in pairs(common) do
+				ok(e.headers[h], action .. " lacks " .. h)
+			end
+		end
+	end
+	for action, headers in pairs(actions) do
+		ok(seen[action], "docs/events.md lists " .. action .. ", which no test saw fired")
+		for h in pairs(headers) do
+			ok(seen[action][h], "docs/events.md lists " .. h .. " for " .. action .. ", which no test saw fired")
+		end
+	end
 end)
 
 local cases = {}
