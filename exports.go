@@ -27,6 +27,7 @@ import (
 	_ "github.com/ringlb/ringlb/cgo" // the C shim: the C ABI and the Lua module
 	"github.com/ringlb/ringlb/internal/hostlog"
 	"github.com/ringlb/ringlb/internal/metrics"
+	_ "github.com/ringlb/ringlb/lb/redislb" // the Redis backend, which a url selects
 )
 
 func main() {}

@@ -4,7 +4,7 @@
 # LUA (default 5.3). Builds what it needs (its ringlb.so via ./build.sh if
 # missing, bench/cabi.c with gcc, bench/redislat with go), runs:
 #   1. Go benchmarks of the memory backend (lb/bench_memory_test.go), and the
-#      Redis ones (BenchmarkRedis*) if lb has any; next+release while the
+#      Redis ones (BenchmarkRedis*, lb/redislb); next+release while the
 #      metrics endpoint is scraped (internal/metrics);
 #   2. bench/cabi.c: the C ABI from C threads, RINGLB_DISPATCH=auto and workers;
 #   3. bench/lua_bench.lua: the Lua module from that Lua; bench/hook_bench.lua:
@@ -45,7 +45,7 @@ $go build -o "$tmp/redislat" ./bench/redislat
 if [ -n "$quick" ]; then bt=50ms; short=-short; else bt=1s; short=; fi
 pattern='^Benchmark(Memory(Order|NextRelease)|Redis)'
 log "go benchmarks ($pattern, -benchtime=$bt)"
-$go test -run '^$' -bench "$pattern" -benchmem -benchtime=$bt $short ./lb >"$tmp/go.txt"
+$go test -run '^$' -bench "$pattern" -benchmem -benchtime=$bt $short ./lb ./lb/redislb >"$tmp/go.txt"
 log "go memory benchmarks (holds, heap growth)"
 $go test -run '^$' -bench '^BenchmarkMemory(HoldBytes|HeapGrowth|DistinctDests|SnapshotStall)$' -benchmem -benchtime=1x $short ./lb >"$tmp/gomem.txt"
 log "metrics: next+release alone and while scraped"
@@ -211,7 +211,7 @@ report() {
   echo
 
   # -- Go
-  echo "## Go: memory backend (\`go test -bench -benchmem ./lb\`)"
+  echo "## Go: memory backend (\`go test -bench -benchmem ./lb\`) and Redis (\`./lb/redislb\`)"
   echo
   echo "-benchtime=$bt; \`parallel\` = RunParallel over GOMAXPROCS goroutines (ns/op is wall time per op across all of them)."
   echo "Every destination starts with 0, 1 or 2 standing calls (dest i holds i mod 3)."

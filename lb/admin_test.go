@@ -1,17 +1,19 @@
-package lb
+package lb_test
 
 import (
 	"slices"
 	"testing"
+
+	"github.com/ringlb/ringlb/lb"
 )
 
 func TestRegistryNames(t *testing.T) {
-	var r Registry
+	var r lb.Registry
 	if got := r.Names(); len(got) != 0 {
 		t.Fatalf("zero registry: %v", got)
 	}
 	for _, n := range []string{"support", "sales", "billing"} {
-		if _, err := r.Open(n, Options{}); err != nil {
+		if _, err := r.Open(n, lb.Options{}); err != nil {
 			t.Fatal(err)
 		}
 	}

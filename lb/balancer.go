@@ -9,15 +9,19 @@
 // zero. Holds that nobody releases expire after Options.MaxHoldAge (memory)
 // or when their lease is no longer renewed (Redis), so no count leaks.
 //
-// Two backends implement Balancer: Memory (one process) and Redis (several
-// processes sharing one Redis). Both behave the same; one conformance suite
-// runs against each.
+// Memory, one process's balancer, is this package's own. A backend whose
+// state several processes share lives in its own package and registers
+// itself (RegisterBackend) for the URL schemes that select it: lb/redislb
+// for Redis. Every backend behaves the same: one conformance suite
+// (lb/lbtest) runs against each.
 package lb
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -148,4 +152,19 @@ func (s Snapshot) JSON() (string, error) {
 		return "", fmt.Errorf("ringlb: snapshot: %w", err)
 	}
 	return string(b), nil
+}
+
+// Sort orders s by destination, and its holds by destination, then start,
+// then call id.
+func (s *Snapshot) Sort() {
+	slices.SortFunc(s.Destinations, func(a, b DestStatus) int { return strings.Compare(a.Dest, b.Dest) })
+	slices.SortFunc(s.Holds, func(a, b HoldInfo) int {
+		if c := strings.Compare(a.Dest, b.Dest); c != 0 {
+			return c
+		}
+		if c := a.Start.Compare(b.Start); c != 0 {
+			return c
+		}
+		return strings.Compare(a.CallID, b.CallID)
+	})
 }

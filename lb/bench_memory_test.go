@@ -1,4 +1,4 @@
-package lb
+package lb_test
 
 // Benchmarks of the memory backend. They measure and report; they
 // never assert timings. bench/run.sh runs them and puts them in the report.
@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ringlb/ringlb/lb"
 )
 
 // benchDestCounts are the group sizes every per-destination benchmark runs.
@@ -39,9 +41,9 @@ func benchCallIDs(prefix string, n int) []string {
 	return ids
 }
 
-func newBenchMemory(b *testing.B) *Memory {
+func newBenchMemory(b *testing.B) *lb.Memory {
 	b.Helper()
-	m, err := NewMemory("bench", Options{})
+	m, err := lb.NewMemory("bench", lb.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -51,7 +53,7 @@ func newBenchMemory(b *testing.B) *Memory {
 
 // preload gives every destination a little load so that ranking has work to
 // do (and ties are not all at zero): dest i holds i%3 calls.
-func preload(b *testing.B, m *Memory, dests []string) {
+func preload(b *testing.B, m *lb.Memory, dests []string) {
 	b.Helper()
 	ctx := context.Background()
 	for i, d := range dests {
@@ -170,7 +172,7 @@ func BenchmarkMemoryHoldBytes(b *testing.B) {
 	var total float64
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		m, err := NewMemory("bench-holds", Options{})
+		m, err := lb.NewMemory("bench-holds", lb.Options{})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -220,7 +222,7 @@ func BenchmarkMemoryHeapGrowth(b *testing.B) {
 	buf := make([]byte, 0, 64)
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		m, err := NewMemory("bench-growth", Options{})
+		m, err := lb.NewMemory("bench-growth", lb.Options{})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -290,7 +292,7 @@ func BenchmarkMemoryDistinctDests(b *testing.B) {
 	buf := make([]byte, 0, 64)
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		m, err := NewMemory("bench-distinct", Options{})
+		m, err := lb.NewMemory("bench-distinct", lb.Options{})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -331,7 +333,7 @@ func BenchmarkMemorySnapshotStall(b *testing.B) {
 	if testing.Short() {
 		n = 50_000
 	}
-	m, err := NewMemory("bench-snapshot", Options{})
+	m, err := lb.NewMemory("bench-snapshot", lb.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}

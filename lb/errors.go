@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -31,8 +32,9 @@ var (
 )
 
 // Limits on input, so a broken script cannot make the balancer allocate
-// without bound. ringlb.h repeats them for C callers and the Lua module;
-// exports.go fails to compile if the two ever differ.
+// without bound: this is their one home. ringlb.h repeats some for C
+// callers and the Lua module, and exports.go fails to compile if the two
+// ever differ; the store backends pass theirs to their scripts.
 const (
 	// MaxDestinations is the most destinations one call may pass.
 	MaxDestinations = 1024
@@ -40,24 +42,23 @@ const (
 	MaxDestLen = 512
 	// MaxCallIDLen is the longest call id, in bytes.
 	MaxCallIDLen = 256
-	// MaxNameLen is the longest balancer name, in bytes.
+	// MaxNameLen is the longest balancer name, node name and key prefix,
+	// in bytes.
 	MaxNameLen = 128
 	// MaxOptions is the most option pairs one open may pass.
 	MaxOptions = 2048
+	// MaxBalancers is the most balancers a Registry holds open at once, of
+	// every backend: balancer names come from dialplans, so without a
+	// bound each new name would cost memory for the life of the process.
+	MaxBalancers = 4096
+	// MaxURLLen is the longest URL, in bytes. It is checked before
+	// anything else of a URL is read, so no URL costs more than a bounded
+	// amount of work.
+	MaxURLLen = 4096
 )
 
 // errClosed is ErrClosed with the package prefix.
 var errClosed = fmt.Errorf("ringlb: %w", ErrClosed)
-
-// backendError is an error of the shared store. It matches ErrBackend and
-// the underlying error with errors.Is.
-type backendError struct {
-	op  string
-	err error
-}
-
-func (e *backendError) Error() string   { return fmt.Sprintf("ringlb: redis: %s: %v", e.op, e.err) }
-func (e *backendError) Unwrap() []error { return []error{ErrBackend, e.err} }
 
 func invalidf(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalidArgument, fmt.Sprintf(format, args...))
@@ -90,6 +91,24 @@ func TextFault(s string) string {
 	return ""
 }
 
+// CheckName validates a balancer name: what checkText refuses, braces
+// (a store's keys carry the name inside a hash tag) and "::" (the switch
+// splits a hangup hook command at its first ':' when a second follows,
+// and the ring helper puts the balancer name first in the hook that
+// releases its holds).
+func CheckName(name string) error {
+	if err := checkText("balancer name", name, MaxNameLen); err != nil {
+		return err
+	}
+	if strings.ContainsAny(name, "{}") {
+		return invalidf("balancer name %q has a brace", name)
+	}
+	if strings.Contains(name, "::") {
+		return invalidf("balancer name %q holds \"::\", where the switch would cut the hangup hook", name)
+	}
+	return nil
+}
+
 // checkText validates a destination, call id, node or balancer name: not
 // empty, at most max bytes, and no TextFault.
 func checkText(what, s string, max int) error {
@@ -105,6 +124,8 @@ func checkText(what, s string, max int) error {
 	return nil
 }
 
+// The checks every backend makes of its input, with the same errors.
+
 // checkCount rejects a list of more than MaxDestinations destinations.
 func checkCount(n int) error {
 	if n > MaxDestinations {
@@ -113,44 +134,44 @@ func checkCount(n int) error {
 	return nil
 }
 
-// checkDest validates one destination string.
-func checkDest(dest string) error { return checkText("destination", dest, MaxDestLen) }
+// CheckDest validates one destination.
+func CheckDest(dest string) error { return checkText("destination", dest, MaxDestLen) }
 
-// checkHold checks the destination and call id of operation op (acquire,
+// CheckHold checks the destination and call id of operation op (acquire,
 // count, release, answered), with errors that name the operation.
-func checkHold(op, dest, callID string) error {
-	if err := checkDest(dest); err != nil {
+func CheckHold(op, dest, callID string) error {
+	if err := CheckDest(dest); err != nil {
 		return fmt.Errorf("ringlb: %s: %w", op, err)
 	}
-	if err := checkCallID(callID); err != nil {
+	if err := CheckCallID(callID); err != nil {
 		return fmt.Errorf("ringlb: %s %q: %w", op, dest, err)
 	}
 	return nil
 }
 
-// checkCallID validates one call id.
-func checkCallID(callID string) error { return checkText("call id", callID, MaxCallIDLen) }
+// CheckCallID validates one call id.
+func CheckCallID(callID string) error { return checkText("call id", callID, MaxCallIDLen) }
 
-// checkDests validates a destination list.
-func checkDests(dests []string) error {
+// CheckDests validates a destination list.
+func CheckDests(dests []string) error {
 	if err := checkCount(len(dests)); err != nil {
 		return err
 	}
 	for _, d := range dests {
-		if err := checkDest(d); err != nil {
+		if err := CheckDest(d); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// uniqueMembers validates dests and returns the member key of each member
+// UniqueMembers validates dests and returns the member key of each member
 // they name, once, in the order first named (keys), and the destination
 // that first named it (named): user/1001 and user/1001@example.com are one
 // member unless u is DomainsKeep. In the usual case, no duplicate and no
 // name to map, both are dests itself: nothing is allocated.
-func uniqueMembers(dests []string, u UserDomains) (keys, named []string, err error) {
-	if err := checkDests(dests); err != nil {
+func UniqueMembers(dests []string, u UserDomains) (keys, named []string, err error) {
+	if err := CheckDests(dests); err != nil {
 		return nil, nil, err
 	}
 	keys = dests

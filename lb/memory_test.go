@@ -1,19 +1,20 @@
-package lb
+package lb_test
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/ringlb/ringlb/lb"
+	"github.com/ringlb/ringlb/lb/lbtest"
 )
 
-// fakeClock is a settable clock for Memory.now.
+// fakeClock is a settable clock for Memory.SetClock.
 type fakeClock struct {
 	mu  sync.Mutex
 	now time.Time
@@ -34,14 +35,14 @@ func (c *fakeClock) Set(t time.Time) {
 var t0 = time.Date(2026, 5, 20, 12, 0, 0, 0, time.UTC)
 
 // newFakeMemory returns a Memory whose clock the test sets.
-func newFakeMemory(t *testing.T, opts Options) (*Memory, *fakeClock) {
+func newFakeMemory(t *testing.T, opts lb.Options) (*lb.Memory, *fakeClock) {
 	t.Helper()
-	m, err := NewMemory(t.Name(), opts)
+	m, err := lb.NewMemory(t.Name(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	clk := &fakeClock{now: t0}
-	m.now = clk.Now
+	m.SetClock(clk.Now)
 	t.Cleanup(func() { m.Close() })
 	return m, clk
 }
@@ -56,7 +57,7 @@ type memStep struct {
 	want string // fmt.Sprint of the results
 }
 
-func runSteps(t *testing.T, m *Memory, clk *fakeClock, steps []memStep) {
+func runSteps(t *testing.T, m *lb.Memory, clk *fakeClock, steps []memStep) {
 	t.Helper()
 	ctx := context.Background()
 	for i, s := range steps {
@@ -108,7 +109,7 @@ func runSteps(t *testing.T, m *Memory, clk *fakeClock, steps []memStep) {
 
 // errText names the sentinel an error wraps, so tables stay short.
 func errText(err error) string {
-	for _, e := range []error{ErrNoDestinations, ErrAtCapacity, ErrDrained, ErrInvalidArgument, ErrClosed, ErrBackend} {
+	for _, e := range []error{lb.ErrNoDestinations, lb.ErrAtCapacity, lb.ErrDrained, lb.ErrInvalidArgument, lb.ErrClosed, lb.ErrBackend} {
 		if errors.Is(err, e) {
 			return e.Error()
 		}
@@ -122,7 +123,7 @@ func errText(err error) string {
 // TestMemoryFewestFades: answered counts halve every half-life, so the
 // ranking describes the recent shift.
 func TestMemoryFewestFades(t *testing.T) {
-	m, clk := newFakeMemory(t, Options{HalfLife: time.Hour})
+	m, clk := newFakeMemory(t, lb.Options{HalfLife: time.Hour})
 	h := time.Hour
 	runSteps(t, m, clk, []memStep{
 		{0, "talk", "a", "1", ""},
@@ -142,7 +143,7 @@ func TestMemoryFewestFades(t *testing.T) {
 		{3 * h, "order", "a,b", "", "[b a]"},
 		// Never faded: counts stay raw.
 	})
-	raw, clk2 := newFakeMemory(t, Options{HalfLife: -1})
+	raw, clk2 := newFakeMemory(t, lb.Options{HalfLife: -1})
 	runSteps(t, raw, clk2, []memStep{
 		{0, "talk", "a", "1", ""},
 		{0, "talk", "a", "2", ""},
@@ -155,7 +156,7 @@ func TestMemoryFewestFades(t *testing.T) {
 // load comes first; a member first chosen mid-shift starts level with the
 // least busy of its group.
 func TestMemoryFewestSteps(t *testing.T) {
-	m, clk := newFakeMemory(t, Options{HalfLife: -1})
+	m, clk := newFakeMemory(t, lb.Options{HalfLife: -1})
 	s := time.Second
 	runSteps(t, m, clk, []memStep{
 		{0, "talk", "a", "1", ""},
@@ -180,7 +181,7 @@ func TestMemoryFewestSteps(t *testing.T) {
 // TestMemoryWrapupWindow: a member is left out from the end of an answered
 // call until its wrap-up has passed, exactly.
 func TestMemoryWrapupWindow(t *testing.T) {
-	m, clk := newFakeMemory(t, Options{Tie: TieList, DefaultWrapup: 30 * time.Second,
+	m, clk := newFakeMemory(t, lb.Options{Tie: lb.TieList, DefaultWrapup: 30 * time.Second,
 		Wrapup: map[string]time.Duration{"b": 5 * time.Second}})
 	s := time.Second
 	runSteps(t, m, clk, []memStep{
@@ -202,7 +203,7 @@ func TestMemoryWrapupWindow(t *testing.T) {
 }
 
 func TestMemoryHoldExpiry(t *testing.T) {
-	m, clk := newFakeMemory(t, Options{Tie: TieList, MaxHoldAge: 10 * time.Second, DefaultCapacity: 2})
+	m, clk := newFakeMemory(t, lb.Options{Tie: lb.TieList, MaxHoldAge: 10 * time.Second, DefaultCapacity: 2})
 	runSteps(t, m, clk, []memStep{
 		{0, "acquire", "a", "c1", "true"},
 		{5 * time.Second, "acquire", "a", "c2", "true"},
@@ -226,7 +227,7 @@ func TestMemoryHoldExpiry(t *testing.T) {
 // Redis backend had already reaped), so Release reported true for a hold
 // that no longer existed.
 func TestMemoryReleaseAfterExpiry(t *testing.T) {
-	m, clk := newFakeMemory(t, Options{MaxHoldAge: 10 * time.Second})
+	m, clk := newFakeMemory(t, lb.Options{MaxHoldAge: 10 * time.Second})
 	runSteps(t, m, clk, []memStep{
 		{0, "acquire", "a", "c1", "true"},
 		{0, "acquire", "a", "c2", "true"},
@@ -239,13 +240,14 @@ func TestMemoryReleaseAfterExpiry(t *testing.T) {
 }
 
 func TestMemoryNeverExpires(t *testing.T) {
-	m, clk := newFakeMemory(t, Options{MaxHoldAge: -1})
+	m, clk := newFakeMemory(t, lb.Options{MaxHoldAge: -1})
 	runSteps(t, m, clk, []memStep{
 		{0, "acquire", "a", "c1", "true"},
 		{1000 * time.Hour, "load", "a", "", "[1]"},
 		{1000 * time.Hour, "release", "a", "c1", "true"},
 	})
-	s, err := m.snapshot(t0)
+	clk.Set(t0)
+	s, err := m.Snapshot(context.Background())
 	if err != nil || len(s.Holds) != 0 {
 		t.Fatalf("snapshot = %+v, %v", s, err)
 	}
@@ -254,7 +256,7 @@ func TestMemoryNeverExpires(t *testing.T) {
 func TestMemoryLRUWithClock(t *testing.T) {
 	// lru ranks by the order holds started, whatever the clock says: two
 	// holds in the same nanosecond still take turns.
-	m, clk := newFakeMemory(t, Options{})
+	m, clk := newFakeMemory(t, lb.Options{})
 	runSteps(t, m, clk, []memStep{
 		{0, "next", "a,b,c", "c1", "a"},
 		{0, "release", "a", "c1", "true"},
@@ -268,14 +270,17 @@ func TestMemoryLRUWithClock(t *testing.T) {
 }
 
 func TestMemorySnapshotTimes(t *testing.T) {
-	m, _ := newFakeMemory(t, Options{MaxHoldAge: time.Hour})
-	if _, err := m.acquire(t0, "a", "c1", false); err != nil {
+	m, clk := newFakeMemory(t, lb.Options{MaxHoldAge: time.Hour})
+	ctx := context.Background()
+	if _, err := m.Acquire(ctx, "a", "c1"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := m.next(t0.Add(time.Minute), []string{"a", "b"}, "c2"); err != nil {
+	clk.Set(t0.Add(time.Minute))
+	if _, err := m.Next(ctx, []string{"a", "b"}, "c2"); err != nil {
 		t.Fatal(err)
 	}
-	s, err := m.snapshot(t0.Add(2 * time.Minute))
+	clk.Set(t0.Add(2 * time.Minute))
+	s, err := m.Snapshot(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,11 +291,12 @@ func TestMemorySnapshotTimes(t *testing.T) {
 	if h.Dest != "a" || h.CallID != "c1" || h.Node != "local" || !h.Start.Equal(t0) || !h.Expires.Equal(t0.Add(time.Hour)) {
 		t.Fatalf("hold = %+v", h)
 	}
-	b := destOf(s, "b")
+	b := lbtest.DestOf(s, "b")
 	if b == nil || !b.LastHold.Equal(t0.Add(time.Minute)) || b.Started != 1 || b.Active != 1 {
 		t.Fatalf("b = %+v", b)
 	}
-	s, _ = m.snapshot(t0.Add(time.Hour))
+	clk.Set(t0.Add(time.Hour))
+	s, _ = m.Snapshot(ctx)
 	if len(s.Holds) != 1 || s.Holds[0].CallID != "c2" {
 		t.Fatalf("after an hour, holds = %+v", s.Holds)
 	}
@@ -302,28 +308,28 @@ func TestMemoryKeepsCopies(t *testing.T) {
 	// Regression: Answered stored the caller's call id as the map key (a
 	// map assignment replaces a string key), so the tracker's holds in
 	// FreeSWITCH turned to garbage and were never released.
-	ops := map[string]func(m *Memory, dest, callID string) error{
-		"acquire+answered": func(m *Memory, dest, callID string) error {
+	ops := map[string]func(m *lb.Memory, dest, callID string) error{
+		"acquire+answered": func(m *lb.Memory, dest, callID string) error {
 			if _, err := m.Acquire(context.Background(), dest, callID); err != nil {
 				return err
 			}
 			_, err := m.Answered(context.Background(), dest, callID)
 			return err
 		},
-		"count+answered": func(m *Memory, dest, callID string) error {
+		"count+answered": func(m *lb.Memory, dest, callID string) error {
 			if _, err := m.Count(context.Background(), dest, callID); err != nil {
 				return err
 			}
 			_, err := m.Answered(context.Background(), dest, callID)
 			return err
 		},
-		"next": func(m *Memory, dest, callID string) error {
+		"next": func(m *lb.Memory, dest, callID string) error {
 			_, err := m.Next(context.Background(), []string{dest}, callID)
 			return err
 		},
 	}
 	for name, op := range ops {
-		m, _ := newFakeMemory(t, Options{})
+		m, _ := newFakeMemory(t, lb.Options{})
 		buf := []byte("dest-1")
 		call := []byte("call-1")
 		dest := unsafe.String(&buf[0], len(buf))
@@ -333,133 +339,23 @@ func TestMemoryKeepsCopies(t *testing.T) {
 		}
 		copy(buf, "XXXXXX")
 		copy(call, "YYYYYY")
-		s := mustSnapshot(t, m)
+		s := lbtest.MustSnapshot(t, m)
 		if len(s.Holds) != 1 || s.Holds[0].Dest != "dest-1" || s.Holds[0].CallID != "call-1" {
 			t.Fatalf("%s: holds after the caller reused its memory = %+v", name, s.Holds)
 		}
-		mustRelease(t, m, "dest-1", "call-1", true)
+		lbtest.MustRelease(t, m, "dest-1", "call-1", true)
 	}
 }
 
 // TestMemoryStress runs many goroutines of Next and Release under -race:
 // no destination ever holds more than its capacity, and all loads end at 0.
 func TestMemoryStress(t *testing.T) {
-	m, err := NewMemory("stress", Options{DefaultCapacity: 3})
+	m, err := lb.NewMemory("stress", lb.Options{DefaultCapacity: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	stressBalancer(t, m, 32, 400)
-}
-
-// stressBalancer runs workers goroutines doing iters Next/Release cycles on
-// five destinations of capacity 3 and checks the invariants.
-func stressBalancer(t *testing.T, b Balancer, workers, iters int) {
-	t.Helper()
-	ctx := context.Background()
-	dests := []string{"a", "b", "c", "d", "e"}
-	const capacity = 3
-	var (
-		inUse   [5]atomic.Int32 // holds the test knows are live, a lower bound
-		picks   [5]atomic.Int64
-		full    atomic.Int64
-		wg      sync.WaitGroup
-		errOnce sync.Once
-		failure error
-	)
-	fail := func(err error) { errOnce.Do(func() { failure = err }) }
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range iters {
-				call := fmt.Sprintf("w%d-%d", w, i)
-				d, err := b.Next(ctx, dests, call)
-				if errors.Is(err, ErrAtCapacity) {
-					full.Add(1)
-					continue
-				}
-				if err != nil {
-					fail(err)
-					return
-				}
-				k := int(d[0] - 'a')
-				if n := inUse[k].Add(1); n > capacity {
-					fail(fmt.Errorf("%s has %d live holds, capacity %d", d, n, capacity))
-				}
-				picks[k].Add(1)
-				if w%4 == 0 {
-					// Idempotent repeats in the middle of a hold.
-					if d2, err := b.Next(ctx, dests, call); d2 != d || err != nil {
-						fail(fmt.Errorf("repeat Next = %q, %v; want %q", d2, err, d))
-					}
-				}
-				inUse[k].Add(-1)
-				if ok, err := b.Release(ctx, d, call); !ok || err != nil {
-					fail(fmt.Errorf("Release(%s, %s) = %v, %v", d, call, ok, err))
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if failure != nil {
-		t.Fatal(failure)
-	}
-	wantLoad(t, b, dests, []int{0, 0, 0, 0, 0})
-	if s := mustSnapshot(t, b); len(s.Holds) != 0 {
-		t.Fatalf("holds left: %+v", s.Holds)
-	}
-	total := int64(0)
-	for i := range picks {
-		total += picks[i].Load()
-	}
-	if total+full.Load() != int64(workers*iters) {
-		t.Fatalf("%d picks + %d full != %d calls", total, full.Load(), workers*iters)
-	}
-	for i, d := range dests {
-		if picks[i].Load() == 0 {
-			t.Fatalf("%s never picked", d)
-		}
-	}
-}
-
-// benchNextRelease measures one call's life, Next then Release, over n
-// destinations from GOMAXPROCS goroutines.
-func benchNextRelease(b *testing.B, bal Balancer, n int) {
-	dests := make([]string, n)
-	for i := range dests {
-		dests[i] = fmt.Sprintf("agent-%04d", i)
-	}
-	var seq atomic.Int64
-	ctx := context.Background()
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			call := fmt.Sprintf("call-%d", seq.Add(1))
-			d, err := bal.Next(ctx, dests, call)
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			if ok, err := bal.Release(ctx, d, call); !ok || err != nil {
-				b.Errorf("Release = %v, %v", ok, err)
-				return
-			}
-		}
-	})
-}
-
-// known lists the destinations a Memory has state for.
-func known(m *Memory) string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []string
-	for d := range m.dests {
-		out = append(out, d)
-	}
-	sort.Strings(out)
-	return strings.Join(out, ",")
+	lbtest.Stress(t, m, 32, 400)
 }
 
 // Regression: the memory backend kept state for every destination string it
@@ -468,7 +364,7 @@ func known(m *Memory) string {
 // never are, and a forgotten one ranks as never used, where lru puts the
 // one idle longest anyway.
 func TestMemoryForgetsIdleDestinations(t *testing.T) {
-	m, clk := newFakeMemory(t, Options{MaxIdle: 2})
+	m, clk := newFakeMemory(t, lb.Options{MaxIdle: 2})
 	ctx := context.Background()
 	runSteps(t, m, clk, []memStep{
 		{0, "next", "a,b,c,d", "c1", "a"},
@@ -478,7 +374,7 @@ func TestMemoryForgetsIdleDestinations(t *testing.T) {
 		{0, "next", "a,b,c,d", "c3", "c"},
 		{0, "release", "c", "c3", "true"},
 	})
-	if got := known(m); got != "b,c" {
+	if got := lb.Known(m); got != "b,c" {
 		t.Fatalf("known = %q, want b,c (a idle longest, forgotten)", got)
 	}
 	runSteps(t, m, clk, []memStep{
@@ -490,35 +386,35 @@ func TestMemoryForgetsIdleDestinations(t *testing.T) {
 		{0, "next", "q", "c5", "q"},
 		{0, "release", "q", "c5", "true"},
 	})
-	if got := known(m); got != "p,q,x,y" {
+	if got := lb.Known(m); got != "p,q,x,y" {
 		t.Fatalf("known = %q, want p,q (idle, newest) and x (held), y (drained)", got)
 	}
 	if err := m.Undrain(ctx, "y"); err != nil {
 		t.Fatal(err)
 	}
-	if got := known(m); got != "q,x,y" {
+	if got := lb.Known(m); got != "q,x,y" {
 		t.Fatalf("known = %q after undrain: want y newest idle, p forgotten", got)
 	}
 	// Expiry makes a destination idle too.
-	m2, clk2 := newFakeMemory(t, Options{MaxIdle: 1, MaxHoldAge: time.Minute})
+	m2, clk2 := newFakeMemory(t, lb.Options{MaxIdle: 1, MaxHoldAge: time.Minute})
 	runSteps(t, m2, clk2, []memStep{
 		{0, "acquire", "a", "c1", "true"},
 		{0, "acquire", "b", "c2", "true"},
 		{2 * time.Minute, "load", "a,b", "", "[0 0]"},
 	})
-	if got := known(m2); got != "b" && got != "a" {
+	if got := lb.Known(m2); got != "b" && got != "a" {
 		t.Fatalf("known = %q, want one of a, b", got)
 	}
 }
 
 func TestMemorySnapshotIsConsistentWhileSliced(t *testing.T) {
-	m, _ := newFakeMemory(t, Options{})
+	m, _ := newFakeMemory(t, lb.Options{})
 	ctx := context.Background()
-	const n = 3*snapshotSlice + 7
+	const n = 3*lb.SnapshotSlice + 7
 	for i := 0; i < n; i++ {
-		mustAcquire(t, m, fmt.Sprintf("d%05d", i), "c")
+		lbtest.MustAcquire(t, m, fmt.Sprintf("d%05d", i), "c")
 	}
-	s := mustSnapshot(t, m)
+	s := lbtest.MustSnapshot(t, m)
 	if len(s.Destinations) != n || len(s.Holds) != n {
 		t.Fatalf("snapshot has %d destinations and %d holds, want %d each", len(s.Destinations), len(s.Holds), n)
 	}
@@ -535,8 +431,8 @@ func TestMemorySnapshotIsConsistentWhileSliced(t *testing.T) {
 	}()
 	for i := 0; i < 2000; i++ {
 		d := fmt.Sprintf("e%d", i%50)
-		mustAcquire(t, m, d, "x")
-		mustRelease(t, m, d, "x", true)
+		lbtest.MustAcquire(t, m, d, "x")
+		lbtest.MustRelease(t, m, d, "x", true)
 	}
 	<-done
 }

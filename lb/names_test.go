@@ -1,10 +1,13 @@
-package lb
+package lb_test
 
 import (
 	"context"
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/ringlb/ringlb/lb"
+	"github.com/ringlb/ringlb/lb/lbtest"
 )
 
 func TestTextFault(t *testing.T) {
@@ -19,7 +22,7 @@ func TestTextFault(t *testing.T) {
 		"user/\xc3":            "is not valid UTF-8", // cut mid-rune
 		"\xed\xa0\x80":         "is not valid UTF-8", // a surrogate
 	} {
-		if got := TextFault(s); got != want {
+		if got := lb.TextFault(s); got != want {
 			t.Errorf("TextFault(%q) = %q, want %q", s, got, want)
 		}
 	}
@@ -32,41 +35,38 @@ func TestTextFault(t *testing.T) {
 // values that become names.
 func TestNamesMustBeText(t *testing.T) {
 	for _, name := range []string{"s\xffles", "sa\x00les", "sales::eu", "::", "a{b}"} {
-		if _, err := Default.Open(name, Options{}); !errors.Is(err, ErrInvalidArgument) {
+		if _, err := lb.Default.Open(name, lb.Options{}); !errors.Is(err, lb.ErrInvalidArgument) {
 			t.Errorf("Open(%q): %v, want ErrInvalidArgument", name, err)
 		}
-		if _, err := NewMemory(name, Options{}); !errors.Is(err, ErrInvalidArgument) {
+		if _, err := lb.NewMemory(name, lb.Options{}); !errors.Is(err, lb.ErrInvalidArgument) {
 			t.Errorf("NewMemory(%q): %v, want ErrInvalidArgument", name, err)
-		}
-		if _, err := NewRedis(name, Options{URL: "redis://127.0.0.1:1"}); !errors.Is(err, ErrInvalidArgument) {
-			t.Errorf("NewRedis(%q): %v, want ErrInvalidArgument", name, err)
 		}
 	}
 	for _, name := range []string{"sales:eu", "ventes-été"} {
-		if _, err := NewMemory(name, Options{}); err != nil {
+		if _, err := lb.NewMemory(name, lb.Options{}); err != nil {
 			t.Errorf("NewMemory(%q): %v", name, err)
 		}
 	}
-	m, err := NewMemory("names", Options{})
+	m, err := lb.NewMemory("names", lb.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
 	for _, bad := range []string{"user/\xff", "user/1\x00", "user/\xc3"} {
-		if _, err := m.Acquire(ctx, bad, "c1"); !errors.Is(err, ErrInvalidArgument) {
+		if _, err := m.Acquire(ctx, bad, "c1"); !errors.Is(err, lb.ErrInvalidArgument) {
 			t.Errorf("Acquire(%q): %v", bad, err)
 		}
-		if _, err := m.Acquire(ctx, "user/1", bad); !errors.Is(err, ErrInvalidArgument) {
+		if _, err := m.Acquire(ctx, "user/1", bad); !errors.Is(err, lb.ErrInvalidArgument) {
 			t.Errorf("Acquire with call id %q: %v", bad, err)
 		}
-		if _, err := m.Next(ctx, []string{"user/1", bad}, "c1"); !errors.Is(err, ErrInvalidArgument) {
+		if _, err := m.Next(ctx, []string{"user/1", bad}, "c1"); !errors.Is(err, lb.ErrInvalidArgument) {
 			t.Errorf("Next with %q: %v", bad, err)
 		}
-		if _, err := m.Load(ctx, []string{bad}); !errors.Is(err, ErrInvalidArgument) {
+		if _, err := m.Load(ctx, []string{bad}); !errors.Is(err, lb.ErrInvalidArgument) {
 			t.Errorf("Load(%q): %v", bad, err)
 		}
 	}
-	wantLoad(t, m, []string{"user/1"}, []int{0})
+	lbtest.WantLoad(t, m, []string{"user/1"}, []int{0})
 	for _, pairs := range [][][2]string{
 		{{"capacity:user/\xff", "1"}},
 		{{"wrapup:user/\x00", "1"}},
@@ -79,18 +79,13 @@ func TestNamesMustBeText(t *testing.T) {
 		{{"url", "redis://h\x00:1"}},
 		{{"colour\xff", "red"}},
 	} {
-		if _, err := ParseOptions(pairs); !errors.Is(err, ErrInvalidArgument) {
+		if _, err := lb.ParseOptions(pairs); !errors.Is(err, lb.ErrInvalidArgument) {
 			t.Errorf("ParseOptions(%q): %v, want ErrInvalidArgument", pairs, err)
 		}
 	}
-	for _, o := range []Options{{URL: "redis://h", Node: "fs\xff"}, {URL: "redis://h", KeyPrefix: "p\x00"}} {
-		if _, err := NewRedis("names", o); !errors.Is(err, ErrInvalidArgument) {
-			t.Errorf("NewRedis with %+v: %v", o, err)
-		}
-	}
 	// A refused url says which part is wrong, and nothing of the url.
-	_, err = ParseOptions([][2]string{{"url", "redis://:Zq7\x00Sec9Pw@h:6379/0"}})
-	if !errors.Is(err, ErrInvalidArgument) || strings.Contains(err.Error(), "Zq7") || strings.Contains(err.Error(), "Sec9") {
+	_, err = lb.ParseOptions([][2]string{{"url", "redis://:Zq7\x00Sec9Pw@h:6379/0"}})
+	if !errors.Is(err, lb.ErrInvalidArgument) || strings.Contains(err.Error(), "Zq7") || strings.Contains(err.Error(), "Sec9") {
 		t.Errorf("url with a NUL byte: %v", err)
 	}
 }

@@ -1,119 +1,107 @@
-package lb
+package lb_test
 
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ringlb/ringlb/lb"
+	"github.com/ringlb/ringlb/lb/lbtest"
 )
 
+// The text form of options, without a URL: every one a store backend
+// takes is in lb/redislb's tests, where a backend is linked in.
 func TestParseOptions(t *testing.T) {
-	for _, tc := range []struct {
-		name  string
-		pairs [][2]string
-		check func(Options) bool
-		bad   bool
-	}{
-		{name: "empty", check: func(o Options) bool { return o.Tie == TieFewest && o.URL == "" }},
-		{name: "tie list", pairs: [][2]string{{"tie", "list"}}, check: func(o Options) bool { return o.Tie == TieList }},
-		{name: "tie random", pairs: [][2]string{{"tie", "random"}}, check: func(o Options) bool { return o.Tie == TieRandom }},
-		{name: "lua float capacity", pairs: [][2]string{{"capacity", "2.0"}}, check: func(o Options) bool { return o.DefaultCapacity == 2 }},
-		{name: "per dest", pairs: [][2]string{{"capacity:user/1000", "3"}}, check: func(o Options) bool { return o.Capacity["user/1000"] == 3 }},
-		{name: "age 0 never", pairs: [][2]string{{"max_hold_age", "0"}}, check: func(o Options) bool { return o.MaxHoldAge < 0 }},
-		{name: "age duration", pairs: [][2]string{{"max_hold_age", "4h"}}, check: func(o Options) bool { return o.MaxHoldAge == 4*time.Hour }},
-		{name: "redis", pairs: [][2]string{{"url", "redis://127.0.0.1:6379/0"}, {"lease", "10"}, {"timeout", "250ms"}, {"key_prefix", "app:"}, {"node", "fs1"}},
-			check: func(o Options) bool {
-				return o.Lease == 10*time.Second && o.Timeout == 250*time.Millisecond && o.KeyPrefix == "app:" && o.Node == "fs1"
-			}},
-		{name: "unknown", pairs: [][2]string{{"colour", "red"}}, bad: true},
-		{name: "twice", pairs: [][2]string{{"tie", "lru"}, {"tie", "list"}}, bad: true},
-		{name: "bad tie", pairs: [][2]string{{"tie", "fifo"}}, bad: true},
-		{name: "negative capacity", pairs: [][2]string{{"capacity", "-1"}}, bad: true},
-		{name: "fractional capacity", pairs: [][2]string{{"capacity", "1.5"}}, bad: true},
-		{name: "both capacities", pairs: [][2]string{{"capacity", "1"}, {"default_capacity", "2"}}, bad: true},
-		{name: "empty dest capacity", pairs: [][2]string{{"capacity:", "1"}}, bad: true},
-		{name: "lease without url", pairs: [][2]string{{"lease", "10"}}, bad: true},
-		{name: "short lease", pairs: [][2]string{{"url", "redis://h"}, {"lease", "0.5"}}, bad: true},
-		{name: "bad scheme", pairs: [][2]string{{"url", "http://h"}}, bad: true},
-		{name: "brace prefix", pairs: [][2]string{{"url", "redis://h"}, {"key_prefix", "{x}"}}, bad: true},
-		{name: "age under lease", pairs: [][2]string{{"url", "redis://h"}, {"lease", "30"}, {"max_hold_age", "10"}}, bad: true},
-		{name: "nan", pairs: [][2]string{{"max_hold_age", "NaN"}}, bad: true},
+	lbtest.ParseOptionCases(t, []lbtest.OptionCase{
+		{Name: "empty", Check: func(o lb.Options) bool { return o.Tie == lb.TieFewest && o.URL == "" }},
+		{Name: "tie list", Pairs: [][2]string{{"tie", "list"}}, Check: func(o lb.Options) bool { return o.Tie == lb.TieList }},
+		{Name: "tie random", Pairs: [][2]string{{"tie", "random"}}, Check: func(o lb.Options) bool { return o.Tie == lb.TieRandom }},
+		{Name: "lua float capacity", Pairs: [][2]string{{"capacity", "2.0"}}, Check: func(o lb.Options) bool { return o.DefaultCapacity == 2 }},
+		{Name: "per dest", Pairs: [][2]string{{"capacity:user/1000", "3"}}, Check: func(o lb.Options) bool { return o.Capacity["user/1000"] == 3 }},
+		{Name: "age never", Pairs: [][2]string{{"max_hold_age", "never"}}, Check: func(o lb.Options) bool { return o.MaxHoldAge < 0 }},
+		{Name: "age duration", Pairs: [][2]string{{"max_hold_age", "4h"}}, Check: func(o lb.Options) bool { return o.MaxHoldAge == 4*time.Hour }},
+		{Name: "unknown", Pairs: [][2]string{{"colour", "red"}}, Bad: true},
+		{Name: "twice", Pairs: [][2]string{{"tie", "lru"}, {"tie", "list"}}, Bad: true},
+		{Name: "bad tie", Pairs: [][2]string{{"tie", "fifo"}}, Bad: true},
+		{Name: "negative capacity", Pairs: [][2]string{{"capacity", "-1"}}, Bad: true},
+		{Name: "fractional capacity", Pairs: [][2]string{{"capacity", "1.5"}}, Bad: true},
+		{Name: "both capacities", Pairs: [][2]string{{"capacity", "1"}, {"default_capacity", "2"}}, Bad: true},
+		{Name: "empty dest capacity", Pairs: [][2]string{{"capacity:", "1"}}, Bad: true},
+		{Name: "lease without url", Pairs: [][2]string{{"lease", "10"}}, Bad: true},
+		{Name: "nan", Pairs: [][2]string{{"max_hold_age", "NaN"}}, Bad: true},
 		// Regression: values that round to zero silently meant "never
 		// expire" or "the default timeout".
-		{name: "age rounds to zero", pairs: [][2]string{{"max_hold_age", "1e-10"}}, bad: true},
-		{name: "age 1ns", pairs: [][2]string{{"max_hold_age", "1ns"}}, bad: true},
-		{name: "timeout rounds to zero", pairs: [][2]string{{"url", "redis://h"}, {"timeout", "1e-7"}}, bad: true},
-		{name: "timeout 10us", pairs: [][2]string{{"url", "redis://h"}, {"timeout", "10us"}}, bad: true},
-		{name: "timeout 1ms", pairs: [][2]string{{"url", "redis://h"}, {"timeout", "0.001"}},
-			check: func(o Options) bool { return o.Timeout == time.Millisecond }},
-		{name: "ipv6 cluster", pairs: [][2]string{{"url", "redis+cluster://[::1]:7000,[::1]:7001"}},
-			check: func(o Options) bool { return o.URL != "" }},
-		{name: "ipv6 sentinel", pairs: [][2]string{{"url", "redis+sentinel://[::1]:26379,[::1]:26380/0?master_name=m"}},
-			check: func(o Options) bool { return o.URL != "" }},
+		{Name: "age rounds to zero", Pairs: [][2]string{{"max_hold_age", "1e-10"}}, Bad: true},
+		{Name: "age 1ns", Pairs: [][2]string{{"max_hold_age", "1ns"}}, Bad: true},
+		{Name: "never is no number", Pairs: [][2]string{{"wrapup", "never"}}, Bad: true},
+	})
+}
+
+// Regression: 0 meant the default in Options but "never" in the text form
+// for fewest_half_life and max_hold_age, so one value did opposite things
+// depending on where it was written. Zero is the default everywhere;
+// "never" is spelled out (a negative duration in Options).
+func TestZeroIsTheDefaultEverywhere(t *testing.T) {
+	lbtest.ParseOptionCases(t, []lbtest.OptionCase{
+		{Name: "half-life 0", Pairs: [][2]string{{"fewest_half_life", "0"}},
+			Check: func(o lb.Options) bool { return o.HalfLife == lb.DefaultHalfLife }},
+		{Name: "half-life never", Pairs: [][2]string{{"fewest_half_life", "never"}},
+			Check: func(o lb.Options) bool { return o.HalfLife < 0 }},
+		{Name: "age 0", Pairs: [][2]string{{"max_hold_age", "0"}},
+			Check: func(o lb.Options) bool { return o.MaxHoldAge == lb.DefaultMaxHoldAge }},
+		{Name: "max_idle 0", Pairs: [][2]string{{"max_idle", "0"}},
+			Check: func(o lb.Options) bool { return o.MaxIdle == lb.DefaultMaxIdle }},
+		{Name: "wrapup 0", Pairs: [][2]string{{"wrapup", "0"}},
+			Check: func(o lb.Options) bool { return o.DefaultWrapup == 0 }},
+	})
+	for _, tc := range []struct {
+		o    lb.Options
+		want lb.Options
+	}{
+		{lb.Options{}, lb.Options{HalfLife: lb.DefaultHalfLife, MaxHoldAge: lb.DefaultMaxHoldAge, MaxIdle: lb.DefaultMaxIdle}},
+		{lb.Options{HalfLife: -time.Hour, MaxHoldAge: -1}, lb.Options{HalfLife: -1, MaxHoldAge: -1, MaxIdle: lb.DefaultMaxIdle}},
 	} {
-		o, err := ParseOptions(tc.pairs)
-		if tc.bad {
-			if !errors.Is(err, ErrInvalidArgument) {
-				t.Errorf("%s: err = %v, want ErrInvalidArgument", tc.name, err)
-			}
-			continue
+		c, err := tc.o.Check()
+		if err != nil || !reflect.DeepEqual(c.Options(), tc.want) {
+			t.Errorf("Check(%+v) = %+v, %v; want %+v", tc.o, c.Options(), err, tc.want)
 		}
-		if err != nil || !tc.check(o) {
-			t.Errorf("%s: %+v, %v", tc.name, o, err)
+	}
+}
+
+// Regression: max_idle was accepted with a url and ignored (a store keeps
+// its own bound). An option its backend would ignore is an error, and the
+// store's options without a url too.
+func TestOptionsABackendWouldIgnore(t *testing.T) {
+	for _, o := range []lb.Options{
+		{URL: "redis://h", MaxIdle: 5},
+		{KeyPrefix: "p:"}, {Lease: time.Minute}, {Timeout: time.Second}, {Node: "n"},
+	} {
+		_, err := o.Check()
+		if !errors.Is(err, lb.ErrInvalidArgument) {
+			t.Errorf("Check(%+v) = %v, want ErrInvalidArgument", o, err)
 		}
+	}
+	_, err := lb.ParseOptions([][2]string{{"url", "redis://h"}, {"max_idle", "5"}})
+	if !errors.Is(err, lb.ErrInvalidArgument) || !strings.Contains(err.Error(), "max_idle") {
+		t.Errorf("max_idle with a url: %v, want an error naming max_idle", err)
 	}
 }
 
 // FuzzParseOptions checks that any key/value text either parses into
 // options a backend accepts, or fails with ErrInvalidArgument; never a
-// panic, never options that NewMemory or NewRedis then reject otherwise.
+// panic, never options that Open then rejects otherwise.
 func FuzzParseOptions(f *testing.F) {
 	f.Add("tie", "lru", "capacity", "2")
 	f.Add("capacity:a", "1.0", "max_hold_age", "4h")
-	f.Add("url", "redis://127.0.0.1:1/0", "lease", "2")
-	f.Add("url", "redis+sentinel://h:1,h:2/0?master_name=m", "timeout", "0.1")
-	f.Add("url", "redis+cluster://h:1,h:2", "key_prefix", "x:")
-	f.Add("url", "unix:///tmp/r.sock?db=2", "node", "n")
-	f.Add("url", "redis://h/0?foo=1", "tie", "random")
+	f.Add("fewest_half_life", "never", "max_idle", "0")
 	f.Add("max_hold_age", "1e300", "capacity", "99999999999")
+	f.Add("url", "redis://127.0.0.1:1/0", "lease", "2")
 	f.Fuzz(func(t *testing.T, k1, v1, k2, v2 string) {
-		o, err := ParseOptions([][2]string{{k1, v1}, {k2, v2}})
-		if err != nil {
-			if !errors.Is(err, ErrInvalidArgument) {
-				t.Fatalf("error %v does not wrap ErrInvalidArgument", err)
-			}
-			return
-		}
-		d := o.withDefaults()
-		if err := d.validate(); err != nil {
-			t.Fatalf("parsed options fail validation: %v", err)
-		}
-		if d.canonical() != d.withDefaults().canonical() {
-			t.Fatalf("defaults are not idempotent")
-		}
-		if o.URL == "" {
-			m, err := NewMemory("fuzz", o)
-			if err != nil {
-				t.Fatalf("NewMemory rejects parsed options: %v", err)
-			}
-			m.Close()
-			return
-		}
-		// NewRedis never connects, so this is cheap; a URL that only the
-		// full parser rejects must still be ErrInvalidArgument.
-		r, err := NewRedis("fuzz", o)
-		if err != nil {
-			if !errors.Is(err, ErrInvalidArgument) {
-				t.Fatalf("NewRedis(%q) error %v does not wrap ErrInvalidArgument", o.URL, err)
-			}
-			if strings.Contains(err.Error(), "panic") {
-				t.Fatalf("NewRedis: %v", err)
-			}
-			return
-		}
-		r.Close()
+		lbtest.CheckParsed(t, [][2]string{{k1, v1}, {k2, v2}})
 	})
 }
 
@@ -125,18 +113,18 @@ func TestUniqueMembers(t *testing.T) {
 	for _, c := range []struct {
 		name              string
 		dests             []string
-		u                 UserDomains
+		u                 lb.UserDomains
 		wantKeys, wantNam string
 	}{
-		{"plain", []string{"a", "b"}, DomainsIgnore, "a,b", "a,b"},
-		{"duplicate", []string{"a", "b", "a"}, DomainsIgnore, "a,b", "a,b"},
-		{"one user two spellings", []string{"user/1@x", "sofia/gw/1", "user/1"}, DomainsIgnore, "user/1,sofia/gw/1", "user/1@x,sofia/gw/1"},
-		{"domains kept", []string{"user/1@x", "user/1"}, DomainsKeep, "user/1@x,user/1", "user/1@x,user/1"},
-		{"long list with a duplicate", append(append([]string{}, long...), "d3"), DomainsIgnore, strings.Join(long, ","), strings.Join(long, ",")},
-		{"empty", nil, DomainsIgnore, "", ""},
+		{"plain", []string{"a", "b"}, lb.DomainsIgnore, "a,b", "a,b"},
+		{"duplicate", []string{"a", "b", "a"}, lb.DomainsIgnore, "a,b", "a,b"},
+		{"one user two spellings", []string{"user/1@x", "sofia/gw/1", "user/1"}, lb.DomainsIgnore, "user/1,sofia/gw/1", "user/1@x,sofia/gw/1"},
+		{"domains kept", []string{"user/1@x", "user/1"}, lb.DomainsKeep, "user/1@x,user/1", "user/1@x,user/1"},
+		{"long list with a duplicate", append(append([]string{}, long...), "d3"), lb.DomainsIgnore, strings.Join(long, ","), strings.Join(long, ",")},
+		{"empty", nil, lb.DomainsIgnore, "", ""},
 	} {
 		in := slices.Clone(c.dests)
-		keys, named, err := uniqueMembers(c.dests, c.u)
+		keys, named, err := lb.UniqueMembers(c.dests, c.u)
 		if err != nil || strings.Join(keys, ",") != c.wantKeys || strings.Join(named, ",") != c.wantNam {
 			t.Errorf("%s: uniqueMembers = %q, %q, %v; want %s / %s", c.name, keys, named, err, c.wantKeys, c.wantNam)
 		}
@@ -144,7 +132,7 @@ func TestUniqueMembers(t *testing.T) {
 			t.Errorf("%s: the caller's list changed to %q", c.name, c.dests)
 		}
 	}
-	if _, _, err := uniqueMembers([]string{"a", ""}, DomainsIgnore); !errors.Is(err, ErrInvalidArgument) {
+	if _, _, err := lb.UniqueMembers([]string{"a", ""}, lb.DomainsIgnore); !errors.Is(err, lb.ErrInvalidArgument) {
 		t.Errorf("empty destination: err = %v", err)
 	}
 }

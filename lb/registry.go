@@ -2,6 +2,7 @@ package lb
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 )
 
@@ -34,27 +35,24 @@ type Named struct {
 // Default is the process-wide registry used by the C ABI and Lua module.
 var Default Registry
 
-// MaxBalancers is the most balancers a Registry holds open at once, of
-// every backend: balancer names come from dialplans, so without a bound
-// each new name would cost memory (and, before Redis balancers shared a
-// client, a connection pool) for the life of the process.
-const MaxBalancers = 4096
-
-// Open returns the balancer named name, creating it with opts on first use.
-// Opening a name again with the same options returns the same balancer; with
-// other options it returns ErrOptionsMismatch. A non-empty opts.URL selects
-// the Redis backend. Opening a new name while MaxBalancers are open is an
-// error wrapping ErrInvalidArgument.
+// Open returns the balancer named name, creating it with s on first use, of
+// the backend s selects (see lb.Open). Opening a name again with the same
+// options returns the same balancer; with other options it returns
+// ErrOptionsMismatch. Opening a new name while MaxBalancers are open is an
+// error wrapping ErrInvalidArgument. Options are checked here, a *Config
+// was checked when it was made: either way once.
 //
-// A new balancer is created outside the registry's lock (a Redis balancer
-// may wait up to its timeout for the server), so that the balancers
-// already open are never held up by it.
-func (r *Registry) Open(name string, opts Options) (*Named, error) {
-	if err := checkBalancerName(name); err != nil {
+// A new balancer is created outside the registry's lock (a store's
+// balancer may wait up to its timeout for the store), so that the
+// balancers already open are never held up by it.
+func (r *Registry) Open(name string, s Settings) (*Named, error) {
+	if err := CheckName(name); err != nil {
 		return nil, fmt.Errorf("ringlb: open: %w", err)
 	}
-	opts = opts.withDefaults()
-	canon := opts.canonical()
+	c, err := s.config()
+	if err != nil {
+		return nil, fmt.Errorf("ringlb: open %q: %w", name, err)
+	}
 	r.mu.RLock()
 	n, full := r.byName[name], len(r.byName) >= MaxBalancers
 	r.mu.RUnlock()
@@ -62,11 +60,11 @@ func (r *Registry) Open(name string, opts Options) (*Named, error) {
 		if full {
 			return nil, errFull(name)
 		}
-		b, err := openBackend(name, opts)
+		b, err := c.open(name)
 		if err != nil {
 			return nil, err
 		}
-		if n, err = r.add(name, opts, canon, b); err != nil {
+		if n, err = r.add(name, c, b); err != nil {
 			b.Close()
 			return nil, err
 		}
@@ -75,7 +73,7 @@ func (r *Registry) Open(name string, opts Options) (*Named, error) {
 		}
 		b.Close() // another caller opened the name meanwhile: theirs it is
 	}
-	if n.canon != canon {
+	if n.canon != c.canon {
 		return nil, fmt.Errorf("ringlb: open %q: %w", name, ErrOptionsMismatch)
 	}
 	return n, nil
@@ -83,7 +81,7 @@ func (r *Registry) Open(name string, opts Options) (*Named, error) {
 
 // add registers b as name, unless a caller did so first: then it returns
 // that one, and b is the caller's to close.
-func (r *Registry) add(name string, opts Options, canon string, b Balancer) (*Named, error) {
+func (r *Registry) add(name string, c *Config, b Balancer) (*Named, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if n := r.byName[name]; n != nil {
@@ -97,7 +95,7 @@ func (r *Registry) add(name string, opts Options, canon string, b Balancer) (*Na
 		r.byID = make(map[uint64]*Named)
 	}
 	r.lastID++
-	n := &Named{Balancer: b, ID: r.lastID, Name: name, Options: opts, canon: canon}
+	n := &Named{Balancer: b, ID: r.lastID, Name: strings.Clone(name), Options: c.Options(), canon: c.canon}
 	r.byName[name] = n
 	r.byID[n.ID] = n
 	return n, nil
@@ -136,16 +134,4 @@ func (r *Registry) Close(name string) (bool, error) {
 		return false, nil
 	}
 	return true, n.Balancer.Close()
-}
-
-// openBackend creates the backend that opts select.
-func openBackend(name string, opts Options) (Balancer, error) {
-	if opts.URL != "" {
-		r, err := NewRedis(name, opts)
-		if err != nil {
-			return nil, err // not a typed nil inside the interface
-		}
-		return r, nil
-	}
-	return NewMemory(name, opts)
 }

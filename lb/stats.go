@@ -70,23 +70,42 @@ type Stats struct {
 	Next [nextOutcomes]uint64
 	// Ops are the counters of each operation, by OpNext... index.
 	Ops [numOps]OpStats
-	// PendingReleases is how many failed releases wait for a retry (Redis).
-	PendingReleases int
-	// TakenBack counts holds of calls still up that Redis lost (a lease
-	// lapsed during an outage, a failover) and this process took back;
-	// OverCapacity those of them whose member had filled up meanwhile
-	// (Redis).
-	TakenBack, OverCapacity uint64
-	// Batches counts the script calls that carried a call's-path
-	// operation, and BatchedOps the operations they carried: their ratio
-	// is how many operations a script call shared under load (Redis).
-	Batches, BatchedOps uint64
 	// Fallbacks counts rings that went on in list order, without the
 	// balancer, because its backend failed (NoteFallback).
 	Fallbacks uint64
-	// Evicting is set while the balancer's Redis has a maxmemory-policy
-	// that evicts keys, as last read (Redis).
+}
+
+// StoreStats are the counters of a balancer whose state lives in a store
+// that several processes share (Redis), beyond Stats.
+type StoreStats struct {
+	// PendingReleases is how many failed releases wait for a retry.
+	PendingReleases int
+	// TakenBack counts holds of calls still up that the store lost (a
+	// lease lapsed during an outage, a failover) and this process took
+	// back; OverCapacity those of them whose member had filled up
+	// meanwhile.
+	TakenBack, OverCapacity uint64
+	// Batches counts the script calls that carried a call's-path
+	// operation, and BatchedOps the operations they carried: their ratio
+	// is how many operations a script call shared under load.
+	Batches, BatchedOps uint64
+	// Evicting is set while the store has a policy that evicts keys
+	// (Redis's maxmemory-policy), as last read.
 	Evicting bool
+}
+
+// StoreReporter is a Balancer with StoreStats: the store backends are.
+type StoreReporter interface {
+	StoreStats() StoreStats
+}
+
+// StoreStats returns the StoreStats of n's balancer, and false when it
+// has none (a memory balancer).
+func (n *Named) StoreStats() (StoreStats, bool) {
+	if r, ok := n.Balancer.(StoreReporter); ok {
+		return r.StoreStats(), true
+	}
+	return StoreStats{}, false
 }
 
 // NoteFallback counts a ring that went on in list order because the
@@ -110,12 +129,6 @@ func (n *Named) Stats() Stats {
 			cum += o.buckets[b].Load()
 			s.Ops[i].Buckets[b] = cum
 		}
-	}
-	if r, ok := n.Balancer.(*Redis); ok {
-		s.PendingReleases = r.pendingReleases()
-		s.TakenBack, s.OverCapacity = uint64(r.takenBack.Load()), uint64(r.overCapacity.Load())
-		s.Batches, s.BatchedOps = r.ops.batches.Load(), r.ops.batchedOps.Load()
-		s.Evicting = r.shared.evicting.Load()
 	}
 	s.Fallbacks = n.stats.fallbacks.Load()
 	return s
@@ -141,9 +154,7 @@ func (n *Named) record(op int, start time.Time, err error) {
 
 // Next implements Balancer, counting its outcome and time.
 func (n *Named) Next(ctx context.Context, dests []string, callID string) (string, error) {
-	start := time.Now()
-	d, err := n.Balancer.Next(ctx, dests, callID)
-	n.record(OpNext, start, err)
+	d, err := timed(n, OpNext, func() (string, error) { return n.Balancer.Next(ctx, dests, callID) })
 	outcome := NextOther
 	switch {
 	case err == nil:
@@ -159,58 +170,46 @@ func (n *Named) Next(ctx context.Context, dests []string, callID string) (string
 	return d, err
 }
 
+// timed runs op, one operation of n's balancer, and counts its time and
+// error as operation i.
+func timed[T any](n *Named, i int, op func() (T, error)) (T, error) {
+	start := time.Now()
+	v, err := op()
+	n.record(i, start, err)
+	return v, err
+}
+
 // Order implements Balancer, counting its time.
 func (n *Named) Order(ctx context.Context, dests []string) ([]string, error) {
-	start := time.Now()
-	out, err := n.Balancer.Order(ctx, dests)
-	n.record(OpOrder, start, err)
-	return out, err
+	return timed(n, OpOrder, func() ([]string, error) { return n.Balancer.Order(ctx, dests) })
 }
 
 // Acquire implements Balancer, counting its time.
 func (n *Named) Acquire(ctx context.Context, dest, callID string) (bool, error) {
-	start := time.Now()
-	ok, err := n.Balancer.Acquire(ctx, dest, callID)
-	n.record(OpAcquire, start, err)
-	return ok, err
+	return timed(n, OpAcquire, func() (bool, error) { return n.Balancer.Acquire(ctx, dest, callID) })
 }
 
 // Release implements Balancer, counting its time.
 func (n *Named) Release(ctx context.Context, dest, callID string) (bool, error) {
-	start := time.Now()
-	ok, err := n.Balancer.Release(ctx, dest, callID)
-	n.record(OpRelease, start, err)
-	return ok, err
+	return timed(n, OpRelease, func() (bool, error) { return n.Balancer.Release(ctx, dest, callID) })
 }
 
 // Load implements Balancer, counting its time.
 func (n *Named) Load(ctx context.Context, dests []string) ([]int, error) {
-	start := time.Now()
-	out, err := n.Balancer.Load(ctx, dests)
-	n.record(OpLoad, start, err)
-	return out, err
+	return timed(n, OpLoad, func() ([]int, error) { return n.Balancer.Load(ctx, dests) })
 }
 
 // Snapshot implements Balancer, counting its time.
 func (n *Named) Snapshot(ctx context.Context) (Snapshot, error) {
-	start := time.Now()
-	s, err := n.Balancer.Snapshot(ctx)
-	n.record(OpSnapshot, start, err)
-	return s, err
+	return timed(n, OpSnapshot, func() (Snapshot, error) { return n.Balancer.Snapshot(ctx) })
 }
 
 // Answered implements Balancer, counting its time.
 func (n *Named) Answered(ctx context.Context, dest, callID string) (bool, error) {
-	start := time.Now()
-	ok, err := n.Balancer.Answered(ctx, dest, callID)
-	n.record(OpAnswered, start, err)
-	return ok, err
+	return timed(n, OpAnswered, func() (bool, error) { return n.Balancer.Answered(ctx, dest, callID) })
 }
 
 // Count implements Balancer, counting its time.
 func (n *Named) Count(ctx context.Context, dest, callID string) (bool, error) {
-	start := time.Now()
-	ok, err := n.Balancer.Count(ctx, dest, callID)
-	n.record(OpCount, start, err)
-	return ok, err
+	return timed(n, OpCount, func() (bool, error) { return n.Balancer.Count(ctx, dest, callID) })
 }

@@ -39,7 +39,8 @@ func (s Separator) String() string {
 // (var_array in switch_event_create_brackets); it drops what is past them
 // without a word, so DialString refuses instead.
 const (
-	// MaxLegs is the most legs in one dial string.
+	// MaxLegs is the most legs in one dial string, and so the most members
+	// of a ring group (see Check): the one home of that number.
 	MaxLegs = 128
 	// MaxVars is the most variables in the {} block.
 	MaxVars = 1024
@@ -421,3 +422,8 @@ func hasVarRef(s string) bool {
 	}
 	return false
 }
+
+// A ring's members reach its balancer in one call: MaxLegs must not pass
+// lb.MaxDestinations. This fails to compile if it does (a negative
+// constant does not convert to uint).
+const _ = uint(lb.MaxDestinations - MaxLegs)

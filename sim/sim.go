@@ -48,7 +48,7 @@
 //   - ringlb-lru, ringlb-list: the same with lru or list ties.
 //   - ringlb-no-wrapup (wrap-up traces), ringlb-untracked (direct-call
 //     traces): without the wrapup option, or without the call tracker.
-//   - ringlb-redis-Nnode: N simulated nodes, each with its own lb.NewRedis
+//   - ringlb-redis-Nnode: N simulated nodes, each with its own redislb.New
 //     balancer on one shared Redis; each call is handled by the node the
 //     trace gives it.
 //   - genesis: a model of genesis's BALANCING mode: a shared count per

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ringlb/ringlb/lb"
+	"github.com/ringlb/ringlb/lb/redislb"
 )
 
 // Spec names a policy and opens a fresh instance of it for one run. Close,
@@ -45,7 +46,7 @@ func memorySpec(name string, opts lb.Options, untracked bool) Spec {
 const RedisLease = time.Hour
 
 // RedisSpec is ringlb's Redis backend with nodes simulated switches, each with
-// its own balancer opened with lb.NewRedis on the Redis at url. Each run
+// its own balancer opened with redislb.New on the Redis at url. Each run
 // uses keys under prefix plus the run's number, so runs do not share state.
 func RedisSpec(name, url, prefix string, nodes int, opts lb.Options) Spec {
 	run := 0
@@ -63,7 +64,7 @@ func RedisSpec(name, url, prefix string, nodes int, opts lb.Options) Spec {
 			o := opts
 			o.URL, o.KeyPrefix, o.Lease, o.MaxHoldAge = url, fmt.Sprintf("%s%d:", prefix, run), RedisLease, -1
 			o.Node = fmt.Sprintf("sim-node-%d", i+1)
-			b, err := lb.NewRedis(name, o)
+			b, err := redislb.New(name, o)
 			if err != nil {
 				closeAll()
 				return nil, nil, err

@@ -35,6 +35,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/ringlb/ringlb/internal/redistest"
 	"github.com/ringlb/ringlb/lb"
+	"github.com/ringlb/ringlb/lb/redislb"
 )
 
 var (
@@ -105,7 +106,7 @@ func run() error {
 	}
 
 	name := fmt.Sprintf("bench-%d", os.Getpid())
-	b, err := lb.NewRedis(name, lb.Options{URL: url, KeyPrefix: keyPrefix})
+	b, err := redislb.New(name, lb.Options{URL: url, KeyPrefix: keyPrefix})
 	if err != nil {
 		return err
 	}
@@ -266,7 +267,7 @@ func run() error {
 }
 
 // floorLua sends Redis exactly the commands of a lone next in ringlb's
-// scripts (lb/scripts/ops.lua: clock, reap, one HMGET of the group, the
+// scripts (lb/redislb/scripts/ops.lua: clock, reap, one HMGET of the group, the
 // call's holds and the lru counter, one HSET of the chosen record, the
 // call's holds and the counter, one ZADD of the lease) with none of the
 // logic around them: what any script that reads and writes a hold this way
@@ -308,7 +309,7 @@ func serverShare(ctx context.Context, raw *redis.Client, b lb.Balancer, url, nam
 	}
 	const holds, renewals = 1000, 5
 	renewName := name + "-renew"
-	rb, err := lb.NewRedis(renewName, lb.Options{URL: url, KeyPrefix: keyPrefix, Lease: 3 * time.Second})
+	rb, err := redislb.New(renewName, lb.Options{URL: url, KeyPrefix: keyPrefix, Lease: 3 * time.Second})
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/ringlb/ringlb/internal/version"
 	"github.com/ringlb/ringlb/lb"
+	"github.com/ringlb/ringlb/lb/redislb"
 )
 
 // Exit codes.
@@ -25,13 +26,7 @@ const (
 )
 
 // openBalancer opens the balancer the command works on.
-func openBalancer(name string, opts lb.Options) (lb.Balancer, error) {
-	b, err := lb.NewRedis(name, opts)
-	if err != nil {
-		return nil, err // not a typed nil inside the interface
-	}
-	return b, nil
-}
+func openBalancer(name string, c *lb.Config) (lb.Balancer, error) { return lb.Open(name, c) }
 
 // quiet drops go-redis's own log lines (a failed dial, say): the ctl
 // reports every error itself, once, on stderr.
@@ -362,7 +357,7 @@ func ctlNode() string {
 
 // where describes the Redis server and prefix, password hidden.
 func (c *ctl) where() string {
-	return fmt.Sprintf("%s (prefix %q)", lb.RedactURL(c.url), c.prefix)
+	return fmt.Sprintf("%s (prefix %q)", redislb.RedactURL(c.url), c.prefix)
 }
 
 // fail reports a failed operation and returns exitFailed.

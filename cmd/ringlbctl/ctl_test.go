@@ -20,11 +20,12 @@ import (
 	"github.com/ringlb/ringlb/internal/redistest"
 	"github.com/ringlb/ringlb/internal/version"
 	"github.com/ringlb/ringlb/lb"
+	"github.com/ringlb/ringlb/lb/redislb"
 )
 
 // These tests run the built ringlbctl binary, as an operator would, against
 // a redis-server each test starts on a free loopback port. The nodes of a
-// deployment are lb.NewRedis balancers in the test process, so every check
+// deployment are redislb.New balancers in the test process, so every check
 // that "another node sees it" crosses a process boundary.
 
 var ctlBin string
@@ -109,7 +110,7 @@ func ctlOK(t *testing.T, url string, args ...string) string {
 func node(t *testing.T, url, name, nodeName string) lb.Balancer {
 	t.Helper()
 	// A generous timeout: a loaded test machine is no reason to fail.
-	b, err := lb.NewRedis(name, lb.Options{URL: url, Node: nodeName, Timeout: 10 * time.Second})
+	b, err := redislb.New(name, lb.Options{URL: url, Node: nodeName, Timeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -381,7 +382,7 @@ func TestResetDropsHolds(t *testing.T) {
 
 func TestPrefixSelectsTheKeys(t *testing.T) {
 	url := startRedis(t)
-	b, err := lb.NewRedis("support", lb.Options{URL: url, KeyPrefix: "pbx1:", Node: "fs1", Timeout: 10 * time.Second})
+	b, err := redislb.New("support", lb.Options{URL: url, KeyPrefix: "pbx1:", Node: "fs1", Timeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/ringlb/ringlb/internal/redistest"
 	"github.com/ringlb/ringlb/lb"
+	_ "github.com/ringlb/ringlb/lb/redislb" // the Redis backend, which a url selects
 )
 
 // TestCollectorRedisEvicting: ringlb_redis_evicting is 1 while the

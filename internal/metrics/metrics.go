@@ -4,9 +4,10 @@
 //
 // Every gather reads each open balancer's snapshot (its destinations'
 // active calls, capacity, drained flag and calls started, so destinations
-// a balancer forgot are gone from the metrics too) and its counters (lb.Stats),
-// plus what Pool reports of the worker threads, and the lines ringlb wrote
-// to the host's log (internal/hostlog), by level.
+// a balancer forgot are gone from the metrics too) and its counters (lb.Stats,
+// and lb.StoreStats for a balancer whose state lives in a store), plus what
+// Pool reports of the worker threads, and the lines ringlb wrote to the
+// host's log (internal/hostlog), by level.
 //
 // What clients can make the endpoint cost the switch is bounded: read,
 // write and idle timeouts, at most 32 connections open (the longest idle
@@ -201,13 +202,13 @@ func (c *Collector) stats(g *group, n *lb.Named) {
 		g.add(prometheus.NewConstHistogram(c.opSeconds, o.Count, o.Seconds, buckets, n.Name, op))
 	}
 	g.counter(c.fallbacks, float64(st.Fallbacks), n.Name)
-	if n.Options.URL != "" {
-		g.gauge(c.pending, float64(st.PendingReleases), n.Name)
-		g.counter(c.takenBack, float64(st.TakenBack), n.Name)
-		g.counter(c.overCapacity, float64(st.OverCapacity), n.Name)
-		g.counter(c.batches, float64(st.Batches), n.Name)
-		g.counter(c.batchedOps, float64(st.BatchedOps), n.Name)
-		g.gauge(c.evicting, boolFloat(st.Evicting), n.Name)
+	if ss, ok := n.StoreStats(); ok {
+		g.gauge(c.pending, float64(ss.PendingReleases), n.Name)
+		g.counter(c.takenBack, float64(ss.TakenBack), n.Name)
+		g.counter(c.overCapacity, float64(ss.OverCapacity), n.Name)
+		g.counter(c.batches, float64(ss.Batches), n.Name)
+		g.counter(c.batchedOps, float64(ss.BatchedOps), n.Name)
+		g.gauge(c.evicting, boolFloat(ss.Evicting), n.Name)
 	}
 }
 

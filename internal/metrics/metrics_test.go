@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/ringlb/ringlb/internal/hostlog"
 	"github.com/ringlb/ringlb/lb"
+	_ "github.com/ringlb/ringlb/lb/redislb" // the Redis backend, which a url selects
 )
 
 // scrape returns the text a Prometheus server would read from a collector

@@ -1,7 +1,8 @@
-package lb
+package redislb
 
 import (
 	"crypto/tls"
+	"fmt"
 	"net"
 	"net/url"
 	"strconv"
@@ -9,11 +10,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/ringlb/ringlb/lb"
 )
-
-// MaxURLLen is the longest Redis URL ringlb reads, in bytes. It is checked
-// before anything else, so no URL costs more than a bounded amount of work.
-const MaxURLLen = 4096
 
 // A Redis URL is read in two layers. ringlb's own (parseRedisURL) reads
 // what go-redis's parsers lack: the length limit, the comma-separated host
@@ -26,13 +24,14 @@ const MaxURLLen = 4096
 // so that no piece of its userinfo or of any parameter's value can reach a
 // log. Of the URL's own text they show at most the scheme and the name of
 // its first parameter, and those only when no reading of the URL can make
-// them part of a password or a value (plainName, unknownParam); any other
+// them part of a password or a value (lb.PlainWord, unknownParam); any other
 // parameter is named from knownParams or by its place in the query.
-// RedactURL is the one place that shows a URL, for status output.
+// RedactURL (redact.go) is the one place that shows a URL, for status
+// output.
 
 // urlErr is an ErrInvalidArgument about the url option. detail must be
 // ringlb's own text, never a part of the URL.
-func urlErr(detail string) error { return invalidf("url: %s", detail) }
+func urlErr(detail string) error { return fmt.Errorf("%w: url: %s", lb.ErrInvalidArgument, detail) }
 
 // passwordHint ends errors that a password holding URL delimiters causes.
 const passwordHint = " (a password must percent-encode each of : / ? # @ & it holds)"
@@ -59,9 +58,21 @@ var urlSchemes = map[string]*urlScheme{
 	"rediss+cluster": {name: "rediss+cluster", cluster: true, tls: true, defPort: "6379", params: map[string]bool{}},
 }
 
-const schemeList = "redis, rediss, unix, redis+sentinel, redis+cluster or rediss+cluster"
-
 var sentinelParams = map[string]bool{"master_name": true, "sentinel_username": true, "sentinel_password": true}
+
+// ringlbSets are go-redis's parameters that ringlb sets itself, whatever a
+// URL says: a URL that gives one is refused, with the reason, rather than
+// have it ignored.
+var ringlbSets = map[string]string{
+	"dial_timeout":      "ringlb bounds every Redis operation by its timeout option: use timeout",
+	"read_timeout":      "ringlb bounds every Redis operation by its timeout option: use timeout",
+	"write_timeout":     "ringlb bounds every Redis operation by its timeout option: use timeout",
+	"pool_timeout":      "ringlb bounds every Redis operation by its timeout option: use timeout",
+	"max_retries":       "ringlb never retries a command (a retried acquire whose reply was lost would find its own hold)",
+	"min_retry_backoff": "ringlb never retries a command (a retried acquire whose reply was lost would find its own hold)",
+	"max_retry_backoff": "ringlb never retries a command (a retried acquire whose reply was lost would find its own hold)",
+	"protocol":          "ringlb speaks RESP2 (no HELLO round trip, no push notifications)",
+}
 
 // knownParams are the query parameter names that errors and RedactURL may
 // show; true marks those whose values are credentials. A parameter not
@@ -97,18 +108,13 @@ type redisURL struct {
 // parseRedisURL checks raw, in one pass over each of its parts; its length
 // is the caller's to check.
 func parseRedisURL(raw string) (*redisURL, error) {
-	if f := TextFault(raw); f != "" {
+	if f := lb.TextFault(raw); f != "" {
 		return nil, urlErr(f)
 	}
 	name, rest, ok := strings.Cut(raw, "://")
 	sch := urlSchemes[name]
 	if !ok || sch == nil {
-		// Text before the first "://" is the scheme by any reading of the
-		// URL, never userinfo or a value: it is shown when it is plain.
-		if ok && plainName(name) {
-			return nil, urlErr("scheme " + strconv.Quote(name) + " is not one of " + schemeList)
-		}
-		return nil, urlErr("the scheme is not one of " + schemeList)
+		return nil, urlErr(lb.UnknownScheme(name, ok, schemes))
 	}
 	if strings.IndexByte(rest, '#') >= 0 {
 		return nil, urlErr("has a '#' (a fragment, or a '#' in a password)" + passwordHint)
@@ -275,6 +281,8 @@ func (u *redisURL) parseQuery(rawQuery string) error {
 			return u.unknownParam(n)
 		case seen[name]:
 			return urlErr(paramRef(u.params, n) + " is given twice")
+		case ringlbSets[name] != "":
+			return urlErr(paramRef(u.params, n) + ": " + ringlbSets[name])
 		}
 		seen[name] = true
 	}
@@ -295,13 +303,13 @@ func paramRef(ps []param, n int) string {
 
 // unknownParam is the error for parameter n, which u's scheme does not
 // take. An unknown name is shown only for the first parameter, when it is
-// a plainName and no '@' follows the authority: no earlier value can then
+// a lb.PlainWord and no '@' follows the authority: no earlier value can then
 // run into it through an unescaped '&', nor the userinfo through a '?'.
 func (u *redisURL) unknownParam(n int) error {
 	ps := u.params
 	ref := paramRef(ps, n)
 	_, known := knownParams[ps[n].name]
-	if !known && n == 0 && !u.atInTail && plainName(ps[n].name) {
+	if !known && n == 0 && !u.atInTail && lb.PlainWord(ps[n].name) {
 		ref = "parameter " + strconv.Quote(ps[n].name)
 	}
 	msg := ref + " is not one that a " + u.scheme.name + " url takes"
@@ -309,20 +317,6 @@ func (u *redisURL) unknownParam(n int) error {
 		msg += passwordHint
 	}
 	return urlErr(msg)
-}
-
-// plainName reports whether s is a plain word, as schemes and parameter
-// names mostly are: one to 32 lower-case letters and '_'.
-func plainName(s string) bool {
-	if s == "" || len(s) > 32 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !('a' <= c && c <= 'z' || c == '_') {
-			return false
-		}
-	}
-	return true
 }
 
 // get returns the value of parameter name, "" when not given.
@@ -393,19 +387,27 @@ func (u *redisURL) universal() (*redis.UniversalOptions, error) {
 	if err != nil {
 		return nil, u.goRedisError(err)
 	}
+	// Every parameter it reads is kept, but those ringlb sets (ringlbSets),
+	// which parseQuery refused.
 	return &redis.UniversalOptions{
-		Addrs:           []string{o.Addr},
-		ClientName:      o.ClientName,
-		DB:              o.DB,
-		Username:        o.Username,
-		Password:        o.Password,
-		TLSConfig:       o.TLSConfig,
-		PoolSize:        o.PoolSize,
-		MinIdleConns:    o.MinIdleConns,
-		MaxIdleConns:    o.MaxIdleConns,
-		MaxActiveConns:  o.MaxActiveConns,
-		ConnMaxIdleTime: o.ConnMaxIdleTime,
-		ConnMaxLifetime: o.ConnMaxLifetime,
+		Addrs:                   []string{o.Addr},
+		ClientName:              o.ClientName,
+		DB:                      o.DB,
+		Username:                o.Username,
+		Password:                o.Password,
+		TLSConfig:               o.TLSConfig,
+		PoolFIFO:                o.PoolFIFO,
+		PoolSize:                o.PoolSize,
+		MaxConcurrentDials:      o.MaxConcurrentDials,
+		MinIdleConns:            o.MinIdleConns,
+		MaxIdleConns:            o.MaxIdleConns,
+		MaxActiveConns:          o.MaxActiveConns,
+		ConnMaxIdleTime:         o.ConnMaxIdleTime,
+		ConnMaxLifetime:         o.ConnMaxLifetime,
+		ConnMaxLifetimeJitter:   o.ConnMaxLifetimeJitter,
+		PipelinePoolSize:        o.PipelinePoolSize,
+		PipelineReadBufferSize:  o.PipelineReadBufferSize,
+		PipelineWriteBufferSize: o.PipelineWriteBufferSize,
 	}, nil
 }
 
@@ -436,124 +438,48 @@ func (u *redisURL) goRedisError(err error) error {
 	return urlErr("refused by the Redis client (its detail is withheld: it may quote the url)")
 }
 
-// redisUniversalOptions turns a ringlb Redis URL into go-redis options,
-// with every timeout set to timeout and retries off.
-func redisUniversalOptions(raw string, timeout time.Duration) (*redis.UniversalOptions, error) {
-	if len(raw) > MaxURLLen {
-		return nil, urlErr("longer than " + strconv.Itoa(MaxURLLen) + " bytes")
+// parseURL turns a ringlb Redis URL into go-redis options, but for those
+// that ringlb sets itself (clientOptions).
+func parseURL(raw string) (*redis.UniversalOptions, error) {
+	if len(raw) > lb.MaxURLLen {
+		return nil, urlErr("longer than " + strconv.Itoa(lb.MaxURLLen) + " bytes")
 	}
-	return readRedisURL(raw, timeout)
+	return readRedisURL(raw)
 }
 
-// readRedisURL is redisUniversalOptions without the length limit: its cost
-// grows in step with the URL's length.
-func readRedisURL(raw string, timeout time.Duration) (*redis.UniversalOptions, error) {
+// readRedisURL is parseURL without the length limit: its cost grows in
+// step with the URL's length.
+func readRedisURL(raw string) (*redis.UniversalOptions, error) {
 	u, err := parseRedisURL(raw)
 	if err != nil {
 		return nil, err
 	}
-	uo, err := u.universal()
+	return u.universal()
+}
+
+// clientOptions returns a copy of uo, a URL's options, with those that
+// ringlb sets itself: every timeout set to timeout, retries off (see New),
+// RESP2.
+func clientOptions(uo *redis.UniversalOptions, timeout time.Duration) *redis.UniversalOptions {
+	o := *uo
+	o.DialTimeout = timeout
+	o.ReadTimeout = timeout
+	o.WriteTimeout = timeout
+	o.PoolTimeout = timeout
+	o.ContextTimeoutEnabled = true
+	o.MaxRetries = -1
+	o.DialerRetries = 1
+	o.Protocol = 2 // no HELLO round trip, no push notifications
+	o.DisableIdentity = true
+	return &o
+}
+
+// redisUniversalOptions is the client's options for a URL: parseURL, then
+// clientOptions.
+func redisUniversalOptions(raw string, timeout time.Duration) (*redis.UniversalOptions, error) {
+	uo, err := parseURL(raw)
 	if err != nil {
 		return nil, err
 	}
-	uo.DialTimeout = timeout
-	uo.ReadTimeout = timeout
-	uo.WriteTimeout = timeout
-	uo.PoolTimeout = timeout
-	uo.ContextTimeoutEnabled = true
-	uo.MaxRetries = -1 // never: see NewRedis
-	uo.DialerRetries = 1
-	uo.Protocol = 2 // no HELLO round trip, no push notifications
-	uo.DisableIdentity = true
-	return uo, nil
-}
-
-// RedactURL returns raw fit to show in a log line or status output: the
-// userinfo becomes "xxxxx", and so does the query from the first parameter
-// that is a credential, not one ringlb knows, or whose value is not plain
-// (plainValue) to the end (an unescaped "&" in a password would otherwise
-// show its tail), and any fragment.
-// When an "@" follows a "?" or "#", it cannot be told whether it ends a
-// userinfo or lies in a value, and all but the scheme is hidden. It works
-// on malformed text too, without parsing it, in one pass.
-func RedactURL(raw string) string {
-	scheme, rest := splitScheme(raw)
-	var b strings.Builder
-	if scheme != "" {
-		b.WriteString(scheme)
-		b.WriteString("://")
-	}
-	if at := strings.LastIndexByte(rest, '@'); at >= 0 {
-		if strings.ContainsAny(rest[:at], "?#") {
-			b.WriteString("xxxxx")
-			return b.String()
-		}
-		b.WriteString("xxxxx@")
-		rest = rest[at+1:]
-	}
-	rest, _, hasFragment := strings.Cut(rest, "#")
-	host, query, hasQuery := strings.Cut(rest, "?")
-	b.WriteString(host)
-	if hasQuery {
-		b.WriteByte('?')
-		first := true
-		for kv := range strings.SplitSeq(query, "&") {
-			if !first {
-				b.WriteByte('&')
-			}
-			first = false
-			k, v, _ := strings.Cut(kv, "=")
-			credential, known := knownParams[k]
-			if !known {
-				b.WriteString("xxxxx")
-				break
-			}
-			if credential || !plainValue(v) {
-				b.WriteString(k + "=xxxxx")
-				break
-			}
-			b.WriteString(kv)
-		}
-	}
-	if hasFragment {
-		b.WriteString("#xxxxx")
-	}
-	return b.String()
-}
-
-// plainValue reports whether v is made of letters, digits, '.', '-' and
-// '_' only: what the values RedactURL shows are made of. Anything else may
-// be the tail of a secret that a delimiter cut.
-func plainValue(v string) bool {
-	for i := 0; i < len(v); i++ {
-		if c := v[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
-}
-
-// splitScheme splits "scheme://rest", and the malformed "scheme:/rest" and
-// "scheme:rest", into scheme and rest. Text with no scheme is all rest.
-func splitScheme(raw string) (scheme, rest string) {
-	if s, r, ok := strings.Cut(raw, "://"); ok && validScheme(s) {
-		return s, r
-	}
-	if s, r, ok := strings.Cut(raw, ":"); ok && validScheme(s) {
-		return s, strings.TrimLeft(r, "/")
-	}
-	return "", raw
-}
-
-func validScheme(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '+' || c == '-' || c == '.') {
-			return false
-		}
-	}
-	return true
+	return clientOptions(uo, timeout), nil
 }

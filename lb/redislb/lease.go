@@ -1,4 +1,4 @@
-package lb
+package redislb
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ringlb/ringlb/lb"
 )
 
 // Leases: this process renews its holds in the background, re-asserts
@@ -51,7 +53,7 @@ func (r *Redis) due(now time.Time) bool {
 }
 
 // background is r's share of a round of the shared goroutine (see
-// redis_shared.go), every retryEvery: it renews the leases when the
+// shared.go), every retryEvery: it renews the leases when the
 // renewal tick has come and retries failed releases. A failed renewal is
 // tried again at the next round, not a tick later, so a short blip costs
 // no lease. It returns the first error, so that the round can stop when
@@ -172,20 +174,21 @@ func (r *Redis) reassert(m string, gen uint64) {
 		}
 		maxAge = strconv.FormatInt(left.Milliseconds(), 10)
 	}
-	how := "reassert"
+	state := lb.StateRinging
 	if h.answered {
-		how = "reassert-talking"
+		state = lb.StateTalking
 	}
-	v, err := r.runOps(context.Background(), "renew", acquireOp(callID, r.opts.capacityOf(dest), dest, how, maxAge))
+	a := lb.Reasserted
+	v, err := r.runOps(context.Background(), a.Op(), acquireOp(callID, r.opts.CapacityOf(dest), dest, a, state, maxAge))
 	if err != nil {
 		return // still tracked: the next renewal tries again
 	}
-	if vals, err := int64s("renew", v[0], 3); err == nil {
+	if vals, err := acquireReply(a.Op(), v[0]); err == nil {
 		code, load, mine := vals[0], vals[1], vals[2]
 		if code == 1 || code == 0 && mine == 1 {
 			if code == 1 {
 				r.takenBack.Add(1)
-				if c := r.opts.capacityOf(dest); c > 0 && load > int64(c) {
+				if c := r.opts.CapacityOf(dest); c > 0 && load > int64(c) {
 					r.overCapacity.Add(1)
 				}
 			}
@@ -348,7 +351,7 @@ func (r *Redis) sendQueued(ctx context.Context, op string, members []string, now
 		for i, m := range unsure {
 			args[i] = m
 		}
-		ops = append(ops, redisOp{kind: "d", args: args})
+		ops = append(ops, redisOp{kind: opDrop, args: args})
 	}
 	if len(ops) == 0 {
 		return nil

@@ -6,7 +6,7 @@
 -- stops renewing them. missing: members with no hold at all and no note of
 -- a reset: released meanwhile by this node, or lost (a failover to a
 -- replica that had not received them, a lapse during an outage); the node
--- takes back those it still holds (see redis_lease.go).
+-- takes back those it still holds (see lease.go).
 local node, lease = ARGV[2], tonumber(ARGV[3])
 local now = begin()
 redis.call("ZREMRANGEBYSCORE", K_GONE, "-inf", now)
@@ -33,8 +33,9 @@ local exps, expired = {}, {}
 for i = 1, #ms do
   local m = ms[i]
   local line = v[slot[i]] and line_of(v[slot[i]], dests[i])
-  if line then
-    local hard, nd = string.match(line, "^[^\t]*\t%d+\t(%d+)\t%a\t(.*)$")
+  local hard, nd
+  if line then hard, nd = string.match(line, HOLD_OWNER) end
+  if hard then
     hard = tonumber(hard)
     if nd == node then
       local exp = now + lease

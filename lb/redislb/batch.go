@@ -1,4 +1,4 @@
-package lb
+package redislb
 
 import (
 	"context"
@@ -8,7 +8,8 @@ import (
 )
 
 // A call's path (Next, Acquire, Count, Release, Answered) runs through
-// scripts/ops.lua, which takes any number of operations. Operations that
+// scripts/ops.lua, which takes any number of operations (Order and Load
+// run through it too, each alone). Operations that
 // callers of one process start while earlier ones are in flight are sent
 // together, in one script call (group commit): at one caller nothing
 // waits, and under load Redis pays its cost per request, the clock read
@@ -26,10 +27,23 @@ const (
 	maxBatchesInFlight = 4
 )
 
-// redisOp is one operation of ops.lua: its kind ("n" next, "a" acquire,
-// "r" release, "w" answered) and arguments.
+// opKind names an operation of ops.lua, as its table of operations does.
+type opKind string
+
+// The operations of ops.lua.
+const (
+	opNext     opKind = "next"
+	opOrder    opKind = "order"
+	opLoad     opKind = "load"
+	opAcquire  opKind = "acquire"
+	opRelease  opKind = "release"
+	opAnswered opKind = "answered"
+	opDrop     opKind = "drop"
+)
+
+// redisOp is one operation of ops.lua: its kind and arguments.
 type redisOp struct {
-	kind string
+	kind opKind
 	args []any
 }
 
@@ -43,14 +57,15 @@ func (r *Redis) opsArgs(ops []redisOp) []any {
 	args := make([]any, 0, n)
 	args = append(args, reapLimit, r.node, r.lease, r.maxAge, r.opts.Tie.String(), r.half)
 	for _, op := range ops {
-		args = append(args, op.kind, len(op.args))
+		args = append(args, string(op.kind), len(op.args))
 		args = append(args, op.args...)
 	}
 	return args
 }
 
-// runOps sends ops in one script call, outside the batcher, and returns
-// one reply each. Errors wrap ErrBackend and carry the name op.
+// runOps sends ops in one script call, outside the batcher, bounded by
+// ctx and Timeout, and returns one reply each. Errors wrap ErrBackend and
+// carry the name op.
 func (r *Redis) runOps(ctx context.Context, op string, ops ...redisOp) ([]any, error) {
 	vals, err := r.exchangeOps(ctx, ops)
 	if err != nil {
@@ -89,8 +104,8 @@ const (
 // included, and delivers every reply; what queued meanwhile is sent by a
 // goroutine that goes on while the queue is not empty.
 type batcher struct {
-	// exchange runs operations as one script call, bounded by ctx or, if
-	// ctx is nil, by Timeout from now, and returns one reply each.
+	// exchange runs operations as one script call, bounded by ctx and by
+	// Timeout from now, and returns one reply each.
 	exchange func(ctx context.Context, ops []redisOp) ([]any, error)
 	mu       sync.Mutex
 	queue    []*pendingOp // requires mu
@@ -179,10 +194,11 @@ func (b *batcher) take() []*pendingOp {
 // send runs batch as one script call and delivers each reply. It returns
 // the next batch when operations queued meanwhile (this sender stays in
 // flight for it), else nil. Operations whose callers have given up are
-// left out, never written. The call is bounded by the context of the
-// caller whose operation is the batch's only one, or by Timeout from now
-// for several, so that no caller's cancellation fails the others (each
-// still waits only until its own deadline).
+// left out, never written. The call is bounded by Timeout from now, and
+// by the context of the caller whose operation is the batch's only one:
+// a batch of several is not bounded by any one caller's context, so that
+// no caller's cancellation fails the others (each still waits only until
+// its own deadline).
 func (b *batcher) send(batch []*pendingOp) []*pendingOp {
 	live := batch[:0]
 	for _, p := range batch {
@@ -193,7 +209,7 @@ func (b *batcher) send(batch []*pendingOp) []*pendingOp {
 		}
 	}
 	if len(live) > 0 {
-		var own context.Context
+		own := context.Background()
 		if len(live) == 1 {
 			own = live[0].ctx
 		}
@@ -238,12 +254,9 @@ func (b *batcher) safeExchange(ctx context.Context, ops []redisOp) (vals []any, 
 }
 
 // exchangeOps runs ops in one call of ops.lua (the batcher's exchange) and
-// returns its replies, bounded by ctx (nil: none) and Timeout; its callers
-// check there is one per operation.
+// returns its replies, bounded by ctx and Timeout; its callers check there
+// is one per operation.
 func (r *Redis) exchangeOps(ctx context.Context, ops []redisOp) ([]any, error) {
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	ctx, cancel := r.ctx(ctx)
 	defer cancel()
 	v, err := r.exec(ctx, scriptOps, r.opsArgs(ops))

@@ -1,4 +1,4 @@
-package lb
+package redislb
 
 import (
 	"context"
@@ -13,13 +13,15 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/ringlb/ringlb/internal/redistest"
+	"github.com/ringlb/ringlb/lb"
+	"github.com/ringlb/ringlb/lb/lbtest"
 )
 
 // TestRedisCluster runs balancers on a real three-master Redis Cluster on
 // loopback: their keys, one hash tag each, land on different masters, and
 // every operation is one script on one node. Then the slot of one balancer
 // moves to another master (MIGRATING/IMPORTING, MIGRATE, SETSLOT NODE) while
-// calls keep coming: they fail only with ErrBackend while its keys are
+// calls keep coming: they fail only with lb.ErrBackend while its keys are
 // split between the two, a call held across the move still counts after it,
 // and the balancer works on its new master.
 func TestRedisCluster(t *testing.T) {
@@ -40,21 +42,21 @@ func TestRedisCluster(t *testing.T) {
 	owners := map[string]bool{}
 	var bals []*Redis
 	for i := 0; i < 12; i++ {
-		b := openRedis(t, uniqueName(fmt.Sprintf("cl%d", i)), url, Options{Lease: 10 * time.Second, DefaultCapacity: 1})
+		b := openRedis(t, uniqueName(fmt.Sprintf("cl%d", i)), url, lb.Options{Lease: 10 * time.Second, DefaultCapacity: 1})
 		bals = append(bals, b)
 		owners[nodeOfKey(t, admin, b.keys[0])] = true
-		got := mustNext(t, b, []string{"a", "b"}, "c1")
-		if got2 := mustNext(t, b, []string{"a", "b"}, "c2"); got2 == got {
+		got := lbtest.MustNext(t, b, []string{"a", "b"}, "c1")
+		if got2 := lbtest.MustNext(t, b, []string{"a", "b"}, "c2"); got2 == got {
 			t.Fatalf("two calls on one capacity-1 member: %s", got)
 		}
-		if _, err := b.Next(ctx, []string{"a", "b"}, "c3"); !errors.Is(err, ErrAtCapacity) {
+		if _, err := b.Next(ctx, []string{"a", "b"}, "c3"); !errors.Is(err, lb.ErrAtCapacity) {
 			t.Fatalf("third call: %v, want ErrAtCapacity", err)
 		}
-		mustRelease(t, b, "a", "c1", got == "a")
-		mustRelease(t, b, "a", "c2", got != "a")
-		mustRelease(t, b, "b", "c1", got == "b")
-		mustRelease(t, b, "b", "c2", got != "b")
-		wantLoad(t, b, []string{"a", "b"}, []int{0, 0})
+		lbtest.MustRelease(t, b, "a", "c1", got == "a")
+		lbtest.MustRelease(t, b, "a", "c2", got != "a")
+		lbtest.MustRelease(t, b, "b", "c1", got == "b")
+		lbtest.MustRelease(t, b, "b", "c2", got != "b")
+		lbtest.WantLoad(t, b, []string{"a", "b"}, []int{0, 0})
 	}
 	if len(owners) < 2 {
 		t.Fatalf("12 balancers all on one master %v", owners)
@@ -62,7 +64,7 @@ func TestRedisCluster(t *testing.T) {
 
 	// Move one balancer's slot under traffic.
 	b := bals[0]
-	mustAcquire(t, b, "long", "held-across")
+	lbtest.MustAcquire(t, b, "long", "held-across")
 	slot, err := admin.ClusterKeySlot(ctx, b.keys[0]).Result()
 	if err != nil {
 		t.Fatal(err)
@@ -91,7 +93,7 @@ func TestRedisCluster(t *testing.T) {
 			switch {
 			case err == nil:
 				okOps.Add(1)
-			case errors.Is(err, ErrBackend):
+			case errors.Is(err, lb.ErrBackend):
 				failedOps.Add(1)
 			default:
 				otherErr.Store(err)
@@ -112,8 +114,8 @@ func TestRedisCluster(t *testing.T) {
 	if got := nodeOfKey(t, admin, b.keys[0]); got != dst {
 		t.Fatalf("slot %d on %s after the move, want %s", slot, got, dst)
 	}
-	wantLoad(t, b, []string{"long", "x", "y", "z"}, []int{1, 0, 0, 0})
-	if got := mustNext(t, b, []string{"x"}, "after"); got != "x" {
+	lbtest.WantLoad(t, b, []string{"long", "x", "y", "z"}, []int{1, 0, 0, 0})
+	if got := lbtest.MustNext(t, b, []string{"x"}, "after"); got != "x" {
 		t.Fatalf("Next after the move = %q", got)
 	}
 	t.Logf("Cluster: 12 balancers on %d of 3 masters; slot %d moved %s -> %s in %v under traffic: "+
@@ -186,7 +188,7 @@ func moveSlot(t *testing.T, ctx context.Context, addrs []string, src, dst string
 
 // TestRedisClusterMasterFailover kills (SIGKILL) the master that serves a
 // balancer on a real Cluster of three masters with a replica each, under a
-// next+release loop: operations fail only with ErrBackend, each within its
+// next+release loop: operations fail only with lb.ErrBackend, each within its
 // timeout, until the replica is promoted (node timeout 2 s); then they work
 // on the new master, and a call held across the failover still counts,
 // whether the replica had received its hold or the node's renewal took it
@@ -204,9 +206,9 @@ func TestRedisClusterMasterFailover(t *testing.T) {
 	defer admin.Close()
 	const timeout = 250 * time.Millisecond
 	b := openRedis(t, uniqueName("clfail"), "redis+cluster://"+strings.Join(addrs, ","),
-		Options{Lease: 3 * time.Second, Timeout: timeout, DefaultCapacity: 1})
+		lb.Options{Lease: 3 * time.Second, Timeout: timeout, DefaultCapacity: 1})
 	ctx := context.Background()
-	mustAcquire(t, b, "long", "held-across")
+	lbtest.MustAcquire(t, b, "long", "held-across")
 	if _, err := b.Answered(ctx, "long", "held-across"); err != nil {
 		t.Fatal(err)
 	}
@@ -229,9 +231,9 @@ func TestRedisClusterMasterFailover(t *testing.T) {
 		l, err := b.Load(ctx, []string{"long"})
 		return err == nil && l[0] == 1
 	}) {
-		t.Fatalf("the call held across the failover does not count: %+v", mustSnapshot(t, b).Holds)
+		t.Fatalf("the call held across the failover does not count: %+v", lbtest.MustSnapshot(t, b).Holds)
 	}
-	if _, err := b.Next(ctx, []string{"long"}, "second"); !errors.Is(err, ErrAtCapacity) {
+	if _, err := b.Next(ctx, []string{"long"}, "second"); !errors.Is(err, lb.ErrAtCapacity) {
 		t.Fatalf("second call on the held member: %v, want ErrAtCapacity", err)
 	}
 	t.Logf("Cluster master failover: master %s killed at +0; %d of %d next+release pairs failed (all ErrBackend), "+

@@ -1,4 +1,4 @@
-package lb
+package redislb
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ringlb/ringlb/lb"
 )
 
 // scriptedExchange stands in for Redis behind a batcher: each call records
@@ -81,7 +83,7 @@ func TestBatcherGathersWhileInFlight(t *testing.T) {
 	results := make(chan result, 100)
 	start := func(id string) {
 		go func() {
-			v, err := b.do(ctx, "next", redisOp{kind: "n", args: []any{id}})
+			v, err := b.do(ctx, "next", redisOp{kind: opNext, args: []any{id}})
 			results <- result{id, v, err}
 		}()
 	}
@@ -126,7 +128,7 @@ func TestBatcherCapsBatches(t *testing.T) {
 	var wg sync.WaitGroup
 	op := func(id string) {
 		defer wg.Done()
-		if _, err := b.do(context.Background(), "release", redisOp{kind: "r", args: []any{id}}); err != nil {
+		if _, err := b.do(context.Background(), "release", redisOp{kind: opRelease, args: []any{id}}); err != nil {
 			t.Error(err)
 		}
 	}
@@ -172,15 +174,15 @@ func TestBatcherErrorsAndDeadlines(t *testing.T) {
 	errs := make(chan error, 10)
 	for i := range maxBatchesInFlight {
 		go func() {
-			_, err := b.do(context.Background(), "answered", redisOp{kind: "w", args: []any{i}})
+			_, err := b.do(context.Background(), "answered", redisOp{kind: opAnswered, args: []any{i}})
 			errs <- err
 		}()
 		<-s.calls
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	_, err := b.do(ctx, "next", redisOp{kind: "n", args: []any{"late"}})
-	if !errors.Is(err, ErrBackend) || !errors.Is(err, context.DeadlineExceeded) {
+	_, err := b.do(ctx, "next", redisOp{kind: opNext, args: []any{"late"}})
+	if !errors.Is(err, lb.ErrBackend) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("queued past its deadline: err = %v; want ErrBackend and DeadlineExceeded", err)
 	}
 	queued(t, b, 0)
@@ -190,7 +192,7 @@ func TestBatcherErrorsAndDeadlines(t *testing.T) {
 	}
 	for range maxBatchesInFlight {
 		err := <-errs
-		if !errors.Is(err, ErrBackend) || !errors.Is(err, down) || err.Error() != "ringlb: redis: answered: connection refused" {
+		if !errors.Is(err, lb.ErrBackend) || !errors.Is(err, down) || err.Error() != "ringlb: redis: answered: connection refused" {
 			t.Fatalf("failed batch: err = %v", err)
 		}
 	}
@@ -210,10 +212,10 @@ func TestBatcherPanicIsAnError(t *testing.T) {
 		}
 		return []any{int64(1)}, nil
 	}}
-	if _, err := b.do(context.Background(), "next", redisOp{kind: "n"}); !errors.Is(err, ErrBackend) {
+	if _, err := b.do(context.Background(), "next", redisOp{kind: opNext}); !errors.Is(err, lb.ErrBackend) {
 		t.Fatalf("after a panic: err = %v; want ErrBackend", err)
 	}
-	if v, err := b.do(context.Background(), "next", redisOp{kind: "n"}); err != nil || v != int64(1) {
+	if v, err := b.do(context.Background(), "next", redisOp{kind: opNext}); err != nil || v != int64(1) {
 		t.Fatalf("next operation = %v, %v", v, err)
 	}
 }
@@ -227,7 +229,7 @@ func TestBatcherLoneCallerContext(t *testing.T) {
 		mu.Lock()
 		gotCtx = append(gotCtx, ctx)
 		mu.Unlock()
-		if ctx != nil {
+		if ctx.Done() != nil {
 			<-ctx.Done() // a hung server
 			return nil, ctx.Err()
 		}
@@ -238,14 +240,17 @@ func TestBatcherLoneCallerContext(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 		cancel()
 	}()
-	if _, err := b.do(ctx, "next", redisOp{kind: "n"}); !errors.Is(err, context.Canceled) || !errors.Is(err, ErrBackend) {
+	if _, err := b.do(ctx, "next", redisOp{kind: opNext}); !errors.Is(err, context.Canceled) || !errors.Is(err, lb.ErrBackend) {
 		t.Fatalf("lone operation, caller cancelled: err = %v", err)
 	}
 	if len(gotCtx) != 1 || gotCtx[0] != ctx {
 		t.Fatalf("lone operation sent with %v, want its caller's context", gotCtx)
 	}
 	// Operations queued behind full flight go together, sent by no
-	// caller's context: the leaders' contexts bound only their own calls.
+	// caller's context (one that no caller can cancel): the leaders'
+	// contexts bound only their own calls.
+	type callerKey struct{}
+	caller := func(i int) context.Context { return context.WithValue(context.Background(), callerKey{}, i) }
 	type call struct {
 		ctx context.Context
 		n   int
@@ -258,19 +263,19 @@ func TestBatcherLoneCallerContext(t *testing.T) {
 		return make([]any, len(ops)), nil
 	}}
 	errs := make(chan error, maxBatchesInFlight+3)
-	for range maxBatchesInFlight {
-		go func() { _, err := b2.do(context.Background(), "next", redisOp{kind: "n"}); errs <- err }()
-		if c := <-calls; c.ctx == nil || c.n != 1 {
+	for i := range maxBatchesInFlight {
+		go func() { _, err := b2.do(caller(i), "next", redisOp{kind: opNext}); errs <- err }()
+		if c := <-calls; c.ctx.Value(callerKey{}) != i || c.n != 1 {
 			t.Fatalf("a lone operation was sent with context %v in a batch of %d", c.ctx, c.n)
 		}
 	}
-	for range 3 {
-		go func() { _, err := b2.do(context.Background(), "release", redisOp{kind: "r"}); errs <- err }()
+	for i := range 3 {
+		go func() { _, err := b2.do(caller(100+i), "release", redisOp{kind: opRelease}); errs <- err }()
 	}
 	queued(t, b2, 3)
 	close(gate)
-	if c := <-calls; c.ctx != nil || c.n != 3 {
-		t.Fatalf("queued operations sent with context %v in a batch of %d; want nil, 3", c.ctx, c.n)
+	if c := <-calls; c.ctx.Value(callerKey{}) != nil || c.ctx.Done() != nil || c.n != 3 {
+		t.Fatalf("queued operations sent with context %v in a batch of %d; want no caller's, 3", c.ctx, c.n)
 	}
 	for range maxBatchesInFlight + 3 {
 		if err := <-errs; err != nil {
@@ -296,14 +301,14 @@ func TestBatcherNeverSendsAnOperationWhoseCallerGaveUp(t *testing.T) {
 	errs := make(chan error, maxBatchesInFlight+1)
 	for i := range maxBatchesInFlight {
 		go func() {
-			_, err := b.do(context.Background(), "release", redisOp{kind: "r", args: []any{i}})
+			_, err := b.do(context.Background(), "release", redisOp{kind: opRelease, args: []any{i}})
 			errs <- err
 		}()
 		<-s.calls
 	}
 	gone := make(chan error, 1)
 	go func() {
-		_, sent, err := b.run(unnoticedCtx{context.Background()}, "next", redisOp{kind: "n", args: []any{"gone"}})
+		_, sent, err := b.run(unnoticedCtx{context.Background()}, "next", redisOp{kind: opNext, args: []any{"gone"}})
 		if sent {
 			err = fmt.Errorf("reported sent: %v", err)
 		}
@@ -320,7 +325,7 @@ func TestBatcherNeverSendsAnOperationWhoseCallerGaveUp(t *testing.T) {
 	}
 	select {
 	case err := <-gone:
-		if !errors.Is(err, ErrBackend) || !errors.Is(err, context.DeadlineExceeded) {
+		if !errors.Is(err, lb.ErrBackend) || !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("the caller who gave up got %v; want ErrBackend and DeadlineExceeded, not sent", err)
 		}
 	case <-time.After(5 * time.Second):

@@ -1,4 +1,4 @@
-package lb
+package redislb
 
 import (
 	"bufio"
@@ -14,13 +14,20 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ringlb/ringlb/lb"
 )
 
-// TestMain lets the test binary also serve as a ringlb node process: the
-// failover test starts several, each an OS process with its own balancer.
+// TestMain lets the test binary also serve as the other processes that
+// tests start, each an OS process with its own balancer: a node of the
+// failover test (runTestNode), or a child of the crash and storm tests
+// (runChild).
 func TestMain(m *testing.M) {
 	if os.Getenv("RINGLB_TEST_NODE") != "" {
 		os.Exit(runTestNode())
+	}
+	if raw := os.Getenv(childEnv); raw != "" {
+		os.Exit(runChild(raw))
 	}
 	os.Exit(m.Run())
 }
@@ -46,7 +53,7 @@ const (
 func runTestNode() int {
 	node := os.Getenv("RINGLB_TEST_NODE")
 	secs, _ := strconv.ParseFloat(os.Getenv("RINGLB_TEST_SECONDS"), 64)
-	b, err := NewRedis(os.Getenv("RINGLB_TEST_BALANCER"), Options{URL: os.Getenv("RINGLB_TEST_URL"),
+	b, err := New(os.Getenv("RINGLB_TEST_BALANCER"), lb.Options{URL: os.Getenv("RINGLB_TEST_URL"),
 		Lease: failoverLease, Timeout: 250 * time.Millisecond, DefaultCapacity: failoverCapacity, Node: node})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -134,7 +141,7 @@ func TestRedisSentinelFailoverLosesAndTakesBack(t *testing.T) {
 	})
 
 	// This process watches the new master through its own balancer.
-	watch := openRedis(t, name, url, Options{Lease: failoverLease, Timeout: 250 * time.Millisecond,
+	watch := openRedis(t, name, url, lb.Options{Lease: failoverLease, Timeout: 250 * time.Millisecond,
 		DefaultCapacity: failoverCapacity, Node: "watcher"})
 	time.Sleep(3 * time.Second)
 	paused := time.Now()

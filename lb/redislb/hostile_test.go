@@ -1,9 +1,9 @@
-package lb
+package redislb
 
 // Regression tests of the Redis backend under a hostile host and server: a
 // caller that reuses or unmaps its buffers after a call that timed out, a
 // stalled server that runs timed-out scripts late, a server clock that
-// steps, a server that evicts keys, and dialplans that open many names.
+// steps (a server that evicts keys: shared_test.go).
 
 import (
 	"context"
@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,8 +22,9 @@ import (
 	"unsafe"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/ringlb/ringlb/internal/hostlog"
 	"github.com/ringlb/ringlb/internal/redistest"
+	"github.com/ringlb/ringlb/lb"
+	"github.com/ringlb/ringlb/lb/lbtest"
 )
 
 // redisState is every field and member of a balancer's keys.
@@ -38,7 +38,7 @@ func readRedisState(t *testing.T, addr, name string) redisState {
 	admin := redis.NewClient(&redis.Options{Addr: addr})
 	defer admin.Close()
 	ctx := context.Background()
-	base := DefaultKeyPrefix + "{" + name + "}:"
+	base := lb.DefaultKeyPrefix + "{" + name + "}:"
 	var st redisState
 	all, err := admin.HGetAll(ctx, base+"3:mem").Result()
 	if err != nil {
@@ -68,7 +68,7 @@ func TestRedisStalledCallsKeepNoCallerMemory(t *testing.T) {
 	srv := redistest.Start(t)
 	name := uniqueName("stall-mem")
 	const timeout = 50 * time.Millisecond
-	r := openRedis(t, name, srv.URL(), Options{Lease: 30 * time.Second, Timeout: timeout})
+	r := openRedis(t, name, srv.URL(), lb.Options{Lease: 30 * time.Second, Timeout: timeout})
 	const workers, rounds, ndest = 16, 8, 4
 	page := os.Getpagesize()
 	ctx := context.Background()
@@ -113,7 +113,7 @@ func TestRedisStalledCallsKeepNoCallerMemory(t *testing.T) {
 					_, opErr = r.Acquire(ctx, dests[0], call)
 				}
 				slowest.Store(max(slowest.Load(), int64(time.Since(start))))
-				if !errors.Is(opErr, ErrBackend) {
+				if !errors.Is(opErr, lb.ErrBackend) {
 					t.Errorf("call with Redis stalled: %v, want ErrBackend", opErr)
 				}
 				for j := range buf {
@@ -190,10 +190,10 @@ func TestRedisFailedCallsLeaveNoHolds(t *testing.T) {
 	// The documented bound is two release retries (2 x 200 ms) after Redis
 	// answers; the rest is margin for a loaded machine, far below a lease.
 	const bound = 3 * time.Second
-	r := openRedis(t, name, srv.URL(), Options{Lease: lease, Timeout: 250 * time.Millisecond, DefaultCapacity: 1})
+	r := openRedis(t, name, srv.URL(), lb.Options{Lease: lease, Timeout: 250 * time.Millisecond, DefaultCapacity: 1})
 	ctx := context.Background()
 	for i := range 4 {
-		mustAcquire(t, r, fmt.Sprintf("keep%d", i), fmt.Sprintf("kept%d", i))
+		lbtest.MustAcquire(t, r, fmt.Sprintf("keep%d", i), fmt.Sprintf("kept%d", i))
 	}
 	dests := make([]string, 16)
 	for i := range dests {
@@ -211,11 +211,11 @@ func TestRedisFailedCallsLeaveNoHolds(t *testing.T) {
 				switch {
 				case err == nil:
 					r.Release(ctx, d, call) // retried in the background if it fails
-				case errors.Is(err, ErrBackend):
+				case errors.Is(err, lb.ErrBackend):
 					mu.Lock()
 					failed[call] = true
 					mu.Unlock()
-				case !errors.Is(err, ErrAtCapacity):
+				case !errors.Is(err, lb.ErrAtCapacity):
 					t.Errorf("next: %v", err)
 				}
 				time.Sleep(10 * time.Millisecond)
@@ -256,12 +256,12 @@ func TestRedisFailedCallsLeaveNoHolds(t *testing.T) {
 	}
 	gone := time.Since(answered)
 	for i := range 4 {
-		if h := holdOf(mustSnapshot(t, r), fmt.Sprintf("keep%d", i), fmt.Sprintf("kept%d", i)); h == nil {
+		if h := lbtest.HoldOf(lbtest.MustSnapshot(t, r), fmt.Sprintf("keep%d", i), fmt.Sprintf("kept%d", i)); h == nil {
 			t.Errorf("the hold of call kept%d, which never failed, was dropped", i)
 		}
 	}
 	for _, d := range dests {
-		wantLoad(t, r, []string{d}, []int{0})
+		lbtest.WantLoad(t, r, []string{d}, []int{0})
 	}
 	t.Logf("%d calls failed during two 1.5 s stalls; %d of their holds were in Redis after; none %v after Redis answered",
 		len(failed), first, gone.Round(time.Millisecond))
@@ -323,14 +323,14 @@ func TestRedisClockStepsExtendNothing(t *testing.T) {
 	const margin = 2 * time.Second // a loaded machine
 	t.Run("wrapup", func(t *testing.T) {
 		const wrapup = 3 * time.Second
-		r := openRedis(t, uniqueName("step-wrap"), srv.URL(), Options{DefaultWrapup: wrapup, Timeout: time.Second})
-		mustAcquire(t, r, "agent", "c1")
+		r := openRedis(t, uniqueName("step-wrap"), srv.URL(), lb.Options{DefaultWrapup: wrapup, Timeout: time.Second})
+		lbtest.MustAcquire(t, r, "agent", "c1")
 		if _, err := r.Answered(ctx, "agent", "c1"); err != nil {
 			t.Fatal(err)
 		}
-		mustRelease(t, r, "agent", "c1", true)
+		lbtest.MustRelease(t, r, "agent", "c1", true)
 		ended := time.Now()
-		if _, err := r.Next(ctx, []string{"agent"}, "c2"); !errors.Is(err, ErrAtCapacity) {
+		if _, err := r.Next(ctx, []string{"agent"}, "c2"); !errors.Is(err, lb.ErrAtCapacity) {
 			t.Fatalf("next during wrap-up: %v, want ErrAtCapacity", err)
 		}
 		shift(-time.Hour.Milliseconds())
@@ -345,10 +345,10 @@ func TestRedisClockStepsExtendNothing(t *testing.T) {
 	t.Run("lease", func(t *testing.T) {
 		const lease = 2 * time.Second
 		name := uniqueName("step-lease")
-		dead := openRedis(t, name, srv.URL(), Options{Lease: lease, Node: "dead"})
-		live := openRedis(t, name, srv.URL(), Options{Lease: lease, Node: "live"})
-		mustAcquire(t, dead, "x", "d1")
-		mustAcquire(t, live, "y", "l1")
+		dead := openRedis(t, name, srv.URL(), lb.Options{Lease: lease, Node: "dead"})
+		live := openRedis(t, name, srv.URL(), lb.Options{Lease: lease, Node: "live"})
+		lbtest.MustAcquire(t, dead, "x", "d1")
+		lbtest.MustAcquire(t, live, "y", "l1")
 		dead.Close() // stops renewing
 		stopped := time.Now()
 		shift(-2 * time.Hour.Milliseconds())
@@ -372,218 +372,8 @@ func TestRedisClockStepsExtendNothing(t *testing.T) {
 			}
 			time.Sleep(lease / 2)
 		}
-		if s := mustSnapshot(t, live); len(s.Holds) != 1 || s.Holds[0].Expires.After(time.Now().Add(-time.Hour+lease+margin)) {
+		if s := lbtest.MustSnapshot(t, live); len(s.Holds) != 1 || s.Holds[0].Expires.After(time.Now().Add(-time.Hour+lease+margin)) {
 			t.Fatalf("holds %+v: want l1's expiry within a lease of the server's (stepped) clock", s.Holds)
 		}
 	})
-}
-
-// Regression: with maxmemory-policy allkeys-lru every state key was evicted
-// and 10 of 10 calls were admitted onto full members, while nothing checked
-// the policy. Opening a balancer on such a server is an error.
-func TestRedisOpenRefusesEvictingServer(t *testing.T) {
-	lines := captureLog(t)
-	for _, policy := range []string{"allkeys-lru", "allkeys-lfu", "allkeys-random"} {
-		srv := redistest.StartWith(t, redistest.Config{Args: []string{"--maxmemory-policy", policy}})
-		for range 3 { // a dialplan that keeps trying
-			_, err := NewRedis(uniqueName("evict"), Options{URL: srv.URL()})
-			if !errors.Is(err, ErrBackend) || !strings.Contains(err.Error(), "maxmemory-policy "+policy) ||
-				!strings.Contains(err.Error(), "noeviction") {
-				t.Errorf("open on a server with %s: %v; want ErrBackend naming the policy and noeviction", policy, err)
-			}
-		}
-	}
-	if got := lines(); len(got) != 0 {
-		t.Errorf("failed opens logged %q: the error is the caller's, never a line per call", got)
-	}
-	// Keys without an expiry, such as ringlb's, are never evicted by these.
-	for _, policy := range []string{"noeviction", "volatile-lru", "volatile-ttl"} {
-		srv := redistest.StartWith(t, redistest.Config{Args: []string{"--maxmemory-policy", policy}})
-		r := openRedis(t, uniqueName("evict"), srv.URL(), Options{})
-		mustAcquire(t, r, "a", "c1")
-	}
-}
-
-// captureLog sends hostlog's lines to the returned function's result until
-// the test ends.
-func captureLog(t *testing.T) func() []string {
-	var mu sync.Mutex
-	var lines []string
-	hostlog.SetSink(func(_ hostlog.Level, line string) {
-		mu.Lock()
-		lines = append(lines, line)
-		mu.Unlock()
-	})
-	t.Cleanup(func() { hostlog.SetSink(nil) })
-	return func() []string {
-		mu.Lock()
-		defer mu.Unlock()
-		return append([]string(nil), lines...)
-	}
-}
-
-func countContaining(lines []string, s string) (n int) {
-	for _, l := range lines {
-		if strings.Contains(l, s) {
-			n++
-		}
-	}
-	return n
-}
-
-// A policy changed to one that evicts while balancers are open is caught
-// from time to time: a log line when it starts and when it ends, and
-// Stats.Evicting (the ringlb_redis_evicting metric) while it lasts.
-func TestRedisEvictionPolicyWatched(t *testing.T) {
-	lines := captureLog(t)
-	srv := redistest.Start(t)
-	var reg Registry
-	// A 3 s lease renews every second, and the policy is read as often.
-	n, err := reg.Open(uniqueName("watch"), Options{URL: srv.URL(), Lease: 3 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reg.Close(n.Name)
-	if n.Stats().Evicting {
-		t.Fatal("evicting with noeviction")
-	}
-	if _, err := redistest.Do(srv.Addr, "CONFIG", "SET", "maxmemory-policy", "allkeys-lru"); err != nil {
-		t.Fatal(err)
-	}
-	if !poll(time.Now().Add(10*time.Second), func() bool { return n.Stats().Evicting }) {
-		t.Fatal("an evicting policy set after open was not noticed")
-	}
-	if !poll(time.Now().Add(5*time.Second), func() bool { return countContaining(lines(), "maxmemory-policy allkeys-lru") == 1 }) {
-		t.Fatalf("log lines %q: want one naming the policy", lines())
-	}
-	if _, err := redistest.Do(srv.Addr, "CONFIG", "SET", "maxmemory-policy", "noeviction"); err != nil {
-		t.Fatal(err)
-	}
-	if !poll(time.Now().Add(10*time.Second), func() bool { return !n.Stats().Evicting }) {
-		t.Fatal("the policy set back to noeviction was not noticed")
-	}
-	if !poll(time.Now().Add(5*time.Second), func() bool { return countContaining(lines(), "no longer evicted") == 1 }) {
-		t.Fatalf("log lines %q: want one saying it ended", lines())
-	}
-	if got := countContaining(lines(), "maxmemory-policy allkeys-lru"); got != 1 {
-		t.Fatalf("the evicting policy was logged %d times, want once", got)
-	}
-}
-
-// A switch starts while Redis is down: the balancer opens at once, and the
-// policy is read once Redis answers.
-func TestRedisEvictionCheckedOnceRedisAnswers(t *testing.T) {
-	srv := redistest.StartWith(t, redistest.Config{Args: []string{"--maxmemory-policy", "allkeys-lru"}})
-	srv.Stop()
-	var reg Registry
-	start := time.Now()
-	n, err := reg.Open(uniqueName("late"), Options{URL: srv.URL(), Lease: 3 * time.Second})
-	if err != nil {
-		t.Fatalf("open with Redis down: %v", err)
-	}
-	defer reg.Close(n.Name)
-	if took := time.Since(start); took > DefaultTimeout+time.Second {
-		t.Errorf("open with Redis down took %v", took)
-	}
-	srv.Restart()
-	if !poll(time.Now().Add(10*time.Second), func() bool { return n.Stats().Evicting }) {
-		t.Fatal("the evicting policy of a Redis that came back was not noticed")
-	}
-}
-
-// connectedClients is how many clients a redis-server has, not counting
-// the one asking.
-func connectedClients(t *testing.T, addr string) int {
-	t.Helper()
-	info, err := redistest.Do(addr, "INFO", "clients")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(info, "\n") {
-		if v, ok := strings.CutPrefix(line, "connected_clients:"); ok {
-			n, _ := strconv.Atoi(strings.TrimSpace(v))
-			return n - 1
-		}
-	}
-	t.Fatalf("no connected_clients in %q", info)
-	return 0
-}
-
-// Regression: each Redis balancer name kept a connection pool and a renewal
-// goroutine for the life of the process (1,000 names: 1,000 sockets).
-// Balancers on one Redis share one client and one goroutine, every
-// balancer's leases are still renewed, and closing the last one closes the
-// connections.
-func TestRedisBalancersShareOneClient(t *testing.T) {
-	srv := redistest.Start(t)
-	const names = 1000
-	const lease = 3 * time.Second
-	var reg Registry
-	g0 := runtime.NumGoroutine()
-	for i := range names {
-		n, err := reg.Open(fmt.Sprintf("share-%d", i), Options{URL: srv.URL(), Lease: lease, Timeout: 2 * time.Second})
-		if err != nil {
-			t.Fatal(err)
-		}
-		mustAcquire(t, n, "d", "c")
-	}
-	conns, goroutines := connectedClients(t, srv.Addr), runtime.NumGoroutine()-g0
-	t.Logf("%d balancers: %d connections to Redis, %d goroutines more", names, conns, goroutines)
-	if pool := 10 * runtime.GOMAXPROCS(0); conns > pool {
-		t.Errorf("%d connections for %d balancers on one Redis, want at most one pool (%d)", conns, names, pool)
-	}
-	if goroutines > 50 {
-		t.Errorf("%d goroutines more for %d balancers", goroutines, names)
-	}
-	// Two leases later every hold is still there: all were renewed.
-	time.Sleep(2 * lease)
-	admin := redis.NewClient(&redis.Options{Addr: srv.Addr})
-	defer admin.Close()
-	pipe := admin.Pipeline()
-	cards := make([]*redis.IntCmd, names)
-	for i := range names {
-		cards[i] = pipe.ZCard(context.Background(), DefaultKeyPrefix+"{share-"+strconv.Itoa(i)+"}:3:exp")
-	}
-	if _, err := pipe.Exec(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	for i, c := range cards {
-		if c.Val() != 1 {
-			t.Fatalf("balancer share-%d has %d holds two leases on, want 1", i, c.Val())
-		}
-	}
-	admin.Close()
-	for i := range names {
-		if _, err := reg.Close(fmt.Sprintf("share-%d", i)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if !poll(time.Now().Add(5*time.Second), func() bool { return connectedClients(t, srv.Addr) == 0 }) {
-		t.Fatalf("%d connections left after every balancer closed", connectedClients(t, srv.Addr))
-	}
-}
-
-// Regression: nothing bounded how many balancers a process opened, so
-// dialplans sending ever new group names grew memory without end. Past
-// MaxBalancers a new name is an error; names open stay usable.
-func TestRegistryBoundsOpenBalancers(t *testing.T) {
-	var reg Registry
-	for i := range MaxBalancers {
-		if _, err := reg.Open(fmt.Sprintf("g%d", i), Options{}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	_, err := reg.Open("one-too-many", Options{})
-	if !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), strconv.Itoa(MaxBalancers)) {
-		t.Fatalf("open past the bound: %v; want ErrInvalidArgument naming it", err)
-	}
-	if _, err := reg.Open("g7", Options{}); err != nil {
-		t.Fatalf("reopening an open name: %v", err)
-	}
-	if _, err := reg.Close("g7"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := reg.Open("one-too-many", Options{}); err != nil {
-		t.Fatalf("open after one closed: %v", err)
-	}
 }

@@ -1,24 +1,24 @@
-package lb
+package redislb
 
 import (
 	"context"
 	_ "embed"
+	"fmt"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/ringlb/ringlb/lb"
 )
 
 // Each operation is one server-side script: the algorithm runs inside
 // Redis, atomically, on the server's clock; Go packs arguments and checks
-// the reply. prelude.lua holds what every script shares and is prepended
-// once, here.
+// the reply. Every script is the limits below, then prelude.lua (what
+// every script shares), then its own file.
 var (
 	//go:embed scripts/prelude.lua
 	preludeLua string
 	//go:embed scripts/ops.lua
 	opsLua string
-	//go:embed scripts/records.lua
-	recordsLua string
 	//go:embed scripts/drain.lua
 	drainLua string
 	//go:embed scripts/reset.lua
@@ -28,13 +28,32 @@ var (
 	//go:embed scripts/renew.lua
 	renewLua string
 
-	scriptOps      = redis.NewScript(preludeLua + opsLua)
-	scriptRecords  = redis.NewScript(preludeLua + recordsLua)
-	scriptDrain    = redis.NewScript(preludeLua + drainLua)
-	scriptReset    = redis.NewScript(preludeLua + resetLua)
-	scriptSnapshot = redis.NewScript(preludeLua + snapshotLua)
-	scriptRenew    = redis.NewScript(preludeLua + renewLua)
+	scriptOps      = newScript(opsLua)
+	scriptDrain    = newScript(drainLua)
+	scriptReset    = newScript(resetLua)
+	scriptSnapshot = newScript(snapshotLua)
+	scriptRenew    = newScript(renewLua)
 )
+
+// Limits the scripts share with Go, set from Go's constants: their one
+// home is here and in package lb.
+const (
+	// maxIdle is how many idle destinations a balancer's keys remember,
+	// as a memory balancer does by default.
+	maxIdle = lb.DefaultMaxIdle
+	// goneKeep is how long the keys remember a hold that ended for good:
+	// longer than any renewal period (Lease/3), so that no renewal takes
+	// it back.
+	goneKeep = lb.MaxLease
+)
+
+// limitsLua defines the limits for the scripts, as Lua locals.
+var limitsLua = fmt.Sprintf("local MAX_IDLE, GONE_KEEP = %d, %d\n", maxIdle, goneKeep.Milliseconds())
+
+// newScript wraps the script whose own text is body.
+func newScript(body string) *redis.Script {
+	return redis.NewScript(limitsLua + preludeLua + body)
+}
 
 // redisKeySuffixes are the keys of one balancer, in the order every script
 // takes them as KEYS (see scripts/prelude.lua). The "3:" marks the third
@@ -58,7 +77,7 @@ const (
 
 // redisClient is what the Redis backend needs of a go-redis client: a
 // plain, Sentinel or Cluster client all fit. Info reads the eviction
-// policy (see redis_shared.go).
+// policy (see shared.go).
 type redisClient interface {
 	redis.Scripter
 	Info(ctx context.Context, section ...string) *redis.StringCmd

@@ -1,5 +1,7 @@
--- prelude.lua is prepended to every ringlb script (see redis_scripts.go), so
--- the key layout, the clock and the reaping rule are written once.
+-- prelude.lua is prepended to every ringlb script (see scripts.go), so the
+-- key layout, the codecs of what it stores, the clock, fading and the
+-- reaping rule are written once. Before it, scripts.go defines MAX_IDLE
+-- and GONE_KEEP from Go's constants, their one home.
 --
 -- Every command a script sends Redis costs more than the Lua around it, so
 -- the layout is built for few commands: what one operation reads is one
@@ -10,10 +12,9 @@
 --   1 exp   ZSET  "<dest>\n<call>" of every hold, scored by its lease
 --                 expiry (ms), never later than its hard expiry
 --   2 mem   HASH  three kinds of field:
---                 dest          -> its member record (see decode)
---                 "\n" .. call  -> the call's holds, one line each:
---                                  "<dest>\t<start_ms>\t<hard_ms>\t<state>\t<node>",
---                                  state "r" ringing or "t" talking
+--                 dest          -> its member record (see rec_of)
+--                 "\n" .. call  -> the call's holds, one line each (see
+--                                  HOLD_LINE)
 --                 "\r"          -> "<seq> <offset> <mark>": the counter
 --                                  behind the lru order, and the clock's
 --                                  offset and mark (see begin)
@@ -40,16 +41,14 @@ local F_SEQ = "\r"
 -- than this is caught, one smaller may extend deadlines by as much.
 local CLOCK_MARK = 100
 
--- MAX_IDLE is how many idle destinations a balancer's keys remember (their
--- lru order, calls started and answered), as the memory backend's default
--- max_idle: the state of a destination idle longest beyond it is
--- forgotten, so any stream of distinct destinations keeps Redis's memory
--- bounded. Drained and held destinations are always kept.
-local MAX_IDLE = 10000
+-- MAX_IDLE (set by scripts.go) is how many idle destinations a balancer's
+-- keys remember (their lru order, calls started and answered): the state
+-- of a destination idle longest beyond it is forgotten, so any stream of
+-- distinct destinations keeps Redis's memory bounded. Drained and held
+-- destinations are always kept.
 
--- GONE_KEEP is how long a note in gone lasts (ms): longer than a renewal
--- period (lease/3, and leases are at most an hour).
-local GONE_KEEP = 3600000
+-- GONE_KEEP (set by scripts.go) is how long a note in gone lasts (ms):
+-- longer than any renewal period.
 
 -- clock is the script's time, set once by begin(), offset how far it is
 -- ahead of the server's clock and mark the latest time stored (ms); seq is
@@ -71,15 +70,18 @@ local function call_field(call)
   return "\n" .. call
 end
 
--- A member record holds ten numbers: live holds, drained (1 or 0), end of
--- wrap-up (ms), lru order of the last hold start (0 = never), when the
--- answered score last changed (ms; 0 = no score yet), the answered score,
--- talking holds, last hold start (ms), holds started, calls answered.
--- Redis's Lua has the struct library, which packs them as doubles: reading
--- a group's records is then one C call per destination, not a string
--- parse. Servers without it (test doubles) store the same numbers as text.
--- Either way decode returns the ten numbers (zeros for a missing record)
--- and rec_text the text form that Go reads (redis_records.go).
+-- The codec of member records. A record holds ten numbers, in the order
+-- rec_of names them: live holds, drained (1 or 0), end of wrap-up (ms), lru
+-- order of the last hold start (0 = never), when the answered score last
+-- changed (ms; 0 = no score yet), the answered score, talking holds, last
+-- hold start (ms), holds started, calls answered. Redis's Lua has the
+-- struct library, which packs them as doubles: reading a group's records
+-- is then one C call per destination, not a string parse. Servers without
+-- it (test doubles) store the same numbers as text. encode and decode are
+-- the codec; rec_of and rec_bytes give the fields their names, and every
+-- script reads and writes records through them (a loop over many records
+-- reads the few fields it needs from decode, in this order, with no
+-- table).
 local REC_FMT = "<dddddddddd"
 local REC_TEXT = "%d %d %d %d %d %.17g %d %d %d %d"
 local REC_MATCH = "^(%d+) (%d) (%d+) (%d+) (%d+) (%S+) (%d+) (%d+) (%d+) (%d+)$"
@@ -98,6 +100,18 @@ else
     return tonumber(c), tonumber(d), tonumber(w), tonumber(q), tonumber(sa), tonumber(sc),
       tonumber(t), tonumber(l), tonumber(st), tonumber(a)
   end
+end
+
+-- rec_of reads the stored record s (false: none, all zeros).
+local function rec_of(s)
+  local c, d, w, q, sa, sc, t, l, st, a = decode(s)
+  return {cnt = c, drained = d, wrap = w, seq = q, score_at = sa, score = sc, talking = t, last = l,
+    started = st, answered = a}
+end
+
+local function rec_bytes(r)
+  return encode(r.cnt, r.drained, r.wrap, r.seq, r.score_at, r.score, r.talking, r.last, r.started,
+    r.answered)
 end
 
 -- F_SEQ's value packs three numbers (see set_clock) the same way, as
@@ -120,27 +134,24 @@ else
   end
 end
 
-local function rec_text(s)
-  if not s then return false end
-  return string.format(REC_TEXT, decode(s))
-end
-
-local function rec_of(s)
-  local c, d, w, q, sa, sc, t, l, st, a = decode(s)
-  return {cnt = c, drained = d, wrap = w, seq = q, score_at = sa, score = sc, talking = t, last = l,
-    started = st, answered = a}
-end
-
-local function rec_bytes(r)
-  return encode(r.cnt, r.drained, r.wrap, r.seq, r.score_at, r.score, r.talking, r.last, r.started,
-    r.answered)
-end
+-- The codec of holds. A call's holds are one line each,
+-- "<dest>\t<start_ms>\t<hard_ms>\t<state>\t<node>" (HOLD_LINE), hard
+-- the hold's maximum age as an absolute time (0 = none) and state RINGING
+-- or TALKING (RINGING_NAME and TALKING_NAME are their names, which Go
+-- uses: lb.StateRinging, lb.StateTalking). holds_of reads a call's field,
+-- holds_text writes it back, and HOLD_OWNER reads of one line what renewal
+-- needs of every live hold (its hard expiry and node) with no table:
+-- every script reads and writes holds through them.
+local HOLD_LINE = "([^\t\n]+)\t(%d+)\t(%d+)\t(%a)\t([^\n]*)"
+local HOLD_OWNER = "^[^\t\n]+\t%d+\t(%d+)\t%a\t([^\n]*)$"
+local RINGING, TALKING = "r", "t"
+local RINGING_NAME, TALKING_NAME = "ringing", "talking"
 
 -- holds_of reads a call's holds (its field of mem, or false) into a list.
 local function holds_of(v)
   local out = {}
   if v then
-    for d, s, h, st, nd in string.gmatch(v, "([^\t\n]+)\t(%d+)\t(%d+)\t(%a)\t([^\n]*)") do
+    for d, s, h, st, nd in string.gmatch(v, HOLD_LINE) do
       out[#out + 1] = {dest = d, start = s, hard = tonumber(h), state = st, node = nd}
     end
   end
@@ -155,6 +166,16 @@ local function holds_text(list)
     lines[i] = h.dest .. "\t" .. h.start .. "\t" .. h.hard .. "\t" .. h.state .. "\t" .. h.node
   end
   return table.concat(lines, "\n")
+end
+
+-- fade is an answered score, last changed at, as it weighs at now: it
+-- halves every half ms (half <= 0: never). It is the one form of fading
+-- in Lua, as rankOf and scoreOf in lb/order.go are Go's.
+local function fade(score, at, now, half)
+  if half <= 0 or now <= at or score == 0 then
+    return score
+  end
+  return score * 2 ^ (-(now - at) / half)
 end
 
 -- line_of returns dest's line in a call's holds text v, or nil; for a
@@ -180,15 +201,6 @@ local function find(list, dest)
     if h.dest == dest then return i end
   end
   return nil
-end
-
--- fade is an answered score, last changed at, as it weighs at now: it
--- halves every half ms (half <= 0: never).
-local function fade(score, at, now, half)
-  if half <= 0 or now <= at or score == 0 then
-    return score
-  end
-  return score * 2 ^ (-(now - at) / half)
 end
 
 -- save writes dest's record and the call's holds in one HSET (one HDEL
@@ -219,8 +231,8 @@ local function mark_idle(dest)
   redis.call("ZREM", K_IDLE, unpack(old))
   for i = 1, #old do
     local d = old[i]
-    local c, drained = decode(redis.call("HGET", K_MEM, d))
-    if c == 0 and drained == 0 then
+    local cnt, drained = decode(redis.call("HGET", K_MEM, d))
+    if cnt == 0 and drained == 0 then
       redis.call("HDEL", K_MEM, d)
     end
   end
@@ -239,7 +251,7 @@ local function drop_at(dest, call, r, list, k, wrap)
   local h = table.remove(list, k)
   redis.call("ZREM", K_EXP, member(dest, call))
   if r.cnt > 0 then r.cnt = r.cnt - 1 end
-  if h.state == "t" then
+  if h.state == TALKING then
     if r.talking > 0 then r.talking = r.talking - 1 end
     if wrap > 0 and clock + wrap > r.wrap then r.wrap = clock + wrap end
   end
@@ -344,8 +356,8 @@ local function read(fields, ci, call)
 end
 
 -- hold records a new hold of call on dest (record r; list the call's
--- holds), started now in state ("r" or "t"), with maximum age age ms
--- (0 = none).
+-- holds), started now in state (RINGING or TALKING), with maximum age age
+-- ms (0 = none).
 local function hold(dest, call, r, list, lease, age, node, state)
   local hard = 0
   local exp = clock + lease
@@ -355,7 +367,7 @@ local function hold(dest, call, r, list, lease, age, node, state)
   end
   list[#list + 1] = {dest = dest, start = clock, hard = hard, state = state, node = node}
   r.cnt = r.cnt + 1
-  if state == "t" then r.talking = r.talking + 1 end
+  if state == TALKING then r.talking = r.talking + 1 end
   seq = seq + 1
   mark = clock
   r.seq = seq

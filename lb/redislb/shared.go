@@ -1,9 +1,8 @@
-package lb
+package redislb
 
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/ringlb/ringlb/internal/hostlog"
+	"github.com/ringlb/ringlb/lb"
 )
 
 // Balancers on one Redis share one go-redis client (one connection pool)
@@ -64,27 +64,23 @@ var (
 )
 
 // attachRedis returns the client for url and timeout, shared with every
-// balancer already on the same settings, or a new one. The caller detaches
-// it when done.
-func attachRedis(url string, timeout time.Duration) (*redisShared, error) {
-	key := strconv.FormatInt(int64(timeout), 10) + " " + url
+// balancer already on the same settings, or a new one made from uo, the
+// URL's client options. The caller detaches it when done.
+func attachRedis(url string, timeout time.Duration, uo *redis.UniversalOptions) *redisShared {
+	key := fmt.Sprintf("%d %s", timeout, url)
 	sharedMu.Lock()
 	defer sharedMu.Unlock()
 	if s := sharedClients[key]; s != nil {
 		s.refs++
-		return s, nil
+		return s
 	}
-	uo, err := redisUniversalOptions(url, timeout)
-	if err != nil {
-		return nil, err
-	}
-	s := newRedisShared(redis.NewUniversalClient(uo), url, timeout)
-	s.key = strings.Clone(key)
+	s := newRedisShared(redis.NewUniversalClient(clientOptions(uo, timeout)), url, timeout)
+	s.key = key
 	if sharedClients == nil {
 		sharedClients = make(map[string]*redisShared)
 	}
 	sharedClients[s.key] = s
-	return s, nil
+	return s
 }
 
 // newRedisShared wraps client, attached once, and starts its background
@@ -244,7 +240,7 @@ func (s *redisShared) checkAtOpen() error {
 // evictionError says what is wrong with an evicting server. Requires
 // evictMu.
 func (s *redisShared) evictionError() error {
-	return fmt.Errorf("%w: %s", ErrBackend, s.evictionText())
+	return fmt.Errorf("%w: %s", lb.ErrBackend, s.evictionText())
 }
 
 // evictionText is the error and log line of an evicting server. Requires

@@ -1,4 +1,4 @@
-package lb
+package redislb
 
 import (
 	"context"
@@ -10,12 +10,14 @@ import (
 	"time"
 
 	"github.com/ringlb/ringlb/internal/redistest"
+	"github.com/ringlb/ringlb/lb"
+	"github.com/ringlb/ringlb/lb/lbtest"
 )
 
 // TestRedisSentinelFailover runs next+release in a loop against a real
 // Sentinel set (a master, a replica, three sentinels, all on loopback),
 // kills the master with SIGKILL and lets Sentinel promote the replica: every
-// operation returns within its timeout, fails only with ErrBackend while
+// operation returns within its timeout, fails only with lb.ErrBackend while
 // there is no master, and works again on the new master, where the holds
 // count right. The timeline is logged.
 func TestRedisSentinelFailover(t *testing.T) {
@@ -24,7 +26,7 @@ func TestRedisSentinelFailover(t *testing.T) {
 	}
 	master, replica, url := startSentinelSet(t)
 	const timeout = 250 * time.Millisecond
-	r := openRedis(t, uniqueName("failover"), url, Options{Lease: 5 * time.Second, Timeout: timeout})
+	r := openRedis(t, uniqueName("failover"), url, lb.Options{Lease: 5 * time.Second, Timeout: timeout})
 	dests := []string{"user/1", "user/2", "user/3"}
 
 	run := throughFailover(t, r, dests, 2*time.Second, func() { master.Kill(syscall.SIGKILL) }, 3*time.Second, 25*time.Second)
@@ -33,9 +35,9 @@ func TestRedisSentinelFailover(t *testing.T) {
 		"working again on the new master (was replica %s) at %+.2fs; slowest pair %v (timeout %v per operation)",
 		run.fails, len(run.ops), run.firstFail.Sub(run.killed).Seconds(), run.lastFail.Sub(run.killed).Seconds(), replica.Addr,
 		run.back.Sub(run.killed).Seconds(), run.worst.Round(time.Millisecond), timeout)
-	wantLoad(t, r, dests, []int{0, 0, 0})
-	mustAcquire(t, r, "user/1", "after")
-	wantLoad(t, r, []string{"user/1"}, []int{1})
+	lbtest.WantLoad(t, r, dests, []int{0, 0, 0})
+	lbtest.MustAcquire(t, r, "user/1", "after")
+	lbtest.WantLoad(t, r, []string{"user/1"}, []int{1})
 }
 
 // startSentinelSet starts a master, its replica and three sentinels on
@@ -126,12 +128,12 @@ func throughFailover(t *testing.T, r *Redis, dests []string, killAfter time.Dura
 	return run
 }
 
-// check fails t unless every failure wrapped ErrBackend, every pair took
+// check fails t unless every failure wrapped lb.ErrBackend, every pair took
 // at most two operation timeouts (and a margin), and the last pair worked.
 func (run *failoverRun) check(t *testing.T, timeout time.Duration) {
 	t.Helper()
 	for _, o := range run.ops {
-		if o.err != nil && !errors.Is(o.err, ErrBackend) {
+		if o.err != nil && !errors.Is(o.err, lb.ErrBackend) {
 			t.Errorf("operation failed with %v, want an error wrapping ErrBackend", o.err)
 		}
 	}

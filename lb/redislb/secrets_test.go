@@ -1,12 +1,13 @@
-package lb
+package redislb
 
 import (
 	"errors"
 	"math/rand/v2"
-	"runtime"
+	"net/url"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/ringlb/ringlb/lb"
 )
 
 // secretBytes are what planted secrets are made of: upper-case letters,
@@ -18,6 +19,140 @@ const (
 	secretBytes = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:/?#@&=;,%[]+!$*~\x00\t\x7f\xff\xc3\xa9"
 	ownWords    = "UTF-8"
 )
+
+// secretURLs are malformed and odd URLs, each carrying the secret
+// "hunter2pw" somewhere a person would put a password.
+var secretURLs = []string{
+	"redis://user:hunter2pw@host:badport/0",
+	"redis://:hunter2pw@host:6379/0?bogus=1",
+	"redis:/:hunter2pw@127.0.0.1:6379/0",
+	"redis::hunter2pw@127.0.0.1",
+	"redis://:hunter2pw/x@127.0.0.1:6379/0?bogus=1",
+	"redis://:hunter2pw?x@127.0.0.1:6379/0?bogus=1",
+	"redis://:hunter2pw#x@127.0.0.1:6379/0?bogus=1",
+	"redis://:hunter2pw%zz@127.0.0.1:6379/0",
+	"redis://:hunter2pw@@127.0.0.1:6379/0?bogus=1",
+	"redis+cluster://:hunter2pw/x@h1,h2",
+	"redis+cluster://:hunter2pw@n1:70000",
+	"redis+cluster://:hunter2pw@[::1:7000",
+	"redis+sentinel://:hunter2pw@s1:26379/0?master_name=m&sentinel_password=hunter2pw&bogus=1",
+	"redis+sentinel://s1:26379/0?master_name=m&sentinel_password=hunter2pw&x=%zz",
+	"redis+sentinel://s1:26379/x?master_name=m&sentinel_password=hunter2pw",
+	"redis+sentinel://s1:26379/0?sentinel_password=hunter2pw",
+	"redis+sentinel://s1:26379/0?master_name=m&sentinel_password=hunter2pw&sentinel_password=other",
+	"redis+sentinel://s1:26379/0?master_name=m&sentinel_password=hunter2&pw&x=1",
+	"redis://h:6379/0?password=hunter2pw&bogus=1",
+	"redis://h:6379/0?password=hunter2pw%zz",
+	"redis://h:6379/0?Password=hunter2pw;bogus",
+	"redis://h:6379/x?password=hunter2pw",
+	"http://:hunter2pw@host/",
+	"hunter2pw@host",
+	"redis://:hunter2pw@%zz",
+	"redis://:hunter2pw@/tmp/x",
+	"unix://:hunter2pw@relative/path",
+	"redis://:hunter2pw@h:1/0#frag",
+	"redis://:hunter2pw\x01@h:1/0",
+	"redis://:hunter2\"pw\"@h:1/0?bogus",
+	"redis://:" + url.PathEscape("hunter2pw/?#") + "@h:1/0?bogus=1",
+}
+
+// A secret in a URL never reaches an error message (and so the switch's
+// log), whatever is wrong with the URL.
+func TestRedisURLErrorsHidePasswords(t *testing.T) {
+	for _, raw := range secretURLs {
+		_, err := lb.ParseOptions([][2]string{{"url", raw}})
+		if err == nil {
+			r, err2 := New("x", lb.Options{URL: raw})
+			if err2 == nil {
+				r.Close()
+				continue // odd but valid: nothing to report
+			}
+			err = err2
+		}
+		if !errors.Is(err, lb.ErrInvalidArgument) {
+			t.Errorf("%q: %v does not wrap ErrInvalidArgument", raw, err)
+		}
+		for _, leak := range []string{"hunter2", "unter2p"} {
+			if strings.Contains(err.Error(), leak) {
+				t.Errorf("%q: error shows the password: %v", raw, err)
+			}
+		}
+		if shown := RedactURL(raw); strings.Contains(shown, "hunter2") {
+			t.Errorf("RedactURL(%q) = %q", raw, shown)
+		}
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	for _, tc := range []struct{ raw, want string }{
+		{"redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"},
+		{"redis://u:pw@127.0.0.1:6379/0", "redis://xxxxx@127.0.0.1:6379/0"},
+		{"redis:/:pw@127.0.0.1:6379/0", "redis://xxxxx@127.0.0.1:6379/0"},
+		{"redis+sentinel://h:1,h:2/0?master_name=m&sentinel_password=pw&sentinel_username=u",
+			"redis+sentinel://h:1,h:2/0?master_name=m&sentinel_password=xxxxx"},
+		{"redis://h/0?password=a&b", "redis://h/0?password=xxxxx"},
+		{"redis://:a@b@h/0", "redis://xxxxx@h/0"},
+		{"redis://h/0#secret", "redis://h/0#xxxxx"},
+	} {
+		if got := RedactURL(tc.raw); got != tc.want {
+			t.Errorf("RedactURL(%q) = %q, want %q", tc.raw, got, tc.want)
+		}
+	}
+}
+
+// FuzzRedisURLSecret puts an arbitrary password into the places URLs carry
+// one, with arbitrary text around it: no error and no redacted form may
+// show it.
+func FuzzRedisURLSecret(f *testing.F) {
+	f.Add("hunter2pw", uint8(0), "")
+	f.Add("p/w?x#y", uint8(1), "?bogus=1")
+	f.Add("a&b=c", uint8(5), "&x=%zz")
+	f.Add("pa%41ss", uint8(2), ":badport")
+	f.Add("x@y:z", uint8(6), "")
+	forms := []func(p, tail string) string{
+		func(p, tail string) string { return "redis://:" + p + "@127.0.0.1:6379/0" + tail },
+		func(p, tail string) string { return "redis:/:" + p + "@127.0.0.1:6379/0" + tail },
+		func(p, tail string) string { return "redis::" + p + "@host" + tail },
+		func(p, tail string) string { return "redis://user:" + p + "@h:1/0" + tail },
+		func(p, tail string) string { return "redis+cluster://:" + p + "@h1:1,h2:2" + tail },
+		func(p, tail string) string {
+			return "redis+sentinel://h:1/0?master_name=m&sentinel_password=" + p + tail
+		},
+		func(p, tail string) string { return "redis://h:1/0?password=" + p + tail },
+		func(p, tail string) string { return "rediss+cluster://u:" + p + "@[::1]:7000,[::1]:7001" + tail },
+		func(p, tail string) string { return "unix://:" + p + "@/tmp/redis.sock" + tail },
+	}
+	f.Fuzz(func(t *testing.T, pass string, form uint8, tail string) {
+		build := forms[int(form)%len(forms)]
+		raw := build(pass, tail)
+		without := build("", tail)
+		secrets := []string{pass}
+		if d, err := url.PathUnescape(pass); err == nil {
+			secrets = append(secrets, d)
+		}
+		var texts []string
+		if _, err := lb.ParseOptions([][2]string{{"url", raw}}); err != nil {
+			texts = append(texts, err.Error())
+		}
+		if _, err := redisUniversalOptions(raw, lb.DefaultTimeout); err != nil {
+			texts = append(texts, err.Error())
+		}
+		texts = append(texts, RedactURL(raw))
+		for _, s := range secrets {
+			// A secret that the URL holds anyway, or that any text would
+			// hold (a short or common one), proves nothing.
+			if len(s) < 4 || strings.Contains(without, s) || strings.Contains("url xxxxx: ", s) ||
+				strings.Contains(s, "xxxxx") {
+				continue
+			}
+			for _, text := range texts {
+				if strings.Contains(text, s) {
+					t.Fatalf("%q: shows the secret %q: %s", raw, s, text)
+				}
+			}
+		}
+	})
+}
 
 // leakIn returns a piece of three bytes or more of secret that text shows,
 // or "".
@@ -34,10 +169,10 @@ func leakIn(text, secret string) string {
 // urlErrors returns the error texts every way of reading raw gives.
 func urlErrors(raw string) []string {
 	var out []string
-	if _, err := ParseOptions([][2]string{{"url", raw}}); err != nil {
+	if _, err := lb.ParseOptions([][2]string{{"url", raw}}); err != nil {
 		out = append(out, err.Error())
 	}
-	if _, err := redisUniversalOptions(raw, DefaultTimeout); err != nil {
+	if _, err := redisUniversalOptions(raw, lb.DefaultTimeout); err != nil {
 		out = append(out, err.Error())
 	}
 	return out
@@ -96,7 +231,7 @@ func TestRedisURLErrorsNameNoValue(t *testing.T) {
 				t.Errorf("%q: error %q does not say %q", tc.raw, text, tc.want)
 			}
 		}
-		if _, err := ParseOptions([][2]string{{"url", tc.raw}}); !errors.Is(err, ErrInvalidArgument) {
+		if _, err := lb.ParseOptions([][2]string{{"url", tc.raw}}); !errors.Is(err, lb.ErrInvalidArgument) {
 			t.Errorf("%q: %v does not wrap ErrInvalidArgument", tc.raw, err)
 		}
 	}
@@ -170,7 +305,7 @@ func FuzzRedisURLSecretAnywhere(f *testing.F) {
 		}
 		p := int(pos % uint(len(shape)+1))
 		url := shape[:p] + string(secret) + shape[p:]
-		if len(url) > MaxURLLen {
+		if len(url) > lb.MaxURLLen {
 			return // refused before it is read; TestRedisURLLength
 		}
 		checkNoLeak(t, url, string(secret))
@@ -207,112 +342,4 @@ func TestRedactURLHidesSecretsAnyShape(t *testing.T) {
 			}
 		}
 	}
-}
-
-func TestRedisURLLength(t *testing.T) {
-	ok := "redis://h:6379/0?client_name=" + strings.Repeat("x", MaxURLLen-len("redis://h:6379/0?client_name="))
-	if _, err := redisUniversalOptions(ok, DefaultTimeout); err != nil {
-		t.Fatalf("a URL of %d bytes: %v", len(ok), err)
-	}
-	_, err := redisUniversalOptions(ok+"x", DefaultTimeout)
-	if !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), "longer than 4096 bytes") {
-		t.Fatalf("a URL of %d bytes: %v, want longer than 4096 bytes", len(ok)+1, err)
-	}
-}
-
-// costPerByte returns the time and bytes allocated per byte of input that
-// f takes on s, over reps runs.
-func costPerByte(s string, reps int, f func(string)) (ns, alloc float64) {
-	var m0, m1 runtime.MemStats
-	runtime.ReadMemStats(&m0)
-	start := time.Now()
-	for range reps {
-		f(s)
-	}
-	el := time.Since(start)
-	runtime.ReadMemStats(&m1)
-	n := float64(reps * len(s))
-	return float64(el.Nanoseconds()) / n, float64(m1.TotalAlloc-m0.TotalAlloc) / n
-}
-
-// Regression: reading and redacting a long malformed URL took time and
-// memory growing with its length squared (32 KiB of "pass=" cost 13 s and
-// 1.68 GB). Read without the length limit, 128 KiB shapes must cost about
-// as much per byte as 4 KiB ones (quadratic would be 32 times as much); with
-// it, they are refused at once. Trials alternate between the sizes, each
-// over the same total input, and the least of each counts, so that a busy
-// machine slows both alike.
-func TestRedisURLCostIsLinear(t *testing.T) {
-	rep := func(prefix, unit, suffix string) func(int) string {
-		return func(n int) string {
-			return prefix + strings.Repeat(unit, max(1, (n-len(prefix)-len(suffix))/len(unit))) + suffix
-		}
-	}
-	shapes := map[string]func(int) string{
-		"pass=pass=":             rep("redis://h/0?", "pass=", ""),
-		"x=x=":                   rep("redis://h/0?", "x=", ""),
-		"password=a&a":           rep("redis://h/0?password=", "a&", "a"),
-		"sentinel_password=a&a":  rep("redis+sentinel://h/0?master_name=m&sentinel_password=", "a&", "a"),
-		"userinfo pass=":         rep("redis://:", "pass=", "@h/0"),
-		"userinfo @":             rep("redis://:", "@", "h/0"),
-		"cluster hosts":          rep("redis+cluster://", "h:1,", "h:1"),
-		"unknown names":          uniqueParams,
-		"bad escapes":            rep("redis://h/0?x=1&", "%z", ""),
-		"long value":             rep("redis://h/0?client_name=", "x", ""),
-		"semicolons password=;;": rep("redis://h/0?password=", ";", ""),
-	}
-	const small, big, total = 4 << 10, 128 << 10, 512 << 10
-	read := func(s string) { _, _ = readRedisURL(s, DefaultTimeout) }
-	redact := func(s string) { _ = RedactURL(s) }
-	for name, shape := range shapes {
-		sm, bg := shape(small), shape(big)
-		for _, fn := range []struct {
-			what string
-			f    func(string)
-		}{{"read", read}, {"redact", redact}} {
-			nsS, aS, nsB, aB := -1.0, -1.0, -1.0, -1.0
-			for range 7 {
-				ns, a := costPerByte(sm, total/len(sm), fn.f)
-				if nsS < 0 || ns < nsS {
-					nsS, aS = ns, a
-				}
-				ns, a = costPerByte(bg, max(1, total/len(bg)), fn.f)
-				if nsB < 0 || ns < nsB {
-					nsB, aB = ns, a
-				}
-			}
-			if nsB > 8*nsS+0.5 || aB > 4*aS+1 {
-				t.Errorf("%s, %s: per byte %.2f ns and %.1f B allocated at 128 KiB, %.2f ns and %.1f B at 4 KiB",
-					name, fn.what, nsB, aB, nsS, aS)
-			}
-		}
-		// The public path refuses the long one before reading it.
-		start := time.Now()
-		_, err := redisUniversalOptions(bg, DefaultTimeout)
-		if !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), "longer than") {
-			t.Errorf("%s at 128 KiB: %v", name, err)
-		}
-		if el := time.Since(start); el > time.Second {
-			t.Errorf("%s at 128 KiB: refused after %v", name, el)
-		}
-	}
-}
-
-// uniqueParams is a standalone URL of about n bytes whose parameters all
-// have different unknown names.
-func uniqueParams(n int) string {
-	var b strings.Builder
-	b.WriteString("redis://h/0?")
-	for i := 0; b.Len() < n; i++ {
-		if i > 0 {
-			b.WriteByte('&')
-		}
-		b.WriteString("k")
-		b.WriteString(strings.Repeat("x", i%7))
-		b.WriteString(string(rune('a' + i%26)))
-		b.WriteString(string(rune('a' + i/26%26)))
-		b.WriteString(string(rune('a' + i/676%26)))
-		b.WriteString("=1")
-	}
-	return b.String()
 }

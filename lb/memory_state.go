@@ -1,0 +1,189 @@
+package lb
+
+import "strings"
+
+// What a Memory keeps of each destination, and the bookkeeping every
+// operation shares: the idle list that bounds memory, expiry by maximum
+// age, holds and their ends, and what ranking needs of a destination. All
+// of it requires m.mu held.
+
+// destState is what Memory knows of one destination (one member key).
+type destState struct {
+	name     string          // its key in Memory.dests
+	holds    map[string]hold // call id -> hold
+	talking  int             // holds answered
+	oldest   int64           // no hold started before this (unix ns)
+	lastSeq  uint64          // seq of the last hold start; 0 = never
+	lastHold int64           // unix ns of the last hold start
+	started  int64
+	answered int64 // answered calls
+	// rankScore is the answered calls, faded, in a form that ranks alike
+	// at any time: log2(score) + t/half for a score as of time t (see
+	// rankOf), so ranking needs no exponential per member.
+	rankScore float64
+	scored    bool // the score is known
+	// wrapUntil is when the wrap-up after its last answered call ends
+	// (unix ns).
+	wrapUntil int64
+	drained   bool
+	// prev and next link it into Memory.idle while it is idle.
+	prev, next *destState
+}
+
+// hold is one live hold.
+type hold struct {
+	start    int64 // unix ns
+	answered bool
+}
+
+// state names h's state as HoldInfo.State shows it.
+func (h hold) state() string {
+	if h.answered {
+		return StateTalking
+	}
+	return StateRinging
+}
+
+// key returns the member key under which dest counts.
+func (m *Memory) key(dest string) string { return m.opts.UserDomains.MemberKey(dest) }
+
+// state returns the state of member key dest, creating it. Requires m.mu
+// held.
+func (m *Memory) state(dest string) *destState {
+	d := m.dests[dest]
+	if d == nil {
+		d = &destState{name: strings.Clone(dest)} // dest may be a view of C memory
+		m.dests[d.name] = d
+		m.settle(d)
+	}
+	return d
+}
+
+// settle puts d on the idle list, most recent first, when it has no hold
+// and is not drained, and takes it off otherwise. Requires m.mu held.
+func (m *Memory) settle(d *destState) {
+	idle := len(d.holds) == 0 && !d.drained
+	switch {
+	case idle && d.next == nil:
+		d.prev, d.next = &m.idle, m.idle.next
+		d.next.prev = d
+		m.idle.next = d
+		m.idleLen++
+	case !idle && d.next != nil:
+		d.prev.next, d.next.prev = d.next, d.prev
+		d.prev, d.next = nil, nil
+		m.idleLen--
+	}
+}
+
+// forgetIdle drops the destinations idle longest beyond MaxIdle. It runs at
+// the end of an operation, never while a destState found earlier in it may
+// still be used. Requires m.mu held.
+func (m *Memory) forgetIdle() {
+	for m.idleLen > m.opts.MaxIdle {
+		d := m.idle.prev
+		d.prev.next, m.idle.prev = &m.idle, d.prev
+		d.prev, d.next = nil, nil
+		m.idleLen--
+		delete(m.dests, d.name)
+	}
+}
+
+// load returns the live holds of d at now, first dropping holds older than
+// MaxHoldAge. Requires m.mu held.
+func (m *Memory) load(d *destState, now int64) int {
+	if d == nil {
+		return 0
+	}
+	if age := m.opts.MaxHoldAge; age > 0 && len(d.holds) > 0 {
+		cutoff := now - int64(age)
+		if d.oldest <= cutoff {
+			oldest := now
+			for id, h := range d.holds {
+				if h.start <= cutoff {
+					m.drop(d, id, h, 0)
+				} else if h.start < oldest {
+					oldest = h.start
+				}
+			}
+			d.oldest = oldest
+			m.settle(d)
+		}
+	}
+	return len(d.holds)
+}
+
+// hasRoom reports whether d may take one more hold. Requires m.mu held.
+func (m *Memory) hasRoom(dest string, load int) bool {
+	c := m.opts.CapacityOf(dest)
+	return c == 0 || load < c
+}
+
+// hold records a hold of callID on d at now. Requires m.mu held.
+func (m *Memory) hold(d *destState, callID string, now int64) {
+	if d.holds == nil {
+		d.holds = make(map[string]hold, 1)
+	}
+	if len(d.holds) == 0 || now < d.oldest {
+		d.oldest = now
+	}
+	d.holds[strings.Clone(callID)] = hold{start: now} // callID may be a view of C memory
+	m.settle(d)
+	m.seq++
+	d.lastSeq = m.seq
+	d.lastHold = now
+	d.started++
+}
+
+// drop removes hold h of callID from d. wrapUntil, when after now, starts
+// the member's wrap-up if the hold was answered. The caller settles d.
+// Requires m.mu held.
+func (m *Memory) drop(d *destState, callID string, h hold, wrapUntil int64) {
+	delete(d.holds, callID)
+	if h.answered {
+		d.talking--
+		if wrapUntil > d.wrapUntil {
+			d.wrapUntil = wrapUntil
+		}
+	}
+}
+
+// score returns d's answered calls as fewest ties weigh them at now, and
+// whether d has a score yet. Requires m.mu held.
+func (m *Memory) score(d *destState, now int64) (float64, bool) {
+	if d == nil || !d.scored {
+		return 0, false
+	}
+	return scoreOf(d.rankScore, now, m.opts.HalfLife), true
+}
+
+// candidate fills c with what ranking needs of d at now, and reports
+// whether d may be offered: not drained, not in wrap-up, with room.
+// Requires m.mu held.
+func (m *Memory) candidate(c *candidate, key string, d *destState, now int64) bool {
+	c.load, c.lastSeq, c.score, c.scored = 0, 0, 0, false
+	if d != nil {
+		c.load = m.load(d, now)
+		if d.drained || now < d.wrapUntil {
+			return false
+		}
+		c.lastSeq = d.lastSeq
+		c.score, c.scored = d.rankScore, d.scored
+	}
+	return m.hasRoom(key, c.load)
+}
+
+// ranked returns the usable members of keys (each once, named[i] the
+// destination that named keys[i]), ranked. The result aliases m.cands.
+// Requires m.mu held.
+func (m *Memory) ranked(keys, named []string, now int64) []candidate {
+	m.cands = m.cands[:0]
+	for i, key := range keys {
+		c := candidate{dest: named[i], pos: i}
+		if m.candidate(&c, key, m.dests[key], now) {
+			m.cands = append(m.cands, c)
+		}
+	}
+	rank(m.cands, m.opts.Tie, m.rnd)
+	return m.cands
+}
