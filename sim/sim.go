@@ -644,8 +644,8 @@ type runner struct {
 	cfg      Config
 	tr       *Trace
 	p        Policy
-	presence Presence // p, if it is one
-	record   bool     // keep load steps and answer times
+	presence Presence       // p, if it is one
+	record   bool           // keep load steps and answer times
 	index    map[string]int // agent -> index in tr.Agents
 	q        eventQueue
 	seq      uint64
