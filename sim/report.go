@@ -134,7 +134,7 @@ func (a *AgentResult) PerHour() float64 {
 }
 
 // ratio returns hi/lo of f over the agents keep selects: +Inf if the lowest
-// is 0, 1 when none is selected.
+// is 0, NaN when none is selected.
 func (r *Result) ratio(keep func(*AgentResult) bool, f func(*AgentResult) float64) float64 {
 	lo, hi, any := 0.0, 0.0, false
 	for i := range r.Agents {
@@ -153,7 +153,7 @@ func (r *Result) ratio(keep func(*AgentResult) bool, f func(*AgentResult) float6
 	}
 	switch {
 	case !any:
-		return 1
+		return math.NaN()
 	case lo == 0:
 		return math.Inf(1)
 	}

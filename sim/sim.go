@@ -82,7 +82,6 @@
 package sim
 
 import (
-	"container/heap"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -294,6 +293,22 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// ScaleShift multiplies the shift's length by f, and with it when agents
+// join, leave and come back and where measuring starts: a shorter run of
+// the same shape, for quick checks.
+func (c *Config) ScaleShift(f float64) {
+	scale := func(d time.Duration) time.Duration { return time.Duration(float64(d) * f) }
+	c.Duration, c.MeasureFrom = scale(c.Duration), scale(c.MeasureFrom)
+	c.Joins = slices.Clone(c.Joins)
+	for i := range c.Joins {
+		c.Joins[i].At = scale(c.Joins[i].At)
+	}
+	c.Logouts = slices.Clone(c.Logouts)
+	for i := range c.Logouts {
+		c.Logouts[i].From, c.Logouts[i].To = scale(c.Logouts[i].From), scale(c.Logouts[i].To)
+	}
+}
+
 // Agents returns the union of the groups' members in order of first
 // appearance.
 func (c *Config) Agents() []string {
@@ -392,13 +407,17 @@ func (c *Config) Describe() string {
 	}
 	size := fmt.Sprintf("%d calls", c.Calls)
 	if c.Duration > 0 {
-		size = fmt.Sprintf("a %v shift", c.Duration)
+		size = fmt.Sprintf("a shift of %s", shortDuration(c.Duration))
+	}
+	noAnswer := fmt.Sprintf("no-answer %.3g %% to %.3g %% by agent", 100*c.NoAnswerOf(0, len(agents)), 100*c.NoAnswerOf(len(agents)-1, len(agents)))
+	if c.NoAnswerSpread == 0 {
+		noAnswer = fmt.Sprintf("no-answer %.3g %%", 100*c.NoAnswer)
 	}
 	return fmt.Sprintf("seed %d; %s, Poisson %.4g/h; talk exp. mean %v (%.3g erlangs over %d agents); "+
-		"ring timeout %v, answer after U[%v, %v], no-answer %.3g %% to %.3g %% by agent; busy agent rejects after %v; "+
+		"ring timeout %v, answer after U[%v, %v], %s; busy agent rejects after %v; "+
 		"callers %s; one pass over the group; %d nodes; genesis choose→INCR gap %v%s; groups: %s",
 		c.Seed, size, c.ArrivalsPerHour, c.TalkMean, erl, len(agents),
-		c.RingTimeout, c.AnswerMin, c.AnswerMax, 100*c.NoAnswerOf(0, len(agents)), 100*c.NoAnswerOf(len(agents)-1, len(agents)),
+		c.RingTimeout, c.AnswerMin, c.AnswerMax, noAnswer,
 		c.BusyDelay, patience, c.Nodes, c.GenesisGap, extra, strings.Join(gs, ", "))
 }
 
@@ -572,22 +591,51 @@ type event struct {
 	leg  int // which leg of the call, for evLegEnd
 }
 
+// eventQueue is a binary min-heap of events by time, then scheduling order.
 type eventQueue []event
 
-func (q eventQueue) Len() int { return len(q) }
-func (q eventQueue) Less(i, j int) bool {
-	if q[i].at != q[j].at {
-		return q[i].at < q[j].at
+func (e *event) before(o *event) bool {
+	if e.at != o.at {
+		return e.at < o.at
 	}
-	return q[i].seq < q[j].seq
+	return e.seq < o.seq
 }
-func (q eventQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
-func (q *eventQueue) Push(x any)   { *q = append(*q, x.(event)) }
-func (q *eventQueue) Pop() any {
-	old := *q
-	e := old[len(old)-1]
-	*q = old[:len(old)-1]
-	return e
+
+func (q *eventQueue) push(e event) {
+	*q = append(*q, e)
+	h := *q
+	for i := len(h) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !h[i].before(&h[p]) {
+			break
+		}
+		h[i], h[p] = h[p], h[i]
+		i = p
+	}
+}
+
+func (q *eventQueue) pop() event {
+	h := *q
+	top := h[0]
+	n := len(h) - 1
+	h[0] = h[n]
+	h = h[:n]
+	for i := 0; ; {
+		l, m := 2*i+1, i
+		if l < n && h[l].before(&h[m]) {
+			m = l
+		}
+		if r := l + 1; r < n && h[r].before(&h[m]) {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		h[i], h[m] = h[m], h[i]
+		i = m
+	}
+	*q = h
+	return top
 }
 
 // callState is a call in progress.
@@ -648,11 +696,16 @@ type runner struct {
 	record   bool           // keep load steps and answer times
 	index    map[string]int // agent -> index in tr.Agents
 	q        eventQueue
-	seq      uint64
-	calls    []callState
-	agents   []agentState
-	res      Result
-	rem      []string // scratch for remaining members
+	// fixed are the events known from the start (arrivals, direct calls,
+	// logouts), in order: kept apart from the heap, which then only holds
+	// what is in progress.
+	fixed  []event
+	seq    uint64
+	calls  []callState
+	agents []agentState
+	res    Result
+	rem    []string // scratch for remaining members
+	tried  []bool   // backing of the calls' tried flags
 }
 
 // Run simulates policy p, named name, over trace tr drawn for cfg.
@@ -697,11 +750,11 @@ func simulate(cfg Config, tr *Trace, name string, p Policy, record bool) (Result
 		if _, ok := r.index[l.Agent]; !ok {
 			return Result{}, fmt.Errorf("sim: logout of %q, not in the trace", l.Agent)
 		}
-		r.schedule(l.From, evLogout, i, 0)
-		r.schedule(l.To, evLogin, i, 0)
+		r.scheduleFixed(l.From, evLogout, i)
+		r.scheduleFixed(l.To, evLogin, i)
 	}
 	for i, d := range tr.Direct {
-		r.schedule(d.At, evDirect, i, 0)
+		r.scheduleFixed(d.At, evDirect, i)
 	}
 	for i, c := range tr.Calls {
 		if c.Group < 0 || c.Group >= len(cfg.Groups) {
@@ -710,10 +763,21 @@ func simulate(cfg Config, tr *Trace, name string, p Policy, record bool) (Result
 		if len(c.Answers) != len(tr.Agents) || len(c.AnswerAfter) != len(tr.Agents) {
 			return Result{}, fmt.Errorf("sim: call %d: answer draws for %d agents, want %d", i, len(c.Answers), len(tr.Agents))
 		}
-		r.schedule(c.Arrival, evArrive, i, 0)
+		r.scheduleFixed(c.Arrival, evArrive, i)
 	}
-	for r.q.Len() > 0 {
-		e := heap.Pop(&r.q).(event)
+	slices.SortFunc(r.fixed, func(a, b event) int {
+		if a.before(&b) {
+			return -1
+		}
+		return 1
+	})
+	for len(r.q) > 0 || len(r.fixed) > 0 {
+		var e event
+		if len(r.fixed) > 0 && (len(r.q) == 0 || r.fixed[0].before(&r.q[0])) {
+			e, r.fixed = r.fixed[0], r.fixed[1:]
+		} else {
+			e = r.q.pop()
+		}
 		var err error
 		switch e.kind {
 		case evArrive:
@@ -756,12 +820,22 @@ func simulate(cfg Config, tr *Trace, name string, p Policy, record bool) (Result
 
 func (r *runner) schedule(at time.Duration, kind, call, leg int) {
 	r.seq++
-	heap.Push(&r.q, event{at: at, seq: r.seq, kind: kind, call: call, leg: leg})
+	r.q.push(event{at: at, seq: r.seq, kind: kind, call: call, leg: leg})
+}
+
+func (r *runner) scheduleFixed(at time.Duration, kind, id int) {
+	r.seq++
+	r.fixed = append(r.fixed, event{at: at, seq: r.seq, kind: kind, call: id})
 }
 
 func (r *runner) arrive(now time.Duration, ci int) error {
 	c := &r.tr.Calls[ci]
-	r.calls[ci].tried = make([]bool, len(r.cfg.Groups[c.Group].Members))
+	n := len(r.cfg.Groups[c.Group].Members)
+	if cap(r.tried)-len(r.tried) < n {
+		r.tried = make([]bool, 0, max(4096, n))
+	}
+	r.calls[ci].tried = r.tried[len(r.tried) : len(r.tried)+n : len(r.tried)+n]
+	r.tried = r.tried[:len(r.tried)+n]
 	if c.Patience > 0 {
 		r.schedule(now+c.Patience, evAbandon, ci, 0)
 	}
