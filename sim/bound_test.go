@@ -1,7 +1,9 @@
 package sim
 
 import (
+	"errors"
 	"math"
+	"math/rand/v2"
 	"reflect"
 	"testing"
 	"time"
@@ -86,5 +88,85 @@ func TestEvenest(t *testing.T) {
 		if got := tc.r.evenest(); got != tc.want {
 			t.Errorf("evenest of %+v = %v, want %v", tc.r.Agents, got, tc.want)
 		}
+	}
+}
+
+// The lookahead is a rule without hindsight: deterministic for a trace,
+// load first (no busy offer), and it needs a shift.
+func TestLookahead(t *testing.T) {
+	cfg, tr := traceOf(t, "two-groups", 2, 0, time.Hour)
+	o := DefaultLookahead()
+	a, err := Lookahead(cfg, tr, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Lookahead(cfg, tr, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(a, b) {
+		t.Error("the lookahead is not deterministic")
+	}
+	if a.Runs <= a.Decisions || a.Result.BusyOffers != 0 || a.Result.Answered < 40 || math.IsNaN(a.Spread) {
+		t.Errorf("lookahead: %d runs, %d decisions, %d busy offers, %d answered, spread %v",
+			a.Runs, a.Decisions, a.Result.BusyOffers, a.Result.Answered, a.Spread)
+	}
+	legacy := DefaultConfig()
+	legacy.Calls = 50
+	ltr, _ := NewTrace(legacy)
+	if _, err := Lookahead(legacy, ltr, o); err == nil {
+		t.Error("lookahead ran on a trace without a shift")
+	}
+}
+
+// A future keeps the past: replaying the choices made so far on it gives
+// the same state at the time of the choice, and its new calls arrive after.
+func TestFutureKeepsThePast(t *testing.T) {
+	cfg, tr := traceOf(t, "overload", 4, 0, time.Hour)
+	r := NewRule(DefaultLookahead().Base)
+	r.stop = true
+	run, err := newRunner(cfg, tr, r, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 30 { // the 30th choice among idle members
+		if err := run.loop(); !errors.Is(err, errStop) {
+			t.Fatalf("run did not stop at a choice: %v", err)
+		}
+		r.plan = chosen(r.decisions)
+		r.plan = append(r.plan, 0)
+		next := NewRule(DefaultLookahead().Base)
+		next.plan, next.stop = r.plan, true
+		r = next
+		if run, err = newRunner(cfg, tr, r, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := run.loop(); !errors.Is(err, errStop) {
+		t.Fatal(err)
+	}
+	f := futureOf(cfg, tr, run, rand.New(rand.NewPCG(1, 2)), cfg.Duration)
+	past := 0
+	for i, c := range f.Calls {
+		if c.Arrival > run.now {
+			break
+		}
+		past++
+		if c.Arrival != tr.Calls[i].Arrival || c.Group != tr.Calls[i].Group {
+			t.Fatalf("call %d changed its arrival or group", i)
+		}
+	}
+	if past == 0 || past == len(f.Calls) {
+		t.Fatalf("%d of %d calls before the choice at %v", past, len(f.Calls), run.now)
+	}
+	// Replaying the plan on the future reaches the same choice.
+	again := NewRule(DefaultLookahead().Base)
+	again.plan, again.stop = r.plan, true
+	rerun, err := newRunner(cfg, f, again, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rerun.loop(); !errors.Is(err, errStop) || rerun.now != run.now || !reflect.DeepEqual(again.decisions, r.decisions) {
+		t.Errorf("the future's past differs: stopped at %v (want %v), %v", rerun.now, run.now, err)
 	}
 }

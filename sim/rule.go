@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -31,7 +32,13 @@ type Rule struct {
 	// decisions records every choice among two or more (see Bound).
 	plan      []int
 	decisions []decision
+	// stop, when set, makes Next fail with errStop at the first choice
+	// among two or more idle members past the plan (see Lookahead).
+	stop bool
 }
+
+// errStop stops a run at a choice the lookahead makes.
+var errStop = errors.New("sim: stopped at a choice")
 
 // RuleTie is the order Rule gives equally loaded members.
 type RuleTie int
@@ -97,8 +104,9 @@ type RuleOptions struct {
 	// FirstHour is StartZeroFirstHour's window; 0 means an hour.
 	FirstHour time.Duration
 	// Lift raises a member who comes back (LoggedIn) to the lowest score
-	// of the members it was ranked with, if it is below.
-	Lift bool
+	// of the members present it was ranked with, if it is below; LiftMean
+	// to their mean instead.
+	Lift, LiftMean bool
 	// NoAnswerWeight adds this many answered calls (RuleTalk: mean talk
 	// times) to a member's score when an offer rings out unanswered.
 	NoAnswerWeight float64
@@ -122,7 +130,10 @@ func (o RuleOptions) String() string {
 			s += ", no fading"
 		}
 		s += ", " + o.Start.String()
-		if o.Lift {
+		switch {
+		case o.LiftMean:
+			s += ", lift to the mean on return"
+		case o.Lift:
 			s += ", lift on return"
 		}
 		if o.NoAnswerWeight > 0 {
@@ -274,7 +285,7 @@ func (r *Rule) Next(now time.Duration, call, node int, remaining []string) (stri
 	}
 	for i := range r.cands {
 		for j := range r.cands {
-			if r.opts.Lift && i != j {
+			if (r.opts.Lift || r.opts.LiftMean) && i != j {
 				if r.cands[i].m.mates == nil {
 					r.cands[i].m.mates = make(map[*ruleMember]bool)
 				}
@@ -324,6 +335,9 @@ func (r *Rule) Next(now time.Duration, call, node int, remaining []string) (stri
 	}
 	if tied >= 2 {
 		k := len(r.decisions)
+		if r.stop && minLoad == 0 && k >= len(r.plan) {
+			return "", errStop
+		}
 		pick := -1
 		if k < len(r.plan) && r.plan[k] >= 0 && r.plan[k] < tied {
 			pick = r.plan[k]
@@ -467,21 +481,32 @@ func (r *Rule) LoggedOut(now time.Duration, agent string, via Signal) error {
 	return nil
 }
 
-// LoggedIn implements Presence: with Lift, a member below the lowest score
-// of its list-mates present is raised to it.
+// LoggedIn implements Presence: with Lift (LiftMean), a member below the
+// lowest (mean) score of its list-mates present is raised to it.
 func (r *Rule) LoggedIn(now time.Duration, agent string, via Signal) error {
 	m := r.member(agent)
 	m.away, m.drained = false, false
-	if !r.opts.Lift || !r.scores() || !m.scored {
+	if !(r.opts.Lift || r.opts.LiftMean) || !r.scores() || !m.scored {
 		return nil
 	}
-	low, any := 0.0, false
+	ns := r.ns(now)
+	low, sum, n := 0.0, 0.0, 0
 	for o := range m.mates {
-		if o.scored && !o.away && (!any || o.rank < low) {
-			low, any = o.rank, true
+		if o.scored && !o.away {
+			if n == 0 || o.rank < low {
+				low = o.rank
+			}
+			sum += r.scoreOf(o.rank, ns)
+			n++
 		}
 	}
-	if any && m.rank < low {
+	if n == 0 {
+		return nil
+	}
+	if r.opts.LiftMean {
+		low = r.rankOf(sum/float64(n), ns)
+	}
+	if m.rank < low {
 		m.rank = low
 	}
 	return nil

@@ -465,26 +465,55 @@ func NewTrace(cfg Config) (*Trace, error) {
 	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x72696e676c622d74)) // "ringlb-t"
 	agents := cfg.Agents()
-	noAnswer := make([]float64, len(agents))
-	for a, name := range agents {
-		noAnswer[a] = cfg.NoAnswerOf(a, len(agents))
-		if t, ok := cfg.trait(name); ok && t.NoAnswer > 0 {
-			noAnswer[a] = t.NoAnswer
+	tr := &Trace{Agents: agents, Span: cfg.Duration}
+	if cfg.Duration > 0 {
+		tr.Calls = drawCalls(cfg, agents, noAnswers(cfg, agents), rng, 0, cfg.Duration)
+	} else {
+		tr.Calls = drawCalls(cfg, agents, noAnswers(cfg, agents), rng, 0, 0)
+		if len(tr.Calls) > 0 {
+			tr.Span = tr.Calls[len(tr.Calls)-1].Arrival
 		}
 	}
+	if cfg.DirectPerHour > 0 {
+		// A stream of its own, so that the group calls stay the same.
+		drng := rand.New(rand.NewPCG(cfg.Seed, 0x6469726563742d63)) // "direct-c"
+		gap := float64(time.Hour) / cfg.DirectPerHour
+		for at := time.Duration(drng.ExpFloat64() * gap); at < tr.Span; at += time.Duration(drng.ExpFloat64() * gap) {
+			tr.Direct = append(tr.Direct, DirectCall{At: at, Agent: drng.IntN(len(agents)),
+				Talk: max(time.Second, time.Duration(drng.ExpFloat64()*float64(cfg.TalkMean)))})
+		}
+	}
+	return tr, nil
+}
+
+// noAnswers returns each agent's chance of not answering a call.
+func noAnswers(cfg Config, agents []string) []float64 {
+	out := make([]float64, len(agents))
+	for a, name := range agents {
+		out[a] = cfg.NoAnswerOf(a, len(agents))
+		if t, ok := cfg.trait(name); ok && t.NoAnswer > 0 {
+			out[a] = t.NoAnswer
+		}
+	}
+	return out
+}
+
+// drawCalls draws calls arriving after from: until until when it is set,
+// else cfg.Calls of them.
+func drawCalls(cfg Config, agents []string, noAnswer []float64, rng *rand.Rand, from, until time.Duration) []Call {
 	var total float64
 	for _, g := range cfg.Groups {
 		total += g.Weight
 	}
 	meanGap := float64(time.Hour) / cfg.ArrivalsPerHour
-	tr := &Trace{Agents: agents}
-	if cfg.Duration == 0 {
-		tr.Calls = make([]Call, 0, cfg.Calls)
+	var calls []Call
+	if until == 0 {
+		calls = make([]Call, 0, cfg.Calls)
 	}
-	var now time.Duration
-	for i := 0; cfg.Duration > 0 || i < cfg.Calls; i++ {
+	now := from
+	for i := 0; until > 0 || i < cfg.Calls; i++ {
 		now += time.Duration(rng.ExpFloat64() * meanGap)
-		if cfg.Duration > 0 && now >= cfg.Duration {
+		if until > 0 && now >= until {
 			break
 		}
 		c := Call{Arrival: now, Group: len(cfg.Groups) - 1}
@@ -508,22 +537,9 @@ func NewTrace(cfg Config) (*Trace, error) {
 			c.Answers[a] = rng.Float64() >= noAnswer[a]
 			c.AnswerAfter[a] = cfg.AnswerMin + time.Duration(rng.Int64N(span+1))
 		}
-		tr.Calls = append(tr.Calls, c)
+		calls = append(calls, c)
 	}
-	tr.Span = now
-	if cfg.Duration > 0 {
-		tr.Span = cfg.Duration
-	}
-	if cfg.DirectPerHour > 0 {
-		// A stream of its own, so that the group calls stay the same.
-		drng := rand.New(rand.NewPCG(cfg.Seed, 0x6469726563742d63)) // "direct-c"
-		gap := float64(time.Hour) / cfg.DirectPerHour
-		for at := time.Duration(drng.ExpFloat64() * gap); at < tr.Span; at += time.Duration(drng.ExpFloat64() * gap) {
-			tr.Direct = append(tr.Direct, DirectCall{At: at, Agent: drng.IntN(len(agents)),
-				Talk: max(time.Second, time.Duration(drng.ExpFloat64()*float64(cfg.TalkMean)))})
-		}
-	}
-	return tr, nil
+	return calls
 }
 
 // Outcome is how a leg ended.
@@ -648,6 +664,8 @@ type callState struct {
 	answered bool
 	done     bool // answered, abandoned or unanswered: no more legs
 	attempts int
+	legAt    time.Duration // when the current leg started
+	talkEnd  time.Duration // when the answered call ends
 }
 
 type agentState struct {
@@ -704,8 +722,9 @@ type runner struct {
 	calls  []callState
 	agents []agentState
 	res    Result
-	rem    []string // scratch for remaining members
-	tried  []bool   // backing of the calls' tried flags
+	rem    []string      // scratch for remaining members
+	tried  []bool        // backing of the calls' tried flags
+	now    time.Duration // when loop stopped on an error
 }
 
 // Run simulates policy p, named name, over trace tr drawn for cfg.
@@ -716,6 +735,18 @@ func Run(cfg Config, tr *Trace, name string, p Policy) (Result, error) {
 // simulate is Run; record false leaves out what only reports and charts need
 // (load steps, answer times), for searches that run a trace many times.
 func simulate(cfg Config, tr *Trace, name string, p Policy, record bool) (Result, error) {
+	r, err := newRunner(cfg, tr, p, record)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := r.loop(); err != nil {
+		return Result{}, fmt.Errorf("sim: %s: %w", name, err)
+	}
+	return r.result(name), nil
+}
+
+// newRunner prepares a run of p over tr.
+func newRunner(cfg Config, tr *Trace, p Policy, record bool) (*runner, error) {
 	r := &runner{
 		cfg:    cfg,
 		tr:     tr,
@@ -742,13 +773,13 @@ func simulate(cfg Config, tr *Trace, name string, p Policy, record bool) (Result
 	for _, g := range cfg.Groups {
 		for _, m := range g.Members {
 			if _, ok := r.index[m]; !ok {
-				return Result{}, fmt.Errorf("sim: member %q of %q is not in the trace", m, g.Name)
+				return nil, fmt.Errorf("sim: member %q of %q is not in the trace", m, g.Name)
 			}
 		}
 	}
 	for i, l := range cfg.Logouts {
 		if _, ok := r.index[l.Agent]; !ok {
-			return Result{}, fmt.Errorf("sim: logout of %q, not in the trace", l.Agent)
+			return nil, fmt.Errorf("sim: logout of %q, not in the trace", l.Agent)
 		}
 		r.scheduleFixed(l.From, evLogout, i)
 		r.scheduleFixed(l.To, evLogin, i)
@@ -758,10 +789,10 @@ func simulate(cfg Config, tr *Trace, name string, p Policy, record bool) (Result
 	}
 	for i, c := range tr.Calls {
 		if c.Group < 0 || c.Group >= len(cfg.Groups) {
-			return Result{}, fmt.Errorf("sim: call %d: group %d out of range", i, c.Group)
+			return nil, fmt.Errorf("sim: call %d: group %d out of range", i, c.Group)
 		}
 		if len(c.Answers) != len(tr.Agents) || len(c.AnswerAfter) != len(tr.Agents) {
-			return Result{}, fmt.Errorf("sim: call %d: answer draws for %d agents, want %d", i, len(c.Answers), len(tr.Agents))
+			return nil, fmt.Errorf("sim: call %d: answer draws for %d agents, want %d", i, len(c.Answers), len(tr.Agents))
 		}
 		r.scheduleFixed(c.Arrival, evArrive, i)
 	}
@@ -771,6 +802,12 @@ func simulate(cfg Config, tr *Trace, name string, p Policy, record bool) (Result
 		}
 		return 1
 	})
+	return r, nil
+}
+
+// loop runs events until none is left, or until the policy fails (the
+// runner then holds the state of that moment).
+func (r *runner) loop() error {
 	for len(r.q) > 0 || len(r.fixed) > 0 {
 		var e event
 		if len(r.fixed) > 0 && (len(r.q) == 0 || r.fixed[0].before(&r.q[0])) {
@@ -796,9 +833,16 @@ func simulate(cfg Config, tr *Trace, name string, p Policy, record bool) (Result
 			err = r.presenceChange(e.at, e.call, e.kind == evLogout)
 		}
 		if err != nil {
-			return Result{}, fmt.Errorf("sim: %s: call %d at %v: %w", name, e.call, e.at, err)
+			r.now = e.at
+			return fmt.Errorf("call %d at %v: %w", e.call, e.at, err)
 		}
 	}
+	return nil
+}
+
+// result is what the run did, named name.
+func (r *runner) result(name string) Result {
+	cfg, tr, record := r.cfg, r.tr, r.record
 	r.res.Policy = name
 	r.res.Calls = len(tr.Calls)
 	r.res.Span, r.res.MeasureFrom = tr.Span, cfg.MeasureFrom
@@ -815,7 +859,7 @@ func simulate(cfg Config, tr *Trace, name string, p Policy, record bool) (Result
 	if record {
 		r.res.Returns = returns(cfg, &r.res)
 	}
-	return r.res, nil
+	return r.res
 }
 
 func (r *runner) schedule(at time.Duration, kind, call, leg int) {
@@ -905,6 +949,7 @@ func (r *runner) attempt(now time.Duration, ci int) error {
 	cs.attempts++
 	cs.ringing = true
 	cs.agent = ai
+	cs.legAt = now
 	r.res.Attempts++
 	switch {
 	case busy:
@@ -953,6 +998,7 @@ func (r *runner) legEnd(now time.Duration, ci, leg int) error {
 	a.talk += r.talkWhileIn(dest, now, now+talk)
 	cs.answered = true
 	cs.done = true
+	cs.talkEnd = now + talk
 	r.res.Answered++
 	r.res.AnsweredAttempts += cs.attempts
 	r.res.Wait += now - c.Arrival

@@ -47,6 +47,11 @@ func memorySpec(name string, opts lb.Options, untracked bool) Spec {
 // explicit release at simulated call end.
 const RedisLease = time.Hour
 
+// RedisTimeout bounds each operation of the simulated Redis nodes: far
+// above the default, as the simulation judges choices, not latency, and a
+// busy machine must not fail a run.
+const RedisTimeout = 10 * time.Second
+
 // RedisSpec is ringlb's Redis backend with nodes simulated switches, each with
 // its own balancer opened with lb.NewRedis on the Redis at url. Each run
 // uses keys under prefix plus the run's number, so runs do not share state.
@@ -64,7 +69,7 @@ func RedisSpec(name, url, prefix string, nodes int, opts lb.Options) Spec {
 		}
 		for i := range nodes {
 			o := opts
-			o.URL, o.KeyPrefix, o.Lease, o.MaxHoldAge = url, fmt.Sprintf("%s%d:", prefix, run), RedisLease, -1
+			o.URL, o.KeyPrefix, o.Lease, o.MaxHoldAge, o.Timeout = url, fmt.Sprintf("%s%d:", prefix, run), RedisLease, -1, RedisTimeout
 			o.Node = fmt.Sprintf("sim-node-%d", i+1)
 			b, err := lb.NewRedis(name, o)
 			if err != nil {

@@ -21,6 +21,9 @@ type SuiteOptions struct {
 	// shift traces, with BoundRuns as its MaxRuns.
 	Bound     bool
 	BoundRuns int
+	// Lookahead plays each seed of the shift traces with the rule that
+	// looks ahead without hindsight (see Lookahead).
+	Lookahead bool
 	// RedisURL, when set, adds the Redis policy to the traces named in
 	// RedisTraces, with keys under RedisPrefix.
 	RedisURL, RedisPrefix string
@@ -45,8 +48,9 @@ type SeedRun struct {
 	Config  Config
 	Results []Result
 	Notes   []string
-	// Bound is the hindsight search's result, when it ran.
-	Bound *Bound
+	// Bound is the hindsight search's result, when it ran; Lookahead
+	// what the rule without hindsight reached.
+	Bound, Lookahead *Bound
 }
 
 // Target is the spread every shift trace must reach: max/min of answered
@@ -99,6 +103,15 @@ func (s *SeedRun) BoundSpread() float64 {
 		}
 	}
 	return b
+}
+
+// LookaheadSpread returns the spread the rule without hindsight reached on
+// the seed; NaN when it did not run.
+func (s *SeedRun) LookaheadSpread() float64 {
+	if s.Lookahead == nil {
+		return math.NaN()
+	}
+	return s.Lookahead.Spread
 }
 
 // loadFirst reports whether policy name ranks least loaded first, so that
@@ -212,6 +225,18 @@ func runSeed(sc Scenario, shift bool, seed uint64, o SuiteOptions) (SeedRun, err
 		}
 		b.Result = Result{} // its figures are in Spread; the run is not reported
 		sr.Bound = &b
+	}
+	if shift && o.Lookahead {
+		tr, err := NewTrace(cfg)
+		if err != nil {
+			return SeedRun{}, err
+		}
+		b, err := Lookahead(cfg, tr, DefaultLookahead())
+		if err != nil {
+			return SeedRun{}, err
+		}
+		b.Result = Result{}
+		sr.Lookahead = &b
 	}
 	return sr, nil
 }

@@ -22,8 +22,9 @@ const variantPrefix = "rule: "
 // Variants are the tie rules tried on the model: lb's fewest today (which
 // the model matches), then every combination of the changes under study
 // (half-life 4 h, 8 h, 12 h or none; start as today or at zero in the first
-// hour; lift on return or not; an unanswered offer counting as a call, a
-// one-minute back-off after one, or neither), and talk-time ties.
+// hour; on return, no lift, a lift to the lowest or to the mean of the
+// list-mates; an unanswered offer counting as a call, a one-minute back-off
+// after one, or neither), and talk-time ties.
 func Variants() []Variant {
 	var out []Variant
 	add := func(o RuleOptions) {
@@ -31,10 +32,10 @@ func Variants() []Variant {
 	}
 	halves := []time.Duration{4 * time.Hour, 8 * time.Hour, 12 * time.Hour, 0}
 	for _, start := range []RuleStart{StartWhenChosen, StartZeroFirstHour} {
-		for _, lift := range []bool{false, true} {
+		for lift := range 3 {
 			for _, h := range halves {
 				for _, na := range []int{0, 1, 2} {
-					o := RuleOptions{Tie: RuleFewest, HalfLife: h, Start: start, Lift: lift}
+					o := RuleOptions{Tie: RuleFewest, HalfLife: h, Start: start, Lift: lift == 1, LiftMean: lift == 2}
 					switch na {
 					case 1:
 						o.NoAnswerWeight = 1
@@ -49,11 +50,26 @@ func Variants() []Variant {
 	add(RuleOptions{Tie: RuleFewest, HalfLife: 4 * time.Hour, Start: StartWhenRanked})
 	add(RuleOptions{Tie: RuleFewest, Start: StartWhenRanked, Lift: true, NoAnswerWeight: 1})
 	for _, h := range []time.Duration{4 * time.Hour, 8 * time.Hour, 0} {
-		add(RuleOptions{Tie: RuleTalk, HalfLife: h, Start: StartZeroFirstHour, Lift: true})
-		add(RuleOptions{Tie: RuleTalk, HalfLife: h, Start: StartZeroFirstHour, Lift: true, NoAnswerWeight: 1})
+		add(RuleOptions{Tie: RuleTalk, HalfLife: h, Start: StartZeroFirstHour, LiftMean: true})
+		add(RuleOptions{Tie: RuleTalk, HalfLife: h, Start: StartZeroFirstHour, LiftMean: true, NoAnswerWeight: 1})
 	}
 	return out
 }
+
+// VariantSpecs are the Variants as policies for a run of cfg: with its
+// wrap-up, as lb would be opened.
+func VariantSpecs(cfg Config) []Spec {
+	var specs []Spec
+	for _, v := range Variants() {
+		o := v.Options
+		o.Wrapup = cfg.Wrapup
+		specs = append(specs, RuleSpec(v.Name, o))
+	}
+	return specs
+}
+
+// isVariant reports whether policy name is a research variant.
+func isVariant(name string) bool { return strings.HasPrefix(name, variantPrefix) }
 
 // WriteVariants writes how each variant (and each ringlb policy) did on
 // every trace: seeds meeting the target, and the mean and worst max/min;
@@ -64,7 +80,7 @@ func WriteVariants(w io.Writer, runs []TraceRun) error {
 	var policies []string
 	for i := range runs {
 		for _, p := range runs[i].Policies() {
-			if (strings.HasPrefix(p, variantPrefix) || strings.HasPrefix(p, "ringlb")) && !slices.Contains(policies, p) {
+			if (isVariant(p) || strings.HasPrefix(p, "ringlb")) && !slices.Contains(policies, p) {
 				policies = append(policies, p)
 			}
 		}

@@ -70,6 +70,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	redisURL := fs.String("redis-url", "", "Redis server for the Redis policy (default: a private redis-server, else an in-process miniredis)")
 	bound := fs.Bool("bound", true, "search the hindsight bound of each shift trace's seeds")
 	boundRuns := fs.Int("bound-runs", 0, "cap the bound search's simulations per seed (0: no cap)")
+	lookahead := fs.Bool("lookahead", false, "also play each shift trace's seeds with a rule that looks ahead without hindsight (slow)")
 	variants := fs.Bool("variants", false, "also run research variants of the tie rule on the model and print how each does")
 	workers := fs.Int("workers", 0, "seeds run at once (0: one per CPU)")
 	perAgent := fs.Bool("per-agent", false, "also print answered calls and offers per agent (single scenario)")
@@ -120,7 +121,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 
-	o := sim.SuiteOptions{Base: cfg, ShiftScale: *scale, Bound: *bound, BoundRuns: *boundRuns, Workers: *workers}
+	o := sim.SuiteOptions{Base: cfg, ShiftScale: *scale, Bound: *bound, BoundRuns: *boundRuns, Lookahead: *lookahead, Workers: *workers}
 	for i := range *seeds {
 		o.Seeds = append(o.Seeds, cfg.Seed+uint64(i))
 	}
@@ -141,13 +142,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if *variants {
-		o.Extra = func(sim.Config) []sim.Spec {
-			var specs []sim.Spec
-			for _, v := range sim.Variants() {
-				specs = append(specs, sim.RuleSpec(v.Name, v.Options))
-			}
-			return specs
-		}
+		o.Extra = sim.VariantSpecs
 	}
 	scenarioRuns, err := sim.RunSuite(scenarios, false, o)
 	if err != nil {

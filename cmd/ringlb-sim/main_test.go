@@ -124,7 +124,7 @@ func TestShiftWithVariants(t *testing.T) {
 	}
 	got := stdout.String()
 	for _, w := range []string{"## Shift trace never-answers:", "1001 does not answer 100 % of calls", "## Research: tie rules on every trace",
-		"| rule: fewest, half-life 4h, lowest when chosen |", "| rule: talk, no fading, zero in the first hour, lift on return |"} {
+		"| rule: fewest, half-life 4h, lowest when chosen |", "| rule: talk, no fading, zero in the first hour, lift to the mean on return |"} {
 		if !strings.Contains(got, w) {
 			t.Errorf("output lacks %q:\n%s", w, got)
 		}
