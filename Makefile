@@ -105,9 +105,10 @@ bench: build
 	bench/run.sh
 
 # The balance simulation: ringlb against genesis, sequential and random on
-# every trace, 10 seeds each, with the hindsight bound (several minutes).
+# every trace, 10 seeds each, with the hindsight bound and the lookahead
+# (about ten minutes on two cores).
 sim:
-	$(GO) run ./cmd/ringlb-sim -scenario all -out docs/balance.md -svg docs/balance.svg
+	$(GO) run ./cmd/ringlb-sim -scenario all -lookahead -out docs/balance.md -svg docs/balance.svg
 
 ringlbctl:
 	$(GO) build -o build/ringlbctl ./cmd/ringlbctl

@@ -522,6 +522,17 @@ sits at or above that optimum and at or below every rule tried. Where it is belo
 better the choices could have been on that trace, not that a rule without hindsight could have made them.
 %s`, runs, lookNote)
 	}
+	if len(shifts) > 0 {
+		b.WriteString(`
+### Trying a tie rule
+
+` + "`go run ./cmd/ringlb-sim -scenario all -variants`" + ` adds research variants of the tie rule (sim.Variants:
+half-lives, how a member's score starts, a lift on return, unanswered offers counted or backed off, talk-time
+ties) and prints, for each, the seeds meeting the target on every trace. They run on sim.Rule, a model of
+lb's ranking that a test holds to choose exactly as ` + "`lb.Memory`" + ` for the ties both have; a new variant is a
+RuleOptions field and a line in Variants, with no change to lb. The ringlb rows always run lb itself.
+`)
+	}
 	if len(scenarios) > 0 {
 		b.WriteString("\n## The default call centre and its variations\n\n")
 		b.WriteString("Counted in calls rather than hours (agents differ in answer rate, 5 % to 15 %: all are counted). " +
