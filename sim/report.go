@@ -306,8 +306,8 @@ func WriteTable(w io.Writer, cfg Config, results []Result, notes []string) error
 	var b strings.Builder
 	fmt.Fprintf(&b, "### ringlb-sim: balance of %d calls over %d agents\n\n", cfg.Calls, len(cfg.Agents()))
 	fmt.Fprintf(&b, "Model: %s.\n\n", cfg.Describe())
-	b.WriteString("| policy | answered | abandoned | unanswered | answered per agent (min–max) | max/min | CV | busy offers | peak legs on one agent | attempts per answered call | mean time to answer |\n")
-	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	tableHead(&b, 1, "policy", "answered", "abandoned", "unanswered", "answered per agent (min–max)", "max/min", "CV",
+		"busy offers", "peak legs on one agent", "attempts per answered call", "mean time to answer")
 	for i := range results {
 		r := &results[i]
 		lo, hi := r.AnsweredRange()
@@ -334,15 +334,12 @@ func WriteAgents(w io.Writer, results []Result) error {
 		return nil
 	}
 	var b strings.Builder
-	b.WriteString("\n| agent |")
+	cols := []string{"agent"}
 	for _, r := range results {
-		fmt.Fprintf(&b, " %s |", r.Policy)
-	}
-	b.WriteString("\n|---|")
-	for range results {
-		b.WriteString("---:|")
+		cols = append(cols, r.Policy)
 	}
 	b.WriteString("\n")
+	tableHead(&b, 1, cols...)
 	for i, a := range results[0].Agents {
 		fmt.Fprintf(&b, "| %s |", a.Agent)
 		for _, r := range results {

@@ -20,6 +20,24 @@ func fmtRatio(x float64) string {
 	return fmt.Sprintf("%.2f", x)
 }
 
+// tableHead writes a markdown table's header: cols, the first left of
+// them aligned left, the others right.
+func tableHead(b *strings.Builder, left int, cols ...string) {
+	b.WriteString("|")
+	for _, c := range cols {
+		fmt.Fprintf(b, " %s |", c)
+	}
+	b.WriteString("\n|")
+	for i := range cols {
+		if i < left {
+			b.WriteString("---|")
+		} else {
+			b.WriteString("---:|")
+		}
+	}
+	b.WriteString("\n")
+}
+
 // stats returns the mean and the largest of xs (+Inf if any is).
 func stats(xs []float64) (mean, worst float64) {
 	if len(xs) == 0 {
@@ -93,32 +111,21 @@ func WriteSummary(w io.Writer, runs []TraceRun) error {
 	var b strings.Builder
 	bound := slices.ContainsFunc(runs, func(t TraceRun) bool { return t.Shift })
 	look := slices.ContainsFunc(runs, func(t TraceRun) bool { return len(t.Seeds) > 0 && t.Seeds[0].Lookahead != nil })
-	b.WriteString("| trace | ringlb max/min, seed by seed | ringlb mean (worst) |")
+	cols := []string{"trace", "ringlb max/min, seed by seed", "ringlb mean (worst)"}
 	if bound {
-		b.WriteString(" bound mean (worst) |")
+		cols = append(cols, "bound mean (worst)")
 	}
 	if look {
-		b.WriteString(" lookahead mean (worst) |")
+		cols = append(cols, "lookahead mean (worst)")
 	}
 	if bound {
-		b.WriteString(" seeds meeting the target |")
+		cols = append(cols, "seeds meeting the target")
 	}
-	b.WriteString(" busy offers (ringlb) |")
+	cols = append(cols, "busy offers (ringlb)")
 	for _, p := range summaryPolicies {
-		fmt.Fprintf(&b, " %s mean (worst) |", p)
+		cols = append(cols, p+" mean (worst)")
 	}
-	b.WriteString("\n|---|---|---:|")
-	if bound {
-		b.WriteString("---:|---:|")
-	}
-	if look {
-		b.WriteString("---:|")
-	}
-	b.WriteString("---:|")
-	for range summaryPolicies {
-		b.WriteString("---:|")
-	}
-	b.WriteString("\n")
+	tableHead(&b, 2, cols...)
 	for i := range runs {
 		t := &runs[i]
 		sp := t.spreads("ringlb")
@@ -179,34 +186,19 @@ func WriteTrace(w io.Writer, t *TraceRun) error {
 	policies := slices.DeleteFunc(t.Policies(), isVariant)
 
 	// Seed by seed.
-	b.WriteString("Max/min of answered calls per logged-in hour over the equal agents, seed by seed:\n\n| seed |")
-	for _, p := range policies {
-		fmt.Fprintf(&b, " %s |", p)
-	}
+	b.WriteString("Max/min of answered calls per logged-in hour over the equal agents, seed by seed:\n\n")
 	look := t.Shift && first.Lookahead != nil
+	cols := append([]string{"seed"}, policies...)
 	if t.Shift {
-		b.WriteString(" bound |")
+		cols = append(cols, "bound")
 	}
 	if look {
-		b.WriteString(" lookahead |")
+		cols = append(cols, "lookahead")
 	}
 	if t.Shift {
-		b.WriteString(" ringlb meets the target |")
+		cols = append(cols, "ringlb meets the target")
 	}
-	b.WriteString("\n|---:|")
-	for range policies {
-		b.WriteString("---:|")
-	}
-	if t.Shift {
-		b.WriteString("---:|")
-	}
-	if look {
-		b.WriteString("---:|")
-	}
-	if t.Shift {
-		b.WriteString("---|")
-	}
-	b.WriteString("\n")
+	tableHead(&b, 0, cols...)
 	for i := range t.Seeds {
 		s := &t.Seeds[i]
 		fmt.Fprintf(&b, "| %d |", s.Config.Seed)
@@ -236,8 +228,8 @@ func WriteTrace(w io.Writer, t *TraceRun) error {
 
 	// Each policy over all seeds.
 	fmt.Fprintf(&b, "\nEach policy over the %d seeds (calls summed; time to answer over every answered call; first offers per agent and occupancy max/min as the mean over seeds):\n\n", len(t.Seeds))
-	b.WriteString("| policy | answered | abandoned | unanswered | time to answer p50 / p95 | busy offers | spread mean (worst) | occupancy max/min | first offers per agent (min–max) | attempts per answered call |\n")
-	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	tableHead(&b, 1, "policy", "answered", "abandoned", "unanswered", "time to answer p50 / p95", "busy offers",
+		"spread mean (worst)", "occupancy max/min", "first offers per agent (min–max)", "attempts per answered call")
 	for _, p := range policies {
 		var all Result
 		var occ, sp, foLo, foHi []float64
@@ -271,15 +263,8 @@ func WriteTrace(w io.Writer, t *TraceRun) error {
 
 	// Each agent on the first seed.
 	show := []string{"ringlb", "ringlb-lru", "genesis"}
-	fmt.Fprintf(&b, "\nEach agent, seed %d: answered calls, occupancy (talk time over logged-in time), first offers:\n\n| agent | groups |", first.Config.Seed)
-	for _, p := range show {
-		fmt.Fprintf(&b, " %s |", p)
-	}
-	b.WriteString("\n|---|---:|")
-	for range show {
-		b.WriteString("---:|")
-	}
-	b.WriteString("\n")
+	fmt.Fprintf(&b, "\nEach agent, seed %d: answered calls, occupancy (talk time over logged-in time), first offers:\n\n", first.Config.Seed)
+	tableHead(&b, 1, append([]string{"agent", "groups"}, show...)...)
 	if r0, ok := first.Result("ringlb"); ok {
 		for ai, a := range r0.Agents {
 			groups := 0
@@ -309,15 +294,8 @@ func WriteTrace(w io.Writer, t *TraceRun) error {
 	// Returning agents.
 	if len(first.Config.Logouts) > 0 {
 		l := first.Config.Logouts[0]
-		fmt.Fprintf(&b, "\n%s back at %v: calls it answered in its first hour back, against the mean of the other equal agents in that hour (share; the target is within %.1f):\n\n| seed |", l.Agent, l.To, ReturnTarget)
-		for _, p := range policies {
-			fmt.Fprintf(&b, " %s |", p)
-		}
-		b.WriteString("\n|---:|")
-		for range policies {
-			b.WriteString("---:|")
-		}
-		b.WriteString("\n")
+		fmt.Fprintf(&b, "\n%s back at %v: calls it answered in its first hour back, against the mean of the other equal agents in that hour (share; the target is within %.1f):\n\n", l.Agent, l.To, ReturnTarget)
+		tableHead(&b, 0, append([]string{"seed"}, policies...)...)
 		for i := range t.Seeds {
 			s := &t.Seeds[i]
 			fmt.Fprintf(&b, "| %d |", s.Config.Seed)
@@ -390,7 +368,8 @@ func (r *Result) firstOfferRange() (lo, hi int) {
 // policy's max/min seed by seed in one table.
 func WriteSeedsLine(w io.Writer, t *TraceRun) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "\nMax/min over %d seeds (seed by seed; mean, worst):\n\n| policy | max/min seed by seed | mean (worst) |\n|---|---|---:|\n", len(t.Seeds))
+	fmt.Fprintf(&b, "\nMax/min over %d seeds (seed by seed; mean, worst):\n\n", len(t.Seeds))
+	tableHead(&b, 2, "policy", "max/min seed by seed", "mean (worst)")
 	for _, p := range slices.DeleteFunc(t.Policies(), isVariant) {
 		sp := t.spreads(p)
 		var each []string

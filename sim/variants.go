@@ -86,15 +86,12 @@ func WriteVariants(w io.Writer, runs []TraceRun) error {
 		}
 	}
 	b.WriteString("## Research: tie rules on every trace\n\n")
-	b.WriteString("Each cell: seeds meeting the target, then max/min mean (worst). The rule rows run the model sim.Rule, not lb.\n\n| policy | all traces |")
+	b.WriteString("Each cell: seeds meeting the target, then max/min mean (worst). The rule rows run the model sim.Rule, not lb.\n\n")
+	cols := []string{"policy", "all traces"}
 	for i := range runs {
-		fmt.Fprintf(&b, " %s |", runs[i].Scenario.Name)
+		cols = append(cols, runs[i].Scenario.Name)
 	}
-	b.WriteString(" worst return share | occupancy max/min, mixed (mean, worst) |\n|---|---:|")
-	for range runs {
-		b.WriteString("---:|")
-	}
-	b.WriteString("---:|---:|\n")
+	tableHead(&b, 1, append(cols, "worst return share", "occupancy max/min, mixed (mean, worst)")...)
 	type row struct {
 		line   string
 		passed int
