@@ -1,19 +1,22 @@
 # ringlb - see README.md. `make ci` runs exactly what CI runs.
 LUA ?= 5.3
-LUAS := 5.1 5.2 5.3 5.4 jit
 GO ?= go
+# A flavour's names (build directory, interpreter...) come from scripts/flavour.sh.
+flavour = $(shell scripts/flavour.sh $(1) $(2))
+LUAS := $(shell scripts/flavour.sh all)
 # Where `make install` puts things (Debian FreeSWITCH packages' defaults).
 MODDIR ?= /usr/lib/freeswitch/lua
 SCRIPTDIR ?= /usr/share/freeswitch/scripts
 BINDIR ?= /usr/bin
 # Lua's own module directory for the flavour (in mod_lua's default cpath, which
 # FusionPBX's lua.conf.xml keeps): a link there lets require "ringlb" find the module.
-LUACDIR ?= /usr/lib/x86_64-linux-gnu/lua/$(if $(filter jit luajit,$(LUA)),5.1,$(LUA))
+LUACDIR ?= /usr/lib/x86_64-linux-gnu/lua/$(call flavour,$(LUA),lua_abi)
 
-so_dir = build/$(if $(filter jit luajit,$(1)),luajit,lua$(1))
-interp = $(if $(filter jit luajit,$(1)),luajit,lua$(1))
+# The tests of tests/<dir> are `make <dir>test`, which runs tests/<dir>/run.sh
+# with a Lua flavour: LUA's, or every flavour where the flavour matters.
+TESTS := apitest ctest conftest dashboardtest debtest fusionpbxtest opstest redistest ringtest rttest
 
-.PHONY: deps deps-lua all build all-lua install install-conf test ci vet gotest ctest luatest ringtest fusionpbxtest opstest redistest rttest benchtest simtest conftest dashtest debtest demo bench sim ringlbctl deb clean
+.PHONY: deps deps-lua generate all build all-lua install install-conf test ci vet gotest $(TESTS) benchtest simtest demo bench sim ringlbctl deb clean
 
 all: build
 
@@ -35,7 +38,7 @@ all-lua: deps
 
 install: build
 	install -d $(DESTDIR)$(MODDIR) $(DESTDIR)$(SCRIPTDIR)/ringlb
-	install -m 0644 $(call so_dir,$(LUA))/ringlb.so $(DESTDIR)$(MODDIR)/ringlb.so
+	install -m 0644 $(call flavour,$(LUA),so_dir)/ringlb.so $(DESTDIR)$(MODDIR)/ringlb.so
 	install -m 0644 lua/ringlb/*.lua $(DESTDIR)$(SCRIPTDIR)/ringlb/
 	install -m 0644 lua/ringlb_*.lua $(DESTDIR)$(SCRIPTDIR)/
 	$(GO) build -trimpath -o build/ringlb-fusionpbx ./cmd/ringlb-fusionpbx
@@ -51,40 +54,60 @@ CONFDIR ?= /etc/freeswitch
 install-conf:
 	@scripts/install-conf.sh $(if $(CHECK),--check) $(DESTDIR)$(CONFDIR)
 
-vet: deps
+# The C ABI's code from the table of operations in internal/abigen (its
+# outputs are committed; go test fails when they are stale).
+generate:
+	$(GO) generate .
+
+vet:
 	$(GO) vet ./...
 
 gotest: deps
 	$(GO) test -race -count=1 ./...
 
-# The C ABI from plain pthreads, and two lua_States in one C host.
+# The Lua API in every flavour (and the C ABI from LuaJIT's FFI).
+apitest: all-lua
+	@for v in $(LUAS); do tests/api/run.sh $$v || exit 1; done
+
+# The C ABI from C hosts: threads, signals, cancellation, deadlines, fork,
+# several lua_States.
 ctest: build
-	tests/c/run.sh $(call so_dir,$(LUA))
+	tests/c/run.sh $(LUA)
 
-# The module's API in every Lua flavour, each with its own build.
-luatest: all-lua
-	@for v in $(LUAS); do tests/api/run.sh $(call interp,$$v) $(call so_dir,$$v) || exit 1; done
+# make install-conf on temp CONFDIRs: fresh, with an operator's lua.conf.xml, twice.
+conftest: deps
+	tests/conf/run.sh $(LUA)
 
-# The fs_cli admin script in every Lua flavour.
-opstest: all-lua
-	@for v in $(LUAS); do tests/ops/run.sh $(call interp,$$v) $(call so_dir,$$v) || exit 1; done
+# Every query of docs/grafana-ringlb.json through a real Prometheus scraping
+# real switch processes (a busy and an idle one): data, and never NaN.
+dashboardtest: build
+	tests/dashboard/run.sh $(LUA)
 
-# Several switch nodes (Lua processes) sharing one real redis-server.
-redistest: all-lua
-	tests/redis/run.sh lua5.3 build/lua5.3
-	tests/redis/run.sh luajit build/luajit
-
-# Ring groups through the real helper and .so, in every Lua flavour.
-ringtest: all-lua
-	@for v in $(LUAS); do tests/lua/run.sh $(call interp,$$v) $(call so_dir,$$v) || exit 1; done
+# The package built, checked by lintian, installed with dpkg -i, loaded,
+# replaced by another flavour's, removed (needs root).
+debtest: deps
+	tests/deb/run.sh $(LUA)
 
 # FusionPBX ring groups with the balancing strategy (SQLite database, Redis).
 fusionpbxtest: all-lua
-	@for v in $(LUAS); do tests/fusionpbx/run.sh $(call interp,$$v) $(call so_dir,$$v) || exit 1; done
+	@for v in $(LUAS); do tests/fusionpbx/run.sh $$v || exit 1; done
+
+# The fs_cli admin script in every flavour.
+opstest: all-lua
+	@for v in $(LUAS); do tests/ops/run.sh $$v || exit 1; done
+
+# Several switch nodes (Lua processes) sharing one real redis-server.
+redistest: all-lua
+	tests/redis/run.sh 5.3
+	tests/redis/run.sh jit
+
+# Ring groups through the real helper and .so, in every flavour.
+ringtest: all-lua
+	@for v in $(LUAS); do tests/ring/run.sh $$v || exit 1; done
 
 # Bursts of realtime threads calling in.
 rttest: build
-	tests/rt/run.sh $(call so_dir,$(LUA))
+	tests/rt/run.sh $(LUA)
 
 # The benchmark tools run (small sizes); they never judge timings.
 benchtest: build
@@ -95,7 +118,7 @@ benchtest: build
 simtest:
 	$(GO) run ./cmd/ringlb-sim -calls 500 -seeds 2 -scale 0.25 -bound-runs 200 -scenario all >/dev/null
 
-test: vet gotest ctest luatest opstest ringtest fusionpbxtest redistest rttest benchtest simtest conftest dashtest debtest
+test: vet gotest $(TESTS) benchtest simtest
 	@echo "all tests passed"
 
 ci: test
@@ -118,23 +141,9 @@ ringlbctl:
 deb: deps-lua
 	scripts/deb.sh $(LUA)
 
-# Every query of docs/grafana-ringlb.json through a real Prometheus scraping
-# real switch processes (a busy and an idle one): data, and never NaN.
-dashtest: build
-	$(GO) run ./tests/dashboard -so $(call so_dir,$(LUA)) -lua $(call interp,$(LUA))
-
-# make install-conf on temp CONFDIRs: fresh, with an operator's lua.conf.xml, twice.
-conftest: deps
-	tests/conf/run.sh
-
-# The package built, checked by lintian, installed with dpkg -i, loaded,
-# replaced by another flavour's, removed (needs root).
-debtest: deps
-	tests/deb/run.sh
-
 demo: build
-	@echo "demo: a simulated call centre rung through $(call so_dir,$(LUA))/ringlb.so ($(call interp,$(LUA)), memory backend)"
-	@$(call interp,$(LUA)) demo/demo.lua $(call so_dir,$(LUA))
+	@echo "demo: a simulated call centre rung through $(call flavour,$(LUA),so_dir)/ringlb.so ($(call flavour,$(LUA),lua_interp), memory backend)"
+	@$(call flavour,$(LUA),lua_interp) demo/demo.lua $(call flavour,$(LUA),so_dir)
 
 clean:
 	rm -rf build

@@ -1,7 +1,7 @@
 package main
 
 /*
-#include "ringlb_call.h"
+#include "ringlb_internal.h"
 */
 import "C"
 

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # bench/run.sh [--quick] - ringlb's speed and memory benchmarks,
-# every figure next to a floor measured in the same run. Builds what it needs
-# (build/lua5.3/ringlb.so via ./build.sh 5.3 if missing, bench/cabi.c with
-# gcc, bench/redislat with go), runs:
+# every figure next to a floor measured in the same run, for the Lua flavour
+# LUA (default 5.3). Builds what it needs (its ringlb.so via ./build.sh if
+# missing, bench/cabi.c with gcc, bench/redislat with go), runs:
 #   1. Go benchmarks of the memory backend (lb/bench_memory_test.go), and the
 #      Redis ones (BenchmarkRedis*) if lb has any; next+release while the
 #      metrics endpoint is scraped (internal/metrics);
 #   2. bench/cabi.c: the C ABI from C threads, RINGLB_DISPATCH=auto and workers;
-#   3. bench/lua_bench.lua: the Lua module from lua5.3;
+#   3. bench/lua_bench.lua: the Lua module from that Lua;
 #   4. bench/redislat: the Redis backend against its own redis-server;
 # and writes ONE markdown report to stdout and to bench-results.md (or
 # $BENCH_OUT). Progress goes to stderr. --quick uses small sizes (CI smoke,
@@ -23,15 +23,16 @@ case "${1:-}" in
   *) echo "usage: bench/run.sh [--quick]" >&2; exit 2 ;;
 esac
 out=${BENCH_OUT:-bench-results.md}
-so_dir=build/lua5.3
-lua=${LUA_BIN:-lua5.3}
+. scripts/flavour.sh
+flavour "${LUA:-5.3}" || exit 2 # the Lua flavour measured (default 5.3)
+lua=$lua_interp
 go=${GO:-go}
 
 log() { echo "bench: [${SECONDS}s] $*" >&2; }
 
 if [ ! -f "$so_dir/ringlb.so" ]; then
   log "building $so_dir/ringlb.so"
-  ./build.sh 5.3 >&2
+  ./build.sh "${LUA:-5.3}" >&2
 fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -11,7 +11,7 @@
 #include <pthread.h>
 #include <stdio.h>
 
-#include "ringlb_call.h"
+#include "ringlb_internal.h"
 
 /* switch_log_printf(channel, file, func, line, userdata, level, fmt, ...):
  * its enums are ints; channel 0 is SWITCH_CHANNEL_ID_LOG. */

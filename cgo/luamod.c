@@ -1,312 +1,45 @@
 //go:build lua51 || lua52 || lua53 || lua54 || luajit
 
 /*
- * luamod.c - the `ringlb` Lua module: luaopen_ringlb and thin glue over the
- * C ABI of ringlb.h. Builds against Lua 5.1 (and LuaJIT), 5.2, 5.3 and 5.4
- * headers; never links liblua (the host's symbols are used).
- *
- * Nothing here raises a Lua error: arguments are checked by hand (no
- * luaL_check*, which would longjmp) and every failure returns
- * nil, message, code. Go code is only reached through the ringlb_* functions,
- * which keep realtime threads out of Go (dispatch.c).
+ * luamod.c - the `ringlb` Lua module: luaopen_ringlb and the module's
+ * functions (open, get, list, metrics), thin glue over the C ABI of
+ * ringlb.h. Builds against Lua 5.1 (and LuaJIT), 5.2, 5.3 and 5.4 headers;
+ * never links liblua (the host's symbols are used). The balancer's methods
+ * are luamod_balancer.c's, the ring helper's functions luamod_ring.c's, and
+ * how every function checks its arguments and returns its errors (never
+ * raising into the script) is luamod.h's.
  */
-#include <lauxlib.h>
-#include <lua.h>
-#include <stdarg.h>
-#include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "ringlb.h"
-#include "ringlb_call.h"
+#include "luamod.h"
 
-#define BALANCER_MT "ringlb.balancer"
-#define STACK_DESTS 64
+/* The options whose value may be a table { [dest] = n }. */
+static const char *const per_dest_options[] = {"capacity", "wrapup", NULL};
 
-#if LUA_VERSION_NUM < 502
-#define ringlb_rawlen(L, i) lua_objlen(L, (i))
-#else
-#define ringlb_rawlen(L, i) lua_rawlen(L, (i))
-#endif
-
-static char *next_field(char **p);
-
-struct balancer_ud {
-	uint64_t magic; /* BALANCER_MAGIC: a foreign userdata of the same size is no balancer */
-	uint64_t handle;
-	char name[132];
-};
-
-#define BALANCER_MAGIC UINT64_C(0x72696e676c62ba1a)
-
-/* fail pushes nil, message, code and returns 3. */
-static int fail(lua_State *L, const char *msg, const char *code) {
-	lua_pushnil(L);
-	lua_pushstring(L, msg);
-	lua_pushstring(L, code);
-	return 3;
-}
-
-static const char *code_name(int rc) {
-	switch (rc) {
-	case RINGLB_ENODEST:
-		return "no_destinations";
-	case RINGLB_EFULL:
-		return "at_capacity";
-	case RINGLB_EDRAINED:
-		return "drained";
-	case RINGLB_EINVAL:
-		return "invalid";
-	case RINGLB_EMISMATCH:
-		return "mismatch";
-	case RINGLB_EBACKEND:
-		return "backend";
-	case RINGLB_ECLOSED:
-		return "closed";
-	case RINGLB_EHANDLE:
-		return "unknown";
-	}
-	return "internal";
-}
-
-static int fail_rc(lua_State *L, int rc, const char *err) {
-	return fail(L, err[0] != '\0' ? err : "ringlb: error", code_name(rc));
-}
-
-/* failf formats a message for an argument error and fails with it. */
-__attribute__((format(printf, 2, 3))) static int failf(lua_State *L, const char *fmt, ...) {
-	char msg[RINGLB_ERRLEN];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	return fail(L, msg, "invalid");
-}
-
-/*
- * to_balancer returns the balancer at index 1, or NULL. The metatable alone
- * does not prove it: the debug library can give ours to any userdata, whose
- * memory would then be read past its end. So the value must also be a full
- * userdata of our size carrying our magic number.
- */
-static struct balancer_ud *to_balancer(lua_State *L) {
-	if (lua_type(L, 1) != LUA_TUSERDATA || ringlb_rawlen(L, 1) != sizeof(struct balancer_ud))
-		return NULL;
-	struct balancer_ud *b = (struct balancer_ud *)lua_touserdata(L, 1);
-	if (b == NULL || b->magic != BALANCER_MAGIC || !lua_getmetatable(L, 1))
-		return NULL;
-	luaL_getmetatable(L, BALANCER_MT);
-	int same = lua_rawequal(L, -1, -2);
-	lua_pop(L, 2);
-	return same ? b : NULL;
-}
-
-#define SELF(L, b, what)                                                                         \
-	struct balancer_ud *b = to_balancer(L);                                                      \
-	if (b == NULL)                                                                               \
-		return fail(L, "ringlb: " what ": call it as balancer:" what "(...)", "invalid");
-
-/* plain_string returns the string at idx if it is a Lua string with no NUL
- * byte, else NULL. Numbers are not strings here: no silent coercion. */
-static const char *plain_string(lua_State *L, int idx) {
-	size_t len;
-	if (lua_type(L, idx) != LUA_TSTRING)
-		return NULL;
-	const char *s = lua_tolstring(L, idx, &len);
-	return strlen(s) == len ? s : NULL;
-}
-
-static int arg_string(lua_State *L, int idx, const char *op, const char *what, const char **out) {
-	*out = plain_string(L, idx);
-	if (*out != NULL)
-		return 0;
-	char msg[RINGLB_ERRLEN];
-	snprintf(msg, sizeof msg, "ringlb: %s: %s must be a string without NUL bytes, got %s", op, what,
-	         lua_typename(L, lua_type(L, idx)));
-	fail(L, msg, "invalid");
-	return 1;
-}
-
-/*
- * dest_array reads the array of strings at idx into a C array (stack buf or
- * malloc'd *heap, which the caller frees). The strings stay owned by the Lua
- * table, which is on the stack for the whole call. On error it pushes
- * nil, msg, code and returns -1.
- */
-static int dest_array(lua_State *L, int idx, const char *op, const char **buf,
-                      const char ***out, const char ***heap) {
-	*heap = NULL;
-	if (lua_type(L, idx) != LUA_TTABLE) {
-		char msg[RINGLB_ERRLEN];
-		snprintf(msg, sizeof msg, "ringlb: %s: destinations must be an array of strings, got %s", op,
-		         lua_typename(L, lua_type(L, idx)));
-		fail(L, msg, "invalid");
-		return -1;
-	}
-	size_t n = ringlb_rawlen(L, idx);
-	if (n > RINGLB_MAX_DESTINATIONS) {
-		char msg[RINGLB_ERRLEN];
-		snprintf(msg, sizeof msg, "ringlb: %s: %lu destinations (at most %d)", op, (unsigned long)n,
-		         RINGLB_MAX_DESTINATIONS);
-		fail(L, msg, "invalid");
-		return -1;
-	}
-	const char **arr = buf;
-	if (n > STACK_DESTS) {
-		arr = (const char **)malloc(n * sizeof *arr);
-		if (arr == NULL) {
-			fail(L, "ringlb: out of memory", "internal");
-			return -1;
-		}
-		*heap = arr;
-	}
-	for (size_t i = 0; i < n; i++) {
-		lua_rawgeti(L, idx, (int)i + 1);
-		arr[i] = plain_string(L, -1);
-		int t = lua_type(L, -1);
-		lua_pop(L, 1);
-		if (arr[i] == NULL) {
-			char msg[RINGLB_ERRLEN];
-			snprintf(msg, sizeof msg,
-			         "ringlb: %s: destination %lu is %s; want a string without NUL bytes", op,
-			         (unsigned long)i + 1, t == LUA_TSTRING ? "a string with a NUL byte" : lua_typename(L, t));
-			free(*heap);
-			*heap = NULL;
-			fail(L, msg, "invalid");
-			return -1;
-		}
-	}
-	*out = arr;
-	return (int)n;
-}
-
-/* push_option_value converts the option value at idx to a string on the
- * stack top and returns 1. It pushes nothing and returns 0 for a type
- * options cannot have, and -1 for a string holding a NUL byte: it is passed
- * on as a C string, which would end there. */
-static int push_option_value(lua_State *L, int idx) {
-	switch (lua_type(L, idx)) {
-	case LUA_TSTRING:
-		if (plain_string(L, idx) == NULL)
-			return -1;
-		lua_pushvalue(L, idx);
-		return 1;
-	case LUA_TNUMBER:
-		lua_pushvalue(L, idx);
-		lua_tostring(L, -1); /* converts the copy only */
-		return 1;
-	case LUA_TBOOLEAN:
-		lua_pushstring(L, lua_toboolean(L, idx) ? "true" : "false");
-		return 1;
-	}
-	return 0;
-}
-
-static void push_balancer(lua_State *L, uint64_t h, const char *name) {
-	struct balancer_ud *b = (struct balancer_ud *)lua_newuserdata(L, sizeof *b);
-	b->magic = BALANCER_MAGIC;
-	b->handle = h;
-	strncpy(b->name, name, sizeof b->name - 1);
-	b->name[sizeof b->name - 1] = '\0';
-	luaL_getmetatable(L, BALANCER_MT);
-	lua_setmetatable(L, -2);
-}
-
-/*
- * ringlb.open(name [, opts]) -> balancer | nil, err, code
- * Options are flattened into key/value strings kept alive in two Lua tables
- * on the stack, then passed to ringlb_open.
- */
+/* ringlb.open(name [, opts]) -> balancer | nil, err, code */
 static int l_open(lua_State *L) {
-	const char *name;
-	if (arg_string(L, 1, "open", "name", &name))
-		return 3;
-	int t = lua_type(L, 2);
-	if (t != LUA_TNONE && t != LUA_TNIL && t != LUA_TTABLE)
-		return failf(L, "ringlb: open: options must be a table, got %s", lua_typename(L, t));
-	lua_settop(L, 2);
-	lua_newtable(L); /* 3: keys */
-	lua_newtable(L); /* 4: values */
-	int n = 0;
-	if (t == LUA_TTABLE) {
-		lua_pushnil(L);
-		while (lua_next(L, 2) != 0) { /* key -2, value -1 */
-			const char *k = plain_string(L, -2);
-			if (k == NULL)
-				return failf(L, "ringlb: open: option names must be strings without NUL bytes, got %s",
-				             lua_typename(L, lua_type(L, -2)));
-			/* capacity and wrapup may be tables { [dest] = n }: one option
-			 * "<key>:<dest>" each. */
-			if ((strcmp(k, "capacity") == 0 || strcmp(k, "wrapup") == 0) && lua_type(L, -1) == LUA_TTABLE) {
-				int cap = lua_gettop(L);
-				lua_pushnil(L);
-				while (lua_next(L, cap) != 0) {
-					const char *dest = plain_string(L, -2);
-					if (dest == NULL)
-						return failf(L, "ringlb: open: %s keys must be destination strings, got %s", k,
-						             lua_typename(L, lua_type(L, -2)));
-					if (lua_type(L, -1) != LUA_TNUMBER)
-						return failf(L, "ringlb: open: %s of %s must be a number", k, dest);
-					if (++n > RINGLB_MAX_OPTIONS)
-						return failf(L, "ringlb: open: more than %d options", RINGLB_MAX_OPTIONS);
-					lua_pushfstring(L, "%s:%s", k, dest);
-					lua_rawseti(L, 3, n);
-					push_option_value(L, -1);
-					lua_rawseti(L, 4, n);
-					lua_pop(L, 1);
-				}
-				lua_pop(L, 1);
-				continue;
-			}
-			if (++n > RINGLB_MAX_OPTIONS)
-				return failf(L, "ringlb: open: more than %d options", RINGLB_MAX_OPTIONS);
-			int pushed = push_option_value(L, -1);
-			if (pushed < 0) /* the value is not shown: it may be a url's password */
-				return failf(L, "ringlb: open: option %s has a NUL byte", k);
-			if (pushed == 0)
-				return failf(L, "ringlb: open: option %s must be a string, number or boolean", k);
-			lua_rawseti(L, 4, n);
-			lua_pushvalue(L, -2);
-			lua_rawseti(L, 3, n);
-			lua_pop(L, 1);
-		}
-	}
-	const char **keys = NULL, **vals = NULL;
-	if (n > 0) {
-		keys = (const char **)malloc(2 * (size_t)n * sizeof *keys);
-		if (keys == NULL)
-			return fail(L, "ringlb: out of memory", "internal");
-		vals = keys + n;
-		for (int i = 0; i < n; i++) {
-			lua_rawgeti(L, 3, i + 1);
-			keys[i] = lua_tostring(L, -1);
-			lua_rawgeti(L, 4, i + 1);
-			vals[i] = lua_tostring(L, -1);
-			lua_pop(L, 2); /* both strings stay referenced by tables 3 and 4 */
-		}
-	}
+	const char *name = lm_string(L, 1);
+	struct lm_pairs o;
+	lm_pairs(L, 2, RINGLB_MAX_OPTIONS, "option", per_dest_options, &o);
 	char err[RINGLB_ERRLEN];
 	uint64_t h = 0;
-	int rc = ringlb_open(name, n, keys, vals, &h, err, sizeof err);
-	free(keys);
+	int rc = ringlb_open(name, o.n, o.keys, o.values, &h, err, sizeof err);
 	if (rc != RINGLB_OK)
-		return fail_rc(L, rc, err);
-	push_balancer(L, h, name);
+		return lm_fail(L, rc, err);
+	lm_push_balancer(L, h, name);
 	return 1;
 }
 
 /* ringlb.get(name) -> balancer already open in this process | nil, err, "unknown" */
 static int l_get(lua_State *L) {
-	const char *name;
-	if (arg_string(L, 1, "get", "name", &name))
-		return 3;
+	const char *name = lm_string(L, 1);
 	char err[RINGLB_ERRLEN];
 	uint64_t h = 0;
 	int rc = ringlb_get(name, &h, err, sizeof err);
 	if (rc != RINGLB_OK)
-		return fail_rc(L, rc, err);
-	push_balancer(L, h, name);
+		return lm_fail(L, rc, err);
+	lm_push_balancer(L, h, name);
 	return 1;
 }
 
@@ -316,16 +49,28 @@ static int l_list(lua_State *L) {
 	char *text = NULL;
 	int rc = ringlb_list(&text, err, sizeof err);
 	if (rc != RINGLB_OK)
-		return fail_rc(L, rc, err);
+		return lm_fail(L, rc, err);
 	lua_newtable(L);
 	int n = 0;
-	char *p = text;
-	while (*p != '\0') {
-		char *name = next_field(&p);
-		lua_pushstring(L, name);
+	for (char *p = text, *nl; (nl = strchr(p, '\n')) != NULL; p = nl + 1) {
+		lua_pushlstring(L, p, (size_t)(nl - p));
 		lua_rawseti(L, -2, ++n);
 	}
 	ringlb_free(text);
+	return 1;
+}
+
+/*
+ * ringlb.metrics([addr]) -> the address it listens on | nil, err, code
+ * Starts the process-wide Prometheus endpoint (default 127.0.0.1:9361).
+ */
+static int l_metrics(lua_State *L) {
+	const char *addr = lm_optstring(L, 1);
+	char err[RINGLB_ERRLEN], bound[128];
+	int rc = ringlb_metrics(addr, bound, sizeof bound, err, sizeof err);
+	if (rc != RINGLB_OK)
+		return lm_fail(L, rc, err);
+	lua_pushstring(L, bound);
 	return 1;
 }
 
@@ -337,619 +82,8 @@ static int l_noop(lua_State *L) {
 	return 0;
 }
 
-/* b:order(dests) -> array */
-static int l_order(lua_State *L) {
-	SELF(L, b, "order");
-	const char *buf[STACK_DESTS], **dests, **heap;
-	int idx_buf[STACK_DESTS];
-	int n = dest_array(L, 2, "order", buf, &dests, &heap);
-	if (n < 0)
-		return 3;
-	int *idx = idx_buf;
-	if (n > STACK_DESTS) {
-		idx = (int *)malloc((size_t)n * sizeof *idx);
-		if (idx == NULL) {
-			free(heap);
-			return fail(L, "ringlb: out of memory", "internal");
-		}
-	}
-	char err[RINGLB_ERRLEN];
-	int count = 0;
-	int rc = ringlb_order(b->handle, n, dests, idx, &count, err, sizeof err);
-	free(heap);
-	if (rc != RINGLB_OK) {
-		if (idx != idx_buf)
-			free(idx);
-		return fail_rc(L, rc, err);
-	}
-	lua_createtable(L, count, 0);
-	for (int i = 0; i < count; i++) {
-		lua_rawgeti(L, 2, idx[i] + 1);
-		lua_rawseti(L, -2, i + 1);
-	}
-	if (idx != idx_buf)
-		free(idx);
-	return 1;
-}
-
-/* b:next(dests, call_id) -> dest */
-static int l_next(lua_State *L) {
-	SELF(L, b, "next");
-	const char *call_id;
-	if (arg_string(L, 3, "next", "call id", &call_id))
-		return 3;
-	const char *buf[STACK_DESTS], **dests, **heap;
-	int n = dest_array(L, 2, "next", buf, &dests, &heap);
-	if (n < 0)
-		return 3;
-	char err[RINGLB_ERRLEN];
-	int chosen = -1;
-	int rc = ringlb_next(b->handle, n, dests, call_id, &chosen, err, sizeof err);
-	free(heap);
-	if (rc != RINGLB_OK)
-		return fail_rc(L, rc, err);
-	lua_rawgeti(L, 2, chosen + 1);
-	return 1;
-}
-
-typedef int (*hold_fn)(uint64_t, const char *, const char *, int *, char *, size_t);
-
-static int hold(lua_State *L, const char *op, hold_fn fn) {
-	struct balancer_ud *b = to_balancer(L);
-	if (b == NULL)
-		return failf(L, "ringlb: %s: call it as balancer:%s(dest, call_id)", op, op);
-	const char *dest, *call_id;
-	if (arg_string(L, 2, op, "destination", &dest) || arg_string(L, 3, op, "call id", &call_id))
-		return 3;
-	char err[RINGLB_ERRLEN];
-	int flag = 0;
-	int rc = fn(b->handle, dest, call_id, &flag, err, sizeof err);
-	if (rc != RINGLB_OK)
-		return fail_rc(L, rc, err);
-	lua_pushboolean(L, flag);
-	return 1;
-}
-
-/* b:acquire(dest, call_id) -> true (new) | false (held already) */
-static int l_acquire(lua_State *L) { return hold(L, "acquire", ringlb_acquire); }
-
-/* b:count(dest, call_id) -> true (new) | false (held already); drain and capacity do not stop it */
-static int l_count(lua_State *L) { return hold(L, "count", ringlb_count); }
-
-/* b:release(dest, call_id) -> true (released) | false (not held) */
-static int l_release(lua_State *L) { return hold(L, "release", ringlb_release); }
-
-/* b:answered(dest, call_id) -> true (ringing -> talking) | false (not held, or talking) */
-static int l_answered(lua_State *L) { return hold(L, "answered", ringlb_answered); }
-
-/* b:load(dest) -> number */
-static int l_load(lua_State *L) {
-	SELF(L, b, "load");
-	const char *dest;
-	if (arg_string(L, 2, "load", "destination", &dest))
-		return 3;
-	char err[RINGLB_ERRLEN];
-	int64_t n = 0;
-	int rc = ringlb_load(b->handle, 1, &dest, &n, err, sizeof err);
-	if (rc != RINGLB_OK)
-		return fail_rc(L, rc, err);
-	lua_pushinteger(L, (lua_Integer)n);
-	return 1;
-}
-
-/* b:loads(dests) -> { dest = number } */
-static int l_loads(lua_State *L) {
-	SELF(L, b, "loads");
-	const char *buf[STACK_DESTS], **dests, **heap;
-	int64_t load_buf[STACK_DESTS];
-	int n = dest_array(L, 2, "loads", buf, &dests, &heap);
-	if (n < 0)
-		return 3;
-	int64_t *loads = load_buf;
-	if (n > STACK_DESTS) {
-		loads = (int64_t *)malloc((size_t)n * sizeof *loads);
-		if (loads == NULL) {
-			free(heap);
-			return fail(L, "ringlb: out of memory", "internal");
-		}
-	}
-	char err[RINGLB_ERRLEN];
-	int rc = ringlb_load(b->handle, n, dests, loads, err, sizeof err);
-	free(heap);
-	if (rc != RINGLB_OK) {
-		if (loads != load_buf)
-			free(loads);
-		return fail_rc(L, rc, err);
-	}
-	lua_createtable(L, 0, n);
-	for (int i = 0; i < n; i++) {
-		lua_rawgeti(L, 2, i + 1);
-		lua_pushinteger(L, (lua_Integer)loads[i]);
-		lua_rawset(L, -3);
-	}
-	if (loads != load_buf)
-		free(loads);
-	return 1;
-}
-
-static int drain(lua_State *L, const char *op, int drained) {
-	struct balancer_ud *b = to_balancer(L);
-	if (b == NULL)
-		return failf(L, "ringlb: %s: call it as balancer:%s(dest)", op, op);
-	const char *dest;
-	if (arg_string(L, 2, op, "destination", &dest))
-		return 3;
-	char err[RINGLB_ERRLEN];
-	int rc = ringlb_drain(b->handle, dest, drained, err, sizeof err);
-	if (rc != RINGLB_OK)
-		return fail_rc(L, rc, err);
-	lua_pushboolean(L, 1);
-	return 1;
-}
-
-/* b:drain(dest) -> true */
-static int l_drain(lua_State *L) { return drain(L, "drain", 1); }
-
-/* b:undrain(dest) -> true */
-static int l_undrain(lua_State *L) { return drain(L, "undrain", 0); }
-
-/* b:reset(dest) -> number of holds dropped */
-static int l_reset(lua_State *L) {
-	SELF(L, b, "reset");
-	const char *dest;
-	if (arg_string(L, 2, "reset", "destination", &dest))
-		return 3;
-	char err[RINGLB_ERRLEN];
-	int dropped = 0;
-	int rc = ringlb_reset(b->handle, dest, &dropped, err, sizeof err);
-	if (rc != RINGLB_OK)
-		return fail_rc(L, rc, err);
-	lua_pushinteger(L, dropped);
-	return 1;
-}
-
-/* next_field cuts the tab- or newline-ended field at *p. */
-static char *next_field(char **p) {
-	char *s = *p;
-	size_t n = strcspn(s, "\t\n");
-	if (s[n] != '\0') {
-		s[n] = '\0';
-		*p = s + n + 1;
-	} else {
-		*p = s + n;
-	}
-	return s;
-}
-
-static void set_str(lua_State *L, const char *k, const char *v) {
-	lua_pushstring(L, v);
-	lua_setfield(L, -2, k);
-}
-
-static void set_num(lua_State *L, const char *k, const char *v) {
-	lua_pushinteger(L, (lua_Integer)strtoll(v, NULL, 10));
-	lua_setfield(L, -2, k);
-}
-
-/*
- * b:report("status") or b:report("holds" [, dests]) -> text: the tables
- * ringlbctl prints, for fs_cli.
- */
-static int l_report(lua_State *L) {
-	SELF(L, b, "report");
-	const char *what = plain_string(L, 2);
-	int kind;
-	if (what != NULL && strcmp(what, "status") == 0)
-		kind = RINGLB_REPORT_STATUS;
-	else if (what != NULL && strcmp(what, "holds") == 0)
-		kind = RINGLB_REPORT_HOLDS;
-	else
-		return failf(L, "ringlb: report: want \"status\" or \"holds\"");
-	const char *buf[STACK_DESTS], **dests = buf, **heap = NULL;
-	int n = 0;
-	if (kind == RINGLB_REPORT_HOLDS && !lua_isnoneornil(L, 3)) {
-		n = dest_array(L, 3, "report", buf, &dests, &heap);
-		if (n < 0)
-			return 3;
-	}
-	char err[RINGLB_ERRLEN];
-	char *text = NULL;
-	int rc = ringlb_report(b->handle, kind, n, dests, &text, err, sizeof err);
-	free(heap);
-	if (rc != RINGLB_OK)
-		return fail_rc(L, rc, err);
-	lua_pushstring(L, text);
-	ringlb_free(text);
-	return 1;
-}
-
-/* b:snapshot() -> { name, backend, destinations = {...}, holds = {...} } */
-static int l_snapshot(lua_State *L) {
-	SELF(L, b, "snapshot");
-	char err[RINGLB_ERRLEN];
-	char *text = NULL;
-	int rc = ringlb_snapshot(b->handle, 0, &text, err, sizeof err);
-	if (rc != RINGLB_OK)
-		return fail_rc(L, rc, err);
-	lua_newtable(L);
-	int top = lua_gettop(L);
-	lua_newtable(L);
-	lua_setfield(L, top, "destinations");
-	lua_newtable(L);
-	lua_setfield(L, top, "holds");
-	int nd = 0, nh = 0;
-	char *p = text;
-	while (*p != '\0') {
-		char *kind = next_field(&p);
-		if (strcmp(kind, "B") == 0) {
-			lua_pushstring(L, next_field(&p));
-			lua_setfield(L, top, "name");
-			lua_pushstring(L, next_field(&p));
-			lua_setfield(L, top, "backend");
-		} else if (strcmp(kind, "D") == 0) {
-			lua_getfield(L, top, "destinations");
-			lua_newtable(L);
-			set_str(L, "dest", next_field(&p));
-			set_num(L, "active", next_field(&p));
-			set_num(L, "capacity", next_field(&p));
-			lua_pushboolean(L, strcmp(next_field(&p), "1") == 0);
-			lua_setfield(L, -2, "drained");
-			set_num(L, "started", next_field(&p));
-			set_num(L, "last_hold", next_field(&p));
-			set_num(L, "ringing", next_field(&p));
-			set_num(L, "talking", next_field(&p));
-			set_num(L, "answered", next_field(&p));
-			set_num(L, "wrapup_until", next_field(&p));
-			lua_rawseti(L, -2, ++nd);
-			lua_pop(L, 1);
-		} else if (strcmp(kind, "H") == 0) {
-			lua_getfield(L, top, "holds");
-			lua_newtable(L);
-			set_str(L, "dest", next_field(&p));
-			set_str(L, "call_id", next_field(&p));
-			set_str(L, "node", next_field(&p));
-			set_num(L, "start", next_field(&p));
-			set_num(L, "expires", next_field(&p));
-			set_str(L, "state", next_field(&p));
-			lua_rawseti(L, -2, ++nh);
-			lua_pop(L, 1);
-		}
-	}
-	ringlb_free(text);
-	return 1;
-}
-
-/* b:name() -> string */
-static int l_name(lua_State *L) {
-	SELF(L, b, "name");
-	lua_pushstring(L, b->name);
-	return 1;
-}
-
-static int l_tostring(lua_State *L) {
-	struct balancer_ud *b = to_balancer(L);
-	lua_pushfstring(L, "ringlb.balancer(%s)", b != NULL ? b->name : "?");
-	return 1;
-}
-
-/* sort_pairs sorts keys (and vals with them) by name: Lua tables have no
- * order, and the same table must give the same dial string every time. */
-static void sort_pairs(const char **keys, const char **vals, int n) {
-	for (int i = 1; i < n; i++) {
-		const char *k = keys[i], *v = vals[i];
-		int j = i - 1;
-		while (j >= 0 && strcmp(keys[j], k) > 0) {
-			keys[j + 1] = keys[j];
-			vals[j + 1] = vals[j];
-			j--;
-		}
-		keys[j + 1] = k;
-		vals[j + 1] = v;
-	}
-}
-
-/*
- * ringlb.dialstring(legs, sep [, vars [, leg_timeout]]) -> string
- * sep is "," or "parallel" (ring at once), "|" or "sequential" (in turn).
- */
-static int l_dialstring(lua_State *L) {
-	const char *sep_s;
-	if (arg_string(L, 2, "dialstring", "separator", &sep_s))
-		return 3;
-	int sep;
-	if (strcmp(sep_s, ",") == 0 || strcmp(sep_s, "parallel") == 0)
-		sep = 0;
-	else if (strcmp(sep_s, "|") == 0 || strcmp(sep_s, "sequential") == 0)
-		sep = 1;
-	else
-		return failf(L, "ringlb: dialstring: separator %s (want \",\" or \"|\")", sep_s);
-	int t = lua_type(L, 3);
-	if (t != LUA_TNONE && t != LUA_TNIL && t != LUA_TTABLE)
-		return failf(L, "ringlb: dialstring: vars must be a table, got %s", lua_typename(L, t));
-	int leg_timeout = 0;
-	if (!lua_isnoneornil(L, 4)) {
-		if (lua_type(L, 4) != LUA_TNUMBER)
-			return failf(L, "ringlb: dialstring: leg_timeout must be a number, got %s",
-			             lua_typename(L, lua_type(L, 4)));
-		lua_Number tn = lua_tonumber(L, 4);
-		if (!(tn >= 0 && tn <= 86400)) /* NaN too */
-			return failf(L, "ringlb: dialstring: leg_timeout %g out of range 0..86400", (double)tn);
-		leg_timeout = (int)tn;
-	}
-	const char *tag = NULL;
-	if (!lua_isnoneornil(L, 5) && arg_string(L, 5, "dialstring", "tag", &tag))
-		return 3;
-	lua_settop(L, 5);
-	const char *buf[STACK_DESTS], **legs, **heap;
-	int n = dest_array(L, 1, "dialstring", buf, &legs, &heap);
-	if (n < 0)
-		return 3;
-	lua_newtable(L); /* 6: keys */
-	lua_newtable(L); /* 7: values */
-	int nv = 0;
-	if (t == LUA_TTABLE) {
-		lua_pushnil(L);
-		while (lua_next(L, 3) != 0) {
-			const char *k = plain_string(L, -2);
-			int pushed = k != NULL ? push_option_value(L, -1) : 0;
-			if (pushed <= 0) {
-				free(heap);
-				if (pushed < 0)
-					return failf(L, "ringlb: dialstring: variable %s has a NUL byte", k);
-				return failf(L, "ringlb: dialstring: vars must map names (strings without NUL bytes) to "
-				                "strings, numbers or booleans");
-			}
-			lua_rawseti(L, 7, ++nv);
-			lua_pushvalue(L, -2);
-			lua_rawseti(L, 6, nv);
-			lua_pop(L, 1);
-			if (nv > RINGLB_MAX_OPTIONS) {
-				free(heap);
-				return failf(L, "ringlb: dialstring: more than %d variables", RINGLB_MAX_OPTIONS);
-			}
-		}
-	}
-	const char **keys = NULL, **vals = NULL;
-	if (nv > 0) {
-		keys = (const char **)malloc(2 * (size_t)nv * sizeof *keys);
-		if (keys == NULL) {
-			free(heap);
-			return fail(L, "ringlb: out of memory", "internal");
-		}
-		vals = keys + nv;
-		for (int i = 0; i < nv; i++) {
-			lua_rawgeti(L, 6, i + 1);
-			keys[i] = lua_tostring(L, -1);
-			lua_rawgeti(L, 7, i + 1);
-			vals[i] = lua_tostring(L, -1);
-			lua_pop(L, 2);
-		}
-	}
-	if (nv > 1)
-		sort_pairs(keys, vals, nv);
-	char err[RINGLB_ERRLEN];
-	char *out = NULL;
-	int rc = ringlb_dialstring(n, legs, sep, nv, keys, vals, leg_timeout, tag, &out, err, sizeof err);
-	free(heap);
-	free(keys);
-	if (rc != RINGLB_OK)
-		return fail_rc(L, rc, err);
-	lua_pushstring(L, out);
-	ringlb_free(out);
-	return 1;
-}
-
-
-/*
- * ringlb.metrics([addr]) -> the address it listens on | nil, err, code
- * Starts the process-wide Prometheus endpoint (default 127.0.0.1:9361).
- */
-static int l_metrics(lua_State *L) {
-	const char *addr = NULL;
-	if (!lua_isnoneornil(L, 1) && arg_string(L, 1, "metrics", "address", &addr))
-		return 3;
-	char err[RINGLB_ERRLEN], bound[128];
-	int rc = ringlb_metrics(addr, bound, sizeof bound, err, sizeof err);
-	if (rc != RINGLB_OK)
-		return fail_rc(L, rc, err);
-	lua_pushstring(L, bound);
-	return 1;
-}
-
-/*
- * The ring-group rules of the Go package ring, for lua/ringlb/ring.lua.
- */
-
-/* push_picked pushes the array of dests[idx[0..n)]. */
-static void push_picked(lua_State *L, const char **dests, const int *idx, int n) {
-	lua_newtable(L);
-	for (int i = 0; i < n; i++) {
-		lua_pushstring(L, dests[idx[i]]);
-		lua_rawseti(L, -2, i + 1);
-	}
-}
-
-/*
- * ringlb.ring_check(mode, dests [, timeout [, on_backend_error [, balancer_name]]])
- *   -> members, timeout_seconds | nil, err, code
- */
-static int l_ring_check(lua_State *L) {
-	const char *mode, *policy = NULL, *bname = NULL;
-	if (arg_string(L, 1, "ring", "mode", &mode))
-		return 3;
-	double timeout = 0;
-	if (!lua_isnoneornil(L, 3)) {
-		if (lua_type(L, 3) != LUA_TNUMBER)
-			return failf(L, "ringlb: ring: timeout must be a number of seconds, got %s",
-			             lua_typename(L, lua_type(L, 3)));
-		timeout = (double)lua_tonumber(L, 3);
-		if (timeout == 0) /* 0 is the default's code at the C ABI, not a timeout */
-			return failf(L, "ringlb: ring: timeout must be a number of seconds from 1 to 3600");
-	}
-	if (!lua_isnoneornil(L, 4) && arg_string(L, 4, "ring", "on_backend_error", &policy))
-		return 3;
-	if (!lua_isnoneornil(L, 5) && arg_string(L, 5, "ring", "balancer name", &bname))
-		return 3;
-	lua_settop(L, 5);
-	const char *buf[STACK_DESTS], **dests, **heap;
-	int n = dest_array(L, 2, "ring", buf, &dests, &heap);
-	if (n < 0)
-		return 3;
-	int ibuf[STACK_DESTS], *idx = ibuf;
-	if (n > STACK_DESTS && (idx = (int *)malloc((size_t)n * sizeof *idx)) == NULL) {
-		free(heap);
-		return fail(L, "ringlb: out of memory", "internal");
-	}
-	char err[RINGLB_ERRLEN];
-	int count = 0, timeout_s = 0;
-	int rc = ringlb_ring_check(mode, n, dests, timeout, policy, bname, idx, &count, &timeout_s, err,
-	                           sizeof err);
-	if (rc == RINGLB_OK) {
-		push_picked(L, dests, idx, count);
-		lua_pushinteger(L, timeout_s);
-	}
-	free(heap);
-	if (idx != ibuf)
-		free(idx);
-	return rc == RINGLB_OK ? 2 : fail_rc(L, rc, err);
-}
-
-/* ringlb.ring_reason(causes) -> reason, last cause ("NONE" without any) */
-static int l_ring_reason(lua_State *L) {
-	const char *buf[STACK_DESTS], **causes, **heap;
-	lua_settop(L, 1);
-	int n = dest_array(L, 1, "ring_reason", buf, &causes, &heap);
-	if (n < 0)
-		return 3;
-	char err[RINGLB_ERRLEN], reason[16];
-	int last = -1;
-	int rc = ringlb_ring_reason(n, causes, reason, sizeof reason, &last, err, sizeof err);
-	if (rc == RINGLB_OK) {
-		lua_pushstring(L, reason);
-		lua_pushstring(L, last >= 0 ? causes[last] : "NONE");
-	}
-	free(heap);
-	return rc == RINGLB_OK ? 2 : fail_rc(L, rc, err);
-}
-
-/*
- * b:pick(mode, remaining, call_id) -> dest or false, skipped | nil, err, code
- * dest is false when no member has room; skipped lists the members passed
- * over as full or drained.
- */
-static int l_pick(lua_State *L) {
-	SELF(L, b, "pick");
-	const char *mode, *call_id;
-	if (arg_string(L, 2, "pick", "mode", &mode) || arg_string(L, 4, "pick", "call id", &call_id))
-		return 3;
-	lua_settop(L, 4);
-	const char *buf[STACK_DESTS], **dests, **heap;
-	int n = dest_array(L, 3, "pick", buf, &dests, &heap);
-	if (n < 0)
-		return 3;
-	int fbuf[STACK_DESTS], *skipped = fbuf;
-	if (n > STACK_DESTS && (skipped = (int *)malloc((size_t)n * sizeof *skipped)) == NULL) {
-		free(heap);
-		return fail(L, "ringlb: out of memory", "internal");
-	}
-	char err[RINGLB_ERRLEN];
-	int chosen = -1;
-	int rc = ringlb_ring_pick(b->handle, mode, n, dests, call_id, &chosen, skipped, err, sizeof err);
-	if (rc == RINGLB_OK) {
-		if (chosen >= 0)
-			lua_pushstring(L, dests[chosen]);
-		else
-			lua_pushboolean(L, 0);
-		lua_newtable(L);
-		for (int i = 0, k = 0; i < n; i++) {
-			if (skipped[i]) {
-				lua_pushstring(L, dests[i]);
-				lua_rawseti(L, -2, ++k);
-			}
-		}
-	}
-	free(heap);
-	if (skipped != fbuf)
-		free(skipped);
-	return rc == RINGLB_OK ? 2 : fail_rc(L, rc, err);
-}
-
-/* b:fallback() -> true: counts a ring that went on without the balancer. */
-static int l_fallback(lua_State *L) {
-	SELF(L, b, "fallback");
-	char err[RINGLB_ERRLEN];
-	int rc = ringlb_fallback(b->handle, err, sizeof err);
-	if (rc != RINGLB_OK)
-		return fail_rc(L, rc, err);
-	lua_pushboolean(L, 1);
-	return 1;
-}
-
-/*
- * b:hold_all(members, call_id) -> states [, err, "backend"] | nil, err, code
- * states[i] is "held", "skipped" (full or drained) or "unheld" (ring it
- * without a hold: the backend failed, and then err and "backend" follow).
- */
-static int l_hold_all(lua_State *L) {
-	SELF(L, b, "hold_all");
-	const char *call_id;
-	if (arg_string(L, 3, "hold_all", "call id", &call_id))
-		return 3;
-	lua_settop(L, 3);
-	const char *buf[STACK_DESTS], **dests, **heap;
-	int n = dest_array(L, 2, "hold_all", buf, &dests, &heap);
-	if (n < 0)
-		return 3;
-	int sbuf[STACK_DESTS], *states = sbuf;
-	if (n > STACK_DESTS && (states = (int *)malloc((size_t)n * sizeof *states)) == NULL) {
-		free(heap);
-		return fail(L, "ringlb: out of memory", "internal");
-	}
-	char err[RINGLB_ERRLEN];
-	int rc = ringlb_ring_hold_all(b->handle, n, dests, call_id, states, err, sizeof err);
-	free(heap);
-	int ret;
-	if (rc == RINGLB_OK || rc == RINGLB_EBACKEND) {
-		static const char *const names[] = {"held", "skipped", "unheld"};
-		lua_newtable(L);
-		for (int i = 0; i < n; i++) {
-			int st = states[i] >= 0 && states[i] <= 2 ? states[i] : 2;
-			lua_pushstring(L, names[st]);
-			lua_rawseti(L, -2, i + 1);
-		}
-		ret = 1;
-		if (rc == RINGLB_EBACKEND) {
-			lua_pushstring(L, err);
-			lua_pushstring(L, "backend");
-			ret = 3;
-		}
-	} else {
-		ret = fail_rc(L, rc, err);
-	}
-	if (states != sbuf)
-		free(states);
-	return ret;
-}
-
-static const luaL_Reg balancer_methods[] = {
-    {"order", l_order},     {"next", l_next},       {"acquire", l_acquire}, {"release", l_release},
-    {"answered", l_answered}, {"count", l_count},
-    {"load", l_load},       {"loads", l_loads},     {"drain", l_drain},     {"undrain", l_undrain},
-    {"reset", l_reset},     {"snapshot", l_snapshot}, {"report", l_report},
-    {"pick", l_pick},       {"hold_all", l_hold_all}, {"fallback", l_fallback}, {"name", l_name},   {NULL, NULL}};
-
 static const luaL_Reg module_functions[] = {
-    {"open", l_open}, {"get", l_get}, {"list", l_list}, {"dialstring", l_dialstring},
-    {"ring_check", l_ring_check}, {"ring_reason", l_ring_reason}, {"metrics", l_metrics},
-    {"_noop", l_noop}, {NULL, NULL}};
-
-static void set_funcs(lua_State *L, const luaL_Reg *l) {
-#if LUA_VERSION_NUM < 502
-	luaL_register(L, NULL, l);
-#else
-	luaL_setfuncs(L, l, 0);
-#endif
-}
+    {"open", l_open}, {"get", l_get}, {"list", l_list}, {"metrics", l_metrics}, {"_noop", l_noop}, {NULL, NULL}};
 
 /* luaopen_ringlb runs once per lua_State, so once per FreeSWITCH call: it
  * only builds tables, and never enters Go. */
@@ -957,18 +91,20 @@ int luaopen_ringlb(lua_State *L) {
 	ringlb_restore_loader(); /* mod_lua opens the module right after loading it */
 	if (luaL_newmetatable(L, BALANCER_MT)) {
 		lua_newtable(L);
-		set_funcs(L, balancer_methods);
+		lm_register(L, lm_balancer_methods);
+		lm_register(L, lm_ring_methods);
 		lua_setfield(L, -2, "__index");
-		lua_pushcfunction(L, l_tostring);
+		lua_pushcfunction(L, lm_tostring);
 		lua_setfield(L, -2, "__tostring");
-		lua_pushstring(L, "ringlb.balancer");
+		lua_pushstring(L, BALANCER_MT);
 		lua_setfield(L, -2, "__name");
-		lua_pushstring(L, "ringlb.balancer");
+		lua_pushstring(L, BALANCER_MT);
 		lua_setfield(L, -2, "__metatable");
 	}
 	lua_pop(L, 1);
 	lua_newtable(L);
-	set_funcs(L, module_functions);
+	lm_register(L, module_functions);
+	lm_register(L, lm_ring_functions);
 	lua_pushstring(L, "ringlb");
 	lua_setfield(L, -2, "_NAME");
 	lua_pushstring(L, RINGLB_VERSION);

@@ -14,13 +14,16 @@
  * it cannot be cancelled (a pthread_cancel, deferred or asynchronous, acts
  * once the call has returned). An operation on a balancer with a timeout
  * (Redis) is bounded by that timeout counted from the moment it was called,
- * the wait for a worker thread included. In the child of a fork() every function fails at once
- * with RINGLB_EINTERNAL: exec, or load the library anew.
+ * the wait for a worker thread included. In the child of a fork() every
+ * function fails at once with RINGLB_EINTERNAL: exec, or load the library
+ * anew.
  *
  * Ownership: every pointer passed in stays owned by the caller and is only
  * read during the call; nothing is kept. Results go into caller-provided
  * memory (indices into the caller's own arrays, counts, and an error text
- * buffer). Only ringlb_snapshot, ringlb_dialstring and ringlb_list return
+ * buffer), each set before the work starts (a count to 0, an index to -1,
+ * text to NULL or ""), so it is set whatever fails. A result pointer that is
+ * NULL is RINGLB_EINVAL (an array of n results may be NULL when n is 0). Only ringlb_list, ringlb_snapshot and ringlb_report return
  * memory of their own, text in *out that the caller frees with ringlb_free.
  *
  * Errors: functions return RINGLB_OK (0) or a negative RINGLB_E* code, and on
@@ -49,24 +52,37 @@ extern "C" {
 #define RINGLB_EHANDLE (-8)    /* unknown balancer handle or name */
 #define RINGLB_EINTERNAL (-9)  /* bug inside ringlb, recovered */
 
-#define RINGLB_MAX_DESTINATIONS 1024 /* most destinations in one call */
-#define RINGLB_MAX_OPTIONS 2048      /* most option pairs in one open */
-#define RINGLB_ERRLEN 256            /* a good size for err buffers */
+#define RINGLB_ERRLEN 256 /* a good size for err buffers */
+
+/* abigen constants: generated from internal/abigen (make generate); edit the table there */
+#define RINGLB_MAX_DESTINATIONS 1024 /* most destinations in one call (lb.MaxDestinations) */
+#define RINGLB_MAX_OPTIONS 2048 /* most option pairs in one open (lb.MaxOptions) */
+#define RINGLB_MAX_DEST_LEN 512 /* longest destination, in bytes (lb.MaxDestLen) */
+#define RINGLB_MAX_CALL_ID_LEN 256 /* longest call id, in bytes (lb.MaxCallIDLen) */
+#define RINGLB_MAX_NAME_LEN 128 /* longest balancer name, in bytes (lb.MaxNameLen) */
+/* abigen constants end */
+
+/* Kinds of ringlb_report. */
+#define RINGLB_REPORT_STATUS 0 /* every destination: active, capacity, drained, started, last call */
+#define RINGLB_REPORT_HOLDS 1  /* live holds: destination, call id, node, age, lapses in */
 
 /* ringlb_version returns the library version, a static string. */
 const char *ringlb_version(void);
 
+/* abigen operations: generated from internal/abigen (make generate); edit the table there */
+
 /*
  * ringlb_open opens (or finds) the process-wide balancer called name and
- * stores its handle in *handle. Options are nopts key/value pairs (see
- * README "Options"): "tie", "capacity", "capacity:<dest>", "max_hold_age",
- * "url", "key_prefix", "lease", "timeout", "node". Opening a name again with
- * the same options returns the same handle; other options give
- * RINGLB_EMISMATCH. Handles stay valid for the life of the process.
+ * stores its handle in *handle. Options are nopts key/value pairs
+ * (docs/lua-api.md, Options): "tie", "capacity" (or "default_capacity"),
+ * "capacity:<dest>", "wrapup", "wrapup:<dest>", "fewest_half_life",
+ * "max_hold_age", "max_idle", "user_domains", and for Redis "url",
+ * "key_prefix", "lease", "timeout", "node". Opening a name again with the same options returns the same handle;
+ * other options give RINGLB_EMISMATCH. Handles stay valid for the life of the
+ * process.
  */
-int ringlb_open(const char *name, int nopts, const char *const *keys,
-                const char *const *values, uint64_t *handle, char *err,
-                size_t errlen);
+int ringlb_open(const char *name, int nopts, const char *const *keys, const char *const *values, uint64_t *handle,
+                char *err, size_t errlen);
 
 /*
  * ringlb_get finds the balancer called name, already opened in this process
@@ -87,51 +103,43 @@ int ringlb_list(char **out, char *err, size_t errlen);
  * drained and full ones and later duplicates. It writes the indices into
  * dests of the result to order[0..*count); order must have room for n.
  */
-int ringlb_order(uint64_t handle, int n, const char *const *dests, int *order,
-                 int *count, char *err, size_t errlen);
+int ringlb_order(uint64_t handle, int n, const char *const *dests, int *order, int *count, char *err, size_t errlen);
 
 /*
  * ringlb_next chooses the least-loaded destination of dests[0..n) that has
  * room, holds it for call_id, and stores its index in *chosen.
  */
-int ringlb_next(uint64_t handle, int n, const char *const *dests,
-                const char *call_id, int *chosen, char *err, size_t errlen);
+int ringlb_next(uint64_t handle, int n, const char *const *dests, const char *call_id, int *chosen, char *err,
+                size_t errlen);
 
 /* ringlb_acquire holds dest for call_id; *added is 1 if new, 0 if held already. */
-int ringlb_acquire(uint64_t handle, const char *dest, const char *call_id,
-                   int *added, char *err, size_t errlen);
+int ringlb_acquire(uint64_t handle, const char *dest, const char *call_id, int *added, char *err, size_t errlen);
 
 /*
  * ringlb_count holds dest for call_id whatever its drain or capacity, for a
  * call that exists already (tracked, not placed by ringlb); *added is 1 if
  * new, 0 if held already.
  */
-int ringlb_count(uint64_t handle, const char *dest, const char *call_id,
-                 int *added, char *err, size_t errlen);
+int ringlb_count(uint64_t handle, const char *dest, const char *call_id, int *added, char *err, size_t errlen);
 
 /* ringlb_release drops the hold; *removed is 1 if there was one, else 0. */
-int ringlb_release(uint64_t handle, const char *dest, const char *call_id,
-                   int *removed, char *err, size_t errlen);
+int ringlb_release(uint64_t handle, const char *dest, const char *call_id, int *removed, char *err, size_t errlen);
 
 /*
  * ringlb_answered marks the hold of call_id on dest answered: it turns from
  * ringing to talking and counts once among the member's answered calls
  * (fewest ties). *marked is 1 if it was ringing, 0 if not held or talking.
  */
-int ringlb_answered(uint64_t handle, const char *dest, const char *call_id,
-                    int *marked, char *err, size_t errlen);
+int ringlb_answered(uint64_t handle, const char *dest, const char *call_id, int *marked, char *err, size_t errlen);
 
 /* ringlb_load writes the active calls of dests[0..n) to loads[0..n). */
-int ringlb_load(uint64_t handle, int n, const char *const *dests,
-                int64_t *loads, char *err, size_t errlen);
+int ringlb_load(uint64_t handle, int n, const char *const *dests, int64_t *loads, char *err, size_t errlen);
 
 /* ringlb_drain drains (drained=1) or undrains (drained=0) dest. */
-int ringlb_drain(uint64_t handle, const char *dest, int drained, char *err,
-                 size_t errlen);
+int ringlb_drain(uint64_t handle, const char *dest, int drained, char *err, size_t errlen);
 
 /* ringlb_reset drops every hold on dest and stores how many in *dropped. */
-int ringlb_reset(uint64_t handle, const char *dest, int *dropped, char *err,
-                 size_t errlen);
+int ringlb_reset(uint64_t handle, const char *dest, int *dropped, char *err, size_t errlen);
 
 /*
  * ringlb_snapshot writes the balancer's state to *out as a NUL-terminated
@@ -143,86 +151,14 @@ int ringlb_reset(uint64_t handle, const char *dest, int *dropped, char *err,
  *     <state ringing|talking>
  * and format 1 is JSON.
  */
-int ringlb_snapshot(uint64_t handle, int format, char **out, char *err,
-                    size_t errlen);
-
-/* Kinds of ringlb_report. */
-#define RINGLB_REPORT_STATUS 0 /* every destination: active, capacity, drained, started, last call */
-#define RINGLB_REPORT_HOLDS 1  /* live holds: destination, call id, node, age, lapses in */
+int ringlb_snapshot(uint64_t handle, int format, char **out, char *err, size_t errlen);
 
 /*
  * ringlb_report writes an operator's table of the balancer to *out, freed
  * with ringlb_free: the same tables ringlbctl prints. For
  * RINGLB_REPORT_HOLDS, n > 0 keeps only the holds on dests[0..n).
  */
-int ringlb_report(uint64_t handle, int kind, int n, const char *const *dests, char **out,
-                  char *err, size_t errlen);
-
-/*
- * ringlb_dialstring builds a FreeSWITCH dial string for legs[0..n): sep 0
- * rings them at once (","), 1 one after another ("|"). The nvars
- * keys/values become {k=v,...} for all legs (values escaped); leg_timeout,
- * when > 0, becomes [leg_timeout=N] on each leg, and tag, when not NULL,
- * [<tag>=<leg>], so the leg that answers tells which it is. *out is freed
- * with ringlb_free.
- */
-int ringlb_dialstring(int n, const char *const *legs, int sep, int nvars,
-                      const char *const *keys, const char *const *values,
-                      int leg_timeout, const char *tag, char **out, char *err,
-                      size_t errlen);
-
-/*
- * Ring-group rules (the Go package ring), for the ring helper of lua/.
- *
- * ringlb_ring_check validates a ring: mode ("parallel", "sequential" or
- * "balancing"), the destinations, timeout (seconds per attempt, 0 for the
- * default 30, else 1 to 3600), on_backend_error ("fallback", "fail" or
- * NULL) and balancer (its name, NULL for none; balancing needs one). It
- * writes the members to ring, later duplicates left out, as indices into
- * dests to members[0..*count), and the attempt timeout in whole seconds.
- */
-int ringlb_ring_check(const char *mode, int n, const char *const *dests, double timeout,
-                      const char *on_backend_error, const char *balancer, int *members,
-                      int *count, int *timeout_s, char *err, size_t errlen);
-
-/*
- * ringlb_ring_pick chooses and holds for call_id the member a
- * one-at-a-time ring ("sequential" or "balancing") tries next out of
- * dests[0..n) (the members not tried yet, in list order): *chosen is its
- * index, or -1 when none has room; skipped[i] is 1 for each member passed
- * over as full or drained.
- */
-int ringlb_ring_pick(uint64_t handle, const char *mode, int n, const char *const *dests,
-                     const char *call_id, int *chosen, int *skipped, char *err, size_t errlen);
-
-/* States ringlb_ring_hold_all gives each member. */
-#define RINGLB_MEMBER_HELD 0    /* held for the call, ring it */
-#define RINGLB_MEMBER_SKIPPED 1 /* full or drained, do not ring it */
-#define RINGLB_MEMBER_UNHELD 2  /* the backend failed: ring it unheld */
-
-/*
- * ringlb_ring_hold_all holds every member of a parallel ring for call_id
- * and writes each one's state to states[0..n). When the backend fails it
- * returns RINGLB_EBACKEND with states still written: the members from there
- * on are RINGLB_MEMBER_UNHELD.
- */
-int ringlb_ring_hold_all(uint64_t handle, int n, const char *const *dests, const char *call_id,
-                         int *states, char *err, size_t errlen);
-
-/*
- * ringlb_ring_reason names why a ring got no answer from the hangup causes
- * of its attempts, causes[0..n) in order: "all_busy", "no_answer" or
- * "failed" into reason (reasonlen bytes; 16 is enough), and the index of
- * the last cause into *last (-1 without any).
- */
-int ringlb_ring_reason(int n, const char *const *causes, char *reason, size_t reasonlen, int *last,
-                       char *err, size_t errlen);
-
-/*
- * ringlb_fallback counts, for the metrics, one ring that went on in list
- * order without the balancer because its backend failed.
- */
-int ringlb_fallback(uint64_t handle, char *err, size_t errlen);
+int ringlb_report(uint64_t handle, int kind, int n, const char *const *dests, char **out, char *err, size_t errlen);
 
 /*
  * ringlb_metrics starts the process-wide Prometheus endpoint (/metrics) on
@@ -235,9 +171,12 @@ int ringlb_fallback(uint64_t handle, char *err, size_t errlen);
  */
 int ringlb_metrics(const char *addr, char *bound, size_t boundlen, char *err, size_t errlen);
 
-/* ringlb_noop does nothing through the same path as every other call: the
- * floor that benchmarks compare against. */
+/*
+ * ringlb_noop does nothing through the same path as every other call: the
+ * floor that benchmarks compare against.
+ */
 int ringlb_noop(void);
+/* abigen operations end */
 
 /* ringlb_free frees memory that ringlb returned. */
 void ringlb_free(void *p);

@@ -1,9 +1,9 @@
-// Package cgo is ringlb's C shim: the public C ABI of ringlb.h and the
-// dispatch that keeps realtime threads out of Go (dispatch.c), and the Lua
-// module luaopen_ringlb (luamod.c). The Go toolchain compiles its C files;
-// the Go functions they call, ringlbgo_<op>, are exported by the root
-// package (exports.go), which imports this one so that a c-shared build
-// links both.
+// Package cgo is ringlb's C shim: the public C ABI of ringlb.h (abi_gen.c,
+// written by internal/abigen), the calling discipline that keeps realtime
+// threads out of Go (dispatch.c, pool.c, host.c), and the Lua module
+// luaopen_ringlb (luamod*.c). The Go toolchain compiles its C files; the Go
+// functions they call, ringlbgo_<op>, are exported by the root package
+// (abi_gen.go), which imports this one so that a c-shared build links both.
 //
 // The library's own calls to pthread_create, the Go runtime's included, go
 // through sigstack.c (--wrap), which gives each new thread a large signal

@@ -29,7 +29,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "ringlb_call.h"
+#include "ringlb_internal.h"
 
 #define SIGSTACK_SIZE (256 * 1024)
 

@@ -6,7 +6,7 @@
 --   lua5.3 demo/demo.lua build/lua5.3        (what `make demo` runs)
 --
 -- FreeSWITCH cannot run here, so the switch is simulated: the demo loads the
--- scripted FreeSWITCH stand-in of the tests (tests/lua/fsmock.lua, a test
+-- scripted FreeSWITCH stand-in of the tests (tests/ring/fsmock.lua, a test
 -- double that never ships) and drives it on its virtual clock, so a day of
 -- calls takes a fraction of a second and nothing sleeps. Everything else -
 -- dial strings, holds, the balancer's choices, releases - is the code an
@@ -45,7 +45,7 @@ end
 f:close()
 -- The fresh build and the repository's scripts, nothing installed.
 package.cpath = so_dir .. "/?.so"
-package.path = root .. "/lua/?.lua;" .. root .. "/tests/lua/?.lua"
+package.path = root .. "/lua/?.lua;" .. root .. "/tests/ring/?.lua"
 
 local ringlb = require "ringlb"
 local ring = require "ringlb.ring"
@@ -208,7 +208,7 @@ local function short(a) return (a:gsub("^user/", "")) end
 
 p("ringlb %s on %s: a simulated call centre, %d calls, through ring.ring and %s",
 	ringlb._VERSION, jit and jit.version or _VERSION, NCALLS, so)
-p("(FreeSWITCH is simulated by tests/lua/fsmock.lua on a virtual clock)")
+p("(FreeSWITCH is simulated by tests/ring/fsmock.lua on a virtual clock)")
 p("")
 for _, g in ipairs(group_names) do
 	local m = {}

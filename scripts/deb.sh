@@ -19,14 +19,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 lua=${1:-${LUA:-5.3}}
-case "$lua" in
-  5.1) flavour=lua5.1 lualib=liblua5.1-0 lua_name="Lua 5.1" ;;
-  5.2|5.3|5.4) flavour=lua$lua lualib=liblua$lua-0 lua_name="Lua $lua" ;;
-  jit|luajit) flavour=luajit lualib=libluajit-5.1-2 lua_name="LuaJIT" ;;
-  *) echo "deb.sh: unknown Lua flavour '$lua' (want 5.1, 5.2, 5.3, 5.4 or jit)" >&2; exit 2 ;;
-esac
-so_dir=build/$flavour
-package=ringlb-$flavour
+. scripts/flavour.sh
+flavour "$lua" || exit 2
+package=ringlb-$lua_flavour
 die() { echo "deb.sh: $*" >&2; exit 1; }
 
 ./build.sh "$lua" >/dev/null
@@ -59,7 +54,7 @@ for cmd in ringlbctl ringlb-fusionpbx; do
 done
 # Lua's own module directory for this flavour, in mod_lua's default cpath:
 # a link there lets a mod_lua that keeps Lua's paths (FusionPBX's) find it.
-luacdir=/usr/lib/x86_64-linux-gnu/lua/$([ "$flavour" = luajit ] && echo 5.1 || echo "$lua")
+luacdir=/usr/lib/x86_64-linux-gnu/lua/$lua_abi
 install -d "$pkg$luacdir"
 ln -s ../../../freeswitch/lua/ringlb.so "$pkg$luacdir/ringlb.so"
 [ -e "$pkg$luacdir/ringlb.so" ] || die "the link in $luacdir does not reach the module"
@@ -150,7 +145,7 @@ Version: $version
 Architecture: amd64
 Maintainer: $maintainer
 Installed-Size: $size
-Depends: libc6 (>= $glibc), $lualib
+Depends: libc6 (>= $glibc), $lua_runtime
 Enhances: freeswitch-mod-lua
 Suggests: redis-server
 Provides: ringlb
@@ -164,7 +159,7 @@ Description: least-loaded ring groups for FreeSWITCH (mod_lua with $lua_name)
  loaded first) and tell it when calls start and end. One switch keeps the
  load in memory; several share it through Redis (Sentinel and Cluster too).
  .
- This package is for a mod_lua linked with $lua_name ($lualib): the module
+ This package is for a mod_lua linked with $lua_name ($lua_runtime): the module
  takes the Lua functions from mod_lua and links no Lua itself. The
  ringlb-lua* packages exclude each other; install the one for your mod_lua.
 CTL

@@ -13,20 +13,16 @@
 #     is 5.1, 5.2, 5.3, 5.4 or jit.
 # Go 1.26 must already be installed.
 set -euo pipefail
+. "$(dirname "$0")/flavour.sh"
 base=(gcc make pkg-config)
 lua_pkgs() { # lua_pkgs FLAVOUR: its interpreter and headers
-  case "$1" in
-    5.1) echo lua5.1 liblua5.1-0-dev ;;
-    5.2|5.3|5.4) echo "lua$1 liblua$1-dev" ;;
-    jit|luajit) echo luajit libluajit-5.1-dev ;;
-    *) echo "deps.sh: unknown Lua flavour '$1' (want 5.1, 5.2, 5.3, 5.4 or jit)" >&2; return 2 ;;
-  esac
+  flavour "$1" && echo "$lua_pkgs"
 }
 what=${1:-test}
 case "$what" in
   test)
     pkgs=("${base[@]}" procps util-linux redis-server redis-tools sqlite3 prometheus lintian libxml2-utils)
-    for v in 5.1 5.2 5.3 5.4 jit; do read -ra p <<<"$(lua_pkgs "$v")"; pkgs+=("${p[@]}"); done
+    for v in $LUA_FLAVOURS; do read -ra p <<<"$(lua_pkgs "$v")"; pkgs+=("${p[@]}"); done
     why="make test" ;;
   lua)
     shift

@@ -1,4 +1,25 @@
-# tests/lib.sh - shell helpers the test runners share. Source it.
+# tests/lib.sh - shell helpers the test runners share. Source it from the
+# repository's root.
+#
+# Every tests/<dir>/run.sh takes one argument, the Lua flavour to test
+# (5.1, 5.2, 5.3, 5.4 or jit; default $LUA, else 5.3), and `make <dir>test`
+# runs it (for every flavour where the flavour matters).
+
+# use_flavour [FLAVOUR]: the scripts/flavour.sh variables of the flavour a
+# runner was given; so_dir made absolute. It fails unless that flavour's
+# ringlb.so is built and its interpreter installed.
+use_flavour() {
+  . scripts/flavour.sh
+  flavour "${1:-${LUA:-5.3}}" || exit 2
+  if [ ! -f "$so_dir/ringlb.so" ]; then
+    echo "$0: no $so_dir/ringlb.so: build it first (./build.sh ${1:-${LUA:-5.3}})" >&2
+    exit 2
+  fi
+  command -v "$lua_interp" >/dev/null || { echo "$0: $lua_interp not installed (scripts/deps.sh)" >&2; exit 1; }
+  so_dir=$PWD/$so_dir
+  # Keep the environment from adding search paths of its own.
+  unset LUA_PATH LUA_CPATH LUA_PATH_5_2 LUA_CPATH_5_2 LUA_PATH_5_3 LUA_CPATH_5_3 LUA_PATH_5_4 LUA_CPATH_5_4
+}
 
 # start_redis DIR [PORT]: start a redis-server on a free loopback port (or
 # PORT) with its files in DIR, no persistence; sets redis_port and

@@ -4,7 +4,7 @@
 --
 --   lua5.3 tests/api/api_test.lua build/lua5.3
 --
--- and is run by its directory's run.sh INTERPRETER SO_DIR.
+-- and is run by its directory's run.sh FLAVOUR (tests/lib.sh).
 local T = {}
 
 -- load_ringlb makes so_dir/ringlb.so the only ringlb that require can

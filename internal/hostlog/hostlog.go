@@ -33,6 +33,9 @@ const (
 	Info    Level = 6
 )
 
+// Levels are the levels Lines counts, most severe first.
+var Levels = []Level{Error, Warning, Notice, Info}
+
 // String returns the level's name as FreeSWITCH prints it.
 func (l Level) String() string {
 	switch l {

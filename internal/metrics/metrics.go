@@ -5,7 +5,8 @@
 // Every gather reads each open balancer's snapshot (its destinations'
 // active calls, capacity, drained flag and calls started, so destinations
 // a balancer forgot are gone from the metrics too) and its counters (lb.Stats),
-// plus what Pool reports of the worker threads.
+// plus what Pool reports of the worker threads, and the lines ringlb wrote
+// to the host's log (internal/hostlog), by level.
 //
 // What clients can make the endpoint cost the switch is bounded: read,
 // write and idle timeouts, at most 32 connections open (the longest idle
@@ -22,6 +23,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/ringlb/ringlb/internal/hostlog"
 	"github.com/ringlb/ringlb/lb"
 )
 
@@ -59,7 +61,7 @@ type Collector struct {
 	next, backendErrors, opSeconds     *prometheus.Desc
 	pending, snapshotErrors, fallbacks *prometheus.Desc
 	workers, handOffs, handOffSeconds  *prometheus.Desc
-	unsafeSignalHandlers               *prometheus.Desc
+	unsafeSignalHandlers, logLines     *prometheus.Desc
 }
 
 // NewCollector returns a Collector of the balancers open in bals.
@@ -93,6 +95,7 @@ func NewCollector(bals Balancers) *Collector {
 		handOffSeconds: d("handoff_seconds_total", "Time realtime callers waited for workers, in all."),
 		unsafeSignalHandlers: d("unsafe_signal_handlers", "The host's signal handlers that may run on a goroutine stack and crash "+
 			"the process: handlers of SIGPROF, SIGCHLD, SIGSTKFLT or SIGRTMIN (which Go's threads never block) without SA_ONSTACK."),
+		logLines: d("log_lines_total", "Lines ringlb wrote to the host's log (FreeSWITCH's), by level.", "level"),
 	}
 }
 
@@ -100,7 +103,7 @@ func NewCollector(bals Balancers) *Collector {
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.active, c.capacity, c.drained, c.started, c.talking, c.answered, c.wrapup,
 		c.takenBack, c.overCapacity, c.batches, c.batchedOps, c.evicting, c.next, c.backendErrors,
-		c.opSeconds, c.pending, c.snapshotErrors, c.fallbacks, c.workers, c.handOffs, c.handOffSeconds, c.unsafeSignalHandlers} {
+		c.opSeconds, c.pending, c.snapshotErrors, c.fallbacks, c.workers, c.handOffs, c.handOffSeconds, c.unsafeSignalHandlers, c.logLines} {
 		ch <- d
 	}
 }
@@ -126,6 +129,11 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		g.gauge(c.unsafeSignalHandlers, float64(p.UnsafeSignalHandlers))
 		g.send(ch, c.workers, "worker pool")
 	}
+	var g group
+	for _, l := range hostlog.Levels {
+		g.counter(c.logLines, float64(hostlog.Lines(l)), l.String())
+	}
+	g.send(ch, c.logLines, "log lines")
 }
 
 // collectBalancer sends n's metrics; at most *members of its members, less

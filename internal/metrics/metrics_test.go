@@ -18,6 +18,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/ringlb/ringlb/internal/hostlog"
 	"github.com/ringlb/ringlb/lb"
 )
 
@@ -85,6 +86,13 @@ func TestCollector(t *testing.T) {
 		`ringlb_snapshot_error{balancer="sales"} 0`,
 		`ringlb_fallbacks_total{balancer="sales"} 1`,
 	)
+	// The lines written to the host's log, by level.
+	hostlog.SetSink(func(hostlog.Level, string) {})
+	defer hostlog.SetSink(nil)
+	warnings := hostlog.Lines(hostlog.Warning)
+	hostlog.Printf(hostlog.Warning, "a warning for the metrics test")
+	has(t, scrape(t, &reg), `ringlb_log_lines_total{level="WARNING"} `+strconv.FormatUint(warnings+1, 10),
+		`ringlb_log_lines_total{level="ERR"} `+strconv.FormatUint(hostlog.Lines(hostlog.Error), 10))
 	// A scrape is no operation of the balancer's own.
 	if !strings.Contains(scrape(t, &reg), `ringlb_operation_seconds_count{balancer="sales",op="snapshot"} 0`+"\n") {
 		t.Error("scrapes counted as snapshots")

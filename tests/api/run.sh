@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# run.sh INTERPRETER SO_DIR - the Lua API tests under one interpreter.
+# run.sh [FLAVOUR] - the Lua API tests under the FLAVOUR's interpreter and
+# build (and the C ABI from LuaJIT's FFI).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-interp=$1 so_dir=$2
-command -v "$interp" >/dev/null || { echo "run.sh: $interp not installed" >&2; exit 1; }
+. tests/lib.sh
+use_flavour "${1:-}"
+interp=$lua_interp
 # The module must take the lua_* symbols from its host, never link a Lua.
 if readelf -d "$so_dir/ringlb.so" | grep -q 'NEEDED.*lua'; then
   echo "FAIL: $so_dir/ringlb.so links a Lua library" >&2; exit 1

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# run.sh SO_DIR - build and run the C tests against SO_DIR/ringlb.so (Lua 5.3 build).
+# run.sh [FLAVOUR] - build and run the C tests against the FLAVOUR's
+# ringlb.so; the host of several lua_States is built with that Lua.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-so_dir=$1
+. tests/lib.sh
+use_flavour "${1:-}"
 bin=tests/c/bin
 mkdir -p "$bin"
 gcc -O2 -Wall -Wextra -pthread -Icgo -o "$bin/stress" tests/c/stress.c -ldl
 # The host, like FreeSWITCH, provides the Lua symbols; the module must not.
-gcc -O2 -Wall -Wextra -I/usr/include/lua5.3 -o "$bin/two_states" tests/c/two_states.c -llua5.3 -ldl -Wl,-E
+gcc -O2 -Wall -Wextra -I"$lua_inc" -o "$bin/two_states" tests/c/two_states.c $lua_ldflags -ldl -Wl,-E
 if readelf -d "$so_dir/ringlb.so" | grep -q 'NEEDED.*liblua'; then
   echo "FAIL: $so_dir/ringlb.so links liblua" >&2; exit 1
 fi
@@ -53,7 +55,6 @@ esac
 for prog in signals go_signals cancel deadline fork redis_stall; do
   gcc -O2 -Wall -Wextra -pthread -Icgo -o "$bin/$prog" "tests/c/$prog.c" -ldl
 done
-. tests/lib.sh
 tmp=$(mktemp -d)
 mkdir "$tmp/stopped" "$tmp/stall"
 # The stopped servers are continued before they are stopped for good.

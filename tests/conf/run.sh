@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# run.sh - `make install-conf` (scripts/install-conf.sh) on temp CONFDIRs as
+# run.sh [FLAVOUR] - `make install-conf` (scripts/install-conf.sh) on temp CONFDIRs as
 # an operator meets them: an empty one, one whose lua.conf.xml is the
 # operator's own (every switch has one), each run twice, --check, a
 # setting the operator holds with another value, a file it cannot merge,
 # the shipped files themselves (no X-PRE-PROCESS inside a comment:
 # FreeSWITCH's preprocessor runs those too), and make install's DESTDIR.
-# xmllint reads the results as mod_lua would (libxml2-utils).
+# xmllint reads the results as mod_lua would (libxml2-utils). The
+# configuration is the same for every Lua flavour: FLAVOUR is not used.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD

@@ -1,5 +1,5 @@
 -- FusionPBX ring groups with the balancing strategy, through the scripted
--- switch (tests/lua/fsmock.lua) and the real ringlb.so:
+-- switch (tests/ring/fsmock.lua) and the real ringlb.so:
 --
 --   lua5.3 tests/fusionpbx/run_tests.lua build/lua5.3 [redis-url]
 --
@@ -21,7 +21,7 @@ local T = require "testlib"
 local ringlb, fresh = T.load_ringlb(arg[1])
 local cpath = arg[1] .. "/?.so"
 local redis_url = arg[2]
-package.path = root .. "/lua/?.lua;" .. root .. "/tests/lua/?.lua"
+package.path = root .. "/lua/?.lua;" .. root .. "/tests/ring/?.lua"
 io.stdout:write(string.format("testing %s %s from %s under %s\n", ringlb._NAME, ringlb._VERSION, fresh,
 	jit and jit.version or _VERSION))
 

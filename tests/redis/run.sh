@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# run.sh INTERPRETER SO_DIR - several switch nodes (separate Lua processes,
+# run.sh [FLAVOUR] - several switch nodes (separate Lua processes,
 # each with its own Go runtime loading the real .so) sharing one real
 # redis-server started here on a free loopback port:
 #   1. a storm of concurrent next/release: no destination ever above its
@@ -8,9 +8,10 @@
 #      while a surviving node's hold, held over many lease periods, still counts.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-interp=$1 so_dir=$2
-node="$interp tests/redis/node.lua $so_dir"
 . tests/lib.sh
+use_flavour "${1:-}"
+interp=$lua_interp
+node="$interp tests/redis/node.lua $so_dir"
 
 tmp=$(mktemp -d)
 pids=()

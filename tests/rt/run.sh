@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# tests/rt/run.sh SO_DIR [MODE] - ringlb inside a realtime host, with SO_DIR/ringlb.so
-# (default build/lua5.3), like every tests/*/run.sh.
+# tests/rt/run.sh [FLAVOUR] - ringlb inside a realtime host, with the FLAVOUR's
+# ringlb.so (default 5.3), the host loading that Lua's library RTLD_GLOBAL first.
 #
-# MODE
+# RT_MODE (environment)
 #   ci      (default) rtburst under SCHED_OTHER, `chrt -f 10` and `chrt -r 89` with the
 #           default calling discipline: bursts of 20, 64 and 200 new threads, 100 bursts
 #           each. Fails on any call over 100 ms (realtime runs), any error, any realtime
@@ -18,31 +18,17 @@
 #           Never part of CI.
 #   cost    per-call overhead (tests/rt/callcost.c, and from Lua with tests/rt/callcost.lua).
 #
-# Environment: RT_LUALIB (the Lua library loaded RTLD_GLOBAL before ringlb.so, default from
-# the .so's directory name), RT_BURSTS (default 100), RT_OTHER_LIMIT_MS (latency limit of
-# the SCHED_OTHER run, default 1000: see docs/realtime.md), BEFORE_BURSTS (default 5).
+# Environment: RT_BURSTS (default 100), RT_OTHER_LIMIT_MS (latency limit of the SCHED_OTHER
+# run, default 1000: see docs/realtime.md), BEFORE_BURSTS (default 5).
 set -uo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-
-so=${1:-$root/build/lua5.3}/ringlb.so
-mode=${2:-ci}
-case "$mode" in ci|before|cost) ;; *) echo "run.sh: unknown mode '$mode' (ci, before or cost)" >&2; exit 2 ;; esac
-if [ ! -f "$so" ]; then
-  echo "run.sh: $so not found; build it first (./build.sh 5.3)" >&2
-  exit 2
-fi
-so=$(cd "$(dirname "$so")" && pwd)/$(basename "$so")
-
-if [ -z "${RT_LUALIB:-}" ]; then
-  case "$so" in
-    */lua5.1/*) RT_LUALIB=liblua5.1.so.0 ;;
-    */lua5.2/*) RT_LUALIB=liblua5.2.so.0 ;;
-    */lua5.4/*) RT_LUALIB=liblua5.4.so.0 ;;
-    */luajit/*) RT_LUALIB=libluajit-5.1.so.2 ;;
-    *) RT_LUALIB=liblua5.3.so.0 ;;
-  esac
-fi
+cd "$(dirname "$0")/../.."
+here=$PWD/tests/rt
+. tests/lib.sh
+use_flavour "${1:-}"
+so=$so_dir/ringlb.so
+RT_LUALIB=$lua_lib
+mode=${RT_MODE:-ci}
+case "$mode" in ci|before|cost) ;; *) echo "run.sh: unknown RT_MODE '$mode' (ci, before or cost)" >&2; exit 2 ;; esac
 bursts=${RT_BURSTS:-100}
 other_limit=${RT_OTHER_LIMIT_MS:-1000}
 
@@ -152,12 +138,8 @@ cost)
   # One long-lived realtime thread entering Go directly cannot contend on the
   # extra-M lock (it enters once): the naive path's cost, for comparison.
   RINGLB_DISPATCH=direct timeout 60 chrt -f 10 "$work/callcost" -L "$RT_LUALIB" "$so"
-  lua=""
-  case "$RT_LUALIB" in
-    liblua5.1*) lua=lua5.1 ;; liblua5.2*) lua=lua5.2 ;; liblua5.3*) lua=lua5.3 ;;
-    liblua5.4*) lua=lua5.4 ;; libluajit*) lua=luajit ;;
-  esac
-  if [ -n "$lua" ] && command -v "$lua" >/dev/null; then
+  lua=$lua_interp
+  if command -v "$lua" >/dev/null; then
     echo "=== per-call cost from Lua ($lua; wall time of N iterations minus a 0-iteration run)"
     export LUA_CPATH="$(dirname "$so")/?.so"
     wall() { local s; s=$(date +%s%N); "$@" >/dev/null || echo "FAILED: $*" >&2; echo $(($(date +%s%N) - s)); }

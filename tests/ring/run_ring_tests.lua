@@ -1,7 +1,7 @@
 -- Ring-group tests: lua/ringlb/ring.lua and the entry scripts, driven through
 -- the scripted switch in fsmock.lua, against the real ringlb.so.
 --
---   lua5.3 tests/lua/run_ring_tests.lua build/lua5.3
+--   lua5.3 tests/ring/run_ring_tests.lua build/lua5.3
 --
 -- Prints one line per test and a last line "N passed, M failed"; exits 1 on
 -- any failure.

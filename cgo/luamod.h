@@ -1,0 +1,114 @@
+/*
+ * luamod.h - what the files of the Lua module share: luamod.c (the module,
+ * open, get, list, metrics), luamod_balancer.c (the balancer's methods),
+ * luamod_ring.c (the ring helper's functions) and luamod_args.c (reading
+ * arguments, returning errors).
+ *
+ * Every function the module registers runs inside lua_pcall (lm_register):
+ * its body checks its arguments with luaL_check* and raises on bad ones,
+ * before it calls into ringlb; the wrapper returns a raised error as
+ * nil, message, "invalid", so no error reaches the script. Go is entered
+ * only through the ringlb_* functions, which return before the body goes
+ * on, so nothing raised ever crosses a Go frame. Memory a body needs for
+ * a call lives on its stack or in a Lua userdata (lm_room), so a raised
+ * error leaks nothing.
+ */
+#ifndef RINGLB_LUAMOD_H
+#define RINGLB_LUAMOD_H
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <stdint.h>
+
+#include "ringlb.h"
+#include "ringlb_call.h"
+
+#define LM_HIDDEN __attribute__((visibility("hidden")))
+
+#define BALANCER_MT "ringlb.balancer"
+
+/* LM_STACK is how many elements of an argument or result array a body
+ * keeps on its C stack; more go into a userdata. */
+#define LM_STACK 64
+
+#if LUA_VERSION_NUM < 502
+#define lm_rawlen(L, i) lua_objlen(L, (i))
+#else
+#define lm_rawlen(L, i) lua_rawlen(L, (i))
+#endif
+
+/* A balancer as Lua holds it. */
+struct balancer_ud {
+	uint64_t magic; /* BALANCER_MAGIC: a foreign userdata of the same size is no balancer */
+	uint64_t handle;
+	char name[RINGLB_MAX_NAME_LEN + 4];
+};
+
+#define BALANCER_MAGIC UINT64_C(0x72696e676c62ba1a)
+
+/* lm_register sets the functions of l into the table on the stack top,
+ * each wrapped so that its errors come back as nil, message, "invalid". */
+LM_HIDDEN void lm_register(lua_State *L, const luaL_Reg *l);
+
+/* lm_fail returns nil, err (or a default text), and rc's code name. */
+LM_HIDDEN int lm_fail(lua_State *L, int rc, const char *err);
+
+/* lm_self returns the balancer that method was called on (argument 1), or
+ * raises. */
+LM_HIDDEN struct balancer_ud *lm_self(lua_State *L, const char *method);
+
+/* lm_push_balancer pushes a new Lua value for the balancer with handle h. */
+LM_HIDDEN void lm_push_balancer(lua_State *L, uint64_t h, const char *name);
+
+/* lm_string returns argument idx, a string without NUL bytes, or raises:
+ * numbers are not strings here, nothing is converted. lm_optstring
+ * returns NULL for none or nil. */
+LM_HIDDEN const char *lm_string(lua_State *L, int idx);
+LM_HIDDEN const char *lm_optstring(lua_State *L, int idx);
+
+/* An array argument of strings, as ringlb's functions take it, and room
+ * for a result per string. */
+struct lm_strings {
+	const char **v; /* the n strings */
+	void *out;      /* room for n results, or NULL */
+	int n;
+	const char *stack[LM_STACK];
+	int64_t out_stack[LM_STACK];
+};
+
+/* lm_strings reads argument idx, an array of at most max strings without
+ * NUL bytes, into s, with room for a result of out_size bytes (at most 8)
+ * per string unless out_size is 0; or raises. The strings stay the
+ * table's, which stays on the stack for the whole call. Arrays longer than
+ * LM_STACK go into userdata, so a raised error leaks nothing. */
+LM_HIDDEN void lm_strings(lua_State *L, int idx, int max, struct lm_strings *s, size_t out_size);
+
+/* lm_push_picked pushes the array of the items idx[0..n) (0-based) of the
+ * array argument arg. */
+LM_HIDDEN void lm_push_picked(lua_State *L, int arg, const int *idx, int n);
+
+/* Name/value pairs, as ringlb_open's options and a dial string's variables. */
+struct lm_pairs {
+	const char **keys, **values;
+	int n;
+};
+
+/* lm_pairs reads argument idx, nil or a table { name = value }, into p:
+ * at most max pairs, each value a string without NUL bytes, a number or a
+ * boolean (converted), or raises naming what a pair is ("option",
+ * "variable"). Under a name in per_dest ("capacity"...; NULL-terminated,
+ * may be NULL) a value may also be a table { [dest] = number }: one pair
+ * "<name>:<dest>" each. The strings are held by a table the function
+ * leaves on the stack. */
+LM_HIDDEN void lm_pairs(lua_State *L, int idx, int max, const char *what, const char *const *per_dest,
+                        struct lm_pairs *p);
+
+/* The functions of luamod_balancer.c and luamod_ring.c. */
+LM_HIDDEN extern const luaL_Reg lm_balancer_methods[];
+LM_HIDDEN extern const luaL_Reg lm_ring_methods[];
+LM_HIDDEN extern const luaL_Reg lm_ring_functions[];
+
+/* lm_tostring is the balancer's __tostring. */
+LM_HIDDEN int lm_tostring(lua_State *L);
+
+#endif
