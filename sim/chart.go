@@ -136,12 +136,12 @@ func WriteReportChart(w io.Writer, results []Result, agent string, window time.D
 	return err
 }
 
-// spreadPanel draws, per shift trace, ringlb's max/min on each seed (dots)
-// and each seed's bound (dashes), on a scale from 1 to 1.5 (higher values
-// drawn at the top edge), with the target as a line.
+// spreadPanel draws, per shift trace, ringlb's max/min on each seed (dots),
+// the lookahead's (rings) and each seed's bound (dashes), on a scale from 1
+// to 1.5 (higher values drawn at the top edge), with the target as a line.
 func spreadPanel(b *strings.Builder, shifts []TraceRun, left, top, w, h int) {
 	const lo, hi = 1.0, 1.5
-	fmt.Fprintf(b, `<text x="%d" y="%d" font-size="15">Shift traces: ringlb max/min per seed (dots) and the bound (dashes), target %.2f</text>`+"\n",
+	fmt.Fprintf(b, `<text x="%d" y="%d" font-size="15">Shift traces: max/min per seed of ringlb (dots), the lookahead (rings) and the bound (dashes); target %.2f</text>`+"\n",
 		left, top-15, Target)
 	y := func(v float64) float64 {
 		v = min(max(v, lo), hi)
@@ -165,6 +165,10 @@ func spreadPanel(b *strings.Builder, shifts []TraceRun, left, top, w, h int) {
 				v := r.Spread()
 				fmt.Fprintf(b, `<circle cx="%.1f" cy="%.1f" r="3.5" fill="%s"><title>%s seed %d: ringlb %s</title></circle>`+"\n",
 					x, y(v), chartColors[0], html.EscapeString(t.Scenario.Name), t.Seeds[si].Config.Seed, fmtRatio(v))
+			}
+			if lv := t.Seeds[si].LookaheadSpread(); !math.IsNaN(lv) {
+				fmt.Fprintf(b, `<circle cx="%.1f" cy="%.1f" r="3.5" fill="none" stroke="%s"><title>%s seed %d: lookahead %s</title></circle>`+"\n",
+					x, y(lv), chartColors[1], html.EscapeString(t.Scenario.Name), t.Seeds[si].Config.Seed, fmtRatio(lv))
 			}
 			if bv := t.Seeds[si].BoundSpread(); !math.IsNaN(bv) {
 				fmt.Fprintf(b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="2"><title>%s seed %d: bound %s</title></line>`+"\n",

@@ -457,7 +457,7 @@ nothing) or drained them in the balancer.
 		var miss []string
 		for i := range shifts {
 			if p, n := shifts[i].Passes("ringlb"); p < n {
-				miss = append(miss, fmt.Sprintf("%s (%d of %d seeds)", shifts[i].Scenario.Name, p, n))
+				miss = append(miss, fmt.Sprintf("%s (met on %d of %d seeds)", shifts[i].Scenario.Name, p, n))
 			}
 		}
 		if len(miss) > 0 {

@@ -110,7 +110,7 @@ func TestWholeReport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(chart), "Shift traces: ringlb max/min per seed") {
+	if !strings.Contains(string(chart), "Shift traces: max/min per seed of ringlb") {
 		t.Error("chart lacks the shift panel")
 	}
 }
