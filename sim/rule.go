@@ -111,8 +111,12 @@ type RuleOptions struct {
 	// times) to a member's score when an offer rings out unanswered.
 	NoAnswerWeight float64
 	// Backoff ranks a member after its equally loaded peers for this long
-	// after an offer rang out unanswered.
-	Backoff time.Duration
+	// after an offer rang out unanswered; with BackoffDoubles, twice as
+	// long for each unanswered offer in a row (up to 64 times), so that
+	// one missed call costs little and a member who never answers is
+	// left alone.
+	Backoff        time.Duration
+	BackoffDoubles bool
 	// Wrapup is lb's wrapup option.
 	Wrapup time.Duration
 	// Untracked leaves direct calls unseen, as a switch without the call
@@ -142,6 +146,9 @@ func (o RuleOptions) String() string {
 	}
 	if o.Backoff > 0 {
 		s += ", no-answer back-off " + shortDuration(o.Backoff)
+		if o.BackoffDoubles {
+			s += " doubling"
+		}
 	}
 	return s
 }
@@ -164,6 +171,7 @@ type ruleMember struct {
 	scored    bool
 	wrapUntil int64
 	backUntil int64
+	missed    int // unanswered offers in a row
 	drained   bool
 	away      bool
 	mates     map[*ruleMember]bool // members it was ranked with
@@ -387,6 +395,7 @@ func (r *Rule) answered(m *ruleMember, id int, ns int64) {
 	for i := range m.holds {
 		if h := &m.holds[i]; h.id == id && !h.answered {
 			h.answered, h.at = true, ns
+			m.missed = 0
 			if r.opts.Tie != RuleTalk {
 				r.add(m, 1, ns)
 			}
@@ -428,8 +437,12 @@ func (r *Rule) LegEnded(now time.Duration, call, node int, dest string, o Outcom
 			}
 			r.add(m, w, ns)
 		}
-		if r.opts.Backoff > 0 {
-			m.backUntil = ns + int64(r.opts.Backoff)
+		m.missed++
+		if b := r.opts.Backoff; b > 0 {
+			if r.opts.BackoffDoubles {
+				b <<= min(m.missed-1, 6)
+			}
+			m.backUntil = ns + int64(b)
 		}
 	}
 	return nil

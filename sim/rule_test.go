@@ -247,6 +247,29 @@ func TestRuleNoAnswer(t *testing.T) {
 		call(2, 2*min, 30*time.Second, []string{"a", "b"}, "b"),
 		call(3, 6*min, 30*time.Second, []string{"a", "b"}, "a"),
 	))
+
+	// Doubling: a second unanswered offer in a row backs off twice as
+	// long; an answer starts again from one.
+	r = NewRule(RuleOptions{Tie: RuleFewest, Start: StartZeroFirstHour, Backoff: min, BackoffDoubles: true})
+	miss := func(id int, at time.Duration) []step {
+		return []step{
+			{at: at, call: id, list: []string{"a", "b"}, want: "a"},
+			{at: at + 20*time.Second, call: id, dest: "a", o: NoAnswer},
+		}
+	}
+	runSteps(t, r, steps(
+		// b answers three calls, so a, with none, wins every tie it is
+		// not backed off from.
+		call(1, 0, 10*time.Second, []string{"b"}, "b"),
+		call(2, min, 10*time.Second, []string{"b"}, "b"),
+		call(3, 2*min, 10*time.Second, []string{"b"}, "b"),
+		miss(4, 3*min), // back-off until 4m20s
+		miss(5, 5*min), // the second in a row: until 7m20s
+		call(6, 7*min, 10*time.Second, []string{"a", "b"}, "b"),
+		call(7, 7*min+30*time.Second, 10*time.Second, []string{"a", "b"}, "a"),
+		miss(8, 12*min), // after an answer, one minute again
+		call(9, 13*min+21*time.Second, 10*time.Second, []string{"a", "b"}, "a"),
+	))
 }
 
 // Talk ties count talk time, not calls: one long call weighs more than two

@@ -24,7 +24,8 @@ const variantPrefix = "rule: "
 // (half-life 4 h, 8 h, 12 h or none; start as today or at zero in the first
 // hour; on return, no lift, a lift to the lowest or to the mean of the
 // list-mates; an unanswered offer counting as a call, a one-minute back-off
-// after one, or neither), and talk-time ties.
+// after one, or neither), a back-off that doubles with each unanswered
+// offer in a row, and talk-time ties.
 func Variants() []Variant {
 	var out []Variant
 	add := func(o RuleOptions) {
@@ -46,6 +47,9 @@ func Variants() []Variant {
 				}
 			}
 		}
+	}
+	for _, h := range []time.Duration{12 * time.Hour, 0} {
+		add(RuleOptions{Tie: RuleFewest, HalfLife: h, Start: StartZeroFirstHour, LiftMean: true, Backoff: 30 * time.Second, BackoffDoubles: true})
 	}
 	add(RuleOptions{Tie: RuleFewest, HalfLife: 4 * time.Hour, Start: StartWhenRanked})
 	add(RuleOptions{Tie: RuleFewest, Start: StartWhenRanked, Lift: true, NoAnswerWeight: 1})
