@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"html"
 	"io"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -17,6 +18,13 @@ var chartColors = []string{"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"
 // connected) of agent over the first window of the trace under each of the
 // policies named in over, as steps.
 func WriteChart(w io.Writer, results []Result, agent string, window time.Duration, over []string) error {
+	return WriteReportChart(w, results, agent, window, over, nil)
+}
+
+// WriteReportChart is WriteChart with a third panel when shifts is not
+// empty: for each shift trace, ringlb's max/min on every seed beside the
+// bound, against the target.
+func WriteReportChart(w io.Writer, results []Result, agent string, window time.Duration, over []string, shifts []TraceRun) error {
 	if len(results) == 0 || len(results[0].Agents) == 0 {
 		return fmt.Errorf("sim: chart: no results")
 	}
@@ -30,6 +38,9 @@ func WriteChart(w io.Writer, results []Result, agent string, window time.Duratio
 	}
 	var b strings.Builder
 	height := top + panelH + gap + panelH + 60
+	if len(shifts) > 0 {
+		height += gap + panelH
+	}
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">`+"\n", width, height)
 	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="white"/>`+"\n", width, height)
 	fmt.Fprintf(&b, `<text x="%d" y="20" font-size="15">Answered calls per agent, by policy</text>`+"\n", left)
@@ -117,9 +128,55 @@ func WriteChart(w io.Writer, results []Result, agent string, window time.Duratio
 		t := window * time.Duration(i) / 4
 		fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle">%v</text>`+"\n", x(t), p2+panelH+15, t)
 	}
+	if len(shifts) > 0 {
+		spreadPanel(&b, shifts, left, top+2*(panelH+gap)+20, plotW, panelH)
+	}
 	b.WriteString("</svg>\n")
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// spreadPanel draws, per shift trace, ringlb's max/min on each seed (dots),
+// the lookahead's (rings) and each seed's bound (dashes), on a scale from 1
+// to 1.5 (higher values drawn at the top edge), with the target as a line.
+func spreadPanel(b *strings.Builder, shifts []TraceRun, left, top, w, h int) {
+	const lo, hi = 1.0, 1.5
+	fmt.Fprintf(b, `<text x="%d" y="%d" font-size="15">Shift traces: max/min per seed of ringlb (dots), the lookahead (rings) and the bound (dashes); target %.2f</text>`+"\n",
+		left, top-15, Target)
+	y := func(v float64) float64 {
+		v = min(max(v, lo), hi)
+		return float64(top+h) - float64(h)*(v-lo)/(hi-lo)
+	}
+	fmt.Fprintf(b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="black"/>`+"\n", left, top, left, top+h)
+	fmt.Fprintf(b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="black"/>`+"\n", left, top+h, left+w, top+h)
+	for v := lo; v <= hi+1e-9; v += 0.1 {
+		fmt.Fprintf(b, `<text x="%d" y="%.1f" text-anchor="end">%.1f</text>`+"\n", left-6, y(v)+4, v)
+		fmt.Fprintf(b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#ddd"/>`+"\n", left, y(v), left+w, y(v))
+	}
+	fmt.Fprintf(b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#d62728" stroke-dasharray="6 4"/>`+"\n", left, y(Target), left+w, y(Target))
+	colW := float64(w) / float64(len(shifts))
+	for i := range shifts {
+		t := &shifts[i]
+		cx := float64(left) + colW*(float64(i)+0.5)
+		n := len(t.Seeds)
+		for si := range t.Seeds {
+			x := cx - colW*0.35 + colW*0.7*(float64(si)+0.5)/float64(max(n, 1))
+			if r, ok := t.Seeds[si].Result("ringlb"); ok {
+				v := r.Spread()
+				fmt.Fprintf(b, `<circle cx="%.1f" cy="%.1f" r="3.5" fill="%s"><title>%s seed %d: ringlb %s</title></circle>`+"\n",
+					x, y(v), chartColors[0], html.EscapeString(t.Scenario.Name), t.Seeds[si].Config.Seed, fmtRatio(v))
+			}
+			if lv := t.Seeds[si].LookaheadSpread(); !math.IsNaN(lv) {
+				fmt.Fprintf(b, `<circle cx="%.1f" cy="%.1f" r="3.5" fill="none" stroke="%s"><title>%s seed %d: lookahead %s</title></circle>`+"\n",
+					x, y(lv), chartColors[1], html.EscapeString(t.Scenario.Name), t.Seeds[si].Config.Seed, fmtRatio(lv))
+			}
+			if bv := t.Seeds[si].BoundSpread(); !math.IsNaN(bv) {
+				fmt.Fprintf(b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="2"><title>%s seed %d: bound %s</title></line>`+"\n",
+					x-4, y(bv), x+4, y(bv), chartColors[2], html.EscapeString(t.Scenario.Name), t.Seeds[si].Config.Seed, fmtRatio(bv))
+			}
+		}
+		fmt.Fprintf(b, `<text x="%.1f" y="%d" text-anchor="middle">%s</text>`+"\n", cx, top+h+15, html.EscapeString(t.Scenario.Name))
+	}
 }
 
 // axis draws a panel's frame and its value ticks from 0 to top.

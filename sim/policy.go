@@ -218,3 +218,23 @@ func (*Random) LegEnded(time.Duration, int, int, string, Outcome) error { return
 
 // Hangup implements Policy.
 func (*Random) Hangup(time.Duration, int, int, string) error { return nil }
+
+// LoggedOut implements Presence: a drained agent is drained in the
+// balancer (ringlbctl drain); do-not-disturb is seen by the ring helper
+// only, which leaves the agent out of the members it passes.
+func (p *LB) LoggedOut(now time.Duration, agent string, via Signal) error {
+	if via != Drained {
+		return nil
+	}
+	p.at(now)
+	return p.Nodes[0].Drain(context.Background(), agent)
+}
+
+// LoggedIn implements Presence: a drained agent is undrained.
+func (p *LB) LoggedIn(now time.Duration, agent string, via Signal) error {
+	if via != Drained {
+		return nil
+	}
+	p.at(now)
+	return p.Nodes[0].Undrain(context.Background(), agent)
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strings"
 	"time"
 )
@@ -23,24 +24,196 @@ type Result struct {
 	BusyOffers int
 	// Direct counts the direct calls agents took.
 	Direct int
-	// Wait sums the time from arrival to answer of answered calls.
-	Wait time.Duration
+	// Wait sums the time from arrival to answer of answered calls; Waits
+	// lists them, in answer order.
+	Wait  time.Duration
+	Waits []time.Duration
+	// Span is the shift the trace covers and MeasureFrom where the
+	// per-agent figures start (see Config.MeasureFrom).
+	Span, MeasureFrom time.Duration
 	// Agents are per-agent figures, in trace order.
 	Agents []AgentResult
+	// Returns are the agents who came back from a logout, one per logout.
+	Returns []ReturnResult
 }
 
 // AgentResult is what one agent saw.
 type AgentResult struct {
-	Agent      string
-	Answered   int
-	Offers     int
-	BusyOffers int
+	Agent    string
+	Answered int
+	Offers   int
+	// FirstOffers counts the calls whose first leg rang this agent.
+	FirstOffers int
+	BusyOffers  int
 	// PeakLegs is the most legs (ringing or connected) the agent had at
 	// once.
 	PeakLegs int
+	// Talk is the agent's talk time and LoggedIn its logged-in time, both
+	// within the measured shift (from MeasureFrom to Span).
+	Talk, LoggedIn time.Duration
+	// Equal is true for an agent without a Trait: the spread is judged
+	// over those.
+	Equal bool
+	// AnsweredAt are the times it answered, from MeasureFrom on.
+	AnsweredAt []time.Duration
 	// Load is the agent's legs over time: each step holds from At until
 	// the next.
 	Load []LoadStep
+}
+
+// ReturnResult is how an agent back from a logout fared in its first hour.
+type ReturnResult struct {
+	Agent string
+	Back  time.Duration
+	// FirstHour is what it answered in its first hour back, and Others
+	// the mean of what the other equal agents logged in all that hour
+	// answered in it.
+	FirstHour int
+	Others    float64
+}
+
+// Share returns the returning agent's first-hour answers over the others'
+// mean: 1 is an even share; 0 if the others answered nothing.
+func (r ReturnResult) Share() float64 {
+	if r.Others == 0 {
+		return 0
+	}
+	return float64(r.FirstHour) / r.Others
+}
+
+// returns computes Result.Returns from the answer times.
+func returns(cfg Config, res *Result) []ReturnResult {
+	var out []ReturnResult
+	for _, l := range cfg.Logouts {
+		from, to := l.To, l.To+time.Hour
+		rr := ReturnResult{Agent: l.Agent, Back: l.To}
+		n := 0
+		for _, a := range res.Agents {
+			in := countIn(a.AnsweredAt, from, to)
+			switch {
+			case a.Agent == l.Agent:
+				rr.FirstHour = in
+			case a.Equal && cfg.loggedIn(a.Agent, from, to) == to-from:
+				rr.Others += float64(in)
+				n++
+			}
+		}
+		if n > 0 {
+			rr.Others /= float64(n)
+		}
+		out = append(out, rr)
+	}
+	return out
+}
+
+// countIn counts the times in [from, to).
+func countIn(ts []time.Duration, from, to time.Duration) int {
+	n := 0
+	for _, t := range ts {
+		if t >= from && t < to {
+			n++
+		}
+	}
+	return n
+}
+
+// Occupancy returns the agent's talk time over its logged-in time.
+func (a *AgentResult) Occupancy() float64 {
+	if a.LoggedIn <= 0 {
+		return 0
+	}
+	return float64(a.Talk) / float64(a.LoggedIn)
+}
+
+// PerHour returns the calls the agent answered per logged-in hour.
+func (a *AgentResult) PerHour() float64 {
+	if a.LoggedIn <= 0 {
+		return 0
+	}
+	return float64(a.Answered) / a.LoggedIn.Hours()
+}
+
+// ratio returns hi/lo of f over the agents keep selects: +Inf if the lowest
+// is 0, NaN when none is selected.
+func (r *Result) ratio(keep func(*AgentResult) bool, f func(*AgentResult) float64) float64 {
+	lo, hi, any := 0.0, 0.0, false
+	for i := range r.Agents {
+		a := &r.Agents[i]
+		if !keep(a) {
+			continue
+		}
+		v := f(a)
+		if !any || v < lo {
+			lo = v
+		}
+		if !any || v > hi {
+			hi = v
+		}
+		any = true
+	}
+	switch {
+	case !any:
+		return math.NaN()
+	case lo == 0:
+		return math.Inf(1)
+	}
+	return hi / lo
+}
+
+// Spread returns max/min, over the equal agents (those without a Trait),
+// of the calls answered per logged-in hour: for agents logged in the whole
+// shift, the ratio of their answered counts.
+func (r *Result) Spread() float64 {
+	return r.ratio(func(a *AgentResult) bool { return a.Equal && a.LoggedIn > 0 }, (*AgentResult).PerHour)
+}
+
+// CountSpread returns max/min of the answered counts over the equal agents,
+// whatever their logged-in time.
+func (r *Result) CountSpread() float64 {
+	return r.ratio(func(a *AgentResult) bool { return a.Equal }, func(a *AgentResult) float64 { return float64(a.Answered) })
+}
+
+// OccupancySpread returns max/min of occupancy over every agent.
+func (r *Result) OccupancySpread() float64 {
+	return r.ratio(func(a *AgentResult) bool { return a.LoggedIn > 0 }, (*AgentResult).Occupancy)
+}
+
+// imbalance is the sum of squared relative deviations of the equal agents'
+// answered per logged-in hour from their mean: a smooth companion of
+// Spread for searches.
+func (r *Result) imbalance() float64 {
+	var sum float64
+	n := 0
+	for i := range r.Agents {
+		if a := &r.Agents[i]; a.Equal && a.LoggedIn > 0 {
+			sum += a.PerHour()
+			n++
+		}
+	}
+	if n == 0 || sum == 0 {
+		return 0
+	}
+	mean := sum / float64(n)
+	var ss float64
+	for i := range r.Agents {
+		if a := &r.Agents[i]; a.Equal && a.LoggedIn > 0 {
+			d := a.PerHour()/mean - 1
+			ss += d * d
+		}
+	}
+	return ss
+}
+
+// WaitQuantile returns the q-quantile (0 <= q <= 1) of the time to answer
+// of answered calls, nearest rank.
+func (r *Result) WaitQuantile(q float64) time.Duration {
+	if len(r.Waits) == 0 {
+		return 0
+	}
+	w := slices.Clone(r.Waits)
+	slices.Sort(w)
+	i := int(math.Ceil(q*float64(len(w)))) - 1
+	return w[min(max(i, 0), len(w)-1)]
 }
 
 // LoadStep is how many legs (ringing or connected) an agent had from At on.
@@ -133,8 +306,8 @@ func WriteTable(w io.Writer, cfg Config, results []Result, notes []string) error
 	var b strings.Builder
 	fmt.Fprintf(&b, "### ringlb-sim: balance of %d calls over %d agents\n\n", cfg.Calls, len(cfg.Agents()))
 	fmt.Fprintf(&b, "Model: %s.\n\n", cfg.Describe())
-	b.WriteString("| policy | answered | abandoned | unanswered | answered per agent (min–max) | max/min | CV | busy offers | peak legs on one agent | attempts per answered call | mean time to answer |\n")
-	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	tableHead(&b, 1, "policy", "answered", "abandoned", "unanswered", "answered per agent (min–max)", "max/min", "CV",
+		"busy offers", "peak legs on one agent", "attempts per answered call", "mean time to answer")
 	for i := range results {
 		r := &results[i]
 		lo, hi := r.AnsweredRange()
@@ -161,15 +334,12 @@ func WriteAgents(w io.Writer, results []Result) error {
 		return nil
 	}
 	var b strings.Builder
-	b.WriteString("\n| agent |")
+	cols := []string{"agent"}
 	for _, r := range results {
-		fmt.Fprintf(&b, " %s |", r.Policy)
-	}
-	b.WriteString("\n|---|")
-	for range results {
-		b.WriteString("---:|")
+		cols = append(cols, r.Policy)
 	}
 	b.WriteString("\n")
+	tableHead(&b, 1, cols...)
 	for i, a := range results[0].Agents {
 		fmt.Fprintf(&b, "| %s |", a.Agent)
 		for _, r := range results {

@@ -1,25 +1,27 @@
 // Package sim is a deterministic call-centre simulation that compares ring
-// group policies on one arrival trace.
+// group policies on seeded arrival traces.
 //
 // # Model
 //
-// Calls arrive as a Poisson process (Config.ArrivalsPerHour) and each goes to
-// one ring group, chosen by the groups' weights. Groups share agents. A call
-// rings the members of its group one at a time (what genesis calls
-// BALANCING and ringlb's Lua API does with next/release): before each attempt
-// the policy picks one of the members not yet tried by this call. A call
-// makes at most one pass over its group; when every member has been tried it
-// is "unanswered".
+// Calls arrive as a Poisson process (Config.ArrivalsPerHour), for a number
+// of calls (Config.Calls) or over a shift (Config.Duration), and each goes
+// to one ring group, chosen by the groups' weights. Groups share agents. A
+// call rings the members of its group one at a time (what genesis calls
+// BALANCING and ringlb's Lua API does with next/release): before each
+// attempt the policy picks one of the members not yet tried by this call. A
+// call makes at most one pass over its group; when every member has been
+// tried it is "unanswered".
 //
 // An offered leg rings the agent. An agent already on a call rejects it as
 // busy after Config.BusyDelay. Otherwise the agent answers after a delay
 // drawn uniformly from [AnswerMin, AnswerMax], unless they do not answer this
-// call (per-agent probability, see Config.NoAnswer), in which case the leg
-// rings for Config.RingTimeout. If the agent answered another call while this
-// leg was ringing, the leg is rejected as busy at the moment it would have
-// been answered. An answered call lasts an exponentially distributed talk
-// time (mean Config.TalkMean). A caller who is still not connected after
-// their patience (exponential, mean Config.PatienceMean) hangs up: the call is
+// call (per-agent probability, see Config.NoAnswer and Config.Traits), in
+// which case the leg rings for Config.RingTimeout. If the agent answered
+// another call while this leg was ringing, the leg is rejected as busy at
+// the moment it would have been answered. An answered call lasts an
+// exponentially distributed talk time (mean Config.TalkMean, times the
+// agent's Trait.TalkScale). A caller who is still not connected after their
+// patience (exponential, mean Config.PatienceMean) hangs up: the call is
 // "abandoned" and its ringing leg is cancelled.
 //
 // Every random draw belongs to the trace, not to the policy: the arrival
@@ -29,10 +31,13 @@
 // behaviour; only the choices differ (common random numbers). The random
 // policy draws from its own stream, seeded from Config.Seed.
 //
-// Scenarios (see Scenarios) add agents who join mid-shift (Config.Joins),
-// after-call work (Config.Wrapup: an agent offered a call then rejects it
-// as busy) and calls dialled straight to agents (Config.DirectPerHour, from
-// a random stream of their own, so the group calls stay the same).
+// Traces (see Scenarios and Shifts) add agents who join mid-shift
+// (Config.Joins), agents who log out and come back (Config.Logouts: on
+// do-not-disturb, which the ring helper skips, or drained in the balancer),
+// agents who answer less or talk longer (Config.Traits), after-call work
+// (Config.Wrapup: an agent offered a call then rejects it as busy) and calls
+// dialled straight to agents (Config.DirectPerHour, from a random stream of
+// their own, so the group calls stay the same).
 //
 // Time is virtual: events run in simulated-time order from a priority queue,
 // ties in the order they were scheduled, and nothing reads the wall clock, so
@@ -44,7 +49,8 @@
 //     A hold is taken by Next when a leg starts ringing, marked answered
 //     when the agent picks up, and released when the leg fails or the
 //     answered call ends, so answered calls count. Direct calls are
-//     counted as the call tracker does (Count, Answered, Release).
+//     counted as the call tracker does (Count, Answered, Release). A
+//     drained logout is Drain and Undrain.
 //   - ringlb-lru, ringlb-list: the same with lru or list ties.
 //   - ringlb-no-wrapup (wrap-up traces), ringlb-untracked (direct-call
 //     traces): without the wrapup option, or without the call tracker.
@@ -60,18 +66,22 @@
 //   - sequential: the group in list order.
 //   - random: a uniformly random member not yet tried.
 //
+// Rule (rule.go) is a model of ringlb's ranking with tie rules that lb does
+// not have, for research; Bound (bound.go) searches with hindsight for the
+// best spread any tie rule could reach on a trace.
+//
 // # Metrics
 //
-// See Result: answered calls per agent (max/min, coefficient of variation),
-// busy offers (a leg offered to an agent already on a call while another
-// member of the group, not yet tried by this call, was idle: neither on a
-// call nor ringing), the peak of simultaneous legs (ringing or connected) on
-// one agent, attempts per answered call, mean time to answer, and abandoned
-// and unanswered calls.
+// See Result: answered calls per agent (max/min, coefficient of variation,
+// and per logged-in hour over the agents with equal traits), occupancy,
+// time to answer, first offers, busy offers (a leg offered to an agent
+// already on a call while another member of the group, not yet tried by
+// this call, was idle: neither on a call nor ringing), the peak of
+// simultaneous legs (ringing or connected) on one agent, attempts per
+// answered call, and abandoned and unanswered calls.
 package sim
 
 import (
-	"container/heap"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -95,8 +105,11 @@ type Group struct {
 type Config struct {
 	// Seed selects the trace and the random policy's stream.
 	Seed uint64
-	// Calls is the number of arrivals simulated.
+	// Calls is the number of arrivals simulated, when Duration is 0.
 	Calls int
+	// Duration, when set, is the length of the shift: calls arrive until
+	// then, however many that makes (Calls is ignored).
+	Duration time.Duration
 	// ArrivalsPerHour is the Poisson arrival rate over all groups.
 	ArrivalsPerHour float64
 	// TalkMean is the mean of the exponential talk time.
@@ -128,6 +141,11 @@ type Config struct {
 	// Joins are agents who start mid-shift: before At, such an agent is in
 	// no group and takes no call.
 	Joins []Join
+	// Logouts are agents away for a while who come back.
+	Logouts []Logout
+	// Traits are agents who differ from the others. Agents without one
+	// are the "equal agents" whose spread the results judge.
+	Traits []Trait
 	// MeasureFrom starts the per-agent answered counts (and so max/min and
 	// CV): answers before it are left out, to judge a late joiner after
 	// its first hour. 0 counts every answer.
@@ -145,6 +163,44 @@ type Config struct {
 type Join struct {
 	Agent string
 	At    time.Duration
+}
+
+// Signal is how an agent's absence reaches ringlb.
+type Signal int
+
+const (
+	// DND: the agent sets do-not-disturb; the ring helper leaves it out of
+	// the members it passes to the balancer, which sees nothing else.
+	DND Signal = iota
+	// Drained: the operator drains the agent in the balancer (ringlbctl
+	// drain) and undrains it on return; the ring helper still lists it.
+	Drained
+)
+
+// String names the signal as the report shows it.
+func (s Signal) String() string {
+	if s == Drained {
+		return "drained in the balancer"
+	}
+	return "do-not-disturb, skipped by the ring helper"
+}
+
+// Logout is an agent away from From to To: it finishes the call it is on,
+// then takes no call until To.
+type Logout struct {
+	Agent    string
+	From, To time.Duration
+	Via      Signal
+}
+
+// Trait is an agent unlike the others.
+type Trait struct {
+	Agent string
+	// NoAnswer, when above 0, replaces the agent's chance of not answering
+	// a call (1: it never answers).
+	NoAnswer float64
+	// TalkScale, when above 0, multiplies the agent's talk times.
+	TalkScale float64
 }
 
 // DefaultGroups are three groups over eight agents, each agent in one or
@@ -183,8 +239,8 @@ func DefaultConfig() Config {
 // Validate reports a configuration the simulation cannot run.
 func (c *Config) Validate() error {
 	switch {
-	case c.Calls < 0:
-		return fmt.Errorf("sim: calls %d", c.Calls)
+	case c.Calls < 0 || c.Duration < 0:
+		return fmt.Errorf("sim: calls %d, duration %v", c.Calls, c.Duration)
 	case c.ArrivalsPerHour <= 0:
 		return fmt.Errorf("sim: arrival rate %v per hour", c.ArrivalsPerHour)
 	case c.TalkMean <= 0:
@@ -222,7 +278,35 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("sim: join of %q at %v: not an agent of the groups, or before 0", j.Agent, j.At)
 		}
 	}
+	for _, l := range c.Logouts {
+		if !slices.Contains(agents, l.Agent) || l.From < 0 || l.To <= l.From || (l.Via != DND && l.Via != Drained) {
+			return fmt.Errorf("sim: logout of %q from %v to %v: not an agent of the groups, or not a span", l.Agent, l.From, l.To)
+		}
+	}
+	seen := make(map[string]bool)
+	for _, t := range c.Traits {
+		if !slices.Contains(agents, t.Agent) || seen[t.Agent] || t.NoAnswer < 0 || t.NoAnswer > 1 || t.TalkScale < 0 {
+			return fmt.Errorf("sim: trait of %q: not an agent of the groups, repeated, or out of range", t.Agent)
+		}
+		seen[t.Agent] = true
+	}
 	return nil
+}
+
+// ScaleShift multiplies the shift's length by f, and with it when agents
+// join, leave and come back and where measuring starts: a shorter run of
+// the same shape, for quick checks.
+func (c *Config) ScaleShift(f float64) {
+	scale := func(d time.Duration) time.Duration { return time.Duration(float64(d) * f) }
+	c.Duration, c.MeasureFrom = scale(c.Duration), scale(c.MeasureFrom)
+	c.Joins = slices.Clone(c.Joins)
+	for i := range c.Joins {
+		c.Joins[i].At = scale(c.Joins[i].At)
+	}
+	c.Logouts = slices.Clone(c.Logouts)
+	for i := range c.Logouts {
+		c.Logouts[i].From, c.Logouts[i].To = scale(c.Logouts[i].From), scale(c.Logouts[i].To)
+	}
 }
 
 // Agents returns the union of the groups' members in order of first
@@ -241,13 +325,44 @@ func (c *Config) Agents() []string {
 	return out
 }
 
-// NoAnswerOf returns the chance that agent i of n does not answer.
+// trait returns the trait of agent, if it has one.
+func (c *Config) trait(agent string) (Trait, bool) {
+	for _, t := range c.Traits {
+		if t.Agent == agent {
+			return t, true
+		}
+	}
+	return Trait{}, false
+}
+
+// NoAnswerOf returns the chance that agent i of n does not answer, before
+// traits (see Config.Traits).
 func (c *Config) NoAnswerOf(i, n int) float64 {
 	if n < 2 {
 		return c.NoAnswer
 	}
 	f := float64(i) / float64(n-1) // 0 for the first agent, 1 for the last
 	return c.NoAnswer * (1 - c.NoAnswerSpread + 2*c.NoAnswerSpread*f)
+}
+
+// loggedIn returns how long agent was logged in between from and to: after
+// its join, outside its logouts.
+func (c *Config) loggedIn(agent string, from, to time.Duration) time.Duration {
+	for _, j := range c.Joins {
+		if j.Agent == agent {
+			from = max(from, j.At)
+		}
+	}
+	if to <= from {
+		return 0
+	}
+	d := to - from
+	for _, l := range c.Logouts {
+		if l.Agent == agent {
+			d -= max(0, min(to, l.To)-max(from, l.From))
+		}
+	}
+	return max(0, d)
 }
 
 // Describe is the model in one line, for the table header.
@@ -270,6 +385,17 @@ func (c *Config) Describe() string {
 	for _, j := range c.Joins {
 		extra += fmt.Sprintf("; %s joins at %v", j.Agent, j.At)
 	}
+	for _, l := range c.Logouts {
+		extra += fmt.Sprintf("; %s away from %v to %v (%s)", l.Agent, l.From, l.To, l.Via)
+	}
+	for _, t := range c.Traits {
+		if t.NoAnswer > 0 {
+			extra += fmt.Sprintf("; %s does not answer %.3g %% of calls", t.Agent, 100*t.NoAnswer)
+		}
+		if t.TalkScale > 0 && t.TalkScale != 1 {
+			extra += fmt.Sprintf("; %s talks %.3g times as long", t.Agent, t.TalkScale)
+		}
+	}
 	if c.MeasureFrom > 0 {
 		extra += fmt.Sprintf("; answered per agent counted from %v", c.MeasureFrom)
 	}
@@ -279,11 +405,19 @@ func (c *Config) Describe() string {
 	if c.DirectPerHour > 0 {
 		extra += fmt.Sprintf("; plus %.4g direct calls/h to random agents, outside the groups", c.DirectPerHour)
 	}
-	return fmt.Sprintf("seed %d; %d calls, Poisson %.4g/h; talk exp. mean %v (%.3g erlangs over %d agents); "+
-		"ring timeout %v, answer after U[%v, %v], no-answer %.3g %% to %.3g %% by agent; busy agent rejects after %v; "+
+	size := fmt.Sprintf("%d calls", c.Calls)
+	if c.Duration > 0 {
+		size = fmt.Sprintf("a shift of %s", shortDuration(c.Duration))
+	}
+	noAnswer := fmt.Sprintf("no-answer %.3g %% to %.3g %% by agent", 100*c.NoAnswerOf(0, len(agents)), 100*c.NoAnswerOf(len(agents)-1, len(agents)))
+	if c.NoAnswerSpread == 0 {
+		noAnswer = fmt.Sprintf("no-answer %.3g %%", 100*c.NoAnswer)
+	}
+	return fmt.Sprintf("seed %d; %s, Poisson %.4g/h; talk exp. mean %v (%.3g erlangs over %d agents); "+
+		"ring timeout %v, answer after U[%v, %v], %s; busy agent rejects after %v; "+
 		"callers %s; one pass over the group; %d nodes; genesis choose→INCR gap %v%s; groups: %s",
-		c.Seed, c.Calls, c.ArrivalsPerHour, c.TalkMean, erl, len(agents),
-		c.RingTimeout, c.AnswerMin, c.AnswerMax, 100*c.NoAnswerOf(0, len(agents)), 100*c.NoAnswerOf(len(agents)-1, len(agents)),
+		c.Seed, size, c.ArrivalsPerHour, c.TalkMean, erl, len(agents),
+		c.RingTimeout, c.AnswerMin, c.AnswerMax, noAnswer,
 		c.BusyDelay, patience, c.Nodes, c.GenesisGap, extra, strings.Join(gs, ", "))
 }
 
@@ -293,7 +427,8 @@ type Call struct {
 	Arrival time.Duration
 	// Group indexes Config.Groups.
 	Group int
-	// Talk is how long the call lasts once answered.
+	// Talk is how long the call lasts once answered (before the answering
+	// agent's Trait.TalkScale).
 	Talk time.Duration
 	// Patience is how long the caller waits for an answer; 0 is forever.
 	Patience time.Duration
@@ -318,6 +453,9 @@ type Trace struct {
 	Calls  []Call
 	// Direct are the direct calls, in time order, over the span of Calls.
 	Direct []DirectCall
+	// Span is the shift the trace covers: Config.Duration, or up to the
+	// last arrival. Logged-in time and occupancy are measured over it.
+	Span time.Duration
 }
 
 // NewTrace draws the trace of cfg from cfg.Seed.
@@ -327,15 +465,57 @@ func NewTrace(cfg Config) (*Trace, error) {
 	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x72696e676c622d74)) // "ringlb-t"
 	agents := cfg.Agents()
+	tr := &Trace{Agents: agents, Span: cfg.Duration}
+	if cfg.Duration > 0 {
+		tr.Calls = drawCalls(cfg, agents, noAnswers(cfg, agents), rng, 0, cfg.Duration)
+	} else {
+		tr.Calls = drawCalls(cfg, agents, noAnswers(cfg, agents), rng, 0, 0)
+		if len(tr.Calls) > 0 {
+			tr.Span = tr.Calls[len(tr.Calls)-1].Arrival
+		}
+	}
+	if cfg.DirectPerHour > 0 {
+		// A stream of its own, so that the group calls stay the same.
+		drng := rand.New(rand.NewPCG(cfg.Seed, 0x6469726563742d63)) // "direct-c"
+		gap := float64(time.Hour) / cfg.DirectPerHour
+		for at := time.Duration(drng.ExpFloat64() * gap); at < tr.Span; at += time.Duration(drng.ExpFloat64() * gap) {
+			tr.Direct = append(tr.Direct, DirectCall{At: at, Agent: drng.IntN(len(agents)),
+				Talk: max(time.Second, time.Duration(drng.ExpFloat64()*float64(cfg.TalkMean)))})
+		}
+	}
+	return tr, nil
+}
+
+// noAnswers returns each agent's chance of not answering a call.
+func noAnswers(cfg Config, agents []string) []float64 {
+	out := make([]float64, len(agents))
+	for a, name := range agents {
+		out[a] = cfg.NoAnswerOf(a, len(agents))
+		if t, ok := cfg.trait(name); ok && t.NoAnswer > 0 {
+			out[a] = t.NoAnswer
+		}
+	}
+	return out
+}
+
+// drawCalls draws calls arriving after from: until until when it is set,
+// else cfg.Calls of them.
+func drawCalls(cfg Config, agents []string, noAnswer []float64, rng *rand.Rand, from, until time.Duration) []Call {
 	var total float64
 	for _, g := range cfg.Groups {
 		total += g.Weight
 	}
 	meanGap := float64(time.Hour) / cfg.ArrivalsPerHour
-	tr := &Trace{Agents: agents, Calls: make([]Call, cfg.Calls)}
-	var now time.Duration
-	for i := range tr.Calls {
+	var calls []Call
+	if until == 0 {
+		calls = make([]Call, 0, cfg.Calls)
+	}
+	now := from
+	for i := 0; until > 0 || i < cfg.Calls; i++ {
 		now += time.Duration(rng.ExpFloat64() * meanGap)
+		if until > 0 && now >= until {
+			break
+		}
 		c := Call{Arrival: now, Group: len(cfg.Groups) - 1}
 		u := rng.Float64() * total
 		for gi, g := range cfg.Groups {
@@ -354,21 +534,12 @@ func NewTrace(cfg Config) (*Trace, error) {
 		c.AnswerAfter = make([]time.Duration, len(agents))
 		span := int64(cfg.AnswerMax - cfg.AnswerMin)
 		for a := range agents {
-			c.Answers[a] = rng.Float64() >= cfg.NoAnswerOf(a, len(agents))
+			c.Answers[a] = rng.Float64() >= noAnswer[a]
 			c.AnswerAfter[a] = cfg.AnswerMin + time.Duration(rng.Int64N(span+1))
 		}
-		tr.Calls[i] = c
+		calls = append(calls, c)
 	}
-	if cfg.DirectPerHour > 0 {
-		// A stream of its own, so that the group calls stay the same.
-		drng := rand.New(rand.NewPCG(cfg.Seed, 0x6469726563742d63)) // "direct-c"
-		gap := float64(time.Hour) / cfg.DirectPerHour
-		for at := time.Duration(drng.ExpFloat64() * gap); at < now; at += time.Duration(drng.ExpFloat64() * gap) {
-			tr.Direct = append(tr.Direct, DirectCall{At: at, Agent: drng.IntN(len(agents)),
-				Talk: max(time.Second, time.Duration(drng.ExpFloat64()*float64(cfg.TalkMean)))})
-		}
-	}
-	return tr, nil
+	return calls
 }
 
 // Outcome is how a leg ended.
@@ -394,6 +565,16 @@ type Tracker interface {
 	DirectEnded(now time.Duration, id int, agent string) error
 }
 
+// Presence is a Policy that is told when agents leave and come back. A
+// policy that is not one never sees a drained agent: the simulation leaves
+// it out of the members as it does for do-not-disturb.
+type Presence interface {
+	// LoggedOut reports that agent left at now, signalled via.
+	LoggedOut(now time.Duration, agent string, via Signal) error
+	// LoggedIn reports that agent came back at now.
+	LoggedIn(now time.Duration, agent string, via Signal) error
+}
+
 // Policy chooses destinations. The simulation calls it in simulated-time
 // order from one goroutine.
 type Policy interface {
@@ -414,32 +595,63 @@ const (
 	evAbandon
 	evDirect
 	evDirectEnd
+	evLogout
+	evLogin
 )
 
 type event struct {
 	at   time.Duration
 	seq  uint64 // scheduling order, for ties
 	kind int
-	call int
+	call int // the call, direct call or logout the event is about
 	leg  int // which leg of the call, for evLegEnd
 }
 
+// eventQueue is a binary min-heap of events by time, then scheduling order.
 type eventQueue []event
 
-func (q eventQueue) Len() int { return len(q) }
-func (q eventQueue) Less(i, j int) bool {
-	if q[i].at != q[j].at {
-		return q[i].at < q[j].at
+func (e *event) before(o *event) bool {
+	if e.at != o.at {
+		return e.at < o.at
 	}
-	return q[i].seq < q[j].seq
+	return e.seq < o.seq
 }
-func (q eventQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
-func (q *eventQueue) Push(x any)   { *q = append(*q, x.(event)) }
-func (q *eventQueue) Pop() any {
-	old := *q
-	e := old[len(old)-1]
-	*q = old[:len(old)-1]
-	return e
+
+func (q *eventQueue) push(e event) {
+	*q = append(*q, e)
+	h := *q
+	for i := len(h) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !h[i].before(&h[p]) {
+			break
+		}
+		h[i], h[p] = h[p], h[i]
+		i = p
+	}
+}
+
+func (q *eventQueue) pop() event {
+	h := *q
+	top := h[0]
+	n := len(h) - 1
+	h[0] = h[n]
+	h = h[:n]
+	for i := 0; ; {
+		l, m := 2*i+1, i
+		if l < n && h[l].before(&h[m]) {
+			m = l
+		}
+		if r := l + 1; r < n && h[r].before(&h[m]) {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		h[i], h[m] = h[m], h[i]
+		i = m
+	}
+	*q = h
+	return top
 }
 
 // callState is a call in progress.
@@ -452,77 +664,157 @@ type callState struct {
 	answered bool
 	done     bool // answered, abandoned or unanswered: no more legs
 	attempts int
+	legAt    time.Duration // when the current leg started
+	talkEnd  time.Duration // when the answered call ends
 }
 
 type agentState struct {
-	joinAt             time.Duration // takes calls from then on
-	wrapUntil          time.Duration // after-call work until then
+	joinAt    time.Duration // takes calls from then on
+	away      bool          // logged out now
+	awayVia   Signal
+	wrapUntil time.Duration // after-call work until then
+	talkScale float64
+	// connected and ringing are the agent's legs now.
 	connected, ringing int
 	peak               int
 	answered, offers   int
+	firstOffers        int
 	busyOffers         int
+	talk               time.Duration // talk time while logged in, measured
+	answeredAt         []time.Duration
 	steps              []LoadStep
+}
+
+// listed reports whether the ring helper passes agent a to the policy at
+// now: joined, and not away unless drained in a policy that is told.
+func (r *runner) listed(a *agentState, now time.Duration) bool {
+	return a.joinAt <= now && (!a.away || (a.awayVia == Drained && r.presence != nil))
+}
+
+// idle reports whether agent a could take a call at now.
+func (a *agentState) idle(now time.Duration) bool {
+	return a.connected == 0 && a.ringing == 0 && now >= a.wrapUntil && !a.away
 }
 
 // step records agent ai's legs (connected + ringing) from now on.
 func (r *runner) step(now time.Duration, ai int) {
+	if !r.record {
+		return
+	}
 	a := &r.agents[ai]
 	a.steps = append(a.steps, LoadStep{At: now, Legs: a.connected + a.ringing})
 }
 
 // runner is one simulation of one policy over one trace.
 type runner struct {
-	cfg    Config
-	tr     *Trace
-	p      Policy
-	index  map[string]int // agent -> index in tr.Agents
-	q      eventQueue
+	cfg      Config
+	tr       *Trace
+	p        Policy
+	presence Presence       // p, if it is one
+	record   bool           // keep load steps and answer times
+	index    map[string]int // agent -> index in tr.Agents
+	q        eventQueue
+	// fixed are the events known from the start (arrivals, direct calls,
+	// logouts), in order: kept apart from the heap, which then only holds
+	// what is in progress.
+	fixed  []event
 	seq    uint64
 	calls  []callState
 	agents []agentState
 	res    Result
-	rem    []string // scratch for remaining members
+	rem    []string      // scratch for remaining members
+	tried  []bool        // backing of the calls' tried flags
+	now    time.Duration // when loop stopped on an error
 }
 
 // Run simulates policy p, named name, over trace tr drawn for cfg.
 func Run(cfg Config, tr *Trace, name string, p Policy) (Result, error) {
+	return simulate(cfg, tr, name, p, true)
+}
+
+// simulate is Run; record false leaves out what only reports and charts need
+// (load steps, answer times), for searches that run a trace many times.
+func simulate(cfg Config, tr *Trace, name string, p Policy, record bool) (Result, error) {
+	r, err := newRunner(cfg, tr, p, record)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := r.loop(); err != nil {
+		return Result{}, fmt.Errorf("sim: %s: %w", name, err)
+	}
+	return r.result(name), nil
+}
+
+// newRunner prepares a run of p over tr.
+func newRunner(cfg Config, tr *Trace, p Policy, record bool) (*runner, error) {
 	r := &runner{
 		cfg:    cfg,
 		tr:     tr,
 		p:      p,
+		record: record,
 		index:  make(map[string]int, len(tr.Agents)),
 		calls:  make([]callState, len(tr.Calls)),
 		agents: make([]agentState, len(tr.Agents)),
+		q:      make(eventQueue, 0, 64),
 	}
+	r.presence, _ = p.(Presence)
 	for i, a := range tr.Agents {
 		r.index[a] = i
+		r.agents[i].talkScale = 1
+		if t, ok := cfg.trait(a); ok && t.TalkScale > 0 {
+			r.agents[i].talkScale = t.TalkScale
+		}
 	}
 	for _, j := range cfg.Joins {
 		if ai, ok := r.index[j.Agent]; ok {
 			r.agents[ai].joinAt = j.At
 		}
 	}
-	for i, d := range tr.Direct {
-		r.schedule(d.At, evDirect, i, 0)
-	}
 	for _, g := range cfg.Groups {
 		for _, m := range g.Members {
 			if _, ok := r.index[m]; !ok {
-				return Result{}, fmt.Errorf("sim: member %q of %q is not in the trace", m, g.Name)
+				return nil, fmt.Errorf("sim: member %q of %q is not in the trace", m, g.Name)
 			}
 		}
 	}
+	for i, l := range cfg.Logouts {
+		if _, ok := r.index[l.Agent]; !ok {
+			return nil, fmt.Errorf("sim: logout of %q, not in the trace", l.Agent)
+		}
+		r.scheduleFixed(l.From, evLogout, i)
+		r.scheduleFixed(l.To, evLogin, i)
+	}
+	for i, d := range tr.Direct {
+		r.scheduleFixed(d.At, evDirect, i)
+	}
 	for i, c := range tr.Calls {
 		if c.Group < 0 || c.Group >= len(cfg.Groups) {
-			return Result{}, fmt.Errorf("sim: call %d: group %d out of range", i, c.Group)
+			return nil, fmt.Errorf("sim: call %d: group %d out of range", i, c.Group)
 		}
 		if len(c.Answers) != len(tr.Agents) || len(c.AnswerAfter) != len(tr.Agents) {
-			return Result{}, fmt.Errorf("sim: call %d: answer draws for %d agents, want %d", i, len(c.Answers), len(tr.Agents))
+			return nil, fmt.Errorf("sim: call %d: answer draws for %d agents, want %d", i, len(c.Answers), len(tr.Agents))
 		}
-		r.schedule(c.Arrival, evArrive, i, 0)
+		r.scheduleFixed(c.Arrival, evArrive, i)
 	}
-	for r.q.Len() > 0 {
-		e := heap.Pop(&r.q).(event)
+	slices.SortFunc(r.fixed, func(a, b event) int {
+		if a.before(&b) {
+			return -1
+		}
+		return 1
+	})
+	return r, nil
+}
+
+// loop runs events until none is left, or until the policy fails (the
+// runner then holds the state of that moment).
+func (r *runner) loop() error {
+	for len(r.q) > 0 || len(r.fixed) > 0 {
+		var e event
+		if len(r.fixed) > 0 && (len(r.q) == 0 || r.fixed[0].before(&r.q[0])) {
+			e, r.fixed = r.fixed[0], r.fixed[1:]
+		} else {
+			e = r.q.pop()
+		}
 		var err error
 		switch e.kind {
 		case evArrive:
@@ -537,30 +829,57 @@ func Run(cfg Config, tr *Trace, name string, p Policy) (Result, error) {
 			err = r.direct(e.at, e.call)
 		case evDirectEnd:
 			err = r.directEnd(e.at, e.call)
+		case evLogout, evLogin:
+			err = r.presenceChange(e.at, e.call, e.kind == evLogout)
 		}
 		if err != nil {
-			return Result{}, fmt.Errorf("sim: %s: call %d at %v: %w", name, e.call, e.at, err)
+			r.now = e.at
+			return fmt.Errorf("call %d at %v: %w", e.call, e.at, err)
 		}
 	}
+	return nil
+}
+
+// result is what the run did, named name.
+func (r *runner) result(name string) Result {
+	cfg, tr, record := r.cfg, r.tr, r.record
 	r.res.Policy = name
 	r.res.Calls = len(tr.Calls)
+	r.res.Span, r.res.MeasureFrom = tr.Span, cfg.MeasureFrom
 	for i, a := range r.agents {
+		name := tr.Agents[i]
+		_, unequal := cfg.trait(name)
 		r.res.Agents = append(r.res.Agents, AgentResult{
-			Agent: tr.Agents[i], Answered: a.answered, Offers: a.offers, BusyOffers: a.busyOffers, PeakLegs: a.peak,
-			Load: a.steps,
+			Agent: name, Answered: a.answered, Offers: a.offers, FirstOffers: a.firstOffers,
+			BusyOffers: a.busyOffers, PeakLegs: a.peak, Load: a.steps,
+			Talk: a.talk, LoggedIn: cfg.loggedIn(name, cfg.MeasureFrom, tr.Span), Equal: !unequal,
+			AnsweredAt: a.answeredAt,
 		})
 	}
-	return r.res, nil
+	if record {
+		r.res.Returns = returns(cfg, &r.res)
+	}
+	return r.res
 }
 
 func (r *runner) schedule(at time.Duration, kind, call, leg int) {
 	r.seq++
-	heap.Push(&r.q, event{at: at, seq: r.seq, kind: kind, call: call, leg: leg})
+	r.q.push(event{at: at, seq: r.seq, kind: kind, call: call, leg: leg})
+}
+
+func (r *runner) scheduleFixed(at time.Duration, kind, id int) {
+	r.seq++
+	r.fixed = append(r.fixed, event{at: at, seq: r.seq, kind: kind, call: id})
 }
 
 func (r *runner) arrive(now time.Duration, ci int) error {
 	c := &r.tr.Calls[ci]
-	r.calls[ci].tried = make([]bool, len(r.cfg.Groups[c.Group].Members))
+	n := len(r.cfg.Groups[c.Group].Members)
+	if cap(r.tried)-len(r.tried) < n {
+		r.tried = make([]bool, 0, max(4096, n))
+	}
+	r.calls[ci].tried = r.tried[len(r.tried) : len(r.tried)+n : len(r.tried)+n]
+	r.tried = r.tried[:len(r.tried)+n]
 	if c.Patience > 0 {
 		r.schedule(now+c.Patience, evAbandon, ci, 0)
 	}
@@ -574,7 +893,7 @@ func (r *runner) attempt(now time.Duration, ci int) error {
 	g := &r.cfg.Groups[c.Group]
 	r.rem = r.rem[:0]
 	for i, m := range g.Members {
-		if !cs.tried[i] && r.agents[r.index[m]].joinAt <= now {
+		if !cs.tried[i] && r.listed(&r.agents[r.index[m]], now) {
 			r.rem = append(r.rem, m)
 		}
 	}
@@ -585,8 +904,8 @@ func (r *runner) attempt(now time.Duration, ci int) error {
 	}
 	dest, err := r.p.Next(now, ci, c.Node, r.rem)
 	if errors.Is(err, lb.ErrAtCapacity) {
-		// Every member left is busy or in wrap-up as the balancer sees
-		// it: the ring helper ends the ring (all_busy).
+		// Every member left is busy, drained or in wrap-up as the
+		// balancer sees it: the ring helper ends the ring (all_busy).
 		cs.done = true
 		r.res.Unanswered++
 		return nil
@@ -596,28 +915,31 @@ func (r *runner) attempt(now time.Duration, ci int) error {
 	}
 	pos := -1
 	for i, m := range g.Members {
-		if m == dest && !cs.tried[i] {
+		if m == dest && !cs.tried[i] && slices.Contains(r.rem, m) {
 			pos = i
 		}
 	}
 	if pos < 0 {
-		return fmt.Errorf("policy chose %q, not an untried member of %s", dest, g.Name)
+		return fmt.Errorf("policy chose %q, not a listed untried member of %s", dest, g.Name)
 	}
 	cs.tried[pos] = true
 	ai := r.index[dest]
 	a := &r.agents[ai]
-	busy := a.connected > 0 || now < a.wrapUntil
+	busy := a.connected > 0 || now < a.wrapUntil || a.away
 	if busy {
 		for i, m := range g.Members {
 			if i == pos || cs.tried[i] {
 				continue
 			}
-			if o := &r.agents[r.index[m]]; o.connected == 0 && o.ringing == 0 && now >= o.wrapUntil && o.joinAt <= now {
+			if o := &r.agents[r.index[m]]; o.idle(now) && o.joinAt <= now {
 				a.busyOffers++
 				r.res.BusyOffers++
 				break
 			}
 		}
+	}
+	if cs.attempts == 0 {
+		a.firstOffers++
 	}
 	a.offers++
 	a.ringing++
@@ -627,6 +949,7 @@ func (r *runner) attempt(now time.Duration, ci int) error {
 	cs.attempts++
 	cs.ringing = true
 	cs.agent = ai
+	cs.legAt = now
 	r.res.Attempts++
 	switch {
 	case busy:
@@ -665,16 +988,35 @@ func (r *runner) legEnd(now time.Duration, ci, leg int) error {
 	if o != Answered {
 		return r.attempt(now, ci)
 	}
+	talk := time.Duration(float64(c.Talk) * a.talkScale)
 	if now >= r.cfg.MeasureFrom {
 		a.answered++
+		if r.record {
+			a.answeredAt = append(a.answeredAt, now)
+		}
 	}
+	a.talk += r.talkWhileIn(dest, now, now+talk)
 	cs.answered = true
 	cs.done = true
+	cs.talkEnd = now + talk
 	r.res.Answered++
 	r.res.AnsweredAttempts += cs.attempts
 	r.res.Wait += now - c.Arrival
-	r.schedule(now+c.Talk, evHangup, ci, 0)
+	if r.record {
+		r.res.Waits = append(r.res.Waits, now-c.Arrival)
+	}
+	r.schedule(now+talk, evHangup, ci, 0)
 	return nil
+}
+
+// talkWhileIn returns the part of a call from s to e on agent that falls
+// in the measured shift while the agent is logged in.
+func (r *runner) talkWhileIn(agent string, s, e time.Duration) time.Duration {
+	s, e = max(s, r.cfg.MeasureFrom), min(e, r.tr.Span)
+	if e <= s {
+		return 0
+	}
+	return r.cfg.loggedIn(agent, s, e)
 }
 
 func (r *runner) hangup(now time.Duration, ci int) error {
@@ -686,12 +1028,12 @@ func (r *runner) hangup(now time.Duration, ci int) error {
 	return r.p.Hangup(now, ci, c.Node, r.tr.Agents[cs.agent])
 }
 
-// direct starts direct call di, unless its agent is on a call or has not
-// joined yet (it goes to voicemail).
+// direct starts direct call di, unless its agent is on a call, away or has
+// not joined yet (it goes to voicemail).
 func (r *runner) direct(now time.Duration, di int) error {
 	d := &r.tr.Direct[di]
 	a := &r.agents[d.Agent]
-	if a.connected > 0 || a.joinAt > now {
+	if a.connected > 0 || a.joinAt > now || a.away {
 		return nil
 	}
 	a.connected++
@@ -715,6 +1057,20 @@ func (r *runner) directEnd(now time.Duration, di int) error {
 		return t.DirectEnded(now, di, r.tr.Agents[d.Agent])
 	}
 	return nil
+}
+
+// presenceChange logs agent of logout li out (out) or back in.
+func (r *runner) presenceChange(now time.Duration, li int, out bool) error {
+	l := &r.cfg.Logouts[li]
+	a := &r.agents[r.index[l.Agent]]
+	a.away, a.awayVia = out, l.Via
+	if r.presence == nil {
+		return nil
+	}
+	if out {
+		return r.presence.LoggedOut(now, l.Agent, l.Via)
+	}
+	return r.presence.LoggedIn(now, l.Agent, l.Via)
 }
 
 func (r *runner) abandon(now time.Duration, ci int) error {

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ringlb/ringlb/sim"
 )
 
 // TestSmallRun is what `make sim` runs in CI, at a small size.
@@ -66,10 +68,65 @@ func TestBadArguments(t *testing.T) {
 		{"-calls", "10", "extra"},
 		{"-groups", "nomembers"},
 		{"-answer-max", "30s"},
+		{"-seeds", "0"},
+		{"-scale", "0"},
+		{"-bound-runs", "-1"},
+		{"-scenario", "nope"},
 	} {
 		var stdout, stderr strings.Builder
 		if code := run(args, &stdout, &stderr); code != 2 {
 			t.Errorf("%v: exit %d, want 2", args, code)
+		}
+	}
+}
+
+// The whole report, at a small size: every trace, the summaries, the bound
+// and the chart.
+func TestWholeReport(t *testing.T) {
+	dir := t.TempDir()
+	md, svg := filepath.Join(dir, "balance.md"), filepath.Join(dir, "balance.svg")
+	var stdout, stderr strings.Builder
+	code := run([]string{"-scenario", "all", "-calls", "200", "-seeds", "2", "-scale", "0.125", "-bound-runs", "30",
+		"-out", md, "-svg", svg}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit %d, stderr:\n%s", code, stderr.String())
+	}
+	got := stdout.String()
+	want := []string{"# Balance", "### The bound", "seeds 1, 2 for every trace", "seeds meeting the target",
+		"## The default call centre and its variations"}
+	for _, s := range append(sim.Scenarios(), sim.Shifts()...) {
+		want = append(want, "| "+s.Name+" |")
+	}
+	for _, s := range sim.Shifts() {
+		want = append(want, "## Shift trace "+s.Name+":")
+	}
+	want = append(want, "1002 back at 30m0s", "ringlb-redis-3node against ringlb-no-fading")
+	for _, w := range want {
+		if !strings.Contains(got, w) {
+			t.Errorf("report lacks %q", w)
+		}
+	}
+	chart, err := os.ReadFile(svg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(chart), "Shift traces: max/min per seed of ringlb") {
+		t.Error("chart lacks the shift panel")
+	}
+}
+
+// One shift trace with the research variants.
+func TestShiftWithVariants(t *testing.T) {
+	var stdout, stderr strings.Builder
+	code := run([]string{"-scenario", "never-answers", "-seeds", "1", "-scale", "0.125", "-bound=false", "-variants", "-redis=false"}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit %d, stderr:\n%s", code, stderr.String())
+	}
+	got := stdout.String()
+	for _, w := range []string{"## Shift trace never-answers:", "1001 does not answer 100 % of calls", "## Research: tie rules on every trace",
+		"| rule: fewest, half-life 4h, lowest when chosen |", "| rule: talk, no fading, zero in the first hour, lift to the mean on return |"} {
+		if !strings.Contains(got, w) {
+			t.Errorf("output lacks %q:\n%s", w, got)
 		}
 	}
 }

@@ -1,0 +1,526 @@
+package sim
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/ringlb/ringlb/lb"
+)
+
+// Rule is a model of how ringlb's memory balancer ranks a group's members
+// (least loaded first, then a tie rule), with tie rules lb does not have:
+// for research only, to try a rule on the traces before it is built. The
+// rows the report calls ringlb always run the real lb.
+//
+// With RuleOptions{Tie: RuleFewest, HalfLife: 4 * time.Hour} (or RuleLRU,
+// RuleList) it chooses exactly as lb.Memory with the same tie and
+// half-life; a test holds it to that on every trace.
+type Rule struct {
+	opts    RuleOptions
+	members map[string]*ruleMember
+	seq     uint64 // counts hold starts, for lru ties
+	started bool
+	first   int64 // ns of the first choice: the balancer's start
+	// talkSum and talks are the answered talk time and calls seen, for
+	// RuleTalk's no-answer weight.
+	talkSum time.Duration
+	talks   int
+	cands   []ruleCand
+	// plan forces the choice among equally loaded members, by decision;
+	// decisions records every choice among two or more (see Bound).
+	plan      []int
+	decisions []decision
+	// stop, when set, makes Next fail with errStop at the first choice
+	// among two or more idle members past the plan (see Lookahead).
+	stop bool
+}
+
+// errStop stops a run at a choice the lookahead makes.
+var errStop = errors.New("sim: stopped at a choice")
+
+// RuleTie is the order Rule gives equally loaded members.
+type RuleTie int
+
+const (
+	// RuleFewest: fewest answered calls (faded), then lru; lb's fewest.
+	RuleFewest RuleTie = iota
+	// RuleTalk: least talk time (faded), then lru: even occupancy.
+	RuleTalk
+	// RuleLRU: the member whose last hold started longest ago.
+	RuleLRU
+	// RuleList: list order.
+	RuleList
+)
+
+// String names the tie rule.
+func (t RuleTie) String() string {
+	switch t {
+	case RuleTalk:
+		return "talk"
+	case RuleLRU:
+		return "lru"
+	case RuleList:
+		return "list"
+	}
+	return "fewest"
+}
+
+// RuleStart is the score a member starts from, for fewest and talk ties.
+type RuleStart int
+
+const (
+	// StartWhenChosen: until first chosen, a member ranks at the lowest
+	// score of the list it is ranked in, and is given that score when
+	// chosen (lb today).
+	StartWhenChosen RuleStart = iota
+	// StartWhenRanked: a member is given the lowest score of the list the
+	// first time it is ranked.
+	StartWhenRanked
+	// StartZeroFirstHour: as StartWhenRanked, but a member first ranked
+	// within RuleOptions.FirstHour of the balancer's first choice starts
+	// at zero: at the start of a shift nobody has answered anything yet.
+	StartZeroFirstHour
+)
+
+// String names the start rule.
+func (s RuleStart) String() string {
+	switch s {
+	case StartWhenRanked:
+		return "lowest when ranked"
+	case StartZeroFirstHour:
+		return "zero in the first hour"
+	}
+	return "lowest when chosen"
+}
+
+// RuleOptions are the rule's knobs.
+type RuleOptions struct {
+	Tie RuleTie
+	// HalfLife fades scores by half every HalfLife; 0 never fades them.
+	HalfLife time.Duration
+	Start    RuleStart
+	// FirstHour is StartZeroFirstHour's window; 0 means an hour.
+	FirstHour time.Duration
+	// Lift raises a member who comes back (LoggedIn) to the lowest score
+	// of the members present it was ranked with, if it is below; LiftMean
+	// to their mean instead.
+	Lift, LiftMean bool
+	// NoAnswerWeight adds this many answered calls (RuleTalk: mean talk
+	// times) to a member's score when an offer rings out unanswered.
+	NoAnswerWeight float64
+	// Backoff ranks a member after its equally loaded peers for this long
+	// after an offer rang out unanswered; with BackoffDoubles, twice as
+	// long for each unanswered offer in a row (up to 64 times), so that
+	// one missed call costs little and a member who never answers is
+	// left alone.
+	Backoff        time.Duration
+	BackoffDoubles bool
+	// Wrapup is lb's wrapup option.
+	Wrapup time.Duration
+	// Untracked leaves direct calls unseen, as a switch without the call
+	// tracker.
+	Untracked bool
+}
+
+// String describes the options in a few words.
+func (o RuleOptions) String() string {
+	s := o.Tie.String()
+	if o.Tie == RuleFewest || o.Tie == RuleTalk {
+		if o.HalfLife > 0 {
+			s += ", half-life " + shortDuration(o.HalfLife)
+		} else {
+			s += ", no fading"
+		}
+		s += ", " + o.Start.String()
+		switch {
+		case o.LiftMean:
+			s += ", lift to the mean on return"
+		case o.Lift:
+			s += ", lift on return"
+		}
+		if o.NoAnswerWeight > 0 {
+			s += fmt.Sprintf(", no-answer counts %g", o.NoAnswerWeight)
+		}
+	}
+	if o.Backoff > 0 {
+		s += ", no-answer back-off " + shortDuration(o.Backoff)
+		if o.BackoffDoubles {
+			s += " doubling"
+		}
+	}
+	return s
+}
+
+// shortDuration prints 4h0m0s as 4h and 1m0s as 1m.
+func shortDuration(d time.Duration) string {
+	switch {
+	case d%time.Hour == 0:
+		return fmt.Sprintf("%dh", d/time.Hour)
+	case d%time.Minute == 0:
+		return fmt.Sprintf("%dm", d/time.Minute)
+	}
+	return d.String()
+}
+
+type ruleMember struct {
+	holds     []ruleHold
+	lastSeq   uint64
+	rank      float64 // the score in lb's rank form: log2(s) + t/half
+	scored    bool
+	wrapUntil int64
+	backUntil int64
+	missed    int // unanswered offers in a row
+	drained   bool
+	away      bool
+	mates     map[*ruleMember]bool // members it was ranked with
+}
+
+type ruleHold struct {
+	id       int // call, or -1-direct call
+	answered bool
+	at       int64 // answer time (ns)
+}
+
+type ruleCand struct {
+	m    *ruleMember
+	dest string
+	load int
+	back bool
+	pos  int
+}
+
+type decision struct {
+	n, chosen int // equally loaded members, and the one chosen (list order)
+}
+
+// NewRule returns a Rule with opts.
+func NewRule(opts RuleOptions) *Rule {
+	if opts.FirstHour == 0 {
+		opts.FirstHour = time.Hour
+	}
+	return &Rule{opts: opts, members: make(map[string]*ruleMember)}
+}
+
+func (r *Rule) ns(now time.Duration) int64 { return simEpoch.Add(now).UnixNano() }
+
+func (r *Rule) member(dest string) *ruleMember {
+	m := r.members[dest]
+	if m == nil {
+		m = &ruleMember{}
+		r.members[dest] = m
+	}
+	return m
+}
+
+// rankOf and scoreOf are lb's: a score s as of t ranks as log2(s) + t/half,
+// so scores fading at one rate compare without updating them.
+func (r *Rule) rankOf(s float64, now int64) float64 {
+	v := math.Log2(s)
+	if h := r.opts.HalfLife; h > 0 {
+		v += float64(now) / float64(h)
+	}
+	return v
+}
+
+func (r *Rule) scoreOf(v float64, now int64) float64 {
+	if h := r.opts.HalfLife; h > 0 {
+		v -= float64(now) / float64(h)
+	}
+	return math.Exp2(v)
+}
+
+// add adds x to m's score at now.
+func (r *Rule) add(m *ruleMember, x float64, now int64) {
+	s := 0.0
+	if m.scored {
+		s = r.scoreOf(m.rank, now)
+	}
+	m.rank, m.scored = r.rankOf(s+x, now), true
+}
+
+func (r *Rule) scores() bool { return r.opts.Tie == RuleFewest || r.opts.Tie == RuleTalk }
+
+// compare orders a before b as lb does, with the back-off first among
+// equal loads.
+func (r *Rule) compare(a, b *ruleCand) int {
+	if a.load != b.load {
+		return a.load - b.load
+	}
+	if a.back != b.back {
+		if a.back {
+			return 1
+		}
+		return -1
+	}
+	switch r.opts.Tie {
+	case RuleFewest, RuleTalk:
+		if a.m.rank != b.m.rank {
+			if a.m.rank < b.m.rank {
+				return -1
+			}
+			return 1
+		}
+		fallthrough
+	case RuleLRU:
+		if a.m.lastSeq != b.m.lastSeq {
+			if a.m.lastSeq < b.m.lastSeq {
+				return -1
+			}
+			return 1
+		}
+	}
+	return a.pos - b.pos
+}
+
+// Next implements Policy.
+func (r *Rule) Next(now time.Duration, call, node int, remaining []string) (string, error) {
+	ns := r.ns(now)
+	if !r.started {
+		r.started, r.first = true, ns
+	}
+	r.cands = r.cands[:0]
+	for i, dest := range remaining {
+		m := r.member(dest)
+		if m.drained || ns < m.wrapUntil {
+			continue
+		}
+		r.cands = append(r.cands, ruleCand{m: m, dest: dest, load: len(m.holds), back: ns < m.backUntil, pos: i})
+	}
+	if len(r.cands) == 0 {
+		return "", fmt.Errorf("sim: rule: every member drained or in wrap-up: %w", lb.ErrAtCapacity)
+	}
+	for i := range r.cands {
+		for j := range r.cands {
+			if (r.opts.Lift || r.opts.LiftMean) && i != j {
+				if r.cands[i].m.mates == nil {
+					r.cands[i].m.mates = make(map[*ruleMember]bool)
+				}
+				r.cands[i].m.mates[r.cands[j].m] = true
+			}
+		}
+	}
+	// The lowest score among the scored: where unscored members start.
+	low := math.Inf(-1)
+	any := false
+	for _, c := range r.cands {
+		if c.m.scored && (!any || c.m.rank < low) {
+			low, any = c.m.rank, true
+		}
+	}
+	if r.scores() && r.opts.Start != StartWhenChosen {
+		if r.opts.Start == StartZeroFirstHour && ns-r.first < int64(r.opts.FirstHour) {
+			low = math.Inf(-1)
+		}
+		for _, c := range r.cands {
+			if !c.m.scored {
+				c.m.rank, c.m.scored = low, true
+			}
+		}
+	}
+	// Unscored members rank at low until chosen (lb today); compare reads
+	// ranks, and an unscored member's rank means nothing else.
+	if r.scores() {
+		for _, c := range r.cands {
+			if !c.m.scored {
+				c.m.rank = low
+			}
+		}
+	}
+	best := 0
+	minLoad, tied := r.cands[0].load, 0
+	for i := range r.cands {
+		if r.compare(&r.cands[i], &r.cands[best]) < 0 {
+			best = i
+		}
+		minLoad = min(minLoad, r.cands[i].load)
+	}
+	for i := range r.cands {
+		if r.cands[i].load == minLoad {
+			tied++
+		}
+	}
+	if tied >= 2 {
+		k := len(r.decisions)
+		if r.stop && minLoad == 0 && k >= len(r.plan) {
+			return "", errStop
+		}
+		pick := -1
+		if k < len(r.plan) && r.plan[k] >= 0 && r.plan[k] < tied {
+			pick = r.plan[k]
+		}
+		chosen, n := 0, 0
+		for i := range r.cands {
+			if r.cands[i].load != minLoad {
+				continue
+			}
+			if n == pick {
+				best = i
+			}
+			if i == best {
+				chosen = n
+			}
+			n++
+		}
+		r.decisions = append(r.decisions, decision{n: tied, chosen: chosen})
+	}
+	c := r.cands[best]
+	if r.scores() && !c.m.scored {
+		c.m.rank, c.m.scored = low, true
+	}
+	r.hold(c.m, call)
+	return c.dest, nil
+}
+
+func (r *Rule) hold(m *ruleMember, id int) {
+	m.holds = append(m.holds, ruleHold{id: id})
+	r.seq++
+	m.lastSeq = r.seq
+}
+
+// drop removes m's hold id and returns it.
+func (r *Rule) drop(m *ruleMember, id int) (ruleHold, bool) {
+	for i, h := range m.holds {
+		if h.id == id {
+			m.holds = append(m.holds[:i], m.holds[i+1:]...)
+			return h, true
+		}
+	}
+	return ruleHold{}, false
+}
+
+// answered marks m's hold id answered at now.
+func (r *Rule) answered(m *ruleMember, id int, ns int64) {
+	for i := range m.holds {
+		if h := &m.holds[i]; h.id == id && !h.answered {
+			h.answered, h.at = true, ns
+			m.missed = 0
+			if r.opts.Tie != RuleTalk {
+				r.add(m, 1, ns)
+			}
+		}
+	}
+}
+
+// release drops m's hold id at now: an answered one starts wrap-up and,
+// for talk ties, adds its talk time.
+func (r *Rule) release(m *ruleMember, id int, ns int64) {
+	h, ok := r.drop(m, id)
+	if !ok || !h.answered {
+		return
+	}
+	if ns+int64(r.opts.Wrapup) > m.wrapUntil {
+		m.wrapUntil = ns + int64(r.opts.Wrapup)
+	}
+	talk := time.Duration(ns - h.at)
+	r.talkSum += talk
+	r.talks++
+	if r.opts.Tie == RuleTalk {
+		r.add(m, talk.Seconds(), ns)
+	}
+}
+
+// LegEnded implements Policy.
+func (r *Rule) LegEnded(now time.Duration, call, node int, dest string, o Outcome) error {
+	ns := r.ns(now)
+	m := r.member(dest)
+	if o == Answered {
+		r.answered(m, call, ns)
+		return nil
+	}
+	r.release(m, call, ns)
+	if o == NoAnswer {
+		if w := r.opts.NoAnswerWeight; w > 0 && r.scores() {
+			if r.opts.Tie == RuleTalk {
+				w *= r.meanTalk().Seconds()
+			}
+			r.add(m, w, ns)
+		}
+		m.missed++
+		if b := r.opts.Backoff; b > 0 {
+			if r.opts.BackoffDoubles {
+				b <<= min(m.missed-1, 6)
+			}
+			m.backUntil = ns + int64(b)
+		}
+	}
+	return nil
+}
+
+// meanTalk is the mean answered talk time seen so far; a minute before any.
+func (r *Rule) meanTalk() time.Duration {
+	if r.talks == 0 {
+		return time.Minute
+	}
+	return r.talkSum / time.Duration(r.talks)
+}
+
+// Hangup implements Policy.
+func (r *Rule) Hangup(now time.Duration, call, node int, dest string) error {
+	r.release(r.member(dest), call, r.ns(now))
+	return nil
+}
+
+// DirectStarted implements Tracker: Count then Answered, as the call
+// tracker does.
+func (r *Rule) DirectStarted(now time.Duration, id int, agent string) error {
+	if r.opts.Untracked {
+		return nil
+	}
+	m := r.member(agent)
+	r.hold(m, -1-id)
+	r.answered(m, -1-id, r.ns(now))
+	return nil
+}
+
+// DirectEnded implements Tracker.
+func (r *Rule) DirectEnded(now time.Duration, id int, agent string) error {
+	if r.opts.Untracked {
+		return nil
+	}
+	r.release(r.member(agent), -1-id, r.ns(now))
+	return nil
+}
+
+// LoggedOut implements Presence: a drained member is left out of ranking;
+// one on do-not-disturb is not listed by the ring helper.
+func (r *Rule) LoggedOut(now time.Duration, agent string, via Signal) error {
+	m := r.member(agent)
+	m.away = true
+	if via == Drained {
+		m.drained = true
+	}
+	return nil
+}
+
+// LoggedIn implements Presence: with Lift (LiftMean), a member below the
+// lowest (mean) score of its list-mates present is raised to it.
+func (r *Rule) LoggedIn(now time.Duration, agent string, via Signal) error {
+	m := r.member(agent)
+	m.away, m.drained = false, false
+	if !(r.opts.Lift || r.opts.LiftMean) || !r.scores() || !m.scored {
+		return nil
+	}
+	ns := r.ns(now)
+	low, sum, n := 0.0, 0.0, 0
+	for o := range m.mates {
+		if o.scored && !o.away {
+			if n == 0 || o.rank < low {
+				low = o.rank
+			}
+			sum += r.scoreOf(o.rank, ns)
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	if r.opts.LiftMean {
+		low = r.rankOf(sum/float64(n), ns)
+	}
+	if m.rank < low {
+		m.rank = low
+	}
+	return nil
+}
