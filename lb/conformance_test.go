@@ -17,3 +17,19 @@ func TestConformanceMemory(t *testing.T) {
 		return m
 	})
 }
+
+func TestSharedMemory(t *testing.T) {
+	lbtest.Shared(t, func(t *testing.T, oa, ob lb.Options) (lb.Balancer, lb.Balancer) {
+		s := lb.NewScope(nil)
+		a, err := s.Open(t.Name()+"-a", oa)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := s.Open(t.Name()+"-b", ob)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { a.Close(); b.Close() })
+		return a, b
+	})
+}

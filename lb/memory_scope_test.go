@@ -1,0 +1,111 @@
+package lb_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/ringlb/ringlb/lb"
+	"github.com/ringlb/ringlb/lb/lbtest"
+)
+
+// Two ring groups on two balancers sharing an agent: every balancer the
+// process opens shares its loads, with no option to ask for it.
+func TestMemoryBalancersOfTheProcessShareLoads(t *testing.T) {
+	var reg lb.Registry
+	sales, err := reg.Open("shared-sales", lb.Options{DefaultCapacity: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close("shared-sales")
+	support, err := reg.Open("shared-support", lb.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close("shared-support")
+	plain, err := lb.NewMemory("shared-plain", lb.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	agents := []string{"user/shared-1@example.com", "user/shared-2"}
+	lbtest.MustAcquire(t, support, "user/shared-1", "call-1")
+	lbtest.WantLoad(t, sales, agents, []int{1, 0})
+	lbtest.WantLoad(t, plain, agents, []int{1, 0})
+	if got := lbtest.MustNext(t, sales, agents, "call-2"); got != "user/shared-2" {
+		t.Fatalf("sales offered %s, busy on a support call", got)
+	}
+	if _, err := sales.Next(context.Background(), agents, "call-3"); err == nil {
+		t.Fatal("sales offered a third call to two agents on a call each at capacity 1")
+	}
+	lbtest.MustRelease(t, support, "user/shared-1", "call-1", true)
+	lbtest.MustRelease(t, sales, "user/shared-2", "call-2", true)
+	lbtest.WantLoad(t, plain, agents, []int{0, 0})
+}
+
+// A hold past its maximum age stops counting in every balancer, even when
+// the balancer that holds it is never called again; that balancer's own
+// expiry does not count it out a second time.
+func TestMemoryLapsedHoldStopsCountingEverywhere(t *testing.T) {
+	clk := &fakeClock{now: t0}
+	s := lb.NewScope(clk.Now)
+	a, err := s.Open("a", lb.Options{MaxHoldAge: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := s.Open("b", lb.Options{MaxHoldAge: 4 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	lbtest.MustAcquire(t, a, "x", "leaked")
+	if ok, err := b.Count(context.Background(), "x", "shared"); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	lbtest.MustAcquire(t, a, "x", "shared")
+	lbtest.WantLoad(t, b, []string{"x"}, []int{2})
+	clk.Set(t0.Add(time.Hour))
+	// a's holds lapsed; "shared" is still b's.
+	lbtest.WantLoad(t, b, []string{"x"}, []int{1})
+	lbtest.WantLoad(t, a, []string{"x"}, []int{1})
+	lbtest.MustRelease(t, a, "x", "leaked", false)
+	lbtest.MustRelease(t, b, "x", "shared", true)
+	lbtest.WantLoad(t, b, []string{"x"}, []int{0})
+	lbtest.WantLoad(t, a, []string{"x"}, []int{0})
+	if n := lb.ScopeMembers(s); n != 0 {
+		t.Fatalf("scope keeps %d members with no call", n)
+	}
+}
+
+// The scope keeps a member only while a call holds it or it may be in
+// wrap-up: whatever names arrive, memory stays bounded.
+func TestMemoryScopeBounded(t *testing.T) {
+	clk := &fakeClock{now: t0}
+	s := lb.NewScope(clk.Now)
+	a, err := s.Open("a", lb.Options{DefaultWrapup: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	ctx := context.Background()
+	for i := range 30000 {
+		d, call := fmt.Sprintf("n%d", i), fmt.Sprint("c", i)
+		lbtest.MustAcquire(t, a, d, call)
+		if i%2 == 0 {
+			a.Answered(ctx, d, call) // a wrap-up to remember
+		}
+		lbtest.MustRelease(t, a, d, call, true)
+	}
+	if n := lb.ScopeMembers(s); n > lb.DefaultMaxIdle {
+		t.Fatalf("scope keeps %d members, more than %d", n, lb.DefaultMaxIdle)
+	}
+	// Past the longest wrap-up nothing is left.
+	clk.Set(t0.Add(time.Minute))
+	lbtest.MustAcquire(t, a, "last", "c")
+	lbtest.MustRelease(t, a, "last", "c", true)
+	if n := lb.ScopeMembers(s); n != 0 {
+		t.Fatalf("scope keeps %d members past every wrap-up", n)
+	}
+}
