@@ -83,7 +83,8 @@ func TestRedisKeyLayout(t *testing.T) {
 	m := miniredis.RunT(t)
 	r := openRedis(t, "sales", "redis://"+m.Addr(), lb.Options{})
 	r2 := openRedis(t, "sales", "redis://"+m.Addr(), lb.Options{KeyPrefix: "myapp:lb:"})
-	if r.keys[0] != "ringlb:{sales}:3:exp" || r2.keys[1] != "myapp:lb:{sales}:3:mem" {
+	if r.keys[0] != "ringlb:{ringlb}:4:sales:exp" || r2.keys[1] != "myapp:lb:{ringlb}:4:sales:mem" ||
+		r.keys[4] != "ringlb:{ringlb}:4:load" || r2.keys[6] != "myapp:lb:{ringlb}:4:cool" {
 		t.Fatalf("keys = %v, %v", r.keys, r2.keys)
 	}
 	lbtest.MustAcquire(t, r, "a", "c1")
@@ -92,8 +93,8 @@ func TestRedisKeyLayout(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, k := range m.Keys() {
-		if !strings.HasPrefix(k, "ringlb:{sales}:") && !strings.HasPrefix(k, "myapp:lb:{sales}:") {
-			t.Fatalf("key %q outside the balancer's hash tag", k)
+		if !strings.HasPrefix(k, "ringlb:{ringlb}:4:") && !strings.HasPrefix(k, "myapp:lb:{ringlb}:4:") {
+			t.Fatalf("key %q outside the deployment's hash tag", k)
 		}
 	}
 }
@@ -371,7 +372,7 @@ func TestRedisResetRepairsDriftedCount(t *testing.T) {
 	b := openRedis(t, name, "redis://"+m.Addr(), lb.Options{})
 	lbtest.MustAcquire(t, b, "a", "c1")
 	// Simulate drift: a count with no holds behind it.
-	m.HSet(lb.DefaultKeyPrefix+"{"+name+"}:3:mem", "a", "3 0 0 1 0 0 0 0 1 0")
+	m.HSet(b.keys[4], "a", "3 0 0")
 	lbtest.WantLoad(t, b, []string{"a"}, []int{3})
 	n, err := b.Reset(context.Background(), "a")
 	if err != nil || n != 1 {
@@ -426,7 +427,7 @@ func TestScriptLimitsAreGos(t *testing.T) {
 	m := miniredis.RunT(t)
 	c := redis.NewClient(&redis.Options{Addr: m.Addr()})
 	defer c.Close()
-	got, err := newScript("return {MAX_IDLE, GONE_KEEP}").Run(context.Background(), c, redisKeySuffixes[:]).Int64Slice()
+	got, err := newScript("return {MAX_IDLE, GONE_KEEP}").Run(context.Background(), c, balancerKeys("p:", "n")).Int64Slice()
 	if err != nil || len(got) != 2 || got[0] != maxIdle || got[1] != goneKeep.Milliseconds() {
 		t.Fatalf("the scripts see MAX_IDLE, GONE_KEEP = %v, %v; want %d, %d", got, err, maxIdle, goneKeep.Milliseconds())
 	}
