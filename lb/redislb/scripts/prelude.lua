@@ -545,8 +545,9 @@ local function set_clock(raw, st)
 end
 
 -- begin reads the clock, the one clock all nodes share, and drops up to
--- ARGV[1] holds whose lease or maximum age ran out, so every script does
--- bounded work however many lapsed at once. It returns the time.
+-- ARGV[1] holds whose lease or maximum age ran out, this balancer's first,
+-- then any balancer's from load, so every script does bounded work however
+-- many lapsed at once. It returns the time.
 local function begin()
   local t = redis.call("TIME")
   set_clock(tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), redis.call("HGET", K_LOAD, F_SEQ))
@@ -556,7 +557,9 @@ local function begin()
     expire(gone[i])
   end
   all_reaped = #gone < limit
-  reap_shared(limit)
+  if #gone < limit then
+    reap_shared(limit - #gone) -- one budget for both
+  end
   return clock
 end
 
