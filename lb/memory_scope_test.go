@@ -109,3 +109,30 @@ func TestMemoryScopeBounded(t *testing.T) {
 		t.Fatalf("scope keeps %d members past every wrap-up", n)
 	}
 }
+
+// A balancer that closes takes its holds out of the scope's loads, once.
+func TestMemoryCloseCountsOut(t *testing.T) {
+	s := lb.NewScope(nil)
+	a, err := s.Open("a", lb.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.Open("b", lb.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	lbtest.MustAcquire(t, a, "x", "c1")
+	if ok, err := b.Count(context.Background(), "x", "c1"); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	lbtest.MustAcquire(t, a, "y", "c2")
+	a.Close()
+	a.Close()
+	lbtest.WantLoad(t, b, []string{"x", "y"}, []int{1, 0})
+	lbtest.MustRelease(t, b, "x", "c1", true)
+	lbtest.WantLoad(t, b, []string{"x", "y"}, []int{0, 0})
+	if n := lb.ScopeMembers(s); n != 0 {
+		t.Fatalf("scope keeps %d members", n)
+	}
+}
