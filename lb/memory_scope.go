@@ -173,11 +173,19 @@ func (sm *sharedMember) wrapEnd(wrap time.Duration) int64 {
 }
 
 // hold records that b holds member key for call, until expires (0 never);
-// call is b's own copy. It returns the member. Requires s.mu held.
-func (s *Scope) hold(key, call string, b *Memory, expires int64) *sharedMember {
+// call is b's own copy. It returns the member. old is b's last state of
+// the member, if any: when the scope has forgotten it, it is taken again
+// rather than made anew, so a member that goes idle and busy in turn
+// allocates nothing. Requires s.mu held.
+func (s *Scope) hold(key, call string, b *Memory, expires int64, old *sharedMember) *sharedMember {
 	sm := s.members[key]
 	if sm == nil {
-		sm = &sharedMember{name: key}
+		if old != nil && old.gone && old.name == key {
+			sm, old.gone = old, false
+			sm.talking, sm.ended, sm.expNext = 0, 0, 0
+		} else {
+			sm = &sharedMember{name: key}
+		}
 		s.members[key] = sm
 	}
 	if sm.calls == nil {
@@ -295,6 +303,7 @@ func (s *Scope) forget(sm *sharedMember) {
 	if s.members[sm.name] == sm {
 		delete(s.members, sm.name)
 	}
+	clear(sm.calls) // empty already, unless forgotten over the bound
 	sm.gone = true
 }
 

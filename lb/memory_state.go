@@ -96,10 +96,15 @@ func (m *Memory) shared(key string, d *destState) *sharedMember {
 	if d == nil {
 		return m.scope.members[key]
 	}
-	if d.sh == nil || d.sh.gone {
-		d.sh = m.scope.members[key]
+	sm := d.sh
+	if sm == nil || sm.gone {
+		// A forgotten state stays in d.sh until another replaces it: the
+		// scope takes it again at the next hold (Scope.hold).
+		if sm = m.scope.members[key]; sm != nil {
+			d.sh = sm
+		}
 	}
-	return d.sh
+	return sm
 }
 
 // load returns the calls holding member key (whose state here is d, or
@@ -153,7 +158,7 @@ func (m *Memory) hold(d *destState, callID string, now int64) {
 	if age := m.opts.MaxHoldAge; age > 0 {
 		expires = now + int64(age)
 	}
-	d.sh = m.scope.hold(d.name, id, m, expires)
+	d.sh = m.scope.hold(d.name, id, m, expires, d.sh)
 	m.settle(d)
 	m.seq++
 	d.lastSeq = m.seq
