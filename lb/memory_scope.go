@@ -55,12 +55,9 @@ func NewScope(now func() time.Time) *Scope {
 // registry). Settings with a URL are an error: they select a store, whose
 // scope is the store.
 func (s *Scope) Open(name string, opts Settings) (*Memory, error) {
-	if err := CheckName(name); err != nil {
-		return nil, fmt.Errorf("ringlb: open: %w", err)
-	}
-	c, err := opts.config()
+	c, err := openConfig(name, opts)
 	if err != nil {
-		return nil, fmt.Errorf("ringlb: open %q: %w", name, err)
+		return nil, err
 	}
 	if c.backend != nil {
 		return nil, fmt.Errorf("ringlb: open %q: %w: a url selects another backend than memory", name, ErrInvalidArgument)

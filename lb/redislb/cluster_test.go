@@ -29,12 +29,7 @@ func TestRedisCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a cluster takes seconds to form")
 	}
-	nodes := redistest.StartCluster(t, 3)
-	addrs := make([]string, len(nodes))
-	for i, n := range nodes {
-		addrs[i] = n.Addr
-	}
-	url := "redis+cluster://" + strings.Join(addrs, ",")
+	url, addrs := startCluster(t)
 	admin := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
 	defer admin.Close()
 	ctx := context.Background()
@@ -124,6 +119,17 @@ func TestRedisCluster(t *testing.T) {
 	t.Logf("Cluster: 12 balancers on %d of 3 masters, one slot; slot %d moved %s -> %s in %v under traffic: "+
 		"%d next+release pairs worked, %d failed with ErrBackend; the call held across the move still counts",
 		len(owners), slot, src, dst, moved.Round(time.Millisecond), okOps.Load(), failedOps.Load())
+}
+
+// startCluster starts a three-master Redis Cluster on loopback and returns
+// its redis+cluster:// URL and its masters' addresses.
+func startCluster(t *testing.T) (string, []string) {
+	nodes := redistest.StartCluster(t, 3)
+	addrs := make([]string, len(nodes))
+	for i, n := range nodes {
+		addrs[i] = n.Addr
+	}
+	return "redis+cluster://" + strings.Join(addrs, ","), addrs
 }
 
 // nodeOfKey returns the address of the master that serves key.

@@ -178,6 +178,18 @@ func startChild(t *testing.T, cfg childConfig) *child {
 	return c
 }
 
+// kill kills c with SIGKILL, waits until it is gone and returns when it
+// was killed.
+func (c *child) kill(t *testing.T) time.Time {
+	t.Helper()
+	if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	<-c.done
+	return killed
+}
+
 // expect waits for a line starting with prefix and returns its rest.
 func (c *child) expect(t *testing.T, prefix string, within time.Duration) string {
 	t.Helper()
@@ -240,11 +252,7 @@ func TestRedisCrash(t *testing.T) {
 	}) {
 		t.Fatal("the victim never renewed its leases")
 	}
-	if err := victim.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	killed := time.Now()
-	<-victim.done
+	killed := victim.kill(t)
 	var last []int
 	// One lease after the kill at most, plus slack for the polling itself.
 	if !poll(killed.Add(lease+500*time.Millisecond), func() bool {

@@ -2,8 +2,6 @@ package redislb
 
 import (
 	"context"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -54,12 +52,7 @@ func TestSharedRedisCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a cluster takes seconds to form")
 	}
-	nodes := redistest.StartCluster(t, 3)
-	addrs := make([]string, len(nodes))
-	for i, n := range nodes {
-		addrs[i] = n.Addr
-	}
-	url := "redis+cluster://" + strings.Join(addrs, ",")
+	url, _ := startCluster(t)
 	lbtest.Shared(t, sharedPair(func(*testing.T) string { return url }, lb.Options{Timeout: 2 * time.Second}))
 }
 
@@ -112,11 +105,7 @@ func TestRedisCrashSharedBalancer(t *testing.T) {
 	if !poll(time.Now().Add(2*lease), func() bool { e, ok := leaseOf(); return ok && e > first }) {
 		t.Fatal("the victim never renewed its leases")
 	}
-	if err := victim.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	killed := time.Now()
-	<-victim.done
+	killed := victim.kill(t)
 	var last []int
 	if !poll(killed.Add(lease+500*time.Millisecond), func() bool {
 		l, err := obs.Load(ctx, dests)
