@@ -20,16 +20,6 @@ func TestConformanceMemory(t *testing.T) {
 
 func TestSharedMemory(t *testing.T) {
 	lbtest.Shared(t, func(t *testing.T, oa, ob lb.Options) (lb.Balancer, lb.Balancer) {
-		s := lb.NewScope(nil)
-		a, err := s.Open(t.Name()+"-a", oa)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := s.Open(t.Name()+"-b", ob)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { a.Close(); b.Close() })
-		return a, b
+		return scopePair(t, lb.NewScope(nil), oa, ob)
 	})
 }

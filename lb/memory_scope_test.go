@@ -10,6 +10,22 @@ import (
 	"github.com/ringlb/ringlb/lb/lbtest"
 )
 
+// scopePair opens balancers a and b in s, with options oa and ob, and
+// closes them when the test ends.
+func scopePair(t *testing.T, s *lb.Scope, oa, ob lb.Options) (*lb.Memory, *lb.Memory) {
+	t.Helper()
+	a, err := s.Open("a", oa)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.Open("b", ob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close(); b.Close() })
+	return a, b
+}
+
 // Two ring groups on two balancers sharing an agent: every balancer the
 // process opens shares its loads, with no option to ask for it.
 func TestMemoryBalancersOfTheProcessShareLoads(t *testing.T) {
@@ -50,16 +66,7 @@ func TestMemoryBalancersOfTheProcessShareLoads(t *testing.T) {
 func TestMemoryLapsedHoldStopsCountingEverywhere(t *testing.T) {
 	clk := &fakeClock{now: t0}
 	s := lb.NewScope(clk.Now)
-	a, err := s.Open("a", lb.Options{MaxHoldAge: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	b, err := s.Open("b", lb.Options{MaxHoldAge: 4 * time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	a, b := scopePair(t, s, lb.Options{MaxHoldAge: time.Hour}, lb.Options{MaxHoldAge: 4 * time.Hour})
 	lbtest.MustAcquire(t, a, "x", "leaked")
 	if ok, err := b.Count(context.Background(), "x", "shared"); !ok || err != nil {
 		t.Fatal(ok, err)
@@ -113,15 +120,7 @@ func TestMemoryScopeBounded(t *testing.T) {
 // A balancer that closes takes its holds out of the scope's loads, once.
 func TestMemoryCloseCountsOut(t *testing.T) {
 	s := lb.NewScope(nil)
-	a, err := s.Open("a", lb.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := s.Open("b", lb.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	a, b := scopePair(t, s, lb.Options{}, lb.Options{})
 	lbtest.MustAcquire(t, a, "x", "c1")
 	if ok, err := b.Count(context.Background(), "x", "c1"); !ok || err != nil {
 		t.Fatal(ok, err)
