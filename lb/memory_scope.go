@@ -113,23 +113,22 @@ func (s *Scope) load(sm *sharedMember, now int64) int {
 	}
 	if sm.expNext != 0 && sm.expNext <= now {
 		sm.expNext = 0
+		alive := func(h holder) bool { return h.expires == 0 || h.expires > now }
 		for id, c := range sm.calls {
-			lapsed := c.first.expires != 0 && c.first.expires <= now
-			if lapsed && len(c.more) > 0 {
-				c.first, c.more = c.more[len(c.more)-1], c.more[:len(c.more)-1]
-				lapsed = false
+			n := 0
+			for _, h := range c.more {
+				if alive(h) {
+					c.more[n] = h
+					n++
+				}
 			}
-			for i := 0; i < len(c.more); {
-				if e := c.more[i].expires; e != 0 && e <= now {
-					c.more[i] = c.more[len(c.more)-1]
-					c.more = c.more[:len(c.more)-1]
+			c.more = c.more[:n]
+			if !alive(c.first) {
+				if n == 0 {
+					s.endCall(sm, id, c, false, now)
 					continue
 				}
-				i++
-			}
-			if lapsed {
-				s.endCall(sm, id, c, false, now)
-				continue
+				c.first, c.more = c.more[n-1], c.more[:n-1]
 			}
 			sm.calls[id] = c
 			sm.expNext = earliest(sm.expNext, c.first.expires)

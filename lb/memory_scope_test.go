@@ -135,3 +135,40 @@ func TestMemoryCloseCountsOut(t *testing.T) {
 		t.Fatalf("scope keeps %d members", n)
 	}
 }
+
+// A call held by three balancers whose holds lapse at different ages
+// counts until the last of them lapses.
+func TestMemoryCallHeldByManyLapsesWithItsLastHolder(t *testing.T) {
+	clk := &fakeClock{now: t0}
+	s := lb.NewScope(clk.Now)
+	var bals []*lb.Memory
+	for i, age := range []time.Duration{time.Hour, 2 * time.Hour, 3 * time.Hour} {
+		b, err := s.Open(fmt.Sprint("b", i), lb.Options{MaxHoldAge: age})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		if ok, err := b.Count(context.Background(), "x", "call"); !ok || err != nil {
+			t.Fatal(ok, err)
+		}
+		bals = append(bals, b)
+	}
+	// Seen from a balancer that holds nothing, none of the holders' own
+	// expiry runs.
+	obs, err := s.Open("observer", lb.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer obs.Close()
+	lbtest.WantLoad(t, obs, []string{"x"}, []int{1})
+	clk.Set(t0.Add(2 * time.Hour))
+	lbtest.WantLoad(t, obs, []string{"x"}, []int{1})
+	clk.Set(t0.Add(5 * time.Hour))
+	lbtest.WantLoad(t, obs, []string{"x"}, []int{0})
+	for _, b := range bals {
+		lbtest.WantLoad(t, b, []string{"x"}, []int{0})
+	}
+	if n := lb.ScopeMembers(s); n != 0 {
+		t.Fatalf("scope keeps %d members", n)
+	}
+}
