@@ -9,7 +9,7 @@ import (
 
 func TestConformanceMemory(t *testing.T) {
 	lbtest.Conformance(t, func(t *testing.T, opts lb.Options) lb.Balancer {
-		m, err := lb.NewMemory(t.Name(), opts)
+		m, err := lb.NewScope(nil).Open(t.Name(), opts) // fresh: no other test's calls
 		if err != nil {
 			t.Fatal(err)
 		}

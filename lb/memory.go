@@ -72,9 +72,6 @@ func (s *Scope) newMemory(name string, c *Config) *Memory {
 		rnd:   rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 	}
 	m.idle.prev, m.idle.next = &m.idle, &m.idle
-	s.mu.Lock()
-	s.join(&m.opts)
-	s.mu.Unlock()
 	return m
 }
 
@@ -86,8 +83,10 @@ func (m *Memory) SetClock(now func() time.Time) {
 	s := NewScope(now)
 	m.mu.Lock()
 	m.scope.leave(m, m.now().UnixNano())
+	for _, d := range m.dests {
+		d.sh = nil // the old scope's
+	}
 	old := m.mu
-	s.join(&m.opts)
 	m.scope, m.mu, m.now = s, &s.mu, now
 	old.Unlock()
 }
@@ -234,8 +233,8 @@ func (m *Memory) Release(ctx context.Context, dest, callID string) (bool, error)
 		if _, ok := d.holds[callID]; ok {
 			now := m.now().UnixNano()
 			m.expire(d, now) // an expired hold is no longer there to release
-			if _, ok := d.holds[callID]; ok {
-				m.drop(d, callID, true, now)
+			if h, ok := d.holds[callID]; ok {
+				m.drop(d, callID, h, true, now)
 				m.settle(d)
 				m.forgetIdle()
 				return true, nil
@@ -351,8 +350,8 @@ func (m *Memory) Reset(ctx context.Context, dest string) (int, error) {
 	now := m.now().UnixNano()
 	m.expire(d, now) // expired holds do not count
 	n := len(d.holds)
-	for id := range d.holds {
-		m.drop(d, id, false, now)
+	for id, h := range d.holds {
+		m.drop(d, id, h, false, now)
 	}
 	m.settle(d)
 	m.forgetIdle()

@@ -26,14 +26,11 @@ type Scope struct {
 	mu      sync.Mutex
 	now     func() time.Time
 	members map[string]*sharedMember
-	// maxWrap is the longest wrap-up of any balancer that joined (unix
-	// ns): a member with no call is kept no longer than this after its
-	// last answered call ended.
-	maxWrap int64
-	// cool lists the members with no call still kept for wrap-up, in the
-	// order their last answered call ended; cool.next is the oldest.
-	cool    sharedMember
-	coolLen int
+	// idle lists the members no call holds, in the order they became
+	// idle; idle.next is the one idle longest. Past maxIdleMembers it is
+	// forgotten.
+	idle    sharedMember
+	idleLen int
 }
 
 // processScope is the scope of every memory balancer on the wall clock.
@@ -47,7 +44,7 @@ func NewScope(now func() time.Time) *Scope {
 		now = time.Now
 	}
 	s := &Scope{now: now, members: make(map[string]*sharedMember)}
-	s.cool.prev, s.cool.next = &s.cool, &s.cool
+	s.idle.prev, s.idle.next = &s.idle, &s.idle
 	return s
 }
 
@@ -65,26 +62,39 @@ func (s *Scope) Open(name string, opts Settings) (*Memory, error) {
 	return s.newMemory(name, c), nil
 }
 
-// maxCooling bounds the members a scope keeps for wrap-up alone: past it
-// the one whose call ended longest ago is forgotten (and is out of
-// wrap-up early), so memory stays bounded whatever names arrive.
-const maxCooling = DefaultMaxIdle
+// maxIdleMembers bounds the members no call holds that a scope keeps (for
+// the end of their last answered call, and so that a member that goes
+// idle and busy in turn costs no allocation): past it the one idle longest
+// is forgotten (a wrap-up it was in ends early), so memory stays bounded
+// whatever names arrive.
+const maxIdleMembers = DefaultMaxIdle
 
 // sharedMember is what a scope knows of one member: the calls holding it.
-// It exists while a call holds it or it may be in wrap-up.
+// It exists while a call holds it, and idle while it is among the
+// maxIdleMembers idle most recently.
+//
+// While one balancer alone holds its calls (nearly always), that
+// balancer's holds are the calls: solo is that balancer and soloD its
+// state of the member, and calls is empty, so sharing costs the common
+// case no bookkeeping of its own. When a second balancer holds a call of
+// the member, the solo's holds are copied into calls, which counts
+// distinct calls from then on, until none is left.
 type sharedMember struct {
 	name  string
-	calls map[string]sharedCall // call id -> its holders
+	solo  *Memory
+	soloD *destState
+	calls map[string]sharedCall // call id -> its holders, without a solo
 	// talking counts the calls answered.
 	talking int
 	// ended is when its last answered call ended (unix ns); 0 never.
 	ended int64
-	// expNext is the earliest expiry of any holder; 0 when none expires.
+	// expNext is the earliest expiry of any holder in calls; 0 when none
+	// expires.
 	expNext int64
 	// gone is set once the scope forgot it, so a balancer that kept a
 	// pointer looks it up again.
 	gone bool
-	// prev and next link it into Scope.cool while it has no call.
+	// prev and next link it into Scope.idle while it has no call.
 	prev, next *sharedMember
 }
 
@@ -104,11 +114,21 @@ type holder struct {
 	expires int64
 }
 
-// load returns the calls holding sm at now, first dropping holders past
+// busy reports whether a call holds sm. Requires s.mu held.
+func (sm *sharedMember) busy() bool { return sm.solo != nil || len(sm.calls) > 0 }
+
+// load returns the calls holding sm at now, first dropping holds past
 // their maximum age: a hold that lapsed stops counting in every balancer,
 // even one never called again. Requires s.mu held.
 func (s *Scope) load(sm *sharedMember, now int64) int {
 	if sm == nil {
+		return 0
+	}
+	if sm.solo != nil {
+		sm.solo.expire(sm.soloD, now) // it may leave sm idle
+		if sm.solo != nil {
+			return len(sm.soloD.holds)
+		}
 		return 0
 	}
 	if sm.expNext != 0 && sm.expNext <= now {
@@ -136,7 +156,7 @@ func (s *Scope) load(sm *sharedMember, now int64) int {
 				sm.expNext = earliest(sm.expNext, h.expires)
 			}
 		}
-		s.settle(sm, now)
+		s.settle(sm)
 	}
 	return len(sm.calls)
 }
@@ -152,7 +172,14 @@ func earliest(a, b int64) int64 {
 // holds reports whether call holds member sm in any balancer. Requires
 // s.mu held.
 func (sm *sharedMember) holds(call string) bool {
-	if sm == nil || len(sm.calls) == 0 {
+	if sm == nil {
+		return false
+	}
+	if sm.solo != nil {
+		_, ok := sm.soloD.holds[call]
+		return ok
+	}
+	if len(sm.calls) == 0 {
 		return false
 	}
 	_, ok := sm.calls[call]
@@ -168,45 +195,71 @@ func (sm *sharedMember) wrapEnd(wrap time.Duration) int64 {
 	return sm.ended + int64(wrap)
 }
 
-// hold records that b holds member key for call, until expires (0 never);
-// call is b's own copy. It returns the member. old is b's last state of
+// hold records that b, whose state of member key is d, holds it for call
+// (in d.holds already). It returns the member. old is b's last state of
 // the member, if any: when the scope has forgotten it, it is taken again
 // rather than made anew, so a member that goes idle and busy in turn
 // allocates nothing. Requires s.mu held.
-func (s *Scope) hold(key, call string, b *Memory, expires int64, old *sharedMember) *sharedMember {
-	sm := s.members[key]
-	if sm == nil {
-		if old != nil && old.gone && old.name == key {
-			sm, old.gone = old, false
-			sm.talking, sm.ended, sm.expNext = 0, 0, 0
-		} else {
-			sm = &sharedMember{name: key}
+func (s *Scope) hold(key, call string, b *Memory, d *destState, old *sharedMember) *sharedMember {
+	sm := old
+	if sm == nil || sm.gone {
+		if sm = s.members[key]; sm == nil {
+			if old != nil && old.gone && old.name == key {
+				sm, old.gone = old, false
+				sm.talking, sm.ended, sm.expNext = 0, 0, 0
+			} else {
+				sm = &sharedMember{name: key}
+			}
+			s.members[key] = sm
 		}
-		s.members[key] = sm
+	}
+	if sm.next != nil { // it has a call again: out of the idle list
+		sm.prev.next, sm.next.prev = sm.next, sm.prev
+		sm.prev, sm.next = nil, nil
+		s.idleLen--
+	}
+	if len(sm.calls) == 0 && (sm.solo == nil || sm.solo == b) {
+		sm.solo, sm.soloD = b, d
+		return sm
+	}
+	if sm.solo != nil { // a second balancer: the solo's holds become calls
+		s.spread(sm)
 	}
 	if sm.calls == nil {
-		sm.calls = make(map[string]sharedCall, 1)
+		sm.calls = make(map[string]sharedCall, 2)
 	}
 	c, ok := sm.calls[call]
-	h := holder{b: b, expires: expires}
+	h := holder{b: b, expires: b.expiresOf(d.holds[call])}
 	if !ok {
 		c.first = h
 	} else {
 		c.more = append(c.more, h)
 	}
 	sm.calls[call] = c
-	sm.expNext = earliest(sm.expNext, expires)
-	if sm.next != nil { // it has a call again: out of the cooling list
-		sm.prev.next, sm.next.prev = sm.next, sm.prev
-		sm.prev, sm.next = nil, nil
-		s.coolLen--
-	}
+	sm.expNext = earliest(sm.expNext, h.expires)
 	return sm
+}
+
+// spread copies the solo's holds of sm into its calls. Requires s.mu held.
+func (s *Scope) spread(sm *sharedMember) {
+	if sm.calls == nil {
+		sm.calls = make(map[string]sharedCall, len(sm.soloD.holds)+1)
+	}
+	for id, h := range sm.soloD.holds {
+		e := sm.solo.expiresOf(h)
+		sm.calls[id] = sharedCall{first: holder{b: sm.solo, expires: e}, answered: h.answered}
+		sm.expNext = earliest(sm.expNext, e)
+	}
+	sm.solo, sm.soloD = nil, nil
 }
 
 // answered marks call's hold of sm answered: the member's talking calls
 // count it once, whichever balancers mark it. Requires s.mu held.
 func (s *Scope) answered(sm *sharedMember, call string) {
+	if sm.solo != nil { // the solo's hold was not answered before
+		sm.talking++
+		return
+	}
 	if c, ok := sm.calls[call]; ok && !c.answered {
 		c.answered = true
 		sm.calls[call] = c
@@ -214,14 +267,26 @@ func (s *Scope) answered(sm *sharedMember, call string) {
 	}
 }
 
-// drop removes b's hold of call on member key, if the scope still has it
-// (a holder that lapsed was dropped already: it is never counted out
-// twice). When it was the call's last holder the call ends; ended, when
-// set, starts the member's wrap-up if the call was answered. Requires s.mu
-// held.
-func (s *Scope) drop(key, call string, b *Memory, ended bool, now int64) {
-	sm := s.members[key]
-	if sm == nil {
+// drop removes b's hold of call on sm (gone from b's holds already; it
+// was answered if answered), if the scope still has it (a holder that
+// lapsed was dropped already: it is never counted out twice). When it was
+// the call's last holder the call ends; ended, when set, starts the
+// member's wrap-up if the call was answered. Requires s.mu held.
+func (s *Scope) drop(sm *sharedMember, call string, b *Memory, answered, ended bool, now int64) {
+	if sm.solo != nil {
+		if sm.solo != b {
+			return
+		}
+		if answered {
+			sm.talking--
+			if ended && now > sm.ended {
+				sm.ended = now
+			}
+		}
+		if len(sm.soloD.holds) == 0 {
+			sm.solo, sm.soloD = nil, nil
+			s.settle(sm)
+		}
 		return
 	}
 	c, ok := sm.calls[call]
@@ -232,7 +297,7 @@ func (s *Scope) drop(key, call string, b *Memory, ended bool, now int64) {
 	case c.first.b == b:
 		if len(c.more) == 0 {
 			s.endCall(sm, call, c, ended, now)
-			s.settle(sm, now)
+			s.settle(sm)
 			return
 		}
 		c.first, c.more = c.more[len(c.more)-1], c.more[:len(c.more)-1]
@@ -265,27 +330,18 @@ func (s *Scope) endCall(sm *sharedMember, call string, c sharedCall, ended bool,
 	}
 }
 
-// settle forgets sm when no call holds it and it cannot be in wrap-up, or
-// puts it on the cooling list when it may be; then forgets the members
-// past their longest wrap-up. Requires s.mu held.
-func (s *Scope) settle(sm *sharedMember, now int64) {
-	if len(sm.calls) == 0 {
-		switch {
-		case sm.ended == 0 || sm.ended+s.maxWrap <= now:
-			s.forget(sm)
-		case sm.next == nil:
-			sm.prev, sm.next = s.cool.prev, &s.cool
-			sm.prev.next = sm
-			s.cool.prev = sm
-			s.coolLen++
-		}
+// settle puts sm on the idle list when no call holds it, and forgets the
+// members idle longest past maxIdleMembers. Requires s.mu held.
+func (s *Scope) settle(sm *sharedMember) {
+	if sm.busy() || sm.next != nil {
+		return
 	}
-	for s.coolLen > 0 {
-		old := s.cool.next
-		if s.coolLen <= maxCooling && old.ended+s.maxWrap > now {
-			break
-		}
-		s.forget(old)
+	sm.prev, sm.next = s.idle.prev, &s.idle
+	sm.prev.next = sm
+	s.idle.prev = sm
+	s.idleLen++
+	for s.idleLen > maxIdleMembers {
+		s.forget(s.idle.next)
 	}
 }
 
@@ -294,30 +350,20 @@ func (s *Scope) forget(sm *sharedMember) {
 	if sm.next != nil {
 		sm.prev.next, sm.next.prev = sm.next, sm.prev
 		sm.prev, sm.next = nil, nil
-		s.coolLen--
+		s.idleLen--
 	}
 	if s.members[sm.name] == sm {
 		delete(s.members, sm.name)
 	}
-	clear(sm.calls) // empty already, unless forgotten over the bound
 	sm.gone = true
-}
-
-// join notes a balancer's options: its longest wrap-up bounds how long a
-// member with no call is kept. Requires s.mu held.
-func (s *Scope) join(o *Options) {
-	w := o.DefaultWrapup
-	for _, d := range o.Wrapup {
-		w = max(w, d)
-	}
-	s.maxWrap = max(s.maxWrap, int64(w))
 }
 
 // leave drops every hold b has in s, as b closes. Requires s.mu held.
 func (s *Scope) leave(b *Memory, now int64) {
-	for key, d := range b.dests {
-		for call := range d.holds {
-			s.drop(key, call, b, false, now)
+	for _, d := range b.dests {
+		for call, h := range d.holds {
+			b.drop(d, call, h, false, now)
 		}
+		b.settle(d)
 	}
 }

@@ -81,13 +81,11 @@ func TestMemoryLapsedHoldStopsCountingEverywhere(t *testing.T) {
 	lbtest.MustRelease(t, b, "x", "shared", true)
 	lbtest.WantLoad(t, b, []string{"x"}, []int{0})
 	lbtest.WantLoad(t, a, []string{"x"}, []int{0})
-	if n := lb.ScopeMembers(s); n != 0 {
-		t.Fatalf("scope keeps %d members with no call", n)
-	}
 }
 
-// The scope keeps a member only while a call holds it or it may be in
-// wrap-up: whatever names arrive, memory stays bounded.
+// The scope keeps the members calls hold and of the others only the
+// DefaultMaxIdle idle most recently: whatever names arrive, memory stays
+// bounded. A member kept idle still has its wrap-up.
 func TestMemoryScopeBounded(t *testing.T) {
 	clk := &fakeClock{now: t0}
 	s := lb.NewScope(clk.Now)
@@ -105,16 +103,18 @@ func TestMemoryScopeBounded(t *testing.T) {
 		}
 		lbtest.MustRelease(t, a, d, call, true)
 	}
-	if n := lb.ScopeMembers(s); n > lb.DefaultMaxIdle {
-		t.Fatalf("scope keeps %d members, more than %d", n, lb.DefaultMaxIdle)
+	if n := lb.ScopeMembers(s); n != lb.DefaultMaxIdle {
+		t.Fatalf("scope keeps %d members, want the %d idle most recently", n, lb.DefaultMaxIdle)
 	}
-	// Past the longest wrap-up nothing is left.
+	// Another balancer sees the wrap-up of the last answered calls.
+	b, err := s.Open("b", lb.Options{DefaultWrapup: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	lbtest.WantOrder(t, b, []string{"n29998", "n29999"}, []string{"n29999"})
 	clk.Set(t0.Add(time.Minute))
-	lbtest.MustAcquire(t, a, "last", "c")
-	lbtest.MustRelease(t, a, "last", "c", true)
-	if n := lb.ScopeMembers(s); n != 0 {
-		t.Fatalf("scope keeps %d members past every wrap-up", n)
-	}
+	lbtest.WantOrder(t, b, []string{"n29998", "n29999"}, []string{"n29998", "n29999"})
 }
 
 // A balancer that closes takes its holds out of the scope's loads, once.
@@ -131,9 +131,6 @@ func TestMemoryCloseCountsOut(t *testing.T) {
 	lbtest.WantLoad(t, b, []string{"x", "y"}, []int{1, 0})
 	lbtest.MustRelease(t, b, "x", "c1", true)
 	lbtest.WantLoad(t, b, []string{"x", "y"}, []int{0, 0})
-	if n := lb.ScopeMembers(s); n != 0 {
-		t.Fatalf("scope keeps %d members", n)
-	}
 }
 
 // A call held by three balancers whose holds lapse at different ages
@@ -168,7 +165,42 @@ func TestMemoryCallHeldByManyLapsesWithItsLastHolder(t *testing.T) {
 	for _, b := range bals {
 		lbtest.WantLoad(t, b, []string{"x"}, []int{0})
 	}
-	if n := lb.ScopeMembers(s); n != 0 {
-		t.Fatalf("scope keeps %d members", n)
+}
+
+// While one balancer alone holds a member's calls its holds are the
+// calls; a second balancer's hold makes the scope count calls itself,
+// until none is left: the load is the distinct calls throughout.
+func TestMemorySoloAndSharedMember(t *testing.T) {
+	clk := &fakeClock{now: t0}
+	s := lb.NewScope(clk.Now)
+	a, b := scopePair(t, s, lb.Options{Tie: lb.TieList, MaxHoldAge: time.Hour, DefaultWrapup: time.Minute},
+		lb.Options{DefaultWrapup: time.Minute})
+	ctx := context.Background()
+	lbtest.MustAcquire(t, a, "x", "c1")
+	lbtest.MustAcquire(t, a, "x", "c2")
+	a.Answered(ctx, "x", "c2")
+	lbtest.WantLoad(t, b, []string{"x"}, []int{2})
+	if ok, err := b.Count(ctx, "x", "c2"); !ok || err != nil { // shared from here
+		t.Fatal(ok, err)
 	}
+	lbtest.MustAcquire(t, b, "x", "c3")
+	lbtest.WantLoad(t, a, []string{"x"}, []int{3})
+	if d := lbtest.DestOf(lbtest.MustSnapshot(t, b), "x"); d == nil || d.Talking != 1 || d.Active != 3 {
+		t.Fatalf("b's snapshot of x = %+v; want 3 active, 1 talking", d)
+	}
+	lbtest.MustRelease(t, a, "x", "c2", true) // b still holds c2: no wrap-up yet
+	lbtest.WantLoad(t, b, []string{"x"}, []int{3})
+	clk.Set(t0.Add(time.Hour)) // a's c1 lapses
+	lbtest.WantLoad(t, b, []string{"x"}, []int{2})
+	lbtest.MustRelease(t, b, "x", "c3", true)
+	lbtest.MustRelease(t, b, "x", "c2", true) // the answered call ends: wrap-up
+	lbtest.WantLoad(t, a, []string{"x"}, []int{0})
+	lbtest.WantOrder(t, a, []string{"x", "y"}, []string{"y"})
+	clk.Set(t0.Add(time.Hour + time.Minute))
+	lbtest.WantOrder(t, a, []string{"x", "y"}, []string{"x", "y"})
+	// a alone again.
+	lbtest.MustAcquire(t, a, "x", "c4")
+	lbtest.WantLoad(t, b, []string{"x"}, []int{1})
+	lbtest.MustRelease(t, a, "x", "c4", true)
+	lbtest.WantLoad(t, b, []string{"x"}, []int{0})
 }

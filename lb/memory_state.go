@@ -126,7 +126,7 @@ func (m *Memory) expire(d *destState, now int64) {
 			oldest := now
 			for id, h := range d.holds {
 				if h.start <= cutoff {
-					m.drop(d, id, false, now)
+					m.drop(d, id, h, false, now)
 				} else if h.start < oldest {
 					oldest = h.start
 				}
@@ -154,11 +154,7 @@ func (m *Memory) hold(d *destState, callID string, now int64) {
 	}
 	id := strings.Clone(callID) // callID may be a view of C memory
 	d.holds[id] = hold{start: now}
-	var expires int64
-	if age := m.opts.MaxHoldAge; age > 0 {
-		expires = now + int64(age)
-	}
-	d.sh = m.scope.hold(d.name, id, m, expires, d.sh)
+	d.sh = m.scope.hold(d.name, id, m, d, d.sh)
 	m.settle(d)
 	m.seq++
 	d.lastSeq = m.seq
@@ -166,13 +162,23 @@ func (m *Memory) hold(d *destState, callID string, now int64) {
 	d.started++
 }
 
-// drop removes the hold of callID from d, and from the scope. ended says
+// expiresOf returns when hold h lapses by MaxHoldAge (unix ns; 0 never).
+func (m *Memory) expiresOf(h hold) int64 {
+	if age := m.opts.MaxHoldAge; age > 0 {
+		return h.start + int64(age)
+	}
+	return 0
+}
+
+// drop removes hold h of callID from d, and from the scope. ended says
 // the call ended (a release): if it was answered and no other balancer
 // holds it, its member's wrap-up starts. The caller settles d. Requires
 // m.mu held.
-func (m *Memory) drop(d *destState, callID string, ended bool, now int64) {
+func (m *Memory) drop(d *destState, callID string, h hold, ended bool, now int64) {
 	delete(d.holds, callID)
-	m.scope.drop(d.name, callID, m, ended, now)
+	if sm := m.shared(d.name, d); sm != nil {
+		m.scope.drop(sm, callID, m, h.answered, ended, now)
+	}
 }
 
 // score returns d's answered calls as fewest ties weigh them at now, and
@@ -191,9 +197,10 @@ func (m *Memory) score(d *destState, now int64) (float64, bool) {
 // its load already. Requires m.mu held.
 func (m *Memory) candidate(c *candidate, key string, d *destState, callID string, now int64) bool {
 	c.lastSeq, c.score, c.scored = 0, 0, false
-	c.load = m.load(key, d, now)
+	m.expire(d, now)
 	sm := m.shared(key, d)
-	if now < sm.wrapEnd(m.opts.WrapupOf(key)) {
+	c.load = m.scope.load(sm, now)
+	if sm != nil && sm.ended != 0 && now < sm.wrapEnd(m.opts.WrapupOf(key)) {
 		return false
 	}
 	if d != nil {
