@@ -138,7 +138,7 @@ local function op_next(o, count)
     r.score, r.score_at = low, clock
   end
   -- The call may hold destinations outside this list: they stay.
-  hold(fields[best], call, r, list, lease, maxage, node, RINGING)
+  hold(fields[best], call, r, list, lease, maxage, node, RINGING, sv[best], sv[n + 1])
   return {1, best, 1}
 end
 
@@ -218,7 +218,7 @@ local function op_acquire(o)
   if checked and cap > 0 and load >= cap and not shares_held(sv[2], dest) then
     return {-2, load, 0}
   end
-  hold(dest, call, r, list, lease, age, node, state)
+  hold(dest, call, r, list, lease, age, node, state, sv[1], sv[2])
   return {1, sdecode(redis.call("HGET", K_LOAD, dest)), 1}
 end
 

@@ -354,10 +354,15 @@ end
 
 -- share_hold adds this balancer to the holders of call on dest, in state
 -- (RINGING or TALKING), until its lease expiry exp, and writes the clock's
--- field (a hold moves the lru counter).
-local function share_hold(dest, call, state, exp)
-  local v = redis.call("HMGET", K_LOAD, dest, call_field(call))
-  local r, list = srec_of(v[1]), shares_of(v[2])
+-- field (a hold moves the lru counter). sr and sl are dest's field and the
+-- call's of load when the caller read them already (false: none), else
+-- nil.
+local function share_hold(dest, call, state, exp, sr, sl)
+  if sr == nil then
+    local v = redis.call("HMGET", K_LOAD, dest, call_field(call))
+    sr, sl = v[1], v[2]
+  end
+  local r, list = srec_of(sr), shares_of(sl)
   local k = find(list, dest)
   if k then
     local h = list[k]
@@ -592,8 +597,8 @@ end
 
 -- hold records a new hold of call on dest (record r; list the call's
 -- holds), started now in state (RINGING or TALKING), with maximum age age
--- ms (0 = none).
-local function hold(dest, call, r, list, lease, age, node, state)
+-- ms (0 = none); sr and sl as share_hold's.
+local function hold(dest, call, r, list, lease, age, node, state, sr, sl)
   local hard = 0
   local exp = clock + lease
   if age > 0 then
@@ -610,5 +615,5 @@ local function hold(dest, call, r, list, lease, age, node, state)
   r.started = r.started + 1
   redis.call("HSET", K_MEM, dest, rec_bytes(r), call_field(call), holds_text(list))
   redis.call("ZADD", K_EXP, exp, member(dest, call))
-  share_hold(dest, call, state, exp)
+  share_hold(dest, call, state, exp, sr, sl)
 end
