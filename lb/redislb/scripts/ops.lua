@@ -299,7 +299,19 @@ end
 -- The operations by name, as batch.go's opKind names them: an if-chain,
 -- not a table, as the script runs anew for every call and a table would
 -- be built anew each time.
-begin()
+-- Lapsed holds of other balancers matter only to an operation that reads
+-- loads: a batch of releases and answers leaves them to the next one.
+local reads_load = false
+local j = 7
+while j <= #ARGV do
+  local name = ARGV[j]
+  if name == "next" or name == "order" or name == "load" or name == "acquire" then
+    reads_load = true
+    break
+  end
+  j = j + 2 + tonumber(ARGV[j + 1])
+end
+begin(not reads_load)
 local out = {}
 local i = 7
 while i <= #ARGV do

@@ -551,9 +551,11 @@ end
 
 -- begin reads the clock, the one clock all nodes share, and drops up to
 -- ARGV[1] holds whose lease or maximum age ran out, this balancer's first,
--- then any balancer's from load, so every script does bounded work however
--- many lapsed at once. It returns the time.
-local function begin()
+-- then any balancer's from load (unless own_only: a script that reads no
+-- load, whose work a lapsed hold of another balancer changes nothing of),
+-- so every script does bounded work however many lapsed at once. It
+-- returns the time.
+local function begin(own_only)
   local t = redis.call("TIME")
   set_clock(tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), redis.call("HGET", K_LOAD, F_SEQ))
   local limit = tonumber(ARGV[1])
@@ -562,7 +564,7 @@ local function begin()
     expire(gone[i])
   end
   all_reaped = #gone < limit
-  if #gone < limit then
+  if #gone < limit and not own_only then
     reap_shared(limit - #gone) -- one budget for both
   end
   return clock
