@@ -37,7 +37,9 @@ end
 -- drop_all_holds drops every hold of every memory balancer of the process.
 -- They share their members' loads, as every group of a switch does, and
 -- tests share members (user/1001...): run calls it after each case, so
--- that none sees the calls another left up.
+-- that none sees the calls another left up. The end of a member's last
+-- answered call stays, as in a switch: a case with a wrap-up uses members
+-- of its own.
 local function drop_all_holds()
 	local ringlb = T.ringlb
 	if not ringlb then return end

@@ -3,9 +3,6 @@ package lbtest
 import (
 	"context"
 	"errors"
-	"fmt"
-	"sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/ringlb/ringlb/lb"
@@ -151,62 +148,6 @@ func Shared(t *testing.T, open PairOpener) {
 		// Many goroutines calling Next on both balancers at once: no
 		// member ever has two calls.
 		a, b := open(t, lb.Options{DefaultCapacity: 1}, lb.Options{DefaultCapacity: 1})
-		SharedStress(t, []lb.Balancer{a, b}, 8, 150)
+		stress(t, []lb.Balancer{a, b}, []string{"a", "b", "c"}, 1, 8, 150)
 	})
-}
-
-// SharedStress runs workers goroutines per balancer of bals (one scope,
-// capacity 1 everywhere) doing iters Next/Release cycles over three
-// members, and fails t if a member ever had two live calls, or a load is
-// left.
-func SharedStress(t *testing.T, bals []lb.Balancer, workers, iters int) {
-	t.Helper()
-	ctx := context.Background()
-	dests := []string{"a", "b", "c"}
-	var (
-		inUse   [3]atomic.Int32 // calls the test knows are live
-		picks   atomic.Int64
-		wg      sync.WaitGroup
-		errOnce sync.Once
-		failure error
-	)
-	fail := func(err error) { errOnce.Do(func() { failure = err }) }
-	for bi, bal := range bals {
-		for w := range workers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := range iters {
-					call := fmt.Sprintf("b%d-w%d-%d", bi, w, i)
-					d, err := bal.Next(ctx, dests, call)
-					if errors.Is(err, lb.ErrAtCapacity) {
-						continue
-					}
-					if err != nil {
-						fail(err)
-						return
-					}
-					k := int(d[0] - 'a')
-					if n := inUse[k].Add(1); n > 1 {
-						fail(fmt.Errorf("%s has %d live calls at capacity 1", d, n))
-					}
-					picks.Add(1)
-					inUse[k].Add(-1)
-					if ok, err := bal.Release(ctx, d, call); !ok || err != nil {
-						fail(fmt.Errorf("Release(%s, %s) = %v, %v", d, call, ok, err))
-					}
-				}
-			}()
-		}
-	}
-	wg.Wait()
-	if failure != nil {
-		t.Fatal(failure)
-	}
-	if picks.Load() == 0 {
-		t.Fatal("no call was ever placed")
-	}
-	for _, bal := range bals {
-		WantLoad(t, bal, dests, []int{0, 0, 0})
-	}
 }
