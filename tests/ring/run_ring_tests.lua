@@ -987,6 +987,72 @@ end)
 -- docs/events.md documents every ringlb::info event: each action and
 -- header the tests above saw fired is in it, and each one it lists was
 -- fired. Runs last: it reads what every test fired.
+test("two groups on two balancers sharing agents, tracked on both: no busy agent is offered, each call counts once", function()
+	-- The shipped example: sales and support, ringlb_track=sales,support.
+	nbal = nbal + 1
+	local sales, support = "sales" .. nbal .. "_" .. os.time(), "support" .. nbal .. "_" .. os.time()
+	local sw = fsmock.new({ script_dir = root .. "/lua", path = root .. "/lua/?.lua", cpath = cpath,
+		globals = { ringlb_track = sales .. "," .. support, domain = "example.com", ringlb_tie = "list",
+			ringlb_capacity = "1" },
+		lua_conf = LUA_CONF })
+	for _, r in ipairs(sw:start()) do
+		assert(r[1], "startup script: " .. tostring(r[2]))
+	end
+	local ring = ring_in(sw)
+	local bs, bp = assert(ring.open(sales)), assert(ring.open(support))
+	local agents = { "user/1001", "user/1002", "user/1003" }
+	local function loads(b)
+		local t = assert(b:loads(agents))
+		return table.concat({ t[agents[1]], t[agents[2]], t[agents[3]] }, " ")
+	end
+	for _, a in ipairs(agents) do
+		sw:behave(a, { answer = 1, talk = 60 })
+	end
+	sw:behave("user/1002@example.com", { answer = 1, talk = 60 })
+	local steps = {}
+	sw.on_bridge = function(s, a, leg)
+		local dest = leg.rec.dest
+		if dest == "user/1002@example.com" then
+			-- A direct call to 1002, tracked on both balancers, talks: it
+			-- is one call on each. A sales call comes in.
+			steps.direct = { loads(bs), loads(bp) }
+			local c = s:call()
+			steps.sales = (ring.ring(c, { "user/1002", "user/1001" }, "balancing", { balancer = bs }))
+			s:end_call(c)
+		elseif dest == "user/1001" and not steps.support then
+			-- The sales call talks on 1001: a support call for every agent.
+			steps.during_sales = { loads(bs), loads(bp) }
+			local c = s:call()
+			steps.support = (ring.ring(c, { "user/1001", "user/1002", "user/1003" }, "balancing", { balancer = bp }))
+			s:end_call(c)
+		elseif dest == "user/1003" then
+			steps.all_busy = { loads(bs), loads(bp) }
+			-- Every agent is on a call: neither group offers one.
+			for _, b in ipairs({ bs, bp }) do
+				local c = s:call()
+				local d, res = ring.ring(c, agents, "balancing", { balancer = b })
+				steps[#steps + 1] = tostring(d) .. " " .. tostring(res)
+				s:end_call(c)
+			end
+		end
+	end
+	local a = sw:call()
+	local leg = sw:originate("user/1002@example.com", a)
+	sw:bridge(a, leg)
+	sw:end_call(a)
+	eq("0 1 0", steps.direct[1], "the direct call counts once on sales")
+	eq("0 1 0", steps.direct[2], "and once on support")
+	eq("user/1001", steps.sales, "sales skips 1002, busy on a direct call")
+	eq("1 1 0", steps.during_sales[2], "support sees the sales call")
+	eq("user/1003", steps.support, "support skips 1001 (sales call) and 1002 (direct call)")
+	eq("1 1 1", steps.all_busy[1], "sales: each agent on one call")
+	eq("1 1 1", steps.all_busy[2], "support: the same calls, each once")
+	eq("nil all_busy", steps[1], "sales offers no busy agent")
+	eq("nil all_busy", steps[2], "support offers no busy agent")
+	eq("0 0 0", loads(bs), "every call released on sales")
+	eq("0 0 0", loads(bp), "and on support")
+end)
+
 test("docs/events.md: every action and header fired is documented, and every one documented is fired", function()
 	local f = assert(io.open(root .. "/docs/events.md"))
 	local doc = f:read("*a")
