@@ -5,8 +5,8 @@
 
 The switch's idle rate is pooled over every idle window of a mode (ticks / seconds); a batch
 costs (batch_ticks - idle rate * batch_s) / ok, in ms of switch CPU per call. Batches come in
-pairs (A B, B A, ...): each pair's difference (the mode's second variant minus its first) is
-one paired figure. Prints the medians and spreads as markdown rows.
+rounds of one batch per variant: within each round, every variant minus the mode's base
+variant (plain, off) is one paired figure. Prints the medians and spreads as markdown rows.
 """
 import statistics
 import sys
@@ -17,7 +17,7 @@ modes = {}
 for r in rows:
     modes.setdefault(r[0], []).append(r)
 
-FIRST = {"ring": "plain", "track": "hooks-off"}
+BASE = {"ring": "plain", "track": "off"}
 
 
 def spread(xs):
@@ -33,6 +33,10 @@ for mode, rs in modes.items():
     rate = idle_ticks / idle_s  # ticks per second of an idle switch
     per = {}
     order = []
+    variants = []
+    for r in rs:
+        if r[1] not in variants:
+            variants.append(r[1])
     for r in rs:
         ok, secs, ticks = int(r[2]), float(r[4]), float(r[5])
         ms = (ticks - rate * secs) * 1000.0 / hz / max(ok, 1)
@@ -46,18 +50,18 @@ for mode, rs in modes.items():
         med, sp = spread(ms)
         print("| %s | %s | %d | %d / %d | %s | %s | %.1f | %.1f to %.1f |" % (
             mode, variant, len(xs), ok, bad, med, sp, rate * 1000.0 / hz, min(loads), max(loads)))
-    first = FIRST.get(mode, order[0][0])
-    d = []
-    for i in range(0, len(order) - 1, 2):
-        (va, ma), (vb, mb) = order[i], order[i + 1]
-        if va == vb:
+    base = BASE.get(mode, variants[0])
+    n = len(variants)
+    for i in range(0, len(order) - n + 1, n):
+        rnd = dict(order[i:i + n])
+        if base not in rnd:
             continue
-        d.append(mb - ma if va == first else ma - mb)
-    if d:
-        diffs[mode] = d
+        for v, ms in rnd.items():
+            if v != base:
+                diffs.setdefault((mode, v, base), []).append(ms - rnd[base])
 print()
-print("| mode | paired difference (second variant - first), ms per call: median | spread | pairs |")
-print("|---|---:|---|---:|")
-for mode, d in diffs.items():
+print("| mode | variant | minus | ms per call, median | spread | rounds |")
+print("|---|---|---|---:|---|---:|")
+for (mode, v, base), d in diffs.items():
     med, sp = spread(d)
-    print("| %s | %s | %s | %d |" % (mode, med, sp, len(d)))
+    print("| %s | %s | %s | %s | %s | %d |" % (mode, v, base, med, sp, len(d)))

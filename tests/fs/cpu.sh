@@ -2,19 +2,24 @@
 # cpu.sh [ring|track|all] [BATCHES] [CALLS] [RATE] - what ringlb costs the real switch, in CPU
 # time of the switch process per call, from SIPp callers and SIPp agents on loopback:
 #   ring   a group call through ringlb_ring.lua (7001, balancing) against the same agents in a
-#          plain Lua bridge loop (7101, plain_ring.lua), tracking hooks off, one switch run
-#   track  a user call that does not go through ringlb (10xx: bridge user/10xx) with the
-#          shipped tracking hooks off and on, ringlb_track=sales; the switch is restarted with
-#          the other lua.conf.xml before every batch (mod_lua binds hooks only as it loads)
+#          plain Lua bridge loop (7101, plain_ring.lua), no tracker, one switch run
+#   track  a user call that does not go through ringlb (10xx: bridge user/10xx), with
+#          ringlb_track=sales, the tracker: off (no tracker in lua.conf.xml), consumer (the
+#          shipped lua.conf.xml: ringlb_track.lua consume as a startup script), hooks (the
+#          three <hook> lines of earlier versions instead), and with EMPTY=1 also empty-hooks
+#          (the three hooks bound to a script that does nothing: what mod_lua's fresh state
+#          per event costs by itself); the switch is restarted with the variant's
+#          lua.conf.xml before every batch (mod_lua reads it only as it loads)
 #   all    both (the default)
-# BATCHES (6) batches of CALLS (100) calls per variant at RATE (10) calls/s, interleaved ABBA
-# ABBA..., so that drift and other processes' load fall on both variants alike. Agents ring
+# BATCHES (6) rounds of one batch of CALLS (100) calls per variant at RATE (10) calls/s, the
+# variants in turn, in reverse order every other round, so that drift and other processes'
+# load fall on every variant alike. Agents ring
 # RING_MS (100) and talk TALK_MS (1000). CPU is the switch's utime+stime (/proc/PID/stat, all its
 # threads, dead ones included) from the first INVITE until every call has ended and the switch
 # has settled, less the switch's idle rate over the whole run (IDLE_S (8) seconds of no calls
 # before every batch, pooled) times the batch's length. Each batch is preceded by WARM (10)
 # unmeasured calls of its variant. Prints one line per batch, then the median and spread per
-# variant and of the paired differences (each B batch against the A batch next to it), and the
+# variant and of the paired differences (each variant against the round's first), and the
 # machine's load average while it ran. Measures only; needs switch.sh's prerequisites and root.
 # Leaves the switch and agents stopped. Env: as switch.sh, RING_MS, TALK_MS, WARM, IDLE_S, OUT
 # (the per-batch lines, appended; $FS_DIR/cpu-batches.txt).
@@ -29,8 +34,24 @@ dir=$FS_DIR/sipp
 mkdir -p "$dir"
 hz=$(getconf CLK_TCK)
 shipped=$root/freeswitch-conf/autoload_configs/lua.conf.xml
-sed '/<hook /d' "$shipped" >"$FS_DIR/lua.conf.nohooks.xml"
-grep -q '<hook ' "$shipped" || { echo "cpu.sh: $shipped binds no hooks" >&2; exit 2; }
+consumer='<param name="startup-script" value="ringlb_track.lua consume"/>'
+grep -qF "$consumer" "$shipped" || { echo "cpu.sh: $shipped does not run the tracker's consumer" >&2; exit 2; }
+# lua_conf NAME HOOK_SCRIPT: the shipped lua.conf.xml without the consumer, with the three
+# tracker hooks bound to HOOK_SCRIPT unless it is empty.
+lua_conf() {
+	local hooks=
+	if [ -n "$2" ]; then
+		for ev in CHANNEL_CREATE CHANNEL_ANSWER CHANNEL_HANGUP_COMPLETE; do
+			hooks="$hooks<hook event=\"$ev\" script=\"$2\"/>"
+		done
+	fi
+	awk -v c="$consumer" -v h="$hooks" 'index($0, c) { print "    " h; next } { print }' "$shipped" >"$FS_DIR/lua.conf.$1.xml"
+}
+lua_conf off ""
+lua_conf hooks ringlb_track.lua
+echo "-- does nothing: the floor of a mod_lua event hook" >"$FS_DIR/empty_hook.lua"
+lua_conf empty-hooks "$FS_DIR/empty_hook.lua"
+cp "$shipped" "$FS_DIR/lua.conf.consumer.xml"
 
 pid=
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$pid/stat"; }
@@ -88,8 +109,25 @@ batch() {
 		tee -a "$out"
 }
 
-# order I: the variant of batch I in the sequence A B B A A B B A ...
-order() { case $(($1 % 4)) in 0 | 3) echo A ;; *) echo B ;; esac; }
+# rounds MODE CSV_OF_VARIANT VARIANT...: BATCHES rounds of one batch per variant, the order
+# reversed every other round; CSV_OF_VARIANT names a function printing a variant's csv, and
+# a variant whose lua.conf.<variant>.xml exists gets a fresh switch with it first.
+rounds() {
+	local mode=$1 csv_of=$2 r v
+	shift 2
+	local fwd=("$@") rev=()
+	for ((r = $# - 1; r >= 0; r--)); do rev+=("${fwd[r]}"); done
+	for r in $(seq 0 $((batches - 1))); do
+		local order=("${fwd[@]}")
+		[ $((r % 2)) = 1 ] && order=("${rev[@]}")
+		for v in "${order[@]}"; do
+			[ -f "$FS_DIR/lua.conf.$v.xml" ] && [ "$mode" = track ] && switch_up "$FS_DIR/lua.conf.$v.xml"
+			batch "$mode" "$v" "$($csv_of "$v")"
+		done
+	done
+}
+ring_csv() { if [ "$1" = plain ]; then echo plain.csv; else echo group.csv; fi; }
+track_csv() { echo direct.csv; }
 
 "$here/agents.sh" stop
 "$here/agents.sh" start "$ring_ms" "$talk_ms" >/dev/null
@@ -101,21 +139,15 @@ echo "# cpu.sh $what $batches $calls $rate $(date -u +%FT%TZ) ring ${ring_ms}ms 
 first=$(($(wc -l <"$out")))
 
 if [ "$what" = ring ] || [ "$what" = all ]; then
-	switch_up "$FS_DIR/lua.conf.nohooks.xml"
-	for i in $(seq 0 $((2 * batches - 1))); do
-		if [ "$(order "$i")" = A ]; then batch ring plain plain.csv; else batch ring ringlb group.csv; fi
-	done
+	switch_up "$FS_DIR/lua.conf.off.xml"
+	rounds ring ring_csv plain ringlb
 fi
 if [ "$what" = track ] || [ "$what" = all ]; then
-	for i in $(seq 0 $((2 * batches - 1))); do
-		if [ "$(order "$i")" = A ]; then
-			switch_up "$FS_DIR/lua.conf.nohooks.xml"
-			batch track hooks-off direct.csv
-		else
-			switch_up "$shipped"
-			batch track hooks-on direct.csv
-		fi
-	done
+	if [ "${EMPTY:-0}" = 1 ]; then
+		rounds track track_csv off consumer hooks empty-hooks
+	else
+		rounds track track_csv off consumer hooks
+	fi
 fi
 
 tail -n +"$((first + 1))" "$out" | python3 "$here/cpu.py" "$hz" "$calls"
