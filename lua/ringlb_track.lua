@@ -115,14 +115,21 @@ local function track(get)
 		if not b then
 			log("WARNING", "balancer " .. name .. ": " .. tostring(oerr))
 		else
-			-- A leg first seen at its answer (or whose count failed) counts then.
 			local done, derr
 			if op == "release" then
 				done, derr = b:release(member, call)
-			else
+			elseif op == "count" then
 				done, derr = b:count(member, call)
-				if done ~= nil and op == "answered" then
-					done, derr = b:answered(member, call)
+			else
+				-- Mostly its CREATE counted the leg: one call marks it talking.
+				-- A leg first seen at its answer (or whose count failed) counts
+				-- now (false: not held, or talking already; count is a no-op then).
+				done, derr = b:answered(member, call)
+				if done == false then
+					done, derr = b:count(member, call)
+					if done ~= nil then
+						done, derr = b:answered(member, call)
+					end
 				end
 			end
 			if done == nil then

@@ -33,6 +33,10 @@ out=${OUT:-$FS_DIR/cpu-batches.txt}
 dir=$FS_DIR/sipp
 mkdir -p "$dir"
 hz=$(getconf CLK_TCK)
+# The switch loads a copy of the module, so that a build meanwhile changes nothing under it.
+mkdir -p "$FS_DIR/cpu-so"
+cp "${SO_DIR:-$root/build/lua5.3}/ringlb.so" "$FS_DIR/cpu-so/ringlb.so"
+export SO_DIR=$FS_DIR/cpu-so
 shipped=$root/freeswitch-conf/autoload_configs/lua.conf.xml
 consumer='<param name="startup-script" value="ringlb_track.lua consume"/>'
 grep -qF "$consumer" "$shipped" || { echo "cpu.sh: $shipped does not run the tracker's consumer" >&2; exit 2; }

@@ -962,6 +962,19 @@ track_test("a ringlb ring counts once, ringing then talking", function()
 	eq(0, load(b, "user/1002"), "released")
 end)
 
+track_test("a leg first seen at its answer counts then, talking; a second answer changes nothing", function()
+	local sw, _, b = tracked()
+	local h = { ["Unique-ID"] = "leg-answer-only", ["Call-Direction"] = "outbound" }
+	local v = { dialed_user = "1010", dialed_domain = "example.com" }
+	sw:fire("CHANNEL_ANSWER", h, v) -- its CHANNEL_CREATE was missed
+	eq("1 0 1", table.concat({ state_of(b, "user/1010") }, " "), "counted and talking (active, ringing, talking)")
+	sw:fire("CHANNEL_ANSWER", h, v)
+	eq("1 0 1", table.concat({ state_of(b, "user/1010") }, " "), "the same hold")
+	h["Hangup-Cause"] = "NORMAL_CLEARING"
+	sw:fire("CHANNEL_HANGUP_COMPLETE", h, v)
+	eq(0, load(b, "user/1010"), "released")
+end)
+
 track_test("a missed hangup is healed by max_hold_age", function()
 	local sw, _, b = tracked({ ringlb_NAME_max_hold_age = "1" })
 	sw:call({ vars = { user_name = "1005", domain_name = "example.com" } }) -- its hangup never reaches ringlb
