@@ -14,6 +14,11 @@ calls=${1:-100} period=${2:-2000}
 noanswer=${NOANSWER:-1008}
 dir=$FS_DIR/sipp
 mkdir -p "$dir"
+root=$(cd "$here/../.." && pwd)
+# The switch loads a copy of the module, so that a build meanwhile changes nothing under it.
+mkdir -p "$FS_DIR/offers-so"
+cp "${SO_DIR:-$root/build/lua5.3}/ringlb.so" "$FS_DIR/offers-so/ringlb.so"
+export SO_DIR=$FS_DIR/offers-so
 
 "$here/switch.sh" stop
 "$here/agents.sh" stop
