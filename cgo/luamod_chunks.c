@@ -31,6 +31,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "dispatch.h"
 #include "luamod.h"
 
 enum { CHUNKS = 16, CHUNK_MAX = 1 << 20, PATH_MAX_LEN = 4096 };
@@ -61,13 +62,7 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
 static struct chunk *table[CHUNKS]; /* mu */
 static unsigned long hits, misses;  /* mu */
 
-static void init(void) {
-	pthread_mutexattr_t a;
-	pthread_mutexattr_init(&a);
-	pthread_mutexattr_setprotocol(&a, PTHREAD_PRIO_INHERIT);
-	pthread_mutex_init(&mu, &a);
-	pthread_mutexattr_destroy(&a);
-}
+static void init(void) { ringlb_mutex_init_pi(&mu); }
 
 static void chunk_free(struct chunk *c) {
 	free(c->path);
