@@ -165,19 +165,21 @@ end
 -- collected, which Lua alone would do only as its own small heap grows.
 local CONSUMER_GC = 100
 
--- consume tracks the channel events of the whole switch in this one state
--- until the switch stops.
-local function consume()
-	if hooked() then
-		log("NOTICE", "lua.conf.xml hooks ringlb_track.lua to channel events, so the hooks track calls and this "
-			.. "consumer stops; remove the three <hook> lines to track calls in one Lua state")
-		return
-	end
+-- tracking reports whether the global ringlb_track names any balancer.
+local function tracking()
+	local names = freeswitch.getGlobalVariable("ringlb_track")
+	return names ~= nil and names ~= ""
+end
+
+-- consume_while takes the tracked channel events from a consumer of its own
+-- while the switch runs and ringlb_track is set.
+local function consume_while()
 	local events = freeswitch.EventConsumer()
 	for ev in pairs(OPS) do
 		if events:bind(ev, "") ~= 1 then
+			events:cleanup()
 			log("ERR", "cannot take " .. ev .. " events: calls that do not go through ringlb are not counted")
-			return
+			return false
 		end
 	end
 	log("INFO", "counting calls that do not go through ringlb")
@@ -186,7 +188,7 @@ local function consume()
 	local function get(h)
 		return e:getHeader(h)
 	end
-	while freeswitch.running() do
+	while freeswitch.running() and tracking() do
 		e = events:pop(1, 1000)
 		if e then
 			run(get)
@@ -195,6 +197,28 @@ local function consume()
 			if taken % CONSUMER_GC == 0 then
 				collectgarbage()
 			end
+		end
+	end
+	events:cleanup() -- no more events copied for this state
+	return true
+end
+
+-- consume tracks the channel events of the whole switch in this one state
+-- until the switch stops. While ringlb_track is unset it takes no events
+-- (the switch copies none for it) and looks again every second.
+local function consume()
+	if hooked() then
+		log("NOTICE", "lua.conf.xml hooks ringlb_track.lua to channel events, so the hooks track calls and this "
+			.. "consumer stops; remove the three <hook> lines to track calls in one Lua state")
+		return
+	end
+	while freeswitch.running() do
+		if not tracking() then
+			freeswitch.msleep(1000)
+		elseif not consume_while() then
+			return
+		elseif freeswitch.running() then
+			log("INFO", "ringlb_track is unset: not counting calls until it is set again")
 		end
 	end
 end

@@ -55,7 +55,8 @@
 --     timeout_ms), as switch_cpp.cpp's: each event bound is copied into the
 --     consumer's queue as the event thread delivers it (after the hooks),
 --     dropped with an ERROR line when len (5000) are queued; pop returns the
---     next one (getHeader, serialize) or nil once the timeout has passed.
+--     next one (getHeader, serialize) or nil once the timeout has passed;
+--     cleanup unbinds it. msleep in such a thread suspends it likewise.
 --   * API xml_locate "configuration configuration name lua.conf": the
 --     lua.conf.xml given, its comments dropped as the switch's parser does.
 --   * The user directory's dial-var-NAME params (cfg.dial_vars, {NAME =
@@ -232,10 +233,12 @@ local EVENT_NAMES = { CHANNEL_CREATE = true, CHANNEL_ANSWER = true, CHANNEL_HANG
 -- consumer returns a new freeswitch.EventConsumer.
 function Switch:consumer(event, subclass, len)
 	local sw = self
-	local c = { bound = {}, queue = {}, len = len or 5000 }
+	local c = { bound = {}, queue = {}, len = len or 5000, ready = true }
 	sw.consumers[#sw.consumers + 1] = c
 	function c:bind(name)
-		if not EVENT_NAMES[name] then
+		if not self.ready then
+			return 0
+		elseif not EVENT_NAMES[name] then
 			sw:log("WARNING", "Can't bind to " .. tostring(name) .. ", event not found")
 			return 0
 		end
@@ -247,28 +250,46 @@ function Switch:consumer(event, subclass, len)
 	-- any other caller sees the time pass on the virtual clock.
 	function c:pop(block, timeout)
 		while #self.queue == 0 do
-			local co = coroutine.running()
-			local in_thread = false
-			for _, th in ipairs(sw.threads) do
-				if th.co == co then in_thread = true end
-			end
-			if not block or block == 0 then
+			if not self.ready or not block or block == 0 then
 				return nil
-			elseif not in_thread or not sw.running then
+			elseif not sw:in_thread() or not sw.running then
 				sw.t = sw.t + (timeout or 0) / 1000
 				return nil
 			end
 			coroutine.yield()
 			if #self.queue == 0 then
-				return nil -- woken as the switch stops: the timeout passes
+				return nil -- woken with nothing for it (the switch stopping, another event): the timeout passes
 			end
 		end
 		return event_object(table.remove(self.queue, 1))
+	end
+	-- cleanup unbinds the consumer and drops what it has queued; pop then
+	-- returns nil at once.
+	function c:cleanup()
+		self.ready, self.queue, self.bound = false, {}, {}
+		for i, x in ipairs(sw.consumers) do
+			if x == self then
+				table.remove(sw.consumers, i)
+				break
+			end
+		end
 	end
 	if event ~= nil and event ~= "" then
 		c:bind(event, subclass)
 	end
 	return c
+end
+
+-- in_thread reports whether the running code is a script in a thread of
+-- its own (a startup script).
+function Switch:in_thread()
+	local co = coroutine.running()
+	for _, th in ipairs(self.threads) do
+		if th.co == co then
+			return true
+		end
+	end
+	return false
 end
 
 -- channel_event fires an event for session-like s (uuid, vars, direction).
@@ -1257,8 +1278,14 @@ function Switch:make_freeswitch()
 		end
 		return e
 	end
+	-- msleep lets the virtual clock pass; a script in a thread of its own
+	-- is suspended meanwhile, until the switch has something for it (an
+	-- event delivered, the switch stopping), as its thread would sleep.
 	fs.msleep = function(ms)
 		sw.t = sw.t + ms / 1000
+		if sw:in_thread() then
+			coroutine.yield()
+		end
 	end
 	fs.running = function()
 		return sw.running ~= false

@@ -769,6 +769,39 @@ test("tracking: the shipped lua.conf.xml runs ringlb_track.lua as a consumer of 
 	eq(0, sw:stop(), "it ends as the switch stops")
 end)
 
+test("tracking: the consumer takes no events while ringlb_track is unset, and counts again once it is set", function()
+	local sw, _, b, name = tracked()
+	sw.globals.ringlb_track = nil
+	local a = sw:call({ vars = { user_name = "1011", domain_name = "example.com" } })
+	eq(0, load(b, "user/1011"), "not counted")
+	eq(0, #sw.consumers, "the consumer is gone: the switch copies no event for it")
+	ok(sw:logged("ringlb_track is unset: not counting calls until it is set again"), "said so")
+	a:answer()
+	sw:end_call(a)
+	sw.globals.ringlb_track = name
+	sw:call({ vars = { user_name = "1012", domain_name = "example.com" } }) -- wakes it: its CREATE is missed
+	eq(1, #sw.consumers, "consuming again")
+	local a3 = sw:call({ vars = { user_name = "1013", domain_name = "example.com" } })
+	eq(1, load(b, "user/1013"), "the next call counts")
+	a3:answer()
+	eq(1, select(3, state_of(b, "user/1013")), "talking")
+	sw:end_call(a3)
+	eq(0, load(b, "user/1013"), "released")
+	eq(0, sw:stop(), "it ends as the switch stops")
+end)
+
+test("tracking: with ringlb_track unset from the start the consumer takes nothing, and the switch stops", function()
+	local sw = fsmock.new({ script_dir = root .. "/lua", path = root .. "/lua/?.lua", cpath = cpath,
+		globals = {}, lua_conf = LUA_CONF })
+	for _, r in ipairs(sw:start()) do
+		assert(r[1], "startup script: " .. tostring(r[2]))
+	end
+	local a = sw:call({ vars = { user_name = "1014", domain_name = "example.com" } })
+	sw:end_call(a)
+	eq(0, #sw.consumers, "no consumer")
+	eq(0, sw:stop(), "it ends as the switch stops")
+end)
+
 test("tracking: hooks bound to ringlb_track.lua (an earlier lua.conf.xml) keep tracking, and the consumer steps aside", function()
 	local conf = with_hooks(true)
 	track_conf = conf
