@@ -6,7 +6,7 @@
 #   track  a user call that does not go through ringlb (10xx: bridge user/10xx), with
 #          ringlb_track=sales, the tracker: off (no tracker in lua.conf.xml), consumer (the
 #          shipped lua.conf.xml: ringlb_track.lua consume as a startup script), hooks (the
-#          three <hook> lines of earlier versions instead), and with EMPTY=1 also empty-hooks
+#          three <hook> lines bound to ringlb_track.lua instead), and with EMPTY=1 also empty-hooks
 #          (the three hooks bound to a script that does nothing: what mod_lua's fresh state
 #          per event costs by itself); the switch is restarted with the variant's
 #          lua.conf.xml before every batch (mod_lua reads it only as it loads)
