@@ -34,8 +34,8 @@ local function present(v)
 end
 
 -- balancers keeps the balancers this Lua state found, by name: the
--- consumer's state lives as long as the switch, and a balancer, once open,
--- stays open in the process.
+-- consumer's state lives as long as the switch; one that fails a call is
+-- found anew for the next event.
 local balancers = {}
 
 -- balancer returns the process-wide balancer called name, opened with the
@@ -133,6 +133,7 @@ local function track(get)
 				end
 			end
 			if done == nil then
+				balancers[name] = nil -- found anew for the next event
 				log("WARNING", op .. " " .. member .. " for " .. call .. " on " .. name .. ": " .. tostring(derr))
 			end
 		end
