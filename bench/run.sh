@@ -274,6 +274,11 @@ report() {
     echo '```'
   fi
   echo
+  echo "## In a real FreeSWITCH"
+  echo
+  echo "What ringlb costs the switch itself (CPU per group call and per tracked call, SIPp on loopback) is"
+  echo "measured by \`tests/fs/cpu.sh\`, not here: it needs the test switch. Figures and method: docs/freeswitch.md."
+  echo
   echo "Reproduce: \`bench/run.sh\` (full) or \`bench/run.sh --quick\`; parts: \`go test -run '^\$' -bench Memory -benchmem ./lb\`,"
   echo "\`gcc -O2 -pthread -Icgo -o cabi bench/cabi.c -ldl && RINGLB_DISPATCH=auto ./cabi build/lua5.3/ringlb.so\`,"
   echo "\`lua5.3 bench/lua_bench.lua build/lua5.3\`, \`lua5.3 bench/hook_bench.lua build/lua5.3 lua\`, \`go run ./bench/redislat\`."
