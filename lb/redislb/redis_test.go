@@ -100,7 +100,10 @@ func TestRedisKeyLayout(t *testing.T) {
 
 // miniLease opens a balancer on m with its own node name and a 3 s lease.
 // Its timeout is generous (these tests measure none), so that a loaded
-// machine does not fail them.
+// machine does not fail them. Its leases are renewed only when the test
+// calls renew: the background loop, on the wall clock, would otherwise
+// renew and reap at moments the test does not choose (between setting
+// m's clock and reading a load, say), more often the slower the machine.
 func miniLease(t *testing.T, m *miniredis.Miniredis, name, node string, opts lb.Options) *Redis {
 	t.Helper()
 	opts.Node = node
@@ -110,7 +113,9 @@ func miniLease(t *testing.T, m *miniredis.Miniredis, name, node string, opts lb.
 	if opts.Timeout == 0 {
 		opts.Timeout = 5 * time.Second
 	}
-	return openRedis(t, name, "redis://"+m.Addr(), opts)
+	r := openRedis(t, name, "redis://"+m.Addr(), opts)
+	r.shared.remove(r)
+	return r
 }
 
 // TestRedisLeases drives the server clock: a node's holds live as long as
