@@ -12,7 +12,8 @@
 #   4. bench/redislat: the Redis backend against its own redis-server;
 # and writes ONE markdown report to stdout and to bench-results.md (or
 # $BENCH_OUT). Progress goes to stderr. --quick uses small sizes (CI smoke,
-# well under a minute once the .so is built). Benchmarks measure only:
+# well under a minute once the .so is built) and a 5 s Redis operation
+# timeout, which a loaded machine does not reach. Benchmarks measure only:
 # nothing here fails on a timing; it fails only if a tool fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."

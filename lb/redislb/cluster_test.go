@@ -213,7 +213,7 @@ func TestRedisClusterMasterFailover(t *testing.T) {
 	}
 	admin := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
 	defer admin.Close()
-	const timeout = 250 * time.Millisecond
+	const timeout = failoverTimeout
 	b := openRedis(t, uniqueName("clfail"), "redis+cluster://"+strings.Join(addrs, ","),
 		lb.Options{Lease: 3 * time.Second, Timeout: timeout, DefaultCapacity: 1})
 	ctx := context.Background()

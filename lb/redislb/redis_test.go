@@ -26,11 +26,19 @@ func uniqueName(prefix string) string {
 	return fmt.Sprintf("%s-%d-%d", prefix, time.Now().UnixNano()%1e6, balancerSeq.Add(1))
 }
 
-// openRedis opens a Redis balancer on url with opts and closes it when
-// the test ends.
+// testTimeout is the operation timeout of the balancers tests open
+// without one: the tests that measure a timeout set their own, the others
+// must not fail because a loaded machine took over the default 250 ms.
+const testTimeout = 5 * time.Second
+
+// openRedis opens a Redis balancer on url with opts (Timeout testTimeout
+// unless set) and closes it when the test ends.
 func openRedis(t testing.TB, name, url string, opts lb.Options) *Redis {
 	t.Helper()
 	opts.URL = url
+	if opts.Timeout == 0 {
+		opts.Timeout = testTimeout
+	}
 	r, err := New(name, opts)
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -106,18 +114,19 @@ func TestRedisKeyLayout(t *testing.T) {
 }
 
 // miniLease opens a balancer on m with its own node name and a 3 s lease.
-// Its timeout is generous (these tests measure none), so that a loaded
-// machine does not fail them.
+// Its leases are renewed only when the test
+// calls renew: the background loop, on the wall clock, would otherwise
+// renew and reap at moments the test does not choose (between setting
+// m's clock and reading a load, say), more often the slower the machine.
 func miniLease(t *testing.T, m *miniredis.Miniredis, name, node string, opts lb.Options) *Redis {
 	t.Helper()
 	opts.Node = node
 	if opts.Lease == 0 {
 		opts.Lease = 3 * time.Second
 	}
-	if opts.Timeout == 0 {
-		opts.Timeout = 5 * time.Second
-	}
-	return openRedis(t, name, "redis://"+m.Addr(), opts)
+	r := openRedis(t, name, "redis://"+m.Addr(), opts)
+	r.shared.remove(r)
+	return r
 }
 
 // TestRedisLeases drives the server clock: a node's holds live as long as

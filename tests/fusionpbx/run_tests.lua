@@ -724,10 +724,15 @@ end)
 ----------------------------------------------------------------------------
 -- Several FusionPBX switches on one Redis (run.sh passes the URL).
 
+-- REDIS_TIMEOUT, seconds, bounds the Redis operations of both switches:
+-- this test measures no timeout, and a call that missed the default 250 ms
+-- on a loaded machine would ring in list order instead.
+local REDIS_TIMEOUT = "5"
+
 if redis_url then
 	test("two switches (two processes) on one Redis balance together", function()
 		local name = "fpbx_redis_" .. os.time() .. "_" .. math.random(1e6)
-		local fp, g = four({ name = name, globals = { ringlb_NAME_url = redis_url } })
+		local fp, g = four({ name = name, globals = { ringlb_NAME_url = redis_url, ringlb_NAME_redis_timeout = REDIS_TIMEOUT } })
 		fp:all({ answer = 1, talk = 30 })
 		local other
 		fp.sw.on_bridge = function(sw, a)
@@ -750,7 +755,7 @@ end
 -- --node NAME: the other switch of the Redis test: one call to the same
 -- group, printed.
 if arg[3] == "--node" then
-	local fp, g = four({ name = arg[4], node = "node2", globals = { ringlb_NAME_url = redis_url } })
+	local fp, g = four({ name = arg[4], node = "node2", globals = { ringlb_NAME_url = redis_url, ringlb_NAME_redis_timeout = REDIS_TIMEOUT } })
 	fp:all({ answer = 1, talk = 1 })
 	local a = fp:call(g)
 	print("answered " .. tostring(a:getVariable("ringlb_answered_dest")) .. " backend " .. fp:b():snapshot().backend)
