@@ -1096,9 +1096,6 @@ track_test("a leg to a user counted as it is made (directory dial-var execute_on
 	eq(0, load(b, "user/1002"), "the group's leg to 1002 not counted by the tracker")
 end)
 
--- docs/events.md documents every ringlb::info event: each action and
--- header the tests above saw fired is in it, and each one it lists was
--- fired. Runs last: it reads what every test fired.
 test("two groups on two balancers sharing agents, tracked on both: no busy agent is offered, each call counts once", function()
 	-- The shipped example: sales and support, ringlb_track=sales,support.
 	nbal = nbal + 1
@@ -1165,6 +1162,9 @@ test("two groups on two balancers sharing agents, tracked on both: no busy agent
 	eq("0 0 0", loads(bp), "and on support")
 end)
 
+-- docs/events.md documents every ringlb::info event: each action and
+-- header the tests above saw fired is in it, and each one it lists was
+-- fired. Runs last: it reads what every test fired.
 test("docs/events.md: every action and header fired is documented, and every one documented is fired", function()
 	local f = assert(io.open(root .. "/docs/events.md"))
 	local doc = f:read("*a")
