@@ -31,7 +31,7 @@ start_redis() {
     port=${want:-$((20000 + RANDOM % 30000))}
     redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$dir" \
       --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" >/dev/null 2>&1 || continue
-    for _ in $(seq 1 50); do
+    for _ in $(seq 1 300); do
       if redis-cli -p "$port" ping 2>/dev/null | grep -q PONG; then
         redis_port=$port redis_url="redis://127.0.0.1:$port/0"
         return 0

@@ -23,12 +23,21 @@ done
 
 # Metrics from a switch process: scraped over HTTP (bash's /dev/tcp), and a
 # second process asking for the same port gets a clean error.
+# wait_bound: waits for the node to print its address, as long as it runs
+# (a minute at most: a loaded machine may take seconds to start a process).
+wait_bound() {
+  for _ in $(seq 1 600); do
+    grep -q '^bound ' "$out" && return
+    kill -0 "$node" 2>/dev/null || return
+    sleep 0.1
+  done
+}
 echo "== $interp metrics endpoint"
 out=$(mktemp)
 LUA_CPATH= LUA_PATH= "$interp" tests/api/metrics_node.lua "$so_dir" serve >"$out" &
 node=$!
 trap 'kill $node 2>/dev/null || true; rm -f "$out"' EXIT
-for _ in $(seq 1 100); do grep -q '^bound ' "$out" && break; sleep 0.1; done
+wait_bound
 addr=$(sed -n 's/^bound //p' "$out")
 [ -n "$addr" ] || { echo "FAIL: the endpoint did not start"; cat "$out"; exit 1; }
 exec 3<>"/dev/tcp/${addr%:*}/${addr##*:}"
@@ -52,7 +61,7 @@ kill $node 2>/dev/null || true
 # Every interface, asked for as "*:PORT", is reached on loopback too.
 LUA_CPATH= LUA_PATH= "$interp" tests/api/metrics_node.lua "$so_dir" all >"$out" &
 node=$!
-for _ in $(seq 1 100); do grep -q '^bound ' "$out" && break; sleep 0.1; done
+wait_bound
 addr=$(sed -n 's/^bound //p' "$out")
 [ -n "$addr" ] || { echo "FAIL: the endpoint on every interface did not start"; cat "$out"; exit 1; }
 exec 3<>"/dev/tcp/127.0.0.1/${addr##*:}"

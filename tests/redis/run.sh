@@ -57,7 +57,7 @@ victim=$!
 pids+=($victim)
 $node "$url" hold survivor agent/2 survivor-call > "$tmp/survivor.out" &
 pids+=($!)
-for _ in $(seq 1 100); do
+for _ in $(seq 1 600); do # a minute at most: a loaded machine starts processes slowly
   grep -q held "$tmp/victim.out" 2>/dev/null && grep -q held "$tmp/survivor.out" 2>/dev/null && break
   sleep 0.1
 done
