@@ -55,11 +55,9 @@ echo "shared.sh: agents 1001-1006 registered; $noanswer never answers, $slow rin
 { echo SEQUENTIAL; echo 7302; } >"$dir/shared-support.csv"
 
 events=$FS_DIR/shared-events.jsonl
-python3 "$here/esl_events.py" "$events" >"$FS_DIR/esl.out" &
-esl=$!
-trap 'kill $esl 2>/dev/null || true; stop_all' EXIT
-for _ in $(seq 1 50); do grep -q subscribed "$FS_DIR/esl.out" && break; sleep 0.1; done
-grep -q subscribed "$FS_DIR/esl.out" || { echo "shared.sh: no events from the switch" >&2; exit 2; }
+. "$here/events.sh"
+record_events "$events" || exit 2
+trap 'stop_events; stop_all' EXIT
 callers() { # callers NAME PORT
 	(cd "$dir" && sipp 127.0.0.1:5090 -sf "$here/sipp/caller.xml" -inf "shared-$1.csv" -i 127.0.0.1 -p "$2" \
 		-r 1 -rp "$period" -m "$calls" -l 100 -nostdin -timeout 900 >"shared-$1.out" 2>&1) || true
@@ -72,11 +70,8 @@ s2=$!
 wait $s1 $s2
 for g in sales support; do
 	echo "callers $g:"
-	grep -E "Successful call|Failed call" "$dir/shared-$g.out" | tr -s ' ' 
+	grep -E "Successful call|Failed call" "$dir/shared-$g.out" | tr -s ' '
 done
 sleep 2
-kill "$esl"
-wait "$esl" 2>/dev/null || true
-rc=0
-python3 "$here/shared.py" "$events" "$shared" || rc=$?
-exit $rc
+stop_events
+python3 "$here/shared.py" "$events" "$shared"
