@@ -12,7 +12,8 @@ already on another call at that moment: "talking" when one of those calls was an
 "ringing" otherwise. An offer made while the agent's last leg was hung up but not yet
 destroyed (between CHANNEL_HANGUP and CHANNEL_HANGUP_COMPLETE) is not busy; those are
 counted apart. The peak calls of an agent is the most legs to it up at once (CHANNEL_CREATE
-to CHANNEL_HANGUP).
+to CHANNEL_HANGUP). Members skipped at capacity come from ringlb::info skipped events, which
+older modules do not fire.
 
 Prints a summary and a verdict; with --json, one JSON object instead. Exit status: 0 when no
 offer was busy, 1 when some were, 2 when the events cannot answer (no offers, a shared
