@@ -2,11 +2,11 @@
 """esl_events.py OUT [SECONDS] - record the switch's channel events and ringlb's own events.
 
 Connects to the test switch's event socket (127.0.0.1:8021, ClueCon), subscribes to
-CHANNEL_CREATE, CHANNEL_ANSWER, CHANNEL_HANGUP_COMPLETE, CUSTOM ringlb::info and
-CUSTOM ringlb_test::tracked (fired by track_timed.lua once the tracker's hook is done),
+CHANNEL_CREATE, CHANNEL_ANSWER, CHANNEL_HANGUP, CHANNEL_HANGUP_COMPLETE, CUSTOM ringlb::info
+and CUSTOM ringlb_test::tracked (fired by track_timed.lua once the tracker's hook is done),
 and writes one JSON object of headers per event to OUT until SECONDS (default: until
 SIGTERM) have passed. Prints "subscribed" on stdout once events flow. Only the headers
-window.py reads are kept. Standard library only.
+window.py and shared.py read are kept. Standard library only.
 """
 import json
 import signal
@@ -19,8 +19,8 @@ KEEP = (
     "Event-Name", "Event-Subclass", "Event-Date-Timestamp", "Event-Sequence", "Unique-ID",
     "Call-Direction", "Caller-Channel-Created-Time", "Hangup-Cause", "variable_dialed_user",
     "variable_ringlb_dest", "variable_originating_leg_uuid", "Ringlb-Action", "Ringlb-Members",
-    "Ringlb-Member", "Ringlb-Call-UUID", "Tracked-Unique-ID", "Tracked-Event", "Tracked-Event-Date",
-    "Tracked-Phase",
+    "Ringlb-Member", "Ringlb-Call-UUID", "Ringlb-Balancer", "Ringlb-Reason", "Ringlb-Result",
+    "Tracked-Unique-ID", "Tracked-Event", "Tracked-Event-Date", "Tracked-Phase",
 )
 
 
@@ -65,7 +65,7 @@ def main():
     h, _ = read_message(f)
     if not h.get("Reply-Text", "").startswith("+OK"):
         sys.exit("esl_events: auth failed: %r" % h)
-    s.sendall(b"event plain CHANNEL_CREATE CHANNEL_ANSWER CHANNEL_HANGUP_COMPLETE "
+    s.sendall(b"event plain CHANNEL_CREATE CHANNEL_ANSWER CHANNEL_HANGUP CHANNEL_HANGUP_COMPLETE "
               b"CUSTOM ringlb::info ringlb_test::tracked\n\n")
     h, _ = read_message(f)
     if not h.get("Reply-Text", "").startswith("+OK"):

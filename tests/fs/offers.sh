@@ -33,16 +33,14 @@ AGENT_PORT=7002 "$here/agents.sh" register "$noanswer" "$noanswer"
 { echo SEQUENTIAL; echo 7201; } >"$dir/offers.csv"
 
 events=$FS_DIR/offers-events.jsonl
-python3 "$here/esl_events.py" "$events" >"$FS_DIR/esl.out" &
-esl=$!
-trap 'kill $esl 2>/dev/null || true; "$here/agents.sh" stop; AGENT_PORT=7002 "$here/agents.sh" stop; "$here/switch.sh" stop' EXIT
-for _ in $(seq 1 50); do grep -q subscribed "$FS_DIR/esl.out" && break; sleep 0.1; done
+. "$here/events.sh"
+record_events "$events"
+trap 'stop_events; "$here/agents.sh" stop; AGENT_PORT=7002 "$here/agents.sh" stop; "$here/switch.sh" stop' EXIT
 (cd "$dir" && sipp 127.0.0.1:5090 -sf "$here/sipp/caller.xml" -inf offers.csv -i 127.0.0.1 -p 7200 \
 	-r 1 -rp "$period" -m "$calls" -l 100 -nostdin -timeout 900 >offers.out 2>&1) || true
 grep -E "Successful call|Failed call" "$dir/offers.out" | tr -s ' '
 sleep 2
-kill "$esl"
-wait "$esl" 2>/dev/null || true
+stop_events
 python3 - "$events" "user/$noanswer" <<'PY'
 import collections, json, sys
 first, offers = {}, collections.Counter()

@@ -7,7 +7,8 @@
 #   tests/fs/switch.sh stop              stop it (SIGTERM, then SIGKILL after 20 s)
 #   tests/fs/switch.sh cli CMD...        one fs_cli command
 # Env: FS_PREFIX (/opt/freeswitch-test, built by the build-freeswitch tool),
-#   FS_DIR (/var/tmp/ringlb-fs), SO_DIR (build/lua5.3), RINGLB_VARS (extra
+#   FS_DIR (/var/tmp/ringlb-fs), SO_DIR (build/lua5.3), SCRIPTS_DIR (this tree's lua/: the
+#   switch's script_dir, where it finds ringlb's scripts), RINGLB_VARS (extra
 #   global variables, "name=value name=value"), FS_LOGLEVEL (info), FS_1MS_TIMER (0; 1: timestamps
 #   of events to the millisecond instead of the core's 20 ms tick), RINGLB_DIR_PARAMS and
 #   RINGLB_DIR_VARS (params and variables of the default domain, "name=value;name=value").
@@ -22,6 +23,7 @@ root=$(cd "$here/../.." && pwd)
 FS_PREFIX=${FS_PREFIX:-/opt/freeswitch-test}
 FS_DIR=${FS_DIR:-/var/tmp/ringlb-fs}
 SO_DIR=$(cd "${SO_DIR:-$root/build/lua5.3}" && pwd)
+SCRIPTS_DIR=$(cd "${SCRIPTS_DIR:-$root/lua}" && pwd)
 conf=$FS_DIR/conf
 pidfile=$FS_DIR/run/freeswitch.pid
 
@@ -97,7 +99,7 @@ launch() {
 	: >"$FS_DIR/log/freeswitch.log"
 	(cd "$FS_DIR" && exec "$FS_PREFIX/bin/freeswitch" -nonat -nonatmap -nc -nf \
 		-conf "$conf" -log "$FS_DIR/log" -db "$FS_DIR/db" -run "$FS_DIR/run" -temp "$FS_DIR/temp" \
-		-scripts "$root/lua") >"$FS_DIR/freeswitch.out" 2>&1 </dev/null &
+		-scripts "$SCRIPTS_DIR") >"$FS_DIR/freeswitch.out" 2>&1 </dev/null &
 }
 
 start() {

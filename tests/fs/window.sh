@@ -50,14 +50,12 @@ for _ in range(n):
 EOF
 
 events=$FS_DIR/events.jsonl
-python3 "$here/esl_events.py" "$events" >"$FS_DIR/esl.out" &
-esl=$!
-trap 'kill $esl 2>/dev/null || true' EXIT
-for _ in $(seq 1 50); do grep -q subscribed "$FS_DIR/esl.out" && break; sleep 0.1; done
+. "$here/events.sh"
+record_events "$events"
+trap stop_events EXIT
 (cd "$dir" && sipp 127.0.0.1:5090 -sf "$here/sipp/caller.xml" -inf mixed.csv -i 127.0.0.1 -p 7200 \
 	-r "$rate" -m "$calls" -l 500 -nostdin -timeout 600 >mixed.out 2>&1) || true
 grep -E "Successful call|Failed call" "$dir/mixed.out"
 sleep 2
-kill "$esl"
-wait "$esl" 2>/dev/null || true
+stop_events
 python3 "$here/window.py" "$events"
