@@ -2,7 +2,7 @@
 # run.sh [FLAVOUR] - several switch nodes (separate Lua processes,
 # each with its own Go runtime loading the real .so) sharing one real
 # redis-server started here on a free loopback port:
-#   1. a storm of concurrent next/release: no destination ever above its
+#   1. a storm of concurrent next/answered/release: no destination ever above its
 #      capacity, every load zero afterwards, calls spread evenly;
 #   2. a node killed with SIGKILL: its load is gone within one lease period,
 #      while a surviving node's hold, held over many lease periods, still counts.
@@ -45,11 +45,12 @@ loads=$($node "$url" load agent/1 agent/2 agent/3 agent/4 agent/5)
 echo "$loads"
 check "every load is zero after the storm" [ "$(echo "$loads" | grep -o '=[0-9]*' | tr -d = | sort -u)" = "0" ]
 # Evenness: sum each agent's calls over the nodes; the busiest may take at
-# most 1.5x the calls of the least busy.
+# most 1.1x the calls of the least busy (fewest answered calls breaks the
+# ties, so a member a slow node held a while catches up).
 read -r lo hi < <(cat "$tmp"/storm*.out | grep '^spread' | tr ' ' '\n' | grep = |
   awk -F= '{s[$1] += $2} END {lo = -1; for (k in s) {if (lo < 0 || s[k] < lo) lo = s[k]; if (s[k] > hi) hi = s[k]} print lo, hi}')
 echo "calls per agent: least $lo, most $hi"
-check "calls spread evenly (most <= 1.5 x least)" [ $((hi * 2)) -le $((lo * 3)) ]
+check "calls spread evenly (most <= 1.1 x least)" [ $((hi * 10)) -le $((lo * 11)) ]
 
 echo "== crash: SIGKILL a node holding leases (lease 2 s)"
 $node "$url" hold victim agent/1 victim-call > "$tmp/victim.out" &
