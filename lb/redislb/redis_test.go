@@ -273,7 +273,7 @@ func testScriptFlush(t *testing.T, url string, flush func()) {
 // be errors wrapping ErrBackend, never panics.
 func TestRedisReplyChecks(t *testing.T) {
 	r := &Redis{name: "x"}
-	const rec = "dest=a\ncnt=1\ntalking=0\ndrained=0\nwrap=0\nseq=1\nlast=1\nstarted=1\nanswered=0\nscore=0"
+	const rec = "dest=a\ncnt=1\ntalking=0\ndrained=0\nwrap=0\nseq=1\nlast=1\nstarted=1\nanswered=0\nscore=0\nmissed=0\nback=0"
 	const hold = "dest=a\ncall=b\nstart=1\nstate=ringing\nnode=n\nexpires=1"
 	for _, c := range []struct{ mem, holds []string }{
 		{mem: []string{"a"}},                                           // no fields
@@ -295,10 +295,11 @@ func TestRedisReplyChecks(t *testing.T) {
 		}
 	}
 	s, err := r.parseSnapshot(
-		[]string{"dest=d\ncnt=1\ntalking=1\ndrained=1\nwrap=0\nseq=2\nlast=5\nstarted=2\nanswered=1\nscore=1"},
+		[]string{"dest=d\ncnt=1\ntalking=1\ndrained=1\nwrap=0\nseq=2\nlast=5\nstarted=2\nanswered=1\nscore=1\nmissed=2\nback=9"},
 		[]string{"dest=d\ncall=c\nstart=5\nstate=talking\nnode=node with spaces\nexpires=9"}, 4, 0)
 	if err != nil || s.Holds[0].Node != "node with spaces" || s.Holds[0].State != lb.StateTalking ||
-		s.Destinations[0].Talking != 1 || !s.Destinations[0].Drained || s.Destinations[0].Started != 2 {
+		s.Destinations[0].Talking != 1 || !s.Destinations[0].Drained || s.Destinations[0].Started != 2 ||
+		s.Destinations[0].Unanswered != 2 || !s.Destinations[0].BackoffUntil.Equal(time.UnixMilli(9)) {
 		t.Errorf("parseSnapshot = %+v, %v", s, err)
 	}
 	if _, ok := stringsOf([]any{"a", int64(1)}); ok {

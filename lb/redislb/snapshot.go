@@ -97,6 +97,10 @@ func (r *Redis) parseSnapshot(mem, holds []string, now, off int64) (lb.Snapshot,
 		if rec.wrap > now {
 			st.WrapupUntil = time.UnixMilli(rec.wrap - off)
 		}
+		st.Unanswered = int(rec.missed)
+		if rec.back > now {
+			st.BackoffUntil = time.UnixMilli(rec.back - off)
+		}
 	}
 	s := lb.Snapshot{Name: r.name, Backend: "redis", Destinations: []lb.DestStatus{}, Holds: []lb.HoldInfo{}}
 	seen := make(map[[2]string]bool, len(holds))

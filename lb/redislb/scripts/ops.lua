@@ -5,11 +5,14 @@
 -- per batch while each operation stays atomic and sees the ones before it;
 -- and order and load, each alone.
 -- ARGV: reap_limit, node, lease_ms, max_age_ms, tie (fewest|lru|list|
---       random), half_life_ms, then per operation: its name (see the end),
---       how many arguments follow, the arguments (see each op_ function).
+--       random|talk), half_life_ms, start_window_ms (0 = none),
+--       no_answer_backoff_ms (0 = none), then per operation: its name (see
+--       the end), how many arguments follow, the arguments (see each op_
+--       function).
 -- Reply: one reply per operation, in order.
-local node, lease, maxage, tie, half =
-  ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
+local node, lease, maxage, tie, half, window, backoff =
+  ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7]),
+  tonumber(ARGV[8])
 
 local function numbers(list)
   if list == "" then return nil end
@@ -21,35 +24,91 @@ end
 -- The ranking rule, written once in Lua (lb/order.go is Go's, for the
 -- memory backend; the conformance suite holds both to it): members that
 -- are drained, in wrap-up or full are left out; the others go by load,
--- then by tie (fewest: the answered score faded to now, then lru; lru:
--- the order of the last hold start; random: the caller's random key;
--- list: none), then by list position. A member never scored starts level
--- with the lowest score among the others.
-local fewest, lru, random = tie == "fewest", tie == "lru", tie == "random"
+-- then those in their no-answer back-off last, then by tie (fewest, talk:
+-- the tie score faded to now, then lru; lru: the order of the last hold
+-- start; random: the caller's random key; list: none), then by list
+-- position.
+--
+-- Where a score starts, and the lift on return (order.go's rule): a
+-- member is scored the first time it is ranked, at zero within the
+-- balancer's start window (which runs from its first ranking, F_START)
+-- and after it at the lowest score of the members it is ranked with; a
+-- member back from an absence (LIFT_PENDING) is lifted to the mean score
+-- of those members if below it. Those members are the ones scored before
+-- and not themselves returning.
+local fewest, lru, random, talk = tie == "fewest", tie == "lru", tie == "random", tie == "talk"
+local scored = fewest or talk
+local F_START = "\rstart"
 
--- candidates reads the records v[1..n] and returns, for the members that
--- may be offered, in list order: their positions, and a function that
--- reports whether the one at index a of those ranks before the one at
--- index b; and the lowest score, which the members never scored took.
--- caps are the capacities and keys the random keys, each one per member
--- or nil (see op_next). Next and order run once per call and over every
--- member, so this reads each record into locals (decode's order, see the
--- prelude) rather than a table.
-local function candidates(v, n, caps, keys)
-  local pos, loads, scores, ties = {}, {}, {}, {}
-  local nc, low, any, unscored = 0, 0, false, false
+-- in_window reports whether the balancer is within its start window,
+-- starting it if this is its first ranking.
+local function in_window()
+  if window <= 0 then return false end
+  local t = tonumber(redis.call("HGET", K_MEM, F_START))
+  if not t then
+    redis.call("HSET", K_MEM, F_START, clock)
+    t = clock
+  end
+  return clock - t < window
+end
+
+-- start_scores scores the members never scored among candidates c (their
+-- positions pos, scores scores, false for those to start or lift) and
+-- lifts the returning ones, writing their records (v, by position; names,
+-- the destinations) back, and v with them. low, sum and n are of the
+-- others: their lowest score, the sum of their scores, how many.
+local function start_scores(v, names, pos, scores, nc, low, sum, n)
+  local start = 0
+  if not in_window() and n > 0 then start = low end
+  local mean = n > 0 and sum / n or nil
+  local writes = {}
+  for c = 1, nc do
+    if not scores[c] then
+      local i = pos[c]
+      local r = rec_of(v[i])
+      local new = r.score_at == 0
+      if new then
+        r.score = start
+      else
+        r.score = fade(r.score, r.score_at, clock, half)
+        if mean and mean > r.score then r.score = mean end
+      end
+      r.score_at, r.lift = clock, LIFT_NONE
+      scores[c] = r.score
+      v[i] = rec_bytes(r)
+      writes[#writes + 1] = names[i]
+      writes[#writes + 1] = v[i]
+      if new and r.cnt == 0 then mark_idle(names[i]) end
+    end
+  end
+  redis.call("HSET", K_MEM, unpack(writes))
+end
+
+-- candidates reads the records v[1..n] of the destinations names[1..n]
+-- and returns, for the members that may be offered, in list order: their
+-- positions, and a function that reports whether the one at index a of
+-- those ranks before the one at index b. caps are the capacities and
+-- keys the random keys, each one per member or nil (see op_next). A
+-- member scored here has its record written, and v updated. Next and
+-- order run once per call and over every member, so this reads each
+-- record into locals (decode's order, see the prelude) rather than a
+-- table.
+local function candidates(v, names, n, caps, keys)
+  local pos, loads, backs, scores, ties = {}, {}, {}, {}, {}
+  local nc, low, sum, np, fresh = 0, 0, 0, 0, false
   for i = 1, n do
-    local cnt, drained, wrap, seq, score_at, score = decode(v[i])
+    local cnt, drained, wrap, seq, score_at, score, _, _, _, _, back, _, lift = decode(v[i])
     local cap = caps and caps[i] or 0
     if drained == 0 and clock >= wrap and (cap == 0 or cnt < cap) then
       local s, t = 0, 0
-      if fewest then
+      if scored then
         t = seq
-        if score_at == 0 then
-          s, unscored = false, true
+        if score_at == 0 or lift == LIFT_PENDING then
+          s, fresh = false, true
         else
           s = fade(score, score_at, clock, half)
-          if not any or s < low then low, any = s, true end
+          if np == 0 or s < low then low = s end
+          sum, np = sum + s, np + 1
         end
       elseif lru then
         t = seq
@@ -57,21 +116,20 @@ local function candidates(v, n, caps, keys)
         t = keys[i]
       end
       nc = nc + 1
-      pos[nc], loads[nc], scores[nc], ties[nc] = i, cnt, s, t
+      pos[nc], loads[nc], backs[nc], scores[nc], ties[nc] = i, cnt, clock < back, s, t
     end
   end
-  if unscored then
-    for c = 1, nc do
-      if not scores[c] then scores[c] = low end
-    end
+  if fresh then
+    start_scores(v, names, pos, scores, nc, low, sum, np)
   end
   local function before(a, b)
     if loads[a] ~= loads[b] then return loads[a] < loads[b] end
+    if backs[a] ~= backs[b] then return backs[b] end
     if scores[a] ~= scores[b] then return scores[a] < scores[b] end
     if ties[a] ~= ties[b] then return ties[a] < ties[b] end
     return a < b -- candidates are in list order
   end
-  return pos, before, low
+  return pos, before
 end
 
 -- op_next chooses the least-loaded destination with room and holds it for
@@ -106,7 +164,7 @@ local function op_next(o, count)
       end
     end
   end
-  local pos, before, low = candidates(v, n, numbers(ARGV[o + 2]), numbers(ARGV[o + 3]))
+  local pos, before = candidates(v, fields, n, numbers(ARGV[o + 2]), numbers(ARGV[o + 3]))
   if #pos == 0 then
     return {0, 0, 0}
   end
@@ -116,10 +174,6 @@ local function op_next(o, count)
   end
   best = pos[best]
   local r = rec_of(v[best])
-  if fewest and r.score_at == 0 then
-    -- First seen mid-shift: it starts level with the least busy.
-    r.score, r.score_at = low, clock
-  end
   -- The call may hold destinations outside this list: they stay.
   hold(fields[best], call, r, list, lease, maxage, node, RINGING)
   return {1, best, 1}
@@ -137,7 +191,7 @@ local function op_order(o, count)
     dests[i] = ARGV[o + 2 + i]
   end
   local v = redis.call("HMGET", K_MEM, unpack(dests))
-  local pos, before = candidates(v, n, numbers(ARGV[o + 1]), numbers(ARGV[o + 2]))
+  local pos, before = candidates(v, dests, n, numbers(ARGV[o + 1]), numbers(ARGV[o + 2]))
   local idx = {}
   for c = 1, #pos do idx[c] = c end
   table.sort(idx, before)
@@ -200,35 +254,62 @@ local function op_acquire(o)
   return {1, r.cnt, 1}
 end
 
+-- release_one drops hold m, with wrap-up wrap (ms), and returns 1, or 0
+-- when it was not held (also when its lease had run out: nothing was held
+-- to release). An answered hold adds its time to a talk score; one still
+-- ringing that rang out (unanswered) starts or doubles its member's
+-- no-answer back-off, up to MAX_DOUBLINGS times.
+local function release_one(m, wrap, unanswered)
+  local dest, call = split_member(m)
+  local v = read({dest, call_field(call)}, 2, call)
+  local list = holds_of(v[2])
+  local k = find(list, dest)
+  if not k then
+    redis.call("ZREM", K_EXP, m)
+    return 0
+  end
+  local r, h = rec_of(v[1]), list[k]
+  if h.state == TALKING and talk then
+    r.score = fade(r.score, r.score_at, clock, half) + math.max(clock - tonumber(h.start), 0) / 1000
+    r.score_at = clock
+  elseif h.state == RINGING and unanswered then
+    if r.lift == LIFT_AWAY then r.lift = LIFT_PENDING end
+    r.missed = r.missed + 1
+    if backoff > 0 then
+      r.back = clock + backoff * 2 ^ math.min(r.missed - 1, MAX_DOUBLINGS)
+    end
+  end
+  drop_at(dest, call, r, list, k, wrap)
+  if h.node ~= node then
+    note_gone(m) -- another node's hold: it must not take it back
+  end
+  return 1
+end
+
 -- op_release drops holds; many at once when queued releases are retried.
 -- Arguments: per hold, member ("<dest>\n<call>") and the wrap-up of its
 -- destination (ms).
--- Reply: per hold, 1 if it was held, else 0 (also when its lease had run
--- out: nothing was held to release).
+-- Reply: per hold, 1 if it was held, else 0.
 local function op_release(o, count)
   local out = {}
   for i = o + 1, o + count, 2 do
-    local m = ARGV[i]
-    local dest, call = split_member(m)
-    local v = read({dest, call_field(call)}, 2, call)
-    local list = holds_of(v[2])
-    local k = find(list, dest)
-    if k then
-      local h = drop_at(dest, call, rec_of(v[1]), list, k, tonumber(ARGV[i + 1]))
-      if h.node ~= node then
-        note_gone(m) -- another node's hold: it must not take it back
-      end
-      out[#out + 1] = 1
-    else
-      redis.call("ZREM", K_EXP, m)
-      out[#out + 1] = 0
-    end
+    out[#out + 1] = release_one(ARGV[i], tonumber(ARGV[i + 1]), false)
   end
   return out
 end
 
--- op_answered marks a hold answered: ringing turns to talking, and the
--- destination's answered count and fewest score grow by one call.
+-- op_unanswered drops a hold whose offer rang out unanswered (see
+-- release_one).
+-- Arguments: member ("<dest>\n<call>"), the wrap-up of its destination
+-- (ms).
+-- Reply: 1 if it was held, else 0.
+local function op_unanswered(o)
+  return release_one(ARGV[o + 1], tonumber(ARGV[o + 2]), true)
+end
+
+-- op_answered marks a hold answered: ringing turns to talking, the
+-- destination's answered count grows by one call, and so does its fewest
+-- score; its no-answer back-off ends, and an absence marked away with it.
 -- Arguments: member ("<dest>\n<call>").
 -- Reply: 1 if it was ringing, 0 if not held or already talking.
 local function op_answered(o)
@@ -244,7 +325,11 @@ local function op_answered(o)
   r.talking = r.talking + 1
   if r.talking > r.cnt then r.talking = r.cnt end
   r.answered = r.answered + 1
-  r.score, r.score_at = fade(r.score, r.score_at, clock, half) + 1, clock
+  r.missed, r.back = 0, 0
+  if r.lift == LIFT_AWAY then r.lift = LIFT_PENDING end
+  if fewest then
+    r.score, r.score_at = fade(r.score, r.score_at, clock, half) + 1, clock
+  end
   save(dest, r, call, list)
   return 1
 end
@@ -277,12 +362,13 @@ end
 -- be built anew each time.
 begin()
 local out = {}
-local i = 7
+local i = 9
 while i <= #ARGV do
   local name, count = ARGV[i], tonumber(ARGV[i + 1])
   local op
   if name == "next" then op = op_next
   elseif name == "release" then op = op_release
+  elseif name == "unanswered" then op = op_unanswered
   elseif name == "acquire" then op = op_acquire
   elseif name == "answered" then op = op_answered
   elseif name == "order" then op = op_order

@@ -16,7 +16,7 @@ local part, cursor, count, half = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
 -- and node names hold no control character (checked in Go), so no value
 -- holds a newline. A record's score is as it weighs now; a hold's expires
 -- is its lease expiry (a zset score), or "0".
-local REC_WIRE = "dest=%s\ncnt=%d\ntalking=%d\ndrained=%d\nwrap=%d\nseq=%d\nlast=%d\nstarted=%d\nanswered=%d\nscore=%.17g"
+local REC_WIRE = "dest=%s\ncnt=%d\ntalking=%d\ndrained=%d\nwrap=%d\nseq=%d\nlast=%d\nstarted=%d\nanswered=%d\nscore=%.17g\nmissed=%d\nback=%d"
 local HOLD_WIRE = "dest=%s\ncall=%s\nstart=%d\nstate=%s\nnode=%s\nexpires=%s"
 
 local page = redis.call("HSCAN", K_MEM, cursor, "COUNT", count)
@@ -27,7 +27,7 @@ for i = 1, #kv, 2 do
   if part == "mem" and kind > 31 then
     local r = rec_of(kv[i + 1])
     out[#out + 1] = string.format(REC_WIRE, f, r.cnt, r.talking, r.drained, r.wrap, r.seq, r.last, r.started,
-      r.answered, fade(r.score, r.score_at, now, half))
+      r.answered, fade(r.score, r.score_at, now, half), r.missed, r.back)
   elseif part == "holds" and kind == 10 then -- "\n<call>"; the counter is "\r"
     local call = string.sub(f, 2)
     for _, h in ipairs(holds_of(kv[i + 1])) do
