@@ -24,12 +24,12 @@ type Memory struct {
 	opts Options
 	now  func() time.Time // the clock; tests replace it
 
-	mu     sync.Mutex
-	dests  map[string]*destState
-	seq    uint64 // counts hold starts, for lru ties
+	mu    sync.Mutex
+	dests map[string]*destState
+	seq   uint64 // counts hold starts, for lru ties
 	// first is when the balancer first ranked a scored tie (unix ns; 0 =
 	// not yet): its start window runs from there.
-	first int64
+	first  int64
 	rnd    *rand.Rand
 	closed bool
 	// cands is scratch space for ranking, reused under mu.
@@ -339,7 +339,9 @@ func (m *Memory) setDrained(dest string, drained bool) error {
 }
 
 // Away implements Balancer.
-func (m *Memory) Away(ctx context.Context, dest string) error { return m.setLift("away", dest, liftAway) }
+func (m *Memory) Away(ctx context.Context, dest string) error {
+	return m.setLift("away", dest, liftAway)
+}
 
 // Rejoin implements Balancer.
 func (m *Memory) Rejoin(ctx context.Context, dest string) error {

@@ -32,15 +32,15 @@ type opKind string
 
 // The operations of ops.lua.
 const (
-	opNext     opKind = "next"
-	opOrder    opKind = "order"
-	opLoad     opKind = "load"
-	opAcquire  opKind = "acquire"
-	opRelease  opKind = "release"
+	opNext    opKind = "next"
+	opOrder   opKind = "order"
+	opLoad    opKind = "load"
+	opAcquire opKind = "acquire"
+	opRelease opKind = "release"
 	// opUnanswered is a release of a hold whose offer rang out.
 	opUnanswered opKind = "unanswered"
-	opAnswered opKind = "answered"
-	opDrop     opKind = "drop"
+	opAnswered   opKind = "answered"
+	opDrop       opKind = "drop"
 )
 
 // redisOp is one operation of ops.lua: its kind and arguments.

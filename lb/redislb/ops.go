@@ -376,7 +376,9 @@ func (r *Redis) setDrained(ctx context.Context, dest string, drained bool) error
 }
 
 // Away implements lb.Balancer.
-func (r *Redis) Away(ctx context.Context, dest string) error { return r.mark(ctx, "away", "away", dest) }
+func (r *Redis) Away(ctx context.Context, dest string) error {
+	return r.mark(ctx, "away", "away", dest)
+}
 
 // Rejoin implements lb.Balancer.
 func (r *Redis) Rejoin(ctx context.Context, dest string) error {
