@@ -5,7 +5,7 @@ import (
 	"fmt"
 )
 
-// What drain, undrain and reset did, and the lines operators read about it:
+// What drain, undrain, away, rejoin and reset did, and the lines operators read about it:
 // ringlbctl prints them for a Redis balancer, and the fs_cli admin script
 // (through the C ABI and the Lua module) for a balancer inside the switch.
 // One renderer, so both say the same, as for the tables of report.go.
@@ -15,6 +15,10 @@ const (
 	ActionDrain   = "drain"
 	ActionUndrain = "undrain"
 	ActionReset   = "reset"
+	// ActionAway marks a member absent without draining it (Away);
+	// ActionRejoin marks it back (Rejoin).
+	ActionAway   = "away"
+	ActionRejoin = "rejoin"
 )
 
 // ActionResult is what an action did to one destination: Text is the line
@@ -65,6 +69,27 @@ func (r DrainResult) Text(b string) string {
 	return fmt.Sprintf("%s: %s %s", b, verb, r.Dest)
 }
 
+// PresenceResult is what away or rejoin did to one destination.
+type PresenceResult struct {
+	Dest string `json:"dest"`
+	// Away is true for away, false for rejoin.
+	Away  bool `json:"away"`
+	Known bool `json:"known"`
+}
+
+// Text is the line about r on balancer b, e.g. "sales: user/1001 rejoins:
+// lifted to the mean score of its group at its next ranking".
+func (r PresenceResult) Text(b string) string {
+	s := fmt.Sprintf("%s: %s rejoins: lifted to the mean score of its group at its next ranking", b, r.Dest)
+	if r.Away {
+		s = fmt.Sprintf("%s: %s is away: it rejoins when its next call shows it back", b, r.Dest)
+	}
+	if !r.Known {
+		s += " (new to this balancer: check the spelling)"
+	}
+	return s
+}
+
 // Text is the line about r on balancer b, e.g. "sales: reset user/1001,
 // dropped 2 holds".
 func (r ResetResult) Text(b string) string {
@@ -75,7 +100,8 @@ func (r ResetResult) Text(b string) string {
 	return s
 }
 
-// Act applies action (ActionDrain, ActionUndrain or ActionReset) to each of
+// Act applies action (ActionDrain, ActionUndrain, ActionAway, ActionRejoin
+// or ActionReset) to each of
 // dests on b, in order, and says what it did to each; s is b's state
 // before, which tells whether a destination was drained, known and how many
 // calls it had. On the first error it stops and returns what it did so far
@@ -104,6 +130,18 @@ func Act(ctx context.Context, b Balancer, s Snapshot, action string, dests []str
 			}
 			out = append(out, DrainResult{Dest: dest, Drained: drained, Changed: was.Drained != drained,
 				Known: known, Active: was.Active})
+		case ActionAway, ActionRejoin:
+			away := action == ActionAway
+			var err error
+			if away {
+				err = b.Away(ctx, dest)
+			} else {
+				err = b.Rejoin(ctx, dest)
+			}
+			if err != nil {
+				return out, err
+			}
+			out = append(out, PresenceResult{Dest: dest, Away: away, Known: known})
 		case ActionReset:
 			n, err := b.Reset(ctx, dest)
 			if err != nil {
@@ -111,8 +149,8 @@ func Act(ctx context.Context, b Balancer, s Snapshot, action string, dests []str
 			}
 			out = append(out, ResetResult{Dest: dest, Dropped: n, Known: known})
 		default:
-			return out, fmt.Errorf("ringlb: %w: action %q (want %s, %s or %s)", ErrInvalidArgument, action,
-				ActionDrain, ActionUndrain, ActionReset)
+			return out, fmt.Errorf("ringlb: %w: action %q (want %s, %s, %s, %s or %s)", ErrInvalidArgument, action,
+				ActionDrain, ActionUndrain, ActionAway, ActionRejoin, ActionReset)
 		}
 	}
 	return out, nil
