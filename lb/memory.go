@@ -278,8 +278,8 @@ func (m *Memory) answered(now time.Time, dest, callID string) (bool, error) {
 			d.talking++
 			d.answered++
 			d.back(true)
-			if m.opts.Tie == TieFewest {
-				m.addScore(d, 1, ns)
+			if m.opts.Tie != TieTalk {
+				m.addScore(d, 1, ns) // talk ties score at release
 			}
 			return true, nil
 		}

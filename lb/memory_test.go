@@ -561,10 +561,10 @@ func TestMemoryNoAnswerBackoff(t *testing.T) {
 		{100 * s, "score", "a", "", "0 2 0s"}, // over: the snapshot shows none
 		// An answer resets it.
 		{101 * s, "talk", "a", "4", ""},
-		{101 * s, "score", "a", "", "0 0 0s"},
+		{101 * s, "score", "a", "", "1 0 0s"}, // list ties still keep the answered score
 		{102 * s, "next", "a,b,c", "5", "a"},
 		{102 * s, "unanswered", "a", "5", "true"},
-		{102 * s, "score", "a", "", "0 1 2m12s"},
+		{102 * s, "score", "a", "", "1 1 2m12s"},
 		// Not held: nothing to count.
 		{103 * s, "unanswered", "a", "5", "false"},
 		{103 * s, "unanswered", "a", "bad\tcall", "false invalid argument"},
@@ -572,7 +572,7 @@ func TestMemoryNoAnswerBackoff(t *testing.T) {
 		{104 * s, "acquire", "b", "6", "true"},
 		{104 * s, "answered", "b", "6", "true"},
 		{105 * s, "unanswered", "b", "6", "true"},
-		{105 * s, "score", "b", "", "0 0 0s"},
+		{105 * s, "score", "b", "", "1 0 0s"},
 	})
 	// Capped at 2^6 times: the ninth in a row backs off 32 min.
 	m2, clk2 := newFakeMemory(t, lb.Options{Tie: lb.TieList})

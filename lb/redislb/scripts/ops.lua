@@ -327,7 +327,7 @@ local function op_answered(o)
   r.answered = r.answered + 1
   r.missed, r.back = 0, 0
   if r.lift == LIFT_AWAY then r.lift = LIFT_PENDING end
-  if fewest then
+  if not talk then -- talk ties score at release
     r.score, r.score_at = fade(r.score, r.score_at, clock, half) + 1, clock
   end
   save(dest, r, call, list)
