@@ -233,3 +233,34 @@ func BenchmarkRedisOrderLoad(b *testing.B) {
 		}
 	}
 }
+
+// A member record written before the no-answer back-off and the lift on
+// return existed holds ten numbers: it reads with those fields at zero,
+// ranks by its score, and is written back whole at its next change.
+func TestRedisReadsRecordsOfTenNumbers(t *testing.T) {
+	srv := redistest.Start(t)
+	name := uniqueName("old")
+	r := openRedis(t, name, srv.URL(), lb.Options{HalfLife: -1, StartWindow: -1, NoAnswerBackoff: time.Hour})
+	admin := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer admin.Close()
+	ctx := context.Background()
+	// Live holds 0, not drained, no wrap-up, never held, scored at 1 ms
+	// with 2, 0 talking, no last call, 0 started, 2 answered.
+	const old = `return redis.call("HSET", KEYS[1], ARGV[1], struct.pack("<dddddddddd", 0, 0, 0, 0, 1, 2, 0, 0, 0, 2))`
+	if err := admin.Eval(ctx, old, []string{r.keys[1]}, "old").Err(); err != nil {
+		t.Fatal(err)
+	}
+	lbtest.WantOrder(t, r, []string{"old", "new"}, []string{"old", "new"}) // new starts level at 2
+	d := lbtest.DestOf(lbtest.MustSnapshot(t, r), "old")
+	if d == nil || d.Score != 2 || d.Answered != 2 || d.Unanswered != 0 || !d.BackoffUntil.IsZero() {
+		t.Fatalf("old = %+v; want score 2, 2 answered, no back-off", d)
+	}
+	lbtest.MustAcquire(t, r, "old", "c1")
+	if ok, err := r.Unanswered(ctx, "old", "c1"); !ok || err != nil {
+		t.Fatalf("Unanswered = %v, %v", ok, err)
+	}
+	lbtest.WantOrder(t, r, []string{"old", "new"}, []string{"new", "old"})
+	if d := lbtest.DestOf(lbtest.MustSnapshot(t, r), "old"); d == nil || d.Score != 2 || d.Unanswered != 1 {
+		t.Fatalf("old = %+v; want score 2, 1 unanswered", d)
+	}
+}
