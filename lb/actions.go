@@ -101,10 +101,9 @@ func (r ResetResult) Text(b string) string {
 }
 
 // Act applies action (ActionDrain, ActionUndrain, ActionAway, ActionRejoin
-// or ActionReset) to each of
-// dests on b, in order, and says what it did to each; s is b's state
-// before, which tells whether a destination was drained, known and how many
-// calls it had. On the first error it stops and returns what it did so far
+// or ActionReset) to each of dests on b, in order, and says what it did to
+// each; s is b's state before, which tells whether a destination was
+// drained, known and how many calls it had. On the first error it stops and returns what it did so far
 // with the error.
 func Act(ctx context.Context, b Balancer, s Snapshot, action string, dests []string) ([]ActionResult, error) {
 	var out []ActionResult
@@ -116,42 +115,35 @@ func Act(ctx context.Context, b Balancer, s Snapshot, action string, dests []str
 				break
 			}
 		}
+		var err error
+		var r ActionResult
 		switch action {
 		case ActionDrain, ActionUndrain:
 			drained := action == ActionDrain
-			var err error
 			if drained {
 				err = b.Drain(ctx, dest)
 			} else {
 				err = b.Undrain(ctx, dest)
 			}
-			if err != nil {
-				return out, err
-			}
-			out = append(out, DrainResult{Dest: dest, Drained: drained, Changed: was.Drained != drained,
-				Known: known, Active: was.Active})
-		case ActionAway, ActionRejoin:
-			away := action == ActionAway
-			var err error
-			if away {
-				err = b.Away(ctx, dest)
-			} else {
-				err = b.Rejoin(ctx, dest)
-			}
-			if err != nil {
-				return out, err
-			}
-			out = append(out, PresenceResult{Dest: dest, Away: away, Known: known})
+			r = DrainResult{Dest: dest, Drained: drained, Changed: was.Drained != drained, Known: known, Active: was.Active}
+		case ActionAway:
+			err = b.Away(ctx, dest)
+			r = PresenceResult{Dest: dest, Away: true, Known: known}
+		case ActionRejoin:
+			err = b.Rejoin(ctx, dest)
+			r = PresenceResult{Dest: dest, Known: known}
 		case ActionReset:
-			n, err := b.Reset(ctx, dest)
-			if err != nil {
-				return out, err
-			}
-			out = append(out, ResetResult{Dest: dest, Dropped: n, Known: known})
+			var n int
+			n, err = b.Reset(ctx, dest)
+			r = ResetResult{Dest: dest, Dropped: n, Known: known}
 		default:
 			return out, fmt.Errorf("ringlb: %w: action %q (want %s, %s, %s, %s or %s)", ErrInvalidArgument, action,
 				ActionDrain, ActionUndrain, ActionAway, ActionRejoin, ActionReset)
 		}
+		if err != nil {
+			return out, err
+		}
+		out = append(out, r)
 	}
 	return out, nil
 }
