@@ -618,3 +618,19 @@ func TestMemoryTalkTie(t *testing.T) {
 		{3600*s + 300*s, "score", "a", "", "150 0 0s"}, // an hour later: halved
 	})
 }
+
+// Ranking scores the members it has never seen (fewest ties score them
+// when first ranked): their state is bounded by MaxIdle like any other.
+func TestMemoryRankingStateIsBounded(t *testing.T) {
+	m, clk := newFakeMemory(t, lb.Options{MaxIdle: 5})
+	for i := range 20 {
+		dests := make([]string, 10)
+		for j := range dests {
+			dests[j] = fmt.Sprintf("sofia/gateway/gw/+1555%04d", 10*i+j)
+		}
+		runSteps(t, m, clk, []memStep{{0, "order", strings.Join(dests, ","), "", fmt.Sprint(dests)}})
+	}
+	if n := len(strings.Split(lb.Known(m), ",")); n > 5 {
+		t.Fatalf("%d destinations known after ranking 200, want at most MaxIdle (5)", n)
+	}
+}

@@ -427,9 +427,11 @@ func TestScriptLimitsAreGos(t *testing.T) {
 	m := miniredis.RunT(t)
 	c := redis.NewClient(&redis.Options{Addr: m.Addr()})
 	defer c.Close()
-	got, err := newScript("return {MAX_IDLE, GONE_KEEP}").Run(context.Background(), c, redisKeySuffixes[:]).Int64Slice()
-	if err != nil || len(got) != 2 || got[0] != maxIdle || got[1] != goneKeep.Milliseconds() {
-		t.Fatalf("the scripts see MAX_IDLE, GONE_KEEP = %v, %v; want %d, %d", got, err, maxIdle, goneKeep.Milliseconds())
+	got, err := newScript("return {MAX_IDLE, GONE_KEEP, MAX_DOUBLINGS}").Run(context.Background(), c, redisKeySuffixes[:]).Int64Slice()
+	if err != nil || len(got) != 3 || got[0] != maxIdle || got[1] != goneKeep.Milliseconds() ||
+		got[2] != lb.MaxNoAnswerBackoffDoublings {
+		t.Fatalf("the scripts see MAX_IDLE, GONE_KEEP, MAX_DOUBLINGS = %v, %v; want %d, %d, %d", got, err, maxIdle,
+			goneKeep.Milliseconds(), lb.MaxNoAnswerBackoffDoublings)
 	}
 	for name, text := range map[string]string{"prelude": preludeLua, "ops": opsLua, "renew": renewLua,
 		"snapshot": snapshotLua, "drain": drainLua, "reset": resetLua} {

@@ -61,7 +61,7 @@ local function start_scores(v, names, pos, scores, nc, low, sum, n)
   local start = 0
   if not in_window() and n > 0 then start = low end
   local mean = n > 0 and sum / n or nil
-  local writes = {}
+  local writes, idle = {}, {}
   for c = 1, nc do
     if not scores[c] then
       local i = pos[c]
@@ -78,10 +78,13 @@ local function start_scores(v, names, pos, scores, nc, low, sum, n)
       v[i] = rec_bytes(r)
       writes[#writes + 1] = names[i]
       writes[#writes + 1] = v[i]
-      if new and r.cnt == 0 then mark_idle(names[i]) end
+      if new and r.cnt == 0 then idle[#idle + 1] = names[i] end
     end
   end
   redis.call("HSET", K_MEM, unpack(writes))
+  -- After the writes, so that a record the idle bound forgets stays
+  -- forgotten.
+  for _, d in ipairs(idle) do mark_idle(d) end
 end
 
 -- candidates reads the records v[1..n] of the destinations names[1..n]
