@@ -356,7 +356,7 @@ func WriteTrace(w io.Writer, t *TraceRun) error {
 				}
 			}
 		}
-		fmt.Fprintf(&b, "\n%s against %s (one memory balancer, no fading on either: the Redis balancers read the Redis server's clock): the same answered calls for every agent and the same totals on %d of %d seeds.\n", redis, NoFading, same, n)
+		fmt.Fprintf(&b, "\n%s against %s (one memory balancer, nothing that reads the clock on either, no fading, start window or no-answer back-off: the Redis balancers read the Redis server's clock): the same answered calls for every agent and the same totals on %d of %d seeds.\n", redis, NoFading, same, n)
 	}
 	for i := range t.Seeds {
 		for _, n := range t.Seeds[i].Notes {
