@@ -195,16 +195,17 @@ func (m *Memory) missedOffer(d *destState, now int64) {
 // whether d may be offered: not drained, not in wrap-up, with room.
 // Requires m.mu held.
 func (m *Memory) candidate(c *candidate, key string, d *destState, now int64) bool {
-	c.load, c.lastSeq, c.score, c.back, c.state = 0, 0, 0, false, d
+	load := 0
+	c.tier, c.lastSeq, c.score, c.state = 0, 0, 0, d
 	if d != nil {
-		c.load = m.load(d, now)
+		load = m.load(d, now)
 		if d.drained || now < d.wrapUntil {
 			return false
 		}
 		c.lastSeq = d.lastSeq
-		c.back = now < d.backUntil
+		c.tier = tierOf(load, now < d.backUntil)
 	}
-	return m.hasRoom(key, c.load)
+	return m.hasRoom(key, load)
 }
 
 // scoreCandidates gives the candidates their tie scores at now, for a
@@ -218,16 +219,22 @@ func (m *Memory) scoreCandidates(cands []candidate, now int64) {
 	if m.first == 0 {
 		m.first = now
 	}
-	p := peers{now: now, half: m.opts.HalfLife}
 	fresh := false
 	for i := range cands {
-		if d := cands[i].state; d != nil && d.scored && d.lift != liftPending {
-			p.add(d.rankScore)
-		} else {
+		if d := cands[i].state; d == nil || !d.scored || d.lift == liftPending {
 			fresh = true
+			break
 		}
 	}
 	if fresh {
+		// The peers' mean takes an exponential per member: only a ranking
+		// that starts or lifts a member pays for it.
+		p := peers{now: now, half: m.opts.HalfLife}
+		for i := range cands {
+			if d := cands[i].state; d != nil && d.scored && d.lift != liftPending {
+				p.add(d.rankScore)
+			}
+		}
 		inWindow := m.opts.StartWindow > 0 && now-m.first < int64(m.opts.StartWindow)
 		for i := range cands {
 			c := &cands[i]

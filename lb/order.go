@@ -15,9 +15,11 @@ import (
 // candidate is one destination being ranked, with the facts the tie policy
 // needs.
 type candidate struct {
-	dest    string
-	load    int
-	back    bool    // in its no-answer back-off: after its equally loaded peers
+	dest string
+	// tier is what ranks first: twice the load, plus one in the no-answer
+	// back-off (after its equally loaded peers). One field, not two, as
+	// ranking copies candidates.
+	tier    int
 	lastSeq uint64  // order of the destination's last hold start; 0 = never
 	score   float64 // the tie score (fewest, talk), as a rank score (rankOf)
 	pos     int     // position in the input list
@@ -27,17 +29,21 @@ type candidate struct {
 	state *destState
 }
 
-// compare orders a before b (negative) when a is less loaded, then not in
-// its no-answer back-off, then by tie policy, then by list position.
-func compare(a, b *candidate, tie TiePolicy) int {
-	if a.load != b.load {
-		return a.load - b.load
+// tierOf is the tier of a candidate with load holds, back in its no-answer
+// back-off.
+func tierOf(load int, back bool) int {
+	if back {
+		return 2*load + 1
 	}
-	if a.back != b.back {
-		if a.back {
-			return 1
-		}
-		return -1
+	return 2 * load
+}
+
+// compare orders a before b (negative) when a is less loaded, then not in
+// its no-answer back-off (tier), then by tie policy, then by list
+// position.
+func compare(a, b *candidate, tie TiePolicy) int {
+	if a.tier != b.tier {
+		return a.tier - b.tier
 	}
 	switch tie {
 	case TieFewest, TieTalk:

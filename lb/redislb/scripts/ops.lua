@@ -97,7 +97,7 @@ end
 -- record into locals (decode's order, see the prelude) rather than a
 -- table.
 local function candidates(v, names, n, caps, keys)
-  local pos, loads, backs, scores, ties = {}, {}, {}, {}, {}
+  local pos, tiers, scores, ties = {}, {}, {}, {}
   local nc, low, sum, np, fresh = 0, 0, 0, 0, false
   for i = 1, n do
     local cnt, drained, wrap, seq, score_at, score, _, _, _, _, back, _, lift = decode(v[i])
@@ -118,16 +118,18 @@ local function candidates(v, names, n, caps, keys)
       elseif random then
         t = keys[i]
       end
+      -- The tier: twice the load, one more in the no-answer back-off.
+      local tier = 2 * cnt
+      if clock < back then tier = tier + 1 end
       nc = nc + 1
-      pos[nc], loads[nc], backs[nc], scores[nc], ties[nc] = i, cnt, clock < back, s, t
+      pos[nc], tiers[nc], scores[nc], ties[nc] = i, tier, s, t
     end
   end
   if fresh then
     start_scores(v, names, pos, scores, nc, low, sum, np)
   end
   local function before(a, b)
-    if loads[a] ~= loads[b] then return loads[a] < loads[b] end
-    if backs[a] ~= backs[b] then return backs[b] end
+    if tiers[a] ~= tiers[b] then return tiers[a] < tiers[b] end
     if scores[a] ~= scores[b] then return scores[a] < scores[b] end
     if ties[a] ~= ties[b] then return ties[a] < ties[b] end
     return a < b -- candidates are in list order
