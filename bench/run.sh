@@ -12,7 +12,8 @@
 #   4. bench/redislat: the Redis backend against its own redis-server;
 # and writes ONE markdown report to stdout and to bench-results.md (or
 # $BENCH_OUT). Progress goes to stderr. --quick uses small sizes (CI smoke,
-# well under a minute once the .so is built). Benchmarks measure only:
+# well under a minute once the .so is built) and a 5 s Redis operation
+# timeout, which a loaded machine does not reach. Benchmarks measure only:
 # nothing here fails on a timing; it fails only if a tool fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -273,6 +274,11 @@ report() {
     cat "$tmp/redis.err"
     echo '```'
   fi
+  echo
+  echo "## In a real FreeSWITCH"
+  echo
+  echo "What ringlb costs the switch itself (CPU per group call and per tracked call, SIPp on loopback) is"
+  echo "measured by \`tests/fs/cpu.sh\`, not here: it needs the test switch. Figures and method: docs/freeswitch.md."
   echo
   echo "Reproduce: \`bench/run.sh\` (full) or \`bench/run.sh --quick\`; parts: \`go test -run '^\$' -bench Memory -benchmem ./lb\`,"
   echo "\`gcc -O2 -pthread -Icgo -o cabi bench/cabi.c -ldl && RINGLB_DISPATCH=auto ./cabi build/lua5.3/ringlb.so\`,"

@@ -1,10 +1,12 @@
 /*
  * dispatch.h - what dispatch.c, pool.c and host.c share: the calling
- * discipline's pieces. Internal (hidden symbols).
+ * discipline's pieces, and the priority-inheriting mutex the module's
+ * bytecode cache (luamod_chunks.c) takes too. Internal (hidden symbols).
  */
 #ifndef RINGLB_DISPATCH_H
 #define RINGLB_DISPATCH_H
 
+#include <pthread.h>
 #include <signal.h>
 
 #include "ringlb.h"
@@ -38,5 +40,10 @@ RINGLB_HIDDEN void ringlb_set_err(struct ringlb_status *st, int rc, const char *
  * served, or until st's deadline, if no worker has taken it by then
  * (pool.c). */
 RINGLB_HIDDEN void ringlb_hand_off(void (*fn)(void *), struct ringlb_status *st);
+
+/* ringlb_mutex_init_pi initialises mu with priority inheritance: a
+ * realtime caller blocked on it lends its priority to the holder, so a
+ * preempted SCHED_OTHER holder cannot hold it up (pool.c). */
+RINGLB_HIDDEN void ringlb_mutex_init_pi(pthread_mutex_t *mu);
 
 #endif

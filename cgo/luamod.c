@@ -83,10 +83,12 @@ static int l_noop(lua_State *L) {
 }
 
 static const luaL_Reg module_functions[] = {
-    {"open", l_open}, {"get", l_get}, {"list", l_list}, {"metrics", l_metrics}, {"_noop", l_noop}, {NULL, NULL}};
+    {"open", l_open},   {"get", l_get}, {"list", l_list}, {"metrics", l_metrics}, {"_noop", l_noop},
+    {"_chunks", lm_chunk_stats}, {NULL, NULL}};
 
 /* luaopen_ringlb runs once per lua_State, so once per FreeSWITCH call: it
- * only builds tables, and never enters Go. */
+ * only builds tables, puts the searcher of ringlb's own Lua modules into
+ * package.searchers (luamod_chunks.c), and never enters Go. */
 int luaopen_ringlb(lua_State *L) {
 	ringlb_restore_loader(); /* mod_lua opens the module right after loading it */
 	if (luaL_newmetatable(L, BALANCER_MT)) {
@@ -102,6 +104,7 @@ int luaopen_ringlb(lua_State *L) {
 		lua_setfield(L, -2, "__metatable");
 	}
 	lua_pop(L, 1);
+	lm_install_searcher(L);
 	lua_newtable(L);
 	lm_register(L, module_functions);
 	lm_register(L, lm_ring_functions);

@@ -112,6 +112,12 @@ LM_HIDDEN extern const luaL_Reg lm_balancer_methods[];
 LM_HIDDEN extern const luaL_Reg lm_ring_methods[];
 LM_HIDDEN extern const luaL_Reg lm_ring_functions[];
 
+/* lm_install_searcher puts the searcher that keeps ringlb's own Lua modules
+ * compiled (luamod_chunks.c) into this state's package searchers;
+ * lm_chunk_stats is ringlb._chunks(). */
+LM_HIDDEN void lm_install_searcher(lua_State *L);
+LM_HIDDEN int lm_chunk_stats(lua_State *L);
+
 /* lm_tostring is the balancer's __tostring. */
 LM_HIDDEN int lm_tostring(lua_State *L);
 

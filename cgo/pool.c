@@ -67,15 +67,17 @@ static int n_returning;
  */
 static int warming;
 
-static void q_init(void) {
+void ringlb_mutex_init_pi(pthread_mutex_t *mu) {
 	pthread_mutexattr_t a;
 	pthread_mutexattr_init(&a);
-	/* A realtime caller blocked on the queue lock lends its priority to
-	 * the holder, so a preempted worker cannot hold it up. */
 	pthread_mutexattr_setprotocol(&a, PTHREAD_PRIO_INHERIT);
-	pthread_mutex_init(&q_mu, &a);
+	pthread_mutex_init(mu, &a);
 	pthread_mutexattr_destroy(&a);
 }
+
+/* A realtime caller blocked on the queue lock lends its priority to the
+ * holder, so a preempted worker cannot hold it up. */
+static void q_init(void) { ringlb_mutex_init_pi(&q_mu); }
 
 static int start_worker(void);
 static void worker_failed(void);

@@ -2,8 +2,13 @@
 // ring group from least to most loaded and holds a destination for a call
 // while that call is active (ringing or answered).
 //
-// Load is the number of live holds on a destination, whether ringing or
-// answered (talking). A hold is keyed by
+// Load is the number of calls holding a destination, whether ringing or
+// answered (talking), in any balancer of its scope: every memory balancer
+// of the process (see Scope), or every balancer of a store deployment
+// (Redis: the same server and key prefix). A call held by two balancers
+// (a ring group's and the call tracker's) counts once. Capacity, wrap-up,
+// drains and tie scores are each balancer's own, applied to that load. A
+// hold is keyed by
 // (destination, call id): acquiring and releasing are idempotent, a release
 // of something that is not held is harmless, and a count never goes below
 // zero. Holds that nobody releases expire after Options.MaxHoldAge (memory)
@@ -88,7 +93,8 @@ type Balancer interface {
 	// the same.
 	Rejoin(ctx context.Context, dest string) error
 
-	// Load returns the active calls of each destination, in the order given.
+	// Load returns the active calls of each destination, in the order
+	// given: the calls holding it in any balancer of the scope.
 	Load(ctx context.Context, dests []string) ([]int, error)
 
 	// Drain takes dest out of rotation: Next never chooses it and Order
@@ -98,8 +104,9 @@ type Balancer interface {
 	// Undrain puts a drained destination back into rotation.
 	Undrain(ctx context.Context, dest string) error
 
-	// Reset drops every hold on dest, for repairs, and returns how many
-	// holds it dropped.
+	// Reset drops every hold of this balancer on dest, for repairs, and
+	// returns how many holds it dropped; calls other balancers of the
+	// scope hold keep counting.
 	Reset(ctx context.Context, dest string) (int, error)
 
 	// Snapshot returns the state of every destination the balancer knows

@@ -247,6 +247,16 @@ func (o *Options) canonical() string {
 // backend that s selects: memory without a URL, else the backend
 // registered for the URL's scheme. The caller closes it.
 func Open(name string, s Settings) (Balancer, error) {
+	c, err := openConfig(name, s)
+	if err != nil {
+		return nil, err
+	}
+	return c.open(name)
+}
+
+// openConfig checks the name and settings of a balancer to open, with
+// the errors every way of opening one returns.
+func openConfig(name string, s Settings) (*Config, error) {
 	if err := CheckName(name); err != nil {
 		return nil, fmt.Errorf("ringlb: open: %w", err)
 	}
@@ -254,7 +264,7 @@ func Open(name string, s Settings) (Balancer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ringlb: open %q: %w", name, err)
 	}
-	return c.open(name)
+	return c, nil
 }
 
 // open creates the balancer c selects; name is checked.

@@ -21,3 +21,13 @@ func Known(m *Memory) string {
 // SnapshotSlice is how many entries a Memory snapshot copies per turn of
 // its lock.
 const SnapshotSlice = snapshotSlice
+
+// ScopeMembers is how many members scope s keeps (nil: the process's).
+func ScopeMembers(s *Scope) int {
+	if s == nil {
+		s = processScope
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.members)
+}

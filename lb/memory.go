@@ -10,7 +10,10 @@ import (
 )
 
 // Memory is the in-process balancer: one switch, state in the Go runtime.
-// One mutex guards all state, so choosing and holding are one atomic step.
+// A member's load is shared by every memory balancer of the process (see
+// Scope): the calls that hold it in any of them. One mutex, the scope's,
+// guards all state, so choosing and holding are one atomic step across
+// balancers.
 //
 // Memory is bounded by design: a destination with holds or drained is
 // kept, and of the idle ones only the Options.MaxIdle used most recently.
@@ -22,9 +25,10 @@ import (
 type Memory struct {
 	name string
 	opts Options
-	now  func() time.Time // the clock; tests replace it
+	now  func() time.Time // the scope's clock
 
-	mu    sync.Mutex
+	scope *Scope
+	mu    *sync.Mutex // the scope's
 	dests map[string]*destState
 	seq   uint64 // counts hold starts, for lru ties
 	// first is when the balancer first ranked a scored tie (unix ns; 0 =
@@ -55,12 +59,18 @@ func NewMemory(name string, opts Options) (*Memory, error) {
 }
 
 // newMemory returns an in-memory balancer named name (checked) with c's
-// options, which have no URL.
-func newMemory(name string, c *Config) *Memory {
+// options, which have no URL, in the process's scope.
+func newMemory(name string, c *Config) *Memory { return processScope.newMemory(name, c) }
+
+// newMemory returns an in-memory balancer in s named name (checked) with
+// c's options, which have no URL.
+func (s *Scope) newMemory(name string, c *Config) *Memory {
 	m := &Memory{
 		name:  strings.Clone(name),
 		opts:  c.Options(),
-		now:   time.Now,
+		now:   s.now,
+		scope: s,
+		mu:    &s.mu,
 		dests: make(map[string]*destState),
 		rnd:   rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 	}
@@ -69,11 +79,19 @@ func newMemory(name string, c *Config) *Memory {
 }
 
 // SetClock makes m read the time from now instead of the wall clock: for
-// simulations and tests that run on virtual time. Set it before m is used.
+// simulations and tests that run on virtual time. As times of two clocks
+// do not compare, m leaves its scope for one of its own (NewScope): it
+// shares loads with no other balancer. Set it before m is used.
 func (m *Memory) SetClock(now func() time.Time) {
+	s := NewScope(now)
 	m.mu.Lock()
-	m.now = now
-	m.mu.Unlock()
+	m.scope.leave(m, m.now().UnixNano())
+	for _, d := range m.dests {
+		d.sh = nil // the old scope's
+	}
+	old := m.mu
+	m.scope, m.mu, m.now = s, &s.mu, now
+	old.Unlock()
 }
 
 // Order implements Balancer.
@@ -134,13 +152,14 @@ func (m *Memory) next(now time.Time, dests []string, callID string) (string, err
 			if err := CheckDest(dest); err != nil {
 				return "", fmt.Errorf("ringlb: next: %w", err)
 			}
-		} else if m.load(d, ns) > 0 {
+		} else if len(d.holds) > 0 {
+			m.expire(d, ns)
 			if _, ok := d.holds[callID]; ok {
 				return dest, nil
 			}
 		}
 		c := candidate{dest: dest, pos: i}
-		if m.candidate(&c, key, d, ns) {
+		if m.candidate(&c, key, d, callID, ns) {
 			m.cands = append(m.cands, c)
 		}
 	}
@@ -189,14 +208,15 @@ func (m *Memory) acquire(now time.Time, dest, callID string, a Admission) (bool,
 	}
 	defer m.forgetIdle()
 	d := m.state(key)
-	n := m.load(d, ns)
+	n := m.load(key, d, ns)
 	if _, ok := d.holds[callID]; ok {
 		return false, nil
 	}
 	if a == Checked && d.drained {
 		return false, fmt.Errorf("ringlb: %s %q: %w", op, dest, ErrDrained)
 	}
-	if a == Checked && !m.hasRoom(key, n) {
+	// A call another balancer holds on the member is in its load already.
+	if a == Checked && !m.hasRoom(key, n) && !m.shared(key, d).holds(callID) {
 		return false, fmt.Errorf("ringlb: %s %q: %w (%d of %d)", op, dest, ErrAtCapacity, n, m.opts.CapacityOf(key))
 	}
 	m.hold(d, callID, ns)
@@ -225,9 +245,9 @@ func (m *Memory) release(dest, callID string, unanswered bool) (bool, error) {
 	if d := m.dests[key]; d != nil {
 		if _, ok := d.holds[callID]; ok {
 			now := m.now().UnixNano()
-			m.load(d, now) // an expired hold is no longer there to release
+			m.expire(d, now) // an expired hold is no longer there to release
 			if h, ok := d.holds[callID]; ok {
-				m.drop(d, callID, h, now+int64(m.opts.WrapupOf(key)))
+				m.drop(d, callID, h, true, now)
 				switch {
 				case h.answered && m.opts.Tie == TieTalk:
 					m.addScore(d, float64(now-h.start)/float64(time.Second), now)
@@ -266,7 +286,7 @@ func (m *Memory) answered(now time.Time, dest, callID string) (bool, error) {
 		return false, errClosed
 	}
 	if d := m.dests[key]; d != nil && len(d.holds) > 0 {
-		m.load(d, ns) // an expired hold is no longer there to mark
+		m.expire(d, ns) // an expired hold is no longer there to mark
 		if h, ok := d.holds[callID]; ok {
 			if h.answered {
 				return false, nil
@@ -275,7 +295,9 @@ func (m *Memory) answered(now time.Time, dest, callID string) (bool, error) {
 			// Assigning to a string key stores the key given: callID may be
 			// a view of C memory, so store a copy.
 			d.holds[strings.Clone(callID)] = h
-			d.talking++
+			if sm := m.shared(key, d); sm != nil {
+				m.scope.answered(sm, callID)
+			}
 			d.answered++
 			d.back(true)
 			if m.opts.Tie != TieTalk {
@@ -307,7 +329,8 @@ func (m *Memory) loadAt(now time.Time, dests []string) ([]int, error) {
 	}
 	out := make([]int, len(dests))
 	for i, dest := range dests {
-		out[i] = m.load(m.dests[m.key(dest)], ns)
+		key := m.key(dest)
+		out[i] = m.load(key, m.dests[key], ns)
 	}
 	m.forgetIdle()
 	return out, nil
@@ -379,18 +402,25 @@ func (m *Memory) Reset(ctx context.Context, dest string) (int, error) {
 	if d == nil {
 		return 0, nil
 	}
-	n := m.load(d, m.now().UnixNano()) // expired holds do not count
-	clear(d.holds)
-	d.talking = 0
+	now := m.now().UnixNano()
+	m.expire(d, now) // expired holds do not count
+	n := len(d.holds)
+	for id, h := range d.holds {
+		m.drop(d, id, h, false, now)
+	}
 	m.settle(d)
 	m.forgetIdle()
 	return n, nil
 }
 
-// Close implements Balancer. Later calls return errClosed.
+// Close implements Balancer: its holds stop counting in the scope. Later
+// calls return errClosed.
 func (m *Memory) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.closed = true
+	if !m.closed {
+		m.scope.leave(m, m.now().UnixNano())
+		m.closed = true
+	}
 	return nil
 }

@@ -51,12 +51,17 @@ func (m *Memory) snapshot(now time.Time) (Snapshot, error) {
 		return Snapshot{}, errClosed
 	}
 	for dest, d := range m.dests {
-		active := m.load(d, ns)
+		active := m.load(dest, d, ns)
+		sm := m.shared(dest, d)
+		talking := 0
+		if sm != nil {
+			talking = sm.talking
+		}
 		st := DestStatus{
 			Dest:     dest,
 			Active:   active,
-			Ringing:  active - d.talking,
-			Talking:  d.talking,
+			Ringing:  active - talking,
+			Talking:  talking,
 			Answered: d.answered,
 			Capacity: m.opts.CapacityOf(dest),
 			Drained:  d.drained,
@@ -66,8 +71,8 @@ func (m *Memory) snapshot(now time.Time) (Snapshot, error) {
 		if d.lastSeq != 0 {
 			st.LastHold = time.Unix(0, d.lastHold)
 		}
-		if d.wrapUntil > ns {
-			st.WrapupUntil = time.Unix(0, d.wrapUntil)
+		if end := sm.wrapEnd(m.opts.WrapupOf(dest)); end > ns {
+			st.WrapupUntil = time.Unix(0, end)
 		}
 		st.Unanswered = d.missed
 		if d.backUntil > ns {

@@ -4,14 +4,14 @@ import "strings"
 
 // What a Memory keeps of each destination, and the bookkeeping every
 // operation shares: the idle list that bounds memory, expiry by maximum
-// age, holds and their ends, and what ranking needs of a destination. All
-// of it requires m.mu held.
+// age, holds and their ends (mirrored in the scope, which counts the
+// load), and what ranking needs of a destination. All of it requires m.mu
+// held.
 
 // destState is what Memory knows of one destination (one member key).
 type destState struct {
 	name     string          // its key in Memory.dests
-	holds    map[string]hold // call id -> hold
-	talking  int             // holds answered
+	holds    map[string]hold // call id -> this balancer's hold
 	oldest   int64           // no hold started before this (unix ns)
 	lastSeq  uint64          // seq of the last hold start; 0 = never
 	lastHold int64           // unix ns of the last hold start
@@ -28,10 +28,10 @@ type destState struct {
 	// backUntil is when the no-answer back-off they earned ends (unix ns).
 	missed    int
 	backUntil int64
-	// wrapUntil is when the wrap-up after its last answered call ends
-	// (unix ns).
-	wrapUntil int64
 	drained   bool
+	// sh is its member's state in the scope, as last looked up (see
+	// Memory.shared).
+	sh *sharedMember
 	// prev and next link it into Memory.idle while it is idle.
 	prev, next *destState
 }
@@ -95,11 +95,36 @@ func (m *Memory) forgetIdle() {
 	}
 }
 
-// load returns the live holds of d at now, first dropping holds older than
-// MaxHoldAge. Requires m.mu held.
-func (m *Memory) load(d *destState, now int64) int {
+// shared returns the scope's state of member key (whose state here is d,
+// or nil), or nil when no call holds it and it is in no wrap-up. Requires
+// m.mu held.
+func (m *Memory) shared(key string, d *destState) *sharedMember {
 	if d == nil {
-		return 0
+		return m.scope.members[key]
+	}
+	sm := d.sh
+	if sm == nil || sm.gone {
+		// A forgotten state stays in d.sh until another replaces it: the
+		// scope takes it again at the next hold (Scope.hold).
+		if sm = m.scope.members[key]; sm != nil {
+			d.sh = sm
+		}
+	}
+	return sm
+}
+
+// load returns the calls holding member key (whose state here is d, or
+// nil) in any balancer of the scope at now, first dropping this
+// balancer's holds older than MaxHoldAge. Requires m.mu held.
+func (m *Memory) load(key string, d *destState, now int64) int {
+	m.expire(d, now)
+	return m.scope.load(m.shared(key, d), now)
+}
+
+// expire drops the holds of d older than MaxHoldAge. Requires m.mu held.
+func (m *Memory) expire(d *destState, now int64) {
+	if d == nil {
+		return
 	}
 	if age := m.opts.MaxHoldAge; age > 0 && len(d.holds) > 0 {
 		cutoff := now - int64(age)
@@ -107,7 +132,7 @@ func (m *Memory) load(d *destState, now int64) int {
 			oldest := now
 			for id, h := range d.holds {
 				if h.start <= cutoff {
-					m.drop(d, id, h, 0)
+					m.drop(d, id, h, false, now)
 				} else if h.start < oldest {
 					oldest = h.start
 				}
@@ -116,7 +141,6 @@ func (m *Memory) load(d *destState, now int64) int {
 			m.settle(d)
 		}
 	}
-	return len(d.holds)
 }
 
 // hasRoom reports whether d may take one more hold. Requires m.mu held.
@@ -125,7 +149,8 @@ func (m *Memory) hasRoom(dest string, load int) bool {
 	return c == 0 || load < c
 }
 
-// hold records a hold of callID on d at now. Requires m.mu held.
+// hold records a hold of callID on d at now, in the scope too. Requires
+// m.mu held.
 func (m *Memory) hold(d *destState, callID string, now int64) {
 	if d.holds == nil {
 		d.holds = make(map[string]hold, 1)
@@ -133,7 +158,9 @@ func (m *Memory) hold(d *destState, callID string, now int64) {
 	if len(d.holds) == 0 || now < d.oldest {
 		d.oldest = now
 	}
-	d.holds[strings.Clone(callID)] = hold{start: now} // callID may be a view of C memory
+	id := strings.Clone(callID) // callID may be a view of C memory
+	d.holds[id] = hold{start: now}
+	d.sh = m.scope.hold(d.name, id, m, d, d.sh)
 	m.settle(d)
 	m.seq++
 	d.lastSeq = m.seq
@@ -141,16 +168,22 @@ func (m *Memory) hold(d *destState, callID string, now int64) {
 	d.started++
 }
 
-// drop removes hold h of callID from d. wrapUntil, when after now, starts
-// the member's wrap-up if the hold was answered. The caller settles d.
-// Requires m.mu held.
-func (m *Memory) drop(d *destState, callID string, h hold, wrapUntil int64) {
+// expiresOf returns when hold h lapses by MaxHoldAge (unix ns; 0 never).
+func (m *Memory) expiresOf(h hold) int64 {
+	if age := m.opts.MaxHoldAge; age > 0 {
+		return h.start + int64(age)
+	}
+	return 0
+}
+
+// drop removes hold h of callID from d, and from the scope. ended says
+// the call ended (a release): if it was answered and no other balancer
+// holds it, its member's wrap-up starts. The caller settles d. Requires
+// m.mu held.
+func (m *Memory) drop(d *destState, callID string, h hold, ended bool, now int64) {
 	delete(d.holds, callID)
-	if h.answered {
-		d.talking--
-		if wrapUntil > d.wrapUntil {
-			d.wrapUntil = wrapUntil
-		}
+	if sm := m.shared(d.name, d); sm != nil {
+		m.scope.drop(sm, callID, m, h.answered, ended, now)
 	}
 }
 
@@ -191,21 +224,29 @@ func (m *Memory) missedOffer(d *destState, now int64) {
 	}
 }
 
-// candidate fills c with what ranking needs of d at now, and reports
-// whether d may be offered: not drained, not in wrap-up, with room.
-// Requires m.mu held.
-func (m *Memory) candidate(c *candidate, key string, d *destState, now int64) bool {
-	load := 0
+// candidate fills c with what ranking needs of member key (whose state
+// here is d, or nil) at now, and reports whether it may be offered to
+// callID: not drained, not in wrap-up, with room.
+// A member that callID holds in another balancer has room: the call is in
+// its load already. Requires m.mu held.
+func (m *Memory) candidate(c *candidate, key string, d *destState, callID string, now int64) bool {
 	c.tier, c.lastSeq, c.score, c.state = 0, 0, 0, d
+	m.expire(d, now)
+	sm := m.shared(key, d)
+	load := m.scope.load(sm, now)
+	if sm != nil && sm.ended != 0 && now < sm.wrapEnd(m.opts.WrapupOf(key)) {
+		return false
+	}
+	back := false
 	if d != nil {
-		load = m.load(d, now)
-		if d.drained || now < d.wrapUntil {
+		if d.drained {
 			return false
 		}
 		c.lastSeq = d.lastSeq
-		c.tier = tierOf(load, now < d.backUntil)
+		back = now < d.backUntil
 	}
-	return m.hasRoom(key, load)
+	c.tier = tierOf(load, back) // another balancer's calls load it too
+	return m.hasRoom(key, load) || sm.holds(callID)
 }
 
 // scoreCandidates gives the candidates their tie scores at now, for a
@@ -264,7 +305,7 @@ func (m *Memory) ranked(keys, named []string, now int64) []candidate {
 	m.cands = m.cands[:0]
 	for i, key := range keys {
 		c := candidate{dest: named[i], pos: i}
-		if m.candidate(&c, key, m.dests[key], now) {
+		if m.candidate(&c, key, m.dests[key], "", now) {
 			m.cands = append(m.cands, c)
 		}
 	}

@@ -46,12 +46,9 @@ var Default Registry
 // balancer may wait up to its timeout for the store), so that the
 // balancers already open are never held up by it.
 func (r *Registry) Open(name string, s Settings) (*Named, error) {
-	if err := CheckName(name); err != nil {
-		return nil, fmt.Errorf("ringlb: open: %w", err)
-	}
-	c, err := s.config()
+	c, err := openConfig(name, s)
 	if err != nil {
-		return nil, fmt.Errorf("ringlb: open %q: %w", name, err)
+		return nil, err
 	}
 	r.mu.RLock()
 	n, full := r.byName[name], len(r.byName) >= MaxBalancers

@@ -15,6 +15,9 @@
 -- hangup hook, which runs without this channel, opens the very same one.
 -- Results: ringlb_result, ringlb_result_detail, ringlb_result_summary,
 -- ringlb_answered_dest, ringlb_dnd_skipped (README, docs/events.md).
+-- ringlb first: loading it lets ringlb keep its own modules compiled for
+-- the process, so ringlb.ring is not compiled again for every call.
+require "ringlb"
 local ring = require "ringlb.ring"
 
 local function setting(i, var)

@@ -1,21 +1,231 @@
 -- ringlb_track.lua: count on ringlb's balancers every call a member carries,
 -- not only those ringlb places (direct calls, calls agents place,
--- transfers, other applications). mod_lua runs it for the channel events of
--- lua.conf.xml's hooks (CHANNEL_CREATE, CHANNEL_ANSWER,
--- CHANNEL_HANGUP_COMPLETE), in a fresh Lua state each, with the global
--- `event`; and, from the user directory's
---   <param name="dial-var-execute_on_originate_ringlb" value="lua ringlb_track.lua originate"/>
--- on each new leg to a user, as it is made (the global `session`). The
--- global ringlb_track names the balancers (comma-separated). The rule and
--- what the switch carries: docs/tracking.md.
+-- transfers, other applications). The global ringlb_track names the
+-- balancers (comma-separated); the rule and what the switch carries:
+-- docs/tracking.md. It runs in one of three ways:
 --
--- It runs for every event of every channel, so it decides from the headers
--- before it loads anything, and loads only ringlb itself to count. It never
--- raises into the switch; a missed release is healed by max_hold_age or the
--- lease.
-local get
+--   <param name="startup-script" value="ringlb_track.lua consume"/>
+--     in lua.conf.xml (shipped): one Lua state for the life of the switch,
+--     in a thread of its own, takes CHANNEL_CREATE, CHANNEL_ANSWER and
+--     CHANNEL_HANGUP_COMPLETE from an event consumer, and returns only as
+--     the switch stops;
+--   <hook event="CHANNEL_CREATE" script="ringlb_track.lua"/> (and ANSWER,
+--     HANGUP_COMPLETE) in lua.conf.xml: a fresh Lua state per event, with
+--     the global `event`. A state costs the switch more than the work done
+--     in it, six per call (docs/tracking.md, "What the tracker costs"), so
+--     the consumer leaves the tracking to such hooks when they are bound;
+--   <param name="dial-var-execute_on_originate_ringlb" value="lua ringlb_track.lua originate"/>
+--     in the user directory: on each new leg to a user, as it is made (the
+--     global `session`), so that it counts before the leg rings.
+--
+-- It decides from the headers before it loads anything, and loads only
+-- ringlb itself to count. It never raises into the switch; a missed release
+-- is healed by max_hold_age or the lease.
+
+-- OPS maps the channel events tracked to what each does to a hold.
+local OPS = { CHANNEL_CREATE = "count", CHANNEL_ANSWER = "answered", CHANNEL_HANGUP_COMPLETE = "release" }
+
+local function log(level, msg)
+	freeswitch.consoleLog(level, "ringlb_track: " .. msg .. "\n")
+end
+
+local function present(v)
+	return v ~= nil and v ~= "" and v ~= "_undef_"
+end
+
+-- balancers keeps the balancers this Lua state found, by name: the
+-- consumer's state lives as long as the switch; one that fails a call is
+-- found anew for the next event.
+local balancers = {}
+
+-- balancer returns the process-wide balancer called name, opened with the
+-- global options the first time (ringlb.options), or nil, err.
+local function balancer(name)
+	local b = balancers[name]
+	if b then
+		return b
+	end
+	local err
+	b, err = require("ringlb").get(name)
+	if not b then
+		b, err = require("ringlb.options").open(name)
+	end
+	balancers[name] = b or nil
+	return b, err
+end
+
+-- track applies the rule to one channel event whose headers get(name)
+-- returns.
+--
+-- The rule: an outbound leg to a user (dialed_user, or a FusionPBX ring
+-- group's leg with dialed_extension and its presence_id), or an inbound
+-- call a user places (user_name); ringlb's own legs (ringlb_dest) are the
+-- ring helper's. A leg counts under its originating leg's uuid, so forked
+-- registrations are one hold and a LOSE_RACE hang-up releases nothing.
+local function track(get)
+	local op = OPS[get("Event-Name") or ""]
+	if not op then
+		return
+	end
+	local names = freeswitch.getGlobalVariable("ringlb_track")
+	if names == nil or names == "" then
+		return
+	end
+	local dir = get("Call-Direction")
+	local user, domain, call
+	if dir == "outbound" then
+		if present(get("variable_ringlb_dest")) then
+			return
+		end
+		user, domain = get("variable_dialed_user"), get("variable_dialed_domain")
+		if not present(user) then
+			local ext, edom = get("variable_dialed_extension"), get("variable_domain_name")
+			if not (present(ext) and present(edom) and get("variable_presence_id") == ext .. "@" .. edom) then
+				return
+			end
+			user, domain = ext, edom
+		end
+		call = get("variable_originating_leg_uuid")
+	elseif dir == "inbound" then
+		user = get("variable_user_name")
+		if not present(user) or present(get("variable_ringlb_dest")) then
+			return
+		end
+		domain = get("variable_domain_name")
+	else
+		return
+	end
+	if not present(call) then
+		call = get("Unique-ID")
+		if not present(call) then
+			return
+		end
+	end
+	if op == "release" and get("Hangup-Cause") == "LOSE_RACE" then
+		return -- another leg of the same call to this user answered
+	end
+	-- Counted as user/NAME@DOMAIN; a balancer counts it as user/NAME unless
+	-- opened with user_domains=keep.
+	local member = "user/" .. user
+	if present(domain) then
+		member = member .. "@" .. domain
+	end
+	for name in names:gmatch("[^,%s]+") do
+		local b, oerr = balancer(name)
+		if not b then
+			log("WARNING", "balancer " .. name .. ": " .. tostring(oerr))
+		else
+			local done, derr
+			if op == "release" then
+				done, derr = b:release(member, call)
+			elseif op == "count" then
+				done, derr = b:count(member, call)
+			else
+				-- Mostly its CREATE counted the leg: one call marks it talking.
+				-- A leg first seen at its answer (or whose count failed) counts
+				-- now (false: not held, or talking already; count is a no-op then).
+				done, derr = b:answered(member, call)
+				if done == false then
+					done, derr = b:count(member, call)
+					if done ~= nil then
+						done, derr = b:answered(member, call)
+					end
+				end
+			end
+			if done == nil then
+				balancers[name] = nil -- found anew for the next event
+				log("WARNING", op .. " " .. member .. " for " .. call .. " on " .. name .. ": " .. tostring(derr))
+			end
+		end
+	end
+end
+
+local function run(get)
+	local ok, err = pcall(track, get)
+	if not ok then
+		log("ERR", tostring(err))
+	end
+end
+
+-- hooked reports whether lua.conf.xml binds this script to a tracked
+-- channel event as a hook.
+local function hooked()
+	local conf = freeswitch.API():execute("xml_locate", "configuration configuration name lua.conf") or ""
+	for hook in conf:gmatch("<hook%s[^>]*>") do
+		local ev = hook:match('event%s*=%s*"([^"]*)"')
+		if ev and OPS[ev] and hook:find("ringlb_track.lua", 1, true) then
+			return true
+		end
+	end
+	return false
+end
+
+-- CONSUMER_GC is how many events the consumer takes between two full
+-- collections of its Lua state: an event it has taken holds the switch's
+-- copy of it (all the channel's variables) until its userdata is
+-- collected, which Lua alone would do only as its own small heap grows.
+local CONSUMER_GC = 100
+
+-- tracking reports whether the global ringlb_track names any balancer.
+local function tracking()
+	local names = freeswitch.getGlobalVariable("ringlb_track")
+	return names ~= nil and names ~= ""
+end
+
+-- consume_while takes the tracked channel events from a consumer of its own
+-- while the switch runs and ringlb_track is set.
+local function consume_while()
+	local events = freeswitch.EventConsumer()
+	for ev in pairs(OPS) do
+		if events:bind(ev, "") ~= 1 then
+			events:cleanup()
+			log("ERR", "cannot take " .. ev .. " events: calls that do not go through ringlb are not counted")
+			return false
+		end
+	end
+	log("INFO", "counting calls that do not go through ringlb")
+	local taken = 0
+	local e
+	local function get(h)
+		return e:getHeader(h)
+	end
+	while freeswitch.running() and tracking() do
+		e = events:pop(1, 1000)
+		if e then
+			run(get)
+			e = nil
+			taken = taken + 1
+			if taken % CONSUMER_GC == 0 then
+				collectgarbage()
+			end
+		end
+	end
+	events:cleanup() -- no more events copied for this state
+	return true
+end
+
+-- consume tracks the channel events of the whole switch in this one state
+-- until the switch stops. While ringlb_track is unset it takes no events
+-- (the switch copies none for it) and looks again every second.
+local function consume()
+	if hooked() then
+		log("NOTICE", "lua.conf.xml hooks ringlb_track.lua to channel events, so the hooks track calls and this "
+			.. "consumer stops; remove the three <hook> lines to track calls in one Lua state")
+		return
+	end
+	while freeswitch.running() do
+		if not tracking() then
+			freeswitch.msleep(1000)
+		elseif not consume_while() then
+			return
+		elseif freeswitch.running() then
+			log("INFO", "ringlb_track is unset: not counting calls until it is set again")
+		end
+	end
+end
+
 if event then
-	get = function(h) return event:getHeader(h) end
+	run(function(h) return event:getHeader(h) end)
 elseif session and argv and argv[1] == "originate" then
 	-- Once per leg: the switch would run it again on the answered leg when
 	-- the originate that placed the user/ leg returns.
@@ -23,7 +233,7 @@ elseif session and argv and argv[1] == "originate" then
 	-- The leg's variables, as its CHANNEL_CREATE will carry them (the
 	-- switch runs execute_on_originate on outbound legs only).
 	local uuid = session:get_uuid()
-	get = function(h)
+	run(function(h)
 		if h == "Event-Name" then
 			return "CHANNEL_CREATE"
 		elseif h == "Unique-ID" then
@@ -33,99 +243,8 @@ elseif session and argv and argv[1] == "originate" then
 		end
 		local name = h:match("^variable_(.+)$")
 		return name and session:getVariable(name)
-	end
-else
-	return
-end
-
-local op = ({ CHANNEL_CREATE = "count", CHANNEL_ANSWER = "answered", CHANNEL_HANGUP_COMPLETE = "release" })[get("Event-Name") or ""]
-if not op then
-	return
-end
-local names = freeswitch.getGlobalVariable("ringlb_track")
-if names == nil or names == "" then
-	return
-end
-
-local function present(v)
-	return v ~= nil and v ~= "" and v ~= "_undef_"
-end
-
--- The rule: an outbound leg to a user (dialed_user, or a FusionPBX ring
--- group's leg with dialed_extension and its presence_id), or an inbound
--- call a user places (user_name); ringlb's own legs (ringlb_dest) are the
--- ring helper's. A leg counts under its originating leg's uuid, so forked
--- registrations are one hold and a LOSE_RACE hang-up releases nothing.
-local dir = get("Call-Direction")
-local user, domain, call
-if dir == "outbound" then
-	if present(get("variable_ringlb_dest")) then
-		return
-	end
-	user, domain = get("variable_dialed_user"), get("variable_dialed_domain")
-	if not present(user) then
-		local ext, edom = get("variable_dialed_extension"), get("variable_domain_name")
-		if not (present(ext) and present(edom) and get("variable_presence_id") == ext .. "@" .. edom) then
-			return
-		end
-		user, domain = ext, edom
-	end
-	call = get("variable_originating_leg_uuid")
-elseif dir == "inbound" then
-	user = get("variable_user_name")
-	if not present(user) or present(get("variable_ringlb_dest")) then
-		return
-	end
-	domain = get("variable_domain_name")
-else
-	return
-end
-if not present(call) then
-	call = get("Unique-ID")
-	if not present(call) then
-		return
-	end
-end
-if op == "release" and get("Hangup-Cause") == "LOSE_RACE" then
-	return -- another leg of the same call to this user answered
-end
--- Counted as user/NAME@DOMAIN; a balancer counts it as user/NAME unless
--- opened with user_domains=keep.
-local member = "user/" .. user
-if present(domain) then
-	member = member .. "@" .. domain
-end
-
-local function log(level, msg)
-	freeswitch.consoleLog(level, "ringlb_track: " .. msg .. "\n")
-end
-
-local ok, err = pcall(function()
-	local ringlb = require "ringlb"
-	for name in names:gmatch("[^,%s]+") do
-		local b, oerr = ringlb.get(name)
-		if not b then
-			b, oerr = require("ringlb.options").open(name)
-		end
-		if not b then
-			log("WARNING", "balancer " .. name .. ": " .. tostring(oerr))
-		else
-			-- A leg first seen at its answer (or whose count failed) counts then.
-			local done, derr
-			if op == "release" then
-				done, derr = b:release(member, call)
-			else
-				done, derr = b:count(member, call)
-				if done ~= nil and op == "answered" then
-					done, derr = b:answered(member, call)
-				end
-			end
-			if done == nil then
-				log("WARNING", op .. " " .. member .. " for " .. call .. " on " .. name .. ": " .. tostring(derr))
-			end
-		end
-	end
-end)
-if not ok then
-	log("ERR", tostring(err))
+	end)
+elseif argv and argv[1] == "consume" then
+	-- Each event is counted under pcall (run); mod_lua logs any other error.
+	consume()
 end

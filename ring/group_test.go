@@ -55,12 +55,14 @@ func (f flaky) Acquire(ctx context.Context, dest, callID string) (bool, error) {
 	return f.Holder.Acquire(ctx, dest, callID)
 }
 
+// newBalancer returns a memory balancer sharing loads with no other test's.
 func newBalancer(t *testing.T, opts lb.Options) *lb.Memory {
 	t.Helper()
-	m, err := lb.NewMemory(t.Name(), opts)
+	m, err := lb.NewScope(nil).Open(t.Name(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { m.Close() })
 	return m
 }
 

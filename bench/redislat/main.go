@@ -40,12 +40,22 @@ import (
 
 var (
 	flagURL    = flag.String("url", "", "Redis URL to use instead of starting a redis-server")
-	flagQuick  = flag.Bool("quick", false, "small sizes (CI smoke): short phases")
+	flagQuick  = flag.Bool("quick", false, "small sizes (CI smoke): short phases, a 5 s timeout")
 	flagPhase  = flag.Duration("phase", 0, "time per measured phase (default 2s, 250ms with --quick)")
 	flagRounds = flag.Int("rounds", 5, "interleaved rounds per phase (each round runs every kind for phase/rounds)")
 )
 
 const keyPrefix = "ringlbbench:"
+
+// opTimeout is the per-operation bound: ringlb's default, or with --quick
+// (a smoke run that never judges timings) one that a loaded machine does
+// not reach, so that its calls fail only for a reason of their own.
+func opTimeout() time.Duration {
+	if *flagQuick {
+		return 5 * time.Second
+	}
+	return lb.DefaultTimeout
+}
 
 func main() {
 	flag.Parse()
@@ -63,6 +73,7 @@ func run() error {
 			phase = 250 * time.Millisecond
 		}
 	}
+	timeout := opTimeout()
 	url := *flagURL
 	if url == "" {
 		srv, err := redistest.Launch()
@@ -84,10 +95,9 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("raw client needs a redis:// or unix:// url: %w", err)
 	}
-	// The same per-operation bound as ringlb's default Options.Timeout,
+	// The same per-operation bound as the balancers' Options.Timeout,
 	// which ringlb applies to dial, read, write and pool waits.
-	ropts.DialTimeout, ropts.ReadTimeout, ropts.WriteTimeout, ropts.PoolTimeout =
-		lb.DefaultTimeout, lb.DefaultTimeout, lb.DefaultTimeout, lb.DefaultTimeout
+	ropts.DialTimeout, ropts.ReadTimeout, ropts.WriteTimeout, ropts.PoolTimeout = timeout, timeout, timeout, timeout
 	ropts.MaxRetries = -1 // ringlb never retries either
 	raw := redis.NewClient(ropts)
 	defer raw.Close()
@@ -106,7 +116,7 @@ func run() error {
 	}
 
 	name := fmt.Sprintf("bench-%d", os.Getpid())
-	b, err := redislb.New(name, lb.Options{URL: url, KeyPrefix: keyPrefix})
+	b, err := redislb.New(name, lb.Options{URL: url, KeyPrefix: keyPrefix, Timeout: timeout})
 	if err != nil {
 		return err
 	}
@@ -115,8 +125,8 @@ func run() error {
 
 	out := &strings.Builder{}
 	p := func(format string, a ...any) { fmt.Fprintf(out, format+"\n", a...) }
-	p("#### Redis backend (redis-server %s, %s; go-redis pool size %d, GOMAXPROCS %d)\n",
-		version, where(*flagURL), poolSize(ropts.PoolSize), runtime.GOMAXPROCS(0))
+	p("#### Redis backend (redis-server %s, %s; go-redis pool size %d, GOMAXPROCS %d, operation timeout %v)\n",
+		version, where(*flagURL), poolSize(ropts.PoolSize), runtime.GOMAXPROCS(0), timeout)
 	p("Latencies come from a mixed phase in which every caller issues PING, EVALSHA, the commands floor "+
 		"and a next+release pair in turn, in an order shuffled per turn (a call's latency depends on the "+
 		"kind before it), so the floors and ringlb see the same moment of a noisy machine; rates "+
@@ -309,7 +319,7 @@ func serverShare(ctx context.Context, raw *redis.Client, b lb.Balancer, url, nam
 	}
 	const holds, renewals = 1000, 5
 	renewName := name + "-renew"
-	rb, err := redislb.New(renewName, lb.Options{URL: url, KeyPrefix: keyPrefix, Lease: 3 * time.Second})
+	rb, err := redislb.New(renewName, lb.Options{URL: url, KeyPrefix: keyPrefix, Lease: 3 * time.Second, Timeout: opTimeout()})
 	if err != nil {
 		return err
 	}

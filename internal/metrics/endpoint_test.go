@@ -616,7 +616,7 @@ func TestBadNamesLeaveTheRest(t *testing.T) {
 			`ringlb_active_calls{balancer="sales",dest="user/1002"} 1`,
 			`ringlb_next_total{balancer="sales",outcome="chosen"} 1`,
 			`ringlb_snapshot_error{balancer="sales"} 0`,
-			`ringlb_active_calls{balancer="corrupt",dest="user/1000"} 1`,
+			`ringlb_active_calls{balancer="corrupt",dest="user/1000"} 2`, // sales's call-1 too: loads are the process's
 			`ringlb_active_calls{balancer="corrupt",dest="user/1001"} 1`,
 			`ringlb_snapshot_error{balancer="corrupt"} 0`,
 			`ringlb_workers 3`,

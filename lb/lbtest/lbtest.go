@@ -100,65 +100,77 @@ func HoldOf(s lb.Snapshot, dest, call string) *lb.HoldInfo {
 // five destinations of capacity 3 and checks the invariants.
 func Stress(t *testing.T, b lb.Balancer, workers, iters int) {
 	t.Helper()
+	stress(t, []lb.Balancer{b}, []string{"a", "b", "c", "d", "e"}, 3, workers, iters)
+}
+
+// stress runs workers goroutines per balancer of bals (of one scope, each
+// opened with capacity on every member) doing iters Next/Release cycles
+// over dests, some with an idempotent repeat of Next, and fails t if a
+// member ever had more live calls than capacity, a load or hold is left,
+// a member was never picked, or a call is unaccounted for.
+func stress(t *testing.T, bals []lb.Balancer, dests []string, capacity int32, workers, iters int) {
+	t.Helper()
 	ctx := context.Background()
-	dests := []string{"a", "b", "c", "d", "e"}
-	const capacity = 3
 	var (
-		inUse   [5]atomic.Int32 // holds the test knows are live, a lower bound
-		picks   [5]atomic.Int64
+		inUse   = make([]atomic.Int32, len(dests)) // holds the test knows are live, a lower bound
+		picks   = make([]atomic.Int64, len(dests))
 		full    atomic.Int64
 		wg      sync.WaitGroup
 		errOnce sync.Once
 		failure error
 	)
 	fail := func(err error) { errOnce.Do(func() { failure = err }) }
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range iters {
-				call := fmt.Sprintf("w%d-%d", w, i)
-				d, err := b.Next(ctx, dests, call)
-				if errors.Is(err, lb.ErrAtCapacity) {
-					full.Add(1)
-					continue
-				}
-				if err != nil {
-					fail(err)
-					return
-				}
-				k := int(d[0] - 'a')
-				if n := inUse[k].Add(1); n > capacity {
-					fail(fmt.Errorf("%s has %d live holds, capacity %d", d, n, capacity))
-				}
-				picks[k].Add(1)
-				if w%4 == 0 {
-					// Idempotent repeats in the middle of a hold.
-					if d2, err := b.Next(ctx, dests, call); d2 != d || err != nil {
-						fail(fmt.Errorf("repeat Next = %q, %v; want %q", d2, err, d))
+	for bi, b := range bals {
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range iters {
+					call := fmt.Sprintf("b%d-w%d-%d", bi, w, i)
+					d, err := b.Next(ctx, dests, call)
+					if errors.Is(err, lb.ErrAtCapacity) {
+						full.Add(1)
+						continue
+					}
+					if err != nil {
+						fail(err)
+						return
+					}
+					k := slices.Index(dests, d)
+					if n := inUse[k].Add(1); n > capacity {
+						fail(fmt.Errorf("%s has %d live holds, capacity %d", d, n, capacity))
+					}
+					picks[k].Add(1)
+					if w%4 == 0 {
+						// Idempotent repeats in the middle of a hold.
+						if d2, err := b.Next(ctx, dests, call); d2 != d || err != nil {
+							fail(fmt.Errorf("repeat Next = %q, %v; want %q", d2, err, d))
+						}
+					}
+					inUse[k].Add(-1)
+					if ok, err := b.Release(ctx, d, call); !ok || err != nil {
+						fail(fmt.Errorf("Release(%s, %s) = %v, %v", d, call, ok, err))
 					}
 				}
-				inUse[k].Add(-1)
-				if ok, err := b.Release(ctx, d, call); !ok || err != nil {
-					fail(fmt.Errorf("Release(%s, %s) = %v, %v", d, call, ok, err))
-				}
-			}
-		}()
+			}()
+		}
 	}
 	wg.Wait()
 	if failure != nil {
 		t.Fatal(failure)
 	}
-	WantLoad(t, b, dests, []int{0, 0, 0, 0, 0})
-	if s := MustSnapshot(t, b); len(s.Holds) != 0 {
-		t.Fatalf("holds left: %+v", s.Holds)
+	for _, b := range bals {
+		WantLoad(t, b, dests, make([]int, len(dests)))
+		if s := MustSnapshot(t, b); len(s.Holds) != 0 {
+			t.Fatalf("holds left: %+v", s.Holds)
+		}
 	}
 	total := int64(0)
 	for i := range picks {
 		total += picks[i].Load()
 	}
-	if total+full.Load() != int64(workers*iters) {
-		t.Fatalf("%d picks + %d full != %d calls", total, full.Load(), workers*iters)
+	if total+full.Load() != int64(len(bals)*workers*iters) {
+		t.Fatalf("%d picks + %d full != %d calls", total, full.Load(), len(bals)*workers*iters)
 	}
 	for i, d := range dests {
 		if picks[i].Load() == 0 {

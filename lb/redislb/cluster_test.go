@@ -18,27 +18,23 @@ import (
 )
 
 // TestRedisCluster runs balancers on a real three-master Redis Cluster on
-// loopback: their keys, one hash tag each, land on different masters, and
-// every operation is one script on one node. Then the slot of one balancer
-// moves to another master (MIGRATING/IMPORTING, MIGRATE, SETSLOT NODE) while
-// calls keep coming: they fail only with lb.ErrBackend while its keys are
-// split between the two, a call held across the move still counts after it,
-// and the balancer works on its new master.
+// loopback: the keys of every balancer of a deployment share one hash tag,
+// so they land on one master, and every operation is one script on one
+// node, whose load counts the calls of every balancer. Then the
+// deployment's slot moves to another master (MIGRATING/IMPORTING, MIGRATE,
+// SETSLOT NODE) while calls keep coming: they fail only with lb.ErrBackend
+// while its keys are split between the two, a call held across the move
+// still counts after it, and the balancers work on the new master.
 func TestRedisCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a cluster takes seconds to form")
 	}
-	nodes := redistest.StartCluster(t, 3)
-	addrs := make([]string, len(nodes))
-	for i, n := range nodes {
-		addrs[i] = n.Addr
-	}
-	url := "redis+cluster://" + strings.Join(addrs, ",")
+	url, addrs := startCluster(t)
 	admin := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
 	defer admin.Close()
 	ctx := context.Background()
 
-	// Twelve balancers: their slots spread over the masters.
+	// Twelve balancers of one deployment: one slot, one load.
 	owners := map[string]bool{}
 	var bals []*Redis
 	for i := 0; i < 12; i++ {
@@ -58,11 +54,13 @@ func TestRedisCluster(t *testing.T) {
 		lbtest.MustRelease(t, b, "b", "c2", got != "b")
 		lbtest.WantLoad(t, b, []string{"a", "b"}, []int{0, 0})
 	}
-	if len(owners) < 2 {
-		t.Fatalf("12 balancers all on one master %v", owners)
+	if len(owners) != 1 {
+		t.Fatalf("12 balancers of one deployment on several masters %v", owners)
 	}
+	lbtest.MustAcquire(t, bals[1], "shared", "on-1")
+	lbtest.WantLoad(t, bals[11], []string{"shared"}, []int{1})
 
-	// Move one balancer's slot under traffic.
+	// Move the deployment's slot under traffic.
 	b := bals[0]
 	lbtest.MustAcquire(t, b, "long", "held-across")
 	slot, err := admin.ClusterKeySlot(ctx, b.keys[0]).Result()
@@ -114,13 +112,24 @@ func TestRedisCluster(t *testing.T) {
 	if got := nodeOfKey(t, admin, b.keys[0]); got != dst {
 		t.Fatalf("slot %d on %s after the move, want %s", slot, got, dst)
 	}
-	lbtest.WantLoad(t, b, []string{"long", "x", "y", "z"}, []int{1, 0, 0, 0})
+	lbtest.WantLoad(t, b, []string{"long", "x", "y", "z", "shared"}, []int{1, 0, 0, 0, 1})
 	if got := lbtest.MustNext(t, b, []string{"x"}, "after"); got != "x" {
 		t.Fatalf("Next after the move = %q", got)
 	}
-	t.Logf("Cluster: 12 balancers on %d of 3 masters; slot %d moved %s -> %s in %v under traffic: "+
+	t.Logf("Cluster: 12 balancers on %d of 3 masters, one slot; slot %d moved %s -> %s in %v under traffic: "+
 		"%d next+release pairs worked, %d failed with ErrBackend; the call held across the move still counts",
 		len(owners), slot, src, dst, moved.Round(time.Millisecond), okOps.Load(), failedOps.Load())
+}
+
+// startCluster starts a three-master Redis Cluster on loopback and returns
+// its redis+cluster:// URL and its masters' addresses.
+func startCluster(t *testing.T) (string, []string) {
+	nodes := redistest.StartCluster(t, 3)
+	addrs := make([]string, len(nodes))
+	for i, n := range nodes {
+		addrs[i] = n.Addr
+	}
+	return "redis+cluster://" + strings.Join(addrs, ","), addrs
 }
 
 // nodeOfKey returns the address of the master that serves key.
@@ -204,7 +213,7 @@ func TestRedisClusterMasterFailover(t *testing.T) {
 	}
 	admin := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
 	defer admin.Close()
-	const timeout = 250 * time.Millisecond
+	const timeout = failoverTimeout
 	b := openRedis(t, uniqueName("clfail"), "redis+cluster://"+strings.Join(addrs, ","),
 		lb.Options{Lease: 3 * time.Second, Timeout: timeout, DefaultCapacity: 1})
 	ctx := context.Background()

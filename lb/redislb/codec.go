@@ -18,9 +18,9 @@ import (
 // are ms on the balancer's clock (see begin in scripts/prelude.lua).
 type memberRecord struct {
 	dest              string
-	cnt, talking      int64 // live holds, of which answered
+	cnt, talking      int64 // calls holding it in the deployment, of which answered
 	drained           bool
-	wrap              int64  // end of wrap-up
+	ended             int64  // when its last answered call ended; 0 never
 	seq               uint64 // lru order of the last hold start; 0 = never
 	last              int64  // last hold start
 	started, answered int64
@@ -34,7 +34,7 @@ var recordFields = fieldTable[memberRecord]{
 	"cnt":     func(r *memberRecord, v string) bool { return count(v, &r.cnt) },
 	"talking": func(r *memberRecord, v string) bool { return count(v, &r.talking) },
 	"drained": func(r *memberRecord, v string) bool { r.drained = v == "1"; return v == "0" || v == "1" },
-	"wrap":    func(r *memberRecord, v string) bool { return count(v, &r.wrap) },
+	"ended":   func(r *memberRecord, v string) bool { return count(v, &r.ended) },
 	"seq": func(r *memberRecord, v string) bool {
 		n, err := strconv.ParseUint(v, 10, 64)
 		r.seq = n

@@ -54,7 +54,7 @@ func runTestNode() int {
 	node := os.Getenv("RINGLB_TEST_NODE")
 	secs, _ := strconv.ParseFloat(os.Getenv("RINGLB_TEST_SECONDS"), 64)
 	b, err := New(os.Getenv("RINGLB_TEST_BALANCER"), lb.Options{URL: os.Getenv("RINGLB_TEST_URL"),
-		Lease: failoverLease, Timeout: 250 * time.Millisecond, DefaultCapacity: failoverCapacity, Node: node})
+		Lease: failoverLease, Timeout: failoverTimeout, DefaultCapacity: failoverCapacity, Node: node})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -141,7 +141,7 @@ func TestRedisSentinelFailoverLosesAndTakesBack(t *testing.T) {
 	})
 
 	// This process watches the new master through its own balancer.
-	watch := openRedis(t, name, url, lb.Options{Lease: failoverLease, Timeout: 250 * time.Millisecond,
+	watch := openRedis(t, name, url, lb.Options{Lease: failoverLease, Timeout: failoverTimeout,
 		DefaultCapacity: failoverCapacity, Node: "watcher"})
 	time.Sleep(3 * time.Second)
 	paused := time.Now()

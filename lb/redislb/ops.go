@@ -121,10 +121,10 @@ func owned(s string, list []string) (string, []string) {
 }
 
 // rankArgs appends to args the arguments with which op_next and
-// op_order (ops.lua) rank keys: their capacities, their random keys, and
-// the keys themselves.
+// op_order (ops.lua) rank keys: their capacities, their wrap-ups, their
+// random keys, and the keys themselves.
 func (r *Redis) rankArgs(args []any, keys []string) []any {
-	args = append(args, r.capacitiesArg(keys), r.randomKeysArg(len(keys)))
+	args = append(args, r.capacitiesArg(keys), r.wrapupsArg(keys), r.randomKeysArg(len(keys)))
 	for _, k := range keys {
 		args = append(args, k)
 	}
@@ -135,7 +135,20 @@ func (r *Redis) rankArgs(args []any, keys []string) []any {
 // keys has a capacity (the common case costs the server nothing), else
 // each one's (0 = none) separated by commas.
 func (r *Redis) capacitiesArg(keys []string) string {
-	if r.opts.DefaultCapacity == 0 && !slices.ContainsFunc(keys, func(k string) bool { return r.opts.CapacityOf(k) > 0 }) {
+	return perMemberArg(keys, r.opts.DefaultCapacity == 0 && len(r.opts.Capacity) == 0,
+		func(k string) int64 { return int64(r.opts.CapacityOf(k)) })
+}
+
+// wrapupsArg is the ranking's wrap-ups argument, as capacitiesArg's (ms).
+func (r *Redis) wrapupsArg(keys []string) string {
+	return perMemberArg(keys, r.opts.DefaultWrapup == 0 && len(r.opts.Wrapup) == 0,
+		func(k string) int64 { return r.opts.WrapupOf(k).Milliseconds() })
+}
+
+// perMemberArg is "" when none is set or no member of keys has a value
+// other than 0, else each one's value separated by commas.
+func perMemberArg(keys []string, none bool, value func(string) int64) string {
+	if none || !slices.ContainsFunc(keys, func(k string) bool { return value(k) > 0 }) {
 		return ""
 	}
 	b := make([]byte, 0, 4*len(keys))
@@ -143,7 +156,7 @@ func (r *Redis) capacitiesArg(keys []string) string {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = strconv.AppendInt(b, int64(r.opts.CapacityOf(k)), 10)
+		b = strconv.AppendInt(b, value(k), 10)
 	}
 	return string(b)
 }
@@ -236,13 +249,11 @@ func acquireReply(op string, v any) ([]int64, error) {
 	return vals, err
 }
 
-// releaseOp is ops.lua's release of members: each with the wrap-up of its
-// destination.
+// releaseOp is ops.lua's release of members.
 func (r *Redis) releaseOp(members []string) redisOp {
-	args := make([]any, 0, 2*len(members))
-	for _, m := range members {
-		dest, _, _ := strings.Cut(m, "\n")
-		args = append(args, m, r.opts.WrapupOf(dest).Milliseconds())
+	args := make([]any, len(members))
+	for i, m := range members {
+		args[i] = m
 	}
 	return redisOp{kind: opRelease, args: args}
 }

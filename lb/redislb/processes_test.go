@@ -28,12 +28,14 @@ const childEnv = "RINGLB_REDIS_CHILD"
 
 // childConfig is what a child process is told, as JSON in RINGLB_REDIS_CHILD_CONFIG.
 type childConfig struct {
-	Mode     string        `json:"mode"` // hold or storm
-	URL      string        `json:"url"`
-	Name     string        `json:"name"`
-	Node     string        `json:"node"`
-	Lease    time.Duration `json:"lease"`
-	Capacity int           `json:"capacity"`
+	Mode string `json:"mode"` // hold or storm
+	URL  string `json:"url"`
+	Name string `json:"name"`
+	Node string `json:"node"`
+	// KeyPrefix is the deployment's; empty: the default.
+	KeyPrefix string        `json:"key_prefix"`
+	Lease     time.Duration `json:"lease"`
+	Capacity  int           `json:"capacity"`
 	// hold: "dest/call" pairs to acquire.
 	Holds []string `json:"holds"`
 	// storm: destinations, workers and cycles per worker.
@@ -61,7 +63,8 @@ func runChild(raw string) int {
 	if err := json.Unmarshal([]byte(raw), &cfg); err != nil {
 		return fail(err)
 	}
-	r, err := New(cfg.Name, lb.Options{URL: cfg.URL, Node: cfg.Node, Lease: cfg.Lease, DefaultCapacity: cfg.Capacity, Timeout: 2 * time.Second})
+	r, err := New(cfg.Name, lb.Options{URL: cfg.URL, Node: cfg.Node, KeyPrefix: cfg.KeyPrefix, Lease: cfg.Lease,
+		DefaultCapacity: cfg.Capacity, Timeout: 2 * time.Second})
 	if err != nil {
 		return fail(err)
 	}
@@ -175,6 +178,18 @@ func startChild(t *testing.T, cfg childConfig) *child {
 	return c
 }
 
+// kill kills c with SIGKILL, waits until it is gone and returns when it
+// was killed.
+func (c *child) kill(t *testing.T) time.Time {
+	t.Helper()
+	if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	<-c.done
+	return killed
+}
+
 // expect waits for a line starting with prefix and returns its rest.
 func (c *child) expect(t *testing.T, prefix string, within time.Duration) string {
 	t.Helper()
@@ -237,11 +252,7 @@ func TestRedisCrash(t *testing.T) {
 	}) {
 		t.Fatal("the victim never renewed its leases")
 	}
-	if err := victim.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	killed := time.Now()
-	<-victim.done
+	killed := victim.kill(t)
 	var last []int
 	// One lease after the kill at most, plus slack for the polling itself.
 	if !poll(killed.Add(lease+500*time.Millisecond), func() bool {
@@ -291,23 +302,31 @@ func TestRedisCrash(t *testing.T) {
 // no destination ever exceeds its capacity, every load ends at zero, and
 // the calls spread evenly.
 func TestRedisStorm(t *testing.T) {
+	name := uniqueName("storm")
+	stormTest(t, 2, func(int) string { return name })
+}
+
+// stormTest runs a storm of processes, process p on the balancer named
+// name(p) of a deployment of its own, with capacity on every member,
+// watched by a balancer of the deployment that places no call.
+func stormTest(t *testing.T, capacity int, name func(p int) string) {
 	srv := redistest.Start(t)
 	const (
-		procs    = 4
-		workers  = 4
-		cycles   = 150
-		capacity = 2
+		procs   = 4
+		workers = 4
+		cycles  = 150
 	)
 	dests := []string{"a1", "a2", "a3", "a4", "a5", "a6"}
-	name := uniqueName("storm")
+	prefix := uniqueName("storm") + ":"
 	var children []*child
 	for p := range procs {
 		children = append(children, startChild(t, childConfig{
-			Mode: "storm", URL: srv.URL(), Name: name, Node: fmt.Sprintf("n%d", p),
+			Mode: "storm", URL: srv.URL(), Name: name(p), Node: fmt.Sprintf("n%d", p), KeyPrefix: prefix,
 			Lease: 5 * time.Second, Capacity: capacity, Dests: dests, Workers: workers, Cycles: cycles,
 		}))
 	}
-	obs := openRedis(t, name, srv.URL(), lb.Options{Node: "observer", DefaultCapacity: capacity, Timeout: 2 * time.Second})
+	obs := openRedis(t, "observer", srv.URL(), lb.Options{Node: "observer", KeyPrefix: prefix, DefaultCapacity: capacity,
+		Timeout: 2 * time.Second})
 
 	// Watch the loads while the storm runs.
 	stop := make(chan struct{})
@@ -361,8 +380,11 @@ func TestRedisStorm(t *testing.T) {
 		t.Fatalf("%d errors, first: %s", len(total.Errors), total.Errors[0])
 	}
 	lbtest.WantLoad(t, obs, dests, []int{0, 0, 0, 0, 0, 0})
-	if s := lbtest.MustSnapshot(t, obs); len(s.Holds) != 0 {
-		t.Fatalf("holds left: %+v", s.Holds)
+	for p := range procs {
+		b := openRedis(t, name(p), srv.URL(), lb.Options{Node: "observer", KeyPrefix: prefix, Timeout: 2 * time.Second})
+		if s := lbtest.MustSnapshot(t, b); len(s.Holds) != 0 {
+			t.Fatalf("holds left on %s: %+v", name(p), s.Holds)
+		}
 	}
 	sum := 0
 	for _, n := range total.Picks {

@@ -101,8 +101,11 @@ var (
 
 // New returns a balancer named name backed by the Redis that opts.URL
 // names. Options.Lease, Timeout, KeyPrefix and Node apply; zero means
-// default. Its keys are "<KeyPrefix>{<name>}:<suffix>": the hash tag keeps
-// them in one Cluster slot.
+// default. Its keys are "<KeyPrefix>{ringlb}:4:<name>:<part>", and with
+// every balancer on the same Redis and KeyPrefix (its deployment) it
+// shares "<KeyPrefix>{ringlb}:4:load" and two more, where a member's load
+// is the calls holding it in any of them: the one hash tag keeps them all
+// in one Cluster slot.
 //
 // URLs:
 //
@@ -195,11 +198,7 @@ func newRedisOn(name string, c *lb.Config, s *redisShared) *Redis {
 	if opts.MaxHoldAge > 0 {
 		r.maxAge = strconv.FormatInt(opts.MaxHoldAge.Milliseconds(), 10)
 	}
-	base := opts.KeyPrefix + "{" + r.name + "}:"
-	r.keys = make([]string, len(redisKeySuffixes))
-	for i, sfx := range redisKeySuffixes {
-		r.keys[i] = base + sfx
-	}
+	r.keys = balancerKeys(opts.KeyPrefix, r.name)
 	s.add(r)
 	return r
 }

@@ -26,11 +26,19 @@ func uniqueName(prefix string) string {
 	return fmt.Sprintf("%s-%d-%d", prefix, time.Now().UnixNano()%1e6, balancerSeq.Add(1))
 }
 
-// openRedis opens a Redis balancer on url with opts and closes it when
-// the test ends.
+// testTimeout is the operation timeout of the balancers tests open
+// without one: the tests that measure a timeout set their own, the others
+// must not fail because a loaded machine took over the default 250 ms.
+const testTimeout = 5 * time.Second
+
+// openRedis opens a Redis balancer on url with opts (Timeout testTimeout
+// unless set) and closes it when the test ends.
 func openRedis(t testing.TB, name, url string, opts lb.Options) *Redis {
 	t.Helper()
 	opts.URL = url
+	if opts.Timeout == 0 {
+		opts.Timeout = testTimeout
+	}
 	r, err := New(name, opts)
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -42,6 +50,11 @@ func openRedis(t testing.TB, name, url string, opts lb.Options) *Redis {
 func TestConformanceMiniredis(t *testing.T) {
 	lbtest.Conformance(t, func(t *testing.T, opts lb.Options) lb.Balancer {
 		m := miniredis.RunT(t)
+		if opts.Timeout == 0 {
+			// miniredis runs scripts far slower than Redis: a busy machine
+			// must not fail a case on time.
+			opts.Timeout = 5 * time.Second
+		}
 		return openRedis(t, uniqueName("conf"), "redis://"+m.Addr(), opts)
 	})
 }
@@ -49,7 +62,8 @@ func TestConformanceMiniredis(t *testing.T) {
 func TestConformanceRedisServer(t *testing.T) {
 	srv := redistest.Start(t)
 	lbtest.Conformance(t, func(t *testing.T, opts lb.Options) lb.Balancer {
-		return openRedis(t, uniqueName("conf"), srv.URL(), opts)
+		opts.KeyPrefix = uniqueName("conf") + ":" // a deployment of its own: fresh loads
+		return openRedis(t, "conf", srv.URL(), opts)
 	})
 }
 
@@ -83,7 +97,8 @@ func TestRedisKeyLayout(t *testing.T) {
 	m := miniredis.RunT(t)
 	r := openRedis(t, "sales", "redis://"+m.Addr(), lb.Options{})
 	r2 := openRedis(t, "sales", "redis://"+m.Addr(), lb.Options{KeyPrefix: "myapp:lb:"})
-	if r.keys[0] != "ringlb:{sales}:3:exp" || r2.keys[1] != "myapp:lb:{sales}:3:mem" {
+	if r.keys[0] != "ringlb:{ringlb}:4:sales:exp" || r2.keys[1] != "myapp:lb:{ringlb}:4:sales:mem" ||
+		r.keys[4] != "ringlb:{ringlb}:4:load" || r2.keys[6] != "myapp:lb:{ringlb}:4:cool" {
 		t.Fatalf("keys = %v, %v", r.keys, r2.keys)
 	}
 	lbtest.MustAcquire(t, r, "a", "c1")
@@ -92,25 +107,26 @@ func TestRedisKeyLayout(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, k := range m.Keys() {
-		if !strings.HasPrefix(k, "ringlb:{sales}:") && !strings.HasPrefix(k, "myapp:lb:{sales}:") {
-			t.Fatalf("key %q outside the balancer's hash tag", k)
+		if !strings.HasPrefix(k, "ringlb:{ringlb}:4:") && !strings.HasPrefix(k, "myapp:lb:{ringlb}:4:") {
+			t.Fatalf("key %q outside the deployment's hash tag", k)
 		}
 	}
 }
 
 // miniLease opens a balancer on m with its own node name and a 3 s lease.
-// Its timeout is generous (these tests measure none), so that a loaded
-// machine does not fail them.
+// Its leases are renewed only when the test
+// calls renew: the background loop, on the wall clock, would otherwise
+// renew and reap at moments the test does not choose (between setting
+// m's clock and reading a load, say), more often the slower the machine.
 func miniLease(t *testing.T, m *miniredis.Miniredis, name, node string, opts lb.Options) *Redis {
 	t.Helper()
 	opts.Node = node
 	if opts.Lease == 0 {
 		opts.Lease = 3 * time.Second
 	}
-	if opts.Timeout == 0 {
-		opts.Timeout = 5 * time.Second
-	}
-	return openRedis(t, name, "redis://"+m.Addr(), opts)
+	r := openRedis(t, name, "redis://"+m.Addr(), opts)
+	r.shared.remove(r)
+	return r
 }
 
 // TestRedisLeases drives the server clock: a node's holds live as long as
@@ -273,7 +289,7 @@ func testScriptFlush(t *testing.T, url string, flush func()) {
 // be errors wrapping ErrBackend, never panics.
 func TestRedisReplyChecks(t *testing.T) {
 	r := &Redis{name: "x"}
-	const rec = "dest=a\ncnt=1\ntalking=0\ndrained=0\nwrap=0\nseq=1\nlast=1\nstarted=1\nanswered=0\nscore=0\nmissed=0\nback=0"
+	const rec = "dest=a\ncnt=1\ntalking=0\ndrained=0\nended=0\nseq=1\nlast=1\nstarted=1\nanswered=0\nscore=0\nmissed=0\nback=0"
 	const hold = "dest=a\ncall=b\nstart=1\nstate=ringing\nnode=n\nexpires=1"
 	for _, c := range []struct{ mem, holds []string }{
 		{mem: []string{"a"}},                                           // no fields
@@ -295,7 +311,7 @@ func TestRedisReplyChecks(t *testing.T) {
 		}
 	}
 	s, err := r.parseSnapshot(
-		[]string{"dest=d\ncnt=1\ntalking=1\ndrained=1\nwrap=0\nseq=2\nlast=5\nstarted=2\nanswered=1\nscore=1\nmissed=2\nback=9"},
+		[]string{"dest=d\ncnt=1\ntalking=1\ndrained=1\nended=0\nseq=2\nlast=5\nstarted=2\nanswered=1\nscore=1\nmissed=2\nback=9"},
 		[]string{"dest=d\ncall=c\nstart=5\nstate=talking\nnode=node with spaces\nexpires=9"}, 4, 0)
 	if err != nil || s.Holds[0].Node != "node with spaces" || s.Holds[0].State != lb.StateTalking ||
 		s.Destinations[0].Talking != 1 || !s.Destinations[0].Drained || s.Destinations[0].Started != 2 ||
@@ -372,7 +388,7 @@ func TestRedisResetRepairsDriftedCount(t *testing.T) {
 	b := openRedis(t, name, "redis://"+m.Addr(), lb.Options{})
 	lbtest.MustAcquire(t, b, "a", "c1")
 	// Simulate drift: a count with no holds behind it.
-	m.HSet(lb.DefaultKeyPrefix+"{"+name+"}:3:mem", "a", "3 0 0 1 0 0 0 0 1 0")
+	m.HSet(b.keys[4], "a", "3 0 0")
 	lbtest.WantLoad(t, b, []string{"a"}, []int{3})
 	n, err := b.Reset(context.Background(), "a")
 	if err != nil || n != 1 {
@@ -427,7 +443,7 @@ func TestScriptLimitsAreGos(t *testing.T) {
 	m := miniredis.RunT(t)
 	c := redis.NewClient(&redis.Options{Addr: m.Addr()})
 	defer c.Close()
-	got, err := newScript("return {MAX_IDLE, GONE_KEEP, MAX_DOUBLINGS}").Run(context.Background(), c, redisKeySuffixes[:]).Int64Slice()
+	got, err := newScript("return {MAX_IDLE, GONE_KEEP, MAX_DOUBLINGS}").Run(context.Background(), c, balancerKeys("p:", "n")).Int64Slice()
 	if err != nil || len(got) != 3 || got[0] != maxIdle || got[1] != goneKeep.Milliseconds() ||
 		got[2] != lb.MaxNoAnswerBackoffDoublings {
 		t.Fatalf("the scripts see MAX_IDLE, GONE_KEEP, MAX_DOUBLINGS = %v, %v; want %d, %d, %d", got, err, maxIdle,

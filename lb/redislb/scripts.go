@@ -56,11 +56,38 @@ func newScript(body string) *redis.Script {
 	return redis.NewScript(limitsLua + preludeLua + body)
 }
 
-// redisKeySuffixes are the keys of one balancer, in the order every script
-// takes them as KEYS (see scripts/prelude.lua). The "3:" marks the third
-// key layout: keys of earlier layouts are left alone and unused, so
-// balancers must be drained before an upgrade (see README).
-var redisKeySuffixes = [...]string{"3:exp", "3:mem", "3:idle", "3:gone"}
+// The keys every script takes as KEYS, in order (see scripts/prelude.lua):
+// a balancer's own, "<base><name>:<part>" for each of redisKeyParts, then
+// its deployment's, "<base><part>" for each of sharedKeyParts, where base
+// is "<KeyPrefix>{ringlb}:4:". One hash tag for the deployment keeps every
+// key in one Cluster slot, so that one script may count a call in every
+// balancer's load. The "4:" marks the fourth key layout: keys of earlier
+// layouts are left alone and unused, so balancers must be drained before
+// an upgrade (see README). A balancer's parts end its keys, and the
+// deployment's keys end in a part of their own, so no name makes two keys
+// one.
+var (
+	redisKeyParts  = [...]string{"exp", "mem", "idle", "gone"}
+	sharedKeyParts = [...]string{"load", "lease", "cool"}
+)
+
+// keyBase is the start of every key of the deployment with key prefix
+// prefix.
+func keyBase(prefix string) string { return prefix + "{ringlb}:4:" }
+
+// balancerKeys returns the KEYS of the scripts of balancer name with key
+// prefix prefix.
+func balancerKeys(prefix, name string) []string {
+	base := keyBase(prefix)
+	keys := make([]string, 0, len(redisKeyParts)+len(sharedKeyParts))
+	for _, p := range redisKeyParts {
+		keys = append(keys, base+name+":"+p)
+	}
+	for _, p := range sharedKeyParts {
+		keys = append(keys, base+p)
+	}
+	return keys
+}
 
 const (
 	// reapLimit bounds how many lapsed holds one operation drops, so a

@@ -191,7 +191,7 @@ func TestRedisBalancersShareOneClient(t *testing.T) {
 	pipe := admin.Pipeline()
 	cards := make([]*redis.IntCmd, names)
 	for i := range names {
-		cards[i] = pipe.ZCard(context.Background(), lb.DefaultKeyPrefix+"{share-"+strconv.Itoa(i)+"}:3:exp")
+		cards[i] = pipe.ZCard(context.Background(), balancerKeys(lb.DefaultKeyPrefix, "share-"+strconv.Itoa(i))[0])
 	}
 	if _, err := pipe.Exec(context.Background()); err != nil {
 		t.Fatal(err)

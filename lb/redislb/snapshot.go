@@ -91,11 +91,12 @@ func (r *Redis) parseSnapshot(mem, holds []string, now, off int64) (lb.Snapshot,
 		}
 		st := get(rec.dest)
 		st.Drained, st.Started, st.Answered, st.Score = rec.drained, rec.started, rec.answered, rec.score
+		st.Active, st.Talking, st.Ringing = int(rec.cnt), int(rec.talking), int(rec.cnt-rec.talking)
 		if rec.seq != 0 {
 			st.LastHold = time.UnixMilli(rec.last - off)
 		}
-		if rec.wrap > now {
-			st.WrapupUntil = time.UnixMilli(rec.wrap - off)
+		if w := r.opts.WrapupOf(rec.dest).Milliseconds(); rec.ended > 0 && w > 0 && rec.ended+w > now {
+			st.WrapupUntil = time.UnixMilli(rec.ended + w - off)
 		}
 		st.Unanswered = int(rec.missed)
 		if rec.back > now {
@@ -114,13 +115,7 @@ func (r *Redis) parseSnapshot(mem, holds []string, now, off int64) (lb.Snapshot,
 		}
 		seen[[2]string{h.dest, h.call}] = true
 		info := lb.HoldInfo{Dest: h.dest, CallID: h.call, Node: h.node, Start: time.UnixMilli(h.start - off), State: h.state}
-		st := get(h.dest)
-		st.Active++
-		if h.state == lb.StateTalking {
-			st.Talking++
-		} else {
-			st.Ringing++
-		}
+		get(h.dest)
 		if h.expires > 0 {
 			info.Expires = time.UnixMilli(h.expires - off)
 		}

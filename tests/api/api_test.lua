@@ -486,4 +486,59 @@ cases[#cases + 1] = { "bad input left nothing behind", function()
   eq(0, t.a); eq(0, t.b); eq(0, t["user/1"])
 end }
 
+-- ringlb's own Lua modules are compiled once per process (cgo/luamod_chunks.c):
+-- a fresh require of a "ringlb.*" module loads the kept bytecode while its
+-- file is unchanged, compiles an edited file anew, raises as require does on
+-- a broken one, and leaves other modules to Lua's searchers.
+cases[#cases + 1] = { "ringlb.* modules: compiled once, edits seen, errors as require's", function()
+  local dir = os.tmpname()
+  os.remove(dir)
+  assert(os.execute("mkdir -p " .. dir .. "/ringlb") ~= false)
+  local file = dir .. "/ringlb/cachetest.lua"
+  local function write(text)
+    local f = assert(io.open(file, "w"))
+    f:write(text)
+    f:close()
+  end
+  local saved = package.path
+  package.path = dir .. "/?.lua;" .. saved
+  local ok, err = pcall(function()
+    local function fresh()
+      package.loaded["ringlb.cachetest"] = nil
+      return require "ringlb.cachetest"
+    end
+    write("local name, path = ...\nreturn { v = 1, name = name, path = path }\n")
+    local s0 = ringlb._chunks()
+    local m = fresh()
+    eq(1, m.v, "first require")
+    eq("ringlb.cachetest", m.name, "the chunk gets the module name")
+    if _VERSION ~= "Lua 5.1" then eq(file, m.path, "and its file (5.2+)") end
+    eq(1, fresh().v, "second require")
+    local s1 = ringlb._chunks()
+    eq(s0.misses + 1, s1.misses, "compiled once")
+    eq(s0.hits + 1, s1.hits, "then loaded from the cache")
+    write("return { v = 22 }\n") -- another size: edited
+    eq(22, fresh().v, "the edited file is compiled anew")
+    write("return { v = = 3 }\n")
+    local rok, rerr = pcall(fresh)
+    assert(not rok and tostring(rerr):find("error loading module 'ringlb.cachetest'", 1, true), tostring(rerr))
+    write("error('boom from the module')\n")
+    rok, rerr = pcall(fresh)
+    assert(not rok and tostring(rerr):find("cachetest.lua:1: boom from the module", 1, true), tostring(rerr))
+    eq(22, (function() write("return { v = 22 }\n"); return fresh().v end)(), "fixed again")
+    -- a module whose name is not ringlb's is not kept
+    write("return { v = 5 }\n")
+    os.rename(file, dir .. "/other.lua")
+    local s2 = ringlb._chunks()
+    package.loaded.other = nil
+    eq(5, require("other").v, "other modules load as before")
+    local s3 = ringlb._chunks()
+    eq(s2.misses + s2.hits, s3.misses + s3.hits, "and never reach the cache")
+  end)
+  package.path = saved
+  package.loaded["ringlb.cachetest"], package.loaded.other = nil, nil
+  os.execute("rm -rf " .. dir)
+  assert(ok, err)
+end }
+
 T.run((jit and jit.version or _VERSION) .. " api", cases)

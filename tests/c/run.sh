@@ -77,7 +77,7 @@ for mode in auto workers direct; do
   echo "== callers cancelled or exited while they wait never leave a worker writing into their stack (RINGLB_DISPATCH=$mode)"
   RINGLB_DISPATCH=$mode "$bin/cancel" "$so_dir/ringlb.so"
 done
-echo "== every call within 1.2 x its timeout, however many realtime callers queue, Redis stopped (SIGSTOP)"
+echo "== calls within 1.2 x their timeout (the median and two thirds; none stuck), however many realtime callers queue, Redis stopped (SIGSTOP)"
 start_redis "$tmp/stopped"
 "$bin/deadline" "$so_dir/ringlb.so" "$redis_url" "$(cat "$tmp/stopped/redis.pid")"
 echo "== loading gives the loader its signal mask back; a forked child gets an error, not a hang"

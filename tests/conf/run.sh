@@ -140,7 +140,7 @@ rc=0; out=$(scripts/install-conf.sh "$d") || rc=$?
 echo "$out"
 check "no <settings>: exit 1" test "$rc" -eq 1
 check "no <settings>: lua.conf.xml unchanged" test "$(md5sum <"$d/autoload_configs/lua.conf.xml")" = "$(grep autoload_configs <<<"$before" | cut -d' ' -f1)  -"
-check "no <settings>: shows the lines to add" grep -qF '<hook event="CHANNEL_ANSWER" script="ringlb_track.lua"/>' <<<"$out"
+check "no <settings>: shows the lines to add" grep -qF '<param name="startup-script" value="ringlb_track.lua consume"/>' <<<"$out"
 check "edited vars_ringlb.xml: kept" grep -q 'ringlb_support_capacity=2' "$d/vars_ringlb.xml"
 check "edited vars_ringlb.xml: the difference shown" grep -q '^    -.*ringlb_support_capacity=2' <<<"$out"
 

@@ -59,6 +59,7 @@ setup() {
 		echo "<include>"
 		echo "  <X-PRE-PROCESS cmd=\"set\" data=\"ringlb_track=sales\"/>"
 		echo "  <X-PRE-PROCESS cmd=\"set\" data=\"ringlb_metrics=127.0.0.1:9361\"/>"
+		echo "  <X-PRE-PROCESS cmd=\"set\" data=\"ringlb_fs_tests=$here\"/>"
 		for kv in ${RINGLB_VARS:-}; do
 			echo "  <X-PRE-PROCESS cmd=\"set\" data=\"$kv\"/>"
 		done

@@ -15,12 +15,19 @@ calls=${1:-600} rate=${2:-8} direct=${3:-25}
 dir=$FS_DIR/sipp
 mkdir -p "$dir"
 
-# The shipped lua.conf.xml with the tracker's hooks bound through the timing wrapper.
+# The shipped lua.conf.xml with the tracker as the three hooks of earlier versions instead of
+# its consumer, bound through the timing wrapper (it times each event's state and count).
 if [ -n "${TIMED_LUA_CONF:-}" ]; then
 	cp "$TIMED_LUA_CONF" "$FS_DIR/lua.conf.timed.xml"
 else
-	sed "s#script=\"ringlb_track.lua\"#script=\"$here/track_timed.lua\"#" \
+	consumer='<param name="startup-script" value="ringlb_track.lua consume"/>'
+	hooks=
+	for ev in CHANNEL_CREATE CHANNEL_ANSWER CHANNEL_HANGUP_COMPLETE; do
+		hooks="$hooks<hook event=\"$ev\" script=\"$here/track_timed.lua\"/>"
+	done
+	awk -v c="$consumer" -v h="$hooks" 'index($0, c) { print "    " h; next } { print }' \
 		"$root/freeswitch-conf/autoload_configs/lua.conf.xml" >"$FS_DIR/lua.conf.timed.xml"
+	grep -q track_timed.lua "$FS_DIR/lua.conf.timed.xml" || { echo "window.sh: no tracker to time" >&2; exit 2; }
 fi
 "$here/switch.sh" stop
 params=

@@ -16,8 +16,8 @@
 # (found through SystemDrive, the fallback path FusionPBX's config.lua
 # tries, so nothing is written to /etc); a FreeSWITCH configuration with
 # FusionPBX's lua.conf.xml (its xml-handler lines dropped: the directory
-# and dialplan are static XML here) plus ringlb's startup script and three
-# tracker hooks; a domain a.example with users 1001-1004 whose dial-string reaches loopback
+# and dialplan are static XML here) plus ringlb's two startup scripts (start-up and the
+# call tracker); a domain a.example with users 1001-1004 whose dial-string reaches loopback
 # extensions that answer after 1 s; a ring group 9000 (strategy balancing,
 # members 1001-1004) and 9001 (rollover, FusionPBX's own script). ringlb is
 # installed with `make install` into the temporary directory, the module
@@ -145,9 +145,9 @@ echo "== FreeSWITCH configuration"
 mkdir -p "$W/conf/autoload_configs" "$W/conf/dialplan" "$W/conf/directory"
 git --git-dir="$fpx_git" show HEAD:app/switch/resources/conf/autoload_configs/lua.conf.xml |
   sed -e '/xml-handler-script/d' -e '/xml-handler-bindings/d' \
-    -e 's|</settings>|    <param name="startup-script" value="ringlb_startup.lua"/>\n    <hook event="CHANNEL_CREATE" script="ringlb_track.lua"/>\n    <hook event="CHANNEL_ANSWER" script="ringlb_track.lua"/>\n    <hook event="CHANNEL_HANGUP_COMPLETE" script="ringlb_track.lua"/>\n  </settings>|' \
+    -e 's|</settings>|    <param name="startup-script" value="ringlb_startup.lua"/>\n    <param name="startup-script" value="ringlb_track.lua consume"/>\n  </settings>|' \
     > "$W/conf/autoload_configs/lua.conf.xml"
-grep -n "script-directory\|module-directory\|hook event" "$W/conf/autoload_configs/lua.conf.xml" | grep -v "<!--"
+grep -n "script-directory\|module-directory\|startup-script" "$W/conf/autoload_configs/lua.conf.xml" | grep -v "<!--"
 cat > "$W/conf/freeswitch.xml" <<EOF
 <?xml version="1.0"?>
 <document type="freeswitch/xml">

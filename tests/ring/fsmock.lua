@@ -43,9 +43,22 @@
 --     run at once.
 --   * mod_lua's startup-script params of that lua.conf.xml: sw:start() is
 --     the switch starting. mod_lua binds the hooks, then runs each startup
---     script in a fresh state (no session, argv[0] only) in a thread of its
---     own, and the switch takes calls only once every module has loaded:
---     sw:call() before sw:start() is an error when a lua_conf is given.
+--     script ("name args...", split as the lua command splits them) in a
+--     fresh state with no session in a thread of its own, and the switch
+--     takes calls only once every module has loaded: sw:call() before
+--     sw:start() is an error when a lua_conf is given. A script may run for
+--     as long as the switch: one waiting in EventConsumer:pop is suspended
+--     (a coroutine) and resumed as events come; sw:stop() is the switch
+--     stopping (freeswitch.running() turns false, a waiting pop returns nil).
+--   * freeswitch.EventConsumer([event [, subclass [, len]]]) with bind(event,
+--     subclass) (1 when bound, 0 for an unknown event name) and pop(block,
+--     timeout_ms), as switch_cpp.cpp's: each event bound is copied into the
+--     consumer's queue as the event thread delivers it (after the hooks),
+--     dropped with an ERROR line when len (5000) are queued; pop returns the
+--     next one (getHeader, serialize) or nil once the timeout has passed;
+--     cleanup unbinds it. msleep in such a thread suspends it likewise.
+--   * API xml_locate "configuration configuration name lua.conf": the
+--     lua.conf.xml given, its comments dropped as the switch's parser does.
 --   * The user directory's dial-var-NAME params (cfg.dial_vars, {NAME =
 --     value}, the domain's as every user inherits them): channel variables
 --     of every leg to user/. execute_on_originate* variables run their
@@ -82,12 +95,17 @@ function M.new(cfg)
 		hooks = {},
 		startup_scripts = {},
 		pending = {},
+		consumers = {},
+		threads = {},
 		started = cfg.lua_conf == nil,
 		directory = cfg.directory or {},
 		node = cfg.node,
 		dial_vars = cfg.dial_vars or {},
 	}, Switch)
 	if cfg.lua_conf then
+		local cf = assert(io.open(cfg.lua_conf))
+		sw.lua_conf_text = cf:read("*a")
+		cf:close()
 		local f = assert(io.open(cfg.lua_conf))
 		for line in f:lines() do
 			if not line:match("^%s*<!%-%-") then
@@ -125,13 +143,30 @@ end
 -- calls. It returns the startup scripts' results, ok, err each.
 function Switch:start()
 	assert(not self.started, "fsmock: the switch is already started")
+	self.running = true
 	local results = {}
-	for _, script in ipairs(self.startup_scripts) do
-		local ok, err = self:run_script(script, {})
+	for _, line in ipairs(self.startup_scripts) do
+		local script, argv = M.mod_lua_args(line)
+		local ok, err = self:run_thread(script, argv)
 		results[#results + 1] = { ok, err }
 	end
 	self.started = true
 	return results
+end
+
+-- stop is the switch stopping: freeswitch.running() turns false and every
+-- script still running (waiting in EventConsumer:pop) is woken to see it.
+-- It returns the number of those scripts that did not end.
+function Switch:stop()
+	self.running = false
+	local left = 0
+	for _, th in ipairs(self.threads) do
+		self:resume(th)
+		if coroutine.status(th.co) ~= "dead" then
+			left = left + 1
+		end
+	end
+	return left
 end
 
 -- fire delivers an event as the switch's event thread does: each hook bound
@@ -159,17 +194,102 @@ function Switch:dispatch()
 	end
 end
 
+-- event_object returns the Lua face of an event with headers h.
+local function event_object(h)
+	local ev = {}
+	function ev:getHeader(k) return h[k] end
+	function ev:serialize()
+		local out = {}
+		for k, v in pairs(h) do out[#out + 1] = k .. ": " .. v end
+		return table.concat(out, "\n")
+	end
+	return ev
+end
+
 function Switch:deliver(h)
 	for _, script in ipairs(self.hooks[h["Event-Name"]] or {}) do
-		local ev = {}
-		function ev:getHeader(k) return h[k] end
-		function ev:serialize()
-			local out = {}
-			for k, v in pairs(h) do out[#out + 1] = k .. ": " .. v end
-			return table.concat(out, "\n")
-		end
-		self:run_script(script, {}, nil, nil, { event = ev })
+		self:run_script(script, {}, nil, nil, { event = event_object(h) })
 	end
+	for _, c in ipairs(self.consumers) do
+		if c.bound[h["Event-Name"]] then
+			if #c.queue >= c.len then
+				self:log("ERR", "Cannot queue any more events.....")
+			else
+				local dup = {}
+				for k, v in pairs(h) do dup[k] = v end
+				c.queue[#c.queue + 1] = dup
+			end
+		end
+	end
+	for _, th in ipairs(self.threads) do
+		self:resume(th)
+	end
+end
+
+-- EVENT_NAMES are the event names bind accepts (switch_name_event).
+local EVENT_NAMES = { CHANNEL_CREATE = true, CHANNEL_ANSWER = true, CHANNEL_HANGUP_COMPLETE = true,
+	CHANNEL_DESTROY = true, CHANNEL_BRIDGE = true, CHANNEL_PARK = true, CUSTOM = true, ALL = true }
+
+-- consumer returns a new freeswitch.EventConsumer.
+function Switch:consumer(event, subclass, len)
+	local sw = self
+	local c = { bound = {}, queue = {}, len = len or 5000, ready = true }
+	sw.consumers[#sw.consumers + 1] = c
+	function c:bind(name)
+		if not self.ready then
+			return 0
+		elseif not EVENT_NAMES[name] then
+			sw:log("WARNING", "Can't bind to " .. tostring(name) .. ", event not found")
+			return 0
+		end
+		self.bound[name] = true
+		return 1
+	end
+	-- pop waits (block ~= 0) for the next event until timeout ms have passed
+	-- (0: for ever): a script in a thread of its own is suspended meanwhile,
+	-- any other caller sees the time pass on the virtual clock.
+	function c:pop(block, timeout)
+		while #self.queue == 0 do
+			if not self.ready or not block or block == 0 then
+				return nil
+			elseif not sw:in_thread() or not sw.running then
+				sw.t = sw.t + (timeout or 0) / 1000
+				return nil
+			end
+			coroutine.yield()
+			if #self.queue == 0 then
+				return nil -- woken with nothing for it (the switch stopping, another event): the timeout passes
+			end
+		end
+		return event_object(table.remove(self.queue, 1))
+	end
+	-- cleanup unbinds the consumer and drops what it has queued; pop then
+	-- returns nil at once.
+	function c:cleanup()
+		self.ready, self.queue, self.bound = false, {}, {}
+		for i, x in ipairs(sw.consumers) do
+			if x == self then
+				table.remove(sw.consumers, i)
+				break
+			end
+		end
+	end
+	if event ~= nil and event ~= "" then
+		c:bind(event, subclass)
+	end
+	return c
+end
+
+-- in_thread reports whether the running code is a script in a thread of
+-- its own (a startup script).
+function Switch:in_thread()
+	local co = coroutine.running()
+	for _, th in ipairs(self.threads) do
+		if th.co == co then
+			return true
+		end
+	end
+	return false
 end
 
 -- channel_event fires an event for session-like s (uuid, vars, direction).
@@ -793,6 +913,41 @@ function Switch:run_script(name, argv, session, stream, globals)
 	return ok, rerr
 end
 
+-- run_thread runs script_dir/<name> in a fresh state in a "thread" of its
+-- own, as mod_lua's lua_thread does: a coroutine that runs until the script
+-- ends or waits for an event. It returns ok, err so far.
+function Switch:run_thread(name, argv)
+	local path = name:sub(1, 1) == "/" and name or (self.script_dir .. "/" .. name)
+	local env = self:fresh_env({ argv = argv or {} })
+	local chunk, err = loadfile_in(path, env)
+	if not chunk then
+		self:log("ERR", "lua: " .. tostring(err))
+		return false, err
+	end
+	local th = { name = name, co = coroutine.create(chunk), argv = argv or {} }
+	self.threads[#self.threads + 1] = th
+	return self:resume(th)
+end
+
+-- resume runs thread th until it waits again or ends; an error ends it and
+-- is logged as mod_lua logs it.
+function Switch:resume(th)
+	if coroutine.status(th.co) ~= "suspended" then
+		return true
+	end
+	local ok, err
+	if th.started then
+		ok, err = coroutine.resume(th.co)
+	else
+		th.started = true
+		ok, err = coroutine.resume(th.co, unpack(th.argv))
+	end
+	if not ok then
+		self:log("ERR", "lua: " .. tostring(err))
+	end
+	return ok, err
+end
+
 -- api runs an API command as switch_api_execute does, for the commands a
 -- ring group uses.
 function Switch:api(cmd, arg, session)
@@ -838,6 +993,8 @@ function Switch:api(cmd, arg, session)
 		stream:write(string.format("%d", cmd == "strepoch" and math.floor(now) or math.floor(now * 1e6)))
 	elseif cmd == "hostname" then
 		stream:write("fsmock")
+	elseif cmd == "xml_locate" and arg == "configuration configuration name lua.conf" and self.lua_conf_text then
+		stream:write((self.lua_conf_text:gsub("<!%-%-.-%-%->", "")))
 	else
 		stream:write("-ERR " .. tostring(cmd) .. " Command not found!\n")
 	end
@@ -1121,8 +1278,20 @@ function Switch:make_freeswitch()
 		end
 		return e
 	end
+	-- msleep lets the virtual clock pass; a script in a thread of its own
+	-- is suspended meanwhile, until the switch has something for it (an
+	-- event delivered, the switch stopping), as its thread would sleep.
 	fs.msleep = function(ms)
 		sw.t = sw.t + ms / 1000
+		if sw:in_thread() then
+			coroutine.yield()
+		end
+	end
+	fs.running = function()
+		return sw.running ~= false
+	end
+	fs.EventConsumer = function(event, subclass, len)
+		return sw:consumer(event, subclass, len)
 	end
 	fs.API = function()
 		return { execute = function(_, cmd, arg) return sw:api(cmd, arg) end,

@@ -723,13 +723,53 @@ test("do-not-disturb is looked up once per member, only for members about to rin
 end)
 
 ----------------------------------------------------------------------------
--- Calls that do not go through ringlb: the shipped lua.conf.xml hooks run
--- ringlb_track.lua for channel events.
+-- Calls that do not go through ringlb: the shipped lua.conf.xml runs
+-- ringlb_track.lua as a startup script that takes the channel events from
+-- an event consumer; earlier configs bind it as three hooks, one fresh state
+-- per event. Every tracking test runs both ways.
 
 local LUA_CONF = root .. "/freeswitch-conf/autoload_configs/lua.conf.xml"
 
--- tracked returns a started switch with the shipped lua.conf.xml, and a
--- balancer its hooks count on (opened as the hook opens it, from global
+-- with_hooks writes a copy of the shipped lua.conf.xml that binds
+-- ringlb_track.lua as the three hooks, with (keep_consumer) or without the
+-- consumer's startup script, and returns its path.
+local function with_hooks(keep_consumer)
+	local f = assert(io.open(LUA_CONF))
+	local text = f:read("*a")
+	f:close()
+	local hooks = '<hook event="CHANNEL_CREATE" script="ringlb_track.lua"/>\n'
+		.. '    <hook event="CHANNEL_ANSWER" script="ringlb_track.lua"/>\n'
+		.. '    <hook event="CHANNEL_HANGUP_COMPLETE" script="ringlb_track.lua"/>'
+	local consumer = '<param name="startup-script" value="ringlb_track.lua consume"/>'
+	local at = assert(text:find(consumer, 1, true), "the shipped lua.conf.xml runs the consumer")
+	text = text:sub(1, at - 1) .. (keep_consumer and consumer .. "\n    " or "") .. hooks .. text:sub(at + #consumer)
+	local path = os.tmpname()
+	f = assert(io.open(path, "w"))
+	f:write(text)
+	f:close()
+	return path
+end
+local HOOKS_CONF = with_hooks(false)
+
+-- track_conf is the lua.conf.xml of the tracking test running.
+local track_conf = LUA_CONF
+
+-- track_test adds test name twice: the tracker as the shipped consumer, and
+-- as hooks.
+local function track_test(name, f)
+	test("tracking (consumer): " .. name, function()
+		track_conf = LUA_CONF
+		f()
+	end)
+	test("tracking (hooks): " .. name, function()
+		track_conf = HOOKS_CONF
+		f()
+		track_conf = LUA_CONF
+	end)
+end
+
+-- tracked returns a started switch with track_conf, and a balancer the
+-- tracker counts on (opened as the tracker opens it, from global
 -- variables). cfg adds to the switch's config (dial_vars).
 local function tracked(globals, cfg)
 	nbal = nbal + 1
@@ -737,7 +777,7 @@ local function tracked(globals, cfg)
 	local g = { ringlb_track = name, domain = "example.com" }
 	for k, v in pairs(globals or {}) do g[(k:gsub("NAME", name))] = v end
 	local c = { script_dir = root .. "/lua", path = root .. "/lua/?.lua", cpath = cpath,
-		globals = g, lua_conf = LUA_CONF }
+		globals = g, lua_conf = track_conf }
 	for k, v in pairs(cfg or {}) do c[k] = v end
 	local sw = fsmock.new(c)
 	for _, r in ipairs(sw:start()) do
@@ -758,11 +798,68 @@ local function state_of(b, dest)
 	return 0, 0, 0
 end
 
-test("tracking: the shipped lua.conf.xml hooks ringlb_track.lua on three channel events", function()
+test("tracking: the shipped lua.conf.xml runs ringlb_track.lua as a consumer of three channel events, no hooks", function()
 	local sw = tracked()
-	for _, ev in ipairs({ "CHANNEL_CREATE", "CHANNEL_ANSWER", "CHANNEL_HANGUP_COMPLETE" }) do
-		eq("ringlb_track.lua", sw.hooks[ev] and sw.hooks[ev][1], ev)
+	eq("ringlb_startup.lua|ringlb_track.lua consume", table.concat(sw.startup_scripts, "|"), "startup scripts")
+	eq(nil, next(sw.hooks), "no hooks")
+	eq(1, #sw.consumers, "one consumer")
+	local bound = {}
+	for ev in pairs(sw.consumers[1].bound) do bound[#bound + 1] = ev end
+	table.sort(bound)
+	eq("CHANNEL_ANSWER CHANNEL_CREATE CHANNEL_HANGUP_COMPLETE", table.concat(bound, " "), "events taken")
+	ok(sw:logged("ringlb_track: counting calls that do not go through ringlb"), "it says it counts")
+	eq(0, sw:stop(), "it ends as the switch stops")
+end)
+
+test("tracking: the consumer takes no events while ringlb_track is unset, and counts again once it is set", function()
+	local sw, _, b, name = tracked()
+	sw.globals.ringlb_track = nil
+	local a = sw:call({ vars = { user_name = "1011", domain_name = "example.com" } })
+	eq(0, load(b, "user/1011"), "not counted")
+	eq(0, #sw.consumers, "the consumer is gone: the switch copies no event for it")
+	ok(sw:logged("ringlb_track is unset: not counting calls until it is set again"), "said so")
+	a:answer()
+	sw:end_call(a)
+	sw.globals.ringlb_track = name
+	sw:call({ vars = { user_name = "1012", domain_name = "example.com" } }) -- wakes it: its CREATE is missed
+	eq(1, #sw.consumers, "consuming again")
+	local a3 = sw:call({ vars = { user_name = "1013", domain_name = "example.com" } })
+	eq(1, load(b, "user/1013"), "the next call counts")
+	a3:answer()
+	eq(1, select(3, state_of(b, "user/1013")), "talking")
+	sw:end_call(a3)
+	eq(0, load(b, "user/1013"), "released")
+	eq(0, sw:stop(), "it ends as the switch stops")
+end)
+
+test("tracking: with ringlb_track unset from the start the consumer takes nothing, and the switch stops", function()
+	local sw = fsmock.new({ script_dir = root .. "/lua", path = root .. "/lua/?.lua", cpath = cpath,
+		globals = {}, lua_conf = LUA_CONF })
+	for _, r in ipairs(sw:start()) do
+		assert(r[1], "startup script: " .. tostring(r[2]))
 	end
+	local a = sw:call({ vars = { user_name = "1014", domain_name = "example.com" } })
+	sw:end_call(a)
+	eq(0, #sw.consumers, "no consumer")
+	eq(0, sw:stop(), "it ends as the switch stops")
+end)
+
+test("tracking: hooks bound to ringlb_track.lua (an earlier lua.conf.xml) keep tracking, and the consumer steps aside", function()
+	local conf = with_hooks(true)
+	track_conf = conf
+	local ok_, err = pcall(function()
+		local sw, _, b = tracked()
+		eq(0, #sw.consumers, "no consumer")
+		ok(sw:logged("so the hooks track calls and this consumer stops"), "the consumer says why it stops")
+		eq(1, #sw.hooks.CHANNEL_CREATE, "one hook per event")
+		local a = sw:call({ vars = { user_name = "1009", domain_name = "example.com" } })
+		eq(1, load(b, "user/1009"), "counted once, by the hooks")
+		sw:end_call(a)
+		eq(0, load(b, "user/1009"), "released")
+	end)
+	track_conf = LUA_CONF
+	os.remove(conf)
+	assert(ok_, err)
 end)
 
 -- http_get returns what a plain HTTP/1.0 GET of addr/path answers (bash's
@@ -787,11 +884,12 @@ end
 test("start-up: the shipped lua.conf.xml runs ringlb_startup.lua once as mod_lua loads, before any call", function()
 	local sw = fsmock.new({ script_dir = root .. "/lua", path = root .. "/lua/?.lua", cpath = cpath,
 		globals = {}, lua_conf = LUA_CONF })
-	eq("ringlb_startup.lua", table.concat(sw.startup_scripts, " "), "startup scripts")
+	eq("ringlb_startup.lua|ringlb_track.lua consume", table.concat(sw.startup_scripts, "|"), "startup scripts")
 	ok(not pcall(sw.call, sw), "no call before the switch has started")
 	local res = sw:start()
-	eq(1, #res, "one startup script ran")
+	eq(2, #res, "two startup scripts ran")
 	ok(res[1][1], "it ran: " .. tostring(res[1][2]))
+	ok(res[2][1], "the tracker runs: " .. tostring(res[2][2]))
 	ok(sw:logged("ringlb_startup: ringlb " .. ringlb._VERSION .. " loaded"), "logged")
 	eq(0, #metrics_lines(sw), "no metrics without ringlb_metrics")
 end)
@@ -839,7 +937,7 @@ test("start-up: metrics answer as the switch starts, no call made; a port in use
 	eq(1, n, "ringlb's lines about the port in use, in 100 rings:\n" .. err)
 end)
 
-test("tracking: a call dialled straight to the extension counts, and a group skips the agent", function()
+track_test("a call dialled straight to the extension counts, and a group skips the agent", function()
 	local sw, ring, b = tracked()
 	sw:behave("user/1001@example.com", { answer = 2, talk = 30 })
 	sw:behave("user/1002", { answer = 1, talk = 5 })
@@ -868,7 +966,7 @@ test("tracking: a call dialled straight to the extension counts, and a group ski
 	eq(0, load(b, "user/1002"), "1002 released")
 end)
 
-test("tracking: a call the agent places counts while it lasts", function()
+track_test("a call the agent places counts while it lasts", function()
 	local sw, _, b = tracked()
 	local a = sw:call({ vars = { user_name = "1003", domain_name = "example.com" } })
 	eq(1, load(b, "user/1003"), "counted at CHANNEL_CREATE")
@@ -882,7 +980,7 @@ test("tracking: a call the agent places counts while it lasts", function()
 	eq(0, #assert(b:snapshot()).holds, "no hold for an outside caller")
 end)
 
-test("tracking: a transfer moves the load from one agent to the other", function()
+track_test("a transfer moves the load from one agent to the other", function()
 	local sw, _, b = tracked()
 	sw:behave("user/1002", { answer = 1, talk = 20 })
 	sw:behave("user/1003", { answer = 1, talk = 20 })
@@ -899,7 +997,7 @@ test("tracking: a transfer moves the load from one agent to the other", function
 	eq(0, load(b, "user/1003"), "1003 released")
 end)
 
-test("tracking: a call from another application (no caller leg) counts", function()
+track_test("a call from another application (no caller leg) counts", function()
 	local sw, _, b = tracked()
 	sw:behave("user/1004", { answer = 3 })
 	local leg = sw:originate("user/1004", nil) -- originate user/1004 &park, or mod_callcenter
@@ -909,7 +1007,7 @@ test("tracking: a call from another application (no caller leg) counts", functio
 	eq(0, load(b, "user/1004"), "released")
 end)
 
-test("tracking: forked registrations count once; the losing leg releases nothing", function()
+track_test("forked registrations count once; the losing leg releases nothing", function()
 	local sw, _, b = tracked()
 	sw:behave("user/1001", { answer = 2, devices = 2, talk = 10 })
 	local during
@@ -924,7 +1022,7 @@ test("tracking: forked registrations count once; the losing leg releases nothing
 	eq(0, load(b, "user/1001"), "released")
 end)
 
-test("tracking: a ringlb ring counts once, ringing then talking", function()
+track_test("a ringlb ring counts once, ringing then talking", function()
 	local sw, ring, b = tracked()
 	local ringing, talking
 	sw:behave("user/1002", { answer = 2, talk = 10, on_ring = function()
@@ -939,7 +1037,20 @@ test("tracking: a ringlb ring counts once, ringing then talking", function()
 	eq(0, load(b, "user/1002"), "released")
 end)
 
-test("tracking: a missed hangup is healed by max_hold_age", function()
+track_test("a leg first seen at its answer counts then, talking; a second answer changes nothing", function()
+	local sw, _, b = tracked()
+	local h = { ["Unique-ID"] = "leg-answer-only", ["Call-Direction"] = "outbound" }
+	local v = { dialed_user = "1010", dialed_domain = "example.com" }
+	sw:fire("CHANNEL_ANSWER", h, v) -- its CHANNEL_CREATE was missed
+	eq("1 0 1", table.concat({ state_of(b, "user/1010") }, " "), "counted and talking (active, ringing, talking)")
+	sw:fire("CHANNEL_ANSWER", h, v)
+	eq("1 0 1", table.concat({ state_of(b, "user/1010") }, " "), "the same hold")
+	h["Hangup-Cause"] = "NORMAL_CLEARING"
+	sw:fire("CHANNEL_HANGUP_COMPLETE", h, v)
+	eq(0, load(b, "user/1010"), "released")
+end)
+
+track_test("a missed hangup is healed by max_hold_age", function()
 	local sw, _, b = tracked({ ringlb_NAME_max_hold_age = "1" })
 	sw:call({ vars = { user_name = "1005", domain_name = "example.com" } }) -- its hangup never reaches ringlb
 	eq(1, load(b, "user/1005"), "counted")
@@ -947,8 +1058,9 @@ test("tracking: a missed hangup is healed by max_hold_age", function()
 	eq(0, load(b, "user/1005"), "gone after max_hold_age")
 end)
 
-test("tracking: a failing hook script is logged and the tracker still counts", function()
+track_test("a failing hook script is logged and the tracker still counts", function()
 	local sw, _, b = tracked()
+	sw.hooks.CHANNEL_CREATE = sw.hooks.CHANNEL_CREATE or {}
 	table.insert(sw.hooks.CHANNEL_CREATE, 1, "ringlb_no_such_script.lua")
 	local a = sw:call({ vars = { user_name = "1006", domain_name = "example.com" } })
 	ok(sw:logged("ringlb_no_such_script.lua"), "the missing script is logged")
@@ -961,7 +1073,7 @@ test("tracking: a failing hook script is logged and the tracker still counts", f
 	sw:end_call(a2)
 end)
 
-test("tracking: a \"::\" neither breaks the tracker nor stops the other balancers", function()
+track_test("a \"::\" neither breaks the tracker nor stops the other balancers", function()
 	local sw, _, b, name = tracked()
 	sw.globals.ringlb_track = "bad::name," .. name
 	local a = sw:call({ vars = { user_name = "10::07", domain_name = "example.com" } })
@@ -973,7 +1085,7 @@ test("tracking: a \"::\" neither breaks the tracker nor stops the other balancer
 	eq(0, load(b, "user/10::07"), "released at hangup")
 end)
 
-test("tracking: the window: a group offers a member whose direct call rings before the hooks count it", function()
+track_test("the window: a group offers a member whose direct call rings before the hooks count it", function()
 	local sw, ring, b = tracked({ ringlb_NAME_tie = "list" })
 	sw.defer_events = true -- the event thread is behind, as in a busy switch
 	local chosen
@@ -992,7 +1104,7 @@ test("tracking: the window: a group offers a member whose direct call rings befo
 	eq(1, load(b, "user/1001"), "counted once the event arrived")
 end)
 
-test("tracking: a leg to a user counted as it is made (directory dial-var execute_on_originate) closes the window", function()
+track_test("a leg to a user counted as it is made (directory dial-var execute_on_originate) closes the window", function()
 	local sw, ring, b = tracked({ ringlb_NAME_tie = "list" },
 		{ dial_vars = { execute_on_originate_ringlb = "lua ringlb_track.lua originate" } })
 	sw.defer_events = true
@@ -1029,6 +1141,72 @@ end)
 -- docs/events.md documents every ringlb::info event: each action and
 -- header the tests above saw fired is in it, and each one it lists was
 -- fired. Runs last: it reads what every test fired.
+test("two groups on two balancers sharing agents, tracked on both: no busy agent is offered, each call counts once", function()
+	-- The shipped example: sales and support, ringlb_track=sales,support.
+	nbal = nbal + 1
+	local sales, support = "sales" .. nbal .. "_" .. os.time(), "support" .. nbal .. "_" .. os.time()
+	local sw = fsmock.new({ script_dir = root .. "/lua", path = root .. "/lua/?.lua", cpath = cpath,
+		globals = { ringlb_track = sales .. "," .. support, domain = "example.com", ringlb_tie = "list",
+			ringlb_capacity = "1" },
+		lua_conf = LUA_CONF })
+	for _, r in ipairs(sw:start()) do
+		assert(r[1], "startup script: " .. tostring(r[2]))
+	end
+	local ring = ring_in(sw)
+	local bs, bp = assert(ring.open(sales)), assert(ring.open(support))
+	local agents = { "user/1001", "user/1002", "user/1003" }
+	local function loads(b)
+		local t = assert(b:loads(agents))
+		return table.concat({ t[agents[1]], t[agents[2]], t[agents[3]] }, " ")
+	end
+	for _, a in ipairs(agents) do
+		sw:behave(a, { answer = 1, talk = 60 })
+	end
+	sw:behave("user/1002@example.com", { answer = 1, talk = 60 })
+	local steps = {}
+	sw.on_bridge = function(s, a, leg)
+		local dest = leg.rec.dest
+		if dest == "user/1002@example.com" then
+			-- A direct call to 1002, tracked on both balancers, talks: it
+			-- is one call on each. A sales call comes in.
+			steps.direct = { loads(bs), loads(bp) }
+			local c = s:call()
+			steps.sales = (ring.ring(c, { "user/1002", "user/1001" }, "balancing", { balancer = bs }))
+			s:end_call(c)
+		elseif dest == "user/1001" and not steps.support then
+			-- The sales call talks on 1001: a support call for every agent.
+			steps.during_sales = { loads(bs), loads(bp) }
+			local c = s:call()
+			steps.support = (ring.ring(c, { "user/1001", "user/1002", "user/1003" }, "balancing", { balancer = bp }))
+			s:end_call(c)
+		elseif dest == "user/1003" then
+			steps.all_busy = { loads(bs), loads(bp) }
+			-- Every agent is on a call: neither group offers one.
+			for _, b in ipairs({ bs, bp }) do
+				local c = s:call()
+				local d, res = ring.ring(c, agents, "balancing", { balancer = b })
+				steps[#steps + 1] = tostring(d) .. " " .. tostring(res)
+				s:end_call(c)
+			end
+		end
+	end
+	local a = sw:call()
+	local leg = sw:originate("user/1002@example.com", a)
+	sw:bridge(a, leg)
+	sw:end_call(a)
+	eq("0 1 0", steps.direct[1], "the direct call counts once on sales")
+	eq("0 1 0", steps.direct[2], "and once on support")
+	eq("user/1001", steps.sales, "sales skips 1002, busy on a direct call")
+	eq("1 1 0", steps.during_sales[2], "support sees the sales call")
+	eq("user/1003", steps.support, "support skips 1001 (sales call) and 1002 (direct call)")
+	eq("1 1 1", steps.all_busy[1], "sales: each agent on one call")
+	eq("1 1 1", steps.all_busy[2], "support: the same calls, each once")
+	eq("nil all_busy", steps[1], "sales offers no busy agent")
+	eq("nil all_busy", steps[2], "support offers no busy agent")
+	eq("0 0 0", loads(bs), "every call released on sales")
+	eq("0 0 0", loads(bp), "and on support")
+end)
+
 test("docs/events.md: every action and header fired is documented, and every one documented is fired", function()
 	local f = assert(io.open(root .. "/docs/events.md"))
 	local doc = f:read("*a")

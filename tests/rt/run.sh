@@ -5,8 +5,11 @@
 # RT_MODE (environment)
 #   ci      (default) rtburst under SCHED_OTHER, `chrt -f 10` and `chrt -r 89` with the
 #           default calling discipline: bursts of 20, 64 and 200 new threads, 100 bursts
-#           each. Fails on any call over 100 ms (realtime runs), any error, any realtime
-#           library thread, a caller whose policy was changed, or a load left non-zero.
+#           each. Fails on any call over 100 ms (realtime runs) plus what the machine adds
+#           (2 x ceil(size / 32) x the worst of the floor bursts rtburst runs between them:
+#           the same threads handing a no-op to SCHED_OTHER threads, nothing of ringlb; a
+#           fraction of a ms when quiet), any error, any realtime library thread, a caller
+#           whose policy was changed, or a load left non-zero.
 #           ~10 s on 2 cores. If the kernel refuses realtime scheduling, the realtime runs
 #           are reported SKIPPED (never passed) and the script exits 0 only for that reason.
 #   before  the before/after table: RINGLB_DISPATCH=direct (every caller enters Go itself,

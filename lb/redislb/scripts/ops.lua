@@ -23,7 +23,9 @@ end
 
 -- The ranking rule, written once in Lua (lb/order.go is Go's, for the
 -- memory backend; the conformance suite holds both to it): members that
--- are drained, in wrap-up or full are left out; the others go by load,
+-- are drained, in wrap-up or full are left out (load and the end of the
+-- last answered call are the deployment's, see share_hold; the tie score
+-- and the no-answer back-off are this balancer's); the others go by load,
 -- then those in their no-answer back-off last, then by tie (fewest, talk:
 -- the tie score faded to now, then lru; lru: the order of the last hold
 -- start; random: the caller's random key; list: none), then by list
@@ -88,21 +90,26 @@ local function start_scores(v, names, pos, scores, nc, low, sum, n)
 end
 
 -- candidates reads the records v[1..n] of the destinations names[1..n]
--- and returns, for the members that may be offered, in list order: their
--- positions, and a function that reports whether the one at index a of
--- those ranks before the one at index b. caps are the capacities and
--- keys the random keys, each one per member or nil (see op_next). A
--- member scored here has its record written, and v updated. Next and
--- order run once per call and over every member, so this reads each
--- record into locals (decode's order, see the prelude) rather than a
--- table.
-local function candidates(v, names, n, caps, keys)
+-- and their shared records sv[1..n], and returns, for the members that
+-- may be offered, in list order: their positions, and a function that
+-- reports whether the one at index a of those ranks before the one at
+-- index b. caps are the capacities, wraps the wrap-ups and keys the
+-- random keys, each one per member or nil (see op_next); held[i] is true
+-- when the call asking holds member i in any balancer already, which
+-- gives it room. A member scored here has its record written, and v
+-- updated. Next and order run once per call and over every member, so
+-- this reads each record into locals (decode's order, see the prelude)
+-- rather than a table.
+local function candidates(v, sv, names, n, caps, wraps, keys, held)
   local pos, tiers, scores, ties = {}, {}, {}, {}
   local nc, low, sum, np, fresh = 0, 0, 0, 0, false
   for i = 1, n do
-    local cnt, drained, wrap, seq, score_at, score, _, _, _, _, back, _, lift = decode(v[i])
+    local _, drained, _, seq, score_at, score, _, _, _, _, back, _, lift = decode(v[i])
+    local cnt, _, ended = sdecode(sv[i])
     local cap = caps and caps[i] or 0
-    if drained == 0 and clock >= wrap and (cap == 0 or cnt < cap) then
+    local wrap = wraps and ended > 0 and wraps[i] or 0
+    if drained == 0 and (wrap == 0 or clock >= ended + wrap) and
+        (cap == 0 or cnt < cap or held and held[i]) then
       local s, t = 0, 0
       if scored then
         t = seq
@@ -139,23 +146,26 @@ end
 
 -- op_next chooses the least-loaded destination with room and holds it for
 -- a call, in one step.
--- Arguments: call, capacities, random keys, then the destinations.
+-- Arguments: call, capacities, wrap-ups, random keys, then the
+-- destinations.
 --   capacities: "" when no destination has one, else one number per
---   destination (0 = none) separated by commas; random keys: "" unless tie
---   is random, else one number per destination. Every argument costs the
---   server, so what is not needed is not sent.
+--   destination (0 = none) separated by commas; wrap-ups the same (ms);
+--   random keys: "" unless tie is random, else one number per
+--   destination. Every argument costs the server, so what is not needed
+--   is not sent.
 -- Reply: {2, i, mine} when the call already holds destination i (mine = 1
 -- if this node owns that hold), {1, i, 1} for a new hold, {0, 0, 0} when
 -- every destination is drained, in wrap-up or full.
 local function op_next(o, count)
   local call = ARGV[o + 1]
-  local n = count - 3
+  local n = count - 4
   local fields = {}
   for i = 1, n do
-    fields[i] = ARGV[o + 3 + i]
+    fields[i] = ARGV[o + 4 + i]
   end
   fields[n + 1] = call_field(call)
-  -- One read: every destination's record, the call's holds.
+  -- Two reads: every destination's record and the call's holds, here and
+  -- in the deployment's load.
   local v = read(fields, n + 1, call)
   local list = holds_of(v[n + 1])
   if #list > 0 then
@@ -169,7 +179,14 @@ local function op_next(o, count)
       end
     end
   end
-  local pos, before = candidates(v, fields, n, numbers(ARGV[o + 2]), numbers(ARGV[o + 3]))
+  local sv = redis.call("HMGET", K_LOAD, unpack(fields))
+  local held
+  if sv[n + 1] then
+    held = {}
+    for i = 1, n do held[i] = shares_held(sv[n + 1], fields[i]) end
+  end
+  local pos, before = candidates(v, sv, fields, n, numbers(ARGV[o + 2]), numbers(ARGV[o + 3]),
+    numbers(ARGV[o + 4]), held)
   if #pos == 0 then
     return {0, 0, 0}
   end
@@ -180,23 +197,25 @@ local function op_next(o, count)
   best = pos[best]
   local r = rec_of(v[best])
   -- The call may hold destinations outside this list: they stay.
-  hold(fields[best], call, r, list, lease, maxage, node, RINGING)
+  hold(fields[best], call, r, list, lease, maxage, node, RINGING, sv[best], sv[n + 1])
   return {1, best, 1}
 end
 
 -- op_order ranks destinations, leaving out those drained, in wrap-up or
 -- full.
--- Arguments: capacities, random keys (as op_next's), then the
+-- Arguments: capacities, wrap-ups, random keys (as op_next's), then the
 -- destinations.
 -- Reply: the positions of the destinations offered, best first.
 local function op_order(o, count)
-  local n = count - 2
+  local n = count - 3
   local dests = {}
   for i = 1, n do
-    dests[i] = ARGV[o + 2 + i]
+    dests[i] = ARGV[o + 3 + i]
   end
   local v = redis.call("HMGET", K_MEM, unpack(dests))
-  local pos, before = candidates(v, dests, n, numbers(ARGV[o + 1]), numbers(ARGV[o + 2]))
+  local sv = redis.call("HMGET", K_LOAD, unpack(dests))
+  local pos, before = candidates(v, sv, dests, n, numbers(ARGV[o + 1]), numbers(ARGV[o + 2]),
+    numbers(ARGV[o + 3]), nil)
   local idx = {}
   for c = 1, #pos do idx[c] = c end
   table.sort(idx, before)
@@ -204,17 +223,17 @@ local function op_order(o, count)
   return idx
 end
 
--- op_load returns the live holds of each destination.
+-- op_load returns the calls holding each destination in the deployment.
 -- Arguments: the destinations.
 local function op_load(o, count)
   local dests = {}
   for i = 1, count do
     dests[i] = ARGV[o + i]
   end
-  local v = redis.call("HMGET", K_MEM, unpack(dests))
+  local v = redis.call("HMGET", K_LOAD, unpack(dests))
   local out = {}
   for i = 1, count do
-    out[i] = decode(v[i]) -- the live holds
+    out[i] = sdecode(v[i]) -- the calls
   end
   return out
 end
@@ -227,7 +246,8 @@ end
 -- hold starts in (RINGING_NAME or TALKING_NAME), max_age_ms.
 -- Reply: {1, load, 1} acquired (load after it); {0, load, mine} already
 -- held (mine = 1 if this node owns the hold); {-1, load, 0} drained;
--- {-2, load, 0} full.
+-- {-2, load, 0} full. The load is the deployment's: a call another
+-- balancer holds on dest is in it already, so capacity never refuses it.
 local function op_acquire(o)
   local call, cap, dest, admission, name, age =
     ARGV[o + 1], tonumber(ARGV[o + 2]), ARGV[o + 3], ARGV[o + 4], ARGV[o + 5], tonumber(ARGV[o + 6])
@@ -243,28 +263,31 @@ local function op_acquire(o)
   end
   local v = read({dest, call_field(call)}, 2, call)
   local r, list = rec_of(v[1]), holds_of(v[2])
+  local sv = redis.call("HMGET", K_LOAD, dest, call_field(call))
+  local load = sdecode(sv[1])
   local k = find(list, dest)
   if k then
     local mine = 0
     if list[k].node == node then mine = 1 end
-    return {0, r.cnt, mine}
+    return {0, load, mine}
   end
   if checked and r.drained == 1 then
-    return {-1, r.cnt, 0}
+    return {-1, load, 0}
   end
-  if checked and cap > 0 and r.cnt >= cap then
-    return {-2, r.cnt, 0}
+  if checked and cap > 0 and load >= cap and not shares_held(sv[2], dest) then
+    return {-2, load, 0}
   end
-  hold(dest, call, r, list, lease, age, node, state)
-  return {1, r.cnt, 1}
+  hold(dest, call, r, list, lease, age, node, state, sv[1], sv[2])
+  return {1, sdecode(redis.call("HGET", K_LOAD, dest)), 1}
 end
 
--- release_one drops hold m, with wrap-up wrap (ms), and returns 1, or 0
--- when it was not held (also when its lease had run out: nothing was held
--- to release). An answered hold adds its time to a talk score; one still
--- ringing that rang out (unanswered) starts or doubles its member's
--- no-answer back-off, up to MAX_DOUBLINGS times.
-local function release_one(m, wrap, unanswered)
+-- release_one drops hold m and returns 1, or 0 when it was not held (also
+-- when its lease had run out: nothing was held to release). The call ends
+-- in this balancer: if no other holds it and it was answered, its
+-- member's wrap-up starts (see unshare). An answered hold adds its time to
+-- a talk score; one still ringing that rang out (unanswered) starts or
+-- doubles its member's no-answer back-off, up to MAX_DOUBLINGS times.
+local function release_one(m, unanswered)
   local dest, call = split_member(m)
   local v = read({dest, call_field(call)}, 2, call)
   local list = holds_of(v[2])
@@ -284,7 +307,7 @@ local function release_one(m, wrap, unanswered)
       r.back = clock + backoff * 2 ^ math.min(r.missed - 1, MAX_DOUBLINGS)
     end
   end
-  drop_at(dest, call, r, list, k, wrap)
+  drop_at(dest, call, r, list, k, true)
   if h.node ~= node then
     note_gone(m) -- another node's hold: it must not take it back
   end
@@ -292,24 +315,22 @@ local function release_one(m, wrap, unanswered)
 end
 
 -- op_release drops holds; many at once when queued releases are retried.
--- Arguments: per hold, member ("<dest>\n<call>") and the wrap-up of its
--- destination (ms).
+-- Arguments: per hold, member ("<dest>\n<call>").
 -- Reply: per hold, 1 if it was held, else 0.
 local function op_release(o, count)
   local out = {}
-  for i = o + 1, o + count, 2 do
-    out[#out + 1] = release_one(ARGV[i], tonumber(ARGV[i + 1]), false)
+  for i = o + 1, o + count do
+    out[#out + 1] = release_one(ARGV[i], false)
   end
   return out
 end
 
 -- op_unanswered drops a hold whose offer rang out unanswered (see
 -- release_one).
--- Arguments: member ("<dest>\n<call>"), the wrap-up of its destination
--- (ms).
+-- Arguments: member ("<dest>\n<call>").
 -- Reply: 1 if it was held, else 0.
 local function op_unanswered(o)
-  return release_one(ARGV[o + 1], tonumber(ARGV[o + 2]), true)
+  return release_one(ARGV[o + 1], true)
 end
 
 -- op_answered marks a hold answered: ringing turns to talking, the
@@ -336,6 +357,7 @@ local function op_answered(o)
     r.score, r.score_at = fade(r.score, r.score_at, clock, half) + 1, clock
   end
   save(dest, r, call, list)
+  share_answered(dest, call)
   return 1
 end
 
@@ -353,7 +375,7 @@ local function op_drop(o, count)
     local list = holds_of(v[2])
     local k = find(list, dest)
     if k and list[k].node == node and list[k].state == RINGING then
-      drop_at(dest, call, rec_of(v[1]), list, k, 0)
+      drop_at(dest, call, rec_of(v[1]), list, k, false)
       out[#out + 1] = 1
     else
       out[#out + 1] = 0
@@ -365,7 +387,19 @@ end
 -- The operations by name, as batch.go's opKind names them: an if-chain,
 -- not a table, as the script runs anew for every call and a table would
 -- be built anew each time.
-begin()
+-- Lapsed holds of other balancers matter only to an operation that reads
+-- loads: a batch of releases and answers leaves them to the next one.
+local reads_load = false
+local j = 9
+while j <= #ARGV do
+  local name = ARGV[j]
+  if name == "next" or name == "order" or name == "load" or name == "acquire" then
+    reads_load = true
+    break
+  end
+  j = j + 2 + tonumber(ARGV[j + 1])
+end
+begin(not reads_load)
 local out = {}
 local i = 9
 while i <= #ARGV do

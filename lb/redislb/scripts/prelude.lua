@@ -8,16 +8,15 @@
 -- HMGET of one hash, what it changes one HSET of that hash plus the lease
 -- zset.
 --
--- KEYS, the same for every script (all share the hash tag {<name>}):
+-- KEYS, the same for every script: a balancer's four, then the three its
+-- deployment (every balancer on this Redis with this key prefix) shares;
+-- all share the hash tag {ringlb}, so one script may touch them all:
 --   1 exp   ZSET  "<dest>\n<call>" of every hold, scored by its lease
 --                 expiry (ms), never later than its hard expiry
---   2 mem   HASH  three kinds of field:
+--   2 mem   HASH  two kinds of field:
 --                 dest          -> its member record (see rec_of)
 --                 "\n" .. call  -> the call's holds, one line each (see
 --                                  HOLD_LINE)
---                 "\r"          -> "<seq> <offset> <mark>": the counter
---                                  behind the lru order, and the clock's
---                                  offset and mark (see begin)
 --                 "\rstart"     -> when the balancer first ranked members
 --                                  by a tie score (ms): its start window
 --                                  runs from there (see ops.lua)
@@ -29,13 +28,37 @@
 --                 their maximum age, released by another node), scored by
 --                 when the note lapses (ms, GONE_KEEP later): renewal tells
 --                 them from holds lost in a failover, which it takes back
+--   5 load  HASH  the deployment's: what every balancer counts as load
+--                 member        -> its shared record (see srec_of): the
+--                                  distinct calls holding it in any
+--                                  balancer, of which talking, and when its
+--                                  last answered call ended
+--                 "\n" .. call  -> the members the call holds, one line
+--                                  each (see SHARE_LINE): member, state,
+--                                  the balancers holding it
+--                 "\r"          -> "<seq> <offset> <mark>": the counter
+--                                  behind the lru order, and the clock's
+--                                  offset and mark (see begin): one clock
+--                                  for the deployment
+--   6 lease ZSET  "<dest>\n<call>\n<balancer>" of every hold of every
+--                 balancer, scored as in its exp: any balancer's script
+--                 drops a lapsed one from load, so a dead node's calls stop
+--                 counting everywhere, even in a balancer never called again
+--   7 cool  ZSET  members of load with no call, kept for the wrap-up after
+--                 their last answered call, by when it ended: beyond
+--                 MAX_IDLE the oldest are forgotten
 -- ARGV, by one convention for every script: ARGV[1] is the most lapsed
 -- holds the script may drop (reaping is bounded per call), and the
 -- script's own arguments follow from ARGV[2]. Every script starts with
 -- begin(), which reads the clock and reaps.
 local K_EXP, K_MEM, K_IDLE, K_GONE = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local K_LOAD, K_LEASE, K_COOL = KEYS[5], KEYS[6], KEYS[7]
 
--- F_SEQ is the field of mem holding the lru counter and the clock's
+-- NAME is this balancer's name: its keys are the deployment's base (load's
+-- key without "load") then "<name>:<part>" (see scripts.go).
+local NAME = string.sub(K_EXP, #K_LOAD - 3, -#":exp" - 1)
+
+-- F_SEQ is the field of load holding the lru counter and the clock's
 -- offset and mark: one field, read with the clock by begin().
 local F_SEQ = "\r"
 
@@ -217,6 +240,221 @@ local function find(list, dest)
   return nil
 end
 
+-- find_name returns the index of name in list, or nil.
+local function find_name(list, name)
+  for i, x in ipairs(list) do
+    if x == name then return i end
+  end
+  return nil
+end
+
+-- The deployment's load. Every balancer on one Redis with one key prefix
+-- counts a member's load in load: the distinct calls holding it in any of
+-- them, whichever placed the call, so a call held by a ring group on one
+-- balancer and counted by the call tracker on another counts once. Each
+-- balancer's holds stay its own (mem, exp); each adds itself to the calls
+-- it holds here (share_hold), and takes itself off when its hold ends
+-- (share_drop); lease has every balancer's holds by lease expiry, so
+-- whichever script runs first drops a lapsed one here (reap_shared), and
+-- the ZREM of its entry in lease is what counts a hold out, once.
+
+-- The codec of shared records: three numbers, the calls holding the
+-- member, of which talking, and when its last answered call ended (ms; 0
+-- never), packed as doubles when Redis has struct, else as text.
+local SREC_FMT, SREC_TEXT, SREC_MATCH = "<ddd", "%d %d %d", "^(%d+) (%d+) (%d+)$"
+local sencode, sdecode
+if type(rawget(_G, "struct")) == "table" then
+  sencode = function(...) return struct.pack(SREC_FMT, ...) end
+  sdecode = function(s)
+    if not s then return 0, 0, 0 end
+    return struct.unpack(SREC_FMT, s)
+  end
+else
+  sencode = function(...) return string.format(SREC_TEXT, ...) end
+  sdecode = function(s)
+    if not s then return 0, 0, 0 end
+    local c, t, e = string.match(s, SREC_MATCH)
+    return tonumber(c), tonumber(t), tonumber(e)
+  end
+end
+
+local function srec_of(s)
+  local c, t, e = sdecode(s)
+  return {calls = c, talking = t, ended = e}
+end
+
+local function srec_bytes(r)
+  return sencode(r.calls, r.talking, r.ended)
+end
+
+-- A call's members in load are one line each, "<member>\t<state>\t<balancer>
+-- [\t<balancer>...]" (SHARE_LINE): the balancers holding it. Names hold no
+-- control character (checked in Go).
+local function shares_of(v)
+  local out = {}
+  if v then
+    for line in string.gmatch(v, "[^\n]+") do
+      local f, e = {}, 0
+      for x in string.gmatch(line, "[^\t]+") do
+        e = e + 1
+        f[e] = x
+      end
+      out[#out + 1] = {dest = f[1], state = f[2], bals = {unpack(f, 3, e)}}
+    end
+  end
+  return out
+end
+
+local function shares_text(list)
+  if #list == 0 then return nil end
+  local lines = {}
+  for i, h in ipairs(list) do
+    lines[i] = h.dest .. "\t" .. h.state .. "\t" .. table.concat(h.bals, "\t")
+  end
+  return table.concat(lines, "\n")
+end
+
+local function lease_member(dest, call, bal)
+  return dest .. "\n" .. call .. "\n" .. bal
+end
+
+-- shares_held reports whether the call whose load field is v holds dest in
+-- any balancer.
+local function shares_held(v, dest)
+  if not v then return false end
+  for _, h in ipairs(shares_of(v)) do
+    if h.dest == dest then return true end
+  end
+  return false
+end
+
+-- write_shared writes dest's shared record r and the call's lines (list),
+-- and the clock's field when with_seq, in one HSET; a member with no call
+-- is kept only for a wrap-up, in cool, of which the oldest beyond MAX_IDLE
+-- are forgotten.
+local function write_shared(dest, r, call, list, with_seq)
+  local cf = call_field(call)
+  local text = shares_text(list)
+  local set, del = {}, {}
+  if text then
+    set[1], set[2] = cf, text
+  else
+    del[1] = cf
+  end
+  if with_seq then
+    set[#set + 1] = F_SEQ
+    set[#set + 1] = seq_bytes()
+  end
+  if r.calls > 0 or r.ended > 0 then
+    set[#set + 1] = dest
+    set[#set + 1] = srec_bytes(r)
+  else
+    del[#del + 1] = dest
+  end
+  if #set > 0 then redis.call("HSET", K_LOAD, unpack(set)) end
+  if #del > 0 then redis.call("HDEL", K_LOAD, unpack(del)) end
+  if r.calls > 0 or r.ended == 0 then return end
+  if redis.call("ZADD", K_COOL, r.ended, dest) == 0 then return end
+  local over = redis.call("ZCARD", K_COOL) - MAX_IDLE
+  if over <= 0 then return end
+  local old = redis.call("ZRANGE", K_COOL, 0, math.min(over, 8) - 1)
+  redis.call("ZREM", K_COOL, unpack(old))
+  for i = 1, #old do
+    if sdecode(redis.call("HGET", K_LOAD, old[i])) == 0 then
+      redis.call("HDEL", K_LOAD, old[i])
+    end
+  end
+end
+
+-- share_hold adds this balancer to the holders of call on dest, in state
+-- (RINGING or TALKING), until its lease expiry exp, and writes the clock's
+-- field (a hold moves the lru counter). sr and sl are dest's field and the
+-- call's of load when the caller read them already (false: none), else
+-- nil.
+local function share_hold(dest, call, state, exp, sr, sl)
+  if sr == nil then
+    local v = redis.call("HMGET", K_LOAD, dest, call_field(call))
+    sr, sl = v[1], v[2]
+  end
+  local r, list = srec_of(sr), shares_of(sl)
+  local k = find(list, dest)
+  if k then
+    local h = list[k]
+    if not find_name(h.bals, NAME) then h.bals[#h.bals + 1] = NAME end
+    if state == TALKING and h.state ~= TALKING then
+      h.state = TALKING
+      r.talking = r.talking + 1
+    end
+  else
+    list[#list + 1] = {dest = dest, state = state, bals = {NAME}}
+    r.calls = r.calls + 1
+    if state == TALKING then r.talking = r.talking + 1 end
+    if r.calls == 1 and r.ended > 0 then redis.call("ZREM", K_COOL, dest) end
+  end
+  write_shared(dest, r, call, list, true)
+  redis.call("ZADD", K_LEASE, exp, lease_member(dest, call, NAME))
+end
+
+-- unshare takes balancer bal off the holders of call on dest; when none is
+-- left the call no longer loads dest, and ended (a release) starts the
+-- member's wrap-up if it was answered.
+local function unshare(dest, call, bal, ended)
+  local v = redis.call("HMGET", K_LOAD, dest, call_field(call))
+  local list = shares_of(v[2])
+  local k = find(list, dest)
+  if not k then return end
+  local h = list[k]
+  local j = find_name(h.bals, bal)
+  if not j then return end
+  table.remove(h.bals, j)
+  local r = srec_of(v[1])
+  if #h.bals == 0 then
+    table.remove(list, k)
+    if r.calls > 0 then r.calls = r.calls - 1 end
+    if h.state == TALKING then
+      if r.talking > 0 then r.talking = r.talking - 1 end
+      if ended and clock > r.ended then r.ended = clock end
+    end
+  end
+  if r.talking > r.calls then r.talking = r.calls end
+  write_shared(dest, r, call, list, false)
+end
+
+-- share_drop counts this balancer's hold of call on dest out of load,
+-- unless a reap did already.
+local function share_drop(dest, call, ended)
+  if redis.call("ZREM", K_LEASE, lease_member(dest, call, NAME)) == 1 then
+    unshare(dest, call, NAME, ended)
+  end
+end
+
+-- share_answered marks call's hold of dest talking in load.
+local function share_answered(dest, call)
+  local v = redis.call("HMGET", K_LOAD, dest, call_field(call))
+  local list = shares_of(v[2])
+  local k = find(list, dest)
+  if not k or list[k].state == TALKING then return end
+  list[k].state = TALKING
+  local r = srec_of(v[1])
+  r.talking = r.talking + 1
+  if r.talking > r.calls then r.talking = r.calls end
+  write_shared(dest, r, call, list, false)
+end
+
+-- reap_shared drops from load up to limit holds of any balancer whose
+-- lease ran out.
+local function reap_shared(limit)
+  local gone = redis.call("ZRANGEBYSCORE", K_LEASE, "-inf", clock, "LIMIT", 0, limit)
+  if #gone == 0 then return end
+  redis.call("ZREM", K_LEASE, unpack(gone))
+  for i = 1, #gone do
+    local m = gone[i]
+    local a = string.find(m, "\n", 1, true)
+    local b = string.find(m, "\n", a + 1, true)
+    unshare(string.sub(m, 1, a - 1), string.sub(m, a + 1, b - 1), string.sub(m, b + 1), false)
+  end
+end
+
 -- save writes dest's record and the call's holds in one HSET (one HDEL
 -- more when the call has no hold left).
 local function save(dest, r, call, list)
@@ -260,17 +498,15 @@ end
 
 -- drop_at removes hold k of a call's holds (list) on dest, whose record is
 -- r, and returns it; the count of dest follows, and never goes below zero.
--- A talking hold that ends starts its member's wrap-up of wrap ms.
-local function drop_at(dest, call, r, list, k, wrap)
+-- ended says the call ended (a release): see unshare.
+local function drop_at(dest, call, r, list, k, ended)
   local h = table.remove(list, k)
   redis.call("ZREM", K_EXP, member(dest, call))
   if r.cnt > 0 then r.cnt = r.cnt - 1 end
-  if h.state == TALKING then
-    if r.talking > 0 then r.talking = r.talking - 1 end
-    if wrap > 0 and clock + wrap > r.wrap then r.wrap = clock + wrap end
-  end
+  if h.state == TALKING and r.talking > 0 then r.talking = r.talking - 1 end
   if r.talking > r.cnt then r.talking = r.cnt end
   save(dest, r, call, list)
+  share_drop(dest, call, ended)
   if r.cnt == 0 then
     mark_idle(dest)
   end
@@ -279,7 +515,7 @@ end
 
 -- drop removes hold m if it exists and returns it (false if there was
 -- none).
-local function drop(m, wrap)
+local function drop(m, ended)
   local dest, call = split_member(m)
   local v = redis.call("HMGET", K_MEM, dest, call_field(call))
   local list = holds_of(v[2])
@@ -288,14 +524,14 @@ local function drop(m, wrap)
     redis.call("ZREM", K_EXP, m)
     return false
   end
-  return drop_at(dest, call, rec_of(v[1]), list, k, wrap)
+  return drop_at(dest, call, rec_of(v[1]), list, k, ended)
 end
 
 -- expire drops hold m, whose lease or maximum age ran out. Past its
 -- maximum age it is gone for good; a lapsed lease is not: its node, if
 -- alive, takes the hold back.
 local function expire(m)
-  local h = drop(m, 0)
+  local h = drop(m, false)
   if h and h.hard > 0 and h.hard <= clock then note_gone(m) end
 end
 
@@ -323,22 +559,28 @@ local function set_clock(raw, st)
   end
   if stepped or clock >= mark + CLOCK_MARK then
     mark = clock
-    redis.call("HSET", K_MEM, F_SEQ, seq_bytes())
+    redis.call("HSET", K_LOAD, F_SEQ, seq_bytes())
   end
 end
 
 -- begin reads the clock, the one clock all nodes share, and drops up to
--- ARGV[1] holds whose lease or maximum age ran out, so every script does
--- bounded work however many lapsed at once. It returns the time.
-local function begin()
+-- ARGV[1] holds whose lease or maximum age ran out, this balancer's first,
+-- then any balancer's from load (unless own_only: a script that reads no
+-- load, whose work a lapsed hold of another balancer changes nothing of),
+-- so every script does bounded work however many lapsed at once. It
+-- returns the time.
+local function begin(own_only)
   local t = redis.call("TIME")
-  set_clock(tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), redis.call("HGET", K_MEM, F_SEQ))
+  set_clock(tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), redis.call("HGET", K_LOAD, F_SEQ))
   local limit = tonumber(ARGV[1])
   local gone = redis.call("ZRANGEBYSCORE", K_EXP, "-inf", clock, "LIMIT", 0, limit)
   for i = 1, #gone do
     expire(gone[i])
   end
   all_reaped = #gone < limit
+  if #gone < limit and not own_only then
+    reap_shared(limit - #gone) -- one budget for both
+  end
   return clock
 end
 
@@ -371,8 +613,8 @@ end
 
 -- hold records a new hold of call on dest (record r; list the call's
 -- holds), started now in state (RINGING or TALKING), with maximum age age
--- ms (0 = none).
-local function hold(dest, call, r, list, lease, age, node, state)
+-- ms (0 = none); sr and sl as share_hold's.
+local function hold(dest, call, r, list, lease, age, node, state, sr, sl)
   local hard = 0
   local exp = clock + lease
   if age > 0 then
@@ -387,6 +629,7 @@ local function hold(dest, call, r, list, lease, age, node, state)
   r.seq = seq
   r.last = clock
   r.started = r.started + 1
-  redis.call("HSET", K_MEM, dest, rec_bytes(r), call_field(call), holds_text(list), F_SEQ, seq_bytes())
+  redis.call("HSET", K_MEM, dest, rec_bytes(r), call_field(call), holds_text(list))
   redis.call("ZADD", K_EXP, exp, member(dest, call))
+  share_hold(dest, call, state, exp, sr, sl)
 end

@@ -56,11 +56,16 @@ for i = 1, #ms do
   end
 end
 for _, m in ipairs(expired) do
-  drop(m, 0)
+  drop(m, false)
   note_gone(m)
   gone[#gone + 1] = m
 end
 if #exps > 0 then
   redis.call("ZADD", K_EXP, unpack(exps))
+  -- The same expiries in lease, where the deployment reaps them.
+  for i = 2, #exps, 2 do
+    exps[i] = exps[i] .. "\n" .. NAME
+  end
+  redis.call("ZADD", K_LEASE, unpack(exps))
 end
 return {gone, missing}

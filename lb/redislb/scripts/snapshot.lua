@@ -15,8 +15,10 @@ local part, cursor, count, half = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
 -- line per field, read from the prelude's codecs. Destinations, call ids
 -- and node names hold no control character (checked in Go), so no value
 -- holds a newline. A record's score is as it weighs now; a hold's expires
--- is its lease expiry (a zset score), or "0".
-local REC_WIRE = "dest=%s\ncnt=%d\ntalking=%d\ndrained=%d\nwrap=%d\nseq=%d\nlast=%d\nstarted=%d\nanswered=%d\nscore=%.17g\nmissed=%d\nback=%d"
+-- is its lease expiry (a zset score), or "0". A record's cnt, talking and
+-- ended are the deployment's (load): the calls holding it in any balancer,
+-- of which talking, and when its last answered call ended.
+local REC_WIRE = "dest=%s\ncnt=%d\ntalking=%d\ndrained=%d\nended=%d\nseq=%d\nlast=%d\nstarted=%d\nanswered=%d\nscore=%.17g\nmissed=%d\nback=%d"
 local HOLD_WIRE = "dest=%s\ncall=%s\nstart=%d\nstate=%s\nnode=%s\nexpires=%s"
 
 local page = redis.call("HSCAN", K_MEM, cursor, "COUNT", count)
@@ -26,7 +28,8 @@ for i = 1, #kv, 2 do
   local kind = string.byte(f, 1)
   if part == "mem" and kind > 31 then
     local r = rec_of(kv[i + 1])
-    out[#out + 1] = string.format(REC_WIRE, f, r.cnt, r.talking, r.drained, r.wrap, r.seq, r.last, r.started,
+    local calls, talking, ended = sdecode(redis.call("HGET", K_LOAD, f))
+    out[#out + 1] = string.format(REC_WIRE, f, calls, talking, r.drained, ended, r.seq, r.last, r.started,
       r.answered, fade(r.score, r.score_at, now, half), r.missed, r.back)
   elseif part == "holds" and kind == 10 then -- "\n<call>"; the counter is "\r"
     local call = string.sub(f, 2)
