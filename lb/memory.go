@@ -36,8 +36,10 @@ type Memory struct {
 	first  int64
 	rnd    *rand.Rand
 	closed bool
-	// cands is scratch space for ranking, reused under mu.
-	cands []candidate
+	// cands is scratch space for ranking, reused under mu; unscored says
+	// one of them is to be scored (see candidate).
+	cands    []candidate
+	unscored bool
 	// idle lists the destinations with no hold and not drained, most
 	// recently idle first; idle.prev is the one idle longest.
 	idle    destState
@@ -144,7 +146,7 @@ func (m *Memory) next(now time.Time, dests []string, callID string) (string, err
 	// with its first and loses on position. Destinations the balancer
 	// already knows were checked when first seen; only new ones are
 	// checked here, before anything changes.
-	m.cands = m.cands[:0]
+	m.cands, m.unscored = m.cands[:0], false
 	for i, dest := range dests {
 		key := m.key(dest)
 		d := m.dests[key]

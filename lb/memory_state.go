@@ -226,7 +226,8 @@ func (m *Memory) missedOffer(d *destState, now int64) {
 
 // candidate fills c with what ranking needs of member key (whose state
 // here is d, or nil) at now, and reports whether it may be offered to
-// callID: not drained, not in wrap-up, with room.
+// callID: not drained, not in wrap-up, with room. It sets m.unscored when
+// such a member has no score yet or is to be lifted.
 // A member that callID holds in another balancer has room: the call is in
 // its load already. Requires m.mu held.
 func (m *Memory) candidate(c *candidate, key string, d *destState, callID string, now int64) bool {
@@ -242,11 +243,15 @@ func (m *Memory) candidate(c *candidate, key string, d *destState, callID string
 		if d.drained {
 			return false
 		}
-		c.lastSeq = d.lastSeq
+		c.lastSeq, c.score = d.lastSeq, d.rankScore
 		back = now < d.backUntil
 	}
 	c.tier = tierOf(load, back) // another balancer's calls load it too
-	return m.hasRoom(key, load) || sm.holds(callID)
+	ok := m.hasRoom(key, load) || sm.holds(callID)
+	if ok && (d == nil || !d.scored || d.lift == liftPending) {
+		m.unscored = true
+	}
+	return ok
 }
 
 // scoreCandidates gives the candidates their tie scores at now, for a
@@ -260,37 +265,31 @@ func (m *Memory) scoreCandidates(cands []candidate, now int64) {
 	if m.first == 0 {
 		m.first = now
 	}
-	fresh := false
+	if !m.unscored {
+		return // candidate gave every one its score
+	}
+	// The peers' mean takes an exponential per member: only a ranking that
+	// starts or lifts a member pays for it.
+	p := peers{now: now, half: m.opts.HalfLife}
 	for i := range cands {
-		if d := cands[i].state; d == nil || !d.scored || d.lift == liftPending {
-			fresh = true
-			break
+		if d := cands[i].state; d != nil && d.scored && d.lift != liftPending {
+			p.add(d.rankScore)
 		}
 	}
-	if fresh {
-		// The peers' mean takes an exponential per member: only a ranking
-		// that starts or lifts a member pays for it.
-		p := peers{now: now, half: m.opts.HalfLife}
-		for i := range cands {
-			if d := cands[i].state; d != nil && d.scored && d.lift != liftPending {
-				p.add(d.rankScore)
-			}
+	inWindow := m.opts.StartWindow > 0 && now-m.first < int64(m.opts.StartWindow)
+	for i := range cands {
+		c := &cands[i]
+		if c.state == nil {
+			c.state = m.state(m.key(c.dest))
 		}
-		inWindow := m.opts.StartWindow > 0 && now-m.first < int64(m.opts.StartWindow)
-		for i := range cands {
-			c := &cands[i]
-			if c.state == nil {
-				c.state = m.state(m.key(c.dest))
+		switch d := c.state; {
+		case !d.scored:
+			d.rankScore, d.scored = p.start(inWindow), true
+			if d.lift == liftPending {
+				d.lift = liftNone
 			}
-			switch d := c.state; {
-			case !d.scored:
-				d.rankScore, d.scored = p.start(inWindow), true
-				if d.lift == liftPending {
-					d.lift = liftNone
-				}
-			case d.lift == liftPending:
-				d.rankScore, d.lift = p.lifted(d.rankScore), liftNone
-			}
+		case d.lift == liftPending:
+			d.rankScore, d.lift = p.lifted(d.rankScore), liftNone
 		}
 	}
 	for i := range cands {
@@ -302,7 +301,7 @@ func (m *Memory) scoreCandidates(cands []candidate, now int64) {
 // destination that named keys[i]), ranked. The result aliases m.cands.
 // Requires m.mu held.
 func (m *Memory) ranked(keys, named []string, now int64) []candidate {
-	m.cands = m.cands[:0]
+	m.cands, m.unscored = m.cands[:0], false
 	for i, key := range keys {
 		c := candidate{dest: named[i], pos: i}
 		if m.candidate(&c, key, m.dests[key], "", now) {
