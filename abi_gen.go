@@ -76,6 +76,9 @@ func ringlbgo_count(r *C.struct_ringlb_hold_req) { serveHold(r, "count", opCount
 //export ringlbgo_release
 func ringlbgo_release(r *C.struct_ringlb_hold_req) { serveHold(r, "release", opRelease) }
 
+//export ringlbgo_unanswered
+func ringlbgo_unanswered(r *C.struct_ringlb_hold_req) { serveHold(r, "unanswered", opUnanswered) }
+
 //export ringlbgo_answered
 func ringlbgo_answered(r *C.struct_ringlb_hold_req) { serveHold(r, "answered", opAnswered) }
 
@@ -91,6 +94,20 @@ func ringlbgo_drain(r *C.struct_ringlb_drain_req) {
 	c := enter(&r.st, "drain")
 	defer c.exit()
 	c.done(opDrain(c.ctx(), c.balancer(r.handle), goStr(r.dest), int(r.drained)))
+}
+
+//export ringlbgo_away
+func ringlbgo_away(r *C.struct_ringlb_away_req) {
+	c := enter(&r.st, "away")
+	defer c.exit()
+	c.done(opAway(c.ctx(), c.balancer(r.handle), goStr(r.dest)))
+}
+
+//export ringlbgo_rejoin
+func ringlbgo_rejoin(r *C.struct_ringlb_rejoin_req) {
+	c := enter(&r.st, "rejoin")
+	defer c.exit()
+	c.done(opRejoin(c.ctx(), c.balancer(r.handle), goStr(r.dest)))
 }
 
 //export ringlbgo_reset

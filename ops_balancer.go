@@ -82,6 +82,10 @@ func opRelease(ctx context.Context, b *lb.Named, dest, callID string, removed *C
 	return flag(removed)(b.Release(ctx, dest, callID))
 }
 
+func opUnanswered(ctx context.Context, b *lb.Named, dest, callID string, removed *C.int) error {
+	return flag(removed)(b.Unanswered(ctx, dest, callID))
+}
+
 func opAnswered(ctx context.Context, b *lb.Named, dest, callID string, marked *C.int) error {
 	return flag(marked)(b.Answered(ctx, dest, callID))
 }
@@ -109,6 +113,10 @@ func opDrain(ctx context.Context, b *lb.Named, dest string, drained int) error {
 	}
 	return b.Undrain(ctx, dest)
 }
+
+func opAway(ctx context.Context, b *lb.Named, dest string) error { return b.Away(ctx, dest) }
+
+func opRejoin(ctx context.Context, b *lb.Named, dest string) error { return b.Rejoin(ctx, dest) }
 
 func opReset(ctx context.Context, b *lb.Named, dest string, dropped *C.int) error {
 	n, err := b.Reset(ctx, dest)

@@ -17,9 +17,12 @@ static void run_next(void *r) { ringlbgo_next(r); }
 static void run_acquire(void *r) { ringlbgo_acquire(r); }
 static void run_count(void *r) { ringlbgo_count(r); }
 static void run_release(void *r) { ringlbgo_release(r); }
+static void run_unanswered(void *r) { ringlbgo_unanswered(r); }
 static void run_answered(void *r) { ringlbgo_answered(r); }
 static void run_load(void *r) { ringlbgo_load(r); }
 static void run_drain(void *r) { ringlbgo_drain(r); }
+static void run_away(void *r) { ringlbgo_away(r); }
+static void run_rejoin(void *r) { ringlbgo_rejoin(r); }
 static void run_reset(void *r) { ringlbgo_reset(r); }
 static void run_snapshot(void *r) { ringlbgo_snapshot(r); }
 static void run_report(void *r) { ringlbgo_report(r); }
@@ -98,6 +101,7 @@ static int hold_call(void (*run)(void *), uint64_t handle, const char *dest, con
 int ringlb_acquire(uint64_t handle, const char *dest, const char *call_id, int *added, char *err, size_t errlen) { return hold_call(run_acquire, handle, dest, call_id, added, err, errlen); }
 int ringlb_count(uint64_t handle, const char *dest, const char *call_id, int *added, char *err, size_t errlen) { return hold_call(run_count, handle, dest, call_id, added, err, errlen); }
 int ringlb_release(uint64_t handle, const char *dest, const char *call_id, int *removed, char *err, size_t errlen) { return hold_call(run_release, handle, dest, call_id, removed, err, errlen); }
+int ringlb_unanswered(uint64_t handle, const char *dest, const char *call_id, int *removed, char *err, size_t errlen) { return hold_call(run_unanswered, handle, dest, call_id, removed, err, errlen); }
 int ringlb_answered(uint64_t handle, const char *dest, const char *call_id, int *marked, char *err, size_t errlen) { return hold_call(run_answered, handle, dest, call_id, marked, err, errlen); }
 
 int ringlb_load(uint64_t handle, int n, const char *const *dests, int64_t *loads, char *err, size_t errlen) {
@@ -112,6 +116,18 @@ int ringlb_drain(uint64_t handle, const char *dest, int drained, char *err, size
 	struct ringlb_drain_req r = {.handle = handle, .dest = dest, .drained = drained};
 	ringlb_start(&r.st, err, errlen);
 	return ringlb_call_op(run_drain, &r.st, handle);
+}
+
+int ringlb_away(uint64_t handle, const char *dest, char *err, size_t errlen) {
+	struct ringlb_away_req r = {.handle = handle, .dest = dest};
+	ringlb_start(&r.st, err, errlen);
+	return ringlb_call_op(run_away, &r.st, handle);
+}
+
+int ringlb_rejoin(uint64_t handle, const char *dest, char *err, size_t errlen) {
+	struct ringlb_rejoin_req r = {.handle = handle, .dest = dest};
+	ringlb_start(&r.st, err, errlen);
+	return ringlb_call_op(run_rejoin, &r.st, handle);
 }
 
 int ringlb_reset(uint64_t handle, const char *dest, int *dropped, char *err, size_t errlen) {

@@ -64,6 +64,9 @@ static int l_count(lua_State *L) { return hold(L, "count", ringlb_count); }
 /* b:release(dest, call_id) -> true (released) | false (not held) */
 static int l_release(lua_State *L) { return hold(L, "release", ringlb_release); }
 
+/* b:unanswered(dest, call_id) -> true (released; a ringing one backs off) | false (not held) */
+static int l_unanswered(lua_State *L) { return hold(L, "unanswered", ringlb_unanswered); }
+
 /* b:answered(dest, call_id) -> true (ringing -> talking) | false (not held, or talking) */
 static int l_answered(lua_State *L) { return hold(L, "answered", ringlb_answered); }
 
@@ -116,6 +119,26 @@ static int l_drain(lua_State *L) { return drain(L, "drain", 1); }
 
 /* b:undrain(dest) -> true */
 static int l_undrain(lua_State *L) { return drain(L, "undrain", 0); }
+
+typedef int (*dest_fn)(uint64_t, const char *, char *, size_t);
+
+/* mark runs fn, an operation on one destination, for method. */
+static int mark(lua_State *L, const char *method, dest_fn fn) {
+	struct balancer_ud *b = lm_self(L, method);
+	const char *dest = lm_string(L, 2);
+	char err[RINGLB_ERRLEN];
+	int rc = fn(b->handle, dest, err, sizeof err);
+	if (rc != RINGLB_OK)
+		return lm_fail(L, rc, err);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+/* b:away(dest) -> true: absent until its next call shows it back */
+static int l_away(lua_State *L) { return mark(L, "away", ringlb_away); }
+
+/* b:rejoin(dest) -> true: back, lifted to its list-mates' mean at its next ranking */
+static int l_rejoin(lua_State *L) { return mark(L, "rejoin", ringlb_rejoin); }
 
 /* b:reset(dest) -> number of holds dropped */
 static int l_reset(lua_State *L) {
@@ -247,7 +270,7 @@ int lm_tostring(lua_State *L) {
 
 /*
  * b:act(action, dests) -> lines | nil, err, code, lines
- * drain, undrain or reset each of dests, and the lines ringlbctl prints
+ * drain, undrain, away, rejoin or reset each of dests, and the lines ringlbctl prints
  * about each (after an error, of those done before it).
  */
 static int l_act(lua_State *L) {
@@ -278,4 +301,5 @@ const luaL_Reg lm_balancer_methods[] = {
     {"order", l_order},       {"next", l_next},   {"acquire", l_acquire},   {"release", l_release},
     {"answered", l_answered}, {"count", l_count}, {"load", l_load},         {"loads", l_loads},
     {"drain", l_drain},       {"undrain", l_undrain}, {"reset", l_reset},   {"snapshot", l_snapshot},
-    {"report", l_report},     {"name", l_name},   {"act", l_act},           {NULL, NULL}};
+    {"report", l_report},     {"name", l_name},   {"act", l_act},           {"unanswered", l_unanswered},
+    {"away", l_away},         {"rejoin", l_rejoin}, {NULL, NULL}};

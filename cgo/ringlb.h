@@ -76,6 +76,7 @@ const char *ringlb_version(void);
  * stores its handle in *handle. Options are nopts key/value pairs
  * (docs/lua-api.md, Options): "tie", "capacity" (or "default_capacity"),
  * "capacity:<dest>", "wrapup", "wrapup:<dest>", "fewest_half_life",
+ * "start_window", "no_answer_backoff",
  * "max_hold_age", "max_idle", "user_domains", and for Redis "url",
  * "key_prefix", "lease", "timeout", "node". Opening a name again with the same options returns the same handle;
  * other options give RINGLB_EMISMATCH. Handles stay valid for the life of the
@@ -126,6 +127,15 @@ int ringlb_count(uint64_t handle, const char *dest, const char *call_id, int *ad
 int ringlb_release(uint64_t handle, const char *dest, const char *call_id, int *removed, char *err, size_t errlen);
 
 /*
+ * ringlb_unanswered drops the hold of an offer that rang out unanswered, as
+ * ringlb_release does; if it was still ringing, the member ranks after its
+ * equally loaded peers for its no-answer back-off, which doubles with each
+ * such offer in a row until it answers one. *removed is 1 if there was a
+ * hold, else 0.
+ */
+int ringlb_unanswered(uint64_t handle, const char *dest, const char *call_id, int *removed, char *err, size_t errlen);
+
+/*
  * ringlb_answered marks the hold of call_id on dest answered: it turns from
  * ringing to talking and counts once among the member's answered calls
  * (fewest ties). *marked is 1 if it was ringing, 0 if not held or talking.
@@ -137,6 +147,20 @@ int ringlb_load(uint64_t handle, int n, const char *const *dests, int64_t *loads
 
 /* ringlb_drain drains (drained=1) or undrains (drained=0) dest. */
 int ringlb_drain(uint64_t handle, const char *dest, int drained, char *err, size_t errlen);
+
+/*
+ * ringlb_away marks dest absent without draining it (do-not-disturb, a
+ * break): its next answered or unanswered call shows it back, and it
+ * rejoins as ringlb_rejoin says.
+ */
+int ringlb_away(uint64_t handle, const char *dest, char *err, size_t errlen);
+
+/*
+ * ringlb_rejoin marks dest back from an absence: the next ranking that
+ * includes it lifts its tie score to the mean of the members it is ranked
+ * with, if below. Undrain does the same.
+ */
+int ringlb_rejoin(uint64_t handle, const char *dest, char *err, size_t errlen);
 
 /* ringlb_reset drops every hold on dest and stores how many in *dropped. */
 int ringlb_reset(uint64_t handle, const char *dest, int *dropped, char *err, size_t errlen);

@@ -162,7 +162,8 @@ __attribute__((visibility("hidden"))) int ringlb_ring_result(int n, const char *
                                                              char **detail, char **summary, char *err, size_t errlen);
 
 /*
- * ringlb_act applies action ("drain", "undrain" or "reset") to each of
+ * ringlb_act applies action ("drain", "undrain", "away", "rejoin" or
+ * "reset") to each of
  * dests[0..n) and writes to *out the lines ringlbctl prints about each, one
  * per line, freed with ringlb_free; on an error *out holds the lines of those
  * done before it.

@@ -5,7 +5,7 @@ import (
 	"fmt"
 )
 
-// What drain, undrain and reset did, and the lines operators read about it:
+// What drain, undrain, away, rejoin and reset did, and the lines operators read about it:
 // ringlbctl prints them for a Redis balancer, and the fs_cli admin script
 // (through the C ABI and the Lua module) for a balancer inside the switch.
 // One renderer, so both say the same, as for the tables of report.go.
@@ -15,6 +15,10 @@ const (
 	ActionDrain   = "drain"
 	ActionUndrain = "undrain"
 	ActionReset   = "reset"
+	// ActionAway marks a member absent without draining it (Away);
+	// ActionRejoin marks it back (Rejoin).
+	ActionAway   = "away"
+	ActionRejoin = "rejoin"
 )
 
 // ActionResult is what an action did to one destination: Text is the line
@@ -65,6 +69,27 @@ func (r DrainResult) Text(b string) string {
 	return fmt.Sprintf("%s: %s %s", b, verb, r.Dest)
 }
 
+// PresenceResult is what away or rejoin did to one destination.
+type PresenceResult struct {
+	Dest string `json:"dest"`
+	// Away is true for away, false for rejoin.
+	Away  bool `json:"away"`
+	Known bool `json:"known"`
+}
+
+// Text is the line about r on balancer b, e.g. "sales: user/1001 rejoins:
+// lifted to the mean score of its group at its next ranking".
+func (r PresenceResult) Text(b string) string {
+	s := fmt.Sprintf("%s: %s rejoins: lifted to the mean score of its group at its next ranking", b, r.Dest)
+	if r.Away {
+		s = fmt.Sprintf("%s: %s is away: it rejoins when its next call shows it back", b, r.Dest)
+	}
+	if !r.Known {
+		s += " (new to this balancer: check the spelling)"
+	}
+	return s
+}
+
 // Text is the line about r on balancer b, e.g. "sales: reset user/1001,
 // dropped 2 holds".
 func (r ResetResult) Text(b string) string {
@@ -75,10 +100,10 @@ func (r ResetResult) Text(b string) string {
 	return s
 }
 
-// Act applies action (ActionDrain, ActionUndrain or ActionReset) to each of
-// dests on b, in order, and says what it did to each; s is b's state
-// before, which tells whether a destination was drained, known and how many
-// calls it had. On the first error it stops and returns what it did so far
+// Act applies action (ActionDrain, ActionUndrain, ActionAway, ActionRejoin
+// or ActionReset) to each of dests on b, in order, and says what it did to
+// each; s is b's state before, which tells whether a destination was
+// drained, known and how many calls it had. On the first error it stops and returns what it did so far
 // with the error.
 func Act(ctx context.Context, b Balancer, s Snapshot, action string, dests []string) ([]ActionResult, error) {
 	var out []ActionResult
@@ -90,30 +115,35 @@ func Act(ctx context.Context, b Balancer, s Snapshot, action string, dests []str
 				break
 			}
 		}
+		var err error
+		var r ActionResult
 		switch action {
 		case ActionDrain, ActionUndrain:
 			drained := action == ActionDrain
-			var err error
 			if drained {
 				err = b.Drain(ctx, dest)
 			} else {
 				err = b.Undrain(ctx, dest)
 			}
-			if err != nil {
-				return out, err
-			}
-			out = append(out, DrainResult{Dest: dest, Drained: drained, Changed: was.Drained != drained,
-				Known: known, Active: was.Active})
+			r = DrainResult{Dest: dest, Drained: drained, Changed: was.Drained != drained, Known: known, Active: was.Active}
+		case ActionAway:
+			err = b.Away(ctx, dest)
+			r = PresenceResult{Dest: dest, Away: true, Known: known}
+		case ActionRejoin:
+			err = b.Rejoin(ctx, dest)
+			r = PresenceResult{Dest: dest, Known: known}
 		case ActionReset:
-			n, err := b.Reset(ctx, dest)
-			if err != nil {
-				return out, err
-			}
-			out = append(out, ResetResult{Dest: dest, Dropped: n, Known: known})
+			var n int
+			n, err = b.Reset(ctx, dest)
+			r = ResetResult{Dest: dest, Dropped: n, Known: known}
 		default:
-			return out, fmt.Errorf("ringlb: %w: action %q (want %s, %s or %s)", ErrInvalidArgument, action,
-				ActionDrain, ActionUndrain, ActionReset)
+			return out, fmt.Errorf("ringlb: %w: action %q (want %s, %s, %s, %s or %s)", ErrInvalidArgument, action,
+				ActionDrain, ActionUndrain, ActionAway, ActionRejoin, ActionReset)
 		}
+		if err != nil {
+			return out, err
+		}
+		out = append(out, r)
 	}
 	return out, nil
 }

@@ -44,6 +44,11 @@ func TestAct(t *testing.T) {
 		{ActionDrain, []string{"user/1001"}, []string{"sales: user/1001 was already drained"}},
 		{ActionUndrain, []string{"user/1001"}, []string{"sales: undrained user/1001"}},
 		{ActionUndrain, []string{"user/1001"}, []string{"sales: user/1001 was not drained"}},
+		{ActionAway, []string{"user/1001", "user/1008"}, []string{
+			"sales: user/1001 is away: it rejoins when its next call shows it back",
+			"sales: user/1008 is away: it rejoins when its next call shows it back (new to this balancer: check the spelling)"}},
+		{ActionRejoin, []string{"user/1001"}, []string{
+			"sales: user/1001 rejoins: lifted to the mean score of its group at its next ranking"}},
 		{ActionReset, []string{"user/1001", "user/1007"}, []string{"sales: reset user/1001, dropped 2 holds",
 			"sales: reset user/1007, dropped 0 holds (new to this balancer: check the spelling)"}},
 	} {

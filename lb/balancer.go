@@ -73,6 +73,26 @@ type Balancer interface {
 	// marking what is not held, or already answered, is not an error.
 	Answered(ctx context.Context, dest, callID string) (bool, error)
 
+	// Unanswered releases the hold of callID on dest as Release does, for
+	// an offer that rang out unanswered: when the hold was still ringing,
+	// the member ranks after its equally loaded peers for its no-answer
+	// back-off (Options.NoAnswerBackoff), which doubles with each
+	// unanswered offer in a row until it answers one. It reports whether
+	// there was a hold.
+	Unanswered(ctx context.Context, dest, callID string) (bool, error)
+
+	// Away marks dest as absent without draining it (do-not-disturb, a
+	// break): when it is next back, which its next answered or unanswered
+	// call shows, it rejoins as Rejoin says.
+	Away(ctx context.Context, dest string) error
+
+	// Rejoin marks dest as back from an absence: the next ranking that
+	// includes it lifts its tie score (fewest, talk) to the mean of the
+	// members it is ranked with, if below, so that it takes its share of
+	// ties rather than all of them until it has caught up. Undrain does
+	// the same.
+	Rejoin(ctx context.Context, dest string) error
+
 	// Load returns the active calls of each destination, in the order
 	// given: the calls holding it in any balancer of the scope.
 	Load(ctx context.Context, dests []string) ([]int, error)
@@ -116,10 +136,15 @@ type DestStatus struct {
 	Talking int `json:"talking"`
 	// Answered counts the answered calls the balancer has seen on it.
 	Answered int64 `json:"answered"`
-	// Score is the answered calls as fewest ties weigh them now, faded
-	// by the half-life; a member first seen mid-shift starts from the
-	// lowest score of its group.
+	// Score is the tie score as it weighs now, faded by the half-life:
+	// answered calls for fewest ties, talk seconds for talk ties (see
+	// TieFewest for where it starts).
 	Score float64 `json:"score"`
+	// Unanswered counts its offers in a row that rang out unanswered;
+	// BackoffUntil is when its no-answer back-off ends (zero or past when
+	// none).
+	Unanswered   int       `json:"unanswered,omitempty"`
+	BackoffUntil time.Time `json:"backoff_until,omitzero"`
 	// WrapupUntil is when its wrap-up after the last answered call ends;
 	// zero or past when it is not in wrap-up.
 	WrapupUntil time.Time `json:"wrapup_until,omitzero"`

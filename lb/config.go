@@ -92,6 +92,8 @@ func (o Options) withDefaults() Options {
 		return d
 	}
 	o.HalfLife = neverOr(o.HalfLife, DefaultHalfLife)
+	o.StartWindow = neverOr(o.StartWindow, DefaultStartWindow)
+	o.NoAnswerBackoff = neverOr(o.NoAnswerBackoff, DefaultNoAnswerBackoff)
 	o.MaxHoldAge = neverOr(o.MaxHoldAge, DefaultMaxHoldAge)
 	if o.URL == "" {
 		if o.MaxIdle == 0 {
@@ -113,7 +115,7 @@ func (o Options) withDefaults() Options {
 
 // validate checks o after defaults.
 func (o *Options) validate() error {
-	if o.Tie < TieFewest || o.Tie > TieRandom {
+	if o.Tie < TieFewest || o.Tie > TieTalk {
 		return invalidf("tie policy %d", int(o.Tie))
 	}
 	if o.UserDomains != DomainsIgnore && o.UserDomains != DomainsKeep {
@@ -209,6 +211,8 @@ func (o *Options) canonical() string {
 	num := func(name string, v int64) { b = strconv.AppendInt(append(b, name...), v, 10) }
 	str("tie=", o.Tie.String())
 	num(";half=", int64(o.HalfLife))
+	num(";start=", int64(o.StartWindow))
+	num(";backoff=", int64(o.NoAnswerBackoff))
 	num(";wrap=", int64(o.DefaultWrapup))
 	str(";domains=", o.UserDomains.String())
 	num(";cap=", int64(o.DefaultCapacity))

@@ -27,14 +27,19 @@ type Memory struct {
 	opts Options
 	now  func() time.Time // the scope's clock
 
-	scope  *Scope
-	mu     *sync.Mutex // the scope's
-	dests  map[string]*destState
-	seq    uint64 // counts hold starts, for lru ties
+	scope *Scope
+	mu    *sync.Mutex // the scope's
+	dests map[string]*destState
+	seq   uint64 // counts hold starts, for lru ties
+	// first is when the balancer first ranked a scored tie (unix ns; 0 =
+	// not yet): its start window runs from there.
+	first  int64
 	rnd    *rand.Rand
 	closed bool
-	// cands is scratch space for ranking, reused under mu.
-	cands []candidate
+	// cands is scratch space for ranking, reused under mu; unscored says
+	// one of them is to be scored (see candidate).
+	cands    []candidate
+	unscored bool
 	// idle lists the destinations with no hold and not drained, most
 	// recently idle first; idle.prev is the one idle longest.
 	idle    destState
@@ -141,7 +146,7 @@ func (m *Memory) next(now time.Time, dests []string, callID string) (string, err
 	// with its first and loses on position. Destinations the balancer
 	// already knows were checked when first seen; only new ones are
 	// checked here, before anything changes.
-	m.cands = m.cands[:0]
+	m.cands, m.unscored = m.cands[:0], false
 	for i, dest := range dests {
 		key := m.key(dest)
 		d := m.dests[key]
@@ -164,18 +169,17 @@ func (m *Memory) next(now time.Time, dests []string, callID string) (string, err
 	if len(m.cands) == 0 {
 		return "", fmt.Errorf("ringlb: next: %w (%d offered)", ErrAtCapacity, len(dests))
 	}
-	low := tieKeys(m.cands, m.opts.Tie, m.rnd)
+	m.scoreCandidates(m.cands, ns)
+	tieKeys(m.cands, m.opts.Tie, m.rnd)
 	best := &m.cands[0]
 	for i := 1; i < len(m.cands); i++ {
 		if c := &m.cands[i]; compare(c, best, m.opts.Tie) < 0 {
 			best = c
 		}
 	}
-	d := m.state(m.key(best.dest))
-	if !d.scored && m.opts.Tie == TieFewest {
-		// First seen mid-shift: it starts level with the least busy (low
-		// is a rank score: candidates carry those).
-		d.rankScore, d.scored = low, true
+	d := best.state
+	if d == nil {
+		d = m.state(m.key(best.dest))
 	}
 	m.hold(d, callID, ns)
 	return best.dest, nil
@@ -223,6 +227,17 @@ func (m *Memory) acquire(now time.Time, dest, callID string, a Admission) (bool,
 
 // Release implements Balancer.
 func (m *Memory) Release(ctx context.Context, dest, callID string) (bool, error) {
+	return m.release(dest, callID, false)
+}
+
+// Unanswered implements Balancer.
+func (m *Memory) Unanswered(ctx context.Context, dest, callID string) (bool, error) {
+	return m.release(dest, callID, true)
+}
+
+// release drops the hold of callID on dest; unanswered says that it rang
+// out unanswered.
+func (m *Memory) release(dest, callID string, unanswered bool) (bool, error) {
 	key := m.key(dest)
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -235,6 +250,12 @@ func (m *Memory) Release(ctx context.Context, dest, callID string) (bool, error)
 			m.expire(d, now) // an expired hold is no longer there to release
 			if h, ok := d.holds[callID]; ok {
 				m.drop(d, callID, h, true, now)
+				switch {
+				case h.answered && m.opts.Tie == TieTalk:
+					m.addScore(d, float64(now-h.start)/float64(time.Second), now)
+				case !h.answered && unanswered:
+					m.missedOffer(d, now)
+				}
 				m.settle(d)
 				m.forgetIdle()
 				return true, nil
@@ -243,7 +264,11 @@ func (m *Memory) Release(ctx context.Context, dest, callID string) (bool, error)
 	}
 	// Nothing to release. Held strings were checked when they were
 	// acquired, so only now is bad input worth telling apart.
-	if err := CheckHold("release", dest, callID); err != nil {
+	op := "release"
+	if unanswered {
+		op = "unanswered"
+	}
+	if err := CheckHold(op, dest, callID); err != nil {
 		return false, err
 	}
 	return false, nil
@@ -276,8 +301,10 @@ func (m *Memory) answered(now time.Time, dest, callID string) (bool, error) {
 				m.scope.answered(sm, callID)
 			}
 			d.answered++
-			score, _ := m.score(d, ns)
-			d.rankScore, d.scored = rankOf(score+1, ns, m.opts.HalfLife), true
+			d.back(true)
+			if m.opts.Tie != TieTalk {
+				m.addScore(d, 1, ns) // talk ties score at release
+			}
 			return true, nil
 		}
 	}
@@ -327,7 +354,37 @@ func (m *Memory) setDrained(dest string, drained bool) error {
 		return errClosed
 	}
 	d := m.state(m.key(dest))
+	if d.drained && !drained {
+		d.lift = liftPending
+	}
 	d.drained = drained
+	m.settle(d)
+	m.forgetIdle()
+	return nil
+}
+
+// Away implements Balancer.
+func (m *Memory) Away(ctx context.Context, dest string) error {
+	return m.setLift("away", dest, liftAway)
+}
+
+// Rejoin implements Balancer.
+func (m *Memory) Rejoin(ctx context.Context, dest string) error {
+	return m.setLift("rejoin", dest, liftPending)
+}
+
+// setLift sets dest's lift state, for operation op.
+func (m *Memory) setLift(op, dest string, lift int) error {
+	if err := CheckDest(dest); err != nil {
+		return fmt.Errorf("ringlb: %s: %w", op, err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return errClosed
+	}
+	d := m.state(m.key(dest))
+	d.lift = lift
 	m.settle(d)
 	m.forgetIdle()
 	return nil

@@ -13,7 +13,8 @@ import (
 // group on one balancer and counted by the call tracker on another counts
 // once. The end of a member's last answered call is shared too: each
 // balancer applies its own wrap-up time to it. Capacity, drains, tie
-// scores, the idle list and snapshots' holds stay each balancer's own.
+// scores (their start, lift on return and no-answer back-off), the idle
+// list and snapshots' holds stay each balancer's own.
 //
 // Every memory balancer of the process (Open, NewMemory, Registry.Open)
 // is in one scope, the process's; only a balancer on a clock of its own

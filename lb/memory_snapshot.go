@@ -74,6 +74,10 @@ func (m *Memory) snapshot(now time.Time) (Snapshot, error) {
 		if end := sm.wrapEnd(m.opts.WrapupOf(dest)); end > ns {
 			st.WrapupUntil = time.Unix(0, end)
 		}
+		st.Unanswered = d.missed
+		if d.backUntil > ns {
+			st.BackoffUntil = time.Unix(0, d.backUntil)
+		}
 		dests.add(st)
 		for id, hd := range d.holds {
 			h := HoldInfo{Dest: dest, CallID: id, Node: "local", Start: time.Unix(0, hd.start), State: hd.state()}

@@ -17,11 +17,17 @@ type destState struct {
 	lastHold int64           // unix ns of the last hold start
 	started  int64
 	answered int64 // answered calls
-	// rankScore is the answered calls, faded, in a form that ranks alike
-	// at any time: log2(score) + t/half for a score as of time t (see
-	// rankOf), so ranking needs no exponential per member.
+	// rankScore is the tie score (answered calls for fewest, talk seconds
+	// for talk), faded, in a form that ranks alike at any time: log2(score)
+	// + t/half for a score as of time t (see rankOf), so ranking needs no
+	// exponential per member.
 	rankScore float64
 	scored    bool // the score is known
+	lift      int  // liftNone, liftPending or liftAway (order.go)
+	// missed counts the offers in a row that rang out unanswered;
+	// backUntil is when the no-answer back-off they earned ends (unix ns).
+	missed    int
+	backUntil int64
 	drained   bool
 	// sh is its member's state in the scope, as last looked up (see
 	// Memory.shared).
@@ -181,8 +187,8 @@ func (m *Memory) drop(d *destState, callID string, h hold, ended bool, now int64
 	}
 }
 
-// score returns d's answered calls as fewest ties weigh them at now, and
-// whether d has a score yet. Requires m.mu held.
+// score returns d's tie score at now, and whether d has a score yet.
+// Requires m.mu held.
 func (m *Memory) score(d *destState, now int64) (float64, bool) {
 	if d == nil || !d.scored {
 		return 0, false
@@ -190,40 +196,119 @@ func (m *Memory) score(d *destState, now int64) (float64, bool) {
 	return scoreOf(d.rankScore, now, m.opts.HalfLife), true
 }
 
+// addScore adds x to d's tie score at now. Requires m.mu held.
+func (m *Memory) addScore(d *destState, x float64, now int64) {
+	s, _ := m.score(d, now)
+	d.rankScore, d.scored = rankOf(s+x, now, m.opts.HalfLife), true
+}
+
+// back notes that d is back, having answered or rung: the end of an
+// absence marked by Away, and of its no-answer back-off when it answered.
+// Requires m.mu held.
+func (d *destState) back(answered bool) {
+	if d.lift == liftAway {
+		d.lift = liftPending
+	}
+	if answered {
+		d.missed, d.backUntil = 0, 0
+	}
+}
+
+// missedOffer counts an offer to d that rang out unanswered at now and
+// starts its back-off. Requires m.mu held.
+func (m *Memory) missedOffer(d *destState, now int64) {
+	d.back(false)
+	d.missed++
+	if b := m.opts.NoAnswerBackoff; b > 0 {
+		d.backUntil = now + int64(b)<<min(d.missed-1, MaxNoAnswerBackoffDoublings)
+	}
+}
+
 // candidate fills c with what ranking needs of member key (whose state
 // here is d, or nil) at now, and reports whether it may be offered to
-// callID: not drained, not in wrap-up, with room.
+// callID: not drained, not in wrap-up, with room. It sets m.unscored when
+// such a member has no score yet or is to be lifted.
 // A member that callID holds in another balancer has room: the call is in
 // its load already. Requires m.mu held.
 func (m *Memory) candidate(c *candidate, key string, d *destState, callID string, now int64) bool {
-	c.lastSeq, c.score, c.scored = 0, 0, false
+	c.tier, c.lastSeq, c.score, c.state = 0, 0, 0, d
 	m.expire(d, now)
 	sm := m.shared(key, d)
-	c.load = m.scope.load(sm, now)
+	load := m.scope.load(sm, now)
 	if sm != nil && sm.ended != 0 && now < sm.wrapEnd(m.opts.WrapupOf(key)) {
 		return false
 	}
+	back := false
 	if d != nil {
 		if d.drained {
 			return false
 		}
-		c.lastSeq = d.lastSeq
-		c.score, c.scored = d.rankScore, d.scored
+		c.lastSeq, c.score = d.lastSeq, d.rankScore
+		back = now < d.backUntil
 	}
-	return m.hasRoom(key, c.load) || sm.holds(callID)
+	c.tier = tierOf(load, back) // another balancer's calls load it too
+	ok := m.hasRoom(key, load) || sm.holds(callID)
+	if ok && (d == nil || !d.scored || d.lift == liftPending) {
+		m.unscored = true
+	}
+	return ok
+}
+
+// scoreCandidates gives the candidates their tie scores at now, for a
+// scored tie policy: a member never scored is scored here, the first time
+// it is ranked, and a returning one is lifted (order.go says how). Members
+// never seen get their state here. Requires m.mu held.
+func (m *Memory) scoreCandidates(cands []candidate, now int64) {
+	if !m.opts.Tie.scored() {
+		return
+	}
+	if m.first == 0 {
+		m.first = now
+	}
+	if !m.unscored {
+		return // candidate gave every one its score
+	}
+	// The peers' mean takes an exponential per member: only a ranking that
+	// starts or lifts a member pays for it.
+	p := peers{now: now, half: m.opts.HalfLife}
+	for i := range cands {
+		if d := cands[i].state; d != nil && d.scored && d.lift != liftPending {
+			p.add(d.rankScore)
+		}
+	}
+	inWindow := m.opts.StartWindow > 0 && now-m.first < int64(m.opts.StartWindow)
+	for i := range cands {
+		c := &cands[i]
+		if c.state == nil {
+			c.state = m.state(m.key(c.dest))
+		}
+		switch d := c.state; {
+		case !d.scored:
+			d.rankScore, d.scored = p.start(inWindow), true
+			if d.lift == liftPending {
+				d.lift = liftNone
+			}
+		case d.lift == liftPending:
+			d.rankScore, d.lift = p.lifted(d.rankScore), liftNone
+		}
+	}
+	for i := range cands {
+		cands[i].score = cands[i].state.rankScore
+	}
 }
 
 // ranked returns the usable members of keys (each once, named[i] the
 // destination that named keys[i]), ranked. The result aliases m.cands.
 // Requires m.mu held.
 func (m *Memory) ranked(keys, named []string, now int64) []candidate {
-	m.cands = m.cands[:0]
+	m.cands, m.unscored = m.cands[:0], false
 	for i, key := range keys {
 		c := candidate{dest: named[i], pos: i}
 		if m.candidate(&c, key, m.dests[key], "", now) {
 			m.cands = append(m.cands, c)
 		}
 	}
+	m.scoreCandidates(m.cands, now)
 	rank(m.cands, m.opts.Tie, m.rnd)
 	return m.cands
 }

@@ -51,7 +51,7 @@ func newFakeMemory(t *testing.T, opts lb.Options) (*lb.Memory, *fakeClock) {
 // the printed result.
 type memStep struct {
 	at   time.Duration
-	op   string // acquire, release, next, order, load, reset, drain, answered, talk
+	op   string // acquire, release, next, order, load, reset, drain, undrain, away, rejoin, answered, unanswered, talk, score
 	arg  string // destination(s), comma-separated
 	call string
 	want string // fmt.Sprint of the results
@@ -85,6 +85,26 @@ func runSteps(t *testing.T, m *lb.Memory, clk *fakeClock, steps []memStep) {
 			got = fmt.Sprint(n, " ", errText(err))
 		case "drain":
 			got = errText(m.Drain(ctx, s.arg))
+		case "undrain":
+			got = errText(m.Undrain(ctx, s.arg))
+		case "away":
+			got = errText(m.Away(ctx, s.arg))
+		case "rejoin":
+			got = errText(m.Rejoin(ctx, s.arg))
+		case "unanswered":
+			ok, err := m.Unanswered(ctx, s.arg, s.call)
+			got = fmt.Sprint(ok, " ", errText(err))
+		case "score": // the snapshot's score, unanswered offers in a row, back-off end after t0
+			d := lbtest.DestOf(lbtest.MustSnapshot(t, m), s.arg)
+			if d == nil {
+				got = "unknown"
+				break
+			}
+			back := time.Duration(0)
+			if !d.BackoffUntil.IsZero() {
+				back = d.BackoffUntil.Sub(t0)
+			}
+			got = fmt.Sprintf("%.3g %d %v", d.Score, d.Unanswered, back)
 		case "answered":
 			ok, err := m.Answered(ctx, s.arg, s.call)
 			got = fmt.Sprint(ok, " ", errText(err))
@@ -156,7 +176,7 @@ func TestMemoryFewestFades(t *testing.T) {
 // load comes first; a member first chosen mid-shift starts level with the
 // least busy of its group.
 func TestMemoryFewestSteps(t *testing.T) {
-	m, clk := newFakeMemory(t, lb.Options{HalfLife: -1})
+	m, clk := newFakeMemory(t, lb.Options{HalfLife: -1, StartWindow: -1})
 	s := time.Second
 	runSteps(t, m, clk, []memStep{
 		{0, "talk", "a", "1", ""},
@@ -364,7 +384,7 @@ func TestMemoryStress(t *testing.T) {
 // never are, and a forgotten one ranks as never used, where lru puts the
 // one idle longest anyway.
 func TestMemoryForgetsIdleDestinations(t *testing.T) {
-	m, clk := newFakeMemory(t, lb.Options{MaxIdle: 2})
+	m, clk := newFakeMemory(t, lb.Options{Tie: lb.TieLRU, MaxIdle: 2})
 	ctx := context.Background()
 	runSteps(t, m, clk, []memStep{
 		{0, "next", "a,b,c,d", "c1", "a"},
@@ -435,4 +455,182 @@ func TestMemorySnapshotIsConsistentWhileSliced(t *testing.T) {
 		lbtest.MustRelease(t, m, d, "x", true)
 	}
 	<-done
+}
+
+// TestMemoryStartWindow: members first ranked in the balancer's first
+// hour start at zero, scored when first ranked (by Order too, not only
+// when chosen); a member first ranked later starts level with the lowest
+// score of those it is ranked with, so it does not take every tie until
+// it has caught up.
+func TestMemoryStartWindow(t *testing.T) {
+	m, clk := newFakeMemory(t, lb.Options{HalfLife: -1})
+	min, h := time.Minute, time.Hour
+	runSteps(t, m, clk, []memStep{
+		{0, "talk", "a", "1", ""},
+		{0, "talk", "a", "2", ""},
+		{0, "order", "a", "", "[a]"}, // the balancer's first ranking: its hour starts
+		{10 * min, "order", "a,b", "", "[b a]"},
+		{10 * min, "score", "b", "", "0 0 0s"}, // ranked, never chosen: scored at zero
+		{59 * min, "order", "a,b,e", "", "[b e a]"},
+		{59 * min, "score", "e", "", "0 0 0s"},
+		{2 * h, "talk", "b", "3", ""},
+		{2 * h, "talk", "b", "4", ""},
+		// c, first ranked after the hour, starts at the lowest of a, b, e:
+		// e's 0, which e keeps from its first ranking.
+		{2 * h, "order", "a,b,c", "", "[c a b]"}, // c 2 (lowest of a 2, b 2), never used; then lru
+		{2 * h, "score", "c", "", "2 0 0s"},
+		{2 * h, "next", "a,b,e", "5", "e"},
+		{2 * h, "score", "e", "", "0 0 0s"},
+	})
+	// Without a window every member starts at the lowest.
+	m2, clk2 := newFakeMemory(t, lb.Options{HalfLife: -1, StartWindow: -1})
+	runSteps(t, m2, clk2, []memStep{
+		{0, "talk", "a", "1", ""},
+		{0, "talk", "a", "2", ""},
+		{0, "order", "a,b", "", "[b a]"}, // b never used: first on lru
+		{0, "score", "b", "", "2 0 0s"},
+	})
+}
+
+// TestMemoryRejoinLiftsToMean: a member back from an absence (undrain,
+// rejoin, or its first call after Away) is lifted at its next ranking to
+// the mean score of the members it is ranked with, never lowered.
+func TestMemoryRejoinLiftsToMean(t *testing.T) {
+	m, clk := newFakeMemory(t, lb.Options{HalfLife: -1, StartWindow: -1})
+	s := time.Second
+	runSteps(t, m, clk, []memStep{
+		{0, "order", "c", "", "[c]"}, // scored at 0
+		{0, "order", "d", "", "[d]"},
+		{0, "order", "e", "", "[e]"},
+		{1 * s, "talk", "a", "1", ""},
+		{1 * s, "talk", "a", "2", ""},
+		{1 * s, "talk", "a", "3", ""},
+		{1 * s, "talk", "a", "4", ""},
+		{1 * s, "talk", "b", "5", ""},
+		{1 * s, "talk", "b", "6", ""},
+		// Undrain: c rejoins at the mean of a (4) and b (2).
+		{2 * s, "drain", "c", "", ""},
+		{2 * s, "undrain", "c", "", ""},
+		{3 * s, "order", "a,b,c", "", "[b c a]"},
+		{3 * s, "score", "c", "", "3 0 0s"},
+		// Once lifted it stays: no second lift.
+		{4 * s, "order", "a,b,c", "", "[b c a]"},
+		// Rejoin: the same, on request; never drained needed.
+		{5 * s, "rejoin", "d", "", ""},
+		{5 * s, "order", "a,b,d", "", "[b d a]"},
+		{5 * s, "score", "d", "", "3 0 0s"},
+		// Away: nothing until its next call shows it back.
+		{6 * s, "away", "e", "", ""},
+		{6 * s, "order", "a,b,e", "", "[e b a]"},
+		{7 * s, "talk", "e", "7", ""}, // back: 1
+		{8 * s, "order", "a,b,e", "", "[b e a]"},
+		{8 * s, "score", "e", "", "3 0 0s"},
+		// Never lowered: a, above the mean, rejoins where it was.
+		{9 * s, "rejoin", "a", "", ""},
+		{9 * s, "order", "a,b", "", "[b a]"},
+		{9 * s, "score", "a", "", "4 0 0s"},
+		{9 * s, "rejoin", "bad\tname", "", "invalid argument"},
+	})
+}
+
+// TestMemoryNoAnswerBackoff: an offer that rang out puts its member after
+// its equally loaded peers for the back-off, doubling with each one in a
+// row, capped, and reset by an answer; load still comes first, and a
+// release (the caller gone, a busy reject) costs nothing.
+func TestMemoryNoAnswerBackoff(t *testing.T) {
+	m, clk := newFakeMemory(t, lb.Options{Tie: lb.TieList, NoAnswerBackoff: 30 * time.Second})
+	s := time.Second
+	runSteps(t, m, clk, []memStep{
+		{0, "next", "a,b,c", "1", "a"},
+		{1 * s, "unanswered", "a", "1", "true"},
+		{1 * s, "score", "a", "", "0 1 31s"},
+		{2 * s, "order", "a,b,c", "", "[b c a]"},
+		{2 * s, "acquire", "b", "x", "true"},
+		{2 * s, "order", "a,b,c", "", "[c a b]"}, // load first
+		{2 * s, "release", "b", "x", "true"},
+		{31*s - 1, "order", "a,b,c", "", "[b c a]"},
+		{31 * s, "order", "a,b,c", "", "[a b c]"},
+		// A second one in a row: 60 s.
+		{40 * s, "next", "a,b,c", "2", "a"},
+		{40 * s, "unanswered", "a", "2", "true"},
+		{100*s - 1, "order", "a,b,c", "", "[b c a]"},
+		{100 * s, "order", "a,b,c", "", "[a b c]"},
+		// A release that is not a no-answer leaves it as it was.
+		{100 * s, "next", "a,b,c", "3", "a"},
+		{100 * s, "release", "a", "3", "true"},
+		{100 * s, "score", "a", "", "0 2 0s"}, // over: the snapshot shows none
+		// An answer resets it.
+		{101 * s, "talk", "a", "4", ""},
+		{101 * s, "score", "a", "", "1 0 0s"}, // list ties still keep the answered score
+		{102 * s, "next", "a,b,c", "5", "a"},
+		{102 * s, "unanswered", "a", "5", "true"},
+		{102 * s, "score", "a", "", "1 1 2m12s"},
+		// Not held: nothing to count.
+		{103 * s, "unanswered", "a", "5", "false"},
+		{103 * s, "unanswered", "a", "bad\tcall", "false invalid argument"},
+		// An answered hold that ends is no unanswered offer.
+		{104 * s, "acquire", "b", "6", "true"},
+		{104 * s, "answered", "b", "6", "true"},
+		{105 * s, "unanswered", "b", "6", "true"},
+		{105 * s, "score", "b", "", "1 0 0s"},
+	})
+	// Capped at 2^6 times: the ninth in a row backs off 32 min.
+	m2, clk2 := newFakeMemory(t, lb.Options{Tie: lb.TieList})
+	var steps []memStep
+	for i := range 9 {
+		call := fmt.Sprint("c", i)
+		steps = append(steps, memStep{0, "acquire", "a", call, "true"}, memStep{0, "unanswered", "a", call, "true"})
+	}
+	steps = append(steps, memStep{0, "score", "a", "", "0 9 32m0s"})
+	runSteps(t, m2, clk2, steps)
+	// Negative: none.
+	m3, clk3 := newFakeMemory(t, lb.Options{Tie: lb.TieList, NoAnswerBackoff: -1})
+	runSteps(t, m3, clk3, []memStep{
+		{0, "next", "a,b", "1", "a"},
+		{0, "unanswered", "a", "1", "true"},
+		{0, "order", "a,b", "", "[a b]"},
+		{0, "score", "a", "", "0 1 0s"},
+	})
+}
+
+// TestMemoryTalkTie: talk ties rank by talk time (hold start to release of
+// answered calls, faded), not by calls.
+func TestMemoryTalkTie(t *testing.T) {
+	m, clk := newFakeMemory(t, lb.Options{Tie: lb.TieTalk, HalfLife: time.Hour, StartWindow: -1})
+	s := time.Second
+	runSteps(t, m, clk, []memStep{
+		{0, "order", "a,b", "", "[a b]"},
+		{0, "acquire", "a", "1", "true"},
+		{2 * s, "answered", "a", "1", "true"},
+		{300 * s, "release", "a", "1", "true"}, // 300 s
+		{300 * s, "score", "a", "", "300 0 0s"},
+		{300 * s, "acquire", "b", "2", "true"},
+		{300 * s, "answered", "b", "2", "true"},
+		{360 * s, "release", "b", "2", "true"},
+		{360 * s, "acquire", "b", "3", "true"},
+		{360 * s, "answered", "b", "3", "true"},
+		{420 * s, "release", "b", "3", "true"}, // 120 s in two calls
+		{420 * s, "order", "a,b", "", "[b a]"},
+		// A call in progress adds nothing until it ends; a ring never
+		// answered adds nothing.
+		{420 * s, "acquire", "b", "4", "true"},
+		{420 * s, "release", "b", "4", "true"},
+		{3600*s + 300*s, "score", "a", "", "150 0 0s"}, // an hour later: halved
+	})
+}
+
+// Ranking scores the members it has never seen (fewest ties score them
+// when first ranked): their state is bounded by MaxIdle like any other.
+func TestMemoryRankingStateIsBounded(t *testing.T) {
+	m, clk := newFakeMemory(t, lb.Options{MaxIdle: 5})
+	for i := range 20 {
+		dests := make([]string, 10)
+		for j := range dests {
+			dests[j] = fmt.Sprintf("sofia/gateway/gw/+1555%04d", 10*i+j)
+		}
+		runSteps(t, m, clk, []memStep{{0, "order", strings.Join(dests, ","), "", fmt.Sprint(dests)}})
+	}
+	if n := len(strings.Split(lb.Known(m), ",")); n > 5 {
+		t.Fatalf("%d destinations known after ranking 200, want at most MaxIdle (5)", n)
+	}
 }

@@ -13,9 +13,14 @@ type TiePolicy int
 const (
 	// TieFewest puts first the destination with the fewest answered calls,
 	// counted with a decay (Options.HalfLife) so that the count describes
-	// the recent shift, then lru. A destination first seen mid-shift starts
-	// at the lowest count among those it is ranked with, so a late joiner
-	// takes its share of ties, not all of them. It is the default.
+	// the recent shift, then lru: calls handled are spread evenly, as
+	// mod_callcenter's fewest-calls and Genesys's "fewest calls" routing.
+	// A member's score starts when it is first ranked: at zero in the
+	// balancer's first Options.StartWindow (nobody has answered anything
+	// yet), later at the lowest score among those it is ranked with, so a
+	// late joiner takes its share of ties, not all of them. A member back
+	// from an absence (Undrain, Rejoin, the end of Away) is lifted to the
+	// mean score of the members it is next ranked with. It is the default.
 	TieFewest TiePolicy = iota
 	// TieLRU puts first the destination whose last hold started longest
 	// ago; never-used destinations come first, in list order. Idle agents
@@ -25,16 +30,26 @@ const (
 	TieList
 	// TieRandom shuffles equals.
 	TieRandom
+	// TieTalk puts first the destination with the least talk time
+	// (answered calls from their hold's start to their release, seconds,
+	// faded as TieFewest's counts), then lru: occupancy is spread evenly
+	// rather than calls, as mod_callcenter's least-talk-time and Genesys's
+	// "least occupied" routing. Use it when calls differ in length by
+	// agent and the time on calls is what should be fair; use fewest when
+	// the number of calls handled is. Scores start and are lifted as for
+	// TieFewest.
+	TieTalk
 )
 
 // tieNames name the policies in options, by value.
-var tieNames = [...]string{TieFewest: "fewest", TieLRU: "lru", TieList: "list", TieRandom: "random"}
+var tieNames = [...]string{TieFewest: "fewest", TieLRU: "lru", TieList: "list", TieRandom: "random", TieTalk: "talk"}
 
 // String returns the policy's name as used in options: fewest, lru, list,
-// random.
+// random, talk.
 func (t TiePolicy) String() string { return enumName(tieNames[:], t, "TiePolicy") }
 
-// ParseTiePolicy parses fewest, lru, list or random; empty is the default.
+// ParseTiePolicy parses fewest, lru, list, random or talk; empty is the
+// default.
 func ParseTiePolicy(s string) (TiePolicy, error) {
 	if s == "" {
 		return TieFewest, nil
@@ -42,7 +57,7 @@ func ParseTiePolicy(s string) (TiePolicy, error) {
 	if i := slices.Index(tieNames[:], s); i >= 0 {
 		return TiePolicy(i), nil
 	}
-	return 0, invalidf("tie policy %q (want fewest, lru, list or random)", s)
+	return 0, invalidf("tie policy %q (want fewest, lru, list, random or talk)", s)
 }
 
 // enumName returns the name of v in names, by value, or type(v) when names
@@ -103,9 +118,23 @@ const (
 	// DefaultMaxIdle is how many idle destinations a balancer remembers:
 	// the memory backend's default, and the fixed bound of a store's.
 	DefaultMaxIdle = 10000
-	// DefaultHalfLife is how fast answered-call counts fade for fewest
-	// ties: a call answered this long ago weighs half a call.
-	DefaultHalfLife = 4 * time.Hour
+	// DefaultHalfLife is how fast tie scores fade (answered calls for
+	// fewest ties, talk time for talk ties): a call answered this long ago
+	// weighs half a call. Twelve hours keeps a whole shift in the score,
+	// so a shift ends as even as it can, while yesterday's counts weigh
+	// little by the next morning (docs/balance.md has the figures).
+	DefaultHalfLife = 12 * time.Hour
+	// DefaultStartWindow is how long after a balancer starts the members
+	// it first ranks start at a score of zero.
+	DefaultStartWindow = time.Hour
+	// DefaultNoAnswerBackoff is how long a member whose offer rang out
+	// unanswered ranks after its equally loaded peers; it doubles with
+	// every unanswered offer in a row, up to MaxNoAnswerBackoffDoublings
+	// times.
+	DefaultNoAnswerBackoff = 30 * time.Second
+	// MaxNoAnswerBackoffDoublings caps the doublings of the no-answer
+	// back-off: 30 s doubled 6 times is 32 minutes.
+	MaxNoAnswerBackoffDoublings = 6
 )
 
 // Bounds of the options of a store backend.
@@ -126,9 +155,24 @@ type Options struct {
 	// Tie picks the order among equally loaded destinations. Default
 	// fewest.
 	Tie TiePolicy
-	// HalfLife is how fast answered-call counts fade for TieFewest. 0
-	// means DefaultHalfLife; negative means they never fade.
+	// HalfLife is how fast tie scores fade (TieFewest's answered calls,
+	// TieTalk's talk time): a score this old weighs half. 0 means
+	// DefaultHalfLife (12 h); negative means they never fade.
 	HalfLife time.Duration
+	// StartWindow is how long after the balancer starts (its first
+	// ranking; for a store, since its keys were made) the members it
+	// first ranks start at zero; after it they start at the lowest score
+	// of the members they are ranked with. 0 means DefaultStartWindow (1
+	// h); negative means never: every member starts at the lowest.
+	StartWindow time.Duration
+	// NoAnswerBackoff is how long a member whose offer rang out unanswered
+	// (Unanswered) ranks after its equally loaded peers, doubling with
+	// each unanswered offer in a row (at most MaxNoAnswerBackoffDoublings
+	// times) until it answers one: a member who misses one call loses
+	// little, one who never answers stops being tried first. It orders
+	// only within equal loads, with every tie policy. 0 means
+	// DefaultNoAnswerBackoff (30 s); negative means none.
+	NoAnswerBackoff time.Duration
 	// DefaultWrapup is how long after an answered call ends its member is
 	// not offered another, for members not listed in Wrapup. 0 is none.
 	DefaultWrapup time.Duration

@@ -20,6 +20,10 @@ func TestParseOptions(t *testing.T) {
 		{Name: "empty", Check: func(o lb.Options) bool { return o.Tie == lb.TieFewest && o.URL == "" }},
 		{Name: "tie list", Pairs: [][2]string{{"tie", "list"}}, Check: func(o lb.Options) bool { return o.Tie == lb.TieList }},
 		{Name: "tie random", Pairs: [][2]string{{"tie", "random"}}, Check: func(o lb.Options) bool { return o.Tie == lb.TieRandom }},
+		{Name: "tie talk", Pairs: [][2]string{{"tie", "talk"}}, Check: func(o lb.Options) bool { return o.Tie == lb.TieTalk }},
+		{Name: "start window", Pairs: [][2]string{{"start_window", "600"}}, Check: func(o lb.Options) bool { return o.StartWindow == 10*time.Minute }},
+		{Name: "no-answer back-off", Pairs: [][2]string{{"no_answer_backoff", "1m"}}, Check: func(o lb.Options) bool { return o.NoAnswerBackoff == time.Minute }},
+		{Name: "bad back-off", Pairs: [][2]string{{"no_answer_backoff", "-3"}}, Bad: true},
 		{Name: "lua float capacity", Pairs: [][2]string{{"capacity", "2.0"}}, Check: func(o lb.Options) bool { return o.DefaultCapacity == 2 }},
 		{Name: "per dest", Pairs: [][2]string{{"capacity:user/1000", "3"}}, Check: func(o lb.Options) bool { return o.Capacity["user/1000"] == 3 }},
 		{Name: "age never", Pairs: [][2]string{{"max_hold_age", "never"}}, Check: func(o lb.Options) bool { return o.MaxHoldAge < 0 }},
@@ -57,13 +61,23 @@ func TestZeroIsTheDefaultEverywhere(t *testing.T) {
 			Check: func(o lb.Options) bool { return o.MaxIdle == lb.DefaultMaxIdle }},
 		{Name: "wrapup 0", Pairs: [][2]string{{"wrapup", "0"}},
 			Check: func(o lb.Options) bool { return o.DefaultWrapup == 0 }},
+		{Name: "start window 0", Pairs: [][2]string{{"start_window", "0"}},
+			Check: func(o lb.Options) bool { return o.StartWindow == lb.DefaultStartWindow }},
+		{Name: "start window never", Pairs: [][2]string{{"start_window", "never"}},
+			Check: func(o lb.Options) bool { return o.StartWindow < 0 }},
+		{Name: "back-off 0", Pairs: [][2]string{{"no_answer_backoff", "0"}},
+			Check: func(o lb.Options) bool { return o.NoAnswerBackoff == lb.DefaultNoAnswerBackoff }},
+		{Name: "back-off never", Pairs: [][2]string{{"no_answer_backoff", "never"}},
+			Check: func(o lb.Options) bool { return o.NoAnswerBackoff < 0 }},
 	})
 	for _, tc := range []struct {
 		o    lb.Options
 		want lb.Options
 	}{
-		{lb.Options{}, lb.Options{HalfLife: lb.DefaultHalfLife, MaxHoldAge: lb.DefaultMaxHoldAge, MaxIdle: lb.DefaultMaxIdle}},
-		{lb.Options{HalfLife: -time.Hour, MaxHoldAge: -1}, lb.Options{HalfLife: -1, MaxHoldAge: -1, MaxIdle: lb.DefaultMaxIdle}},
+		{lb.Options{}, lb.Options{HalfLife: lb.DefaultHalfLife, StartWindow: lb.DefaultStartWindow,
+			NoAnswerBackoff: lb.DefaultNoAnswerBackoff, MaxHoldAge: lb.DefaultMaxHoldAge, MaxIdle: lb.DefaultMaxIdle}},
+		{lb.Options{HalfLife: -time.Hour, StartWindow: -1, NoAnswerBackoff: -time.Second, MaxHoldAge: -1},
+			lb.Options{HalfLife: -1, StartWindow: -1, NoAnswerBackoff: -1, MaxHoldAge: -1, MaxIdle: lb.DefaultMaxIdle}},
 	} {
 		c, err := tc.o.Check()
 		if err != nil || !reflect.DeepEqual(c.Options(), tc.want) {

@@ -7,8 +7,8 @@ import (
 	"time"
 )
 
-// Never is how the text form spells "never" for fewest_half_life and
-// max_hold_age, which Options spell as a negative duration. 0 means the
+// Never is how the text form spells "never" for fewest_half_life,
+// start_window, no_answer_backoff and max_hold_age, which Options spell as a negative duration. 0 means the
 // default there, as everywhere.
 const Never = "never"
 
@@ -17,8 +17,10 @@ const Never = "never"
 // Config it returns is what Registry.Open takes without checking again.
 // Keys:
 //
-//	tie               fewest (default) | lru | list | random
-//	fewest_half_life  seconds (or a duration) for answered counts to halve; 0 = default (4 h); never
+//	tie               fewest (default) | lru | list | random | talk
+//	fewest_half_life  seconds (or a duration) for tie scores to halve; 0 = default (12 h); never
+//	start_window      seconds after the balancer starts in which members start at zero; 0 = default (1 h); never
+//	no_answer_backoff seconds a member ranks after its peers once an offer rang out, doubling per miss in a row; 0 = default (30 s); never
 //	wrapup            seconds after an answered call before its member is offered again
 //	wrapup:<dest>     the same for one destination
 //	user_domains      ignore (default: user/N@D counts as user/N) | keep
@@ -62,6 +64,10 @@ func (o *Options) set(k, v string) error {
 		o.Tie, err = ParseTiePolicy(v)
 	case k == "fewest_half_life":
 		o.HalfLife, err = parseSecondsOrNever(k, v)
+	case k == "start_window":
+		o.StartWindow, err = parseSecondsOrNever(k, v)
+	case k == "no_answer_backoff":
+		o.NoAnswerBackoff, err = parseSecondsOrNever(k, v)
 	case k == "wrapup":
 		o.DefaultWrapup, err = parseSeconds(k, v)
 	case strings.HasPrefix(k, "wrapup:"):

@@ -34,11 +34,12 @@ const (
 	OpSnapshot
 	OpAnswered
 	OpCount
+	OpUnanswered
 	numOps
 )
 
 // OpNames name the operations of Stats, by index.
-var OpNames = [numOps]string{"next", "order", "acquire", "release", "load", "snapshot", "answered", "count"}
+var OpNames = [numOps]string{"next", "order", "acquire", "release", "load", "snapshot", "answered", "count", "unanswered"}
 
 // opStats counts one operation. Every field is updated atomically.
 type opStats struct {
@@ -212,4 +213,9 @@ func (n *Named) Answered(ctx context.Context, dest, callID string) (bool, error)
 // Count implements Balancer, counting its time.
 func (n *Named) Count(ctx context.Context, dest, callID string) (bool, error) {
 	return timed(n, OpCount, func() (bool, error) { return n.Balancer.Count(ctx, dest, callID) })
+}
+
+// Unanswered implements Balancer, counting its time.
+func (n *Named) Unanswered(ctx context.Context, dest, callID string) (bool, error) {
+	return timed(n, OpUnanswered, func() (bool, error) { return n.Balancer.Unanswered(ctx, dest, callID) })
 }

@@ -6,6 +6,8 @@
 --   fs_cli -x "lua ringlb_admin.lua holds sales [user/1001 ...]"
 --   fs_cli -x "lua ringlb_admin.lua drain sales user/1001 [...]"
 --   fs_cli -x "lua ringlb_admin.lua undrain sales user/1001 [...]"
+--   fs_cli -x "lua ringlb_admin.lua away sales user/1001 [...]"
+--   fs_cli -x "lua ringlb_admin.lua rejoin sales user/1001 [...]"
 --   fs_cli -x "lua ringlb_admin.lua reset sales user/1001 [...]"
 --   fs_cli -x "lua ringlb_admin.lua list"
 --
@@ -25,6 +27,8 @@ usage: lua ringlb_admin.lua COMMAND BALANCER [DEST...]
   holds   BALANCER [DEST..] live holds (one per call) with node and age
   drain   BALANCER DEST..   take destinations out of rotation (calls keep counting)
   undrain BALANCER DEST..   put drained destinations back
+  away    BALANCER DEST..   mark agents absent (break, do-not-disturb) without draining them
+  rejoin  BALANCER DEST..   mark agents back: lifted to their group's mean score, not ahead of it
   reset   BALANCER DEST..   drop every hold on destinations (repair stuck counts)
   list                      balancers open in this switch
 example: fs_cli -x "lua ringlb_admin.lua status sales"
@@ -67,7 +71,8 @@ function commands.holds(b, name, args)
 	return true
 end
 
--- drain, undrain and reset print the lines ringlbctl prints, rendered in Go.
+-- drain, undrain, away, rejoin and reset print the lines ringlbctl prints,
+-- rendered in Go.
 local function act(action)
 	return function(b, name, args)
 		local lines, err, _, done = b:act(action, args)
@@ -83,9 +88,11 @@ end
 
 commands.drain = act("drain")
 commands.undrain = act("undrain")
+commands.away = act("away")
+commands.rejoin = act("rejoin")
 commands.reset = act("reset")
 
-local NEEDS_DESTS = { drain = true, undrain = true, reset = true }
+local NEEDS_DESTS = { drain = true, undrain = true, away = true, rejoin = true, reset = true }
 
 local function main(args)
 	local ok, ringlb = pcall(require, "ringlb")

@@ -56,14 +56,19 @@ func (p *LB) Next(now time.Duration, call, node int, remaining []string) (string
 }
 
 // LegEnded implements Policy: an answered leg is marked answered (the ring
-// helper does so), any other is released.
+// helper does so), one that rang out is released as unanswered (the ring
+// helper does so for a no-answer hangup cause), any other is released.
 func (p *LB) LegEnded(now time.Duration, call, node int, dest string, o Outcome) error {
 	p.at(now)
-	if o == Answered {
-		_, err := p.node(node).Answered(context.Background(), dest, callID(call))
-		return err
+	var err error
+	switch o {
+	case Answered:
+		_, err = p.node(node).Answered(context.Background(), dest, callID(call))
+	case NoAnswer:
+		_, err = p.node(node).Unanswered(context.Background(), dest, callID(call))
+	default:
+		_, err = p.node(node).Release(context.Background(), dest, callID(call))
 	}
-	_, err := p.node(node).Release(context.Background(), dest, callID(call))
 	return err
 }
 
@@ -220,17 +225,19 @@ func (*Random) LegEnded(time.Duration, int, int, string, Outcome) error { return
 func (*Random) Hangup(time.Duration, int, int, string) error { return nil }
 
 // LoggedOut implements Presence: a drained agent is drained in the
-// balancer (ringlbctl drain); do-not-disturb is seen by the ring helper
-// only, which leaves the agent out of the members it passes.
+// balancer (ringlbctl drain); one on do-not-disturb is left out of the
+// members by the ring helper, which marks it away in the balancer (Away)
+// the first time it skips it.
 func (p *LB) LoggedOut(now time.Duration, agent string, via Signal) error {
-	if via != Drained {
-		return nil
-	}
 	p.at(now)
+	if via != Drained {
+		return p.Nodes[0].Away(context.Background(), agent)
+	}
 	return p.Nodes[0].Drain(context.Background(), agent)
 }
 
-// LoggedIn implements Presence: a drained agent is undrained.
+// LoggedIn implements Presence: a drained agent is undrained; the
+// balancer learns that an agent marked away is back from its next call.
 func (p *LB) LoggedIn(now time.Duration, agent string, via Signal) error {
 	if via != Drained {
 		return nil

@@ -14,9 +14,9 @@ import (
 // for research only, to try a rule on the traces before it is built. The
 // rows the report calls ringlb always run the real lb.
 //
-// With RuleOptions{Tie: RuleFewest, HalfLife: 4 * time.Hour} (or RuleLRU,
-// RuleList) it chooses exactly as lb.Memory with the same tie and
-// half-life; a test holds it to that on every trace.
+// With the options of lb's rules (DefaultRuleOptions, or RuleLRU,
+// RuleList, RuleTalk with them) it chooses exactly as lb.Memory with the
+// matching options; a test holds it to that on every trace.
 type Rule struct {
 	opts    RuleOptions
 	members map[string]*ruleMember
@@ -46,7 +46,8 @@ type RuleTie int
 const (
 	// RuleFewest: fewest answered calls (faded), then lru; lb's fewest.
 	RuleFewest RuleTie = iota
-	// RuleTalk: least talk time (faded), then lru: even occupancy.
+	// RuleTalk: least talk time (faded; from the hold's start to its
+	// release, as lb counts it), then lru: lb's talk.
 	RuleTalk
 	// RuleLRU: the member whose last hold started longest ago.
 	RuleLRU
@@ -73,14 +74,15 @@ type RuleStart int
 const (
 	// StartWhenChosen: until first chosen, a member ranks at the lowest
 	// score of the list it is ranked in, and is given that score when
-	// chosen (lb today).
+	// chosen (lb before its start window).
 	StartWhenChosen RuleStart = iota
 	// StartWhenRanked: a member is given the lowest score of the list the
 	// first time it is ranked.
 	StartWhenRanked
 	// StartZeroFirstHour: as StartWhenRanked, but a member first ranked
 	// within RuleOptions.FirstHour of the balancer's first choice starts
-	// at zero: at the start of a shift nobody has answered anything yet.
+	// at zero: at the start of a shift nobody has answered anything yet
+	// (lb's rule).
 	StartZeroFirstHour
 )
 
@@ -103,9 +105,12 @@ type RuleOptions struct {
 	Start    RuleStart
 	// FirstHour is StartZeroFirstHour's window; 0 means an hour.
 	FirstHour time.Duration
-	// Lift raises a member who comes back (LoggedIn) to the lowest score
-	// of the members present it was ranked with, if it is below; LiftMean
-	// to their mean instead.
+	// Lift raises a member back from an absence, at its next ranking, to
+	// the lowest score of the members it is ranked with (those scored and
+	// not returning themselves), if it is below; LiftMean to their mean
+	// instead (lb's rule). A drained member is back when undrained; one on
+	// do-not-disturb, marked away as the ring helper does, when its next
+	// leg ends answered or unanswered.
 	Lift, LiftMean bool
 	// NoAnswerWeight adds this many answered calls (RuleTalk: mean talk
 	// times) to a member's score when an offer rings out unanswered.
@@ -114,7 +119,7 @@ type RuleOptions struct {
 	// after an offer rang out unanswered; with BackoffDoubles, twice as
 	// long for each unanswered offer in a row (up to 64 times), so that
 	// one missed call costs little and a member who never answers is
-	// left alone.
+	// left alone. An answer ends it (lb's rule).
 	Backoff        time.Duration
 	BackoffDoubles bool
 	// Wrapup is lb's wrapup option.
@@ -122,6 +127,14 @@ type RuleOptions struct {
 	// Untracked leaves direct calls unseen, as a switch without the call
 	// tracker.
 	Untracked bool
+}
+
+// DefaultRuleOptions are lb's default rules as the model's options: fewest
+// ties faded by lb.DefaultHalfLife, zero in the start window, lifted to the
+// mean on return, and the doubling no-answer back-off.
+func DefaultRuleOptions() RuleOptions {
+	return RuleOptions{Tie: RuleFewest, HalfLife: lb.DefaultHalfLife, Start: StartZeroFirstHour,
+		FirstHour: lb.DefaultStartWindow, LiftMean: true, Backoff: lb.DefaultNoAnswerBackoff, BackoffDoubles: true}
 }
 
 // String describes the options in a few words.
@@ -173,14 +186,14 @@ type ruleMember struct {
 	backUntil int64
 	missed    int // unanswered offers in a row
 	drained   bool
-	away      bool
-	mates     map[*ruleMember]bool // members it was ranked with
+	away      bool // marked away: back at its next answered or unanswered leg
+	returning bool // back: lifted at its next ranking
 }
 
 type ruleHold struct {
 	id       int // call, or -1-direct call
 	answered bool
-	at       int64 // answer time (ns)
+	start    int64 // hold start (ns)
 }
 
 type ruleCand struct {
@@ -291,22 +304,32 @@ func (r *Rule) Next(now time.Duration, call, node int, remaining []string) (stri
 	if len(r.cands) == 0 {
 		return "", fmt.Errorf("sim: rule: every member drained or in wrap-up: %w", lb.ErrAtCapacity)
 	}
-	for i := range r.cands {
-		for j := range r.cands {
-			if (r.opts.Lift || r.opts.LiftMean) && i != j {
-				if r.cands[i].m.mates == nil {
-					r.cands[i].m.mates = make(map[*ruleMember]bool)
-				}
-				r.cands[i].m.mates[r.cands[j].m] = true
+	// The lowest and mean score among the scored that are not returning:
+	// where unscored members start, and returning ones are lifted.
+	low := math.Inf(-1)
+	sum, n := 0.0, 0
+	for _, c := range r.cands {
+		if c.m.scored && !c.m.returning {
+			if n == 0 || c.m.rank < low {
+				low = c.m.rank
 			}
+			sum += r.scoreOf(c.m.rank, ns)
+			n++
 		}
 	}
-	// The lowest score among the scored: where unscored members start.
-	low := math.Inf(-1)
-	any := false
-	for _, c := range r.cands {
-		if c.m.scored && (!any || c.m.rank < low) {
-			low, any = c.m.rank, true
+	if r.scores() {
+		for _, c := range r.cands {
+			if !c.m.returning || !c.m.scored {
+				continue
+			}
+			c.m.returning = false
+			switch {
+			case n == 0:
+			case r.opts.LiftMean:
+				c.m.rank = max(c.m.rank, r.rankOf(sum/float64(n), ns))
+			case r.opts.Lift:
+				c.m.rank = max(c.m.rank, low)
+			}
 		}
 	}
 	if r.scores() && r.opts.Start != StartWhenChosen {
@@ -315,7 +338,7 @@ func (r *Rule) Next(now time.Duration, call, node int, remaining []string) (stri
 		}
 		for _, c := range r.cands {
 			if !c.m.scored {
-				c.m.rank, c.m.scored = low, true
+				c.m.rank, c.m.scored, c.m.returning = low, true, false
 			}
 		}
 	}
@@ -369,12 +392,12 @@ func (r *Rule) Next(now time.Duration, call, node int, remaining []string) (stri
 	if r.scores() && !c.m.scored {
 		c.m.rank, c.m.scored = low, true
 	}
-	r.hold(c.m, call)
+	r.hold(c.m, call, ns)
 	return c.dest, nil
 }
 
-func (r *Rule) hold(m *ruleMember, id int) {
-	m.holds = append(m.holds, ruleHold{id: id})
+func (r *Rule) hold(m *ruleMember, id int, ns int64) {
+	m.holds = append(m.holds, ruleHold{id: id, start: ns})
 	r.seq++
 	m.lastSeq = r.seq
 }
@@ -394,8 +417,9 @@ func (r *Rule) drop(m *ruleMember, id int) (ruleHold, bool) {
 func (r *Rule) answered(m *ruleMember, id int, ns int64) {
 	for i := range m.holds {
 		if h := &m.holds[i]; h.id == id && !h.answered {
-			h.answered, h.at = true, ns
-			m.missed = 0
+			h.answered = true
+			m.missed, m.backUntil = 0, 0
+			r.back(m)
 			if r.opts.Tie != RuleTalk {
 				r.add(m, 1, ns)
 			}
@@ -413,7 +437,7 @@ func (r *Rule) release(m *ruleMember, id int, ns int64) {
 	if ns+int64(r.opts.Wrapup) > m.wrapUntil {
 		m.wrapUntil = ns + int64(r.opts.Wrapup)
 	}
-	talk := time.Duration(ns - h.at)
+	talk := time.Duration(ns - h.start)
 	r.talkSum += talk
 	r.talks++
 	if r.opts.Tie == RuleTalk {
@@ -429,8 +453,10 @@ func (r *Rule) LegEnded(now time.Duration, call, node int, dest string, o Outcom
 		r.answered(m, call, ns)
 		return nil
 	}
+	ringing := r.ringing(m, call)
 	r.release(m, call, ns)
-	if o == NoAnswer {
+	if o == NoAnswer && ringing {
+		r.back(m)
 		if w := r.opts.NoAnswerWeight; w > 0 && r.scores() {
 			if r.opts.Tie == RuleTalk {
 				w *= r.meanTalk().Seconds()
@@ -469,7 +495,7 @@ func (r *Rule) DirectStarted(now time.Duration, id int, agent string) error {
 		return nil
 	}
 	m := r.member(agent)
-	r.hold(m, -1-id)
+	r.hold(m, -1-id, r.ns(now))
 	r.answered(m, -1-id, r.ns(now))
 	return nil
 }
@@ -483,44 +509,43 @@ func (r *Rule) DirectEnded(now time.Duration, id int, agent string) error {
 	return nil
 }
 
+// back notes that m is back: an absence marked away ends.
+func (r *Rule) back(m *ruleMember) {
+	if m.away {
+		m.away, m.returning = false, true
+	}
+}
+
+// ringing reports whether m has hold id, not answered.
+func (r *Rule) ringing(m *ruleMember, id int) bool {
+	for _, h := range m.holds {
+		if h.id == id {
+			return !h.answered
+		}
+	}
+	return false
+}
+
 // LoggedOut implements Presence: a drained member is left out of ranking;
-// one on do-not-disturb is not listed by the ring helper.
+// one on do-not-disturb is not listed by the ring helper, which marks it
+// away.
 func (r *Rule) LoggedOut(now time.Duration, agent string, via Signal) error {
 	m := r.member(agent)
-	m.away = true
 	if via == Drained {
 		m.drained = true
+	} else {
+		m.away = true
 	}
 	return nil
 }
 
-// LoggedIn implements Presence: with Lift (LiftMean), a member below the
-// lowest (mean) score of its list-mates present is raised to it.
+// LoggedIn implements Presence: an undrained member is back, lifted at its
+// next ranking; one back from do-not-disturb is back when its next leg
+// ends.
 func (r *Rule) LoggedIn(now time.Duration, agent string, via Signal) error {
 	m := r.member(agent)
-	m.away, m.drained = false, false
-	if !(r.opts.Lift || r.opts.LiftMean) || !r.scores() || !m.scored {
-		return nil
-	}
-	ns := r.ns(now)
-	low, sum, n := 0.0, 0.0, 0
-	for o := range m.mates {
-		if o.scored && !o.away {
-			if n == 0 || o.rank < low {
-				low = o.rank
-			}
-			sum += r.scoreOf(o.rank, ns)
-			n++
-		}
-	}
-	if n == 0 {
-		return nil
-	}
-	if r.opts.LiftMean {
-		low = r.rankOf(sum/float64(n), ns)
-	}
-	if m.rank < low {
-		m.rank = low
+	if via == Drained && m.drained {
+		m.drained, m.returning = false, true
 	}
 	return nil
 }

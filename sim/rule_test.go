@@ -39,12 +39,16 @@ func TestRuleMatchesMemory(t *testing.T) {
 		lb   lb.Options
 		rule RuleOptions
 	}
+	talk := DefaultRuleOptions()
+	talk.Tie = RuleTalk
 	pairs := []pair{
-		{lb.Options{}, RuleOptions{Tie: RuleFewest, HalfLife: lb.DefaultHalfLife}},
-		{lb.Options{HalfLife: -1}, RuleOptions{Tie: RuleFewest}},
-		{lb.Options{HalfLife: 30 * time.Minute}, RuleOptions{Tie: RuleFewest, HalfLife: 30 * time.Minute}},
-		{lb.Options{Tie: lb.TieLRU}, RuleOptions{Tie: RuleLRU}},
-		{lb.Options{Tie: lb.TieList}, RuleOptions{Tie: RuleList}},
+		{lb.Options{}, DefaultRuleOptions()},
+		{lb.Options{HalfLife: -1, StartWindow: -1, NoAnswerBackoff: -1}, RuleOptions{Tie: RuleFewest, Start: StartWhenRanked, LiftMean: true}},
+		{lb.Options{HalfLife: 30 * time.Minute, NoAnswerBackoff: -1},
+			RuleOptions{Tie: RuleFewest, HalfLife: 30 * time.Minute, Start: StartZeroFirstHour, LiftMean: true}},
+		{lb.Options{Tie: lb.TieTalk}, talk},
+		{lb.Options{Tie: lb.TieLRU}, RuleOptions{Tie: RuleLRU, Backoff: lb.DefaultNoAnswerBackoff, BackoffDoubles: true}},
+		{lb.Options{Tie: lb.TieList, NoAnswerBackoff: -1}, RuleOptions{Tie: RuleList}},
 	}
 	var names []string
 	for _, s := range append(Scenarios(), Shifts()...) {
@@ -191,27 +195,37 @@ func TestRuleStart(t *testing.T) {
 	}
 }
 
-// A member back from a logout is raised to the lowest score of the
-// members it was ranked with, so it takes its share of ties, not all.
+// A member back from do-not-disturb (marked away as the ring helper
+// does) is back at its next answered leg, and raised at its next ranking
+// to the lowest (Lift) or mean (LiftMean) score of the members it is
+// ranked with, so it takes its share of ties, not all.
 func TestRuleLift(t *testing.T) {
 	min := time.Minute
 	table := steps(
-		call(1, 0, min, []string{"a", "b"}, "a"),
+		call(1, 0, min, []string{"a", "b", "c"}, "a"),
 		[]step{{at: 2 * min, dest: "a", out: true}},
-		call(2, 3*min, min, []string{"b"}, "b"),
-		call(3, 5*min, min, []string{"b"}, "b"),
-		call(4, 7*min, min, []string{"b"}, "b"),
+		call(2, 3*min, min, []string{"b", "c"}, "b"),
+		call(3, 5*min, min, []string{"b", "c"}, "c"),
+		call(4, 7*min, min, []string{"b", "c"}, "b"),
+		call(5, 8*min, min, []string{"b", "c"}, "c"),
+		call(6, 8*min+30*time.Second, min, []string{"b", "c"}, "b"),
 		[]step{{at: 9 * min, dest: "a", back: true}},
+		call(7, 10*min, min, []string{"a", "b", "c"}, "a"), // back: its answer shows it
+		// The next ranking lifts it: b 3, c 2.
+		[]step{{at: 12 * min, call: 8, list: []string{"a", "b", "c"}, want: "c"}},
 	)
-	for _, lift := range []bool{false, true} {
-		r := NewRule(RuleOptions{Tie: RuleFewest, Start: StartZeroFirstHour, Lift: lift})
+	for _, tc := range []struct {
+		o    RuleOptions
+		want float64
+	}{
+		{RuleOptions{Tie: RuleFewest, Start: StartZeroFirstHour}, 2},
+		{RuleOptions{Tie: RuleFewest, Start: StartZeroFirstHour, Lift: true}, 2},
+		{RuleOptions{Tie: RuleFewest, Start: StartZeroFirstHour, LiftMean: true}, 2.5},
+	} {
+		r := NewRule(tc.o)
 		runSteps(t, r, table)
-		want := 1.0
-		if lift {
-			want = 3
-		}
-		if got := r.score("a", 10*min); !near(got, want) {
-			t.Errorf("lift %v: a's score on return %v, want %v", lift, got, want)
+		if got := r.score("a", 12*min); !near(got, tc.want) {
+			t.Errorf("%s: a's score on return %v, want %v", tc.o, got, tc.want)
 		}
 	}
 }
@@ -281,10 +295,10 @@ func TestRuleTalk(t *testing.T) {
 		call(1, 0, 10*min, []string{"a", "b"}, "a"),
 		call(2, time.Second, min, []string{"a", "b"}, "b"),
 		call(3, 2*min, min, []string{"a", "b"}, "b"),
-		// a talked 9m59s, b 2 minutes: b again.
+		// a talked 10m (from its hold's start), b 2 minutes: b again.
 		call(4, 11*min, min, []string{"a", "b"}, "b"),
 	))
-	if a := r.score("a", 11*min); !near(a, (10*min - time.Second).Seconds()) {
+	if a := r.score("a", 11*min); !near(a, (10 * min).Seconds()) {
 		t.Errorf("a's talk score %v", a)
 	}
 }

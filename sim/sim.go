@@ -170,7 +170,8 @@ type Signal int
 
 const (
 	// DND: the agent sets do-not-disturb; the ring helper leaves it out of
-	// the members it passes to the balancer, which sees nothing else.
+	// the members it passes to the balancer and marks it away there
+	// (Away), so that its next call shows it back.
 	DND Signal = iota
 	// Drained: the operator drains the agent in the balancer (ringlbctl
 	// drain) and undrains it on return; the ring helper still lists it.

@@ -105,8 +105,8 @@ func StandardSpecs(cfg Config, redisURL, redisPrefix string) []Spec {
 	// choice.
 	if redisURL != "" && cfg.Wrapup == 0 && cfg.DirectPerHour == 0 && len(cfg.Joins) == 0 && len(cfg.Logouts) == 0 {
 		specs = append(specs,
-			MemorySpec(NoFading, lb.Options{HalfLife: -1}),
-			RedisSpec(RedisName(cfg.Nodes), redisURL, redisPrefix, cfg.Nodes, lb.Options{HalfLife: -1}))
+			MemorySpec(NoFading, timeless),
+			RedisSpec(RedisName(cfg.Nodes), redisURL, redisPrefix, cfg.Nodes, timeless))
 	}
 	gap := cfg.GenesisGap
 	seed := cfg.Seed
@@ -117,6 +117,12 @@ func StandardSpecs(cfg Config, redisURL, redisPrefix string) []Spec {
 	)
 	return specs
 }
+
+// timeless are lb's default rules without what reads the clock (fading,
+// the start window, the no-answer back-off): the options of the Redis
+// policy, whose clock the simulation cannot move, and of the memory one
+// it must match.
+var timeless = lb.Options{HalfLife: -1, StartWindow: -1, NoAnswerBackoff: -1}
 
 // NoFading is the memory policy the Redis one is compared with.
 const NoFading = "ringlb-no-fading"

@@ -291,6 +291,37 @@ func WriteTrace(w io.Writer, t *TraceRun) error {
 		}
 	}
 
+	// Agents that never answer.
+	for _, tr := range first.Config.Traits {
+		if tr.NoAnswer < 1 {
+			continue
+		}
+		fair := fairFirstOffers(&first.Config, tr.Agent)
+		fmt.Fprintf(&b, "\n%s never answers: the calls whose first leg rang it, mean over the seeds, against its fair share (%.0f: the calls of each of its groups over the group's members), and how long callers waited:\n\n", tr.Agent, fair)
+		tableHead(&b, 1, "policy", "first offers to "+tr.Agent, "of its fair share", "time to answer p50 / p95", "abandoned")
+		for _, p := range policies {
+			var fo []float64
+			var all Result
+			for i := range t.Seeds {
+				r, ok := t.Seeds[i].Result(p)
+				if !ok {
+					continue
+				}
+				for _, a := range r.Agents {
+					if a.Agent == tr.Agent {
+						fo = append(fo, float64(a.FirstOffers))
+					}
+				}
+				all.Calls += r.Calls
+				all.Abandoned += r.Abandoned
+				all.Waits = append(all.Waits, r.Waits...)
+			}
+			m, _ := stats(fo)
+			fmt.Fprintf(&b, "| %s | %.0f | %.2f | %.1f s / %.1f s | %s |\n", p, m, m/fair,
+				all.WaitQuantile(0.5).Seconds(), all.WaitQuantile(0.95).Seconds(), pct(all.Abandoned, all.Calls))
+		}
+	}
+
 	// Returning agents.
 	if len(first.Config.Logouts) > 0 {
 		l := first.Config.Logouts[0]
@@ -325,7 +356,7 @@ func WriteTrace(w io.Writer, t *TraceRun) error {
 				}
 			}
 		}
-		fmt.Fprintf(&b, "\n%s against %s (one memory balancer, no fading on either: the Redis balancers read the Redis server's clock): the same answered calls for every agent and the same totals on %d of %d seeds.\n", redis, NoFading, same, n)
+		fmt.Fprintf(&b, "\n%s against %s (one memory balancer, nothing that reads the clock on either, no fading, start window or no-answer back-off: the Redis balancers read the Redis server's clock): the same answered calls for every agent and the same totals on %d of %d seeds.\n", redis, NoFading, same, n)
 	}
 	for i := range t.Seeds {
 		for _, n := range t.Seeds[i].Notes {
@@ -440,11 +471,11 @@ func WriteReport(w io.Writer, shifts, scenarios []TraceRun, o ReportOptions) err
   *Unanswered*: every member was tried, or none was free as the balancer saw it.
 
 A ring rings one member at a time, as the ring helper's balancing mode does: the balancer's next holds
-the member when its leg starts ringing, a leg that is not answered within the ring timeout (or is
-rejected as busy) is released and the next member chosen, an answered one is marked answered, and the
-hold ends when the call does. Logged-out agents are unavailable; a trace says whether the operator put
-them on do-not-disturb (the ring helper leaves them out of the members it passes, the balancer sees
-nothing) or drained them in the balancer.
+the member when its leg starts ringing, a leg that is not answered within the ring timeout is released
+as unanswered (the member backs off) and one rejected as busy is released, and the next member chosen;
+an answered one is marked answered, and the hold ends when the call does. Logged-out agents are
+unavailable; a trace says whether the operator put them on do-not-disturb (the ring helper leaves them
+out of the members it passes and marks them away in the balancer) or drained them in the balancer.
 
 `)
 	if len(shifts) > 0 {
@@ -541,4 +572,24 @@ RuleOptions field and a line in Variants, with no change to lb. The ringlb rows 
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// fairFirstOffers is agent's fair share of first offers in a run of cfg:
+// the expected calls of each group it is in over the group's members.
+func fairFirstOffers(cfg *Config, agent string) float64 {
+	total := 0.0
+	for _, g := range cfg.Groups {
+		total += g.Weight
+	}
+	calls := cfg.ArrivalsPerHour * cfg.Duration.Hours()
+	if cfg.Duration == 0 {
+		calls = float64(cfg.Calls)
+	}
+	fair := 0.0
+	for _, g := range cfg.Groups {
+		if slices.Contains(g.Members, agent) && total > 0 {
+			fair += calls * g.Weight / total / float64(len(g.Members))
+		}
+	}
+	return fair
 }

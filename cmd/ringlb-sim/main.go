@@ -141,8 +141,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 			defer fmt.Fprintf(stderr, "ringlb-sim: Redis keys of this run match %q (redis-cli --scan --pattern '%s*' | xargs redis-cli unlink)\n", o.RedisPrefix+"*", o.RedisPrefix)
 		}
 	}
+	o.Extra = sim.ChoiceSpecs
 	if *variants {
-		o.Extra = sim.VariantSpecs
+		o.Extra = func(cfg sim.Config) []sim.Spec { return append(sim.ChoiceSpecs(cfg), sim.VariantSpecs(cfg)...) }
 	}
 	scenarioRuns, err := sim.RunSuite(scenarios, false, o)
 	if err != nil {
@@ -173,6 +174,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		t := &shiftRuns[0]
 		fmt.Fprintf(&b, "## Shift trace %s: %s\n\n", t.Scenario.Name, t.Scenario.About)
 		err = sim.WriteTrace(&b, t)
+	}
+	if err == nil && *scenario == "all" {
+		b.WriteString("\n")
+		err = sim.WriteChoices(&b, append(shiftRuns, scenarioRuns...))
 	}
 	if err == nil && *variants {
 		b.WriteString("\n")

@@ -105,6 +105,33 @@ Examples:
 `,
 	},
 	{
+		name: "away", args: "DEST...", minArgs: 1, maxArgs: -1, flags: []string{"force"},
+		summary: "mark agents absent (a break, do-not-disturb) without draining them",
+		run:     (*ctl).away,
+		help: `Marks destinations absent without draining them: they stay in rotation,
+and when their next call (answered or rung out) shows them back they
+rejoin as rejoin says. The ring helper does this itself for a member it
+skips for do-not-disturb.
+
+Examples:
+  ringlbctl away --balancer sales user/1002
+`,
+	},
+	{
+		name: "rejoin", args: "DEST...", minArgs: 1, maxArgs: -1, flags: []string{"force"},
+		summary: "mark agents back from an absence: lifted to their group's mean score",
+		run:     (*ctl).rejoin,
+		help: `Marks destinations back from an absence (a break, a logout the balancer did
+not see): the next ranking that includes each one lifts its tie score
+(fewest: answered calls; talk: talk time) to the mean of the members it
+is ranked with, if below, so that it takes its share of the calls rather
+than every call until it has caught up. Undrain does the same.
+
+Examples:
+  ringlbctl rejoin --balancer sales user/1002
+`,
+	},
+	{
 		name: "reset", args: "DEST...", minArgs: 1, maxArgs: -1, flags: []string{"force"},
 		summary: "drop every hold on destinations (repair stuck counts)",
 		run:     (*ctl).reset,
@@ -129,7 +156,7 @@ const commonHelp = `Flags:
                     the balancer (the name given to ringlb.open)
   --json            print JSON instead of tables
   --timeout D       give up on Redis after D (default 5s)
-  --force           drain, undrain, reset: act even if the balancer has
+  --force           drain, undrain, away, rejoin, reset: act even if the balancer has
                     no keys in Redis
 
 Exit codes: 0 done, 1 the operation failed (Redis unreachable or too slow),
@@ -430,9 +457,12 @@ func (c *ctl) holds() int {
 
 func (c *ctl) drain() int   { return c.act(lb.ActionDrain) }
 func (c *ctl) undrain() int { return c.act(lb.ActionUndrain) }
+func (c *ctl) away() int    { return c.act(lb.ActionAway) }
+func (c *ctl) rejoin() int  { return c.act(lb.ActionRejoin) }
 func (c *ctl) reset() int   { return c.act(lb.ActionReset) }
 
-// act applies drain, undrain or reset to the destinations named.
+// act applies drain, undrain, away, rejoin or reset to the destinations
+// named.
 func (c *ctl) act(action string) int {
 	s, code, ok := c.snapshot(c.force)
 	if !ok {

@@ -285,6 +285,23 @@ func TestJSONParses(t *testing.T) {
 		t.Errorf("drain --json: %+v", r)
 	}
 
+	out = ctlOK(t, url, "rejoin", "-b", "sales", "user/1003")
+	if !strings.Contains(out, "sales: user/1003 rejoins: lifted to the mean score of its group at its next ranking") {
+		t.Errorf("rejoin: %q", out)
+	}
+	out = ctlOK(t, url, "away", "-b", "sales", "--json", "user/1003")
+	var ad struct {
+		Action       string `json:"action"`
+		Destinations []struct {
+			Dest string `json:"dest"`
+			Away bool   `json:"away"`
+		} `json:"destinations"`
+	}
+	if err := json.Unmarshal([]byte(out), &ad); err != nil || ad.Action != "away" || len(ad.Destinations) != 1 ||
+		!ad.Destinations[0].Away {
+		t.Errorf("away --json: %v %+v\n%s", err, ad, out)
+	}
+
 	out = ctlOK(t, url, "reset", "-b", "sales", "--json", "user/1001")
 	var rd struct {
 		Action       string `json:"action"`

@@ -37,6 +37,7 @@ var ops = []op{
 stores its handle in *handle. Options are nopts key/value pairs
 (docs/lua-api.md, Options): "tie", "capacity" (or "default_capacity"),
 "capacity:<dest>", "wrapup", "wrapup:<dest>", "fewest_half_life",
+"start_window", "no_answer_backoff",
 "max_hold_age", "max_idle", "user_domains", and for Redis "url",
 "key_prefix", "lease", "timeout", "node". Opening a name again with the same options returns the same handle;
 other options give RINGLB_EMISMATCH. Handles stay valid for the life of the
@@ -92,6 +93,16 @@ new, 0 if held already.`,
 		Doc: `ringlb_release drops the hold; *removed is 1 if there was one, else 0.`,
 	},
 	{
+		Name:     "unanswered",
+		Params:   "uint64_t handle, const char *dest, const char *call_id, int *removed = 0",
+		Deadline: true, Req: "hold",
+		Doc: `ringlb_unanswered drops the hold of an offer that rang out unanswered, as
+ringlb_release does; if it was still ringing, the member ranks after its
+equally loaded peers for its no-answer back-off, which doubles with each
+such offer in a row until it answers one. *removed is 1 if there was a
+hold, else 0.`,
+	},
+	{
 		Name:     "answered",
 		Params:   "uint64_t handle, const char *dest, const char *call_id, int *marked = 0",
 		Deadline: true, Req: "hold",
@@ -110,6 +121,22 @@ ringing to talking and counts once among the member's answered calls
 		Params:   "uint64_t handle, const char *dest, int drained",
 		Deadline: true,
 		Doc:      `ringlb_drain drains (drained=1) or undrains (drained=0) dest.`,
+	},
+	{
+		Name:     "away",
+		Params:   "uint64_t handle, const char *dest",
+		Deadline: true,
+		Doc: `ringlb_away marks dest absent without draining it (do-not-disturb, a
+break): its next answered or unanswered call shows it back, and it
+rejoins as ringlb_rejoin says.`,
+	},
+	{
+		Name:     "rejoin",
+		Params:   "uint64_t handle, const char *dest",
+		Deadline: true,
+		Doc: `ringlb_rejoin marks dest back from an absence: the next ranking that
+includes it lifts its tie score to the mean of the members it is ranked
+with, if below. Undrain does the same.`,
 	},
 	{
 		Name:     "reset",
@@ -202,7 +229,8 @@ freed with ringlb_free.`,
 		Name:   "act",
 		Lua:    true,
 		Params: "uint64_t handle, const char *action, int n, const char *const *dests[n <= MAX_DESTINATIONS], char **out = NULL",
-		Doc: `ringlb_act applies action ("drain", "undrain" or "reset") to each of
+		Doc: `ringlb_act applies action ("drain", "undrain", "away", "rejoin" or
+"reset") to each of
 dests[0..n) and writes to *out the lines ringlbctl prints about each, one
 per line, freed with ringlb_free; on an error *out holds the lines of those
 done before it.`,

@@ -124,7 +124,7 @@ func rankCases(t *testing.T, open Opener) {
 		// A member first seen mid-shift starts level with the least
 		// answered of its group, not at zero: it takes its turn, then the
 		// others get theirs.
-		b := open(t, lb.Options{Tie: lb.TieFewest})
+		b := open(t, lb.Options{Tie: lb.TieFewest, StartWindow: -1})
 		for i, d := range []string{"a", "a", "a", "b", "b"} {
 			call := fmt.Sprint("old", i)
 			MustAcquire(t, b, d, call)
@@ -148,7 +148,7 @@ func rankCases(t *testing.T, open Opener) {
 		// lowest score of the members not drained, full ones included,
 		// while its order and the memory backend took only members with
 		// room. The members that may be offered are the group.
-		b := open(t, lb.Options{Tie: lb.TieFewest, HalfLife: -1, Capacity: map[string]int{"a": 1}})
+		b := open(t, lb.Options{Tie: lb.TieFewest, HalfLife: -1, StartWindow: -1, Capacity: map[string]int{"a": 1}})
 		for i, d := range []string{"a", "b", "b", "b"} {
 			call := fmt.Sprint("old", i)
 			MustAcquire(t, b, d, call)
@@ -163,6 +163,8 @@ func rankCases(t *testing.T, open Opener) {
 			t.Fatalf("new = %+v; want it level with b (score 3), not with the full a (1)", d)
 		}
 	})
+
+	scoreCases(t, open)
 
 	t.Run("TieList", func(t *testing.T) {
 		b := open(t, lb.Options{Tie: lb.TieList})

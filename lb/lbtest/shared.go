@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/ringlb/ringlb/lb"
 )
@@ -17,7 +18,8 @@ type PairOpener func(t *testing.T, oa, ob lb.Options) (a, b lb.Balancer)
 // pairs open returns: a member's load is the distinct calls holding it in
 // any balancer of the scope, whichever placed them; capacity and wrap-up
 // are each balancer's own, applied to that load and to the end of the
-// member's last answered call; drains stay each balancer's own.
+// member's last answered call; drains, tie scores and no-answer back-offs
+// stay each balancer's own.
 func Shared(t *testing.T, open PairOpener) {
 	ctx := context.Background()
 
@@ -89,6 +91,37 @@ func Shared(t *testing.T, open PairOpener) {
 		if got := MustNext(t, b, []string{"x"}, "c1"); got != "x" {
 			t.Fatalf("b.Next = %q, want x (drained on a only)", got)
 		}
+	})
+
+	t.Run("TieScoresAndBackoffEachBalancers", func(t *testing.T) {
+		// Ties break on each balancer's own scores and no-answer back-off,
+		// among members of equal shared load.
+		o := lb.Options{Tie: lb.TieFewest, NoAnswerBackoff: time.Hour}
+		a, b := open(t, o, o)
+		if got := MustNext(t, a, []string{"x", "y"}, "c1"); got != "x" {
+			t.Fatalf("a.Next = %q, want x", got)
+		}
+		if ok, err := a.Unanswered(ctx, "x", "c1"); !ok || err != nil {
+			t.Fatalf("a.Unanswered = %v, %v", ok, err)
+		}
+		WantOrder(t, a, []string{"x", "y"}, []string{"y", "x"}) // x backs off in a
+		WantOrder(t, b, []string{"x", "y"}, []string{"x", "y"}) // not in b
+		MustAcquire(t, b, "y", "c2")
+		// Load first: b's call on y puts it after x in a, back-off or not.
+		WantOrder(t, a, []string{"x", "y"}, []string{"x", "y"})
+		MustRelease(t, b, "y", "c2", true)
+		WantOrder(t, a, []string{"x", "y"}, []string{"y", "x"})
+		WantOrder(t, b, []string{"x", "y"}, []string{"x", "y"})
+
+		// A call answered in a scores in a only.
+		a, b = open(t, o, o)
+		MustAcquire(t, a, "y", "c1")
+		if ok, err := a.Answered(ctx, "y", "c1"); !ok || err != nil {
+			t.Fatalf("a.Answered = %v, %v", ok, err)
+		}
+		MustRelease(t, a, "y", "c1", true)
+		WantOrder(t, a, []string{"y", "x"}, []string{"x", "y"})
+		WantOrder(t, b, []string{"y", "x"}, []string{"y", "x"})
 	})
 
 	t.Run("WrapupOfEachBalancerOnSharedEnd", func(t *testing.T) {

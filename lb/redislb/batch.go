@@ -32,13 +32,15 @@ type opKind string
 
 // The operations of ops.lua.
 const (
-	opNext     opKind = "next"
-	opOrder    opKind = "order"
-	opLoad     opKind = "load"
-	opAcquire  opKind = "acquire"
-	opRelease  opKind = "release"
-	opAnswered opKind = "answered"
-	opDrop     opKind = "drop"
+	opNext    opKind = "next"
+	opOrder   opKind = "order"
+	opLoad    opKind = "load"
+	opAcquire opKind = "acquire"
+	opRelease opKind = "release"
+	// opUnanswered is a release of a hold whose offer rang out.
+	opUnanswered opKind = "unanswered"
+	opAnswered   opKind = "answered"
+	opDrop       opKind = "drop"
 )
 
 // redisOp is one operation of ops.lua: its kind and arguments.
@@ -50,12 +52,12 @@ type redisOp struct {
 // opsArgs is ops.lua's ARGV for ops: the balancer's fixed arguments, then
 // each operation's kind, argument count and arguments.
 func (r *Redis) opsArgs(ops []redisOp) []any {
-	n := 6
+	n := 8
 	for _, op := range ops {
 		n += 2 + len(op.args)
 	}
 	args := make([]any, 0, n)
-	args = append(args, reapLimit, r.node, r.lease, r.maxAge, r.opts.Tie.String(), r.half)
+	args = append(args, reapLimit, r.node, r.lease, r.maxAge, r.opts.Tie.String(), r.half, r.window, r.backoff)
 	for _, op := range ops {
 		args = append(args, string(op.kind), len(op.args))
 		args = append(args, op.args...)

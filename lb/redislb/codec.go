@@ -24,7 +24,9 @@ type memberRecord struct {
 	seq               uint64 // lru order of the last hold start; 0 = never
 	last              int64  // last hold start
 	started, answered int64
-	score             float64 // answered calls as fewest ties weigh them at the page's time
+	score             float64 // the tie score as it weighs at the page's time
+	missed            int64   // unanswered offers in a row
+	back              int64   // end of the no-answer back-off
 }
 
 var recordFields = fieldTable[memberRecord]{
@@ -46,6 +48,8 @@ var recordFields = fieldTable[memberRecord]{
 		r.score = f
 		return err == nil && f >= 0
 	},
+	"missed": func(r *memberRecord, v string) bool { return count(v, &r.missed) },
+	"back":   func(r *memberRecord, v string) bool { return count(v, &r.back) },
 }
 
 // holdRecord is a hold as snapshot.lua shows it. Times are ms on the

@@ -143,7 +143,7 @@ func TestRedisStalledCallsKeepNoCallerMemory(t *testing.T) {
 	callRE := regexp.MustCompile(`^c-(\d+)-(\d+)$`)
 	for _, f := range st.memFields {
 		switch {
-		case f == "\r" || f == "probe" || f == "\nprobe":
+		case f == "\r" || f == "\rstart" || f == "probe" || f == "\nprobe":
 		case strings.HasPrefix(f, "\n"):
 			if !callRE.MatchString(f[1:]) {
 				t.Errorf("call field %q is not a call id a caller passed", f)

@@ -263,7 +263,20 @@ func (r *Redis) releaseOp(members []string) redisOp {
 // background until it succeeds or the hold's lease has surely lapsed; in
 // both cases the hold stops counting within one lease period.
 func (r *Redis) Release(ctx context.Context, dest, callID string) (bool, error) {
-	key, err := r.holdKey("release", dest, callID)
+	return r.release(ctx, "release", dest, callID)
+}
+
+// Unanswered implements lb.Balancer. When Redis cannot be reached, the
+// hold is released as Release does it, and the unanswered offer is not
+// counted.
+func (r *Redis) Unanswered(ctx context.Context, dest, callID string) (bool, error) {
+	return r.release(ctx, "unanswered", dest, callID)
+}
+
+// release drops the hold of callID on dest for operation op, release or
+// unanswered.
+func (r *Redis) release(ctx context.Context, op, dest, callID string) (bool, error) {
+	key, err := r.holdKey(op, dest, callID)
 	if err != nil {
 		return false, err
 	}
@@ -271,18 +284,31 @@ func (r *Redis) Release(ctx context.Context, dest, callID string) (bool, error) 
 	r.untrack(m)
 	ctx, cancel := r.ctx(ctx)
 	defer cancel()
-	v, err := r.ops.do(ctx, "release", r.releaseOp([]string{m}))
+	rop := r.releaseOp([]string{m})
+	if op == "unanswered" {
+		rop.kind = opUnanswered
+	}
+	v, err := r.ops.do(ctx, op, rop)
 	if err != nil {
 		r.mu.Lock()
 		r.retry[m] = pendingRelease{until: time.Now().Add(r.opts.Lease)}
 		r.mu.Unlock()
 		return false, err
 	}
-	vals, err := int64s("release", v, 1)
-	if err != nil {
-		return false, err
+	var n int64
+	if rop.kind == opUnanswered {
+		var ok bool
+		if n, ok = v.(int64); !ok || n < 0 || n > 1 {
+			return false, replyErr(op, "%v", v)
+		}
+	} else {
+		vals, err := int64s(op, v, 1)
+		if err != nil {
+			return false, err
+		}
+		n = vals[0]
 	}
-	return vals[0] == 1, nil
+	return n == 1, nil
 }
 
 // Answered implements lb.Balancer.
@@ -354,15 +380,29 @@ func (r *Redis) Undrain(ctx context.Context, dest string) error {
 }
 
 func (r *Redis) setDrained(ctx context.Context, dest string, drained bool) error {
+	if drained {
+		return r.mark(ctx, "drain", "1", dest)
+	}
+	return r.mark(ctx, "undrain", "0", dest)
+}
+
+// Away implements lb.Balancer.
+func (r *Redis) Away(ctx context.Context, dest string) error {
+	return r.mark(ctx, "away", "away", dest)
+}
+
+// Rejoin implements lb.Balancer.
+func (r *Redis) Rejoin(ctx context.Context, dest string) error {
+	return r.mark(ctx, "rejoin", "rejoin", dest)
+}
+
+// mark runs drain.lua with flag on dest, for operation op.
+func (r *Redis) mark(ctx context.Context, op, flag, dest string) error {
 	if err := lb.CheckDest(dest); err != nil {
-		return fmt.Errorf("ringlb: drain: %w", err)
+		return fmt.Errorf("ringlb: %s: %w", op, err)
 	}
 	if r.closed.Load() {
 		return errClosed
-	}
-	flag, op := "0", "undrain"
-	if drained {
-		flag, op = "1", "drain"
 	}
 	key := r.opts.UserDomains.MemberKey(dest)
 	_, err := r.run(ctx, op, scriptDrain, scriptArgs(reapLimit, []any{flag, key}, nil))

@@ -57,6 +57,9 @@ type Redis struct {
 	lease  string        // Lease in ms, as passed to scripts
 	maxAge string        // MaxHoldAge in ms (0 = none), as passed to scripts
 	half   string        // HalfLife in ms (0 = never fade), as passed to scripts
+	window string        // StartWindow in ms (0 = none), as passed to scripts
+	// backoff is NoAnswerBackoff in ms (0 = none), as passed to scripts.
+	backoff string
 
 	mu sync.Mutex
 	// held are the members ("<dest>\n<call>") this process holds and
@@ -183,6 +186,8 @@ func newRedisOn(name string, c *lb.Config, s *redisShared) *Redis {
 		lease:     strconv.FormatInt(opts.Lease.Milliseconds(), 10),
 		maxAge:    "0",
 		half:      strconv.FormatInt(max(opts.HalfLife.Milliseconds(), 0), 10),
+		window:    strconv.FormatInt(max(opts.StartWindow.Milliseconds(), 0), 10),
+		backoff:   strconv.FormatInt(max(opts.NoAnswerBackoff.Milliseconds(), 0), 10),
 		held:      make(map[string]heldHold),
 		retry:     make(map[string]pendingRelease),
 		retryLock: make(chan struct{}, 1),

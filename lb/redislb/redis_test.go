@@ -289,7 +289,7 @@ func testScriptFlush(t *testing.T, url string, flush func()) {
 // be errors wrapping ErrBackend, never panics.
 func TestRedisReplyChecks(t *testing.T) {
 	r := &Redis{name: "x"}
-	const rec = "dest=a\ncnt=1\ntalking=0\ndrained=0\nended=0\nseq=1\nlast=1\nstarted=1\nanswered=0\nscore=0"
+	const rec = "dest=a\ncnt=1\ntalking=0\ndrained=0\nended=0\nseq=1\nlast=1\nstarted=1\nanswered=0\nscore=0\nmissed=0\nback=0"
 	const hold = "dest=a\ncall=b\nstart=1\nstate=ringing\nnode=n\nexpires=1"
 	for _, c := range []struct{ mem, holds []string }{
 		{mem: []string{"a"}},                                           // no fields
@@ -311,10 +311,11 @@ func TestRedisReplyChecks(t *testing.T) {
 		}
 	}
 	s, err := r.parseSnapshot(
-		[]string{"dest=d\ncnt=1\ntalking=1\ndrained=1\nended=0\nseq=2\nlast=5\nstarted=2\nanswered=1\nscore=1"},
+		[]string{"dest=d\ncnt=1\ntalking=1\ndrained=1\nended=0\nseq=2\nlast=5\nstarted=2\nanswered=1\nscore=1\nmissed=2\nback=9"},
 		[]string{"dest=d\ncall=c\nstart=5\nstate=talking\nnode=node with spaces\nexpires=9"}, 4, 0)
 	if err != nil || s.Holds[0].Node != "node with spaces" || s.Holds[0].State != lb.StateTalking ||
-		s.Destinations[0].Talking != 1 || !s.Destinations[0].Drained || s.Destinations[0].Started != 2 {
+		s.Destinations[0].Talking != 1 || !s.Destinations[0].Drained || s.Destinations[0].Started != 2 ||
+		s.Destinations[0].Unanswered != 2 || !s.Destinations[0].BackoffUntil.Equal(time.UnixMilli(9)) {
 		t.Errorf("parseSnapshot = %+v, %v", s, err)
 	}
 	if _, ok := stringsOf([]any{"a", int64(1)}); ok {
@@ -442,9 +443,11 @@ func TestScriptLimitsAreGos(t *testing.T) {
 	m := miniredis.RunT(t)
 	c := redis.NewClient(&redis.Options{Addr: m.Addr()})
 	defer c.Close()
-	got, err := newScript("return {MAX_IDLE, GONE_KEEP}").Run(context.Background(), c, balancerKeys("p:", "n")).Int64Slice()
-	if err != nil || len(got) != 2 || got[0] != maxIdle || got[1] != goneKeep.Milliseconds() {
-		t.Fatalf("the scripts see MAX_IDLE, GONE_KEEP = %v, %v; want %d, %d", got, err, maxIdle, goneKeep.Milliseconds())
+	got, err := newScript("return {MAX_IDLE, GONE_KEEP, MAX_DOUBLINGS}").Run(context.Background(), c, balancerKeys("p:", "n")).Int64Slice()
+	if err != nil || len(got) != 3 || got[0] != maxIdle || got[1] != goneKeep.Milliseconds() ||
+		got[2] != lb.MaxNoAnswerBackoffDoublings {
+		t.Fatalf("the scripts see MAX_IDLE, GONE_KEEP, MAX_DOUBLINGS = %v, %v; want %d, %d, %d", got, err, maxIdle,
+			goneKeep.Milliseconds(), lb.MaxNoAnswerBackoffDoublings)
 	}
 	for name, text := range map[string]string{"prelude": preludeLua, "ops": opsLua, "renew": renewLua,
 		"snapshot": snapshotLua, "drain": drainLua, "reset": resetLua} {

@@ -48,7 +48,8 @@ const (
 )
 
 // limitsLua defines the limits for the scripts, as Lua locals.
-var limitsLua = fmt.Sprintf("local MAX_IDLE, GONE_KEEP = %d, %d\n", maxIdle, goneKeep.Milliseconds())
+var limitsLua = fmt.Sprintf("local MAX_IDLE, GONE_KEEP, MAX_DOUBLINGS = %d, %d, %d\n", maxIdle, goneKeep.Milliseconds(),
+	lb.MaxNoAnswerBackoffDoublings)
 
 // newScript wraps the script whose own text is body.
 func newScript(body string) *redis.Script {

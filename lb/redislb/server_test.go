@@ -127,20 +127,25 @@ func TestRedisForgetsIdleDestinations(t *testing.T) {
 	admin := redis.NewClient(&redis.Options{Addr: srv.Addr})
 	defer admin.Close()
 	keys := balancerKeys(lb.DefaultKeyPrefix, name)
-	// mem also has the held call's holds; load has the shared records of
-	// held members, the held call and the lru counter.
-	for _, key := range []string{keys[1], keys[2], keys[4]} {
-		var size int64
-		var err error
-		if key == keys[2] {
-			size, err = admin.ZCard(ctx, key).Result()
-		} else {
-			size, err = admin.HLen(ctx, key).Result()
-		}
-		if err != nil || size > maxIdle+4 {
-			t.Errorf("%s holds %d entries after %d distinct destinations (%v), want at most %d", key, size, n, err, maxIdle+4)
+	// mem also has the held call's holds and the start of the start
+	// window; load has the shared records of held members, the held call
+	// and the lru counter.
+	bounded := func(n int) {
+		t.Helper()
+		for _, key := range []string{keys[1], keys[2], keys[4]} {
+			var size int64
+			var err error
+			if key == keys[2] {
+				size, err = admin.ZCard(ctx, key).Result()
+			} else {
+				size, err = admin.HLen(ctx, key).Result()
+			}
+			if err != nil || size > maxIdle+4 {
+				t.Errorf("%s holds %d entries after %d distinct destinations (%v), want at most %d", key, size, n, err, maxIdle+4)
+			}
 		}
 	}
+	bounded(n)
 	s := lbtest.MustSnapshot(t, r)
 	var drained, held, oldest, newest bool
 	for _, d := range s.Destinations {
@@ -163,6 +168,18 @@ func TestRedisForgetsIdleDestinations(t *testing.T) {
 	if got, _ := r.Order(ctx, []string{fmt.Sprintf("sofia/gateway/gw/+1555%07d", n-1), "sofia/gateway/gw/+15550000000"}); len(got) != 2 || got[0] != "sofia/gateway/gw/+15550000000" {
 		t.Errorf("Order = %v, want the forgotten one first", got)
 	}
+	// Ranking scores members it never saw (fewest ties): those records
+	// are bounded alike.
+	for i := 0; i < n; i += 100 {
+		dests := make([]string, 100)
+		for j := range dests {
+			dests[j] = fmt.Sprintf("sofia/gateway/gw/+1666%07d", i+j)
+		}
+		if _, err := r.Order(ctx, dests); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bounded(2 * n)
 }
 
 // TestRedisStressBatches runs many goroutines of Next and Release against a
@@ -232,5 +249,36 @@ func BenchmarkRedisOrderLoad(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// A member record written before the no-answer back-off and the lift on
+// return existed holds ten numbers: it reads with those fields at zero,
+// ranks by its score, and is written back whole at its next change.
+func TestRedisReadsRecordsOfTenNumbers(t *testing.T) {
+	srv := redistest.Start(t)
+	name := uniqueName("old")
+	r := openRedis(t, name, srv.URL(), lb.Options{HalfLife: -1, StartWindow: -1, NoAnswerBackoff: time.Hour})
+	admin := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer admin.Close()
+	ctx := context.Background()
+	// Live holds 0, not drained, no wrap-up, never held, scored at 1 ms
+	// with 2, 0 talking, no last call, 0 started, 2 answered.
+	const old = `return redis.call("HSET", KEYS[1], ARGV[1], struct.pack("<dddddddddd", 0, 0, 0, 0, 1, 2, 0, 0, 0, 2))`
+	if err := admin.Eval(ctx, old, []string{r.keys[1]}, "old").Err(); err != nil {
+		t.Fatal(err)
+	}
+	lbtest.WantOrder(t, r, []string{"old", "new"}, []string{"old", "new"}) // new starts level at 2
+	d := lbtest.DestOf(lbtest.MustSnapshot(t, r), "old")
+	if d == nil || d.Score != 2 || d.Answered != 2 || d.Unanswered != 0 || !d.BackoffUntil.IsZero() {
+		t.Fatalf("old = %+v; want score 2, 2 answered, no back-off", d)
+	}
+	lbtest.MustAcquire(t, r, "old", "c1")
+	if ok, err := r.Unanswered(ctx, "old", "c1"); !ok || err != nil {
+		t.Fatalf("Unanswered = %v, %v", ok, err)
+	}
+	lbtest.WantOrder(t, r, []string{"old", "new"}, []string{"new", "old"})
+	if d := lbtest.DestOf(lbtest.MustSnapshot(t, r), "old"); d == nil || d.Score != 2 || d.Unanswered != 1 {
+		t.Fatalf("old = %+v; want score 2, 1 unanswered", d)
 	}
 }

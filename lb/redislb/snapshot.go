@@ -98,6 +98,10 @@ func (r *Redis) parseSnapshot(mem, holds []string, now, off int64) (lb.Snapshot,
 		if w := r.opts.WrapupOf(rec.dest).Milliseconds(); rec.ended > 0 && w > 0 && rec.ended+w > now {
 			st.WrapupUntil = time.UnixMilli(rec.ended + w - off)
 		}
+		st.Unanswered = int(rec.missed)
+		if rec.back > now {
+			st.BackoffUntil = time.UnixMilli(rec.back - off)
+		}
 	}
 	s := lb.Snapshot{Name: r.name, Backend: "redis", Destinations: []lb.DestStatus{}, Holds: []lb.HoldInfo{}}
 	seen := make(map[[2]string]bool, len(holds))

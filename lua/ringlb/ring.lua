@@ -113,12 +113,18 @@ function Holds:add(key)
 end
 
 -- release drops the hold on key; a backend error leaves it to the hook (and,
--- with Redis, to the lease).
-function Holds:release(key)
+-- with Redis, to the lease). unanswered says that the member's leg rang
+-- out: the balancer backs the member off (b:unanswered).
+function Holds:release(key, unanswered)
 	if not self.held[key] then
 		return
 	end
-	local ok, err = self.b:release(key, self.uuid)
+	local ok, err
+	if unanswered then
+		ok, err = self.b:unanswered(key, self.uuid)
+	else
+		ok, err = self.b:release(key, self.uuid)
+	end
 	if ok == nil then
 		log("WARNING", "release " .. key .. " for " .. self.uuid .. ": " .. tostring(err) .. " (the hangup hook retries)")
 		return
@@ -245,8 +251,17 @@ function Ring:is_dnd(key)
 	return v
 end
 
+-- skip_dnd leaves out a member on do-not-disturb, and marks it away in the
+-- balancer: when a later call finds it back, it rejoins at its group's
+-- mean score rather than ahead of everyone (b:away).
 function Ring:skip_dnd(key)
 	self.dnd[#self.dnd + 1] = key
+	if self.b and self.b_ok then
+		local ok, err = self.b:away(key)
+		if ok == nil then
+			log("WARNING", "away " .. key .. " on " .. tostring(self.bname) .. ": " .. tostring(err))
+		end
+	end
 	self:event("skipped", { ["Ringlb-Members"] = key, ["Ringlb-Reason"] = "do_not_disturb" })
 end
 
@@ -380,7 +395,7 @@ function Ring:one_at_a_time()
 				if key then
 					return self:answered(key, leg_or_cause)
 				end
-				if b then self.holds:release(m.key) end
+				if b then self.holds:release(m.key, ringlb.ring_reason({ leg_or_cause }) == "no_answer") end
 				local done = { self:failed(leg_or_cause, detail) }
 				if done[1] then
 					return unpack(done, 2, 5)

@@ -293,6 +293,33 @@ local cases = {
     local _, err, code, done = b:act("frob", { "user/1" })
     eq("invalid", code); assert(err:find("frob", 1, true), err); eq(0, #done)
   end },
+  { "unanswered backs a member off; away and rejoin lift it back to its group's mean", function()
+    local b = assert(ringlb.open(name("backoff"), { tie = "list", no_answer_backoff = 3600 }))
+    eq("a", b:next({ "a", "b" }, "c1"))
+    eq(true, b:unanswered("a", "c1"))
+    eq(false, b:unanswered("a", "c1"))
+    local o = assert(b:order({ "a", "b" }))
+    eq("b", o[1]); eq("a", o[2])
+    local _, err, code = b:unanswered("a", "")
+    eq("invalid", code, err)
+    local f = assert(ringlb.open(name("lift"), { fewest_half_life = "never", start_window = "never" }))
+    eq("c", assert(f:order({ "c" }))[1]) -- scored at 0
+    for i = 1, 4 do
+      assert(f:acquire("a", "a" .. i)); assert(f:answered("a", "a" .. i)); assert(f:release("a", "a" .. i))
+    end
+    for i = 1, 2 do
+      assert(f:acquire("b", "b" .. i)); assert(f:answered("b", "b" .. i)); assert(f:release("b", "b" .. i))
+    end
+    eq(true, f:away("c"))
+    eq("c", assert(f:order({ "a", "b", "c" }))[1]) -- away: nothing yet
+    eq(true, f:rejoin("c"))
+    o = assert(f:order({ "a", "b", "c" }))
+    eq("b", o[1]); eq("c", o[2]); eq("a", o[3]) -- c at 3, the mean of 4 and 2
+    local lines = assert(f:act("rejoin", { "c" }))
+    assert(lines[1]:find("c rejoins", 1, true), lines[1])
+    _, err, code = f:away("")
+    eq("invalid", code, err)
+  end },
   { "dialstring builds an escaped FreeSWITCH dial string", function()
     local s = assert(ringlb.dialstring({ "user/1001", "user/1002" }, "|", { ignore_early_media = "true" }, 20))
     assert(s:find("^{ignore_early_media=true}"), s)
@@ -406,6 +433,9 @@ local bad = {
   { "loads({ {} })", function() return b:loads({ {} }) end },
   { "drain(1)", function() return b:drain(1) end },
   { "reset()", function() return b:reset() end },
+  { "away()", function() return b:away() end },
+  { "rejoin({})", function() return b:rejoin({}) end },
+  { "unanswered without a call id", function() return b:unanswered("a") end },
   { "method called with a dot", function() return b.order({ "a" }) end },
   { "method on a foreign table", function() return b.next({}, { "a" }, "c") end },
   -- Regression: a userdata given the balancer metatable through the debug

@@ -135,6 +135,16 @@ local cases = {
 		assert(contains(b:order(D), "user/1002"), "undrained member not in order")
 		eq("+OK " .. n .. ": user/1002 was not drained\n", (admin("undrain " .. n .. " user/1002")))
 	end },
+	{ "away and rejoin: an agent on a break, then back at its group's mean", function()
+		local n, b = sales("away")
+		local out, ok = admin("away " .. n .. " user/1003")
+		eq(true, ok, "result")
+		eq("+OK " .. n .. ": user/1003 is away: it rejoins when its next call shows it back\n", out)
+		out, ok = admin("rejoin " .. n .. " user/1003")
+		eq(true, ok, "result")
+		eq("+OK " .. n .. ": user/1003 rejoins: lifted to the mean score of its group at its next ranking\n", out)
+		assert(contains(b:order(D), "user/1003"), "a rejoined member is in rotation")
+	end },
 	{ "reset: drops the holds of a member", function()
 		local n, b = sales("reset")
 		local out, ok = admin("reset " .. n .. " user/1001")
@@ -154,7 +164,7 @@ local cases = {
 	end },
 	{ "usage errors: -ERR and the usage text, never a raise", function()
 		local n = sales("usage")
-		for _, line in ipairs({ "frob " .. n, "drain " .. n, "reset " .. n, "undrain " .. n,
+		for _, line in ipairs({ "frob " .. n, "drain " .. n, "reset " .. n, "undrain " .. n, "away " .. n, "rejoin " .. n,
 			"status", "status " .. n .. " user/1001" }) do
 			local out, ok = admin(line)
 			eq(false, ok, line)

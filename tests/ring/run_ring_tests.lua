@@ -506,6 +506,48 @@ test("do not disturb: members on DND are skipped, visible in ringlb_dnd_skipped 
 	eq("user/1001", (ring.ring(sw:call(), { "user/1001" }, "parallel", {})), "ringlb_dnd=false rings 1001")
 end)
 
+test("a member whose leg rings out backs off: the next call tries the others first", function()
+	local sw = new_switch()
+	local ring = ring_in(sw)
+	local b = balancer({ tie = "list" })
+	sw:behave("user/1001", { no_answer = true })
+	sw:behave("user/1002", { answer = 1, talk = 5 })
+	eq("user/1002", (ring.ring(sw:call(), M3, "balancing", { balancer = b, timeout = 10 })), "1002 answers")
+	eq("user/1001", sw.legs[1].dest, "1001 rang first, by list order")
+	local o = assert(b:order(M3))
+	eq("user/1002,user/1003,user/1001", table.concat(o, ","), "1001 after its peers")
+	local n = #sw.legs
+	eq("user/1002", (ring.ring(sw:call(), M3, "balancing", { balancer = b, timeout = 10 })), "1002 answers again")
+	eq("user/1002", sw.legs[n + 1].dest, "the next call rang 1002 first, not 1001")
+	-- A caller who hangs up mid-ring is no reason to back a member off.
+	local b2 = balancer({ tie = "list" })
+	sw:behave("user/1001", { answer = 30 })
+	local a = sw:call({ hangup_at = 3 })
+	ring.ring(a, M3, "balancing", { balancer = b2, timeout = 10 })
+	eq("user/1001", assert(b2:order(M3))[1], "no back-off after the caller left")
+end)
+
+test("do not disturb marks a member away; back, it rejoins at its group's mean, not ahead of it", function()
+	local dir = { ["1001@example.com"] = { do_not_disturb = "true" } }
+	local sw = fsmock.new({ script_dir = root .. "/lua", path = root .. "/lua/?.lua", cpath = cpath,
+		globals = { domain = "example.com" }, directory = dir })
+	local ring = ring_in(sw)
+	local b = balancer({ fewest_half_life = "never", start_window = "never" })
+	for _, m in ipairs(M3) do sw:behave(m, { answer = 1, talk = 5 }) end
+	local answered = {}
+	for i = 1, 4 do
+		local d = ring.ring(sw:call({ vars = { domain_name = "example.com" } }), M3, "balancing", { balancer = b })
+		answered[i] = d
+	end
+	eq("user/1002,user/1003,user/1002,user/1003", table.concat(answered, ","), "1001 skipped while on DND")
+	dir["1001@example.com"].do_not_disturb = "false"
+	eq("user/1001", (ring.ring(sw:call({ vars = { domain_name = "example.com" } }), M3, "balancing", { balancer = b })),
+		"back: 1001 answers the next call")
+	-- 1001 had 1 answered call to the others' 2: lifted to 2, it takes
+	-- its turn after them (lru), not the next calls in a row.
+	eq("user/1002,user/1003,user/1001", table.concat(assert(b:order(M3)), ","), "lifted to the mean")
+end)
+
 -- Regression: ring.ParseMode folded the case of the mode while ring.lua
 -- dispatched on the raw string: `ringlb_ring.lua Parallel ...` without a
 -- balancer rang the members one at a time (3 originates instead of 1), and

@@ -1,9 +1,19 @@
--- drain.lua drains ("1") or undrains ("0") a destination.
+-- drain.lua drains ("1") or undrains ("0") a destination, or marks it
+-- away ("away") or back ("rejoin") for the lift on return (see ops.lua).
+-- Undrain marks a drained destination back, as rejoin does.
 -- ARGV: reap_limit, flag, dest.
 begin()
-local dest = ARGV[3]
+local dest, flag = ARGV[3], ARGV[2]
 local r = rec_of(redis.call("HGET", K_MEM, dest))
-r.drained = tonumber(ARGV[2])
+if flag == "away" then
+  r.lift = LIFT_AWAY
+elseif flag == "rejoin" then
+  r.lift = LIFT_PENDING
+else
+  local drained = tonumber(flag)
+  if drained == 0 and r.drained == 1 then r.lift = LIFT_PENDING end
+  r.drained = drained
+end
 redis.call("HSET", K_MEM, dest, rec_bytes(r))
 if r.drained == 1 then
   redis.call("ZREM", K_IDLE, dest)

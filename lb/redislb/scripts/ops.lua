@@ -5,11 +5,14 @@
 -- per batch while each operation stays atomic and sees the ones before it;
 -- and order and load, each alone.
 -- ARGV: reap_limit, node, lease_ms, max_age_ms, tie (fewest|lru|list|
---       random), half_life_ms, then per operation: its name (see the end),
---       how many arguments follow, the arguments (see each op_ function).
+--       random|talk), half_life_ms, start_window_ms (0 = none),
+--       no_answer_backoff_ms (0 = none), then per operation: its name (see
+--       the end), how many arguments follow, the arguments (see each op_
+--       function).
 -- Reply: one reply per operation, in order.
-local node, lease, maxage, tie, half =
-  ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
+local node, lease, maxage, tie, half, window, backoff =
+  ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7]),
+  tonumber(ARGV[8])
 
 local function numbers(list)
   if list == "" then return nil end
@@ -21,64 +24,124 @@ end
 -- The ranking rule, written once in Lua (lb/order.go is Go's, for the
 -- memory backend; the conformance suite holds both to it): members that
 -- are drained, in wrap-up or full are left out (load and the end of the
--- last answered call are the deployment's, see share_hold); the others go
--- by load,
--- then by tie (fewest: the answered score faded to now, then lru; lru:
--- the order of the last hold start; random: the caller's random key;
--- list: none), then by list position. A member never scored starts level
--- with the lowest score among the others.
-local fewest, lru, random = tie == "fewest", tie == "lru", tie == "random"
+-- last answered call are the deployment's, see share_hold; the tie score
+-- and the no-answer back-off are this balancer's); the others go by load,
+-- then those in their no-answer back-off last, then by tie (fewest, talk:
+-- the tie score faded to now, then lru; lru: the order of the last hold
+-- start; random: the caller's random key; list: none), then by list
+-- position.
+--
+-- Where a score starts, and the lift on return (order.go's rule): a
+-- member is scored the first time it is ranked, at zero within the
+-- balancer's start window (which runs from its first ranking, F_START)
+-- and after it at the lowest score of the members it is ranked with; a
+-- member back from an absence (LIFT_PENDING) is lifted to the mean score
+-- of those members if below it. Those members are the ones scored before
+-- and not themselves returning.
+local fewest, lru, random, talk = tie == "fewest", tie == "lru", tie == "random", tie == "talk"
+local scored = fewest or talk
+local F_START = "\rstart"
 
--- candidates reads the records v[1..n] and the shared records sv[1..n]
--- and returns, for the members that may be offered, in list order: their
--- positions, and a function that reports whether the one at index a of
--- those ranks before the one at index b; and the lowest score, which the
--- members never scored took. caps are the capacities, wraps the wrap-ups
--- and keys the random keys, each one per member or nil (see op_next);
--- held[i] is true when the call asking holds member i in any balancer
--- already, which gives it room. Next and order run once per call and over
--- every member, so this reads each record into locals (decode's order,
--- see the prelude) rather than a table.
-local function candidates(v, sv, n, caps, wraps, keys, held)
-  local pos, loads, scores, ties = {}, {}, {}, {}
-  local nc, low, any, unscored = 0, 0, false, false
+-- in_window reports whether the balancer is within its start window,
+-- starting it if this is its first ranking.
+local function in_window()
+  if window <= 0 then return false end
+  local t = tonumber(redis.call("HGET", K_MEM, F_START))
+  if not t then
+    redis.call("HSET", K_MEM, F_START, clock)
+    t = clock
+  end
+  return clock - t < window
+end
+
+-- start_scores scores the members never scored among candidates c (their
+-- positions pos, scores scores, false for those to start or lift) and
+-- lifts the returning ones, writing their records (v, by position; names,
+-- the destinations) back, and v with them. low, sum and n are of the
+-- others: their lowest score, the sum of their scores, how many.
+local function start_scores(v, names, pos, scores, nc, low, sum, n)
+  local start = 0
+  if not in_window() and n > 0 then start = low end
+  local mean = n > 0 and sum / n or nil
+  local writes, idle = {}, {}
+  for c = 1, nc do
+    if not scores[c] then
+      local i = pos[c]
+      local r = rec_of(v[i])
+      local new = r.score_at == 0
+      if new then
+        r.score = start
+      else
+        r.score = fade(r.score, r.score_at, clock, half)
+        if mean and mean > r.score then r.score = mean end
+      end
+      r.score_at, r.lift = clock, LIFT_NONE
+      scores[c] = r.score
+      v[i] = rec_bytes(r)
+      writes[#writes + 1] = names[i]
+      writes[#writes + 1] = v[i]
+      if new and r.cnt == 0 then idle[#idle + 1] = names[i] end
+    end
+  end
+  redis.call("HSET", K_MEM, unpack(writes))
+  -- After the writes, so that a record the idle bound forgets stays
+  -- forgotten.
+  for _, d in ipairs(idle) do mark_idle(d) end
+end
+
+-- candidates reads the records v[1..n] of the destinations names[1..n]
+-- and their shared records sv[1..n], and returns, for the members that
+-- may be offered, in list order: their positions, and a function that
+-- reports whether the one at index a of those ranks before the one at
+-- index b. caps are the capacities, wraps the wrap-ups and keys the
+-- random keys, each one per member or nil (see op_next); held[i] is true
+-- when the call asking holds member i in any balancer already, which
+-- gives it room. A member scored here has its record written, and v
+-- updated. Next and order run once per call and over every member, so
+-- this reads each record into locals (decode's order, see the prelude)
+-- rather than a table.
+local function candidates(v, sv, names, n, caps, wraps, keys, held)
+  local pos, tiers, scores, ties = {}, {}, {}, {}
+  local nc, low, sum, np, fresh = 0, 0, 0, 0, false
   for i = 1, n do
-    local _, drained, _, seq, score_at, score = decode(v[i])
+    local _, drained, _, seq, score_at, score, _, _, _, _, back, _, lift = decode(v[i])
     local cnt, _, ended = sdecode(sv[i])
     local cap = caps and caps[i] or 0
     local wrap = wraps and ended > 0 and wraps[i] or 0
     if drained == 0 and (wrap == 0 or clock >= ended + wrap) and
         (cap == 0 or cnt < cap or held and held[i]) then
       local s, t = 0, 0
-      if fewest then
+      if scored then
         t = seq
-        if score_at == 0 then
-          s, unscored = false, true
+        if score_at == 0 or lift == LIFT_PENDING then
+          s, fresh = false, true
         else
           s = fade(score, score_at, clock, half)
-          if not any or s < low then low, any = s, true end
+          if np == 0 or s < low then low = s end
+          sum, np = sum + s, np + 1
         end
       elseif lru then
         t = seq
       elseif random then
         t = keys[i]
       end
+      -- The tier: twice the load, one more in the no-answer back-off.
+      local tier = 2 * cnt
+      if clock < back then tier = tier + 1 end
       nc = nc + 1
-      pos[nc], loads[nc], scores[nc], ties[nc] = i, cnt, s, t
+      pos[nc], tiers[nc], scores[nc], ties[nc] = i, tier, s, t
     end
   end
-  if unscored then
-    for c = 1, nc do
-      if not scores[c] then scores[c] = low end
-    end
+  if fresh then
+    start_scores(v, names, pos, scores, nc, low, sum, np)
   end
   local function before(a, b)
-    if loads[a] ~= loads[b] then return loads[a] < loads[b] end
+    if tiers[a] ~= tiers[b] then return tiers[a] < tiers[b] end
     if scores[a] ~= scores[b] then return scores[a] < scores[b] end
     if ties[a] ~= ties[b] then return ties[a] < ties[b] end
     return a < b -- candidates are in list order
   end
-  return pos, before, low
+  return pos, before
 end
 
 -- op_next chooses the least-loaded destination with room and holds it for
@@ -122,7 +185,7 @@ local function op_next(o, count)
     held = {}
     for i = 1, n do held[i] = shares_held(sv[n + 1], fields[i]) end
   end
-  local pos, before, low = candidates(v, sv, n, numbers(ARGV[o + 2]), numbers(ARGV[o + 3]),
+  local pos, before = candidates(v, sv, fields, n, numbers(ARGV[o + 2]), numbers(ARGV[o + 3]),
     numbers(ARGV[o + 4]), held)
   if #pos == 0 then
     return {0, 0, 0}
@@ -133,10 +196,6 @@ local function op_next(o, count)
   end
   best = pos[best]
   local r = rec_of(v[best])
-  if fewest and r.score_at == 0 then
-    -- First seen mid-shift: it starts level with the least busy.
-    r.score, r.score_at = low, clock
-  end
   -- The call may hold destinations outside this list: they stay.
   hold(fields[best], call, r, list, lease, maxage, node, RINGING, sv[best], sv[n + 1])
   return {1, best, 1}
@@ -155,7 +214,7 @@ local function op_order(o, count)
   end
   local v = redis.call("HMGET", K_MEM, unpack(dests))
   local sv = redis.call("HMGET", K_LOAD, unpack(dests))
-  local pos, before = candidates(v, sv, n, numbers(ARGV[o + 1]), numbers(ARGV[o + 2]),
+  local pos, before = candidates(v, sv, dests, n, numbers(ARGV[o + 1]), numbers(ARGV[o + 2]),
     numbers(ARGV[o + 3]), nil)
   local idx = {}
   for c = 1, #pos do idx[c] = c end
@@ -222,36 +281,61 @@ local function op_acquire(o)
   return {1, sdecode(redis.call("HGET", K_LOAD, dest)), 1}
 end
 
+-- release_one drops hold m and returns 1, or 0 when it was not held (also
+-- when its lease had run out: nothing was held to release). The call ends
+-- in this balancer: if no other holds it and it was answered, its
+-- member's wrap-up starts (see unshare). An answered hold adds its time to
+-- a talk score; one still ringing that rang out (unanswered) starts or
+-- doubles its member's no-answer back-off, up to MAX_DOUBLINGS times.
+local function release_one(m, unanswered)
+  local dest, call = split_member(m)
+  local v = read({dest, call_field(call)}, 2, call)
+  local list = holds_of(v[2])
+  local k = find(list, dest)
+  if not k then
+    redis.call("ZREM", K_EXP, m)
+    return 0
+  end
+  local r, h = rec_of(v[1]), list[k]
+  if h.state == TALKING and talk then
+    r.score = fade(r.score, r.score_at, clock, half) + math.max(clock - tonumber(h.start), 0) / 1000
+    r.score_at = clock
+  elseif h.state == RINGING and unanswered then
+    if r.lift == LIFT_AWAY then r.lift = LIFT_PENDING end
+    r.missed = r.missed + 1
+    if backoff > 0 then
+      r.back = clock + backoff * 2 ^ math.min(r.missed - 1, MAX_DOUBLINGS)
+    end
+  end
+  drop_at(dest, call, r, list, k, true)
+  if h.node ~= node then
+    note_gone(m) -- another node's hold: it must not take it back
+  end
+  return 1
+end
+
 -- op_release drops holds; many at once when queued releases are retried.
--- The call ends in this balancer: if no other holds it and it was
--- answered, its member's wrap-up starts (see unshare).
 -- Arguments: per hold, member ("<dest>\n<call>").
--- Reply: per hold, 1 if it was held, else 0 (also when its lease had run
--- out: nothing was held to release).
+-- Reply: per hold, 1 if it was held, else 0.
 local function op_release(o, count)
   local out = {}
   for i = o + 1, o + count do
-    local m = ARGV[i]
-    local dest, call = split_member(m)
-    local v = read({dest, call_field(call)}, 2, call)
-    local list = holds_of(v[2])
-    local k = find(list, dest)
-    if k then
-      local h = drop_at(dest, call, rec_of(v[1]), list, k, true)
-      if h.node ~= node then
-        note_gone(m) -- another node's hold: it must not take it back
-      end
-      out[#out + 1] = 1
-    else
-      redis.call("ZREM", K_EXP, m)
-      out[#out + 1] = 0
-    end
+    out[#out + 1] = release_one(ARGV[i], false)
   end
   return out
 end
 
--- op_answered marks a hold answered: ringing turns to talking, and the
--- destination's answered count and fewest score grow by one call.
+-- op_unanswered drops a hold whose offer rang out unanswered (see
+-- release_one).
+-- Arguments: member ("<dest>\n<call>").
+-- Reply: 1 if it was held, else 0.
+local function op_unanswered(o)
+  return release_one(ARGV[o + 1], true)
+end
+
+-- op_answered marks a hold answered: ringing turns to talking, the
+-- destination's answered count grows by one call, and so does its fewest
+-- score; its no-answer back-off ends, and an absence marked away with it.
 -- Arguments: member ("<dest>\n<call>").
 -- Reply: 1 if it was ringing, 0 if not held or already talking.
 local function op_answered(o)
@@ -267,7 +351,11 @@ local function op_answered(o)
   r.talking = r.talking + 1
   if r.talking > r.cnt then r.talking = r.cnt end
   r.answered = r.answered + 1
-  r.score, r.score_at = fade(r.score, r.score_at, clock, half) + 1, clock
+  r.missed, r.back = 0, 0
+  if r.lift == LIFT_AWAY then r.lift = LIFT_PENDING end
+  if not talk then -- talk ties score at release
+    r.score, r.score_at = fade(r.score, r.score_at, clock, half) + 1, clock
+  end
   save(dest, r, call, list)
   share_answered(dest, call)
   return 1
@@ -302,7 +390,7 @@ end
 -- Lapsed holds of other balancers matter only to an operation that reads
 -- loads: a batch of releases and answers leaves them to the next one.
 local reads_load = false
-local j = 7
+local j = 9
 while j <= #ARGV do
   local name = ARGV[j]
   if name == "next" or name == "order" or name == "load" or name == "acquire" then
@@ -313,12 +401,13 @@ while j <= #ARGV do
 end
 begin(not reads_load)
 local out = {}
-local i = 7
+local i = 9
 while i <= #ARGV do
   local name, count = ARGV[i], tonumber(ARGV[i + 1])
   local op
   if name == "next" then op = op_next
   elseif name == "release" then op = op_release
+  elseif name == "unanswered" then op = op_unanswered
   elseif name == "acquire" then op = op_acquire
   elseif name == "answered" then op = op_answered
   elseif name == "order" then op = op_order

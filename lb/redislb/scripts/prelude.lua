@@ -17,6 +17,9 @@
 --                 dest          -> its member record (see rec_of)
 --                 "\n" .. call  -> the call's holds, one line each (see
 --                                  HOLD_LINE)
+--                 "\rstart"     -> when the balancer first ranked members
+--                                  by a tie score (ms): its start window
+--                                  runs from there (see ops.lua)
 --                 Destinations and call ids never hold control characters
 --                 (checked in Go), so the kinds never meet.
 --   3 idle  ZSET  destinations by when they last became idle (ms): beyond
@@ -93,48 +96,59 @@ local function call_field(call)
   return "\n" .. call
 end
 
--- The codec of member records. A record holds ten numbers, in the order
--- rec_of names them: live holds, drained (1 or 0), end of wrap-up (ms), lru
--- order of the last hold start (0 = never), when the answered score last
--- changed (ms; 0 = no score yet), the answered score, talking holds, last
--- hold start (ms), holds started, calls answered. Redis's Lua has the
--- struct library, which packs them as doubles: reading a group's records
--- is then one C call per destination, not a string parse. Servers without
--- it (test doubles) store the same numbers as text. encode and decode are
--- the codec; rec_of and rec_bytes give the fields their names, and every
--- script reads and writes records through them (a loop over many records
--- reads the few fields it needs from decode, in this order, with no
--- table).
-local REC_FMT = "<dddddddddd"
-local REC_TEXT = "%d %d %d %d %d %.17g %d %d %d %d"
-local REC_MATCH = "^(%d+) (%d) (%d+) (%d+) (%d+) (%S+) (%d+) (%d+) (%d+) (%d+)$"
+-- The codec of member records. A record holds thirteen numbers, in the
+-- order rec_of names them: live holds, drained (1 or 0), end of wrap-up
+-- (ms), lru order of the last hold start (0 = never), when the tie score
+-- last changed (ms; 0 = no score yet), the tie score (answered calls for
+-- fewest, talk seconds for talk), talking holds, last hold start (ms),
+-- holds started, calls answered, end of the no-answer back-off (ms),
+-- unanswered offers in a row, and the lift state (LIFT_NONE, LIFT_PENDING,
+-- LIFT_AWAY; see ops.lua). Redis's Lua has the struct library, which packs
+-- them as doubles: reading a group's records is then one C call per
+-- destination, not a string parse. Servers without it (test doubles)
+-- store the same numbers as text. A record of the ten numbers written
+-- before the last three existed reads with those three at zero. encode
+-- and decode are the codec; rec_of and rec_bytes give the fields their
+-- names, and every script reads and writes records through them (a loop
+-- over many records reads the few fields it needs from decode, in this
+-- order, with no table).
+local REC_FMT, REC_FMT10, REC_LEN10 = "<ddddddddddddd", "<dddddddddd", 80
+local REC_TEXT = "%d %d %d %d %d %.17g %d %d %d %d %d %d %d"
+local REC_MATCH = "^(%d+) (%d) (%d+) (%d+) (%d+) (%S+) (%d+) (%d+) (%d+) (%d+)(.*)$"
+local REC_MORE = "^ (%d+) (%d+) (%d)$"
+local LIFT_NONE, LIFT_PENDING, LIFT_AWAY = 0, 1, 2
 local encode, decode
 if type(rawget(_G, "struct")) == "table" then
   encode = function(...) return struct.pack(REC_FMT, ...) end
   decode = function(s)
-    if not s then return 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 end
+    if not s then return 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 end
+    if #s == REC_LEN10 then
+      local c, d, w, q, sa, sc, t, l, st, a = struct.unpack(REC_FMT10, s)
+      return c, d, w, q, sa, sc, t, l, st, a, 0, 0, 0
+    end
     return struct.unpack(REC_FMT, s)
   end
 else
   encode = function(...) return string.format(REC_TEXT, ...) end
   decode = function(s)
-    if not s then return 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 end
-    local c, d, w, q, sa, sc, t, l, st, a = string.match(s, REC_MATCH)
+    if not s then return 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 end
+    local c, d, w, q, sa, sc, t, l, st, a, more = string.match(s, REC_MATCH)
+    local b, m, lf = string.match(more, REC_MORE)
     return tonumber(c), tonumber(d), tonumber(w), tonumber(q), tonumber(sa), tonumber(sc),
-      tonumber(t), tonumber(l), tonumber(st), tonumber(a)
+      tonumber(t), tonumber(l), tonumber(st), tonumber(a), tonumber(b) or 0, tonumber(m) or 0, tonumber(lf) or 0
   end
 end
 
 -- rec_of reads the stored record s (false: none, all zeros).
 local function rec_of(s)
-  local c, d, w, q, sa, sc, t, l, st, a = decode(s)
+  local c, d, w, q, sa, sc, t, l, st, a, b, m, lf = decode(s)
   return {cnt = c, drained = d, wrap = w, seq = q, score_at = sa, score = sc, talking = t, last = l,
-    started = st, answered = a}
+    started = st, answered = a, back = b, missed = m, lift = lf}
 end
 
 local function rec_bytes(r)
   return encode(r.cnt, r.drained, r.wrap, r.seq, r.score_at, r.score, r.talking, r.last, r.started,
-    r.answered)
+    r.answered, r.back, r.missed, r.lift)
 end
 
 -- F_SEQ's value packs three numbers (see set_clock) the same way, as
@@ -191,7 +205,7 @@ local function holds_text(list)
   return table.concat(lines, "\n")
 end
 
--- fade is an answered score, last changed at, as it weighs at now: it
+-- fade is a tie score, last changed at, as it weighs at now: it
 -- halves every half ms (half <= 0: never). It is the one form of fading
 -- in Lua, as rankOf and scoreOf in lb/order.go are Go's.
 local function fade(score, at, now, half)

@@ -18,7 +18,7 @@ local part, cursor, count, half = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
 -- is its lease expiry (a zset score), or "0". A record's cnt, talking and
 -- ended are the deployment's (load): the calls holding it in any balancer,
 -- of which talking, and when its last answered call ended.
-local REC_WIRE = "dest=%s\ncnt=%d\ntalking=%d\ndrained=%d\nended=%d\nseq=%d\nlast=%d\nstarted=%d\nanswered=%d\nscore=%.17g"
+local REC_WIRE = "dest=%s\ncnt=%d\ntalking=%d\ndrained=%d\nended=%d\nseq=%d\nlast=%d\nstarted=%d\nanswered=%d\nscore=%.17g\nmissed=%d\nback=%d"
 local HOLD_WIRE = "dest=%s\ncall=%s\nstart=%d\nstate=%s\nnode=%s\nexpires=%s"
 
 local page = redis.call("HSCAN", K_MEM, cursor, "COUNT", count)
@@ -30,7 +30,7 @@ for i = 1, #kv, 2 do
     local r = rec_of(kv[i + 1])
     local calls, talking, ended = sdecode(redis.call("HGET", K_LOAD, f))
     out[#out + 1] = string.format(REC_WIRE, f, calls, talking, r.drained, ended, r.seq, r.last, r.started,
-      r.answered, fade(r.score, r.score_at, now, half))
+      r.answered, fade(r.score, r.score_at, now, half), r.missed, r.back)
   elseif part == "holds" and kind == 10 then -- "\n<call>"; the counter is "\r"
     local call = string.sub(f, 2)
     for _, h in ipairs(holds_of(kv[i + 1])) do

@@ -1,0 +1,159 @@
+package lbtest
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/ringlb/ringlb/lb"
+)
+
+// scoreCases hold a backend to where tie scores start, the lift on
+// return, the no-answer back-off and talk ties (lb/order.go). They run on
+// the backend's own clock, so they test what needs no time to pass: the
+// step tables of the memory backend (lb/memory_test.go) test the rest on
+// a fake clock.
+func scoreCases(t *testing.T, open Opener) {
+	ctx := context.Background()
+	// answer holds dest for call, answers and releases it.
+	answer := func(t *testing.T, b lb.Balancer, dest, call string) {
+		t.Helper()
+		MustAcquire(t, b, dest, call)
+		if ok, err := b.Answered(ctx, dest, call); !ok || err != nil {
+			t.Fatalf("Answered(%s, %s) = %v, %v", dest, call, ok, err)
+		}
+		MustRelease(t, b, dest, call, true)
+	}
+	wantScore := func(t *testing.T, b lb.Balancer, dest string, want float64) {
+		t.Helper()
+		d := DestOf(MustSnapshot(t, b), dest)
+		if d == nil || math.Abs(d.Score-want) > 1e-6 {
+			t.Fatalf("%s = %+v; want score %g", dest, d, want)
+		}
+	}
+
+	t.Run("TieFewestStartsAtZeroInTheFirstHour", func(t *testing.T) {
+		// In the balancer's first hour nobody has answered much: a member
+		// first ranked then starts at zero, as every member did, and is
+		// scored when ranked, not when chosen.
+		b := open(t, lb.Options{HalfLife: -1})
+		WantOrder(t, b, []string{"a"}, []string{"a"})
+		for i := range 3 {
+			answer(t, b, "a", fmt.Sprint("old", i))
+		}
+		WantOrder(t, b, []string{"a", "new"}, []string{"new", "a"})
+		wantScore(t, b, "new", 0)
+		for i := range 3 {
+			if got := MustNext(t, b, []string{"a", "new"}, fmt.Sprint("n", i)); got != "new" {
+				t.Fatalf("Next %d = %q, want new (0, 1, 2 answered: below a's 3)", i, got)
+			}
+			b.Answered(ctx, "new", fmt.Sprint("n", i))
+			MustRelease(t, b, "new", fmt.Sprint("n", i), true)
+		}
+		wantScore(t, b, "new", 3)
+	})
+
+	t.Run("RejoinLiftsToTheMean", func(t *testing.T) {
+		// A member back from an absence is lifted to the mean of the
+		// members it is next ranked with, never lowered; undrain, rejoin
+		// and the first call after away all mark it back.
+		b := open(t, lb.Options{HalfLife: -1, StartWindow: -1})
+		for _, d := range []string{"c", "d", "e"} {
+			WantOrder(t, b, []string{d}, []string{d}) // scored at 0, alone
+		}
+		for i, d := range []string{"a", "a", "a", "a", "b", "b"} {
+			answer(t, b, d, fmt.Sprint("old", i))
+		}
+		if err := b.Drain(ctx, "c"); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Undrain(ctx, "c"); err != nil {
+			t.Fatal(err)
+		}
+		WantOrder(t, b, []string{"a", "b", "c"}, []string{"b", "c", "a"})
+		wantScore(t, b, "c", 3)
+		WantOrder(t, b, []string{"a", "b", "c"}, []string{"b", "c", "a"}) // lifted once
+		if err := b.Rejoin(ctx, "d"); err != nil {
+			t.Fatal(err)
+		}
+		WantOrder(t, b, []string{"a", "b", "d"}, []string{"b", "d", "a"})
+		wantScore(t, b, "d", 3)
+		if err := b.Away(ctx, "e"); err != nil {
+			t.Fatal(err)
+		}
+		WantOrder(t, b, []string{"a", "b", "e"}, []string{"e", "b", "a"}) // still away
+		answer(t, b, "e", "back")
+		WantOrder(t, b, []string{"a", "b", "e"}, []string{"b", "e", "a"})
+		wantScore(t, b, "e", 3)
+		if err := b.Rejoin(ctx, "a"); err != nil {
+			t.Fatal(err)
+		}
+		WantOrder(t, b, []string{"a", "b"}, []string{"b", "a"})
+		wantScore(t, b, "a", 4)
+	})
+
+	t.Run("NoAnswerBacksOff", func(t *testing.T) {
+		// An offer that rang out puts its member after its equally loaded
+		// peers, load still first; an answer ends it; a plain release
+		// (caller gone, busy) and an answered hold count nothing.
+		b := open(t, lb.Options{Tie: lb.TieList, NoAnswerBackoff: time.Hour})
+		dests := []string{"a", "b", "c"}
+		if got := MustNext(t, b, dests, "1"); got != "a" {
+			t.Fatalf("Next = %q, want a", got)
+		}
+		if ok, err := b.Unanswered(ctx, "a", "1"); !ok || err != nil {
+			t.Fatalf("Unanswered = %v, %v", ok, err)
+		}
+		WantOrder(t, b, dests, []string{"b", "c", "a"})
+		MustAcquire(t, b, "b", "busy")
+		WantOrder(t, b, dests, []string{"c", "a", "b"})
+		MustRelease(t, b, "b", "busy", true)
+		d := DestOf(MustSnapshot(t, b), "a")
+		if d == nil || d.Unanswered != 1 || time.Until(d.BackoffUntil) < 50*time.Minute {
+			t.Fatalf("a = %+v; want 1 unanswered, backing off an hour", d)
+		}
+		// A second in a row doubles it.
+		MustAcquire(t, b, "a", "2")
+		if ok, err := b.Unanswered(ctx, "a", "2"); !ok || err != nil {
+			t.Fatalf("Unanswered = %v, %v", ok, err)
+		}
+		if d := DestOf(MustSnapshot(t, b), "a"); d == nil || d.Unanswered != 2 || time.Until(d.BackoffUntil) < 110*time.Minute {
+			t.Fatalf("a = %+v; want 2 unanswered, backing off two hours", d)
+		}
+		if ok, err := b.Unanswered(ctx, "a", "2"); ok || err != nil {
+			t.Fatalf("Unanswered of no hold = %v, %v; want false", ok, err)
+		}
+		answer(t, b, "a", "3")
+		WantOrder(t, b, dests, []string{"a", "b", "c"})
+		if d := DestOf(MustSnapshot(t, b), "a"); d == nil || d.Unanswered != 0 || !d.BackoffUntil.IsZero() {
+			t.Fatalf("a = %+v; want the back-off ended by the answer", d)
+		}
+		MustAcquire(t, b, "a", "4")
+		MustRelease(t, b, "a", "4", true)
+		MustAcquire(t, b, "b", "5")
+		b.Answered(ctx, "b", "5")
+		if ok, err := b.Unanswered(ctx, "b", "5"); !ok || err != nil {
+			t.Fatalf("Unanswered of an answered hold = %v, %v", ok, err)
+		}
+		WantOrder(t, b, dests, []string{"a", "b", "c"})
+	})
+
+	t.Run("TieTalk", func(t *testing.T) {
+		// Talk ties go by talk time, not by calls: a's one long call
+		// weighs more than b's two short ones.
+		b := open(t, lb.Options{Tie: lb.TieTalk, HalfLife: -1, StartWindow: -1})
+		MustAcquire(t, b, "a", "long")
+		b.Answered(ctx, "a", "long")
+		time.Sleep(60 * time.Millisecond) // the talk time being measured
+		MustRelease(t, b, "a", "long", true)
+		answer(t, b, "b", "s1")
+		answer(t, b, "b", "s2")
+		WantOrder(t, b, []string{"a", "b"}, []string{"b", "a"})
+		d := DestOf(MustSnapshot(t, b), "a")
+		if d == nil || d.Score < 0.05 || d.Score > 60 {
+			t.Fatalf("a = %+v; want about 0.06 s of talk", d)
+		}
+	})
+}
