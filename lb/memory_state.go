@@ -196,9 +196,14 @@ func (m *Memory) score(d *destState, now int64) (float64, bool) {
 	return scoreOf(d.rankScore, now, m.opts.HalfLife), true
 }
 
-// addScore adds x to d's tie score at now. Requires m.mu held.
+// addScore adds x to d's tie score at now. It refuses a total below zero
+// (or not a number), which has no rank score: d keeps the score it had.
+// Requires m.mu held.
 func (m *Memory) addScore(d *destState, x float64, now int64) {
 	s, _ := m.score(d, now)
+	if !(s+x >= 0) {
+		return
+	}
 	d.rankScore, d.scored = rankOf(s+x, now, m.opts.HalfLife), true
 }
 

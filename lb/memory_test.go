@@ -2,6 +2,7 @@ package lb_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -617,6 +618,30 @@ func TestMemoryTalkTie(t *testing.T) {
 		{420 * s, "release", "b", "4", "true"},
 		{3600*s + 300*s, "score", "a", "", "150 0 0s"}, // an hour later: halved
 	})
+}
+
+// A talk call over which the wall clock stepped back by more than the call
+// lasted added a negative talk time: the score became NaN, which spread to
+// the members started at the lowest score and broke the snapshot's JSON.
+func TestMemoryTalkTieClockStepsBack(t *testing.T) {
+	m, clk := newFakeMemory(t, lb.Options{Tie: lb.TieTalk, HalfLife: time.Hour, StartWindow: -1})
+	s := time.Second
+	runSteps(t, m, clk, []memStep{
+		{100 * s, "acquire", "a", "1", "true"},
+		{100 * s, "answered", "a", "1", "true"},
+		{40 * s, "release", "a", "1", "true"}, // the clock went back 60 s
+		{40 * s, "score", "a", "", "0 0 0s"},
+		{40 * s, "order", "a,b,c", "", "[b c a]"}, // a tie at zero: least recent first
+		{40 * s, "score", "b", "", "0 0 0s"},
+		{40 * s, "acquire", "a", "2", "true"},
+		{40 * s, "answered", "a", "2", "true"},
+		{50 * s, "release", "a", "2", "true"},
+		{50 * s, "score", "a", "", "10 0 0s"},
+	})
+	snap := lbtest.MustSnapshot(t, m)
+	if _, err := json.Marshal(snap); err != nil {
+		t.Fatalf("snapshot does not marshal: %v", err)
+	}
 }
 
 // Ranking scores the members it has never seen (fewest ties score them
