@@ -395,7 +395,11 @@ function Ring:one_at_a_time()
 				if key then
 					return self:answered(key, leg_or_cause)
 				end
-				if b then self.holds:release(m.key, ringlb.ring_reason({ leg_or_cause }) == "no_answer") end
+				-- a ring-out only if the turn had the member's whole timeout:
+				-- one the deadline cut short says nothing of the member
+				if b then
+					self.holds:release(m.key, secs >= m.timeout and ringlb.ring_reason({ leg_or_cause }) == "no_answer")
+				end
 				local done = { self:failed(leg_or_cause, detail) }
 				if done[1] then
 					return unpack(done, 2, 5)
