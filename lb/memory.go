@@ -301,7 +301,7 @@ func (m *Memory) answered(now time.Time, dest, callID string) (bool, error) {
 				m.scope.answered(sm, callID)
 			}
 			d.answered++
-			d.back(true)
+			d.back()
 			if m.opts.Tie != TieTalk {
 				m.addScore(d, 1, ns) // talk ties score at release
 			}

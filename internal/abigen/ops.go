@@ -127,8 +127,8 @@ ringing to talking and counts once among the member's answered calls
 		Params:   "uint64_t handle, const char *dest",
 		Deadline: true,
 		Doc: `ringlb_away marks dest absent without draining it (do-not-disturb, a
-break): its next answered or unanswered call shows it back, and it
-rejoins as ringlb_rejoin says.`,
+break): its next answered call shows it back (one that rings out does
+not), and it rejoins as ringlb_rejoin says.`,
 	},
 	{
 		Name:     "rejoin",

@@ -117,6 +117,33 @@ func scoreCases(t *testing.T, open Opener) {
 		wantScore(t, b, "e", 10) // lifted to a's and b's 10
 	})
 
+	t.Run("RingOutDoesNotEndAway", func(t *testing.T) {
+		// An agent on a break but still listed may be offered a call and
+		// let it ring out: that does not show it back. Only its answer
+		// does, and it is lifted then, to what its peers did meanwhile; a
+		// ring-out that ended the break lifted it at once, and it came
+		// back below them and took every tie.
+		b := open(t, lb.Options{HalfLife: -1, StartWindow: -1, NoAnswerBackoff: -1})
+		for i := range 5 {
+			answer(t, b, "a", fmt.Sprint("a", i))
+			answer(t, b, "b", fmt.Sprint("b", i))
+		}
+		if err := b.Away(ctx, "a"); err != nil {
+			t.Fatal(err)
+		}
+		MustAcquire(t, b, "a", "break")
+		if ok, err := b.Unanswered(ctx, "a", "break"); !ok || err != nil {
+			t.Fatalf("Unanswered = %v, %v", ok, err)
+		}
+		WantOrder(t, b, []string{"a", "b"}, []string{"b", "a"}) // 5, 5: b idle longer
+		for i := range 10 {
+			answer(t, b, "b", fmt.Sprint("more", i))
+		}
+		answer(t, b, "a", "back") // 6, and back
+		WantOrder(t, b, []string{"a", "b"}, []string{"b", "a"}) // 15, 15: b idle longer
+		wantScore(t, b, "a", 15) // lifted to b's
+	})
+
 	t.Run("StartWindowRunsFromTheFirstRanking", func(t *testing.T) {
 		// The start window runs from the balancer's first ranking, even
 		// one whose members were all scored already: Redis started it at

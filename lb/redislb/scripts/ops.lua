@@ -307,7 +307,6 @@ local function release_one(m, unanswered)
     r.score = fade(r.score, r.score_at, clock, half) + math.max(clock - tonumber(h.start), 0) / 1000
     r.score_at = clock
   elseif h.state == RINGING and unanswered then
-    if r.lift == LIFT_AWAY then r.lift = LIFT_PENDING end
     r.missed = r.missed + 1
     if backoff > 0 then
       r.back = clock + backoff * 2 ^ math.min(r.missed - 1, MAX_DOUBLINGS)
