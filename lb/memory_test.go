@@ -594,6 +594,25 @@ func TestMemoryNoAnswerBackoff(t *testing.T) {
 	})
 }
 
+// A no-answer back-off of 1.4e8 s or more, doubled 64 times, overflowed
+// the memory backend's clock while Redis kept it: the limit is lb's, for
+// the Go API as for the text form.
+func TestMemoryRefusesBackoffBeyondTheLimit(t *testing.T) {
+	for _, b := range []time.Duration{lb.MaxNoAnswerBackoff + time.Second, 200_000_000 * time.Second} {
+		if _, err := lb.NewMemory(t.Name(), lb.Options{NoAnswerBackoff: b}); !errors.Is(err, lb.ErrInvalidArgument) {
+			t.Errorf("NoAnswerBackoff %v: err = %v, want ErrInvalidArgument", b, err)
+		}
+	}
+	m, clk := newFakeMemory(t, lb.Options{Tie: lb.TieList, NoAnswerBackoff: lb.MaxNoAnswerBackoff})
+	var steps []memStep
+	for i := range 9 {
+		call := fmt.Sprint("c", i)
+		steps = append(steps, memStep{0, "acquire", "a", call, "true"}, memStep{0, "unanswered", "a", call, "true"})
+	}
+	steps = append(steps, memStep{0, "score", "a", "", "0 9 64h0m0s"})
+	runSteps(t, m, clk, steps)
+}
+
 // TestMemoryTalkTie: talk ties rank by talk time (hold start to release of
 // answered calls, faded), not by calls.
 func TestMemoryTalkTie(t *testing.T) {
