@@ -577,13 +577,7 @@ func TestMemoryNoAnswerBackoff(t *testing.T) {
 	})
 	// Capped at 2^6 times: the ninth in a row backs off 32 min.
 	m2, clk2 := newFakeMemory(t, lb.Options{Tie: lb.TieList})
-	var steps []memStep
-	for i := range 9 {
-		call := fmt.Sprint("c", i)
-		steps = append(steps, memStep{0, "acquire", "a", call, "true"}, memStep{0, "unanswered", "a", call, "true"})
-	}
-	steps = append(steps, memStep{0, "score", "a", "", "0 9 32m0s"})
-	runSteps(t, m2, clk2, steps)
+	runSteps(t, m2, clk2, append(ringOuts("a", 9), memStep{0, "score", "a", "", "0 9 32m0s"}))
 	// Negative: none.
 	m3, clk3 := newFakeMemory(t, lb.Options{Tie: lb.TieList, NoAnswerBackoff: -1})
 	runSteps(t, m3, clk3, []memStep{
@@ -604,13 +598,17 @@ func TestMemoryRefusesBackoffBeyondTheLimit(t *testing.T) {
 		}
 	}
 	m, clk := newFakeMemory(t, lb.Options{Tie: lb.TieList, NoAnswerBackoff: lb.MaxNoAnswerBackoff})
+	runSteps(t, m, clk, append(ringOuts("a", 9), memStep{0, "score", "a", "", "0 9 64h0m0s"}))
+}
+
+// ringOuts returns the steps of n offers to dest in a row that ring out.
+func ringOuts(dest string, n int) []memStep {
 	var steps []memStep
-	for i := range 9 {
+	for i := range n {
 		call := fmt.Sprint("c", i)
-		steps = append(steps, memStep{0, "acquire", "a", call, "true"}, memStep{0, "unanswered", "a", call, "true"})
+		steps = append(steps, memStep{0, "acquire", dest, call, "true"}, memStep{0, "unanswered", dest, call, "true"})
 	}
-	steps = append(steps, memStep{0, "score", "a", "", "0 9 64h0m0s"})
-	runSteps(t, m, clk, steps)
+	return steps
 }
 
 // TestMemoryTalkTie: talk ties rank by talk time (hold start to release of

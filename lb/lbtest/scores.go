@@ -139,9 +139,9 @@ func scoreCases(t *testing.T, open Opener) {
 		for i := range 10 {
 			answer(t, b, "b", fmt.Sprint("more", i))
 		}
-		answer(t, b, "a", "back") // 6, and back
+		answer(t, b, "a", "back")                               // 6, and back
 		WantOrder(t, b, []string{"a", "b"}, []string{"b", "a"}) // 15, 15: b idle longer
-		wantScore(t, b, "a", 15) // lifted to b's
+		wantScore(t, b, "a", 15)                                // lifted to b's
 	})
 
 	t.Run("StartWindowRunsFromTheFirstRanking", func(t *testing.T) {
