@@ -163,7 +163,7 @@ func ringlbgo_ring_plan(r *C.struct_ringlb_ring_plan_req) {
 func ringlbgo_ring_turn(r *C.struct_ringlb_ring_turn_req) {
 	c := enter(&r.st, "ring_turn")
 	defer c.exit()
-	c.done(opRingTurn(c.ctx(), c.maybeBalancer(r.handle), goStr(r.mode), c.strs(r.keys, r.n, "keys", "n", C.RINGLB_MAX_MEMBERS), c.ints(r.timeouts, r.n, "timeouts", "n", C.RINGLB_MAX_MEMBERS), goStr(r.call_id), float64(r.left), r.chosen, r.seconds, outSlice(r.skipped, r.n), outBytes(r.stop, r.stoplen)))
+	c.done(opRingTurn(c.ctx(), c.maybeBalancer(r.handle), goStr(r.mode), c.strs(r.keys, r.n, "keys", "n", C.RINGLB_MAX_MEMBERS), c.ints(r.timeouts, r.n, "timeouts", "n", C.RINGLB_MAX_MEMBERS), goStr(r.call_id), float64(r.left), r.chosen, r.seconds, r.full, outSlice(r.skipped, r.n), outBytes(r.stop, r.stoplen)))
 }
 
 //export ringlbgo_ring_result

@@ -53,7 +53,7 @@ func opRingPlan(s *C.struct_ringlb_ring_spec, out **C.struct_ringlb_plan) error 
 }
 
 func opRingTurn(ctx context.Context, b *lb.Named, mode string, keys []string, timeouts []int, callID string,
-	left float64, chosen, seconds *C.int, skipped []C.int, stop []byte) error {
+	left float64, chosen, seconds, full *C.int, skipped []C.int, stop []byte) error {
 	m, err := ring.ParseMode(mode)
 	if err != nil {
 		return err
@@ -85,7 +85,7 @@ func opRingTurn(ctx context.Context, b *lb.Named, mode string, keys []string, ti
 	if err != nil {
 		return err
 	}
-	*chosen, *seconds = C.int(t.Member), C.int(t.Seconds)
+	*chosen, *seconds, *full = C.int(t.Member), C.int(t.Seconds), boolInt(t.Full)
 	putBuf(stop, t.Stop.String())
 	return nil
 }

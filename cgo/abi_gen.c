@@ -191,17 +191,19 @@ int ringlb_ring_plan(const struct ringlb_ring_spec *spec, struct ringlb_plan **o
 }
 
 int ringlb_ring_turn(uint64_t handle, const char *mode, int n, const char *const *keys, const int *timeouts,
-                     const char *call_id, double left, int *chosen, int *seconds, int *skipped, char *stop,
-                     size_t stoplen, char *err, size_t errlen) {
+                     const char *call_id, double left, int *chosen, int *seconds, int *full, int *skipped,
+                     char *stop, size_t stoplen, char *err, size_t errlen) {
 	struct ringlb_ring_turn_req r = {.handle = handle, .mode = mode, .n = n, .keys = keys, .timeouts = timeouts,
-	    .call_id = call_id, .left = left, .chosen = chosen, .seconds = seconds, .skipped = skipped, .stop = stop,
-	    .stoplen = stoplen};
+	    .call_id = call_id, .left = left, .chosen = chosen, .seconds = seconds, .full = full, .skipped = skipped,
+	    .stop = stop, .stoplen = stoplen};
 	ringlb_start(&r.st, err, errlen);
 	if (!ringlb_out(&r.st, chosen, 1, "chosen") || !ringlb_out(&r.st, seconds, 1, "seconds") ||
-	    !ringlb_out(&r.st, skipped, n, "skipped") || !ringlb_out_buf(&r.st, stop, stoplen, "stop"))
+	    !ringlb_out(&r.st, full, 1, "full") || !ringlb_out(&r.st, skipped, n, "skipped") ||
+	    !ringlb_out_buf(&r.st, stop, stoplen, "stop"))
 		return r.st.rc;
 	*chosen = -1;
 	*seconds = 0;
+	*full = 0;
 	stop[0] = '\0';
 	return ringlb_call_op(run_ring_turn, &r.st, handle);
 }

@@ -290,10 +290,12 @@ static void push_members(lua_State *L, int idx, const int *flags, int n) {
 
 /*
  * ringlb.ring_turn(mode, remaining, call_id [, left [, b]])
- *   -> member, seconds, skipped | false, stop, skipped | nil, err, code, skipped
+ *   -> member, seconds, skipped, full | false, stop, skipped | nil, err, code, skipped
  * remaining are plan members ({key=, timeout=}) not tried yet; left the
  * seconds before the ring's deadline (nil: none); b the balancer that holds
- * them (nil: list order). skipped are the members passed over as full.
+ * them (nil: list order). skipped are the members passed over as full; full
+ * is true when the turn rings the member's whole timeout (a leg of it that
+ * ends unanswered rang out), false when the deadline cut it short.
  */
 static int l_ring_turn(lua_State *L) {
 	uint64_t handle = 0;
@@ -332,9 +334,9 @@ static int l_ring_turn(lua_State *L) {
 		lua_pop(L, 2);
 	}
 	char err[RINGLB_ERRLEN], stop[16];
-	int chosen = -1, seconds = 0;
-	int rc = ringlb_ring_turn(handle, mode, (int)n, keys, timeouts, call_id, left, &chosen, &seconds, skipped, stop,
-	                          sizeof stop, err, sizeof err);
+	int chosen = -1, seconds = 0, full = 0;
+	int rc = ringlb_ring_turn(handle, mode, (int)n, keys, timeouts, call_id, left, &chosen, &seconds, &full, skipped,
+	                          stop, sizeof stop, err, sizeof err);
 	if (rc != RINGLB_OK) {
 		lm_fail(L, rc, err);
 		push_members(L, 2, skipped, (int)n);
@@ -348,6 +350,10 @@ static int l_ring_turn(lua_State *L) {
 		lua_pushstring(L, stop);
 	}
 	push_members(L, 2, skipped, (int)n);
+	if (chosen >= 0) {
+		lua_pushboolean(L, full);
+		return 4;
+	}
 	return 3;
 }
 

@@ -150,8 +150,8 @@ int ringlb_drain(uint64_t handle, const char *dest, int drained, char *err, size
 
 /*
  * ringlb_away marks dest absent without draining it (do-not-disturb, a
- * break): its next answered or unanswered call shows it back, and it
- * rejoins as ringlb_rejoin says.
+ * break): its next answered call shows it back (one that rings out does
+ * not), and it rejoins as ringlb_rejoin says.
  */
 int ringlb_away(uint64_t handle, const char *dest, char *err, size_t errlen);
 

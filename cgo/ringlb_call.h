@@ -34,7 +34,7 @@ struct ringlb_metrics_req { struct ringlb_status st; const char *addr; char *bou
 struct ringlb_noop_req { struct ringlb_status st; };
 struct ringlb_dialstring_req { struct ringlb_status st; const struct ringlb_dial *dial; char **out; };
 struct ringlb_ring_plan_req { struct ringlb_status st; const struct ringlb_ring_spec *spec; struct ringlb_plan **out; };
-struct ringlb_ring_turn_req { struct ringlb_status st; uint64_t handle; const char *mode; int n; const char *const *keys; const int *timeouts; const char *call_id; double left; int *chosen; int *seconds; int *skipped; char *stop; size_t stoplen; };
+struct ringlb_ring_turn_req { struct ringlb_status st; uint64_t handle; const char *mode; int n; const char *const *keys; const int *timeouts; const char *call_id; double left; int *chosen; int *seconds; int *full; int *skipped; char *stop; size_t stoplen; };
 struct ringlb_ring_result_req { struct ringlb_status st; int n; const char *const *causes; int full; int dnd; const char *stop; char *result; size_t resultlen; char **detail; char **summary; };
 struct ringlb_act_req { struct ringlb_status st; uint64_t handle; const char *action; int n; const char *const *dests; char **out; };
 struct ringlb_ring_check_req { struct ringlb_status st; const char *mode; int n; const char *const *dests; double timeout; const char *on_backend_error; const char *balancer; int *members; int *count; int *timeout_s; };

@@ -138,7 +138,9 @@ __attribute__((visibility("hidden"))) int ringlb_ring_plan(const struct ringlb_r
  * ring out of the members not tried yet (keys[0..n), in list order, each with
  * its timeout in seconds), with left seconds before the ring's deadline
  * (HUGE_VAL without one): *chosen, held for call_id on the balancer with
- * handle (0: none, list order), and *seconds it rings; or *chosen -1 and
+ * handle (0: none, list order), and *seconds it rings, *full 1 if that is
+ * the member's whole timeout (a leg of it that ends unanswered rang out;
+ * one the deadline cut short did not); or *chosen -1 and
  * stop, "done", "at_capacity" or "call_timeout". skipped[i] is 1 for each
  * member passed over as full, drained or in wrap-up, also when the balancer
  * fails.
@@ -146,8 +148,8 @@ __attribute__((visibility("hidden"))) int ringlb_ring_plan(const struct ringlb_r
 __attribute__((visibility("hidden"))) int ringlb_ring_turn(uint64_t handle, const char *mode, int n,
                                                            const char *const *keys, const int *timeouts,
                                                            const char *call_id, double left, int *chosen,
-                                                           int *seconds, int *skipped, char *stop, size_t stoplen,
-                                                           char *err, size_t errlen);
+                                                           int *seconds, int *full, int *skipped, char *stop,
+                                                           size_t stoplen, char *err, size_t errlen);
 
 /*
  * ringlb_ring_result names how a ring that got no answer ended, from the

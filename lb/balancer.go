@@ -82,8 +82,9 @@ type Balancer interface {
 	Unanswered(ctx context.Context, dest, callID string) (bool, error)
 
 	// Away marks dest as absent without draining it (do-not-disturb, a
-	// break): when it is next back, which its next answered or unanswered
-	// call shows, it rejoins as Rejoin says.
+	// break): when it is next back, which its next answered call shows,
+	// it rejoins as Rejoin says. A call that rings out does not show it
+	// back: a member on a break may still be offered calls.
 	Away(ctx context.Context, dest string) error
 
 	// Rejoin marks dest as back from an absence: the next ranking that

@@ -121,6 +121,9 @@ func (o *Options) validate() error {
 	if o.UserDomains != DomainsIgnore && o.UserDomains != DomainsKeep {
 		return invalidf("user_domains %d", int(o.UserDomains))
 	}
+	if o.NoAnswerBackoff > MaxNoAnswerBackoff {
+		return invalidf("no_answer_backoff %v (at most %v)", o.NoAnswerBackoff, MaxNoAnswerBackoff)
+	}
 	if o.DefaultWrapup < 0 {
 		return invalidf("negative wrapup %v", o.DefaultWrapup)
 	}

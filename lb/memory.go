@@ -252,7 +252,7 @@ func (m *Memory) release(dest, callID string, unanswered bool) (bool, error) {
 				m.drop(d, callID, h, true, now)
 				switch {
 				case h.answered && m.opts.Tie == TieTalk:
-					m.addScore(d, float64(now-h.start)/float64(time.Second), now)
+					m.addScore(d, float64(max(now-h.start, 0))/float64(time.Second), now) // the clock may have stepped back
 				case !h.answered && unanswered:
 					m.missedOffer(d, now)
 				}
@@ -301,7 +301,7 @@ func (m *Memory) answered(now time.Time, dest, callID string) (bool, error) {
 				m.scope.answered(sm, callID)
 			}
 			d.answered++
-			d.back(true)
+			d.back()
 			if m.opts.Tie != TieTalk {
 				m.addScore(d, 1, ns) // talk ties score at release
 			}

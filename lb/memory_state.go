@@ -196,28 +196,31 @@ func (m *Memory) score(d *destState, now int64) (float64, bool) {
 	return scoreOf(d.rankScore, now, m.opts.HalfLife), true
 }
 
-// addScore adds x to d's tie score at now. Requires m.mu held.
+// addScore adds x to d's tie score at now. It refuses a total below zero
+// (or not a number), which has no rank score: d keeps the score it had.
+// Requires m.mu held.
 func (m *Memory) addScore(d *destState, x float64, now int64) {
 	s, _ := m.score(d, now)
+	if !(s+x >= 0) {
+		return
+	}
 	d.rankScore, d.scored = rankOf(s+x, now, m.opts.HalfLife), true
 }
 
-// back notes that d is back, having answered or rung: the end of an
-// absence marked by Away, and of its no-answer back-off when it answered.
+// back notes that d is back, having answered a call: the end of an
+// absence marked by Away and of its no-answer back-off. A call that rang
+// out ends neither: a member on a break may still be offered calls.
 // Requires m.mu held.
-func (d *destState) back(answered bool) {
+func (d *destState) back() {
 	if d.lift == liftAway {
 		d.lift = liftPending
 	}
-	if answered {
-		d.missed, d.backUntil = 0, 0
-	}
+	d.missed, d.backUntil = 0, 0
 }
 
 // missedOffer counts an offer to d that rang out unanswered at now and
 // starts its back-off. Requires m.mu held.
 func (m *Memory) missedOffer(d *destState, now int64) {
-	d.back(false)
 	d.missed++
 	if b := m.opts.NoAnswerBackoff; b > 0 {
 		d.backUntil = now + int64(b)<<min(d.missed-1, MaxNoAnswerBackoffDoublings)

@@ -2,6 +2,7 @@ package lb_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -576,13 +577,7 @@ func TestMemoryNoAnswerBackoff(t *testing.T) {
 	})
 	// Capped at 2^6 times: the ninth in a row backs off 32 min.
 	m2, clk2 := newFakeMemory(t, lb.Options{Tie: lb.TieList})
-	var steps []memStep
-	for i := range 9 {
-		call := fmt.Sprint("c", i)
-		steps = append(steps, memStep{0, "acquire", "a", call, "true"}, memStep{0, "unanswered", "a", call, "true"})
-	}
-	steps = append(steps, memStep{0, "score", "a", "", "0 9 32m0s"})
-	runSteps(t, m2, clk2, steps)
+	runSteps(t, m2, clk2, append(ringOuts("a", 9), memStep{0, "score", "a", "", "0 9 32m0s"}))
 	// Negative: none.
 	m3, clk3 := newFakeMemory(t, lb.Options{Tie: lb.TieList, NoAnswerBackoff: -1})
 	runSteps(t, m3, clk3, []memStep{
@@ -591,6 +586,29 @@ func TestMemoryNoAnswerBackoff(t *testing.T) {
 		{0, "order", "a,b", "", "[a b]"},
 		{0, "score", "a", "", "0 1 0s"},
 	})
+}
+
+// A no-answer back-off of 1.4e8 s or more, doubled 64 times, overflowed
+// the memory backend's clock while Redis kept it: the limit is lb's, for
+// the Go API as for the text form.
+func TestMemoryRefusesBackoffBeyondTheLimit(t *testing.T) {
+	for _, b := range []time.Duration{lb.MaxNoAnswerBackoff + time.Second, 200_000_000 * time.Second} {
+		if _, err := lb.NewMemory(t.Name(), lb.Options{NoAnswerBackoff: b}); !errors.Is(err, lb.ErrInvalidArgument) {
+			t.Errorf("NoAnswerBackoff %v: err = %v, want ErrInvalidArgument", b, err)
+		}
+	}
+	m, clk := newFakeMemory(t, lb.Options{Tie: lb.TieList, NoAnswerBackoff: lb.MaxNoAnswerBackoff})
+	runSteps(t, m, clk, append(ringOuts("a", 9), memStep{0, "score", "a", "", "0 9 64h0m0s"}))
+}
+
+// ringOuts returns the steps of n offers to dest in a row that ring out.
+func ringOuts(dest string, n int) []memStep {
+	var steps []memStep
+	for i := range n {
+		call := fmt.Sprint("c", i)
+		steps = append(steps, memStep{0, "acquire", dest, call, "true"}, memStep{0, "unanswered", dest, call, "true"})
+	}
+	return steps
 }
 
 // TestMemoryTalkTie: talk ties rank by talk time (hold start to release of
@@ -617,6 +635,30 @@ func TestMemoryTalkTie(t *testing.T) {
 		{420 * s, "release", "b", "4", "true"},
 		{3600*s + 300*s, "score", "a", "", "150 0 0s"}, // an hour later: halved
 	})
+}
+
+// A talk call over which the wall clock stepped back by more than the call
+// lasted added a negative talk time: the score became NaN, which spread to
+// the members started at the lowest score and broke the snapshot's JSON.
+func TestMemoryTalkTieClockStepsBack(t *testing.T) {
+	m, clk := newFakeMemory(t, lb.Options{Tie: lb.TieTalk, HalfLife: time.Hour, StartWindow: -1})
+	s := time.Second
+	runSteps(t, m, clk, []memStep{
+		{100 * s, "acquire", "a", "1", "true"},
+		{100 * s, "answered", "a", "1", "true"},
+		{40 * s, "release", "a", "1", "true"}, // the clock went back 60 s
+		{40 * s, "score", "a", "", "0 0 0s"},
+		{40 * s, "order", "a,b,c", "", "[b c a]"}, // a tie at zero: least recent first
+		{40 * s, "score", "b", "", "0 0 0s"},
+		{40 * s, "acquire", "a", "2", "true"},
+		{40 * s, "answered", "a", "2", "true"},
+		{50 * s, "release", "a", "2", "true"},
+		{50 * s, "score", "a", "", "10 0 0s"},
+	})
+	snap := lbtest.MustSnapshot(t, m)
+	if _, err := json.Marshal(snap); err != nil {
+		t.Fatalf("snapshot does not marshal: %v", err)
+	}
 }
 
 // Ranking scores the members it has never seen (fewest ties score them

@@ -135,6 +135,10 @@ const (
 	// MaxNoAnswerBackoffDoublings caps the doublings of the no-answer
 	// back-off: 30 s doubled 6 times is 32 minutes.
 	MaxNoAnswerBackoffDoublings = 6
+	// MaxNoAnswerBackoff is the longest Options.NoAnswerBackoff: doubled
+	// MaxNoAnswerBackoffDoublings times it is 64 hours, a back-off that
+	// every backend can reckon alike.
+	MaxNoAnswerBackoff = time.Hour
 )
 
 // Bounds of the options of a store backend.
@@ -171,7 +175,8 @@ type Options struct {
 	// times) until it answers one: a member who misses one call loses
 	// little, one who never answers stops being tried first. It orders
 	// only within equal loads, with every tie policy. 0 means
-	// DefaultNoAnswerBackoff (30 s); negative means none.
+	// DefaultNoAnswerBackoff (30 s); negative means none; at most
+	// MaxNoAnswerBackoff (1 h).
 	NoAnswerBackoff time.Duration
 	// DefaultWrapup is how long after an answered call ends its member is
 	// not offered another, for members not listed in Wrapup. 0 is none.

@@ -24,6 +24,11 @@ func TestParseOptions(t *testing.T) {
 		{Name: "start window", Pairs: [][2]string{{"start_window", "600"}}, Check: func(o lb.Options) bool { return o.StartWindow == 10*time.Minute }},
 		{Name: "no-answer back-off", Pairs: [][2]string{{"no_answer_backoff", "1m"}}, Check: func(o lb.Options) bool { return o.NoAnswerBackoff == time.Minute }},
 		{Name: "bad back-off", Pairs: [][2]string{{"no_answer_backoff", "-3"}}, Bad: true},
+		// Longer, 64 times it overflowed the memory backend's clock (from
+		// about 1.4e8 s) while Redis kept it: the backends disagreed.
+		{Name: "longest back-off", Pairs: [][2]string{{"no_answer_backoff", "3600"}}, Check: func(o lb.Options) bool { return o.NoAnswerBackoff == lb.MaxNoAnswerBackoff }},
+		{Name: "back-off too long", Pairs: [][2]string{{"no_answer_backoff", "3601"}}, Bad: true},
+		{Name: "back-off that overflowed", Pairs: [][2]string{{"no_answer_backoff", "200000000"}}, Bad: true},
 		{Name: "lua float capacity", Pairs: [][2]string{{"capacity", "2.0"}}, Check: func(o lb.Options) bool { return o.DefaultCapacity == 2 }},
 		{Name: "per dest", Pairs: [][2]string{{"capacity:user/1000", "3"}}, Check: func(o lb.Options) bool { return o.Capacity["user/1000"] == 3 }},
 		{Name: "age never", Pairs: [][2]string{{"max_hold_age", "never"}}, Check: func(o lb.Options) bool { return o.MaxHoldAge < 0 }},

@@ -20,7 +20,7 @@ const Never = "never"
 //	tie               fewest (default) | lru | list | random | talk
 //	fewest_half_life  seconds (or a duration) for tie scores to halve; 0 = default (12 h); never
 //	start_window      seconds after the balancer starts in which members start at zero; 0 = default (1 h); never
-//	no_answer_backoff seconds a member ranks after its peers once an offer rang out, doubling per miss in a row; 0 = default (30 s); never
+//	no_answer_backoff seconds a member ranks after its peers once an offer rang out, doubling per miss in a row (to 64 times); 0 = default (30 s); at most 3600; never
 //	wrapup            seconds after an answered call before its member is offered again
 //	wrapup:<dest>     the same for one destination
 //	user_domains      ignore (default: user/N@D counts as user/N) | keep

@@ -221,6 +221,11 @@ const NoDeadline = time.Duration(math.MaxInt64)
 type Turn struct {
 	Member  int
 	Seconds int
+	// Full says the turn rings for the member's whole timeout, so that a
+	// leg of it that ends unanswered rang out (the balancer's
+	// Unanswered); a turn the deadline cut short says nothing of its
+	// member.
+	Full bool
 	// Skipped are the candidates passed over as at capacity, drained or in
 	// wrap-up, indices in order.
 	Skipped []int
@@ -268,10 +273,11 @@ func NextTurn(ctx context.Context, h Holder, mode Mode, cands []Candidate, callI
 		chosen = slices.Index(keys, d)
 	}
 	secs := cands[chosen].Timeout
-	if left < secs {
+	full := left >= secs
+	if !full {
 		secs = left
 	}
-	return Turn{Member: chosen, Seconds: seconds(secs), Skipped: stop.Skipped}, nil
+	return Turn{Member: chosen, Seconds: seconds(secs), Full: full, Skipped: stop.Skipped}, nil
 }
 
 // Results of a ring, as the ring helper names them.

@@ -220,13 +220,14 @@ func TestNextTurn(t *testing.T) {
 		left  time.Duration
 		want  Turn
 	}{
-		{"sequential skips the full one", m, ModeSequential, cands, NoDeadline, Turn{Member: 1, Seconds: 10, Skipped: []int{0}}},
-		{"balancing takes the least loaded", m, ModeBalancing, cands[1:], NoDeadline, Turn{Member: 1, Seconds: 30}},
+		{"sequential skips the full one", m, ModeSequential, cands, NoDeadline, Turn{Member: 1, Seconds: 10, Full: true, Skipped: []int{0}}},
+		{"balancing takes the least loaded", m, ModeBalancing, cands[1:], NoDeadline, Turn{Member: 1, Seconds: 30, Full: true}},
 		{"the deadline cuts the turn", nil, ModeSequential, cands, 12500 * time.Millisecond, Turn{Member: 0, Seconds: 12}},
+		{"just time for the whole turn", nil, ModeSequential, cands, 20 * time.Second, Turn{Member: 0, Seconds: 20, Full: true}},
 		{"under a second left", m, ModeBalancing, cands, 999 * time.Millisecond, Turn{Member: -1, Stop: StopDeadline}},
 		{"nothing left", m, ModeBalancing, nil, NoDeadline, Turn{Member: -1, Stop: StopDone}},
 		{"all full", m, ModeSequential, cands[:1], NoDeadline, Turn{Member: -1, Skipped: []int{0}, Stop: StopFull}},
-		{"no balancer: list order", nil, ModeBalancing, cands, NoDeadline, Turn{Member: 0, Seconds: 20}},
+		{"no balancer: list order", nil, ModeBalancing, cands, NoDeadline, Turn{Member: 0, Seconds: 20, Full: true}},
 	} {
 		got, err := NextTurn(ctx, tc.h, tc.mode, tc.cands, "call-"+tc.name, tc.left)
 		if err != nil || !reflect.DeepEqual(got, tc.want) {

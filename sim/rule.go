@@ -109,8 +109,8 @@ type RuleOptions struct {
 	// the lowest score of the members it is ranked with (those scored and
 	// not returning themselves), if it is below; LiftMean to their mean
 	// instead (lb's rule). A drained member is back when undrained; one on
-	// do-not-disturb, marked away as the ring helper does, when its next
-	// leg ends answered or unanswered.
+	// do-not-disturb, marked away as the ring helper does, when it next
+	// answers a leg.
 	Lift, LiftMean bool
 	// NoAnswerWeight adds this many answered calls (RuleTalk: mean talk
 	// times) to a member's score when an offer rings out unanswered.
@@ -186,7 +186,7 @@ type ruleMember struct {
 	backUntil int64
 	missed    int // unanswered offers in a row
 	drained   bool
-	away      bool // marked away: back at its next answered or unanswered leg
+	away      bool // marked away: back when it next answers a leg
 	returning bool // back: lifted at its next ranking
 }
 
@@ -456,7 +456,6 @@ func (r *Rule) LegEnded(now time.Duration, call, node int, dest string, o Outcom
 	ringing := r.ringing(m, call)
 	r.release(m, call, ns)
 	if o == NoAnswer && ringing {
-		r.back(m)
 		if w := r.opts.NoAnswerWeight; w > 0 && r.scores() {
 			if r.opts.Tie == RuleTalk {
 				w *= r.meanTalk().Seconds()

@@ -122,8 +122,8 @@ const choicesIntro = `## Choosing the defaults
 
 The ringlb rows run lb's defaults: fewest ties; a member's score starts when it is first ranked (not
 when first chosen), at zero in the balancer's first hour and after it at the lowest score of the members
-it is ranked with; a member back from an absence (undrain, rejoin, or its first call after the ring
-helper marked it away for do-not-disturb) is lifted to the mean score of the members it is next ranked
+it is ranked with; a member back from an absence (undrain, rejoin, or its first answered call after the
+ring helper marked it away for do-not-disturb) is lifted to the mean score of the members it is next ranked
 with; an offer that rings out puts its member after its equally loaded peers for 30 s, doubling with
 each one in a row (to 32 minutes) until it answers; scores fade with a half-life of 12 hours. Each
 "ringlb with" row is lb with one of those changed. Each cell: seeds meeting the target, then max/min mean

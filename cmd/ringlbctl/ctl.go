@@ -109,8 +109,8 @@ Examples:
 		summary: "mark agents absent (a break, do-not-disturb) without draining them",
 		run:     (*ctl).away,
 		help: `Marks destinations absent without draining them: they stay in rotation,
-and when their next call (answered or rung out) shows them back they
-rejoin as rejoin says. The ring helper does this itself for a member it
+and when they next answer a call (one that rings out does not count) they
+are back and rejoin as rejoin says. The ring helper does this itself for a member it
 skips for do-not-disturb.
 
 Examples:

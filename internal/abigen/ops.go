@@ -127,8 +127,8 @@ ringing to talking and counts once among the member's answered calls
 		Params:   "uint64_t handle, const char *dest",
 		Deadline: true,
 		Doc: `ringlb_away marks dest absent without draining it (do-not-disturb, a
-break): its next answered or unanswered call shows it back, and it
-rejoins as ringlb_rejoin says.`,
+break): its next answered call shows it back (one that rings out does
+not), and it rejoins as ringlb_rejoin says.`,
 	},
 	{
 		Name:     "rejoin",
@@ -203,13 +203,15 @@ is the Go package ring's (ring.Spec.Check).`,
 	{
 		Name:     "ring_turn",
 		Lua:      true,
-		Params:   "uint64_t handle[0 = none], const char *mode, int n, const char *const *keys[n <= MAX_MEMBERS], const int *timeouts[n <= MAX_MEMBERS], const char *call_id, double left, int *chosen = -1, int *seconds = 0, int *skipped[n], char *stop[stoplen], size_t stoplen",
+		Params:   "uint64_t handle[0 = none], const char *mode, int n, const char *const *keys[n <= MAX_MEMBERS], const int *timeouts[n <= MAX_MEMBERS], const char *call_id, double left, int *chosen = -1, int *seconds = 0, int *full = 0, int *skipped[n], char *stop[stoplen], size_t stoplen",
 		Deadline: true,
 		Doc: `ringlb_ring_turn decides the next turn of a "sequential" or "balancing"
 ring out of the members not tried yet (keys[0..n), in list order, each with
 its timeout in seconds), with left seconds before the ring's deadline
 (HUGE_VAL without one): *chosen, held for call_id on the balancer with
-handle (0: none, list order), and *seconds it rings; or *chosen -1 and
+handle (0: none, list order), and *seconds it rings, *full 1 if that is
+the member's whole timeout (a leg of it that ends unanswered rang out;
+one the deadline cut short did not); or *chosen -1 and
 stop, "done", "at_capacity" or "call_timeout". skipped[i] is 1 for each
 member passed over as full, drained or in wrap-up, also when the balancer
 fails.`,

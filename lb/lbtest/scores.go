@@ -94,6 +94,72 @@ func scoreCases(t *testing.T, open Opener) {
 		wantScore(t, b, "a", 4)
 	})
 
+	t.Run("AwayBeforeTheFirstRankingStaysAway", func(t *testing.T) {
+		// A member marked away before it was ever ranked (the ring helper
+		// does so for one it skips for do-not-disturb) is started at the
+		// lowest score, still away: back, it is lifted to the mean. Redis
+		// dropped the mark when it started the member, so it stayed low.
+		b := open(t, lb.Options{HalfLife: -1, StartWindow: -1})
+		for i, d := range []string{"a", "a", "a", "a", "b", "b", "b", "b"} {
+			answer(t, b, d, fmt.Sprint("old", i))
+		}
+		if err := b.Away(ctx, "e"); err != nil {
+			t.Fatal(err)
+		}
+		WantOrder(t, b, []string{"a", "b", "e"}, []string{"e", "a", "b"})
+		wantScore(t, b, "e", 4)   // started at the lowest
+		answer(t, b, "e", "back") // 5, and back
+		for i := range 6 {
+			answer(t, b, "a", fmt.Sprint("a", i))
+			answer(t, b, "b", fmt.Sprint("b", i))
+		}
+		WantOrder(t, b, []string{"a", "b", "e"}, []string{"e", "a", "b"})
+		wantScore(t, b, "e", 10) // lifted to a's and b's 10
+	})
+
+	t.Run("RingOutDoesNotEndAway", func(t *testing.T) {
+		// An agent on a break but still listed may be offered a call and
+		// let it ring out: that does not show it back. Only its answer
+		// does, and it is lifted then, to what its peers did meanwhile; a
+		// ring-out that ended the break lifted it at once, and it came
+		// back below them and took every tie.
+		b := open(t, lb.Options{HalfLife: -1, StartWindow: -1, NoAnswerBackoff: -1})
+		for i := range 5 {
+			answer(t, b, "a", fmt.Sprint("a", i))
+			answer(t, b, "b", fmt.Sprint("b", i))
+		}
+		if err := b.Away(ctx, "a"); err != nil {
+			t.Fatal(err)
+		}
+		MustAcquire(t, b, "a", "break")
+		if ok, err := b.Unanswered(ctx, "a", "break"); !ok || err != nil {
+			t.Fatalf("Unanswered = %v, %v", ok, err)
+		}
+		WantOrder(t, b, []string{"a", "b"}, []string{"b", "a"}) // 5, 5: b idle longer
+		for i := range 10 {
+			answer(t, b, "b", fmt.Sprint("more", i))
+		}
+		answer(t, b, "a", "back")                               // 6, and back
+		WantOrder(t, b, []string{"a", "b"}, []string{"b", "a"}) // 15, 15: b idle longer
+		wantScore(t, b, "a", 15)                                // lifted to b's
+	})
+
+	t.Run("StartWindowRunsFromTheFirstRanking", func(t *testing.T) {
+		// The start window runs from the balancer's first ranking, even
+		// one whose members were all scored already: Redis started it at
+		// the first ranking that scored a member, so a member first ranked
+		// after the window started at zero there and at the lowest in
+		// memory.
+		b := open(t, lb.Options{HalfLife: -1, StartWindow: 100 * time.Millisecond})
+		for i, d := range []string{"a", "a", "b", "b"} {
+			answer(t, b, d, fmt.Sprint("old", i))
+		}
+		WantOrder(t, b, []string{"a", "b"}, []string{"a", "b"})               // the first ranking
+		time.Sleep(150 * time.Millisecond)                                    // time passing, not waiting for anything
+		WantOrder(t, b, []string{"a", "b", "new"}, []string{"new", "a", "b"}) // 2 all, new idle longest
+		wantScore(t, b, "new", 2)
+	})
+
 	t.Run("NoAnswerBacksOff", func(t *testing.T) {
 		// An offer that rang out puts its member after its equally loaded
 		// peers, load still first; an answer ends it; a plain release

@@ -367,11 +367,13 @@ function Ring:one_at_a_time()
 			left = self.deadline - self:now()
 		end
 		local b = self.b_ok and self.b or nil
-		-- m, seconds, skipped | false, stop, skipped | nil, err, code, skipped
-		local m, secs, skipped, more = ringlb.ring_turn(self.plan.mode, remaining, self.uuid, left, b)
-		local err, code
+		-- m, seconds, skipped, full | false, stop, skipped | nil, err, code, skipped
+		local m, secs, skipped, fourth = ringlb.ring_turn(self.plan.mode, remaining, self.uuid, left, b)
+		local err, code, full
 		if m == nil then
-			err, code, skipped = secs, skipped, more or {}
+			err, code, skipped = secs, skipped, fourth or {}
+		else
+			full = fourth
 		end
 		for _, x in ipairs(skipped) do remove(remaining, x) end
 		if #skipped > 0 then self:skip_full(skipped) end
@@ -395,7 +397,11 @@ function Ring:one_at_a_time()
 				if key then
 					return self:answered(key, leg_or_cause)
 				end
-				if b then self.holds:release(m.key, ringlb.ring_reason({ leg_or_cause }) == "no_answer") end
+				-- a ring-out only in a full turn: one the deadline cut short
+				-- says nothing of the member
+				if b then
+					self.holds:release(m.key, full and ringlb.ring_reason({ leg_or_cause }) == "no_answer")
+				end
 				local done = { self:failed(leg_or_cause, detail) }
 				if done[1] then
 					return unpack(done, 2, 5)

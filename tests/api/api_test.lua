@@ -266,16 +266,17 @@ local cases = {
     local p = assert(ringlb.ring_plan({ mode = "sequential", balancer = name("turns"),
       members = { { key = "a/1", timeout = 20 }, { key = "b/1", timeout = 10 } } }))
     assert(b:acquire("a/1", "other"))
-    local m, secs, skipped = ringlb.ring_turn(p.mode, p.members, "call1", 7.5, b)
+    local m, secs, skipped, full = ringlb.ring_turn(p.mode, p.members, "call1", 7.5, b)
     eq(p.members[2], m); eq(7, secs); eq(1, #skipped); eq(p.members[1], skipped[1])
+    eq(false, full) -- cut short by the deadline: no ring-out if unanswered
     eq(1, b:load("b/1"))
     local stop
     m, stop, skipped = ringlb.ring_turn(p.mode, { p.members[1] }, "call2", nil, b)
     eq(false, m); eq("at_capacity", stop); eq(1, #skipped)
     m, stop = ringlb.ring_turn(p.mode, p.members, "call3", 0.5)
     eq(false, m); eq("call_timeout", stop)
-    m, secs = ringlb.ring_turn(p.mode, p.members, "call4")
-    eq(p.members[1], m); eq(20, secs)
+    m, secs, skipped, full = ringlb.ring_turn(p.mode, p.members, "call4")
+    eq(p.members[1], m); eq(20, secs); eq(0, #skipped); eq(true, full)
     expect_err("invalid", ringlb.ring_turn("parallel", p.members, "call5"))
     local r, d, sum = ringlb.ring_result({ causes = { "NO_ANSWER" }, full = 1, dnd = 0, stop = "at_capacity" })
     eq("no_answer", r); eq("at_capacity", d)

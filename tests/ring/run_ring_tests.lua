@@ -527,6 +527,21 @@ test("a member whose leg rings out backs off: the next call tries the others fir
 	eq("user/1001", assert(b2:order(M3))[1], "no back-off after the caller left")
 end)
 
+-- Regression: the ring helper backed off a member whose turn the deadline
+-- had cut short (1 s of a 20 s timeout), as if it had rung out.
+test("a turn cut short by the deadline is no ring-out: only a full turn backs off", function()
+	local sw = new_switch()
+	local ring = ring_in(sw)
+	local b = balancer({ tie = "list" })
+	for _, m in ipairs(M3) do sw:behave(m, { no_answer = true }) end
+	local d, reason = ring.ring(sw:call(), M3, "balancing", { balancer = b, timeout = 20, deadline = 21 })
+	eq(nil, d, "nobody answers")
+	eq("no_answer", reason, "reason")
+	eq("user/1001,user/1002", sw.legs[1].dest .. "," .. sw.legs[2].dest, "1001 rang its 20 s, then 1002 what was left")
+	eq(2, #sw.legs, "legs")
+	eq("user/1002,user/1003,user/1001", table.concat(assert(b:order(M3)), ","), "only 1001 backed off")
+end)
+
 test("do not disturb marks a member away; back, it rejoins at its group's mean, not ahead of it", function()
 	local dir = { ["1001@example.com"] = { do_not_disturb = "true" } }
 	local sw = fsmock.new({ script_dir = root .. "/lua", path = root .. "/lua/?.lua", cpath = cpath,

@@ -42,15 +42,18 @@ local fewest, lru, random, talk = tie == "fewest", tie == "lru", tie == "random"
 local scored = fewest or talk
 local F_START = "\rstart"
 
+-- start_window starts the balancer's start window at its first ranking,
+-- whether or not that ranking scores a member (as the memory backend
+-- does).
+local function start_window()
+  if window > 0 then redis.call("HSETNX", K_MEM, F_START, clock) end
+end
+
 -- in_window reports whether the balancer is within its start window,
--- starting it if this is its first ranking.
+-- which start_window began.
 local function in_window()
   if window <= 0 then return false end
-  local t = tonumber(redis.call("HGET", K_MEM, F_START))
-  if not t then
-    redis.call("HSET", K_MEM, F_START, clock)
-    t = clock
-  end
+  local t = tonumber(redis.call("HGET", K_MEM, F_START)) or clock
   return clock - t < window
 end
 
@@ -75,7 +78,9 @@ local function start_scores(v, names, pos, scores, nc, low, sum, n)
         r.score = fade(r.score, r.score_at, clock, half)
         if mean and mean > r.score then r.score = mean end
       end
-      r.score_at, r.lift = clock, LIFT_NONE
+      -- a member marked away before its first ranking stays away
+      r.score_at = clock
+      if r.lift == LIFT_PENDING then r.lift = LIFT_NONE end
       scores[c] = r.score
       v[i] = rec_bytes(r)
       writes[#writes + 1] = names[i]
@@ -132,6 +137,7 @@ local function candidates(v, sv, names, n, caps, wraps, keys, held)
       pos[nc], tiers[nc], scores[nc], ties[nc] = i, tier, s, t
     end
   end
+  if scored then start_window() end
   if fresh then
     start_scores(v, names, pos, scores, nc, low, sum, np)
   end
@@ -301,7 +307,6 @@ local function release_one(m, unanswered)
     r.score = fade(r.score, r.score_at, clock, half) + math.max(clock - tonumber(h.start), 0) / 1000
     r.score_at = clock
   elseif h.state == RINGING and unanswered then
-    if r.lift == LIFT_AWAY then r.lift = LIFT_PENDING end
     r.missed = r.missed + 1
     if backoff > 0 then
       r.back = clock + backoff * 2 ^ math.min(r.missed - 1, MAX_DOUBLINGS)
