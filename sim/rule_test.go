@@ -314,3 +314,53 @@ func TestRuleFading(t *testing.T) {
 
 // near reports whether scores a and b agree but for rounding.
 func near(a, b float64) bool { return math.Abs(a-b) <= 1e-9*max(1, math.Abs(b)) }
+
+// LiftAway lifts a member marked away as soon as it is ranked again, so
+// its first call back goes by the others' scores, not by its own from
+// before the absence: a (1 call) back among b (3) and c (2) is lifted to
+// 2.5 and c takes the call; without it a does.
+func TestRuleLiftAway(t *testing.T) {
+	min := time.Minute
+	before := steps(
+		call(1, 0, min, []string{"a", "b", "c"}, "a"),
+		[]step{{at: 2 * min, dest: "a", out: true}},
+		call(2, 3*min, min, []string{"b", "c"}, "b"),
+		call(3, 5*min, min, []string{"b", "c"}, "c"),
+		call(4, 7*min, min, []string{"b", "c"}, "b"),
+		call(5, 8*min, min, []string{"b", "c"}, "c"),
+		call(6, 8*min+30*time.Second, min, []string{"b", "c"}, "b"),
+		[]step{{at: 9 * min, dest: "a", back: true}},
+	)
+	for _, tc := range []struct {
+		liftAway bool
+		want     string
+	}{{false, "a"}, {true, "c"}} {
+		o := RuleOptions{Tie: RuleFewest, Start: StartZeroFirstHour, LiftMean: true, LiftAway: tc.liftAway}
+		r := NewRule(o)
+		runSteps(t, r, steps(before, []step{{at: 10 * min, call: 7, list: []string{"a", "b", "c"}, want: tc.want}}))
+		if got := r.score("a", 10*min); tc.liftAway && !near(got, 2.5) {
+			t.Errorf("%s: a's score when ranked back %v, want 2.5", o, got)
+		}
+	}
+}
+
+// OppWeight counts the rankings a member was idle in beside its score:
+// among equal scores, the member idle in more rankings yields the tie,
+// which lru would give it.
+func TestRuleOpportunities(t *testing.T) {
+	min := time.Minute
+	table := steps(
+		call(1, 0, min, []string{"b", "c"}, "b"),
+		call(2, 2*min, min, []string{"b", "c"}, "c"),
+		call(3, 4*min, min, []string{"a", "c"}, "a"),
+		// One call each, b's the oldest; b was idle in two rankings
+		// and a in one, and both are in the next.
+	)
+	for _, tc := range []struct {
+		w    float64
+		want string
+	}{{0, "b"}, {0.1, "a"}} {
+		o := RuleOptions{Tie: RuleFewest, Start: StartZeroFirstHour, OppWeight: tc.w, OppHalfLife: time.Hour}
+		runSteps(t, NewRule(o), steps(table, []step{{at: 6 * min, call: 4, list: []string{"a", "b"}, want: tc.want}}))
+	}
+}

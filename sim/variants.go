@@ -27,7 +27,8 @@ const variantPrefix = "rule: "
 // hour; on return, no lift, a lift to the lowest or to the mean of the
 // list-mates; an unanswered offer counting as a call, a one-minute back-off
 // after one, or neither), a back-off that doubles with each unanswered
-// offer in a row, and talk-time ties.
+// offer in a row, a lift while away, opportunities counted beside the
+// score (see RuleOptions.OppWeight), and talk-time ties.
 func Variants() []Variant {
 	var out []Variant
 	add := func(o RuleOptions) {
@@ -54,6 +55,17 @@ func Variants() []Variant {
 		add(RuleOptions{Tie: RuleFewest, HalfLife: h, Start: StartZeroFirstHour, LiftMean: true, Backoff: 30 * time.Second, BackoffDoubles: true})
 	}
 	add(RuleOptions{Tie: RuleFewest, HalfLife: 4 * time.Hour, Start: StartWhenRanked})
+	// Lifted while away too; and lb's rules with opportunities counted.
+	lifted := DefaultRuleOptions()
+	lifted.LiftAway = true
+	add(lifted)
+	for _, w := range []float64{0.015, 0.02} {
+		for _, h := range []time.Duration{time.Hour, 2 * time.Hour, 4 * time.Hour} {
+			o := DefaultRuleOptions()
+			o.OppWeight, o.OppHalfLife = w, h
+			add(o)
+		}
+	}
 	add(RuleOptions{Tie: RuleFewest, Start: StartWhenRanked, Lift: true, NoAnswerWeight: 1})
 	for _, h := range []time.Duration{4 * time.Hour, 8 * time.Hour, 0} {
 		add(RuleOptions{Tie: RuleTalk, HalfLife: h, Start: StartZeroFirstHour, LiftMean: true})
@@ -96,6 +108,7 @@ func ChoiceSpecs(cfg Config) []Spec {
 		MemorySpec(choicePrefix+"no no-answer back-off", lb.Options{NoAnswerBackoff: -1, DefaultWrapup: w}),
 		MemorySpec(choicePrefix+"no fading, no no-answer back-off", lb.Options{HalfLife: -1, NoAnswerBackoff: -1, DefaultWrapup: w}),
 		MemorySpec(choicePrefix+"talk ties", lb.Options{Tie: lb.TieTalk, DefaultWrapup: w}),
+		GroupSpec(choicePrefix+"one balancer per group", cfg.Groups, lb.Options{DefaultWrapup: w}),
 	}
 }
 
