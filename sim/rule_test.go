@@ -195,13 +195,12 @@ func TestRuleStart(t *testing.T) {
 	}
 }
 
-// A member back from do-not-disturb (marked away as the ring helper
-// does) is back at its next answered leg, and raised at its next ranking
-// to the lowest (Lift) or mean (LiftMean) score of the members it is
-// ranked with, so it takes its share of ties, not all.
-func TestRuleLift(t *testing.T) {
+// awayThenBack are the steps of a shift in which a answers a call, goes on
+// do-not-disturb at 2 minutes and comes back at 9, while b answers three
+// calls and c two.
+func awayThenBack() []step {
 	min := time.Minute
-	table := steps(
+	return steps(
 		call(1, 0, min, []string{"a", "b", "c"}, "a"),
 		[]step{{at: 2 * min, dest: "a", out: true}},
 		call(2, 3*min, min, []string{"b", "c"}, "b"),
@@ -210,6 +209,17 @@ func TestRuleLift(t *testing.T) {
 		call(5, 8*min, min, []string{"b", "c"}, "c"),
 		call(6, 8*min+30*time.Second, min, []string{"b", "c"}, "b"),
 		[]step{{at: 9 * min, dest: "a", back: true}},
+	)
+}
+
+// A member back from do-not-disturb (marked away as the ring helper
+// does) is back at its next answered leg, and raised at its next ranking
+// to the lowest (Lift) or mean (LiftMean) score of the members it is
+// ranked with, so it takes its share of ties, not all.
+func TestRuleLift(t *testing.T) {
+	min := time.Minute
+	table := steps(
+		awayThenBack(),
 		call(7, 10*min, min, []string{"a", "b", "c"}, "a"), // back: its answer shows it
 		// The next ranking lifts it: b 3, c 2.
 		[]step{{at: 12 * min, call: 8, list: []string{"a", "b", "c"}, want: "c"}},
@@ -321,16 +331,7 @@ func near(a, b float64) bool { return math.Abs(a-b) <= 1e-9*max(1, math.Abs(b)) 
 // 2.5 and c takes the call; without it a does.
 func TestRuleLiftAway(t *testing.T) {
 	min := time.Minute
-	before := steps(
-		call(1, 0, min, []string{"a", "b", "c"}, "a"),
-		[]step{{at: 2 * min, dest: "a", out: true}},
-		call(2, 3*min, min, []string{"b", "c"}, "b"),
-		call(3, 5*min, min, []string{"b", "c"}, "c"),
-		call(4, 7*min, min, []string{"b", "c"}, "b"),
-		call(5, 8*min, min, []string{"b", "c"}, "c"),
-		call(6, 8*min+30*time.Second, min, []string{"b", "c"}, "b"),
-		[]step{{at: 9 * min, dest: "a", back: true}},
-	)
+	before := awayThenBack()
 	for _, tc := range []struct {
 		liftAway bool
 		want     string

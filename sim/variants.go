@@ -97,7 +97,9 @@ const choicePrefix = "ringlb with "
 
 // ChoiceSpecs are lb itself with one of its defaults changed, beside the
 // default ringlb policy: the evidence behind each default (half-life,
-// start window, no-answer back-off, the tie), written by WriteChoices.
+// start window, no-answer back-off, the tie), written by WriteChoices;
+// and lb with its defaults opened one balancer per group, as the ring
+// helper opens it when each group has its own name.
 func ChoiceSpecs(cfg Config) []Spec {
 	w := cfg.Wrapup
 	return []Spec{
@@ -157,6 +159,15 @@ does not carry last month's imbalance into today; "no fading" never forgets and 
 morning by the afternoon, and both meet the target on fewer seeds here. Talk ties answer another
 question, even occupancy rather than even calls: by calls they miss the target, as they should, and
 their occupancy spread on the mixed trace is the lowest.
+
+One balancer or one per group. Every other row runs one balancer for all the groups of a trace, so a
+member's score counts every call it answered. "ringlb with one balancer per group" is lb with its
+defaults opened as ringlb_ring.lua opens it when each ring group has a name of its own (the group
+argument names the balancer): the balancers share loads, so no member is offered a call while on one,
+but each keeps its own tie scores, which count only the calls it placed. Each balancer evens out its
+own group's calls, so an agent in two groups takes a share of both and answers up to nearly twice as
+many calls as an agent in one: that row misses the target on every seed of every trace. Groups that
+share agents must share one balancer name for their calls to be spread evenly across them.
 
 `
 
