@@ -119,7 +119,8 @@ type RuleOptions struct {
 	LiftAway bool
 	// OppWeight ranks a member by its score plus OppWeight times its
 	// opportunities: the rankings it was idle in (least loaded, load 0),
-	// fading by half every OppHalfLife. A member in many groups, offered
+	// fading by half every OppHalfLife; a returning member's are lifted to
+	// the others' mean with its score. A member in many groups, offered
 	// more calls no other member can take, yields ties now to one in few.
 	OppWeight   float64
 	OppHalfLife time.Duration
@@ -332,15 +333,17 @@ func (r *Rule) Next(now time.Duration, call, node int, remaining []string) (stri
 		return "", fmt.Errorf("sim: rule: every member drained or in wrap-up: %w", lb.ErrAtCapacity)
 	}
 	// The lowest and mean score among the scored that are not returning:
-	// where unscored members start, and returning ones are lifted.
+	// where unscored members start, and returning ones are lifted (with
+	// OppWeight, their opportunities too, to the mean of the others').
 	low := math.Inf(-1)
-	sum, n := 0.0, 0
+	sum, opps, n := 0.0, 0.0, 0
 	for _, c := range r.cands {
 		if c.m.scored && !c.m.returning && !(r.opts.LiftAway && c.m.away) {
 			if n == 0 || c.m.rank < low {
 				low = c.m.rank
 			}
 			sum += r.scoreOf(c.m.rank, ns)
+			opps += r.oppsOf(c.m, ns)
 			n++
 		}
 	}
@@ -350,6 +353,11 @@ func (r *Rule) Next(now time.Duration, call, node int, remaining []string) (stri
 				continue
 			}
 			c.m.returning = false
+			if r.opts.OppWeight != 0 && n > 0 {
+				if mean := opps / float64(n); mean > r.oppsOf(c.m, ns) {
+					c.m.opp, c.m.hasOpp = math.Log2(mean)+float64(ns)/float64(r.opts.OppHalfLife), true
+				}
+			}
 			switch {
 			case n == 0:
 			case r.opts.LiftMean:
@@ -426,27 +434,26 @@ func (r *Rule) Next(now time.Duration, call, node int, remaining []string) (stri
 	return c.dest, nil
 }
 
+// oppsOf returns m's opportunities at ns (OppWeight).
+func (r *Rule) oppsOf(m *ruleMember, ns int64) float64 {
+	if !m.hasOpp || r.opts.OppWeight == 0 {
+		return 0
+	}
+	return math.Exp2(m.opp - float64(ns)/float64(r.opts.OppHalfLife))
+}
+
 // opportunities counts one for every idle candidate at ns and sets the
 // candidates' keys: score plus OppWeight times opportunities.
 func (r *Rule) opportunities(ns int64) {
 	t := float64(ns) / float64(r.opts.OppHalfLife)
 	for i := range r.cands {
-		c := &r.cands[i]
-		if c.load > 0 {
-			continue
+		if c := &r.cands[i]; c.load == 0 {
+			c.m.opp, c.m.hasOpp = math.Log2(r.oppsOf(c.m, ns)+1)+t, true
 		}
-		o := 0.0
-		if c.m.hasOpp {
-			o = math.Exp2(c.m.opp - t)
-		}
-		c.m.opp, c.m.hasOpp = math.Log2(o+1)+t, true
 	}
 	for i := range r.cands {
 		c := &r.cands[i]
-		c.key = r.scoreOf(c.m.rank, ns)
-		if c.m.hasOpp {
-			c.key += r.opts.OppWeight * math.Exp2(c.m.opp-t)
-		}
+		c.key = r.scoreOf(c.m.rank, ns) + r.opts.OppWeight*r.oppsOf(c.m, ns)
 	}
 }
 
