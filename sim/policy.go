@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/ringlb/ringlb/lb"
@@ -27,6 +28,52 @@ type LB struct {
 	// balancers are called: memory balancers opened by MemorySpec read it,
 	// so answered-count decay and wrap-up run on simulated time.
 	Clock *Clock
+	// ByGroup makes Nodes one balancer per group of the run, in the
+	// configuration's order, as ringlb_ring.lua opens them (a ring group's
+	// name is its balancer's): a call is placed by its group's balancer,
+	// presence reaches every balancer whose group lists the agent, and a
+	// direct call counts on the first of them.
+	ByGroup bool
+	groupOf []int      // call -> its group, with ByGroup
+	members [][]string // each group's members, with ByGroup
+}
+
+// route learns each call's group, for ByGroup.
+func (p *LB) route(groups []Group, calls []Call) {
+	if !p.ByGroup {
+		return
+	}
+	p.groupOf = make([]int, len(calls))
+	for i, c := range calls {
+		p.groupOf[i] = c.Group
+	}
+	p.members = make([][]string, len(groups))
+	for i, g := range groups {
+		p.members[i] = g.Members
+	}
+}
+
+// of returns the balancer that handles call, placed on node.
+func (p *LB) of(call, node int) lb.Balancer {
+	if p.ByGroup {
+		return p.Nodes[p.groupOf[call]]
+	}
+	return p.node(node)
+}
+
+// agentBalancers returns the balancers that know agent: with ByGroup those
+// of the groups listing it, else the first node's.
+func (p *LB) agentBalancers(agent string) []lb.Balancer {
+	if !p.ByGroup {
+		return p.Nodes[:1]
+	}
+	var out []lb.Balancer
+	for i, m := range p.members {
+		if slices.Contains(m, agent) {
+			out = append(out, p.Nodes[i])
+		}
+	}
+	return out
 }
 
 // Clock is simulated time as a wall clock: Epoch plus the time of the
@@ -52,7 +99,7 @@ func (p *LB) node(n int) lb.Balancer { return p.Nodes[n%len(p.Nodes)] }
 // Next implements Policy.
 func (p *LB) Next(now time.Duration, call, node int, remaining []string) (string, error) {
 	p.at(now)
-	return p.node(node).Next(context.Background(), remaining, callID(call))
+	return p.of(call, node).Next(context.Background(), remaining, callID(call))
 }
 
 // LegEnded implements Policy: an answered leg is marked answered (the ring
@@ -63,11 +110,11 @@ func (p *LB) LegEnded(now time.Duration, call, node int, dest string, o Outcome)
 	var err error
 	switch o {
 	case Answered:
-		_, err = p.node(node).Answered(context.Background(), dest, callID(call))
+		_, err = p.of(call, node).Answered(context.Background(), dest, callID(call))
 	case NoAnswer:
-		_, err = p.node(node).Unanswered(context.Background(), dest, callID(call))
+		_, err = p.of(call, node).Unanswered(context.Background(), dest, callID(call))
 	default:
-		_, err = p.node(node).Release(context.Background(), dest, callID(call))
+		_, err = p.of(call, node).Release(context.Background(), dest, callID(call))
 	}
 	return err
 }
@@ -75,7 +122,7 @@ func (p *LB) LegEnded(now time.Duration, call, node int, dest string, o Outcome)
 // Hangup implements Policy.
 func (p *LB) Hangup(now time.Duration, call, node int, dest string) error {
 	p.at(now)
-	ok, err := p.node(node).Release(context.Background(), dest, callID(call))
+	ok, err := p.of(call, node).Release(context.Background(), dest, callID(call))
 	if err == nil && !ok {
 		err = fmt.Errorf("release %q: no hold (did it expire?)", dest)
 	}
@@ -91,10 +138,11 @@ func (p *LB) DirectStarted(now time.Duration, id int, agent string) error {
 		return nil
 	}
 	p.at(now)
-	if _, err := p.Nodes[0].Count(context.Background(), agent, directID(id)); err != nil {
+	b := p.agentBalancers(agent)[0]
+	if _, err := b.Count(context.Background(), agent, directID(id)); err != nil {
 		return err
 	}
-	_, err := p.Nodes[0].Answered(context.Background(), agent, directID(id))
+	_, err := b.Answered(context.Background(), agent, directID(id))
 	return err
 }
 
@@ -104,7 +152,7 @@ func (p *LB) DirectEnded(now time.Duration, id int, agent string) error {
 		return nil
 	}
 	p.at(now)
-	_, err := p.Nodes[0].Release(context.Background(), agent, directID(id))
+	_, err := p.agentBalancers(agent)[0].Release(context.Background(), agent, directID(id))
 	return err
 }
 
@@ -230,10 +278,16 @@ func (*Random) Hangup(time.Duration, int, int, string) error { return nil }
 // the first time it skips it.
 func (p *LB) LoggedOut(now time.Duration, agent string, via Signal) error {
 	p.at(now)
-	if via != Drained {
-		return p.Nodes[0].Away(context.Background(), agent)
+	for _, b := range p.agentBalancers(agent) {
+		mark := b.Drain
+		if via != Drained {
+			mark = b.Away
+		}
+		if err := mark(context.Background(), agent); err != nil {
+			return err
+		}
 	}
-	return p.Nodes[0].Drain(context.Background(), agent)
+	return nil
 }
 
 // LoggedIn implements Presence: a drained agent is undrained; the
@@ -243,5 +297,10 @@ func (p *LB) LoggedIn(now time.Duration, agent string, via Signal) error {
 		return nil
 	}
 	p.at(now)
-	return p.Nodes[0].Undrain(context.Background(), agent)
+	for _, b := range p.agentBalancers(agent) {
+		if err := b.Undrain(context.Background(), agent); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -112,6 +112,18 @@ type RuleOptions struct {
 	// do-not-disturb, marked away as the ring helper does, when it next
 	// answers a leg.
 	Lift, LiftMean bool
+	// LiftAway lifts a member marked away at every ranking it is in until
+	// it is back, as a returning one (and leaves it out of the others),
+	// so that its first call back is not won on its score from before
+	// the absence.
+	LiftAway bool
+	// OppWeight ranks a member by its score plus OppWeight times its
+	// opportunities: the rankings it was idle in (least loaded, load 0),
+	// fading by half every OppHalfLife; a returning member's are lifted to
+	// the others' mean with its score. A member in many groups, offered
+	// more calls no other member can take, yields ties now to one in few.
+	OppWeight   float64
+	OppHalfLife time.Duration
 	// NoAnswerWeight adds this many answered calls (RuleTalk: mean talk
 	// times) to a member's score when an offer rings out unanswered.
 	NoAnswerWeight float64
@@ -153,6 +165,12 @@ func (o RuleOptions) String() string {
 		case o.Lift:
 			s += ", lift on return"
 		}
+		if o.LiftAway {
+			s += " and while away"
+		}
+		if o.OppWeight != 0 {
+			s += fmt.Sprintf(", %g per opportunity (half-life %s)", o.OppWeight, shortDuration(o.OppHalfLife))
+		}
 		if o.NoAnswerWeight > 0 {
 			s += fmt.Sprintf(", no-answer counts %g", o.NoAnswerWeight)
 		}
@@ -181,6 +199,8 @@ type ruleMember struct {
 	holds     []ruleHold
 	lastSeq   uint64
 	rank      float64 // the score in lb's rank form: log2(s) + t/half
+	opp       float64 // opportunities, in rank form with OppHalfLife
+	hasOpp    bool
 	scored    bool
 	wrapUntil int64
 	backUntil int64
@@ -202,6 +222,7 @@ type ruleCand struct {
 	load int
 	back bool
 	pos  int
+	key  float64 // score plus opportunities at now (OppWeight)
 }
 
 type decision struct {
@@ -269,7 +290,14 @@ func (r *Rule) compare(a, b *ruleCand) int {
 	}
 	switch r.opts.Tie {
 	case RuleFewest, RuleTalk:
-		if a.m.rank != b.m.rank {
+		if r.opts.OppWeight != 0 {
+			if a.key != b.key {
+				if a.key < b.key {
+					return -1
+				}
+				return 1
+			}
+		} else if a.m.rank != b.m.rank {
 			if a.m.rank < b.m.rank {
 				return -1
 			}
@@ -305,24 +333,31 @@ func (r *Rule) Next(now time.Duration, call, node int, remaining []string) (stri
 		return "", fmt.Errorf("sim: rule: every member drained or in wrap-up: %w", lb.ErrAtCapacity)
 	}
 	// The lowest and mean score among the scored that are not returning:
-	// where unscored members start, and returning ones are lifted.
+	// where unscored members start, and returning ones are lifted (with
+	// OppWeight, their opportunities too, to the mean of the others').
 	low := math.Inf(-1)
-	sum, n := 0.0, 0
+	sum, opps, n := 0.0, 0.0, 0
 	for _, c := range r.cands {
-		if c.m.scored && !c.m.returning {
+		if c.m.scored && !c.m.returning && !(r.opts.LiftAway && c.m.away) {
 			if n == 0 || c.m.rank < low {
 				low = c.m.rank
 			}
 			sum += r.scoreOf(c.m.rank, ns)
+			opps += r.oppsOf(c.m, ns)
 			n++
 		}
 	}
 	if r.scores() {
 		for _, c := range r.cands {
-			if !c.m.returning || !c.m.scored {
+			if !(c.m.returning || r.opts.LiftAway && c.m.away) || !c.m.scored {
 				continue
 			}
 			c.m.returning = false
+			if r.opts.OppWeight != 0 && n > 0 {
+				if mean := opps / float64(n); mean > r.oppsOf(c.m, ns) {
+					c.m.opp, c.m.hasOpp = math.Log2(mean)+float64(ns)/float64(r.opts.OppHalfLife), true
+				}
+			}
 			switch {
 			case n == 0:
 			case r.opts.LiftMean:
@@ -350,6 +385,9 @@ func (r *Rule) Next(now time.Duration, call, node int, remaining []string) (stri
 				c.m.rank = low
 			}
 		}
+	}
+	if r.scores() && r.opts.OppWeight != 0 {
+		r.opportunities(ns)
 	}
 	best := 0
 	minLoad, tied := r.cands[0].load, 0
@@ -394,6 +432,29 @@ func (r *Rule) Next(now time.Duration, call, node int, remaining []string) (stri
 	}
 	r.hold(c.m, call, ns)
 	return c.dest, nil
+}
+
+// oppsOf returns m's opportunities at ns (OppWeight).
+func (r *Rule) oppsOf(m *ruleMember, ns int64) float64 {
+	if !m.hasOpp || r.opts.OppWeight == 0 {
+		return 0
+	}
+	return math.Exp2(m.opp - float64(ns)/float64(r.opts.OppHalfLife))
+}
+
+// opportunities counts one for every idle candidate at ns and sets the
+// candidates' keys: score plus OppWeight times opportunities.
+func (r *Rule) opportunities(ns int64) {
+	t := float64(ns) / float64(r.opts.OppHalfLife)
+	for i := range r.cands {
+		if c := &r.cands[i]; c.load == 0 {
+			c.m.opp, c.m.hasOpp = math.Log2(r.oppsOf(c.m, ns)+1)+t, true
+		}
+	}
+	for i := range r.cands {
+		c := &r.cands[i]
+		c.key = r.scoreOf(c.m.rank, ns) + r.opts.OppWeight*r.oppsOf(c.m, ns)
+	}
 }
 
 func (r *Rule) hold(m *ruleMember, id int, ns int64) {

@@ -195,13 +195,12 @@ func TestRuleStart(t *testing.T) {
 	}
 }
 
-// A member back from do-not-disturb (marked away as the ring helper
-// does) is back at its next answered leg, and raised at its next ranking
-// to the lowest (Lift) or mean (LiftMean) score of the members it is
-// ranked with, so it takes its share of ties, not all.
-func TestRuleLift(t *testing.T) {
+// awayThenBack are the steps of a shift in which a answers a call, goes on
+// do-not-disturb at 2 minutes and comes back at 9, while b answers three
+// calls and c two.
+func awayThenBack() []step {
 	min := time.Minute
-	table := steps(
+	return steps(
 		call(1, 0, min, []string{"a", "b", "c"}, "a"),
 		[]step{{at: 2 * min, dest: "a", out: true}},
 		call(2, 3*min, min, []string{"b", "c"}, "b"),
@@ -210,6 +209,17 @@ func TestRuleLift(t *testing.T) {
 		call(5, 8*min, min, []string{"b", "c"}, "c"),
 		call(6, 8*min+30*time.Second, min, []string{"b", "c"}, "b"),
 		[]step{{at: 9 * min, dest: "a", back: true}},
+	)
+}
+
+// A member back from do-not-disturb (marked away as the ring helper
+// does) is back at its next answered leg, and raised at its next ranking
+// to the lowest (Lift) or mean (LiftMean) score of the members it is
+// ranked with, so it takes its share of ties, not all.
+func TestRuleLift(t *testing.T) {
+	min := time.Minute
+	table := steps(
+		awayThenBack(),
 		call(7, 10*min, min, []string{"a", "b", "c"}, "a"), // back: its answer shows it
 		// The next ranking lifts it: b 3, c 2.
 		[]step{{at: 12 * min, call: 8, list: []string{"a", "b", "c"}, want: "c"}},
@@ -314,3 +324,44 @@ func TestRuleFading(t *testing.T) {
 
 // near reports whether scores a and b agree but for rounding.
 func near(a, b float64) bool { return math.Abs(a-b) <= 1e-9*max(1, math.Abs(b)) }
+
+// LiftAway lifts a member marked away as soon as it is ranked again, so
+// its first call back goes by the others' scores, not by its own from
+// before the absence: a (1 call) back among b (3) and c (2) is lifted to
+// 2.5 and c takes the call; without it a does.
+func TestRuleLiftAway(t *testing.T) {
+	min := time.Minute
+	before := awayThenBack()
+	for _, tc := range []struct {
+		liftAway bool
+		want     string
+	}{{false, "a"}, {true, "c"}} {
+		o := RuleOptions{Tie: RuleFewest, Start: StartZeroFirstHour, LiftMean: true, LiftAway: tc.liftAway}
+		r := NewRule(o)
+		runSteps(t, r, steps(before, []step{{at: 10 * min, call: 7, list: []string{"a", "b", "c"}, want: tc.want}}))
+		if got := r.score("a", 10*min); tc.liftAway && !near(got, 2.5) {
+			t.Errorf("%s: a's score when ranked back %v, want 2.5", o, got)
+		}
+	}
+}
+
+// OppWeight counts the rankings a member was idle in beside its score:
+// among equal scores, the member idle in more rankings yields the tie,
+// which lru would give it.
+func TestRuleOpportunities(t *testing.T) {
+	min := time.Minute
+	table := steps(
+		call(1, 0, min, []string{"b", "c"}, "b"),
+		call(2, 2*min, min, []string{"b", "c"}, "c"),
+		call(3, 4*min, min, []string{"a", "c"}, "a"),
+		// One call each, b's the oldest; b was idle in two rankings
+		// and a in one, and both are in the next.
+	)
+	for _, tc := range []struct {
+		w    float64
+		want string
+	}{{0, "b"}, {0.1, "a"}} {
+		o := RuleOptions{Tie: RuleFewest, Start: StartZeroFirstHour, OppWeight: tc.w, OppHalfLife: time.Hour}
+		runSteps(t, NewRule(o), steps(table, []step{{at: 6 * min, call: 4, list: []string{"a", "b"}, want: tc.want}}))
+	}
+}

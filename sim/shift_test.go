@@ -346,3 +346,57 @@ func TestSuiteIsDeterministic(t *testing.T) {
 		t.Errorf("extra policy missing: %v", a[1].Policies())
 	}
 }
+
+// GroupSpec opens one balancer per group, as the ring helper does: with one
+// group it is MemorySpec, call for call; with two groups sharing agents
+// each balancer's scores count only its own group's calls, so the shared
+// agents take more calls than with one balancer for both.
+func TestOneBalancerPerGroup(t *testing.T) {
+	runSpec := func(cfg Config, tr *Trace, s Spec) Result {
+		t.Helper()
+		p, closeFn, err := s.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer closeFn()
+		res, err := Run(cfg, tr, s.Name, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Policy = ""
+		return res
+	}
+	one := DefaultConfig()
+	one.Calls, one.Wrapup = 400, 30*time.Second
+	one.Groups = one.Groups[:1]
+	oneTr, err := NewTrace(one)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := lb.Options{DefaultWrapup: one.Wrapup}
+	if a, b := runSpec(one, oneTr, MemorySpec("a", opts)), runSpec(one, oneTr, GroupSpec("b", one.Groups, opts)); !reflect.DeepEqual(a, b) {
+		t.Errorf("one group: one balancer per group chose otherwise than MemorySpec")
+	}
+
+	cfg, tr := traceOf(t, "two-groups", 1, 0, 3*time.Hour)
+	shared := runSpec(cfg, tr, MemorySpec("ringlb", lb.Options{}))
+	per := runSpec(cfg, tr, GroupSpec("per-group", cfg.Groups, lb.Options{}))
+	if per.BusyOffers != 0 {
+		t.Errorf("busy offers %d with one balancer per group, want 0 (loads are shared)", per.BusyOffers)
+	}
+	count := func(r Result, agents ...string) (n int) {
+		for _, a := range r.Agents {
+			if slices.Contains(agents, a.Agent) {
+				n += a.Answered
+			}
+		}
+		return n
+	}
+	// 1003 and 1004 are in both groups, 1001 and 1006 in one each.
+	ratio := func(r Result) float64 {
+		return float64(count(r, "1003", "1004")) / float64(count(r, "1001", "1006"))
+	}
+	if p, s := ratio(per), ratio(shared); p < 1.5 || s > 1.25 {
+		t.Errorf("shared agents' calls over single-group agents': %.2f with one balancer per group (want >= 1.5), %.2f with one for both (want <= 1.25)", p, s)
+	}
+}

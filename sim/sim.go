@@ -576,6 +576,12 @@ type Presence interface {
 	LoggedIn(now time.Duration, agent string, via Signal) error
 }
 
+// router is a Policy that places each call by its group (LB.ByGroup): it
+// learns the calls' groups before the run.
+type router interface {
+	route(groups []Group, calls []Call)
+}
+
 // Policy chooses destinations. The simulation calls it in simulated-time
 // order from one goroutine.
 type Policy interface {
@@ -759,6 +765,9 @@ func newRunner(cfg Config, tr *Trace, p Policy, record bool) (*runner, error) {
 		q:      make(eventQueue, 0, 64),
 	}
 	r.presence, _ = p.(Presence)
+	if g, ok := p.(router); ok {
+		g.route(cfg.Groups, tr.Calls)
+	}
 	for i, a := range tr.Agents {
 		r.index[a] = i
 		r.agents[i].talkScale = 1

@@ -43,6 +43,35 @@ func memorySpec(name string, opts lb.Options, untracked bool) Spec {
 	}}
 }
 
+// GroupSpec is ringlb's memory backend as ringlb_ring.lua opens it: one
+// balancer per group of the run's configuration (the group's name is the
+// balancer's), sharing loads in one scope, each with its own tie scores,
+// on simulated time.
+func GroupSpec(name string, groups []Group, opts lb.Options) Spec {
+	return Spec{Name: name, Open: func() (Policy, func() error, error) {
+		opts.MaxHoldAge = -1
+		clock := &Clock{Epoch: simEpoch}
+		scope := lb.NewScope(clock.Now)
+		p := &LB{Clock: clock, ByGroup: true}
+		closeAll := func() error {
+			var errs []error
+			for _, b := range p.Nodes {
+				errs = append(errs, b.Close())
+			}
+			return errors.Join(errs...)
+		}
+		for _, g := range groups {
+			m, err := scope.Open(g.Name, opts)
+			if err != nil {
+				closeAll()
+				return nil, nil, err
+			}
+			p.Nodes = append(p.Nodes, m)
+		}
+		return p, closeAll, nil
+	}}
+}
+
 // RedisLease is the lease of the simulated Redis nodes: far longer than any
 // run takes in wall-clock time, so no hold lapses and each ends by an
 // explicit release at simulated call end.

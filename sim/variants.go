@@ -27,7 +27,8 @@ const variantPrefix = "rule: "
 // hour; on return, no lift, a lift to the lowest or to the mean of the
 // list-mates; an unanswered offer counting as a call, a one-minute back-off
 // after one, or neither), a back-off that doubles with each unanswered
-// offer in a row, and talk-time ties.
+// offer in a row, a lift while away, opportunities counted beside the
+// score (see RuleOptions.OppWeight), and talk-time ties.
 func Variants() []Variant {
 	var out []Variant
 	add := func(o RuleOptions) {
@@ -54,6 +55,17 @@ func Variants() []Variant {
 		add(RuleOptions{Tie: RuleFewest, HalfLife: h, Start: StartZeroFirstHour, LiftMean: true, Backoff: 30 * time.Second, BackoffDoubles: true})
 	}
 	add(RuleOptions{Tie: RuleFewest, HalfLife: 4 * time.Hour, Start: StartWhenRanked})
+	// Lifted while away too; and lb's rules with opportunities counted.
+	lifted := DefaultRuleOptions()
+	lifted.LiftAway = true
+	add(lifted)
+	for _, w := range []float64{0.015, 0.02} {
+		for _, h := range []time.Duration{time.Hour, 2 * time.Hour, 4 * time.Hour} {
+			o := DefaultRuleOptions()
+			o.OppWeight, o.OppHalfLife = w, h
+			add(o)
+		}
+	}
 	add(RuleOptions{Tie: RuleFewest, Start: StartWhenRanked, Lift: true, NoAnswerWeight: 1})
 	for _, h := range []time.Duration{4 * time.Hour, 8 * time.Hour, 0} {
 		add(RuleOptions{Tie: RuleTalk, HalfLife: h, Start: StartZeroFirstHour, LiftMean: true})
@@ -85,7 +97,9 @@ const choicePrefix = "ringlb with "
 
 // ChoiceSpecs are lb itself with one of its defaults changed, beside the
 // default ringlb policy: the evidence behind each default (half-life,
-// start window, no-answer back-off, the tie), written by WriteChoices.
+// start window, no-answer back-off, the tie), written by WriteChoices;
+// and lb with its defaults opened one balancer per group, as the ring
+// helper opens it when each group has its own name.
 func ChoiceSpecs(cfg Config) []Spec {
 	w := cfg.Wrapup
 	return []Spec{
@@ -96,6 +110,7 @@ func ChoiceSpecs(cfg Config) []Spec {
 		MemorySpec(choicePrefix+"no no-answer back-off", lb.Options{NoAnswerBackoff: -1, DefaultWrapup: w}),
 		MemorySpec(choicePrefix+"no fading, no no-answer back-off", lb.Options{HalfLife: -1, NoAnswerBackoff: -1, DefaultWrapup: w}),
 		MemorySpec(choicePrefix+"talk ties", lb.Options{Tie: lb.TieTalk, DefaultWrapup: w}),
+		GroupSpec(choicePrefix+"one balancer per group", cfg.Groups, lb.Options{DefaultWrapup: w}),
 	}
 }
 
@@ -144,6 +159,15 @@ does not carry last month's imbalance into today; "no fading" never forgets and 
 morning by the afternoon, and both meet the target on fewer seeds here. Talk ties answer another
 question, even occupancy rather than even calls: by calls they miss the target, as they should, and
 their occupancy spread on the mixed trace is the lowest.
+
+One balancer or one per group. Every other row runs one balancer for all the groups of a trace, so a
+member's score counts every call it answered. "ringlb with one balancer per group" is lb with its
+defaults opened as ringlb_ring.lua opens it when each ring group has a name of its own (the group
+argument names the balancer): the balancers share loads, so no member is offered a call while on one,
+but each keeps its own tie scores, which count only the calls it placed. Each balancer evens out its
+own group's calls, so an agent in two groups takes a share of both and answers up to nearly twice as
+many calls as an agent in one: that row misses the target on every seed of every trace. Groups that
+share agents must share one balancer name for their calls to be spread evenly across them.
 
 `
 
