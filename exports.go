@@ -21,6 +21,8 @@ import "C"
 
 import (
 	"context"
+	"os"
+	"runtime"
 	"unsafe"
 
 	"github.com/redis/go-redis/v9"
@@ -32,7 +34,19 @@ import (
 
 func main() {}
 
+// goProcs is how many threads may run ringlb's Go code at once (GOMAXPROCS)
+// inside the host, unless GOMAXPROCS in the host's environment says
+// otherwise. A call's Go work takes microseconds and a switch makes a few
+// thousand a second at most, so one is plenty; and with one, the runtime
+// takes its P back at its next tick after a call into Go returns to C,
+// where with an idle P beside it it would wait 10 ms, its monitor thread
+// polling meanwhile (docs/freeswitch.md, "What ringlb costs the switch").
+const goProcs = 1
+
 func init() {
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(goProcs)
+	}
 	// Inside the switch, go-redis must not write to the switch's stderr:
 	// every failure already reaches the caller as an error.
 	redis.SetLogger(silentLogger{})

@@ -87,6 +87,11 @@ struct start {
 static void *start_with_sigstack(void *p) {
 	struct start st = *(struct start *)p;
 	free(p);
+	/* Named, so that `top -H`, perf and the tests tell ringlb's threads
+	 * from the host's: ringlb-go for the Go runtime's (a worker renames
+	 * itself ringlb-worker, pool.c). Without a name the thread would carry
+	 * the name of whichever thread made it, often one of the host's. */
+	pthread_setname_np(pthread_self(), "ringlb-go");
 	struct altstack s;
 	/* The thread starts with every signal blocked (runtime/cgo and
 	 * dispatch.c create threads so), and the runtime sets its mask once it

@@ -112,7 +112,7 @@ static void handler(int sig) {
 	} else {
 		char name[16] = "";
 		prctl(PR_GET_NAME, name);
-		/* Threads the runtime starts from a worker inherit its name. */
+		/* The workers themselves (the runtime's threads are ringlb-go). */
 		if (strncmp(name, "ringlb-worker", 13) == 0)
 			atomic_fetch_add(&on_worker_name, 1);
 		atomic_fetch_add(on_alt ? &on_go_alt : &on_go_other, 1);
@@ -208,8 +208,7 @@ static void *watchdog(void *arg) {
 }
 
 /* workers_blocking counts the threads named ringlb-worker that block every
- * signal of sigs (the runtime's threads started from a worker carry its
- * name but not its mask). */
+ * signal of sigs. */
 static int workers_blocking(void) {
 	DIR *d = opendir("/proc/self/task");
 	struct dirent *e;

@@ -41,6 +41,10 @@ for mode in auto workers; do
   echo "== C stress (RINGLB_DISPATCH=$mode)"
   RINGLB_DISPATCH=$mode "$bin/stress" "$so_dir/ringlb.so"
 done
+gcc -O2 -Wall -Wextra -pthread -Icgo -o "$bin/go_runtime" tests/c/go_runtime.c -ldl
+echo "== the Go runtime in the host: one P unless GOMAXPROCS says otherwise, its threads named as ringlb's"
+(unset GOMAXPROCS; RINGLB_DISPATCH=workers "$bin/go_runtime" "$so_dir/ringlb.so" 1)
+GOMAXPROCS=3 RINGLB_DISPATCH=workers "$bin/go_runtime" "$so_dir/ringlb.so" 3
 gcc -O2 -Wall -Wextra -pthread -Icgo -o "$bin/pool_growth" tests/c/pool_growth.c -ldl
 echo "== the worker pool: one realtime caller's calls keep one worker; realtime callers waiting together get one each"
 set +e

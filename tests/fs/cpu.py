@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
 """cpu.py HZ CALLS < batches - cpu.sh's summary, from its batch lines on stdin:
 
-    MODE VARIANT ok failed batch_s batch_ticks idle_s idle_ticks load1
+    MODE VARIANT ok failed batch_s batch_ticks idle_s idle_ticks load1 [ringlb_ms]
 
 The switch's idle rate is pooled over every idle window of a mode (ticks / seconds); a batch
 costs (batch_ticks - idle rate * batch_s) / ok, in ms of switch CPU per call. Batches come in
 rounds of one batch per variant: within each round, every variant minus the mode's base
-variant (plain, off) is one paired figure. Prints the medians and spreads as markdown rows.
+variant (plain, off) is one paired figure. ringlb_ms, when the line has it, is the CPU of
+ringlb's own threads (the Go runtime's and the workers) during the batch: its ms per call is
+printed beside the switch's, with no idle correction (they sleep when no call is made). Prints
+the medians and spreads as markdown rows.
 """
 import statistics
 import sys
@@ -20,12 +23,12 @@ for r in rows:
 BASE = {"ring": "plain", "track": "off"}
 
 
-def spread(xs):
-    return "%.2f" % statistics.median(xs), "%.2f to %.2f" % (min(xs), max(xs))
+def spread(xs, f="%.2f"):
+    return f % statistics.median(xs), (f + " to " + f) % (min(xs), max(xs))
 
 
-print("| mode | variant | batches | calls ok / failed | ms per call, median | spread | idle ms/s | load avg |")
-print("|---|---|---:|---|---:|---|---:|---|")
+print("| mode | variant | batches | calls ok / failed | ms per call, median | spread | ringlb's threads, ms per call: median | spread | idle ms/s | load avg |")
+print("|---|---|---:|---|---:|---|---:|---|---:|---|")
 diffs = {}
 for mode, rs in modes.items():
     idle_ticks = sum(float(r[7]) for r in rs)
@@ -48,8 +51,10 @@ for mode, rs in modes.items():
         bad = sum(int(r[3]) for _, r in xs)
         loads = [float(r[8]) for _, r in xs]
         med, sp = spread(ms)
-        print("| %s | %s | %d | %d / %d | %s | %s | %.1f | %.1f to %.1f |" % (
-            mode, variant, len(xs), ok, bad, med, sp, rate * 1000.0 / hz, min(loads), max(loads)))
+        own = [float(r[9]) / max(int(r[2]), 1) for _, r in xs if len(r) > 9]
+        omed, osp = spread(own, "%.3f") if own else ("-", "-")
+        print("| %s | %s | %d | %d / %d | %s | %s | %s | %s | %.1f | %.1f to %.1f |" % (
+            mode, variant, len(xs), ok, bad, med, sp, omed, osp, rate * 1000.0 / hz, min(loads), max(loads)))
     base = BASE.get(mode, variants[0])
     n = len(variants)
     for i in range(0, len(order) - n + 1, n):

@@ -59,6 +59,18 @@ cp "$shipped" "$FS_DIR/lua.conf.consumer.xml"
 
 pid=
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$pid/stat"; }
+# ringlb_ns: CPU time (ns) of the switch's threads that are ringlb's (named ringlb-go and
+# ringlb-worker), alive now.
+ringlb_ns() {
+	local t sum=0 comm ns
+	for t in /proc/"$pid"/task/*; do
+		comm=$(cat "$t/comm" 2>/dev/null) || continue
+		case $comm in ringlb-*) ;; *) continue ;; esac
+		ns=$(cut -d' ' -f1 "$t/schedstat" 2>/dev/null) || continue
+		sum=$((sum + ns))
+	done
+	echo "$sum"
+}
 now() { date +%s.%N; }
 channels() { "$here/switch.sh" cli "show channels count" 2>/dev/null | grep -o '^[0-9]*' || echo 1; }
 
@@ -95,21 +107,22 @@ sipp_calls() {
 }
 
 # batch MODE VARIANT CSV: warm-up, an idle window, then CALLS measured calls; appends
-# "MODE VARIANT ok failed batch_s batch_ticks idle_s idle_ticks load1" to $out.
+# "MODE VARIANT ok failed batch_s batch_ticks idle_s idle_ticks load1 ringlb_ms" to $out
+# (ringlb_ms: the CPU of ringlb's own threads during the batch).
 batch() {
 	local mode=$1 variant=$2 csv=$3
 	[ "$warm" -gt 0 ] && sipp_calls "$csv" "$warm" >/dev/null
 	settle
-	local i0 i1 t0 t1 c0 c1 a0 a1 res
+	local i0 i1 t0 t1 c0 c1 a0 a1 r0 r1 res
 	i0=$(now) c0=$(cpu_ticks)
 	sleep "$idle_s"
 	i1=$(now) c1=$(cpu_ticks)
-	t0=$(now) a0=$(cpu_ticks)
+	t0=$(now) a0=$(cpu_ticks) r0=$(ringlb_ns)
 	res=$(sipp_calls "$csv" "$calls")
 	settle
 	sleep 1
-	t1=$(now) a1=$(cpu_ticks)
-	echo "$mode $variant $res $(echo "$t1 - $t0" | bc) $((a1 - a0)) $(echo "$i1 - $i0" | bc) $((c1 - c0)) $(cut -d' ' -f1 /proc/loadavg)" |
+	t1=$(now) a1=$(cpu_ticks) r1=$(ringlb_ns)
+	echo "$mode $variant $res $(echo "$t1 - $t0" | bc) $((a1 - a0)) $(echo "$i1 - $i0" | bc) $((c1 - c0)) $(cut -d' ' -f1 /proc/loadavg) $(echo "scale=3; ($r1 - $r0) / 1000000" | bc)" |
 		tee -a "$out"
 }
 
