@@ -11,6 +11,7 @@
  * library, a call through a worker (RINGLB_DISPATCH=workers) and a scrape of
  * the metrics endpoint, every other thread of the process is ringlb's.
  */
+#define _GNU_SOURCE
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "hostlib.h"
 #include "loadlib.h"
 #include "scrape.h"
 
@@ -47,15 +49,9 @@ int main(int argc, char **argv) {
 	while (d != NULL && (e = readdir(d)) != NULL) {
 		if (e->d_name[0] == '.' || atoi(e->d_name) == self)
 			continue;
-		char path[300], comm[32] = "";
-		snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
-		FILE *f = fopen(path, "r");
-		if (f == NULL)
+		char comm[32] = "";
+		if (task_name(e->d_name, comm, sizeof comm) != 0)
 			continue;
-		if (fgets(comm, sizeof comm, f) == NULL)
-			comm[0] = '\0';
-		fclose(f);
-		comm[strcspn(comm, "\n")] = '\0';
 		if (strcmp(comm, "ringlb-go") == 0 || strcmp(comm, "ringlb-worker") == 0) {
 			ours++;
 		} else {

@@ -216,18 +216,12 @@ static int workers_blocking(void) {
 	while (d != NULL && (e = readdir(d)) != NULL) {
 		char path[300], line[256], comm[32] = "";
 		unsigned long long blk = 0;
-		if (e->d_name[0] == '.')
+		if (e->d_name[0] == '.' || task_name(e->d_name, comm, sizeof comm) != 0)
 			continue;
-		snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
-		FILE *f = fopen(path, "r");
-		if (f == NULL)
-			continue;
-		if (fgets(comm, sizeof comm, f) == NULL)
-			comm[0] = '\0';
-		fclose(f);
-		if (strncmp(comm, "ringlb-worker", 13) != 0)
+		if (strcmp(comm, "ringlb-worker") != 0)
 			continue;
 		snprintf(path, sizeof path, "/proc/self/task/%s/status", e->d_name);
+		FILE *f;
 		if ((f = fopen(path, "r")) == NULL)
 			continue;
 		while (fgets(line, sizeof line, f) != NULL)

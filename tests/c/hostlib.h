@@ -1,8 +1,8 @@
 /*
  * hostlib.h - what the C hosts share besides loading ringlb (loadlib.h):
  * the monotonic clock, a Redis that never answers, realtime thread
- * attributes, a thread's stack bounds, installing a handler, and a call's
- * next+release.
+ * attributes, a thread's stack bounds, a thread's name, installing a
+ * handler, and a call's next+release.
  */
 #ifndef RINGLB_HOSTLIB_H
 #define RINGLB_HOSTLIB_H
@@ -19,6 +19,22 @@
 #include <time.h>
 
 #include "ringlb.h"
+
+/* task_name reads the name of this process's thread tid (an entry of
+ * /proc/self/task) into comm, n bytes, without its newline; it returns 0,
+ * or -1 if the thread is gone. */
+static inline int task_name(const char *tid, char *comm, size_t n) {
+	char path[300];
+	snprintf(path, sizeof path, "/proc/self/task/%s/comm", tid);
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return -1;
+	if (fgets(comm, (int)n, f) == NULL)
+		comm[0] = '\0';
+	fclose(f);
+	comm[strcspn(comm, "\n")] = '\0';
+	return 0;
+}
 
 /* now_ns reads CLOCK_MONOTONIC in ns. */
 static inline int64_t now_ns(void) {
