@@ -80,9 +80,11 @@ type PresenceResult struct {
 // Text is the line about r on balancer b, e.g. "sales: user/1001 rejoins:
 // lifted to the mean score of its group at its next ranking".
 func (r PresenceResult) Text(b string) string {
-	s := fmt.Sprintf("%s: %s rejoins: lifted to the mean score of its group at its next ranking", b, r.Dest)
+	var s string
 	if r.Away {
 		s = fmt.Sprintf("%s: %s is away: it rejoins when its next call shows it back", b, r.Dest)
+	} else {
+		s = fmt.Sprintf("%s: %s rejoins: lifted to the mean score of its group at its next ranking", b, r.Dest)
 	}
 	if !r.Known {
 		s += " (new to this balancer: check the spelling)"

@@ -36,10 +36,8 @@ type Memory struct {
 	first  int64
 	rnd    *rand.Rand
 	closed bool
-	// cands is scratch space for ranking, reused under mu; unscored says
-	// one of them is to be scored (see candidate).
-	cands    []candidate
-	unscored bool
+	// cands is scratch space for ranking, reused under mu.
+	cands []candidate
 	// idle lists the destinations with no hold and not drained, most
 	// recently idle first; idle.prev is the one idle longest.
 	idle    destState
@@ -146,7 +144,7 @@ func (m *Memory) next(now time.Time, dests []string, callID string) (string, err
 	// with its first and loses on position. Destinations the balancer
 	// already knows were checked when first seen; only new ones are
 	// checked here, before anything changes.
-	m.cands, m.unscored = m.cands[:0], false
+	m.cands = m.cands[:0]
 	for i, dest := range dests {
 		key := m.key(dest)
 		d := m.dests[key]
@@ -252,7 +250,7 @@ func (m *Memory) release(dest, callID string, unanswered bool) (bool, error) {
 				m.drop(d, callID, h, true, now)
 				switch {
 				case h.answered && m.opts.Tie == TieTalk:
-					m.addScore(d, float64(max(now-h.start, 0))/float64(time.Second), now) // the clock may have stepped back
+					m.addScore(d, float64(now-h.start)/float64(time.Second), now)
 				case !h.answered && unanswered:
 					m.missedOffer(d, now)
 				}
@@ -345,22 +343,12 @@ func (m *Memory) Drain(ctx context.Context, dest string) error { return m.setDra
 func (m *Memory) Undrain(ctx context.Context, dest string) error { return m.setDrained(dest, false) }
 
 func (m *Memory) setDrained(dest string, drained bool) error {
-	if err := CheckDest(dest); err != nil {
-		return fmt.Errorf("ringlb: drain: %w", err)
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.closed {
-		return errClosed
-	}
-	d := m.state(m.key(dest))
-	if d.drained && !drained {
-		d.lift = liftPending
-	}
-	d.drained = drained
-	m.settle(d)
-	m.forgetIdle()
-	return nil
+	return m.mark("drain", dest, func(d *destState) {
+		if d.drained && !drained {
+			d.lift = liftPending
+		}
+		d.drained = drained
+	})
 }
 
 // Away implements Balancer.
@@ -375,6 +363,12 @@ func (m *Memory) Rejoin(ctx context.Context, dest string) error {
 
 // setLift sets dest's lift state, for operation op.
 func (m *Memory) setLift(op, dest string, lift int) error {
+	return m.mark(op, dest, func(d *destState) { d.lift = lift })
+}
+
+// mark applies set to dest's state, for operation op (drain, away,
+// rejoin): a mark an operator or the ring helper puts on a member.
+func (m *Memory) mark(op, dest string, set func(*destState)) error {
 	if err := CheckDest(dest); err != nil {
 		return fmt.Errorf("ringlb: %s: %w", op, err)
 	}
@@ -384,7 +378,7 @@ func (m *Memory) setLift(op, dest string, lift int) error {
 		return errClosed
 	}
 	d := m.state(m.key(dest))
-	d.lift = lift
+	set(d)
 	m.settle(d)
 	m.forgetIdle()
 	return nil

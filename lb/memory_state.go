@@ -1,6 +1,9 @@
 package lb
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // What a Memory keeps of each destination, and the bookkeeping every
 // operation shares: the idle list that bounds memory, expiry by maximum
@@ -196,10 +199,12 @@ func (m *Memory) score(d *destState, now int64) (float64, bool) {
 	return scoreOf(d.rankScore, now, m.opts.HalfLife), true
 }
 
-// addScore adds x to d's tie score at now. It refuses a total below zero
+// addScore adds x to d's tie score at now; an x below zero (talk time
+// across a clock stepped back) adds nothing. It refuses a total below zero
 // (or not a number), which has no rank score: d keeps the score it had.
 // Requires m.mu held.
 func (m *Memory) addScore(d *destState, x float64, now int64) {
+	x = max(x, 0)
 	s, _ := m.score(d, now)
 	if !(s+x >= 0) {
 		return
@@ -229,12 +234,11 @@ func (m *Memory) missedOffer(d *destState, now int64) {
 
 // candidate fills c with what ranking needs of member key (whose state
 // here is d, or nil) at now, and reports whether it may be offered to
-// callID: not drained, not in wrap-up, with room. It sets m.unscored when
-// such a member has no score yet or is to be lifted.
+// callID: not drained, not in wrap-up, with room.
 // A member that callID holds in another balancer has room: the call is in
 // its load already. Requires m.mu held.
 func (m *Memory) candidate(c *candidate, key string, d *destState, callID string, now int64) bool {
-	c.tier, c.lastSeq, c.score, c.state = 0, 0, 0, d
+	c.state = d
 	m.expire(d, now)
 	sm := m.shared(key, d)
 	load := m.scope.load(sm, now)
@@ -250,11 +254,13 @@ func (m *Memory) candidate(c *candidate, key string, d *destState, callID string
 		back = now < d.backUntil
 	}
 	c.tier = tierOf(load, back) // another balancer's calls load it too
-	ok := m.hasRoom(key, load) || sm.holds(callID)
-	if ok && (d == nil || !d.scored || d.lift == liftPending) {
-		m.unscored = true
-	}
-	return ok
+	return m.hasRoom(key, load) || sm.holds(callID)
+}
+
+// unscored reports whether c is to be scored at this ranking: never
+// scored yet, or returning.
+func unscored(c candidate) bool {
+	return c.state == nil || !c.state.scored || c.state.lift == liftPending
 }
 
 // scoreCandidates gives the candidates their tie scores at now, for a
@@ -268,7 +274,7 @@ func (m *Memory) scoreCandidates(cands []candidate, now int64) {
 	if m.first == 0 {
 		m.first = now
 	}
-	if !m.unscored {
+	if !slices.ContainsFunc(cands, unscored) {
 		return // candidate gave every one its score
 	}
 	// The peers' mean takes an exponential per member: only a ranking that
@@ -294,9 +300,7 @@ func (m *Memory) scoreCandidates(cands []candidate, now int64) {
 		case d.lift == liftPending:
 			d.rankScore, d.lift = p.lifted(d.rankScore), liftNone
 		}
-	}
-	for i := range cands {
-		cands[i].score = cands[i].state.rankScore
+		c.score = c.state.rankScore
 	}
 }
 
@@ -304,7 +308,7 @@ func (m *Memory) scoreCandidates(cands []candidate, now int64) {
 // destination that named keys[i]), ranked. The result aliases m.cands.
 // Requires m.mu held.
 func (m *Memory) ranked(keys, named []string, now int64) []candidate {
-	m.cands, m.unscored = m.cands[:0], false
+	m.cands = m.cands[:0]
 	for i, key := range keys {
 		c := candidate{dest: named[i], pos: i}
 		if m.candidate(&c, key, m.dests[key], "", now) {

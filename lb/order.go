@@ -103,14 +103,14 @@ func (t TiePolicy) scored() bool { return t == TieFewest || t == TieTalk }
 const (
 	liftNone    = 0
 	liftPending = 1 // back: lifted at its next ranking
-	liftAway    = 2 // away: pending once it answers or rings out
+	liftAway    = 2 // away: pending once it answers
 )
 
 // peers sums what starting and lifting need of the members of a ranking
 // that are scored and not returning: their lowest rank score and the mean
 // of their scores at now.
 type peers struct {
-	low  float64 // rank score; noScore when n == 0
+	low  float64 // the lowest rank score, once n > 0
 	sum  float64 // scores at now
 	n    int
 	now  int64
