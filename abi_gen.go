@@ -96,19 +96,18 @@ func ringlbgo_drain(r *C.struct_ringlb_drain_req) {
 	c.done(opDrain(c.ctx(), c.balancer(r.handle), goStr(r.dest), int(r.drained)))
 }
 
-//export ringlbgo_away
-func ringlbgo_away(r *C.struct_ringlb_away_req) {
-	c := enter(&r.st, "away")
+// serveDest serves the operations whose request is struct ringlb_dest_req.
+func serveDest(r *C.struct_ringlb_dest_req, name string, h func(context.Context, *lb.Named, string) error) {
+	c := enter(&r.st, name)
 	defer c.exit()
-	c.done(opAway(c.ctx(), c.balancer(r.handle), goStr(r.dest)))
+	c.done(h(c.ctx(), c.balancer(r.handle), goStr(r.dest)))
 }
 
+//export ringlbgo_away
+func ringlbgo_away(r *C.struct_ringlb_dest_req) { serveDest(r, "away", opAway) }
+
 //export ringlbgo_rejoin
-func ringlbgo_rejoin(r *C.struct_ringlb_rejoin_req) {
-	c := enter(&r.st, "rejoin")
-	defer c.exit()
-	c.done(opRejoin(c.ctx(), c.balancer(r.handle), goStr(r.dest)))
-}
+func ringlbgo_rejoin(r *C.struct_ringlb_dest_req) { serveDest(r, "rejoin", opRejoin) }
 
 //export ringlbgo_reset
 func ringlbgo_reset(r *C.struct_ringlb_reset_req) {

@@ -7,7 +7,7 @@
  * which polls while a P stays in the syscall state after a call into Go
  * returns (docs/freeswitch.md, "What ringlb costs the switch").
  *
- *   gcc -O2 -pthread -o spaced bench/spaced.c -ldl
+ *   gcc -O2 -pthread -Icgo -o spaced bench/spaced.c -ldl
  *   ./spaced build/lua5.3/ringlb.so [CALLS [GAP_MS [ROUNDS]]]
  *
  * A caller thread (SCHED_FIFO 10, or SCHED_OTHER with SPACED_POLICY=other;
@@ -23,7 +23,6 @@
  */
 #define _GNU_SOURCE
 #include <dirent.h>
-#include <dlfcn.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdint.h>
@@ -34,11 +33,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-typedef int (*open_fn)(const char *, int, const char *const *, const char *const *, uint64_t *, char *, size_t);
-typedef int (*hold_fn)(uint64_t, const char *, const char *, int *, char *, size_t);
+#include "../tests/c/hostlib.h"
+#include "../tests/c/loadlib.h"
 
-static open_fn ringlb_open;
-static hold_fn ringlb_count, ringlb_answered, ringlb_release;
+static typeof(&ringlb_open) p_open;
+static typeof(&ringlb_count) p_count, p_answered, p_release;
 static int calls = 300, gap_ms = 25, rounds = 3;
 static pid_t caller_tid;
 
@@ -58,17 +57,12 @@ static void threads(double ms[3], unsigned long long slices[3]) {
 	while (d != NULL && (e = readdir(d)) != NULL) {
 		if (e->d_name[0] == '.')
 			continue;
-		char path[300], name[64] = "";
+		char path[300], name[32] = "";
 		unsigned long long ns = 0, wait = 0, n = 0;
-		snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
-		FILE *f = fopen(path, "r");
-		if (f != NULL) {
-			if (fscanf(f, "%63s", name) != 1)
-				name[0] = '\0';
-			fclose(f);
-		}
+		if (task_name(e->d_name, name, sizeof name) != 0)
+			continue;
 		snprintf(path, sizeof path, "/proc/self/task/%s/schedstat", e->d_name);
-		f = fopen(path, "r");
+		FILE *f = fopen(path, "r");
 		if (f != NULL) {
 			if (fscanf(f, "%llu %llu %llu", &ns, &wait, &n) != 3)
 				ns = n = 0;
@@ -88,13 +82,13 @@ static void *caller(void *arg) {
 	uint64_t h;
 	char err[256];
 	int x;
-	if (ringlb_open("spaced", 0, NULL, NULL, &h, err, sizeof err) != 0) {
+	if (p_open("spaced", 0, NULL, NULL, &h, err, sizeof err) != 0) {
 		fprintf(stderr, "spaced: open: %s\n", err);
 		exit(1);
 	}
 	for (int i = 0; i < 50; i++) { /* warm up: workers, maps, the runtime */
-		ringlb_count(h, "user/1001", "warm", &x, err, sizeof err);
-		ringlb_release(h, "user/1001", "warm", &x, err, sizeof err);
+		p_count(h, "user/1001", "warm", &x, err, sizeof err);
+		p_release(h, "user/1001", "warm", &x, err, sizeof err);
 	}
 	usleep(200000);
 	double ms0[3], ms1[3];
@@ -109,9 +103,9 @@ static void *caller(void *arg) {
 		for (int i = 0; i < calls; i++) {
 			char call[32];
 			snprintf(call, sizeof call, "r%d-c%d", r, i / 3);
-			int rc = i % 3 == 0   ? ringlb_count(h, "user/1001", call, &x, err, sizeof err)
-			         : i % 3 == 1 ? ringlb_answered(h, "user/1001", call, &x, err, sizeof err)
-			                      : ringlb_release(h, "user/1001", call, &x, err, sizeof err);
+			int rc = i % 3 == 0   ? p_count(h, "user/1001", call, &x, err, sizeof err)
+			         : i % 3 == 1 ? p_answered(h, "user/1001", call, &x, err, sizeof err)
+			                      : p_release(h, "user/1001", call, &x, err, sizeof err);
 			if (rc != 0) {
 				fprintf(stderr, "spaced: call %d: %s\n", i, err);
 				exit(1);
@@ -146,29 +140,17 @@ int main(int argc, char **argv) {
 		fprintf(stderr, "spaced: CALLS >= 3, GAP_MS >= 1, ROUNDS >= 1\n");
 		return 2;
 	}
-	/* Lazily, as a host without Lua: the Lua module's symbols are never called. */
-	void *so = dlopen(argv[1], RTLD_LAZY | RTLD_GLOBAL);
-	if (so == NULL) {
-		fprintf(stderr, "spaced: %s\n", dlerror());
-		return 1;
-	}
-	ringlb_open = (open_fn)dlsym(so, "ringlb_open");
-	ringlb_count = (hold_fn)dlsym(so, "ringlb_count");
-	ringlb_answered = (hold_fn)dlsym(so, "ringlb_answered");
-	ringlb_release = (hold_fn)dlsym(so, "ringlb_release");
-	if (!ringlb_open || !ringlb_count || !ringlb_answered || !ringlb_release) {
-		fprintf(stderr, "spaced: %s lacks the C ABI\n", argv[1]);
-		return 1;
-	}
+	void *so = load_library(argv[1]);
+	LOAD_SYM(so, open);
+	LOAD_SYM(so, count);
+	LOAD_SYM(so, answered);
+	LOAD_SYM(so, release);
 	pthread_attr_t a;
-	pthread_attr_init(&a);
 	const char *pol = getenv("SPACED_POLICY");
-	if (pol == NULL || strcmp(pol, "other") != 0) {
-		struct sched_param p = {.sched_priority = 10};
-		pthread_attr_setinheritsched(&a, PTHREAD_EXPLICIT_SCHED);
-		pthread_attr_setschedpolicy(&a, SCHED_FIFO);
-		pthread_attr_setschedparam(&a, &p);
-	}
+	if (pol == NULL || strcmp(pol, "other") != 0)
+		fifo_attr(&a);
+	else
+		pthread_attr_init(&a);
 	pthread_t t;
 	if (pthread_create(&t, &a, caller, NULL) != 0) {
 		perror("spaced: pthread_create (SCHED_FIFO needs root or CAP_SYS_NICE; SPACED_POLICY=other)");

@@ -118,17 +118,15 @@ int ringlb_drain(uint64_t handle, const char *dest, int drained, char *err, size
 	return ringlb_call_op(run_drain, &r.st, handle);
 }
 
-int ringlb_away(uint64_t handle, const char *dest, char *err, size_t errlen) {
-	struct ringlb_away_req r = {.handle = handle, .dest = dest};
+/* dest_call serves the operations whose request is struct ringlb_dest_req. */
+static int dest_call(void (*run)(void *), uint64_t handle, const char *dest, char *err, size_t errlen) {
+	struct ringlb_dest_req r = {.handle = handle, .dest = dest};
 	ringlb_start(&r.st, err, errlen);
-	return ringlb_call_op(run_away, &r.st, handle);
+	return ringlb_call_op(run, &r.st, handle);
 }
 
-int ringlb_rejoin(uint64_t handle, const char *dest, char *err, size_t errlen) {
-	struct ringlb_rejoin_req r = {.handle = handle, .dest = dest};
-	ringlb_start(&r.st, err, errlen);
-	return ringlb_call_op(run_rejoin, &r.st, handle);
-}
+int ringlb_away(uint64_t handle, const char *dest, char *err, size_t errlen) { return dest_call(run_away, handle, dest, err, errlen); }
+int ringlb_rejoin(uint64_t handle, const char *dest, char *err, size_t errlen) { return dest_call(run_rejoin, handle, dest, err, errlen); }
 
 int ringlb_reset(uint64_t handle, const char *dest, int *dropped, char *err, size_t errlen) {
 	struct ringlb_reset_req r = {.handle = handle, .dest = dest, .dropped = dropped};

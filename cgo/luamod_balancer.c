@@ -102,24 +102,6 @@ static int l_loads(lua_State *L) {
 	return 1;
 }
 
-/* drain drains (drained 1) or undrains dest for method. */
-static int drain(lua_State *L, const char *method, int drained) {
-	struct balancer_ud *b = lm_self(L, method);
-	const char *dest = lm_string(L, 2);
-	char err[RINGLB_ERRLEN];
-	int rc = ringlb_drain(b->handle, dest, drained, err, sizeof err);
-	if (rc != RINGLB_OK)
-		return lm_fail(L, rc, err);
-	lua_pushboolean(L, 1);
-	return 1;
-}
-
-/* b:drain(dest) -> true */
-static int l_drain(lua_State *L) { return drain(L, "drain", 1); }
-
-/* b:undrain(dest) -> true */
-static int l_undrain(lua_State *L) { return drain(L, "undrain", 0); }
-
 typedef int (*dest_fn)(uint64_t, const char *, char *, size_t);
 
 /* mark runs fn, an operation on one destination, for method. */
@@ -133,6 +115,20 @@ static int mark(lua_State *L, const char *method, dest_fn fn) {
 	lua_pushboolean(L, 1);
 	return 1;
 }
+
+/* drain1 and undrain1 are ringlb_drain as dest_fns. */
+static int drain1(uint64_t h, const char *dest, char *err, size_t errlen) {
+	return ringlb_drain(h, dest, 1, err, errlen);
+}
+static int undrain1(uint64_t h, const char *dest, char *err, size_t errlen) {
+	return ringlb_drain(h, dest, 0, err, errlen);
+}
+
+/* b:drain(dest) -> true */
+static int l_drain(lua_State *L) { return mark(L, "drain", drain1); }
+
+/* b:undrain(dest) -> true */
+static int l_undrain(lua_State *L) { return mark(L, "undrain", undrain1); }
 
 /* b:away(dest) -> true: absent until its next call shows it back */
 static int l_away(lua_State *L) { return mark(L, "away", ringlb_away); }

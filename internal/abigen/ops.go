@@ -125,7 +125,7 @@ ringing to talking and counts once among the member's answered calls
 	{
 		Name:     "away",
 		Params:   "uint64_t handle, const char *dest",
-		Deadline: true,
+		Deadline: true, Req: "dest",
 		Doc: `ringlb_away marks dest absent without draining it (do-not-disturb, a
 break): its next answered call shows it back (one that rings out does
 not), and it rejoins as ringlb_rejoin says.`,
@@ -133,7 +133,7 @@ not), and it rejoins as ringlb_rejoin says.`,
 	{
 		Name:     "rejoin",
 		Params:   "uint64_t handle, const char *dest",
-		Deadline: true,
+		Deadline: true, Req: "dest",
 		Doc: `ringlb_rejoin marks dest back from an absence: the next ranking that
 includes it lifts its tie score to the mean of the members it is ranked
 with, if below. Undrain does the same.`,
