@@ -42,19 +42,27 @@ local fewest, lru, random, talk = tie == "fewest", tie == "lru", tie == "random"
 local scored = fewest or talk
 local F_START = "\rstart"
 
+-- windowed says whether rankings read F_START: the start window is on
+-- and the tie scored.
+local windowed = scored and window > 0
+
 -- start_window starts the balancer's start window at its first ranking,
 -- whether or not that ranking scores a member (as the memory backend
--- does).
-local function start_window()
-  if window > 0 then redis.call("HSETNX", K_MEM, F_START, clock) end
+-- does), and returns when it started; started is F_START as the ranking
+-- read it with the records (nil when not yet written).
+local function start_window(started)
+  if not windowed then return nil end
+  if not started then
+    redis.call("HSET", K_MEM, F_START, clock)
+    return clock
+  end
+  return tonumber(started) or clock
 end
 
--- in_window reports whether the balancer is within its start window,
--- which start_window began.
-local function in_window()
-  if window <= 0 then return false end
-  local t = tonumber(redis.call("HGET", K_MEM, F_START)) or clock
-  return clock - t < window
+-- in_window reports whether the balancer, whose start window began at
+-- started (start_window's), is within it.
+local function in_window(started)
+  return windowed and clock - started < window
 end
 
 -- start_scores scores the members never scored among candidates c (their
@@ -62,9 +70,9 @@ end
 -- lifts the returning ones, writing their records (v, by position; names,
 -- the destinations) back, and v with them. low, sum and n are of the
 -- others: their lowest score, the sum of their scores, how many.
-local function start_scores(v, names, pos, scores, nc, low, sum, n)
+local function start_scores(v, names, pos, scores, nc, low, sum, n, started)
   local start = 0
-  if not in_window() and n > 0 then start = low end
+  if not in_window(started) and n > 0 then start = low end
   local mean = n > 0 and sum / n or nil
   local writes, idle = {}, {}
   for c = 1, nc do
@@ -101,11 +109,11 @@ end
 -- index b. caps are the capacities, wraps the wrap-ups and keys the
 -- random keys, each one per member or nil (see op_next); held[i] is true
 -- when the call asking holds member i in any balancer already, which
--- gives it room. A member scored here has its record written, and v
+-- gives it room; started is F_START as read with the records. A member scored here has its record written, and v
 -- updated. Next and order run once per call and over every member, so
 -- this reads each record into locals (decode's order, see the prelude)
 -- rather than a table.
-local function candidates(v, sv, names, n, caps, wraps, keys, held)
+local function candidates(v, sv, names, n, caps, wraps, keys, held, started)
   local pos, tiers, scores, ties = {}, {}, {}, {}
   local nc, low, sum, np, fresh = 0, 0, 0, 0, false
   for i = 1, n do
@@ -137,9 +145,9 @@ local function candidates(v, sv, names, n, caps, wraps, keys, held)
       pos[nc], tiers[nc], scores[nc], ties[nc] = i, tier, s, t
     end
   end
-  if scored then start_window() end
+  started = start_window(started)
   if fresh then
-    start_scores(v, names, pos, scores, nc, low, sum, np)
+    start_scores(v, names, pos, scores, nc, low, sum, np, started)
   end
   local function before(a, b)
     if tiers[a] ~= tiers[b] then return tiers[a] < tiers[b] end
@@ -170,9 +178,12 @@ local function op_next(o, count)
     fields[i] = ARGV[o + 4 + i]
   end
   fields[n + 1] = call_field(call)
-  -- Two reads: every destination's record and the call's holds, here and
-  -- in the deployment's load.
+  if windowed then fields[n + 2] = F_START end
+  -- Two reads: every destination's record and the call's holds (and when
+  -- the start window began), here and in the deployment's load.
   local v = read(fields, n + 1, call)
+  local started = v[n + 2]
+  fields[n + 2] = nil
   local list = holds_of(v[n + 1])
   if #list > 0 then
     for _, h in ipairs(list) do
@@ -192,7 +203,7 @@ local function op_next(o, count)
     for i = 1, n do held[i] = shares_held(sv[n + 1], fields[i]) end
   end
   local pos, before = candidates(v, sv, fields, n, numbers(ARGV[o + 2]), numbers(ARGV[o + 3]),
-    numbers(ARGV[o + 4]), held)
+    numbers(ARGV[o + 4]), held, started)
   if #pos == 0 then
     return {0, 0, 0}
   end
@@ -218,10 +229,13 @@ local function op_order(o, count)
   for i = 1, n do
     dests[i] = ARGV[o + 3 + i]
   end
+  if windowed then dests[n + 1] = F_START end
   local v = redis.call("HMGET", K_MEM, unpack(dests))
+  local started = v[n + 1]
+  dests[n + 1] = nil
   local sv = redis.call("HMGET", K_LOAD, unpack(dests))
   local pos, before = candidates(v, sv, dests, n, numbers(ARGV[o + 1]), numbers(ARGV[o + 2]),
-    numbers(ARGV[o + 3]), nil)
+    numbers(ARGV[o + 3]), nil, started)
   local idx = {}
   for c = 1, #pos do idx[c] = c end
   table.sort(idx, before)
