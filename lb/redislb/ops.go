@@ -295,20 +295,11 @@ func (r *Redis) release(ctx context.Context, op, dest, callID string) (bool, err
 		r.mu.Unlock()
 		return false, err
 	}
-	var n int64
-	if rop.kind == opUnanswered {
-		var ok bool
-		if n, ok = v.(int64); !ok || n < 0 || n > 1 {
-			return false, replyErr(op, "%v", v)
-		}
-	} else {
-		vals, err := int64s(op, v, 1)
-		if err != nil {
-			return false, err
-		}
-		n = vals[0]
+	vals, err := int64s(op, v, 1)
+	if err != nil {
+		return false, err
 	}
-	return n == 1, nil
+	return vals[0] == 1, nil
 }
 
 // Answered implements lb.Balancer.

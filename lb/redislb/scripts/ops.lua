@@ -347,9 +347,9 @@ end
 -- op_unanswered drops a hold whose offer rang out unanswered (see
 -- release_one).
 -- Arguments: member ("<dest>\n<call>").
--- Reply: 1 if it was held, else 0.
+-- Reply: as op_release's, for its one hold.
 local function op_unanswered(o)
-  return release_one(ARGV[o + 1], true)
+  return {release_one(ARGV[o + 1], true)}
 end
 
 -- op_answered marks a hold answered: ringing turns to talking, the
