@@ -90,20 +90,12 @@ func rankCases(t *testing.T, open Opener) {
 		// whatever lru says; unanswered rings do not count.
 		b := open(t, lb.Options{Tie: lb.TieFewest})
 		dests := []string{"a", "b", "c"}
-		answer := func(dest, call string) {
-			t.Helper()
-			MustAcquire(t, b, dest, call)
-			if ok, err := b.Answered(ctx, dest, call); !ok || err != nil {
-				t.Fatalf("Answered(%s) = %v, %v", dest, ok, err)
-			}
-			MustRelease(t, b, dest, call, true)
-		}
-		answer("a", "1")
-		answer("a", "2")
-		answer("a", "3")
-		answer("b", "4")
-		answer("b", "5")
-		answer("c", "6") // most recent: last by lru, first by count
+		MustAnswer(t, b, "a", "1")
+		MustAnswer(t, b, "a", "2")
+		MustAnswer(t, b, "a", "3")
+		MustAnswer(t, b, "b", "4")
+		MustAnswer(t, b, "b", "5")
+		MustAnswer(t, b, "c", "6") // most recent: last by lru, first by count
 		for range 3 {
 			MustAcquire(t, b, "c", "ring") // rang, never answered
 			MustRelease(t, b, "c", "ring", true)
@@ -116,7 +108,7 @@ func rankCases(t *testing.T, open Opener) {
 		WantOrder(t, b, dests, []string{"b", "a", "c"})
 		// Equal counts fall back to lru: b's last call is older than c's.
 		MustRelease(t, b, "c", "n1", true)
-		answer("c", "7")
+		MustAnswer(t, b, "c", "7")
 		WantOrder(t, b, dests, []string{"b", "c", "a"})
 	})
 

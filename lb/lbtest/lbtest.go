@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -28,6 +29,25 @@ func MustRelease(t testing.TB, b lb.Balancer, dest, call string, want bool) {
 	t.Helper()
 	if ok, err := b.Release(context.Background(), dest, call); ok != want || err != nil {
 		t.Fatalf("Release(%q, %q) = %v, %v; want %v", dest, call, ok, err, want)
+	}
+}
+
+// MustAnswer holds dest for call, marks it answered and releases it: one
+// answered call of dest.
+func MustAnswer(t testing.TB, b lb.Balancer, dest, call string) {
+	t.Helper()
+	MustAcquire(t, b, dest, call)
+	if ok, err := b.Answered(context.Background(), dest, call); !ok || err != nil {
+		t.Fatalf("Answered(%q, %q) = %v, %v", dest, call, ok, err)
+	}
+	MustRelease(t, b, dest, call, true)
+}
+
+// WantScore fails t unless dest's tie score in b's snapshot is want.
+func WantScore(t testing.TB, b lb.Balancer, dest string, want float64) {
+	t.Helper()
+	if d := DestOf(MustSnapshot(t, b), dest); d == nil || math.Abs(d.Score-want) > 1e-6 {
+		t.Fatalf("%s = %+v; want score %g", dest, d, want)
 	}
 }
 

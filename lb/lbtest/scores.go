@@ -3,7 +3,6 @@ package lbtest
 import (
 	"context"
 	"fmt"
-	"math"
 	"testing"
 	"time"
 
@@ -17,23 +16,6 @@ import (
 // a fake clock.
 func scoreCases(t *testing.T, open Opener) {
 	ctx := context.Background()
-	// answer holds dest for call, answers and releases it.
-	answer := func(t *testing.T, b lb.Balancer, dest, call string) {
-		t.Helper()
-		MustAcquire(t, b, dest, call)
-		if ok, err := b.Answered(ctx, dest, call); !ok || err != nil {
-			t.Fatalf("Answered(%s, %s) = %v, %v", dest, call, ok, err)
-		}
-		MustRelease(t, b, dest, call, true)
-	}
-	wantScore := func(t *testing.T, b lb.Balancer, dest string, want float64) {
-		t.Helper()
-		d := DestOf(MustSnapshot(t, b), dest)
-		if d == nil || math.Abs(d.Score-want) > 1e-6 {
-			t.Fatalf("%s = %+v; want score %g", dest, d, want)
-		}
-	}
-
 	t.Run("TieFewestStartsAtZeroInTheFirstHour", func(t *testing.T) {
 		// In the balancer's first hour nobody has answered much: a member
 		// first ranked then starts at zero, as every member did, and is
@@ -41,10 +23,10 @@ func scoreCases(t *testing.T, open Opener) {
 		b := open(t, lb.Options{HalfLife: -1})
 		WantOrder(t, b, []string{"a"}, []string{"a"})
 		for i := range 3 {
-			answer(t, b, "a", fmt.Sprint("old", i))
+			MustAnswer(t, b, "a", fmt.Sprint("old", i))
 		}
 		WantOrder(t, b, []string{"a", "new"}, []string{"new", "a"})
-		wantScore(t, b, "new", 0)
+		WantScore(t, b, "new", 0)
 		for i := range 3 {
 			if got := MustNext(t, b, []string{"a", "new"}, fmt.Sprint("n", i)); got != "new" {
 				t.Fatalf("Next %d = %q, want new (0, 1, 2 answered: below a's 3)", i, got)
@@ -52,7 +34,7 @@ func scoreCases(t *testing.T, open Opener) {
 			b.Answered(ctx, "new", fmt.Sprint("n", i))
 			MustRelease(t, b, "new", fmt.Sprint("n", i), true)
 		}
-		wantScore(t, b, "new", 3)
+		WantScore(t, b, "new", 3)
 	})
 
 	t.Run("RejoinLiftsToTheMean", func(t *testing.T) {
@@ -64,7 +46,7 @@ func scoreCases(t *testing.T, open Opener) {
 			WantOrder(t, b, []string{d}, []string{d}) // scored at 0, alone
 		}
 		for i, d := range []string{"a", "a", "a", "a", "b", "b"} {
-			answer(t, b, d, fmt.Sprint("old", i))
+			MustAnswer(t, b, d, fmt.Sprint("old", i))
 		}
 		if err := b.Drain(ctx, "c"); err != nil {
 			t.Fatal(err)
@@ -73,25 +55,25 @@ func scoreCases(t *testing.T, open Opener) {
 			t.Fatal(err)
 		}
 		WantOrder(t, b, []string{"a", "b", "c"}, []string{"b", "c", "a"})
-		wantScore(t, b, "c", 3)
+		WantScore(t, b, "c", 3)
 		WantOrder(t, b, []string{"a", "b", "c"}, []string{"b", "c", "a"}) // lifted once
 		if err := b.Rejoin(ctx, "d"); err != nil {
 			t.Fatal(err)
 		}
 		WantOrder(t, b, []string{"a", "b", "d"}, []string{"b", "d", "a"})
-		wantScore(t, b, "d", 3)
+		WantScore(t, b, "d", 3)
 		if err := b.Away(ctx, "e"); err != nil {
 			t.Fatal(err)
 		}
 		WantOrder(t, b, []string{"a", "b", "e"}, []string{"e", "b", "a"}) // still away
-		answer(t, b, "e", "back")
+		MustAnswer(t, b, "e", "back")
 		WantOrder(t, b, []string{"a", "b", "e"}, []string{"b", "e", "a"})
-		wantScore(t, b, "e", 3)
+		WantScore(t, b, "e", 3)
 		if err := b.Rejoin(ctx, "a"); err != nil {
 			t.Fatal(err)
 		}
 		WantOrder(t, b, []string{"a", "b"}, []string{"b", "a"})
-		wantScore(t, b, "a", 4)
+		WantScore(t, b, "a", 4)
 	})
 
 	t.Run("AwayBeforeTheFirstRankingStaysAway", func(t *testing.T) {
@@ -101,20 +83,20 @@ func scoreCases(t *testing.T, open Opener) {
 		// dropped the mark when it started the member, so it stayed low.
 		b := open(t, lb.Options{HalfLife: -1, StartWindow: -1})
 		for i, d := range []string{"a", "a", "a", "a", "b", "b", "b", "b"} {
-			answer(t, b, d, fmt.Sprint("old", i))
+			MustAnswer(t, b, d, fmt.Sprint("old", i))
 		}
 		if err := b.Away(ctx, "e"); err != nil {
 			t.Fatal(err)
 		}
 		WantOrder(t, b, []string{"a", "b", "e"}, []string{"e", "a", "b"})
-		wantScore(t, b, "e", 4)   // started at the lowest
-		answer(t, b, "e", "back") // 5, and back
+		WantScore(t, b, "e", 4)       // started at the lowest
+		MustAnswer(t, b, "e", "back") // 5, and back
 		for i := range 6 {
-			answer(t, b, "a", fmt.Sprint("a", i))
-			answer(t, b, "b", fmt.Sprint("b", i))
+			MustAnswer(t, b, "a", fmt.Sprint("a", i))
+			MustAnswer(t, b, "b", fmt.Sprint("b", i))
 		}
 		WantOrder(t, b, []string{"a", "b", "e"}, []string{"e", "a", "b"})
-		wantScore(t, b, "e", 10) // lifted to a's and b's 10
+		WantScore(t, b, "e", 10) // lifted to a's and b's 10
 	})
 
 	t.Run("RingOutDoesNotEndAway", func(t *testing.T) {
@@ -125,8 +107,8 @@ func scoreCases(t *testing.T, open Opener) {
 		// back below them and took every tie.
 		b := open(t, lb.Options{HalfLife: -1, StartWindow: -1, NoAnswerBackoff: -1})
 		for i := range 5 {
-			answer(t, b, "a", fmt.Sprint("a", i))
-			answer(t, b, "b", fmt.Sprint("b", i))
+			MustAnswer(t, b, "a", fmt.Sprint("a", i))
+			MustAnswer(t, b, "b", fmt.Sprint("b", i))
 		}
 		if err := b.Away(ctx, "a"); err != nil {
 			t.Fatal(err)
@@ -137,11 +119,11 @@ func scoreCases(t *testing.T, open Opener) {
 		}
 		WantOrder(t, b, []string{"a", "b"}, []string{"b", "a"}) // 5, 5: b idle longer
 		for i := range 10 {
-			answer(t, b, "b", fmt.Sprint("more", i))
+			MustAnswer(t, b, "b", fmt.Sprint("more", i))
 		}
-		answer(t, b, "a", "back")                               // 6, and back
+		MustAnswer(t, b, "a", "back")                           // 6, and back
 		WantOrder(t, b, []string{"a", "b"}, []string{"b", "a"}) // 15, 15: b idle longer
-		wantScore(t, b, "a", 15)                                // lifted to b's
+		WantScore(t, b, "a", 15)                                // lifted to b's
 	})
 
 	t.Run("StartWindowRunsFromTheFirstRanking", func(t *testing.T) {
@@ -152,12 +134,12 @@ func scoreCases(t *testing.T, open Opener) {
 		// memory.
 		b := open(t, lb.Options{HalfLife: -1, StartWindow: 100 * time.Millisecond})
 		for i, d := range []string{"a", "a", "b", "b"} {
-			answer(t, b, d, fmt.Sprint("old", i))
+			MustAnswer(t, b, d, fmt.Sprint("old", i))
 		}
 		WantOrder(t, b, []string{"a", "b"}, []string{"a", "b"})               // the first ranking
 		time.Sleep(150 * time.Millisecond)                                    // time passing, not waiting for anything
 		WantOrder(t, b, []string{"a", "b", "new"}, []string{"new", "a", "b"}) // 2 all, new idle longest
-		wantScore(t, b, "new", 2)
+		WantScore(t, b, "new", 2)
 	})
 
 	t.Run("NoAnswerBacksOff", func(t *testing.T) {
@@ -191,7 +173,7 @@ func scoreCases(t *testing.T, open Opener) {
 		if ok, err := b.Unanswered(ctx, "a", "2"); ok || err != nil {
 			t.Fatalf("Unanswered of no hold = %v, %v; want false", ok, err)
 		}
-		answer(t, b, "a", "3")
+		MustAnswer(t, b, "a", "3")
 		WantOrder(t, b, dests, []string{"a", "b", "c"})
 		if d := DestOf(MustSnapshot(t, b), "a"); d == nil || d.Unanswered != 0 || !d.BackoffUntil.IsZero() {
 			t.Fatalf("a = %+v; want the back-off ended by the answer", d)
@@ -214,8 +196,8 @@ func scoreCases(t *testing.T, open Opener) {
 		b.Answered(ctx, "a", "long")
 		time.Sleep(60 * time.Millisecond) // the talk time being measured
 		MustRelease(t, b, "a", "long", true)
-		answer(t, b, "b", "s1")
-		answer(t, b, "b", "s2")
+		MustAnswer(t, b, "b", "s1")
+		MustAnswer(t, b, "b", "s2")
 		WantOrder(t, b, []string{"a", "b"}, []string{"b", "a"})
 		d := DestOf(MustSnapshot(t, b), "a")
 		if d == nil || d.Score < 0.05 || d.Score > 60 {

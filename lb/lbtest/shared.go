@@ -115,11 +115,7 @@ func Shared(t *testing.T, open PairOpener) {
 
 		// A call answered in a scores in a only.
 		a, b = open(t, o, o)
-		MustAcquire(t, a, "y", "c1")
-		if ok, err := a.Answered(ctx, "y", "c1"); !ok || err != nil {
-			t.Fatalf("a.Answered = %v, %v", ok, err)
-		}
-		MustRelease(t, a, "y", "c1", true)
+		MustAnswer(t, a, "y", "c1")
 		WantOrder(t, a, []string{"y", "x"}, []string{"x", "y"})
 		WantOrder(t, b, []string{"y", "x"}, []string{"y", "x"})
 	})
