@@ -146,6 +146,9 @@ type DestStatus struct {
 	// none).
 	Unanswered   int       `json:"unanswered,omitempty"`
 	BackoffUntil time.Time `json:"backoff_until,omitzero"`
+	// Out says it is not offered until BackoffUntil, having left
+	// Options.MaxNoAnswer offers in a row unanswered.
+	Out bool `json:"out,omitempty"`
 	// WrapupUntil is when its wrap-up after the last answered call ends;
 	// zero or past when it is not in wrap-up.
 	WrapupUntil time.Time `json:"wrapup_until,omitzero"`

@@ -95,6 +95,12 @@ func (o Options) withDefaults() Options {
 	o.StartWindow = neverOr(o.StartWindow, DefaultStartWindow)
 	o.NoAnswerBackoff = neverOr(o.NoAnswerBackoff, DefaultNoAnswerBackoff)
 	o.MaxHoldAge = neverOr(o.MaxHoldAge, DefaultMaxHoldAge)
+	switch {
+	case o.MaxNoAnswer == 0:
+		o.MaxNoAnswer = DefaultMaxNoAnswer
+	case o.MaxNoAnswer < 0:
+		o.MaxNoAnswer = -1
+	}
 	if o.URL == "" {
 		if o.MaxIdle == 0 {
 			o.MaxIdle = DefaultMaxIdle
@@ -123,6 +129,9 @@ func (o *Options) validate() error {
 	}
 	if o.NoAnswerBackoff > MaxNoAnswerBackoff {
 		return invalidf("no_answer_backoff %v (at most %v)", o.NoAnswerBackoff, MaxNoAnswerBackoff)
+	}
+	if o.MaxNoAnswer > MaxMaxNoAnswer {
+		return invalidf("max_no_answer %d (at most %d)", o.MaxNoAnswer, MaxMaxNoAnswer)
 	}
 	if o.DefaultWrapup < 0 {
 		return invalidf("negative wrapup %v", o.DefaultWrapup)
@@ -216,6 +225,7 @@ func (o *Options) canonical() string {
 	num(";half=", int64(o.HalfLife))
 	num(";start=", int64(o.StartWindow))
 	num(";backoff=", int64(o.NoAnswerBackoff))
+	num(";maxmiss=", int64(o.MaxNoAnswer))
 	num(";wrap=", int64(o.DefaultWrapup))
 	str(";domains=", o.UserDomains.String())
 	num(";cap=", int64(o.DefaultCapacity))

@@ -345,7 +345,7 @@ func (m *Memory) Undrain(ctx context.Context, dest string) error { return m.setD
 func (m *Memory) setDrained(dest string, drained bool) error {
 	return m.mark("drain", dest, func(d *destState) {
 		if d.drained && !drained {
-			d.lift = liftPending
+			d.rejoin()
 		}
 		d.drained = drained
 	})
@@ -353,17 +353,12 @@ func (m *Memory) setDrained(dest string, drained bool) error {
 
 // Away implements Balancer.
 func (m *Memory) Away(ctx context.Context, dest string) error {
-	return m.setLift("away", dest, liftAway)
+	return m.mark("away", dest, func(d *destState) { d.lift = liftAway })
 }
 
 // Rejoin implements Balancer.
 func (m *Memory) Rejoin(ctx context.Context, dest string) error {
-	return m.setLift("rejoin", dest, liftPending)
-}
-
-// setLift sets dest's lift state, for operation op.
-func (m *Memory) setLift(op, dest string, lift int) error {
-	return m.mark(op, dest, func(d *destState) { d.lift = lift })
+	return m.mark("rejoin", dest, (*destState).rejoin)
 }
 
 // mark applies set to dest's state, for operation op (drain, away,

@@ -78,6 +78,7 @@ func (m *Memory) snapshot(now time.Time) (Snapshot, error) {
 		if d.backUntil > ns {
 			st.BackoffUntil = time.Unix(0, d.backUntil)
 		}
+		st.Out = m.opts.LeftOut(d.missed, d.backUntil > ns)
 		dests.add(st)
 		for id, hd := range d.holds {
 			h := HoldInfo{Dest: dest, CallID: id, Node: "local", Start: time.Unix(0, hd.start), State: hd.state()}

@@ -223,6 +223,14 @@ func (d *destState) back() {
 	d.missed, d.backUntil = 0, 0
 }
 
+// rejoin notes that d is back from an absence an operator or dialplan
+// ended (Rejoin, Undrain): lifted at its next ranking, its no-answer
+// back-off over. Requires m.mu held.
+func (d *destState) rejoin() {
+	d.lift = liftPending
+	d.missed, d.backUntil = 0, 0
+}
+
 // missedOffer counts an offer to d that rang out unanswered at now and
 // starts its back-off. Requires m.mu held.
 func (m *Memory) missedOffer(d *destState, now int64) {
@@ -234,8 +242,8 @@ func (m *Memory) missedOffer(d *destState, now int64) {
 
 // candidate fills c with what ranking needs of member key (whose state
 // here is d, or nil) at now, and reports whether it may be offered to
-// callID: not drained, not in wrap-up, with room.
-// A member that callID holds in another balancer has room: the call is in
+// callID: not drained, not in wrap-up, not left out for missing
+// Options.MaxNoAnswer offers, with room. A member that callID holds in another balancer has room: the call is in
 // its load already. Requires m.mu held.
 func (m *Memory) candidate(c *candidate, key string, d *destState, callID string, now int64) bool {
 	c.state = d
@@ -252,6 +260,9 @@ func (m *Memory) candidate(c *candidate, key string, d *destState, callID string
 		}
 		c.lastSeq, c.score = d.lastSeq, d.rankScore
 		back = now < d.backUntil
+		if m.opts.LeftOut(d.missed, back) && !sm.holds(callID) {
+			return false
+		}
 	}
 	c.tier = tierOf(load, back) // another balancer's calls load it too
 	return m.hasRoom(key, load) || sm.holds(callID)

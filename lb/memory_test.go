@@ -106,6 +106,9 @@ func runSteps(t *testing.T, m *lb.Memory, clk *fakeClock, steps []memStep) {
 				back = d.BackoffUntil.Sub(t0)
 			}
 			got = fmt.Sprintf("%.3g %d %v", d.Score, d.Unanswered, back)
+		case "out": // whether the snapshot says it is left out for missed offers
+			d := lbtest.DestOf(lbtest.MustSnapshot(t, m), s.arg)
+			got = fmt.Sprint(d != nil && d.Out)
 		case "answered":
 			ok, err := m.Answered(ctx, s.arg, s.call)
 			got = fmt.Sprint(ok, " ", errText(err))
@@ -586,6 +589,76 @@ func TestMemoryNoAnswerBackoff(t *testing.T) {
 		{0, "order", "a,b", "", "[a b]"},
 		{0, "score", "a", "", "0 1 0s"},
 	})
+}
+
+// TestMemoryMaxNoAnswer: a member that left MaxNoAnswer offers in a row
+// unanswered is not offered while its back-off runs, even when nobody else
+// can take the call; when the back-off ends it is tried once more, and a
+// miss leaves it out for twice as long. A call that holds it keeps it; an
+// answer, a rejoin or an undrain makes it a member like the others.
+func TestMemoryMaxNoAnswer(t *testing.T) {
+	m, clk := newFakeMemory(t, lb.Options{Tie: lb.TieList, NoAnswerBackoff: 30 * time.Second,
+		MaxNoAnswer: 2, DefaultCapacity: 1})
+	s := time.Second
+	runSteps(t, m, clk, []memStep{
+		{0, "next", "a,b,c", "1", "a"},
+		{0, "unanswered", "a", "1", "true"},
+		{0, "order", "a,b,c", "", "[b c a]"}, // one miss: after its peers
+		{0, "out", "a", "", "false"},
+		{1 * s, "acquire", "a", "2", "true"},
+		{1 * s, "unanswered", "a", "2", "true"}, // two in a row: out for 60 s
+		{1 * s, "score", "a", "", "0 2 1m1s"},
+		{1 * s, "out", "a", "", "true"},
+		{2 * s, "order", "a,b,c", "", "[b c]"},
+		{2 * s, "acquire", "b", "x", "true"},
+		{2 * s, "acquire", "c", "y", "true"},
+		{3 * s, "next", "a,b,c", "3", "all destinations at capacity or drained"}, // a is out
+		{3 * s, "load", "a,b,c", "", "[0 1 1]"},
+		// A call that holds it already keeps it.
+		{3 * s, "acquire", "a", "4", "true"},
+		{3 * s, "next", "a,b,c", "4", "a"},
+		{3 * s, "release", "a", "4", "true"},
+		{61*s - 1, "next", "a,b,c", "5", "all destinations at capacity or drained"},
+		// The back-off over, one more try; it misses: out for 120 s.
+		{61 * s, "out", "a", "", "false"},
+		{61 * s, "next", "a,b,c", "5", "a"},
+		{62 * s, "unanswered", "a", "5", "true"},
+		{62 * s, "score", "a", "", "0 3 3m2s"},
+		{62 * s, "order", "a,b,c", "", "[]"},
+		// Rejoin: back at once.
+		{63 * s, "rejoin", "a", "", ""},
+		{63 * s, "out", "a", "", "false"},
+		{63 * s, "score", "a", "", "0 0 0s"},
+		{63 * s, "order", "a,b,c", "", "[a]"},
+		{64 * s, "release", "b", "x", "true"},
+		{64 * s, "release", "c", "y", "true"},
+		// Out again, then undrained: back as well.
+		{65 * s, "acquire", "a", "6", "true"},
+		{65 * s, "unanswered", "a", "6", "true"},
+		{65 * s, "acquire", "a", "7", "true"},
+		{65 * s, "unanswered", "a", "7", "true"},
+		{65 * s, "order", "a,b,c", "", "[b c]"},
+		{66 * s, "drain", "a", "", ""},
+		{66 * s, "undrain", "a", "", ""},
+		{66 * s, "order", "a,b,c", "", "[a b c]"},
+		// And answering ends it.
+		{67 * s, "acquire", "b", "8", "true"},
+		{67 * s, "unanswered", "b", "8", "true"},
+		{67 * s, "acquire", "b", "9", "true"},
+		{67 * s, "unanswered", "b", "9", "true"},
+		{67 * s, "order", "a,b,c", "", "[a c]"},
+		{68 * s, "talk", "b", "10", ""},
+		{68 * s, "order", "a,b,c", "", "[a b c]"},
+	})
+	// Never: a member that keeps missing is still offered, after its peers.
+	m2, clk2 := newFakeMemory(t, lb.Options{Tie: lb.TieList, MaxNoAnswer: -1})
+	runSteps(t, m2, clk2, append(ringOuts("a", 5),
+		memStep{0, "order", "a,b", "", "[b a]"}, memStep{0, "out", "a", "", "false"}))
+	// The default is three.
+	m3, clk3 := newFakeMemory(t, lb.Options{Tie: lb.TieList})
+	runSteps(t, m3, clk3, append(ringOuts("a", 2), memStep{0, "order", "a,b", "", "[b a]"},
+		memStep{0, "acquire", "a", "c2", "true"}, memStep{0, "unanswered", "a", "c2", "true"},
+		memStep{0, "order", "a,b", "", "[b]"}))
 }
 
 // A no-answer back-off of 1.4e8 s or more, doubled 64 times, overflowed

@@ -139,6 +139,12 @@ const (
 	// MaxNoAnswerBackoffDoublings times it is 64 hours, a back-off that
 	// every backend can reckon alike.
 	MaxNoAnswerBackoff = time.Hour
+	// DefaultMaxNoAnswer is how many offers in a row a member may leave
+	// unanswered before it is left out while its back-off runs: three, as
+	// mod_callcenter's example agents have it.
+	DefaultMaxNoAnswer = 3
+	// MaxMaxNoAnswer is the largest Options.MaxNoAnswer.
+	MaxMaxNoAnswer = 1000
 )
 
 // Bounds of the options of a store backend.
@@ -178,6 +184,18 @@ type Options struct {
 	// DefaultNoAnswerBackoff (30 s); negative means none; at most
 	// MaxNoAnswerBackoff (1 h).
 	NoAnswerBackoff time.Duration
+	// MaxNoAnswer is how many offers in a row a member may leave
+	// unanswered before it is not offered at all while its no-answer
+	// back-off runs (mod_callcenter's max-no-answer): a member who keeps
+	// missing is tried again when the back-off ends, once, and answering
+	// that call (or Rejoin) makes it a member like the others. Until then
+	// a call that only it could take finds every member busy at once
+	// instead of ringing it. A call that already holds the member keeps
+	// it. 0 means DefaultMaxNoAnswer (3); negative means never: a member
+	// in its back-off is still offered, after its equally loaded peers.
+	// At most MaxMaxNoAnswer. It needs a back-off: with NoAnswerBackoff
+	// negative it does nothing.
+	MaxNoAnswer int
 	// DefaultWrapup is how long after an answered call ends its member is
 	// not offered another, for members not listed in Wrapup. 0 is none.
 	DefaultWrapup time.Duration
@@ -242,4 +260,11 @@ func (o *Options) WrapupOf(dest string) time.Duration {
 		return w
 	}
 	return o.DefaultWrapup
+}
+
+// LeftOut reports whether a member that left missed offers in a row
+// unanswered is left out of rankings, backing telling whether its no-answer
+// back-off still runs (MaxNoAnswer). o is after defaults.
+func (o *Options) LeftOut(missed int, backing bool) bool {
+	return backing && o.MaxNoAnswer > 0 && missed >= o.MaxNoAnswer
 }

@@ -23,6 +23,11 @@ func TestParseOptions(t *testing.T) {
 		{Name: "tie talk", Pairs: [][2]string{{"tie", "talk"}}, Check: func(o lb.Options) bool { return o.Tie == lb.TieTalk }},
 		{Name: "start window", Pairs: [][2]string{{"start_window", "600"}}, Check: func(o lb.Options) bool { return o.StartWindow == 10*time.Minute }},
 		{Name: "no-answer back-off", Pairs: [][2]string{{"no_answer_backoff", "1m"}}, Check: func(o lb.Options) bool { return o.NoAnswerBackoff == time.Minute }},
+		{Name: "max no-answer", Pairs: [][2]string{{"max_no_answer", "5"}}, Check: func(o lb.Options) bool { return o.MaxNoAnswer == 5 }},
+		{Name: "max no-answer never", Pairs: [][2]string{{"max_no_answer", "never"}}, Check: func(o lb.Options) bool { return o.MaxNoAnswer < 0 }},
+		{Name: "max no-answer 0", Pairs: [][2]string{{"max_no_answer", "0"}}, Check: func(o lb.Options) bool { return o.MaxNoAnswer == lb.DefaultMaxNoAnswer }},
+		{Name: "max no-answer too many", Pairs: [][2]string{{"max_no_answer", "1001"}}, Bad: true},
+		{Name: "max no-answer negative", Pairs: [][2]string{{"max_no_answer", "-1"}}, Bad: true},
 		{Name: "bad back-off", Pairs: [][2]string{{"no_answer_backoff", "-3"}}, Bad: true},
 		// Longer, 64 times it overflowed the memory backend's clock (from
 		// about 1.4e8 s) while Redis kept it: the backends disagreed.
@@ -80,9 +85,9 @@ func TestZeroIsTheDefaultEverywhere(t *testing.T) {
 		want lb.Options
 	}{
 		{lb.Options{}, lb.Options{HalfLife: lb.DefaultHalfLife, StartWindow: lb.DefaultStartWindow,
-			NoAnswerBackoff: lb.DefaultNoAnswerBackoff, MaxHoldAge: lb.DefaultMaxHoldAge, MaxIdle: lb.DefaultMaxIdle}},
-		{lb.Options{HalfLife: -time.Hour, StartWindow: -1, NoAnswerBackoff: -time.Second, MaxHoldAge: -1},
-			lb.Options{HalfLife: -1, StartWindow: -1, NoAnswerBackoff: -1, MaxHoldAge: -1, MaxIdle: lb.DefaultMaxIdle}},
+			NoAnswerBackoff: lb.DefaultNoAnswerBackoff, MaxNoAnswer: lb.DefaultMaxNoAnswer, MaxHoldAge: lb.DefaultMaxHoldAge, MaxIdle: lb.DefaultMaxIdle}},
+		{lb.Options{HalfLife: -time.Hour, StartWindow: -1, NoAnswerBackoff: -time.Second, MaxNoAnswer: -7, MaxHoldAge: -1},
+			lb.Options{HalfLife: -1, StartWindow: -1, NoAnswerBackoff: -1, MaxNoAnswer: -1, MaxHoldAge: -1, MaxIdle: lb.DefaultMaxIdle}},
 	} {
 		c, err := tc.o.Check()
 		if err != nil || !reflect.DeepEqual(c.Options(), tc.want) {

@@ -8,7 +8,7 @@ import (
 )
 
 // Never is how the text form spells "never" for fewest_half_life,
-// start_window, no_answer_backoff and max_hold_age, which Options spell as a negative duration. 0 means the
+// start_window, no_answer_backoff, max_no_answer and max_hold_age, which Options spell as a negative value. 0 means the
 // default there, as everywhere.
 const Never = "never"
 
@@ -21,6 +21,7 @@ const Never = "never"
 //	fewest_half_life  seconds (or a duration) for tie scores to halve; 0 = default (12 h); never
 //	start_window      seconds after the balancer starts in which members start at zero; 0 = default (1 h); never
 //	no_answer_backoff seconds a member ranks after its peers once an offer rang out, doubling per miss in a row (to 64 times); 0 = default (30 s); at most 3600; never
+//	max_no_answer     offers in a row a member may leave unanswered before it is left out while its back-off runs; 0 = default (3); at most 1000; never
 //	wrapup            seconds after an answered call before its member is offered again
 //	wrapup:<dest>     the same for one destination
 //	user_domains      ignore (default: user/N@D counts as user/N) | keep
@@ -68,6 +69,8 @@ func (o *Options) set(k, v string) error {
 		o.StartWindow, err = parseSecondsOrNever(k, v)
 	case k == "no_answer_backoff":
 		o.NoAnswerBackoff, err = parseSecondsOrNever(k, v)
+	case k == "max_no_answer":
+		o.MaxNoAnswer, err = parseCountOrNever(k, v)
 	case k == "wrapup":
 		o.DefaultWrapup, err = parseSeconds(k, v)
 	case strings.HasPrefix(k, "wrapup:"):
@@ -140,6 +143,14 @@ func parseCount(k, v string) (int, error) {
 		n = int64(f)
 	}
 	return int(n), nil
+}
+
+// parseCountOrNever is parseCount that also reads Never, as -1.
+func parseCountOrNever(k, v string) (int, error) {
+	if strings.TrimSpace(v) == Never {
+		return -1, nil
+	}
+	return parseCount(k, v)
 }
 
 // parseSecondsOrNever is parseSeconds that also reads Never, as -1.

@@ -2,6 +2,7 @@ package lbtest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -186,6 +187,50 @@ func scoreCases(t *testing.T, open Opener) {
 			t.Fatalf("Unanswered of an answered hold = %v, %v", ok, err)
 		}
 		WantOrder(t, b, dests, []string{"a", "b", "c"})
+	})
+
+	t.Run("MissingTooManyLeavesOut", func(t *testing.T) {
+		// A member that left MaxNoAnswer offers in a row unanswered is not
+		// offered while its back-off runs, even when nobody else has room;
+		// a call that holds it keeps it; a rejoin brings it back at once.
+		b := open(t, lb.Options{Tie: lb.TieList, NoAnswerBackoff: time.Hour, MaxNoAnswer: 2, DefaultCapacity: 1})
+		dests := []string{"a", "b", "c"}
+		for i := range 2 {
+			MustAcquire(t, b, "a", fmt.Sprint("miss", i))
+			if ok, err := b.Unanswered(ctx, "a", fmt.Sprint("miss", i)); !ok || err != nil {
+				t.Fatalf("Unanswered = %v, %v", ok, err)
+			}
+		}
+		WantOrder(t, b, dests, []string{"b", "c"})
+		if d := DestOf(MustSnapshot(t, b), "a"); d == nil || !d.Out || d.Unanswered != 2 {
+			t.Fatalf("a = %+v; want out after 2 unanswered", d)
+		}
+		MustAcquire(t, b, "b", "x")
+		MustAcquire(t, b, "c", "y")
+		if d, err := b.Next(ctx, dests, "none"); !errors.Is(err, lb.ErrAtCapacity) {
+			t.Fatalf("Next = %q, %v; want ErrAtCapacity (a is out)", d, err)
+		}
+		MustAcquire(t, b, "a", "mine")
+		if got := MustNext(t, b, dests, "mine"); got != "a" {
+			t.Fatalf("Next of the call holding a = %q, want a", got)
+		}
+		MustRelease(t, b, "a", "mine", true)
+		if err := b.Rejoin(ctx, "a"); err != nil {
+			t.Fatal(err)
+		}
+		if d := DestOf(MustSnapshot(t, b), "a"); d == nil || d.Out || d.Unanswered != 0 || !d.BackoffUntil.IsZero() {
+			t.Fatalf("a = %+v; want back after rejoin", d)
+		}
+		if got := MustNext(t, b, dests, "after"); got != "a" {
+			t.Fatalf("Next after rejoin = %q, want a", got)
+		}
+		// Never: it keeps its place after its peers.
+		n := open(t, lb.Options{Tie: lb.TieList, NoAnswerBackoff: time.Hour, MaxNoAnswer: -1})
+		for i := range 4 {
+			MustAcquire(t, n, "a", fmt.Sprint("m", i))
+			n.Unanswered(ctx, "a", fmt.Sprint("m", i))
+		}
+		WantOrder(t, n, dests, []string{"b", "c", "a"})
 	})
 
 	t.Run("TieTalk", func(t *testing.T) {

@@ -52,12 +52,12 @@ type redisOp struct {
 // opsArgs is ops.lua's ARGV for ops: the balancer's fixed arguments, then
 // each operation's kind, argument count and arguments.
 func (r *Redis) opsArgs(ops []redisOp) []any {
-	n := 8
+	n := 9
 	for _, op := range ops {
 		n += 2 + len(op.args)
 	}
 	args := make([]any, 0, n)
-	args = append(args, reapLimit, r.node, r.lease, r.maxAge, r.opts.Tie.String(), r.half, r.window, r.backoff)
+	args = append(args, reapLimit, r.node, r.lease, r.maxAge, r.opts.Tie.String(), r.half, r.window, r.backoff, r.maxMiss)
 	for _, op := range ops {
 		args = append(args, string(op.kind), len(op.args))
 		args = append(args, op.args...)

@@ -60,6 +60,8 @@ type Redis struct {
 	window string        // StartWindow in ms (0 = none), as passed to scripts
 	// backoff is NoAnswerBackoff in ms (0 = none), as passed to scripts.
 	backoff string
+	// maxMiss is MaxNoAnswer (0 = never), as passed to scripts.
+	maxMiss string
 
 	mu sync.Mutex
 	// held are the members ("<dest>\n<call>") this process holds and
@@ -188,6 +190,7 @@ func newRedisOn(name string, c *lb.Config, s *redisShared) *Redis {
 		half:      strconv.FormatInt(max(opts.HalfLife.Milliseconds(), 0), 10),
 		window:    strconv.FormatInt(max(opts.StartWindow.Milliseconds(), 0), 10),
 		backoff:   strconv.FormatInt(max(opts.NoAnswerBackoff.Milliseconds(), 0), 10),
+		maxMiss:   strconv.Itoa(max(opts.MaxNoAnswer, 0)),
 		held:      make(map[string]heldHold),
 		retry:     make(map[string]pendingRelease),
 		retryLock: make(chan struct{}, 1),

@@ -102,6 +102,7 @@ func (r *Redis) parseSnapshot(mem, holds []string, now, off int64) (lb.Snapshot,
 		if rec.back > now {
 			st.BackoffUntil = time.UnixMilli(rec.back - off)
 		}
+		st.Out = r.opts.LeftOut(int(rec.missed), rec.back > now)
 	}
 	s := lb.Snapshot{Name: r.name, Backend: "redis", Destinations: []lb.DestStatus{}, Holds: []lb.HoldInfo{}}
 	seen := make(map[[2]string]bool, len(holds))

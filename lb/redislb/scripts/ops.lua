@@ -6,13 +6,21 @@
 -- and order and load, each alone.
 -- ARGV: reap_limit, node, lease_ms, max_age_ms, tie (fewest|lru|list|
 --       random|talk), half_life_ms, start_window_ms (0 = none),
---       no_answer_backoff_ms (0 = none), then per operation: its name (see
+--       no_answer_backoff_ms (0 = none), max_no_answer (0 = never),
+--       then per operation: its name (see
 --       the end), how many arguments follow, the arguments (see each op_
 --       function).
 -- Reply: one reply per operation, in order.
-local node, lease, maxage, tie, half, window, backoff =
+local node, lease, maxage, tie, half, window, backoff, maxmiss =
   ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7]),
-  tonumber(ARGV[8])
+  tonumber(ARGV[8]), tonumber(ARGV[9])
+
+-- left_out reports whether a member that left missed offers in a row
+-- unanswered is left out of rankings, backing telling whether its no-answer
+-- back-off still runs (max_no_answer; Options.LeftOut in Go).
+local function left_out(missed, backing)
+  return backing and maxmiss > 0 and missed >= maxmiss
+end
 
 local function numbers(list)
   if list == "" then return nil end
@@ -23,7 +31,8 @@ end
 
 -- The ranking rule, written once in Lua (lb/order.go is Go's, for the
 -- memory backend; the conformance suite holds both to it): members that
--- are drained, in wrap-up or full are left out (load and the end of the
+-- are drained, in wrap-up, full or out for missed offers (left_out)
+-- are left out (load and the end of the
 -- last answered call are the deployment's, see share_hold; the tie score
 -- and the no-answer back-off are this balancer's); the others go by load,
 -- then those in their no-answer back-off last, then by tie (fewest, talk:
@@ -117,12 +126,14 @@ local function candidates(v, sv, names, n, caps, wraps, keys, held, started)
   local pos, tiers, scores, ties = {}, {}, {}, {}
   local nc, low, sum, np, fresh = 0, 0, 0, 0, false
   for i = 1, n do
-    local _, drained, _, seq, score_at, score, _, _, _, _, back, _, lift = decode(v[i])
+    local _, drained, _, seq, score_at, score, _, _, _, _, back, missed, lift = decode(v[i])
     local cnt, _, ended = sdecode(sv[i])
     local cap = caps and caps[i] or 0
     local wrap = wraps and ended > 0 and wraps[i] or 0
+    local mine = held and held[i]
     if drained == 0 and (wrap == 0 or clock >= ended + wrap) and
-        (cap == 0 or cnt < cap or held and held[i]) then
+        (cap == 0 or cnt < cap or mine) and
+        (mine or not left_out(missed, clock < back)) then
       local s, t = 0, 0
       if scored then
         t = seq
@@ -408,8 +419,10 @@ end
 -- be built anew each time.
 -- Lapsed holds of other balancers matter only to an operation that reads
 -- loads: a batch of releases and answers leaves them to the next one.
+-- The operations start after the balancer's fixed arguments.
+local FIRST_OP = 10
 local reads_load = false
-local j = 9
+local j = FIRST_OP
 while j <= #ARGV do
   local name = ARGV[j]
   if name == "next" or name == "order" or name == "load" or name == "acquire" then
@@ -420,7 +433,7 @@ while j <= #ARGV do
 end
 begin(not reads_load)
 local out = {}
-local i = 9
+local i = FIRST_OP
 while i <= #ARGV do
   local name, count = ARGV[i], tonumber(ARGV[i + 1])
   local op
