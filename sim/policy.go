@@ -102,6 +102,23 @@ func (p *LB) Next(now time.Duration, call, node int, remaining []string) (string
 	return p.of(call, node).Next(context.Background(), remaining, callID(call))
 }
 
+// LeftOut implements outReporter: whether the balancer placing call
+// leaves agent out for offers it left unanswered (lb.Options.MaxNoAnswer),
+// as its snapshot says.
+func (p *LB) LeftOut(now time.Duration, call, node int, agent string) bool {
+	p.at(now)
+	s, err := p.of(call, node).Snapshot(context.Background())
+	if err != nil {
+		return false
+	}
+	for _, d := range s.Destinations {
+		if d.Dest == agent {
+			return d.Out
+		}
+	}
+	return false
+}
+
 // LegEnded implements Policy: an answered leg is marked answered (the ring
 // helper does so), one that rang out is released as unanswered (the ring
 // helper does so for a no-answer hangup cause), any other is released.

@@ -22,6 +22,11 @@ type Result struct {
 	// wrap-up) while another member of the group, not yet tried by that
 	// call, was idle.
 	BusyOffers int
+	// PassedOver counts legs offered to an agent on a call while the only
+	// idle members not yet tried were ones the policy had left out for
+	// offers they left unanswered (lb.Options.MaxNoAnswer): not counted in
+	// BusyOffers, as an idle member on do-not-disturb is not.
+	PassedOver int
 	// Direct counts the direct calls agents took.
 	Direct int
 	// Wait sums the time from arrival to answer of answered calls; Waits

@@ -134,6 +134,9 @@ type RuleOptions struct {
 	// left alone. An answer ends it (lb's rule).
 	Backoff        time.Duration
 	BackoffDoubles bool
+	// MaxNoAnswer leaves a member out while its back-off runs once it has
+	// left this many offers in a row unanswered (0: never).
+	MaxNoAnswer int
 	// Wrapup is lb's wrapup option.
 	Wrapup time.Duration
 	// Untracked leaves direct calls unseen, as a switch without the call
@@ -146,7 +149,8 @@ type RuleOptions struct {
 // mean on return, and the doubling no-answer back-off.
 func DefaultRuleOptions() RuleOptions {
 	return RuleOptions{Tie: RuleFewest, HalfLife: lb.DefaultHalfLife, Start: StartZeroFirstHour,
-		FirstHour: lb.DefaultStartWindow, LiftMean: true, Backoff: lb.DefaultNoAnswerBackoff, BackoffDoubles: true}
+		FirstHour: lb.DefaultStartWindow, LiftMean: true, Backoff: lb.DefaultNoAnswerBackoff, BackoffDoubles: true,
+		MaxNoAnswer: lb.DefaultMaxNoAnswer}
 }
 
 // String describes the options in a few words.
@@ -179,6 +183,9 @@ func (o RuleOptions) String() string {
 		s += ", no-answer back-off " + shortDuration(o.Backoff)
 		if o.BackoffDoubles {
 			s += " doubling"
+		}
+		if o.MaxNoAnswer > 0 {
+			s += fmt.Sprintf(", out after %d in a row", o.MaxNoAnswer)
 		}
 	}
 	return s
@@ -326,6 +333,9 @@ func (r *Rule) Next(now time.Duration, call, node int, remaining []string) (stri
 		m := r.member(dest)
 		if m.drained || ns < m.wrapUntil {
 			continue
+		}
+		if r.opts.MaxNoAnswer > 0 && m.missed >= r.opts.MaxNoAnswer && ns < m.backUntil {
+			continue // out for leaving its offers unanswered
 		}
 		r.cands = append(r.cands, ruleCand{m: m, dest: dest, load: len(m.holds), back: ns < m.backUntil, pos: i})
 	}
@@ -606,6 +616,7 @@ func (r *Rule) LoggedIn(now time.Duration, agent string, via Signal) error {
 	m := r.member(agent)
 	if via == Drained && m.drained {
 		m.drained, m.returning = false, true
+		m.missed, m.backUntil = 0, 0
 	}
 	return nil
 }

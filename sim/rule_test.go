@@ -47,7 +47,10 @@ func TestRuleMatchesMemory(t *testing.T) {
 		{lb.Options{HalfLife: 30 * time.Minute, NoAnswerBackoff: -1},
 			RuleOptions{Tie: RuleFewest, HalfLife: 30 * time.Minute, Start: StartZeroFirstHour, LiftMean: true}},
 		{lb.Options{Tie: lb.TieTalk}, talk},
-		{lb.Options{Tie: lb.TieLRU}, RuleOptions{Tie: RuleLRU, Backoff: lb.DefaultNoAnswerBackoff, BackoffDoubles: true}},
+		{lb.Options{Tie: lb.TieLRU}, RuleOptions{Tie: RuleLRU, Backoff: lb.DefaultNoAnswerBackoff, BackoffDoubles: true,
+			MaxNoAnswer: lb.DefaultMaxNoAnswer}},
+		{lb.Options{MaxNoAnswer: -1}, RuleOptions{Tie: RuleFewest, HalfLife: lb.DefaultHalfLife, Start: StartZeroFirstHour,
+			FirstHour: lb.DefaultStartWindow, LiftMean: true, Backoff: lb.DefaultNoAnswerBackoff, BackoffDoubles: true}},
 		{lb.Options{Tie: lb.TieList, NoAnswerBackoff: -1}, RuleOptions{Tie: RuleList}},
 	}
 	var names []string

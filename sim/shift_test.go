@@ -400,3 +400,42 @@ func TestOneBalancerPerGroup(t *testing.T) {
 		t.Errorf("shared agents' calls over single-group agents': %.2f with one balancer per group (want >= 1.5), %.2f with one for both (want <= 1.25)", p, s)
 	}
 }
+
+// An agent who never answers gets at most its fair share of first offers
+// with ringlb's defaults, because after max_no_answer misses in a row it is
+// left out while its back-off runs; with max_no_answer never it is still
+// tried whenever it is the only idle member, more than its share. The
+// legs that passed over it to a busy agent are counted apart from busy
+// offers.
+func TestNeverAnswersGetsAtMostItsShare(t *testing.T) {
+	cfg, tr := traceOf(t, "never-answers", 1, 0, 4*time.Hour)
+	fair := fairFirstOffers(&cfg, "1001")
+	first := func(o lb.Options) (int, Result) {
+		p, closeFn, err := MemorySpec("m", o).Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer closeFn()
+		res, err := Run(cfg, tr, "ringlb", p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range res.Agents {
+			if a.Agent == "1001" {
+				return a.FirstOffers, res
+			}
+		}
+		t.Fatal("no agent 1001")
+		return 0, res
+	}
+	def, res := first(lb.Options{})
+	if float64(def) > fair || res.BusyOffers != 0 || res.PassedOver == 0 {
+		t.Errorf("defaults: 1001 had %d first offers (fair share %.0f), %d busy offers, %d passing over it; want at most its share, 0, some",
+			def, fair, res.BusyOffers, res.PassedOver)
+	}
+	never, res := first(lb.Options{MaxNoAnswer: -1})
+	if float64(never) <= fair || res.PassedOver != 0 {
+		t.Errorf("max_no_answer never: 1001 had %d first offers (fair share %.0f), %d passing over it; want more than its share, 0",
+			never, fair, res.PassedOver)
+	}
+}

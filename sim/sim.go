@@ -582,6 +582,14 @@ type router interface {
 	route(groups []Group, calls []Call)
 }
 
+// outReporter is a policy that may leave an idle member out, as ringlb
+// does with one that keeps leaving its offers unanswered
+// (lb.Options.MaxNoAnswer): a busy offer that passed over only such
+// members is not counted as one.
+type outReporter interface {
+	LeftOut(now time.Duration, call, node int, agent string) bool
+}
+
 // Policy chooses destinations. The simulation calls it in simulated-time
 // order from one goroutine.
 type Policy interface {
@@ -896,6 +904,35 @@ func (r *runner) arrive(now time.Duration, ci int) error {
 	return r.attempt(now, ci)
 }
 
+// countBusyOffer counts the leg of call ci to member pos, agent a, who is
+// busy, as a busy offer if another member not yet tried was idle; as
+// passed over if the only idle ones were out for offers they left
+// unanswered, as the policy says (outReporter).
+func (r *runner) countBusyOffer(now time.Duration, ci, pos int, a *agentState) {
+	c, cs := &r.tr.Calls[ci], &r.calls[ci]
+	out, _ := r.p.(outReporter)
+	passed := false
+	for i, m := range r.cfg.Groups[c.Group].Members {
+		if i == pos || cs.tried[i] {
+			continue
+		}
+		o := &r.agents[r.index[m]]
+		if !o.idle(now) || o.joinAt > now {
+			continue
+		}
+		if out != nil && out.LeftOut(now, ci, c.Node, m) {
+			passed = true
+			continue
+		}
+		a.busyOffers++
+		r.res.BusyOffers++
+		return
+	}
+	if passed {
+		r.res.PassedOver++
+	}
+}
+
 // attempt starts the next leg of call ci, or gives the call up as
 // unanswered when every member has been tried.
 func (r *runner) attempt(now time.Duration, ci int) error {
@@ -937,16 +974,7 @@ func (r *runner) attempt(now time.Duration, ci int) error {
 	a := &r.agents[ai]
 	busy := a.connected > 0 || now < a.wrapUntil || a.away
 	if busy {
-		for i, m := range g.Members {
-			if i == pos || cs.tried[i] {
-				continue
-			}
-			if o := &r.agents[r.index[m]]; o.idle(now) && o.joinAt <= now {
-				a.busyOffers++
-				r.res.BusyOffers++
-				break
-			}
-		}
+		r.countBusyOffer(now, ci, pos, a)
 	}
 	if cs.attempts == 0 {
 		a.firstOffers++

@@ -155,13 +155,18 @@ func WriteSummary(w io.Writer, runs []TraceRun) error {
 				b.WriteString(" — |")
 			}
 		}
-		busy := 0
+		busy, passed := 0, 0
 		for _, s := range t.Seeds {
 			if r, ok := s.Result("ringlb"); ok {
 				busy += r.BusyOffers
+				passed += r.PassedOver
 			}
 		}
-		fmt.Fprintf(&b, " %d |", busy)
+		if passed > 0 {
+			fmt.Fprintf(&b, " %d (%d passing over members out for no answer) |", busy, passed)
+		} else {
+			fmt.Fprintf(&b, " %d |", busy)
+		}
 		for _, p := range summaryPolicies {
 			m, wst := stats(t.spreads(p))
 			fmt.Fprintf(&b, " %s (%s) |", fmtRatio(m), fmtRatio(wst))
@@ -298,7 +303,8 @@ func WriteTrace(w io.Writer, t *TraceRun) error {
 		}
 		fair := fairFirstOffers(&first.Config, tr.Agent)
 		fmt.Fprintf(&b, "\n%s never answers: the calls whose first leg rang it, mean over the seeds, against its fair share (%.0f: the calls of each of its groups over the group's members), and how long callers waited:\n\n", tr.Agent, fair)
-		tableHead(&b, 1, "policy", "first offers to "+tr.Agent, "of its fair share", "time to answer p50 / p95", "abandoned")
+		tableHead(&b, 1, "policy", "first offers to "+tr.Agent, "of its fair share", "time to answer p50 / p95", "abandoned",
+			"busy offers while only members left out for no answer were idle")
 		for _, p := range policies {
 			var fo []float64
 			var all Result
@@ -314,11 +320,14 @@ func WriteTrace(w io.Writer, t *TraceRun) error {
 				}
 				all.Calls += r.Calls
 				all.Abandoned += r.Abandoned
+				all.Attempts += r.Attempts
+				all.PassedOver += r.PassedOver
 				all.Waits = append(all.Waits, r.Waits...)
 			}
 			m, _ := stats(fo)
-			fmt.Fprintf(&b, "| %s | %.0f | %.2f | %.1f s / %.1f s | %s |\n", p, m, m/fair,
-				all.WaitQuantile(0.5).Seconds(), all.WaitQuantile(0.95).Seconds(), pct(all.Abandoned, all.Calls))
+			fmt.Fprintf(&b, "| %s | %.0f | %.2f | %.1f s / %.1f s | %s | %s |\n", p, m, m/fair,
+				all.WaitQuantile(0.5).Seconds(), all.WaitQuantile(0.95).Seconds(), pct(all.Abandoned, all.Calls),
+				pct(all.PassedOver, all.Attempts))
 		}
 	}
 
@@ -492,6 +501,11 @@ out of the members it passes and marks them away in the balancer) or drained the
 				miss = append(miss, fmt.Sprintf("%s (met on %d of %d seeds)", shifts[i].Scenario.Name, p, n))
 			}
 		}
+		b.WriteString("\nA busy offer is a leg offered to an agent on a call while another member the call had not tried " +
+			"was idle. Legs offered while the only such members were ones ringlb had left out for leaving " +
+			"`max_no_answer` offers in a row unanswered (3 by default; they are not offered until their no-answer back-off ends, " +
+			"as mod_callcenter's agents go on break after max-no-answer) are counted apart, in brackets: with " +
+			"capacities set, as for agents with one line, those calls would end at once instead.\n")
 		if len(miss) > 0 {
 			fmt.Fprintf(&b, "\nringlb misses the target on %s.\n", strings.Join(miss, ", "))
 		} else {
