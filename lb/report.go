@@ -22,9 +22,9 @@ type StatusOptions struct {
 }
 
 // WriteStatus writes s as a status table: a title, one row per
-// destination (active calls, of which ringing and talking, drained, calls
-// started and answered, the fewest score, wrap-up left, last call), and a
-// total line. Times are shown relative to now.
+// destination (active calls, of which ringing and talking, drained, or out
+// for no answer and for how long, calls started and answered, the tie
+// score, wrap-up left, last call), and a total line. Times are shown relative to now.
 func WriteStatus(w io.Writer, s Snapshot, now time.Time, o StatusOptions) error {
 	where := s.Backend
 	if o.Prefix != "" {
@@ -37,7 +37,7 @@ func WriteStatus(w io.Writer, s Snapshot, now time.Time, o StatusOptions) error 
 		capacity = "CAPACITY\t"
 	}
 	fmt.Fprintf(tw, "DEST\tACTIVE\tRINGING\tTALKING\t%sDRAINED\tSTARTED\tANSWERED\tSCORE\tWRAP-UP\tLAST CALL\n", capacity)
-	active, ringing, talking, drained := 0, 0, 0, 0
+	active, ringing, talking, drained, out := 0, 0, 0, 0, 0
 	for _, d := range s.Destinations {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t", d.Dest, d.Active, d.Ringing, d.Talking)
 		if o.Capacity {
@@ -51,7 +51,12 @@ func WriteStatus(w io.Writer, s Snapshot, now time.Time, o StatusOptions) error 
 		if d.WrapupUntil.After(now) {
 			wrap = d.WrapupUntil.Sub(now).Round(time.Second).String()
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f\t%s\t%s\n", yesNo(d.Drained), d.Started, d.Answered, d.Score, wrap,
+		offered := yesNo(d.Drained)
+		if !d.Drained && d.Out && d.BackoffUntil.After(now) {
+			offered = "out " + d.BackoffUntil.Sub(now).Round(time.Second).String()
+			out++
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f\t%s\t%s\n", offered, d.Started, d.Answered, d.Score, wrap,
 			ago(now, d.LastHold))
 		active += d.Active
 		ringing += d.Ringing
@@ -61,8 +66,12 @@ func WriteStatus(w io.Writer, s Snapshot, now time.Time, o StatusOptions) error 
 		}
 	}
 	tw.Flush()
-	_, err := fmt.Fprintf(w, "%s, %d drained, %s (%d ringing, %d talking)\n", Plural(len(s.Destinations), "destination"),
-		drained, Plural(active, "active call"), ringing, talking)
+	outs := ""
+	if out > 0 {
+		outs = fmt.Sprintf(", %d out for no answer", out)
+	}
+	_, err := fmt.Fprintf(w, "%s, %d drained%s, %s (%d ringing, %d talking)\n", Plural(len(s.Destinations), "destination"),
+		drained, outs, Plural(active, "active call"), ringing, talking)
 	return err
 }
 

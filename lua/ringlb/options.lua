@@ -14,6 +14,7 @@ M.VARS = {
 	key_prefix = "key_prefix", lease = "lease", timeout = "redis_timeout", node = "node",
 	wrapup = "wrapup", fewest_half_life = "fewest_half_life", user_domains = "user_domains",
 	start_window = "start_window", no_answer_backoff = "no_answer_backoff",
+	max_no_answer = "max_no_answer",
 }
 
 -- FUSIONPBX is the default name of the balancer FusionPBX's balancing ring

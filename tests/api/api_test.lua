@@ -321,6 +321,28 @@ local cases = {
     _, err, code = f:away("")
     eq("invalid", code, err)
   end },
+  { "max_no_answer leaves out a member that keeps missing until rejoin", function()
+    local b = assert(ringlb.open(name("maxmiss"), { tie = "list", no_answer_backoff = 3600, max_no_answer = 2 }))
+    for i = 1, 2 do
+      assert(b:acquire("a", "m" .. i)); eq(true, b:unanswered("a", "m" .. i))
+    end
+    local o = assert(b:order({ "a", "b" }))
+    eq(1, #o); eq("b", o[1])
+    assert(b:acquire("b", "busy"))
+    eq("b", b:next({ "a", "b" }, "busy")) -- the call holding b keeps it
+    local st = assert(b:report("status"))
+    assert(st:find(" out [12]h", 1) and st:find("1 out for no answer", 1, true), st)
+    eq(true, b:rejoin("a"))
+    eq("a", assert(b:order({ "a", "b" }))[1])
+    local never = assert(ringlb.open(name("maxmiss_never"), { tie = "list", max_no_answer = "never" }))
+    for i = 1, 4 do
+      assert(never:acquire("a", "n" .. i)); eq(true, never:unanswered("a", "n" .. i))
+    end
+    eq(2, #assert(never:order({ "a", "b" })))
+    local _, err, code = ringlb.open(name("maxmiss_bad"), { max_no_answer = -1 })
+    eq("invalid", code, err)
+    assert(err:find("max_no_answer", 1, true), err)
+  end },
   { "dialstring builds an escaped FreeSWITCH dial string", function()
     local s = assert(ringlb.dialstring({ "user/1001", "user/1002" }, "|", { ignore_early_media = "true" }, 20))
     assert(s:find("^{ignore_early_media=true}"), s)
