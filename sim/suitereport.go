@@ -305,7 +305,11 @@ func WriteTrace(w io.Writer, t *TraceRun) error {
 		fmt.Fprintf(&b, "\n%s never answers: the calls whose first leg rang it, mean over the seeds, against its fair share (%.0f: the calls of each of its groups over the group's members), and how long callers waited:\n\n", tr.Agent, fair)
 		tableHead(&b, 1, "policy", "first offers to "+tr.Agent, "of its fair share", "time to answer p50 / p95", "abandoned",
 			"busy offers while only members left out for no answer were idle")
-		for _, p := range policies {
+		shown := policies
+		if slices.Contains(t.Policies(), NoMaxNoAnswer) {
+			shown = append(slices.Clone(policies[:1]), append([]string{NoMaxNoAnswer}, policies[1:]...)...)
+		}
+		for _, p := range shown {
 			var fo []float64
 			var all Result
 			for i := range t.Seeds {

@@ -95,6 +95,11 @@ func isVariant(name string) bool {
 // choicePrefix starts the names of ChoiceSpecs.
 const choicePrefix = "ringlb with "
 
+// NoMaxNoAnswer is the ChoiceSpec of lb with max_no_answer never: a member
+// that keeps missing is still offered, after its peers. The tables of
+// agents that never answer show it beside the policies.
+const NoMaxNoAnswer = choicePrefix + "no max_no_answer"
+
 // ChoiceSpecs are lb itself with one of its defaults changed, beside the
 // default ringlb policy: the evidence behind each default (half-life,
 // start window, no-answer back-off, the tie), written by WriteChoices;
@@ -109,6 +114,7 @@ func ChoiceSpecs(cfg Config) []Spec {
 		MemorySpec(choicePrefix+"no start window", lb.Options{StartWindow: -1, DefaultWrapup: w}),
 		MemorySpec(choicePrefix+"no no-answer back-off", lb.Options{NoAnswerBackoff: -1, DefaultWrapup: w}),
 		MemorySpec(choicePrefix+"no fading, no no-answer back-off", lb.Options{HalfLife: -1, NoAnswerBackoff: -1, DefaultWrapup: w}),
+		MemorySpec(NoMaxNoAnswer, lb.Options{MaxNoAnswer: -1, DefaultWrapup: w}),
 		MemorySpec(choicePrefix+"talk ties", lb.Options{Tie: lb.TieTalk, DefaultWrapup: w}),
 		GroupSpec(choicePrefix+"one balancer per group", cfg.Groups, lb.Options{DefaultWrapup: w}),
 	}
@@ -140,7 +146,8 @@ when first chosen), at zero in the balancer's first hour and after it at the low
 it is ranked with; a member back from an absence (undrain, rejoin, or its first answered call after the
 ring helper marked it away for do-not-disturb) is lifted to the mean score of the members it is next ranked
 with; an offer that rings out puts its member after its equally loaded peers for 30 s, doubling with
-each one in a row (to 32 minutes) until it answers; scores fade with a half-life of 12 hours. Each
+each one in a row (to 32 minutes) until it answers, and after three in a row it is not offered until
+that back-off ends; scores fade with a half-life of 12 hours. Each
 "ringlb with" row is lb with one of those changed. Each cell: seeds meeting the target, then max/min mean
 (worst); "worst return share" is the returning agents' worst first hour back against the others' (1 is
 even); the last column is the occupancy spread on the mixed trace, whose agents differ in talk time.
@@ -149,10 +156,12 @@ Why these. In a shift's first hour nobody has answered much, so a member first r
 joiner: it starts at zero with the others, which the "no start window" row shows matters most to the
 returning agents' share. The lift on return is always on: an agent back from a break at its old score
 would take every tie until it had caught up. The back-off is what stops a member who never answers from
-being offered first whenever it is idle: see the never-answers trace's table of first offers; what that
-member still gets beyond its fair share are calls on which it was the only member idle, which no load-first
-rule can give anyone else without offering a busy agent. It costs the equal agents' spread a little on
-that trace (their calls move around the one who never answers) and nothing elsewhere. Fading: with
+being offered first whenever it is idle, and max_no_answer (3: after three misses in a row it is not
+offered at all until its back-off ends) what stops it being offered whenever it is the only member idle,
+which the back-off alone cannot: see the never-answers trace's table of first offers, where "no
+max_no_answer" gives it more than its fair share. Neither changes the equal agents' spread much; max_no_answer
+costs the mixed trace's agent who misses 40 % of its calls a few minutes out now and then (the legs
+counted apart from busy offers), one seed of that trace, and a little occupancy spread. Fading: with
 8-hour shifts a half-life of 12 hours keeps the whole shift in the score, so a shift ends as even as it
 can, while yesterday's counts weigh a quarter by the next morning and a balancer that runs for weeks
 does not carry last month's imbalance into today; "no fading" never forgets and 4 hours forgets the

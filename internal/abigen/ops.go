@@ -37,7 +37,7 @@ var ops = []op{
 stores its handle in *handle. Options are nopts key/value pairs
 (docs/lua-api.md, Options): "tie", "capacity" (or "default_capacity"),
 "capacity:<dest>", "wrapup", "wrapup:<dest>", "fewest_half_life",
-"start_window", "no_answer_backoff",
+"start_window", "no_answer_backoff", "max_no_answer",
 "max_hold_age", "max_idle", "user_domains", and for Redis "url",
 "key_prefix", "lease", "timeout", "node". Opening a name again with the same options returns the same handle;
 other options give RINGLB_EMISMATCH. Handles stay valid for the life of the
