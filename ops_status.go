@@ -48,7 +48,7 @@ func opReport(b *lb.Named, kind int, dests []string, out **C.char) error {
 	var text strings.Builder
 	switch kind {
 	case C.RINGLB_REPORT_STATUS:
-		err = lb.WriteStatus(&text, s, time.Now(), lb.StatusOptions{Capacity: true})
+		err = lb.WriteStatus(&text, s, time.Now(), lb.StatusOptions{Capacity: true, Out: true})
 	case C.RINGLB_REPORT_HOLDS:
 		err = lb.WriteHolds(&text, s, time.Now(), dests)
 	default:

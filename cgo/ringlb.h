@@ -43,7 +43,7 @@ extern "C" {
 
 #define RINGLB_OK 0
 #define RINGLB_ENODEST (-1)    /* empty destination list */
-#define RINGLB_EFULL (-2)      /* every destination at capacity or drained */
+#define RINGLB_EFULL (-2)      /* every destination at capacity, drained, in wrap-up or out for no answer */
 #define RINGLB_EDRAINED (-3)   /* acquire of a drained destination */
 #define RINGLB_EINVAL (-4)     /* bad argument or option */
 #define RINGLB_EMISMATCH (-5)  /* name already open with other options */

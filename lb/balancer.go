@@ -38,7 +38,8 @@ import (
 // any string it keeps. Returned strings are the caller's own.
 type Balancer interface {
 	// Order returns dests from least to most loaded, leaving out those that
-	// are drained or at capacity. A destination listed twice keeps its first
+	// are drained, in wrap-up, at capacity or out for no answer
+	// (Options.MaxNoAnswer). A destination listed twice keeps its first
 	// position. An empty list gives an empty result and no error.
 	Order(ctx context.Context, dests []string) ([]string, error)
 
@@ -47,7 +48,9 @@ type Balancer interface {
 	// both take the last free slot. If callID already holds one of dests,
 	// Next returns that one again without a second hold. It returns
 	// ErrNoDestinations for an empty list and ErrAtCapacity when every
-	// destination is full or drained.
+	// destination is full, drained, in wrap-up or out for no answer (a
+	// member out for no answer that callID holds in another balancer of
+	// the scope stays callID's choice).
 	Next(ctx context.Context, dests []string, callID string) (string, error)
 
 	// Acquire holds dest for callID. It reports false, without error, when
@@ -77,8 +80,9 @@ type Balancer interface {
 	// an offer that rang out unanswered: when the hold was still ringing,
 	// the member ranks after its equally loaded peers for its no-answer
 	// back-off (Options.NoAnswerBackoff), which doubles with each
-	// unanswered offer in a row until it answers one. It reports whether
-	// there was a hold.
+	// unanswered offer in a row until it answers one; after
+	// Options.MaxNoAnswer in a row it is not offered at all until the
+	// back-off ends. It reports whether there was a hold.
 	Unanswered(ctx context.Context, dest, callID string) (bool, error)
 
 	// Away marks dest as absent without draining it (do-not-disturb, a
@@ -90,8 +94,9 @@ type Balancer interface {
 	// Rejoin marks dest as back from an absence: the next ranking that
 	// includes it lifts its tie score (fewest, talk) to the mean of the
 	// members it is ranked with, if below, so that it takes its share of
-	// ties rather than all of them until it has caught up. Undrain does
-	// the same.
+	// ties rather than all of them until it has caught up; and its
+	// no-answer back-off ends, so a member out for no answer is offered
+	// again at once. Undrain does the same.
 	Rejoin(ctx context.Context, dest string) error
 
 	// Load returns the active calls of each destination, in the order
@@ -102,7 +107,8 @@ type Balancer interface {
 	// leaves it out, while its current calls keep counting until they end.
 	Drain(ctx context.Context, dest string) error
 
-	// Undrain puts a drained destination back into rotation.
+	// Undrain puts a drained destination back into rotation, back from an
+	// absence as Rejoin says.
 	Undrain(ctx context.Context, dest string) error
 
 	// Reset drops every hold of this balancer on dest, for repairs, and
@@ -147,7 +153,10 @@ type DestStatus struct {
 	Unanswered   int       `json:"unanswered,omitempty"`
 	BackoffUntil time.Time `json:"backoff_until,omitzero"`
 	// Out says it is not offered until BackoffUntil, having left
-	// Options.MaxNoAnswer offers in a row unanswered.
+	// Options.MaxNoAnswer offers in a row unanswered, as the reader's
+	// options reckon it: a Redis balancer's max_no_answer is each node's
+	// configuration, not stored (a reader opened with other options, such
+	// as ringlbctl's defaults, may say otherwise).
 	Out bool `json:"out,omitempty"`
 	// WrapupUntil is when its wrap-up after the last answered call ends;
 	// zero or past when it is not in wrap-up.

@@ -14,9 +14,10 @@ import (
 var (
 	// ErrNoDestinations is returned by Next for an empty destination list.
 	ErrNoDestinations = errors.New("no destinations")
-	// ErrAtCapacity means every destination offered is full or drained
-	// (Next), or the one destination is full (Acquire).
-	ErrAtCapacity = errors.New("all destinations at capacity or drained")
+	// ErrAtCapacity means every destination offered is full, drained, in
+	// wrap-up or out for no answer (Options.MaxNoAnswer) (Next), or the one
+	// destination is full (Acquire).
+	ErrAtCapacity = errors.New("all destinations at capacity, drained, in wrap-up or out for no answer")
 	// ErrDrained is returned by Acquire for a drained destination.
 	ErrDrained = errors.New("destination drained")
 	// ErrInvalidArgument is bad input: an empty or oversized destination or

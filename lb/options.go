@@ -189,7 +189,8 @@ type Options struct {
 	// back-off runs (mod_callcenter's max-no-answer): a member who keeps
 	// missing is tried again when the back-off ends, once, and answering
 	// that call (or Rejoin) makes it a member like the others. Until then
-	// a call that only it could take finds every member busy at once
+	// a call that only it could take goes to a busy member, or, where
+	// capacities leave none with room, finds every member busy at once,
 	// instead of ringing it. A call that already holds the member keeps
 	// it. 0 means DefaultMaxNoAnswer (3); negative means never: a member
 	// in its back-off is still offered, after its equally loaded peers.

@@ -19,6 +19,11 @@ type StatusOptions struct {
 	// Capacity adds a CAPACITY column. Only a switch knows the capacities it
 	// was opened with: Redis does not store them.
 	Capacity bool
+	// Out shows a member left out for no answer (DestStatus.Out) in the
+	// DRAINED column, with how long it stays out, and counts them in the
+	// total line. Only a switch knows its balancer's max_no_answer: Redis
+	// does not store it.
+	Out bool
 }
 
 // WriteStatus writes s as a status table: a title, one row per
@@ -52,7 +57,7 @@ func WriteStatus(w io.Writer, s Snapshot, now time.Time, o StatusOptions) error 
 			wrap = d.WrapupUntil.Sub(now).Round(time.Second).String()
 		}
 		offered := yesNo(d.Drained)
-		if !d.Drained && d.Out && d.BackoffUntil.After(now) {
+		if o.Out && !d.Drained && d.Out && d.BackoffUntil.After(now) {
 			offered = "out " + d.BackoffUntil.Sub(now).Round(time.Second).String()
 			out++
 		}

@@ -10,7 +10,7 @@ import (
 
 // The status table's DRAINED column says yes, no, or how long a member
 // stays out for leaving its offers unanswered (DestStatus.Out), and the
-// total line counts those out.
+// total line counts those out, when the reader knows (StatusOptions.Out).
 func TestWriteStatusShowsMembersOutForNoAnswer(t *testing.T) {
 	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
 	s := lb.Snapshot{Name: "sales", Backend: "memory", Destinations: []lb.DestStatus{
@@ -19,7 +19,7 @@ func TestWriteStatusShowsMembersOutForNoAnswer(t *testing.T) {
 		{Dest: "user/1003", Drained: true, Unanswered: 4, BackoffUntil: now.Add(time.Minute), Out: true},
 	}}
 	var b strings.Builder
-	if err := lb.WriteStatus(&b, s, now, lb.StatusOptions{}); err != nil {
+	if err := lb.WriteStatus(&b, s, now, lb.StatusOptions{Out: true}); err != nil {
 		t.Fatal(err)
 	}
 	out := b.String()
@@ -40,5 +40,13 @@ func TestWriteStatusShowsMembersOutForNoAnswer(t *testing.T) {
 	}
 	if !strings.Contains(out, "3 destinations, 1 drained, 1 out for no answer, 0 active calls") {
 		t.Errorf("total line:\n%s", out)
+	}
+	// A reader without the balancer's options (ringlbctl) does not say.
+	b.Reset()
+	if err := lb.WriteStatus(&b, s, now, lb.StatusOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if out := b.String(); strings.Contains(out, "out") {
+		t.Errorf("without StatusOptions.Out:\n%s", out)
 	}
 }

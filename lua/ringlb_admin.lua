@@ -28,7 +28,8 @@ usage: lua ringlb_admin.lua COMMAND BALANCER [DEST...]
   drain   BALANCER DEST..   take destinations out of rotation (calls keep counting)
   undrain BALANCER DEST..   put drained destinations back
   away    BALANCER DEST..   mark agents absent (break, do-not-disturb) without draining them
-  rejoin  BALANCER DEST..   mark agents back: lifted to their group's mean score, not ahead of it
+  rejoin  BALANCER DEST..   mark agents back: lifted to their group's mean score, not ahead of it;
+                            ends their no-answer back-off (offered again if out for no answer)
   reset   BALANCER DEST..   drop every hold on destinations (repair stuck counts)
   list                      balancers open in this switch
 example: fs_cli -x "lua ringlb_admin.lua status sales"

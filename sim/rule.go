@@ -246,6 +246,18 @@ func NewRule(opts RuleOptions) *Rule {
 
 func (r *Rule) ns(now time.Duration) int64 { return simEpoch.Add(now).UnixNano() }
 
+// out reports whether m is left out at ns for leaving MaxNoAnswer offers
+// in a row unanswered, its back-off still running.
+func (r *Rule) out(m *ruleMember, ns int64) bool {
+	return r.opts.MaxNoAnswer > 0 && m.missed >= r.opts.MaxNoAnswer && ns < m.backUntil
+}
+
+// LeftOut implements outReporter.
+func (r *Rule) LeftOut(now time.Duration, call, node int, agent string) bool {
+	m := r.members[agent]
+	return m != nil && r.out(m, r.ns(now))
+}
+
 func (r *Rule) member(dest string) *ruleMember {
 	m := r.members[dest]
 	if m == nil {
@@ -334,8 +346,8 @@ func (r *Rule) Next(now time.Duration, call, node int, remaining []string) (stri
 		if m.drained || ns < m.wrapUntil {
 			continue
 		}
-		if r.opts.MaxNoAnswer > 0 && m.missed >= r.opts.MaxNoAnswer && ns < m.backUntil {
-			continue // out for leaving its offers unanswered
+		if r.out(m, ns) {
+			continue
 		}
 		r.cands = append(r.cands, ruleCand{m: m, dest: dest, load: len(m.holds), back: ns < m.backUntil, pos: i})
 	}

@@ -32,6 +32,12 @@ func (l *lister) Next(now time.Duration, call, node int, remaining []string) (st
 	return d, err
 }
 
+// LeftOut passes outReporter on, when the policy has it.
+func (l *lister) LeftOut(now time.Duration, call, node int, agent string) bool {
+	o, ok := l.Policy.(outReporter)
+	return ok && o.LeftOut(now, call, node, agent)
+}
+
 type presentLister struct {
 	*lister
 	Presence

@@ -106,6 +106,12 @@ func (r *recorder) LegEnded(now time.Duration, call, node int, dest string, o Ou
 	return r.Policy.LegEnded(now, call, node, dest, o)
 }
 
+// LeftOut passes outReporter on, when the policy has it.
+func (r *recorder) LeftOut(now time.Duration, call, node int, agent string) bool {
+	o, ok := r.Policy.(outReporter)
+	return ok && o.LeftOut(now, call, node, agent)
+}
+
 // answeredBy lists the agent who answered each answered call, in order.
 func (r *recorder) answeredBy() []string {
 	var out []string

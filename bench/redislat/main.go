@@ -281,7 +281,8 @@ func run() error {
 // call's holds and the lru counter, one HSET of the chosen record, the
 // call's holds and the counter, one ZADD of the lease) with none of the
 // logic around them: what any script that reads and writes a hold this way
-// costs. Its arguments are next's. Each caller's hold is written again and
+// costs. Its arguments are laid out like next's (fixed arguments, the call
+// id, the destinations), without the ranking options it does not read. Each caller's hold is written again and
 // again, never released; cleanup deletes the keys.
 const floorLua = `
 local t = redis.call("TIME")

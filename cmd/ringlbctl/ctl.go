@@ -125,7 +125,9 @@ Examples:
 not see): the next ranking that includes each one lifts its tie score
 (fewest: answered calls; talk: talk time) to the mean of the members it
 is ranked with, if below, so that it takes its share of the calls rather
-than every call until it has caught up. Undrain does the same.
+than every call until it has caught up; and its no-answer back-off ends,
+so an agent left out for missing max_no_answer calls in a row is offered
+again at once. Undrain does the same.
 
 Examples:
   ringlbctl rejoin --balancer sales user/1002

@@ -161,6 +161,9 @@ type statusDoc struct {
 		Drained  bool       `json:"drained"`
 		Started  int64      `json:"started"`
 		LastHold *time.Time `json:"last_hold"`
+		// Unanswered and BackoffUntil: the no-answer back-off.
+		Unanswered   int        `json:"unanswered"`
+		BackoffUntil *time.Time `json:"backoff_until"`
 	} `json:"destinations"`
 	Holds []struct {
 		Dest    string     `json:"dest"`
@@ -559,4 +562,34 @@ func TestManPageDescribesEveryCommandAndFlag(t *testing.T) {
 			t.Errorf("the man page does not describe the flag %s%s", strings.ReplaceAll(dashes, `\`, ""), f)
 		}
 	}
+}
+
+// status --json shows a member's unanswered offers in a row and when its
+// back-off ends, which Redis stores; not whether it is out (max_no_answer
+// is each node's), nor does the table.
+func TestStatusShowsNoAnswerBackoff(t *testing.T) {
+	url := startRedis(t)
+	fs1 := node(t, url, "sales", "fs1")
+	ctx := context.Background()
+	for i := range 3 {
+		call := fmt.Sprint("miss", i)
+		acquire(t, fs1, "user/1001", call)
+		if ok, err := fs1.Unanswered(ctx, "user/1001", call); !ok || err != nil {
+			t.Fatalf("Unanswered = %v, %v", ok, err)
+		}
+	}
+	doc := statusOf(t, url, "--balancer", "sales")
+	for _, d := range doc.Destinations {
+		if d.Dest != "user/1001" {
+			continue
+		}
+		if d.Unanswered != 3 || d.BackoffUntil == nil || time.Until(*d.BackoffUntil) < time.Minute {
+			t.Fatalf("user/1001: %d unanswered, back-off until %v; want 3 and about 2 minutes", d.Unanswered, d.BackoffUntil)
+		}
+		if out := ctlOK(t, url, "status", "--balancer", "sales"); !row(out, "user/1001", "0", "0", "0", "no") {
+			t.Errorf("status table:\n%s", out)
+		}
+		return
+	}
+	t.Fatalf("no user/1001 in %+v", doc.Destinations)
 }

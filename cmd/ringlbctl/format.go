@@ -10,8 +10,9 @@ import (
 
 // The JSON shapes are the command's interface for scripts: objects, so that
 // fields can be added without breaking readers; times in RFC 3339, UTC.
-// Capacity is left out: it is each node's configuration, not stored in
-// Redis, so the ctl cannot know it.
+// Capacity is left out, and whether a member is out for no answer: they
+// come from each node's configuration (capacity, max_no_answer), not
+// stored in Redis, so the ctl cannot know them.
 
 type destJSON struct {
 	Dest     string     `json:"dest"`
@@ -25,6 +26,10 @@ type destJSON struct {
 	LastHold *time.Time `json:"last_hold"` // null if never
 	// WrapupUntil is when its wrap-up ends; null when not in wrap-up.
 	WrapupUntil *time.Time `json:"wrapup_until"`
+	// Unanswered counts its offers in a row that rang out unanswered;
+	// BackoffUntil is when its no-answer back-off ends, null when none.
+	Unanswered   int        `json:"unanswered"`
+	BackoffUntil *time.Time `json:"backoff_until"`
 }
 
 type holdJSON struct {
@@ -105,13 +110,17 @@ func statusJSON(s lb.Snapshot, prefix string, now time.Time) statusOut {
 	out := statusOut{Balancer: s.Name, Backend: s.Backend, Prefix: prefix, Time: now.UTC(),
 		Destinations: make([]destJSON, 0, len(s.Destinations)), Holds: holdList(s, now)}
 	for _, d := range s.Destinations {
-		var wrap *time.Time
+		var wrap, back *time.Time
 		if d.WrapupUntil.After(now) {
 			wrap = timePtr(d.WrapupUntil)
 		}
+		if d.BackoffUntil.After(now) {
+			back = timePtr(d.BackoffUntil)
+		}
 		out.Destinations = append(out.Destinations, destJSON{Dest: d.Dest, Active: d.Active,
 			Ringing: d.Ringing, Talking: d.Talking, Drained: d.Drained, Started: d.Started,
-			Answered: d.Answered, Score: d.Score, LastHold: timePtr(d.LastHold), WrapupUntil: wrap})
+			Answered: d.Answered, Score: d.Score, LastHold: timePtr(d.LastHold), WrapupUntil: wrap,
+			Unanswered: d.Unanswered, BackoffUntil: back})
 	}
 	return out
 }

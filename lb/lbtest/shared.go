@@ -120,6 +120,28 @@ func Shared(t *testing.T, open PairOpener) {
 		WantOrder(t, b, []string{"y", "x"}, []string{"y", "x"})
 	})
 
+	t.Run("OutForNoAnswerKeptByTheCallHoldingIt", func(t *testing.T) {
+		// x is out in b for missing max_no_answer offers, not in a; y is
+		// full. A call that holds x through a keeps x in b's Next (it is
+		// that call's already); b's Order, and any other call, leave it out.
+		ob := lb.Options{Tie: lb.TieList, NoAnswerBackoff: time.Hour, MaxNoAnswer: 1, DefaultCapacity: 1}
+		a, b := open(t, lb.Options{Tie: lb.TieList, DefaultCapacity: 1}, ob)
+		MustAcquire(t, b, "x", "miss")
+		if ok, err := b.Unanswered(ctx, "x", "miss"); !ok || err != nil {
+			t.Fatalf("b.Unanswered = %v, %v", ok, err)
+		}
+		WantOrder(t, b, []string{"x", "y"}, []string{"y"})
+		MustAcquire(t, a, "x", "mine")
+		MustAcquire(t, a, "y", "full")
+		if got := MustNext(t, b, []string{"x", "y"}, "mine"); got != "x" {
+			t.Fatalf("b.Next of the call holding x in a = %q, want x", got)
+		}
+		if d, err := b.Next(ctx, []string{"x", "y"}, "other"); !errors.Is(err, lb.ErrAtCapacity) {
+			t.Fatalf("b.Next of another call = %q, %v; want ErrAtCapacity", d, err)
+		}
+		WantOrder(t, b, []string{"x", "y"}, []string{})
+	})
+
 	t.Run("WrapupOfEachBalancerOnSharedEnd", func(t *testing.T) {
 		// a's answered call ends: b, with a wrap-up, does not offer the
 		// member; a, without one, does.

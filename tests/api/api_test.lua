@@ -322,18 +322,21 @@ local cases = {
     eq("invalid", code, err)
   end },
   { "max_no_answer leaves out a member that keeps missing until rejoin", function()
-    local b = assert(ringlb.open(name("maxmiss"), { tie = "list", no_answer_backoff = 3600, max_no_answer = 2 }))
+    local b = assert(ringlb.open(name("maxmiss"), { tie = "list", no_answer_backoff = 3600, max_no_answer = 2,
+      capacity = 1 }))
     for i = 1, 2 do
       assert(b:acquire("a", "m" .. i)); eq(true, b:unanswered("a", "m" .. i))
     end
     local o = assert(b:order({ "a", "b" }))
     eq(1, #o); eq("b", o[1])
     assert(b:acquire("b", "busy"))
-    eq("b", b:next({ "a", "b" }, "busy")) -- the call holding b keeps it
+    local d, err0, code0 = b:next({ "a", "b" }, "new") -- a out, b full: nobody
+    eq(nil, d); eq("at_capacity", code0, err0)
     local st = assert(b:report("status"))
     assert(st:find(" out [12]h", 1) and st:find("1 out for no answer", 1, true), st)
     eq(true, b:rejoin("a"))
     eq("a", assert(b:order({ "a", "b" }))[1])
+    eq("a", b:next({ "a", "b" }, "new"))
     local never = assert(ringlb.open(name("maxmiss_never"), { tie = "list", max_no_answer = "never" }))
     for i = 1, 4 do
       assert(never:acquire("a", "n" .. i)); eq(true, never:unanswered("a", "n" .. i))

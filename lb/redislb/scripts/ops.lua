@@ -180,7 +180,7 @@ end
 --   is not sent.
 -- Reply: {2, i, mine} when the call already holds destination i (mine = 1
 -- if this node owns that hold), {1, i, 1} for a new hold, {0, 0, 0} when
--- every destination is drained, in wrap-up or full.
+-- every destination is drained, in wrap-up, full or out for no answer.
 local function op_next(o, count)
   local call = ARGV[o + 1]
   local n = count - 4
@@ -229,8 +229,8 @@ local function op_next(o, count)
   return {1, best, 1}
 end
 
--- op_order ranks destinations, leaving out those drained, in wrap-up or
--- full.
+-- op_order ranks destinations, leaving out those drained, in wrap-up,
+-- full or out for no answer.
 -- Arguments: capacities, wrap-ups, random keys (as op_next's), then the
 -- destinations.
 -- Reply: the positions of the destinations offered, best first.
