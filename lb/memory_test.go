@@ -58,6 +58,9 @@ type memStep struct {
 	want string // fmt.Sprint of the results
 }
 
+// atCapacity is what a step that finds nobody to offer reads.
+var atCapacity = lb.ErrAtCapacity.Error()
+
 func runSteps(t *testing.T, m *lb.Memory, clk *fakeClock, steps []memStep) {
 	t.Helper()
 	ctx := context.Background()
@@ -215,7 +218,7 @@ func TestMemoryWrapupWindow(t *testing.T) {
 		{10 * s, "release", "a", "c1", "true"},
 		{10 * s, "order", "a,b", "", "[b]"},
 		{10 * s, "talk", "b", "c2", ""},
-		{10 * s, "next", "a,b", "c3", "all destinations at capacity, drained, in wrap-up or out for no answer"},
+		{10 * s, "next", "a,b", "c3", atCapacity},
 		{15 * s, "order", "a,b", "", "[b]"},
 		{40*s - 1, "order", "a,b", "", "[b]"},
 		{40 * s, "order", "a,b", "", "[a b]"},
@@ -233,7 +236,7 @@ func TestMemoryHoldExpiry(t *testing.T) {
 		{5 * time.Second, "acquire", "a", "c2", "true"},
 		{5 * time.Second, "next", "a,b", "c3", "b"},
 		{9999 * time.Millisecond, "load", "a,b", "", "[2 1]"},
-		{9999 * time.Millisecond, "acquire", "a", "c4", "false all destinations at capacity, drained, in wrap-up or out for no answer"},
+		{9999 * time.Millisecond, "acquire", "a", "c4", "false " + atCapacity},
 		// A hold expires when its age reaches MaxHoldAge, not after.
 		{10 * time.Second, "load", "a,b", "", "[1 1]"},
 		{10 * time.Second, "acquire", "a", "c4", "true"},
@@ -612,13 +615,14 @@ func TestMemoryMaxNoAnswer(t *testing.T) {
 		{2 * s, "order", "a,b,c", "", "[b c]"},
 		{2 * s, "acquire", "b", "x", "true"},
 		{2 * s, "acquire", "c", "y", "true"},
-		{3 * s, "next", "a,b,c", "3", "all destinations at capacity, drained, in wrap-up or out for no answer"}, // a is out
+		{3 * s, "next", "a,b,c", "3", atCapacity}, // a is out
 		{3 * s, "load", "a,b,c", "", "[0 1 1]"},
-		// A call that holds it already keeps it.
+		// A call that holds it already gets it again, as Next says (the
+		// held-elsewhere case is lbtest's OutForNoAnswerKeptByTheCallHoldingIt).
 		{3 * s, "acquire", "a", "4", "true"},
 		{3 * s, "next", "a,b,c", "4", "a"},
 		{3 * s, "release", "a", "4", "true"},
-		{61*s - 1, "next", "a,b,c", "5", "all destinations at capacity, drained, in wrap-up or out for no answer"},
+		{61*s - 1, "next", "a,b,c", "5", atCapacity},
 		// The back-off over, one more try; it misses: out for 120 s.
 		{61 * s, "out", "a", "", "false"},
 		{61 * s, "next", "a,b,c", "5", "a"},
