@@ -139,7 +139,8 @@ const (
 )
 
 // busyCauses are the hangup causes of a member that cannot take the call;
-// AT_CAPACITY is ringlb's own, for a member skipped as full or drained.
+// AT_CAPACITY is ringlb's own, for a member skipped as full, drained, in
+// wrap-up or out for no answer.
 var busyCauses = map[string]bool{"USER_BUSY": true, "CALL_REJECTED": true, "AT_CAPACITY": true}
 
 // unansweredCauses are the hangup causes of a member that rang out.
@@ -226,8 +227,8 @@ type Turn struct {
 	// Unanswered); a turn the deadline cut short says nothing of its
 	// member.
 	Full bool
-	// Skipped are the candidates passed over as at capacity, drained or in
-	// wrap-up, indices in order.
+	// Skipped are the candidates passed over as at capacity, drained, in
+	// wrap-up or out for no answer, indices in order.
 	Skipped []int
 	Stop    Stop
 }
