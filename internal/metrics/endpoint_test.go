@@ -2,10 +2,12 @@ package metrics
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -737,5 +739,25 @@ func TestRenderingsAlive(t *testing.T) {
 	x.release(r3)
 	if r4 := take(); r4 == r2 || cg.total.Load() != 3 {
 		t.Fatalf("no new rendering after the slow reader finished (gathers %d)", cg.total.Load())
+	}
+}
+
+// The endpoint's own figures, at their largest values, fit the room the
+// rendering keeps for them: so they are served whatever the families
+// before them took.
+func TestOwnFiguresFitTheirRoom(t *testing.T) {
+	ct := &counters{}
+	for _, c := range []*atomic.Uint64{&ct.gathers, &ct.dropped, &ct.busy, &ct.connsRefused} {
+		c.Store(math.MaxUint64)
+	}
+	var b bytes.Buffer
+	enc := expfmt.NewEncoder(&b, textFormat)
+	for _, mf := range newExposition(nil, testLimits(), ct).ownFamilies() {
+		if err := enc.Encode(mf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if b.Len() > ownFiguresRoom {
+		t.Fatalf("own figures take %d bytes, room %d:\n%s", b.Len(), ownFiguresRoom, b.String())
 	}
 }

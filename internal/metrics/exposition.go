@@ -161,6 +161,10 @@ func (e *exposition) gather(done chan struct{}) {
 	body = e.render(len(prev) + len(prev)/8)
 }
 
+// ownFiguresRoom is the part of lim.maxBytes kept for the endpoint's own
+// figures (ownFamilies), about twice what they take.
+const ownFiguresRoom = 1 << 10
+
 // render gathers and renders every metric family that can be, within
 // lim.maxBytes, and reports the rest.
 func (e *exposition) render(sizeHint int) []byte {
@@ -171,7 +175,8 @@ func (e *exposition) render(sizeHint int) []byte {
 		problems = append(problems, droppedBy(err))
 	}
 	buf := bytes.NewBuffer(make([]byte, 0, min(sizeHint, e.lim.maxBytes)))
-	w := &cappedWriter{buf: buf, max: e.lim.maxBytes}
+	// The endpoint's own figures are rendered last, into room kept for them.
+	w := &cappedWriter{buf: buf, max: max(e.lim.maxBytes-ownFiguresRoom, 0)}
 	enc := expfmt.NewEncoder(w, textFormat)
 	encode := func(mf *dto.MetricFamily) {
 		mark := buf.Len()
@@ -188,8 +193,9 @@ func (e *exposition) render(sizeHint int) []byte {
 		n += p.series
 	}
 	e.ct.dropped.Add(uint64(n))
-	// The endpoint's own figures come last, so that they fit whatever
-	// came before, and count this rendering's drops.
+	// The endpoint's own figures come last, in the room kept for them, so
+	// that they fit whatever came before and count this rendering's drops.
+	w.max = e.lim.maxBytes
 	for _, mf := range e.ownFamilies() {
 		encode(mf)
 	}
@@ -214,6 +220,7 @@ func (e *exposition) report(problems []dropped) {
 
 // ownFamilies are the endpoint's figures.
 func (e *exposition) ownFamilies() []*dto.MetricFamily {
+	// Their rendering must fit in ownFiguresRoom (TestOwnFiguresFitTheirRoom).
 	counter := func(name, help string, values ...*dto.Metric) *dto.MetricFamily {
 		return &dto.MetricFamily{Name: &name, Help: &help, Type: dto.MetricType_COUNTER.Enum(), Metric: values}
 	}

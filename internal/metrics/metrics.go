@@ -34,11 +34,11 @@ const scrapeTimeout = 2 * time.Second
 // maxMemberSeries bounds the members' series of one scrape, whatever the
 // number of balancers and members: members past it are left out (and
 // counted), so that a gather's memory stays bounded. 140,000 series are
-// 20,000 members; a member has memberSeries series.
+// 17,500 members; a member has memberSeries series.
 const maxMemberSeries = 140_000
 
 // memberSeries is the number of series of one member.
-const memberSeries = 7
+const memberSeries = 8
 
 // Balancers are what a Collector reports: the balancers open in a
 // registry. *lb.Registry is one.
@@ -56,7 +56,7 @@ type Collector struct {
 	maxMembers int // members reported in one scrape, in all
 
 	active, capacity, drained, started *prometheus.Desc
-	talking, answered, wrapup          *prometheus.Desc
+	talking, answered, wrapup, out     *prometheus.Desc
 	takenBack, overCapacity            *prometheus.Desc
 	batches, batchedOps, evicting      *prometheus.Desc
 	next, backendErrors, opSeconds     *prometheus.Desc
@@ -71,15 +71,17 @@ func NewCollector(bals Balancers) *Collector {
 		return prometheus.NewDesc("ringlb_"+name, help, labels, nil)
 	}
 	return &Collector{
-		bals:           bals,
-		maxMembers:     maxMemberSeries / memberSeries,
-		active:         d("active_calls", "Calls up (ringing or answered) on a destination.", "balancer", "dest"),
-		capacity:       d("capacity", "Most calls a destination takes; 0 is unlimited.", "balancer", "dest"),
-		drained:        d("drained", "1 if the destination is drained.", "balancer", "dest"),
-		started:        d("calls_started_total", "Calls started on a destination since its state was created.", "balancer", "dest"),
-		talking:        d("talking_calls", "Answered calls up on a destination (the rest of active_calls ring).", "balancer", "dest"),
-		answered:       d("calls_answered_total", "Calls answered on a destination since its state was created.", "balancer", "dest"),
-		wrapup:         d("wrapup_seconds", "Wrap-up time left before a destination is offered calls again.", "balancer", "dest"),
+		bals:       bals,
+		maxMembers: maxMemberSeries / memberSeries,
+		active:     d("active_calls", "Calls up (ringing or answered) on a destination.", "balancer", "dest"),
+		capacity:   d("capacity", "Most calls a destination takes; 0 is unlimited.", "balancer", "dest"),
+		drained:    d("drained", "1 if the destination is drained.", "balancer", "dest"),
+		started:    d("calls_started_total", "Calls started on a destination since its state was created.", "balancer", "dest"),
+		talking:    d("talking_calls", "Answered calls up on a destination (the rest of active_calls ring).", "balancer", "dest"),
+		answered:   d("calls_answered_total", "Calls answered on a destination since its state was created.", "balancer", "dest"),
+		wrapup:     d("wrapup_seconds", "Wrap-up time left before a destination is offered calls again.", "balancer", "dest"),
+		out: d("no_answer_out_seconds", "Time left before a destination that left max_no_answer offers in a row unanswered "+
+			"is offered calls again; 0 when it is offered.", "balancer", "dest"),
 		takenBack:      d("holds_taken_back_total", "Holds of calls still up that Redis lost (lease lapsed in an outage, failover) and this switch took back.", "balancer"),
 		overCapacity:   d("holds_over_capacity_total", "Holds taken back after their member filled up meanwhile: more calls up than its capacity.", "balancer"),
 		batches:        d("redis_batches_total", "Script calls that carried operations of calls (next, acquire, count, release, answered); simultaneous ones share a call.", "balancer"),
@@ -102,7 +104,7 @@ func NewCollector(bals Balancers) *Collector {
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.active, c.capacity, c.drained, c.started, c.talking, c.answered, c.wrapup,
+	for _, d := range []*prometheus.Desc{c.active, c.capacity, c.drained, c.started, c.talking, c.answered, c.wrapup, c.out,
 		c.takenBack, c.overCapacity, c.batches, c.batchedOps, c.evicting, c.next, c.backendErrors,
 		c.opSeconds, c.pending, c.snapshotErrors, c.fallbacks, c.workers, c.handOffs, c.handOffSeconds, c.unsafeSignalHandlers, c.logLines} {
 		ch <- d
@@ -175,6 +177,11 @@ func (c *Collector) collectBalancer(ctx context.Context, ch chan<- prometheus.Me
 			wrap = rest.Seconds()
 		}
 		g.gauge(c.wrapup, wrap, n.Name, d.Dest)
+		out := 0.0
+		if rest := time.Until(d.BackoffUntil); d.Out && rest > 0 {
+			out = rest.Seconds()
+		}
+		g.gauge(c.out, out, n.Name, d.Dest)
 		g.send(ch, c.active, "balancer %q member %q", n.Name, d.Dest)
 	}
 	if left > 0 {

@@ -52,7 +52,7 @@ func has(t *testing.T, text string, lines ...string) {
 func TestCollector(t *testing.T) {
 	var reg lb.Registry
 	ctx := context.Background()
-	b, err := reg.Open("sales", lb.Options{Capacity: map[string]int{"user/1": 2}})
+	b, err := reg.Open("sales", lb.Options{Capacity: map[string]int{"user/1": 2}, NoAnswerBackoff: time.Hour, MaxNoAnswer: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,19 +71,30 @@ func TestCollector(t *testing.T) {
 	if _, err := b.Next(ctx, []string{""}, "c4"); !errors.Is(err, lb.ErrInvalidArgument) {
 		t.Fatal(err)
 	}
+	if _, err := b.Acquire(ctx, "user/4", "miss"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Unanswered(ctx, "user/4", "miss"); err != nil {
+		t.Fatal(err)
+	}
 	b.NoteFallback()
 	text := scrape(t, &reg)
+	if !regexp.MustCompile(`ringlb_no_answer_out_seconds\{balancer="sales",dest="user/4"\} 35\d\d(\.\d+)?(e\+03)?\n`).MatchString(text) &&
+		!regexp.MustCompile(`ringlb_no_answer_out_seconds\{balancer="sales",dest="user/4"\} 3\.\d+e\+03\n`).MatchString(text) {
+		t.Errorf("no ringlb_no_answer_out_seconds of about an hour for user/4:\n%s", text)
+	}
 	has(t, text,
 		`ringlb_active_calls{balancer="sales",dest="user/1"} 1`,
 		`ringlb_active_calls{balancer="sales",dest="user/2"} 1`,
 		`ringlb_capacity{balancer="sales",dest="user/1"} 2`,
 		`ringlb_drained{balancer="sales",dest="user/3"} 1`,
+		`ringlb_no_answer_out_seconds{balancer="sales",dest="user/1"} 0`,
 		`ringlb_calls_started_total{balancer="sales",dest="user/2"} 1`,
 		`ringlb_next_total{balancer="sales",outcome="chosen"} 1`,
 		`ringlb_next_total{balancer="sales",outcome="at_capacity"} 1`,
 		`ringlb_next_total{balancer="sales",outcome="invalid"} 1`,
 		`ringlb_operation_seconds_count{balancer="sales",op="next"} 3`,
-		`ringlb_operation_seconds_count{balancer="sales",op="acquire"} 1`,
+		`ringlb_operation_seconds_count{balancer="sales",op="acquire"} 2`,
 		`ringlb_snapshot_error{balancer="sales"} 0`,
 		`ringlb_fallbacks_total{balancer="sales"} 1`,
 	)
