@@ -15,6 +15,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/ringlb/ringlb/internal/hostlog"
 	"github.com/ringlb/ringlb/lb"
 	"github.com/ringlb/ringlb/ring"
 )
@@ -48,8 +49,35 @@ func opRingPlan(s *C.struct_ringlb_ring_spec, out **C.struct_ringlb_plan) error 
 	if err != nil {
 		return err
 	}
+	noteGroup(&ringGroups, p)
 	*out = planBlock(p, spec)
 	return nil
+}
+
+// ringGroups are the members each balancer of this process last rang.
+var ringGroups ring.Groups
+
+// noteGroup tells the switch's log, once per pair, when the ring of plan p
+// and the last ring of another balancer share some members but not all.
+func noteGroup(g *ring.Groups, p ring.Plan) {
+	if p.Balancer == "" {
+		return
+	}
+	keys := make([]string, len(p.Members))
+	for i, m := range p.Members {
+		keys[i] = m.Key
+	}
+	for _, m := range g.Note(p.Balancer, keys) {
+		more := ""
+		if m.NShared > len(m.Shared) {
+			more = fmt.Sprintf(" and %d more", m.NShared-len(m.Shared))
+		}
+		hostlog.Printf(hostlog.Warning, "ringlb: ring groups on balancers %q and %q share members (%s%s) but not all "+
+			"(%d only in %q, %d only in %q): tie scores are each balancer's, so the shared members get more calls "+
+			"than the others; give both groups one balancer name (the group argument of ringlb_ring.lua, or "+
+			"ringlb_group) for an even spread (README, Balance)",
+			m.A, m.B, strings.Join(m.Shared, ", "), more, m.OnlyA, m.A, m.OnlyB, m.B)
+	}
 }
 
 func opRingTurn(ctx context.Context, b *lb.Named, mode string, keys []string, timeouts []int, callID string,
