@@ -72,7 +72,7 @@ func noteGroup(g *ring.Groups, p ring.Plan) {
 		if m.NShared > len(m.Shared) {
 			more = fmt.Sprintf(" and %d more", m.NShared-len(m.Shared))
 		}
-		hostlog.Printf(hostlog.Warning, "ringlb: ring groups on balancers %q and %q share members (%s%s) but not all "+
+		hostlog.Printf(hostlog.Warning, "ring groups on balancers %q and %q share members (%s%s) but not all "+
 			"(%d only in %q, %d only in %q): tie scores are each balancer's, so the shared members get more calls "+
 			"than the others; give both groups one balancer name (the group argument of ringlb_ring.lua, or "+
 			"ringlb_group) for an even spread (README, Balance)",

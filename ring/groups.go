@@ -3,6 +3,7 @@ package ring
 import (
 	"cmp"
 	"slices"
+	"strings"
 	"sync"
 )
 
@@ -45,7 +46,9 @@ type Groups struct {
 // Note records that a ring of balancer rang keys, and returns the pairs
 // with other balancers that share some of its members but not all,
 // each pair once for the life of g. A ring with the members of the
-// balancer's last ring costs a comparison of the two lists.
+// balancer's last ring costs a comparison of the two lists. Note copies
+// what it keeps: balancer and keys may be views of memory the caller
+// frees when Note returns.
 func (g *Groups) Note(balancer string, keys []string) []Mixed {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -59,7 +62,15 @@ func (g *Groups) Note(balancer string, keys []string) []Mixed {
 	if _, ok := g.members[balancer]; !ok && len(g.members) >= MaxGroups {
 		return nil
 	}
-	g.members[balancer] = slices.Clone(keys)
+	// The strings may be views of the caller's memory (the C ABI passes
+	// them without copying): what outlives the call is copied.
+	balancer = strings.Clone(balancer)
+	kept := make([]string, len(keys))
+	for i, k := range keys {
+		kept[i] = strings.Clone(k)
+	}
+	g.members[balancer] = kept
+	keys = kept
 	set := make(map[string]bool, len(keys))
 	for _, k := range keys {
 		set[k] = true

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"testing"
+	"unsafe"
 )
 
 func TestGroupsFindsBalancersThatShareSomeMembers(t *testing.T) {
@@ -69,5 +70,22 @@ func TestGroupsBounded(t *testing.T) {
 	}
 	if got := g.Note("b0", []string{"m0", "m1"}); len(got) != 1 || got[0].B != "b1" {
 		t.Fatalf("a remembered balancer that changed = %+v, want b1", got)
+	}
+}
+
+// What Groups keeps is its own: names passed as views of memory the caller
+// reuses after Note returns (as the C ABI passes them) do not change it.
+func TestGroupsKeepNoViewOfTheCallersMemory(t *testing.T) {
+	var g Groups
+	buf := []byte("sales user/1001 user/1002")
+	view := func(from, to int) string { return unsafe.String(&buf[from], to-from) }
+	g.Note(view(0, 5), []string{view(6, 15), view(16, 25)})
+	copy(buf, "xxxxx user/1009 user/1008")
+	if got := g.Note("support", []string{"user/1002", "user/1003"}); len(got) != 1 || got[0].B != "sales" ||
+		!reflect.DeepEqual(got[0].Shared, []string{"user/1002"}) {
+		t.Fatalf("after the caller reused its memory: %+v, want support and sales sharing user/1002", got)
+	}
+	if got := g.Note("sales", []string{"user/1001", "user/1002"}); got != nil {
+		t.Fatalf("sales again, its members unchanged: %+v, want nothing (reported once)", got)
 	}
 }
