@@ -27,7 +27,7 @@ const maxMixed = 1024
 type Mixed struct {
 	// A is the balancer just rung, B the other.
 	A, B string
-	// Shared are the members both rang, up to three of them, in A's order;
+	// Shared are the members both rang, up to three of them, sorted;
 	// NShared counts them all.
 	Shared  []string
 	NShared int
@@ -39,17 +39,20 @@ type Mixed struct {
 // zero value is ready; it is safe for simultaneous use.
 type Groups struct {
 	mu       sync.Mutex
-	members  map[string][]string // balancer -> the keys of its last ring, in order
+	members  map[string][]string // balancer -> the keys of its last ring, sorted, each once
 	reported map[[2]string]bool  // pairs found already, sorted
 }
 
 // Note records that a ring of balancer rang keys, and returns the pairs
 // with other balancers that share some of its members but not all,
 // each pair once for the life of g. A ring with the members of the
-// balancer's last ring costs a comparison of the two lists. Note copies
+// balancer's last ring, in any order, costs sorting them and a comparison
+// with the last. Note copies
 // what it keeps: balancer and keys may be views of memory the caller
 // frees when Note returns.
 func (g *Groups) Note(balancer string, keys []string) []Mixed {
+	// As a set: a dialplan may list a group's members in any order.
+	keys = slices.Compact(slices.Sorted(slices.Values(keys)))
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if last, ok := g.members[balancer]; ok && slices.Equal(last, keys) {
@@ -95,25 +98,17 @@ func (g *Groups) Note(balancer string, keys []string) []Mixed {
 	return out
 }
 
-// mixed compares a's members keys (set: the same as a set) with b's, theirs.
+// mixed compares a's members keys (set: the same as a set) with b's,
+// theirs; both sorted, each member once.
 func mixed(a, b string, keys []string, set map[string]bool, theirs []string) Mixed {
 	m := Mixed{A: a, B: b}
-	inB := make(map[string]bool, len(theirs))
 	for _, k := range theirs {
-		if !inB[k] {
-			inB[k] = true
-			if !set[k] {
-				m.OnlyB++
-			}
+		if !set[k] {
+			m.OnlyB++
 		}
 	}
-	seen := make(map[string]bool, len(keys))
 	for _, k := range keys {
-		if seen[k] {
-			continue
-		}
-		seen[k] = true
-		if !inB[k] {
+		if _, found := slices.BinarySearch(theirs, k); !found {
 			m.OnlyA++
 			continue
 		}
