@@ -57,26 +57,42 @@ func opRingPlan(s *C.struct_ringlb_ring_spec, out **C.struct_ringlb_plan) error 
 // ringGroups are the members each balancer of this process last rang.
 var ringGroups ring.Groups
 
-// noteGroup tells the switch's log, once per pair, when the ring of plan p
-// and the last ring of another balancer share some members but not all.
+// noteGroup tells the switch's log, once per pair, when the members of
+// plan p's group (with those left out for do-not-disturb) and those of
+// another balancer's rings overlap but differ.
 func noteGroup(g *ring.Groups, p ring.Plan) {
 	if p.Balancer == "" {
 		return
 	}
-	keys := make([]string, len(p.Members))
-	for i, m := range p.Members {
-		keys[i] = m.Key
+	keys := make([]string, 0, len(p.Members)+len(p.DND))
+	for _, m := range p.Members {
+		keys = append(keys, m.Key)
 	}
-	for _, m := range g.Note(p.Balancer, keys) {
-		more := ""
+	keys = append(keys, p.DND...)
+	mixed, full := g.Note(p.Balancer, keys)
+	if full != nil {
+		hostlog.Printf(hostlog.Warning, "ring groups on more than %d balancers: the rings of %q and any later balancer "+
+			"are not checked for members shared with other balancers' groups", ring.MaxGroups, full.Balancer)
+	}
+	for _, m := range mixed {
+		shared := strings.Join(m.Shared, ", ")
 		if m.NShared > len(m.Shared) {
-			more = fmt.Sprintf(" and %d more", m.NShared-len(m.Shared))
+			shared += fmt.Sprintf(" and %d more", m.NShared-len(m.Shared))
 		}
-		hostlog.Printf(hostlog.Warning, "ring groups on balancers %q and %q share members (%s%s) but not all "+
-			"(%d only in %q, %d only in %q): tie scores are each balancer's, so the shared members get more calls "+
-			"than the others; give both groups one balancer name (the group argument of ringlb_ring.lua, or "+
-			"ringlb_group) for an even spread (README, Balance)",
-			m.A, m.B, strings.Join(m.Shared, ", "), more, m.OnlyA, m.A, m.OnlyB, m.B)
+		var differ string
+		switch {
+		case m.OnlyA == 0:
+			differ = fmt.Sprintf("every member of %q is in %q, which has %d more", m.A, m.B, m.OnlyB)
+		case m.OnlyB == 0:
+			differ = fmt.Sprintf("every member of %q is in %q, which has %d more", m.B, m.A, m.OnlyA)
+		default:
+			differ = fmt.Sprintf("%d only in %q, %d only in %q", m.OnlyA, m.A, m.OnlyB, m.B)
+		}
+		hostlog.Printf(hostlog.Warning, "ring groups on balancers %q and %q have members in common (%s) but not all (%s): "+
+			"each balancer evens out only the calls it places, so the members in both get more calls than the others; "+
+			"for an even spread give the groups one balancer name (the group argument of ringlb_ring.lua, or "+
+			"ringlb_group), whose options (capacity, wrap-up, tie) they then share (README, \"Groups that share agents "+
+			"share a balancer\")", m.A, m.B, shared, differ)
 	}
 }
 

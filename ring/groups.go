@@ -12,18 +12,22 @@ import (
 // balancer evens out only its own group's calls, and the members in both
 // groups answer up to twice as many calls as the others (README, "Groups
 // that share agents share a balancer"). Groups remembers the members each
-// balancer last rang to find such pairs, so that the switch's log can say so
+// balancer rang to find such pairs, so that the switch's log can say so
 // once, in the operator's first hour rather than in a month's statistics.
 
-// MaxGroups is the most balancers Groups remembers the members of; rings on
-// others are not compared.
-const MaxGroups = 256
+// Bounds of what Groups remembers, so that its memory is bounded whatever
+// names the dialplans send: rings of further balancers, and further
+// members of a balancer, are not compared.
+const (
+	// MaxGroups is the most balancers Groups remembers.
+	MaxGroups = 256
+	// MaxGroupMembers is the most members Groups remembers of one balancer.
+	MaxGroupMembers = 1024
+	// maxMixed is the most pairs Groups remembers having reported.
+	maxMixed = 1024
+)
 
-// maxMixed is the most pairs Groups remembers having reported.
-const maxMixed = 1024
-
-// Mixed is a pair of balancers whose last rings share some members but not
-// all.
+// Mixed is a pair of balancers whose rings share some members but not all.
 type Mixed struct {
 	// A is the balancer just rung, B the other.
 	A, B string
@@ -35,87 +39,118 @@ type Mixed struct {
 	OnlyA, OnlyB int
 }
 
+// Full is what Note reports, once, when a ring of a balancer it cannot
+// remember comes: MaxGroups are remembered already.
+type Full struct{ Balancer string }
+
 // Groups tells when balancers' rings share some members but not all. Its
 // zero value is ready; it is safe for simultaneous use.
 type Groups struct {
 	mu       sync.Mutex
-	members  map[string][]string // balancer -> the keys of its last ring, sorted, each once
-	reported map[[2]string]bool  // pairs found already, sorted
+	groups   map[string]*group   // by balancer
+	index    map[string][]*group // member -> the balancers that rang it
+	reported map[[2]*group]bool  // pairs found already
+	full     bool                // a balancer past MaxGroups was met
 }
 
-// Note records that a ring of balancer rang keys, and returns the pairs
-// with other balancers that share some of its members but not all,
-// each pair once for the life of g. A ring with the members of the
-// balancer's last ring, in any order, costs sorting them and a comparison
-// with the last. Note copies
-// what it keeps: balancer and keys may be views of memory the caller
-// frees when Note returns.
-func (g *Groups) Note(balancer string, keys []string) []Mixed {
-	// As a set: a dialplan may list a group's members in any order.
-	keys = slices.Compact(slices.Sorted(slices.Values(keys)))
+// group is what Groups remembers of one balancer: every member its rings
+// listed, and the balancers that rang one of them too.
+type group struct {
+	name       string
+	members    map[string]bool
+	neighbours map[*group]bool
+}
+
+// Note records that a ring of balancer listed keys, and returns the pairs
+// it makes with other balancers whose rings listed some of the same
+// members but not all (over every ring of each), each pair once for the
+// life of g, and Full once when balancer is past MaxGroups. A ring that
+// lists no member new to its balancer costs a map lookup per key; one that
+// does compares the balancer with those that share a member with it, at
+// most MaxGroupMembers times in all per balancer. Note copies what it
+// keeps: balancer and keys may be views of memory the caller frees when
+// Note returns.
+func (g *Groups) Note(balancer string, keys []string) ([]Mixed, *Full) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if last, ok := g.members[balancer]; ok && slices.Equal(last, keys) {
-		return nil
+	gr := g.groups[balancer]
+	if gr != nil && !gr.adds(keys) {
+		return nil, nil
 	}
-	if g.members == nil {
-		g.members = make(map[string][]string)
-		g.reported = make(map[[2]string]bool)
+	if gr == nil {
+		if g.groups == nil {
+			g.groups = make(map[string]*group)
+			g.index = make(map[string][]*group)
+			g.reported = make(map[[2]*group]bool)
+		}
+		if len(g.groups) >= MaxGroups {
+			if g.full {
+				return nil, nil
+			}
+			g.full = true
+			return nil, &Full{Balancer: strings.Clone(balancer)}
+		}
+		// The strings may be views of the caller's memory (the C ABI passes
+		// them without copying): what outlives the call is copied.
+		gr = &group{name: strings.Clone(balancer), members: make(map[string]bool), neighbours: make(map[*group]bool)}
+		g.groups[gr.name] = gr
 	}
-	if _, ok := g.members[balancer]; !ok && len(g.members) >= MaxGroups {
-		return nil
-	}
-	// The strings may be views of the caller's memory (the C ABI passes
-	// them without copying): what outlives the call is copied.
-	balancer = strings.Clone(balancer)
-	kept := make([]string, len(keys))
-	for i, k := range keys {
-		kept[i] = strings.Clone(k)
-	}
-	g.members[balancer] = kept
-	keys = kept
-	set := make(map[string]bool, len(keys))
 	for _, k := range keys {
-		set[k] = true
-	}
-	var out []Mixed
-	for other, theirs := range g.members {
-		if other == balancer {
+		if gr.members[k] || len(gr.members) >= MaxGroupMembers {
 			continue
 		}
-		pair := [2]string{min(balancer, other), max(balancer, other)}
+		k = strings.Clone(k)
+		gr.members[k] = true
+		for _, o := range g.index[k] {
+			gr.neighbours[o], o.neighbours[gr] = true, true
+		}
+		g.index[k] = append(g.index[k], gr)
+	}
+	var out []Mixed
+	for o := range gr.neighbours {
+		pair := [2]*group{gr, o}
+		if o.name < gr.name {
+			pair = [2]*group{o, gr}
+		}
 		if g.reported[pair] || len(g.reported) >= maxMixed {
 			continue
 		}
-		m := mixed(balancer, other, keys, set, theirs)
-		if m.NShared == 0 || m.OnlyA == 0 && m.OnlyB == 0 {
-			continue
+		if m := compare(gr, o); m.OnlyA > 0 || m.OnlyB > 0 {
+			g.reported[pair] = true
+			out = append(out, m)
 		}
-		g.reported[pair] = true
-		out = append(out, m)
 	}
 	slices.SortFunc(out, func(x, y Mixed) int { return cmp.Compare(x.B, y.B) })
-	return out
+	return out, nil
 }
 
-// mixed compares a's members keys (set: the same as a set) with b's,
-// theirs; both sorted, each member once.
-func mixed(a, b string, keys []string, set map[string]bool, theirs []string) Mixed {
-	m := Mixed{A: a, B: b}
-	for _, k := range theirs {
-		if !set[k] {
-			m.OnlyB++
-		}
+// adds reports whether keys list a member gr has not remembered yet (and
+// has room for).
+func (gr *group) adds(keys []string) bool {
+	if len(gr.members) >= MaxGroupMembers {
+		return false
 	}
 	for _, k := range keys {
-		if _, found := slices.BinarySearch(theirs, k); !found {
-			m.OnlyA++
-			continue
-		}
-		m.NShared++
-		if len(m.Shared) < 3 {
-			m.Shared = append(m.Shared, k)
+		if !gr.members[k] {
+			return true
 		}
 	}
+	return false
+}
+
+// compare counts what a and b, neighbours, share and what only one has.
+func compare(a, b *group) Mixed {
+	m := Mixed{A: a.name, B: b.name}
+	for k := range a.members {
+		if b.members[k] {
+			m.NShared++
+			m.Shared = append(m.Shared, k)
+		} else {
+			m.OnlyA++
+		}
+	}
+	m.OnlyB = len(b.members) - m.NShared
+	slices.Sort(m.Shared)
+	m.Shared = slices.Clip(m.Shared[:min(len(m.Shared), 3)])
 	return m
 }
