@@ -23,7 +23,7 @@
 
 local USAGE = [[
 usage: lua ringlb_admin.lua COMMAND BALANCER [DEST...]
-  status  BALANCER          active calls (ringing, talking), capacity, drained, answered calls per destination
+  status  BALANCER          active calls (ringing, talking), capacity, drained or out for no answer, answered calls per destination
   holds   BALANCER [DEST..] live holds (one per call) with node and age
   drain   BALANCER DEST..   take destinations out of rotation (calls keep counting)
   undrain BALANCER DEST..   put drained destinations back
