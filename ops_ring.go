@@ -54,7 +54,8 @@ func opRingPlan(s *C.struct_ringlb_ring_spec, out **C.struct_ringlb_plan) error 
 	return nil
 }
 
-// ringGroups are the members each balancer of this process last rang.
+// ringGroups are the members the rings of each balancer of this process
+// listed.
 var ringGroups ring.Groups
 
 // noteGroup tells the switch's log, once per pair, when the members of

@@ -243,8 +243,9 @@ func (m *Memory) missedOffer(d *destState, now int64) {
 // candidate fills c with what ranking needs of member key (whose state
 // here is d, or nil) at now, and reports whether it may be offered to
 // callID: not drained, not in wrap-up, not left out for missing
-// Options.MaxNoAnswer offers, with room. A member that callID holds in another balancer has room: the call is in
-// its load already. Requires m.mu held.
+// Options.MaxNoAnswer offers, with room. A member that callID holds in
+// another balancer has room, and is not left out: the call is in its load
+// already. Requires m.mu held.
 func (m *Memory) candidate(c *candidate, key string, d *destState, callID string, now int64) bool {
 	c.state = d
 	m.expire(d, now)

@@ -29,7 +29,8 @@ type StatusOptions struct {
 // WriteStatus writes s as a status table: a title, one row per
 // destination (active calls, of which ringing and talking, drained, or out
 // for no answer and for how long, calls started and answered, the tie
-// score, wrap-up left, last call), and a total line. Times are shown relative to now.
+// score, wrap-up left, last call), and a total line. Times are shown
+// relative to now.
 func WriteStatus(w io.Writer, s Snapshot, now time.Time, o StatusOptions) error {
 	where := s.Backend
 	if o.Prefix != "" {
