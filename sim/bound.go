@@ -23,10 +23,12 @@ import (
 // choices that reaches that spread: the search never reports a spread no
 // tie rule could reach. It is a one-step lookahead (rollout), not an
 // exhaustive search, so a better sequence may exist: the true best spread
-// lies between 1 and the bound.
+// lies between 1 and the bound. With BoundOptions.Objective ByOccupancy it
+// evens out the answering agents' occupancy instead of answered calls.
 type Bound struct {
 	// Spread is the best spread found, Base the spread of the best base
-	// rule it started from, and BaseRule that rule.
+	// rule it started from (both as the search's Objective measures
+	// them), and BaseRule that rule.
 	Spread, Base float64
 	BaseRule     string
 	// Decisions counts the choices among equally loaded members in the
@@ -45,6 +47,48 @@ type BoundOptions struct {
 	Passes int
 	// MaxRuns caps the simulations of one search; 0 means no cap.
 	MaxRuns int
+	// Objective is what the search evens out: answered calls (the
+	// default) or occupancy.
+	Objective Objective
+}
+
+// Objective is what a hindsight search evens out.
+type Objective int
+
+const (
+	// ByCalls evens out answered calls per logged-in hour over the equal
+	// agents (Result.Spread): fewest ties' aim.
+	ByCalls Objective = iota
+	// ByOccupancy evens out occupancy over the agents that answer their
+	// calls (Result.AnsweringOccupancySpread): talk ties' aim.
+	ByOccupancy
+)
+
+// spread returns r's spread as o measures it.
+func (o Objective) spread(r *Result) float64 {
+	if o == ByOccupancy {
+		return r.AnsweringOccupancySpread()
+	}
+	return r.Spread()
+}
+
+// better reports whether a is more even than b as o measures it: a smaller
+// spread, then a smaller sum of squared deviations.
+func (o Objective) better(a, b *Result) bool {
+	sa, sb := o.spread(a), o.spread(b)
+	if sa != sb {
+		return sa < sb
+	}
+	if o == ByOccupancy {
+		return a.occupancyImbalance() < b.occupancyImbalance()
+	}
+	return a.imbalance() < b.imbalance()
+}
+
+// done reports whether no choice can make r more even: its calls split as
+// evenly as whole calls do. Occupancy has no such floor.
+func (o Objective) done(r *Result) bool {
+	return o == ByCalls && r.Spread() <= r.evenest()
 }
 
 // BoundBases are the rules the search starts from by default: lb's fewest
@@ -58,13 +102,17 @@ func BoundBases() []RuleOptions {
 	}
 }
 
-// better reports whether a spreads calls more evenly than b.
-func better(a, b *Result) bool {
-	sa, sb := a.Spread(), b.Spread()
-	if sa != sb {
-		return sa < sb
-	}
-	return a.imbalance() < b.imbalance()
+// OccupancyBoundBases are the rules an occupancy search starts from by
+// default: talk ties as lb ranks them, and without the no-answer back-off
+// and without fading.
+func OccupancyBoundBases() []RuleOptions {
+	talk := DefaultRuleOptions()
+	talk.Tie = RuleTalk
+	noBackoff := talk
+	noBackoff.Backoff, noBackoff.BackoffDoubles, noBackoff.MaxNoAnswer = 0, false, 0
+	noFading := talk
+	noFading.HalfLife = 0
+	return []RuleOptions{talk, noBackoff, noFading}
 }
 
 // FindBound runs the hindsight search over trace tr of cfg.
@@ -72,7 +120,11 @@ func FindBound(cfg Config, tr *Trace, o BoundOptions) (Bound, error) {
 	bases := o.Bases
 	if len(bases) == 0 {
 		bases = BoundBases()
+		if o.Objective == ByOccupancy {
+			bases = OccupancyBoundBases()
+		}
 	}
+	better := o.Objective.better
 	passes := o.Passes
 	if passes == 0 {
 		passes = 2
@@ -101,12 +153,12 @@ func FindBound(cfg Config, tr *Trace, o BoundOptions) (Bound, error) {
 			base, best, decs, found = opts, res, d, true
 		}
 	}
-	b.Base, b.BaseRule = best.Spread(), base.String()
+	b.Base, b.BaseRule = o.Objective.spread(&best), base.String()
 	plan := chosen(decs)
 	for pass := range passes {
 		improved := false
 		for k := 0; k < len(decs); k++ {
-			if (o.MaxRuns > 0 && b.Runs >= o.MaxRuns) || best.Spread() <= best.evenest() {
+			if (o.MaxRuns > 0 && b.Runs >= o.MaxRuns) || o.Objective.done(&best) {
 				break
 			}
 			var next []decision
@@ -138,7 +190,7 @@ func FindBound(cfg Config, tr *Trace, o BoundOptions) (Bound, error) {
 			break
 		}
 	}
-	b.Spread, b.Decisions, b.Result = best.Spread(), len(decs), best
+	b.Spread, b.Decisions, b.Result = o.Objective.spread(&best), len(decs), best
 	b.Result.Policy = "bound"
 	return b, nil
 }

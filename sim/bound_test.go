@@ -49,6 +49,38 @@ func TestBoundIsReached(t *testing.T) {
 	}
 }
 
+// The occupancy search evens out the answering agents' occupancy on a
+// trace whose agents' talk times differ: no worse than any rule it starts
+// from, load first kept, and the agent that misses calls left out of the
+// measure.
+func TestOccupancyBoundIsReached(t *testing.T) {
+	cfg, tr := traceOf(t, "mixed", 2, 0, 2*time.Hour)
+	if !cfg.TalksDiffer() {
+		t.Fatal("mixed: talk times should differ")
+	}
+	b, err := FindBound(cfg, tr, BoundOptions{Objective: ByOccupancy, MaxRuns: 300})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Spread > b.Base || b.Runs < 2 || b.Result.BusyOffers != 0 || b.Spread != b.Result.AnsweringOccupancySpread() {
+		t.Fatalf("bound %.3f from base %.3f (%s), %d runs, %d busy offers", b.Spread, b.Base, b.BaseRule, b.Runs, b.Result.BusyOffers)
+	}
+	for _, base := range OccupancyBoundBases() {
+		res, err := simulate(cfg, tr, "base", NewRule(base), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.AnsweringOccupancySpread() < b.Spread {
+			t.Errorf("base %s: occupancy %.3f, better than the bound %.3f", base, res.AnsweringOccupancySpread(), b.Spread)
+		}
+	}
+	for _, a := range b.Result.Agents {
+		if a.Misses != (a.Agent == "1001") {
+			t.Errorf("%s: Misses %v; only 1001 misses calls on mixed", a.Agent, a.Misses)
+		}
+	}
+}
+
 // On a trace where list order gives every call to the first member, the
 // search evens it out: with hindsight, ties can always be spread.
 func TestBoundEvensOutListTies(t *testing.T) {

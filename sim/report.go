@@ -59,6 +59,9 @@ type AgentResult struct {
 	// Equal is true for an agent without a Trait: the spread is judged
 	// over those.
 	Equal bool
+	// Misses is true for an agent whose Trait leaves more of its calls
+	// unanswered than the others' (Trait.NoAnswer).
+	Misses bool
 	// AnsweredAt are the times it answered, from MeasureFrom on.
 	AnsweredAt []time.Duration
 	// Load is the agent's legs over time: each step holds from At until
@@ -183,15 +186,39 @@ func (r *Result) OccupancySpread() float64 {
 	return r.ratio(func(a *AgentResult) bool { return a.LoggedIn > 0 }, (*AgentResult).Occupancy)
 }
 
+// AnsweringOccupancySpread returns max/min of occupancy over the agents
+// that answer their calls as the equal agents do (every agent but those
+// that Misses): what talk ties can even out whatever an agent's talk time.
+func (r *Result) AnsweringOccupancySpread() float64 {
+	return r.ratio(answering, (*AgentResult).Occupancy)
+}
+
 // imbalance is the sum of squared relative deviations of the equal agents'
 // answered per logged-in hour from their mean: a smooth companion of
 // Spread for searches.
 func (r *Result) imbalance() float64 {
+	return r.deviation(func(a *AgentResult) bool { return a.Equal && a.LoggedIn > 0 }, (*AgentResult).PerHour)
+}
+
+// occupancyImbalance is imbalance for AnsweringOccupancySpread: the sum of
+// squared relative deviations of the answering agents' occupancy from
+// their mean.
+func (r *Result) occupancyImbalance() float64 {
+	return r.deviation(answering, (*AgentResult).Occupancy)
+}
+
+// answering selects the agents logged in that answer their calls as the
+// equal agents do.
+func answering(a *AgentResult) bool { return a.LoggedIn > 0 && !a.Misses }
+
+// deviation returns the sum of squared relative deviations of f from its
+// mean over the agents keep selects; 0 when the mean is 0.
+func (r *Result) deviation(keep func(*AgentResult) bool, f func(*AgentResult) float64) float64 {
 	var sum float64
 	n := 0
 	for i := range r.Agents {
-		if a := &r.Agents[i]; a.Equal && a.LoggedIn > 0 {
-			sum += a.PerHour()
+		if a := &r.Agents[i]; keep(a) {
+			sum += f(a)
 			n++
 		}
 	}
@@ -201,8 +228,8 @@ func (r *Result) imbalance() float64 {
 	mean := sum / float64(n)
 	var ss float64
 	for i := range r.Agents {
-		if a := &r.Agents[i]; a.Equal && a.LoggedIn > 0 {
-			d := a.PerHour()/mean - 1
+		if a := &r.Agents[i]; keep(a) {
+			d := f(a)/mean - 1
 			ss += d * d
 		}
 	}

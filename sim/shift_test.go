@@ -130,6 +130,23 @@ func TestOccupancyAndFirstOffers(t *testing.T) {
 	}
 }
 
+// Occupancy's spread over every agent counts the agent that misses calls;
+// over the answering agents it does not.
+func TestAnsweringOccupancySpread(t *testing.T) {
+	r := Result{Agents: []AgentResult{
+		{Agent: "a", Talk: 30 * time.Minute, LoggedIn: time.Hour, Equal: true},
+		{Agent: "b", Talk: 33 * time.Minute, LoggedIn: time.Hour},
+		{Agent: "c", Talk: 15 * time.Minute, LoggedIn: time.Hour, Misses: true},
+		{Agent: "d", Talk: 0, LoggedIn: 0, Equal: true},
+	}}
+	if got := r.OccupancySpread(); math.Abs(got-2.2) > 1e-9 {
+		t.Errorf("every agent: %v, want 2.2", got)
+	}
+	if got := r.AnsweringOccupancySpread(); math.Abs(got-1.1) > 1e-9 {
+		t.Errorf("answering agents: %v, want 1.1", got)
+	}
+}
+
 // An agent away part of the shift is judged per logged-in hour, and its
 // first hour back against the others' mean.
 func TestPerHourSpreadAndReturnShare(t *testing.T) {
@@ -350,6 +367,11 @@ func TestSuiteIsDeterministic(t *testing.T) {
 	}
 	if !slices.Contains(a[1].Policies(), "rule") {
 		t.Errorf("extra policy missing: %v", a[1].Policies())
+	}
+	// Only the trace whose talk times differ searches for even occupancy.
+	if a[0].Seeds[0].OccupancyBound != nil || a[1].Seeds[0].OccupancyBound == nil {
+		t.Errorf("occupancy bound on logout-drain %v, on mixed %v; want only on mixed",
+			a[0].Seeds[0].OccupancyBound != nil, a[1].Seeds[0].OccupancyBound != nil)
 	}
 }
 

@@ -326,6 +326,18 @@ func (c *Config) Agents() []string {
 	return out
 }
 
+// TalksDiffer reports whether some agent's talk times are scaled
+// (Trait.TalkScale): a trace on which occupancy, not answered calls, is
+// what talk ties even out.
+func (c *Config) TalksDiffer() bool {
+	for _, t := range c.Traits {
+		if t.TalkScale > 0 && t.TalkScale != 1 {
+			return true
+		}
+	}
+	return false
+}
+
 // trait returns the trait of agent, if it has one.
 func (c *Config) trait(agent string) (Trait, bool) {
 	for _, t := range c.Traits {
@@ -866,12 +878,12 @@ func (r *runner) result(name string) Result {
 	r.res.Span, r.res.MeasureFrom = tr.Span, cfg.MeasureFrom
 	for i, a := range r.agents {
 		name := tr.Agents[i]
-		_, unequal := cfg.trait(name)
+		t, unequal := cfg.trait(name)
 		r.res.Agents = append(r.res.Agents, AgentResult{
 			Agent: name, Answered: a.answered, Offers: a.offers, FirstOffers: a.firstOffers,
 			BusyOffers: a.busyOffers, PeakLegs: a.peak, Load: a.steps,
 			Talk: a.talk, LoggedIn: cfg.loggedIn(name, cfg.MeasureFrom, tr.Span), Equal: !unequal,
-			AnsweredAt: a.answeredAt,
+			AnsweredAt: a.answeredAt, Misses: t.NoAnswer > 0 && t.NoAnswer > cfg.NoAnswerOf(i, len(r.agents)),
 		})
 	}
 	if record {

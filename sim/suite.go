@@ -49,8 +49,10 @@ type SeedRun struct {
 	Results []Result
 	Notes   []string
 	// Bound is the hindsight search's result, when it ran; Lookahead
-	// what the rule without hindsight reached.
-	Bound, Lookahead *Bound
+	// what the rule without hindsight reached; OccupancyBound the search
+	// for the evenest occupancy, run on traces whose agents' talk times
+	// differ (Config.TalksDiffer).
+	Bound, Lookahead, OccupancyBound *Bound
 }
 
 // Target is the spread every shift trace must reach: max/min of answered
@@ -100,6 +102,23 @@ func (s *SeedRun) BoundSpread() float64 {
 	for i := range s.Results {
 		if r := &s.Results[i]; r.BusyOffers == 0 && loadFirst(r.Policy) {
 			b = min(b, r.Spread())
+		}
+	}
+	return b
+}
+
+// OccupancyBoundSpread returns the occupancy bound of the seed: the best
+// of the occupancy search and every load-first policy's occupancy spread,
+// over the agents that answer their calls.
+// NaN when the search did not run.
+func (s *SeedRun) OccupancyBoundSpread() float64 {
+	if s.OccupancyBound == nil {
+		return math.NaN()
+	}
+	b := s.OccupancyBound.Spread
+	for i := range s.Results {
+		if r := &s.Results[i]; r.BusyOffers == 0 && loadFirst(r.Policy) {
+			b = min(b, r.AnsweringOccupancySpread())
 		}
 	}
 	return b
@@ -225,6 +244,14 @@ func runSeed(sc Scenario, shift bool, seed uint64, o SuiteOptions) (SeedRun, err
 		}
 		b.Result = Result{} // its figures are in Spread; the run is not reported
 		sr.Bound = &b
+		if cfg.TalksDiffer() {
+			ob, err := FindBound(cfg, tr, BoundOptions{MaxRuns: o.BoundRuns, Objective: ByOccupancy})
+			if err != nil {
+				return SeedRun{}, err
+			}
+			ob.Result = Result{}
+			sr.OccupancyBound = &ob
+		}
 	}
 	if shift && o.Lookahead {
 		tr, err := NewTrace(cfg)

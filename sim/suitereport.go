@@ -177,6 +177,88 @@ func WriteSummary(w io.Writer, runs []TraceRun) error {
 	return err
 }
 
+// OccupancyTarget is the occupancy max/min talk ties must reach on a trace
+// whose agents' talk times differ.
+const OccupancyTarget = 1.15
+
+// occupancy returns, seed by seed, talk ties' occupancy spread over every
+// agent and over the agents that answer their calls, and the occupancy
+// bound.
+func (t *TraceRun) occupancy() (every, answering, bound []float64) {
+	for i := range t.Seeds {
+		s := &t.Seeds[i]
+		e, a := math.NaN(), math.NaN()
+		if r, ok := s.Result(TalkTies); ok {
+			e, a = r.OccupancySpread(), r.AnsweringOccupancySpread()
+		}
+		every, answering, bound = append(every, e), append(answering, a), append(bound, s.OccupancyBoundSpread())
+	}
+	return every, answering, bound
+}
+
+// meetsOccupancy counts the seeds whose spread in xs is at most
+// OccupancyTarget.
+func meetsOccupancy(xs []float64) int {
+	n := 0
+	for _, x := range xs {
+		if round2(x) <= OccupancyTarget {
+			n++
+		}
+	}
+	return n
+}
+
+// writeOccupancy writes the occupancy table of a trace whose agents' talk
+// times differ: ringlb's and talk ties' occupancy spread seed by seed, talk
+// ties' over the agents that answer their calls, and the occupancy bound.
+func writeOccupancy(b *strings.Builder, t *TraceRun) {
+	b.WriteString("\nOccupancy (talk time over logged-in time) max/min, seed by seed: what talk ties (`tie = \"talk\"`) even out " +
+		"where talk times differ (target 1.15). \"Answering agents\" leaves out the agent that misses more calls than " +
+		"the others: it has less talk because it misses calls, and offering it more of them to even that out would reward " +
+		"not answering. The bound is the hindsight search run for the answering agents' occupancy instead of calls " +
+		"(see \"The bound\"): it knows how long each call will last, which no rule does, so it shows what is reachable, " +
+		"not what a rule can reach.\n\n")
+	tableHead(b, 0, "seed", "ringlb", TalkTies, "talk ties, answering agents", "bound (answering agents)")
+	every, answering, bound := t.occupancy()
+	var fewest []float64
+	for i := range t.Seeds {
+		s := &t.Seeds[i]
+		f := math.NaN()
+		if r, ok := s.Result("ringlb"); ok {
+			f = r.OccupancySpread()
+		}
+		fewest = append(fewest, f)
+		fmt.Fprintf(b, "| %d | %s | %s | %s | %s |\n", s.Config.Seed, fmtRatio(f), fmtRatio(every[i]), fmtRatio(answering[i]), fmtRatio(bound[i]))
+	}
+	fm, fw := stats(fewest)
+	em, ew := stats(every)
+	am, aw := stats(answering)
+	bm, bw := stats(bound)
+	fmt.Fprintf(b, "| mean (worst) | %s (%s) | %s (%s) | %s (%s) | %s (%s) |\n", fmtRatio(fm), fmtRatio(fw),
+		fmtRatio(em), fmtRatio(ew), fmtRatio(am), fmtRatio(aw), fmtRatio(bm), fmtRatio(bw))
+	fmt.Fprintf(b, "| seeds at most 1.15 | %d | %d | %d | %d |\n", meetsOccupancy(fewest), meetsOccupancy(every),
+		meetsOccupancy(answering), meetsOccupancy(bound))
+}
+
+// writeOccupancySummary says how talk ties even out occupancy on the
+// traces whose agents' talk times differ.
+func writeOccupancySummary(b *strings.Builder, runs []TraceRun) {
+	for i := range runs {
+		t := &runs[i]
+		if len(t.Seeds) == 0 || t.Seeds[0].OccupancyBound == nil {
+			continue
+		}
+		every, answering, bound := t.occupancy()
+		em, ew := stats(every)
+		am, aw := stats(answering)
+		bm, bw := stats(bound)
+		fmt.Fprintf(b, "\nTalk ties on %s, occupancy max/min over every agent: %s (worst %s), at most 1.15 on %d of %d seeds; "+
+			"over the agents that answer their calls: %s (worst %s), on %d of %d seeds; the hindsight bound over those: %s (worst %s).\n",
+			t.Scenario.Name, fmtRatio(em), fmtRatio(ew), meetsOccupancy(every), len(every),
+			fmtRatio(am), fmtRatio(aw), meetsOccupancy(answering), len(answering), fmtRatio(bm), fmtRatio(bw))
+	}
+}
+
 // WriteTrace writes a trace's tables: the spread seed by seed (with the
 // bound), each policy over all seeds, each agent on the first seed, the
 // returning agents, and Redis against memory where both ran.
@@ -229,6 +311,10 @@ func WriteTrace(w io.Writer, t *TraceRun) error {
 			fmt.Fprintf(&b, " %s |", verdict)
 		}
 		b.WriteString("\n")
+	}
+
+	if first.OccupancyBound != nil {
+		writeOccupancy(&b, t)
 	}
 
 	// Each policy over all seeds.
@@ -515,6 +601,7 @@ out of the members it passes and marks them away in the balancer) or drained the
 		} else {
 			b.WriteString("\nringlb meets the target on every shift trace and seed.\n")
 		}
+		writeOccupancySummary(&b, shifts)
 		lookNote := ""
 		if slices.ContainsFunc(shifts, func(t TraceRun) bool { return len(t.Seeds) > 0 && t.Seeds[0].Lookahead != nil }) {
 			lookNote = `

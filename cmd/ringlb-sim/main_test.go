@@ -100,7 +100,8 @@ func TestWholeReport(t *testing.T) {
 	for _, s := range sim.Shifts() {
 		want = append(want, "## Shift trace "+s.Name+":")
 	}
-	want = append(want, "1002 back at 30m0s", "ringlb-redis-3node against ringlb-no-fading")
+	want = append(want, "1002 back at 30m0s", "ringlb-redis-3node against ringlb-no-fading",
+		"Talk ties on mixed, occupancy max/min over every agent", "| seed | ringlb | ringlb with talk ties | talk ties, answering agents | bound (answering agents) |")
 	for _, w := range want {
 		if !strings.Contains(got, w) {
 			t.Errorf("report lacks %q", w)
