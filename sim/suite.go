@@ -94,34 +94,27 @@ func (s *SeedRun) Result(name string) (*Result, bool) {
 // BoundSpread returns the bound of the seed: the best of the hindsight
 // search and every policy's spread (each reached by some tie choices when
 // the policy is load first). NaN when the search did not run.
-func (s *SeedRun) BoundSpread() float64 {
-	if s.Bound == nil {
-		return math.NaN()
-	}
-	b := s.Bound.Spread
-	for i := range s.Results {
-		if r := &s.Results[i]; r.BusyOffers == 0 && loadFirst(r.Policy) {
-			b = min(b, r.Spread())
-		}
-	}
-	return b
-}
+func (s *SeedRun) BoundSpread() float64 { return s.best(s.Bound, ByCalls) }
 
 // OccupancyBoundSpread returns the occupancy bound of the seed: the best
 // of the occupancy search and every load-first policy's occupancy spread,
-// over the agents that answer their calls.
-// NaN when the search did not run.
-func (s *SeedRun) OccupancyBoundSpread() float64 {
-	if s.OccupancyBound == nil {
+// over the agents that answer their calls. NaN when the search did not
+// run.
+func (s *SeedRun) OccupancyBoundSpread() float64 { return s.best(s.OccupancyBound, ByOccupancy) }
+
+// best returns the smaller of the search b's spread and every load-first
+// policy's, as o measures them; NaN when b is nil.
+func (s *SeedRun) best(b *Bound, o Objective) float64 {
+	if b == nil {
 		return math.NaN()
 	}
-	b := s.OccupancyBound.Spread
+	v := b.Spread
 	for i := range s.Results {
 		if r := &s.Results[i]; r.BusyOffers == 0 && loadFirst(r.Policy) {
-			b = min(b, r.AnsweringOccupancySpread())
+			v = min(v, o.spread(r))
 		}
 	}
-	return b
+	return v
 }
 
 // LookaheadSpread returns the spread the rule without hindsight reached on
