@@ -37,7 +37,17 @@ if [ ! -f "$so_dir/ringlb.so" ]; then
   ./build.sh "${LUA:-5.3}" >&2
 fi
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+# A tool that fails leaves its output in its file under $tmp: show the
+# newest file's end, so that a failure (in CI above all) says why.
+on_exit() {
+  local rc=$? last
+  if [ "$rc" -ne 0 ] && last=$(ls -t "$tmp"/*.txt 2>/dev/null | head -n 1) && [ -n "$last" ]; then
+    echo "bench: failed ($rc); the end of $(basename "$last"):" >&2
+    tail -n 40 "$last" >&2
+  fi
+  rm -rf "$tmp"
+}
+trap on_exit EXIT
 log "building bench/cabi.c and bench/redislat"
 gcc -O2 -Wall -Wextra -pthread -Icgo -o "$tmp/cabi" bench/cabi.c -ldl
 $go build -o "$tmp/redislat" ./bench/redislat
