@@ -62,15 +62,7 @@ var ringGroups ring.Groups
 // plan p's group (with those left out for do-not-disturb) and those of
 // another balancer's rings overlap but differ.
 func noteGroup(g *ring.Groups, p ring.Plan) {
-	if p.Balancer == "" {
-		return
-	}
-	keys := make([]string, 0, len(p.Members)+len(p.DND))
-	for _, m := range p.Members {
-		keys = append(keys, m.Key)
-	}
-	keys = append(keys, p.DND...)
-	mixed, full := g.Note(p.Balancer, keys)
+	mixed, full := g.NotePlan(p)
 	if full != nil {
 		hostlog.Printf(hostlog.Warning, "ring groups on more than %d balancers: the rings of %q and any later balancer "+
 			"are not checked for members shared with other balancers' groups", ring.MaxGroups, full.Balancer)

@@ -46,7 +46,9 @@ type Full struct{ Balancer string }
 // Groups tells when balancers' rings share some members but not all. Its
 // zero value is ready; it is safe for simultaneous use.
 type Groups struct {
-	mu       sync.Mutex
+	// mu is read-locked by the rings that list no member new to their
+	// balancer, nearly all of them, so that they do not wait on each other.
+	mu       sync.RWMutex
 	groups   map[string]*group   // by balancer
 	index    map[string][]*group // member -> the balancers that rang it
 	reported map[[2]*group]bool  // pairs found already
@@ -65,16 +67,39 @@ type group struct {
 // it makes with other balancers whose rings listed some of the same
 // members but not all (over every ring of each), each pair once for the
 // life of g, and Full once when balancer is past MaxGroups. A ring that
-// lists no member new to its balancer costs a map lookup per key; one that
-// does compares the balancer with those that share a member with it, at
-// most MaxGroupMembers times in all per balancer. Note copies what it
-// keeps: balancer and keys may be views of memory the caller frees when
-// Note returns.
+// lists no member new to its balancer costs a map lookup per key under a
+// read lock; one that does compares the balancer with those that share a
+// member with it, at most MaxGroupMembers times in all per balancer. Note
+// copies what it keeps: balancer and keys may be views of memory the
+// caller frees when Note returns.
 func (g *Groups) Note(balancer string, keys []string) ([]Mixed, *Full) {
+	return g.note(balancer, nil, keys)
+}
+
+// NotePlan is Note for the ring of plan p: its members and those left out
+// for do-not-disturb, without building a list of them. A plan without a
+// balancer is not noted.
+func (g *Groups) NotePlan(p Plan) ([]Mixed, *Full) {
+	if p.Balancer == "" {
+		return nil, nil
+	}
+	return g.note(p.Balancer, p.Members, p.DND)
+}
+
+// note is Note over the keys of members, then keys.
+func (g *Groups) note(balancer string, members []Member, keys []string) ([]Mixed, *Full) {
+	g.mu.RLock()
+	gr := g.groups[balancer]
+	known := gr != nil && !gr.adds(members, keys)
+	g.mu.RUnlock()
+	if known {
+		return nil, nil
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	gr := g.groups[balancer]
-	if gr != nil && !gr.adds(keys) {
+	// Another ring may have added the same members meanwhile.
+	gr = g.groups[balancer]
+	if gr != nil && !gr.adds(members, keys) {
 		return nil, nil
 	}
 	if gr == nil {
@@ -95,16 +120,11 @@ func (g *Groups) Note(balancer string, keys []string) ([]Mixed, *Full) {
 		gr = &group{name: strings.Clone(balancer), members: make(map[string]bool), neighbours: make(map[*group]bool)}
 		g.groups[gr.name] = gr
 	}
+	for _, m := range members {
+		g.add(gr, m.Key)
+	}
 	for _, k := range keys {
-		if gr.members[k] || len(gr.members) >= MaxGroupMembers {
-			continue
-		}
-		k = strings.Clone(k)
-		gr.members[k] = true
-		for _, o := range g.index[k] {
-			gr.neighbours[o], o.neighbours[gr] = true, true
-		}
-		g.index[k] = append(g.index[k], gr)
+		g.add(gr, k)
 	}
 	var out []Mixed
 	for o := range gr.neighbours {
@@ -124,11 +144,30 @@ func (g *Groups) Note(balancer string, keys []string) ([]Mixed, *Full) {
 	return out, nil
 }
 
-// adds reports whether keys list a member gr has not remembered yet (and
-// has room for).
-func (gr *group) adds(keys []string) bool {
+// add remembers that gr's rings listed k, and the balancers that listed it
+// too as gr's neighbours.
+func (g *Groups) add(gr *group, k string) {
+	if gr.members[k] || len(gr.members) >= MaxGroupMembers {
+		return
+	}
+	k = strings.Clone(k)
+	gr.members[k] = true
+	for _, o := range g.index[k] {
+		gr.neighbours[o], o.neighbours[gr] = true, true
+	}
+	g.index[k] = append(g.index[k], gr)
+}
+
+// adds reports whether the keys of members or keys list a member gr has not
+// remembered yet (and has room for).
+func (gr *group) adds(members []Member, keys []string) bool {
 	if len(gr.members) >= MaxGroupMembers {
 		return false
+	}
+	for _, m := range members {
+		if !gr.members[m.Key] {
+			return true
+		}
 	}
 	for _, k := range keys {
 		if !gr.members[k] {

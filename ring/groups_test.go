@@ -114,4 +114,9 @@ func TestGroupsKnownRingAllocatesNothing(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { g.Note("sales", keys) }); n != 0 {
 		t.Fatalf("%v allocations per known ring", n)
 	}
+	// As ring_plan notes it: the plan's members and those on do-not-disturb.
+	p := Plan{Balancer: "sales", Members: []Member{{Key: "user/1001"}, {Key: "user/1002"}}, DND: []string{"user/1003"}}
+	if n := testing.AllocsPerRun(100, func() { g.NotePlan(p) }); n != 0 {
+		t.Fatalf("%v allocations per known ring's plan", n)
+	}
 }
