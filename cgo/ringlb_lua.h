@@ -142,8 +142,8 @@ __attribute__((visibility("hidden"))) int ringlb_ring_plan(const struct ringlb_r
  * the member's whole timeout (a leg of it that ends unanswered rang out;
  * one the deadline cut short did not); or *chosen -1 and
  * stop, "done", "at_capacity" or "call_timeout". skipped[i] is 1 for each
- * member passed over as full, drained or in wrap-up, also when the balancer
- * fails.
+ * member passed over as full, drained, in wrap-up or out for no answer,
+ * also when the balancer fails.
  */
 __attribute__((visibility("hidden"))) int ringlb_ring_turn(uint64_t handle, const char *mode, int n,
                                                            const char *const *keys, const int *timeouts,
@@ -191,7 +191,8 @@ __attribute__((visibility("hidden"))) int ringlb_ring_check(const char *mode, in
  * one-at-a-time ring ("sequential" or "balancing") tries next out of
  * dests[0..n) (the members not tried yet, in list order): *chosen is its
  * index, or -1 when none has room; skipped[i] is 1 for each member passed
- * over as full or drained.
+ * over as full or drained (in "balancing", also in wrap-up or out for no
+ * answer).
  */
 __attribute__((visibility("hidden"))) int ringlb_ring_pick(uint64_t handle, const char *mode, int n,
                                                            const char *const *dests, const char *call_id, int *chosen,

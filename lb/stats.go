@@ -10,7 +10,7 @@ import (
 // Outcomes of Next, as Stats counts them.
 const (
 	NextChosen     = iota // a destination was chosen and held
-	NextAtCapacity        // every destination full or drained
+	NextAtCapacity        // every destination full, drained, in wrap-up or out for no answer
 	NextInvalid           // bad input
 	NextBackend           // the shared store failed
 	NextOther             // closed, or anything else

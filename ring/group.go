@@ -56,7 +56,8 @@ func hookFault(s string) string {
 }
 
 // full reports whether err says a member cannot take the call now (at
-// capacity or drained), which a ring skips, as opposed to a failure.
+// capacity or drained; from Next, also in wrap-up or out for no answer),
+// which a ring skips, as opposed to a failure.
 func full(err error) bool {
 	return errors.Is(err, lb.ErrAtCapacity) || errors.Is(err, lb.ErrDrained)
 }
@@ -65,8 +66,10 @@ func full(err error) bool {
 // (not yet tried, in list order) and holds it for callID on h:
 // balancing takes the least loaded with room (h.Next, which re-reads the
 // loads before each attempt), sequential the first in list order with room.
-// skipped are the members passed over as full or drained; dest is "" when
-// none is left. An error (the backend failing, say) is returned as it is.
+// skipped are the members passed over: as full or drained in sequential
+// mode, and in balancing mode all of remaining when none can take the call
+// (full, drained, in wrap-up or out for no answer); dest is "" when none
+// is left. An error (the backend failing, say) is returned as it is.
 func Pick(ctx context.Context, h Holder, mode Mode, remaining []string, callID string) (dest string, skipped []string, err error) {
 	switch mode {
 	case ModeBalancing:

@@ -41,7 +41,8 @@ type Bound struct {
 // BoundOptions bound the search.
 type BoundOptions struct {
 	// Bases are the rules the search may start from; it starts from the
-	// one with the smallest spread. Empty means BoundBases().
+	// one with the smallest spread. Empty means BoundBases(), or
+	// OccupancyBoundBases() for ByOccupancy.
 	Bases []RuleOptions
 	// Passes is how many times it walks through the choices; 0 means 2.
 	Passes int

@@ -212,12 +212,12 @@ func meetsOccupancy(xs []float64) int {
 // times differ: ringlb's and talk ties' occupancy spread seed by seed, talk
 // ties' over the agents that answer their calls, and the occupancy bound.
 func writeOccupancy(b *strings.Builder, t *TraceRun) {
-	b.WriteString("\nOccupancy (talk time over logged-in time) max/min, seed by seed: what talk ties (`tie = \"talk\"`) even out " +
-		"where talk times differ (target 1.15). \"Answering agents\" leaves out the agent that misses more calls than " +
-		"the others: it has less talk because it misses calls, and offering it more of them to even that out would reward " +
-		"not answering. The bound is the hindsight search run for the answering agents' occupancy instead of calls " +
-		"(see \"The bound\"): it knows how long each call will last, which no rule does, so it shows what is reachable, " +
-		"not what a rule can reach.\n\n")
+	fmt.Fprintf(b, "\nOccupancy (talk time over logged-in time) max/min, seed by seed: what talk ties (`tie = \"talk\"`) even out "+
+		"where talk times differ (target %s). \"Answering agents\" leaves out the agent that misses more calls than "+
+		"the others: it has less talk because it misses calls, and offering it more of them to even that out would reward "+
+		"not answering. The bound is the hindsight search run for the answering agents' occupancy instead of calls "+
+		"(see \"The bound\"): it knows how long each call will last, which no rule does, so it shows what is reachable, "+
+		"not what a rule can reach.\n\n", fmtRatio(OccupancyTarget))
 	tableHead(b, 0, "seed", "ringlb", TalkTies, "talk ties, answering agents", "bound (answering agents)")
 	every, answering, bound := t.occupancy()
 	var fewest []float64
@@ -236,7 +236,7 @@ func writeOccupancy(b *strings.Builder, t *TraceRun) {
 	bm, bw := stats(bound)
 	fmt.Fprintf(b, "| mean (worst) | %s (%s) | %s (%s) | %s (%s) | %s (%s) |\n", fmtRatio(fm), fmtRatio(fw),
 		fmtRatio(em), fmtRatio(ew), fmtRatio(am), fmtRatio(aw), fmtRatio(bm), fmtRatio(bw))
-	fmt.Fprintf(b, "| seeds at most 1.15 | %d | %d | %d | %d |\n", meetsOccupancy(fewest), meetsOccupancy(every),
+	fmt.Fprintf(b, "| seeds at most %s | %d | %d | %d | %d |\n", fmtRatio(OccupancyTarget), meetsOccupancy(fewest), meetsOccupancy(every),
 		meetsOccupancy(answering), meetsOccupancy(bound))
 }
 
@@ -252,9 +252,9 @@ func writeOccupancySummary(b *strings.Builder, runs []TraceRun) {
 		em, ew := stats(every)
 		am, aw := stats(answering)
 		bm, bw := stats(bound)
-		fmt.Fprintf(b, "\nTalk ties on %s, occupancy max/min over every agent: %s (worst %s), at most 1.15 on %d of %d seeds; "+
+		fmt.Fprintf(b, "\nTalk ties on %s, occupancy max/min over every agent: %s (worst %s), at most %s on %d of %d seeds; "+
 			"over the agents that answer their calls: %s (worst %s), on %d of %d seeds; the hindsight bound over those: %s (worst %s).\n",
-			t.Scenario.Name, fmtRatio(em), fmtRatio(ew), meetsOccupancy(every), len(every),
+			t.Scenario.Name, fmtRatio(em), fmtRatio(ew), fmtRatio(OccupancyTarget), meetsOccupancy(every), len(every),
 			fmtRatio(am), fmtRatio(aw), meetsOccupancy(answering), len(answering), fmtRatio(bm), fmtRatio(bw))
 	}
 }

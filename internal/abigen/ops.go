@@ -213,8 +213,8 @@ handle (0: none, list order), and *seconds it rings, *full 1 if that is
 the member's whole timeout (a leg of it that ends unanswered rang out;
 one the deadline cut short did not); or *chosen -1 and
 stop, "done", "at_capacity" or "call_timeout". skipped[i] is 1 for each
-member passed over as full, drained or in wrap-up, also when the balancer
-fails.`,
+member passed over as full, drained, in wrap-up or out for no answer,
+also when the balancer fails.`,
 	},
 	{
 		Name:   "ring_result",
@@ -257,7 +257,8 @@ dests to members[0..*count), and the attempt timeout in whole seconds.`,
 one-at-a-time ring ("sequential" or "balancing") tries next out of
 dests[0..n) (the members not tried yet, in list order): *chosen is its
 index, or -1 when none has room; skipped[i] is 1 for each member passed
-over as full or drained.`,
+over as full or drained (in "balancing", also in wrap-up or out for no
+answer).`,
 	},
 	{
 		Name:     "ring_hold_all",

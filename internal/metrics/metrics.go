@@ -33,8 +33,8 @@ const scrapeTimeout = 2 * time.Second
 
 // maxMemberSeries bounds the members' series of one scrape, whatever the
 // number of balancers and members: members past it are left out (and
-// counted), so that a gather's memory stays bounded. 140,000 series are
-// 17,500 members; a member has memberSeries series.
+// counted), so that a gather's memory stays bounded: maxMemberSeries /
+// memberSeries members.
 const maxMemberSeries = 140_000
 
 // memberSeries is the number of series of one member.
