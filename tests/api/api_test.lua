@@ -36,6 +36,27 @@ local cases = {
     assert(ringlb.open(name("mm"), { tie = "list" }))
     expect_err("mismatch", ringlb.open(name("mm"), { tie = "lru" }))
   end },
+  { "a name opened again with the same options is answered without Go, other options still mismatch", function()
+    local opts = { tie = "list", capacity = { ["user/1001"] = 2, ["user/1002"] = 1 }, max_hold_age = "600" }
+    local b1 = assert(ringlb.open(name("kept"), opts))
+    local k0 = ringlb._kept()
+    -- the same options built in another order, as every ring builds them anew
+    local b2 = assert(ringlb.open(name("kept"), { max_hold_age = "600",
+      capacity = { ["user/1002"] = 1, ["user/1001"] = 2 }, tie = "list" }))
+    eq(k0.opens + 1, ringlb._kept().opens, "kept")
+    eq(true, b1:acquire("user/1001", "c1"))
+    eq(1, b2:load("user/1001"), "one balancer")
+    eq(true, b2:release("user/1001", "c1"))
+    expect_err("mismatch", ringlb.open(name("kept"), { tie = "list", capacity = { ["user/1001"] = 3, ["user/1002"] = 1 },
+      max_hold_age = "600" }))
+    expect_err("mismatch", ringlb.open(name("kept"), { tie = "list" }))
+    expect_err("mismatch", ringlb.open(name("kept")))
+    eq(k0.opens + 1, ringlb._kept().opens, "what differs reaches Go")
+    -- an open that failed is never kept
+    expect_err("invalid", ringlb.open(name("kept-bad"), { tie = "nonesuch" }))
+    expect_err("invalid", ringlb.open(name("kept-bad"), { tie = "nonesuch" }))
+    eq(k0.opens + 1, ringlb._kept().opens, "errors are not kept")
+  end },
   { "get finds an open balancer by name, whatever its options", function()
     local b1 = assert(ringlb.open(name("get"), { capacity = 2 }))
     assert(b1:acquire("x", "c"))
