@@ -303,6 +303,17 @@ func planBlock(p ring.Plan, spec ring.Spec) *C.struct_ringlb_plan {
 		}
 	}
 	words = append(words, p.DND...)
+	// Each member's dial string for its whole turn, so that a turn that
+	// rings it that long needs no call of its own to build one.
+	dials := make([]string, len(p.Members))
+	if p.Mode != ring.ModeParallel {
+		for i, m := range p.Members {
+			if d, err := p.DialString([]ring.Member{m}, int(m.Timeout/time.Second)); err == nil {
+				dials[i] = d
+				words = append(words, d)
+			}
+		}
+	}
 	text := 0
 	for _, w := range words {
 		text += len(w) + 1
@@ -356,6 +367,9 @@ func planBlock(p ring.Plan, spec ring.Spec) *C.struct_ringlb_plan {
 			timeout: C.int(m.Timeout / time.Second), nlegs: C.int(len(legs))}
 		if len(legs) > 0 {
 			members[i].legs = &legs[0]
+		}
+		if dials[i] != "" {
+			members[i].dial = str(dials[i])
 		}
 		for j, l := range m.Legs {
 			legs[j].endpoint = str(l.Endpoint)

@@ -203,6 +203,8 @@ static void push_plan(lua_State *L, const struct ringlb_plan *p) {
 		set_string(L, "key", m->key);
 		set_int(L, "timeout", m->timeout);
 		set_int(L, "index", m->index + 1);
+		if (m->dial != NULL)
+			set_string(L, "dial", m->dial);
 		lua_createtable(L, m->nlegs, 0);
 		for (int j = 0; j < m->nlegs; j++) {
 			lua_createtable(L, 0, 2);

@@ -101,6 +101,8 @@ struct ringlb_plan_member {
 	int timeout;
 	int nlegs;
 	const struct ringlb_leg *legs;
+	const char *dial; /* the dial string of the member's whole turn (ring.Plan.DialString); NULL in a
+	                   * parallel ring, or if it has none */
 };
 struct ringlb_plan {
 	const char *mode, *on_backend_error, *balancer;

@@ -270,9 +270,13 @@ function Ring:skip_full(members)
 	self:event("skipped", { ["Ringlb-Members"] = keys_of(members), ["Ringlb-Reason"] = "at_capacity" })
 end
 
--- attempt rings members (all their legs at once) for secs; it returns the
--- answered member's key and leg, or nil and the hangup cause.
-function Ring:attempt(members, secs)
+-- dialstring returns the dial string that rings members (all their legs at
+-- once) for secs, or nil, err: the plan's for one member's whole timeout,
+-- which saves a call into ringlb per turn, else one ringlb builds.
+function Ring:dialstring(members, secs)
+	if #members == 1 and members[1].dial and secs == members[1].timeout then
+		return members[1].dial
+	end
 	local vars = {}
 	for k, v in pairs(self.plan.vars) do vars[k] = v end
 	vars.originate_timeout = secs
@@ -280,7 +284,13 @@ function Ring:attempt(members, secs)
 	for _, m in ipairs(members) do
 		for _, l in ipairs(m.legs) do legs[#legs + 1] = l end
 	end
-	local ds, err = ringlb.dialstring(legs, ",", vars)
+	return ringlb.dialstring(legs, ",", vars)
+end
+
+-- attempt rings members (all their legs at once) for secs; it returns the
+-- answered member's key and leg, or nil and the hangup cause.
+function Ring:attempt(members, secs)
+	local ds, err = self:dialstring(members, secs)
 	if not ds then
 		return nil, "INVALID", err
 	end

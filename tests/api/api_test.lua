@@ -276,8 +276,14 @@ local cases = {
     eq("loopback/0612", m.legs[2].endpoint); eq("5", m.legs[2].vars.leg_delay_start)
     eq("Doe, John", m.legs[2].vars.caller); eq("user/1002@a.example", m.legs[2].vars.ringlb_dest)
     eq(1, #p.dnd); eq("user/1003", p.dnd[1])
+    -- each member's dial string for its whole turn, as the ring's variables and its timeout make it
+    for _, pm in ipairs(p.members) do
+      eq(assert(ringlb.dialstring(pm.legs, ",", { hold = 1, ignore_early_media = "true", originate_timeout = pm.timeout })),
+        pm.dial, "the dial string of " .. pm.key)
+    end
     local q = assert(ringlb.ring_plan({ mode = "parallel", members = { "user/1" } }))
     eq(nil, q.balancer); eq(0, q.deadline); eq(30, q.timeout)
+    eq(nil, q.members[1].dial, "a parallel ring rings its members together: none of their own")
     local ds = assert(ringlb.dialstring(m.legs, ",", { originate_timeout = 10 }))
     eq("{originate_timeout=10}[ringlb_dest=user/1002@a.example]user/1002@a.example,"
       .. "[caller=Doe\\\\, John,leg_delay_start=5,ringlb_dest=user/1002@a.example]loopback/0612", ds)
