@@ -30,12 +30,14 @@ static const char *const per_dest_options[] = {"capacity", "wrapup", NULL};
  * - Opens: a balancer is never closed while the process runs (the C ABI
  *   has no close), so a name opened again with the very same options is the
  *   same handle. Kept by the name and the options sorted, the last
- *   OPEN_KEPT of them, each at most OPEN_KEY_MAX bytes.
+ *   OPEN_KEPT of them, each of at most OPEN_KEPT_OPTIONS options and
+ *   OPEN_KEY_MAX bytes (a switch opens one per group or so).
  * - The metrics endpoint: the address last asked for and the one it listens
  *   on, for METRICS_RECHECK_NS; so an endpoint that stopped is started again
  *   by the first ring a second later at most.
  */
 #define OPEN_KEPT 32
+#define OPEN_KEPT_OPTIONS 64
 #define OPEN_KEY_MAX 2048
 #define METRICS_RECHECK_NS 1000000000LL
 
@@ -50,35 +52,38 @@ static pthread_once_t kept_once = PTHREAD_ONCE_INIT;
 static struct kept_open opens[OPEN_KEPT]; /* kept_mu */
 static int opens_next;                    /* kept_mu: the slot to replace next */
 static char metrics_asked[128], metrics_bound[128];
-static int64_t metrics_at; /* kept_mu; 0: none */
+static int64_t metrics_at; /* kept_mu: when the ask kept was made; 0: none */
 static unsigned long open_hits, metrics_hits; /* kept_mu */
 
 static void kept_init(void) { ringlb_mutex_init_pi(&kept_mu); }
 
 /* open_key writes name and the options, sorted by key, to buf as
- * NUL-separated strings and returns the length, or 0 if they do not fit. */
+ * NUL-separated strings and returns the length; 0 (not kept) if they do not
+ * fit or there are more than OPEN_KEPT_OPTIONS. */
 static size_t open_key(char *buf, size_t len, const char *name, const struct lm_pairs *o) {
-	int order[RINGLB_MAX_OPTIONS];
+	if (o->n > OPEN_KEPT_OPTIONS)
+		return 0;
+	size_t need = strlen(name) + 1;
+	for (int i = 0; i < o->n; i++)
+		need += strlen(o->keys[i]) + strlen(o->values[i]) + 2;
+	if (need > len)
+		return 0;
+	int order[OPEN_KEPT_OPTIONS];
 	for (int i = 0; i < o->n; i++) { /* insertion sort: a few options */
 		int j = i;
 		for (; j > 0 && strcmp(o->keys[order[j - 1]], o->keys[i]) > 0; j--)
 			order[j] = order[j - 1];
 		order[j] = i;
 	}
-	size_t n = 0;
-	const char *parts[1 + 2 * RINGLB_MAX_OPTIONS];
-	int np = 0;
-	parts[np++] = name;
+	size_t n = strlen(name) + 1;
+	memcpy(buf, name, n);
 	for (int i = 0; i < o->n; i++) {
-		parts[np++] = o->keys[order[i]];
-		parts[np++] = o->values[order[i]];
-	}
-	for (int i = 0; i < np; i++) {
-		size_t l = strlen(parts[i]) + 1;
-		if (n + l > len)
-			return 0;
-		memcpy(buf + n, parts[i], l);
-		n += l;
+		const char *kv[2] = {o->keys[order[i]], o->values[order[i]]};
+		for (int k = 0; k < 2; k++) {
+			size_t l = strlen(kv[k]) + 1;
+			memcpy(buf + n, kv[k], l);
+			n += l;
+		}
 	}
 	return n;
 }
@@ -95,17 +100,24 @@ static uint64_t open_kept(const char *key, size_t len) {
 	return h;
 }
 
-/* open_keep keeps handle for key (a copy); without memory it keeps nothing. */
+/* open_keep keeps handle for key (a copy), in place of the oldest kept,
+ * unless another thread kept it meanwhile; without memory it keeps nothing. */
 static void open_keep(const char *key, size_t len, uint64_t handle) {
 	char *copy = malloc(len);
 	if (copy == NULL)
 		return;
 	memcpy(copy, key, len);
+	char *old = copy;
 	pthread_mutex_lock(&kept_mu);
-	struct kept_open *e = &opens[opens_next];
-	opens_next = (opens_next + 1) % OPEN_KEPT;
-	char *old = e->key;
-	*e = (struct kept_open){.len = len, .key = copy, .handle = handle};
+	int known = 0;
+	for (int i = 0; i < OPEN_KEPT && !known; i++)
+		known = opens[i].len == len && memcmp(opens[i].key, key, len) == 0;
+	if (!known) {
+		struct kept_open *e = &opens[opens_next];
+		opens_next = (opens_next + 1) % OPEN_KEPT;
+		old = e->key;
+		*e = (struct kept_open){.len = len, .key = copy, .handle = handle};
+	}
 	pthread_mutex_unlock(&kept_mu);
 	free(old);
 }
@@ -176,13 +188,17 @@ static int metrics_recent(const char *addr, char *bound, size_t len) {
 	return hit;
 }
 
-static void metrics_started(const char *addr, const char *bound) {
+/* metrics_started keeps what ringlb answered to an ask for addr made at
+ * asked_at, unless an answer to a later ask is kept already. */
+static void metrics_started(const char *addr, const char *bound, int64_t asked_at) {
 	if (strlen(addr) >= sizeof metrics_asked)
 		return;
 	pthread_mutex_lock(&kept_mu);
-	snprintf(metrics_asked, sizeof metrics_asked, "%s", addr);
-	snprintf(metrics_bound, sizeof metrics_bound, "%s", bound);
-	metrics_at = ringlb_mono_ns();
+	if (asked_at >= metrics_at) {
+		snprintf(metrics_asked, sizeof metrics_asked, "%s", addr);
+		snprintf(metrics_bound, sizeof metrics_bound, "%s", bound);
+		metrics_at = asked_at;
+	}
 	pthread_mutex_unlock(&kept_mu);
 }
 
@@ -197,10 +213,11 @@ static int l_metrics(lua_State *L) {
 		lua_pushstring(L, bound);
 		return 1;
 	}
+	int64_t asked_at = ringlb_mono_ns();
 	int rc = ringlb_metrics(addr, bound, sizeof bound, err, sizeof err);
 	if (rc != RINGLB_OK)
 		return lm_fail(L, rc, err);
-	metrics_started(addr != NULL ? addr : "", bound);
+	metrics_started(addr != NULL ? addr : "", bound, asked_at);
 	lua_pushstring(L, bound);
 	return 1;
 }
