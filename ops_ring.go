@@ -274,6 +274,10 @@ func cSpec(s *C.struct_ringlb_ring_spec) (ring.Spec, error) {
 	return spec, nil
 }
 
+// maxPlanDials bounds the bytes of the members' dial strings a plan
+// carries (planBlock); the turns of the members past it build their own.
+const maxPlanDials = 64 << 10
+
 // planBlock lays p out as struct ringlb_plan (ringlb_lua.h) in one block of
 // C's heap: the struct, its members, their legs, the variables, the
 // do-not-disturb keys, then the strings they point to. spec gives each
@@ -304,14 +308,19 @@ func planBlock(p ring.Plan, spec ring.Spec) *C.struct_ringlb_plan {
 	}
 	words = append(words, p.DND...)
 	// Each member's dial string for its whole turn, so that a turn that
-	// rings it that long needs no call of its own to build one.
+	// rings it that long needs no call of its own to build one; as many as
+	// fit in maxPlanDials, since each repeats the ring's variables.
 	dials := make([]string, len(p.Members))
 	if p.Mode != ring.ModeParallel {
+		total := 0
 		for i, m := range p.Members {
-			if d, err := p.DialString([]ring.Member{m}, int(m.Timeout/time.Second)); err == nil {
-				dials[i] = d
-				words = append(words, d)
+			d, err := p.DialString([]ring.Member{m}, int(m.Timeout/time.Second))
+			if err != nil || total+len(d) > maxPlanDials {
+				break
 			}
+			total += len(d)
+			dials[i] = d
+			words = append(words, d)
 		}
 	}
 	text := 0

@@ -3,6 +3,7 @@ package ring
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -301,14 +302,23 @@ func ParseDeadline(sec float64) (time.Duration, error) {
 
 // DialString returns the dial string of one attempt that rings members
 // (all their legs at once) for secs seconds: the plan's variables and
-// originate_timeout in the {} block, each leg's own in its [] block.
+// originate_timeout in the {} block, each leg's own in its [] block, every
+// block sorted by name, as the Lua module writes a ring's (whose variables
+// come from Lua tables, which have no order).
 func (p Plan) DialString(members []Member, secs int) (string, error) {
 	var legs []Leg
 	for _, m := range members {
-		legs = append(legs, m.Legs...)
+		for _, l := range m.Legs {
+			legs = append(legs, Leg{Endpoint: l.Endpoint, Vars: byName(l.Vars)})
+		}
 	}
-	vars := make([][2]string, 0, len(p.Vars)+1)
-	vars = append(vars, p.Vars...)
-	vars = append(vars, [2]string{"originate_timeout", strconv.Itoa(secs)})
-	return LegsDialString(legs, Parallel, vars)
+	vars := append(slices.Clip(p.Vars), [2]string{"originate_timeout", strconv.Itoa(secs)})
+	return LegsDialString(legs, Parallel, byName(vars))
+}
+
+// byName returns a copy of vars sorted by name.
+func byName(vars [][2]string) [][2]string {
+	v := slices.Clone(vars)
+	slices.SortFunc(v, func(a, b [2]string) int { return strings.Compare(a[0], b[0]) })
+	return v
 }

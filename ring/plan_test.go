@@ -152,7 +152,7 @@ func TestSpecCheckParallelTurn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "{ignore_early_media=true,originate_timeout=25}[ringlb_dest=user/1,leg_timeout=10]user/1," +
+	want := "{ignore_early_media=true,originate_timeout=25}[leg_timeout=10,ringlb_dest=user/1]user/1," +
 		"[ringlb_dest=user/2]user/2,[leg_timeout=3,ringlb_dest=user/3]user/3"
 	if ds != want {
 		t.Fatalf("dial string\n%s\nwant\n%s", ds, want)

@@ -262,7 +262,7 @@ local cases = {
   end },
   { "ring_plan: the canonical plan of a ring, built as a table", function()
     local p = assert(ringlb.ring_plan({ mode = " Balancing ", balancer = "sales", timeout = 20.5, deadline = 60,
-      vars = { hold = 1 }, members = { "user/1001", { key = "user/1002@a.example", timeout = 10, legs = {
+      vars = { hold = 1, zz = "z" }, members = { "user/1001", { key = "user/1002@a.example", timeout = 10, legs = {
         "user/1002@a.example", { endpoint = "loopback/0612", vars = { leg_delay_start = 5, caller = "Doe, John" } } } },
         "user/1001", { key = "user/1003", dnd = true } } }))
     eq("balancing", p.mode); eq("fallback", p.on_backend_error); eq("sales", p.balancer)
@@ -278,7 +278,8 @@ local cases = {
     eq(1, #p.dnd); eq("user/1003", p.dnd[1])
     -- each member's dial string for its whole turn, as the ring's variables and its timeout make it
     for _, pm in ipairs(p.members) do
-      eq(assert(ringlb.dialstring(pm.legs, ",", { hold = 1, ignore_early_media = "true", originate_timeout = pm.timeout })),
+      eq(assert(ringlb.dialstring(pm.legs, ",", { hold = 1, zz = "z", ignore_early_media = "true",
+        originate_timeout = pm.timeout })),
         pm.dial, "the dial string of " .. pm.key)
     end
     local q = assert(ringlb.ring_plan({ mode = "parallel", members = { "user/1" } }))
