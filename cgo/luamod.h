@@ -118,6 +118,33 @@ LM_HIDDEN extern const luaL_Reg lm_ring_functions[];
 LM_HIDDEN void lm_install_searcher(lua_State *L);
 LM_HIDDEN int lm_chunk_stats(lua_State *L);
 
+/*
+ * What the module keeps of ringlb's answers (luamod_kept.c says which and
+ * why). lm_open_key and lm_plan_key write a key to buf (len bytes; NULL:
+ * nowhere) and return its length, or 0 when it is not to be kept (over
+ * LM_KEY_MAX, or too many options); call them with NULL first for the size. lm_*_kept find
+ * an answer, lm_*_keep keep one. A kept plan is read between lm_plan_kept
+ * and lm_plan_release; lm_plan_keep takes the plan (freeing it if it cannot
+ * keep it). lm_kept_stats is ringlb._kept().
+ */
+#define LM_KEY_MAX 8192
+struct ringlb_ring_spec;
+struct ringlb_plan;
+struct lm_kept_plan {
+	struct ringlb_plan *plan;
+	int refs; /* the table's and each reader's */
+};
+LM_HIDDEN size_t lm_open_key(char *buf, size_t len, const char *name, const struct lm_pairs *o);
+LM_HIDDEN uint64_t lm_open_kept(const char *key, size_t len);
+LM_HIDDEN void lm_open_keep(const char *key, size_t len, uint64_t handle);
+LM_HIDDEN size_t lm_plan_key(char *buf, size_t len, const struct ringlb_ring_spec *spec);
+LM_HIDDEN struct lm_kept_plan *lm_plan_kept(const char *key, size_t len);
+LM_HIDDEN void lm_plan_release(struct lm_kept_plan *p);
+LM_HIDDEN void lm_plan_keep(const char *key, size_t len, struct ringlb_plan *plan);
+LM_HIDDEN int lm_metrics_kept(const char *addr, char *bound, size_t len);
+LM_HIDDEN void lm_metrics_keep(const char *addr, const char *bound, int64_t asked_at);
+LM_HIDDEN int lm_kept_stats(lua_State *L);
+
 /* lm_tostring is the balancer's __tostring. */
 LM_HIDDEN int lm_tostring(lua_State *L);
 

@@ -236,11 +236,31 @@ static int plan_gc(lua_State *L) {
 	return 0;
 }
 
+/* kept_gc lets go of the kept plan its userdata reads, if any: when
+ * building the plan's table raises (memory), the reference goes with it. */
+static int kept_gc(lua_State *L) {
+	struct lm_kept_plan **p = (struct lm_kept_plan **)lua_touserdata(L, 1);
+	if (p != NULL && *p != NULL) {
+		lm_plan_release(*p);
+		*p = NULL;
+	}
+	return 0;
+}
+
+/* with_gc sets a metatable with __gc gc on the userdata on the stack top. */
+static void with_gc(lua_State *L, lua_CFunction gc) {
+	lua_newtable(L);
+	lua_pushcfunction(L, gc);
+	lua_setfield(L, -2, "__gc");
+	lua_setmetatable(L, -2);
+}
+
 /*
  * ringlb.ring_plan(spec) -> plan | nil, err, code
  * spec: {mode=, balancer=, no_holds=, timeout=, deadline=, on_backend_error=,
  * vars=, members=}; the plan (docs/lua-api.md) is ringlb's: the Go package
- * ring holds every rule of a valid ring.
+ * ring holds every rule of a valid ring. A spec asked before is answered
+ * from the plan the module kept (luamod_kept.c).
  */
 static int l_ring_plan(lua_State *L) {
 	luaL_checktype(L, 1, LUA_TTABLE);
@@ -262,19 +282,35 @@ static int l_ring_plan(lua_State *L) {
 	spec.vars = read_vars(L, lua_gettop(L), &spec.nvars);
 	lua_getfield(L, 1, "members");
 	read_members(L, lua_gettop(L), &spec);
+	char *key = NULL;
+	size_t klen = lm_plan_key(NULL, 0, &spec);
+	if (klen > 0) {
+		key = (char *)lua_newuserdata(L, klen);
+		lm_plan_key(key, klen, &spec);
+		struct lm_kept_plan **kept = (struct lm_kept_plan **)lua_newuserdata(L, sizeof *kept);
+		*kept = NULL;
+		with_gc(L, kept_gc);
+		if ((*kept = lm_plan_kept(key, klen)) != NULL) {
+			push_plan(L, (*kept)->plan);
+			lm_plan_release(*kept);
+			*kept = NULL;
+			return 1;
+		}
+	}
 	struct ringlb_plan **plan = (struct ringlb_plan **)lua_newuserdata(L, sizeof *plan);
 	*plan = NULL;
-	lua_newtable(L);
-	lua_pushcfunction(L, plan_gc);
-	lua_setfield(L, -2, "__gc");
-	lua_setmetatable(L, -2);
+	with_gc(L, plan_gc);
 	char err[RINGLB_ERRLEN];
 	int rc = ringlb_ring_plan(&spec, plan, err, sizeof err);
 	if (rc != RINGLB_OK)
 		return lm_fail(L, rc, err);
 	push_plan(L, *plan);
-	ringlb_free(*plan);
+	struct ringlb_plan *p = *plan;
 	*plan = NULL;
+	if (key != NULL)
+		lm_plan_keep(key, klen, p);
+	else
+		ringlb_free(p);
 	return 1;
 }
 

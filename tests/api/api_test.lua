@@ -289,6 +289,29 @@ local cases = {
     eq("{originate_timeout=10}[ringlb_dest=user/1002@a.example]user/1002@a.example,"
       .. "[caller=Doe\\\\, John,leg_delay_start=5,ringlb_dest=user/1002@a.example]loopback/0612", ds)
   end },
+  { "ring_plan: a spec asked again is answered from the plan kept, any other goes to Go", function()
+    local function spec(var)
+      return { mode = "balancing", balancer = name("kept-plan"), timeout = 15, vars = { a = var },
+        members = { "user/1", { key = "user/2", timeout = 5, legs = { "user/2", { endpoint = "loopback/2",
+          vars = { b = var } } } } } }
+    end
+    local k0 = ringlb._kept()
+    local p1 = assert(ringlb.ring_plan(spec("x")))
+    local p2 = assert(ringlb.ring_plan(spec("x")))
+    eq(k0.plans + 1, ringlb._kept().plans, "the second from the plan kept")
+    eq(p1.members[2].dial, p2.members[2].dial); eq(p1.members[2].legs[2].vars.b, p2.members[2].legs[2].vars.b)
+    eq(p1.timeout, p2.timeout); eq(p1.balancer, p2.balancer); eq(#p1.members, #p2.members)
+    assert(p1.members[2].legs[2].vars ~= p2.members[2].legs[2].vars, "each its own tables")
+    -- a leg's variable differs: another plan, from Go
+    local p3 = assert(ringlb.ring_plan(spec("y")))
+    eq("y", p3.members[2].legs[2].vars.b)
+    eq(k0.plans + 1, ringlb._kept().plans, "another spec is not answered from the kept one")
+    -- a spec that fails is never kept
+    local bad = spec("x"); bad.mode = "nonesuch"
+    expect_err("invalid", ringlb.ring_plan(bad))
+    expect_err("invalid", ringlb.ring_plan(bad))
+    eq(k0.plans + 1, ringlb._kept().plans, "errors are not kept")
+  end },
   { "ring_turn and ring_result: the turns of a ring and how it ended, named by ringlb", function()
     local b = assert(ringlb.open(name("turns"), { capacity = 1, tie = "list" }))
     local p = assert(ringlb.ring_plan({ mode = "sequential", balancer = name("turns"),

@@ -10,6 +10,7 @@ mkdir -p "$bin"
 gcc -O2 -Wall -Wextra -pthread -Icgo -o "$bin/stress" tests/c/stress.c -ldl
 # The host, like FreeSWITCH, provides the Lua symbols; the module must not.
 gcc -O2 -Wall -Wextra -I"$lua_inc" -o "$bin/two_states" tests/c/two_states.c $lua_ldflags -ldl -Wl,-E
+gcc -O2 -Wall -Wextra -pthread -I"$lua_inc" -o "$bin/kept_threads" tests/c/kept_threads.c $lua_ldflags -ldl -Wl,-E
 if readelf -d "$so_dir/ringlb.so" | grep -q 'NEEDED.*liblua'; then
   echo "FAIL: $so_dir/ringlb.so links liblua" >&2; exit 1
 fi
@@ -109,3 +110,5 @@ for mode in auto workers; do
 done
 echo "== C host with several lua_States"
 "$bin/two_states" "$so_dir"
+echo "== what the Lua module keeps, from 8 host threads at once"
+"$bin/kept_threads" "$so_dir" 8 300
