@@ -1,8 +1,9 @@
 /*
  * luamod.h - what the files of the Lua module share: luamod.c (the module,
  * open, get, list, metrics), luamod_balancer.c (the balancer's methods),
- * luamod_ring.c (the ring helper's functions) and luamod_args.c (reading
- * arguments, returning errors).
+ * luamod_ring.c (the ring helper's functions), luamod_args.c (reading
+ * arguments, returning errors), luamod_chunks.c (ringlb's Lua modules kept
+ * compiled) and luamod_kept.c (ringlb's answers kept).
  *
  * Every function the module registers runs inside lua_pcall (lm_register):
  * its body checks its arguments with luaL_check* and raises on bad ones,
@@ -10,8 +11,9 @@
  * nil, message, "invalid", so no error reaches the script. Go is entered
  * only through the ringlb_* functions, which return before the body goes
  * on, so nothing raised ever crosses a Go frame. Memory a body needs for
- * a call lives on its stack or in a Lua userdata (lm_room), so a raised
- * error leaks nothing.
+ * a call lives on its stack or in a Lua userdata (luamod_args.c's room), and
+ * a kept plan it reads is held by a reference that a userdata's __gc lets
+ * go, so a raised error leaks nothing.
  */
 #ifndef RINGLB_LUAMOD_H
 #define RINGLB_LUAMOD_H

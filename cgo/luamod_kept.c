@@ -10,12 +10,15 @@
  *
  * - Opens: a balancer is never closed while the process runs (the C ABI has
  *   no close), so a name opened again with the very same options is the
- *   same handle. Kept by the name and the options sorted: the last
- *   OPENS_KEPT, each of at most OPEN_OPTIONS options and LM_KEY_MAX bytes.
+ *   same handle. Kept by the name and the options sorted: OPENS_KEPT,
+ *   each of at most OPEN_OPTIONS options and LM_KEY_MAX bytes.
  * - Plans: a ring's plan depends on its spec alone (ring.Spec.Check), and a
- *   dialplan's group asks for the same spec on every call. The last
- *   PLANS_KEPT plans, by their spec of at most LM_KEY_MAX bytes; a plan is
- *   freed once replaced and no longer being read.
+ *   dialplan's group asks for the same spec on every call. PLANS_KEPT
+ *   plans, by their spec of at most LM_KEY_MAX bytes; a plan is freed once
+ *   replaced and no longer being read.
+ * Each table replaces the entry next to its hand that was not answered
+ * from since the hand last passed (a second chance): what every call asks
+ * stays while one-off asks come and go.
  * - The metrics endpoint: the address last asked for and the one it
  *   listens on, for METRICS_RECHECK_NS from the ask; so an endpoint that
  *   stopped is started again by an ask a second later at most.
@@ -34,28 +37,29 @@
 
 #define OPENS_KEPT 32
 #define OPEN_OPTIONS 64
-#define PLANS_KEPT 16
+#define PLANS_KEPT 64
 #define METRICS_RECHECK_NS 1000000000LL
 
 struct kept {
 	size_t len; /* 0: empty */
 	char *key;
-	uint64_t handle;             /* an open's */
-	struct lm_kept_plan *plan;   /* a plan's */
+	uint64_t handle;           /* an open's */
+	struct lm_kept_plan *plan; /* a plan's */
+	int used;                  /* answered since the replacing hand last passed */
 };
 
 static pthread_mutex_t mu;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static struct kept opens[OPENS_KEPT], plans[PLANS_KEPT]; /* mu */
-static int opens_next, plans_next;                       /* mu: the slot to replace next */
+static int opens_next, plans_next;                       /* mu: the replacing hands */
 static char metrics_asked[128], metrics_bound[128];      /* mu */
 static int64_t metrics_at;                               /* mu: when the kept ask was made; 0: none */
 static unsigned long open_hits, plan_hits, metrics_hits; /* mu */
 
 static void init(void) { ringlb_mutex_init_pi(&mu); }
 
-/* A key: parts each tagged (S a string, D a number written out, N NULL)
- * and NUL-terminated. put adds one to buf while it fits in len, and counts
+/* A key: parts each tagged (S a string, NULL as "", D a number written
+ * out) and NUL-terminated. put adds one to buf while it fits in len, and counts
  * its bytes: with buf NULL it only counts. */
 struct key {
 	char *buf;
@@ -63,17 +67,19 @@ struct key {
 };
 
 static void put(struct key *k, char tag, const char *s) {
-	size_t l = s != NULL ? strlen(s) : 0;
+	if (s == NULL)
+		s = ""; /* ringlb reads NULL as "" */
+	size_t l = strlen(s);
 	if (k->buf != NULL && k->n + l + 2 <= k->len) {
-		k->buf[k->n] = s != NULL ? tag : 'N';
-		memcpy(k->buf + k->n + 1, s != NULL ? s : "", l + 1);
+		k->buf[k->n] = tag;
+		memcpy(k->buf + k->n + 1, s, l + 1);
 	}
 	k->n += l + 2;
 }
 
 static void put_num(struct key *k, double v) {
 	char s[40];
-	snprintf(s, sizeof s, "%.17g", v);
+	snprintf(s, sizeof s, "%.17g", v + 0.0); /* -0 as 0 */
 	put(k, 'D', s);
 }
 
@@ -90,12 +96,28 @@ static size_t done(const struct key *k) {
 	return k->n <= LM_KEY_MAX && (k->buf == NULL || k->n <= k->len) ? k->n : 0;
 }
 
-/* find returns the slot of table (n slots) whose key is key, or -1. */
-static int find(const struct kept *table, int n, const char *key, size_t len) {
+/* find returns the slot of table (n slots) whose key is key, marked used,
+ * or -1. */
+static int find(struct kept *table, int n, const char *key, size_t len) {
 	for (int i = 0; i < n; i++)
-		if (table[i].len == len && memcmp(table[i].key, key, len) == 0)
+		if (table[i].len == len && memcmp(table[i].key, key, len) == 0) {
+			table[i].used = 1;
 			return i;
+		}
 	return -1;
+}
+
+/* victim returns the slot of table (n slots) to replace: the next from
+ * *hand not answered from since the hand last passed it (a second chance,
+ * so that what every call asks stays while one-off asks come and go). */
+static struct kept *victim(struct kept *table, int n, int *hand) {
+	for (;;) {
+		struct kept *e = &table[*hand];
+		*hand = (*hand + 1) % n;
+		if (!e->used)
+			return e;
+		e->used = 0;
+	}
 }
 
 /* ---- opens ---- */
@@ -138,8 +160,7 @@ void lm_open_keep(const char *key, size_t len, uint64_t handle) {
 	pthread_once(&once, init);
 	pthread_mutex_lock(&mu);
 	if (find(opens, OPENS_KEPT, key, len) < 0) { /* another thread may have kept it meanwhile */
-		struct kept *e = &opens[opens_next];
-		opens_next = (opens_next + 1) % OPENS_KEPT;
+		struct kept *e = victim(opens, OPENS_KEPT, &opens_next);
 		old = e->key;
 		*e = (struct kept){.len = len, .key = copy, .handle = handle};
 	}
@@ -219,8 +240,7 @@ void lm_plan_keep(const char *key, size_t len, struct ringlb_plan *plan) {
 	pthread_once(&once, init);
 	pthread_mutex_lock(&mu);
 	if (find(plans, PLANS_KEPT, key, len) < 0) {
-		struct kept *e = &plans[plans_next];
-		plans_next = (plans_next + 1) % PLANS_KEPT;
+		struct kept *e = victim(plans, PLANS_KEPT, &plans_next);
 		old_key = e->key;
 		old_plan = e->plan != NULL ? unref(e->plan) : NULL;
 		*e = (struct kept){.len = len, .key = copy, .plan = p};

@@ -22,7 +22,7 @@ static int threads = 8, calls = 300;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static int failures;
 
-/* One call of thread t, number i: spec s of 40, balancer s % 4 (capacity
+/* One call of thread t, number i: spec s of 100, balancer s % 4 (capacity
  * 1 + s % 4). Returns nil or the first mismatch. */
 static const char *call_code =
     "local s, t, i = ...\n"
@@ -67,7 +67,7 @@ static void *worker(void *arg) {
 			lua_close(L);
 			continue;
 		}
-		lua_pushinteger(L, (t * 7 + i) % 40);
+		lua_pushinteger(L, (t * 7 + i) % 100);
 		lua_pushinteger(L, t);
 		lua_pushinteger(L, i);
 		if (lua_pcall(L, 3, 1, 0) != 0 || !lua_isnil(L, -1))
@@ -105,7 +105,7 @@ int main(int argc, char **argv) {
 	if (luaL_dostring(L, code) != 0 || sscanf(lua_tostring(L, -1), "%lf %lf", &opens, &plans) != 2)
 		fail(-1, -1, "ringlb._kept()");
 	lua_close(L);
-	printf("%d threads x %d calls, 40 specs on 4 balancers: %d failures; answered from what was kept: %.0f opens, "
+	printf("%d threads x %d calls, 100 specs on 4 balancers: %d failures; answered from what was kept: %.0f opens, "
 	       "%.0f plans\n",
 	       threads, calls, failures, opens, plans);
 	if (opens < 1 || plans < 1) {
