@@ -109,6 +109,10 @@ struct lm_pairs {
 LM_HIDDEN void lm_pairs(lua_State *L, int idx, int max, const char *what, const char *const *per_dest,
                         struct lm_pairs *p);
 
+/* lm_push_counts pushes a table { names[i] = values[i] } of n numbers:
+ * the counters ringlb._chunks() and ringlb._kept() report. */
+LM_HIDDEN void lm_push_counts(lua_State *L, int n, const char *const *names, const double *values);
+
 /* The functions of luamod_balancer.c and luamod_ring.c. */
 LM_HIDDEN extern const luaL_Reg lm_balancer_methods[];
 LM_HIDDEN extern const luaL_Reg lm_ring_methods[];

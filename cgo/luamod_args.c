@@ -247,3 +247,11 @@ void lm_pairs(lua_State *L, int idx, int max, const char *what, const char *cons
 		lua_pop(L, 2); /* both strings stay the anchor table's */
 	}
 }
+
+void lm_push_counts(lua_State *L, int n, const char *const *names, const double *values) {
+	lua_createtable(L, 0, n);
+	for (int i = 0; i < n; i++) {
+		lua_pushnumber(L, (lua_Number)values[i]);
+		lua_setfield(L, -2, names[i]);
+	}
+}

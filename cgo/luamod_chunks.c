@@ -274,13 +274,8 @@ LM_HIDDEN int lm_chunk_stats(lua_State *L) {
 	for (int i = 0; i < CHUNKS; i++)
 		n += table[i] != NULL;
 	pthread_mutex_unlock(&mu);
-	lua_createtable(L, 0, 3);
-	lua_pushnumber(L, (lua_Number)h);
-	lua_setfield(L, -2, "hits");
-	lua_pushnumber(L, (lua_Number)m);
-	lua_setfield(L, -2, "misses");
-	lua_pushnumber(L, (lua_Number)n);
-	lua_setfield(L, -2, "entries");
+	static const char *const names[] = {"hits", "misses", "entries"};
+	lm_push_counts(L, 3, names, (const double[]){(double)h, (double)m, (double)n});
 	return 1;
 }
 

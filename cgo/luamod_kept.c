@@ -287,12 +287,7 @@ int lm_kept_stats(lua_State *L) {
 	pthread_mutex_lock(&mu);
 	unsigned long o = open_hits, p = plan_hits, m = metrics_hits;
 	pthread_mutex_unlock(&mu);
-	lua_createtable(L, 0, 3);
-	lua_pushnumber(L, (lua_Number)o);
-	lua_setfield(L, -2, "opens");
-	lua_pushnumber(L, (lua_Number)p);
-	lua_setfield(L, -2, "plans");
-	lua_pushnumber(L, (lua_Number)m);
-	lua_setfield(L, -2, "metrics");
+	static const char *const names[] = {"opens", "plans", "metrics"};
+	lm_push_counts(L, 3, names, (const double[]){(double)o, (double)p, (double)m});
 	return 1;
 }
