@@ -128,10 +128,10 @@ LM_HIDDEN int lm_chunk_stats(lua_State *L);
  * What the module keeps of ringlb's answers (luamod_kept.c says which and
  * why). lm_open_key and lm_plan_key write a key to buf (len bytes; NULL:
  * nowhere) and return its length, or 0 when it is not to be kept (over
- * LM_KEY_MAX, or too many options); call them with NULL first for the size. lm_*_kept find
- * an answer, lm_*_keep keep one. A kept plan is read between lm_plan_kept
- * and lm_plan_release; lm_plan_keep takes the plan (freeing it if it cannot
- * keep it). lm_kept_stats is ringlb._kept().
+ * LM_KEY_MAX, or too many options): call them with NULL first for the
+ * size. lm_*_kept find an answer, lm_*_keep keep one. A kept plan is read
+ * between lm_plan_kept and lm_plan_release; lm_plan_keep takes the plan
+ * (freeing it if it cannot keep it). lm_kept_stats is ringlb._kept().
  */
 #define LM_KEY_MAX 8192
 struct ringlb_ring_spec;

@@ -16,12 +16,13 @@
  *   dialplan's group asks for the same spec on every call. PLANS_KEPT
  *   plans, by their spec of at most LM_KEY_MAX bytes; a plan is freed once
  *   replaced and no longer being read.
- * Each table replaces the entry next to its hand that was not answered
- * from since the hand last passed (a second chance): what every call asks
- * stays while one-off asks come and go.
  * - The metrics endpoint: the address last asked for and the one it
  *   listens on, for METRICS_RECHECK_NS from the ask; so an endpoint that
  *   stopped is started again by an ask a second later at most.
+ *
+ * A full table of opens or plans replaces the entry next to its hand that
+ * was not answered from since the hand last passed (a second chance): what
+ * every call asks stays while one-off asks come and go.
  *
  * One priority-inheriting mutex guards it all; it is never held while Lua
  * runs or may raise, nor across a call into Go.
@@ -59,8 +60,8 @@ static unsigned long open_hits, plan_hits, metrics_hits; /* mu */
 static void init(void) { ringlb_mutex_init_pi(&mu); }
 
 /* A key: parts each tagged (S a string, NULL as "", D a number written
- * out) and NUL-terminated. put adds one to buf while it fits in len, and counts
- * its bytes: with buf NULL it only counts. */
+ * out) and NUL-terminated. put adds one to buf while it fits in len, and
+ * counts its bytes: with buf NULL it only counts. */
 struct key {
 	char *buf;
 	size_t len, n;

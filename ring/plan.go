@@ -309,16 +309,15 @@ func (p Plan) DialString(members []Member, secs int) (string, error) {
 	var legs []Leg
 	for _, m := range members {
 		for _, l := range m.Legs {
-			legs = append(legs, Leg{Endpoint: l.Endpoint, Vars: byName(l.Vars)})
+			legs = append(legs, Leg{Endpoint: l.Endpoint, Vars: byName(slices.Clone(l.Vars))})
 		}
 	}
 	vars := append(slices.Clip(p.Vars), [2]string{"originate_timeout", strconv.Itoa(secs)})
 	return LegsDialString(legs, Parallel, byName(vars))
 }
 
-// byName returns a copy of vars sorted by name.
+// byName sorts vars by name in place and returns it.
 func byName(vars [][2]string) [][2]string {
-	v := slices.Clone(vars)
-	slices.SortFunc(v, func(a, b [2]string) int { return strings.Compare(a[0], b[0]) })
-	return v
+	slices.SortFunc(vars, func(a, b [2]string) int { return strings.Compare(a[0], b[0]) })
+	return vars
 }
