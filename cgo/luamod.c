@@ -130,6 +130,7 @@ int luaopen_ringlb(lua_State *L) {
 	lua_newtable(L);
 	lm_register(L, module_functions);
 	lm_register(L, lm_ring_functions);
+	lm_register(L, lm_events_functions);
 	lua_pushstring(L, "ringlb");
 	lua_setfield(L, -2, "_NAME");
 	lua_pushstring(L, RINGLB_VERSION);

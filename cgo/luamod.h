@@ -3,7 +3,8 @@
  * open, get, list, metrics), luamod_balancer.c (the balancer's methods),
  * luamod_ring.c (the ring helper's functions), luamod_args.c (reading
  * arguments, returning errors), luamod_chunks.c (ringlb's Lua modules kept
- * compiled) and luamod_kept.c (ringlb's answers kept).
+ * compiled), luamod_kept.c (ringlb's answers kept) and luamod_events.c (the
+ * switch's channel events, for the tracker).
  *
  * Every function the module registers runs inside lua_pcall (lm_register):
  * its body checks its arguments with luaL_check* and raises on bad ones,
@@ -113,8 +114,10 @@ LM_HIDDEN void lm_pairs(lua_State *L, int idx, int max, const char *what, const 
  * the counters ringlb._chunks() and ringlb._kept() report. */
 LM_HIDDEN void lm_push_counts(lua_State *L, int n, const char *const *names, const double *values);
 
-/* The functions of luamod_balancer.c and luamod_ring.c. */
+/* The functions of luamod_balancer.c, luamod_ring.c and luamod_events.c. */
 LM_HIDDEN extern const luaL_Reg lm_balancer_methods[];
+LM_HIDDEN extern const luaL_Reg lm_events_methods[];
+LM_HIDDEN extern const luaL_Reg lm_events_functions[];
 LM_HIDDEN extern const luaL_Reg lm_ring_methods[];
 LM_HIDDEN extern const luaL_Reg lm_ring_functions[];
 

@@ -7,8 +7,9 @@
 --   <param name="startup-script" value="ringlb_track.lua consume"/>
 --     in lua.conf.xml (shipped): one Lua state for the life of the switch,
 --     in a thread of its own, takes CHANNEL_CREATE, CHANNEL_ANSWER and
---     CHANNEL_HANGUP_COMPLETE from an event consumer, and returns only as
---     the switch stops;
+--     CHANNEL_HANGUP_COMPLETE from the switch's event core through ringlb
+--     (ringlb.switch_events: only the events of legs that may be a user's,
+--     only the headers read here), and returns only as the switch stops;
 --   <hook event="CHANNEL_CREATE" script="ringlb_track.lua"/> (and ANSWER,
 --     HANGUP_COMPLETE) in lua.conf.xml: a fresh Lua state per event, with
 --     the global `event`. A state costs the switch more than the work done
@@ -160,7 +161,7 @@ local function hooked()
 	return false
 end
 
--- CONSUMER_GC is how many events the consumer takes between two full
+-- CONSUMER_GC is how many events mod_lua's consumer takes between two full
 -- collections of its Lua state: an event it has taken holds the switch's
 -- copy of it (all the channel's variables) until its userdata is
 -- collected, which Lua alone would do only as its own small heap grows.
@@ -172,9 +173,62 @@ local function tracking()
 	return names ~= nil and names ~= ""
 end
 
--- consume_while takes the tracked channel events from a consumer of its own
--- while the switch runs and ringlb_track is set.
-local function consume_while()
+-- HEADERS are the headers track reads, and ANY those of them one of which
+-- a user's leg carries (see track): what the switch's event core copies for
+-- the consumer.
+local HEADERS = { "Event-Name", "Unique-ID", "Call-Direction", "Hangup-Cause", "variable_ringlb_dest",
+	"variable_dialed_user", "variable_dialed_domain", "variable_dialed_extension", "variable_domain_name",
+	"variable_presence_id", "variable_originating_leg_uuid", "variable_user_name" }
+local ANY = { "variable_dialed_user", "variable_dialed_extension", "variable_user_name" }
+
+-- copied reports an event's header h from e, a table of the HEADERS it
+-- had; a header track reads that HEADERS lacks is an error (logged by run),
+-- never a silent nil.
+local WANTED = {}
+for _, h in ipairs(HEADERS) do
+	WANTED[h] = true
+end
+local function copied(e, h)
+	if not WANTED[h] then
+		error("ringlb_track.lua reads " .. h .. ", which HEADERS does not copy", 0)
+	end
+	return e[h]
+end
+
+-- consume_source takes the tracked channel events from src, a source of
+-- ringlb's (ringlb.switch_events), while the switch runs and ringlb_track is
+-- set: the switch's event core hands it only the events of channels that
+-- may be a user's, with only the headers above.
+local function consume_source(src)
+	log("INFO", "counting calls that do not go through ringlb")
+	local dropped = 0
+	local e
+	local function get(h)
+		return copied(e, h)
+	end
+	while freeswitch.running() and tracking() do
+		e = src:pop(1000)
+		if e then
+			run(get)
+			e = nil
+		else
+			local d = src:dropped()
+			if d and d > dropped then
+				log("WARNING", string.format("%d channel events dropped (queue full): calls may be counted wrongly "
+					.. "until max_hold_age heals them", d - dropped))
+				dropped = d
+			end
+		end
+	end
+	src:close() -- no more events copied for this state
+	return true
+end
+
+-- consume_copies does the same with mod_lua's freeswitch.EventConsumer, for a
+-- host whose event core ringlb cannot bind to (code "unsupported"): the
+-- switch copies every tracked event into its queue, with all the channel's
+-- variables.
+local function consume_copies()
 	local events = freeswitch.EventConsumer()
 	for ev in pairs(OPS) do
 		if events:bind(ev, "") ~= 1 then
@@ -202,6 +256,24 @@ local function consume_while()
 	end
 	events:cleanup() -- no more events copied for this state
 	return true
+end
+
+-- consume_while takes the tracked channel events while the switch runs and
+-- ringlb_track is set: from the switch's event core through ringlb where it
+-- can, else from mod_lua's event consumer.
+local function consume_while()
+	local events = {}
+	for ev in pairs(OPS) do
+		events[#events + 1] = ev
+	end
+	local src, err, code = require("ringlb").switch_events({ events = events, headers = HEADERS, any = ANY })
+	if src then
+		return consume_source(src)
+	elseif code == "unsupported" then
+		return consume_copies()
+	end
+	log("ERR", "cannot take channel events: " .. tostring(err) .. "; calls that do not go through ringlb are not counted")
+	return false
 end
 
 -- consume tracks the channel events of the whole switch in this one state

@@ -32,6 +32,13 @@ local cases = {
     eq(true, b2:release("user/1001", "c1"))
     eq(0, b1:load("user/1001"))
   end },
+  { "switch_events outside a switch: unsupported, nothing raised", function()
+    local src, err, code = ringlb.switch_events({ events = { "CHANNEL_CREATE" }, headers = { "Unique-ID" },
+      any = { "Unique-ID" } })
+    eq(nil, src)
+    eq("unsupported", code)
+    assert(tostring(err):find("no switch event core", 1, true), tostring(err))
+  end },
   { "same name, other options: mismatch", function()
     assert(ringlb.open(name("mm"), { tie = "list" }))
     expect_err("mismatch", ringlb.open(name("mm"), { tie = "lru" }))

@@ -11,6 +11,8 @@ gcc -O2 -Wall -Wextra -pthread -Icgo -o "$bin/stress" tests/c/stress.c -ldl
 # The host, like FreeSWITCH, provides the Lua symbols; the module must not.
 gcc -O2 -Wall -Wextra -I"$lua_inc" -o "$bin/two_states" tests/c/two_states.c $lua_ldflags -ldl -Wl,-E
 gcc -O2 -Wall -Wextra -pthread -I"$lua_inc" -o "$bin/kept_threads" tests/c/kept_threads.c $lua_ldflags -ldl -Wl,-E
+# The host of the switch's event core exports its functions (-Wl,-E), as libfreeswitch does.
+gcc -O2 -Wall -Wextra -pthread -I"$lua_inc" -o "$bin/switch_events" tests/c/switch_events.c $lua_ldflags -ldl -Wl,-E
 if readelf -d "$so_dir/ringlb.so" | grep -q 'NEEDED.*liblua'; then
   echo "FAIL: $so_dir/ringlb.so links liblua" >&2; exit 1
 fi
@@ -112,3 +114,5 @@ echo "== C host with several lua_States"
 "$bin/two_states" "$so_dir"
 echo "== what the Lua module keeps, from 8 host threads at once"
 "$bin/kept_threads" "$so_dir" 8 300
+echo "== the switch's channel events through ringlb.switch_events, and the tracker's consumer on them"
+"$bin/switch_events" "$so_dir" lua tests/c/switch_events.lua

@@ -1,0 +1,462 @@
+//go:build lua51 || lua52 || lua53 || lua54 || luajit
+
+/*
+ * luamod_events.c - ringlb.switch_events: channel events taken straight from
+ * the switch's event core, for the tracker's consumer (lua/ringlb_track.lua).
+ *
+ * mod_lua's freeswitch.EventConsumer has the switch copy every event bound
+ * (all the channel's variables, often 150 headers) into its queue, and wakes
+ * the consumer's thread for each, whether the script wants it or not: for a
+ * direct call, six events of which the tracker counts three. The switch's
+ * event core is in the process (libfreeswitch, loaded with global symbols
+ * before any module, as hostlog.c's switch_log_printf), so a source binds
+ * to it itself: its callback, on the switch's event dispatch thread, keeps
+ * only an event that carries one of the headers named as `any`, copies only
+ * the headers named, into a queue bounded in events, and wakes the consumer;
+ * the consumer pops a table of them.
+ *
+ * The callback runs on a dispatch thread that the switch runs at realtime
+ * priority: it never enters Go, never waits for anything but a
+ * priority-inheriting mutex held for a queue operation, and keeps no
+ * pointer into the event after it returns. The switch calls callbacks under
+ * its event read lock and switch_event_unbind takes it for writing, so once
+ * a source is unbound no callback of it runs or will run: only then is it
+ * freed. A callback finds its source by slot (one callback function per
+ * slot), so nothing depends on the layout of the switch's event struct.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dispatch.h"
+#include "luamod.h"
+
+#define EVENTS_MT "ringlb.switch_events"
+#define SE_MAGIC UINT64_C(0x72696e676c62e7e5)
+
+/* The limits of one source: names of events bound, headers copied, the
+ * length of a name, the bytes of one event's copied values (an event over
+ * it is dropped and counted), the queue's length, and pop's longest wait. */
+#define SE_SLOTS 8
+#define SE_MAX_EVENTS 8
+#define SE_MAX_HEADERS 32
+#define SE_NAME_MAX 128
+#define SE_RECORD_MAX 16384
+#define SE_QUEUE_DEFAULT 5000
+#define SE_QUEUE_MAX 100000
+#define SE_WAIT_MAX_MS 60000
+
+/*
+ * The switch's event API (switch_event.h), by symbol: its enums are ints,
+ * SWITCH_STATUS_SUCCESS is 0, and an event and a binding are opaque here.
+ */
+typedef void (*se_callback_fn)(void *event);
+typedef int (*se_bind_fn)(const char *id, int event, const char *subclass, se_callback_fn cb, void *user_data,
+                          void **node);
+typedef int (*se_unbind_fn)(void **node);
+typedef char *(*se_header_fn)(void *event, const char *name, int idx);
+typedef int (*se_name_fn)(const char *name, int *type);
+
+static se_bind_fn sw_bind;
+static se_unbind_fn sw_unbind;
+static se_header_fn sw_header;
+static se_name_fn sw_name;
+static pthread_once_t resolve_once = PTHREAD_ONCE_INIT;
+
+static void resolve(void) {
+	sw_bind = (se_bind_fn)dlsym(RTLD_DEFAULT, "switch_event_bind_removable");
+	sw_unbind = (se_unbind_fn)dlsym(RTLD_DEFAULT, "switch_event_unbind");
+	sw_header = (se_header_fn)dlsym(RTLD_DEFAULT, "switch_event_get_header_idx");
+	sw_name = (se_name_fn)dlsym(RTLD_DEFAULT, "switch_name_event");
+}
+
+/* One event as queued: the length of each header's value (-1: absent),
+ * then the values one after another. */
+struct se_record {
+	struct se_record *next;
+	int len[SE_MAX_HEADERS];
+	char data[];
+};
+
+struct se_source {
+	int slot;
+	int nheaders;
+	char names[SE_MAX_HEADERS][SE_NAME_MAX + 1];
+	int any[SE_MAX_HEADERS]; /* any[i]: an event is kept only if header i or another marked one is set */
+	int nnodes;
+	void *nodes[SE_MAX_EVENTS];
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	struct se_record *head, *tail;
+	int len, cap;
+	uint64_t dropped;
+	struct se_record *taken; /* popped, being pushed into Lua: freed by the next pop or close */
+};
+
+/* slots[i] is the source whose bindings call se_cb<i>; set before it binds,
+ * cleared after it unbinds. */
+static struct se_source *slots[SE_SLOTS];
+static pthread_mutex_t slots_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* deliver keeps what source slot wants of event: on the switch's dispatch
+ * thread, as the switch delivers it. */
+static void deliver(int slot, void *event) {
+	struct se_source *s = __atomic_load_n(&slots[slot], __ATOMIC_ACQUIRE);
+	if (s == NULL)
+		return;
+	const char *v[SE_MAX_HEADERS];
+	int wanted = 0;
+	size_t total = 0;
+	for (int i = 0; i < s->nheaders; i++) {
+		v[i] = sw_header(event, s->names[i], -1);
+		if (v[i] != NULL) {
+			total += strlen(v[i]);
+			if (s->any[i] && v[i][0] != '\0')
+				wanted = 1;
+		}
+	}
+	if (!wanted)
+		return;
+	struct se_record *r = NULL;
+	if (total <= SE_RECORD_MAX)
+		r = (struct se_record *)malloc(sizeof *r + total);
+	if (r != NULL) {
+		r->next = NULL;
+		char *p = r->data;
+		for (int i = 0; i < s->nheaders; i++) {
+			r->len[i] = v[i] != NULL ? (int)strlen(v[i]) : -1;
+			if (r->len[i] > 0) {
+				memcpy(p, v[i], (size_t)r->len[i]);
+				p += r->len[i];
+			}
+		}
+	}
+	pthread_mutex_lock(&s->mu);
+	if (r == NULL || s->len >= s->cap) {
+		s->dropped++;
+		pthread_mutex_unlock(&s->mu);
+		free(r);
+		return;
+	}
+	if (s->tail != NULL)
+		s->tail->next = r;
+	else
+		s->head = r;
+	s->tail = r;
+	s->len++;
+	pthread_cond_signal(&s->cond);
+	pthread_mutex_unlock(&s->mu);
+}
+
+#define SE_CB(i) \
+	static void se_cb##i(void *event) { deliver(i, event); }
+SE_CB(0)
+SE_CB(1)
+SE_CB(2)
+SE_CB(3)
+SE_CB(4)
+SE_CB(5)
+SE_CB(6)
+SE_CB(7)
+static const se_callback_fn callbacks[SE_SLOTS] = {se_cb0, se_cb1, se_cb2, se_cb3, se_cb4, se_cb5, se_cb6, se_cb7};
+
+/* source_free unbinds s, so that no callback of it runs any more, gives its
+ * slot back and frees it with what it queued. */
+static void source_free(struct se_source *s) {
+	for (int i = 0; i < s->nnodes; i++)
+		if (s->nodes[i] != NULL)
+			sw_unbind(&s->nodes[i]);
+	pthread_mutex_lock(&slots_mu);
+	__atomic_store_n(&slots[s->slot], NULL, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&slots_mu);
+	for (struct se_record *r = s->head, *next; r != NULL; r = next) {
+		next = r->next;
+		free(r);
+	}
+	free(s->taken);
+	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->cond);
+	free(s);
+}
+
+/* The Lua value of a source: it owns s until closed or collected. */
+struct events_ud {
+	uint64_t magic;
+	struct se_source *s;
+};
+
+static struct events_ud *self(lua_State *L, const char *method) {
+	struct events_ud *u = NULL;
+	if (lua_type(L, 1) == LUA_TUSERDATA && lm_rawlen(L, 1) == sizeof *u && lua_getmetatable(L, 1)) {
+		luaL_getmetatable(L, EVENTS_MT);
+		if (lua_rawequal(L, -1, -2))
+			u = (struct events_ud *)lua_touserdata(L, 1);
+		lua_pop(L, 2);
+	}
+	if (u == NULL || u->magic != SE_MAGIC)
+		luaL_error(L, "call it as events:%s(...)", method);
+	return u;
+}
+
+/* names reads spec[field], an array of 1 to max strings of at most
+ * SE_NAME_MAX bytes without NUL bytes, calling add for each; or raises. */
+static void names(lua_State *L, const char *field, int max, void (*add)(lua_State *, void *, const char *),
+                  void *arg) {
+	lua_getfield(L, 1, field);
+	if (lua_type(L, -1) != LUA_TTABLE)
+		luaL_error(L, "spec.%s: want an array of names", field);
+	int n = (int)lm_rawlen(L, -1);
+	if (n < 1 || n > max)
+		luaL_error(L, "spec.%s: want 1 to %d names, got %d", field, max, n);
+	for (int i = 1; i <= n; i++) {
+		lua_rawgeti(L, -1, i);
+		const char *name = lm_plain(L, -1);
+		if (name == NULL || name[0] == '\0' || strlen(name) > SE_NAME_MAX)
+			luaL_error(L, "spec.%s[%d]: want a name of 1 to %d bytes", field, i, SE_NAME_MAX);
+		add(L, arg, name);
+		lua_pop(L, 1);
+	}
+	lua_pop(L, 1);
+}
+
+/* The source being made, as names() fills it. */
+struct building {
+	struct se_source *s;
+	int types[SE_MAX_EVENTS];
+	int ntypes;
+};
+
+static void add_event(lua_State *L, void *arg, const char *name) {
+	struct building *b = (struct building *)arg;
+	int type = -1;
+	if (sw_name(name, &type) != 0 || type < 0)
+		luaL_error(L, "spec.events: %s is no event of this switch", name);
+	for (int i = 0; i < b->ntypes; i++)
+		if (b->types[i] == type)
+			luaL_error(L, "spec.events: %s twice", name);
+	b->types[b->ntypes++] = type;
+}
+
+static void add_header(lua_State *L, void *arg, const char *name) {
+	(void)L;
+	struct building *b = (struct building *)arg;
+	strcpy(b->s->names[b->s->nheaders++], name);
+}
+
+static void add_any(lua_State *L, void *arg, const char *name) {
+	struct building *b = (struct building *)arg;
+	for (int i = 0; i < b->s->nheaders; i++)
+		if (strcmp(b->s->names[i], name) == 0) {
+			b->s->any[i] = 1;
+			return;
+		}
+	luaL_error(L, "spec.any: %s is not one of spec.headers", name);
+}
+
+/* events_gc closes a source the script did not close. */
+static int events_gc(lua_State *L) {
+	struct events_ud *u = (struct events_ud *)lua_touserdata(L, 1);
+	if (u != NULL && lm_rawlen(L, 1) == sizeof *u && u->magic == SE_MAGIC && u->s != NULL) {
+		struct se_source *s = u->s;
+		u->s = NULL;
+		source_free(s);
+	}
+	return 0;
+}
+
+/*
+ * ringlb.switch_events{ events = {...}, headers = {...}, any = {...} [, queue = n] }
+ *   -> source | nil, err, code
+ * Binds to the named channel events of the switch this process is (code
+ * "unsupported" in any other host). An event is queued only if one of the
+ * headers in `any` is set and not empty, as a copy of the headers named in
+ * `headers`; at most `queue` (5000) wait, and one arriving when they are
+ * there, or whose values exceed 16 KB, is dropped and counted.
+ */
+static int l_switch_events(lua_State *L) {
+	luaL_checktype(L, 1, LUA_TTABLE);
+	pthread_once(&resolve_once, resolve);
+	if (sw_bind == NULL || sw_unbind == NULL || sw_header == NULL || sw_name == NULL) {
+		lua_pushnil(L);
+		lua_pushstring(L, "ringlb: no switch event core in this process (switch_event_bind_removable)");
+		lua_pushstring(L, "unsupported");
+		return 3;
+	}
+	if (ringlb_forked_child) {
+		lua_pushnil(L);
+		lua_pushstring(L, "ringlb: not in the child of a fork");
+		lua_pushstring(L, "internal");
+		return 3;
+	}
+	int cap = SE_QUEUE_DEFAULT;
+	lua_getfield(L, 1, "queue");
+	if (!lua_isnil(L, -1)) {
+		lua_Number q = lua_tonumber(L, -1);
+		if (lua_type(L, -1) != LUA_TNUMBER || q < 1 || q > SE_QUEUE_MAX || q != (lua_Number)(int)q)
+			luaL_error(L, "spec.queue: want a whole number from 1 to %d", SE_QUEUE_MAX);
+		cap = (int)q;
+	}
+	lua_pop(L, 1);
+	/* Built in a userdata first, so that a raised error leaks nothing. */
+	struct building *b = (struct building *)lua_newuserdata(L, sizeof *b + sizeof *b->s);
+	memset(b, 0, sizeof *b + sizeof *b->s);
+	b->s = (struct se_source *)(b + 1);
+	names(L, "events", SE_MAX_EVENTS, add_event, b);
+	names(L, "headers", SE_MAX_HEADERS, add_header, b);
+	names(L, "any", SE_MAX_HEADERS, add_any, b);
+
+	if (luaL_newmetatable(L, EVENTS_MT)) {
+		lua_newtable(L);
+		lm_register(L, lm_events_methods);
+		lua_setfield(L, -2, "__index");
+		lua_pushcfunction(L, events_gc);
+		lua_setfield(L, -2, "__gc");
+		lua_pushstring(L, EVENTS_MT);
+		lua_setfield(L, -2, "__name");
+		lua_pushstring(L, EVENTS_MT);
+		lua_setfield(L, -2, "__metatable");
+	}
+	lua_pop(L, 1);
+	struct events_ud *u = (struct events_ud *)lua_newuserdata(L, sizeof *u);
+	u->magic = SE_MAGIC;
+	u->s = NULL;
+	luaL_getmetatable(L, EVENTS_MT);
+	lua_setmetatable(L, -2);
+
+	/* Nothing below raises. */
+	struct se_source *s = (struct se_source *)malloc(sizeof *s);
+	if (s == NULL) {
+		lua_pushnil(L);
+		lua_pushstring(L, "ringlb: out of memory");
+		lua_pushstring(L, "internal");
+		return 3;
+	}
+	memcpy(s, b->s, sizeof *s);
+	s->cap = cap;
+	ringlb_mutex_init_pi(&s->mu);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	s->slot = -1;
+	pthread_mutex_lock(&slots_mu);
+	for (int i = 0; i < SE_SLOTS; i++)
+		if (slots[i] == NULL) {
+			s->slot = i;
+			__atomic_store_n(&slots[i], s, __ATOMIC_RELEASE);
+			break;
+		}
+	pthread_mutex_unlock(&slots_mu);
+	if (s->slot < 0) {
+		pthread_mutex_destroy(&s->mu);
+		pthread_cond_destroy(&s->cond);
+		free(s);
+		lua_pushnil(L);
+		lua_pushfstring(L, "ringlb: %d event sources are open already; close one first", SE_SLOTS);
+		lua_pushstring(L, "invalid");
+		return 3;
+	}
+	for (int i = 0; i < b->ntypes; i++) {
+		if (sw_bind("ringlb", b->types[i], NULL, callbacks[s->slot], s, &s->nodes[s->nnodes]) != 0 ||
+		    s->nodes[s->nnodes] == NULL) {
+			s->nodes[s->nnodes] = NULL;
+			source_free(s);
+			lua_pushnil(L);
+			lua_pushstring(L, "ringlb: the switch refused to bind an event");
+			lua_pushstring(L, "internal");
+			return 3;
+		}
+		s->nnodes++;
+	}
+	u->s = s;
+	return 1;
+}
+
+/*
+ * events:pop([timeout_ms]) -> { header = value, ... } | nil (none within
+ * timeout_ms, 0 by default: do not wait) | nil, err, "closed"
+ * Waits at most 60 s. The table holds the headers named that the event had.
+ */
+static int l_pop(lua_State *L) {
+	struct events_ud *u = self(L, "pop");
+	lua_Number ms = luaL_optnumber(L, 2, 0);
+	if (!(ms >= 0 && ms <= SE_WAIT_MAX_MS))
+		luaL_error(L, "timeout_ms: want 0 to %d", SE_WAIT_MAX_MS);
+	struct se_source *s = u->s;
+	if (s == NULL) {
+		lua_pushnil(L);
+		lua_pushstring(L, "ringlb: event source closed");
+		lua_pushstring(L, "closed");
+		return 3;
+	}
+	free(s->taken);
+	s->taken = NULL;
+	int64_t deadline = ringlb_mono_ns() + (int64_t)(ms * 1e6);
+	struct timespec ts = {.tv_sec = deadline / 1000000000, .tv_nsec = deadline % 1000000000};
+	/* The wait is a cancellation point: a host that cancels this thread
+	 * meanwhile must not leave the mutex held. */
+	int oldstate;
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &oldstate);
+	pthread_mutex_lock(&s->mu);
+	while (s->head == NULL && ms > 0) {
+		int rc = pthread_cond_timedwait(&s->cond, &s->mu, &ts);
+		if (rc == ETIMEDOUT)
+			break;
+	}
+	struct se_record *r = s->head;
+	if (r != NULL) {
+		s->head = r->next;
+		if (s->head == NULL)
+			s->tail = NULL;
+		s->len--;
+	}
+	pthread_mutex_unlock(&s->mu);
+	pthread_setcancelstate(oldstate, NULL);
+	if (r == NULL) {
+		lua_pushnil(L);
+		return 1;
+	}
+	s->taken = r; /* a raise below leaves it to the next pop or close */
+	lua_createtable(L, 0, s->nheaders);
+	const char *p = r->data;
+	for (int i = 0; i < s->nheaders; i++) {
+		if (r->len[i] < 0)
+			continue;
+		lua_pushlstring(L, p, (size_t)r->len[i]);
+		lua_setfield(L, -2, s->names[i]);
+		p += r->len[i];
+	}
+	s->taken = NULL;
+	free(r);
+	return 1;
+}
+
+/* events:dropped() -> how many events the source could not queue: the
+ * queue full, or an event's values over 16 KB. */
+static int l_dropped(lua_State *L) {
+	struct events_ud *u = self(L, "dropped");
+	uint64_t n = 0;
+	if (u->s != NULL) {
+		pthread_mutex_lock(&u->s->mu);
+		n = u->s->dropped;
+		pthread_mutex_unlock(&u->s->mu);
+	}
+	lua_pushnumber(L, (lua_Number)n);
+	return 1;
+}
+
+/* events:close() unbinds the source and frees what it queued; pop then
+ * fails with "closed". */
+static int l_close(lua_State *L) {
+	self(L, "close");
+	return events_gc(L);
+}
+
+const luaL_Reg lm_events_methods[] = {{"pop", l_pop}, {"dropped", l_dropped}, {"close", l_close}, {NULL, NULL}};
+const luaL_Reg lm_events_functions[] = {{"switch_events", l_switch_events}, {NULL, NULL}};
