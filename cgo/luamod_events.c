@@ -23,10 +23,17 @@
  * a source is unbound no callback of it runs or will run: only then is it
  * freed. A callback finds its source by slot (one callback function per
  * slot), so nothing depends on the layout of the switch's event struct.
+ *
+ * Binding and unbinding take the switch's event lock for writing, so a
+ * source is refused in a state that mod_lua made for an event hook (the
+ * global `event`): that hook runs on the dispatch thread, under the same
+ * lock held for reading, and would wait for itself. Both run with the
+ * thread's cancellation off, so that a cancelled host thread never leaves
+ * the switch's lock held; in the child of a fork, where the lock's holder
+ * may be gone, a source does nothing.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
-#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,9 +46,10 @@
 #define EVENTS_MT "ringlb.switch_events"
 #define SE_MAGIC UINT64_C(0x72696e676c62e7e5)
 
-/* The limits of one source: names of events bound, headers copied, the
- * length of a name, the bytes of one event's copied values (an event over
- * it is dropped and counted), the queue's length, and pop's longest wait. */
+/* The limits: sources open at once, and of one source the names of events
+ * bound, headers copied, the length of a name, the bytes of one event's
+ * copied values (an event over it is dropped and counted), the queue's
+ * length, and pop's longest wait. */
 #define SE_SLOTS 8
 #define SE_MAX_EVENTS 8
 #define SE_MAX_HEADERS 32
@@ -79,6 +87,7 @@ static void resolve(void) {
  * then the values one after another. */
 struct se_record {
 	struct se_record *next;
+	size_t size; /* of data */
 	int len[SE_MAX_HEADERS];
 	char data[];
 };
@@ -95,7 +104,6 @@ struct se_source {
 	struct se_record *head, *tail;
 	int len, cap;
 	uint64_t dropped;
-	struct se_record *taken; /* popped, being pushed into Lua: freed by the next pop or close */
 };
 
 /* slots[i] is the source whose bindings call se_cb<i>; set before it binds,
@@ -127,6 +135,7 @@ static void deliver(int slot, void *event) {
 		r = (struct se_record *)malloc(sizeof *r + total);
 	if (r != NULL) {
 		r->next = NULL;
+		r->size = total;
 		char *p = r->data;
 		for (int i = 0; i < s->nheaders; i++) {
 			r->len[i] = v[i] != NULL ? (int)strlen(v[i]) : -1;
@@ -168,9 +177,12 @@ static const se_callback_fn callbacks[SE_SLOTS] = {se_cb0, se_cb1, se_cb2, se_cb
 /* source_free unbinds s, so that no callback of it runs any more, gives its
  * slot back and frees it with what it queued. */
 static void source_free(struct se_source *s) {
+	int oldstate;
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &oldstate);
 	for (int i = 0; i < s->nnodes; i++)
 		if (s->nodes[i] != NULL)
 			sw_unbind(&s->nodes[i]);
+	pthread_setcancelstate(oldstate, NULL);
 	pthread_mutex_lock(&slots_mu);
 	__atomic_store_n(&slots[s->slot], NULL, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&slots_mu);
@@ -178,7 +190,6 @@ static void source_free(struct se_source *s) {
 		next = r->next;
 		free(r);
 	}
-	free(s->taken);
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->cond);
 	free(s);
@@ -233,6 +244,9 @@ struct building {
 
 static void add_event(lua_State *L, void *arg, const char *name) {
 	struct building *b = (struct building *)arg;
+	const char *bare = strncasecmp(name, "SWITCH_EVENT_", 13) == 0 ? name + 13 : name;
+	if (strcasecmp(bare, "ALL") == 0 || strcasecmp(bare, "CUSTOM") == 0)
+		luaL_error(L, "spec.events: %s is not one event: name the events", name);
 	int type = -1;
 	if (sw_name(name, &type) != 0 || type < 0)
 		luaL_error(L, "spec.events: %s is no event of this switch", name);
@@ -264,7 +278,8 @@ static int events_gc(lua_State *L) {
 	if (u != NULL && lm_rawlen(L, 1) == sizeof *u && u->magic == SE_MAGIC && u->s != NULL) {
 		struct se_source *s = u->s;
 		u->s = NULL;
-		source_free(s);
+		if (!ringlb_forked_child) /* there, left as it is: its locks' holders may be gone */
+			source_free(s);
 	}
 	return 0;
 }
@@ -276,7 +291,9 @@ static int events_gc(lua_State *L) {
  * "unsupported" in any other host). An event is queued only if one of the
  * headers in `any` is set and not empty, as a copy of the headers named in
  * `headers`; at most `queue` (5000) wait, and one arriving when they are
- * there, or whose values exceed 16 KB, is dropped and counted.
+ * there, or whose values exceed 16 KB, is dropped and counted. Each event
+ * is named (ALL and CUSTOM are refused); at most 8 sources at once, none
+ * from an event hook's state.
  */
 static int l_switch_events(lua_State *L) {
 	luaL_checktype(L, 1, LUA_TTABLE);
@@ -293,11 +310,21 @@ static int l_switch_events(lua_State *L) {
 		lua_pushstring(L, "internal");
 		return 3;
 	}
+	lua_getglobal(L, "event");
+	int in_hook = lua_type(L, -1) == LUA_TUSERDATA;
+	lua_pop(L, 1);
+	if (in_hook) {
+		lua_pushnil(L);
+		lua_pushstring(L, "ringlb: not from an event hook: the switch delivers its events under the lock a source "
+		                  "must take (use a startup script)");
+		lua_pushstring(L, "invalid");
+		return 3;
+	}
 	int cap = SE_QUEUE_DEFAULT;
 	lua_getfield(L, 1, "queue");
 	if (!lua_isnil(L, -1)) {
 		lua_Number q = lua_tonumber(L, -1);
-		if (lua_type(L, -1) != LUA_TNUMBER || q < 1 || q > SE_QUEUE_MAX || q != (lua_Number)(int)q)
+		if (lua_type(L, -1) != LUA_TNUMBER || !(q >= 1 && q <= SE_QUEUE_MAX) || q != (lua_Number)(int)q)
 			luaL_error(L, "spec.queue: want a whole number from 1 to %d", SE_QUEUE_MAX);
 		cap = (int)q;
 	}
@@ -362,20 +389,73 @@ static int l_switch_events(lua_State *L) {
 		lua_pushstring(L, "invalid");
 		return 3;
 	}
-	for (int i = 0; i < b->ntypes; i++) {
+	int bound = 1, oldstate;
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &oldstate);
+	for (int i = 0; i < b->ntypes && bound; i++) {
 		if (sw_bind("ringlb", b->types[i], NULL, callbacks[s->slot], s, &s->nodes[s->nnodes]) != 0 ||
 		    s->nodes[s->nnodes] == NULL) {
 			s->nodes[s->nnodes] = NULL;
-			source_free(s);
-			lua_pushnil(L);
-			lua_pushstring(L, "ringlb: the switch refused to bind an event");
-			lua_pushstring(L, "internal");
-			return 3;
+			bound = 0;
+		} else {
+			s->nnodes++;
 		}
-		s->nnodes++;
+	}
+	pthread_setcancelstate(oldstate, NULL);
+	if (!bound) {
+		source_free(s);
+		lua_pushnil(L);
+		lua_pushstring(L, "ringlb: the switch refused to bind an event");
+		lua_pushstring(L, "internal");
+		return 3;
 	}
 	u->s = s;
 	return 1;
+}
+
+/* What pop copies an event into, a userdata on the Lua stack: the headers'
+ * names and the lengths of their values, then the values. The table is
+ * built from it alone, since the allocations that building makes may run a
+ * collection whose finalizers close the source. */
+struct se_popped {
+	int n;
+	int len[SE_MAX_HEADERS];
+	char names[SE_MAX_HEADERS][SE_NAME_MAX + 1];
+	char data[];
+};
+
+/* take waits until *deadline (CLOCK_MONOTONIC) for an event in s and takes
+ * the first out if its values fit in room bytes. Otherwise it returns NULL
+ * with *need set to the room the first one needs plus 1, or 0 if none came.
+ * The wait is a cancellation point: a host that cancels this thread
+ * meanwhile must not leave the mutex held, so cancellation is off. */
+static struct se_record *take(struct se_source *s, const struct timespec *deadline, size_t room, size_t *need) {
+	int oldstate;
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &oldstate);
+	pthread_mutex_lock(&s->mu);
+	while (s->head == NULL)
+		if (pthread_cond_timedwait(&s->cond, &s->mu, deadline) != 0)
+			break; /* timed out (or a wait that cannot be made: never a spin) */
+	struct se_record *r = s->head;
+	*need = 0;
+	if (r != NULL && r->size + 1 > room) {
+		*need = r->size + 1;
+		r = NULL;
+	} else if (r != NULL) {
+		s->head = r->next;
+		if (s->head == NULL)
+			s->tail = NULL;
+		s->len--;
+	}
+	pthread_mutex_unlock(&s->mu);
+	pthread_setcancelstate(oldstate, NULL);
+	return r;
+}
+
+static int closed(lua_State *L) {
+	lua_pushnil(L);
+	lua_pushstring(L, ringlb_forked_child ? "ringlb: not in the child of a fork" : "ringlb: event source closed");
+	lua_pushstring(L, ringlb_forked_child ? "internal" : "closed");
+	return 3;
 }
 
 /*
@@ -388,52 +468,40 @@ static int l_pop(lua_State *L) {
 	lua_Number ms = luaL_optnumber(L, 2, 0);
 	if (!(ms >= 0 && ms <= SE_WAIT_MAX_MS))
 		luaL_error(L, "timeout_ms: want 0 to %d", SE_WAIT_MAX_MS);
+	if (u->s == NULL || ringlb_forked_child)
+		return closed(L);
+	int64_t at = ringlb_mono_ns() + (int64_t)(ms * 1e6);
+	struct timespec deadline = {.tv_sec = at / 1000000000, .tv_nsec = at % 1000000000};
+	struct se_popped *out = NULL;
+	size_t room = 0, need;
+	struct se_record *r;
+	while ((r = take(u->s, &deadline, room, &need)) == NULL) {
+		if (need == 0) {
+			lua_pushnil(L);
+			return 1;
+		}
+		/* Nothing is taken yet, so a raise here loses nothing. */
+		out = (struct se_popped *)lua_newuserdata(L, sizeof *out + need);
+		room = need;
+		if (u->s == NULL)
+			return closed(L);
+	}
+	/* Nothing between taking and freeing r can raise. */
 	struct se_source *s = u->s;
-	if (s == NULL) {
-		lua_pushnil(L);
-		lua_pushstring(L, "ringlb: event source closed");
-		lua_pushstring(L, "closed");
-		return 3;
-	}
-	free(s->taken);
-	s->taken = NULL;
-	int64_t deadline = ringlb_mono_ns() + (int64_t)(ms * 1e6);
-	struct timespec ts = {.tv_sec = deadline / 1000000000, .tv_nsec = deadline % 1000000000};
-	/* The wait is a cancellation point: a host that cancels this thread
-	 * meanwhile must not leave the mutex held. */
-	int oldstate;
-	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &oldstate);
-	pthread_mutex_lock(&s->mu);
-	while (s->head == NULL && ms > 0) {
-		int rc = pthread_cond_timedwait(&s->cond, &s->mu, &ts);
-		if (rc == ETIMEDOUT)
-			break;
-	}
-	struct se_record *r = s->head;
-	if (r != NULL) {
-		s->head = r->next;
-		if (s->head == NULL)
-			s->tail = NULL;
-		s->len--;
-	}
-	pthread_mutex_unlock(&s->mu);
-	pthread_setcancelstate(oldstate, NULL);
-	if (r == NULL) {
-		lua_pushnil(L);
-		return 1;
-	}
-	s->taken = r; /* a raise below leaves it to the next pop or close */
-	lua_createtable(L, 0, s->nheaders);
-	const char *p = r->data;
-	for (int i = 0; i < s->nheaders; i++) {
-		if (r->len[i] < 0)
-			continue;
-		lua_pushlstring(L, p, (size_t)r->len[i]);
-		lua_setfield(L, -2, s->names[i]);
-		p += r->len[i];
-	}
-	s->taken = NULL;
+	out->n = s->nheaders;
+	memcpy(out->len, r->len, sizeof out->len);
+	memcpy(out->names, s->names, sizeof out->names);
+	memcpy(out->data, r->data, r->size);
 	free(r);
+	lua_createtable(L, 0, out->n);
+	const char *p = out->data;
+	for (int i = 0; i < out->n; i++) {
+		if (out->len[i] < 0)
+			continue;
+		lua_pushlstring(L, p, (size_t)out->len[i]);
+		lua_setfield(L, -2, out->names[i]);
+		p += out->len[i];
+	}
 	return 1;
 }
 
@@ -441,6 +509,8 @@ static int l_pop(lua_State *L) {
  * queue full, or an event's values over 16 KB. */
 static int l_dropped(lua_State *L) {
 	struct events_ud *u = self(L, "dropped");
+	if (ringlb_forked_child)
+		return closed(L);
 	uint64_t n = 0;
 	if (u->s != NULL) {
 		pthread_mutex_lock(&u->s->mu);

@@ -214,7 +214,7 @@ local function consume_source(src)
 		else
 			local d = src:dropped()
 			if d and d > dropped then
-				log("WARNING", string.format("%d channel events dropped (queue full): calls may be counted wrongly "
+				log("WARNING", string.format("%d channel events dropped (queue full, or over 16 KB): calls may be counted wrongly "
 					.. "until max_hold_age heals them", d - dropped))
 				dropped = d
 			end

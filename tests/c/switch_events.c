@@ -15,12 +15,15 @@
  *
  * TEST_SCRIPT runs in a lua_State of the main thread with a global `host`:
  *   host.fire(event_name, { header = value, ... })  queue an event
+ *   host.fire_after(ms, event_name, { ... })  queue it from another thread, ms later
+ *   host.now()                     CLOCK_MONOTONIC, in seconds
  *   host.flush()                   wait until every queued event is delivered
  *   host.bindings()                how many bindings are in place
  *   host.start_consumer(script, arg)  run script in a thread of its own, a fresh
  *                                  lua_State with `argv` = { arg } and a
  *                                  `freeswitch` global as mod_lua's (below)
  *   host.join_consumer()           wait for it to end; returns its error or nil
+ *   host.stop_consumer()           stop one left running by a failed test
  *   host.set_running(b), host.set_global(name, value)
  *   host.logged(text)              whether a log line holds text
  *   host.log_lines()               the log lines, one string
@@ -174,22 +177,29 @@ static char *globals[32][2];
 static char *log_text;
 static size_t log_len;
 
-static int h_fire(lua_State *L) {
-	const char *name = luaL_checkstring(L, 1);
-	luaL_checktype(L, 2, LUA_TTABLE);
-	int type;
+/* new_event makes the event argument idx names, with the headers of the
+ * table at idx + 1. */
+static struct event *new_event(lua_State *L, int idx) {
+	const char *name = luaL_checkstring(L, idx);
+	luaL_checktype(L, idx + 1, LUA_TTABLE);
+	int type = 0;
 	if (switch_name_event(name, &type) != 0)
-		return luaL_error(L, "no event %s", name);
+		luaL_error(L, "no event %s", name);
 	struct event *e = calloc(1, sizeof *e);
 	e->type = type;
 	e->h[e->n].name = strdup("Event-Name");
 	e->h[e->n++].value = strdup(name);
 	lua_pushnil(L);
-	while (lua_next(L, 2) != 0 && e->n < 64) {
+	while (lua_next(L, idx + 1) != 0 && e->n < 64) {
 		e->h[e->n].name = strdup(lua_tostring(L, -2));
 		e->h[e->n++].value = strdup(lua_tostring(L, -1));
 		lua_pop(L, 1);
 	}
+	return e;
+}
+
+/* queue hands e to the dispatch thread. */
+static void queue(struct event *e) {
 	pthread_mutex_lock(&q_mu);
 	if (q_tail != NULL)
 		q_tail->next = e;
@@ -199,7 +209,41 @@ static int h_fire(lua_State *L) {
 	q_pending++;
 	pthread_cond_broadcast(&q_cond);
 	pthread_mutex_unlock(&q_mu);
+}
+
+static int h_fire(lua_State *L) {
+	queue(new_event(L, 1));
 	return 0;
+}
+
+struct later {
+	struct event *e;
+	int ms;
+};
+
+static void *fire_later(void *arg) {
+	struct later *l = (struct later *)arg;
+	usleep((useconds_t)l->ms * 1000);
+	queue(l->e);
+	free(l);
+	return NULL;
+}
+
+static int h_fire_after(lua_State *L) {
+	struct later *l = malloc(sizeof *l);
+	l->ms = (int)luaL_checknumber(L, 1);
+	l->e = new_event(L, 2);
+	pthread_t t;
+	pthread_create(&t, NULL, fire_later, l);
+	pthread_detach(t);
+	return 0;
+}
+
+static int h_now(lua_State *L) {
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec / 1e9);
+	return 1;
 }
 
 static int h_flush(lua_State *L) {
@@ -307,7 +351,8 @@ static const char *freeswitch_code =
 static lua_State *new_state(void) {
 	lua_State *L = luaL_newstate();
 	luaL_openlibs(L);
-	static const luaL_Reg fns[] = {{"fire", h_fire},       {"flush", h_flush},
+	static const luaL_Reg fns[] = {{"fire", h_fire},       {"fire_after", h_fire_after},
+	                               {"now", h_now},         {"flush", h_flush},
 	                               {"bindings", h_bindings}, {"set_running", h_set_running},
 	                               {"running", h_running}, {"set_global", h_set_global},
 	                               {"global", h_global},   {"log", h_log},
@@ -370,6 +415,20 @@ static int h_join_consumer(lua_State *L) {
 	return 1;
 }
 
+/* host.stop_consumer() stops a consumer still running after a test failed
+ * (the switch stopping, then running again); nothing if none runs. */
+static int h_stop_consumer(lua_State *L) {
+	if (!consumer_started)
+		return 0;
+	h_set_running(L); /* argument 1 is none: false */
+	pthread_join(consumer, NULL);
+	consumer_started = 0;
+	pthread_mutex_lock(&host_mu);
+	running = 1;
+	pthread_mutex_unlock(&host_mu);
+	return 0;
+}
+
 int main(int argc, char **argv) {
 	if (argc != 4) {
 		fprintf(stderr, "usage: %s SO_DIR LUA_DIR TEST_SCRIPT\n", argv[0]);
@@ -387,6 +446,8 @@ int main(int argc, char **argv) {
 	lua_setfield(L, -2, "start_consumer");
 	lua_pushcfunction(L, h_join_consumer);
 	lua_setfield(L, -2, "join_consumer");
+	lua_pushcfunction(L, h_stop_consumer);
+	lua_setfield(L, -2, "stop_consumer");
 	lua_pop(L, 1);
 	int rc = 0;
 	if (luaL_loadfile(L, argv[3]) != 0 || lua_pcall(L, 0, 0, 0) != 0) {

@@ -13,6 +13,7 @@ local function test(name, f)
 	else
 		failed = failed + 1
 		print("FAIL " .. name .. ": " .. tostring(err))
+		host.stop_consumer() -- so that the next test starts alone
 	end
 end
 local function eq(want, got, what)
@@ -84,11 +85,38 @@ end)
 
 test("pop waits for an event the switch delivers meanwhile, and gives nil once its time is up", function()
 	local src = assert(ringlb.switch_events(spec()))
+	local t0 = host.now()
 	eq(nil, src:pop(50), "nothing within 50 ms")
-	host.fire("CHANNEL_ANSWER", { ["Unique-ID"] = "later", variable_user_name = "1004" })
-	local e = src:pop(20000) -- the dispatch thread delivers it while pop waits, or before
+	local waited = host.now() - t0
+	if waited < 0.045 then
+		error(string.format("pop(50) returned after %.3f s", waited))
+	end
+	-- Delivered 200 ms into a wait of 20 s: woken by the event, not by the
+	-- end of the wait (well under it however slow the machine).
+	host.fire_after(200, "CHANNEL_ANSWER", { ["Unique-ID"] = "later", variable_user_name = "1004" })
+	t0 = host.now()
+	local e = src:pop(20000)
+	waited = host.now() - t0
 	eq("later", e and e["Unique-ID"], "the event delivered meanwhile")
+	if waited > 15 then
+		error(string.format("pop woke %.1f s later, at the end of its wait", waited))
+	end
 	src:close()
+end)
+
+test("closing a source while the switch delivers to it: nothing lost, nothing left bound", function()
+	for i = 1, 200 do
+		local src = assert(ringlb.switch_events(spec()))
+		for j = 1, 20 do
+			host.fire("CHANNEL_CREATE", { ["Unique-ID"] = "c" .. i .. "-" .. j, variable_user_name = "1008" })
+		end
+		if i % 2 == 0 then
+			src:pop(0)
+		end
+		src:close()
+	end
+	host.flush()
+	eq(0, host.bindings(), "bindings")
 end)
 
 test("a full queue drops and counts what does not fit; the queued events stay in order", function()
@@ -149,6 +177,9 @@ test("bad specs are errors returned, not raised", function()
 		{ spec({ headers = {} }), "spec.headers" },
 		{ spec({ events = "CHANNEL_CREATE" }), "spec.events" },
 		{ spec({ headers = { string.rep("h", 129) } }), "spec.headers" },
+		{ spec({ queue = 0 / 0 }), "spec.queue" },
+		{ spec({ events = { "ALL" } }), "not one event" },
+		{ spec({ events = { "SWITCH_EVENT_CUSTOM" } }), "not one event" },
 	}
 	local many = {}
 	for i = 1, 33 do
@@ -166,6 +197,16 @@ test("bad specs are errors returned, not raised", function()
 	local src, err, code = ringlb.switch_events()
 	eq(nil, src, "no spec")
 	eq("invalid", code, "no spec: code")
+	-- mod_lua's hook states have the global event: the hook runs under the
+	-- switch's event lock, which binding takes.
+	event = io.stdout
+	src, err, code = ringlb.switch_events(spec())
+	event = nil
+	eq(nil, src, "from an event hook")
+	eq("invalid", code, "from an event hook: code")
+	if not tostring(err):find("not from an event hook", 1, true) then
+		error("from an event hook: " .. tostring(err))
+	end
 	eq(0, host.bindings(), "nothing left bound")
 end)
 
@@ -223,6 +264,32 @@ test("the tracker's consumer counts a user's leg on the switch's events and rele
 	placed["Hangup-Cause"] = "NORMAL_CLEARING"
 	host.fire("CHANNEL_HANGUP_COMPLETE", placed)
 	eventually(function() return b:load("user/1002") == 0 end, "user/1002 released")
+
+	-- A FusionPBX ring group's leg: dialed_extension and its presence_id,
+	-- no dialed_user; and a second registration of the same user losing the
+	-- race to answer, which releases nothing.
+	local fpbx = { ["Call-Direction"] = "outbound", ["Unique-ID"] = "leg-p", variable_dialed_extension = "1005",
+		variable_domain_name = "example.com", variable_presence_id = "1005@example.com",
+		variable_originating_leg_uuid = "call-p" }
+	local lost = {}
+	for k, v in pairs(fpbx) do
+		lost[k] = v
+	end
+	lost["Unique-ID"] = "leg-q"
+	host.fire("CHANNEL_CREATE", fpbx)
+	host.fire("CHANNEL_CREATE", lost)
+	eventually(function() return b:load("user/1005") == 1 end, "user/1005 counted once for both registrations")
+	lost["Hangup-Cause"] = "LOSE_RACE"
+	host.fire("CHANNEL_HANGUP_COMPLETE", lost)
+	host.fire("CHANNEL_ANSWER", fpbx)
+	local _, mark = direct_call("call-n", "leg-n", "1010")
+	host.fire("CHANNEL_CREATE", mark)
+	eventually(function() return b:load("user/1010") == 1 end, "the leg after the lost race counted")
+	eq(1, b:load("user/1005"), "the lost race released nothing")
+	fpbx["Hangup-Cause"], mark["Hangup-Cause"] = "NORMAL_CLEARING", "NORMAL_CLEARING"
+	host.fire("CHANNEL_HANGUP_COMPLETE", fpbx)
+	host.fire("CHANNEL_HANGUP_COMPLETE", mark)
+	eventually(function() return b:load("user/1005") == 0 and b:load("user/1010") == 0 end, "released")
 
 	-- ringlb's own legs are the ring helper's.
 	local own = { ["Call-Direction"] = "outbound", ["Unique-ID"] = "leg-d", variable_dialed_user = "1003",
