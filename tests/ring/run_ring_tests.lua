@@ -741,7 +741,10 @@ end)
 -- Calls that do not go through ringlb: the shipped lua.conf.xml runs
 -- ringlb_track.lua as a startup script that takes the channel events from
 -- an event consumer; earlier configs bind it as three hooks, one fresh state
--- per event. Every tracking test runs both ways.
+-- per event. Every tracking test runs both ways. The scripted switch has no
+-- event core for ringlb.switch_events to bind to, so its consumer takes
+-- mod_lua's EventConsumer, as in any such host; tests/c/switch_events.c runs
+-- the same consumer on an event core.
 
 local LUA_CONF = root .. "/freeswitch-conf/autoload_configs/lua.conf.xml"
 
