@@ -113,19 +113,8 @@ static const luaL_Reg module_functions[] = {
  * package.searchers (luamod_chunks.c), and never enters Go. */
 int luaopen_ringlb(lua_State *L) {
 	ringlb_restore_loader(); /* mod_lua opens the module right after loading it */
-	if (luaL_newmetatable(L, BALANCER_MT)) {
-		lua_newtable(L);
-		lm_register(L, lm_balancer_methods);
-		lm_register(L, lm_ring_methods);
-		lua_setfield(L, -2, "__index");
-		lua_pushcfunction(L, lm_tostring);
-		lua_setfield(L, -2, "__tostring");
-		lua_pushstring(L, BALANCER_MT);
-		lua_setfield(L, -2, "__name");
-		lua_pushstring(L, BALANCER_MT);
-		lua_setfield(L, -2, "__metatable");
-	}
-	lua_pop(L, 1);
+	static const luaL_Reg *const balancer_methods[] = {lm_balancer_methods, lm_ring_methods, NULL};
+	lm_metatable(L, BALANCER_MT, balancer_methods, "__tostring", lm_tostring);
 	lm_install_searcher(L);
 	lua_newtable(L);
 	lm_register(L, module_functions);

@@ -56,9 +56,20 @@ LM_HIDDEN void lm_register(lua_State *L, const luaL_Reg *l);
 /* lm_fail returns nil, err (or a default text), and rc's code name. */
 LM_HIDDEN int lm_fail(lua_State *L, int rc, const char *err);
 
-/* lm_self returns the balancer that method was called on (argument 1), or
- * raises. */
+/* lm_checkself returns argument 1 if it is a full userdata of size bytes
+ * with metatable mt and, as its first 8 bytes, magic; else raises "call it
+ * as what:method(...)". lm_self is it for a balancer. */
+LM_HIDDEN void *lm_checkself(lua_State *L, const char *mt, size_t size, uint64_t magic, const char *what,
+                             const char *method);
 LM_HIDDEN struct balancer_ud *lm_self(lua_State *L, const char *method);
+
+/* lm_metatable makes the metatable called name in this state unless it is
+ * there: __index a table of the functions of each array of methods
+ * (NULL-terminated), each wrapped by lm_register, the metamethod meta
+ * (__gc, __tostring) meta_fn, __name and a locked __metatable. Leaves the
+ * stack as it was. */
+LM_HIDDEN void lm_metatable(lua_State *L, const char *name, const luaL_Reg *const *methods, const char *meta,
+                            lua_CFunction meta_fn);
 
 /* lm_push_balancer pushes a new Lua value for the balancer with handle h. */
 LM_HIDDEN void lm_push_balancer(lua_State *L, uint64_t h, const char *name);

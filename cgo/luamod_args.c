@@ -87,22 +87,44 @@ int lm_fail(lua_State *L, int rc, const char *err) {
 }
 
 /*
- * lm_self: the metatable alone does not prove a balancer, since the debug
+ * lm_checkself: the metatable alone does not prove one of our values, since the debug
  * library can give ours to any userdata, whose memory would then be read
  * past its end. So the value must also be a full userdata of our size
  * carrying our magic number.
  */
-struct balancer_ud *lm_self(lua_State *L, const char *method) {
-	struct balancer_ud *b = NULL;
-	if (lua_type(L, 1) == LUA_TUSERDATA && lm_rawlen(L, 1) == sizeof *b && lua_getmetatable(L, 1)) {
-		luaL_getmetatable(L, BALANCER_MT);
+void *lm_checkself(lua_State *L, const char *mt, size_t size, uint64_t magic, const char *what, const char *method) {
+	uint64_t *u = NULL;
+	if (lua_type(L, 1) == LUA_TUSERDATA && lm_rawlen(L, 1) == size && lua_getmetatable(L, 1)) {
+		luaL_getmetatable(L, mt);
 		if (lua_rawequal(L, -1, -2))
-			b = (struct balancer_ud *)lua_touserdata(L, 1);
+			u = (uint64_t *)lua_touserdata(L, 1);
 		lua_pop(L, 2);
 	}
-	if (b == NULL || b->magic != BALANCER_MAGIC)
-		luaL_error(L, "call it as balancer:%s(...)", method);
-	return b;
+	if (u == NULL || *u != magic)
+		luaL_error(L, "call it as %s:%s(...)", what, method);
+	return u;
+}
+
+struct balancer_ud *lm_self(lua_State *L, const char *method) {
+	return (struct balancer_ud *)lm_checkself(L, BALANCER_MT, sizeof(struct balancer_ud), BALANCER_MAGIC, "balancer",
+	                                          method);
+}
+
+void lm_metatable(lua_State *L, const char *name, const luaL_Reg *const *methods, const char *meta,
+                  lua_CFunction meta_fn) {
+	if (luaL_newmetatable(L, name)) {
+		lua_newtable(L);
+		for (; *methods != NULL; methods++)
+			lm_register(L, *methods);
+		lua_setfield(L, -2, "__index");
+		lua_pushcfunction(L, meta_fn);
+		lua_setfield(L, -2, meta);
+		lua_pushstring(L, name);
+		lua_setfield(L, -2, "__name");
+		lua_pushstring(L, name);
+		lua_setfield(L, -2, "__metatable");
+	}
+	lua_pop(L, 1);
 }
 
 void lm_push_balancer(lua_State *L, uint64_t h, const char *name) {

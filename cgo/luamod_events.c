@@ -202,16 +202,7 @@ struct events_ud {
 };
 
 static struct events_ud *self(lua_State *L, const char *method) {
-	struct events_ud *u = NULL;
-	if (lua_type(L, 1) == LUA_TUSERDATA && lm_rawlen(L, 1) == sizeof *u && lua_getmetatable(L, 1)) {
-		luaL_getmetatable(L, EVENTS_MT);
-		if (lua_rawequal(L, -1, -2))
-			u = (struct events_ud *)lua_touserdata(L, 1);
-		lua_pop(L, 2);
-	}
-	if (u == NULL || u->magic != SE_MAGIC)
-		luaL_error(L, "call it as events:%s(...)", method);
-	return u;
+	return (struct events_ud *)lm_checkself(L, EVENTS_MT, sizeof(struct events_ud), SE_MAGIC, "events", method);
 }
 
 /* names reads spec[field], an array of 1 to max strings of at most
@@ -337,18 +328,8 @@ static int l_switch_events(lua_State *L) {
 	names(L, "headers", SE_MAX_HEADERS, add_header, b);
 	names(L, "any", SE_MAX_HEADERS, add_any, b);
 
-	if (luaL_newmetatable(L, EVENTS_MT)) {
-		lua_newtable(L);
-		lm_register(L, lm_events_methods);
-		lua_setfield(L, -2, "__index");
-		lua_pushcfunction(L, events_gc);
-		lua_setfield(L, -2, "__gc");
-		lua_pushstring(L, EVENTS_MT);
-		lua_setfield(L, -2, "__name");
-		lua_pushstring(L, EVENTS_MT);
-		lua_setfield(L, -2, "__metatable");
-	}
-	lua_pop(L, 1);
+	static const luaL_Reg *const methods[] = {lm_events_methods, NULL};
+	lm_metatable(L, EVENTS_MT, methods, "__gc", events_gc);
 	struct events_ud *u = (struct events_ud *)lua_newuserdata(L, sizeof *u);
 	u->magic = SE_MAGIC;
 	u->s = NULL;
