@@ -195,36 +195,44 @@ local function copied(e, h)
 	return e[h]
 end
 
--- consume_source takes the tracked channel events from src, a source of
--- ringlb's (ringlb.switch_events), while the switch runs and ringlb_track is
--- set: the switch's event core hands it only the events of channels that
--- may be a user's, with only the headers above.
-local function consume_source(src)
+-- consume_from runs the rule on each event taken while the switch runs and
+-- ringlb_track is set. take() waits up to a second for the next event and
+-- returns a function that reads its headers, or nil; done() lets the
+-- events go once it stops.
+local function consume_from(take, done)
 	log("INFO", "counting calls that do not go through ringlb")
-	local dropped = 0
-	local e
-	local function get(h)
-		return copied(e, h)
-	end
 	while freeswitch.running() and tracking() do
-		e = src:pop(1000)
-		if e then
+		local get = take()
+		if get then
 			run(get)
-			e = nil
-		else
-			local d = src:dropped()
-			if d and d > dropped then
-				log("WARNING", string.format("%d channel events dropped (queue full, or over 16 KB): calls may be counted wrongly "
-					.. "until max_hold_age heals them", d - dropped))
-				dropped = d
-			end
 		end
 	end
-	src:close() -- no more events copied for this state
+	done() -- no more events copied for this state
 	return true
 end
 
--- consume_copies does the same with mod_lua's freeswitch.EventConsumer, for a
+-- consume_source takes the events from src, a source of ringlb's
+-- (ringlb.switch_events): the switch's event core hands it only the events
+-- of channels that may be a user's, with only the headers above.
+local function consume_source(src)
+	local dropped = 0
+	return consume_from(function()
+		local e = src:pop(1000)
+		if e then
+			return function(h)
+				return copied(e, h)
+			end
+		end
+		local d = src:dropped()
+		if d and d > dropped then
+			log("WARNING", string.format("%d channel events dropped (queue full, or over 16 KB): calls may be "
+				.. "counted wrongly until max_hold_age heals them", d - dropped))
+			dropped = d
+		end
+	end, function() src:close() end)
+end
+
+-- consume_copies takes them from mod_lua's freeswitch.EventConsumer, for a
 -- host whose event core ringlb cannot bind to (code "unsupported"): the
 -- switch copies every tracked event into its queue, with all the channel's
 -- variables.
@@ -237,25 +245,19 @@ local function consume_copies()
 			return false
 		end
 	end
-	log("INFO", "counting calls that do not go through ringlb")
 	local taken = 0
-	local e
-	local function get(h)
-		return e:getHeader(h)
-	end
-	while freeswitch.running() and tracking() do
-		e = events:pop(1, 1000)
+	return consume_from(function()
+		local e = events:pop(1, 1000)
 		if e then
-			run(get)
-			e = nil
 			taken = taken + 1
 			if taken % CONSUMER_GC == 0 then
 				collectgarbage()
 			end
+			return function(h)
+				return e:getHeader(h)
+			end
 		end
-	end
-	events:cleanup() -- no more events copied for this state
-	return true
+	end, function() events:cleanup() end)
 end
 
 -- consume_while takes the tracked channel events while the switch runs and
