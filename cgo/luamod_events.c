@@ -17,8 +17,9 @@
  *
  * The callback runs on a dispatch thread that the switch runs at realtime
  * priority: it never enters Go, never waits for anything but a
- * priority-inheriting mutex held for a queue operation, and keeps no
- * pointer into the event after it returns. The switch calls callbacks under
+ * priority-inheriting mutex held for a queue operation (and the allocator,
+ * as the switch's own code there does), and keeps no pointer into the event
+ * after it returns. The switch calls callbacks under
  * its event read lock and switch_event_unbind takes it for writing, so once
  * a source is unbound no callback of it runs or will run: only then is it
  * freed. A callback finds its source by slot (one callback function per
@@ -235,12 +236,14 @@ struct building {
 
 static void add_event(lua_State *L, void *arg, const char *name) {
 	struct building *b = (struct building *)arg;
-	const char *bare = strncasecmp(name, "SWITCH_EVENT_", 13) == 0 ? name + 13 : name;
-	if (strcasecmp(bare, "ALL") == 0 || strcasecmp(bare, "CUSTOM") == 0)
-		luaL_error(L, "spec.events: %s is not one event: name the events", name);
-	int type = -1;
+	int type = -1, all = -1, custom = -1;
 	if (sw_name(name, &type) != 0 || type < 0)
 		luaL_error(L, "spec.events: %s is no event of this switch", name);
+	/* By type: the switch takes other spellings of a name too. */
+	sw_name("ALL", &all);
+	sw_name("CUSTOM", &custom);
+	if (type == all || type == custom)
+		luaL_error(L, "spec.events: %s is not one event: name the events", name);
 	for (int i = 0; i < b->ntypes; i++)
 		if (b->types[i] == type)
 			luaL_error(L, "spec.events: %s twice", name);

@@ -48,7 +48,7 @@ static const char *so_dir, *lua_dir;
 /* ---- the event core ---- */
 
 static const char *const event_names[] = {"CHANNEL_CREATE", "CHANNEL_ANSWER", "CHANNEL_HANGUP_COMPLETE",
-                                          "CHANNEL_HANGUP", "CHANNEL_BRIDGE"};
+                                          "CHANNEL_HANGUP", "CHANNEL_BRIDGE", "CUSTOM", "ALL"};
 #define NEVENTS (int)(sizeof event_names / sizeof event_names[0])
 
 struct node {
@@ -78,9 +78,11 @@ static struct event *q_head, *q_tail;
 static int q_pending; /* queued or being delivered */
 static int q_stop;
 
+/* As the switch's: a name, or any 13 characters and then a name
+ * (SWITCH_EVENT_ALL). */
 int switch_name_event(const char *name, int *type) {
 	for (int i = 0; i < NEVENTS; i++)
-		if (strcasecmp(name, event_names[i]) == 0) {
+		if ((strlen(name) > 13 && strcasecmp(name + 13, event_names[i]) == 0) || strcasecmp(name, event_names[i]) == 0) {
 			*type = i;
 			return 0;
 		}

@@ -180,6 +180,7 @@ test("bad specs are errors returned, not raised", function()
 		{ spec({ queue = 0 / 0 }), "spec.queue" },
 		{ spec({ events = { "ALL" } }), "not one event" },
 		{ spec({ events = { "SWITCH_EVENT_CUSTOM" } }), "not one event" },
+		{ spec({ events = { "XXXXXXXXXXXXXALL" } }), "not one event" },
 	}
 	local many = {}
 	for i = 1, 33 do
@@ -197,6 +198,20 @@ test("bad specs are errors returned, not raised", function()
 	local src, err, code = ringlb.switch_events()
 	eq(nil, src, "no spec")
 	eq("invalid", code, "no spec: code")
+	-- A method called on something that is not a source.
+	local real = assert(ringlb.switch_events(spec()))
+	local fake = io.tmpfile()
+	for _, call in ipairs({ function() return real.pop() end, function() return real.pop({}) end,
+		function() return real.dropped(fake) end }) do
+		local v, e, c = call()
+		eq(nil, v, "not a source")
+		eq("invalid", c, "not a source: code")
+		if not tostring(e):find("call it as events:", 1, true) then
+			error("not a source: " .. tostring(e))
+		end
+	end
+	fake:close()
+	real:close()
 	-- mod_lua's hook states have the global event: the hook runs under the
 	-- switch's event lock, which binding takes.
 	event = io.stdout
