@@ -119,13 +119,15 @@ static void deliver(int slot, void *event) {
 	if (s == NULL)
 		return;
 	const char *v[SE_MAX_HEADERS];
+	int len[SE_MAX_HEADERS];
 	int wanted = 0;
 	size_t total = 0;
 	for (int i = 0; i < s->nheaders; i++) {
 		v[i] = sw_header(event, s->names[i], -1);
-		if (v[i] != NULL) {
-			total += strlen(v[i]);
-			if (s->any[i] && v[i][0] != '\0')
+		len[i] = v[i] != NULL ? (int)strnlen(v[i], SE_RECORD_MAX + 1) : -1;
+		if (len[i] >= 0) {
+			total += (size_t)len[i];
+			if (s->any[i] && len[i] > 0)
 				wanted = 1;
 		}
 	}
@@ -139,7 +141,7 @@ static void deliver(int slot, void *event) {
 		r->size = total;
 		char *p = r->data;
 		for (int i = 0; i < s->nheaders; i++) {
-			r->len[i] = v[i] != NULL ? (int)strlen(v[i]) : -1;
+			r->len[i] = len[i];
 			if (r->len[i] > 0) {
 				memcpy(p, v[i], (size_t)r->len[i]);
 				p += r->len[i];
@@ -200,6 +202,10 @@ static void source_free(struct se_source *s) {
 struct events_ud {
 	uint64_t magic;
 	struct se_source *s;
+	/* The headers' names, as s has them: pop reads them here, from the
+	 * value it was called on, which no finalizer can free meanwhile. */
+	int nheaders;
+	char names[SE_MAX_HEADERS][SE_NAME_MAX + 1];
 };
 
 static struct events_ud *self(lua_State *L, const char *method) {
@@ -336,6 +342,8 @@ static int l_switch_events(lua_State *L) {
 	struct events_ud *u = (struct events_ud *)lua_newuserdata(L, sizeof *u);
 	u->magic = SE_MAGIC;
 	u->s = NULL;
+	u->nheaders = b->s->nheaders;
+	memcpy(u->names, b->s->names, sizeof u->names);
 	luaL_getmetatable(L, EVENTS_MT);
 	lua_setmetatable(L, -2);
 
@@ -396,14 +404,13 @@ static int l_switch_events(lua_State *L) {
 	return 1;
 }
 
-/* What pop copies an event into, a userdata on the Lua stack: the headers'
- * names and the lengths of their values, then the values. The table is
- * built from it alone, since the allocations that building makes may run a
- * collection whose finalizers close the source. */
+/* What pop copies an event into, a userdata on the Lua stack: the lengths
+ * of the headers' values, then the values. The table is built from it and
+ * the names the source's Lua value holds, never from the source, since the
+ * allocations that building makes may run a collection whose finalizers
+ * close the source. */
 struct se_popped {
-	int n;
 	int len[SE_MAX_HEADERS];
-	char names[SE_MAX_HEADERS][SE_NAME_MAX + 1];
 	char data[];
 };
 
@@ -471,19 +478,16 @@ static int l_pop(lua_State *L) {
 			return closed(L);
 	}
 	/* Nothing between taking and freeing r can raise. */
-	struct se_source *s = u->s;
-	out->n = s->nheaders;
 	memcpy(out->len, r->len, sizeof out->len);
-	memcpy(out->names, s->names, sizeof out->names);
 	memcpy(out->data, r->data, r->size);
 	free(r);
-	lua_createtable(L, 0, out->n);
+	lua_createtable(L, 0, u->nheaders);
 	const char *p = out->data;
-	for (int i = 0; i < out->n; i++) {
+	for (int i = 0; i < u->nheaders; i++) {
 		if (out->len[i] < 0)
 			continue;
 		lua_pushlstring(L, p, (size_t)out->len[i]);
-		lua_setfield(L, -2, out->names[i]);
+		lua_setfield(L, -2, u->names[i]);
 		p += out->len[i];
 	}
 	return 1;

@@ -59,9 +59,9 @@ static unsigned long open_hits, plan_hits, metrics_hits; /* mu */
 
 static void init(void) { ringlb_mutex_init_pi(&mu); }
 
-/* A key: parts each tagged (S a string, NULL as "", D a number written
- * out) and NUL-terminated. put adds one to buf while it fits in len, and
- * counts its bytes: with buf NULL it only counts. */
+/* A key: parts each tagged, S a string (NULL as "") NUL-terminated, D a
+ * number as its 8 bytes. put and put_num add one to buf while it fits in
+ * len, and count its bytes: with buf NULL they only count. */
 struct key {
 	char *buf;
 	size_t len, n;
@@ -79,9 +79,12 @@ static void put(struct key *k, char tag, const char *s) {
 }
 
 static void put_num(struct key *k, double v) {
-	char s[40];
-	snprintf(s, sizeof s, "%.17g", v + 0.0); /* -0 as 0 */
-	put(k, 'D', s);
+	v += 0.0; /* -0 as 0 */
+	if (k->buf != NULL && k->n + 1 + sizeof v <= k->len) {
+		k->buf[k->n] = 'D';
+		memcpy(k->buf + k->n + 1, &v, sizeof v);
+	}
+	k->n += 1 + sizeof v;
 }
 
 static void put_vars(struct key *k, const struct ringlb_var *v, int n) {

@@ -247,11 +247,14 @@ static int kept_gc(lua_State *L) {
 	return 0;
 }
 
-/* with_gc sets a metatable with __gc gc on the userdata on the stack top. */
-static void with_gc(lua_State *L, lua_CFunction gc) {
-	lua_newtable(L);
-	lua_pushcfunction(L, gc);
-	lua_setfield(L, -2, "__gc");
+/* with_gc sets the metatable called name, whose __gc is gc, on the
+ * userdata on the stack top; the state makes it once and keeps it in its
+ * registry, rather than a table per call. */
+static void with_gc(lua_State *L, const char *name, lua_CFunction gc) {
+	if (luaL_newmetatable(L, name)) {
+		lua_pushcfunction(L, gc);
+		lua_setfield(L, -2, "__gc");
+	}
 	lua_setmetatable(L, -2);
 }
 
@@ -289,7 +292,7 @@ static int l_ring_plan(lua_State *L) {
 		lm_plan_key(key, klen, &spec);
 		struct lm_kept_plan **kept = (struct lm_kept_plan **)lua_newuserdata(L, sizeof *kept);
 		*kept = NULL;
-		with_gc(L, kept_gc);
+		with_gc(L, "ringlb.kept_plan_ref", kept_gc);
 		if ((*kept = lm_plan_kept(key, klen)) != NULL) {
 			push_plan(L, (*kept)->plan);
 			lm_plan_release(*kept);
@@ -299,7 +302,7 @@ static int l_ring_plan(lua_State *L) {
 	}
 	struct ringlb_plan **plan = (struct ringlb_plan **)lua_newuserdata(L, sizeof *plan);
 	*plan = NULL;
-	with_gc(L, plan_gc);
+	with_gc(L, "ringlb.plan_ref", plan_gc);
 	char err[RINGLB_ERRLEN];
 	int rc = ringlb_ring_plan(&spec, plan, err, sizeof err);
 	if (rc != RINGLB_OK)
