@@ -32,6 +32,10 @@
  * thread's cancellation off, so that a cancelled host thread never leaves
  * the switch's lock held; in the child of a fork, where the lock's holder
  * may be gone, a source does nothing.
+ *
+ * ringlb.fire_event fires a CUSTOM event through the same core, in one call
+ * from Lua where mod_lua's freeswitch.Event takes one per header (the ring
+ * helper's ringlb::info events, four per group call).
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -70,11 +74,24 @@ typedef int (*se_bind_fn)(const char *id, int event, const char *subclass, se_ca
 typedef int (*se_unbind_fn)(void **node);
 typedef char *(*se_header_fn)(void *event, const char *name, int idx);
 typedef int (*se_name_fn)(const char *name, int *type);
+typedef int (*se_create_fn)(const char *file, const char *func, int line, void **event, int type,
+                            const char *subclass);
+typedef int (*se_add_fn)(void *event, int stack, const char *name, const char *value);
+typedef int (*se_fire_fn)(const char *file, const char *func, int line, void **event, void *user_data);
+typedef void (*se_destroy_fn)(void **event);
+
+/* SWITCH_STACK_BOTTOM: a header added goes after those already there. */
+#define SE_STACK_BOTTOM 1
 
 static se_bind_fn sw_bind;
 static se_unbind_fn sw_unbind;
 static se_header_fn sw_header;
 static se_name_fn sw_name;
+static se_create_fn sw_create;
+static se_add_fn sw_add;
+static se_fire_fn sw_fire;
+static se_destroy_fn sw_destroy;
+static int sw_custom = -1; /* the switch's number for CUSTOM events; -1: none */
 static pthread_once_t resolve_once = PTHREAD_ONCE_INIT;
 
 static void resolve(void) {
@@ -82,6 +99,13 @@ static void resolve(void) {
 	sw_unbind = (se_unbind_fn)dlsym(RTLD_DEFAULT, "switch_event_unbind");
 	sw_header = (se_header_fn)dlsym(RTLD_DEFAULT, "switch_event_get_header_idx");
 	sw_name = (se_name_fn)dlsym(RTLD_DEFAULT, "switch_name_event");
+	sw_create = (se_create_fn)dlsym(RTLD_DEFAULT, "switch_event_create_subclass_detailed");
+	sw_add = (se_add_fn)dlsym(RTLD_DEFAULT, "switch_event_add_header_string");
+	sw_fire = (se_fire_fn)dlsym(RTLD_DEFAULT, "switch_event_fire_detailed");
+	sw_destroy = (se_destroy_fn)dlsym(RTLD_DEFAULT, "switch_event_destroy");
+	int custom;
+	if (sw_name != NULL && sw_name("CUSTOM", &custom) == 0)
+		sw_custom = custom;
 }
 
 /* One event as queued: the length of each header's value (-1: absent),
@@ -517,4 +541,80 @@ static int l_close(lua_State *L) {
 }
 
 const luaL_Reg lm_events_methods[] = {{"pop", l_pop}, {"dropped", l_dropped}, {"close", l_close}, {NULL, NULL}};
-const luaL_Reg lm_events_functions[] = {{"switch_events", l_switch_events}, {NULL, NULL}};
+/* The limits of ringlb.fire_event: headers, and the bytes of one value. */
+#define FE_MAX_HEADERS 32
+#define FE_VALUE_MAX 131072
+
+/* fire_fail returns nil, "ringlb: fire_event: " msg, code. */
+static int fire_fail(lua_State *L, const char *msg, const char *code) {
+	lua_pushnil(L);
+	lua_pushfstring(L, "ringlb: fire_event: %s", msg);
+	lua_pushstring(L, code);
+	return 3;
+}
+
+/*
+ * ringlb.fire_event(subclass, headers) -> true | nil, err, code
+ *
+ * Fires a CUSTOM event of that subclass with the headers of the list
+ * headers = { name, value, name, value, ... }, in that order: at most 32
+ * pairs of strings, names of 1 to 128 bytes, values up to 128 KB (a ring's
+ * 128 members of 512 bytes each, in one header), neither with a NUL byte.
+ * Code "unsupported" in a host without the switch's event core: mod_lua's
+ * freeswitch.Event does it there.
+ */
+static int l_fire_event(lua_State *L) {
+	size_t sublen;
+	const char *sub = luaL_checklstring(L, 1, &sublen);
+	luaL_checktype(L, 2, LUA_TTABLE);
+	pthread_once(&resolve_once, resolve);
+	if (sw_create == NULL || sw_add == NULL || sw_fire == NULL || sw_destroy == NULL || sw_custom < 0)
+		return fire_fail(L, "no switch event core in this process (switch_event_fire_detailed)", "unsupported");
+	if (ringlb_forked_child)
+		return fire_fail(L, "not in the child of a fork", "internal");
+	if (sublen == 0 || sublen > SE_NAME_MAX || strlen(sub) != sublen)
+		return fire_fail(L, "the subclass must be 1 to 128 bytes, with no NUL byte", "invalid");
+	int n = (int)lm_rawlen(L, 2);
+	if (n % 2 != 0 || n > 2 * FE_MAX_HEADERS)
+		return fire_fail(L, "want a list of up to 32 header names and values, one after another", "invalid");
+	/* Every string stays on the stack, so alive, until the event is fired. */
+	if (!lua_checkstack(L, n))
+		return fire_fail(L, "no room on the Lua stack", "internal");
+	const char *v[2 * FE_MAX_HEADERS];
+	for (int i = 0; i < n; i++) {
+		lua_rawgeti(L, 2, i + 1);
+		size_t len;
+		v[i] = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
+		int name = i % 2 == 0;
+		if (v[i] == NULL || strlen(v[i]) != len || (name && (len == 0 || len > SE_NAME_MAX)) ||
+		    (!name && len > FE_VALUE_MAX)) {
+			lua_pushfstring(L, "item %d: want a %s (%s)", i + 1, name ? "header name" : "value",
+			                name ? "1 to 128 bytes, no NUL byte" : "up to 128 KB, no NUL byte");
+			return fire_fail(L, lua_tostring(L, -1), "invalid");
+		}
+	}
+	/* The switch's queue lock may be taken: no cancellation meanwhile. */
+	int oldstate;
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &oldstate);
+	void *ev = NULL;
+	const char *err = NULL;
+	if (sw_create("ringlb", "fire_event", 0, &ev, sw_custom, sub) != 0 || ev == NULL) {
+		err = "the switch could not create the event";
+	} else {
+		for (int i = 0; i < n && err == NULL; i += 2)
+			if (sw_add(ev, SE_STACK_BOTTOM, v[i], v[i + 1]) != 0)
+				err = "the switch could not add a header";
+		if (err != NULL)
+			sw_destroy(&ev);
+		else if (sw_fire("ringlb", "fire_event", 0, &ev, NULL) != 0) /* it frees the event either way */
+			err = "the switch's event queue refused the event";
+	}
+	pthread_setcancelstate(oldstate, NULL);
+	if (err != NULL)
+		return fire_fail(L, err, "internal");
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+const luaL_Reg lm_events_functions[] = {
+    {"switch_events", l_switch_events}, {"fire_event", l_fire_event}, {NULL, NULL}};

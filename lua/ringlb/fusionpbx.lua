@@ -457,7 +457,6 @@ end
 
 -- ring_groups_event fires FusionPBX's CUSTOM RING_GROUPS event.
 function Call:ring_groups_event(status)
-	local e = freeswitch.Event("CUSTOM", "RING_GROUPS")
 	local h = {
 		domain_uuid = self.g.domain_uuid, domain_name = self.g.domain_name,
 		ring_group_uuid = self.g.ring_group_uuid, user_uuid = self.ctx.user_uuid,
@@ -465,11 +464,16 @@ function Call:ring_groups_event(status)
 		status = status, call_uuid = self.uuid,
 		caller_id_name = self.ctx.caller_id_name, caller_id_number = self.ctx.caller_id_number,
 	}
+	local list = {}
 	for _, k in ipairs({ "domain_uuid", "domain_name", "ring_group_uuid", "user_uuid", "ring_group_name",
 		"ring_group_extension", "status", "call_uuid", "caller_id_name", "caller_id_number" }) do
-		e:addHeader(k, tostring(h[k] or ""))
+		list[#list + 1] = k
+		list[#list + 1] = tostring(h[k] or "")
 	end
-	e:fire()
+	local ok, err = ring.fire_custom("RING_GROUPS", list)
+	if not ok then
+		log("WARNING", "RING_GROUPS event: " .. tostring(err))
+	end
 end
 
 -- missed sends the group's missed-call e-mail through FusionPBX's own mail

@@ -158,22 +158,40 @@ end
 local Ring = {}
 Ring.__index = Ring
 
+-- fire_custom fires a CUSTOM event of subclass with the headers of list
+-- { name, value, name, value, ... }, in order: through ringlb, in one call
+-- into the switch's event core, or with mod_lua's freeswitch.Event in a
+-- host without one. It returns true, or nil and why not.
+function M.fire_custom(subclass, list)
+	local ok, err, code = ringlb.fire_event(subclass, list)
+	if ok or code ~= "unsupported" then
+		return ok, err
+	end
+	ok, err = pcall(function()
+		local e = freeswitch.Event("CUSTOM", subclass)
+		for i = 1, #list, 2 do
+			e:addHeader(list[i], list[i + 1])
+		end
+		e:fire()
+	end)
+	if not ok then
+		return nil, err
+	end
+	return true
+end
+
 -- event fires a CUSTOM ringlb::info event (docs/events.md).
 function Ring:event(action, fields)
 	if not self.events then
 		return
 	end
-	local ok, err = pcall(function()
-		local e = freeswitch.Event("CUSTOM", "ringlb::info")
-		e:addHeader("Ringlb-Action", action)
-		e:addHeader("Ringlb-Balancer", self.bname or "")
-		e:addHeader("Ringlb-Mode", self.mode or "")
-		e:addHeader("Ringlb-Call-UUID", self.uuid or "")
-		for k, v in pairs(fields or {}) do
-			e:addHeader(k, tostring(v))
-		end
-		e:fire()
-	end)
+	local list = { "Ringlb-Action", action, "Ringlb-Balancer", self.bname or "", "Ringlb-Mode", self.mode or "",
+		"Ringlb-Call-UUID", self.uuid or "" }
+	for k, v in pairs(fields or {}) do
+		list[#list + 1] = k
+		list[#list + 1] = tostring(v)
+	end
+	local ok, err = M.fire_custom("ringlb::info", list)
 	if not ok then
 		log("WARNING", "event " .. action .. ": " .. tostring(err))
 	end

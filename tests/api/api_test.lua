@@ -39,6 +39,12 @@ local cases = {
     eq("unsupported", code)
     assert(tostring(err):find("no switch event core", 1, true), tostring(err))
   end },
+  { "fire_event outside a switch: unsupported, nothing raised", function()
+    local ok, err, code = ringlb.fire_event("ringlb::info", { "Ringlb-Action", "attempt" })
+    eq(nil, ok)
+    eq("unsupported", code)
+    assert(tostring(err):find("no switch event core", 1, true), tostring(err))
+  end },
   { "same name, other options: mismatch", function()
     assert(ringlb.open(name("mm"), { tie = "list" }))
     expect_err("mismatch", ringlb.open(name("mm"), { tie = "lru" }))

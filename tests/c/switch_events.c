@@ -3,9 +3,12 @@
  * core, for ringlb.switch_events and the tracker's consumer
  * (lua/ringlb_track.lua consume) on it.
  *
- * It exports the four functions of FreeSWITCH's event API that ringlb looks
- * up in the process (switch_name_event, switch_event_bind_removable,
- * switch_event_unbind, switch_event_get_header_idx; linked with -Wl,-E) and
+ * It exports the functions of FreeSWITCH's event API that ringlb looks up
+ * in the process (switch_name_event, switch_event_bind_removable,
+ * switch_event_unbind, switch_event_get_header_idx, and for
+ * ringlb.fire_event switch_event_create_subclass_detailed,
+ * switch_event_add_header_string, switch_event_fire_detailed,
+ * switch_event_destroy; linked with -Wl,-E) and
  * behaves as src/switch_event.c does: events are queued and delivered by a
  * dispatch thread of the host's, each binding's callback called under the
  * core's read lock, unbinding under its write lock, header names matched
@@ -25,6 +28,9 @@
  *   host.join_consumer()           wait for it to end; returns its error or nil
  *   host.stop_consumer()           stop one left running by a failed test
  *   host.set_running(b), host.set_global(name, value)
+ *   host.custom_events()           the CUSTOM events delivered since the last call
+ *                                  (fired through switch_event_fire_detailed), each
+ *                                  a list of { name, value }
  *   host.logged(text)              whether a log line holds text
  *   host.log_lines()               the log lines, one string
  * The consumer's `freeswitch`: getGlobalVariable, consoleLog, running,
@@ -139,6 +145,80 @@ char *switch_event_get_header_idx(void *event, const char *name, int idx) {
 	return NULL;
 }
 
+/* CUSTOM events delivered, as "name\nvalue\n..." lines, for host.custom_events. */
+#define NCUSTOM 64
+static char *custom[NCUSTOM];
+static int ncustom;
+
+static void record_custom(struct event *e) {
+	size_t size = 1;
+	for (int i = 0; i < e->n; i++)
+		size += strlen(e->h[i].name) + strlen(e->h[i].value) + 2;
+	char *rec = malloc(size), *p = rec;
+	for (int i = 0; i < e->n; i++)
+		p += sprintf(p, "%s\n%s\n", e->h[i].name, e->h[i].value);
+	pthread_mutex_lock(&q_mu);
+	if (ncustom < NCUSTOM)
+		custom[ncustom++] = rec;
+	else
+		free(rec);
+	pthread_mutex_unlock(&q_mu);
+}
+
+/* As the switch's: an event with Event-Name, and Event-Subclass if given. */
+int switch_event_create_subclass_detailed(const char *file, const char *func, int line, void **event, int type,
+                                          const char *subclass) {
+	(void)file;
+	(void)func;
+	(void)line;
+	if (type < 0 || type >= NEVENTS)
+		return 1;
+	struct event *e = calloc(1, sizeof *e);
+	e->type = type;
+	e->h[e->n].name = strdup("Event-Name");
+	e->h[e->n++].value = strdup(event_names[type]);
+	if (subclass != NULL) {
+		e->h[e->n].name = strdup("Event-Subclass");
+		e->h[e->n++].value = strdup(subclass);
+	}
+	*event = e;
+	return 0;
+}
+
+int switch_event_add_header_string(void *event, int stack, const char *name, const char *value) {
+	struct event *e = (struct event *)event;
+	if (stack != 1 || e->n >= 64) /* SWITCH_STACK_BOTTOM only, here */
+		return 1;
+	e->h[e->n].name = strdup(name);
+	e->h[e->n++].value = strdup(value);
+	return 0;
+}
+
+void switch_event_destroy(void **event) {
+	struct event *e = (struct event *)*event;
+	if (e == NULL)
+		return;
+	for (int i = 0; i < e->n; i++) {
+		free(e->h[i].name);
+		free(e->h[i].value);
+	}
+	free(e);
+	*event = NULL;
+}
+
+static void queue(struct event *e);
+
+/* As the switch's: the event is the core's from here on, fired or not. */
+int switch_event_fire_detailed(const char *file, const char *func, int line, void **event, void *user_data) {
+	(void)file;
+	(void)func;
+	(void)line;
+	(void)user_data;
+	queue((struct event *)*event);
+	*event = NULL;
+	return 0;
+}
+
 static void *dispatch(void *arg) {
 	(void)arg;
 	for (;;) {
@@ -158,6 +238,8 @@ static void *dispatch(void *arg) {
 		for (struct node *n = nodes[e->type]; n != NULL; n = n->next)
 			n->cb(e);
 		pthread_rwlock_unlock(&core_rw);
+		if (strcmp(event_names[e->type], "CUSTOM") == 0)
+			record_custom(e);
 		for (int i = 0; i < e->n; i++) {
 			memset(e->h[i].value, 'X', strlen(e->h[i].value));
 			free(e->h[i].name);
@@ -264,6 +346,30 @@ static int h_bindings(lua_State *L) {
 	return 1;
 }
 
+/* host.custom_events() returns the CUSTOM events delivered so far, each a
+ * list of { name, value }, and forgets them. */
+static int h_custom_events(lua_State *L) {
+	lua_newtable(L);
+	pthread_mutex_lock(&q_mu);
+	for (int i = 0; i < ncustom; i++) {
+		lua_newtable(L);
+		int k = 0;
+		for (char *p = custom[i], *nl; (nl = strchr(p, '\n')) != NULL; p = nl + 1, k++) {
+			if (k % 2 == 0)
+				lua_newtable(L);
+			lua_pushlstring(L, p, (size_t)(nl - p));
+			lua_rawseti(L, -2, k % 2 + 1);
+			if (k % 2 == 1)
+				lua_rawseti(L, -2, k / 2 + 1);
+		}
+		lua_rawseti(L, -2, i + 1);
+		free(custom[i]);
+	}
+	ncustom = 0;
+	pthread_mutex_unlock(&q_mu);
+	return 1;
+}
+
 static int h_set_running(lua_State *L) {
 	pthread_mutex_lock(&host_mu);
 	running = lua_toboolean(L, 1);
@@ -359,7 +465,8 @@ static lua_State *new_state(void) {
 	                               {"running", h_running}, {"set_global", h_set_global},
 	                               {"global", h_global},   {"log", h_log},
 	                               {"logged", h_logged},   {"log_lines", h_log_lines},
-	                               {"msleep", h_msleep},   {NULL, NULL}};
+	                               {"msleep", h_msleep},   {"custom_events", h_custom_events},
+	                               {NULL, NULL}};
 	lua_newtable(L);
 	for (const luaL_Reg *r = fns; r->name != NULL; r++) {
 		lua_pushcfunction(L, r->func);

@@ -351,6 +351,75 @@ test("the consumer stops taking events while ringlb_track is unset, and takes th
 	eq(0, host.bindings(), "unbound")
 end)
 
+-- pairs_text renders an event's { name, value } list as "name=value;...".
+local function pairs_text(ev)
+	local out = {}
+	for _, h in ipairs(ev) do
+		out[#out + 1] = h[1] .. "=" .. h[2]
+	end
+	return table.concat(out, ";")
+end
+
+test("fire_event fires a CUSTOM event of the subclass, its headers in order, through the switch's core", function()
+	host.custom_events()
+	eq(true, ringlb.fire_event("ringlb::info", { "Ringlb-Action", "attempt", "Ringlb-Members", "user/1001,user/1002",
+		"Ringlb-Timeout", "20" }), "fired")
+	host.flush()
+	local evs = host.custom_events()
+	eq(1, #evs, "events delivered")
+	eq("Event-Name=CUSTOM;Event-Subclass=ringlb::info;Ringlb-Action=attempt;Ringlb-Members=user/1001,user/1002;"
+		.. "Ringlb-Timeout=20", pairs_text(evs[1]), "the event")
+	eq(true, ringlb.fire_event("ringlb::info", {}), "no header")
+	host.flush()
+	eq("Event-Name=CUSTOM;Event-Subclass=ringlb::info", pairs_text(host.custom_events()[1]), "the event")
+	local long = string.rep("m", 128 * 1024)
+	eq(true, ringlb.fire_event("ringlb::info", { "Ringlb-Members", long }), "a value of 128 KB")
+	host.flush()
+	eq(long, host.custom_events()[1][3][2], "the long value, whole")
+end)
+
+test("fire_event: a bad subclass or list is an error returned, and nothing is fired", function()
+	local many = {}
+	for i = 1, 33 do
+		many[#many + 1], many[#many + 2] = "H" .. i, "v"
+	end
+	local bad = {
+		{ "", {} },
+		{ string.rep("s", 129), {} },
+		{ "a\0b", {} },
+		{ "x::y", { "odd" } },
+		{ "x::y", many },
+		{ "x::y", { "Name", 5 } },
+		{ "x::y", { 5, "value" } },
+		{ "x::y", { "", "value" } },
+		{ "x::y", { string.rep("n", 129), "value" } },
+		{ "x::y", { "Name", "a\0b" } },
+		{ "x::y", { "Name", string.rep("v", 128 * 1024 + 1) } },
+	}
+	host.custom_events()
+	for i, c in ipairs(bad) do
+		local ok, err, code = ringlb.fire_event(c[1], c[2])
+		eq(nil, ok, "case " .. i)
+		eq("invalid", code, "case " .. i .. " (" .. tostring(err) .. ")")
+		assert(tostring(err):find("^ringlb: fire_event: "), tostring(err))
+	end
+	host.flush()
+	eq(0, #host.custom_events(), "events delivered")
+	local ok, _, code = ringlb.fire_event("x::y", "not a table")
+	eq(nil, ok, "a list that is not a table")
+	eq("invalid", code, "a list that is not a table")
+end)
+
+test("the ring helper's events go through fire_event where the switch's core is (freeswitch.Event is absent here)", function()
+	local ring = require "ringlb.ring"
+	eq(nil, freeswitch.Event, "this host's freeswitch.Event")
+	host.custom_events()
+	eq(true, ring.fire_custom("ringlb::info", { "Ringlb-Action", "ring-start" }), "fire_custom")
+	host.flush()
+	eq("Event-Name=CUSTOM;Event-Subclass=ringlb::info;Ringlb-Action=ring-start", pairs_text(host.custom_events()[1]),
+		"the event")
+end)
+
 print(string.format("c switch_events: %d passed, %d failed", passed, failed))
 if failed > 0 then
 	error(failed .. " failed", 0)
