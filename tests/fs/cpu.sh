@@ -22,7 +22,9 @@
 # variant and of the paired differences (each variant against the round's first), and the
 # machine's load average while it ran. Measures only; needs switch.sh's prerequisites and root.
 # Leaves the switch and agents stopped. Env: as switch.sh, RING_MS, TALK_MS, WARM, IDLE_S, OUT
-# (the per-batch lines, appended; $FS_DIR/cpu-batches.txt).
+# (the per-batch lines, appended; $FS_DIR/cpu-batches.txt), TIMED (1: the ring's calls go
+# through ring_timed.lua, 7002 and 7102, which logs the caller's thread CPU by part for every
+# call into $FS_DIR/ring_timed.log; printed at the end by ring_timed.py).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -149,8 +151,18 @@ track_csv() { echo direct.csv; }
 "$here/agents.sh" stop
 "$here/agents.sh" start "$ring_ms" "$talk_ms" >/dev/null
 trap '"$here/agents.sh" stop; "$here/switch.sh" stop' EXIT
-calls_file group 7001
-calls_file plain 7101
+if [ "${TIMED:-0}" = 1 ]; then
+	# shellcheck disable=SC2046
+	gcc -O2 -Wall -shared -fPIC $(pkg-config --cflags lua5.3 2>/dev/null || echo -I/usr/include/lua5.3) \
+		-o "$FS_DIR/thread_cpu.so" "$here/thread_cpu.c"
+	export RINGLB_VARS="${RINGLB_VARS:-} ringlb_fs_thread_cpu=$FS_DIR/thread_cpu.so ringlb_fs_timed_log=$FS_DIR/ring_timed.log"
+	rm -f "$FS_DIR/ring_timed.log"
+	calls_file group 7002
+	calls_file plain 7102
+else
+	calls_file group 7001
+	calls_file plain 7101
+fi
 calls_file direct 1001 1002 1003 1004 1005 1006 1007 1008
 echo "# cpu.sh $what $batches $calls $rate $(date -u +%FT%TZ) ring ${ring_ms}ms talk ${talk_ms}ms hz $hz commit $(git -C "$root" rev-parse --short HEAD)" | tee -a "$out"
 first=$(($(wc -l <"$out")))
@@ -168,3 +180,7 @@ if [ "$what" = track ] || [ "$what" = all ]; then
 fi
 
 tail -n +"$((first + 1))" "$out" | python3 "$here/cpu.py" "$hz" "$calls"
+if [ "${TIMED:-0}" = 1 ]; then
+	echo
+	python3 "$here/ring_timed.py" "$FS_DIR/ring_timed.log"
+fi
