@@ -564,21 +564,22 @@ static int fire_fail(lua_State *L, const char *msg, const char *code) {
  * freeswitch.Event does it there.
  */
 static int l_fire_event(lua_State *L) {
-	size_t sublen;
-	const char *sub = luaL_checklstring(L, 1, &sublen);
+	const char *sub = lm_string(L, 1);
+	size_t sublen = strlen(sub);
 	luaL_checktype(L, 2, LUA_TTABLE);
 	pthread_once(&resolve_once, resolve);
 	if (sw_create == NULL || sw_add == NULL || sw_fire == NULL || sw_destroy == NULL || sw_custom < 0)
 		return fire_fail(L, "no switch event core in this process (switch_event_fire_detailed)", "unsupported");
 	if (ringlb_forked_child)
 		return fire_fail(L, "not in the child of a fork", "internal");
-	if (sublen == 0 || sublen > SE_NAME_MAX || strlen(sub) != sublen)
-		return fire_fail(L, "the subclass must be 1 to 128 bytes, with no NUL byte", "invalid");
+	if (sublen == 0 || sublen > SE_NAME_MAX)
+		return fire_fail(L, "the subclass must be 1 to 128 bytes", "invalid");
 	int n = (int)lm_rawlen(L, 2);
 	if (n % 2 != 0 || n > 2 * FE_MAX_HEADERS)
 		return fire_fail(L, "want a list of up to 32 header names and values, one after another", "invalid");
-	/* Every string stays on the stack, so alive, until the event is fired. */
-	if (!lua_checkstack(L, n))
+	/* Every string stays on the stack, so alive, until the event is fired;
+	 * and room for a failure's message and results after them. */
+	if (!lua_checkstack(L, n + 4))
 		return fire_fail(L, "no room on the Lua stack", "internal");
 	const char *v[2 * FE_MAX_HEADERS];
 	for (int i = 0; i < n; i++) {

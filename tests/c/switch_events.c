@@ -31,6 +31,8 @@
  *   host.custom_events()           the CUSTOM events delivered since the last call
  *                                  (fired through switch_event_fire_detailed), each
  *                                  a list of { name, value }
+ *   host.fail_next(call)           the next "create", "add" or "fire" of an event fails
+ *   host.live_events()             events created through the API and not yet freed
  *   host.logged(text)              whether a log line holds text
  *   host.log_lines()               the log lines, one string
  * The consumer's `freeswitch`: getGlobalVariable, consoleLog, running,
@@ -69,6 +71,7 @@ struct header {
 
 struct event {
 	int type;
+	int made; /* by switch_event_create_subclass_detailed: counted in live */
 	int n;
 	struct header h[64];
 	struct event *next;
@@ -165,16 +168,41 @@ static void record_custom(struct event *e) {
 	pthread_mutex_unlock(&q_mu);
 }
 
+/* fail_next names the next event call of ringlb's to fail ("create", "add"
+ * or "fire"; host.fail_next), and live counts the events made by
+ * switch_event_create_subclass_detailed not yet freed (host.live_events):
+ * q_mu. */
+static char fail_next[16];
+static int live;
+
+/* failing says, and forgets, whether call is the one to fail. */
+static int failing(const char *call) {
+	pthread_mutex_lock(&q_mu);
+	int f = strcmp(fail_next, call) == 0;
+	if (f)
+		fail_next[0] = '\0';
+	pthread_mutex_unlock(&q_mu);
+	return f;
+}
+
+static void count_live(int d) {
+	pthread_mutex_lock(&q_mu);
+	live += d;
+	pthread_mutex_unlock(&q_mu);
+}
+
 /* As the switch's: an event with Event-Name, and Event-Subclass if given. */
 int switch_event_create_subclass_detailed(const char *file, const char *func, int line, void **event, int type,
                                           const char *subclass) {
 	(void)file;
 	(void)func;
 	(void)line;
-	if (type < 0 || type >= NEVENTS)
+	if (type < 0 || type >= NEVENTS || failing("create"))
 		return 1;
 	struct event *e = calloc(1, sizeof *e);
 	e->type = type;
+	e->made = 1;
+	count_live(1);
 	e->h[e->n].name = strdup("Event-Name");
 	e->h[e->n++].value = strdup(event_names[type]);
 	if (subclass != NULL) {
@@ -187,7 +215,7 @@ int switch_event_create_subclass_detailed(const char *file, const char *func, in
 
 int switch_event_add_header_string(void *event, int stack, const char *name, const char *value) {
 	struct event *e = (struct event *)event;
-	if (stack != 1 || e->n >= 64) /* SWITCH_STACK_BOTTOM only, here */
+	if (stack != 1 || e->n >= 64 || failing("add")) /* SWITCH_STACK_BOTTOM only, here */
 		return 1;
 	e->h[e->n].name = strdup(name);
 	e->h[e->n++].value = strdup(value);
@@ -198,6 +226,8 @@ void switch_event_destroy(void **event) {
 	struct event *e = (struct event *)*event;
 	if (e == NULL)
 		return;
+	if (e->made)
+		count_live(-1);
 	for (int i = 0; i < e->n; i++) {
 		free(e->h[i].name);
 		free(e->h[i].value);
@@ -214,6 +244,10 @@ int switch_event_fire_detailed(const char *file, const char *func, int line, voi
 	(void)func;
 	(void)line;
 	(void)user_data;
+	if (failing("fire")) { /* the switch's queue refusing it: freed all the same */
+		switch_event_destroy(event);
+		return 1;
+	}
 	queue((struct event *)*event);
 	*event = NULL;
 	return 0;
@@ -240,6 +274,8 @@ static void *dispatch(void *arg) {
 		pthread_rwlock_unlock(&core_rw);
 		if (strcmp(event_names[e->type], "CUSTOM") == 0)
 			record_custom(e);
+		if (e->made)
+			count_live(-1);
 		for (int i = 0; i < e->n; i++) {
 			memset(e->h[i].value, 'X', strlen(e->h[i].value));
 			free(e->h[i].name);
@@ -370,6 +406,20 @@ static int h_custom_events(lua_State *L) {
 	return 1;
 }
 
+static int h_fail_next(lua_State *L) {
+	pthread_mutex_lock(&q_mu);
+	snprintf(fail_next, sizeof fail_next, "%s", luaL_checkstring(L, 1));
+	pthread_mutex_unlock(&q_mu);
+	return 0;
+}
+
+static int h_live_events(lua_State *L) {
+	pthread_mutex_lock(&q_mu);
+	lua_pushinteger(L, live);
+	pthread_mutex_unlock(&q_mu);
+	return 1;
+}
+
 static int h_set_running(lua_State *L) {
 	pthread_mutex_lock(&host_mu);
 	running = lua_toboolean(L, 1);
@@ -466,6 +516,7 @@ static lua_State *new_state(void) {
 	                               {"global", h_global},   {"log", h_log},
 	                               {"logged", h_logged},   {"log_lines", h_log_lines},
 	                               {"msleep", h_msleep},   {"custom_events", h_custom_events},
+	                               {"fail_next", h_fail_next}, {"live_events", h_live_events},
 	                               {NULL, NULL}};
 	lua_newtable(L);
 	for (const luaL_Reg *r = fns; r->name != NULL; r++) {

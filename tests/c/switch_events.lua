@@ -387,6 +387,7 @@ test("fire_event: a bad subclass or list is an error returned, and nothing is fi
 		{ "", {} },
 		{ string.rep("s", 129), {} },
 		{ "a\0b", {} },
+		{ 5, {} },
 		{ "x::y", { "odd" } },
 		{ "x::y", many },
 		{ "x::y", { "Name", 5 } },
@@ -408,6 +409,23 @@ test("fire_event: a bad subclass or list is an error returned, and nothing is fi
 	local ok, _, code = ringlb.fire_event("x::y", "not a table")
 	eq(nil, ok, "a list that is not a table")
 	eq("invalid", code, "a list that is not a table")
+end)
+
+test("fire_event: the switch failing to create, fill or queue an event is an error returned, nothing kept", function()
+	host.custom_events()
+	for _, call in ipairs({ "create", "add", "fire" }) do
+		host.fail_next(call)
+		local ok, err, code = ringlb.fire_event("ringlb::info", { "Ringlb-Action", "attempt" })
+		eq(nil, ok, call)
+		eq("internal", code, call .. " (" .. tostring(err) .. ")")
+		host.flush()
+		eq(0, host.live_events(), call .. ": events not freed")
+	end
+	eq(0, #host.custom_events(), "events delivered")
+	eq(true, ringlb.fire_event("ringlb::info", { "Ringlb-Action", "attempt" }), "fired once the switch is well")
+	host.flush()
+	eq(1, #host.custom_events(), "events delivered")
+	eq(0, host.live_events(), "events not freed")
 end)
 
 test("the ring helper's events go through fire_event where the switch's core is (freeswitch.Event is absent here)", function()

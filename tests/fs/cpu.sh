@@ -24,7 +24,8 @@
 # Leaves the switch and agents stopped. Env: as switch.sh, RING_MS, TALK_MS, WARM, IDLE_S, OUT
 # (the per-batch lines, appended; $FS_DIR/cpu-batches.txt), TIMED (1: the ring's calls go
 # through ring_timed.lua, 7002 and 7102, which logs the caller's thread CPU by part for every
-# call into $FS_DIR/ring_timed.log; printed at the end by ring_timed.py).
+# call, warm-up calls included, into $FS_DIR/ring_timed.log; printed at the end by
+# ring_timed.py; the tracker's calls are not timed).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -180,7 +181,7 @@ if [ "$what" = track ] || [ "$what" = all ]; then
 fi
 
 tail -n +"$((first + 1))" "$out" | python3 "$here/cpu.py" "$hz" "$calls"
-if [ "${TIMED:-0}" = 1 ]; then
+if [ "${TIMED:-0}" = 1 ] && [ -s "$FS_DIR/ring_timed.log" ]; then
 	echo
 	python3 "$here/ring_timed.py" "$FS_DIR/ring_timed.log"
 fi
