@@ -334,7 +334,8 @@ func BenchmarkMemorySnapshotStall(b *testing.B) {
 	if testing.Short() {
 		n = 50_000
 	}
-	m, err := lb.NewMemory("bench-snapshot", lb.Options{})
+	opts := lb.Options{}
+	m, err := lb.NewMemory("bench-snapshot", opts)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -365,7 +366,7 @@ func BenchmarkMemorySnapshotStall(b *testing.B) {
 				t0 := time.Now()
 				d, err := m.Next(ctx, group, id)
 				if err == nil {
-					given[d] = true
+					given[opts.UserDomains.MemberKey(d)] = true // as a snapshot names it
 					_, err = m.Release(ctx, d, id)
 				}
 				if err != nil {
@@ -393,7 +394,8 @@ func BenchmarkMemorySnapshotStall(b *testing.B) {
 
 // checkStallSnapshot fails b unless snapshot s shows each of the n calls
 // that stay up exactly once, and otherwise only calls of the caller, each
-// once and on a destination it was given. The snapshot lets its lock go
+// once and on a destination it was given (given holds their member keys,
+// as the snapshot names them). The snapshot lets its lock go
 // between slices, so the caller may release one destination and take
 // another meanwhile: more than one of its calls can show.
 func checkStallSnapshot(b *testing.B, s lb.Snapshot, n int, given map[string]bool) {
