@@ -40,6 +40,7 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,7 +92,8 @@ static se_create_fn sw_create;
 static se_add_fn sw_add;
 static se_fire_fn sw_fire;
 static se_destroy_fn sw_destroy;
-static int sw_custom = -1; /* the switch's number for CUSTOM events; -1: none */
+/* The switch's numbers for CUSTOM and ALL events; -1: none. */
+static int sw_custom = -1, sw_all = -1;
 static pthread_once_t resolve_once = PTHREAD_ONCE_INIT;
 
 static void resolve(void) {
@@ -103,9 +105,22 @@ static void resolve(void) {
 	sw_add = (se_add_fn)dlsym(RTLD_DEFAULT, "switch_event_add_header_string");
 	sw_fire = (se_fire_fn)dlsym(RTLD_DEFAULT, "switch_event_fire_detailed");
 	sw_destroy = (se_destroy_fn)dlsym(RTLD_DEFAULT, "switch_event_destroy");
-	int custom;
-	if (sw_name != NULL && sw_name("CUSTOM", &custom) == 0)
-		sw_custom = custom;
+	int type;
+	if (sw_name != NULL && sw_name("CUSTOM", &type) == 0)
+		sw_custom = type;
+	if (sw_name != NULL && sw_name("ALL", &type) == 0)
+		sw_all = type;
+}
+
+/* fail returns nil, the message fmt makes, code: an expected failure. */
+static int fail(lua_State *L, const char *code, const char *fmt, ...) {
+	va_list ap;
+	lua_pushnil(L);
+	va_start(ap, fmt);
+	lua_pushvfstring(L, fmt, ap);
+	va_end(ap);
+	lua_pushstring(L, code);
+	return 3;
 }
 
 /* One event as queued: the length of each header's value (-1: absent),
@@ -266,13 +281,11 @@ struct building {
 
 static void add_event(lua_State *L, void *arg, const char *name) {
 	struct building *b = (struct building *)arg;
-	int type = -1, all = -1, custom = -1;
+	int type = -1;
 	if (sw_name(name, &type) != 0 || type < 0)
 		luaL_error(L, "spec.events: %s is no event of this switch", name);
 	/* By type: the switch takes other spellings of a name too. */
-	sw_name("ALL", &all);
-	sw_name("CUSTOM", &custom);
-	if (type == all || type == custom)
+	if (type == sw_all || type == sw_custom)
 		luaL_error(L, "spec.events: %s is not one event: name the events", name);
 	for (int i = 0; i < b->ntypes; i++)
 		if (b->types[i] == type)
@@ -323,27 +336,17 @@ static int l_switch_events(lua_State *L) {
 	luaL_checktype(L, 1, LUA_TTABLE);
 	pthread_once(&resolve_once, resolve);
 	if (sw_bind == NULL || sw_unbind == NULL || sw_header == NULL || sw_name == NULL) {
-		lua_pushnil(L);
-		lua_pushstring(L, "ringlb: no switch event core in this process (switch_event_bind_removable)");
-		lua_pushstring(L, "unsupported");
-		return 3;
+		return fail(L, "unsupported", "ringlb: no switch event core in this process (switch_event_bind_removable)");
 	}
-	if (ringlb_forked_child) {
-		lua_pushnil(L);
-		lua_pushstring(L, "ringlb: not in the child of a fork");
-		lua_pushstring(L, "internal");
-		return 3;
-	}
+	if (ringlb_forked_child)
+		return fail(L, "internal", "ringlb: not in the child of a fork");
 	lua_getglobal(L, "event");
 	int in_hook = lua_type(L, -1) == LUA_TUSERDATA;
 	lua_pop(L, 1);
-	if (in_hook) {
-		lua_pushnil(L);
-		lua_pushstring(L, "ringlb: not from an event hook: the switch delivers its events under the lock a source "
-		                  "must take (use a startup script)");
-		lua_pushstring(L, "invalid");
-		return 3;
-	}
+	if (in_hook)
+		return fail(L, "invalid",
+		            "ringlb: not from an event hook: the switch delivers its events under the lock a source "
+		            "must take (use a startup script)");
 	int cap = SE_QUEUE_DEFAULT;
 	lua_getfield(L, 1, "queue");
 	if (!lua_isnil(L, -1)) {
@@ -373,12 +376,8 @@ static int l_switch_events(lua_State *L) {
 
 	/* Nothing below raises. */
 	struct se_source *s = (struct se_source *)malloc(sizeof *s);
-	if (s == NULL) {
-		lua_pushnil(L);
-		lua_pushstring(L, "ringlb: out of memory");
-		lua_pushstring(L, "internal");
-		return 3;
-	}
+	if (s == NULL)
+		return fail(L, "internal", "ringlb: out of memory");
 	memcpy(s, b->s, sizeof *s);
 	s->cap = cap;
 	ringlb_mutex_init_pi(&s->mu);
@@ -400,10 +399,7 @@ static int l_switch_events(lua_State *L) {
 		pthread_mutex_destroy(&s->mu);
 		pthread_cond_destroy(&s->cond);
 		free(s);
-		lua_pushnil(L);
-		lua_pushfstring(L, "ringlb: %d event sources are open already; close one first", SE_SLOTS);
-		lua_pushstring(L, "invalid");
-		return 3;
+		return fail(L, "invalid", "ringlb: %d event sources are open already; close one first", SE_SLOTS);
 	}
 	int bound = 1, oldstate;
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &oldstate);
@@ -419,10 +415,7 @@ static int l_switch_events(lua_State *L) {
 	pthread_setcancelstate(oldstate, NULL);
 	if (!bound) {
 		source_free(s);
-		lua_pushnil(L);
-		lua_pushstring(L, "ringlb: the switch refused to bind an event");
-		lua_pushstring(L, "internal");
-		return 3;
+		return fail(L, "internal", "ringlb: the switch refused to bind an event");
 	}
 	u->s = s;
 	return 1;
@@ -467,10 +460,9 @@ static struct se_record *take(struct se_source *s, const struct timespec *deadli
 }
 
 static int closed(lua_State *L) {
-	lua_pushnil(L);
-	lua_pushstring(L, ringlb_forked_child ? "ringlb: not in the child of a fork" : "ringlb: event source closed");
-	lua_pushstring(L, ringlb_forked_child ? "internal" : "closed");
-	return 3;
+	if (ringlb_forked_child)
+		return fail(L, "internal", "ringlb: not in the child of a fork");
+	return fail(L, "closed", "ringlb: event source closed");
 }
 
 /*
@@ -545,13 +537,7 @@ const luaL_Reg lm_events_methods[] = {{"pop", l_pop}, {"dropped", l_dropped}, {"
 #define FE_MAX_HEADERS 32
 #define FE_VALUE_MAX 131072
 
-/* fire_fail returns nil, "ringlb: fire_event: " msg, code. */
-static int fire_fail(lua_State *L, const char *msg, const char *code) {
-	lua_pushnil(L);
-	lua_pushfstring(L, "ringlb: fire_event: %s", msg);
-	lua_pushstring(L, code);
-	return 3;
-}
+#define FE "ringlb: fire_event: "
 
 /*
  * ringlb.fire_event(subclass, headers) -> true | nil, err, code
@@ -569,18 +555,18 @@ static int l_fire_event(lua_State *L) {
 	luaL_checktype(L, 2, LUA_TTABLE);
 	pthread_once(&resolve_once, resolve);
 	if (sw_create == NULL || sw_add == NULL || sw_fire == NULL || sw_destroy == NULL || sw_custom < 0)
-		return fire_fail(L, "no switch event core in this process (switch_event_fire_detailed)", "unsupported");
+		return fail(L, "unsupported", FE "no switch event core in this process (switch_event_fire_detailed)");
 	if (ringlb_forked_child)
-		return fire_fail(L, "not in the child of a fork", "internal");
+		return fail(L, "internal", FE "not in the child of a fork");
 	if (sublen == 0 || sublen > SE_NAME_MAX)
-		return fire_fail(L, "the subclass must be 1 to 128 bytes", "invalid");
+		return fail(L, "invalid", FE "the subclass must be 1 to 128 bytes");
 	int n = (int)lm_rawlen(L, 2);
 	if (n % 2 != 0 || n > 2 * FE_MAX_HEADERS)
-		return fire_fail(L, "want a list of up to 32 header names and values, one after another", "invalid");
+		return fail(L, "invalid", FE "want a list of up to 32 header names and values, one after another");
 	/* Every string stays on the stack, so alive, until the event is fired;
 	 * and room for a failure's message and results after them. */
 	if (!lua_checkstack(L, n + 4))
-		return fire_fail(L, "no room on the Lua stack", "internal");
+		return fail(L, "internal", FE "no room on the Lua stack");
 	const char *v[2 * FE_MAX_HEADERS];
 	for (int i = 0; i < n; i++) {
 		lua_rawgeti(L, 2, i + 1);
@@ -588,11 +574,9 @@ static int l_fire_event(lua_State *L) {
 		v[i] = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
 		int name = i % 2 == 0;
 		if (v[i] == NULL || strlen(v[i]) != len || (name && (len == 0 || len > SE_NAME_MAX)) ||
-		    (!name && len > FE_VALUE_MAX)) {
-			lua_pushfstring(L, "item %d: want a %s (%s)", i + 1, name ? "header name" : "value",
-			                name ? "1 to 128 bytes, no NUL byte" : "up to 128 KB, no NUL byte");
-			return fire_fail(L, lua_tostring(L, -1), "invalid");
-		}
+		    (!name && len > FE_VALUE_MAX))
+			return fail(L, "invalid", FE "item %d: want a %s (%s)", i + 1, name ? "header name" : "value",
+			            name ? "1 to 128 bytes, no NUL byte" : "up to 128 KB, no NUL byte");
 	}
 	/* The switch's queue lock may be taken: no cancellation meanwhile. */
 	int oldstate;
@@ -612,7 +596,7 @@ static int l_fire_event(lua_State *L) {
 	}
 	pthread_setcancelstate(oldstate, NULL);
 	if (err != NULL)
-		return fire_fail(L, err, "internal");
+		return fail(L, "internal", FE "%s", err);
 	lua_pushboolean(L, 1);
 	return 1;
 }
